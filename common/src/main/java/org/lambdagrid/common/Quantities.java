@@ -1,0 +1,71 @@
+package org.lambdagrid.common;
+
+import java.time.Duration;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Parses the human quantities users type: durations ("90s", "5m", "2h") and rates ("200M"). */
+public final class Quantities {
+  private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
+  private static final Pattern RATE =
+      Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*([kmgt]?)(?:bit/s|bps|bit|b)?", Pattern.CASE_INSENSITIVE);
+
+  private Quantities() {}
+
+  /** "90s", "5m", "1h30m", "2d", "250ms". The exception quotes the input. */
+  public static Duration parseDuration(String text) {
+    String t = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
+    Matcher m = DURATION.matcher(t);
+    Duration total = Duration.ZERO;
+    int pos = 0;
+    while (m.find() && m.start() == pos) {
+      long n = Long.parseLong(m.group(1));
+      total = total.plus(switch (m.group(2)) {
+        case "ms" -> Duration.ofMillis(n);
+        case "s" -> Duration.ofSeconds(n);
+        case "m" -> Duration.ofMinutes(n);
+        case "h" -> Duration.ofHours(n);
+        default -> Duration.ofDays(n);
+      });
+      pos = m.end();
+    }
+    if (t.isEmpty() || pos != t.length()) {
+      throw new IllegalArgumentException(
+          "'" + text + "' is not a duration (examples: 90s, 5m, 1h30m, 2d)");
+    }
+    return total;
+  }
+
+  /** Bits per second from "200M", "1.5G", "100mbit", "500000"; SI multipliers (k = 1000). */
+  public static long parseRate(String text) {
+    Matcher m = RATE.matcher(text == null ? "" : text.trim());
+    if (!m.matches()) {
+      throw new IllegalArgumentException(
+          "'" + text + "' is not a rate (examples: 200M, 1G, 100mbit, 500000)");
+    }
+    double value = Double.parseDouble(m.group(1));
+    long mult = switch (m.group(2).toLowerCase(Locale.ROOT)) {
+      case "k" -> 1_000L;
+      case "m" -> 1_000_000L;
+      case "g" -> 1_000_000_000L;
+      case "t" -> 1_000_000_000_000L;
+      default -> 1L;
+    };
+    return Math.round(value * mult);
+  }
+
+  /** "200 Mbit/s" style, for messages and tables. */
+  public static String formatRate(long bps) {
+    if (bps >= 1_000_000_000L && bps % 1_000_000_000L == 0) {
+      return bps / 1_000_000_000L + " Gbit/s";
+    }
+    if (bps >= 1_000_000L && bps % 1_000_000L == 0) {
+      return bps / 1_000_000L + " Mbit/s";
+    }
+    if (bps >= 1_000L && bps % 1_000L == 0) {
+      return bps / 1_000L + " kbit/s";
+    }
+    return bps + " bit/s";
+  }
+}
