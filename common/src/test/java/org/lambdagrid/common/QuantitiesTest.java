@@ -1,0 +1,38 @@
+package org.lambdagrid.common;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class QuantitiesTest {
+
+  @Test
+  void durations() {
+    assertThat(Quantities.parseDuration("90s")).isEqualTo(Duration.ofSeconds(90));
+    assertThat(Quantities.parseDuration("1h30m")).isEqualTo(Duration.ofMinutes(90));
+    assertThat(Quantities.parseDuration("250ms")).isEqualTo(Duration.ofMillis(250));
+    assertThat(Quantities.parseDuration("2d")).isEqualTo(Duration.ofDays(2));
+    assertThatThrownBy(() -> Quantities.parseDuration("10 minutes")).hasMessageContaining("'10 minutes'");
+    assertThatThrownBy(() -> Quantities.parseDuration("")).hasMessageContaining("not a duration");
+    assertThatThrownBy(() -> Quantities.parseDuration("5x")).hasMessageContaining("not a duration");
+  }
+
+  @Test
+  void rates() {
+    assertThat(Quantities.parseRate("200M")).isEqualTo(200_000_000L);
+    assertThat(Quantities.parseRate("1.5G")).isEqualTo(1_500_000_000L);
+    assertThat(Quantities.parseRate("100mbit")).isEqualTo(100_000_000L);
+    assertThat(Quantities.parseRate("500000")).isEqualTo(500_000L);
+    assertThatThrownBy(() -> Quantities.parseRate("fast")).hasMessageContaining("'fast'");
+    assertThat(Quantities.formatRate(200_000_000L)).isEqualTo("200 Mbit/s");
+  }
+
+  @Test
+  void endpoints() {
+    assertThat(Endpoint.parse("127.0.0.1:7300")).isEqualTo(new Endpoint("127.0.0.1", 7300));
+    assertThatThrownBy(() -> Endpoint.parse("localhost")).hasMessageContaining("'localhost' is not host:port");
+    assertThatThrownBy(() -> Endpoint.parse("h:99999")).hasMessageContaining("not in 0..65535");
+  }
+}
