@@ -91,7 +91,7 @@ final class GuestRecord {
     /** Whether this very process (not a later one with the same pid) is alive. */
     boolean alive() {
       String now = NamespacesDriver.startTimeOf(pid);
-      return now != null && now.equals(startTime);
+      return now != null && now.equals(startTime) && !NamespacesDriver.isZombie(pid);
     }
   }
 

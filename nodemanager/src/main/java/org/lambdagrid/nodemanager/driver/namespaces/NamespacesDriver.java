@@ -901,14 +901,22 @@ public final class NamespacesDriver implements GuestDriver {
     List<String> problems = new ArrayList<>();
     // 6. Processes: init (pid 1 of the guest; the kernel then kills every process in the guest
     //    and its mounts go with its mount namespace), the holder, anything left in the netns.
+    //    The holder (unshare) reaps init and then exits by itself; it is killed only if it
+    //    does not, since a process it no longer reaps would wait for the host's init.
     List<ProcessHandle> victims = new ArrayList<>();
-    for (String key : List.of("init", "holder", "sshd")) {
+    GuestRecord.Proc init = rec.proc("init");
+    if (init != null && init.alive()) {
+      victims.addAll(guestProcesses(init));
+      ProcessHandle.of(init.pid()).ifPresent(victims::add);
+    }
+    killAndWait(victims, Duration.ofSeconds(10));
+    for (String key : List.of("holder", "sshd")) {
       GuestRecord.Proc p = rec.proc(key);
       if (p != null && p.alive()) {
-        if (key.equals("init")) {
-          victims.addAll(guestProcesses(p));
-        }
-        ProcessHandle.of(p.pid()).ifPresent(victims::add);
+        ProcessHandle.of(p.pid()).ifPresent(h -> {
+          waitGone(List.of(h), Duration.ofSeconds(2));
+          victims.add(h);
+        });
       }
     }
     String ns = rec.get("netns");
@@ -917,12 +925,8 @@ public final class NamespacesDriver implements GuestDriver {
       pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
     }
-    victims.forEach(ProcessHandle::destroyForcibly);
-    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-    while (victims.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
-      sleep(10);
-    }
-    victims.stream().filter(ProcessHandle::isAlive)
+    killAndWait(victims, Duration.ofSeconds(10));
+    victims.stream().filter(NamespacesDriver::running)
         .forEach(p -> problems.add("process " + p.pid() + " survived SIGKILL"));
 
     // 4. The host-side interface (veth host end, or a macvlan not yet moved into the netns).
@@ -1098,6 +1102,35 @@ public final class NamespacesDriver implements GuestDriver {
       return f[19];
     } catch (IOException | RuntimeException e) {
       return null;
+    }
+  }
+
+  private static void killAndWait(List<ProcessHandle> victims, Duration timeout) {
+    victims.stream().filter(NamespacesDriver::running).forEach(ProcessHandle::destroyForcibly);
+    waitGone(victims, timeout);
+  }
+
+  private static void waitGone(List<ProcessHandle> procs, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (procs.stream().anyMatch(NamespacesDriver::running) && System.nanoTime() < deadline) {
+      sleep(10);
+    }
+  }
+
+  /**
+   * Whether a process still runs. A zombie does not: it holds no namespace any more, and after
+   * a crash its reaper may be the host's init, which need not be quick about it.
+   */
+  static boolean running(ProcessHandle p) {
+    return p.isAlive() && !isZombie(p.pid());
+  }
+
+  static boolean isZombie(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      return stat.charAt(stat.lastIndexOf(')') + 2) == 'Z';
+    } catch (IOException | RuntimeException e) {
+      return false;
     }
   }
 
