@@ -157,7 +157,7 @@ public record NamespacesDriverConfig(
       errors.add("killGraceSeconds: must not be negative");
     }
     if (!errors.isEmpty()) {
-      throw new IllegalArgumentException("namespaces driver config: " + String.join("; ", errors));
+      throw new IllegalArgumentException(String.join("; ", errors));
     }
   }
 
@@ -197,15 +197,15 @@ public record NamespacesDriverConfig(
    * Reads the {@code namespaces:} section of the NodeManager config as parsed by Jackson/YAML
    * (strings, numbers, lists). Unknown keys are rejected; missing keys take their default.
    *
-   * @throws IllegalArgumentException naming the field, e.g. "attachment: 'vxlan' is not one of
-   *     bridge, macvlan"
+   * @throws IllegalArgumentException whose message starts with the field name, e.g.
+   *     "attachment: 'vxlan' is not one of bridge, macvlan" (several problems joined by "; ")
    */
   public static NamespacesDriverConfig fromMap(Map<String, ?> map) {
     Map<String, Object> m = new LinkedHashMap<>(map == null ? Map.of() : map);
     List<String> unknown = m.keySet().stream().filter(k -> !KEYS.contains(k)).sorted().toList();
     if (!unknown.isEmpty()) {
-      throw new IllegalArgumentException("namespaces driver config: unknown field(s) " + unknown
-          + "; known fields are " + KEYS.stream().sorted().toList());
+      throw new IllegalArgumentException(unknown.get(0) + ": unknown field (unknown: " + unknown
+          + "; known fields: " + String.join(", ", KEYS.stream().sorted().toList()) + ")");
     }
     String attachmentText = string(m, "attachment");
     Attachment attachment;
@@ -215,7 +215,7 @@ public record NamespacesDriverConfig(
       attachment = switch (attachmentText.toLowerCase(java.util.Locale.ROOT)) {
         case "bridge" -> Attachment.BRIDGE;
         case "macvlan" -> Attachment.MACVLAN;
-        default -> throw new IllegalArgumentException("namespaces driver config: attachment: '"
+        default -> throw new IllegalArgumentException("attachment: '"
             + attachmentText + "' is not one of bridge, macvlan");
       };
     }
@@ -244,7 +244,7 @@ public record NamespacesDriverConfig(
       return s;
     }
     throw new IllegalArgumentException(
-        "namespaces driver config: " + key + ": expected a string, got '" + v + "'");
+        key + ": expected a string, got '" + v + "'");
   }
 
   private static List<String> stringList(Map<String, Object> m, String key) {
@@ -256,7 +256,7 @@ public record NamespacesDriverConfig(
       return list.stream().map(String.class::cast).toList();
     }
     throw new IllegalArgumentException(
-        "namespaces driver config: " + key + ": expected a list of strings, got '" + v + "'");
+        key + ": expected a list of strings, got '" + v + "'");
   }
 
   private static Duration seconds(Map<String, Object> m, String key) {
@@ -268,6 +268,6 @@ public record NamespacesDriverConfig(
       return Duration.ofMillis(Math.round(n.doubleValue() * 1000));
     }
     throw new IllegalArgumentException(
-        "namespaces driver config: " + key + ": expected a number of seconds, got '" + v + "'");
+        key + ": expected a number of seconds, got '" + v + "'");
   }
 }
