@@ -300,7 +300,8 @@ abstract class AbstractNamespacesDriverRootTest {
     List<String> lines = byAddress.stdout().lines().toList();
     assertThat(lines.get(0)).isEqualTo("site-b");
     assertThat(lines.get(1)).isEqualTo(USER);
-    assertThat(lines.get(2)).contains("/usr/bin");
+    assertThat(lines.get(2)).as("PATH of an ssh session, from sshd's SetEnv")
+        .isEqualTo(NamespacesDriverConfig.DEFAULT_GUEST_PATH);
     Out byName = run(b, "ssh", "site-a", "command -v orted; hostname");
     assertThat(byName.exit()).as(byName.stderr()).isZero();
     assertThat(byName.stdout()).contains("orted").endsWith("site-a\n");
