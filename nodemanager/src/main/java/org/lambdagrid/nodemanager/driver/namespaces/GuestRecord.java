@@ -1,0 +1,123 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Properties;
+import org.lambdagrid.nodemanager.driver.GuestHandle;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+
+/**
+ * What the driver built for one guest, persisted as {@code STATE/guest.properties} before each
+ * step is taken, so that destroy (also by a new NodeManager after a crash) undoes exactly what
+ * may exist and never guesses names. Keys are stable: a newer driver must still read them.
+ *
+ * <p>Not thread-safe; the driver serializes access per guest.
+ */
+final class GuestRecord {
+  static final String FILE = "guest.properties";
+  static final String VERSION = "1";
+
+  private final Path dir;
+  private final Properties p = new Properties();
+
+  private GuestRecord(Path dir) {
+    this.dir = dir;
+  }
+
+  static GuestRecord create(Path dir, String id, GuestSpec spec, String attachment) {
+    GuestRecord r = new GuestRecord(dir);
+    r.p.setProperty("version", VERSION);
+    r.p.setProperty("id", id);
+    r.p.setProperty("attachment", attachment);
+    r.p.setProperty("spec.jobId", spec.jobId());
+    r.p.setProperty("spec.hostname", spec.hostname());
+    r.p.setProperty("spec.address", spec.address());
+    r.p.setProperty("spec.prefixLength", Integer.toString(spec.prefixLength()));
+    r.p.setProperty("spec.routes", String.join(",", spec.routes()));
+    r.p.setProperty("spec.user", spec.user());
+    return r;
+  }
+
+  static GuestRecord load(Path dir) throws IOException {
+    GuestRecord r = new GuestRecord(dir);
+    try (Reader in = Files.newBufferedReader(dir.resolve(FILE), StandardCharsets.UTF_8)) {
+      r.p.load(in);
+    }
+    if (r.get("id") == null) {
+      throw new IOException(dir.resolve(FILE) + ": no id recorded");
+    }
+    return r;
+  }
+
+  /** Writes atomically (temp file, rename), so a crash leaves the old or the new record. */
+  void save() throws IOException {
+    Path tmp = dir.resolve(FILE + ".tmp");
+    try (Writer out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+      p.store(out, "lambdagrid namespaces driver: what was built for this guest");
+    }
+    Files.move(tmp, dir.resolve(FILE), StandardCopyOption.REPLACE_EXISTING,
+        StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  Path dir() {
+    return dir;
+  }
+
+  String id() {
+    return get("id");
+  }
+
+  String get(String key) {
+    return p.getProperty(key);
+  }
+
+  void set(String key, String value) {
+    if (value == null) {
+      p.remove(key);
+    } else {
+      p.setProperty(key, value);
+    }
+  }
+
+  /** A recorded process: pid plus its start time (clock ticks since boot), against pid reuse. */
+  record Proc(long pid, String startTime) {
+    /** Whether this very process (not a later one with the same pid) is alive. */
+    boolean alive() {
+      String now = NamespacesDriver.startTimeOf(pid);
+      return now != null && now.equals(startTime) && !NamespacesDriver.isZombie(pid);
+    }
+  }
+
+  void setProc(String key, Proc proc) {
+    set(key + ".pid", proc == null ? null : Long.toString(proc.pid()));
+    set(key + ".start", proc == null ? null : proc.startTime());
+  }
+
+  Proc proc(String key) {
+    String pid = get(key + ".pid");
+    String start = get(key + ".start");
+    return pid == null || start == null ? null : new Proc(Long.parseLong(pid), start);
+  }
+
+  GuestSpec spec() {
+    String routes = p.getProperty("spec.routes", "");
+    return new GuestSpec(
+        p.getProperty("spec.jobId", ""),
+        p.getProperty("spec.hostname", ""),
+        p.getProperty("spec.address", ""),
+        Integer.parseInt(p.getProperty("spec.prefixLength", "0")),
+        routes.isEmpty() ? List.of() : Arrays.asList(routes.split(",")),
+        p.getProperty("spec.user", ""));
+  }
+
+  GuestHandle handle() {
+    return new GuestHandle(id(), spec(), dir);
+  }
+}

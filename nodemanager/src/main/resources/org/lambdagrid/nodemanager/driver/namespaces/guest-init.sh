@@ -1,0 +1,45 @@
+#!/bin/sh
+# guest-init.sh STATE HOSTNAME HOME [SHARED_PATH...]
+#
+# The only shell code of the namespaces guest driver that runs as root. The driver starts it as
+#   ip netns exec lg-ID unshare --mount --uts --ipc --pid --fork --kill-child \
+#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME [SHARED...]
+# so it runs as pid 1 of the guest's new PID namespace, in fresh mount, UTS and IPC namespaces,
+# inside the guest's network namespace. Mounts made here are private to the guest: the host never
+# sees them, and they vanish with the last process of the guest. It builds the guest's root,
+#   STATE/root   overlayfs: lower = host /, upper = STATE/upper (private, removed at destroy)
+#   /dev         the host's /dev (rbind), with a private tmpfs on /dev/shm
+#   /proc /sys   the guest's own (its PID and network namespace), /sys read-only
+#   /run         a private tmpfs (sshd's privilege separation directory lives there)
+#   HOME         the user's home, shared with the host (bind)
+#   HOME/.ssh    STATE/ssh, the guest's private ssh directory, hiding the host's ~/.ssh
+#   /etc/lambdagrid  STATE/etc, read-only: sshd config, host key, hostfile
+#   /etc/hosts   STATE/etc/hosts
+# sets the hostname, signals readiness by creating STATE/ready, and becomes a minimal init
+# chrooted in the guest root (it reaps orphans and exits on TERM; killing it ends the guest).
+# The driver enters the guest with nsenter --target <this pid> --root.
+set -eu
+state=$1 name=$2 home=$3
+shift 3
+root=$state/root
+
+mount -t overlay lambdagrid-guest -o "lowerdir=/,upperdir=$state/upper,workdir=$state/work" "$root"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
+mount -t tmpfs -o mode=0755,nosuid,nodev run "$root/run"
+mkdir -m 0755 "$root/run/sshd"
+mkdir -p "$root$home"
+mount --bind "$home" "$root$home"
+for p in "$@"; do
+  mkdir -p "$root$p"
+  mount --rbind "$p" "$root$p"
+done
+mount --bind "$state/ssh" "$root$home/.ssh"
+mkdir -p "$root/etc/lambdagrid"
+mount --bind -o ro "$state/etc" "$root/etc/lambdagrid"
+mount --bind "$state/etc/hosts" "$root/etc/hosts"
+hostname "$name"
+: > "$state/ready"
+exec chroot "$root" /bin/sh -c 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $! || :; done'

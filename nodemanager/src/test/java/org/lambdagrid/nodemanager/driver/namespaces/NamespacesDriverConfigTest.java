@@ -1,0 +1,126 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.lambdagrid.nodemanager.driver.GuestException;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+
+/** The driver's config and the pure parts of the driver; needs no root. */
+class NamespacesDriverConfigTest {
+
+  @Test
+  void bridgeConfigTakesTheDefaults() {
+    NamespacesDriverConfig c = NamespacesDriverConfig.bridge("lgbr0");
+    assertThat(c.stateDir()).isEqualTo(Path.of("/run/lambdagrid/guests"));
+    assertThat(c.attachment()).isEqualTo(NamespacesDriverConfig.Attachment.BRIDGE);
+    assertThat(c.sshdPath()).isEqualTo("/usr/sbin/sshd");
+    assertThat(c.sshKeygenPath()).isEqualTo("/usr/bin/ssh-keygen");
+    assertThat(c.defaultGateway()).isNull();
+    assertThat(c.sharedPaths()).isEmpty();
+    assertThat(c.startTimeout()).isEqualTo(Duration.ofSeconds(20));
+  }
+
+  @Test
+  void fromMapReadsEveryField() {
+    NamespacesDriverConfig c = NamespacesDriverConfig.fromMap(Map.ofEntries(
+        Map.entry("stateDir", "/var/lib/lambdagrid/guests"),
+        Map.entry("attachment", "macvlan"),
+        Map.entry("parent", "eth1"),
+        Map.entry("macvlanMode", "private"),
+        Map.entry("defaultGateway", "10.1.0.1"),
+        Map.entry("sshd", "/opt/ssh/sbin/sshd"),
+        Map.entry("sshKeygen", "/opt/ssh/bin/ssh-keygen"),
+        Map.entry("guestPath", "/opt/mpi/bin:/usr/bin:/bin"),
+        Map.entry("sharedPaths", List.of("/scratch")),
+        Map.entry("startTimeoutSeconds", 5),
+        Map.entry("killGraceSeconds", 0.5)));
+    assertThat(c).isEqualTo(new NamespacesDriverConfig(Path.of("/var/lib/lambdagrid/guests"),
+        NamespacesDriverConfig.Attachment.MACVLAN, null, "eth1", "private", "10.1.0.1",
+        "/opt/ssh/sbin/sshd", "/opt/ssh/bin/ssh-keygen", "/opt/mpi/bin:/usr/bin:/bin",
+        List.of("/scratch"), Duration.ofSeconds(5), Duration.ofMillis(500)));
+  }
+
+  @Test
+  void errorsNameTheField() {
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(Map.of("attachment", "vxlan")))
+        .hasMessage("attachment: 'vxlan' is not one of bridge, macvlan");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(Map.of()))
+        .hasMessageStartingWith("attachment: missing");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(Map.of("attachment", "bridge")))
+        .hasMessageContaining("bridge: 'null' is not an interface name");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "a-very-long-bridge-name")))
+        .hasMessageContaining("bridge:");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "macvlan", "parent", "eth0", "defaultGateway", "10.0.0.300")))
+        .hasMessageContaining("defaultGateway: '10.0.0.300' is not an IPv4 address");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "br0", "stateDir", "relative")))
+        .hasMessageContaining("stateDir:");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "br0", "sharedPaths", List.of("/a/../etc"))))
+        .hasMessageContaining("sharedPaths[0]:");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "br0", "sshd", "sshd")))
+        .hasMessageContaining("sshd: 'sshd' must be an absolute path");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "br0", "bridgee", "x")))
+        .hasMessageStartingWith("bridgee: unknown field");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "br0", "startTimeoutSeconds", "ten")))
+        .hasMessageContaining("startTimeoutSeconds: expected a number of seconds");
+  }
+
+  @Test
+  void specValidationRejectsBadAddressesBeforeAnythingIsBuilt() {
+    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site 0", "10.0.0.1",
+        24, List.of("10.1.0.0/33"), "u")))
+        .isInstanceOf(GuestException.class)
+        .hasMessageContaining("hostname 'site 0'")
+        .hasMessageContaining("route '10.1.0.0/33' is not an IPv4 CIDR block");
+    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0",
+        0, List.of(), "u")))
+        .hasMessageContaining("address '10.0.0'").hasMessageContaining("prefix length 0");
+  }
+
+  @Test
+  void nodesAreTheHostnamesInHostfileOrder() {
+    String hostfile = "10.0.0.12 slots=1\n10.0.0.11 slots=2\n10.9.0.1 slots=1\n";
+    String hosts = "10.0.0.11 tokyo-0\n10.0.0.12 tokyo-1\n";
+    assertThat(NamespacesDriver.nodesValue(hostfile, hosts)).isEqualTo("tokyo-1 tokyo-0 10.9.0.1");
+    assertThat(NamespacesDriver.nodesValue("", "")).isEmpty();
+  }
+
+  @Test
+  void hostsFileHasLocalhostAndTheGuestItself() {
+    GuestSpec spec = new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "u");
+    assertThat(NamespacesDriver.hostsFile(spec, "")).contains("127.0.0.1\tlocalhost")
+        .contains("10.0.0.11\tsite-0");
+    assertThat(NamespacesDriver.hostsFile(spec, "10.0.0.11 site-0\n"))
+        .doesNotContain("10.0.0.11\tsite-0").endsWith("10.0.0.11 site-0\n");
+  }
+
+  @Test
+  void sshdListensOnTheGuestAddressOnlyWithStrictModesAndNoPam() {
+    NamespacesDriver d = new NamespacesDriver(NamespacesDriverConfig.bridge("lgbr0"));
+    String conf = d.sshdConfig(new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "alice"));
+    assertThat(conf).contains("ListenAddress 10.0.0.11:22\n", "StrictModes yes\n",
+        "UsePAM no\n", "PermitRootLogin no\n", "AllowUsers alice\n",
+        "PasswordAuthentication no\n", "SetEnv PATH=" + NamespacesDriverConfig.DEFAULT_GUEST_PATH);
+  }
+
+  @Test
+  void checkHostNamesAMissingBridge() {
+    NamespacesDriver d = new NamespacesDriver(NamespacesDriverConfig.bridge("lgnosuchbr"));
+    assertThat(d.checkHost()).anyMatch(p -> p.contains("bridge 'lgnosuchbr'"));
+    NamespacesDriver m = new NamespacesDriver(NamespacesDriverConfig.macvlan("lgnosuchpa")
+        .withStateDir(Path.of("/nonexistent-root-dir/x")));
+    assertThat(m.checkHost()).anyMatch(p -> p.contains("parent interface 'lgnosuchpa'"));
+  }
+}
