@@ -66,8 +66,10 @@ public interface GuestDriver {
   GuestStatus inspect(GuestHandle guest);
 
   /**
-   * Guests this driver recorded under its state directory that are still (partly) there, e.g.
-   * after a NodeManager crash. The NodeManager destroys them at start-up.
+   * Guests this driver recorded under its state directory that are still (partly) there and
+   * whose owning NodeManager process is gone (e.g. it crashed). Guests owned by another live
+   * NodeManager sharing the state directory are not returned. The NodeManager destroys the
+   * returned guests at start-up.
    */
   List<GuestHandle> recover();
 }

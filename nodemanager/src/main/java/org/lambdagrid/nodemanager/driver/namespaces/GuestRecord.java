@@ -42,6 +42,8 @@ final class GuestRecord {
     r.p.setProperty("spec.prefixLength", Integer.toString(spec.prefixLength()));
     r.p.setProperty("spec.routes", String.join(",", spec.routes()));
     r.p.setProperty("spec.user", spec.user());
+    long self = ProcessHandle.current().pid();
+    r.setProc("owner", new Proc(self, NamespacesDriver.startTimeOf(self)));
     return r;
   }
 
@@ -115,6 +117,15 @@ final class GuestRecord {
         Integer.parseInt(p.getProperty("spec.prefixLength", "0")),
         routes.isEmpty() ? List.of() : Arrays.asList(routes.split(",")),
         p.getProperty("spec.user", ""));
+  }
+
+  /**
+   * Whether another live process (a concurrently running NodeManager sharing the state
+   * directory) owns this guest. Guests of dead owners, or of this process, are not.
+   */
+  boolean ownedByAnotherLiveProcess() {
+    Proc owner = proc("owner");
+    return owner != null && owner.pid() != ProcessHandle.current().pid() && owner.alive();
   }
 
   GuestHandle handle() {

@@ -1057,11 +1057,16 @@ public final class NamespacesDriver implements GuestDriver {
       for (Path dir : dirs.filter(Files::isDirectory).sorted().toList()) {
         if (Files.exists(dir.resolve(GuestRecord.FILE))) {
           try {
-            found.add(GuestRecord.load(dir).handle());
+            GuestRecord rec = GuestRecord.load(dir);
+            if (rec.ownedByAnotherLiveProcess()) {
+              continue; // another NodeManager on this node is using it
+            }
+            found.add(rec.handle());
           } catch (IOException | RuntimeException e) {
             log.warn("unreadable guest record in {}: {}", dir, e.toString());
           }
-        } else if (dir.getFileName().toString().matches("[0-9a-f]{8}")) {
+        } else if (dir.getFileName().toString().matches("[0-9a-f]{8}") && olderThanAMinute(dir)) {
+          // (A younger one may be a concurrent NodeManager's guest about to write its record.)
           // Created, crashed before the first record was written: nothing else was built.
           found.add(new GuestHandle(dir.getFileName().toString(),
               new GuestSpec("", "", "", 0, List.of(), ""), dir));
@@ -1075,6 +1080,15 @@ public final class NamespacesDriver implements GuestDriver {
 
   // ---------------------------------------------------------------------------------------------
   // helpers
+
+  private static boolean olderThanAMinute(Path dir) {
+    try {
+      return Files.getLastModifiedTime(dir).toInstant()
+          .isBefore(java.time.Instant.now().minusSeconds(60));
+    } catch (IOException e) {
+      return false;
+    }
+  }
 
   private static GuestRecord load(GuestHandle guest) throws GuestException {
     try {
