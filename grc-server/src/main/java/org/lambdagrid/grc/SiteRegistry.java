@@ -165,8 +165,9 @@ public final class SiteRegistry {
       }
       int asked = e.getValue();
       if (asked > site.nodeCapacity()) {
-        throw Errors.invalid("site_nodes[" + e.getKey() + "]", asked, "is more nodes than site '"
-            + e.getKey() + "' has (capacity " + site.nodeCapacity() + ")");
+        throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", asked,
+            "is more nodes than site '" + e.getKey() + "' has (capacity "
+            + site.nodeCapacity() + ")");
       }
       int free = site.nodeCapacity() - nodesInUse(e.getKey());
       if (asked > free) {
