@@ -1,0 +1,135 @@
+package org.lambdagrid.grc;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Ipv4Cidr;
+
+/**
+ * Leases each site of a job an address sub-range, keyed by job id.
+ *
+ * <p>For a job asking n_s nodes on site s, site s gets the smallest aligned block holding n_s
+ * usable hosts ({@link Ipv4Cidr#prefixForHosts}) from s's published ranges, disjoint from
+ * <ul>
+ *   <li>the job's sub-ranges on its other sites (the job's guests share one layer-2 segment), and
+ *   <li>every sub-range any live job holds on <em>any</em> of this job's sites: the testbed
+ *       joins sites at layer 2, so a block leased on site a is unusable on site b while both
+ *       are joined by some job.
+ * </ul>
+ * Allocation is all or nothing and first-fit in address order (sites with the largest block
+ * first, ties by name, so big blocks are not fragmented by small ones).
+ *
+ * <p>Thread-safe: every method locks this allocator. Leases live until {@link #release}.
+ */
+public final class AddressAllocator implements SiteRegistry.LeaseView {
+  /** job id -> site -> leased block. */
+  private final Map<String, Map<String, Ipv4Cidr>> leases = new LinkedHashMap<>();
+
+  /**
+   * Leases sub-ranges for a job; all or nothing. Idempotent per job id: a repeat returns the
+   * existing leases.
+   *
+   * @param siteNodes the job's sites with their node counts (each >= 1)
+   * @return site name -> block, sorted by site name
+   * @throws Errors.RequestException FAILED_PRECONDITION naming the site, the block size and the
+   *     site's ranges when no free block is left
+   */
+  public synchronized Map<String, Ipv4Cidr> allocate(String jobId, Map<Site, Integer> siteNodes) {
+    Map<String, Ipv4Cidr> existing = leases.get(jobId);
+    if (existing != null) {
+      return new TreeMap<>(existing);
+    }
+    List<Ipv4Cidr> taken = new ArrayList<>();
+    for (Map<String, Ipv4Cidr> job : leases.values()) {
+      for (Map.Entry<String, Ipv4Cidr> e : job.entrySet()) {
+        if (siteNodes.keySet().stream().anyMatch(s -> s.name().equals(e.getKey()))) {
+          taken.add(e.getValue());
+        }
+      }
+    }
+    List<Map.Entry<Site, Integer>> order = new ArrayList<>(siteNodes.entrySet());
+    order.sort(Comparator.<Map.Entry<Site, Integer>>comparingInt(e -> -e.getValue())
+        .thenComparing(e -> e.getKey().name()));
+    Map<String, Ipv4Cidr> mine = new TreeMap<>();
+    for (Map.Entry<Site, Integer> e : order) {
+      Site site = e.getKey();
+      int prefix = Ipv4Cidr.prefixForHosts(e.getValue());
+      Ipv4Cidr block = null;
+      for (Ipv4Cidr range : site.ranges()) {
+        block = firstFree(range, prefix, taken);
+        if (block != null) {
+          break;
+        }
+      }
+      if (block == null) {
+        String ranges = site.ranges().stream().map(Object::toString)
+            .collect(Collectors.joining(", "));
+        long leased = taken.stream()
+            .filter(t -> site.ranges().stream().anyMatch(r -> r.overlaps(t))).count();
+        throw Errors.precondition("site '" + site.name() + "' has no free /" + prefix + " in "
+            + ranges + " (" + leased + (leased == 1 ? " block" : " blocks") + " leased)");
+      }
+      taken.add(block);
+      mine.put(site.name(), block);
+    }
+    leases.put(jobId, new HashMap<>(mine));
+    return mine;
+  }
+
+  /** First aligned /prefix block inside range that overlaps nothing taken, or null. */
+  private static Ipv4Cidr firstFree(Ipv4Cidr range, int prefix, List<Ipv4Cidr> taken) {
+    if (prefix < range.prefixLength()) {
+      return null;
+    }
+    long size = 1L << (32 - prefix);
+    long a = range.network();
+    while (a + size - 1 <= range.lastAddress()) {
+      Ipv4Cidr candidate = new Ipv4Cidr(a, prefix);
+      long skipTo = -1;
+      for (Ipv4Cidr t : taken) {
+        if (t.overlaps(candidate)) {
+          skipTo = Math.max(skipTo, t.lastAddress() + 1);
+        }
+      }
+      if (skipTo < 0) {
+        return candidate;
+      }
+      a = (skipTo + size - 1) / size * size;
+    }
+    return null;
+  }
+
+  /** Frees exactly this job's leases. Idempotent. */
+  public synchronized void release(String jobId) {
+    leases.remove(jobId);
+  }
+
+  /** This job's leases (site -> block, sorted), empty if none. */
+  public synchronized Map<String, Ipv4Cidr> leasesOf(String jobId) {
+    Map<String, Ipv4Cidr> m = leases.get(jobId);
+    return m == null ? Map.of() : new TreeMap<>(m);
+  }
+
+  /** Job ids that hold leases now. */
+  public synchronized List<String> holders() {
+    return List.copyOf(leases.keySet());
+  }
+
+  @Override
+  public synchronized List<Ipv4Cidr> leasedOn(String site) {
+    List<Ipv4Cidr> out = new ArrayList<>();
+    for (Map<String, Ipv4Cidr> job : leases.values()) {
+      Ipv4Cidr b = job.get(site);
+      if (b != null) {
+        out.add(b);
+      }
+    }
+    return out;
+  }
+}

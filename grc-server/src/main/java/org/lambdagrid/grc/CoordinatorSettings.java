@@ -1,0 +1,34 @@
+package org.lambdagrid.grc;
+
+import java.time.Duration;
+
+/**
+ * The coordinator's timing and limits, plain values (the daemon builds them from its YAML).
+ *
+ * @param setupTimeout PHASE_LAUNCH + PHASE_SETUP on every site (pilots start through the batch
+ *     system, so this one is the longest)
+ * @param keysTimeout PHASE_KEYS
+ * @param trustTimeout PHASE_SET_KEYS
+ * @param runTimeout PHASE_RUN (sshd up everywhere)
+ * @param execTimeout the ExecCommand call (starting the command, not running it)
+ * @param rpcTimeout ReserveShare and ReleaseShare
+ * @param callMargin added to a phase timeout for the call's deadline, so the CRM's own phase
+ *     deadline (which names the node) fires first
+ * @param defaultDuration a job's window when the spec leaves it unset
+ * @param outputBufferBytes output kept per job; the oldest is dropped beyond it
+ */
+public record CoordinatorSettings(Duration setupTimeout, Duration keysTimeout,
+    Duration trustTimeout, Duration runTimeout, Duration execTimeout, Duration rpcTimeout,
+    Duration callMargin, Duration defaultDuration, long outputBufferBytes) {
+
+  public static CoordinatorSettings defaults() {
+    return new CoordinatorSettings(Duration.ofSeconds(120), Duration.ofSeconds(30),
+        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30),
+        Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofHours(1), 16L << 20);
+  }
+
+  public CoordinatorSettings withPhaseTimeouts(Duration all) {
+    return new CoordinatorSettings(all, all, all, all, all, rpcTimeout, callMargin,
+        defaultDuration, outputBufferBytes);
+  }
+}

@@ -1,0 +1,112 @@
+package org.lambdagrid.grc;
+
+import java.time.Duration;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.Quantities;
+
+/**
+ * The GRC daemon's configuration, read from YAML by {@link org.lambdagrid.common.ConfigLoader}.
+ * Every field is optional; a missing one takes the default shown.
+ *
+ * <pre>
+ * listen: 127.0.0.1:7300        # host:port of GridService + SiteRegistryService (port 0 = any)
+ * phaseTimeouts:
+ *   setup: 120s                 # LAUNCH + SETUP (pilots go through the batch system)
+ *   keys: 30s
+ *   setKeys: 30s
+ *   run: 30s                    # sshd up on every guest
+ *   exec: 30s                   # starting the command (not its run time)
+ * rpcTimeout: 10s               # ReserveShare / ReleaseShare
+ * callMargin: 5s                # added to a phase timeout for the call deadline
+ * defaultDuration: 1h           # a job's window when the user gives none
+ * outputBufferBytes: 16777216   # output kept per job (oldest dropped beyond)
+ * </pre>
+ *
+ * Durations take the forms {@link Quantities#parseDuration} accepts: 250ms, 90s, 5m, 1h30m.
+ * Port 7300 is the GRC's default; CRMs and the {@code grc} command use it when told nothing.
+ */
+public record GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+    String callMargin, String defaultDuration, Long outputBufferBytes) {
+
+  public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
+
+  public GrcConfig {
+    listen = listen == null ? DEFAULT_LISTEN : listen;
+    try {
+      Endpoint.parse(listen);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("listen: " + e.getMessage());
+    }
+    phaseTimeouts = phaseTimeouts == null ? PhaseTimeouts.defaults() : phaseTimeouts;
+    rpcTimeout = positive("rpcTimeout", rpcTimeout, "10s");
+    callMargin = positive("callMargin", callMargin, "5s");
+    defaultDuration = positive("defaultDuration", defaultDuration, "1h");
+    outputBufferBytes = outputBufferBytes == null ? 16L << 20 : outputBufferBytes;
+    if (outputBufferBytes < 1024) {
+      throw new IllegalArgumentException("outputBufferBytes: '" + outputBufferBytes
+          + "' is too small (at least 1024)");
+    }
+  }
+
+  /** All defaults. */
+  public static GrcConfig defaults() {
+    return new GrcConfig(null, null, null, null, null, null);
+  }
+
+  public GrcConfig withListen(String endpoint) {
+    return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes);
+  }
+
+  public Endpoint listenEndpoint() {
+    return Endpoint.parse(listen);
+  }
+
+  /** The coordinator's settings from this config. */
+  public CoordinatorSettings settings() {
+    return new CoordinatorSettings(d(phaseTimeouts.setup()), d(phaseTimeouts.keys()),
+        d(phaseTimeouts.setKeys()), d(phaseTimeouts.run()), d(phaseTimeouts.exec()),
+        d(rpcTimeout), d(callMargin), d(defaultDuration), outputBufferBytes);
+  }
+
+  private static Duration d(String text) {
+    return Quantities.parseDuration(text);
+  }
+
+  static String positive(String field, String value, String dflt) {
+    if (value == null) {
+      return dflt;
+    }
+    Duration d;
+    try {
+      d = Quantities.parseDuration(value);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(field + ": " + e.getMessage());
+    }
+    if (d.isZero()) {
+      throw new IllegalArgumentException(field + ": '" + value + "' must be longer than zero");
+    }
+    return value;
+  }
+
+  /** Per-phase barrier timeouts. */
+  public record PhaseTimeouts(String setup, String keys, String setKeys, String run,
+      String exec) {
+    public PhaseTimeouts {
+      setup = positive("setup", setup, "120s");
+      keys = positive("keys", keys, "30s");
+      setKeys = positive("setKeys", setKeys, "30s");
+      run = positive("run", run, "30s");
+      exec = positive("exec", exec, "30s");
+    }
+
+    public static PhaseTimeouts defaults() {
+      return new PhaseTimeouts(null, null, null, null, null);
+    }
+
+    /** The same timeout for every phase (tests). */
+    public static PhaseTimeouts all(String t) {
+      return new PhaseTimeouts(t, t, t, t, t);
+    }
+  }
+}

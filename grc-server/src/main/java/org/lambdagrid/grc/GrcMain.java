@@ -1,0 +1,73 @@
+package org.lambdagrid.grc;
+
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.concurrent.Callable;
+import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.ConfigLoader;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code grc-server [--config grc.yaml]}: runs the GRC until SIGTERM/SIGINT. */
+@Command(name = "grc-server", mixinStandardHelpOptions = true,
+    description = "The lambdagrid global resource coordinator.",
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {"0:stopped cleanly", "1:could not start (e.g. port in use)",
+        "2:bad command line or configuration"})
+public final class GrcMain implements Callable<Integer> {
+  private static final Logger log = LoggerFactory.getLogger(GrcMain.class);
+
+  @Option(names = "--config", paramLabel = "FILE",
+      description = "YAML configuration (default: built-in defaults, listen 127.0.0.1:7300).")
+  Path config;
+
+  @Option(names = "--listen", paramLabel = "HOST:PORT",
+      description = "Overrides the config's listen address.")
+  String listen;
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  /** Loads the config; ConfigException names file, field and problem. */
+  GrcConfig loadConfig() {
+    GrcConfig cfg = config == null ? GrcConfig.defaults() : ConfigLoader.load(config, GrcConfig.class);
+    if (listen != null) {
+      try {
+        cfg = cfg.withListen(listen);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException("--listen: " + e.getMessage().replaceFirst("^listen: ", ""));
+      }
+    }
+    return cfg;
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    GrcConfig cfg;
+    try {
+      cfg = loadConfig();
+    } catch (ConfigException e) {
+      spec.commandLine().getErr().println("grc-server: " + e.getMessage());
+      return 2;
+    }
+    log.info("effective configuration:\n{}", ConfigLoader.render(cfg).strip());
+    GrcServer server = GrcServer.tcp(cfg, Clock.systemUTC());
+    try {
+      server.start();
+    } catch (java.io.IOException e) {
+      spec.commandLine().getErr().println("grc-server: cannot listen on " + cfg.listen() + ": "
+          + (e.getCause() != null ? e.getCause().getMessage() : e.getMessage()));
+      return 1;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "grc-shutdown"));
+    server.awaitTermination();
+    return 0;
+  }
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new GrcMain()).execute(args));
+  }
+}

@@ -1,0 +1,690 @@
+package org.lambdagrid.grc;
+
+import static org.lambdagrid.proto.v1.JobState.JOB_CANCELLED;
+import static org.lambdagrid.proto.v1.JobState.JOB_EXCHANGING;
+import static org.lambdagrid.proto.v1.JobState.JOB_FAILED;
+import static org.lambdagrid.proto.v1.JobState.JOB_RUNNING;
+import static org.lambdagrid.proto.v1.JobState.JOB_SETTING_UP;
+import static org.lambdagrid.proto.v1.JobState.JOB_STARTING;
+import static org.lambdagrid.proto.v1.JobState.JOB_SUCCEEDED;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorCompletionService;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommandExit;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.ExecSpec;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.NodeKeys;
+import org.lambdagrid.proto.v1.NodeState;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.SetupNodesRequest;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs jobs: validates and reserves at submission, then drives every site through the barrier
+ * phases at the job's start time, and tears everything down when the job ends.
+ *
+ * <p>Sequence per job (each phase on all sites in parallel, a barrier with its own timeout):
+ * SetupNodes -> aggregate addresses (EXCHANGING) -> CollectKeys -> build the TrustBundle ->
+ * InstallTrust -> STARTING: StartGuests -> RUNNING: ExecCommand on the first node -> wait for
+ * its CommandExit on WatchShare -> SUCCEEDED / FAILED. The <em>first node</em> is the first
+ * entry of the hostfile: the lowest-index node of the site whose name sorts first.
+ *
+ * <p>Ending: whatever ends a job (the command's exit, a phase failure, a lost node, a cancel,
+ * the end of the job's window) goes through {@link #terminate}: exactly once per job it stops
+ * the runner, calls ReleaseShare on every site, closes the share streams, releases the
+ * address leases and the node holds, and only then enters the terminal state, so a watcher that
+ * sees the terminal event knows nothing is left held.
+ *
+ * <p>Thread-safe. Each running job occupies one worker thread (its runner); phase calls run on
+ * further worker threads.
+ */
+public final class JobCoordinator implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(JobCoordinator.class);
+  private static final Pattern LOGIN = Pattern.compile("[a-z_][a-z0-9_.-]{0,31}\\$?");
+  private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
+  private static final Duration START_SLACK = Duration.ofMinutes(1);
+
+  private final SiteRegistry registry;
+  private final AddressAllocator allocator;
+  private final JobStore store;
+  private final Function<Endpoint, SiteClient> clientFactory;
+  private final Clock clock;
+  private final ScheduledExecutorService scheduler;
+  private final ExecutorService workers;
+  private final CoordinatorSettings settings;
+  private final Map<Endpoint, SiteClient> clients = new ConcurrentHashMap<>();
+  private final SecureRandom random = new SecureRandom();
+
+  /**
+   * @param clientFactory makes the client for a CRM endpoint; called once per endpoint, the
+   *     clients are closed by {@link #close}
+   * @param scheduler runs start and end-of-window timers
+   * @param workers runs job runners and phase calls; must not bound its threads below
+   *     (running jobs + sites per phase)
+   */
+  public JobCoordinator(SiteRegistry registry, AddressAllocator allocator, JobStore store,
+      Function<Endpoint, SiteClient> clientFactory, Clock clock,
+      ScheduledExecutorService scheduler, ExecutorService workers, CoordinatorSettings settings) {
+    this.registry = registry;
+    this.allocator = allocator;
+    this.store = store;
+    this.clientFactory = clientFactory;
+    this.clock = clock;
+    this.scheduler = scheduler;
+    this.workers = workers;
+    this.settings = settings;
+  }
+
+  // ------------------------------------------------------------------ user-facing operations
+
+  /**
+   * Validates the spec, holds nodes, leases sub-ranges and reserves each site's share; all or
+   * nothing. Returns the PENDING job; it runs at its start time on its own. With a client token,
+   * a repeat returns the job created first.
+   *
+   * @throws Errors.RequestException INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION for the
+   *     spec; a site's refusal of ReserveShare keeps its code and names the site
+   */
+  public Job submit(JobSpec spec) {
+    validate(spec);
+    Optional<JobRecord> again = store.byClientToken(spec.getUser(), spec.getClientToken());
+    if (again.isPresent()) {
+      return again.get().toProto();
+    }
+    Instant now = clock.instant();
+    Instant start = spec.hasStart() && ProtoTime.fromProto(spec.getStart()).isAfter(now)
+        ? ProtoTime.fromProto(spec.getStart()) : now;
+    Duration duration = spec.hasDuration() ? ProtoTime.fromProto(spec.getDuration())
+        : settings.defaultDuration();
+    Instant end = start.plus(duration);
+    Map<String, Integer> counts = new TreeMap<>(spec.getSiteNodesMap());
+
+    String id;
+    Map<String, Ipv4Cidr> ranges;
+    synchronized (registry) {
+      id = newId();
+      Map<Site, Integer> sites = new LinkedHashMap<>();
+      counts.forEach((name, n) -> sites.put(site(name), n));
+      registry.holdNodes(id, counts);
+      try {
+        ranges = allocator.allocate(id, sites);
+      } catch (RuntimeException e) {
+        registry.releaseNodes(id);
+        throw e;
+      }
+    }
+    try {
+      reserveShares(id, spec, ranges, start, end);
+    } catch (RuntimeException e) {
+      allocator.release(id);
+      registry.releaseNodes(id);
+      throw e;
+    }
+    JobRecord job = new JobRecord(id, spec, now, start, end, ranges,
+        settings.outputBufferBytes());
+    String where = counts.entrySet().stream()
+        .map(e -> e.getKey() + ": " + e.getValue() + (e.getValue() == 1 ? " node in " : " nodes in ")
+            + ranges.get(e.getKey()))
+        .collect(Collectors.joining(", "));
+    // The PENDING event is sequence 1; advance() from PENDING is not used for it.
+    job.appendPending("reserved " + where + "; starts " + start, now);
+    store.add(job);
+    log.info("job {} reserved ({}), starts {}, ends {}", id, where, start, end);
+    job.startTimer = scheduler.schedule(() -> startRunner(job), millisUntil(start),
+        TimeUnit.MILLISECONDS);
+    job.windowTimer = scheduler.schedule(() -> windowEnded(job), millisUntil(end),
+        TimeUnit.MILLISECONDS);
+    return job.toProto();
+  }
+
+  public Job get(String jobId) {
+    return job(jobId).toProto();
+  }
+
+  /** Jobs, newest first; {@code user} empty = everyone's. */
+  public List<Job> list(String user, boolean includeFinished) {
+    List<Job> out = new ArrayList<>();
+    for (JobRecord j : store.list()) {
+      if (!user.isEmpty() && !user.equals(j.spec().getUser())) {
+        continue;
+      }
+      if (!includeFinished && JobStates.MACHINE.isTerminal(j.state())) {
+        continue;
+      }
+      out.add(j.toProto());
+    }
+    return out;
+  }
+
+  /** The job's record, for streaming its events and output. NOT_FOUND if unknown. */
+  public JobRecord job(String jobId) {
+    return store.get(jobId).orElseThrow(() -> Errors.notFound("job '" + jobId + "' not found"));
+  }
+
+  /**
+   * Cancels a job and waits (bounded) until it is torn down. Idempotent for a cancelled job;
+   * FAILED_PRECONDITION for one that already succeeded or failed.
+   */
+  public Job cancel(String jobId) {
+    JobRecord job = job(jobId);
+    JobState s = job.state();
+    if (s == JOB_SUCCEEDED || s == JOB_FAILED) {
+      throw Errors.precondition("job " + jobId + " already " + (s == JOB_SUCCEEDED ? "succeeded"
+          : "failed") + "; there is nothing to cancel");
+    }
+    terminate(job, JOB_CANCELLED, Phase.PHASE_UNSPECIFIED, "cancelled by the user", null);
+    awaitEnded(job);
+    return job.toProto();
+  }
+
+  /** The aggregated host list; FAILED_PRECONDITION before phase SETUP has finished. */
+  public List<NodeEntry> hosts(String jobId) {
+    JobRecord job = job(jobId);
+    List<NodeEntry> nodes = job.nodes();
+    if (nodes == null) {
+      throw Errors.precondition("job " + jobId + " has no host list yet: it is "
+          + JobStates.label(job.state()) + "; addresses are known after phase SETUP");
+    }
+    return nodes;
+  }
+
+  // ------------------------------------------------------------------ validation
+
+  private void validate(JobSpec spec) {
+    if (spec.getSiteNodesCount() == 0) {
+      throw Errors.invalid("spec.site_nodes", "", "is empty; ask for nodes on at least one site");
+    }
+    for (Map.Entry<String, Integer> e : new TreeMap<>(spec.getSiteNodesMap()).entrySet()) {
+      if (e.getValue() < 1) {
+        throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", e.getValue(),
+            "must be at least 1");
+      }
+      if (registry.get(e.getKey()).isEmpty()) {
+        String known = registry.list().stream().map(Site::name).collect(Collectors.joining(", "));
+        throw Errors.notFound("site '" + e.getKey() + "' is not registered (known sites: "
+            + (known.isEmpty() ? "none" : known) + ")");
+      }
+    }
+    if (spec.getArgvCount() == 0 || spec.getArgv(0).isEmpty()) {
+      throw Errors.invalid("spec.argv", String.join(" ", spec.getArgvList()),
+          "is empty; give the command to run");
+    }
+    if (!spec.getWorkingDirectory().startsWith("/")) {
+      throw Errors.invalid("spec.working_directory", spec.getWorkingDirectory(),
+          "is not an absolute path");
+    }
+    if (!LOGIN.matcher(spec.getUser()).matches()) {
+      throw Errors.invalid("spec.user", spec.getUser(), "is not a login name");
+    }
+    if (spec.hasDuration()) {
+      Duration d = ProtoTime.fromProto(spec.getDuration());
+      if (d.isNegative() || d.isZero()) {
+        throw Errors.invalid("spec.duration", d, "must be positive");
+      }
+    }
+    if (spec.hasStart()) {
+      Instant start = ProtoTime.fromProto(spec.getStart());
+      if (start.isBefore(clock.instant().minus(START_SLACK))) {
+        throw Errors.invalid("spec.start", start, "is in the past");
+      }
+    }
+    if (spec.getBandwidthBps() < 0) {
+      throw Errors.invalid("spec.bandwidth_bps", spec.getBandwidthBps(), "must not be negative");
+    }
+    for (String k : new TreeSet<>(spec.getEnvMap().keySet())) {
+      if (!ENV_NAME.matcher(k).matches()) {
+        throw Errors.invalid("spec.env", k, "is not an environment variable name");
+      }
+    }
+  }
+
+  private Site site(String name) {
+    return registry.get(name)
+        .orElseThrow(() -> Errors.notFound("site '" + name + "' is not registered"));
+  }
+
+  private String newId() {
+    while (true) {
+      String id = String.format("j-%08x", random.nextInt());
+      if (!store.contains(id) && !registry.holders().contains(id)) {
+        return id;
+      }
+    }
+  }
+
+  private long millisUntil(Instant t) {
+    return Math.max(0, Duration.between(clock.instant(), t).toMillis());
+  }
+
+  private SiteClient client(String siteName) {
+    return clients.computeIfAbsent(site(siteName).crmEndpoint(), clientFactory);
+  }
+
+  // ------------------------------------------------------------------ reservation
+
+  private void reserveShares(String id, JobSpec spec, Map<String, Ipv4Cidr> ranges,
+      Instant start, Instant end) {
+    List<String> sites = new ArrayList<>(ranges.keySet());
+    try {
+      callAll(sites, settings.rpcTimeout().plus(settings.callMargin()), site -> {
+        client(site).reserveShare(ReserveShareRequest.newBuilder().setJobId(id)
+            .setNodeCount(spec.getSiteNodesOrThrow(site))
+            .setRange(AddressRange.newBuilder().setCidr(ranges.get(site).toString()))
+            .setStart(ProtoTime.toProto(start)).setEnd(ProtoTime.toProto(end))
+            .setUser(spec.getUser()).build());
+        return Boolean.TRUE;
+      });
+    } catch (SiteFailure f) {
+      releaseShares(id, sites, "reservation failed: " + f.getMessage());
+      Status.Code code = f.code == Status.Code.UNKNOWN || f.code == Status.Code.INTERNAL
+          ? Status.Code.UNAVAILABLE : f.code;
+      throw new Errors.RequestException(code, "site '" + f.site + "' refused the reservation: "
+          + f.detail);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      releaseShares(id, sites, "reservation interrupted");
+      throw Errors.unavailable("interrupted while reserving");
+    }
+  }
+
+  private void releaseShares(String id, List<String> sites, String reason) {
+    try {
+      callAll(sites, settings.rpcTimeout().plus(settings.callMargin()), site -> {
+        try {
+          client(site).releaseShare(id, reason);
+        } catch (RuntimeException e) {
+          log.warn("job {}: ReleaseShare on site '{}' failed: {}", id, site, describe(e));
+        }
+        return Boolean.TRUE;
+      });
+    } catch (SiteFailure f) {
+      log.warn("job {}: releasing shares: {}", id, f.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ------------------------------------------------------------------ running
+
+  private void startRunner(JobRecord job) {
+    if (!job.isEnding()) {
+      job.runner = workers.submit(() -> run(job));
+    }
+  }
+
+  private void run(JobRecord job) {
+    job.runnerThread = Thread.currentThread();
+    String id = job.id();
+    List<String> sites = new ArrayList<>(job.siteRanges().keySet());
+    try {
+      if (!job.advance(JOB_SETTING_UP, Phase.PHASE_SETUP, "setting up "
+          + total(job) + " nodes on " + String.join(", ", sites), clock.instant())) {
+        return;
+      }
+      for (String s : sites) {
+        job.addShareWatch(client(s).watchShare(id, new ShareEvents(job, s)));
+      }
+      // PHASE_LAUNCH + PHASE_SETUP
+      Map<String, List<NodeEntry>> bySite = phase(job, Phase.PHASE_SETUP,
+          settings.setupTimeout(), sites, s -> {
+            List<String> peers = new ArrayList<>();
+            job.siteRanges().forEach((other, r) -> {
+              if (!other.equals(s)) {
+                peers.add(r.toString());
+              }
+            });
+            SetupNodesRequest.Builder req = SetupNodesRequest.newBuilder().setJobId(id)
+                .setSite(s).setUser(job.spec().getUser())
+                .setTimeout(ProtoTime.toProto(settings.setupTimeout()))
+                .setSlotsPerNode(site(s).slotsPerNode());
+            peers.forEach(p -> req.addPeerRanges(AddressRange.newBuilder().setCidr(p)));
+            List<NodeEntry> nodes = client(s).setupNodes(req.build());
+            int asked = job.spec().getSiteNodesOrThrow(s);
+            if (nodes.size() != asked) {
+              throw Errors.aborted("site '" + s + "' set up " + nodes.size() + " nodes, the job"
+                  + " asked for " + asked);
+            }
+            return nodes;
+          });
+      List<NodeEntry> nodes = TrustBundles.order(bySite);
+      job.setNodes(nodes);
+      if (!job.advance(JOB_EXCHANGING, Phase.PHASE_KEYS, "addresses aggregated: "
+          + nodes.stream().map(n -> n.getHostname() + "=" + n.getAddress())
+              .collect(Collectors.joining(" ")), clock.instant())) {
+        return;
+      }
+      // PHASE_KEYS
+      Map<String, List<NodeKeys>> keys = phase(job, Phase.PHASE_KEYS, settings.keysTimeout(),
+          sites, s -> client(s).collectKeys(id, settings.keysTimeout()));
+      TrustBundle bundle;
+      try {
+        bundle = TrustBundles.build(nodes,
+            keys.values().stream().flatMap(List::stream).collect(Collectors.toList()));
+      } catch (Errors.RequestException e) {
+        throw new PhaseFailure(Phase.PHASE_KEYS, e.getMessage());
+      }
+      // PHASE_SET_KEYS
+      phase(job, Phase.PHASE_SET_KEYS, settings.trustTimeout(), sites, s -> {
+        client(s).installTrust(id, bundle, settings.trustTimeout());
+        return Boolean.TRUE;
+      });
+      if (!job.advance(JOB_STARTING, Phase.PHASE_RUN, "keys installed on every node; starting"
+          + " guests", clock.instant())) {
+        return;
+      }
+      // PHASE_RUN
+      phase(job, Phase.PHASE_RUN, settings.runTimeout(), sites, s -> {
+        client(s).startGuests(id, settings.runTimeout());
+        return Boolean.TRUE;
+      });
+      NodeEntry first = nodes.get(0);
+      job.setFirstNode(first.getHostname());
+      if (!job.advance(JOB_RUNNING, Phase.PHASE_EXEC, "running " + String.join(" ",
+          job.spec().getArgvList()) + " on " + first.getHostname(), clock.instant())) {
+        return;
+      }
+      // PHASE_EXEC
+      ExecSpec exec = ExecSpec.newBuilder().addAllArgv(job.spec().getArgvList())
+          .putAllEnv(job.spec().getEnvMap())
+          .setWorkingDirectory(job.spec().getWorkingDirectory())
+          .setUser(job.spec().getUser()).build();
+      phase(job, Phase.PHASE_EXEC, settings.execTimeout(), List.of(first.getSite()), s -> {
+        client(s).execCommand(id, first.getHostname(), exec, settings.execTimeout());
+        return Boolean.TRUE;
+      });
+      CommandExit exit = job.exit.get();
+      if (exit.getExitCode() == 0) {
+        terminate(job, JOB_SUCCEEDED, Phase.PHASE_UNSPECIFIED, "command exited with code 0", 0);
+      } else {
+        terminate(job, JOB_FAILED, Phase.PHASE_UNSPECIFIED, "command exited with code "
+            + exit.getExitCode() + (exit.getMessage().isEmpty() ? "" : ": " + exit.getMessage()),
+            exit.getExitCode());
+      }
+    } catch (PhaseFailure f) {
+      terminate(job, JOB_FAILED, f.phase, f.getMessage(), null);
+    } catch (InterruptedException | CancellationException e) {
+      if (!job.isEnding()) {
+        terminate(job, JOB_FAILED, job.currentPhase(), "the GRC stopped the job: interrupted",
+            null);
+      }
+    } catch (RuntimeException | ExecutionException e) {
+      log.error("job {}: unexpected error", id, e);
+      terminate(job, JOB_FAILED, job.currentPhase(), "internal error in the GRC: " + e, null);
+    }
+  }
+
+  private static int total(JobRecord job) {
+    return job.spec().getSiteNodesMap().values().stream().mapToInt(Integer::intValue).sum();
+  }
+
+  /**
+   * One barrier: the call on every site in parallel; returns when all answered. The first
+   * failure (or the phase deadline) becomes a PhaseFailure naming the site and carrying the
+   * CRM's description; the other calls are cancelled.
+   */
+  private <T> Map<String, T> phase(JobRecord job, Phase phase, Duration timeout,
+      List<String> sites, Function<String, T> call) throws InterruptedException {
+    job.setCurrentPhase(phase);
+    try {
+      return callAll(sites, timeout.plus(settings.callMargin()).plus(settings.callMargin()),
+          call);
+    } catch (SiteFailure f) {
+      String name = phase.name().substring("PHASE_".length());
+      throw new PhaseFailure(phase, f.timedOut
+          ? "site '" + f.site + "' did not finish phase " + name + " within " + timeout
+          : "site '" + f.site + "' failed phase " + name + ": " + f.detail);
+    }
+  }
+
+  private <T> Map<String, T> callAll(List<String> sites, Duration wait,
+      Function<String, T> call) throws InterruptedException, SiteFailure {
+    ExecutorCompletionService<Map.Entry<String, T>> ecs =
+        new ExecutorCompletionService<>(workers);
+    Map<String, Future<Map.Entry<String, T>>> futures = new LinkedHashMap<>();
+    for (String s : sites) {
+      futures.put(s, ecs.submit(() -> {
+        try {
+          return Map.entry(s, call.apply(s));
+        } catch (RuntimeException e) {
+          throw new SiteCallException(s, e);
+        }
+      }));
+    }
+    long deadline = System.nanoTime() + wait.toNanos();
+    Map<String, T> results = new HashMap<>();
+    try {
+      for (int i = 0; i < sites.size(); i++) {
+        Future<Map.Entry<String, T>> f = ecs.poll(deadline - System.nanoTime(),
+            TimeUnit.NANOSECONDS);
+        if (f == null) {
+          String late = sites.stream().filter(s -> !results.containsKey(s)).findFirst()
+              .orElse("?");
+          throw new SiteFailure(late, Status.Code.DEADLINE_EXCEEDED, "no answer", true);
+        }
+        try {
+          Map.Entry<String, T> r = f.get();
+          results.put(r.getKey(), r.getValue());
+        } catch (ExecutionException e) {
+          if (e.getCause() instanceof SiteCallException sce) {
+            Throwable c = sce.getCause();
+            throw new SiteFailure(sce.site, codeOf(c), describe(c), false);
+          }
+          throw new SiteFailure("?", Status.Code.INTERNAL, String.valueOf(e.getCause()), false);
+        }
+      }
+      return results;
+    } finally {
+      futures.values().forEach(f -> f.cancel(true));
+    }
+  }
+
+  static Status.Code codeOf(Throwable t) {
+    if (t instanceof StatusRuntimeException s) {
+      return s.getStatus().getCode();
+    }
+    if (t instanceof Errors.RequestException r) {
+      return r.code();
+    }
+    return Status.Code.INTERNAL;
+  }
+
+  /** The CRM's description, or the code when it gave none. */
+  static String describe(Throwable t) {
+    if (t instanceof StatusRuntimeException s) {
+      String d = s.getStatus().getDescription();
+      return d == null || d.isEmpty() ? s.getStatus().getCode().toString() : d;
+    }
+    if (t instanceof Errors.RequestException r) {
+      return r.getMessage();
+    }
+    return String.valueOf(t);
+  }
+
+  // ------------------------------------------------------------------ ending
+
+  private void windowEnded(JobRecord job) {
+    if (job.isEnding()) {
+      return;
+    }
+    workers.execute(() -> terminate(job, JOB_FAILED, job.currentPhase(),
+        "the job's window ended at " + job.end() + " before the command finished; stopped",
+        null));
+  }
+
+  /**
+   * Ends the job once: stops the runner, releases every site's share, the leases and the node
+   * holds, then enters {@code state} and appends its event. Later calls return at once.
+   */
+  void terminate(JobRecord job, JobState state, Phase phase, String why, Integer exitCode) {
+    if (!job.beginEnding()) {
+      return;
+    }
+    String id = job.id();
+    log.info("job {} ending as {}: {}", id, JobStates.label(state), why);
+    cancel(job.startTimer);
+    cancel(job.windowTimer);
+    if (job.runnerThread != Thread.currentThread()) {
+      cancel(job.runner);
+    }
+    try {
+      releaseShares(id, new ArrayList<>(job.siteRanges().keySet()), why);
+    } finally {
+      job.closeShareWatches();
+      allocator.release(id);
+      registry.releaseNodes(id);
+      job.finish(state, phase, why, exitCode, clock.instant());
+      job.ended.complete(null);
+    }
+  }
+
+  private void awaitEnded(JobRecord job) {
+    Duration bound = settings.rpcTimeout().plus(settings.callMargin()).multipliedBy(2);
+    try {
+      job.ended.get(bound.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException | TimeoutException e) {
+      log.warn("job {}: teardown still running after {}", job.id(), bound);
+    }
+  }
+
+  private static void cancel(Future<?> f) {
+    if (f != null) {
+      f.cancel(true);
+    }
+  }
+
+  /** Fails every live job with this message, releasing its shares. For daemon shutdown. */
+  public void shutdown(String why) {
+    for (JobRecord job : store.list()) {
+      if (!job.isEnding()) {
+        terminate(job, JOB_FAILED, job.currentPhase(), why, null);
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    clients.values().forEach(SiteClient::close);
+    clients.clear();
+  }
+
+  /** Feeds one site's WatchShare stream into the job. */
+  private final class ShareEvents implements SiteClient.ShareListener {
+    private final JobRecord job;
+    private final String site;
+
+    ShareEvents(JobRecord job, String site) {
+      this.job = job;
+      this.site = site;
+    }
+
+    @Override
+    public void onEvent(Event event) {
+      Event e = event.getSite().isEmpty() ? event.toBuilder().setSite(site).build() : event;
+      job.appendNodeEvent(e, clock.instant());
+      if (e.getNodeState() == NodeState.NODE_LOST && JobStates.isActive(job.state())
+          && !job.isEnding()) {
+        Phase p = job.currentPhase();
+        String node = e.getHostname().isEmpty() ? "a node of site '" + site + "'"
+            : "node " + e.getHostname();
+        workers.execute(() -> terminate(job, JOB_FAILED, p, node + " was lost in phase "
+            + p.name().substring("PHASE_".length())
+            + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage()), null));
+      }
+    }
+
+    @Override
+    public void onOutput(OutputChunk chunk) {
+      job.output().append(chunk);
+    }
+
+    @Override
+    public void onExit(CommandExit exit) {
+      if (exit.getHostname().isEmpty() || exit.getHostname().equals(job.firstNode())) {
+        job.exit.complete(exit);
+      }
+    }
+
+    @Override
+    public void onClosed(Throwable error) {
+      if (job.isEnding()) {
+        return;
+      }
+      String why = error == null ? "the CRM closed it" : describe(error);
+      workers.execute(() -> terminate(job, JOB_FAILED, job.currentPhase(),
+          "lost the event stream of site '" + site + "': " + why, null));
+    }
+  }
+
+  /** A phase failed; the message names the site, the node (from the CRM) and the phase. */
+  private static final class PhaseFailure extends RuntimeException {
+    final Phase phase;
+
+    PhaseFailure(Phase phase, String message) {
+      super(message);
+      this.phase = phase;
+    }
+  }
+
+  private static final class SiteCallException extends RuntimeException {
+    final String site;
+
+    SiteCallException(String site, Throwable cause) {
+      super(cause);
+      this.site = site;
+    }
+  }
+
+  private static final class SiteFailure extends Exception {
+    final String site;
+    final Status.Code code;
+    final String detail;
+    final boolean timedOut;
+
+    SiteFailure(String site, Status.Code code, String detail, boolean timedOut) {
+      super("site '" + site + "': " + detail);
+      this.site = site;
+      this.code = code;
+      this.detail = detail;
+      this.timedOut = timedOut;
+    }
+  }
+}

@@ -1,0 +1,274 @@
+package org.lambdagrid.grc;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommandExit;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.Phase;
+
+/**
+ * One job at the GRC: its spec, state, event history and output. Owned by the
+ * {@link JobCoordinator}; everything else reads it through snapshots ({@link #toProto}).
+ *
+ * <p>Thread-safe: state and history are guarded by this object's monitor. Event watchers are
+ * called under that monitor, in sequence order; they must not block.
+ */
+public final class JobRecord {
+  /** Receives a job's events in order, then {@code onEnd} once after the terminal event. */
+  public interface EventWatcher {
+    void onEvent(Event event);
+
+    void onEnd();
+  }
+
+  private final String id;
+  private final JobSpec spec;
+  private final Instant createdAt;
+  private final Instant start;
+  private final Instant end;
+  private final Map<String, Ipv4Cidr> siteRanges;
+  private final OutputBuffer output;
+
+  private JobState state = JobState.JOB_PENDING;
+  private Phase currentPhase = Phase.PHASE_UNSPECIFIED;
+  private Phase failedPhase = Phase.PHASE_UNSPECIFIED;
+  private String message = "";
+  private Integer exitCode;
+  private String firstNode = "";
+  private List<NodeEntry> nodes;
+  private String hostfile = "";
+  private final List<Event> events = new ArrayList<>();
+  private final List<EventWatcher> watchers = new ArrayList<>();
+  private final List<AutoCloseable> shareWatches = new ArrayList<>();
+  private boolean watchesClosed;
+  private boolean ending;
+
+  // Owned by the coordinator; volatile so a terminating thread sees them.
+  volatile Future<?> startTimer;
+  volatile Future<?> windowTimer;
+  volatile Future<?> runner;
+  volatile Thread runnerThread;
+  final CompletableFuture<CommandExit> exit = new CompletableFuture<>();
+  final CompletableFuture<Void> ended = new CompletableFuture<>();
+
+  JobRecord(String id, JobSpec spec, Instant createdAt, Instant start, Instant end,
+      Map<String, Ipv4Cidr> siteRanges, long outputLimitBytes) {
+    this.id = id;
+    this.spec = spec;
+    this.createdAt = createdAt;
+    this.start = start;
+    this.end = end;
+    this.siteRanges = new TreeMap<>(siteRanges);
+    this.output = new OutputBuffer(outputLimitBytes);
+  }
+
+  public String id() {
+    return id;
+  }
+
+  public JobSpec spec() {
+    return spec;
+  }
+
+  public Instant createdAt() {
+    return createdAt;
+  }
+
+  public Instant start() {
+    return start;
+  }
+
+  public Instant end() {
+    return end;
+  }
+
+  public Map<String, Ipv4Cidr> siteRanges() {
+    return siteRanges;
+  }
+
+  public OutputBuffer output() {
+    return output;
+  }
+
+  public synchronized JobState state() {
+    return state;
+  }
+
+  public synchronized Phase currentPhase() {
+    return currentPhase;
+  }
+
+  synchronized void setCurrentPhase(Phase phase) {
+    currentPhase = phase;
+  }
+
+  synchronized boolean isEnding() {
+    return ending || JobStates.MACHINE.isTerminal(state);
+  }
+
+  /** Marks the job as ending; true only for the first caller. */
+  synchronized boolean beginEnding() {
+    if (ending || JobStates.MACHINE.isTerminal(state)) {
+      return false;
+    }
+    ending = true;
+    return true;
+  }
+
+  synchronized void setNodes(List<NodeEntry> ordered) {
+    nodes = List.copyOf(ordered);
+    hostfile = TrustBundles.hostfile(ordered);
+  }
+
+  /** The aggregated nodes in hostfile order, or null before phase SETUP finished. */
+  public synchronized List<NodeEntry> nodes() {
+    return nodes;
+  }
+
+  public synchronized String hostfile() {
+    return hostfile;
+  }
+
+  synchronized void setFirstNode(String hostname) {
+    firstNode = hostname;
+  }
+
+  public synchronized String firstNode() {
+    return firstNode;
+  }
+
+  /**
+   * Moves to a non-terminal state and appends its event. Returns false (and changes nothing)
+   * once the job is ending, so a runner racing a cancel stops quietly.
+   */
+  synchronized boolean advance(JobState to, Phase phase, String why, Instant now) {
+    if (ending || JobStates.MACHINE.isTerminal(state)) {
+      return false;
+    }
+    state = JobStates.MACHINE.check(state, to);
+    currentPhase = phase;
+    message = why;
+    append(Event.newBuilder().setJobState(to).setPhase(phase).setMessage(why), now);
+    return true;
+  }
+
+  /** Appends the PENDING event (sequence 1) when the job is created. */
+  synchronized void appendPending(String why, Instant now) {
+    message = why;
+    append(Event.newBuilder().setJobState(JobState.JOB_PENDING).setMessage(why), now);
+  }
+
+  /** Enters the terminal state (once), appends its event and ends every stream. */
+  synchronized void finish(JobState to, Phase phase, String why, Integer code, Instant now) {
+    if (JobStates.MACHINE.isTerminal(state)) {
+      return;
+    }
+    state = JobStates.MACHINE.check(state, to);
+    failedPhase = phase;
+    message = why;
+    exitCode = code;
+    append(Event.newBuilder().setJobState(to).setPhase(phase).setMessage(why), now);
+    List<EventWatcher> copy = new ArrayList<>(watchers);
+    watchers.clear();
+    copy.forEach(EventWatcher::onEnd);
+    output.end();
+  }
+
+  /** Appends a node event from a site's WatchShare; dropped once the job is terminal. */
+  synchronized void appendNodeEvent(Event fromSite, Instant now) {
+    if (JobStates.MACHINE.isTerminal(state)) {
+      return;
+    }
+    append(fromSite.toBuilder(),
+        fromSite.hasTime() ? ProtoTime.fromProto(fromSite.getTime()) : now);
+  }
+
+  private void append(Event.Builder b, Instant time) {
+    Event e = b.setJobId(id).setSequence(events.size() + 1L).setTime(ProtoTime.toProto(time))
+        .build();
+    events.add(e);
+    watchers.forEach(w -> w.onEvent(e));
+  }
+
+  /** All events so far (sequence 1..n). */
+  public synchronized List<Event> events() {
+    return List.copyOf(events);
+  }
+
+  /**
+   * Replays events with sequence >= fromSequence, then delivers live ones until the terminal
+   * event, then calls onEnd. Returns a handle that unregisters the watcher (idempotent).
+   */
+  public synchronized Runnable watch(long fromSequence, EventWatcher watcher) {
+    for (Event e : events) {
+      if (e.getSequence() >= fromSequence) {
+        watcher.onEvent(e);
+      }
+    }
+    if (JobStates.MACHINE.isTerminal(state)) {
+      watcher.onEnd();
+      return () -> { };
+    }
+    watchers.add(watcher);
+    return () -> {
+      synchronized (this) {
+        watchers.remove(watcher);
+      }
+    };
+  }
+
+  /** Keeps a WatchShare handle; closes it at once if the watches were already closed. */
+  boolean addShareWatch(AutoCloseable handle) {
+    synchronized (this) {
+      if (!watchesClosed) {
+        shareWatches.add(handle);
+        return true;
+      }
+    }
+    closeQuietly(handle);
+    return false;
+  }
+
+  void closeShareWatches() {
+    List<AutoCloseable> copy;
+    synchronized (this) {
+      watchesClosed = true;
+      copy = new ArrayList<>(shareWatches);
+      shareWatches.clear();
+    }
+    copy.forEach(JobRecord::closeQuietly);
+  }
+
+  private static void closeQuietly(AutoCloseable c) {
+    try {
+      c.close();
+    } catch (Exception ignored) {
+      // closing a finished stream is not an error
+    }
+  }
+
+  public synchronized Job toProto() {
+    Job.Builder b = Job.newBuilder().setId(id).setSpec(spec).setState(state)
+        .setCreatedAt(ProtoTime.toProto(createdAt)).setStart(ProtoTime.toProto(start))
+        .setEnd(ProtoTime.toProto(end)).setMessage(message).setFailedPhase(failedPhase)
+        .setFirstNode(firstNode);
+    siteRanges.forEach((s, r) -> b.putSiteRanges(s,
+        AddressRange.newBuilder().setCidr(r.toString()).build()));
+    if (exitCode != null) {
+      b.setExitCode(exitCode).setHasExitCode(true);
+    }
+    return b.build();
+  }
+}

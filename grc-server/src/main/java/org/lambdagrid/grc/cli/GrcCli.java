@@ -1,0 +1,645 @@
+package org.lambdagrid.grc.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageOrBuilder;
+import com.google.protobuf.util.JsonFormat;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneId;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Channels;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.Quantities;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CancelJobRequest;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.GetHostsRequest;
+import org.lambdagrid.proto.v1.GetHostsResponse;
+import org.lambdagrid.proto.v1.GetJobRequest;
+import org.lambdagrid.proto.v1.GridServiceGrpc;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.ListJobsRequest;
+import org.lambdagrid.proto.v1.ListJobsResponse;
+import org.lambdagrid.proto.v1.ListSitesRequest;
+import org.lambdagrid.proto.v1.ListSitesResponse;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.SiteInfo;
+import org.lambdagrid.proto.v1.StreamOutputRequest;
+import org.lambdagrid.proto.v1.StreamOutputResponse;
+import org.lambdagrid.proto.v1.SubmitJobRequest;
+import org.lambdagrid.proto.v1.WatchJobRequest;
+import org.lambdagrid.proto.v1.WatchJobResponse;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.ScopeType;
+
+/**
+ * The {@code grc} command line: users submit and follow jobs.
+ *
+ * <p>The GRC's endpoint comes from {@code --grc host:port}, else {@code $LAMBDAGRID_GRC}, else
+ * the file {@code $XDG_RUNTIME_DIR/lambdagrid/grc.endpoint} or
+ * {@code /run/lambdagrid/grc.endpoint}, else 127.0.0.1:7300.
+ *
+ * <p>Exit codes: 0 success; 1 the GRC refused or failed the request, or cannot be reached;
+ * 2 a bad command line or argument; with {@code submit --wait}: the command's exit code, 1 if
+ * the job failed before its command ran, 130 if it was cancelled.
+ *
+ * <p>Output goes through picocli's {@code getOut()} / {@code getErr()} so tests capture it.
+ */
+@Command(name = "grc", mixinStandardHelpOptions = true, version = "lambdagrid grc 0.1",
+    description = "Submit and follow lambdagrid jobs.",
+    subcommands = {GrcCli.Sites.class, GrcCli.Submit.class, GrcCli.StatusCmd.class,
+        GrcCli.Watch.class, GrcCli.Logs.class, GrcCli.Hosts.class, GrcCli.Cancel.class,
+        CommandLine.HelpCommand.class})
+public final class GrcCli implements Runnable {
+  static final Duration CALL_TIMEOUT = Duration.ofSeconds(15);
+  static final String DEFAULT_ENDPOINT = "127.0.0.1:7300";
+
+  @Option(names = "--grc", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,
+      description = "The GRC (default: $LAMBDAGRID_GRC, the testbed's grc.endpoint file, or "
+          + DEFAULT_ENDPOINT + ").")
+  String grc;
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  private final Map<String, String> env;
+
+  public GrcCli(Map<String, String> env) {
+    this.env = env;
+  }
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(),
+        "a command is required (sites, submit, status, watch, logs, hosts, cancel)");
+  }
+
+  public static void main(String[] args) {
+    System.exit(commandLine(System.getenv()).execute(args));
+  }
+
+  /** The configured command line; tests pass their own environment and capture out/err. */
+  public static CommandLine commandLine(Map<String, String> env) {
+    CommandLine cli = new CommandLine(new GrcCli(env));
+    cli.getSubcommands().get("submit").setStopAtPositional(true);
+    cli.setParameterExceptionHandler((e, args) -> {
+      CommandLine c = e.getCommandLine();
+      c.getErr().println("grc: " + e.getMessage() + " (see '" + c.getCommandSpec().qualifiedName()
+          + " --help')");
+      return 2;
+    });
+    cli.setExecutionExceptionHandler((e, c, parsed) -> {
+      PrintWriter err = c.getErr();
+      GrcCli root = (GrcCli) c.getCommandSpec().root().userObject();
+      if (e instanceof UserError u) {
+        err.println("grc: " + u.getMessage());
+        return u.exitCode;
+      }
+      if (e instanceof StatusRuntimeException s) {
+        Status st = s.getStatus();
+        String desc = st.getDescription() == null ? st.getCode().toString() : st.getDescription();
+        switch (st.getCode()) {
+          case UNAVAILABLE -> err.println("grc: cannot reach the GRC at " + root.endpoint()
+              + ": " + desc);
+          case DEADLINE_EXCEEDED -> err.println("grc: the GRC at " + root.endpoint()
+              + " did not answer in time: " + desc);
+          default -> err.println("grc: " + desc);
+        }
+        return st.getCode() == Status.Code.INVALID_ARGUMENT ? 2 : 1;
+      }
+      err.println("grc: unexpected error: " + e);
+      return 1;
+    });
+    return cli;
+  }
+
+  /** A mistake the user can fix; printed as one line. */
+  static final class UserError extends RuntimeException {
+    final int exitCode;
+
+    UserError(String message, int exitCode) {
+      super(message);
+      this.exitCode = exitCode;
+    }
+  }
+
+  Endpoint endpoint() {
+    String text = grc;
+    String source = "--grc";
+    if (text == null && env.get("LAMBDAGRID_GRC") != null && !env.get("LAMBDAGRID_GRC").isBlank()) {
+      text = env.get("LAMBDAGRID_GRC").trim();
+      source = "LAMBDAGRID_GRC";
+    }
+    if (text == null) {
+      List<Path> files = new ArrayList<>();
+      if (env.get("XDG_RUNTIME_DIR") != null) {
+        files.add(Path.of(env.get("XDG_RUNTIME_DIR"), "lambdagrid", "grc.endpoint"));
+      }
+      files.add(Path.of("/run/lambdagrid/grc.endpoint"));
+      for (Path f : files) {
+        if (Files.isReadable(f)) {
+          try {
+            text = Files.readString(f).trim();
+            source = f.toString();
+            break;
+          } catch (IOException ignored) {
+            // try the next one
+          }
+        }
+      }
+    }
+    if (text == null) {
+      return Endpoint.parse(DEFAULT_ENDPOINT);
+    }
+    try {
+      return Endpoint.parse(text);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(source + ": " + e.getMessage(), 2);
+    }
+  }
+
+  /** A channel to the GRC with a deadline on every unary call (streams have none). */
+  final class Grc implements AutoCloseable {
+    final ManagedChannel channel = Channels.forEndpoint(endpoint());
+
+    GridServiceGrpc.GridServiceBlockingStub call() {
+      return GridServiceGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    GridServiceGrpc.GridServiceBlockingStub stream() {
+      return GridServiceGrpc.newBlockingStub(channel);
+    }
+
+    GridServiceGrpc.GridServiceStub async() {
+      return GridServiceGrpc.newStub(channel);
+    }
+
+    @Override
+    public void close() {
+      Channels.close(channel);
+    }
+  }
+
+  /** {@code -o json}. */
+  static final class OutputFormat {
+    @Option(names = {"-o", "--output"}, paramLabel = "FORMAT",
+        description = "Output format: text (default) or json.")
+    String format = "text";
+
+    boolean json() {
+      if (!format.equals("json") && !format.equals("text")) {
+        throw new UserError("-o: '" + format + "' is not a format (text, json)", 2);
+      }
+      return format.equals("json");
+    }
+  }
+
+  static String json(MessageOrBuilder m) {
+    try {
+      return JsonFormat.printer().includingDefaultValueFields().print(m);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  static String state(JobState s) {
+    return s.name().startsWith("JOB_") ? s.name().substring(4) : s.name();
+  }
+
+  static String phase(Phase p) {
+    return p.name().startsWith("PHASE_") ? p.name().substring(6) : p.name();
+  }
+
+  static String sites(JobSpec spec) {
+    return new java.util.TreeMap<>(spec.getSiteNodesMap()).entrySet().stream()
+        .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(","));
+  }
+
+  static String eventLine(Event e) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format("%4d %s ", e.getSequence(), ProtoTime.fromProto(e.getTime())));
+    if (e.hasJobState()) {
+      sb.append("job ").append(state(e.getJobState()));
+    } else {
+      String who = e.getHostname().isEmpty() ? "site " + e.getSite() : e.getHostname();
+      String st = e.getNodeState().name().replaceFirst("^NODE_", "");
+      sb.append(who).append(' ').append(st);
+    }
+    if (e.getPhase() != Phase.PHASE_UNSPECIFIED) {
+      sb.append(" [").append(phase(e.getPhase())).append(']');
+    }
+    if (!e.getMessage().isEmpty()) {
+      sb.append(": ").append(e.getMessage());
+    }
+    return sb.toString();
+  }
+
+  static boolean terminal(JobState s) {
+    return s == JobState.JOB_SUCCEEDED || s == JobState.JOB_FAILED || s == JobState.JOB_CANCELLED;
+  }
+
+  /** Prints a table with left-aligned columns. */
+  static void table(PrintWriter out, List<String[]> rows) {
+    int[] w = new int[rows.get(0).length];
+    for (String[] r : rows) {
+      for (int i = 0; i < r.length; i++) {
+        w[i] = Math.max(w[i], r[i].length());
+      }
+    }
+    for (String[] r : rows) {
+      StringBuilder sb = new StringBuilder();
+      for (int i = 0; i < r.length; i++) {
+        sb.append(i == r.length - 1 ? r[i] : String.format("%-" + (w[i] + 2) + "s", r[i]));
+      }
+      out.println(sb.toString().stripTrailing());
+    }
+  }
+
+  abstract static class Sub implements Callable<Integer> {
+    @ParentCommand
+    GrcCli root;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    PrintWriter out() {
+      return spec.commandLine().getOut();
+    }
+
+    PrintWriter err() {
+      return spec.commandLine().getErr();
+    }
+  }
+
+  @Command(name = "sites", description = "List the registered sites.")
+  static final class Sites extends Sub {
+    @Mixin
+    OutputFormat output;
+
+    @Override
+    public Integer call() {
+      boolean json = output.json();
+      try (Grc g = root.new Grc()) {
+        ListSitesResponse r = g.call().listSites(ListSitesRequest.getDefaultInstance());
+        if (json) {
+          out().println(json(r));
+          return 0;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"NAME", "CRM", "NODES", "IN USE", "RANGES"});
+        for (SiteInfo s : r.getSitesList()) {
+          rows.add(new String[] {s.getName(), s.getCrmEndpoint(),
+              String.valueOf(s.getNodeCapacity()), String.valueOf(s.getNodesInUse()),
+              s.getRangesList().stream().map(AddressRange::getCidr)
+                  .collect(Collectors.joining(","))});
+        }
+        table(out(), rows);
+        out().flush();
+        return 0;
+      }
+    }
+  }
+
+  @Command(name = "submit", description = "Submit a job; with --wait, run it to the end.")
+  static final class Submit extends Sub {
+    @Option(names = "--site", paramLabel = "NAME=COUNT", required = true,
+        description = "Nodes on a site (repeatable), e.g. --site tokyo=2 --site osaka=2.")
+    Map<String, Integer> sites = new LinkedHashMap<>();
+
+    @Option(names = "--bandwidth", paramLabel = "RATE",
+        description = "Bandwidth between the sites, e.g. 200M, 1G (default: best effort).")
+    String bandwidth;
+
+    @Option(names = "--start", paramLabel = "TIME",
+        description = "Start time: ISO instant (2030-01-02T10:00:00Z), local date-time "
+            + "(2030-01-02T10:00), or +DURATION (+10m). Default: now.")
+    String start;
+
+    @Option(names = "--duration", paramLabel = "DUR",
+        description = "Length of the job's window, e.g. 30m, 2h (default: the GRC's, 1h).")
+    String duration;
+
+    @Option(names = "--env", paramLabel = "K=V", description = "Environment for the command.")
+    Map<String, String> env = new LinkedHashMap<>();
+
+    @Option(names = "--workdir", paramLabel = "DIR",
+        description = "Working directory of the command (default: the current directory).")
+    String workdir;
+
+    @Option(names = "--wait", description = "Show progress, stream the output, and exit with "
+        + "the command's exit code.")
+    boolean await;
+
+    @Mixin
+    OutputFormat output;
+
+    @Parameters(arity = "1..*", paramLabel = "COMMAND", description = "The command and its "
+        + "arguments (put them after --).")
+    List<String> command;
+
+    JobSpec buildSpec() {
+      JobSpec.Builder b = JobSpec.newBuilder().putAllSiteNodes(sites).addAllArgv(command)
+          .putAllEnv(env).setUser(System.getProperty("user.name"))
+          .setWorkingDirectory(workdir != null ? Path.of(workdir).toAbsolutePath().normalize()
+              .toString() : System.getProperty("user.dir"));
+      try {
+        if (bandwidth != null) {
+          b.setBandwidthBps(Quantities.parseRate(bandwidth));
+        }
+      } catch (IllegalArgumentException e) {
+        throw new UserError("--bandwidth: " + e.getMessage(), 2);
+      }
+      try {
+        if (duration != null) {
+          b.setDuration(ProtoTime.toProto(Quantities.parseDuration(duration)));
+        }
+      } catch (IllegalArgumentException e) {
+        throw new UserError("--duration: " + e.getMessage(), 2);
+      }
+      if (start != null) {
+        b.setStart(ProtoTime.toProto(parseStart(start)));
+      }
+      return b.build();
+    }
+
+    static Instant parseStart(String text) {
+      try {
+        if (text.startsWith("+")) {
+          return Instant.now().plus(Quantities.parseDuration(text.substring(1)));
+        }
+        if (text.endsWith("Z") || text.matches(".*[+-]\\d\\d:\\d\\d$")) {
+          return java.time.OffsetDateTime.parse(text).toInstant();
+        }
+        return LocalDateTime.parse(text).atZone(ZoneId.systemDefault()).toInstant();
+      } catch (DateTimeParseException | IllegalArgumentException e) {
+        throw new UserError("--start: '" + text + "' is not a time (examples: +10m, "
+            + "2030-01-02T10:00, 2030-01-02T10:00:00Z)", 2);
+      }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+      boolean json = output.json();
+      JobSpec jobSpec = buildSpec();
+      try (Grc g = root.new Grc()) {
+        Job job = g.call().submitJob(SubmitJobRequest.newBuilder().setSpec(jobSpec).build())
+            .getJob();
+        if (!await) {
+          out().println(json ? json(job) : job.getId());
+          out().flush();
+          return 0;
+        }
+        err().println("grc: submitted " + job.getId() + " (" + sites(job.getSpec())
+            + "), starts " + ProtoTime.fromProto(job.getStart()));
+        err().flush();
+        return waitFor(g, job.getId(), json);
+      }
+    }
+
+    private int waitFor(Grc g, String id, boolean json) throws InterruptedException {
+      CountDownLatch outputDone = new CountDownLatch(1);
+      g.async().streamOutput(StreamOutputRequest.newBuilder().setJobId(id).setFollow(true)
+          .build(), new StreamObserver<StreamOutputResponse>() {
+            @Override
+            public void onNext(StreamOutputResponse r) {
+              OutputChunk c = r.getChunk();
+              PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err() : out();
+              synchronized (Submit.this) {
+                w.print(c.getData().toStringUtf8());
+                w.flush();
+              }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              outputDone.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+              outputDone.countDown();
+            }
+          });
+      Iterator<WatchJobResponse> events = g.stream().watchJob(WatchJobRequest.newBuilder()
+          .setJobId(id).build());
+      while (events.hasNext()) {
+        Event e = events.next().getEvent();
+        if (e.hasJobState() && e.getJobState() != JobState.JOB_PENDING
+            && !terminal(e.getJobState())) {
+          synchronized (this) {
+            err().println("grc: " + id + " " + state(e.getJobState())
+                + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage()));
+            err().flush();
+          }
+        }
+      }
+      outputDone.await(30, TimeUnit.SECONDS);
+      Job job = g.call().getJob(GetJobRequest.newBuilder().setJobId(id).build()).getJob();
+      if (json) {
+        out().println(json(job));
+        out().flush();
+      }
+      switch (job.getState()) {
+        case JOB_SUCCEEDED:
+          return 0;
+        case JOB_CANCELLED:
+          err().println("grc: job " + id + " was cancelled");
+          return 130;
+        default:
+          if (job.getHasExitCode()) {
+            return job.getExitCode();
+          }
+          err().println("grc: job " + id + " failed"
+              + (job.getFailedPhase() == Phase.PHASE_UNSPECIFIED ? ""
+                  : " in phase " + phase(job.getFailedPhase())) + ": " + job.getMessage());
+          return 1;
+      }
+    }
+  }
+
+  @Command(name = "status", description = "List jobs, or show one.")
+  static final class StatusCmd extends Sub {
+    @Parameters(arity = "0..1", paramLabel = "JOB")
+    String jobId;
+
+    @Mixin
+    OutputFormat output;
+
+    @Override
+    public Integer call() {
+      boolean json = output.json();
+      try (Grc g = root.new Grc()) {
+        if (jobId != null) {
+          Job j = g.call().getJob(GetJobRequest.newBuilder().setJobId(jobId).build()).getJob();
+          if (json) {
+            out().println(json(j));
+          } else {
+            show(j);
+          }
+          out().flush();
+          return 0;
+        }
+        ListJobsResponse r = g.call().listJobs(ListJobsRequest.newBuilder()
+            .setIncludeFinished(true).build());
+        if (json) {
+          out().println(json(r));
+          out().flush();
+          return 0;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"JOB", "STATE", "USER", "SITES", "START", "MESSAGE"});
+        for (Job j : r.getJobsList()) {
+          rows.add(new String[] {j.getId(), state(j.getState()), j.getSpec().getUser(),
+              sites(j.getSpec()), ProtoTime.fromProto(j.getStart()).toString(), j.getMessage()});
+        }
+        table(out(), rows);
+        out().flush();
+        return 0;
+      }
+    }
+
+    private void show(Job j) {
+      PrintWriter o = out();
+      o.println("job:        " + j.getId());
+      o.println("state:      " + state(j.getState()));
+      o.println("user:       " + j.getSpec().getUser());
+      o.println("command:    " + String.join(" ", j.getSpec().getArgvList()));
+      o.println("workdir:    " + j.getSpec().getWorkingDirectory());
+      o.println("sites:      " + sites(j.getSpec()));
+      o.println("ranges:     " + new java.util.TreeMap<>(j.getSiteRangesMap()).entrySet().stream()
+          .map(e -> e.getKey() + "=" + e.getValue().getCidr()).collect(Collectors.joining(",")));
+      o.println("window:     " + ProtoTime.fromProto(j.getStart()) + " .. "
+          + ProtoTime.fromProto(j.getEnd()));
+      if (!j.getFirstNode().isEmpty()) {
+        o.println("first node: " + j.getFirstNode());
+      }
+      if (j.getHasExitCode()) {
+        o.println("exit code:  " + j.getExitCode());
+      }
+      if (j.getFailedPhase() != Phase.PHASE_UNSPECIFIED) {
+        o.println("failed in:  " + phase(j.getFailedPhase()));
+      }
+      o.println("message:    " + j.getMessage());
+    }
+  }
+
+  @Command(name = "watch", description = "Print a job's events until it ends.")
+  static final class Watch extends Sub {
+    @Parameters(paramLabel = "JOB")
+    String jobId;
+
+    @Override
+    public Integer call() {
+      try (Grc g = root.new Grc()) {
+        Iterator<WatchJobResponse> it = g.stream().watchJob(WatchJobRequest.newBuilder()
+            .setJobId(jobId).build());
+        while (it.hasNext()) {
+          out().println(eventLine(it.next().getEvent()));
+          out().flush();
+        }
+        return 0;
+      }
+    }
+  }
+
+  @Command(name = "logs", description = "Print a job's output.")
+  static final class Logs extends Sub {
+    @Option(names = {"-f", "--follow"}, description = "Keep printing until the job ends.")
+    boolean follow;
+
+    @Parameters(paramLabel = "JOB")
+    String jobId;
+
+    @Override
+    public Integer call() {
+      try (Grc g = root.new Grc()) {
+        Iterator<StreamOutputResponse> it = (follow ? g.stream() : g.call()).streamOutput(
+            StreamOutputRequest.newBuilder().setJobId(jobId).setFollow(follow).build());
+        while (it.hasNext()) {
+          OutputChunk c = it.next().getChunk();
+          PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err() : out();
+          w.print(c.getData().toStringUtf8());
+          w.flush();
+        }
+        return 0;
+      }
+    }
+  }
+
+  @Command(name = "hosts", description = "Print a job's nodes and addresses.")
+  static final class Hosts extends Sub {
+    @Parameters(paramLabel = "JOB")
+    String jobId;
+
+    @Mixin
+    OutputFormat output;
+
+    @Override
+    public Integer call() {
+      boolean json = output.json();
+      try (Grc g = root.new Grc()) {
+        GetHostsResponse r = g.call().getHosts(GetHostsRequest.newBuilder().setJobId(jobId)
+            .build());
+        if (json) {
+          out().println(json(r));
+        } else {
+          List<String[]> rows = new ArrayList<>();
+          rows.add(new String[] {"HOSTNAME", "ADDRESS", "SITE", "SLOTS"});
+          for (NodeEntry n : r.getNodesList()) {
+            rows.add(new String[] {n.getHostname(), n.getAddress() + "/" + n.getPrefixLength(),
+                n.getSite(), String.valueOf(n.getSlots())});
+          }
+          table(out(), rows);
+        }
+        out().flush();
+        return 0;
+      }
+    }
+  }
+
+  @Command(name = "cancel", description = "Cancel a job and tear it down.")
+  static final class Cancel extends Sub {
+    @Parameters(paramLabel = "JOB")
+    String jobId;
+
+    @Override
+    public Integer call() {
+      try (Grc g = root.new Grc()) {
+        Job j = g.call().cancelJob(CancelJobRequest.newBuilder().setJobId(jobId).build())
+            .getJob();
+        out().println(j.getId() + " " + state(j.getState()));
+        out().flush();
+        return 0;
+      }
+    }
+  }
+}

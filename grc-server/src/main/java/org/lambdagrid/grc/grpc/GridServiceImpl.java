@@ -1,0 +1,163 @@
+package org.lambdagrid.grc.grpc;
+
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.grc.JobCoordinator;
+import org.lambdagrid.grc.JobRecord;
+import org.lambdagrid.grc.OutputBuffer;
+import org.lambdagrid.grc.SiteRegistry;
+import org.lambdagrid.grc.TrustBundles;
+import org.lambdagrid.proto.v1.CancelJobRequest;
+import org.lambdagrid.proto.v1.CancelJobResponse;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.GetHostsRequest;
+import org.lambdagrid.proto.v1.GetHostsResponse;
+import org.lambdagrid.proto.v1.GetJobRequest;
+import org.lambdagrid.proto.v1.GetJobResponse;
+import org.lambdagrid.proto.v1.GridServiceGrpc;
+import org.lambdagrid.proto.v1.ListJobsRequest;
+import org.lambdagrid.proto.v1.ListJobsResponse;
+import org.lambdagrid.proto.v1.ListSitesRequest;
+import org.lambdagrid.proto.v1.ListSitesResponse;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.StreamOutputRequest;
+import org.lambdagrid.proto.v1.StreamOutputResponse;
+import org.lambdagrid.proto.v1.SubmitJobRequest;
+import org.lambdagrid.proto.v1.SubmitJobResponse;
+import org.lambdagrid.proto.v1.WatchJobRequest;
+import org.lambdagrid.proto.v1.WatchJobResponse;
+
+/** GridService: what users call. Thin adapter over {@link JobCoordinator}. */
+public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
+  private final SiteRegistry registry;
+  private final JobCoordinator coordinator;
+
+  public GridServiceImpl(SiteRegistry registry, JobCoordinator coordinator) {
+    this.registry = registry;
+    this.coordinator = coordinator;
+  }
+
+  private static String jobId(String id) {
+    if (id.isEmpty()) {
+      throw Errors.invalid("job_id", id, "is missing");
+    }
+    return id;
+  }
+
+  @Override
+  public void listSites(ListSitesRequest req, StreamObserver<ListSitesResponse> out) {
+    ListSitesResponse.Builder b = ListSitesResponse.newBuilder();
+    registry.list().forEach(s -> b.addSites(Protos.siteInfo(s, registry.nodesInUse(s.name()))));
+    out.onNext(b.build());
+    out.onCompleted();
+  }
+
+  @Override
+  public void submitJob(SubmitJobRequest req, StreamObserver<SubmitJobResponse> out) {
+    try {
+      if (!req.hasSpec()) {
+        throw Errors.invalid("spec", "", "is missing");
+      }
+      out.onNext(SubmitJobResponse.newBuilder().setJob(coordinator.submit(req.getSpec())).build());
+      out.onCompleted();
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
+  }
+
+  @Override
+  public void getJob(GetJobRequest req, StreamObserver<GetJobResponse> out) {
+    try {
+      out.onNext(GetJobResponse.newBuilder().setJob(coordinator.get(jobId(req.getJobId())))
+          .build());
+      out.onCompleted();
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
+  }
+
+  @Override
+  public void listJobs(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
+    out.onNext(ListJobsResponse.newBuilder()
+        .addAllJobs(coordinator.list(req.getUser(), req.getIncludeFinished())).build());
+    out.onCompleted();
+  }
+
+  @Override
+  public void watchJob(WatchJobRequest req, StreamObserver<WatchJobResponse> out) {
+    try {
+      JobRecord job = coordinator.job(jobId(req.getJobId()));
+      if (req.getFromSequence() < 0) {
+        throw Errors.invalid("from_sequence", req.getFromSequence(), "must not be negative");
+      }
+      ServerCallStreamObserver<WatchJobResponse> call =
+          (ServerCallStreamObserver<WatchJobResponse>) out;
+      AtomicReference<Runnable> stop = new AtomicReference<>(() -> { });
+      call.setOnCancelHandler(() -> stop.get().run());
+      stop.set(job.watch(req.getFromSequence(), new JobRecord.EventWatcher() {
+        @Override
+        public void onEvent(Event event) {
+          call.onNext(WatchJobResponse.newBuilder().setEvent(event).build());
+        }
+
+        @Override
+        public void onEnd() {
+          call.onCompleted();
+        }
+      }));
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
+  }
+
+  @Override
+  public void cancelJob(CancelJobRequest req, StreamObserver<CancelJobResponse> out) {
+    try {
+      out.onNext(CancelJobResponse.newBuilder().setJob(coordinator.cancel(jobId(req.getJobId())))
+          .build());
+      out.onCompleted();
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
+  }
+
+  @Override
+  public void streamOutput(StreamOutputRequest req, StreamObserver<StreamOutputResponse> out) {
+    try {
+      JobRecord job = coordinator.job(jobId(req.getJobId()));
+      ServerCallStreamObserver<StreamOutputResponse> call =
+          (ServerCallStreamObserver<StreamOutputResponse>) out;
+      AtomicReference<Runnable> stop = new AtomicReference<>(() -> { });
+      call.setOnCancelHandler(() -> stop.get().run());
+      stop.set(job.output().read(req.getFollow(), new OutputBuffer.Reader() {
+        @Override
+        public void onChunk(OutputChunk chunk) {
+          call.onNext(StreamOutputResponse.newBuilder().setChunk(chunk).build());
+        }
+
+        @Override
+        public void onEnd() {
+          call.onCompleted();
+        }
+      }));
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
+  }
+
+  @Override
+  public void getHosts(GetHostsRequest req, StreamObserver<GetHostsResponse> out) {
+    try {
+      List<NodeEntry> nodes = coordinator.hosts(jobId(req.getJobId()));
+      out.onNext(GetHostsResponse.newBuilder().addAllNodes(nodes)
+          .setHostfile(TrustBundles.hostfile(nodes)).build());
+      out.onCompleted();
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
+  }
+}

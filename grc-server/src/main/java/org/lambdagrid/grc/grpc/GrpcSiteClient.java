@@ -1,0 +1,152 @@
+package org.lambdagrid.grc.grpc;
+
+import io.grpc.ManagedChannel;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
+import org.lambdagrid.common.Channels;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.proto.v1.CollectKeysRequest;
+import org.lambdagrid.proto.v1.ExecCommandRequest;
+import org.lambdagrid.proto.v1.ExecSpec;
+import org.lambdagrid.proto.v1.InstallTrustRequest;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.NodeKeys;
+import org.lambdagrid.proto.v1.ReleaseShareRequest;
+import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.SetupNodesRequest;
+import org.lambdagrid.proto.v1.SiteServiceGrpc;
+import org.lambdagrid.proto.v1.StartGuestsRequest;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.lambdagrid.proto.v1.WatchShareRequest;
+import org.lambdagrid.proto.v1.WatchShareResponse;
+
+/**
+ * {@link SiteClient} over a gRPC channel to a CRM's SiteService. Every unary call has a
+ * deadline: a phase call gets the phase timeout (also sent in the request, so the CRM's own
+ * deadline, which names the node, fires first) plus {@code margin}; ReserveShare and
+ * ReleaseShare get {@code rpcTimeout}. WatchShare has none (it lives as long as the share).
+ */
+public final class GrpcSiteClient implements SiteClient {
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final SiteServiceGrpc.SiteServiceBlockingStub blocking;
+  private final SiteServiceGrpc.SiteServiceStub async;
+  private final Duration rpcTimeout;
+  private final Duration margin;
+
+  public GrpcSiteClient(ManagedChannel channel, boolean ownsChannel, Duration rpcTimeout,
+      Duration margin) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.blocking = SiteServiceGrpc.newBlockingStub(channel);
+    this.async = SiteServiceGrpc.newStub(channel);
+    this.rpcTimeout = rpcTimeout;
+    this.margin = margin;
+  }
+
+  /** Plaintext TCP clients, one channel per CRM endpoint. */
+  public static Function<Endpoint, SiteClient> factory(Duration rpcTimeout, Duration margin) {
+    return ep -> new GrpcSiteClient(Channels.forEndpoint(ep), true, rpcTimeout, margin);
+  }
+
+  private SiteServiceGrpc.SiteServiceBlockingStub within(Duration d) {
+    return blocking.withDeadlineAfter(d.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  @Override
+  public void reserveShare(ReserveShareRequest request) {
+    within(rpcTimeout).reserveShare(request);
+  }
+
+  @Override
+  public void releaseShare(String jobId, String reason) {
+    within(rpcTimeout).releaseShare(ReleaseShareRequest.newBuilder().setJobId(jobId)
+        .setReason(reason).build());
+  }
+
+  @Override
+  public List<NodeEntry> setupNodes(SetupNodesRequest request) {
+    Duration t = ProtoTime.fromProto(request.getTimeout());
+    return within(t.plus(margin)).setupNodes(request).getNodesList();
+  }
+
+  @Override
+  public List<NodeKeys> collectKeys(String jobId, Duration timeout) {
+    return within(timeout.plus(margin)).collectKeys(CollectKeysRequest.newBuilder()
+        .setJobId(jobId).setTimeout(ProtoTime.toProto(timeout)).build()).getKeysList();
+  }
+
+  @Override
+  public void installTrust(String jobId, TrustBundle bundle, Duration timeout) {
+    within(timeout.plus(margin)).installTrust(InstallTrustRequest.newBuilder().setJobId(jobId)
+        .setBundle(bundle).setTimeout(ProtoTime.toProto(timeout)).build());
+  }
+
+  @Override
+  public void startGuests(String jobId, Duration timeout) {
+    within(timeout.plus(margin)).startGuests(StartGuestsRequest.newBuilder().setJobId(jobId)
+        .setTimeout(ProtoTime.toProto(timeout)).build());
+  }
+
+  @Override
+  public void execCommand(String jobId, String hostname, ExecSpec exec, Duration timeout) {
+    within(timeout.plus(margin)).execCommand(ExecCommandRequest.newBuilder().setJobId(jobId)
+        .setHostname(hostname).setExec(exec).build());
+  }
+
+  @Override
+  public AutoCloseable watchShare(String jobId, ShareListener listener) {
+    AtomicBoolean closedByUs = new AtomicBoolean();
+    ClientCallStreamObserver<?>[] call = new ClientCallStreamObserver<?>[1];
+    async.watchShare(WatchShareRequest.newBuilder().setJobId(jobId).build(),
+        new ClientResponseObserver<WatchShareRequest, WatchShareResponse>() {
+          @Override
+          public void beforeStart(ClientCallStreamObserver<WatchShareRequest> requestStream) {
+            call[0] = requestStream;
+          }
+
+          @Override
+          public void onNext(WatchShareResponse r) {
+            switch (r.getKindCase()) {
+              case EVENT -> listener.onEvent(r.getEvent());
+              case OUTPUT -> listener.onOutput(r.getOutput());
+              case EXIT -> listener.onExit(r.getExit());
+              default -> { }
+            }
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            if (!closedByUs.get()) {
+              listener.onClosed(t);
+            }
+          }
+
+          @Override
+          public void onCompleted() {
+            if (!closedByUs.get()) {
+              listener.onClosed(null);
+            }
+          }
+        });
+    return () -> {
+      if (closedByUs.compareAndSet(false, true) && call[0] != null) {
+        call[0].cancel("the GRC stopped watching", null);
+      }
+    };
+  }
+
+  @Override
+  public void close() {
+    if (ownsChannel) {
+      Channels.close(channel);
+    }
+  }
+}

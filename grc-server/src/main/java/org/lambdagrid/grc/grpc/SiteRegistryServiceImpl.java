@@ -1,0 +1,44 @@
+package org.lambdagrid.grc.grpc;
+
+import io.grpc.stub.StreamObserver;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.grc.Site;
+import org.lambdagrid.grc.SiteRegistry;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.RegisterSiteRequest;
+import org.lambdagrid.proto.v1.RegisterSiteResponse;
+import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** SiteRegistryService: CRMs register their sites. Thin adapter over {@link SiteRegistry}. */
+public final class SiteRegistryServiceImpl extends SiteRegistryServiceGrpc.SiteRegistryServiceImplBase {
+  private static final Logger log = LoggerFactory.getLogger(SiteRegistryServiceImpl.class);
+  private final SiteRegistry registry;
+
+  public SiteRegistryServiceImpl(SiteRegistry registry) {
+    this.registry = registry;
+  }
+
+  @Override
+  public void registerSite(RegisterSiteRequest req, StreamObserver<RegisterSiteResponse> out) {
+    try {
+      List<String> ranges = req.getRangesList().stream().map(AddressRange::getCidr)
+          .collect(Collectors.toList());
+      Site site = registry.register(req.getName(), req.getCrmEndpoint(), req.getNodeCapacity(),
+          ranges, req.getSlotsPerNode());
+      log.info("site '{}' registered: CRM {}, {} nodes, ranges {}", site.name(),
+          site.crmEndpoint(), site.nodeCapacity(), site.ranges());
+      out.onNext(RegisterSiteResponse.newBuilder()
+          .setSite(Protos.siteInfo(site, registry.nodesInUse(site.name()))).build());
+      out.onCompleted();
+    } catch (RuntimeException e) {
+      if (e instanceof Errors.RequestException r) {
+        log.info("site registration refused: {}", r.getMessage());
+      }
+      out.onError(Errors.toStatus(e));
+    }
+  }
+}

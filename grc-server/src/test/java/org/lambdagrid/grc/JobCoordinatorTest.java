@@ -1,0 +1,331 @@
+package org.lambdagrid.grc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
+import static org.awaitility.Awaitility.await;
+
+import io.grpc.Status;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.testing.FakeSite;
+import org.lambdagrid.grc.testing.FakeSites;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.NodeState;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class JobCoordinatorTest {
+  private static final Duration WAIT = Duration.ofSeconds(20);
+  /** Short phases so timeout tests are quick; generous enough for a loaded machine. */
+  static final CoordinatorSettings TEST_SETTINGS = new CoordinatorSettings(
+      Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(2),
+      Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(200), Duration.ofHours(1),
+      1 << 20);
+
+  private final FakeSites fakes = new FakeSites();
+  private FakeSite a;
+  private FakeSite b;
+  private final AddressAllocator allocator = new AddressAllocator();
+  private final SiteRegistry registry = new SiteRegistry(Clock.systemUTC(), allocator);
+  private final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
+  private final ExecutorService workers = Executors.newCachedThreadPool();
+  private JobCoordinator coordinator;
+
+  @BeforeEach
+  void setUp() {
+    a = fakes.add("a");
+    b = fakes.add("b");
+    registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 2);
+    registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1);
+    coordinator = new JobCoordinator(registry, allocator, new InMemoryJobStore(),
+        fakes.factory(), Clock.systemUTC(), timers, workers,
+        TEST_SETTINGS);
+  }
+
+  @AfterEach
+  void tearDown() {
+    timers.shutdownNow();
+    workers.shutdownNow();
+  }
+
+  private static JobSpec.Builder spec() {
+    return JobSpec.newBuilder().putSiteNodes("a", 2).putSiteNodes("b", 2)
+        .addArgv("mpirun").addArgv("./app").putEnv("X", "1")
+        .setWorkingDirectory("/home/alice/run").setUser("alice");
+  }
+
+  private Job awaitState(String id, JobState state) {
+    await().atMost(WAIT).until(() -> coordinator.get(id).getState() == state);
+    return coordinator.get(id);
+  }
+
+  private Job awaitTerminal(String id) {
+    await().atMost(WAIT).until(() -> JobStates.MACHINE.isTerminal(coordinator.get(id).getState()));
+    return coordinator.get(id);
+  }
+
+  private void assertNothingHeld(String id) {
+    assertThat(allocator.leasesOf(id)).isEmpty();
+    assertThat(allocator.holders()).doesNotContain(id);
+    assertThat(registry.holders()).doesNotContain(id);
+    assertThat(a.released()).contains(id);
+    assertThat(b.released()).contains(id);
+  }
+
+  @Test
+  void runsThePhasesInOrderAndSucceeds() {
+    a.stdout("hello\n");
+    Job job = coordinator.submit(spec().build());
+    assertThat(job.getId()).matches("j-[0-9a-f]{8}");
+    assertThat(job.getState()).isEqualTo(JobState.JOB_PENDING);
+    Ipv4Cidr ra = Ipv4Cidr.parse(job.getSiteRangesOrThrow("a").getCidr());
+    Ipv4Cidr rb = Ipv4Cidr.parse(job.getSiteRangesOrThrow("b").getCidr());
+    assertThat(ra.overlaps(rb)).isFalse();
+
+    Job done = awaitTerminal(job.getId());
+    assertThat(done.getState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    assertThat(done.getHasExitCode()).isTrue();
+    assertThat(done.getExitCode()).isZero();
+    assertThat(done.getFirstNode()).isEqualTo("a-0");
+
+    List<String> order = new ArrayList<>();
+    for (String call : fakes.log()) {
+      String method = call.split(" ")[1];
+      if (order.isEmpty() || !order.get(order.size() - 1).equals(method)) {
+        order.add(method);
+      }
+    }
+    assertThat(order).containsSubsequence("ReserveShare", "WatchShare", "SetupNodes",
+        "CollectKeys", "InstallTrust", "StartGuests", "ExecCommand", "ReleaseShare");
+    // Each barrier completes on both sites before the next phase starts anywhere.
+    List<String> log = fakes.log();
+    assertThat(log.indexOf("a CollectKeys")).isGreaterThan(log.indexOf("b SetupNodes " + ra));
+    assertThat(log).contains("a SetupNodes " + rb, "b SetupNodes " + ra);
+    assertThat(log).contains("a ExecCommand a-0").doesNotContain("b ExecCommand b-0");
+    assertNothingHeld(job.getId());
+
+    // The same bundle went to every site, with 4 nodes in site-then-index order.
+    TrustBundle bundle = a.bundle(job.getId());
+    assertThat(b.bundle(job.getId())).isEqualTo(bundle);
+    assertThat(bundle.getNodesList()).extracting(n -> n.getHostname())
+        .containsExactly("a-0", "a-1", "b-0", "b-1");
+    String a0 = Ipv4Cidr.formatAddress(ra.hostAddress(0));
+    String b1 = Ipv4Cidr.formatAddress(rb.hostAddress(1));
+    assertThat(bundle.getHostfile().lines()).containsExactly(a0 + " slots=2",
+        Ipv4Cidr.formatAddress(ra.hostAddress(1)) + " slots=2",
+        Ipv4Cidr.formatAddress(rb.hostAddress(0)) + " slots=1", b1 + " slots=1");
+    assertThat(bundle.getKnownHosts().lines()).hasSize(4)
+        .contains("a-0," + a0 + " ssh-ed25519 HOST-a-0", "b-1," + b1 + " ssh-ed25519 HOST-b-1");
+    assertThat(bundle.getAuthorizedKeys().lines()).containsExactly("ssh-ed25519 USER-a-0",
+        "ssh-ed25519 USER-a-1", "ssh-ed25519 USER-b-0", "ssh-ed25519 USER-b-1");
+    assertThat(bundle.getHosts().lines()).contains(a0 + " a-0", b1 + " b-1");
+
+    assertThat(a.exec(job.getId()).getArgvList()).containsExactly("mpirun", "./app");
+    assertThat(a.exec(job.getId()).getUser()).isEqualTo("alice");
+    assertThat(a.exec(job.getId()).getWorkingDirectory()).isEqualTo("/home/alice/run");
+    assertThat(a.exec(job.getId()).getEnvMap()).containsEntry("X", "1");
+
+    List<Event> events = coordinator.job(job.getId()).events();
+    for (int i = 0; i < events.size(); i++) {
+      assertThat(events.get(i).getSequence()).isEqualTo(i + 1);
+      assertThat(events.get(i).getJobId()).isEqualTo(job.getId());
+    }
+    assertThat(events.stream().filter(Event::hasJobState).map(Event::getJobState))
+        .containsExactly(JobState.JOB_PENDING, JobState.JOB_SETTING_UP, JobState.JOB_EXCHANGING,
+            JobState.JOB_STARTING, JobState.JOB_RUNNING, JobState.JOB_SUCCEEDED);
+    assertThat(events).anyMatch(e -> e.getNodeState() == NodeState.NODE_READY
+        && e.getHostname().equals("b-1"));
+    StringBuilder out = new StringBuilder();
+    coordinator.job(job.getId()).output().read(false, new OutputBuffer.Reader() {
+      @Override
+      public void onChunk(OutputChunk c) {
+        out.append(c.getData().toStringUtf8());
+      }
+
+      @Override
+      public void onEnd() {
+      }
+    });
+    assertThat(out.toString()).isEqualTo("hello\n");
+  }
+
+  @Test
+  void nonZeroExitFailsTheJobWithTheExitCode() {
+    a.exitCode(3);
+    Job done = awaitTerminal(coordinator.submit(spec().build()).getId());
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getExitCode()).isEqualTo(3);
+    assertThat(done.getMessage()).isEqualTo("command exited with code 3");
+    assertNothingHeld(done.getId());
+  }
+
+  @Test
+  void setupFailureOnOneSiteFailsNamingNodeAndPhaseAndReleasesEverySite() {
+    b.failOn("SetupNodes", Status.ABORTED.withDescription("node b-1 missed phase SETUP after 2s"));
+    Job done = awaitTerminal(coordinator.submit(spec().build()).getId());
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getFailedPhase()).isEqualTo(Phase.PHASE_SETUP);
+    assertThat(done.getMessage()).contains("node b-1 missed phase SETUP").contains("site 'b'");
+    assertThat(done.getHasExitCode()).isFalse();
+    assertNothingHeld(done.getId());
+    assertThat(fakes.log()).doesNotContain("a CollectKeys", "b CollectKeys");
+    assertThat(registry.nodesInUse("a")).isZero();
+    assertThat(allocator.leasedOn("a")).isEmpty();
+    assertThat(coordinator.job(done.getId()).events().get(
+        coordinator.job(done.getId()).events().size() - 1).getJobState())
+        .isEqualTo(JobState.JOB_FAILED);
+  }
+
+  @Test
+  void aSiteThatNeverAnswersFailsThePhaseAtItsTimeout() {
+    a.hangOn("CollectKeys");
+    Job done = awaitTerminal(coordinator.submit(spec().build()).getId());
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getFailedPhase()).isEqualTo(Phase.PHASE_KEYS);
+    assertThat(done.getMessage()).isEqualTo("site 'a' did not finish phase KEYS within PT2S");
+    assertNothingHeld(done.getId());
+  }
+
+  @Test
+  void nodeLostWhileRunningFailsTheJobNamingTheNode() {
+    a.holdExit();
+    Job job = coordinator.submit(spec().build());
+    awaitState(job.getId(), JobState.JOB_RUNNING);
+    await().atMost(WAIT).until(() -> fakes.log().contains("a ExecCommand a-0"));
+    b.loseNode(job.getId(), "b-1", "pilot stream broke");
+    Job done = awaitTerminal(job.getId());
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getFailedPhase()).isEqualTo(Phase.PHASE_EXEC);
+    assertThat(done.getMessage()).isEqualTo("node b-1 was lost in phase EXEC: pilot stream broke");
+    assertNothingHeld(job.getId());
+  }
+
+  @Test
+  void cancelReleasesEverythingAndIsIdempotent() {
+    a.holdExit();
+    Job job = coordinator.submit(spec().build());
+    awaitState(job.getId(), JobState.JOB_RUNNING);
+    Job cancelled = coordinator.cancel(job.getId());
+    assertThat(cancelled.getState()).isEqualTo(JobState.JOB_CANCELLED);
+    assertNothingHeld(job.getId());
+    assertThat(coordinator.cancel(job.getId()).getState()).isEqualTo(JobState.JOB_CANCELLED);
+    // A late exit from the site changes nothing.
+    a.exit(job.getId(), "a-0", 0);
+    assertThat(coordinator.get(job.getId()).getState()).isEqualTo(JobState.JOB_CANCELLED);
+  }
+
+  @Test
+  void cancelBeforeTheStartTimeNeverContactsThePhases() {
+    Job job = coordinator.submit(spec().setStart(ProtoTime.toProto(Instant.now().plusSeconds(3600)))
+        .build());
+    assertThat(coordinator.cancel(job.getId()).getState()).isEqualTo(JobState.JOB_CANCELLED);
+    assertThat(fakes.log()).noneMatch(c -> c.contains("SetupNodes"));
+    assertNothingHeld(job.getId());
+  }
+
+  @Test
+  void cancellingAFinishedJobIsAFailedPrecondition() {
+    Job done = awaitTerminal(coordinator.submit(spec().build()).getId());
+    assertThatExceptionOfType(Errors.RequestException.class)
+        .isThrownBy(() -> coordinator.cancel(done.getId()))
+        .matches(e -> e.code() == Status.Code.FAILED_PRECONDITION);
+  }
+
+  @Test
+  void theEndOfTheWindowStopsTheJob() {
+    a.holdExit();
+    Job job = coordinator.submit(spec().setDuration(ProtoTime.toProto(Duration.ofMillis(1500)))
+        .build());
+    Job done = awaitTerminal(job.getId());
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getMessage()).contains("window ended");
+    assertNothingHeld(job.getId());
+  }
+
+  @Test
+  void reservationRefusedBySiteReleasesWhatWasHeld() {
+    b.failOn("ReserveShare", Status.FAILED_PRECONDITION.withDescription("site b is draining"));
+    assertThatExceptionOfType(Errors.RequestException.class)
+        .isThrownBy(() -> coordinator.submit(spec().build()))
+        .matches(e -> e.code() == Status.Code.FAILED_PRECONDITION)
+        .withMessage("site 'b' refused the reservation: site b is draining");
+    assertThat(allocator.holders()).isEmpty();
+    assertThat(registry.holders()).isEmpty();
+    assertThat(fakes.log()).contains("a ReleaseShare", "b ReleaseShare");
+  }
+
+  @Test
+  void invalidSpecsAreRefusedNamingFieldAndValue() {
+    assertRefused(spec().clearSiteNodes(), Status.Code.INVALID_ARGUMENT, "spec.site_nodes");
+    assertRefused(spec().putSiteNodes("a", 0), Status.Code.INVALID_ARGUMENT,
+        "spec.site_nodes[a]: '0' must be at least 1");
+    assertRefused(spec().putSiteNodes("osaka", 1), Status.Code.NOT_FOUND,
+        "site 'osaka' is not registered (known sites: a, b)");
+    assertRefused(spec().putSiteNodes("a", 5), Status.Code.INVALID_ARGUMENT,
+        "spec.site_nodes[a]: '5' is more nodes than site 'a' has (capacity 4)");
+    assertRefused(spec().clearArgv(), Status.Code.INVALID_ARGUMENT, "spec.argv");
+    assertRefused(spec().setWorkingDirectory("run"), Status.Code.INVALID_ARGUMENT,
+        "spec.working_directory: 'run' is not an absolute path");
+    assertRefused(spec().setUser(""), Status.Code.INVALID_ARGUMENT, "spec.user: ''");
+    assertRefused(spec().setUser("Robert'); DROP"), Status.Code.INVALID_ARGUMENT, "spec.user");
+    assertRefused(spec().setDuration(ProtoTime.toProto(Duration.ZERO)),
+        Status.Code.INVALID_ARGUMENT, "spec.duration");
+    assertRefused(spec().setStart(ProtoTime.toProto(Instant.now().minusSeconds(600))),
+        Status.Code.INVALID_ARGUMENT, "spec.start");
+    assertRefused(spec().setBandwidthBps(-1), Status.Code.INVALID_ARGUMENT,
+        "spec.bandwidth_bps: '-1'");
+    assertThat(allocator.holders()).isEmpty();
+    assertThat(registry.holders()).isEmpty();
+    assertThat(fakes.log()).isEmpty();
+  }
+
+  @Test
+  void moreNodesThanFreeIsAFailedPrecondition() {
+    a.holdExit();
+    coordinator.submit(spec().putSiteNodes("a", 3).build());
+    assertRefused(spec().putSiteNodes("a", 2), Status.Code.FAILED_PRECONDITION,
+        "site 'a' has 1 of 4 nodes free; the job asks for 2");
+  }
+
+  @Test
+  void clientTokenMakesSubmitIdempotent() {
+    a.holdExit();
+    Job first = coordinator.submit(spec().setClientToken("t1").build());
+    Job again = coordinator.submit(spec().setClientToken("t1").build());
+    assertThat(again.getId()).isEqualTo(first.getId());
+    assertThat(fakes.log().stream().filter(c -> c.startsWith("a ReserveShare"))).hasSize(1);
+  }
+
+  @Test
+  void hostsAreAFailedPreconditionUntilAddressesAreAggregated() {
+    a.hangOn("SetupNodes");
+    Job job = coordinator.submit(spec().build());
+    assertThatExceptionOfType(Errors.RequestException.class)
+        .isThrownBy(() -> coordinator.hosts(job.getId()))
+        .matches(e -> e.code() == Status.Code.FAILED_PRECONDITION);
+    coordinator.cancel(job.getId());
+  }
+
+  private void assertRefused(JobSpec.Builder spec, Status.Code code, String message) {
+    assertThatExceptionOfType(Errors.RequestException.class)
+        .isThrownBy(() -> coordinator.submit(spec.build()))
+        .matches(e -> e.code() == code, "code " + code)
+        .withMessageContaining(message);
+  }
+}

@@ -1,0 +1,193 @@
+package org.lambdagrid.grc.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.util.JsonFormat;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import org.lambdagrid.grc.GrcConfig;
+import org.lambdagrid.grc.GrcServer;
+import org.lambdagrid.grc.testing.FakeSite;
+import org.lambdagrid.grc.testing.FakeSites;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.ListSitesResponse;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class GrcCliTest {
+  private final FakeSites fakes = new FakeSites();
+  private FakeSite a;
+  private GrcServer server;
+  private String endpoint;
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  @BeforeEach
+  void setUp() throws Exception {
+    a = fakes.add("a");
+    fakes.add("b");
+    GrcConfig config = new GrcConfig("127.0.0.1:0", GrcConfig.PhaseTimeouts.all("2s"), "2s",
+        "200ms", null, null);
+    server = new GrcServer(config, Clock.systemUTC(), fakes.factory(),
+        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))).start();
+    endpoint = "127.0.0.1:" + server.port();
+    server.registry().register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 1);
+    server.registry().register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1);
+  }
+
+  @AfterEach
+  void tearDown() {
+    server.close();
+  }
+
+  private int grc(String... args) {
+    return grcWithEnv(Map.of("LAMBDAGRID_GRC", endpoint), args);
+  }
+
+  private int grcWithEnv(Map<String, String> env, String... args) {
+    CommandLine cli = GrcCli.commandLine(env);
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    return cli.execute(args);
+  }
+
+  @Test
+  void sitesAsJsonParsesBackIntoTheResponse() throws Exception {
+    assertThat(grc("sites", "-o", "json")).isZero();
+    ListSitesResponse.Builder r = ListSitesResponse.newBuilder();
+    JsonFormat.parser().merge(out.toString(), r);
+    assertThat(r.getSitesList()).extracting(s -> s.getName()).containsExactly("a", "b");
+    assertThat(err.toString()).isEmpty();
+  }
+
+  @Test
+  void sitesAsATable() {
+    assertThat(grc("--grc", endpoint, "sites")).isZero();
+    assertThat(out.toString().lines()).hasSize(3);
+    assertThat(out.toString()).contains("NAME").contains("a.fake:7301").contains("10.10.0.0/16");
+  }
+
+  @Test
+  void submitWaitStreamsOutputAndExitsWithTheCommandsExitCode() {
+    a.stdout("hello from a-0\n").exitCode(7);
+    int code = grc("submit", "--site", "a=2", "--site", "b=1", "--env", "K=V", "--wait",
+        "--", "mpirun", "-np", "3", "./app");
+    assertThat(code).isEqualTo(7);
+    assertThat(out.toString()).isEqualTo("hello from a-0\n");
+    assertThat(err.toString()).contains("SETTING_UP").contains("RUNNING")
+        .doesNotContain("Exception");
+    String id = server.coordinator().list("", true).get(0).getId();
+    assertThat(a.exec(id).getArgvList()).containsExactly("mpirun", "-np", "3", "./app");
+    assertThat(a.exec(id).getEnvMap()).containsEntry("K", "V");
+    assertThat(a.exec(id).getUser()).isEqualTo(System.getProperty("user.name"));
+    assertThat(a.exec(id).getWorkingDirectory()).isEqualTo(System.getProperty("user.dir"));
+    assertThat(server.allocator().holders()).isEmpty();
+  }
+
+  @Test
+  void submitWaitOnAJobThatFailsBeforeRunningExits1WithThePhase() {
+    fakes.get("b").failOn("StartGuests", io.grpc.Status.ABORTED
+        .withDescription("node b-0 missed phase RUN after 2s"));
+    int code = grc("submit", "--site", "a=1", "--site", "b=1", "--wait", "--", "true");
+    assertThat(code).isEqualTo(1);
+    assertThat(err.toString()).contains("failed in phase RUN")
+        .contains("node b-0 missed phase RUN");
+  }
+
+  @Test
+  void submitWithoutWaitPrintsTheJobIdAndStatusShowsIt() throws Exception {
+    a.holdExit();
+    assertThat(grc("submit", "--site", "a=1", "--", "sleep", "1")).isZero();
+    String id = out.toString().strip();
+    assertThat(id).matches("j-[0-9a-f]{8}");
+    out.getBuffer().setLength(0);
+    assertThat(grc("status", id, "-o", "json")).isZero();
+    Job.Builder job = Job.newBuilder();
+    JsonFormat.parser().merge(out.toString(), job);
+    assertThat(job.getId()).isEqualTo(id);
+    out.getBuffer().setLength(0);
+    assertThat(grc("status")).isZero();
+    assertThat(out.toString()).contains(id).contains("a=1");
+    out.getBuffer().setLength(0);
+    assertThat(grc("cancel", id)).isZero();
+    assertThat(out.toString().strip()).isEqualTo(id + " CANCELLED");
+    assertThat(server.coordinator().get(id).getState()).isEqualTo(JobState.JOB_CANCELLED);
+  }
+
+  @Test
+  void userErrorsPrintOneLineWithoutAStackTrace() {
+    assertThat(grc("submit", "--site", "a=x", "--", "true")).isEqualTo(2);
+    assertThat(err.toString()).startsWith("grc: ").contains("--site").doesNotContain("at org.");
+    assertThat(err.toString().lines()).hasSize(1);
+
+    err.getBuffer().setLength(0);
+    assertThat(grc("submit", "--site", "a=1", "--duration", "forever", "--", "true"))
+        .isEqualTo(2);
+    assertThat(err.toString().strip())
+        .isEqualTo("grc: --duration: 'forever' is not a duration (examples: 90s, 5m, 1h30m, 2d)");
+
+    err.getBuffer().setLength(0);
+    assertThat(grc("submit", "--site", "zz=1", "--", "true")).isEqualTo(1);
+    assertThat(err.toString().strip()).startsWith("grc: site 'zz' is not registered");
+
+    err.getBuffer().setLength(0);
+    assertThat(grc("submit", "--site", "a=9", "--", "true")).isEqualTo(2);
+    assertThat(err.toString().strip()).contains("spec.site_nodes[a]: '9'");
+
+    err.getBuffer().setLength(0);
+    assertThat(grc("status", "j-00000000")).isEqualTo(1);
+    assertThat(err.toString().strip()).isEqualTo("grc: job 'j-00000000' not found");
+
+    err.getBuffer().setLength(0);
+    assertThat(grc("sites", "-o", "yaml")).isEqualTo(2);
+    assertThat(err.toString().strip()).isEqualTo("grc: -o: 'yaml' is not a format (text, json)");
+  }
+
+  @Test
+  void anUnreachableGrcIsNamed() throws Exception {
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    int code = grcWithEnv(Map.of(), "--grc", "127.0.0.1:" + port, "sites");
+    assertThat(code).isEqualTo(1);
+    assertThat(err.toString()).startsWith("grc: cannot reach the GRC at 127.0.0.1:" + port + ": ");
+    assertThat(err.toString().lines()).hasSize(1);
+  }
+
+  @Test
+  void theEndpointComesFromTheRuntimeFileWhenNothingElseIsGiven(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    java.nio.file.Files.createDirectories(dir.resolve("lambdagrid"));
+    java.nio.file.Files.writeString(dir.resolve("lambdagrid/grc.endpoint"), endpoint + "\n");
+    assertThat(grcWithEnv(Map.of("XDG_RUNTIME_DIR", dir.toString()), "sites")).isZero();
+    assertThat(out.toString()).contains("a.fake:7301");
+  }
+
+  @Test
+  void hostsWatchAndLogsAfterAJob() {
+    a.stdout("line\n");
+    assertThat(grc("submit", "--site", "a=1", "--site", "b=1", "--wait", "--", "true")).isZero();
+    String id = server.coordinator().list("", true).get(0).getId();
+    out.getBuffer().setLength(0);
+    assertThat(grc("hosts", id)).isZero();
+    assertThat(out.toString()).contains("a-0").contains("b-0").contains("HOSTNAME");
+    out.getBuffer().setLength(0);
+    assertThat(grc("watch", id)).isZero();
+    assertThat(out.toString().lines().toList().get(0)).contains("job PENDING");
+    assertThat(out.toString().strip()).endsWith("job SUCCEEDED: command exited with code 0");
+    out.getBuffer().setLength(0);
+    assertThat(grc("logs", "-f", id)).isZero();
+    assertThat(out.toString()).isEqualTo("line\n");
+  }
+
+}

@@ -1,0 +1,203 @@
+package org.lambdagrid.grc.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
+import static org.awaitility.Awaitility.await;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.lambdagrid.grc.GrcConfig;
+import org.lambdagrid.grc.GrcServer;
+import org.lambdagrid.grc.testing.FakeSite;
+import org.lambdagrid.grc.testing.FakeSites;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CancelJobRequest;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.GetHostsRequest;
+import org.lambdagrid.proto.v1.GetHostsResponse;
+import org.lambdagrid.proto.v1.GetJobRequest;
+import org.lambdagrid.proto.v1.GridServiceGrpc;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.ListJobsRequest;
+import org.lambdagrid.proto.v1.ListSitesRequest;
+import org.lambdagrid.proto.v1.RegisterSiteRequest;
+import org.lambdagrid.proto.v1.SiteInfo;
+import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
+import org.lambdagrid.proto.v1.StreamOutputRequest;
+import org.lambdagrid.proto.v1.StreamOutputResponse;
+import org.lambdagrid.proto.v1.SubmitJobRequest;
+import org.lambdagrid.proto.v1.WatchJobRequest;
+import org.lambdagrid.proto.v1.WatchJobResponse;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class GridServiceTest {
+  private final FakeSites fakes = new FakeSites();
+  private FakeSite a;
+  private GrcServer server;
+  private ManagedChannel channel;
+  private GridServiceGrpc.GridServiceBlockingStub grid;
+  private SiteRegistryServiceGrpc.SiteRegistryServiceBlockingStub sites;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    a = fakes.add("a");
+    fakes.add("b");
+    String name = InProcessServerBuilder.generateName();
+    GrcConfig config = new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms",
+        null, null);
+    server = new GrcServer(config, Clock.systemUTC(), fakes.factory(),
+        InProcessServerBuilder.forName(name).directExecutor()).start();
+    channel = InProcessChannelBuilder.forName(name).directExecutor().build();
+    grid = GridServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+    sites = SiteRegistryServiceGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(30, TimeUnit.SECONDS);
+    register("a", "10.10.0.0/16");
+    register("b", "10.10.0.0/16");
+  }
+
+  @AfterEach
+  void tearDown() {
+    channel.shutdownNow();
+    server.close();
+  }
+
+  private SiteInfo register(String name, String... ranges) {
+    RegisterSiteRequest.Builder r = RegisterSiteRequest.newBuilder().setName(name)
+        .setCrmEndpoint(FakeSites.endpoint(name)).setNodeCapacity(4);
+    for (String c : ranges) {
+      r.addRanges(AddressRange.newBuilder().setCidr(c));
+    }
+    return sites.registerSite(r.build()).getSite();
+  }
+
+  private static JobSpec.Builder spec() {
+    return JobSpec.newBuilder().putSiteNodes("a", 2).putSiteNodes("b", 1).addArgv("hostname")
+        .setWorkingDirectory("/tmp").setUser("alice");
+  }
+
+  private static void assertStatus(Status.Code code, String message, Runnable call) {
+    assertThatExceptionOfType(StatusRuntimeException.class).isThrownBy(call::run)
+        .satisfies(e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(code);
+          assertThat(e.getStatus().getDescription()).contains(message);
+        });
+  }
+
+  @Test
+  void registeredSitesAreListedWithCapacityAndRanges() {
+    List<SiteInfo> list = grid.listSites(ListSitesRequest.getDefaultInstance()).getSitesList();
+    assertThat(list).extracting(SiteInfo::getName).containsExactly("a", "b");
+    assertThat(list.get(0).getRanges(0).getCidr()).isEqualTo("10.10.0.0/16");
+    assertThat(list.get(0).getNodeCapacity()).isEqualTo(4);
+  }
+
+  @Test
+  void badRegistrationsGetSpecificCodesNamingTheField() {
+    assertStatus(Status.Code.INVALID_ARGUMENT, "ranges[1]: '10.0.0.0/33' is not a CIDR block",
+        () -> register("c", "10.1.0.0/24", "10.0.0.0/33"));
+    assertStatus(Status.Code.ALREADY_EXISTS, "overlaps",
+        () -> register("c", "10.1.0.0/16", "10.1.2.0/24"));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "name: 'C'", () -> register("C", "10.1.0.0/24"));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "crm_endpoint: ''",
+        () -> sites.registerSite(RegisterSiteRequest.newBuilder().setName("c")
+            .setNodeCapacity(1).addRanges(AddressRange.newBuilder().setCidr("10.0.0.0/24"))
+            .build()));
+    assertThat(grid.listSites(ListSitesRequest.getDefaultInstance()).getSitesCount())
+        .isEqualTo(2);
+  }
+
+  @Test
+  void badSubmissionsGetSpecificCodesNamingTheField() {
+    assertStatus(Status.Code.INVALID_ARGUMENT, "spec: '' is missing",
+        () -> grid.submitJob(SubmitJobRequest.getDefaultInstance()));
+    assertStatus(Status.Code.NOT_FOUND, "site 'zz' is not registered",
+        () -> grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec().putSiteNodes("zz", 1))
+            .build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "spec.site_nodes[a]: '9'",
+        () -> grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec().putSiteNodes("a", 9))
+            .build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "spec.working_directory: 'tmp'",
+        () -> grid.submitJob(SubmitJobRequest.newBuilder()
+            .setSpec(spec().setWorkingDirectory("tmp")).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "job_id: '' is missing",
+        () -> grid.getJob(GetJobRequest.getDefaultInstance()));
+    assertStatus(Status.Code.NOT_FOUND, "job 'j-00000000' not found",
+        () -> grid.getJob(GetJobRequest.newBuilder().setJobId("j-00000000").build()));
+  }
+
+  @Test
+  void exhaustedRangesAreAFailedPrecondition() {
+    fakes.add("c").holdExit();
+    register("c", "10.99.0.0/30");
+    grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec().clearSiteNodes()
+        .putSiteNodes("c", 1)).build());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "site 'c' has no free /30 in 10.99.0.0/30",
+        () -> grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec().clearSiteNodes()
+            .putSiteNodes("c", 1)).build()));
+  }
+
+  @Test
+  void watchJobStreamsHistoryThenLiveAndCompletesAfterTheTerminalEvent() {
+    a.stdout("out\n");
+    Job job = grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec()).build()).getJob();
+    List<Event> events = new ArrayList<>();
+    Iterator<WatchJobResponse> it = grid.watchJob(WatchJobRequest.newBuilder()
+        .setJobId(job.getId()).build());
+    it.forEachRemaining(r -> events.add(r.getEvent()));
+    assertThat(events).isNotEmpty();
+    assertThat(events.get(events.size() - 1).getJobState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    for (int i = 0; i < events.size(); i++) {
+      assertThat(events.get(i).getSequence()).isEqualTo(i + 1);
+    }
+    // From a later sequence: only the tail.
+    List<Event> tail = new ArrayList<>();
+    grid.watchJob(WatchJobRequest.newBuilder().setJobId(job.getId()).setFromSequence(3).build())
+        .forEachRemaining(r -> tail.add(r.getEvent()));
+    assertThat(tail.get(0).getSequence()).isEqualTo(3);
+    assertThat(tail).hasSize(events.size() - 2);
+
+    StringBuilder out = new StringBuilder();
+    Iterator<StreamOutputResponse> o = grid.streamOutput(StreamOutputRequest.newBuilder()
+        .setJobId(job.getId()).setFollow(true).build());
+    o.forEachRemaining(r -> out.append(r.getChunk().getData().toStringUtf8()));
+    assertThat(out.toString()).isEqualTo("out\n");
+
+    GetHostsResponse hosts = grid.getHosts(GetHostsRequest.newBuilder().setJobId(job.getId())
+        .build());
+    assertThat(hosts.getNodesList()).extracting(n -> n.getHostname())
+        .containsExactly("a-0", "a-1", "b-0");
+    assertThat(hosts.getHostfile().lines()).hasSize(3).allMatch(l -> l.endsWith(" slots=1"));
+    assertThat(grid.listJobs(ListJobsRequest.newBuilder().setIncludeFinished(true).build())
+        .getJobsList()).extracting(Job::getId).containsExactly(job.getId());
+    assertThat(grid.listJobs(ListJobsRequest.getDefaultInstance()).getJobsList()).isEmpty();
+    assertThat(server.allocator().holders()).isEmpty();
+  }
+
+  @Test
+  void getHostsBeforeSetupIsAFailedPreconditionAndCancelReleases() {
+    a.hangOn("SetupNodes");
+    Job job = grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec()).build()).getJob();
+    assertStatus(Status.Code.FAILED_PRECONDITION, "no host list yet",
+        () -> grid.getHosts(GetHostsRequest.newBuilder().setJobId(job.getId()).build()));
+    Job cancelled = grid.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build())
+        .getJob();
+    assertThat(cancelled.getState()).isEqualTo(JobState.JOB_CANCELLED);
+    assertThat(server.allocator().holders()).isEmpty();
+    assertThat(server.registry().holders()).isEmpty();
+    await().atMost(Duration.ofSeconds(20)).until(() -> fakes.get("b").released()
+        .contains(job.getId()));
+  }
+}

@@ -1,0 +1,114 @@
+package org.lambdagrid.grc.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
+import static org.awaitility.Awaitility.await;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.proto.v1.CommandExit;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.NodeState;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.SetupNodesRequest;
+import org.lambdagrid.proto.v1.SetupNodesResponse;
+import org.lambdagrid.proto.v1.SiteServiceGrpc;
+import org.lambdagrid.proto.v1.WatchShareRequest;
+import org.lambdagrid.proto.v1.WatchShareResponse;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class GrpcSiteClientTest {
+  private final AtomicBoolean watchCancelled = new AtomicBoolean();
+  private Server server;
+  private ManagedChannel channel;
+  private GrpcSiteClient client;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    String name = InProcessServerBuilder.generateName();
+    server = InProcessServerBuilder.forName(name).addService(new SiteServiceGrpc.SiteServiceImplBase() {
+      @Override
+      public void setupNodes(SetupNodesRequest req, StreamObserver<SetupNodesResponse> out) {
+        // never answers
+      }
+
+      @Override
+      public void watchShare(WatchShareRequest req, StreamObserver<WatchShareResponse> out) {
+        ServerCallStreamObserver<WatchShareResponse> call =
+            (ServerCallStreamObserver<WatchShareResponse>) out;
+        call.setOnCancelHandler(() -> watchCancelled.set(true));
+        call.onNext(WatchShareResponse.newBuilder().setEvent(Event.newBuilder()
+            .setHostname("a-0").setNodeState(NodeState.NODE_SET_UP)).build());
+        call.onNext(WatchShareResponse.newBuilder().setExit(CommandExit.newBuilder()
+            .setHostname("a-0").setExitCode(4)).build());
+      }
+    }).build().start();
+    channel = InProcessChannelBuilder.forName(name).build();
+    client = new GrpcSiteClient(channel, true, Duration.ofSeconds(5), Duration.ofMillis(100));
+  }
+
+  @AfterEach
+  void tearDown() {
+    client.close();
+    server.shutdownNow();
+  }
+
+  @Test
+  void aPhaseCallHasTheTimeoutPlusMarginAsDeadline() {
+    long t0 = System.nanoTime();
+    assertThatExceptionOfType(StatusRuntimeException.class)
+        .isThrownBy(() -> client.setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1")
+            .setTimeout(ProtoTime.toProto(Duration.ofMillis(200))).build()))
+        .matches(e -> e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED);
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void watchShareDeliversAndCloseCancelsWithoutReportingAnError() {
+    List<String> seen = new CopyOnWriteArrayList<>();
+    AutoCloseable handle = client.watchShare("j-1", new SiteClient.ShareListener() {
+      @Override
+      public void onEvent(Event event) {
+        seen.add("event " + event.getHostname());
+      }
+
+      @Override
+      public void onOutput(OutputChunk chunk) {
+        seen.add("output");
+      }
+
+      @Override
+      public void onExit(CommandExit exit) {
+        seen.add("exit " + exit.getExitCode());
+      }
+
+      @Override
+      public void onClosed(Throwable error) {
+        seen.add("closed");
+      }
+    });
+    await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 2);
+    assertThat(seen).containsExactly("event a-0", "exit 4");
+    try {
+      handle.close();
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+    await().atMost(Duration.ofSeconds(10)).untilTrue(watchCancelled);
+    assertThat(seen).doesNotContain("closed");
+  }
+}
