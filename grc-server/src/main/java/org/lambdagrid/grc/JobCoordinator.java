@@ -253,6 +253,9 @@ public final class JobCoordinator implements AutoCloseable {
     if (!LOGIN.matcher(spec.getUser()).matches()) {
       throw Errors.invalid("spec.user", spec.getUser(), "is not a login name");
     }
+    if (spec.getUser().equals("root")) {
+      throw Errors.invalid("spec.user", spec.getUser(), "may not run jobs; jobs never run as root");
+    }
     if (spec.hasDuration()) {
       Duration d = ProtoTime.fromProto(spec.getDuration());
       if (d.isNegative() || d.isZero()) {

@@ -284,6 +284,7 @@ class JobCoordinatorTest {
         "spec.working_directory: 'run' is not an absolute path");
     assertRefused(spec().setUser(""), Status.Code.INVALID_ARGUMENT, "spec.user: ''");
     assertRefused(spec().setUser("Robert'); DROP"), Status.Code.INVALID_ARGUMENT, "spec.user");
+    assertRefused(spec().setUser("root"), Status.Code.INVALID_ARGUMENT, "never run as root");
     assertRefused(spec().setDuration(ProtoTime.toProto(Duration.ZERO)),
         Status.Code.INVALID_ARGUMENT, "spec.duration");
     assertRefused(spec().setStart(ProtoTime.toProto(Instant.now().minusSeconds(600))),
