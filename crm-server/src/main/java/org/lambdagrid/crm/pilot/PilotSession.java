@@ -148,7 +148,9 @@ public final class PilotSession implements StreamObserver<ConnectRequest> {
 
   @Override
   public void onError(Throwable t) {
-    ended("pilot disconnected: " + Status.fromThrowable(t));
+    Status s = Status.fromThrowable(t);
+    ended("pilot disconnected: " + s.getCode()
+        + (s.getDescription() == null ? "" : ": " + s.getDescription()));
   }
 
   @Override

@@ -13,7 +13,8 @@ public interface PilotStarter {
 
   /**
    * Starts the pilot of one node. Called once per node, during SetupNodes (PHASE_LAUNCH). Not
-   * idempotent: every call starts a new pilot.
+   * idempotent: every call starts a new pilot. Runs on a SiteService thread but with the root
+   * gRPC context, so calls the starter opens are not cancelled when SetupNodes returns.
    *
    * @throws PilotStartException if the pilot cannot be started; the message names the cause
    *     ("user 'bob' does not exist on this host"); the CRM fails the phase naming the node

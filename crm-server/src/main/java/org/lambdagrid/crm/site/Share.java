@@ -10,6 +10,7 @@ import static org.lambdagrid.proto.v1.NodeState.NODE_READY;
 import static org.lambdagrid.proto.v1.NodeState.NODE_SET_UP;
 import static org.lambdagrid.proto.v1.NodeState.NODE_STOPPED;
 
+import io.grpc.Context;
 import io.grpc.Status;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -413,6 +414,9 @@ final class Share {
   private void startPilot(Node n) {
     PilotLaunch launch = new PilotLaunch(spec.jobId(), n.index, n.hostname, guestUser,
         n.credential, site.pilotEndpoint());
+    // A starter that opens gRPC calls (in-JVM pilots in tests) must not inherit the SetupNodes
+    // call's context, or its calls would be cancelled when SetupNodes returns.
+    Context previous = Context.ROOT.attach();
     try {
       PilotHandle handle = site.starter().start(launch);
       synchronized (this) {
@@ -424,6 +428,8 @@ final class Share {
           + e.getMessage();
       move(n, NODE_LOST, msg);
       throw Errors.aborted(msg);
+    } finally {
+      Context.ROOT.detach(previous);
     }
   }
 
