@@ -149,12 +149,12 @@ public final class LocalPilotStarter implements PilotStarter {
       if (!awaitGone(h.process.toHandle(), tree, options.eofGrace())) {
         log.warn("pilot of job {} node {} ({}) still running {} after EOF; sending SIGTERM",
             h.launch.jobId(), h.launch.nodeIndex(), h.describe(), options.eofGrace());
-        tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroy);
+        tree.stream().filter(LocalPilotStarter::running).forEach(ProcessHandle::destroy);
         if (!awaitGone(h.process.toHandle(), tree, options.termGrace())) {
           log.warn("pilot of job {} node {} still running after SIGTERM; sending SIGKILL to {}",
               h.launch.jobId(), h.launch.nodeIndex(),
-              tree.stream().filter(ProcessHandle::isAlive).map(ProcessHandle::pid).toList());
-          tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+              tree.stream().filter(LocalPilotStarter::running).map(ProcessHandle::pid).toList());
+          tree.stream().filter(LocalPilotStarter::running).forEach(ProcessHandle::destroyForcibly);
           awaitGone(h.process.toHandle(), tree, Duration.ofSeconds(2));
         }
       }
@@ -169,7 +169,7 @@ public final class LocalPilotStarter implements PilotStarter {
       if (root.isAlive()) {
         collect(root, tree);
       }
-      if (tree.stream().noneMatch(ProcessHandle::isAlive)) {
+      if (tree.stream().noneMatch(LocalPilotStarter::running)) {
         return true;
       }
       if (System.nanoTime() >= deadline) {
@@ -181,6 +181,23 @@ public final class LocalPilotStarter implements PilotStarter {
         Thread.currentThread().interrupt();
         return false;
       }
+    }
+  }
+
+  /**
+   * Alive and not a zombie. An orphan that exited stays a zombie until init reaps it, which some
+   * init processes (containers, micro-VMs) do only now and then; it is gone for our purposes.
+   */
+  static boolean running(ProcessHandle p) {
+    if (!p.isAlive()) {
+      return false;
+    }
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
+      int close = stat.lastIndexOf(')');
+      return close < 0 || close + 2 >= stat.length() || stat.charAt(close + 2) != 'Z';
+    } catch (IOException e) {
+      return p.isAlive();
     }
   }
 
