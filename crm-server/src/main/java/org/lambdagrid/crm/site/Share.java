@@ -79,6 +79,8 @@ final class Share {
   private static final Logger log = LoggerFactory.getLogger(Share.class);
   private static final SecureRandom RANDOM = new SecureRandom();
   private static final long POLL_MILLIS = 100;
+  /** Output kept for late watchers; beyond this only live watchers see output. */
+  private static final long HISTORY_OUTPUT_CAP = 4L << 20;
 
   final ShareSpec spec;
   private final SiteShares site;
@@ -90,6 +92,7 @@ final class Share {
   private final List<Node> nodes = new ArrayList<>();
   private final List<WatchShareResponse> history = new ArrayList<>();
   private final List<ShareWatcher> watchers = new ArrayList<>();
+  private long historyOutputBytes;
   private boolean releasing;
   private boolean finished;
   private String guestUser;
@@ -346,7 +349,12 @@ final class Share {
 
   private void emit(WatchShareResponse update) {
     synchronized (this) {
-      history.add(update);
+      if (!update.hasOutput()) {
+        history.add(update);
+      } else if (historyOutputBytes + update.getOutput().getData().size() <= HISTORY_OUTPUT_CAP) {
+        historyOutputBytes += update.getOutput().getData().size();
+        history.add(update);
+      } // else: live watchers still get it; late ones miss it (the GRC watches from the start)
       List<ShareWatcher> ws = List.copyOf(watchers);
       delivery.execute(() -> {
         for (ShareWatcher w : ws) {
