@@ -1,0 +1,207 @@
+package org.lambdagrid.crm;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.Quantities;
+import org.lambdagrid.crm.site.SiteSettings;
+
+/**
+ * A CRM's configuration file ({@code crm.yaml}), read with
+ * {@link org.lambdagrid.common.ConfigLoader}. Every key, its default and its bounds are declared
+ * here once; the compact constructor fills defaults and rejects bad values with a message that
+ * starts with the field name.
+ *
+ * <pre>
+ * site: tokyo                      # required; [a-z][a-z0-9-]{0,15}; hostnames are tokyo-0, ...
+ * listen: 0.0.0.0:7100             # required; SiteService and PilotService share this port
+ * advertise: crm-tokyo.lan:7100    # what the GRC and the pilots dial; default = listen
+ *                                  # (required when listen is 0.0.0.0)
+ * grc: grc.lan:7000                # required; the GRC's SiteRegistryService
+ * node_capacity: 4                 # required, >= 1
+ * ranges: [10.10.0.0/16]           # required; published pools, must not overlap each other
+ * slots_per_node: 1                # default 1
+ * state_dir: /run/lambdagrid/crm-tokyo   # default /run/lambdagrid/crm-SITE; pilot logs go here
+ * phase_timeout: 60s               # default 60s; barrier timeout when the GRC sends none
+ * shutdown_wait: 5s                # default 5s; how long release waits for SHUTDOWN replies
+ * pilot:
+ *   starter: local                 # default local (the only one so far)
+ *   launcher: scripts/lambdagrid-launcher   # default; relative to the working directory
+ *   run_as_user: true              # default true; false runs the launcher as the CRM's user
+ *   extra_args: []                 # appended to the launcher's command line
+ *   nodemanager_config: /etc/lambdagrid/nodemanager.yaml   # passed as --nm-config; optional
+ *   stop_grace: 10s                # default 10s: after stdin EOF, before SIGTERM
+ * </pre>
+ */
+public record CrmConfig(
+    String site,
+    String listen,
+    String advertise,
+    String grc,
+    @JsonProperty("node_capacity") Integer nodeCapacity,
+    List<String> ranges,
+    @JsonProperty("slots_per_node") Integer slotsPerNode,
+    @JsonProperty("state_dir") String stateDir,
+    @JsonProperty("phase_timeout") String phaseTimeout,
+    @JsonProperty("shutdown_wait") String shutdownWait,
+    Pilot pilot) {
+
+  private static final Pattern SITE_NAME = Pattern.compile("[a-z][a-z0-9-]{0,15}");
+
+  public CrmConfig {
+    if (site == null || site.isEmpty()) {
+      throw new IllegalArgumentException("site: is required");
+    }
+    if (!SITE_NAME.matcher(site).matches()) {
+      throw new IllegalArgumentException("site: '" + site
+          + "' is not a site name (a lower-case letter, then up to 15 of a-z, 0-9, -)");
+    }
+    Endpoint listenAt = endpoint("listen", listen, true);
+    if (advertise == null || advertise.isEmpty()) {
+      if (listenAt.host().equals("0.0.0.0") || listenAt.host().equals("::")
+          || listenAt.host().equals("[::]")) {
+        throw new IllegalArgumentException("advertise: is required when listen is a wildcard"
+            + " address ('" + listen + "'); give the host:port the GRC and pilots dial");
+      }
+      advertise = listen;
+    }
+    endpoint("advertise", advertise, true);
+    endpoint("grc", grc, true);
+    if (nodeCapacity == null) {
+      throw new IllegalArgumentException("node_capacity: is required");
+    }
+    if (nodeCapacity < 1) {
+      throw new IllegalArgumentException("node_capacity: " + nodeCapacity + " must be at least 1");
+    }
+    if (ranges == null || ranges.isEmpty()) {
+      throw new IllegalArgumentException("ranges: at least one CIDR block is required");
+    }
+    ranges = List.copyOf(ranges);
+    List<Ipv4Cidr> parsed = new ArrayList<>();
+    for (int i = 0; i < ranges.size(); i++) {
+      Ipv4Cidr c;
+      try {
+        c = Ipv4Cidr.parse(ranges.get(i));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("ranges[" + i + "]: " + e.getMessage());
+      }
+      for (int j = 0; j < parsed.size(); j++) {
+        if (parsed.get(j).overlaps(c)) {
+          throw new IllegalArgumentException("ranges[" + i + "]: '" + c + "' overlaps ranges["
+              + j + "] '" + parsed.get(j) + "'");
+        }
+      }
+      parsed.add(c);
+    }
+    slotsPerNode = slotsPerNode == null ? 1 : slotsPerNode;
+    if (slotsPerNode < 1) {
+      throw new IllegalArgumentException("slots_per_node: " + slotsPerNode + " must be at least 1");
+    }
+    stateDir = stateDir == null || stateDir.isEmpty() ? "/run/lambdagrid/crm-" + site : stateDir;
+    phaseTimeout = phaseTimeout == null ? "60s" : phaseTimeout;
+    duration("phase_timeout", phaseTimeout);
+    shutdownWait = shutdownWait == null ? "5s" : shutdownWait;
+    duration("shutdown_wait", shutdownWait);
+    pilot = pilot == null ? new Pilot(null, null, null, null, null, null) : pilot;
+  }
+
+  /** The {@code pilot:} section: how the CRM starts pilots. */
+  public record Pilot(
+      String starter,
+      String launcher,
+      @JsonProperty("run_as_user") Boolean runAsUser,
+      @JsonProperty("extra_args") List<String> extraArgs,
+      @JsonProperty("nodemanager_config") String nodemanagerConfig,
+      @JsonProperty("stop_grace") String stopGrace) {
+    public static final List<String> STARTERS = List.of("local");
+
+    public Pilot {
+      starter = starter == null ? "local" : starter;
+      if (!STARTERS.contains(starter)) {
+        throw new IllegalArgumentException("starter: '" + starter
+            + "' is not a known pilot starter (known: " + String.join(", ", STARTERS) + ")");
+      }
+      launcher = launcher == null || launcher.isEmpty() ? "scripts/lambdagrid-launcher" : launcher;
+      runAsUser = runAsUser == null || runAsUser;
+      extraArgs = extraArgs == null ? List.of() : List.copyOf(extraArgs);
+      nodemanagerConfig = nodemanagerConfig == null || nodemanagerConfig.isEmpty()
+          ? null : nodemanagerConfig;
+      stopGrace = stopGrace == null ? "10s" : stopGrace;
+      duration("stop_grace", stopGrace);
+    }
+
+    @JsonIgnore
+    public Duration stopGraceDuration() {
+      return Quantities.parseDuration(stopGrace);
+    }
+  }
+
+  @JsonIgnore
+  public Endpoint listenEndpoint() {
+    return Endpoint.parse(listen);
+  }
+
+  @JsonIgnore
+  public Endpoint advertiseEndpoint() {
+    return Endpoint.parse(advertise);
+  }
+
+  @JsonIgnore
+  public Endpoint grcEndpoint() {
+    return Endpoint.parse(grc);
+  }
+
+  @JsonIgnore
+  public List<Ipv4Cidr> cidrs() {
+    return ranges.stream().map(Ipv4Cidr::parse).toList();
+  }
+
+  @JsonIgnore
+  public Duration phaseTimeoutDuration() {
+    return Quantities.parseDuration(phaseTimeout);
+  }
+
+  @JsonIgnore
+  public Duration shutdownWaitDuration() {
+    return Quantities.parseDuration(shutdownWait);
+  }
+
+  /** The site core's view of this configuration. */
+  @JsonIgnore
+  public SiteSettings siteSettings() {
+    return new SiteSettings(site, nodeCapacity, cidrs(), slotsPerNode, phaseTimeoutDuration(),
+        shutdownWaitDuration());
+  }
+
+  private static Endpoint endpoint(String field, String value, boolean required) {
+    if (value == null || value.isEmpty()) {
+      if (required) {
+        throw new IllegalArgumentException(field + ": is required (host:port)");
+      }
+      return null;
+    }
+    try {
+      return Endpoint.parse(value);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(field + ": " + e.getMessage());
+    }
+  }
+
+  private static void duration(String field, String value) {
+    try {
+      Duration d = Quantities.parseDuration(value);
+      if (d.isZero()) {
+        throw new IllegalArgumentException(field + ": '" + value + "' must be more than 0");
+      }
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(e.getMessage().startsWith(field) ? e.getMessage()
+          : field + ": " + e.getMessage());
+    }
+  }
+}

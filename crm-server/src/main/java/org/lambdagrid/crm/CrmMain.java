@@ -1,0 +1,101 @@
+package org.lambdagrid.crm;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.Channels;
+import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.crm.pilot.LocalPilotStarter;
+import org.lambdagrid.crm.pilot.PilotStarter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code crm-server --config crm.yaml}: runs a site's CRM until SIGTERM/SIGINT.
+ *
+ * <p>Exit codes: 0 after a clean shutdown, 1 when the server cannot start or the GRC refuses the
+ * registration, 2 for a bad command line or configuration (one line naming file, field, problem).
+ */
+@Command(name = "crm-server", mixinStandardHelpOptions = true,
+    description = "Runs a site's compute resource manager (CRM).")
+public final class CrmMain implements Callable<Integer> {
+  private static final Logger log = LoggerFactory.getLogger(CrmMain.class);
+
+  @Option(names = {"-c", "--config"}, required = true, paramLabel = "FILE",
+      description = "the CRM's YAML configuration (see CrmConfig)")
+  Path config;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new CrmMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    CrmConfig cfg;
+    PilotStarter starter;
+    try {
+      cfg = ConfigLoader.load(config, CrmConfig.class);
+      starter = starter(cfg);
+    } catch (ConfigException e) {
+      System.err.println(e.getMessage());
+      return 2;
+    } catch (IllegalArgumentException e) {
+      System.err.println(config.getFileName() + ": " + e.getMessage());
+      return 2;
+    }
+    log.info("effective configuration from {}:\n{}", config, ConfigLoader.render(cfg));
+    ManagedChannel grc = Channels.forEndpoint(cfg.grcEndpoint());
+    NettyServerBuilder builder = NettyServerBuilder
+        .forAddress(new InetSocketAddress(cfg.listenEndpoint().host(), cfg.listenEndpoint().port()))
+        .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true);
+    CrmServer server = new CrmServer(cfg, starter, builder,
+        new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)));
+    try {
+      server.start();
+    } catch (IOException e) {
+      System.err.println("crm-server: cannot listen on " + cfg.listen() + ": " + e.getMessage());
+      Channels.close(grc);
+      return 1;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      server.close();
+      Channels.close(grc);
+    }, "crm-shutdown"));
+    try {
+      server.registration().get();
+    } catch (ExecutionException e) {
+      String why = e.getCause() instanceof StatusRuntimeException s
+          ? s.getStatus().getCode() + ": " + s.getStatus().getDescription() : e.getCause().toString();
+      System.err.println("crm-server: the GRC at " + cfg.grc() + " refused site '" + cfg.site()
+          + "': " + why);
+      server.close();
+      Channels.close(grc);
+      return 1;
+    } catch (CancellationException e) {
+      return 0; // closed before registering (shutdown hook)
+    }
+    server.awaitTermination();
+    return 0;
+  }
+
+  static PilotStarter starter(CrmConfig cfg) {
+    CrmConfig.Pilot p = cfg.pilot();
+    // Only "local" exists so far; CrmConfig rejects other names.
+    return new LocalPilotStarter(new LocalPilotStarter.Options(Path.of(p.launcher()),
+        p.runAsUser(), p.extraArgs(),
+        p.nodemanagerConfig() == null ? null : Path.of(p.nodemanagerConfig()),
+        Path.of(cfg.stateDir(), "pilots"), p.stopGraceDuration(), Duration.ofSeconds(5)));
+  }
+}

@@ -1,0 +1,164 @@
+package org.lambdagrid.crm;
+
+import io.grpc.ServerBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import org.lambdagrid.common.DaemonServer;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.crm.pilot.PilotServiceImpl;
+import org.lambdagrid.crm.pilot.PilotStarter;
+import org.lambdagrid.crm.site.SiteServiceImpl;
+import org.lambdagrid.crm.site.SiteShares;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.RegisterSiteRequest;
+import org.lambdagrid.proto.v1.SiteInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A site's CRM daemon: one gRPC server serving both SiteService (for the GRC) and PilotService
+ * (for the pilots) on one port, the site core behind them, and registration with the GRC.
+ *
+ * <p>{@link #start} binds, then registers with the GRC in the background, retrying with
+ * exponential backoff (and a warning per attempt) while the GRC is unreachable; a refusal by the
+ * GRC stops the retries and fails {@link #registration()}. {@link #close} releases every share
+ * (so no pilot is left running), then shuts the server down.
+ */
+public final class CrmServer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(CrmServer.class);
+  private static final Set<Status.Code> RETRYABLE = EnumSet.of(Status.Code.UNAVAILABLE,
+      Status.Code.DEADLINE_EXCEEDED, Status.Code.RESOURCE_EXHAUSTED, Status.Code.UNKNOWN);
+  static final Duration FIRST_BACKOFF = Duration.ofMillis(200);
+  static final Duration MAX_BACKOFF = Duration.ofSeconds(10);
+
+  private final CrmConfig config;
+  private final GrcRegistrar registrar;
+  private final SiteShares shares;
+  private final DaemonServer server;
+  private final CompletableFuture<SiteInfo> registration = new CompletableFuture<>();
+  private volatile Endpoint advertised;
+  private volatile Thread registerThread;
+  private volatile boolean closed;
+
+  /**
+   * @param starter how pilots are started ({@code LocalPilotStarter} in production)
+   * @param serverBuilder TCP ({@code NettyServerBuilder}) or in-process; must not use a direct
+   *     executor, because phase calls block until their barrier completes
+   * @param registrar how to register with the GRC
+   */
+  public CrmServer(CrmConfig config, PilotStarter starter, ServerBuilder<?> serverBuilder,
+      GrcRegistrar registrar) {
+    this.config = config;
+    this.registrar = registrar;
+    this.advertised = config.advertiseEndpoint();
+    this.shares = new SiteShares(config.siteSettings(), starter, () -> advertised,
+        Clock.systemUTC());
+    this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
+        List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)));
+  }
+
+  public CrmServer start() throws IOException {
+    server.start();
+    Endpoint a = config.advertiseEndpoint();
+    if (a.port() == 0 && server.port() > 0) {
+      advertised = new Endpoint(a.host(), server.port()); // "port 0": the one we were given
+    }
+    log.info("CRM of site '{}' serving SiteService and PilotService; advertised as {}",
+        config.site(), advertised);
+    Thread t = new Thread(this::registerLoop, "crm-" + config.site() + "-register");
+    t.setDaemon(true);
+    registerThread = t;
+    t.start();
+    return this;
+  }
+
+  /** Completes with the GRC's view of the site once registered; fails if the GRC refused. */
+  public CompletableFuture<SiteInfo> registration() {
+    return registration;
+  }
+
+  /** The endpoint the GRC and the pilots dial (with the bound port when configured as 0). */
+  public Endpoint advertisedEndpoint() {
+    return advertised;
+  }
+
+  /** The bound TCP port, or -1 in process. */
+  public int port() {
+    return server.port();
+  }
+
+  /** The site core, for tests and diagnostics. */
+  public SiteShares shares() {
+    return shares;
+  }
+
+  RegisterSiteRequest registerRequest() {
+    return RegisterSiteRequest.newBuilder().setName(config.site())
+        .setCrmEndpoint(advertised.toString()).setNodeCapacity(config.nodeCapacity())
+        .addAllRanges(config.ranges().stream()
+            .map(r -> AddressRange.newBuilder().setCidr(r).build()).toList())
+        .setSlotsPerNode(config.slotsPerNode()).build();
+  }
+
+  private void registerLoop() {
+    Duration backoff = FIRST_BACKOFF;
+    for (int attempt = 1; !closed; attempt++) {
+      try {
+        SiteInfo info = registrar.register(registerRequest()).getSite();
+        log.info("registered site '{}' with the GRC at {} ({} nodes, ranges {})", config.site(),
+            config.grc(), config.nodeCapacity(), config.ranges());
+        registration.complete(info);
+        return;
+      } catch (StatusRuntimeException e) {
+        Status s = e.getStatus();
+        if (!RETRYABLE.contains(s.getCode())) {
+          log.error("the GRC at {} refused to register site '{}': {}: {}", config.grc(),
+              config.site(), s.getCode(), s.getDescription());
+          registration.completeExceptionally(e);
+          return;
+        }
+        log.warn("cannot register site '{}' with the GRC at {} (attempt {}): {}{}; retrying in {}"
+            + " ms", config.site(), config.grc(), attempt, s.getCode(),
+            s.getDescription() == null ? "" : ": " + s.getDescription(), backoff.toMillis());
+      } catch (RuntimeException e) {
+        log.warn("cannot register site '{}' with the GRC at {} (attempt {}): {}; retrying in {} ms",
+            config.site(), config.grc(), attempt, e.toString(), backoff.toMillis());
+      }
+      try {
+        Thread.sleep(backoff.toMillis());
+      } catch (InterruptedException e) {
+        return;
+      }
+      backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0
+          ? MAX_BACKOFF : backoff.multipliedBy(2);
+    }
+  }
+
+  /** Releases every share, stops registering, shuts the server down. Idempotent. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    Thread t = registerThread;
+    if (t != null) {
+      t.interrupt();
+    }
+    shares.close();
+    server.close();
+    registration.cancel(false);
+    log.info("CRM of site '{}' stopped", config.site());
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.awaitTermination();
+  }
+}

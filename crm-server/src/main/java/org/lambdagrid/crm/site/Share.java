@@ -1,0 +1,772 @@
+package org.lambdagrid.crm.site;
+
+import static org.lambdagrid.proto.v1.NodeState.NODE_CONNECTED;
+import static org.lambdagrid.proto.v1.NodeState.NODE_DONE;
+import static org.lambdagrid.proto.v1.NodeState.NODE_EXECUTING;
+import static org.lambdagrid.proto.v1.NodeState.NODE_KEYED;
+import static org.lambdagrid.proto.v1.NodeState.NODE_LAUNCHING;
+import static org.lambdagrid.proto.v1.NodeState.NODE_LOST;
+import static org.lambdagrid.proto.v1.NodeState.NODE_READY;
+import static org.lambdagrid.proto.v1.NodeState.NODE_SET_UP;
+import static org.lambdagrid.proto.v1.NodeState.NODE_STOPPED;
+
+import io.grpc.Context;
+import io.grpc.Status;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Errors.RequestException;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.crm.pilot.CommandFailedException;
+import org.lambdagrid.crm.pilot.PilotHandle;
+import org.lambdagrid.crm.pilot.PilotLaunch;
+import org.lambdagrid.crm.pilot.PilotListener;
+import org.lambdagrid.crm.pilot.PilotLostException;
+import org.lambdagrid.crm.pilot.PilotSession;
+import org.lambdagrid.crm.pilot.PilotStartException;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommandExit;
+import org.lambdagrid.proto.v1.CommandReply;
+import org.lambdagrid.proto.v1.ConnectResponse;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.ExecCommand;
+import org.lambdagrid.proto.v1.ExecSpec;
+import org.lambdagrid.proto.v1.GetKeysCommand;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.NodeKeys;
+import org.lambdagrid.proto.v1.NodeNotification;
+import org.lambdagrid.proto.v1.NodeState;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.PilotHello;
+import org.lambdagrid.proto.v1.RunCommand;
+import org.lambdagrid.proto.v1.SetKeysCommand;
+import org.lambdagrid.proto.v1.SetupCommand;
+import org.lambdagrid.proto.v1.ShutdownCommand;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.lambdagrid.proto.v1.WatchShareResponse;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One job's share of this site: the hold, its nodes, their pilots, and its event history.
+ *
+ * <p>Threading: phase calls are serialised by {@code phaseLock} and block their caller until the
+ * barrier completes. Node state, history and watchers are guarded by {@code this}; nothing that
+ * can call out (pilot streams, watchers, starters) is invoked while holding it. Watchers are
+ * called on a per-share serial executor, in emission order.
+ *
+ * <p>Protobuf messages (NodeEntry, NodeKeys, TrustBundle, ExecSpec, WatchShareResponse) are used
+ * as plain data here: they pass through this site unchanged between the GRC and the pilots.
+ */
+final class Share {
+  private static final Logger log = LoggerFactory.getLogger(Share.class);
+  private static final SecureRandom RANDOM = new SecureRandom();
+  private static final long POLL_MILLIS = 100;
+  /** Output kept for late watchers; beyond this only live watchers see output. */
+  private static final long HISTORY_OUTPUT_CAP = 4L << 20;
+
+  final ShareSpec spec;
+  private final SiteShares site;
+  private final SerialExecutor delivery;
+  private final ReentrantLock phaseLock = new ReentrantLock();
+  private final CompletableFuture<Void> releasedFuture = new CompletableFuture<>();
+
+  // Guarded by this.
+  private final List<Node> nodes = new ArrayList<>();
+  private final List<WatchShareResponse> history = new ArrayList<>();
+  private final List<ShareWatcher> watchers = new ArrayList<>();
+  private long historyOutputBytes;
+  private boolean releasing;
+  private boolean finished;
+  private String guestUser;
+  private List<Ipv4Cidr> peerRanges = List.of();
+  private int slots;
+
+  Share(ShareSpec spec, SiteShares site) {
+    this.spec = spec;
+    this.site = site;
+    this.delivery = new SerialExecutor(site.executor());
+  }
+
+  // ------------------------------------------------------------------------------ phases
+
+  List<NodeEntry> setupNodes(SetupParams params) {
+    Duration timeout = site.timeoutOr(params.timeout());
+    Instant deadline = site.clock().instant().plus(timeout);
+    phaseLock.lock();
+    try {
+      List<Node> toStart = new ArrayList<>();
+      synchronized (this) {
+        checkOpen();
+        if (nodes.isEmpty()) {
+          guestUser = params.user().isEmpty() ? spec.user() : params.user();
+          peerRanges = params.peerRanges();
+          slots = params.slotsPerNode() > 0 ? params.slotsPerNode() : site.settings().slotsPerNode();
+          for (int i = 0; i < spec.nodeCount(); i++) {
+            nodes.add(new Node(i));
+          }
+        }
+        checkNoneLost();
+        for (Node n : nodes) {
+          if (n.handle == null && n.state == NODE_LAUNCHING) {
+            n.credential = newCredential();
+            n.credentialExpiry = deadline;
+            n.phase = Phase.PHASE_LAUNCH;
+            toStart.add(n);
+          }
+        }
+      }
+      for (Node n : toStart) {
+        startPilot(n);
+      }
+      List<Node> targets = pending(NODE_SET_UP);
+      runPhase(Phase.PHASE_LAUNCH, timeout, targets, n -> n.connected.thenCompose(session -> {
+        n.phase = Phase.PHASE_SETUP;
+        return session.send(ConnectResponse.newBuilder().setSetup(setupCommand(n)));
+      }).thenAccept(reply -> move(n, NODE_SET_UP, "guest built with address "
+          + Ipv4Cidr.formatAddress(n.address) + "/" + spec.range().prefixLength())));
+      synchronized (this) {
+        return nodes.stream().map(this::entry).toList();
+      }
+    } finally {
+      phaseLock.unlock();
+    }
+  }
+
+  List<NodeKeys> collectKeys(Duration timeout) {
+    phaseLock.lock();
+    try {
+      List<Node> targets;
+      synchronized (this) {
+        requireReached(NODE_SET_UP, "SetupNodes");
+        targets = nodes.stream().filter(n -> n.keys == null).toList();
+      }
+      runPhase(Phase.PHASE_KEYS, site.timeoutOr(timeout), targets, n -> send(n,
+          ConnectResponse.newBuilder().setGetKeys(GetKeysCommand.getDefaultInstance()))
+          .thenApply(reply -> {
+            synchronized (this) {
+              n.keys = NodeKeys.newBuilder().setHostname(n.hostname)
+                  .setAddress(Ipv4Cidr.formatAddress(n.address))
+                  .setHostPublicKey(reply.getGetKeys().getHostPublicKey())
+                  .setUserPublicKey(reply.getGetKeys().getUserPublicKey()).build();
+            }
+            return n.keys;
+          }));
+      synchronized (this) {
+        return nodes.stream().map(n -> n.keys).toList();
+      }
+    } finally {
+      phaseLock.unlock();
+    }
+  }
+
+  void installTrust(TrustBundle bundle, Duration timeout) {
+    phaseLock.lock();
+    try {
+      synchronized (this) {
+        requireReached(NODE_SET_UP, "SetupNodes");
+      }
+      runPhase(Phase.PHASE_SET_KEYS, site.timeoutOr(timeout), pending(NODE_KEYED), n -> send(n,
+          ConnectResponse.newBuilder().setSetKeys(SetKeysCommand.newBuilder().setBundle(bundle)))
+          .thenAccept(reply -> move(n, NODE_KEYED, "trust bundle installed ("
+              + bundle.getNodesCount() + " nodes)")));
+    } finally {
+      phaseLock.unlock();
+    }
+  }
+
+  void startGuests(Duration timeout) {
+    phaseLock.lock();
+    try {
+      synchronized (this) {
+        requireReached(NODE_KEYED, "InstallTrust");
+      }
+      runPhase(Phase.PHASE_RUN, site.timeoutOr(timeout), pending(NODE_READY), n -> send(n,
+          ConnectResponse.newBuilder().setRun(RunCommand.getDefaultInstance()))
+          .thenAccept(reply -> move(n, NODE_READY, "sshd accepts on "
+              + Ipv4Cidr.formatAddress(n.address))));
+    } finally {
+      phaseLock.unlock();
+    }
+  }
+
+  void execCommand(String hostname, ExecSpec exec) {
+    phaseLock.lock();
+    try {
+      Node node;
+      synchronized (this) {
+        checkOpen();
+        node = nodes.stream().filter(n -> n.hostname.equals(hostname)).findFirst().orElseThrow(
+            () -> Errors.invalid("hostname", hostname, "is not a node of job " + spec.jobId()
+                + " on site '" + site.settings().site() + "'"
+                + (nodes.isEmpty() ? " (its nodes are not set up yet)"
+                    : " (its nodes: " + nodes.stream().map(n -> n.hostname)
+                        .collect(Collectors.joining(", ")) + ")")));
+        if (node.execSent) {
+          throw Errors.precondition("node " + hostname + " already ran a command for job "
+              + spec.jobId() + "; EXEC is not repeated");
+        }
+        if (node.state == NODE_LOST) {
+          throw Errors.aborted(node.lostMessage);
+        }
+        if (node.state != NODE_READY) {
+          throw Errors.precondition("node " + hostname + " is " + shortName(node.state)
+              + ", not READY; call StartGuests first");
+        }
+        node.execSent = true;
+      }
+      runPhase(Phase.PHASE_EXEC, site.settings().phaseTimeout(), List.of(node), n -> send(n,
+          ConnectResponse.newBuilder().setExec(ExecCommand.newBuilder().setExec(exec)))
+          .thenAccept(reply -> {
+            synchronized (this) {
+              if (n.state == NODE_READY) { // the exit may have overtaken the reply
+                move(n, NODE_EXECUTING, "running " + String.join(" ", exec.getArgvList()));
+              }
+            }
+          }));
+    } finally {
+      phaseLock.unlock();
+    }
+  }
+
+  /**
+   * Tears everything down: SHUTDOWN to connected pilots (waiting briefly for their replies), then
+   * the starter stops every pilot, nodes go to STOPPED, watchers complete. Idempotent; concurrent
+   * callers wait for the first one. Never throws.
+   */
+  void release(String reason) {
+    synchronized (this) {
+      if (releasing) {
+        awaitQuietly(releasedFuture);
+        return;
+      }
+      releasing = true;
+      for (Node n : nodes) {
+        n.credentialUsed = true; // no pilot of this share may dial in any more
+      }
+    }
+    try {
+      List<Node> all = snapshot();
+      RequestException released = Errors.aborted("the share of job " + spec.jobId()
+          + " on site '" + site.settings().site() + "' was released: " + reason);
+      for (Node n : all) {
+        n.connected.completeExceptionally(released);
+      }
+      List<CompletableFuture<CommandReply>> replies = new ArrayList<>();
+      for (Node n : all) {
+        PilotSession s = n.session;
+        if (s != null && s.isOpen()) {
+          n.phase = Phase.PHASE_TEARDOWN;
+          replies.add(s.send(ConnectResponse.newBuilder()
+              .setShutdown(ShutdownCommand.newBuilder().setReason(reason))));
+        }
+      }
+      try {
+        CompletableFuture.allOf(replies.toArray(CompletableFuture[]::new))
+            .get(site.settings().shutdownWait().toMillis(), TimeUnit.MILLISECONDS);
+      } catch (TimeoutException | ExecutionException e) {
+        log.debug("job {}: not every pilot answered SHUTDOWN: {}", spec.jobId(), e.toString());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      List<Future<?>> stops = new ArrayList<>();
+      for (Node n : all) {
+        if (n.handle != null) {
+          PilotHandle h = n.handle;
+          stops.add(site.executor().submit(() -> {
+            try {
+              site.starter().stop(h);
+            } catch (RuntimeException e) {
+              log.warn("job {}: stopping pilot of {} ({}) failed: {}", spec.jobId(), n.hostname,
+                  h.describe(), e.toString());
+            }
+          }));
+        }
+      }
+      for (Future<?> f : stops) {
+        awaitQuietly(f);
+      }
+      for (Node n : all) {
+        if (n.session != null) {
+          n.session.close("share released");
+        }
+        move(n, NODE_STOPPED, "released: " + reason);
+      }
+    } finally {
+      synchronized (this) {
+        finished = true;
+        List<ShareWatcher> ws = List.copyOf(watchers);
+        watchers.clear();
+        delivery.execute(() -> ws.forEach(Share::safeReleased));
+      }
+      releasedFuture.complete(null);
+      log.info("job {}: share released ({})", spec.jobId(), reason);
+    }
+  }
+
+  // ------------------------------------------------------------------------------ watching
+
+  /** Adds a watcher; it gets the history first. Returns a handle that removes it. */
+  Runnable watch(ShareWatcher watcher) {
+    synchronized (this) {
+      List<WatchShareResponse> past = List.copyOf(history);
+      boolean done = finished;
+      delivery.execute(() -> {
+        for (WatchShareResponse r : past) {
+          watcher.onUpdate(r);
+        }
+        if (done) {
+          safeReleased(watcher);
+        }
+      });
+      if (!done) {
+        watchers.add(watcher);
+      }
+    }
+    return () -> {
+      synchronized (this) {
+        watchers.remove(watcher);
+      }
+    };
+  }
+
+  private void emit(WatchShareResponse update) {
+    synchronized (this) {
+      if (!update.hasOutput()) {
+        history.add(update);
+      } else if (historyOutputBytes + update.getOutput().getData().size() <= HISTORY_OUTPUT_CAP) {
+        historyOutputBytes += update.getOutput().getData().size();
+        history.add(update);
+      } // else: live watchers still get it; late ones miss it (the GRC watches from the start)
+      List<ShareWatcher> ws = List.copyOf(watchers);
+      delivery.execute(() -> {
+        for (ShareWatcher w : ws) {
+          try {
+            w.onUpdate(update);
+          } catch (RuntimeException e) {
+            log.warn("job {}: a watcher failed: {}", spec.jobId(), e.toString());
+          }
+        }
+      });
+    }
+  }
+
+  private static void safeReleased(ShareWatcher w) {
+    try {
+      w.onReleased();
+    } catch (RuntimeException e) {
+      log.debug("watcher failed on release: {}", e.toString());
+    }
+  }
+
+  // ------------------------------------------------------------------------------ pilots
+
+  /** Validates a hello for this share and binds the session to its node. */
+  PilotListener accept(PilotHello hello, PilotSession session) {
+    Node node;
+    synchronized (this) {
+      String who = "node " + hello.getNodeIndex() + " of job " + spec.jobId();
+      if (releasing) {
+        throw denied(who + ": the share was released");
+      }
+      if (hello.getNodeIndex() < 0 || hello.getNodeIndex() >= nodes.size()) {
+        throw denied(who + ": no such node (the job has "
+            + (nodes.isEmpty() ? "no pilots started" : nodes.size() + " nodes") + " on site '"
+            + site.settings().site() + "')");
+      }
+      node = nodes.get(hello.getNodeIndex());
+      if (node.credential == null || !MessageDigest.isEqual(
+          node.credential.getBytes(StandardCharsets.UTF_8),
+          hello.getCredential().getBytes(StandardCharsets.UTF_8))) {
+        throw denied(who + ": wrong credential");
+      }
+      if (node.credentialUsed) {
+        throw denied(who + ": the credential was already used");
+      }
+      if (site.clock().instant().isAfter(node.credentialExpiry)) {
+        throw denied(who + ": the credential expired at " + node.credentialExpiry);
+      }
+      node.credentialUsed = true;
+      node.session = session;
+      session.setName(node.hostname);
+      move(node, NODE_CONNECTED, "pilot connected from host '" + hello.getHost() + "'"
+          + (hello.getDriver().isEmpty() ? "" : " with guest driver '" + hello.getDriver() + "'"));
+    }
+    log.info("job {}: pilot of {} connected from {}", spec.jobId(), node.hostname,
+        hello.getHost());
+    node.connected.complete(session); // outside the lock: dependants send SETUP from here
+    return node;
+  }
+
+  private static RequestException denied(String why) {
+    return new RequestException(Status.Code.PERMISSION_DENIED, "pilot refused: " + why);
+  }
+
+  private void startPilot(Node n) {
+    PilotLaunch launch = new PilotLaunch(spec.jobId(), n.index, n.hostname, guestUser,
+        n.credential, site.pilotEndpoint());
+    // A starter that opens gRPC calls (in-JVM pilots in tests) must not inherit the SetupNodes
+    // call's context, or its calls would be cancelled when SetupNodes returns.
+    Context previous = Context.ROOT.attach();
+    try {
+      PilotHandle handle = site.starter().start(launch);
+      synchronized (this) {
+        n.handle = handle;
+      }
+      log.info("job {}: started pilot of {} ({})", spec.jobId(), n.hostname, handle.describe());
+    } catch (PilotStartException | RuntimeException e) {
+      String msg = "node " + n.hostname + " failed phase LAUNCH: could not start its pilot: "
+          + e.getMessage();
+      move(n, NODE_LOST, msg);
+      throw Errors.aborted(msg);
+    } finally {
+      Context.ROOT.detach(previous);
+    }
+  }
+
+  private CompletableFuture<CommandReply> send(Node n, ConnectResponse.Builder command) {
+    PilotSession s = n.session;
+    if (s == null) {
+      return CompletableFuture.failedFuture(new PilotLostException(
+          "node " + n.hostname + " has no pilot connected"));
+    }
+    return s.send(command);
+  }
+
+  // ------------------------------------------------------------------------------ barrier
+
+  /**
+   * Runs {@code op} on every target and waits until all succeed, one fails, or the timeout
+   * passes. While waiting, pilots that are still launching are checked for liveness.
+   *
+   * @throws RequestException ABORTED or DEADLINE_EXCEEDED naming the first failing node
+   */
+  private <T> void runPhase(Phase phase, Duration timeout, List<Node> targets,
+      Function<Node, CompletableFuture<T>> op) {
+    if (targets.isEmpty()) {
+      return;
+    }
+    Instant deadline = site.clock().instant().plus(timeout);
+    CompletableFuture<Void> outcome = new CompletableFuture<>();
+    List<CompletableFuture<T>> futures = new ArrayList<>();
+    for (Node n : targets) {
+      n.phase = phase;
+      n.phaseActive = true;
+      CompletableFuture<T> f;
+      try {
+        f = op.apply(n);
+      } catch (RuntimeException e) {
+        f = CompletableFuture.failedFuture(e);
+      }
+      f.whenComplete((v, t) -> {
+        if (t != null) {
+          outcome.completeExceptionally(failure(n, t));
+        }
+      });
+      futures.add(f);
+    }
+    CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
+        .whenComplete((v, t) -> outcome.complete(null));
+    try {
+      while (true) {
+        long left = Duration.between(site.clock().instant(), deadline).toMillis();
+        if (left <= 0) {
+          throw missed(targets, futures, timeout);
+        }
+        try {
+          outcome.get(Math.min(left, POLL_MILLIS), TimeUnit.MILLISECONDS);
+          return;
+        } catch (TimeoutException e) {
+          checkLaunchers(targets);
+        } catch (ExecutionException e) {
+          throw (RequestException) e.getCause();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw Errors.aborted("phase " + shortName(phase) + " of job " + spec.jobId()
+              + " was interrupted (the CRM is shutting down)");
+        }
+      }
+    } finally {
+      for (Node n : targets) {
+        n.phaseActive = false;
+      }
+    }
+  }
+
+  private RequestException failure(Node n, Throwable t) {
+    Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+    String phase = shortName(n.phase);
+    if (cause instanceof RequestException r) {
+      return r;
+    }
+    if (cause instanceof CommandFailedException) {
+      String msg = "node " + n.hostname + " failed phase " + phase + ": " + cause.getMessage();
+      note(n, msg);
+      return Errors.aborted(msg);
+    }
+    if (cause instanceof PilotLostException) {
+      return Errors.aborted("node " + n.hostname + " was lost during phase " + phase
+          + " (pilot disconnected)");
+    }
+    log.warn("job {}: node {} failed phase {}", spec.jobId(), n.hostname, phase, cause);
+    return Errors.aborted("node " + n.hostname + " failed phase " + phase + ": " + cause);
+  }
+
+  private <T> RequestException missed(List<Node> targets, List<CompletableFuture<T>> futures,
+      Duration timeout) {
+    for (int i = 0; i < targets.size(); i++) {
+      if (!futures.get(i).isDone()) {
+        Node n = targets.get(i);
+        String msg = "node " + n.hostname + " missed phase " + shortName(n.phase) + " after "
+            + format(timeout);
+        move(n, NODE_LOST, msg);
+        return new RequestException(Status.Code.DEADLINE_EXCEEDED, msg);
+      }
+    }
+    // Everything finished just as the deadline passed; report the first failure if any.
+    for (int i = 0; i < targets.size(); i++) {
+      CompletableFuture<T> f = futures.get(i);
+      if (f.isCompletedExceptionally()) {
+        try {
+          f.join();
+        } catch (CompletionException | java.util.concurrent.CancellationException e) {
+          return failure(targets.get(i), e);
+        }
+      }
+    }
+    return Errors.aborted("phase of job " + spec.jobId() + " ended at its deadline");
+  }
+
+  private void checkLaunchers(List<Node> targets) {
+    for (Node n : targets) {
+      PilotHandle h = n.handle;
+      if (h != null && !n.connected.isDone() && !site.starter().isAlive(h)) {
+        String msg = "node " + n.hostname + " failed phase LAUNCH: its pilot exited before"
+            + " dialling in (" + h.describe() + ")";
+        if (n.connected.completeExceptionally(Errors.aborted(msg))) {
+          move(n, NODE_LOST, msg);
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------ states
+
+  /** Moves a node and emits the event. No-op if already there; ignored out of LOST/STOPPED. */
+  private void move(Node n, NodeState to, String message) {
+    synchronized (this) {
+      if (n.state == to || n.state == NODE_STOPPED) {
+        return;
+      }
+      if (n.state == NODE_LOST && to != NODE_STOPPED) {
+        log.debug("job {}: {} is LOST; ignoring move to {}", spec.jobId(), n.hostname, to);
+        return;
+      }
+      n.state = NodeStates.MACHINE.check(n.state, to);
+      if (to == NODE_LOST) {
+        n.lostMessage = message;
+        log.warn("job {}: {}", spec.jobId(), message);
+      }
+      emit(WatchShareResponse.newBuilder().setEvent(event(n, message)).build());
+    }
+  }
+
+  /** An event about a node that does not change its state (e.g. the pilot's error text). */
+  private void note(Node n, String message) {
+    synchronized (this) {
+      emit(WatchShareResponse.newBuilder().setEvent(event(n, message)).build());
+    }
+  }
+
+  private Event event(Node n, String message) {
+    return Event.newBuilder().setTime(ProtoTime.toProto(site.clock().instant()))
+        .setJobId(spec.jobId()).setSite(site.settings().site()).setHostname(n.hostname)
+        .setNodeState(n.state).setPhase(n.phase).setMessage(message).build();
+  }
+
+  private void checkOpen() {
+    if (releasing) {
+      throw Errors.precondition("the share of job " + spec.jobId() + " on site '"
+          + site.settings().site() + "' is being released");
+    }
+  }
+
+  private void checkNoneLost() {
+    for (Node n : nodes) {
+      if (n.state == NODE_LOST) {
+        throw Errors.aborted(n.lostMessage);
+      }
+    }
+  }
+
+  private void requireReached(NodeState needed, String call) {
+    checkOpen();
+    if (nodes.isEmpty()) {
+      throw Errors.precondition("job " + spec.jobId() + " has no nodes set up on site '"
+          + site.settings().site() + "'; call SetupNodes first");
+    }
+    checkNoneLost();
+    for (Node n : nodes) {
+      if (!NodeStates.reached(n.state, needed)) {
+        throw Errors.precondition("node " + n.hostname + " is " + shortName(n.state) + ", not "
+            + shortName(needed) + "; call " + call + " first");
+      }
+    }
+  }
+
+  private List<Node> pending(NodeState target) {
+    synchronized (this) {
+      return nodes.stream().filter(n -> !NodeStates.reached(n.state, target)).toList();
+    }
+  }
+
+  private List<Node> snapshot() {
+    synchronized (this) {
+      return List.copyOf(nodes);
+    }
+  }
+
+  int nodeCount() {
+    return spec.nodeCount();
+  }
+
+  private SetupCommand setupCommand(Node n) {
+    return SetupCommand.newBuilder().setJobId(spec.jobId()).setHostname(n.hostname)
+        .setAddress(Ipv4Cidr.formatAddress(n.address))
+        .setPrefixLength(spec.range().prefixLength())
+        .addAllRoutes(peerRanges.stream()
+            .map(r -> AddressRange.newBuilder().setCidr(r.toString()).build()).toList())
+        .setUser(guestUser).build();
+  }
+
+  private NodeEntry entry(Node n) {
+    return NodeEntry.newBuilder().setSite(site.settings().site()).setIndex(n.index)
+        .setHostname(n.hostname).setAddress(Ipv4Cidr.formatAddress(n.address))
+        .setPrefixLength(spec.range().prefixLength()).setSlots(slots).build();
+  }
+
+  static String shortName(Phase p) {
+    return p.name().replaceFirst("^PHASE_", "");
+  }
+
+  static String shortName(NodeState s) {
+    return s.name().replaceFirst("^NODE_", "");
+  }
+
+  static String format(Duration d) {
+    if (d.toMillisPart() == 0 && d.getNano() == 0) {
+      return d.getSeconds() + "s";
+    }
+    return d.toMillis() + "ms";
+  }
+
+  private static String newCredential() {
+    byte[] b = new byte[32];
+    RANDOM.nextBytes(b);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(b);
+  }
+
+  private static void awaitQuietly(Future<?> f) {
+    try {
+      f.get();
+    } catch (ExecutionException e) {
+      log.debug("ignored: {}", e.toString());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ------------------------------------------------------------------------------ node
+
+  /** One node of the share. Mutable fields are guarded by the share's lock unless volatile. */
+  private final class Node implements PilotListener {
+    final int index;
+    final String hostname;
+    final long address;
+    final CompletableFuture<PilotSession> connected = new CompletableFuture<>();
+    NodeState state = NODE_LAUNCHING;
+    volatile Phase phase = Phase.PHASE_LAUNCH;
+    volatile boolean phaseActive;
+    String credential;
+    Instant credentialExpiry;
+    boolean credentialUsed;
+    volatile PilotHandle handle;
+    volatile PilotSession session;
+    NodeKeys keys;
+    boolean execSent;
+    String lostMessage;
+
+    Node(int index) {
+      this.index = index;
+      this.hostname = site.settings().site() + "-" + index;
+      this.address = spec.range().hostAddress(index);
+      emit(WatchShareResponse.newBuilder().setEvent(event(this, "starting pilot")).build());
+    }
+
+    @Override
+    public void onNotification(NodeNotification notification) {
+      NodeState to = notification.getState();
+      synchronized (Share.this) {
+        boolean forward = to != NODE_LOST && to != NODE_STOPPED
+            && NodeStates.MACHINE.canMove(state, to);
+        if (forward) {
+          move(this, to, notification.getMessage().isEmpty()
+              ? "reported by the pilot" : notification.getMessage());
+        } else if (!notification.getMessage().isEmpty()) {
+          log.info("job {}: {} ({}): {}", spec.jobId(), hostname, to, notification.getMessage());
+        }
+      }
+    }
+
+    @Override
+    public void onOutput(OutputChunk chunk) {
+      OutputChunk c = chunk.getHostname().isEmpty()
+          ? chunk.toBuilder().setHostname(hostname).build() : chunk;
+      emit(WatchShareResponse.newBuilder().setOutput(c).build());
+    }
+
+    @Override
+    public void onExit(CommandExit exit) {
+      CommandExit e = exit.getHostname().isEmpty()
+          ? exit.toBuilder().setHostname(hostname).build() : exit;
+      synchronized (Share.this) {
+        if (state == NODE_READY) {
+          move(this, NODE_EXECUTING, "command started");
+        }
+        move(this, NODE_DONE, "command exited with code " + e.getExitCode()
+            + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage()));
+        emit(WatchShareResponse.newBuilder().setExit(e).build());
+      }
+    }
+
+    @Override
+    public void onDisconnected(String why) {
+      synchronized (Share.this) {
+        if (releasing || state == NODE_STOPPED || state == NODE_LOST) {
+          return;
+        }
+        move(this, NODE_LOST, phaseActive
+            ? "node " + hostname + " was lost during phase " + shortName(phase)
+                + " (pilot disconnected)"
+            : "node " + hostname + " was lost (" + why + ")");
+      }
+    }
+  }
+}

@@ -1,0 +1,14 @@
+package org.lambdagrid.crm.site;
+
+import org.lambdagrid.proto.v1.WatchShareResponse;
+
+/**
+ * A WatchShare subscriber. Calls are serialised per share and never made under a lock; a new
+ * watcher first receives the share's history, then live updates, then {@link #onReleased()}.
+ */
+public interface ShareWatcher {
+  void onUpdate(WatchShareResponse update);
+
+  /** The share was released; no more updates follow. */
+  void onReleased();
+}

@@ -1,0 +1,175 @@
+package org.lambdagrid.crm.site;
+
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CollectKeysRequest;
+import org.lambdagrid.proto.v1.CollectKeysResponse;
+import org.lambdagrid.proto.v1.ExecCommandRequest;
+import org.lambdagrid.proto.v1.ExecCommandResponse;
+import org.lambdagrid.proto.v1.InstallTrustRequest;
+import org.lambdagrid.proto.v1.InstallTrustResponse;
+import org.lambdagrid.proto.v1.ReleaseShareRequest;
+import org.lambdagrid.proto.v1.ReleaseShareResponse;
+import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.ReserveShareResponse;
+import org.lambdagrid.proto.v1.SetupNodesRequest;
+import org.lambdagrid.proto.v1.SetupNodesResponse;
+import org.lambdagrid.proto.v1.SiteServiceGrpc;
+import org.lambdagrid.proto.v1.StartGuestsRequest;
+import org.lambdagrid.proto.v1.StartGuestsResponse;
+import org.lambdagrid.proto.v1.WatchShareRequest;
+import org.lambdagrid.proto.v1.WatchShareResponse;
+
+/**
+ * SiteService over {@link SiteShares}: converts requests to plain arguments, calls the core,
+ * converts back; core errors become their status with {@link Errors#toStatus}.
+ *
+ * <p>Phase calls block a server thread until their barrier completes, so the server must not use
+ * a direct executor.
+ */
+public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
+  private final SiteShares shares;
+
+  public SiteServiceImpl(SiteShares shares) {
+    this.shares = shares;
+  }
+
+  @Override
+  public void reserveShare(ReserveShareRequest req, StreamObserver<ReserveShareResponse> out) {
+    unary(out, () -> {
+      Ipv4Cidr range = cidr("range", req.getRange());
+      Instant start = req.hasStart() ? ProtoTime.fromProto(req.getStart()) : null;
+      Instant end = req.hasEnd() ? ProtoTime.fromProto(req.getEnd()) : null;
+      shares.reserve(new ShareSpec(req.getJobId(), req.getNodeCount(), range, start, end,
+          req.getUser()));
+      return ReserveShareResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void releaseShare(ReleaseShareRequest req, StreamObserver<ReleaseShareResponse> out) {
+    unary(out, () -> {
+      shares.release(req.getJobId(), req.getReason());
+      return ReleaseShareResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void setupNodes(SetupNodesRequest req, StreamObserver<SetupNodesResponse> out) {
+    unary(out, () -> {
+      List<Ipv4Cidr> peers = new ArrayList<>();
+      for (int i = 0; i < req.getPeerRangesCount(); i++) {
+        peers.add(cidr("peer_ranges[" + i + "]", req.getPeerRanges(i)));
+      }
+      if (req.getSlotsPerNode() < 0) {
+        throw Errors.invalid("slots_per_node", req.getSlotsPerNode(), "must not be negative");
+      }
+      SetupParams params = new SetupParams(req.getUser(), peers,
+          req.hasTimeout() ? ProtoTime.fromProto(req.getTimeout()) : null,
+          req.getSlotsPerNode());
+      checkSite(req.getSite());
+      return SetupNodesResponse.newBuilder()
+          .addAllNodes(shares.setupNodes(req.getJobId(), params)).build();
+    });
+  }
+
+  @Override
+  public void collectKeys(CollectKeysRequest req, StreamObserver<CollectKeysResponse> out) {
+    unary(out, () -> CollectKeysResponse.newBuilder()
+        .addAllKeys(shares.collectKeys(req.getJobId(), timeout(req.hasTimeout(), req.getTimeout())))
+        .build());
+  }
+
+  @Override
+  public void installTrust(InstallTrustRequest req, StreamObserver<InstallTrustResponse> out) {
+    unary(out, () -> {
+      shares.installTrust(req.getJobId(), req.getBundle(),
+          timeout(req.hasTimeout(), req.getTimeout()));
+      return InstallTrustResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void startGuests(StartGuestsRequest req, StreamObserver<StartGuestsResponse> out) {
+    unary(out, () -> {
+      shares.startGuests(req.getJobId(), timeout(req.hasTimeout(), req.getTimeout()));
+      return StartGuestsResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void execCommand(ExecCommandRequest req, StreamObserver<ExecCommandResponse> out) {
+    unary(out, () -> {
+      shares.execCommand(req.getJobId(), req.getHostname(), req.getExec());
+      return ExecCommandResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void watchShare(WatchShareRequest req, StreamObserver<WatchShareResponse> out) {
+    ServerCallStreamObserver<WatchShareResponse> call =
+        (ServerCallStreamObserver<WatchShareResponse>) out;
+    Runnable unsubscribe;
+    try {
+      unsubscribe = shares.watch(req.getJobId(), new ShareWatcher() {
+        @Override
+        public void onUpdate(WatchShareResponse update) {
+          if (!call.isCancelled()) {
+            call.onNext(update);
+          }
+        }
+
+        @Override
+        public void onReleased() {
+          if (!call.isCancelled()) {
+            call.onCompleted();
+          }
+        }
+      });
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+      return;
+    }
+    call.setOnCancelHandler(unsubscribe);
+  }
+
+  private void checkSite(String site) {
+    // Hostnames are "<site>-<index>" with this CRM's site name; a different one is a GRC bug.
+    if (!site.isEmpty() && !site.equals(shares.siteName())) {
+      throw Errors.invalid("site", site, "is not this site ('" + shares.siteName() + "')");
+    }
+  }
+
+  private static Ipv4Cidr cidr(String field, AddressRange range) {
+    try {
+      return Ipv4Cidr.parse(range.getCidr());
+    } catch (IllegalArgumentException e) {
+      throw Errors.invalid(field, range.getCidr(), "is not a CIDR block (expected a.b.c.d/n)");
+    }
+  }
+
+  private static Duration timeout(boolean has, com.google.protobuf.Duration d) {
+    return has ? ProtoTime.fromProto(d) : null;
+  }
+
+  private static <T> void unary(StreamObserver<T> out, Supplier<T> call) {
+    T result;
+    try {
+      result = call.get();
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+      return;
+    }
+    out.onNext(result);
+    out.onCompleted();
+  }
+}

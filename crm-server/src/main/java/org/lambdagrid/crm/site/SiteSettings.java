@@ -1,0 +1,22 @@
+package org.lambdagrid.crm.site;
+
+import java.time.Duration;
+import java.util.List;
+import org.lambdagrid.common.Ipv4Cidr;
+
+/**
+ * What the site core needs to know about its site.
+ *
+ * @param site the site's name; hostnames are {@code <site>-<index>}
+ * @param nodeCapacity how many nodes live shares may hold at once
+ * @param ranges the address pools the site publishes; every share's sub-range lies in one
+ * @param slotsPerNode MPI slots per node, unless a SetupNodes request says otherwise
+ * @param phaseTimeout the barrier timeout when a request carries none
+ * @param shutdownWait how long release waits for the pilots' SHUTDOWN replies
+ */
+public record SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges,
+    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait) {
+  public SiteSettings {
+    ranges = List.copyOf(ranges);
+  }
+}

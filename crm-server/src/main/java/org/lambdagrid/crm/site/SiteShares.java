@@ -1,0 +1,266 @@
+package org.lambdagrid.crm.site;
+
+import io.grpc.Status;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Errors.RequestException;
+import org.lambdagrid.crm.pilot.PilotListener;
+import org.lambdagrid.crm.pilot.PilotRegistry;
+import org.lambdagrid.crm.pilot.PilotSession;
+import org.lambdagrid.crm.pilot.PilotStarter;
+import org.lambdagrid.proto.v1.ExecSpec;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.NodeKeys;
+import org.lambdagrid.proto.v1.PilotHello;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The site core: every job's share of this site, its capacity accounting, and the barrier phases
+ * the GRC drives. Plain Java; {@link SiteServiceImpl} and the PilotService adapt it to gRPC.
+ *
+ * <p>Errors are {@link RequestException}s with the status code to return and a description
+ * naming the job, node and phase. Thread-safe: calls for different jobs run in parallel; the
+ * phase calls of one job are serialised and block until their barrier completes.
+ */
+public final class SiteShares implements PilotRegistry, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(SiteShares.class);
+
+  private final SiteSettings settings;
+  private final PilotStarter starter;
+  private final Supplier<Endpoint> pilotEndpoint;
+  private final Clock clock;
+  private final ExecutorService executor;
+  private final Map<String, Share> shares = new LinkedHashMap<>(); // guarded by this
+
+  /**
+   * @param pilotEndpoint where pilots dial in; read at each launch (the bound port may only be
+   *     known once the server started)
+   */
+  public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
+      Clock clock) {
+    this.settings = settings;
+    this.starter = starter;
+    this.pilotEndpoint = pilotEndpoint;
+    this.clock = clock;
+    AtomicInteger n = new AtomicInteger();
+    this.executor = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "crm-" + settings.site() + "-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /**
+   * Holds nodes and a sub-range for a job. Idempotent: the same spec again is OK.
+   *
+   * @throws RequestException INVALID_ARGUMENT (bad count, range outside the site's pools or too
+   *     small, window ends before it starts), ALREADY_EXISTS (the job holds a different share),
+   *     FAILED_PRECONDITION (not enough free nodes, or the range overlaps a live share's)
+   */
+  public void reserve(ShareSpec spec) {
+    validate(spec);
+    synchronized (this) {
+      Share existing = shares.get(spec.jobId());
+      if (existing != null) {
+        if (existing.spec.equals(spec)) {
+          return;
+        }
+        throw Errors.alreadyExists("job " + spec.jobId() + " already holds a share on site '"
+            + settings.site() + "' (" + existing.spec.describe() + "); asked again with "
+            + spec.describe() + ". Release it first");
+      }
+      int used = 0;
+      for (Share s : shares.values()) {
+        if (s.spec.overlapsInTime(spec)) {
+          used += s.nodeCount();
+          if (s.spec.range().overlaps(spec.range())) {
+            throw Errors.precondition("range: '" + spec.range() + "' overlaps range "
+                + s.spec.range() + " that job " + s.spec.jobId() + " holds on site '"
+                + settings.site() + "' in an overlapping window");
+          }
+        }
+      }
+      int free = Math.max(0, settings.nodeCapacity() - used);
+      if (spec.nodeCount() > free) {
+        throw Errors.precondition("site '" + settings.site() + "' has " + free + " free node"
+            + (free == 1 ? "" : "s") + "; job " + spec.jobId() + " asked for " + spec.nodeCount());
+      }
+      shares.put(spec.jobId(), new Share(spec, this));
+    }
+    log.info("job {}: reserved {}", spec.jobId(), spec.describe());
+  }
+
+  private void validate(ShareSpec spec) {
+    if (spec.jobId() == null || spec.jobId().isBlank()) {
+      throw Errors.invalid("job_id", "", "is empty");
+    }
+    if (spec.nodeCount() < 1) {
+      throw Errors.invalid("node_count", spec.nodeCount(), "must be at least 1");
+    }
+    if (spec.range() == null) {
+      throw Errors.invalid("range", "", "is missing");
+    }
+    if (settings.ranges().stream().noneMatch(r -> r.contains(spec.range()))) {
+      throw Errors.invalid("range", spec.range(), "is not inside any range site '"
+          + settings.site() + "' publishes (" + settings.ranges().stream().map(Object::toString)
+          .collect(Collectors.joining(", ")) + ")");
+    }
+    if (spec.range().usableHosts() < spec.nodeCount()) {
+      throw Errors.invalid("range", spec.range(), "has " + spec.range().usableHosts()
+          + " usable addresses but node_count is " + spec.nodeCount());
+    }
+    if (spec.start() != null && spec.end() != null && !spec.end().isAfter(spec.start())) {
+      throw Errors.invalid("end", spec.end(), "is not after start " + spec.start());
+    }
+  }
+
+  /**
+   * Tears the job's share down and frees its hold. Idempotent: an unknown or released job is OK.
+   * Blocks until every pilot was stopped.
+   */
+  public void release(String jobId, String reason) {
+    Share share;
+    synchronized (this) {
+      share = shares.get(jobId);
+    }
+    if (share == null) {
+      return;
+    }
+    share.release(reason == null || reason.isBlank() ? "released" : reason);
+    synchronized (this) {
+      shares.remove(jobId, share);
+    }
+  }
+
+  /** PHASE_LAUNCH + PHASE_SETUP; see SiteService.SetupNodes. */
+  public List<NodeEntry> setupNodes(String jobId, SetupParams params) {
+    return share(jobId).setupNodes(params);
+  }
+
+  /** PHASE_KEYS; see SiteService.CollectKeys. */
+  public List<NodeKeys> collectKeys(String jobId, Duration timeout) {
+    return share(jobId).collectKeys(timeout);
+  }
+
+  /** PHASE_SET_KEYS; see SiteService.InstallTrust. */
+  public void installTrust(String jobId, TrustBundle bundle, Duration timeout) {
+    share(jobId).installTrust(bundle, timeout);
+  }
+
+  /** PHASE_RUN; see SiteService.StartGuests. */
+  public void startGuests(String jobId, Duration timeout) {
+    share(jobId).startGuests(timeout);
+  }
+
+  /** PHASE_EXEC; see SiteService.ExecCommand. */
+  public void execCommand(String jobId, String hostname, ExecSpec exec) {
+    if (exec.getArgvCount() == 0) {
+      throw Errors.invalid("exec.argv", "[]", "is empty");
+    }
+    share(jobId).execCommand(hostname, exec);
+  }
+
+  /**
+   * Subscribes to the share's events, output and exit; history first. Returns a handle that
+   * unsubscribes. NOT_FOUND for an unknown job.
+   */
+  public Runnable watch(String jobId, ShareWatcher watcher) {
+    return share(jobId).watch(watcher);
+  }
+
+  /** Nodes held by live shares now (whatever their windows). */
+  public synchronized int nodesInUse() {
+    return shares.values().stream().mapToInt(Share::nodeCount).sum();
+  }
+
+  public String siteName() {
+    return settings.site();
+  }
+
+  public synchronized List<String> jobIds() {
+    return List.copyOf(shares.keySet());
+  }
+
+  @Override
+  public PilotListener accept(PilotHello hello, PilotSession session) {
+    Share share;
+    synchronized (this) {
+      share = shares.get(hello.getJobId());
+    }
+    if (share == null) {
+      throw new RequestException(Status.Code.PERMISSION_DENIED, "pilot refused: job '"
+          + hello.getJobId() + "' holds no share on site '" + settings.site() + "'");
+    }
+    return share.accept(hello, session);
+  }
+
+  /** Releases every share (in parallel) and stops the worker threads. */
+  @Override
+  public void close() {
+    List<String> ids = jobIds();
+    List<Future<?>> done = new ArrayList<>();
+    for (String id : ids) {
+      done.add(executor.submit(() -> release(id, "the CRM of site '" + settings.site()
+          + "' is shutting down")));
+    }
+    for (Future<?> f : done) {
+      try {
+        f.get();
+      } catch (Exception e) {
+        log.warn("releasing a share on shutdown failed: {}", e.toString());
+      }
+    }
+    executor.shutdown();
+  }
+
+  private Share share(String jobId) {
+    synchronized (this) {
+      Share s = shares.get(jobId);
+      if (s == null) {
+        throw Errors.notFound("job '" + jobId + "' holds no share on site '" + settings.site()
+            + "'");
+      }
+      return s;
+    }
+  }
+
+  // For Share.
+  SiteSettings settings() {
+    return settings;
+  }
+
+  PilotStarter starter() {
+    return starter;
+  }
+
+  Endpoint pilotEndpoint() {
+    return pilotEndpoint.get();
+  }
+
+  Clock clock() {
+    return clock;
+  }
+
+  ExecutorService executor() {
+    return executor;
+  }
+
+  Duration timeoutOr(Duration requested) {
+    return requested == null || requested.isZero() || requested.isNegative()
+        ? settings.phaseTimeout() : requested;
+  }
+}

@@ -1,0 +1,127 @@
+package org.lambdagrid.crm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.ConfigLoader;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class CrmConfigTest {
+  private static final String MINIMAL = """
+      site: tokyo
+      listen: 127.0.0.1:7100
+      grc: 127.0.0.1:7000
+      node_capacity: 4
+      ranges: [10.10.0.0/16]
+      """;
+
+  private static CrmConfig parse(String yaml) {
+    return ConfigLoader.parse("crm.yaml", yaml, CrmConfig.class);
+  }
+
+  @Test
+  void defaultsAreFilledIn() {
+    CrmConfig c = parse(MINIMAL);
+    assertThat(c.advertise()).isEqualTo("127.0.0.1:7100");
+    assertThat(c.slotsPerNode()).isEqualTo(1);
+    assertThat(c.stateDir()).isEqualTo("/run/lambdagrid/crm-tokyo");
+    assertThat(c.phaseTimeoutDuration()).isEqualTo(Duration.ofSeconds(60));
+    assertThat(c.pilot().starter()).isEqualTo("local");
+    assertThat(c.pilot().launcher()).isEqualTo("scripts/lambdagrid-launcher");
+    assertThat(c.pilot().runAsUser()).isTrue();
+    assertThat(c.pilot().extraArgs()).isEmpty();
+    assertThat(c.pilot().nodemanagerConfig()).isNull();
+    assertThat(ConfigLoader.render(c)).contains("node_capacity: 4").contains("run_as_user: true");
+  }
+
+  @Test
+  void aFullFileIsRead() {
+    CrmConfig c = parse(MINIMAL.replace("listen: 127.0.0.1:7100", "listen: 0.0.0.0:7100")
+        + """
+        advertise: crm-tokyo.lan:7100
+        slots_per_node: 8
+        state_dir: /tmp/crm
+        phase_timeout: 90s
+        pilot:
+          launcher: /opt/lg/lambdagrid-launcher
+          run_as_user: false
+          extra_args: [--verbose]
+          nodemanager_config: /etc/lambdagrid/nm.yaml
+        """);
+    assertThat(c.advertiseEndpoint().host()).isEqualTo("crm-tokyo.lan");
+    assertThat(c.siteSettings().slotsPerNode()).isEqualTo(8);
+    assertThat(c.siteSettings().phaseTimeout()).isEqualTo(Duration.ofSeconds(90));
+    assertThat(c.pilot().nodemanagerConfig()).isEqualTo("/etc/lambdagrid/nm.yaml");
+  }
+
+  @Test
+  void errorsNameFileFieldAndProblem() {
+    assertThatThrownBy(() -> parse(MINIMAL.replace("[10.10.0.0/16]", "[10.10.0.0/16, 10.0.0.0/33]")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("crm.yaml: ").hasMessageContaining("ranges[1]: '10.0.0.0/33' is not"
+            + " a CIDR block");
+    assertThatThrownBy(() -> parse(MINIMAL.replace("[10.10.0.0/16]", "[10.10.0.0/16, 10.10.1.0/24]")))
+        .hasMessageContaining("ranges[1]: '10.10.1.0/24' overlaps ranges[0] '10.10.0.0/16'");
+    assertThatThrownBy(() -> parse(MINIMAL.replace("node_capacity: 4", "node_capacity: 0")))
+        .hasMessageContaining("node_capacity: 0 must be at least 1");
+    assertThatThrownBy(() -> parse(MINIMAL.replace("site: tokyo", "site: Tokyo")))
+        .hasMessageContaining("site: 'Tokyo' is not a site name");
+    assertThatThrownBy(() -> parse(MINIMAL.replace("grc: 127.0.0.1:7000", "grc: nowhere")))
+        .hasMessageContaining("grc: 'nowhere' is not host:port");
+    assertThatThrownBy(() -> parse(MINIMAL.replace("listen: 127.0.0.1:7100", "listen: 0.0.0.0:1")))
+        .hasMessageContaining("advertise: is required when listen is a wildcard address");
+    assertThatThrownBy(() -> parse(MINIMAL + "phase_timeout: soon\n"))
+        .hasMessageContaining("phase_timeout: 'soon' is not a duration");
+    assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  starter: slurm\n"))
+        .hasMessageContaining("pilot: starter: 'slurm' is not a known pilot starter (known: local)");
+    assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  lancher: x\n"))
+        .hasMessageContaining("pilot.lancher: unknown field");
+    assertThatThrownBy(() -> parse("site: a\n"))
+        .hasMessageContaining("listen: is required");
+  }
+
+  @Test
+  void theCommandExitsWith2AndOneLineForABadConfig(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("crm.yaml");
+    Files.writeString(file, MINIMAL.replace("node_capacity: 4", "node_capacity: -1"));
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream old = System.err;
+    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    int code;
+    try {
+      code = new CommandLine(new CrmMain()).execute("--config", file.toString());
+    } finally {
+      System.setErr(old);
+    }
+    assertThat(code).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8).trim())
+        .isEqualTo("crm.yaml: node_capacity: -1 must be at least 1");
+  }
+
+  @Test
+  void aMissingLauncherExitsWith2NamingTheField(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("crm.yaml");
+    Files.writeString(file, MINIMAL + "pilot:\n  launcher: " + dir.resolve("nope") + "\n");
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream old = System.err;
+    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    int code;
+    try {
+      code = new CommandLine(new CrmMain()).execute("--config", file.toString());
+    } finally {
+      System.setErr(old);
+    }
+    assertThat(code).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8).trim()).isEqualTo(
+        "crm.yaml: pilot.launcher: '" + dir.resolve("nope") + "' is not an executable file");
+  }
+}

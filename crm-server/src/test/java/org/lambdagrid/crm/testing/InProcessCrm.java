@@ -1,0 +1,77 @@
+package org.lambdagrid.crm.testing;
+
+import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.crm.CrmConfig;
+import org.lambdagrid.crm.CrmServer;
+import org.lambdagrid.crm.GrcRegistrar;
+import org.lambdagrid.proto.v1.RegisterSiteRequest;
+import org.lambdagrid.proto.v1.RegisterSiteResponse;
+import org.lambdagrid.proto.v1.SiteInfo;
+import org.lambdagrid.proto.v1.SiteServiceGrpc;
+
+/**
+ * One CRM in this JVM over the in-process transport, with a {@link TestPilotStarter} whose test
+ * pilots dial back in process. By default it "registers" with a recording fake GRC registrar.
+ * Close it after the test: it releases every share and shuts the server down.
+ */
+public final class InProcessCrm implements AutoCloseable {
+  private static int counter;
+
+  public final String name;
+  public final CrmConfig config;
+  public final TestPilotStarter starter;
+  public final CrmServer server;
+  public final ManagedChannel channel;
+  public final List<RegisterSiteRequest> registrations = new CopyOnWriteArrayList<>();
+
+  /** A site with the given name, capacity and ranges; phase timeout 5s, shutdown wait 1s. */
+  public static InProcessCrm start(String site, int capacity, String... ranges) {
+    String yaml = "site: " + site + "\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
+        + "node_capacity: " + capacity + "\nranges: [" + String.join(", ", ranges) + "]\n"
+        + "phase_timeout: 5s\nshutdown_wait: 1s\npilot:\n  run_as_user: false\n";
+    return new InProcessCrm(ConfigLoader.parse("crm.yaml", yaml, CrmConfig.class), null);
+  }
+
+  public InProcessCrm(CrmConfig config, GrcRegistrar registrar) {
+    synchronized (InProcessCrm.class) {
+      this.name = "crm-" + config.site() + "-" + (++counter);
+    }
+    this.config = config;
+    this.channel = InProcessChannelBuilder.forName(name).build();
+    this.starter = new TestPilotStarter(() -> channel);
+    GrcRegistrar r = registrar != null ? registrar : req -> {
+      registrations.add(req);
+      return RegisterSiteResponse.newBuilder().setSite(SiteInfo.newBuilder()
+          .setName(req.getName()).setCrmEndpoint(req.getCrmEndpoint())
+          .setNodeCapacity(req.getNodeCapacity()).addAllRanges(req.getRangesList())).build();
+    };
+    this.server = new CrmServer(config, starter, InProcessServerBuilder.forName(name), r);
+    try {
+      server.start();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public SiteServiceGrpc.SiteServiceBlockingStub site() {
+    return SiteServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+  }
+
+  public SiteServiceGrpc.SiteServiceStub siteAsync() {
+    return SiteServiceGrpc.newStub(channel);
+  }
+
+  @Override
+  public void close() {
+    server.close();
+    channel.shutdownNow();
+  }
+}
