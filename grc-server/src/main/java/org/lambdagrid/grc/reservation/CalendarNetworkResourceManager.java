@@ -1,0 +1,87 @@
+package org.lambdagrid.grc.reservation;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import org.lambdagrid.common.Errors;
+
+/**
+ * The GRC's own bandwidth provider: holds {@link Ask.Bandwidth} asks on the link calendars of a
+ * {@link CoAllocator} (so what it holds is what the allocator's searches see), behind a
+ * {@link HoldTable} for the two-phase states. Hold ids in the allocator are
+ * {@code "net:" + reservationId}. Answers synchronously. Thread-safe.
+ *
+ * <p>A real network (optical path, NSI circuit service) would be another
+ * {@link NetworkResourceManager}; the testbed provider that shapes traffic with tc would wrap
+ * this one and act on commit and release.
+ */
+public final class CalendarNetworkResourceManager implements NetworkResourceManager {
+  private final String name;
+  private final CoAllocator allocator;
+  private final HoldTable table;
+
+  public CalendarNetworkResourceManager(String name, CoAllocator allocator, Clock clock, Duration holdTime) {
+    this.name = name;
+    this.allocator = allocator;
+    this.table = new HoldTable(name, clock, holdTime, new HoldTable.Resource() {
+      @Override
+      public void hold(String id, Window w, Ask ask) {
+        if (!(ask instanceof Ask.Bandwidth b)) {
+          throw Errors.invalid("ask", ask, "is not a bandwidth ask");
+        }
+        allocator.holdBandwidth(holdId(id), w, b.bps());
+      }
+
+      @Override
+      public void free(String id) {
+        allocator.release(holdId(id));
+      }
+    });
+  }
+
+  static String holdId(String reservationId) {
+    return "net:" + reservationId;
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  @Override
+  public OptionalLong maxBandwidth(String siteA, String siteB) {
+    Optional<List<Topology.Link>> path = allocator.topology().route(siteA, siteB);
+    return path.isEmpty() ? OptionalLong.empty() : OptionalLong.of(Topology.bottleneck(path.get()));
+  }
+
+  @Override
+  public CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
+    return CompletableFuture.completedFuture(table.prepare(reservationId, window, ask));
+  }
+
+  @Override
+  public CompletableFuture<Void> commit(String reservationId) {
+    return CalendarSiteResourceManager.run(() -> table.commit(reservationId));
+  }
+
+  @Override
+  public CompletableFuture<Void> abort(String reservationId) {
+    return CalendarSiteResourceManager.run(() -> table.abort(reservationId));
+  }
+
+  @Override
+  public CompletableFuture<Void> release(String reservationId) {
+    return CalendarSiteResourceManager.run(() -> table.release(reservationId));
+  }
+
+  public Optional<HoldTable.State> state(String reservationId) {
+    return table.state(reservationId);
+  }
+
+  public HoldTable table() {
+    return table;
+  }
+}
