@@ -156,7 +156,8 @@ public final class NodeManager implements AutoCloseable {
         .setCredential(identity.credential())
         .setHost(physicalHost())
         .setDriver(driver.name())).build());
-    move(NodeState.CONNECTED, "pilot connected with driver " + driver.name());
+    // The CRM may already have refused the hello and teardown may have begun: then no CONNECTED.
+    moveIfAllowed(NodeState.CONNECTED, "pilot connected with driver " + driver.name());
   }
 
   /** Tears down when {@code lifeline} ends ("the launcher is gone"). Returns the lifeline. */
