@@ -108,7 +108,7 @@ public abstract class Lifeline implements AutoCloseable {
     return this;
   }
 
-  /** Stops watching; {@code onEnd} is not called afterwards unless it was already running. Idempotent. */
+  /** Stops watching; {@code onEnd} is not called afterwards unless already running. Idempotent. */
   @Override
   public synchronized void close() {
     closed = true;
