@@ -139,6 +139,7 @@ public final class NodeManager implements AutoCloseable {
       throw new IllegalStateException(name + " already started");
     }
     log.info("{}: starting with driver {} ({})", name, driver.name(), identity);
+    destroyRecoveredGuests();
     try {
       awaitChannelReady();
     } catch (CrmUnreachableException e) {
@@ -588,6 +589,29 @@ public final class NodeManager implements AutoCloseable {
       log.error("{}: guest teardown left: {}", name, String.join("; ", left));
     }
     return left;
+  }
+
+  /**
+   * GuestDriver#recover's contract: the guests it returns belong to no live NodeManager (a
+   * crashed one's), and the NodeManager destroys them at start-up.
+   */
+  private void destroyRecoveredGuests() {
+    List<GuestHandle> recorded;
+    try {
+      recorded = driver.recover();
+    } catch (RuntimeException e) {
+      log.error("{}: cannot list the guests the {} driver recorded: {}", name, driver.name(),
+          e.toString());
+      return;
+    }
+    for (GuestHandle h : recorded) {
+      log.info("{}: destroying guest {} left by a NodeManager that is gone", name, h.id());
+      List<String> left = stopAndDestroy(h);
+      if (!left.isEmpty()) {
+        log.error("{}: guest {} of an earlier NodeManager: teardown left: {}", name, h.id(),
+            String.join("; ", left));
+      }
+    }
   }
 
   /** Guests the driver recorded for this job and hostname (a half-built one, or a crashed pilot's). */

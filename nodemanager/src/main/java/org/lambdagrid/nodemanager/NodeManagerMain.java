@@ -154,7 +154,6 @@ public final class NodeManagerMain implements Callable<Integer> {
       return fail(err, HOST_UNSUITABLE, "the " + driver.name() + " driver cannot run on this host: "
           + String.join("; ", reasons));
     }
-    logRecordedGuests(driver);
 
     List<Lifeline> lifelines = new ArrayList<>();
     if (credentialStdin) {
@@ -217,18 +216,6 @@ public final class NodeManagerMain implements Callable<Integer> {
       throw new IOException("the credential line is empty");
     }
     return credential;
-  }
-
-  private static void logRecordedGuests(GuestDriver driver) {
-    try {
-      int n = driver.recover().size();
-      if (n > 0) {
-        log.info("the {} driver has {} recorded guest(s) on this node; a guest of this job and"
-            + " node is destroyed at SETUP, others belong to their own pilots", driver.name(), n);
-      }
-    } catch (RuntimeException e) {
-      log.warn("cannot list the {} driver's recorded guests: {}", driver.name(), e.toString());
-    }
   }
 
   private static int fail(PrintWriter err, int code, String message) {

@@ -374,6 +374,24 @@ class NodeManagerTest {
   }
 
   @Test
+  void start_destroysGuestsOfAGoneNodeManager_butNotThoseOfALiveOne() throws Exception {
+    Path crashed = guestDir().resolve("fake-j-old-kobe-0");
+    Files.createDirectories(crashed);
+    Files.writeString(crashed.resolve("spec.properties"), "job=j-old\nhostname=kobe-0\n"
+        + "address=10.10.0.9\nprefix=24\nuser=alice\n");
+    FakeGuestDriver live = (FakeGuestDriver) GuestDrivers.create("fake",
+        new DriverContext(Map.of(), stateDir));
+    live.build(new org.lambdagrid.nodemanager.driver.GuestSpec("j-live", "nara-0", "10.10.0.8",
+        24, List.of(), "alice"));
+
+    startNodeManager(Map.of());
+    assertThat(driver.calls()).contains("destroy kobe-0").doesNotContain("destroy nara-0");
+    assertThat(Files.exists(crashed)).isFalse();
+    assertThat(Files.list(guestDir()).map(p -> p.getFileName().toString()))
+        .containsExactly("fake-j-live-nara-0");
+  }
+
+  @Test
   void unreachableCrm_failsStartWithinTheConnectTimeout() throws Exception {
     ManagedChannel nowhere = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
         .forAddress("127.0.0.1", 1).usePlaintext().build();

@@ -43,6 +43,9 @@ import org.lambdagrid.nodemanager.driver.RunningCommand;
  * <p>Failures are set by configuration ({@link FakeConfig}): {@code fail_at}, {@code hang_at},
  * {@code exit_code}, {@code check_host}, {@code destroy_leaves}, {@code only_on}.
  *
+ * <p>{@link #recover} returns the recorded guests of this state directory except those another
+ * live instance in this JVM holds (as a real driver skips guests of another live NodeManager).
+ *
  * <p>Every instance registers itself in {@link #instances()} and every guest in
  * {@link #guests()}, so tests in the same JVM can look at what NodeManagers did.
  */
@@ -107,6 +110,11 @@ public final class FakeGuestDriver implements GuestDriver {
   /** Guests of this instance that are not destroyed. */
   public List<FakeGuest> liveGuests() {
     return mine.values().stream().filter(g -> !g.destroyed).toList();
+  }
+
+  /** Simulates this NodeManager's crash: it forgets its guests, which stay on disk. */
+  public void crash() {
+    mine.clear();
   }
 
   public FakeConfig config() {
@@ -276,6 +284,9 @@ public final class FakeGuestDriver implements GuestDriver {
         } catch (IOException e) {
           continue; // not a guest directory (or half-written): nothing of ours to destroy
         }
+        if (ownedByAnotherLiveInstance(dir.getFileName().toString())) {
+          continue; // like a real driver: another live NodeManager's guest is not recovered
+        }
         String routes = p.getProperty("routes", "");
         GuestSpec spec = new GuestSpec(p.getProperty("job"), p.getProperty("hostname"),
             p.getProperty("address"), Integer.parseInt(p.getProperty("prefix", "24")),
@@ -289,6 +300,16 @@ public final class FakeGuestDriver implements GuestDriver {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  private boolean ownedByAnotherLiveInstance(String id) {
+    for (FakeGuestDriver other : INSTANCES) {
+      FakeGuest g = other.mine.get(id);
+      if (other != this && g != null && !g.destroyed) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   private FakeGuest live(GuestHandle guest) throws GuestException {
     FakeGuest g = mine.get(guest.id());

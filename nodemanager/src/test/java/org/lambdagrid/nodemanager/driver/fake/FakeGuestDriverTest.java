@@ -33,7 +33,7 @@ class FakeGuestDriverTest {
   }
 
   @Test
-  void guestsAreRecordedOnDisk_recoveredAfterARestart_andDestroyedCompletely() throws Exception {
+  void guestsAreRecordedOnDisk_recoveredOnlyOnceTheirOwnerIsGone_andDestroyedCompletely() throws Exception {
     FakeGuestDriver first = new FakeGuestDriver(FakeConfig.none(), dir);
     GuestSpec spec = new GuestSpec("j-1", "osaka-1", "10.10.0.2", 24, List.of("10.20.0.0/24"),
         "bob");
@@ -41,6 +41,8 @@ class FakeGuestDriverTest {
     assertThat(Files.readString(h.stateDir().resolve("id_ed25519.pub"))).startsWith("ssh-ed25519 ");
 
     FakeGuestDriver restarted = new FakeGuestDriver(FakeConfig.none(), dir);
+    assertThat(restarted.recover()).as("a live owner's guest").isEmpty();
+    first.crash();
     List<GuestHandle> found = restarted.recover();
     assertThat(found).extracting(GuestHandle::spec).containsExactly(spec);
     assertThat(restarted.destroy(found.get(0))).isEmpty();
