@@ -1,0 +1,733 @@
+package org.lambdagrid.nodemanager;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Channel;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.nodemanager.driver.ExecRequest;
+import org.lambdagrid.nodemanager.driver.GuestDriver;
+import org.lambdagrid.nodemanager.driver.GuestException;
+import org.lambdagrid.nodemanager.driver.GuestHandle;
+import org.lambdagrid.nodemanager.driver.GuestKeys;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+import org.lambdagrid.nodemanager.driver.GuestTrust;
+import org.lambdagrid.nodemanager.driver.RunningCommand;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommandExit;
+import org.lambdagrid.proto.v1.CommandReply;
+import org.lambdagrid.proto.v1.ConnectRequest;
+import org.lambdagrid.proto.v1.ConnectResponse;
+import org.lambdagrid.proto.v1.ExecResult;
+import org.lambdagrid.proto.v1.ExecSpec;
+import org.lambdagrid.proto.v1.GetKeysResult;
+import org.lambdagrid.proto.v1.GetStatusResult;
+import org.lambdagrid.proto.v1.NodeNotification;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.PilotHello;
+import org.lambdagrid.proto.v1.PilotServiceGrpc;
+import org.lambdagrid.proto.v1.RunResult;
+import org.lambdagrid.proto.v1.SetKeysResult;
+import org.lambdagrid.proto.v1.SetupCommand;
+import org.lambdagrid.proto.v1.SetupResult;
+import org.lambdagrid.proto.v1.ShutdownResult;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The pilot: dials its CRM's {@code PilotService.Connect}, says hello, then obeys the CRM's
+ * commands on that one stream, driving one guest through a {@link GuestDriver}.
+ *
+ * <p>Commands run one at a time, in arrival order, on the NodeManager's command thread. Two are
+ * answered out of band: GET_STATUS at once (so a node stuck in a driver call still answers it),
+ * and SHUTDOWN, which interrupts the running command and tears down.
+ *
+ * <p>Every way out tears the guest down first (stop, then destroy): SHUTDOWN, the CRM closing or
+ * breaking the stream, {@link #close}, a {@link Lifeline} ending. A command whose driver call
+ * fails also destroys the guest before the error reply; the node is then FAILED and waits for
+ * SHUTDOWN. What destroy cannot remove is logged, reported in the SHUTDOWN reply and in
+ * {@link Termination#leftovers()}.
+ *
+ * <p>Embeddable: it owns no process-wide state (no signal handlers, no {@code System.exit}); the
+ * caller owns the channel and the driver's life beyond {@code destroy}. Thread-safe.
+ */
+public final class NodeManager implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(NodeManager.class);
+  private static final Duration EXEC_POLL = Duration.ofMillis(500);
+
+  private final NodeManagerConfig config;
+  private final GuestDriver driver;
+  private final Channel channel;
+  private final PilotIdentity identity;
+  private final String name;
+  private final ExecutorService commands;
+  private final CompletableFuture<Termination> termination = new CompletableFuture<>();
+  private final AtomicBoolean started = new AtomicBoolean();
+  private final AtomicBoolean ending = new AtomicBoolean();
+
+  private final Object sendLock = new Object();
+  /** Guarded by sendLock. */
+  private ClientCallStreamObserver<ConnectRequest> outbound;
+  /** Guarded by sendLock: false once the stream is completed or failed. */
+  private boolean outboundOpen;
+
+  /** Guarded by this. */
+  private NodeState state = NodeState.CONNECTING;
+  /** Guarded by this: the message of the last state change, for GET_STATUS. */
+  private String detail = "connecting";
+
+  // Written by the command thread; read by teardown once the command thread is done (or has
+  // missed teardown_timeout), hence volatile.
+  private volatile GuestSpec spec;
+  private volatile GuestHandle guest;
+  private volatile RunningCommand running;
+  private volatile Thread execWatcher;
+
+  /**
+   * @param config the NodeManager's configuration (its connect and teardown timeouts are used)
+   * @param driver the guest driver; this NodeManager builds at most one guest with it
+   * @param channel to the CRM; not owned (the caller shuts it down after termination). If it is
+   *     a {@link ManagedChannel}, {@link #start} first waits for it to connect.
+   * @param identity job id, node index and one-time credential for the hello
+   */
+  public NodeManager(NodeManagerConfig config, GuestDriver driver, Channel channel,
+      PilotIdentity identity) {
+    this.config = config;
+    this.driver = driver;
+    this.channel = channel;
+    this.identity = identity;
+    this.name = "nm-" + identity.jobId() + "-" + identity.nodeIndex();
+    this.commands = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, name + "-commands");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /**
+   * Connects to the CRM and says hello. Returns once the hello is sent; commands are then served
+   * until termination. Call once.
+   *
+   * @throws CrmUnreachableException if the channel did not become ready within
+   *     {@code connect_timeout}; the NodeManager is then terminated (nothing was built)
+   */
+  public void start() throws CrmUnreachableException {
+    if (!started.compareAndSet(false, true)) {
+      throw new IllegalStateException(name + " already started");
+    }
+    log.info("{}: starting with driver {} ({})", name, driver.name(), identity);
+    destroyRecoveredGuests();
+    try {
+      awaitChannelReady();
+    } catch (CrmUnreachableException e) {
+      ending.set(true);
+      commands.shutdownNow();
+      termination.complete(new Termination(Termination.Reason.CRM_FAILED, e.getMessage(),
+          List.of()));
+      throw e;
+    }
+    PilotServiceGrpc.PilotServiceStub stub = PilotServiceGrpc.newStub(channel).withWaitForReady();
+    stub.connect(new Inbound());
+    send(ConnectRequest.newBuilder().setHello(PilotHello.newBuilder()
+        .setJobId(identity.jobId())
+        .setNodeIndex(identity.nodeIndex())
+        .setCredential(identity.credential())
+        .setHost(physicalHost())
+        .setDriver(driver.name())).build());
+    // The CRM may already have refused the hello and teardown may have begun: then no CONNECTED.
+    moveIfAllowed(NodeState.CONNECTED, "pilot connected with driver " + driver.name());
+  }
+
+  /** Tears down when {@code lifeline} ends ("the launcher is gone"). Returns the lifeline. */
+  public Lifeline closeWhenEnded(Lifeline lifeline) {
+    termination.whenComplete((t, e) -> lifeline.close());
+    return lifeline.start(reason -> closeAsync("launcher gone: " + reason));
+  }
+
+  /** Starts teardown and returns at once. Idempotent. */
+  public void closeAsync(String reason) {
+    end(Termination.Reason.CLOSED, reason, null);
+  }
+
+  /**
+   * Tears the guest down, closes the stream and waits for termination (bounded by twice the
+   * teardown timeout). Idempotent.
+   */
+  @Override
+  public void close() {
+    closeAsync("closed");
+    try {
+      termination.get(config.teardownTimeout().toMillis() * 2 + 5000, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException | TimeoutException e) {
+      log.error("{}: teardown did not finish: {}", name, e.toString());
+    }
+  }
+
+  /** Blocks until the NodeManager has torn down and ended. */
+  public Termination awaitTermination() throws InterruptedException {
+    try {
+      return termination.get();
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  /** Waits up to {@code timeout}; empty if still running. */
+  public Optional<Termination> awaitTermination(Duration timeout) throws InterruptedException {
+    try {
+      return Optional.of(termination.get(timeout.toMillis(), TimeUnit.MILLISECONDS));
+    } catch (TimeoutException e) {
+      return Optional.empty();
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  public synchronized NodeState state() {
+    return state;
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private void awaitChannelReady() throws CrmUnreachableException {
+    if (!(channel instanceof ManagedChannel managed)) {
+      return;
+    }
+    Instant deadline = Instant.now().plus(config.connectTimeout());
+    ConnectivityState s = managed.getState(true);
+    while (s != ConnectivityState.READY) {
+      Duration left = Duration.between(Instant.now(), deadline);
+      if (s == ConnectivityState.SHUTDOWN || left.isNegative() || left.isZero()) {
+        throw new CrmUnreachableException("cannot reach the CRM at " + managed.authority()
+            + " within " + config.connectTimeout().toSeconds() + "s (connection " + s + ")");
+      }
+      CountDownLatch changed = new CountDownLatch(1);
+      managed.notifyWhenStateChanged(s, changed::countDown);
+      try {
+        changed.await(left.toMillis(), TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CrmUnreachableException("interrupted while connecting to the CRM");
+      }
+      s = managed.getState(true);
+    }
+  }
+
+  /** The CRM's side of the stream. Called on gRPC threads, serially. */
+  private final class Inbound implements ClientResponseObserver<ConnectRequest, ConnectResponse> {
+    @Override
+    public void beforeStart(ClientCallStreamObserver<ConnectRequest> requestStream) {
+      synchronized (sendLock) {
+        outbound = requestStream;
+        outboundOpen = true;
+      }
+    }
+
+    @Override
+    public void onNext(ConnectResponse command) {
+      switch (command.getCommandCase()) {
+        case SHUTDOWN -> end(Termination.Reason.SHUTDOWN,
+            "the CRM sent SHUTDOWN" + (command.getShutdown().getReason().isEmpty() ? ""
+                : ": " + command.getShutdown().getReason()), command.getRequestId());
+        case GET_STATUS -> {
+          GetStatusResult status;
+          synchronized (NodeManager.this) {
+            status = GetStatusResult.newBuilder().setState(state.toProto()).setDetail(detail)
+                .build();
+          }
+          reply(CommandReply.newBuilder().setRequestId(command.getRequestId())
+              .setGetStatus(status));
+        }
+        case COMMAND_NOT_SET -> reply(CommandReply.newBuilder()
+            .setRequestId(command.getRequestId())
+            .setError("unknown command (this pilot does not understand it; is it older than"
+                + " the CRM?)"));
+        default -> {
+          if (ending.get()) {
+            reply(CommandReply.newBuilder().setRequestId(command.getRequestId())
+                .setError(commandName(command) + ": refused: node " + hostname()
+                    + " is shutting down"));
+            return;
+          }
+          try {
+            commands.execute(() -> serve(command));
+          } catch (RejectedExecutionException e) {
+            reply(CommandReply.newBuilder().setRequestId(command.getRequestId())
+                .setError(commandName(command) + ": refused: node " + hostname()
+                    + " is shutting down"));
+          }
+        }
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      synchronized (sendLock) {
+        outboundOpen = false;
+      }
+      Status status = Status.fromThrowable(t);
+      String why = switch (status.getCode()) {
+        case PERMISSION_DENIED -> "the CRM refused this pilot: ";
+        case UNAVAILABLE -> "lost the CRM: ";
+        default -> "the stream to the CRM failed: ";
+      };
+      end(Termination.Reason.CRM_FAILED, why + status.getCode()
+          + (status.getDescription() == null ? "" : ": " + status.getDescription()), null);
+    }
+
+    @Override
+    public void onCompleted() {
+      end(Termination.Reason.CRM_CLOSED, "the CRM closed the stream", null);
+    }
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  /** A command refused without touching the guest (wrong state, malformed); no teardown. */
+  private static final class Refused extends Exception {
+    Refused(String message) {
+      super(message);
+    }
+  }
+
+  /** Runs one command on the command thread and replies. */
+  private void serve(ConnectResponse command) {
+    String what = commandName(command);
+    CommandReply.Builder reply = CommandReply.newBuilder().setRequestId(command.getRequestId());
+    try {
+      switch (command.getCommandCase()) {
+        case SETUP -> {
+          setup(command.getSetup());
+          reply.setSetup(SetupResult.getDefaultInstance());
+        }
+        case GET_KEYS -> reply.setGetKeys(getKeys());
+        case SET_KEYS -> {
+          setKeys(command.getSetKeys().getBundle());
+          reply.setSetKeys(SetKeysResult.getDefaultInstance());
+        }
+        case RUN -> {
+          run();
+          reply.setRun(RunResult.getDefaultInstance());
+        }
+        case EXEC -> {
+          exec(command.getExec().getExec());
+          reply.setExec(ExecResult.getDefaultInstance());
+        }
+        default -> throw new Refused("not a queued command");
+      }
+    } catch (Refused e) {
+      log.warn("{}: {} refused: {}", name, what, e.getMessage());
+      reply.setError(what + ": " + e.getMessage());
+    } catch (GuestException | RuntimeException e) {
+      if (ending.get()) {
+        reply.setError(what + ": interrupted: node " + hostname() + " is shutting down");
+      } else {
+        String message = what + " failed on " + hostname() + ": " + e.getMessage();
+        log.error("{}: {}", name, message, e instanceof GuestException ? null : e);
+        List<String> left = destroyGuest();
+        if (!left.isEmpty()) {
+          message += "; teardown left: " + String.join("; ", left);
+        }
+        moveIfAllowed(NodeState.FAILED, message);
+        reply.setError(message);
+      }
+    }
+    reply(reply);
+    Thread watcher = execWatcher;
+    if (command.getCommandCase() == ConnectResponse.CommandCase.EXEC && watcher != null
+        && watcher.getState() == Thread.State.NEW) {
+      watcher.start();
+    }
+  }
+
+  private void setup(SetupCommand c) throws Refused, GuestException {
+    GuestSpec wanted = toSpec(c);
+    NodeState now = state();
+    if (now != NodeState.CONNECTED) {
+      if (guest != null && wanted.equals(spec)) {
+        return; // a repeated SETUP with the same arguments: already done
+      }
+      throw new Refused("not allowed in state " + now
+          + (guest != null ? " (the guest is already built with other arguments)" : ""));
+    }
+    spec = wanted;
+    for (String problem : destroyEarlierIncarnations(wanted)) {
+      log.error("{}: earlier guest of {} on this node: teardown left: {}", name,
+          wanted.hostname(), problem);
+    }
+    guest = driver.build(wanted);
+    move(NodeState.SET_UP, "guest " + guest.id() + " built for " + wanted.hostname() + " at "
+        + wanted.address() + "/" + wanted.prefixLength());
+  }
+
+  private GuestSpec toSpec(SetupCommand c) throws Refused {
+    if (!c.getJobId().isEmpty() && !c.getJobId().equals(identity.jobId())) {
+      throw new Refused("job_id: '" + c.getJobId() + "' is not this pilot's job '"
+          + identity.jobId() + "'");
+    }
+    if (c.getHostname().isEmpty()) {
+      throw new Refused("hostname: must not be empty");
+    }
+    try {
+      Ipv4Cidr.parseAddress(c.getAddress());
+    } catch (IllegalArgumentException e) {
+      throw new Refused("address: " + e.getMessage());
+    }
+    if (c.getPrefixLength() < 1 || c.getPrefixLength() > 32) {
+      throw new Refused("prefix_length: " + c.getPrefixLength() + " is not in 1..32");
+    }
+    List<String> routes = new ArrayList<>();
+    for (int i = 0; i < c.getRoutesCount(); i++) {
+      AddressRange r = c.getRoutes(i);
+      try {
+        routes.add(Ipv4Cidr.parse(r.getCidr()).toString());
+      } catch (IllegalArgumentException e) {
+        throw new Refused("routes[" + i + "]: " + e.getMessage());
+      }
+    }
+    if (c.getUser().isEmpty()) {
+      throw new Refused("user: must not be empty");
+    }
+    return new GuestSpec(identity.jobId(), c.getHostname(), c.getAddress(), c.getPrefixLength(),
+        routes, c.getUser());
+  }
+
+  private GetKeysResult getKeys() throws Refused, GuestException {
+    requireGuest("GET_KEYS", NodeState.SET_UP, NodeState.KEYED, NodeState.READY,
+        NodeState.EXECUTING, NodeState.DONE);
+    GuestKeys keys = driver.publicKeys(guest);
+    return GetKeysResult.newBuilder().setHostPublicKey(keys.hostPublicKey())
+        .setUserPublicKey(keys.userPublicKey()).build();
+  }
+
+  private void setKeys(TrustBundle b) throws Refused, GuestException {
+    NodeState now = requireGuest("SET_KEYS", NodeState.SET_UP, NodeState.KEYED, NodeState.READY);
+    driver.installTrust(guest, new GuestTrust(b.getHostfile(), b.getKnownHosts(),
+        b.getAuthorizedKeys(), b.getHosts()));
+    if (now == NodeState.SET_UP) {
+      move(NodeState.KEYED, "trust installed for " + b.getNodesCount() + " nodes");
+    }
+  }
+
+  private void run() throws Refused, GuestException {
+    NodeState now = requireGuest("RUN", NodeState.KEYED, NodeState.READY);
+    driver.start(guest);
+    if (now == NodeState.KEYED) {
+      move(NodeState.READY, "guest " + guest.id() + " started");
+    }
+  }
+
+  private void exec(ExecSpec e) throws Refused, GuestException {
+    NodeState now = state();
+    if (now == NodeState.EXECUTING || now == NodeState.DONE) {
+      throw new Refused("a command was already started on " + hostname()
+          + "; EXEC runs at most once");
+    }
+    requireGuest("EXEC", NodeState.READY);
+    if (e.getArgvCount() == 0) {
+      throw new Refused("argv: must not be empty");
+    }
+    ExecRequest request = new ExecRequest(e.getArgvList(), e.getEnvMap(),
+        e.getWorkingDirectory().isEmpty() ? null : e.getWorkingDirectory(),
+        e.getUser().isEmpty() ? spec.user() : e.getUser());
+    String host = hostname();
+    move(NodeState.EXECUTING, "command starting on " + host + ": " + String.join(" ",
+        e.getArgvList()));
+    RunningCommand cmd = driver.exec(guest, request, (stderr, data) -> send(
+        ConnectRequest.newBuilder().setOutput(OutputChunk.newBuilder()
+            .setStream(stderr ? OutputChunk.Stream.STDERR : OutputChunk.Stream.STDOUT)
+            .setData(ByteString.copyFrom(data)).setHostname(host)).build()));
+    running = cmd;
+    Thread watcher = new Thread(() -> watch(cmd, host), name + "-exec");
+    watcher.setDaemon(true);
+    execWatcher = watcher; // started by serve() after the EXEC reply, so the exit follows it
+  }
+
+  /** Waits for the command on its own thread; reports the exit, then DONE. */
+  private void watch(RunningCommand cmd, String host) {
+    OptionalInt code = OptionalInt.empty();
+    try {
+      while (code.isEmpty()) {
+        code = cmd.waitFor(EXEC_POLL);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
+    int exit = code.getAsInt();
+    String message = exit > 128 ? "killed by signal " + (exit - 128) : "exited with " + exit;
+    log.info("{}: command on {} {}", name, host, message);
+    send(ConnectRequest.newBuilder().setExit(CommandExit.newBuilder().setHostname(host)
+        .setExitCode(exit).setMessage(message)).build());
+    moveIfAllowed(NodeState.DONE, "command " + message);
+  }
+
+  private NodeState requireGuest(String what, NodeState... allowed) throws Refused {
+    NodeState now = state();
+    for (NodeState s : allowed) {
+      if (s == now && guest != null) {
+        return now;
+      }
+    }
+    throw new Refused("not allowed in state " + now + " (allowed in " + List.of(allowed) + ")");
+  }
+
+  // ------------------------------------------------------------------ teardown
+
+  /**
+   * Ends the NodeManager once, whatever called it: interrupts the running command, tears the
+   * guest down on a teardown thread, reports STOPPED, answers SHUTDOWN if that was the cause,
+   * completes the stream and then {@link #termination}.
+   */
+  private void end(Termination.Reason reason, String message, Long shutdownRequestId) {
+    if (!ending.compareAndSet(false, true)) {
+      if (shutdownRequestId != null) {
+        reply(CommandReply.newBuilder().setRequestId(shutdownRequestId)
+            .setShutdown(ShutdownResult.getDefaultInstance()));
+      }
+      return;
+    }
+    log.info("{}: ending: {}", name, message);
+    Thread t = new Thread(() -> {
+      List<String> left = List.of();
+      try {
+        left = teardown();
+      } catch (RuntimeException e) {
+        log.error("{}: teardown failed", name, e);
+        left = List.of("teardown failed: " + e);
+      } finally {
+        String stopped = message + (left.isEmpty() ? "; guest torn down"
+            : "; teardown left: " + String.join("; ", left));
+        moveIfAllowed(NodeState.STOPPED, stopped);
+        if (shutdownRequestId != null) {
+          CommandReply.Builder r = CommandReply.newBuilder().setRequestId(shutdownRequestId)
+              .setShutdown(ShutdownResult.getDefaultInstance());
+          if (!left.isEmpty()) {
+            r.setError("SHUTDOWN: teardown of " + hostname() + " left: " + String.join("; ", left));
+          }
+          reply(r);
+        }
+        completeStream();
+        termination.complete(new Termination(reason, message, left));
+        log.info("{}: ended ({})", name, reason);
+      }
+    }, name + "-teardown");
+    t.start();
+  }
+
+  /** Stops the command thread, the command and the guest. Returns what could not be removed. */
+  private List<String> teardown() {
+    commands.shutdownNow();
+    try {
+      if (!commands.awaitTermination(config.teardownTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
+        log.error("{}: a command did not return within {}s of being interrupted; destroying the"
+            + " guest anyway", name, config.teardownTimeout().toSeconds());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    List<String> left = destroyGuest();
+    Thread watcher = execWatcher;
+    if (watcher != null) {
+      try {
+        watcher.join(config.teardownTimeout().toMillis());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    return left;
+  }
+
+  /**
+   * Kills the command, stops and destroys the guest (or, if build did not return a handle, what
+   * the driver recorded for this job and hostname). Never throws; idempotent. Returns what is
+   * left, and logs it.
+   */
+  private List<String> destroyGuest() {
+    List<String> left = new ArrayList<>();
+    RunningCommand cmd = running;
+    if (cmd != null) {
+      try {
+        cmd.kill();
+      } catch (RuntimeException e) {
+        left.add("command: kill failed: " + e.getMessage());
+      }
+    }
+    GuestHandle g = guest;
+    if (g != null) {
+      left.addAll(stopAndDestroy(g));
+      guest = null;
+    } else if (spec != null) {
+      left.addAll(destroyEarlierIncarnations(spec));
+    }
+    if (!left.isEmpty()) {
+      log.error("{}: guest teardown left: {}", name, String.join("; ", left));
+    }
+    return left;
+  }
+
+  /**
+   * GuestDriver#recover's contract: the guests it returns belong to no live NodeManager (a
+   * crashed one's), and the NodeManager destroys them at start-up.
+   */
+  private void destroyRecoveredGuests() {
+    List<GuestHandle> recorded;
+    try {
+      recorded = driver.recover();
+    } catch (RuntimeException e) {
+      log.error("{}: cannot list the guests the {} driver recorded: {}", name, driver.name(),
+          e.toString());
+      return;
+    }
+    for (GuestHandle h : recorded) {
+      log.info("{}: destroying guest {} left by a NodeManager that is gone", name, h.id());
+      List<String> left = stopAndDestroy(h);
+      if (!left.isEmpty()) {
+        log.error("{}: guest {} of an earlier NodeManager: teardown left: {}", name, h.id(),
+            String.join("; ", left));
+      }
+    }
+  }
+
+  /** Guests the driver recorded for this job and hostname (a half-built one, or a crashed pilot's). */
+  private List<String> destroyEarlierIncarnations(GuestSpec s) {
+    List<String> left = new ArrayList<>();
+    List<GuestHandle> recorded;
+    try {
+      recorded = driver.recover();
+    } catch (RuntimeException e) {
+      return List.of("cannot list recorded guests: " + e.getMessage());
+    }
+    for (GuestHandle h : recorded) {
+      if (h.spec() != null && s.jobId().equals(h.spec().jobId())
+          && s.hostname().equals(h.spec().hostname())) {
+        log.info("{}: destroying recorded guest {} of {}", name, h.id(), s.hostname());
+        left.addAll(stopAndDestroy(h));
+      }
+    }
+    return left;
+  }
+
+  private List<String> stopAndDestroy(GuestHandle g) {
+    List<String> left = new ArrayList<>();
+    try {
+      driver.stop(g);
+    } catch (RuntimeException e) {
+      left.add("guest " + g.id() + ": stop failed: " + e.getMessage());
+    }
+    try {
+      left.addAll(driver.destroy(g));
+    } catch (RuntimeException e) {
+      left.add("guest " + g.id() + ": destroy failed: " + e.getMessage());
+    }
+    return left;
+  }
+
+  // ------------------------------------------------------------------ state and sending
+
+  private synchronized void move(NodeState to, String message) {
+    state = NodeState.MACHINE.check(state, to);
+    detail = message;
+    log.info("{}: {} ({})", name, to, message);
+    send(ConnectRequest.newBuilder().setNotification(NodeNotification.newBuilder()
+        .setState(to.toProto()).setMessage(message)
+        .setTime(ProtoTime.toProto(Instant.now()))).build());
+  }
+
+  /** Moves unless the table forbids it (a race with teardown); returns whether it moved. */
+  private synchronized boolean moveIfAllowed(NodeState to, String message) {
+    if (!NodeState.MACHINE.canMove(state, to)) {
+      return false;
+    }
+    move(to, message);
+    return true;
+  }
+
+  private void reply(CommandReply.Builder reply) {
+    send(ConnectRequest.newBuilder().setReply(reply).build());
+  }
+
+  /** Sends one message if the stream is open; never throws. */
+  private void send(ConnectRequest message) {
+    synchronized (sendLock) {
+      if (!outboundOpen) {
+        log.debug("{}: stream closed; dropped {}", name, message.getKindCase());
+        return;
+      }
+      try {
+        outbound.onNext(message);
+      } catch (RuntimeException e) {
+        log.warn("{}: cannot send {}: {}", name, message.getKindCase(), e.toString());
+      }
+    }
+  }
+
+  private void completeStream() {
+    synchronized (sendLock) {
+      if (outboundOpen) {
+        outboundOpen = false;
+        try {
+          outbound.onCompleted();
+        } catch (RuntimeException e) {
+          log.debug("{}: completing the stream: {}", name, e.toString());
+        }
+      }
+    }
+  }
+
+  private String hostname() {
+    GuestSpec s = spec;
+    return s == null ? "node " + identity.nodeIndex() : s.hostname();
+  }
+
+  private static String commandName(ConnectResponse c) {
+    return switch (c.getCommandCase()) {
+      case SETUP -> "SETUP";
+      case GET_KEYS -> "GET_KEYS";
+      case SET_KEYS -> "SET_KEYS";
+      case RUN -> "RUN";
+      case EXEC -> "EXEC";
+      case SHUTDOWN -> "SHUTDOWN";
+      case GET_STATUS -> "GET_STATUS";
+      case COMMAND_NOT_SET -> "UNKNOWN";
+    };
+  }
+
+  /** The physical node's name, for the hello (informational). */
+  static String physicalHost() {
+    String env = System.getenv("HOSTNAME");
+    if (env != null && !env.isBlank()) {
+      return env;
+    }
+    try {
+      return Files.readString(Path.of("/etc/hostname")).trim();
+    } catch (IOException | RuntimeException e) {
+      return "localhost";
+    }
+  }
+}

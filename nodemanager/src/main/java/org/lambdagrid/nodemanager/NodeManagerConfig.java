@@ -1,0 +1,138 @@
+package org.lambdagrid.nodemanager;
+
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.Quantities;
+
+/**
+ * The NodeManager's configuration file ({@code nm.yaml}), read with {@link ConfigLoader}. Every
+ * key is optional:
+ *
+ * <pre>
+ * driver: namespaces            # guest driver name (GuestDriverFactory.name())
+ * driver_config:                # handed to the driver's factory unchanged
+ *   attachment: bridge
+ *   bridge: lgbr0
+ * state_dir: /run/lambdagrid/nm # the NodeManager's own state; absolute
+ * connect_timeout: 30s          # how long to keep trying to reach the CRM
+ * teardown_timeout: 30s         # how long teardown waits for a busy command before destroying
+ * </pre>
+ *
+ * @param driver guest driver name, default {@value #DEFAULT_DRIVER}
+ * @param driverConfig the driver's section, as parsed from YAML; never null
+ * @param stateDir absolute directory for the NodeManager's and the driver's records
+ * @param connectTimeout how long {@link NodeManager#start} waits for the CRM's channel to be
+ *     ready, reconnecting with back-off meanwhile
+ * @param teardownTimeout how long teardown waits for an interrupted command to return before it
+ *     destroys the guest anyway
+ */
+public record NodeManagerConfig(
+    @JsonProperty("driver") String driver,
+    @JsonProperty("driver_config") Map<String, Object> driverConfig,
+    @JsonProperty("state_dir") Path stateDir,
+    @JsonProperty("connect_timeout") Duration connectTimeout,
+    @JsonProperty("teardown_timeout") Duration teardownTimeout) {
+
+  public static final String DEFAULT_DRIVER = "namespaces";
+  public static final Path DEFAULT_STATE_DIR = Path.of("/run/lambdagrid/nm");
+  public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(30);
+  public static final Duration DEFAULT_TEARDOWN_TIMEOUT = Duration.ofSeconds(30);
+  private static final Pattern DRIVER_NAME = Pattern.compile("[a-z][a-z0-9_-]{0,31}");
+
+  /** Fills defaults and validates; messages start with the YAML field name. */
+  public NodeManagerConfig {
+    driver = driver == null ? DEFAULT_DRIVER : driver;
+    if (!DRIVER_NAME.matcher(driver).matches()) {
+      throw new IllegalArgumentException("driver: '" + driver + "' is not a driver name");
+    }
+    driverConfig = Collections.unmodifiableMap(
+        new LinkedHashMap<>(driverConfig == null ? Map.of() : driverConfig));
+    stateDir = stateDir == null ? DEFAULT_STATE_DIR : stateDir;
+    if (!stateDir.isAbsolute()) {
+      throw new IllegalArgumentException("state_dir: '" + stateDir + "' is not an absolute path");
+    }
+    connectTimeout = connectTimeout == null ? DEFAULT_CONNECT_TIMEOUT : connectTimeout;
+    if (connectTimeout.isNegative() || connectTimeout.isZero()) {
+      throw new IllegalArgumentException("connect_timeout: must be positive");
+    }
+    teardownTimeout = teardownTimeout == null ? DEFAULT_TEARDOWN_TIMEOUT : teardownTimeout;
+    if (teardownTimeout.isNegative() || teardownTimeout.isZero()) {
+      throw new IllegalArgumentException("teardown_timeout: must be positive");
+    }
+  }
+
+  /** All defaults: the namespaces driver with an empty section. */
+  public static NodeManagerConfig defaults() {
+    return new NodeManagerConfig(null, null, null, null, null);
+  }
+
+  /** A config for {@code driver} with {@code driverConfig}; other keys at their defaults. */
+  public static NodeManagerConfig of(String driver, Map<String, Object> driverConfig,
+      Path stateDir) {
+    return new NodeManagerConfig(driver, driverConfig, stateDir, null, null);
+  }
+
+  /** The YAML shape: durations as text ("30s"), as users write them. */
+  @JsonCreator
+  static NodeManagerConfig fromYaml(
+      @JsonProperty("driver") String driver,
+      @JsonProperty("driver_config") Map<String, Object> driverConfig,
+      @JsonProperty("state_dir") String stateDir,
+      @JsonProperty("connect_timeout") String connectTimeout,
+      @JsonProperty("teardown_timeout") String teardownTimeout) {
+    Path dir;
+    try {
+      dir = stateDir == null ? null : Path.of(stateDir);
+    } catch (java.nio.file.InvalidPathException e) {
+      throw new IllegalArgumentException("state_dir: '" + stateDir + "' is not a path");
+    }
+    return new NodeManagerConfig(driver, driverConfig, dir,
+        duration("connect_timeout", connectTimeout), duration("teardown_timeout", teardownTimeout));
+  }
+
+  private static Duration duration(String field, String text) {
+    if (text == null) {
+      return null;
+    }
+    try {
+      return Quantities.parseDuration(text);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(field + ": " + e.getMessage());
+    }
+  }
+
+  /** Loads {@code file}; errors name the file and the field. */
+  public static NodeManagerConfig load(Path file) {
+    return ConfigLoader.load(file, NodeManagerConfig.class);
+  }
+
+  public NodeManagerConfig withConnectTimeout(Duration timeout) {
+    return new NodeManagerConfig(driver, driverConfig, stateDir, timeout, teardownTimeout);
+  }
+
+  public NodeManagerConfig withTeardownTimeout(Duration timeout) {
+    return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, timeout);
+  }
+
+  /** The effective configuration as YAML, for the start-up log. */
+  public String render() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("driver", driver);
+    m.put("driver_config", driverConfig);
+    m.put("state_dir", stateDir.toString());
+    m.put("connect_timeout", format(connectTimeout));
+    m.put("teardown_timeout", format(teardownTimeout));
+    return ConfigLoader.render(m);
+  }
+
+  private static String format(Duration d) {
+    return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
+  }
+}

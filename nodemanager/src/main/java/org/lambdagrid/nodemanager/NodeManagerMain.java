@@ -1,0 +1,226 @@
+package org.lambdagrid.nodemanager;
+
+import io.grpc.ManagedChannel;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.lambdagrid.common.Channels;
+import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.nodemanager.driver.DriverContext;
+import org.lambdagrid.nodemanager.driver.GuestDriver;
+import org.lambdagrid.nodemanager.driver.GuestDrivers;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * The {@code nodemanager} command: the pilot a launcher starts (as root, through sudo) on each
+ * node of a job.
+ *
+ * <p>Its life is tied to the launcher's: with {@code --credential-stdin} the first line of stdin is
+ * the one-time credential and EOF on stdin afterwards means "the launcher is gone"; with
+ * {@code --watch-pid} the launcher's process is watched as well (pid and start time). Either, or
+ * SIGTERM/SIGINT, tears the guest down and exits.
+ *
+ * <p>Exit codes: {@value #OK} after a clean shutdown; {@value #FAILED} if teardown left something
+ * or the NodeManager failed at run time; {@value #USAGE} for bad arguments or configuration;
+ * {@value #HOST_UNSUITABLE} when the driver cannot run on this host; {@value #CRM_FAILED} when
+ * the CRM cannot be reached, refuses the pilot or breaks the stream. Errors are one line on
+ * stderr.
+ */
+@Command(name = "nodemanager", mixinStandardHelpOptions = true, version = "lambdagrid 0.1.0",
+    description = "Builds this node's guest for one job and obeys the job's CRM.")
+public final class NodeManagerMain implements Callable<Integer> {
+  public static final int OK = 0;
+  public static final int FAILED = 1;
+  public static final int USAGE = 2;
+  public static final int HOST_UNSUITABLE = 3;
+  public static final int CRM_FAILED = 4;
+
+  private static final Logger log = LoggerFactory.getLogger(NodeManagerMain.class);
+  private static final Duration WATCH_POLL = Duration.ofMillis(500);
+
+  @Spec
+  private CommandSpec cmdSpec;
+
+  @Option(names = "--crm", required = true, paramLabel = "HOST:PORT",
+      description = "The CRM's PilotService endpoint.")
+  private String crm;
+
+  @Option(names = "--job", required = true, paramLabel = "JOB", description = "The job id.")
+  private String job;
+
+  @Option(names = "--node", required = true, paramLabel = "N",
+      description = "This node's 0-based index in the site's share.")
+  private int node;
+
+  @Option(names = "--config", paramLabel = "FILE",
+      description = "NodeManager config (YAML). Default: all defaults (namespaces driver).")
+  private Path configFile;
+
+  @Option(names = "--credential-stdin",
+      description = "Read the one-time credential as the first line of stdin, then treat EOF on"
+          + " stdin as 'the launcher is gone': tear down and exit.")
+  private boolean credentialStdin;
+
+  @Option(names = "--watch-pid", paramLabel = "PID",
+      description = "Also tear down and exit when this process (the launcher) exits.")
+  private Long watchPid;
+
+  private final InputStream stdin;
+
+  public NodeManagerMain() {
+    this(System.in);
+  }
+
+  /** For tests: reads the credential and the lifeline from {@code stdin}. */
+  NodeManagerMain(InputStream stdin) {
+    this.stdin = stdin;
+  }
+
+  public static void main(String[] args) {
+    System.exit(commandLine(new NodeManagerMain()).execute(args));
+  }
+
+  static CommandLine commandLine(NodeManagerMain main) {
+    return new CommandLine(main).setExecutionExceptionHandler((e, cl, parsed) -> {
+      cl.getErr().println("nodemanager: " + e);
+      log.error("nodemanager failed", e);
+      return FAILED;
+    });
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter err = cmdSpec.commandLine().getErr();
+    String source = configFile == null ? "defaults" : configFile.getFileName().toString();
+
+    Endpoint endpoint;
+    try {
+      endpoint = Endpoint.parse(crm);
+    } catch (IllegalArgumentException e) {
+      return fail(err, USAGE, "--crm: " + e.getMessage());
+    }
+    PilotIdentity identity;
+    try {
+      identity = new PilotIdentity(job, node, credentialStdin ? readCredential() : "");
+    } catch (IllegalArgumentException e) {
+      return fail(err, USAGE, "--" + e.getMessage());
+    } catch (IOException e) {
+      return fail(err, USAGE, "--credential-stdin: " + e.getMessage());
+    }
+    NodeManagerConfig config;
+    try {
+      config = configFile == null ? NodeManagerConfig.defaults()
+          : NodeManagerConfig.load(configFile);
+    } catch (ConfigException e) {
+      return fail(err, USAGE, e.getMessage());
+    }
+    try {
+      Files.createDirectories(config.stateDir());
+    } catch (IOException | UnsupportedOperationException e) {
+      return fail(err, USAGE, source + ": state_dir: cannot create '" + config.stateDir() + "': "
+          + e);
+    }
+    GuestDriver driver;
+    try {
+      driver = GuestDrivers.create(config.driver(),
+          new DriverContext(config.driverConfig(), config.stateDir()));
+    } catch (GuestDrivers.UnknownDriverException e) {
+      return fail(err, USAGE, source + ": driver: " + e.getMessage());
+    } catch (IllegalArgumentException e) {
+      return fail(err, USAGE, source + ": driver_config: " + e.getMessage());
+    } catch (IllegalStateException e) {
+      return fail(err, HOST_UNSUITABLE, "driver " + config.driver() + ": " + e.getMessage());
+    }
+    log.info("nodemanager for job {} node {}, CRM {}, effective config ({}):\n{}", job, node,
+        endpoint, source, config.render());
+
+    List<String> reasons = driver.checkHost();
+    if (!reasons.isEmpty()) {
+      return fail(err, HOST_UNSUITABLE, "the " + driver.name() + " driver cannot run on this host: "
+          + String.join("; ", reasons));
+    }
+
+    List<Lifeline> lifelines = new ArrayList<>();
+    if (credentialStdin) {
+      lifelines.add(Lifeline.ofStream(stdin, "stdin"));
+    }
+    if (watchPid != null) {
+      try {
+        lifelines.add(Lifeline.ofProcess(watchPid, WATCH_POLL));
+      } catch (IllegalArgumentException e) {
+        return fail(err, USAGE, e.getMessage());
+      }
+    }
+
+    ManagedChannel channel = Channels.forEndpoint(endpoint);
+    NodeManager nm = new NodeManager(config, driver, channel, identity);
+    Thread hook = new Thread(() -> nm.close(), "nodemanager-signal");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      lifelines.forEach(nm::closeWhenEnded);
+      try {
+        nm.start();
+      } catch (CrmUnreachableException e) {
+        return fail(err, CRM_FAILED, e.getMessage());
+      }
+      Termination t = nm.awaitTermination();
+      if (!t.leftovers().isEmpty()) {
+        return fail(err, FAILED, t.message() + "; teardown left: "
+            + String.join("; ", t.leftovers()));
+      }
+      if (t.reason() == Termination.Reason.CRM_FAILED) {
+        return fail(err, CRM_FAILED, t.message());
+      }
+      log.info("nodemanager exiting: {}", t.message());
+      return OK;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException e) {
+        // already shutting down: the hook is running and tears down
+      }
+      Channels.close(channel);
+    }
+  }
+
+  /** Reads stdin up to the first newline, byte by byte so nothing after it is consumed. */
+  private String readCredential() throws IOException {
+    ByteArrayOutputStream line = new ByteArrayOutputStream();
+    while (true) {
+      int b = stdin.read();
+      if (b < 0) {
+        throw new IOException("stdin ended before the credential line");
+      }
+      if (b == '\n') {
+        break;
+      }
+      line.write(b);
+    }
+    String credential = line.toString(StandardCharsets.UTF_8).strip();
+    if (credential.isEmpty()) {
+      throw new IOException("the credential line is empty");
+    }
+    return credential;
+  }
+
+  private static int fail(PrintWriter err, int code, String message) {
+    err.println("nodemanager: " + message);
+    err.flush();
+    return code;
+  }
+}

@@ -1,0 +1,411 @@
+package org.lambdagrid.nodemanager;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import java.io.PipedInputStream;
+import java.io.PipedOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.lambdagrid.common.Channels;
+import org.lambdagrid.common.DaemonServer;
+import org.lambdagrid.nodemanager.driver.DriverContext;
+import org.lambdagrid.nodemanager.driver.GuestDrivers;
+import org.lambdagrid.nodemanager.driver.fake.FakeGuestDriver;
+import org.lambdagrid.nodemanager.driver.fake.OpenSshKeys;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommandReply;
+import org.lambdagrid.proto.v1.ConnectRequest;
+import org.lambdagrid.proto.v1.ConnectResponse;
+import org.lambdagrid.proto.v1.ExecCommand;
+import org.lambdagrid.proto.v1.ExecSpec;
+import org.lambdagrid.proto.v1.GetKeysCommand;
+import org.lambdagrid.proto.v1.GetStatusCommand;
+import org.lambdagrid.proto.v1.NodeState;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.RunCommand;
+import org.lambdagrid.proto.v1.SetKeysCommand;
+import org.lambdagrid.proto.v1.SetupCommand;
+import org.lambdagrid.proto.v1.ShutdownCommand;
+import org.lambdagrid.proto.v1.TrustBundle;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class NodeManagerTest {
+  private static final Duration T = Duration.ofSeconds(10);
+  private static final String HOST = "tokyo-0";
+
+  @TempDir Path stateDir;
+  private final String job = "j-" + UUID.randomUUID().toString().substring(0, 8);
+  private TestCrm crm;
+  private DaemonServer server;
+  private ManagedChannel channel;
+  private NodeManager nm;
+  private FakeGuestDriver driver;
+  private TestCrm.Session session;
+
+  @BeforeEach
+  void startCrm() throws Exception {
+    startCrm(new TestCrm());
+  }
+
+  private void startCrm(TestCrm testCrm) throws Exception {
+    if (server != null) {
+      server.close();
+      Channels.close(channel);
+    }
+    String name = "crm-" + UUID.randomUUID();
+    crm = testCrm;
+    server = DaemonServer.inProcess(name, List.of(crm)).start();
+    channel = InProcessChannelBuilder.forName(name).build();
+  }
+
+  @AfterEach
+  void stop() {
+    if (nm != null) {
+      nm.close();
+    }
+    Channels.close(channel);
+    server.close();
+  }
+
+  private void startNodeManager(Map<String, Object> fakeConfig) throws Exception {
+    driver = (FakeGuestDriver) GuestDrivers.create("fake",
+        new DriverContext(fakeConfig, stateDir));
+    nm = new NodeManager(NodeManagerConfig.of("fake", fakeConfig, stateDir)
+        .withTeardownTimeout(Duration.ofSeconds(5)), driver, channel,
+        new PilotIdentity(job, 0, "secret-0"));
+    nm.start();
+    session = crm.awaitSession(T);
+  }
+
+  // ------------------------------------------------------------------ command builders
+
+  private ConnectResponse.Builder setup() {
+    return ConnectResponse.newBuilder().setSetup(SetupCommand.newBuilder().setJobId(job)
+        .setHostname(HOST).setAddress("10.10.0.1").setPrefixLength(24)
+        .addRoutes(AddressRange.newBuilder().setCidr("10.20.0.0/24")).setUser("alice"));
+  }
+
+  private static ConnectResponse.Builder getKeys() {
+    return ConnectResponse.newBuilder().setGetKeys(GetKeysCommand.getDefaultInstance());
+  }
+
+  private static ConnectResponse.Builder setKeys() {
+    return ConnectResponse.newBuilder().setSetKeys(SetKeysCommand.newBuilder().setBundle(
+        TrustBundle.newBuilder()
+            .setHostfile("10.10.0.1 slots=1\n10.20.0.1 slots=1\n")
+            .setKnownHosts("tokyo-0,10.10.0.1 ssh-ed25519 AAAA1\nosaka-0,10.20.0.1 ssh-ed25519 B\n")
+            .setAuthorizedKeys("ssh-ed25519 U1\nssh-ed25519 U2\n")
+            .setHosts("10.10.0.1 tokyo-0\n10.20.0.1 osaka-0\n")));
+  }
+
+  private static ConnectResponse.Builder run() {
+    return ConnectResponse.newBuilder().setRun(RunCommand.getDefaultInstance());
+  }
+
+  private static ConnectResponse.Builder exec(String... argv) {
+    return ConnectResponse.newBuilder().setExec(ExecCommand.newBuilder().setExec(
+        ExecSpec.newBuilder().addAllArgv(List.of(argv)).putEnv("GREETING", "hello")));
+  }
+
+  private static ConnectResponse.Builder shutdown() {
+    return ConnectResponse.newBuilder().setShutdown(ShutdownCommand.newBuilder()
+        .setReason("job finished"));
+  }
+
+  private static ConnectResponse.Builder status() {
+    return ConnectResponse.newBuilder().setGetStatus(GetStatusCommand.getDefaultInstance());
+  }
+
+  private void ok(CommandReply reply, CommandReply.ResultCase type) {
+    assertThat(reply.getError()).isEmpty();
+    assertThat(reply.getResultCase()).isEqualTo(type);
+  }
+
+  private void driveTo(String phase) throws Exception {
+    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+    if (phase.equals("setup")) {
+      return;
+    }
+    ok(session.call(getKeys(), T), CommandReply.ResultCase.GET_KEYS);
+    ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
+    ok(session.call(run(), T), CommandReply.ResultCase.RUN);
+  }
+
+  private Path guestDir() {
+    return stateDir.resolve("fake");
+  }
+
+  private boolean noGuestLeft() throws Exception {
+    return !Files.exists(guestDir()) || Files.list(guestDir()).findAny().isEmpty();
+  }
+
+  // ------------------------------------------------------------------ tests
+
+  @Test
+  void fullSequence_answersEachCommandWithItsResult_streamsOutputThenExit_andNotifiesInOrder()
+      throws Exception {
+    startNodeManager(Map.of());
+    assertThat(session.hello().getJobId()).isEqualTo(job);
+    assertThat(session.hello().getNodeIndex()).isZero();
+    assertThat(session.hello().getCredential()).isEqualTo("secret-0");
+    assertThat(session.hello().getDriver()).isEqualTo("fake");
+
+    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+    CommandReply keys = session.call(getKeys(), T);
+    ok(keys, CommandReply.ResultCase.GET_KEYS);
+    assertThat(OpenSshKeys.parseEd25519(keys.getGetKeys().getHostPublicKey())).hasSize(32);
+    assertThat(keys.getGetKeys().getUserPublicKey()).startsWith("ssh-ed25519 ")
+        .endsWith(" alice@" + HOST).isNotEqualTo(keys.getGetKeys().getHostPublicKey());
+    ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
+    FakeGuestDriver.FakeGuest guest = FakeGuestDriver.guest(job, HOST).orElseThrow();
+    assertThat(Files.readString(guest.dir.resolve("authorized_keys")))
+        .isEqualTo("ssh-ed25519 U1\nssh-ed25519 U2\n");
+    assertThat(guest.spec.routes()).containsExactly("10.20.0.0/24");
+    ok(session.call(run(), T), CommandReply.ResultCase.RUN);
+    CommandReply st = session.call(status(), T);
+    ok(st, CommandReply.ResultCase.GET_STATUS);
+    assertThat(st.getGetStatus().getState()).isEqualTo(NodeState.NODE_READY);
+
+    CommandReply exec = session.call(exec("sh", "-c",
+        "echo \"$GREETING nodes=$LAMBDAGRID_NODES\"; cat \"$LAMBDAGRID_HOSTFILE\"; echo oops >&2;"
+            + " exit 3"), T);
+    ok(exec, CommandReply.ResultCase.EXEC);
+    await().atMost(T).until(() -> session.exit().isPresent());
+    assertThat(session.exit().get().getExitCode()).isEqualTo(3);
+    assertThat(session.exit().get().getHostname()).isEqualTo(HOST);
+    assertThat(session.output(OutputChunk.Stream.STDOUT))
+        .isEqualTo("hello nodes=2\n10.10.0.1 slots=1\n10.20.0.1 slots=1\n");
+    assertThat(session.output(OutputChunk.Stream.STDERR)).isEqualTo("oops\n");
+    int execReply = session.indexOf(r -> r.hasReply() && r.getReply().hasExec());
+    int lastOutput = 0;
+    for (int i = 0; i < session.received.size(); i++) {
+      if (session.received.get(i).hasOutput()) {
+        lastOutput = i;
+      }
+    }
+    int exit = session.indexOf(ConnectRequest::hasExit);
+    assertThat(exit).isGreaterThan(execReply).isGreaterThan(lastOutput);
+    await().atMost(T).until(() -> session.states().contains(NodeState.NODE_DONE));
+
+    CommandReply bye = session.call(shutdown(), T);
+    ok(bye, CommandReply.ResultCase.SHUTDOWN);
+    assertThat(session.ended.get()).isEqualTo(io.grpc.Status.OK);
+    assertThat(session.states()).containsExactly(NodeState.NODE_CONNECTED, NodeState.NODE_SET_UP,
+        NodeState.NODE_KEYED, NodeState.NODE_READY, NodeState.NODE_EXECUTING,
+        NodeState.NODE_DONE, NodeState.NODE_STOPPED);
+    Termination t = nm.awaitTermination(T).orElseThrow();
+    assertThat(t.reason()).isEqualTo(Termination.Reason.SHUTDOWN);
+    assertThat(t.clean()).isTrue();
+    assertThat(driver.calls()).contains("stop " + HOST, "destroy " + HOST);
+    assertThat(driver.liveGuests()).isEmpty();
+    assertThat(noGuestLeft()).isTrue();
+  }
+
+  @Test
+  void setupFailure_repliesWithErrorNamingPhaseAndNode_andLeavesNoGuest() throws Exception {
+    startNodeManager(Map.of("fail_at", "setup"));
+    CommandReply reply = session.call(setup(), T);
+    assertThat(reply.getError())
+        .isEqualTo("SETUP failed on tokyo-0: fake driver: injected failure at setup");
+    assertThat(driver.calls()).contains("destroy " + HOST);
+    assertThat(noGuestLeft()).isTrue();
+    assertThat(session.states()).containsExactly(NodeState.NODE_CONNECTED, NodeState.NODE_FAILED);
+
+    assertThat(session.call(getKeys(), T).getError())
+        .isEqualTo("GET_KEYS: not allowed in state FAILED (allowed in [SET_UP, KEYED, READY,"
+            + " EXECUTING, DONE])");
+    ok(session.call(shutdown(), T), CommandReply.ResultCase.SHUTDOWN);
+    assertThat(nm.awaitTermination(T)).isPresent();
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"get_keys", "set_keys", "run", "exec"})
+  void driverFailureInALaterPhase_destroysTheBuiltGuestBeforeReplying(String phase)
+      throws Exception {
+    startNodeManager(Map.of("fail_at", phase));
+    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+    CommandReply reply = null;
+    for (ConnectResponse.Builder c : List.of(getKeys(), setKeys(), run(), exec("true"))) {
+      reply = session.call(c, T);
+      if (!reply.getError().isEmpty()) {
+        break;
+      }
+    }
+    String command = phase.equals("set_keys") ? "SET_KEYS" : phase.toUpperCase();
+    assertThat(reply.getError()).isEqualTo(command + " failed on tokyo-0: fake driver: injected"
+        + " failure at " + phase);
+    assertThat(driver.calls()).endsWith("stop " + HOST, "destroy " + HOST);
+    assertThat(driver.liveGuests()).isEmpty();
+    assertThat(noGuestLeft()).isTrue();
+    assertThat(session.states()).last().isEqualTo(NodeState.NODE_FAILED);
+  }
+
+  @Test
+  void commandInWrongState_isRefusedWithoutTouchingTheGuest() throws Exception {
+    startNodeManager(Map.of());
+    assertThat(session.call(run(), T).getError())
+        .isEqualTo("RUN: not allowed in state CONNECTED (allowed in [KEYED, READY])");
+    driveTo("run");
+    ok(session.call(exec("true"), T), CommandReply.ResultCase.EXEC);
+    assertThat(session.call(exec("true"), T).getError())
+        .startsWith("EXEC: a command was already started on tokyo-0");
+    assertThat(driver.calls()).doesNotContain("destroy " + HOST);
+    // a repeated SETUP with the same arguments is idempotent
+    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+  }
+
+  @Test
+  void malformedSetup_namesTheField() throws Exception {
+    startNodeManager(Map.of());
+    ConnectResponse.Builder bad = setup();
+    bad.getSetupBuilder().setRoutes(0, AddressRange.newBuilder().setCidr("10.20.0.1/24"));
+    assertThat(session.call(bad, T).getError()).startsWith("SETUP: routes[0]: '10.20.0.1/24' is"
+        + " not a CIDR block: host bits are set");
+    assertThat(driver.calls()).noneMatch(c -> c.startsWith("build"));
+  }
+
+  @Test
+  void crmBreaksTheStream_guestIsDestroyedAndNodeManagerTerminates() throws Exception {
+    startNodeManager(Map.of());
+    driveTo("run");
+    session.fail(Status.UNAVAILABLE.withDescription("CRM restarting"));
+    Termination t = nm.awaitTermination(T).orElseThrow();
+    assertThat(t.reason()).isEqualTo(Termination.Reason.CRM_FAILED);
+    assertThat(t.message()).isEqualTo("lost the CRM: UNAVAILABLE: CRM restarting");
+    assertThat(driver.calls()).endsWith("stop " + HOST, "destroy " + HOST);
+    assertThat(noGuestLeft()).isTrue();
+  }
+
+  @Test
+  void crmClosesTheStream_guestIsDestroyedAndNodeManagerTerminates() throws Exception {
+    startNodeManager(Map.of());
+    driveTo("setup");
+    session.complete();
+    Termination t = nm.awaitTermination(T).orElseThrow();
+    assertThat(t.reason()).isEqualTo(Termination.Reason.CRM_CLOSED);
+    assertThat(driver.calls()).contains("destroy " + HOST);
+    assertThat(noGuestLeft()).isTrue();
+  }
+
+  @Test
+  void hungSetup_stillAnswersStatus_andShutdownInterruptsItAndDestroysTheHalfBuiltGuest()
+      throws Exception {
+    startNodeManager(Map.of("hang_at", "setup"));
+    long setupId = session.send(setup());
+    await().atMost(T).until(() -> driver.calls().contains("hang setup " + HOST));
+    CommandReply st = session.call(status(), T);
+    assertThat(st.getGetStatus().getState()).isEqualTo(NodeState.NODE_CONNECTED);
+    assertThat(Files.list(guestDir()).count()).isEqualTo(1);
+
+    CommandReply bye = session.call(shutdown(), T);
+    ok(bye, CommandReply.ResultCase.SHUTDOWN);
+    assertThat(session.awaitReply(setupId, T).getError())
+        .isEqualTo("SETUP: interrupted: node tokyo-0 is shutting down");
+    assertThat(driver.calls()).contains("recover", "destroy " + HOST);
+    assertThat(noGuestLeft()).isTrue();
+    assertThat(session.states()).last().isEqualTo(NodeState.NODE_STOPPED);
+  }
+
+  @Test
+  void lifelineEof_tearsDownAndTellsTheCrm() throws Exception {
+    startNodeManager(Map.of());
+    PipedOutputStream launcher = new PipedOutputStream();
+    nm.closeWhenEnded(Lifeline.ofStream(new PipedInputStream(launcher), "stdin"));
+    driveTo("run");
+    launcher.close();
+    Termination t = nm.awaitTermination(T).orElseThrow();
+    assertThat(t.reason()).isEqualTo(Termination.Reason.CLOSED);
+    assertThat(t.message()).isEqualTo("launcher gone: stdin closed");
+    assertThat(driver.calls()).endsWith("stop " + HOST, "destroy " + HOST);
+    assertThat(noGuestLeft()).isTrue();
+    assertThat(session.ended.get(5, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(Status.OK);
+    assertThat(session.states()).last().isEqualTo(NodeState.NODE_STOPPED);
+  }
+
+  @Test
+  void closeWhileTheCommandRuns_killsItReportsItsExitAndDestroysTheGuest() throws Exception {
+    startNodeManager(Map.of());
+    driveTo("run");
+    ok(session.call(exec("sleep", "30"), T), CommandReply.ResultCase.EXEC);
+    nm.close();
+    assertThat(session.exit()).isPresent();
+    assertThat(session.exit().get().getExitCode()).isEqualTo(143);
+    assertThat(session.states()).endsWith(NodeState.NODE_EXECUTING, NodeState.NODE_DONE,
+        NodeState.NODE_STOPPED);
+    assertThat(noGuestLeft()).isTrue();
+  }
+
+  @Test
+  void destroyLeavingSomething_isReportedInTheShutdownReplyAndTermination() throws Exception {
+    startNodeManager(Map.of("destroy_leaves", "netns lg-x still exists"));
+    driveTo("setup");
+    CommandReply bye = session.call(shutdown(), T);
+    assertThat(bye.getError()).isEqualTo("SHUTDOWN: teardown of tokyo-0 left: netns lg-x still"
+        + " exists");
+    Termination t = nm.awaitTermination(T).orElseThrow();
+    assertThat(t.leftovers()).containsExactly("netns lg-x still exists");
+    assertThat(t.clean()).isFalse();
+  }
+
+  @Test
+  void wrongCredential_endsWithPermissionDenied() throws Exception {
+    startCrm(new TestCrm("the-right-one"));
+    startNodeManager(Map.of());
+    Termination t = nm.awaitTermination(T).orElseThrow();
+    assertThat(t.reason()).isEqualTo(Termination.Reason.CRM_FAILED);
+    assertThat(t.message()).isEqualTo("the CRM refused this pilot: PERMISSION_DENIED: wrong"
+        + " credential for node 0");
+    assertThat(driver.calls()).noneMatch(c -> c.startsWith("build"));
+  }
+
+  @Test
+  void start_destroysGuestsOfAGoneNodeManager_butNotThoseOfALiveOne() throws Exception {
+    Path crashed = guestDir().resolve("fake-j-old-kobe-0");
+    Files.createDirectories(crashed);
+    Files.writeString(crashed.resolve("spec.properties"), "job=j-old\nhostname=kobe-0\n"
+        + "address=10.10.0.9\nprefix=24\nuser=alice\n");
+    FakeGuestDriver live = (FakeGuestDriver) GuestDrivers.create("fake",
+        new DriverContext(Map.of(), stateDir));
+    live.build(new org.lambdagrid.nodemanager.driver.GuestSpec("j-live", "nara-0", "10.10.0.8",
+        24, List.of(), "alice"));
+
+    startNodeManager(Map.of());
+    assertThat(driver.calls()).contains("destroy kobe-0").doesNotContain("destroy nara-0");
+    assertThat(Files.exists(crashed)).isFalse();
+    assertThat(Files.list(guestDir()).map(p -> p.getFileName().toString()))
+        .containsExactly("fake-j-live-nara-0");
+  }
+
+  @Test
+  void unreachableCrm_failsStartWithinTheConnectTimeout() throws Exception {
+    ManagedChannel nowhere = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+        .forAddress("127.0.0.1", 1).usePlaintext().build();
+    try {
+      Map<String, Object> none = new HashMap<>();
+      NodeManager lonely = new NodeManager(NodeManagerConfig.of("fake", none, stateDir)
+          .withConnectTimeout(Duration.ofSeconds(1)),
+          GuestDrivers.create("fake", new DriverContext(none, stateDir)), nowhere,
+          new PilotIdentity(job, 1, ""));
+      assertThatThrownBy(lonely::start).isInstanceOf(CrmUnreachableException.class)
+          .hasMessageStartingWith("cannot reach the CRM at 127.0.0.1:1 within 1s");
+      assertThat(lonely.awaitTermination(T)).isPresent();
+    } finally {
+      Channels.close(nowhere);
+    }
+  }
+}
