@@ -18,6 +18,7 @@ import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.nodemanager.driver.DriverContext;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
 import org.lambdagrid.nodemanager.driver.GuestDrivers;
+import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -56,16 +57,21 @@ public final class NodeManagerMain implements Callable<Integer> {
   @Spec
   private CommandSpec cmdSpec;
 
-  @Option(names = "--crm", required = true, paramLabel = "HOST:PORT",
+  @Option(names = "--crm", paramLabel = "HOST:PORT",
       description = "The CRM's PilotService endpoint.")
   private String crm;
 
-  @Option(names = "--job", required = true, paramLabel = "JOB", description = "The job id.")
+  @Option(names = "--job", paramLabel = "JOB", description = "The job id.")
   private String job;
 
-  @Option(names = "--node", required = true, paramLabel = "N",
+  @Option(names = "--node", paramLabel = "N",
       description = "This node's 0-based index in the site's share.")
-  private int node;
+  private Integer node;
+
+  @Option(names = "--cleanup",
+      description = "Do not join a job: destroy the guests the driver recorded whose NodeManager"
+          + " is gone (after a crash), then exit. Needs only --config.")
+  private boolean cleanup;
 
   @Option(names = "--config", paramLabel = "FILE",
       description = "NodeManager config (YAML). Default: all defaults (namespaces driver).")
@@ -108,6 +114,16 @@ public final class NodeManagerMain implements Callable<Integer> {
     PrintWriter err = cmdSpec.commandLine().getErr();
     String source = configFile == null ? "defaults" : configFile.getFileName().toString();
 
+    if (cleanup) {
+      return cleanup(err, source);
+    }
+    for (String[] required : new String[][] {{"--crm", crm}, {"--job", job},
+        {"--node", node == null ? null : node.toString()}}) {
+      if (required[1] == null) {
+        return fail(err, USAGE, "missing required option " + required[0]
+            + " (usage: nodemanager --crm HOST:PORT --job JOB --node N ...)");
+      }
+    }
     Endpoint endpoint;
     try {
       endpoint = Endpoint.parse(crm);
@@ -222,5 +238,30 @@ public final class NodeManagerMain implements Callable<Integer> {
     err.println("nodemanager: " + message);
     err.flush();
     return code;
+  }
+
+  /** --cleanup: destroys recorded guests of NodeManagers that are gone. 0 if nothing is left. */
+  private int cleanup(PrintWriter err, String source) {
+    NodeManagerConfig config;
+    GuestDriver driver;
+    try {
+      config = configFile == null ? NodeManagerConfig.defaults()
+          : NodeManagerConfig.load(configFile);
+      driver = GuestDrivers.create(config.driver(),
+          new DriverContext(config.driverConfig(), config.stateDir()));
+    } catch (ConfigException | IllegalArgumentException | IllegalStateException e) {
+      return fail(err, USAGE, source + ": " + e.getMessage());
+    }
+    List<String> left = new ArrayList<>();
+    for (GuestHandle guest : driver.recover()) {
+      driver.stop(guest);
+      left.addAll(driver.destroy(guest));
+      cmdSpec.commandLine().getOut().println("nodemanager: destroyed guest " + guest.id()
+          + (guest.spec().hostname().isEmpty() ? "" : " (" + guest.spec().hostname() + ")"));
+    }
+    if (!left.isEmpty()) {
+      return fail(err, FAILED, "cleanup left: " + String.join("; ", left));
+    }
+    return 0;
   }
 }

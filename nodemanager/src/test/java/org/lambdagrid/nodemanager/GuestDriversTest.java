@@ -42,17 +42,10 @@ class GuestDriversTest {
   }
 
   @Test
-  void namespacesFactory_saysPlainlyWhenTheDriverIsNotInTheBuild() {
-    boolean present;
-    try {
-      Class.forName(NamespacesDriverFactory.DRIVER_CLASS);
-      present = true;
-    } catch (ClassNotFoundException e) {
-      present = false;
-    }
-    org.junit.jupiter.api.Assumptions.assumeFalse(present, "the namespaces driver is merged");
+  void namespacesIsFoundByName_andItsConfigErrorsNameTheField() {
+    assertThat(GuestDrivers.names()).contains("namespaces", "fake");
     assertThatThrownBy(() -> GuestDrivers.create("namespaces", new DriverContext(Map.of(), dir)))
-        .isInstanceOf(IllegalStateException.class)
-        .hasMessageStartingWith("the namespaces driver is not part of this build");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("attachment:");
   }
 }

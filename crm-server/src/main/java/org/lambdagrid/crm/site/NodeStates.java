@@ -3,6 +3,7 @@ package org.lambdagrid.crm.site;
 import static org.lambdagrid.proto.v1.NodeState.NODE_CONNECTED;
 import static org.lambdagrid.proto.v1.NodeState.NODE_DONE;
 import static org.lambdagrid.proto.v1.NodeState.NODE_EXECUTING;
+import static org.lambdagrid.proto.v1.NodeState.NODE_FAILED;
 import static org.lambdagrid.proto.v1.NodeState.NODE_KEYED;
 import static org.lambdagrid.proto.v1.NodeState.NODE_LAUNCHING;
 import static org.lambdagrid.proto.v1.NodeState.NODE_LOST;
@@ -20,6 +21,8 @@ import org.lambdagrid.proto.v1.NodeState;
  * LAUNCHING -> CONNECTED -> SET_UP -> KEYED -> READY -> EXECUTING -> DONE -> STOPPED
  *      \            \           \         \        \          \        \
  *       +------------+-----------+---------+--------+----------+--------+--> LOST -> STOPPED
+ *
+ * CONNECTED .. EXECUTING -> FAILED (a command failed on the pilot; guest torn down) -> STOPPED
  * </pre>
  *
  * <p>Every state may also go straight to STOPPED (release). READY -> DONE is allowed for nodes
@@ -29,12 +32,13 @@ import org.lambdagrid.proto.v1.NodeState;
 public final class NodeStates {
   public static final StateMachine<NodeState> MACHINE = StateMachine.builder(NodeState.class)
       .allow(NODE_LAUNCHING, NODE_CONNECTED, NODE_LOST, NODE_STOPPED)
-      .allow(NODE_CONNECTED, NODE_SET_UP, NODE_LOST, NODE_STOPPED)
-      .allow(NODE_SET_UP, NODE_KEYED, NODE_LOST, NODE_STOPPED)
-      .allow(NODE_KEYED, NODE_READY, NODE_LOST, NODE_STOPPED)
-      .allow(NODE_READY, NODE_EXECUTING, NODE_DONE, NODE_LOST, NODE_STOPPED)
-      .allow(NODE_EXECUTING, NODE_DONE, NODE_LOST, NODE_STOPPED)
+      .allow(NODE_CONNECTED, NODE_SET_UP, NODE_FAILED, NODE_LOST, NODE_STOPPED)
+      .allow(NODE_SET_UP, NODE_KEYED, NODE_FAILED, NODE_LOST, NODE_STOPPED)
+      .allow(NODE_KEYED, NODE_READY, NODE_FAILED, NODE_LOST, NODE_STOPPED)
+      .allow(NODE_READY, NODE_EXECUTING, NODE_DONE, NODE_FAILED, NODE_LOST, NODE_STOPPED)
+      .allow(NODE_EXECUTING, NODE_DONE, NODE_FAILED, NODE_LOST, NODE_STOPPED)
       .allow(NODE_DONE, NODE_LOST, NODE_STOPPED)
+      .allow(NODE_FAILED, NODE_LOST, NODE_STOPPED)
       .allow(NODE_LOST, NODE_STOPPED)
       .terminal(NODE_STOPPED)
       .build();
@@ -43,6 +47,7 @@ public final class NodeStates {
 
   /** True if {@code state} is {@code target} or later on the main line (LOST/STOPPED: false). */
   public static boolean reached(NodeState state, NodeState target) {
-    return state != NODE_LOST && state != NODE_STOPPED && state.getNumber() >= target.getNumber();
+    return state != NODE_LOST && state != NODE_STOPPED && state != NODE_FAILED
+        && state.getNumber() >= target.getNumber();
   }
 }
