@@ -82,6 +82,6 @@ class NodeManagerMainTest {
     CommandLine cl = NodeManagerMain.commandLine(new NodeManagerMain());
     cl.setErr(new PrintWriter(err, true));
     assertThat(cl.execute("--job", "j")).isEqualTo(2);
-    assertThat(err.toString()).contains("Missing required options: '--crm=HOST:PORT'");
+    assertThat(err.toString()).contains("missing required option --crm");
   }
 }
