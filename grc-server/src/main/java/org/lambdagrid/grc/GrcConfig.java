@@ -1,5 +1,6 @@
 package org.lambdagrid.grc;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.time.Duration;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
@@ -10,23 +11,28 @@ import org.lambdagrid.common.Quantities;
  *
  * <pre>
  * listen: 127.0.0.1:7300        # host:port of GridService + SiteRegistryService (port 0 = any)
- * phaseTimeouts:
+ * phase_timeouts:
  *   setup: 120s                 # LAUNCH + SETUP (pilots go through the batch system)
  *   keys: 30s
- *   setKeys: 30s
+ *   set_keys: 30s
  *   run: 30s                    # sshd up on every guest
  *   exec: 30s                   # starting the command (not its run time)
- * rpcTimeout: 10s               # ReserveShare / ReleaseShare
- * callMargin: 5s                # added to a phase timeout for the call deadline
- * defaultDuration: 1h           # a job's window when the user gives none
- * outputBufferBytes: 16777216   # output kept per job (oldest dropped beyond)
+ * rpc_timeout: 10s              # ReserveShare / ReleaseShare
+ * call_margin: 5s               # added to a phase timeout for the call deadline
+ * default_duration: 1h          # a job's window when the user gives none
+ * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
  * </pre>
  *
  * Durations take the forms {@link Quantities#parseDuration} accepts: 250ms, 90s, 5m, 1h30m.
  * Port 7300 is the GRC's default; CRMs and the {@code grc} command use it when told nothing.
  */
-public record GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
-    String callMargin, String defaultDuration, Long outputBufferBytes) {
+public record GrcConfig(
+    String listen,
+    @JsonProperty("phase_timeouts") PhaseTimeouts phaseTimeouts,
+    @JsonProperty("rpc_timeout") String rpcTimeout,
+    @JsonProperty("call_margin") String callMargin,
+    @JsonProperty("default_duration") String defaultDuration,
+    @JsonProperty("output_buffer_bytes") Long outputBufferBytes) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
 
@@ -38,12 +44,12 @@ public record GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTi
       throw new IllegalArgumentException("listen: " + e.getMessage());
     }
     phaseTimeouts = phaseTimeouts == null ? PhaseTimeouts.defaults() : phaseTimeouts;
-    rpcTimeout = positive("rpcTimeout", rpcTimeout, "10s");
-    callMargin = positive("callMargin", callMargin, "5s");
-    defaultDuration = positive("defaultDuration", defaultDuration, "1h");
+    rpcTimeout = positive("rpc_timeout", rpcTimeout, "10s");
+    callMargin = positive("call_margin", callMargin, "5s");
+    defaultDuration = positive("default_duration", defaultDuration, "1h");
     outputBufferBytes = outputBufferBytes == null ? 16L << 20 : outputBufferBytes;
     if (outputBufferBytes < 1024) {
-      throw new IllegalArgumentException("outputBufferBytes: '" + outputBufferBytes
+      throw new IllegalArgumentException("output_buffer_bytes: '" + outputBufferBytes
           + "' is too small (at least 1024)");
     }
   }
@@ -90,12 +96,12 @@ public record GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTi
   }
 
   /** Per-phase barrier timeouts. */
-  public record PhaseTimeouts(String setup, String keys, String setKeys, String run,
-      String exec) {
+  public record PhaseTimeouts(String setup, String keys,
+      @JsonProperty("set_keys") String setKeys, String run, String exec) {
     public PhaseTimeouts {
       setup = positive("setup", setup, "120s");
       keys = positive("keys", keys, "30s");
-      setKeys = positive("setKeys", setKeys, "30s");
+      setKeys = positive("set_keys", setKeys, "30s");
       run = positive("run", run, "30s");
       exec = positive("exec", exec, "30s");
     }

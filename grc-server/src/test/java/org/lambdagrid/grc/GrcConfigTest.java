@@ -30,9 +30,9 @@ class GrcConfigTest {
   void readsEveryField() {
     GrcConfig c = ConfigLoader.parse("grc.yaml", String.join("\n",
         "listen: 0.0.0.0:7400",
-        "phaseTimeouts: {setup: 5m, keys: 10s, setKeys: 11s, run: 12s, exec: 13s}",
-        "rpcTimeout: 3s", "callMargin: 1s", "defaultDuration: 2h",
-        "outputBufferBytes: 4096"), GrcConfig.class);
+        "phase_timeouts: {setup: 5m, keys: 10s, set_keys: 11s, run: 12s, exec: 13s}",
+        "rpc_timeout: 3s", "call_margin: 1s", "default_duration: 2h",
+        "output_buffer_bytes: 4096"), GrcConfig.class);
     assertThat(c.listenEndpoint().port()).isEqualTo(7400);
     assertThat(c.settings()).isEqualTo(new CoordinatorSettings(Duration.ofMinutes(5),
         Duration.ofSeconds(10), Duration.ofSeconds(11), Duration.ofSeconds(12),
@@ -46,9 +46,21 @@ class GrcConfigTest {
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "listen: nope", GrcConfig.class))
         .withMessage("grc.yaml: listen: 'nope' is not host:port");
     assertThatExceptionOfType(ConfigException.class)
-        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "phaseTimeouts: {keys: 5x}",
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "phase_timeouts: {keys: 5x}",
             GrcConfig.class))
-        .withMessageStartingWith("grc.yaml: ").withMessageContaining("keys: '5x' is not a duration");
+        .withMessage("grc.yaml: phase_timeouts: keys: '5x' is not a duration"
+            + " (examples: 90s, 5m, 1h30m, 2d)");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "phase_timeouts: {set_keys: 0s}",
+            GrcConfig.class))
+        .withMessage("grc.yaml: phase_timeouts: set_keys: '0s' must be longer than zero");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "output_buffer_bytes: 10",
+            GrcConfig.class))
+        .withMessage("grc.yaml: output_buffer_bytes: '10' is too small (at least 1024)");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "rpcTimeout: 3s", GrcConfig.class))
+        .withMessageStartingWith("grc.yaml: rpcTimeout: unknown field");
     assertThatExceptionOfType(ConfigException.class)
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "listne: a:1", GrcConfig.class))
         .withMessageStartingWith("grc.yaml: listne: unknown field");
@@ -57,13 +69,13 @@ class GrcConfigTest {
   @Test
   void grcServerWithABadConfigPrintsOneLineAndExits2(@TempDir Path dir) throws Exception {
     Path f = dir.resolve("grc.yaml");
-    Files.writeString(f, "rpcTimeout: soon\n");
+    Files.writeString(f, "rpc_timeout: soon\n");
     StringWriter err = new StringWriter();
     CommandLine cli = new CommandLine(new GrcMain());
     cli.setErr(new PrintWriter(err, true));
     int code = cli.execute("--config", f.toString());
     assertThat(code).isEqualTo(2);
     assertThat(err.toString().strip()).isEqualTo(
-        "grc-server: grc.yaml: rpcTimeout: 'soon' is not a duration (examples: 90s, 5m, 1h30m, 2d)");
+        "grc-server: grc.yaml: rpc_timeout: 'soon' is not a duration (examples: 90s, 5m, 1h30m, 2d)");
   }
 }

@@ -25,14 +25,14 @@ class NodeManagerConfigTest {
         driver_config:
           attachment: bridge
           bridge: lgbr0
-          sharedPaths: [/scratch]
+          shared_paths: [/scratch]
         state_dir: /var/lib/lambdagrid/nm
         connect_timeout: 1m30s
         teardown_timeout: 10s
         """);
     assertThat(c.driver()).isEqualTo("namespaces");
     assertThat(c.driverConfig()).containsEntry("bridge", "lgbr0")
-        .containsEntry("sharedPaths", List.of("/scratch"));
+        .containsEntry("shared_paths", List.of("/scratch"));
     assertThat(c.stateDir()).isEqualTo(Path.of("/var/lib/lambdagrid/nm"));
     assertThat(c.connectTimeout()).isEqualTo(Duration.ofSeconds(90));
     assertThat(c.teardownTimeout()).isEqualTo(Duration.ofSeconds(10));

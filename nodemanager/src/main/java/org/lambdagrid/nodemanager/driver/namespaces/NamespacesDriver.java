@@ -140,7 +140,7 @@ public final class NamespacesDriver implements GuestDriver {
     }
     if (!Files.isExecutable(Path.of(config.sshKeygenPath()))) {
       problems.add("no ssh-keygen at " + config.sshKeygenPath()
-          + " (install openssh-client or set namespaces.sshKeygen)");
+          + " (install openssh-client or set namespaces.ssh_keygen)");
     }
     for (String[] tool : new String[][] {
         {"ip", "iproute2"}, {"unshare", "util-linux"}, {"nsenter", "util-linux"},
@@ -165,7 +165,7 @@ public final class NamespacesDriver implements GuestDriver {
       existing = existing.getParent();
     }
     if (existing == null || !Files.isDirectory(existing) || !Files.isWritable(existing)) {
-      problems.add("state directory " + config.stateDir() + " (namespaces.stateDir) cannot be"
+      problems.add("state directory " + config.stateDir() + " (namespaces.state_dir) cannot be"
           + " created or written");
     }
     return problems;

@@ -17,18 +17,18 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * namespaces:
- *   stateDir: /run/lambdagrid/guests   # per-guest state, keys, overlay upper layer
+ *   state_dir: /run/lambdagrid/guests  # per-guest state, keys, overlay upper layer
  *   attachment: bridge                 # bridge | macvlan
  *   bridge: lgbr0                      # attachment: bridge -- an existing bridge
  *   parent: eth1                       # attachment: macvlan -- an existing parent interface
- *   macvlanMode: bridge                # private | vepa | bridge | passthru
- *   defaultGateway: null               # off by default; an on-link IPv4 address if wanted
+ *   macvlan_mode: bridge               # private | vepa | bridge | passthru
+ *   default_gateway: null              # off by default; an on-link IPv4 address if wanted
  *   sshd: /usr/sbin/sshd
- *   sshKeygen: /usr/bin/ssh-keygen
- *   guestPath: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
- *   sharedPaths: []                    # extra host directories shared into every guest
- *   startTimeoutSeconds: 20            # how long RUN waits for sshd to accept on guest:22
- *   killGraceSeconds: 5                # TERM, then KILL after this long
+ *   ssh_keygen: /usr/bin/ssh-keygen
+ *   guest_path: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ *   shared_paths: []                   # extra host directories shared into every guest
+ *   start_timeout_seconds: 20          # how long RUN waits for sshd to accept on guest:22
+ *   kill_grace_seconds: 5              # TERM, then KILL after this long
  * </pre>
  *
  * @param stateDir directory holding one sub-directory per guest; created 0700 root
@@ -106,7 +106,7 @@ public record NamespacesDriverConfig(
     }
     List<String> errors = new ArrayList<>();
     if (!stateDir.isAbsolute() || stateDir.getNameCount() < 1) {
-      errors.add("stateDir: '" + stateDir + "' must be an absolute path below /");
+      errors.add("state_dir: '" + stateDir + "' must be an absolute path below /");
     }
     if (attachment == null) {
       errors.add("attachment: missing; one of bridge, macvlan");
@@ -128,33 +128,33 @@ public record NamespacesDriverConfig(
       }
     }
     if (!MACVLAN_MODES.contains(macvlanMode)) {
-      errors.add("macvlanMode: '" + macvlanMode + "' is not one of " + MACVLAN_MODES);
+      errors.add("macvlan_mode: '" + macvlanMode + "' is not one of " + MACVLAN_MODES);
     }
     if (defaultGateway != null && !IPV4.matcher(defaultGateway).matches()) {
-      errors.add("defaultGateway: '" + defaultGateway + "' is not an IPv4 address");
+      errors.add("default_gateway: '" + defaultGateway + "' is not an IPv4 address");
     }
     if (!sshdPath.startsWith("/")) {
       errors.add("sshd: '" + sshdPath + "' must be an absolute path (sshd re-executes itself)");
     }
     if (!sshKeygenPath.startsWith("/")) {
-      errors.add("sshKeygen: '" + sshKeygenPath + "' must be an absolute path");
+      errors.add("ssh_keygen: '" + sshKeygenPath + "' must be an absolute path");
     }
     if (guestPath.isBlank() || guestPath.contains("=") || guestPath.contains(" ")) {
-      errors.add("guestPath: '" + guestPath + "' is not a PATH value");
+      errors.add("guest_path: '" + guestPath + "' is not a PATH value");
     }
     for (int i = 0; i < sharedPaths.size(); i++) {
       String p = sharedPaths.get(i);
       if (p == null || !p.startsWith("/") || p.equals("/") || p.contains("..")
           || Path.of(p).normalize().toString().length() != p.length()) {
-        errors.add("sharedPaths[" + i + "]: '" + p + "' must be a normalized absolute path"
+        errors.add("shared_paths[" + i + "]: '" + p + "' must be a normalized absolute path"
             + " other than /");
       }
     }
     if (startTimeout.isNegative() || startTimeout.isZero()) {
-      errors.add("startTimeoutSeconds: must be positive");
+      errors.add("start_timeout_seconds: must be positive");
     }
     if (killGrace.isNegative()) {
-      errors.add("killGraceSeconds: must not be negative");
+      errors.add("kill_grace_seconds: must not be negative");
     }
     if (!errors.isEmpty()) {
       throw new IllegalArgumentException(String.join("; ", errors));
@@ -189,9 +189,9 @@ public record NamespacesDriverConfig(
   }
 
   /** The keys {@link #fromMap} accepts. */
-  public static final Set<String> KEYS = Set.of("stateDir", "attachment", "bridge", "parent",
-      "macvlanMode", "defaultGateway", "sshd", "sshKeygen", "guestPath", "sharedPaths",
-      "startTimeoutSeconds", "killGraceSeconds");
+  public static final Set<String> KEYS = Set.of("state_dir", "attachment", "bridge", "parent",
+      "macvlan_mode", "default_gateway", "sshd", "ssh_keygen", "guest_path", "shared_paths",
+      "start_timeout_seconds", "kill_grace_seconds");
 
   /**
    * Reads the {@code namespaces:} section of the NodeManager config as parsed by Jackson/YAML
@@ -219,20 +219,20 @@ public record NamespacesDriverConfig(
             + attachmentText + "' is not one of bridge, macvlan");
       };
     }
-    String stateDir = string(m, "stateDir");
+    String stateDir = string(m, "state_dir");
     return new NamespacesDriverConfig(
         stateDir == null ? null : Path.of(stateDir),
         attachment,
         string(m, "bridge"),
         string(m, "parent"),
-        string(m, "macvlanMode"),
-        string(m, "defaultGateway"),
+        string(m, "macvlan_mode"),
+        string(m, "default_gateway"),
         string(m, "sshd"),
-        string(m, "sshKeygen"),
-        string(m, "guestPath"),
-        stringList(m, "sharedPaths"),
-        seconds(m, "startTimeoutSeconds"),
-        seconds(m, "killGraceSeconds"));
+        string(m, "ssh_keygen"),
+        string(m, "guest_path"),
+        stringList(m, "shared_paths"),
+        seconds(m, "start_timeout_seconds"),
+        seconds(m, "kill_grace_seconds"));
   }
 
   private static String string(Map<String, Object> m, String key) {

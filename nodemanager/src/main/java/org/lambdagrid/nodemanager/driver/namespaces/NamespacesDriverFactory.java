@@ -7,7 +7,7 @@ import org.lambdagrid.nodemanager.driver.GuestDriverFactory;
 /**
  * Registers the product's default driver, {@code namespaces}. The {@code driver_config}
  * section is validated by {@link NamespacesDriverConfig#fromMap}, whose messages start with the
- * field name. The driver keeps its own state directory ({@code stateDir} in that section).
+ * field name. The driver keeps its own state directory ({@code state_dir} in that section).
  */
 public final class NamespacesDriverFactory implements GuestDriverFactory {
   @Override

@@ -29,17 +29,17 @@ class NamespacesDriverConfigTest {
   @Test
   void fromMapReadsEveryField() {
     NamespacesDriverConfig c = NamespacesDriverConfig.fromMap(Map.ofEntries(
-        Map.entry("stateDir", "/var/lib/lambdagrid/guests"),
+        Map.entry("state_dir", "/var/lib/lambdagrid/guests"),
         Map.entry("attachment", "macvlan"),
         Map.entry("parent", "eth1"),
-        Map.entry("macvlanMode", "private"),
-        Map.entry("defaultGateway", "10.1.0.1"),
+        Map.entry("macvlan_mode", "private"),
+        Map.entry("default_gateway", "10.1.0.1"),
         Map.entry("sshd", "/opt/ssh/sbin/sshd"),
-        Map.entry("sshKeygen", "/opt/ssh/bin/ssh-keygen"),
-        Map.entry("guestPath", "/opt/mpi/bin:/usr/bin:/bin"),
-        Map.entry("sharedPaths", List.of("/scratch")),
-        Map.entry("startTimeoutSeconds", 5),
-        Map.entry("killGraceSeconds", 0.5)));
+        Map.entry("ssh_keygen", "/opt/ssh/bin/ssh-keygen"),
+        Map.entry("guest_path", "/opt/mpi/bin:/usr/bin:/bin"),
+        Map.entry("shared_paths", List.of("/scratch")),
+        Map.entry("start_timeout_seconds", 5),
+        Map.entry("kill_grace_seconds", 0.5)));
     assertThat(c).isEqualTo(new NamespacesDriverConfig(Path.of("/var/lib/lambdagrid/guests"),
         NamespacesDriverConfig.Attachment.MACVLAN, null, "eth1", "private", "10.1.0.1",
         "/opt/ssh/sbin/sshd", "/opt/ssh/bin/ssh-keygen", "/opt/mpi/bin:/usr/bin:/bin",
@@ -58,14 +58,14 @@ class NamespacesDriverConfigTest {
         Map.of("attachment", "bridge", "bridge", "a-very-long-bridge-name")))
         .hasMessageContaining("bridge:");
     assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
-        Map.of("attachment", "macvlan", "parent", "eth0", "defaultGateway", "10.0.0.300")))
-        .hasMessageContaining("defaultGateway: '10.0.0.300' is not an IPv4 address");
+        Map.of("attachment", "macvlan", "parent", "eth0", "default_gateway", "10.0.0.300")))
+        .hasMessageContaining("default_gateway: '10.0.0.300' is not an IPv4 address");
     assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
-        Map.of("attachment", "bridge", "bridge", "br0", "stateDir", "relative")))
-        .hasMessageContaining("stateDir:");
+        Map.of("attachment", "bridge", "bridge", "br0", "state_dir", "relative")))
+        .hasMessageContaining("state_dir:");
     assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
-        Map.of("attachment", "bridge", "bridge", "br0", "sharedPaths", List.of("/a/../etc"))))
-        .hasMessageContaining("sharedPaths[0]:");
+        Map.of("attachment", "bridge", "bridge", "br0", "shared_paths", List.of("/a/../etc"))))
+        .hasMessageContaining("shared_paths[0]:");
     assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
         Map.of("attachment", "bridge", "bridge", "br0", "sshd", "sshd")))
         .hasMessageContaining("sshd: 'sshd' must be an absolute path");
@@ -73,8 +73,23 @@ class NamespacesDriverConfigTest {
         Map.of("attachment", "bridge", "bridge", "br0", "bridgee", "x")))
         .hasMessageStartingWith("bridgee: unknown field");
     assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
-        Map.of("attachment", "bridge", "bridge", "br0", "startTimeoutSeconds", "ten")))
-        .hasMessageContaining("startTimeoutSeconds: expected a number of seconds");
+        Map.of("attachment", "bridge", "bridge", "br0", "start_timeout_seconds", "ten")))
+        .hasMessageContaining("start_timeout_seconds: expected a number of seconds");
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(Map.of("attachment", "bridge",
+        "bridge", "br0", "macvlan_mode", "fast", "ssh_keygen", "ssh-keygen",
+        "guest_path", "A=B", "kill_grace_seconds", -1)))
+        .hasMessageContaining("macvlan_mode: 'fast' is not one of")
+        .hasMessageContaining("ssh_keygen: 'ssh-keygen' must be an absolute path")
+        .hasMessageContaining("guest_path: 'A=B' is not a PATH value")
+        .hasMessageContaining("kill_grace_seconds: must not be negative");
+  }
+
+  @Test
+  void theOldCamelCaseKeysAreUnknown() {
+    assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(
+        Map.of("attachment", "bridge", "bridge", "br0", "stateDir", "/x")))
+        .hasMessageStartingWith("stateDir: unknown field")
+        .hasMessageContaining("state_dir");
   }
 
   @Test
