@@ -16,12 +16,11 @@ import org.lambdagrid.common.Ipv4Cidr;
  *
  * <p>For a job asking n_s nodes on site s, site s gets the smallest aligned block holding n_s
  * usable hosts ({@link Ipv4Cidr#prefixForHosts}) from s's published ranges, disjoint from
- * <ul>
- *   <li>the job's sub-ranges on its other sites (the job's guests share one layer-2 segment), and
- *   <li>every sub-range any live job holds on <em>any</em> of this job's sites: the testbed
- *       joins sites at layer 2, so a block leased on site a is unusable on site b while both
- *       are joined by some job.
- * </ul>
+ * every sub-range any live job holds on any site. Sites may publish the same pool, and a
+ * block is still never leased twice at once: until each reservation gets its own layer-2
+ * segment (co-allocation), the guests of all jobs share the sites' joined segments, where two
+ * guests with one address would answer each other's ARP. The job's own sites thereby get
+ * disjoint blocks too, so its guests reach each other with on-link routes alone.
  * Allocation is all or nothing and first-fit in address order (sites with the largest block
  * first, ties by name, so big blocks are not fragmented by small ones).
  *
@@ -47,11 +46,7 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
     }
     List<Ipv4Cidr> taken = new ArrayList<>();
     for (Map<String, Ipv4Cidr> job : leases.values()) {
-      for (Map.Entry<String, Ipv4Cidr> e : job.entrySet()) {
-        if (siteNodes.keySet().stream().anyMatch(s -> s.name().equals(e.getKey()))) {
-          taken.add(e.getValue());
-        }
-      }
+      taken.addAll(job.values());
     }
     List<Map.Entry<Site, Integer>> order = new ArrayList<>(siteNodes.entrySet());
     order.sort(Comparator.<Map.Entry<Site, Integer>>comparingInt(e -> -e.getValue())

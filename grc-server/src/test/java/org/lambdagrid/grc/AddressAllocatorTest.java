@@ -46,6 +46,21 @@ class AddressAllocatorTest {
   }
 
   @Test
+  void aBlockIsNeverLeasedTwiceAtOnce_evenToJobsOnDifferentSites() {
+    // The sites' segments are joined at layer 2, so job j-2 on b must avoid j-1's block on a.
+    Site a = site("a", "10.20.0.0/29");
+    Site b = site("b", "10.20.0.0/29");
+    Ipv4Cidr first = allocator.allocate("j-1", ask(a, 2)).get("a");
+    Ipv4Cidr second = allocator.allocate("j-2", ask(b, 2)).get("b");
+    assertThat(first.overlaps(second)).isFalse();
+    assertThatThrownBy(() -> allocator.allocate("j-3", ask(a, 1)))
+        .isInstanceOf(Errors.RequestException.class)
+        .hasMessageContaining("site 'a' has no free /30 in 10.20.0.0/29");
+    allocator.release("j-1");
+    assertThat(allocator.allocate("j-3", ask(a, 1)).get("a")).isEqualTo(first);
+  }
+
+  @Test
   void liveJobsOnASiteNeverOverlapAndLeasesOnJoinedSitesAreAvoided() {
     Site a = site("a", "10.10.0.0/24");
     Site b = site("b", "10.10.0.0/24");

@@ -252,15 +252,18 @@ final class Share {
    * callers wait for the first one. Never throws.
    */
   void release(String reason) {
+    boolean first;
     synchronized (this) {
-      if (releasing) {
-        awaitQuietly(releasedFuture);
-        return;
-      }
+      first = !releasing;
       releasing = true;
       for (Node n : nodes) {
         n.credentialUsed = true; // no pilot of this share may dial in any more
       }
+    }
+    if (!first) {
+      // Wait outside the monitor: the first caller needs it to move nodes to STOPPED.
+      awaitQuietly(releasedFuture);
+      return;
     }
     try {
       List<Node> all = snapshot();

@@ -91,9 +91,17 @@ public final class GrcCli implements Runnable {
   CommandLine.Model.CommandSpec spec;
 
   private final Map<String, String> env;
+  private final String user;
 
+  /** The submitting user is the OS user running this process. */
   public GrcCli(Map<String, String> env) {
+    this(env, System.getProperty("user.name"));
+  }
+
+  /** For tests: submit as {@code user} (the GRC refuses root). */
+  GrcCli(Map<String, String> env, String user) {
     this.env = env;
+    this.user = user;
   }
 
   @Override
@@ -108,7 +116,15 @@ public final class GrcCli implements Runnable {
 
   /** The configured command line; tests pass their own environment and capture out/err. */
   public static CommandLine commandLine(Map<String, String> env) {
-    CommandLine cli = new CommandLine(new GrcCli(env));
+    return configure(new CommandLine(new GrcCli(env)));
+  }
+
+  /** For tests: as {@link #commandLine(Map)}, submitting as {@code user}. */
+  static CommandLine commandLine(Map<String, String> env, String user) {
+    return configure(new CommandLine(new GrcCli(env, user)));
+  }
+
+  private static CommandLine configure(CommandLine cli) {
     cli.getSubcommands().get("submit").setStopAtPositional(true);
     cli.setParameterExceptionHandler((e, args) -> {
       CommandLine c = e.getCommandLine();
@@ -368,7 +384,7 @@ public final class GrcCli implements Runnable {
 
     JobSpec buildSpec() {
       JobSpec.Builder b = JobSpec.newBuilder().putAllSiteNodes(sites).addAllArgv(command)
-          .putAllEnv(env).setUser(System.getProperty("user.name"))
+          .putAllEnv(env).setUser(root.user)
           .setWorkingDirectory(workdir != null ? Path.of(workdir).toAbsolutePath().normalize()
               .toString() : System.getProperty("user.dir"));
       try {

@@ -54,7 +54,7 @@ class GrcCliTest {
   }
 
   private int grcWithEnv(Map<String, String> env, String... args) {
-    CommandLine cli = GrcCli.commandLine(env);
+    CommandLine cli = GrcCli.commandLine(env, "alice");
     cli.setOut(new PrintWriter(out, true));
     cli.setErr(new PrintWriter(err, true));
     return cli.execute(args);
@@ -88,7 +88,7 @@ class GrcCliTest {
     String id = server.coordinator().list("", true).get(0).getId();
     assertThat(a.exec(id).getArgvList()).containsExactly("mpirun", "-np", "3", "./app");
     assertThat(a.exec(id).getEnvMap()).containsEntry("K", "V");
-    assertThat(a.exec(id).getUser()).isEqualTo(System.getProperty("user.name"));
+    assertThat(a.exec(id).getUser()).isEqualTo("alice");
     assertThat(a.exec(id).getWorkingDirectory()).isEqualTo(System.getProperty("user.dir"));
     assertThat(server.allocator().holders()).isEmpty();
   }
