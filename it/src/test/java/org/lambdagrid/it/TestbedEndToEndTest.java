@@ -1,0 +1,171 @@
+package org.lambdagrid.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The quick start, for real: scripts/testbed brings up a 2-site x 2-node grid on this machine
+ * (GRC, CRMs and NodeManagers as processes, namespaces guests, sshd, Open MPI) and the real
+ * {@code grc} command runs an MPI program across it as a non-root user. Needs root, sshd, mpicc;
+ * skipped with the reason otherwise.
+ */
+@Tag("root")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TestbedEndToEndTest {
+  private static final Path REPO = Path.of("").toAbsolutePath().getParent();
+  private static final Path STATE = Path.of("/run/lambdagrid/testbed");
+  private static final String GRC = STATE.resolve("dist/bin/grc").toString();
+  private static final String USER = "lgtest";
+  private static final List<String> TESTBED_LINKS = List.of("lgbr-core", "lgbr-alpha",
+      "lgbr-bravo", "lgup-alpha", "lgdn-alpha", "lgup-bravo", "lgdn-bravo");
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static boolean up;
+  private static Path work;
+
+  @BeforeAll
+  static void upTheTestbed() throws Exception {
+    assumeTrue("root".equals(System.getProperty("user.name")), "needs root (namespaces, bridges)");
+    for (String tool : List.of("sshd", "mpicc", "mpirun", "unshare", "nsenter", "setpriv", "sudo")) {
+      assumeTrue(Sh.onPath(tool), "needs " + tool + " (run scripts/setup-host)");
+    }
+    assumeTrue(Files.isDirectory(REPO.resolve("nodemanager/target/lib")),
+        "needs a packaged build (mvn package)");
+    assertThat(Files.exists(STATE)).as("a testbed is already up in " + STATE).isFalse();
+
+    if (Sh.run(Duration.ofSeconds(10), "id", USER).exit() != 0) {
+      Sh.run(Duration.ofSeconds(30), "useradd", "-m", "-s", "/bin/bash", USER).orFail("useradd");
+    }
+    Sh.run(Duration.ofSeconds(10), "usermod", "-p", "*", USER).orFail("usermod");
+    String home = Sh.run(Duration.ofSeconds(10), "getent", "passwd", USER).out().split(":")[5];
+    work = Path.of(home, "lambdagrid-e2e");
+    Sh.run(Duration.ofSeconds(10), "runuser", "-u", USER, "--", "mkdir", "-p", work.toString())
+        .orFail("mkdir");
+    Sh.run(Duration.ofSeconds(60), "runuser", "-u", USER, "--", "mpicc", "-O2", "-o",
+        work.resolve("mpi_hello").toString(),
+        REPO.resolve("scripts/examples/mpi_hello.c").toString()).orFail("mpicc");
+
+    up = true;
+    Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
+        "2", "--nodes", "2").orFail("testbed up");
+  }
+
+  @AfterAll
+  static void downTheTestbed() throws Exception {
+    if (!up) {
+      return;
+    }
+    Sh.Result down = Sh.run(Duration.ofMinutes(2), REPO.resolve("scripts/testbed").toString(),
+        "down");
+    assertThat(down.exit()).as(down.out() + down.err()).isZero();
+    assertThat(Sh.leftovers(List.of())).as("left behind after testbed down").isEmpty();
+    assertThat(Files.exists(Path.of("/etc/sudoers.d/lambdagrid-testbed"))).isFalse();
+  }
+
+  private static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("runuser", "-u", USER, "--", GRC));
+    cmd.addAll(List.of(args));
+    return Sh.run(timeout, cmd.toArray(String[]::new));
+  }
+
+  private static JsonNode job(String id) throws Exception {
+    return JSON.readTree(grcAsUser(Duration.ofSeconds(30), "status", id, "-o", "json")
+        .orFail("grc status").out());
+  }
+
+  @Test
+  @Order(1)
+  void mpiJobRunsAcrossTwoSitesAsTheUser_andLeavesNoGuestBehind() throws Exception {
+    Sh.Result r = grcAsUser(Duration.ofMinutes(3), "submit", "--site", "alpha=2", "--site",
+        "bravo=2", "--wait", "--workdir", work.toString(), "--", "sh", "-c",
+        "exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello");
+    assertThat(r.exit()).as("grc submit --wait\n" + r.out() + r.err()).isZero();
+    Matcher id = Pattern.compile("submitted (j-[0-9a-f]{8})").matcher(r.err());
+    assertThat(id.find()).as(r.err()).isTrue();
+    String jobId = id.group(1);
+
+    // 4 ranks on 4 distinct guests of 2 sites, each at the address the grid assigned it.
+    JsonNode hosts = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "hosts", jobId, "-o",
+        "json").orFail("grc hosts").out());
+    Map<String, String> addressOf = new HashMap<>();
+    hosts.get("nodes").forEach(n -> addressOf.put(n.get("hostname").asText(),
+        n.get("address").asText()));
+    assertThat(addressOf).containsOnlyKeys("alpha-0", "alpha-1", "bravo-0", "bravo-1");
+    String uid = Sh.run(Duration.ofSeconds(10), "id", "-u", USER).out().trim();
+    Pattern rank = Pattern.compile("rank (\\d) of 4 on (\\S+) \\((\\S+)\\) uid (\\d+)");
+    Map<String, String> seen = new HashMap<>();
+    for (String line : r.out().lines().toList()) {
+      Matcher m = rank.matcher(line);
+      if (m.matches()) {
+        assertThat(m.group(3)).as(line).isEqualTo(addressOf.get(m.group(2)));
+        assertThat(m.group(4)).as("the job runs as the user, never root").isEqualTo(uid);
+        seen.put(m.group(1), m.group(2));
+      }
+    }
+    assertThat(seen).as(r.out()).containsOnlyKeys("0", "1", "2", "3");
+    assertThat(seen.values()).containsExactlyInAnyOrder("alpha-0", "alpha-1", "bravo-0", "bravo-1");
+    assertThat(r.out()).contains("allreduce: sum of ranks = 6, expected 6: OK");
+
+    // Every phase was seen, in order.
+    List<String> states = new ArrayList<>();
+    for (String line : grcAsUser(Duration.ofSeconds(30), "watch", jobId).orFail("grc watch")
+        .out().lines().toList()) {
+      Matcher m = Pattern.compile("^\\s*\\d+ \\S+ job (\\w+)").matcher(line);
+      if (m.find()) {
+        states.add(m.group(1));
+      }
+    }
+    assertThat(states).containsExactly("PENDING", "SETTING_UP", "EXCHANGING", "STARTING",
+        "RUNNING", "SUCCEEDED");
+
+    // The guests are gone once the job is; only the testbed's own links remain.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+  }
+
+  @Test
+  @Order(2)
+  void killingOneLaunchersFailsTheJobNamingTheNode_andTearsEverythingDown() throws Exception {
+    String jobId = grcAsUser(Duration.ofMinutes(1), "submit", "--site", "alpha=2", "--site",
+        "bravo=2", "--workdir", work.toString(), "--", "sleep", "600")
+        .orFail("grc submit").out().trim();
+    await().atMost(Duration.ofMinutes(2)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_RUNNING"));
+
+    String launcher = Sh.run(Duration.ofSeconds(10), "pgrep", "-f",
+        "lambdagrid-launcher --crm 127.0.0.1:7302 --job " + jobId + " --node 1")
+        .orFail("pgrep launcher").out().trim();
+    Sh.run(Duration.ofSeconds(10), "kill", "-KILL", launcher).orFail("kill");
+
+    await().atMost(Duration.ofSeconds(60)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_FAILED"));
+    assertThat(job(jobId).get("message").asText()).contains("bravo-1");
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+    Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
+    assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
+        .isEqualTo(1);
+    JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
+        .orFail("grc sites").out());
+    sites.get("sites").forEach(s -> assertThat(s.path("nodesInUse").asInt()).isZero());
+  }
+}
