@@ -124,7 +124,7 @@ class MiniClusterTest {
 
       // The command ran on the first node and its output reached the user.
       String out = outputOf(c, job.getId());
-      assertThat(out).contains("nodes=");
+      assertThat(out).contains("nodes=alpha-0 alpha-1 bravo-0 bravo-1");
       assertThat(done.getFirstNode()).isEqualTo("alpha-0");
 
       assertNothingHeld(c);

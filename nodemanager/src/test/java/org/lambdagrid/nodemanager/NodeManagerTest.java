@@ -189,7 +189,7 @@ class NodeManagerTest {
     assertThat(session.exit().get().getExitCode()).isEqualTo(3);
     assertThat(session.exit().get().getHostname()).isEqualTo(HOST);
     assertThat(session.output(OutputChunk.Stream.STDOUT))
-        .isEqualTo("hello nodes=2\n10.10.0.1 slots=1\n10.20.0.1 slots=1\n");
+        .isEqualTo("hello nodes=tokyo-0 osaka-0\n10.10.0.1 slots=1\n10.20.0.1 slots=1\n");
     assertThat(session.output(OutputChunk.Stream.STDERR)).isEqualTo("oops\n");
     int execReply = session.indexOf(r -> r.hasReply() && r.getReply().hasExec());
     int lastOutput = 0;

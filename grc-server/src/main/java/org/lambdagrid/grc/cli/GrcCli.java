@@ -120,7 +120,7 @@ public final class GrcCli implements Runnable {
   }
 
   /** For tests: as {@link #commandLine(Map)}, submitting as {@code user}. */
-  static CommandLine commandLine(Map<String, String> env, String user) {
+  public static CommandLine commandLine(Map<String, String> env, String user) {
     return configure(new CommandLine(new GrcCli(env, user)));
   }
 

@@ -577,21 +577,6 @@ public final class NamespacesDriver implements GuestDriver {
     }
   }
 
-  /**
-   * The value of LAMBDAGRID_NODES: the host names of all nodes, space-separated, in hostfile
-   * order (a hostfile entry without a hosts line stays as its address).
-   */
-  static String nodesValue(String hostfile, String hosts) {
-    Map<String, String> names = new LinkedHashMap<>();
-    hosts.lines().map(String::trim).filter(l -> !l.isEmpty() && !l.startsWith("#"))
-        .map(l -> l.split("\\s+")).filter(f -> f.length > 1)
-        .forEach(f -> names.putIfAbsent(f[0], f[1]));
-    List<String> nodes = new ArrayList<>();
-    hostfile.lines().map(String::trim).filter(l -> !l.isEmpty() && !l.startsWith("#"))
-        .map(l -> l.split("\\s+")[0]).forEach(a -> nodes.add(names.getOrDefault(a, a)));
-    return String.join(" ", nodes);
-  }
-
   // ---------------------------------------------------------------------------------------------
   // start
 
@@ -728,7 +713,7 @@ public final class NamespacesDriver implements GuestDriver {
     env.put("LANG", "C.UTF-8");
     env.putAll(request.env());
     env.put("LAMBDAGRID_HOSTFILE", user.home().resolve(".ssh").resolve(HOSTFILE_NAME).toString());
-    env.put("LAMBDAGRID_NODES", nodesValue(hostfileText, hostsText));
+    env.put("LAMBDAGRID_NODES", new GuestTrust(hostfileText, "", "", hostsText).nodeNames());
     env.forEach((k, v) -> argv.add(k + "=" + v));
     argv.addAll(List.of("/bin/sh", "-c", "cd -- \"$0\" && exec \"$@\"",
         request.workingDirectory()));

@@ -153,6 +153,7 @@ public final class FakeGuestDriver implements GuestDriver {
       p.setProperty("prefix", Integer.toString(spec.prefixLength()));
       p.setProperty("routes", String.join(",", spec.routes()));
       p.setProperty("user", spec.user());
+      p.setProperty("owner_pid", Long.toString(ProcessHandle.current().pid()));
       try (var out = Files.newBufferedWriter(dir.resolve("spec.properties"))) {
         p.store(out, "fake guest " + id);
       }
@@ -210,7 +211,7 @@ public final class FakeGuestDriver implements GuestDriver {
     pb.environment().putAll(request.env());
     Path hostfile = g.dir.resolve("hostfile");
     pb.environment().put("LAMBDAGRID_HOSTFILE", hostfile.toString());
-    pb.environment().put("LAMBDAGRID_NODES", Long.toString(nodeCount(g)));
+    pb.environment().put("LAMBDAGRID_NODES", g.trust == null ? "" : g.trust.nodeNames());
     if (request.workingDirectory() != null) {
       pb.directory(Path.of(request.workingDirectory()).toFile());
     }
@@ -284,6 +285,11 @@ public final class FakeGuestDriver implements GuestDriver {
         } catch (IOException e) {
           continue; // not a guest directory (or half-written): nothing of ours to destroy
         }
+        long owner = Long.parseLong(p.getProperty("owner_pid", "-1"));
+        if (owner != ProcessHandle.current().pid()
+            && ProcessHandle.of(owner).map(ProcessHandle::isAlive).orElse(false)) {
+          continue; // another live NodeManager process's guest
+        }
         if (ownedByAnotherLiveInstance(dir.getFileName().toString())) {
           continue; // like a real driver: another live NodeManager's guest is not recovered
         }
@@ -336,11 +342,6 @@ public final class FakeGuestDriver implements GuestDriver {
     if (phase.equals(config.failAt())) {
       throw new GuestException("fake driver: injected failure at " + phase);
     }
-  }
-
-  private static long nodeCount(FakeGuest g) {
-    GuestTrust t = g.trust;
-    return t == null ? 0 : t.hostfile().lines().filter(l -> !l.isBlank()).count();
   }
 
   private static Thread pump(InputStream in, boolean stderr, OutputSink sink, String name) {

@@ -1,5 +1,7 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
+import org.lambdagrid.nodemanager.driver.GuestTrust;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -108,8 +110,8 @@ class NamespacesDriverConfigTest {
   void nodesAreTheHostnamesInHostfileOrder() {
     String hostfile = "10.0.0.12 slots=1\n10.0.0.11 slots=2\n10.9.0.1 slots=1\n";
     String hosts = "10.0.0.11 tokyo-0\n10.0.0.12 tokyo-1\n";
-    assertThat(NamespacesDriver.nodesValue(hostfile, hosts)).isEqualTo("tokyo-1 tokyo-0 10.9.0.1");
-    assertThat(NamespacesDriver.nodesValue("", "")).isEmpty();
+    assertThat(new GuestTrust(hostfile, "", "", hosts).nodeNames()).isEqualTo("tokyo-1 tokyo-0 10.9.0.1");
+    assertThat(new GuestTrust("", "", "", "").nodeNames()).isEmpty();
   }
 
   @Test
