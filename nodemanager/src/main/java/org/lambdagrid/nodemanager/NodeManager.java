@@ -413,6 +413,13 @@ public final class NodeManager implements AutoCloseable {
     if (c.getUser().isEmpty()) {
       throw new Refused("user: must not be empty");
     }
+    if (c.getUser().equals("root")) {
+      throw new Refused("user: 'root' may not run jobs; jobs never run as root");
+    }
+    if (identity.launchedBy() != null && !identity.launchedBy().equals(c.getUser())) {
+      throw new Refused("user: '" + c.getUser() + "' is not the user who started this pilot ('"
+          + identity.launchedBy() + "')");
+    }
     return new GuestSpec(identity.jobId(), c.getHostname(), c.getAddress(), c.getPrefixLength(),
         routes, c.getUser());
   }
@@ -451,6 +458,10 @@ public final class NodeManager implements AutoCloseable {
     requireGuest("EXEC", NodeState.READY);
     if (e.getArgvCount() == 0) {
       throw new Refused("argv: must not be empty");
+    }
+    if (!e.getUser().isEmpty() && !e.getUser().equals(spec.user())) {
+      throw new Refused("user: '" + e.getUser() + "' is not the guest's user ('" + spec.user()
+          + "')");
     }
     ExecRequest request = new ExecRequest(e.getArgvList(), e.getEnvMap(),
         e.getWorkingDirectory().isEmpty() ? null : e.getWorkingDirectory(),

@@ -132,7 +132,8 @@ public final class NodeManagerMain implements Callable<Integer> {
     }
     PilotIdentity identity;
     try {
-      identity = new PilotIdentity(job, node, credentialStdin ? readCredential() : "");
+      identity = new PilotIdentity(job, node, credentialStdin ? readCredential() : "",
+          sudoUser());
     } catch (IllegalArgumentException e) {
       return fail(err, USAGE, "--" + e.getMessage());
     } catch (IOException e) {
@@ -140,6 +141,9 @@ public final class NodeManagerMain implements Callable<Integer> {
     }
     NodeManagerConfig config;
     try {
+      if (configFile != null && sudoUser() != null) {
+        requireRootOwned(configFile);
+      }
       config = configFile == null ? NodeManagerConfig.defaults()
           : NodeManagerConfig.load(configFile);
     } catch (ConfigException e) {
@@ -185,7 +189,12 @@ public final class NodeManagerMain implements Callable<Integer> {
 
     ManagedChannel channel = Channels.forEndpoint(endpoint);
     NodeManager nm = new NodeManager(config, driver, channel, identity);
-    Thread hook = new Thread(() -> nm.close(), "nodemanager-signal");
+    // On SIGTERM/SIGINT: tear down, then let the last notifications (STOPPED) reach the CRM
+    // before the JVM halts.
+    Thread hook = new Thread(() -> {
+      nm.close();
+      Channels.close(channel);
+    }, "nodemanager-signal");
     Runtime.getRuntime().addShutdownHook(hook);
     try {
       lifelines.forEach(nm::closeWhenEnded);
@@ -263,5 +272,32 @@ public final class NodeManagerMain implements Callable<Integer> {
       return fail(err, FAILED, "cleanup left: " + String.join("; ", left));
     }
     return 0;
+  }
+
+  /** The invoking user when run as root through sudo, else null. */
+  private static String sudoUser() {
+    String u = System.getenv("SUDO_USER");
+    return u == null || u.isEmpty() || u.equals("root") ? null : u;
+  }
+
+  /**
+   * Under sudo the config decides what root does (driver, state directory), so it must be a
+   * file only root can change: owned by root and not writable by group or others, in a
+   * directory of the same kind.
+   */
+  static void requireRootOwned(Path file) {
+    try {
+      for (Path p = file.toAbsolutePath(); p != null; p = p == file.toAbsolutePath()
+          ? p.getParent() : null) {
+        int uid = (Integer) Files.getAttribute(p, "unix:uid");
+        int mode = (Integer) Files.getAttribute(p, "unix:mode");
+        if (uid != 0 || (mode & 022) != 0) {
+          throw new ConfigException(file + ": under sudo the NodeManager config and its directory"
+              + " must be owned by root and writable only by root (" + p + " is not)");
+        }
+      }
+    } catch (java.io.IOException e) {
+      throw new ConfigException(file + ": cannot check its owner: " + e.getMessage());
+    }
   }
 }

@@ -83,11 +83,16 @@ class NodeManagerTest {
   }
 
   private void startNodeManager(Map<String, Object> fakeConfig) throws Exception {
+    startNodeManager(fakeConfig, null);
+  }
+
+  private void startNodeManager(Map<String, Object> fakeConfig, String launchedBy)
+      throws Exception {
     driver = (FakeGuestDriver) GuestDrivers.create("fake",
         new DriverContext(fakeConfig, stateDir));
     nm = new NodeManager(NodeManagerConfig.of("fake", fakeConfig, stateDir)
         .withTeardownTimeout(Duration.ofSeconds(5)), driver, channel,
-        new PilotIdentity(job, 0, "secret-0"));
+        new PilotIdentity(job, 0, "secret-0", launchedBy));
     nm.start();
     session = crm.awaitSession(T);
   }
@@ -267,6 +272,17 @@ class NodeManagerTest {
     assertThat(driver.calls()).doesNotContain("destroy " + HOST);
     // a repeated SETUP with the same arguments is idempotent
     ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+  }
+
+  @Test
+  void aPilotStartedThroughSudo_buildsOnlyForItsOwnUser_andNeverForRoot() throws Exception {
+    startNodeManager(Map.of(), "bob");
+    assertThat(session.call(setup(), T).getError())
+        .contains("user: 'alice' is not the user who started this pilot ('bob')");
+    ConnectResponse.Builder asRoot = setup();
+    asRoot.getSetupBuilder().setUser("root");
+    assertThat(session.call(asRoot, T).getError()).contains("jobs never run as root");
+    assertThat(driver.calls()).noneMatch(c -> c.startsWith("build"));
   }
 
   @Test
