@@ -60,9 +60,13 @@ class TestbedEndToEndTest {
     work = Path.of(home, "lambdagrid-e2e");
     Sh.run(Duration.ofSeconds(10), "runuser", "-u", USER, "--", "mkdir", "-p", work.toString())
         .orFail("mkdir");
+    // The checkout may not be readable by the user (e.g. under /root): copy the source over.
+    Sh.run(Duration.ofSeconds(10), "install", "-o", USER, "-m", "644",
+        REPO.resolve("scripts/examples/mpi_hello.c").toString(),
+        work.resolve("mpi_hello.c").toString()).orFail("install mpi_hello.c");
     Sh.run(Duration.ofSeconds(60), "runuser", "-u", USER, "--", "mpicc", "-O2", "-o",
-        work.resolve("mpi_hello").toString(),
-        REPO.resolve("scripts/examples/mpi_hello.c").toString()).orFail("mpicc");
+        work.resolve("mpi_hello").toString(), work.resolve("mpi_hello.c").toString())
+        .orFail("mpicc");
 
     up = true;
     Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
