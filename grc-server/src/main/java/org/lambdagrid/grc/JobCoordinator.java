@@ -628,9 +628,13 @@ public final class JobCoordinator implements AutoCloseable {
         Phase p = job.currentPhase();
         String node = e.getHostname().isEmpty() ? "a node of site '" + site + "'"
             : "node " + e.getHostname();
-        workers.execute(() -> terminate(job, JOB_FAILED, p, node + " was lost in phase "
-            + p.name().substring("PHASE_".length())
-            + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage()), null));
+        String phase = p.name().substring("PHASE_".length());
+        // The CRM's message usually names the node already: don't say it twice.
+        String why = !e.getHostname().isEmpty() && e.getMessage().contains(e.getHostname())
+            ? e.getMessage() + " during phase " + phase
+            : node + " was lost in phase " + phase
+                + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage());
+        workers.execute(() -> terminate(job, JOB_FAILED, p, why, null));
       }
     }
 
