@@ -1,12 +1,13 @@
 package org.lambdagrid.crm.site;
 
+import static org.lambdagrid.common.GrpcCalls.unary;
+
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Supplier;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
@@ -159,17 +160,5 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
 
   private static Duration timeout(boolean has, com.google.protobuf.Duration d) {
     return has ? ProtoTime.fromProto(d) : null;
-  }
-
-  private static <T> void unary(StreamObserver<T> out, Supplier<T> call) {
-    T result;
-    try {
-      result = call.get();
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-      return;
-    }
-    out.onNext(result);
-    out.onCompleted();
   }
 }

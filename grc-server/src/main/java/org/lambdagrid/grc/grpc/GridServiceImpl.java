@@ -1,5 +1,7 @@
 package org.lambdagrid.grc.grpc;
 
+import static org.lambdagrid.common.GrpcCalls.unary;
+
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
@@ -58,26 +60,18 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void submitJob(SubmitJobRequest req, StreamObserver<SubmitJobResponse> out) {
-    try {
+    unary(out, () -> {
       if (!req.hasSpec()) {
         throw Errors.invalid("spec", "", "is missing");
       }
-      out.onNext(SubmitJobResponse.newBuilder().setJob(coordinator.submit(req.getSpec())).build());
-      out.onCompleted();
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-    }
+      return SubmitJobResponse.newBuilder().setJob(coordinator.submit(req.getSpec())).build();
+    });
   }
 
   @Override
   public void getJob(GetJobRequest req, StreamObserver<GetJobResponse> out) {
-    try {
-      out.onNext(GetJobResponse.newBuilder().setJob(coordinator.get(jobId(req.getJobId())))
-          .build());
-      out.onCompleted();
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-    }
+    unary(out, () -> GetJobResponse.newBuilder()
+        .setJob(coordinator.get(jobId(req.getJobId()))).build());
   }
 
   @Override
@@ -116,13 +110,8 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void cancelJob(CancelJobRequest req, StreamObserver<CancelJobResponse> out) {
-    try {
-      out.onNext(CancelJobResponse.newBuilder().setJob(coordinator.cancel(jobId(req.getJobId())))
-          .build());
-      out.onCompleted();
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-    }
+    unary(out, () -> CancelJobResponse.newBuilder()
+        .setJob(coordinator.cancel(jobId(req.getJobId()))).build());
   }
 
   @Override
@@ -151,13 +140,10 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void getHosts(GetHostsRequest req, StreamObserver<GetHostsResponse> out) {
-    try {
+    unary(out, () -> {
       List<NodeEntry> nodes = coordinator.hosts(jobId(req.getJobId()));
-      out.onNext(GetHostsResponse.newBuilder().addAllNodes(nodes)
-          .setHostfile(TrustBundles.hostfile(nodes)).build());
-      out.onCompleted();
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-    }
+      return GetHostsResponse.newBuilder().addAllNodes(nodes)
+          .setHostfile(TrustBundles.hostfile(nodes)).build();
+    });
   }
 }
