@@ -10,6 +10,7 @@ import java.util.regex.Pattern;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.crm.site.SiteSettings;
 
 /**
@@ -37,6 +38,10 @@ import org.lambdagrid.crm.site.SiteSettings;
  *   extra_args: []                 # appended to the launcher's command line
  *   nodemanager_config: /etc/lambdagrid/nodemanager.yaml   # passed as --nm-config; optional
  *   stop_grace: 10s                # default 10s: after stdin EOF, before SIGTERM
+ * tls:                             # required by crm-server (see TlsConfig)
+ *   ca: /etc/lambdagrid/tls/ca.crt
+ *   cert: /etc/lambdagrid/tls/crm-tokyo.crt   # a crm certificate whose CN is this site
+ *   key: /etc/lambdagrid/tls/crm-tokyo.key
  * </pre>
  */
 public record CrmConfig(
@@ -50,7 +55,8 @@ public record CrmConfig(
     @JsonProperty("state_dir") String stateDir,
     @JsonProperty("phase_timeout") String phaseTimeout,
     @JsonProperty("shutdown_wait") String shutdownWait,
-    Pilot pilot) {
+    Pilot pilot,
+    TlsConfig tls) {
 
   private static final Pattern SITE_NAME = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
@@ -109,6 +115,14 @@ public record CrmConfig(
     shutdownWait = shutdownWait == null ? "5s" : shutdownWait;
     duration("shutdown_wait", shutdownWait);
     pilot = pilot == null ? new Pilot(null, null, null, null, null, null) : pilot;
+  }
+
+  /** Without a {@code tls} section (in-process servers, tests). */
+  public CrmConfig(String site, String listen, String advertise, String grc, Integer nodeCapacity,
+      List<String> ranges, Integer slotsPerNode, String stateDir, String phaseTimeout,
+      String shutdownWait, Pilot pilot) {
+    this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
+        shutdownWait, pilot, null);
   }
 
   /** The {@code pilot:} section: how the CRM starts pilots. */

@@ -4,16 +4,17 @@ import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.DaemonServer;
+import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.crm.pilot.LocalPilotStarter;
 import org.lambdagrid.crm.pilot.PilotStarter;
 import org.slf4j.Logger;
@@ -45,21 +46,24 @@ public final class CrmMain implements Callable<Integer> {
   public Integer call() throws Exception {
     CrmConfig cfg;
     PilotStarter starter;
+    NettyServerBuilder builder;
+    ManagedChannel grc;
+    String source = config.getFileName().toString();
     try {
       cfg = ConfigLoader.load(config, CrmConfig.class);
       starter = starter(cfg);
+      TlsConfig tls = TlsConfig.require(source, cfg.tls());
+      builder = DaemonServer.netty(source, cfg.listenEndpoint(), tls);
+      grc = Channels.forEndpoint(source, cfg.grcEndpoint(), tls, Role.GRC, null);
     } catch (ConfigException e) {
       System.err.println(e.getMessage());
       return 2;
     } catch (IllegalArgumentException e) {
-      System.err.println(config.getFileName() + ": " + e.getMessage());
+      System.err.println(source + ": " + e.getMessage());
       return 2;
     }
     log.info("effective configuration from {}:\n{}", config, ConfigLoader.render(cfg));
-    ManagedChannel grc = Channels.forEndpoint(cfg.grcEndpoint());
-    NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(cfg.listenEndpoint().host(), cfg.listenEndpoint().port()))
-        .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true);
+    cfg.tls().warnIfInsecure(log, "crm-server");
     CrmServer server = new CrmServer(cfg, starter, builder,
         new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)));
     try {

@@ -12,11 +12,15 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.RoleAuthorizer;
 import org.lambdagrid.crm.pilot.PilotServiceImpl;
 import org.lambdagrid.crm.pilot.PilotStarter;
 import org.lambdagrid.crm.site.SiteServiceImpl;
 import org.lambdagrid.crm.site.SiteShares;
 import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.PilotServiceGrpc;
+import org.lambdagrid.proto.v1.SiteServiceGrpc;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
 import org.lambdagrid.proto.v1.SiteInfo;
 import org.slf4j.Logger;
@@ -61,7 +65,19 @@ public final class CrmServer implements AutoCloseable {
     this.shares = new SiteShares(config.siteSettings(), starter, () -> advertised,
         Clock.systemUTC());
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
-        List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)));
+        List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)),
+        authorizer(config.site()));
+  }
+
+  /**
+   * Who may call a CRM (with TLS): the GRC SiteService; NodeManagers of this site, and only of
+   * this site, PilotService (each pilot still needs its one-time credential).
+   */
+  static RoleAuthorizer authorizer(String site) {
+    return RoleAuthorizer.builder()
+        .allow(SiteServiceGrpc.SERVICE_NAME, Role.GRC)
+        .allowBound(PilotServiceGrpc.SERVICE_NAME, Role.NODEMANAGER, site)
+        .build();
   }
 
   public CrmServer start() throws IOException {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import java.time.Duration;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.security.TlsConfig;
 
 /**
  * The GRC daemon's configuration, read from YAML by {@link org.lambdagrid.common.ConfigLoader}.
@@ -21,6 +22,10 @@ import org.lambdagrid.common.Quantities;
  * call_margin: 5s               # added to a phase timeout for the call deadline
  * default_duration: 1h          # a job's window when the user gives none
  * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
+ * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
+ *   ca: /etc/lambdagrid/tls/ca.crt
+ *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
+ *   key: /etc/lambdagrid/tls/grc.key
  * </pre>
  *
  * Durations take the forms {@link Quantities#parseDuration} accepts: 250ms, 90s, 5m, 1h30m.
@@ -32,7 +37,8 @@ public record GrcConfig(
     @JsonProperty("rpc_timeout") String rpcTimeout,
     @JsonProperty("call_margin") String callMargin,
     @JsonProperty("default_duration") String defaultDuration,
-    @JsonProperty("output_buffer_bytes") Long outputBufferBytes) {
+    @JsonProperty("output_buffer_bytes") Long outputBufferBytes,
+    TlsConfig tls) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
 
@@ -54,14 +60,20 @@ public record GrcConfig(
     }
   }
 
-  /** All defaults. */
+  /** Without a {@code tls} section (in-process servers, tests). */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null);
+  }
+
+  /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
-    return new GrcConfig(null, null, null, null, null, null);
+    return new GrcConfig(null, null, null, null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes);
+        outputBufferBytes, tls);
   }
 
   public Endpoint listenEndpoint() {

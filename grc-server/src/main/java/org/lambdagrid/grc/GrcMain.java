@@ -47,14 +47,17 @@ public final class GrcMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     GrcConfig cfg;
+    GrcServer server;
     try {
       cfg = loadConfig();
+      String source = config == null ? "built-in defaults" : config.getFileName().toString();
+      server = GrcServer.tcp(source, cfg, Clock.systemUTC());
     } catch (ConfigException e) {
       spec.commandLine().getErr().println("grc-server: " + e.getMessage());
       return 2;
     }
     log.info("effective configuration:\n{}", ConfigLoader.render(cfg).strip());
-    GrcServer server = GrcServer.tcp(cfg, Clock.systemUTC());
+    cfg.tls().warnIfInsecure(log, "grc-server");
     try {
       server.start();
     } catch (java.io.IOException e) {

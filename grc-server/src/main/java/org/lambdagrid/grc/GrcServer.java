@@ -2,23 +2,25 @@ package org.lambdagrid.grc;
 
 import io.grpc.BindableService;
 import io.grpc.ServerBuilder;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.RoleAuthorizer;
+import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.grc.grpc.GridServiceImpl;
 import org.lambdagrid.grc.grpc.GrpcSiteClient;
 import org.lambdagrid.grc.grpc.SiteRegistryServiceImpl;
+import org.lambdagrid.proto.v1.GridServiceGrpc;
+import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
 
 /**
  * The GRC daemon: registry, allocator and coordinator behind GridService and
@@ -53,16 +55,31 @@ public final class GrcServer implements AutoCloseable {
         siteClients, clock, scheduler, workers, config.settings());
     List<BindableService> services = List.of(new GridServiceImpl(registry, coordinator),
         new SiteRegistryServiceImpl(registry));
-    this.server = new DaemonServer("grc", builder, services);
+    this.server = new DaemonServer("grc", builder, services, AUTHORIZER);
   }
 
-  /** The production daemon: TCP on the config's {@code listen}, gRPC clients to the CRMs. */
-  public static GrcServer tcp(GrcConfig config, Clock clock) {
-    Endpoint listen = config.listenEndpoint();
+  /**
+   * Who may call the GRC (with TLS): users and operators GridService, CRMs SiteRegistryService
+   * (which also checks that a CRM registers only the site its certificate names).
+   */
+  static final RoleAuthorizer AUTHORIZER = RoleAuthorizer.builder()
+      .allow(GridServiceGrpc.SERVICE_NAME, Role.USER, Role.OPERATOR)
+      .allow(SiteRegistryServiceGrpc.SERVICE_NAME, Role.CRM)
+      .build();
+
+  /**
+   * The production daemon: TCP on the config's {@code listen} with the config's {@code tls}
+   * (required), gRPC clients to the CRMs with the same certificate.
+   *
+   * @param source names the configuration file in errors
+   * @throws org.lambdagrid.common.ConfigException without a tls section or with unusable files
+   */
+  public static GrcServer tcp(String source, GrcConfig config, Clock clock) {
+    TlsConfig tls = TlsConfig.require(source, config.tls());
     CoordinatorSettings s = config.settings();
-    return new GrcServer(config, clock, GrpcSiteClient.factory(s.rpcTimeout(), s.callMargin()),
-        NettyServerBuilder.forAddress(new InetSocketAddress(listen.host(), listen.port()))
-            .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true));
+    return new GrcServer(config, clock,
+        GrpcSiteClient.factory(source, tls, s.rpcTimeout(), s.callMargin()),
+        DaemonServer.netty(source, config.listenEndpoint(), tls));
   }
 
   private static ThreadFactory threads(String prefix) {

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.security.TlsConfig;
 
 /**
  * The NodeManager's configuration file ({@code nm.yaml}), read with {@link ConfigLoader}. Every
@@ -23,6 +24,10 @@ import org.lambdagrid.common.Quantities;
  * state_dir: /run/lambdagrid/nm # the NodeManager's own state; absolute
  * connect_timeout: 30s          # how long to keep trying to reach the CRM
  * teardown_timeout: 30s         # how long teardown waits for a busy command before destroying
+ * tls:                          # required to join a CRM (see TlsConfig); not for --cleanup
+ *   ca: /etc/lambdagrid/tls/ca.crt
+ *   cert: /etc/lambdagrid/tls/nodemanager-tokyo.crt   # a nodemanager certificate for the site
+ *   key: /etc/lambdagrid/tls/nodemanager-tokyo.key    # root-owned, readable only by root
  * </pre>
  *
  * @param driver guest driver name, default {@value #DEFAULT_DRIVER}
@@ -32,13 +37,15 @@ import org.lambdagrid.common.Quantities;
  *     ready, reconnecting with back-off meanwhile
  * @param teardownTimeout how long teardown waits for an interrupted command to return before it
  *     destroys the guest anyway
+ * @param tls the {@code tls:} section, or null when absent
  */
 public record NodeManagerConfig(
     @JsonProperty("driver") String driver,
     @JsonProperty("driver_config") Map<String, Object> driverConfig,
     @JsonProperty("state_dir") Path stateDir,
     @JsonProperty("connect_timeout") Duration connectTimeout,
-    @JsonProperty("teardown_timeout") Duration teardownTimeout) {
+    @JsonProperty("teardown_timeout") Duration teardownTimeout,
+    @JsonProperty("tls") TlsConfig tls) {
 
   public static final String DEFAULT_DRIVER = "namespaces";
   public static final Path DEFAULT_STATE_DIR = Path.of("/run/lambdagrid/nm");
@@ -70,13 +77,13 @@ public record NodeManagerConfig(
 
   /** All defaults: the namespaces driver with an empty section. */
   public static NodeManagerConfig defaults() {
-    return new NodeManagerConfig(null, null, null, null, null);
+    return new NodeManagerConfig(null, null, null, null, null, null);
   }
 
   /** A config for {@code driver} with {@code driverConfig}; other keys at their defaults. */
   public static NodeManagerConfig of(String driver, Map<String, Object> driverConfig,
       Path stateDir) {
-    return new NodeManagerConfig(driver, driverConfig, stateDir, null, null);
+    return new NodeManagerConfig(driver, driverConfig, stateDir, null, null, null);
   }
 
   /** The YAML shape: durations as text ("30s"), as users write them. */
@@ -86,7 +93,8 @@ public record NodeManagerConfig(
       @JsonProperty("driver_config") Map<String, Object> driverConfig,
       @JsonProperty("state_dir") String stateDir,
       @JsonProperty("connect_timeout") String connectTimeout,
-      @JsonProperty("teardown_timeout") String teardownTimeout) {
+      @JsonProperty("teardown_timeout") String teardownTimeout,
+      @JsonProperty("tls") TlsConfig tls) {
     Path dir;
     try {
       dir = stateDir == null ? null : Path.of(stateDir);
@@ -94,7 +102,8 @@ public record NodeManagerConfig(
       throw new IllegalArgumentException("state_dir: '" + stateDir + "' is not a path");
     }
     return new NodeManagerConfig(driver, driverConfig, dir,
-        duration("connect_timeout", connectTimeout), duration("teardown_timeout", teardownTimeout));
+        duration("connect_timeout", connectTimeout), duration("teardown_timeout", teardownTimeout),
+        tls);
   }
 
   private static Duration duration(String field, String text) {
@@ -114,11 +123,11 @@ public record NodeManagerConfig(
   }
 
   public NodeManagerConfig withConnectTimeout(Duration timeout) {
-    return new NodeManagerConfig(driver, driverConfig, stateDir, timeout, teardownTimeout);
+    return new NodeManagerConfig(driver, driverConfig, stateDir, timeout, teardownTimeout, tls);
   }
 
   public NodeManagerConfig withTeardownTimeout(Duration timeout) {
-    return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, timeout);
+    return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, timeout, tls);
   }
 
   /** The effective configuration as YAML, for the start-up log. */
@@ -129,6 +138,9 @@ public record NodeManagerConfig(
     m.put("state_dir", stateDir.toString());
     m.put("connect_timeout", format(connectTimeout));
     m.put("teardown_timeout", format(teardownTimeout));
+    if (tls != null) {
+      m.put("tls", tls);
+    }
     return ConfigLoader.render(m);
   }
 

@@ -15,6 +15,9 @@ import java.util.concurrent.Callable;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.Tls;
+import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.nodemanager.driver.DriverContext;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
 import org.lambdagrid.nodemanager.driver.GuestDrivers;
@@ -149,6 +152,19 @@ public final class NodeManagerMain implements Callable<Integer> {
     } catch (ConfigException e) {
       return fail(err, USAGE, e.getMessage());
     }
+    TlsConfig tls;
+    String crmSite;
+    try {
+      tls = TlsConfig.require(source, config.tls());
+      if (!tls.isInsecure() && sudoUser() != null) {
+        requireRootOnly(Path.of(tls.key()));
+      }
+      // The CRM must be the CRM of this NodeManager's own site: the CN of its certificate.
+      crmSite = tls.isInsecure() ? null : Tls.identity(source, tls).name();
+      Tls.channelCredentials(source, tls, Role.CRM, crmSite); // reads the files now
+    } catch (ConfigException e) {
+      return fail(err, USAGE, e.getMessage());
+    }
     try {
       Files.createDirectories(config.stateDir());
     } catch (IOException | UnsupportedOperationException e) {
@@ -168,6 +184,7 @@ public final class NodeManagerMain implements Callable<Integer> {
     }
     log.info("nodemanager for job {} node {}, CRM {}, effective config ({}):\n{}", job, node,
         endpoint, source, config.render());
+    config.tls().warnIfInsecure(log, "nodemanager");
 
     List<String> reasons = driver.checkHost();
     if (!reasons.isEmpty()) {
@@ -187,7 +204,7 @@ public final class NodeManagerMain implements Callable<Integer> {
       }
     }
 
-    ManagedChannel channel = Channels.forEndpoint(endpoint);
+    ManagedChannel channel = Channels.forEndpoint(source, endpoint, tls, Role.CRM, crmSite);
     NodeManager nm = new NodeManager(config, driver, channel, identity);
     // On SIGTERM/SIGINT: tear down, then let the last notifications (STOPPED) reach the CRM
     // before the JVM halts.
@@ -272,6 +289,23 @@ public final class NodeManagerMain implements Callable<Integer> {
       return fail(err, FAILED, "cleanup left: " + String.join("; ", left));
     }
     return 0;
+  }
+
+  /**
+   * Under sudo the NodeManager's key proves "a NodeManager of this site": the user who ran sudo
+   * must not be able to read it, so it must be owned by root and readable by nobody else.
+   */
+  static void requireRootOnly(Path key) {
+    try {
+      int uid = (Integer) Files.getAttribute(key, "unix:uid");
+      int mode = (Integer) Files.getAttribute(key, "unix:mode");
+      if (uid != 0 || (mode & 077) != 0) {
+        throw new ConfigException("tls.key: under sudo the NodeManager's key must be owned by root"
+            + " with mode 0600 or stricter (" + key + " is not)");
+      }
+    } catch (java.io.IOException e) {
+      throw new ConfigException("tls.key: cannot check " + key + ": " + e.getMessage());
+    }
   }
 
   /** The invoking user when run as root through sudo, else null. */

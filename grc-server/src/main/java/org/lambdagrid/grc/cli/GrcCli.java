@@ -26,9 +26,12 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Channels;
+import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CancelJobRequest;
 import org.lambdagrid.proto.v1.Event;
@@ -67,6 +70,12 @@ import picocli.CommandLine.ScopeType;
  * the file {@code $XDG_RUNTIME_DIR/lambdagrid/grc.endpoint} or
  * {@code /run/lambdagrid/grc.endpoint}, else 127.0.0.1:7300.
  *
+ * <p>The user's certificate (mutual TLS): each of {@code --cert}, {@code --key}, {@code --ca}, else
+ * {@code $LAMBDAGRID_CERT}, {@code $LAMBDAGRID_KEY}, {@code $LAMBDAGRID_CA}, else
+ * {@code ~/.lambdagrid/user.crt}, {@code user.key}, {@code ca.crt}. With TLS the GRC runs jobs as
+ * the user the certificate names. {@code --insecure} (or {@code LAMBDAGRID_INSECURE=1}) dials a
+ * GRC that runs without TLS, and submits as the OS user.
+ *
  * <p>Exit codes: 0 success; 1 the GRC refused or failed the request, or cannot be reached;
  * 2 a bad command line or argument; with {@code submit --wait}: the command's exit code, 1 if
  * the job failed before its command ran, 130 if it was cancelled.
@@ -86,6 +95,22 @@ public final class GrcCli implements Runnable {
       description = "The GRC (default: $LAMBDAGRID_GRC, the testbed's grc.endpoint file, or "
           + DEFAULT_ENDPOINT + ").")
   String grc;
+
+  @Option(names = "--cert", paramLabel = "FILE", scope = ScopeType.INHERIT,
+      description = "Your user certificate (default: $LAMBDAGRID_CERT or ~/.lambdagrid/user.crt).")
+  Path cert;
+
+  @Option(names = "--key", paramLabel = "FILE", scope = ScopeType.INHERIT,
+      description = "Its private key (default: $LAMBDAGRID_KEY or ~/.lambdagrid/user.key).")
+  Path key;
+
+  @Option(names = "--ca", paramLabel = "FILE", scope = ScopeType.INHERIT,
+      description = "The grid's CA certificate (default: $LAMBDAGRID_CA or ~/.lambdagrid/ca.crt).")
+  Path ca;
+
+  @Option(names = "--insecure", scope = ScopeType.INHERIT,
+      description = "Dial a GRC that runs without TLS (default: $LAMBDAGRID_INSECURE=1).")
+  boolean insecure;
 
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;
@@ -139,12 +164,16 @@ public final class GrcCli implements Runnable {
         err.println("grc: " + u.getMessage());
         return u.exitCode;
       }
+      if (e instanceof ConfigException ce) {
+        err.println("grc: " + ce.getMessage());
+        return 2;
+      }
       if (e instanceof StatusRuntimeException s) {
         Status st = s.getStatus();
         String desc = st.getDescription() == null ? st.getCode().toString() : st.getDescription();
         switch (st.getCode()) {
           case UNAVAILABLE -> err.println("grc: cannot reach the GRC at " + root.endpoint()
-              + ": " + desc);
+              + ": " + desc + tlsReason(s));
           case DEADLINE_EXCEEDED -> err.println("grc: the GRC at " + root.endpoint()
               + " did not answer in time: " + desc);
           default -> err.println("grc: " + desc);
@@ -155,6 +184,16 @@ public final class GrcCli implements Runnable {
       return 1;
     });
     return cli;
+  }
+
+  /** ", TLS: <reason>" when a TLS handshake failure caused {@code e}, else "". */
+  static String tlsReason(Throwable e) {
+    for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
+      if (t instanceof javax.net.ssl.SSLException && t.getMessage() != null) {
+        return " (TLS: " + t.getMessage() + ")";
+      }
+    }
+    return "";
   }
 
   /** A mistake the user can fix; printed as one line. */
@@ -202,9 +241,43 @@ public final class GrcCli implements Runnable {
     }
   }
 
+  boolean insecure() {
+    return insecure || "1".equals(env.get("LAMBDAGRID_INSECURE"))
+        || "true".equals(env.get("LAMBDAGRID_INSECURE"));
+  }
+
+  /** The user's TLS settings from flags, environment or ~/.lambdagrid; plaintext if insecure. */
+  TlsConfig tls() {
+    if (insecure()) {
+      return TlsConfig.plaintext();
+    }
+    Path home = Path.of(System.getProperty("user.home"), ".lambdagrid");
+    Path c = file(cert, "LAMBDAGRID_CERT", home.resolve("user.crt"));
+    Path k = file(key, "LAMBDAGRID_KEY", home.resolve("user.key"));
+    Path a = file(ca, "LAMBDAGRID_CA", home.resolve("ca.crt"));
+    for (Path p : List.of(c, k, a)) {
+      if (!Files.exists(p)) {
+        throw new UserError("no user certificate: " + p + " does not exist; give --cert, --key"
+            + " and --ca, set LAMBDAGRID_CERT, LAMBDAGRID_KEY and LAMBDAGRID_CA, or ask your"
+            + " operator for ~/.lambdagrid/{user.crt,user.key,ca.crt} (--insecure only for a GRC"
+            + " without TLS)", 2);
+      }
+    }
+    return new TlsConfig(a.toString(), c.toString(), k.toString(), false);
+  }
+
+  private Path file(Path flag, String var, Path dflt) {
+    if (flag != null) {
+      return flag;
+    }
+    String v = env.get(var);
+    return v != null && !v.isBlank() ? Path.of(v.trim()) : dflt;
+  }
+
   /** A channel to the GRC with a deadline on every unary call (streams have none). */
   final class Grc implements AutoCloseable {
-    final ManagedChannel channel = Channels.forEndpoint(endpoint());
+    final ManagedChannel channel = Channels.forEndpoint("the user certificate", endpoint(),
+        tls(), Role.GRC, null);
 
     GridServiceGrpc.GridServiceBlockingStub call() {
       return GridServiceGrpc.newBlockingStub(channel)
@@ -384,7 +457,7 @@ public final class GrcCli implements Runnable {
 
     JobSpec buildSpec() {
       JobSpec.Builder b = JobSpec.newBuilder().putAllSiteNodes(sites).addAllArgv(command)
-          .putAllEnv(env).setUser(root.user)
+          .putAllEnv(env).setUser(root.insecure() ? root.user : "")
           .setWorkingDirectory(workdir != null ? Path.of(workdir).toAbsolutePath().normalize()
               .toString() : System.getProperty("user.dir"));
       try {

@@ -2,11 +2,14 @@ package org.lambdagrid.grc.grpc;
 
 import static org.lambdagrid.common.GrpcCalls.unary;
 
+import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.security.PeerIdentity;
+import org.lambdagrid.common.security.Role;
 import org.lambdagrid.grc.JobCoordinator;
 import org.lambdagrid.grc.JobRecord;
 import org.lambdagrid.grc.OutputBuffer;
@@ -20,6 +23,7 @@ import org.lambdagrid.proto.v1.GetHostsResponse;
 import org.lambdagrid.proto.v1.GetJobRequest;
 import org.lambdagrid.proto.v1.GetJobResponse;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
+import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.ListJobsRequest;
 import org.lambdagrid.proto.v1.ListJobsResponse;
 import org.lambdagrid.proto.v1.ListSitesRequest;
@@ -64,8 +68,30 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
       if (!req.hasSpec()) {
         throw Errors.invalid("spec", "", "is missing");
       }
-      return SubmitJobResponse.newBuilder().setJob(coordinator.submit(req.getSpec())).build();
+      return SubmitJobResponse.newBuilder().setJob(coordinator.submit(asCaller(req.getSpec())))
+          .build();
     });
+  }
+
+  /**
+   * With TLS the job runs as the user of the caller's certificate: a user certificate's CN fills
+   * an empty {@code spec.user} and must equal a given one (PERMISSION_DENIED otherwise); an
+   * operator certificate submits for the user the spec names. Without TLS (in process, or
+   * {@code insecure: true}) the spec's user is taken as given.
+   */
+  static JobSpec asCaller(JobSpec spec) {
+    PeerIdentity peer = PeerIdentity.current();
+    if (peer == null || peer.role() != Role.USER) {
+      return spec;
+    }
+    if (spec.getUser().isEmpty()) {
+      return spec.toBuilder().setUser(peer.name()).build();
+    }
+    if (!spec.getUser().equals(peer.name())) {
+      throw new Errors.RequestException(Status.Code.PERMISSION_DENIED, "this certificate is for"
+          + " user '" + peer.name() + "'; it cannot submit a job as '" + spec.getUser() + "'");
+    }
+    return spec;
   }
 
   @Override

@@ -11,6 +11,9 @@ import java.util.function.Function;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.Tls;
+import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.grc.SiteClient;
 import org.lambdagrid.proto.v1.CollectKeysRequest;
 import org.lambdagrid.proto.v1.ExecCommandRequest;
@@ -51,9 +54,16 @@ public final class GrpcSiteClient implements SiteClient {
     this.margin = margin;
   }
 
-  /** Plaintext TCP clients, one channel per CRM endpoint. */
-  public static Function<Endpoint, SiteClient> factory(Duration rpcTimeout, Duration margin) {
-    return ep -> new GrpcSiteClient(Channels.forEndpoint(ep), true, rpcTimeout, margin);
+  /**
+   * TCP clients, one channel per CRM endpoint, with the GRC's {@code tls} (plaintext if
+   * insecure); the server must present a crm certificate. Certificate files are checked here,
+   * so a bad one stops the GRC at start-up.
+   */
+  public static Function<Endpoint, SiteClient> factory(String source, TlsConfig tls,
+      Duration rpcTimeout, Duration margin) {
+    Tls.channelCredentials(source, tls, Role.CRM, null);
+    return ep -> new GrpcSiteClient(Channels.forEndpoint(source, ep, tls, Role.CRM, null), true,
+        rpcTimeout, margin);
   }
 
   private SiteServiceGrpc.SiteServiceBlockingStub within(Duration d) {

@@ -1,9 +1,12 @@
 package org.lambdagrid.grc.grpc;
 
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.security.PeerIdentity;
+import org.lambdagrid.common.security.Role;
 import org.lambdagrid.grc.Site;
 import org.lambdagrid.grc.SiteRegistry;
 import org.lambdagrid.proto.v1.AddressRange;
@@ -13,7 +16,10 @@ import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** SiteRegistryService: CRMs register their sites. Thin adapter over {@link SiteRegistry}. */
+/**
+ * SiteRegistryService: CRMs register their sites. Thin adapter over {@link SiteRegistry}. With
+ * TLS, a CRM registers only the site its certificate's CN names (PERMISSION_DENIED otherwise).
+ */
 public final class SiteRegistryServiceImpl extends SiteRegistryServiceGrpc.SiteRegistryServiceImplBase {
   private static final Logger log = LoggerFactory.getLogger(SiteRegistryServiceImpl.class);
   private final SiteRegistry registry;
@@ -25,6 +31,12 @@ public final class SiteRegistryServiceImpl extends SiteRegistryServiceGrpc.SiteR
   @Override
   public void registerSite(RegisterSiteRequest req, StreamObserver<RegisterSiteResponse> out) {
     try {
+      PeerIdentity peer = PeerIdentity.current();
+      if (peer != null && peer.role() == Role.CRM && !peer.name().equals(req.getName())) {
+        throw new Errors.RequestException(Status.Code.PERMISSION_DENIED, "this crm certificate"
+            + " is for site '" + peer.name() + "'; it cannot register site '" + req.getName()
+            + "'");
+      }
       List<String> ranges = req.getRangesList().stream().map(AddressRange::getCidr)
           .collect(Collectors.toList());
       Site site = registry.register(req.getName(), req.getCrmEndpoint(), req.getNodeCapacity(),

@@ -53,8 +53,11 @@ class GrcCliTest {
     return grcWithEnv(Map.of("LAMBDAGRID_GRC", endpoint), args);
   }
 
+  /** The server here is plaintext: the CLI dials it with LAMBDAGRID_INSECURE=1. */
   private int grcWithEnv(Map<String, String> env, String... args) {
-    CommandLine cli = GrcCli.commandLine(env, "alice");
+    Map<String, String> all = new java.util.HashMap<>(env);
+    all.put("LAMBDAGRID_INSECURE", "1");
+    CommandLine cli = GrcCli.commandLine(all, "alice");
     cli.setOut(new PrintWriter(out, true));
     cli.setErr(new PrintWriter(err, true));
     return cli.execute(args);

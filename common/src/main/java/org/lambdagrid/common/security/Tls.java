@@ -1,0 +1,204 @@
+package org.lambdagrid.common.security;
+
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerCredentials;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.TlsServerCredentials;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.Collection;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
+import org.lambdagrid.common.ConfigException;
+
+/**
+ * gRPC credentials from a {@link TlsConfig}: mutual TLS with the grid's CA, or plaintext when the
+ * config says {@code insecure: true}. Errors are {@link ConfigException}s naming the field and
+ * the file, e.g. {@code crm.yaml: tls.key: '/etc/x.key' cannot be read: ...}.
+ */
+public final class Tls {
+  private Tls() {}
+
+  /**
+   * A server's credentials: its certificate, and client certificates REQUIRED and verified
+   * against the CA (expired or foreign ones fail the handshake). What each role may call is
+   * decided afterwards, per call, by {@link RoleAuthorizer}.
+   */
+  public static ServerCredentials serverCredentials(String source, TlsConfig tls) {
+    if (tls.isInsecure()) {
+      return InsecureServerCredentials.create();
+    }
+    TrustManager[] trust = {trustManager(source, tls, null, null)};
+    try {
+      return TlsServerCredentials.newBuilder()
+          .keyManager(readable(source, "cert", tls.cert()), readable(source, "key", tls.key()))
+          .trustManager(trust)
+          .clientAuth(TlsServerCredentials.ClientAuth.REQUIRE)
+          .build();
+    } catch (IOException | RuntimeException e) {
+      throw new ConfigException(source + ": tls.cert/tls.key: not a usable certificate and"
+          + " PKCS#8 key: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * A client's credentials: its certificate, the CA, the server's host name checked against the
+   * subjectAltName of the server's certificate, and the server's role (and name, if given)
+   * checked against its subject, so that, say, a CRM cannot pose as the GRC.
+   *
+   * @param serverRole the role the dialled server must have
+   * @param serverName the CN it must have, or null for any
+   */
+  public static ChannelCredentials channelCredentials(String source, TlsConfig tls,
+      Role serverRole, String serverName) {
+    if (tls.isInsecure()) {
+      return InsecureChannelCredentials.create();
+    }
+    try {
+      return TlsChannelCredentials.newBuilder()
+          .keyManager(readable(source, "cert", tls.cert()), readable(source, "key", tls.key()))
+          .trustManager(trustManager(source, tls, serverRole, serverName))
+          .build();
+    } catch (IOException | RuntimeException e) {
+      throw new ConfigException(source + ": tls.cert/tls.key: not a usable certificate and"
+          + " PKCS#8 key: " + e.getMessage(), e);
+    }
+  }
+
+  /** The identity in this daemon's own certificate ({@code tls.cert}). */
+  public static PeerIdentity identity(String source, TlsConfig tls) {
+    File f = readable(source, "cert", tls.cert());
+    try (InputStream in = Files.newInputStream(f.toPath())) {
+      return PeerIdentity.of((X509Certificate) CertificateFactory.getInstance("X.509")
+          .generateCertificate(in));
+    } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
+      throw new ConfigException(source + ": tls.cert: '" + tls.cert() + "': " + e.getMessage(), e);
+    }
+  }
+
+  private static File readable(String source, String field, String path) {
+    Path p = Path.of(path);
+    if (!Files.isReadable(p)) {
+      throw new ConfigException(source + ": tls." + field + ": '" + path + "' "
+          + (Files.exists(p) ? "is not readable by this user" : "does not exist"));
+    }
+    return p.toFile();
+  }
+
+  /** PKIX trust in every certificate of the CA file, plus the server check for clients. */
+  private static X509ExtendedTrustManager trustManager(String source, TlsConfig tls,
+      Role serverRole, String serverName) {
+    File caFile = readable(source, "ca", tls.ca());
+    try (InputStream in = Files.newInputStream(caFile.toPath())) {
+      Collection<? extends Certificate> cas = CertificateFactory.getInstance("X.509")
+          .generateCertificates(in);
+      if (cas.isEmpty()) {
+        throw new ConfigException(source + ": tls.ca: '" + tls.ca() + "' holds no certificate");
+      }
+      KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+      store.load(null, null);
+      int i = 0;
+      for (Certificate c : cas) {
+        store.setCertificateEntry("ca-" + i++, c);
+      }
+      TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
+      f.init(store);
+      for (TrustManager tm : f.getTrustManagers()) {
+        if (tm instanceof X509ExtendedTrustManager x) {
+          return serverRole == null ? x : new ServerCheck(x, serverRole, serverName);
+        }
+      }
+      throw new IllegalStateException("no X509 trust manager in this JDK");
+    } catch (IOException | GeneralSecurityException e) {
+      throw new ConfigException(source + ": tls.ca: '" + tls.ca() + "' is not a PEM certificate"
+          + " file: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Verifies as the JDK does (chain to the CA, validity, and, because gRPC asks for it, the
+   * host name against the subjectAltName), then checks the server's role and name.
+   */
+  static final class ServerCheck extends X509ExtendedTrustManager {
+    private final X509ExtendedTrustManager pkix;
+    private final Role role;
+    private final String name;
+
+    ServerCheck(X509ExtendedTrustManager pkix, Role role, String name) {
+      this.pkix = pkix;
+      this.role = role;
+      this.name = name;
+    }
+
+    private void checkIdentity(X509Certificate[] chain) throws CertificateException {
+      PeerIdentity peer;
+      try {
+        peer = PeerIdentity.of(chain[0]);
+      } catch (IllegalArgumentException e) {
+        throw new CertificateException("the server's " + e.getMessage());
+      }
+      if (peer.role() != role || (name != null && !name.equals(peer.name()))) {
+        throw new CertificateException("the server presented a certificate of " + peer
+            + "; expected " + role.ou() + (name == null ? "" : " '" + name + "'"));
+      }
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+        throws CertificateException {
+      pkix.checkServerTrusted(chain, authType, engine);
+      checkIdentity(chain);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
+        throws CertificateException {
+      pkix.checkServerTrusted(chain, authType, socket);
+      checkIdentity(chain);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType)
+        throws CertificateException {
+      pkix.checkServerTrusted(chain, authType);
+      checkIdentity(chain);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+        throws CertificateException {
+      pkix.checkClientTrusted(chain, authType, engine);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
+        throws CertificateException {
+      pkix.checkClientTrusted(chain, authType, socket);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType)
+        throws CertificateException {
+      pkix.checkClientTrusted(chain, authType);
+    }
+
+    @Override
+    public X509Certificate[] getAcceptedIssuers() {
+      return pkix.getAcceptedIssuers();
+    }
+  }
+}
