@@ -24,7 +24,8 @@ import picocli.CommandLine;
  * The same job as the mini-cluster, with every daemon in its own OS process over TCP: a GRC, two
  * CRMs, and per node the real scripts/lambdagrid-launcher starting a NodeManager process (with
  * the fake guest driver from the test classpath, so no root is needed). The job is submitted
- * with the real {@code grc} command line.
+ * with the real {@code grc} command line. Every link is mutual TLS with per-role certificates
+ * from {@code scripts/lambdagrid-ca}, as in the testbed.
  */
 class ProcessClusterTest {
   private static final Path REPO = Path.of("").toAbsolutePath().getParent();
@@ -66,8 +67,10 @@ class ProcessClusterTest {
 
   @Test
   void jobRunsWithEveryDaemonInItsOwnProcessOverTcp() throws Exception {
+    TestCa ca = TestCa.init(dir.resolve("ca"));
     int grcPort = freePort();
-    Files.writeString(dir.resolve("grc.yaml"), "listen: 127.0.0.1:" + grcPort + "\n");
+    Files.writeString(dir.resolve("grc.yaml"), "listen: 127.0.0.1:" + grcPort + "\n"
+        + ca.issue("grc", "grc").yaml());
     java("grc", Map.of(), "org.lambdagrid.grc.GrcMain", "--config",
         dir.resolve("grc.yaml").toString());
 
@@ -77,19 +80,23 @@ class ProcessClusterTest {
         "java") + "' -XX:TieredStopAtLevel=1 -cp '" + classpath()
         + "' org.lambdagrid.nodemanager.NodeManagerMain \"$@\"\n");
     Files.setPosixFilePermissions(nm, PosixFilePermissions.fromString("rwxr-xr-x"));
-    Files.writeString(dir.resolve("nm.yaml"), "driver: fake\nstate_dir: " + dir.resolve("nm")
-        + "\n");
     for (String site : List.of("alpha", "bravo")) {
+      Files.writeString(dir.resolve("nm-" + site + ".yaml"), "driver: fake\nstate_dir: "
+          + dir.resolve("nm") + "\n" + ca.issue("nodemanager", site).yaml());
       int port = freePort();
       Files.writeString(dir.resolve("crm-" + site + ".yaml"), "site: " + site
           + "\nlisten: 127.0.0.1:" + port + "\ngrc: 127.0.0.1:" + grcPort
           + "\nnode_capacity: 2\nranges: [10.10.0.0/16]\nstate_dir: " + dir.resolve(site)
           + "\nphase_timeout: 60s\npilot:\n  launcher: " + REPO.resolve("scripts/lambdagrid-launcher")
-          + "\n  run_as_user: false\n  nodemanager_config: " + dir.resolve("nm.yaml") + "\n");
+          + "\n  run_as_user: false\n  nodemanager_config: " + dir.resolve("nm-" + site + ".yaml")
+          + "\n" + ca.issue("crm", site).yaml());
       java("crm-" + site, Map.of("LAMBDAGRID_NODEMANAGER", nm.toString()),
           "org.lambdagrid.crm.CrmMain", "--config", dir.resolve("crm-" + site + ".yaml").toString());
     }
-    Map<String, String> env = Map.of("LAMBDAGRID_GRC", "127.0.0.1:" + grcPort);
+    TestCa.Cert alice = ca.issue("user", "alice");
+    Map<String, String> env = Map.of("LAMBDAGRID_GRC", "127.0.0.1:" + grcPort,
+        "LAMBDAGRID_CERT", alice.cert().toString(), "LAMBDAGRID_KEY", alice.key().toString(),
+        "LAMBDAGRID_CA", alice.ca().toString());
     await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() ->
         grc(env, "sites").out.contains("bravo") && grc(env, "sites").out.contains("alpha"));
 
@@ -98,6 +105,8 @@ class ProcessClusterTest {
     assertThat(r.exit).as(r.out + r.err).isEqualTo(7);
     assertThat(r.out).contains("ran on: alpha-0 alpha-1 bravo-0 bravo-1");
     assertThat(r.err).contains("RUNNING");
+    // With TLS the GRC takes the user from the certificate (the CLI sends none).
+    assertThat(grc(env, "status").out).contains("alice");
   }
 
   private record Run(int exit, String out, String err) {}

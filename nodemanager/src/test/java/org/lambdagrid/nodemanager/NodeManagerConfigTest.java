@@ -50,7 +50,7 @@ class NodeManagerConfigTest {
   void unknownField_isNamedWithTheKnownOnes() {
     assertThatThrownBy(() -> parse("drivr: fake\n")).isInstanceOf(ConfigException.class)
         .hasMessageStartingWith("nm.yaml: drivr: unknown field (known fields: connect_timeout,"
-            + " driver, driver_config, state_dir, teardown_timeout)");
+            + " driver, driver_config, state_dir, teardown_timeout, tls)");
   }
 
   @Test

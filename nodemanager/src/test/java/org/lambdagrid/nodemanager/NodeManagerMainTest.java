@@ -19,7 +19,12 @@ class NodeManagerMainTest {
   @TempDir Path dir;
   private final StringWriter err = new StringWriter();
 
+  /** Runs with {@code yaml} plus {@code tls: {insecure: true}}. */
   private int run(String yaml, String stdin, String... extra) throws Exception {
+    return runExactly(yaml + "tls: {insecure: true}\n", stdin, extra);
+  }
+
+  private int runExactly(String yaml, String stdin, String... extra) throws Exception {
     Path config = dir.resolve("nm.yaml");
     Files.writeString(config, yaml.replace("STATE", dir.resolve("state").toString()));
     List<String> args = new ArrayList<>(List.of("--crm", "127.0.0.1:1", "--job", "j-main",
@@ -36,6 +41,20 @@ class NodeManagerMainTest {
     assertThat(run("driver: fake\nstate_dir: STATE\nconnect_timeout: soon\n", "")).isEqualTo(2);
     assertThat(err.toString()).isEqualTo("nodemanager: nm.yaml: connect_timeout: 'soon' is not a"
         + " duration (examples: 90s, 5m, 1h30m, 2d)\n");
+  }
+
+  @Test
+  void noTlsSection_isRefusedNamingTheField() throws Exception {
+    assertThat(runExactly("driver: fake\nstate_dir: STATE\n", "")).isEqualTo(2);
+    assertThat(err.toString()).startsWith("nodemanager: nm.yaml: tls: is required");
+  }
+
+  @Test
+  void tlsWithAMissingCertificate_namesTheFile() throws Exception {
+    assertThat(runExactly("driver: fake\nstate_dir: STATE\ntls: {ca: /nonexistent/ca.crt,"
+        + " cert: /nonexistent/nm.crt, key: /nonexistent/nm.key}\n", "")).isEqualTo(2);
+    assertThat(err.toString()).isEqualTo("nodemanager: nm.yaml: tls.cert: '/nonexistent/nm.crt'"
+        + " does not exist\n");
   }
 
   @Test

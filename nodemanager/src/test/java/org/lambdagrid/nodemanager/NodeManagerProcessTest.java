@@ -56,7 +56,8 @@ class NodeManagerProcessTest {
   private Process startNodeManager(String... extra) throws Exception {
     Path state = dir.resolve("state");
     Path config = dir.resolve("nm.yaml");
-    Files.writeString(config, "driver: fake\nstate_dir: " + state + "\nconnect_timeout: 20s\n");
+    Files.writeString(config, "driver: fake\nstate_dir: " + state + "\nconnect_timeout: 20s\n"
+        + "tls: {insecure: true}\n");
     String java = ProcessHandle.current().info().command().orElse("java");
     List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
         NodeManagerMain.class.getName(), "--crm", "127.0.0.1:" + server.port(), "--job", "j-proc",
