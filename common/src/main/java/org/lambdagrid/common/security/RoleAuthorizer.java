@@ -62,8 +62,8 @@ public final class RoleAuthorizer implements ServerInterceptor {
     }
 
     String describe() {
-      String r = roles.stream().map(Role::ou).sorted().collect(Collectors.joining(" or "));
-      return "a " + r + " certificate"
+      String r = roles.stream().map(Role::ou).collect(Collectors.joining(" or "));
+      return (r.startsWith("operator") ? "an " : "a ") + r + " certificate"
           + (boundName == null ? "" : " for '" + boundName + "'");
     }
   }
