@@ -26,8 +26,9 @@ import org.junit.jupiter.api.TestMethodOrder;
 /**
  * The quick start, for real: scripts/testbed brings up a 2-site x 2-node grid on this machine
  * (GRC, CRMs and NodeManagers as processes, namespaces guests, sshd, Open MPI) and the real
- * {@code grc} command runs an MPI program across it as a non-root user. Needs root, sshd, mpicc;
- * skipped with the reason otherwise.
+ * {@code grc} command runs an MPI program across it as a non-root user, over mutual TLS with the
+ * user certificate {@code testbed up --user} installs in the user's ~/.lambdagrid. Needs root,
+ * sshd, mpicc; skipped with the reason otherwise.
  */
 @Tag("root")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -70,7 +71,7 @@ class TestbedEndToEndTest {
 
     up = true;
     Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
-        "2", "--nodes", "2").orFail("testbed up");
+        "2", "--nodes", "2", "--user", USER).orFail("testbed up");
   }
 
   @AfterAll
@@ -83,6 +84,8 @@ class TestbedEndToEndTest {
     assertThat(down.exit()).as(down.out() + down.err()).isZero();
     assertThat(Sh.leftovers(List.of())).as("left behind after testbed down").isEmpty();
     assertThat(Files.exists(Path.of("/etc/sudoers.d/lambdagrid-testbed"))).isFalse();
+    assertThat(work.resolveSibling(".lambdagrid").resolve("user.key"))
+        .as("testbed down removes the user's certificate").doesNotExist();
   }
 
   private static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {

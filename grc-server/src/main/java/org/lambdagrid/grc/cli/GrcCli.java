@@ -173,7 +173,8 @@ public final class GrcCli implements Runnable {
         String desc = st.getDescription() == null ? st.getCode().toString() : st.getDescription();
         switch (st.getCode()) {
           case UNAVAILABLE -> err.println("grc: cannot reach the GRC at " + root.endpoint()
-              + ": " + desc + tlsReason(s));
+              + ": " + desc + tlsReason(s) + (root.insecure()
+                  ? " (plaintext: a GRC with TLS closes plaintext connections)" : ""));
           case DEADLINE_EXCEEDED -> err.println("grc: the GRC at " + root.endpoint()
               + " did not answer in time: " + desc);
           default -> err.println("grc: " + desc);
