@@ -140,9 +140,14 @@ public final class CrmServer implements AutoCloseable {
           registration.completeExceptionally(e);
           return;
         }
-        log.warn("cannot register site '{}' with the GRC at {} (attempt {}): {}{}; retrying in {}"
-            + " ms", config.site(), config.grc(), attempt, s.getCode(),
-            s.getDescription() == null ? "" : ": " + s.getDescription(), backoff.toMillis());
+        Throwable root = e;
+        while (root.getCause() != null) {
+          root = root.getCause();
+        }
+        log.warn("cannot register site '{}' with the GRC at {} (attempt {}): {}{}{}; retrying in"
+            + " {} ms", config.site(), config.grc(), attempt, s.getCode(),
+            s.getDescription() == null ? "" : ": " + s.getDescription().lines().findFirst()
+                .orElse(""), root == e ? "" : " (" + root.getMessage() + ")", backoff.toMillis());
       } catch (RuntimeException e) {
         log.warn("cannot register site '{}' with the GRC at {} (attempt {}): {}; retrying in {} ms",
             config.site(), config.grc(), attempt, e.toString(), backoff.toMillis());

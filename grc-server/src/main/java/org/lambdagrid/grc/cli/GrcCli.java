@@ -170,7 +170,8 @@ public final class GrcCli implements Runnable {
       }
       if (e instanceof StatusRuntimeException s) {
         Status st = s.getStatus();
-        String desc = st.getDescription() == null ? st.getCode().toString() : st.getDescription();
+        String desc = st.getDescription() == null ? st.getCode().toString()
+            : st.getDescription().lines().findFirst().orElse("");
         switch (st.getCode()) {
           case UNAVAILABLE -> err.println("grc: cannot reach the GRC at " + root.endpoint()
               + ": " + desc + tlsReason(s) + (root.insecure()
@@ -187,14 +188,19 @@ public final class GrcCli implements Runnable {
     return cli;
   }
 
-  /** ", TLS: <reason>" when a TLS handshake failure caused {@code e}, else "". */
+  /**
+   * " (TLS: reason)" when a TLS handshake failure caused {@code e}, else "". The reason is the
+   * deepest cause's message (e.g. the certificate check that failed).
+   */
   static String tlsReason(Throwable e) {
+    boolean tls = false;
+    String reason = null;
     for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
-      if (t instanceof javax.net.ssl.SSLException && t.getMessage() != null) {
-        return " (TLS: " + t.getMessage() + ")";
-      }
+      tls |= t instanceof javax.net.ssl.SSLException
+          || t instanceof java.security.cert.CertificateException;
+      reason = t.getMessage() == null ? reason : t.getMessage();
     }
-    return "";
+    return tls && reason != null ? " (TLS: " + reason + ")" : "";
   }
 
   /** A mistake the user can fix; printed as one line. */
