@@ -82,6 +82,12 @@ class TestbedNetworkRootTest {
     Map<String, String> b1 = provider.siteBridges("r1");
     Map<String, String> b2 = provider.siteBridges("r2");
     assertThat(b1.keySet()).containsExactly("alpha", "bravo");
+    for (Segment.Link l : provider.segment("r1").orElseThrow().links()) {
+      for (String end : List.of(l.deviceA(), l.deviceB())) {
+        assertThat(sh("tc", "class", "show", "dev", end).stdout()).as("htb class on " + end)
+            .contains("htb 1:1 root", "rate 200Mbit ceil 200Mbit");
+      }
+    }
     Guest a1 = guest("lgn-r1-alpha", "lgnt1a", b1.get("alpha"), "10.99.0.1");
     Guest b1g = guest("lgn-r1-bravo", "lgnt1b", b1.get("bravo"), "10.99.0.2");
     Guest a2 = guest("lgn-r2-alpha", "lgnt2a", b2.get("alpha"), "10.99.0.3");
