@@ -465,6 +465,36 @@ public final class GrcCli implements Runnable {
               outputDone.countDown();
             }
           });
+      // Ctrl-C (or SIGTERM) while waiting cancels the job, as srun does: the user is watching
+      // it, so an interrupted wait means "stop it", not "leave it running unseen".
+      java.util.concurrent.atomic.AtomicBoolean finished =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      Thread cancelOnInterrupt = new Thread(() -> {
+        if (!finished.get()) {
+          try {
+            g.call().cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
+            System.err.println("grc: interrupted: cancelled job " + id);
+          } catch (RuntimeException e) {
+            System.err.println("grc: interrupted; cancelling job " + id + " failed: "
+                + e.getMessage());
+          }
+        }
+      }, "grc-cancel-on-interrupt");
+      Runtime.getRuntime().addShutdownHook(cancelOnInterrupt);
+      try {
+        return watchUntilDone(g, id, json, outputDone);
+      } finally {
+        finished.set(true);
+        try {
+          Runtime.getRuntime().removeShutdownHook(cancelOnInterrupt);
+        } catch (IllegalStateException e) {
+          // shutting down: the hook runs
+        }
+      }
+    }
+
+    private int watchUntilDone(Grc g, String id, boolean json, CountDownLatch outputDone)
+        throws InterruptedException {
       Iterator<WatchJobResponse> events = g.stream().watchJob(WatchJobRequest.newBuilder()
           .setJobId(id).build());
       while (events.hasNext()) {
@@ -507,6 +537,9 @@ public final class GrcCli implements Runnable {
     @Parameters(arity = "0..1", paramLabel = "JOB")
     String jobId;
 
+    @Option(names = "--all", description = "List every user's jobs, not only yours.")
+    boolean all;
+
     @Mixin
     OutputFormat output;
 
@@ -525,7 +558,7 @@ public final class GrcCli implements Runnable {
           return 0;
         }
         ListJobsResponse r = g.call().listJobs(ListJobsRequest.newBuilder()
-            .setIncludeFinished(true).build());
+            .setUser(all ? "" : root.user).setIncludeFinished(true).build());
         if (json) {
           out().println(json(r));
           out().flush();
