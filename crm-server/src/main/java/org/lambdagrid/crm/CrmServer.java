@@ -32,7 +32,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@link #start} binds, then registers with the GRC in the background, retrying with
  * exponential backoff (and a warning per attempt) while the GRC is unreachable; a refusal by the
- * GRC stops the retries and fails {@link #registration()}. {@link #close} releases every share
+ * GRC stops the retries and fails {@link #registration()}. Once registered it registers again
+ * every {@value #REREGISTER_SECONDS} s (idempotent), so a GRC that restarted learns the site
+ * again without the CRM restarting. {@link #close} releases every share
  * (so no pilot is left running), then shuts the server down.
  */
 public final class CrmServer implements AutoCloseable {
@@ -123,18 +125,40 @@ public final class CrmServer implements AutoCloseable {
         .setSlotsPerNode(config.slotsPerNode()).build();
   }
 
+  /** How often a registered CRM registers again (idempotent), to survive a GRC restart. */
+  static final int REREGISTER_SECONDS = 20;
+  static final Duration REREGISTER_INTERVAL = Duration.ofSeconds(REREGISTER_SECONDS);
+  private volatile Duration reregisterInterval = REREGISTER_INTERVAL;
+
+  /** For tests: registers again this often (call before {@link #start}). */
+  CrmServer reregisterEvery(Duration interval) {
+    this.reregisterInterval = interval;
+    return this;
+  }
+
   private void registerLoop() {
     Duration backoff = FIRST_BACKOFF;
     for (int attempt = 1; !closed; attempt++) {
       try {
         SiteInfo info = registrar.register(registerRequest()).getSite();
-        log.info("registered site '{}' with the GRC at {} ({} nodes, ranges {})", config.site(),
-            config.grc(), config.nodeCapacity(), config.ranges());
-        registration.complete(info);
-        return;
+        if (registration.complete(info)) {
+          log.info("registered site '{}' with the GRC at {} ({} nodes, ranges {})", config.site(),
+              config.grc(), config.nodeCapacity(), config.ranges());
+        } else if (attempt > 1) {
+          log.info("registered site '{}' with the GRC at {} again", config.site(), config.grc());
+        }
+        // Registering is idempotent: repeat it, so a GRC that restarted learns the site again.
+        attempt = 0;
+        backoff = FIRST_BACKOFF;
+        try {
+          Thread.sleep(reregisterInterval.toMillis());
+        } catch (InterruptedException e) {
+          return;
+        }
+        continue;
       } catch (StatusRuntimeException e) {
         Status s = e.getStatus();
-        if (!RETRYABLE.contains(s.getCode())) {
+        if (!RETRYABLE.contains(s.getCode()) && !registration.isDone()) {
           log.error("the GRC at {} refused to register site '{}': {}: {}", config.grc(),
               config.site(), s.getCode(), s.getDescription());
           registration.completeExceptionally(e);

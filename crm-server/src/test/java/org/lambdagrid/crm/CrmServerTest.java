@@ -60,6 +60,34 @@ class CrmServerTest {
   }
 
   @Test
+  void registersAgainPeriodically_soARestartedGrcLearnsTheSiteAgain() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    CrmServer server = new CrmServer(config(), new org.lambdagrid.crm.pilot.PilotStarter() {
+      @Override
+      public org.lambdagrid.crm.pilot.PilotHandle start(org.lambdagrid.crm.pilot.PilotLaunch l)
+          throws org.lambdagrid.crm.pilot.PilotStartException {
+        throw new org.lambdagrid.crm.pilot.PilotStartException("not in this test");
+      }
+
+      @Override
+      public void stop(org.lambdagrid.crm.pilot.PilotHandle h) {}
+    }, io.grpc.inprocess.InProcessServerBuilder.forName("crm-reregister-test"), req -> {
+      if (calls.incrementAndGet() == 2) { // the GRC is restarting
+        throw Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException();
+      }
+      return RegisterSiteResponse.newBuilder().setSite(SiteInfo.newBuilder().setName("b")).build();
+    });
+    try {
+      server.reregisterEvery(Duration.ofMillis(100)).start();
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+          .until(() -> calls.get() >= 4);
+      assertThat(server.registration()).isCompleted();
+    } finally {
+      server.close();
+    }
+  }
+
+  @Test
   void aRefusalByTheGrcStopsTheRetries() {
     AtomicInteger calls = new AtomicInteger();
     try (InProcessCrm crm = new InProcessCrm(config(), req -> {

@@ -42,7 +42,8 @@ class ProcessClusterTest {
   private Process java(String name, Map<String, String> env, String main, String... args)
       throws IOException {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin",
-        "java").toString(), "-XX:TieredStopAtLevel=1", "-cp", classpath(), main));
+        "java").toString(), "-XX:TieredStopAtLevel=1", "-Duser.name=alice", "-cp", classpath(),
+        main));
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(dir.resolve(name + ".log").toFile());
@@ -107,6 +108,18 @@ class ProcessClusterTest {
     assertThat(r.err).contains("RUNNING");
     // With TLS the GRC takes the user from the certificate (the CLI sends none).
     assertThat(grc(env, "status").out).contains("alice");
+
+    // An interrupted `grc submit --wait` (SIGTERM, as from Ctrl-C) cancels its job.
+    Process waiting = java("grc-wait", env,
+        "org.lambdagrid.grc.cli.GrcCli", "submit", "--site", "alpha=1", "--wait", "--workdir",
+        dir.toString(), "--", "sleep", "600");
+    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() ->
+        grc(env, "status").out.contains("RUNNING"));
+    waiting.destroy();
+    assertThat(waiting.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500)).until(() ->
+        grc(env, "status").out.contains("CANCELLED"));
+    assertThat(Files.readString(dir.resolve("grc-wait.log"))).contains("cancelled job");
   }
 
   private record Run(int exit, String out, String err) {}

@@ -31,6 +31,7 @@ import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CancelJobRequest;
@@ -271,6 +272,11 @@ public final class GrcCli implements Runnable {
       }
     }
     return new TlsConfig(a.toString(), c.toString(), k.toString(), false);
+  }
+
+  /** Whose jobs are "mine": the user of the certificate with TLS, else the OS user. */
+  String me() {
+    return insecure() ? user : Tls.identity("the user certificate", tls()).name();
   }
 
   private Path file(Path flag, String var, Path dflt) {
@@ -545,6 +551,36 @@ public final class GrcCli implements Runnable {
               outputDone.countDown();
             }
           });
+      // Ctrl-C (or SIGTERM) while waiting cancels the job, as srun does: the user is watching
+      // it, so an interrupted wait means "stop it", not "leave it running unseen".
+      java.util.concurrent.atomic.AtomicBoolean finished =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      Thread cancelOnInterrupt = new Thread(() -> {
+        if (!finished.get()) {
+          try {
+            g.call().cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
+            System.err.println("grc: interrupted: cancelled job " + id);
+          } catch (RuntimeException e) {
+            System.err.println("grc: interrupted; cancelling job " + id + " failed: "
+                + e.getMessage());
+          }
+        }
+      }, "grc-cancel-on-interrupt");
+      Runtime.getRuntime().addShutdownHook(cancelOnInterrupt);
+      try {
+        return watchUntilDone(g, id, json, outputDone);
+      } finally {
+        finished.set(true);
+        try {
+          Runtime.getRuntime().removeShutdownHook(cancelOnInterrupt);
+        } catch (IllegalStateException e) {
+          // shutting down: the hook runs
+        }
+      }
+    }
+
+    private int watchUntilDone(Grc g, String id, boolean json, CountDownLatch outputDone)
+        throws InterruptedException {
       Iterator<WatchJobResponse> events = g.stream().watchJob(WatchJobRequest.newBuilder()
           .setJobId(id).build());
       while (events.hasNext()) {
@@ -587,6 +623,9 @@ public final class GrcCli implements Runnable {
     @Parameters(arity = "0..1", paramLabel = "JOB")
     String jobId;
 
+    @Option(names = "--all", description = "List every user's jobs, not only yours.")
+    boolean all;
+
     @Mixin
     OutputFormat output;
 
@@ -605,7 +644,7 @@ public final class GrcCli implements Runnable {
           return 0;
         }
         ListJobsResponse r = g.call().listJobs(ListJobsRequest.newBuilder()
-            .setIncludeFinished(true).build());
+            .setUser(all ? "" : root.me()).setIncludeFinished(true).build());
         if (json) {
           out().println(json(r));
           out().flush();

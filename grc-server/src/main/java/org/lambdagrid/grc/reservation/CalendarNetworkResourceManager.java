@@ -15,8 +15,9 @@ import org.lambdagrid.common.Errors;
  * {@code "net:" + reservationId}. Answers synchronously. Thread-safe.
  *
  * <p>A real network (optical path, NSI circuit service) would be another
- * {@link NetworkResourceManager}; the testbed provider that shapes traffic with tc would wrap
- * this one and act on commit and release.
+ * {@link NetworkResourceManager}; the testbed provider
+ * ({@link org.lambdagrid.grc.reservation.testbed.TestbedNetworkProvider}) wraps this one and
+ * builds a shaped layer-2 segment on commit, removing it on abort and release.
  */
 public final class CalendarNetworkResourceManager implements NetworkResourceManager {
   private final String name;

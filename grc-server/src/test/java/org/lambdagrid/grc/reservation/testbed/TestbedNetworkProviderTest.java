@@ -1,0 +1,251 @@
+package org.lambdagrid.grc.reservation.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.grpc.Status;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.grc.reservation.Ask;
+import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.HoldTable.State;
+import org.lambdagrid.grc.reservation.SitePair;
+import org.lambdagrid.grc.reservation.TwoPhaseCommit;
+import org.lambdagrid.grc.reservation.Vote;
+import org.lambdagrid.grc.reservation.Window;
+
+class TestbedNetworkProviderTest {
+  static final long M = 1_000_000L;
+  static final Instant NOW = Instant.parse("2030-01-01T00:00:00Z");
+  static final Window W = Window.of(NOW.plusSeconds(60), Duration.ofHours(1));
+  static final Ask.Bandwidth AB200 = new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), 200 * M));
+
+  @TempDir Path dir;
+  final FakeKernel kernel = new FakeKernel();
+  final ManualClock clock = new ManualClock(NOW);
+
+  TestbedNetworkProvider provider() {
+    return new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")), clock,
+        Duration.ofSeconds(120), new TestbedNetwork(dir, kernel, Duration.ofSeconds(1)));
+  }
+
+  @Test
+  void prepareHoldsTheCalendarAndNamesTheBridgesButBuildsNothing() {
+    TestbedNetworkProvider p = provider();
+    assertThat(p.prepare("r1", W, AB200).join()).isEqualTo(Vote.prepared());
+    assertThat(kernel.mutations()).isEmpty();
+    String tag = SegmentNames.tag("r1", 0);
+    assertThat(p.siteBridges("r1")).containsExactly(
+        Map.entry("alpha", "lgn" + tag + "b0"), Map.entry("bravo", "lgn" + tag + "b1"));
+    assertThat(p.state("r1")).contains(State.PREPARED);
+  }
+
+  @Test
+  void commitBuildsTheSegmentAndReleaseRemovesItAndFreesTheLinks() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    p.commit("r1").join();
+    Segment s = p.segment("r1").orElseThrow();
+    assertThat(kernel.links).containsExactlyInAnyOrderElementsOf(s.devices());
+    assertThat(p.state("r1")).contains(State.COMMITTED);
+    // 200M of 1000M held: 900M more does not fit on the links, 800M does.
+    Ask.Bandwidth big = new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), 900 * M));
+    assertThat(p.prepare("r2", W, big).join().code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    p.release("r1").join();
+    assertThat(kernel.links).isEmpty();
+    assertThat(p.network().recordedAll()).isEmpty();
+    assertThat(p.siteBridges("r1")).isEmpty();
+    assertThat(p.prepare("r3", W, big).join().isPrepared()).isTrue();
+  }
+
+  @Test
+  void duplicatedPrepareCommitAbortAndReleaseChangeNothing() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    Map<String, String> bridges = p.siteBridges("r1");
+    assertThat(p.prepare("r1", W, AB200).join().isPrepared()).isTrue();
+    assertThat(p.siteBridges("r1")).isEqualTo(bridges);
+    p.commit("r1").join();
+    int after = kernel.mutations().size();
+    p.commit("r1").join();
+    p.prepare("r1", W, AB200).join();
+    assertThat(kernel.mutations()).hasSize(after);
+    p.release("r1").join();
+    int released = kernel.commands.size();
+    p.release("r1").join();
+    p.abort("r1").join();
+    assertThat(kernel.commands).hasSize(released);
+    assertThat(p.prepare("r1", W, AB200).join().code()).isEqualTo(Status.Code.ABORTED);
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
+  void abortBeforeCommitLeavesNothingAndALatePrepareIsRefused() {
+    TestbedNetworkProvider p = provider();
+    p.abort("r1").join();
+    Vote late = p.prepare("r1", W, AB200).join();
+    assertThat(late.code()).isEqualTo(Status.Code.ABORTED);
+    p.prepare("r2", W, AB200).join();
+    p.abort("r2").join();
+    assertThat(p.state("r2")).contains(State.ABORTED);
+    assertThat(kernel.mutations()).isEmpty();
+    assertThat(failure(p.commit("r2")).code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(kernel.mutations()).isEmpty();
+  }
+
+  @Test
+  void anExpiredHoldIsNeverBuiltAndItsCommitFails() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    clock.advance(Duration.ofSeconds(121));
+    Errors.RequestException e = failure(p.commit("r1"));
+    assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(e.getMessage()).contains("expired");
+    assertThat(kernel.mutations()).isEmpty();
+    assertThat(p.siteBridges("r1")).isEmpty();
+  }
+
+  @Test
+  void aFailedBuildLeavesTheHoldPreparedSoARetriedCommitCanSucceed() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    kernel.failWhen(argv -> argv.contains("tc"));
+    Errors.RequestException e = failure(p.commit("r1"));
+    assertThat(e.code()).isEqualTo(Status.Code.INTERNAL);
+    assertThat(e.getMessage()).contains("'tc qdisc replace dev lgn").contains("Operation not permitted");
+    assertThat(p.state("r1")).contains(State.PREPARED);
+    assertThat(kernel.links).isEmpty();
+    kernel.failWhen(argv -> false);
+    p.commit("r1").join();
+    assertThat(p.state("r1")).contains(State.COMMITTED);
+    assertThat(kernel.links).isNotEmpty();
+  }
+
+  @Test
+  void abortOfACommittedReservationIsRefusedAndKeepsTheSegment() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    p.commit("r1").join();
+    assertThat(failure(p.abort("r1")).code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(kernel.links).isNotEmpty();
+  }
+
+  @Test
+  void aReleaseWhoseTeardownFailsStillFreesTheHoldAndARetryRemovesTheRest() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    p.commit("r1").join();
+    kernel.failWhen(argv -> argv.contains("del"));
+    assertThat(failure(p.release("r1")).code()).isEqualTo(Status.Code.INTERNAL);
+    assertThat(p.state("r1")).contains(State.RELEASED);
+    kernel.failWhen(argv -> false);
+    p.release("r1").join();
+    assertThat(kernel.links).isEmpty();
+    assertThat(p.network().recordedAll()).isEmpty();
+  }
+
+  @Test
+  void aCycleOrAnUnknownSiteIsRefusedAtPrepareHoldingNothing() {
+    TestbedNetworkProvider p = provider();
+    Vote v = p.prepare("r1", W, new Ask.Bandwidth(Map.of(SitePair.of("alpha", "zulu"), M))).join();
+    assertThat(v.code()).isEqualTo(Status.Code.NOT_FOUND);
+    assertThat(v.reason()).startsWith("network:testbed: unknown site 'zulu'");
+    assertThat(p.state("r1")).isEmpty();
+    assertThat(p.prepare("r2", W, new Ask.Nodes("alpha", 1)).join().code()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+  }
+
+  @Test
+  void recoverRemovesSegmentsAnEarlierRunLeftBehind() {
+    TestbedNetworkProvider before = provider();
+    before.prepare("r1", W, AB200).join();
+    before.commit("r1").join();
+    TestbedNetworkProvider after = provider();
+    assertThat(after.recover()).containsExactly("r1");
+    assertThat(kernel.links).isEmpty();
+    assertThat(after.recover()).isEmpty();
+  }
+
+  @Test
+  void twoReservationsGetDistinctDevicesAndEndIndependently() {
+    TestbedNetworkProvider p = provider();
+    p.prepare("r1", W, AB200).join();
+    p.prepare("r2", W, new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), 100 * M))).join();
+    p.commit("r1").join();
+    p.commit("r2").join();
+    List<String> d1 = p.segment("r1").orElseThrow().devices();
+    List<String> d2 = p.segment("r2").orElseThrow().devices();
+    assertThat(d1).doesNotContainAnyElementsOf(d2);
+    p.release("r1").join();
+    assertThat(kernel.links).containsExactlyInAnyOrderElementsOf(d2);
+    p.release("r2").join();
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
+  void asAParticipantOfTheTwoPhaseCommitARefusingSiteMeansNothingIsBuilt() {
+    TestbedNetworkProvider p = provider();
+    var refusing = new org.lambdagrid.grc.reservation.CalendarSiteResourceManager("alpha", 2, clock,
+        Duration.ofSeconds(120));
+    TwoPhaseCommit tpc = new TwoPhaseCommit(Duration.ofSeconds(5));
+    TwoPhaseCommit.Outcome o = tpc.run("r1", W, List.of(
+        new TwoPhaseCommit.Participant(refusing, new Ask.Nodes("alpha", 3)),
+        new TwoPhaseCommit.Participant(p, AB200))).join();
+    assertThat(o.committed()).isFalse();
+    assertThat(p.state("r1")).contains(State.ABORTED);
+    assertThat(kernel.mutations()).isEmpty();
+    TwoPhaseCommit.Outcome ok = tpc.run("r2", W, List.of(
+        new TwoPhaseCommit.Participant(refusing, new Ask.Nodes("alpha", 2)),
+        new TwoPhaseCommit.Participant(p, AB200))).join();
+    assertThat(ok.committed()).isTrue();
+    assertThat(kernel.links).containsExactlyInAnyOrderElementsOf(p.segment("r2").orElseThrow().devices());
+  }
+
+  static Errors.RequestException failure(CompletableFuture<Void> f) {
+    try {
+      f.join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof Errors.RequestException r) {
+        return r;
+      }
+      throw new AssertionError("not a RequestException", e.getCause());
+    }
+    throw new AssertionError("expected a failure");
+  }
+
+  static final class ManualClock extends Clock {
+    private volatile Instant now;
+
+    ManualClock(Instant start) {
+      now = start;
+    }
+
+    void advance(Duration d) {
+      now = now.plus(d);
+    }
+
+    @Override
+    public Instant instant() {
+      return now;
+    }
+
+    @Override
+    public ZoneId getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+      return this;
+    }
+  }
+}
