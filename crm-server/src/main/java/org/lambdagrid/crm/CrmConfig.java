@@ -32,12 +32,21 @@ import org.lambdagrid.crm.site.SiteSettings;
  * phase_timeout: 60s               # default 60s; barrier timeout when the GRC sends none
  * shutdown_wait: 5s                # default 5s; how long release waits for SHUTDOWN replies
  * pilot:
- *   starter: local                 # default local (the only one so far)
+ *   starter: local                 # default local; or slurm (sbatch, see slurm:)
  *   launcher: scripts/lambdagrid-launcher   # default; relative to the working directory
  *   run_as_user: true              # default true; false runs the launcher as the CRM's user
  *   extra_args: []                 # appended to the launcher's command line
  *   nodemanager_config: /etc/lambdagrid/nodemanager.yaml   # passed as --nm-config; optional
- *   stop_grace: 10s                # default 10s: after stdin EOF, before SIGTERM
+ *   stop_grace: 10s                # default 10s: local: after stdin EOF, before SIGTERM;
+ *                                  # slurm: how long stop waits for a cancelled pilot to end
+ *   slurm:                         # only with starter: slurm
+ *     partition: batch             # --partition; default: the cluster's default partition
+ *     account: grid                # --account; optional
+ *     extra_args: [--qos=grid]     # more sbatch options (not the ones the starter sets)
+ *     pending_grace: 60s           # default 60s: a pilot still PENDING this long after
+ *                                  # submission fails the launch phase with Slurm's reason
+ *     log_dir: /shared/lg/pilots   # --output directory, a path on the nodes; default
+ *                                  # STATE_DIR/pilots
  * tls:                             # required by crm-server (see TlsConfig)
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/crm-tokyo.crt   # a crm certificate whose CN is this site
@@ -114,7 +123,7 @@ public record CrmConfig(
     duration("phase_timeout", phaseTimeout);
     shutdownWait = shutdownWait == null ? "5s" : shutdownWait;
     duration("shutdown_wait", shutdownWait);
-    pilot = pilot == null ? new Pilot(null, null, null, null, null, null) : pilot;
+    pilot = pilot == null ? new Pilot(null, null, null, null, null, null, null) : pilot;
   }
 
   /** Without a {@code tls} section (in-process servers, tests). */
@@ -132,8 +141,9 @@ public record CrmConfig(
       @JsonProperty("run_as_user") Boolean runAsUser,
       @JsonProperty("extra_args") List<String> extraArgs,
       @JsonProperty("nodemanager_config") String nodemanagerConfig,
-      @JsonProperty("stop_grace") String stopGrace) {
-    public static final List<String> STARTERS = List.of("local");
+      @JsonProperty("stop_grace") String stopGrace,
+      Slurm slurm) {
+    public static final List<String> STARTERS = List.of("local", "slurm");
 
     public Pilot {
       starter = starter == null ? "local" : starter;
@@ -148,11 +158,76 @@ public record CrmConfig(
           ? null : nodemanagerConfig;
       stopGrace = stopGrace == null ? "10s" : stopGrace;
       duration("stop_grace", stopGrace);
+      if (starter.equals("slurm")) {
+        slurm = slurm == null ? new Slurm(null, null, null, null, null) : slurm;
+      } else if (slurm != null) {
+        throw new IllegalArgumentException("slurm: is only read with starter: slurm (starter is '"
+            + starter + "')");
+      }
     }
 
     @JsonIgnore
     public Duration stopGraceDuration() {
       return Quantities.parseDuration(stopGrace);
+    }
+  }
+
+  /** The {@code pilot.slurm:} section: how the Slurm starter submits pilots. */
+  public record Slurm(
+      String partition,
+      String account,
+      @JsonProperty("extra_args") List<String> extraArgs,
+      @JsonProperty("pending_grace") String pendingGrace,
+      @JsonProperty("log_dir") String logDir) {
+    /** Options the starter sets itself; extra_args may not set them again. */
+    public static final List<String> RESERVED = List.of("--parsable", "--job-name", "-J",
+        "--output", "-o", "--error", "-e", "--open-mode", "--chdir", "-D", "--export",
+        "--time", "-t", "--uid", "--gid", "--wrap", "--partition", "-p", "--account", "-A",
+        "--requeue", "--no-requeue", "--array", "-a");
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.:+-]+");
+
+    public Slurm {
+      partition = name("partition", partition);
+      account = name("account", account);
+      extraArgs = extraArgs == null ? List.of() : List.copyOf(extraArgs);
+      for (int i = 0; i < extraArgs.size(); i++) {
+        String a = extraArgs.get(i);
+        String field = "extra_args[" + i + "]";
+        if (a == null || !a.startsWith("-")) {
+          throw new IllegalArgumentException(field + ": '" + a + "' is not an sbatch option"
+              + " (write options as one word each, e.g. --qos=grid)");
+        }
+        String opt = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+        String key = opt.length() > 2 && !opt.startsWith("--") ? opt.substring(0, 2) : opt;
+        if (RESERVED.contains(key)) {
+          throw new IllegalArgumentException(field + ": '" + a + "' is set by the Slurm starter"
+              + (key.matches("--partition|-p|--account|-A")
+                  ? " (use pilot.slurm.partition / account)" : ""));
+        }
+      }
+      pendingGrace = pendingGrace == null ? "60s" : pendingGrace;
+      duration("pending_grace", pendingGrace);
+      logDir = logDir == null || logDir.isEmpty() ? null : logDir;
+      if (logDir != null && !logDir.startsWith("/")) {
+        throw new IllegalArgumentException("log_dir: '" + logDir + "' must be an absolute path"
+            + " (a directory on the compute nodes)");
+      }
+    }
+
+    private static String name(String field, String value) {
+      if (value == null || value.isEmpty()) {
+        return null;
+      }
+      if (!NAME.matcher(value).matches()) {
+        throw new IllegalArgumentException(field + ": '" + value + "' is not a Slurm "
+            + field + " name");
+      }
+      return value;
+    }
+
+    @JsonIgnore
+    public Duration pendingGraceDuration() {
+      return Quantities.parseDuration(pendingGrace);
     }
   }
 

@@ -17,6 +17,7 @@ import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.crm.pilot.LocalPilotStarter;
 import org.lambdagrid.crm.pilot.PilotStarter;
+import org.lambdagrid.crm.pilot.SlurmPilotStarter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -96,7 +97,16 @@ public final class CrmMain implements Callable<Integer> {
 
   static PilotStarter starter(CrmConfig cfg) {
     CrmConfig.Pilot p = cfg.pilot();
-    // Only "local" exists so far; CrmConfig rejects other names.
+    Path nmConfig = p.nodemanagerConfig() == null ? null : Path.of(p.nodemanagerConfig());
+    if (p.starter().equals("slurm")) {
+      CrmConfig.Slurm s = p.slurm();
+      return new SlurmPilotStarter(new SlurmPilotStarter.Options(Path.of(p.launcher()),
+          p.runAsUser(), p.extraArgs(), nmConfig,
+          s.logDir() != null ? Path.of(s.logDir()) : Path.of(cfg.stateDir(), "pilots"),
+          s.partition(), s.account(), s.extraArgs(), s.pendingGraceDuration(),
+          p.stopGraceDuration(), Duration.ofSeconds(1), null));
+    }
+    // "local"; CrmConfig rejects other names.
     return new LocalPilotStarter(new LocalPilotStarter.Options(Path.of(p.launcher()),
         p.runAsUser(), p.extraArgs(),
         p.nodemanagerConfig() == null ? null : Path.of(p.nodemanagerConfig()),

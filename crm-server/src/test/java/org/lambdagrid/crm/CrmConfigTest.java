@@ -81,12 +81,65 @@ class CrmConfigTest {
         .hasMessageContaining("advertise: is required when listen is a wildcard address");
     assertThatThrownBy(() -> parse(MINIMAL + "phase_timeout: soon\n"))
         .hasMessageContaining("phase_timeout: 'soon' is not a duration");
-    assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  starter: slurm\n"))
-        .hasMessageContaining("pilot: starter: 'slurm' is not a known pilot starter (known: local)");
+    assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  starter: pbs\n"))
+        .hasMessageContaining("pilot: starter: 'pbs' is not a known pilot starter (known: local,"
+            + " slurm)");
     assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  lancher: x\n"))
         .hasMessageContaining("pilot.lancher: unknown field");
     assertThatThrownBy(() -> parse("site: a\n"))
         .hasMessageContaining("listen: is required");
+  }
+
+  @Test
+  void theSlurmSectionIsReadWithDefaults() {
+    CrmConfig c = parse(MINIMAL + """
+        pilot:
+          starter: slurm
+          launcher: /opt/lambdagrid/scripts/lambdagrid-launcher
+          slurm:
+            partition: batch
+            account: grid
+            extra_args: [--qos=grid, --exclusive]
+            pending_grace: 30s
+            log_dir: /shared/lg/pilots
+        """);
+    assertThat(c.pilot().slurm().partition()).isEqualTo("batch");
+    assertThat(c.pilot().slurm().account()).isEqualTo("grid");
+    assertThat(c.pilot().slurm().extraArgs()).containsExactly("--qos=grid", "--exclusive");
+    assertThat(c.pilot().slurm().pendingGraceDuration()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(CrmMain.starter(c)).isInstanceOf(
+        org.lambdagrid.crm.pilot.SlurmPilotStarter.class);
+
+    CrmConfig d = parse(MINIMAL + "pilot:\n  starter: slurm\n");
+    assertThat(d.pilot().slurm().partition()).isNull();
+    assertThat(d.pilot().slurm().account()).isNull();
+    assertThat(d.pilot().slurm().extraArgs()).isEmpty();
+    assertThat(d.pilot().slurm().pendingGraceDuration()).isEqualTo(Duration.ofSeconds(60));
+    assertThat(d.pilot().slurm().logDir()).isNull();
+    assertThat(ConfigLoader.render(d)).contains("pending_grace: \"60s\"");
+  }
+
+  @Test
+  void slurmErrorsNameTheField() {
+    String slurm = MINIMAL + "pilot:\n  starter: slurm\n  slurm:\n";
+    assertThatThrownBy(() -> parse(slurm + "    partition: 'a b'\n"))
+        .hasMessage("crm.yaml: pilot.slurm: partition: 'a b' is not a Slurm partition name");
+    assertThatThrownBy(() -> parse(slurm + "    extra_args: [qos=grid]\n"))
+        .hasMessageContaining("pilot.slurm: extra_args[0]: 'qos=grid' is not an sbatch option");
+    assertThatThrownBy(() -> parse(slurm + "    extra_args: [--exclusive, --time=5]\n"))
+        .hasMessageContaining("pilot.slurm: extra_args[1]: '--time=5' is set by the Slurm"
+            + " starter");
+    assertThatThrownBy(() -> parse(slurm + "    extra_args: [-pdebug]\n"))
+        .hasMessageContaining("extra_args[0]: '-pdebug' is set by the Slurm starter (use"
+            + " pilot.slurm.partition / account)");
+    assertThatThrownBy(() -> parse(slurm + "    pending_grace: 0s\n"))
+        .hasMessageContaining("pilot.slurm: pending_grace: '0s' must be more than 0");
+    assertThatThrownBy(() -> parse(slurm + "    log_dir: pilots\n"))
+        .hasMessageContaining("pilot.slurm: log_dir: 'pilots' must be an absolute path");
+    assertThatThrownBy(() -> parse(slurm + "    queue: x\n"))
+        .hasMessageContaining("pilot.slurm.queue: unknown field");
+    assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  slurm:\n    partition: x\n"))
+        .hasMessageContaining("pilot: slurm: is only read with starter: slurm");
   }
 
   @Test

@@ -206,10 +206,15 @@ public final class LocalPilotStarter implements PilotStarter {
     root.descendants().forEach(into::add);
   }
 
-  private record UserInfo(String uid, String gid, String home) {}
+  /** A job user's passwd entry (shared with {@link SlurmPilotStarter}). */
+  record UserInfo(String uid, String gid, String home) {}
 
-  /** Null when no switch is needed (the CRM already runs as that user). */
-  private static UserInfo switchUser(String user) throws PilotStartException {
+  /**
+   * The user to switch to before running the pilot, or null when no switch is needed (the CRM
+   * already runs as that user). Refuses root, unknown users, and a non-root CRM asked to start
+   * pilots as someone else.
+   */
+  static UserInfo switchUser(String user) throws PilotStartException {
     if (user == null || user.isBlank()) {
       throw new PilotStartException("the job has no user to run the pilot as");
     }
@@ -246,7 +251,7 @@ public final class LocalPilotStarter implements PilotStarter {
     return new UserInfo(f[2], f[3], f[5]);
   }
 
-  private static int currentUid() {
+  static int currentUid() {
     try {
       return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
     } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {

@@ -1,5 +1,6 @@
 package org.lambdagrid.crm.pilot;
 
+import java.time.Instant;
 import org.lambdagrid.common.Endpoint;
 
 /**
@@ -11,14 +12,23 @@ import org.lambdagrid.common.Endpoint;
  * @param user the job's user; the launcher runs as this user
  * @param credential one-time secret the pilot presents in its hello; never logged
  * @param crmPilotEndpoint host:port of the CRM's PilotService, which the pilot dials
+ * @param windowEnd when the job's reservation ends, or null when it is open-ended; a batch
+ *     system starter makes it the pilot's time limit
  */
 public record PilotLaunch(String jobId, int nodeIndex, String hostname, String user,
-    String credential, Endpoint crmPilotEndpoint) {
+    String credential, Endpoint crmPilotEndpoint, Instant windowEnd) {
+
+  /** A launch with an open-ended window. */
+  public PilotLaunch(String jobId, int nodeIndex, String hostname, String user, String credential,
+      Endpoint crmPilotEndpoint) {
+    this(jobId, nodeIndex, hostname, user, credential, crmPilotEndpoint, null);
+  }
 
   /** Keeps the credential out of logs. */
   @Override
   public String toString() {
     return "PilotLaunch[job=" + jobId + ", node=" + nodeIndex + ", hostname=" + hostname
-        + ", user=" + user + ", crm=" + crmPilotEndpoint + "]";
+        + ", user=" + user + ", crm=" + crmPilotEndpoint
+        + (windowEnd == null ? "" : ", until=" + windowEnd) + "]";
   }
 }

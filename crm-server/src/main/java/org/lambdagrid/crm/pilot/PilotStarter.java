@@ -3,7 +3,7 @@ package org.lambdagrid.crm.pilot;
 /**
  * How a CRM gets one pilot (launcher + NodeManager) running per node: the seam between the CRM
  * and a site's batch system. The one-machine deployment uses {@link LocalPilotStarter}; a batch
- * system (Slurm) would submit the same launcher; tests start an in-JVM test pilot.
+ * system ({@link SlurmPilotStarter}) submits the same launcher; tests start an in-JVM test pilot.
  *
  * <p>A started pilot dials {@link PilotLaunch#crmPilotEndpoint()} and presents
  * {@link PilotLaunch#credential()}; the starter's job ends at getting it started. Implementations
@@ -35,5 +35,16 @@ public interface PilotStarter {
    */
   default boolean isAlive(PilotHandle handle) {
     return true;
+  }
+
+  /**
+   * Why the pilot will not dial in, or null while it still may. Polled (every 100 ms per node
+   * that has not dialled in yet) while PHASE_LAUNCH waits; a non-null answer fails the phase with
+   * {@code node HOST failed phase LAUNCH: <answer>}. Must be cheap: starters that ask an outside
+   * system cache the answer. The default reports a pilot that {@link #isAlive} says is gone.
+   */
+  default String launchProblem(PilotHandle handle) {
+    return isAlive(handle) ? null
+        : "its pilot exited before dialling in (" + handle.describe() + ")";
   }
 }

@@ -424,7 +424,7 @@ final class Share {
 
   private void startPilot(Node n) {
     PilotLaunch launch = new PilotLaunch(spec.jobId(), n.index, n.hostname, guestUser,
-        n.credential, site.pilotEndpoint());
+        n.credential, site.pilotEndpoint(), spec.end());
     // A starter that opens gRPC calls (in-JVM pilots in tests) must not inherit the SetupNodes
     // call's context, or its calls would be cancelled when SetupNodes returns.
     Context previous = Context.ROOT.attach();
@@ -537,8 +537,10 @@ final class Share {
     for (int i = 0; i < targets.size(); i++) {
       if (!futures.get(i).isDone()) {
         Node n = targets.get(i);
+        PilotHandle h = n.handle;
         String msg = "node " + n.hostname + " missed phase " + shortName(n.phase) + " after "
-            + format(timeout);
+            + format(timeout) + (n.phase == Phase.PHASE_LAUNCH && h != null
+                ? " (pilot: " + h.describe() + ")" : "");
         move(n, NODE_LOST, msg);
         return new RequestException(Status.Code.DEADLINE_EXCEEDED, msg);
       }
@@ -560,9 +562,12 @@ final class Share {
   private void checkLaunchers(List<Node> targets) {
     for (Node n : targets) {
       PilotHandle h = n.handle;
-      if (h != null && !n.connected.isDone() && !site.starter().isAlive(h)) {
-        String msg = "node " + n.hostname + " failed phase LAUNCH: its pilot exited before"
-            + " dialling in (" + h.describe() + ")";
+      if (h == null || n.connected.isDone()) {
+        continue;
+      }
+      String problem = site.starter().launchProblem(h);
+      if (problem != null) {
+        String msg = "node " + n.hostname + " failed phase LAUNCH: " + problem;
         if (n.connected.completeExceptionally(Errors.aborted(msg))) {
           move(n, NODE_LOST, msg);
         }

@@ -219,7 +219,7 @@ class SitePhasesTest {
     crm.starter.neverDial(0);
     reserve("j-1", 1);
     assertStatus(() -> setup("j-1", Duration.ofMillis(400)), Status.Code.DEADLINE_EXCEEDED,
-        "node a-0 missed phase LAUNCH after 400ms");
+        "node a-0 missed phase LAUNCH after 400ms (pilot: test pilot a-0, running)");
   }
 
   @Test
