@@ -1,0 +1,213 @@
+package org.lambdagrid.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Pilots through a real batch system: {@code scripts/testbed up --slurm bravo} makes site bravo's
+ * CRM submit its pilots with sbatch to the one-machine Slurm cluster ({@code scripts/slurm-local
+ * up}, which {@code scripts/test} starts as root), while site alpha starts them locally. The quick
+ * start's MPI job runs across both sites as the non-root user; squeue shows bravo's pilots as that
+ * user while it runs and nothing afterwards; scancel of one pilot fails the next job naming the
+ * node and leaves nothing behind. Needs root, sshd, mpicc and a Slurm that answers; skipped with
+ * the reason otherwise.
+ */
+@Tag("root")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SlurmEndToEndTest {
+  private static final Path REPO = Path.of("").toAbsolutePath().getParent();
+  private static final Path STATE = Path.of("/run/lambdagrid/testbed");
+  private static final String GRC = STATE.resolve("dist/bin/grc").toString();
+  private static final String USER = "lgtest";
+  private static final List<String> TESTBED_LINKS = List.of("lgbr-core", "lgbr-alpha",
+      "lgbr-bravo", "lgup-alpha", "lgdn-alpha", "lgup-bravo", "lgdn-bravo");
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static boolean up;
+  private static Path work;
+
+  @BeforeAll
+  static void upTheTestbedWithBravoOnSlurm() throws Exception {
+    assumeTrue("root".equals(System.getProperty("user.name")), "needs root (namespaces, bridges)");
+    for (String tool : List.of("sshd", "mpicc", "mpirun", "unshare", "nsenter", "setpriv", "sudo",
+        "sbatch", "squeue", "scancel")) {
+      assumeTrue(Sh.onPath(tool), "needs " + tool + " (run scripts/setup-host and"
+          + " scripts/slurm-local up)");
+    }
+    assumeTrue(Sh.run(Duration.ofSeconds(15), "sinfo", "-h").exit() == 0,
+        "needs a Slurm cluster that answers (run scripts/slurm-local up)");
+    assumeTrue(Files.isDirectory(REPO.resolve("nodemanager/target/lib")),
+        "needs a packaged build (mvn package)");
+    assertThat(Files.exists(STATE)).as("a testbed is already up in " + STATE).isFalse();
+
+    if (Sh.run(Duration.ofSeconds(10), "id", USER).exit() != 0) {
+      Sh.run(Duration.ofSeconds(30), "useradd", "-m", "-s", "/bin/bash", USER).orFail("useradd");
+    }
+    Sh.run(Duration.ofSeconds(10), "usermod", "-p", "*", USER).orFail("usermod");
+    String home = Sh.run(Duration.ofSeconds(10), "getent", "passwd", USER).out().split(":")[5];
+    work = Path.of(home, "lambdagrid-slurm-e2e");
+    Sh.run(Duration.ofSeconds(10), "runuser", "-u", USER, "--", "mkdir", "-p", work.toString())
+        .orFail("mkdir");
+    Sh.run(Duration.ofSeconds(60), "runuser", "-u", USER, "--", "mpicc", "-O2", "-o",
+        work.resolve("mpi_hello").toString(),
+        REPO.resolve("scripts/examples/mpi_hello.c").toString()).orFail("mpicc");
+
+    up = true;
+    Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
+        "2", "--nodes", "2", "--slurm", "bravo").orFail("testbed up --slurm bravo");
+  }
+
+  @AfterAll
+  static void downTheTestbed() throws Exception {
+    if (!up) {
+      return;
+    }
+    Sh.Result down = Sh.run(Duration.ofMinutes(2), REPO.resolve("scripts/testbed").toString(),
+        "down");
+    assertThat(down.exit()).as(down.out() + down.err()).isZero();
+    assertThat(Sh.leftovers(List.of())).as("left behind after testbed down").isEmpty();
+    assertThat(pilotsInSlurm("lg-")).as("pilots left in Slurm after testbed down").isEmpty();
+  }
+
+  /** squeue lines {@code ID|USER|STATE|NAME} of jobs whose name starts with the prefix. */
+  private static List<String> pilotsInSlurm(String namePrefix) throws Exception {
+    List<String> out = new ArrayList<>();
+    for (String line : Sh.run(Duration.ofSeconds(15), "squeue", "-h", "-o", "%i|%u|%T|%j")
+        .orFail("squeue").out().lines().toList()) {
+      if (line.split("\\|", 4).length == 4 && line.split("\\|", 4)[3].startsWith(namePrefix)) {
+        out.add(line.strip());
+      }
+    }
+    return out;
+  }
+
+  private static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("runuser", "-u", USER, "--", GRC));
+    cmd.addAll(List.of(args));
+    return Sh.run(timeout, cmd.toArray(String[]::new));
+  }
+
+  private static JsonNode job(String id) throws Exception {
+    return JSON.readTree(grcAsUser(Duration.ofSeconds(30), "status", id, "-o", "json")
+        .orFail("grc status").out());
+  }
+
+  @Test
+  @Order(1)
+  void mpiJobRunsAcrossALocalSiteAndASlurmSite_pilotsShowInSqueueAsTheUserOnlyWhileItRuns()
+      throws Exception {
+    CompletableFuture<Sh.Result> submitted = CompletableFuture.supplyAsync(() -> {
+      try {
+        return grcAsUser(Duration.ofMinutes(3), "submit", "--site", "alpha=2", "--site",
+            "bravo=2", "--wait", "--workdir", work.toString(), "--", "sh", "-c",
+            "mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello && sleep 2");
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    });
+
+    // While it runs: bravo's two pilots are Slurm jobs of the user; alpha's are not in Slurm.
+    List<String> seen = new ArrayList<>();
+    await().atMost(Duration.ofMinutes(2)).pollInterval(Duration.ofMillis(200)).until(() -> {
+      List<String> running = pilotsInSlurm("lg-j-").stream()
+          .filter(l -> l.contains("|RUNNING|")).toList();
+      if (running.size() >= 2) {
+        seen.addAll(running);
+        return true;
+      }
+      return submitted.isDone();
+    });
+    Sh.Result r = submitted.get(3, TimeUnit.MINUTES);
+    assertThat(r.exit()).as("grc submit --wait\n" + r.out() + r.err()).isZero();
+    Matcher id = Pattern.compile("submitted (j-[0-9a-f]{8})").matcher(r.err());
+    assertThat(id.find()).as(r.err()).isTrue();
+    String jobId = id.group(1);
+    assertThat(seen).as("squeue while the job ran").hasSize(2).allSatisfy(line -> {
+      String[] f = line.split("\\|");
+      assertThat(f[1]).as("the pilot's Slurm user").isEqualTo(USER);
+      assertThat(f[3]).matches("lg-" + jobId + "-bravo-[01]");
+    });
+
+    // 4 ranks on 4 distinct guests of 2 sites, each at the address the grid assigned it.
+    JsonNode hosts = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "hosts", jobId, "-o",
+        "json").orFail("grc hosts").out());
+    Map<String, String> addressOf = new HashMap<>();
+    hosts.get("nodes").forEach(n -> addressOf.put(n.get("hostname").asText(),
+        n.get("address").asText()));
+    assertThat(addressOf).containsOnlyKeys("alpha-0", "alpha-1", "bravo-0", "bravo-1");
+    String uid = Sh.run(Duration.ofSeconds(10), "id", "-u", USER).out().trim();
+    Pattern rank = Pattern.compile("rank (\\d) of 4 on (\\S+) \\((\\S+)\\) uid (\\d+)");
+    Map<String, String> ranks = new HashMap<>();
+    for (String line : r.out().lines().toList()) {
+      Matcher m = rank.matcher(line);
+      if (m.matches()) {
+        assertThat(m.group(3)).as(line).isEqualTo(addressOf.get(m.group(2)));
+        assertThat(m.group(4)).as("the job runs as the user, never root").isEqualTo(uid);
+        ranks.put(m.group(1), m.group(2));
+      }
+    }
+    assertThat(ranks.values()).as(r.out())
+        .containsExactlyInAnyOrder("alpha-0", "alpha-1", "bravo-0", "bravo-1");
+    assertThat(r.out()).contains("allreduce: sum of ranks = 6, expected 6: OK");
+
+    // Afterwards: no pilot of the job in Slurm, no guest left.
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+    assertThat(Files.readString(STATE.resolve("crm-bravo/pilots/" + jobId + "-1.log")))
+        .as("bravo-1's pilot log, written by Slurm").contains("lambdagrid pilot of job " + jobId);
+  }
+
+  @Test
+  @Order(2)
+  void scancelOfOnePilotFailsTheJobNamingTheNode_andLeavesNothingBehind() throws Exception {
+    String jobId = grcAsUser(Duration.ofMinutes(1), "submit", "--site", "alpha=2", "--site",
+        "bravo=2", "--workdir", work.toString(), "--", "sleep", "600")
+        .orFail("grc submit").out().trim();
+    await().atMost(Duration.ofMinutes(2)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_RUNNING"));
+
+    List<String> pilot = pilotsInSlurm("lg-" + jobId + "-bravo-1");
+    assertThat(pilot).as("bravo-1's pilot in squeue").hasSize(1);
+    String slurmId = pilot.get(0).split("\\|")[0];
+    Sh.run(Duration.ofSeconds(15), "scancel", slurmId).orFail("scancel " + slurmId);
+
+    await().atMost(Duration.ofSeconds(60)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_FAILED"));
+    assertThat(job(jobId).get("message").asText()).contains("bravo-1");
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
+      assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
+          .isEqualTo(1);
+    });
+    JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
+        .orFail("grc sites").out());
+    sites.get("sites").forEach(s -> assertThat(s.path("nodesInUse").asInt()).isZero());
+  }
+}
