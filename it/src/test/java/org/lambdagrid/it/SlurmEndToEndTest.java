@@ -210,4 +210,31 @@ class SlurmEndToEndTest {
         .orFail("grc sites").out());
     sites.get("sites").forEach(s -> assertThat(s.path("nodesInUse").asInt()).isZero());
   }
+
+  @Test
+  @Order(3)
+  void pilotsStuckPendingFailTheJobWithSlurmsReasonAfterTheGrace() throws Exception {
+    String partition = Sh.run(Duration.ofSeconds(15), "sinfo", "-h", "-o", "%R")
+        .orFail("sinfo").out().lines().findFirst().orElseThrow().strip();
+    Sh.run(Duration.ofSeconds(15), "scontrol", "update", "PartitionName=" + partition,
+        "State=DOWN").orFail("scontrol update State=DOWN");
+    String jobId;
+    try {
+      jobId = grcAsUser(Duration.ofMinutes(1), "submit", "--site", "alpha=1", "--site",
+          "bravo=1", "--workdir", work.toString(), "--", "true").orFail("grc submit").out().trim();
+      // testbed --slurm sets pending_grace: 20s; the GRC's setup phase allows 120s.
+      await().atMost(Duration.ofSeconds(90)).until(() ->
+          job(jobId).get("state").asText().equals("JOB_FAILED"));
+    } finally {
+      Sh.run(Duration.ofSeconds(15), "scontrol", "update", "PartitionName=" + partition,
+          "State=UP").orFail("scontrol update State=UP");
+    }
+    assertThat(job(jobId).get("message").asText()).matches(".*node bravo-0 failed phase LAUNCH:"
+        + " pilot of bravo-0 still pending in Slurm \\(job \\d+, reason: PartitionDown\\)"
+        + " after 2\\ds.*");
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+  }
 }

@@ -234,6 +234,29 @@ class SitePhasesTest {
   }
 
   @Test
+  void aStartersLaunchProblemFailsThePhaseEarlyWithItsWords() {
+    crm.starter.stuck(0, "pilot of a-0 still pending in Slurm (job 42, reason: Resources)"
+        + " after 30s");
+    reserve("j-1", 1);
+    long t0 = System.nanoTime();
+    assertStatus(() -> setup("j-1", Duration.ofSeconds(20)), Status.Code.ABORTED,
+        "node a-0 failed phase LAUNCH: pilot of a-0 still pending in Slurm (job 42, reason:"
+            + " Resources) after 30s");
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void theWindowEndReachesTheStarter() {
+    java.time.Instant end = java.time.Instant.now().plusSeconds(3600).truncatedTo(
+        java.time.temporal.ChronoUnit.SECONDS);
+    crm.site().reserveShare(ReserveShareRequest.newBuilder().setJobId("j-1").setNodeCount(1)
+        .setRange(AddressRange.newBuilder().setCidr("10.10.0.0/29")).setUser("alice")
+        .setEnd(ProtoTime.toProto(end)).build());
+    setup("j-1", Duration.ofSeconds(5));
+    assertThat(crm.starter.launches().get(0).windowEnd()).isEqualTo(end);
+  }
+
+  @Test
   void aPilotThatCannotBeStartedFailsLaunch() {
     crm.starter.failStart(0, "user 'alice' does not exist on this host");
     reserve("j-1", 1);

@@ -26,6 +26,7 @@ public final class TestPilotStarter implements PilotStarter {
   private final Map<Integer, String> failStart = new ConcurrentHashMap<>();
   private final Set<Integer> dieBeforeDialling = ConcurrentHashMap.newKeySet();
   private final Set<Integer> neverDial = ConcurrentHashMap.newKeySet();
+  private final Map<Integer, String> launchProblems = new ConcurrentHashMap<>();
   private volatile Consumer<TestPilot> configure = p -> { };
 
   /** @param channel to the CRM's PilotService, or null to only record launches */
@@ -54,6 +55,22 @@ public final class TestPilotStarter implements PilotStarter {
   public TestPilotStarter neverDial(int node) {
     neverDial.add(node);
     return this;
+  }
+
+  /**
+   * The node's pilot never dials in and {@link #launchProblem} reports this (as a batch system
+   * starter reports a pilot stuck in its queue).
+   */
+  public TestPilotStarter stuck(int node, String problem) {
+    neverDial.add(node);
+    launchProblems.put(node, problem);
+    return this;
+  }
+
+  @Override
+  public String launchProblem(PilotHandle handle) {
+    String p = launchProblems.get(handle.launch().nodeIndex());
+    return p != null ? p : PilotStarter.super.launchProblem(handle);
   }
 
   @Override
