@@ -75,7 +75,8 @@ class SlurmEndToEndTest {
 
     up = true;
     Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
-        "2", "--nodes", "2", "--slurm", "bravo").orFail("testbed up --slurm bravo");
+        "2", "--nodes", "2", "--user", USER, "--slurm", "bravo")
+        .orFail("testbed up --user " + USER + " --slurm bravo");
   }
 
   @AfterAll
