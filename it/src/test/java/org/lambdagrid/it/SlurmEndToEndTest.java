@@ -61,17 +61,7 @@ class SlurmEndToEndTest {
         "needs a packaged build (mvn package)");
     assertThat(Files.exists(STATE)).as("a testbed is already up in " + STATE).isFalse();
 
-    if (Sh.run(Duration.ofSeconds(10), "id", USER).exit() != 0) {
-      Sh.run(Duration.ofSeconds(30), "useradd", "-m", "-s", "/bin/bash", USER).orFail("useradd");
-    }
-    Sh.run(Duration.ofSeconds(10), "usermod", "-p", "*", USER).orFail("usermod");
-    String home = Sh.run(Duration.ofSeconds(10), "getent", "passwd", USER).out().split(":")[5];
-    work = Path.of(home, "lambdagrid-slurm-e2e");
-    Sh.run(Duration.ofSeconds(10), "runuser", "-u", USER, "--", "mkdir", "-p", work.toString())
-        .orFail("mkdir");
-    Sh.run(Duration.ofSeconds(60), "runuser", "-u", USER, "--", "mpicc", "-O2", "-o",
-        work.resolve("mpi_hello").toString(),
-        REPO.resolve("scripts/examples/mpi_hello.c").toString()).orFail("mpicc");
+    work = MpiUser.prepare(USER, "lambdagrid-slurm-e2e", REPO);
 
     up = true;
     Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
