@@ -1,14 +1,13 @@
 package org.lambdagrid.grc.reservation.testbed;
 
+import org.lambdagrid.grc.reservation.MutableClock;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.Status;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -32,7 +31,7 @@ class TestbedNetworkProviderTest {
 
   @TempDir Path dir;
   final FakeKernel kernel = new FakeKernel();
-  final ManualClock clock = new ManualClock(NOW);
+  final MutableClock clock = new MutableClock(NOW);
 
   TestbedNetworkProvider provider() {
     return new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")), clock,
@@ -220,32 +219,5 @@ class TestbedNetworkProviderTest {
       throw new AssertionError("not a RequestException", e.getCause());
     }
     throw new AssertionError("expected a failure");
-  }
-
-  static final class ManualClock extends Clock {
-    private volatile Instant now;
-
-    ManualClock(Instant start) {
-      now = start;
-    }
-
-    void advance(Duration d) {
-      now = now.plus(d);
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-
-    @Override
-    public ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(ZoneId zone) {
-      return this;
-    }
   }
 }
