@@ -1,12 +1,17 @@
 package org.lambdagrid.it;
 
+import static org.lambdagrid.it.Testbed.GRC;
+import static org.lambdagrid.it.Testbed.JSON;
+import static org.lambdagrid.it.Testbed.REPO;
+import static org.lambdagrid.it.Testbed.TESTBED_LINKS;
+import static org.lambdagrid.it.Testbed.USER;
+import static org.lambdagrid.it.Testbed.grcAsUser;
+import static org.lambdagrid.it.Testbed.job;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,57 +38,25 @@ import org.junit.jupiter.api.TestMethodOrder;
 @Tag("root")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class TestbedEndToEndTest {
-  private static final Path REPO = Path.of("").toAbsolutePath().getParent();
-  private static final Path STATE = Path.of("/run/lambdagrid/testbed");
-  private static final String GRC = STATE.resolve("dist/bin/grc").toString();
-  private static final String USER = "lgtest";
-  private static final List<String> TESTBED_LINKS = List.of("lgbr-core", "lgbr-alpha",
-      "lgbr-bravo", "lgup-alpha", "lgdn-alpha", "lgup-bravo", "lgdn-bravo");
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static boolean up;
   private static Path work;
 
   @BeforeAll
   static void upTheTestbed() throws Exception {
-    assumeTrue("root".equals(System.getProperty("user.name")), "needs root (namespaces, bridges)");
-    for (String tool : List.of("sshd", "mpicc", "mpirun", "unshare", "nsenter", "setpriv", "sudo")) {
-      assumeTrue(Sh.onPath(tool), "needs " + tool + " (run scripts/setup-host)");
-    }
-    assumeTrue(Files.isDirectory(REPO.resolve("nodemanager/target/lib")),
-        "needs a packaged build (mvn package)");
-    assertThat(Files.exists(STATE)).as("a testbed is already up in " + STATE).isFalse();
-
+    Testbed.assumeCanRun(List.of(), "run scripts/setup-host");
     work = MpiUser.prepare(USER, "lambdagrid-e2e", REPO);
-
     up = true;
-    Sh.run(Duration.ofMinutes(3), REPO.resolve("scripts/testbed").toString(), "up", "--sites",
-        "2", "--nodes", "2", "--user", USER).orFail("testbed up");
+    Testbed.up();
   }
+
 
   @AfterAll
   static void downTheTestbed() throws Exception {
-    if (!up) {
-      return;
+    if (up) {
+      Testbed.down();
     }
-    Sh.Result down = Sh.run(Duration.ofMinutes(2), REPO.resolve("scripts/testbed").toString(),
-        "down");
-    assertThat(down.exit()).as(down.out() + down.err()).isZero();
-    assertThat(Sh.leftovers(List.of())).as("left behind after testbed down").isEmpty();
-    assertThat(Files.exists(Path.of("/etc/sudoers.d/lambdagrid-testbed"))).isFalse();
-    assertThat(work.resolveSibling(".lambdagrid").resolve("user.key"))
-        .as("testbed down removes the user's certificate").doesNotExist();
   }
 
-  private static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of("runuser", "-u", USER, "--", GRC));
-    cmd.addAll(List.of(args));
-    return Sh.run(timeout, cmd.toArray(String[]::new));
-  }
-
-  private static JsonNode job(String id) throws Exception {
-    return JSON.readTree(grcAsUser(Duration.ofSeconds(30), "status", id, "-o", "json")
-        .orFail("grc status").out());
-  }
 
   @Test
   @Order(1)

@@ -1,0 +1,77 @@
+package org.lambdagrid.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The scripts/testbed grid as the root end-to-end tests use it: 2 sites (alpha, bravo) x 2
+ * nodes, mutual TLS, and the non-root user {@link #USER} with a user certificate, running the
+ * real {@code grc} command. Only one testbed can be up on a machine at a time.
+ */
+final class Testbed {
+  static final Path REPO = Path.of("").toAbsolutePath().getParent();
+  static final Path STATE = Path.of("/run/lambdagrid/testbed");
+  static final String GRC = STATE.resolve("dist/bin/grc").toString();
+  static final String USER = "lgtest";
+  /** The testbed's own links, expected while it is up. */
+  static final List<String> TESTBED_LINKS = List.of("lgbr-core", "lgbr-alpha",
+      "lgbr-bravo", "lgup-alpha", "lgdn-alpha", "lgup-bravo", "lgdn-bravo");
+  static final ObjectMapper JSON = new ObjectMapper();
+
+  private Testbed() {}
+
+  /** Skips the calling test class, saying why, unless this machine can run the testbed. */
+  static void assumeCanRun(List<String> extraTools, String howToGetThem) {
+    assumeTrue("root".equals(System.getProperty("user.name")), "needs root (namespaces, bridges)");
+    List<String> tools = new ArrayList<>(List.of("sshd", "mpicc", "mpirun", "unshare", "nsenter",
+        "setpriv", "sudo"));
+    tools.addAll(extraTools);
+    for (String tool : tools) {
+      assumeTrue(Sh.onPath(tool), "needs " + tool + " (" + howToGetThem + ")");
+    }
+    assumeTrue(Files.isDirectory(REPO.resolve("nodemanager/target/lib")),
+        "needs a packaged build (mvn package)");
+  }
+
+  /** {@code testbed up --sites 2 --nodes 2 --user USER EXTRA...}; fails if one is already up. */
+  static void up(String... extraArgs) throws Exception {
+    assertThat(Files.exists(STATE)).as("a testbed is already up in " + STATE).isFalse();
+    List<String> cmd = new ArrayList<>(List.of(REPO.resolve("scripts/testbed").toString(), "up",
+        "--sites", "2", "--nodes", "2", "--user", USER));
+    cmd.addAll(List.of(extraArgs));
+    Sh.run(Duration.ofMinutes(3), cmd.toArray(String[]::new)).orFail(String.join(" ", cmd));
+  }
+
+  /** {@code testbed down}, then asserts that nothing of lambdagrid is left on the machine. */
+  static void down() throws Exception {
+    Sh.Result down = Sh.run(Duration.ofMinutes(2), REPO.resolve("scripts/testbed").toString(),
+        "down");
+    assertThat(down.exit()).as(down.out() + down.err()).isZero();
+    assertThat(Sh.leftovers(List.of())).as("left behind after testbed down").isEmpty();
+    assertThat(Files.exists(Path.of("/etc/sudoers.d/lambdagrid-testbed"))).isFalse();
+    String home = Sh.run(Duration.ofSeconds(10), "getent", "passwd", USER).out().split(":")[5];
+    assertThat(Path.of(home, ".lambdagrid", "user.key"))
+        .as("testbed down removes the user's certificate").doesNotExist();
+  }
+
+  /** The real {@code grc} command, run as {@link #USER}. */
+  static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("runuser", "-u", USER, "--", GRC));
+    cmd.addAll(List.of(args));
+    return Sh.run(timeout, cmd.toArray(String[]::new));
+  }
+
+  /** {@code grc status JOB -o json}. */
+  static JsonNode job(String id) throws Exception {
+    return JSON.readTree(grcAsUser(Duration.ofSeconds(30), "status", id, "-o", "json")
+        .orFail("grc status").out());
+  }
+}
