@@ -1,5 +1,13 @@
 package org.lambdagrid.it;
 
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.lambdagrid.proto.v1.ListJobsRequest;
+
+import org.lambdagrid.proto.v1.WatchJobRequest;
+
+import org.lambdagrid.proto.v1.GetJobRequest;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.ChannelCredentials;
@@ -333,6 +341,39 @@ class TlsMatrixTest {
           .cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
     } finally {
       Channels.close(ch);
+    }
+  }
+
+  @Test
+  void aUserCannotSeeWatchOrCancelAnotherUsersJob_anOperatorCan() throws Exception {
+    ManagedChannel dave = dial(grcAt, grid.issue("user", "dave"), Role.GRC);
+    ManagedChannel erin = dial(grcAt, grid.issue("user", "erin"), Role.GRC);
+    ManagedChannel op = dial(grcAt, grid.issue("operator", "ops"), Role.GRC);
+    try {
+      Job job = submit(dave, "");
+      GridServiceGrpc.GridServiceBlockingStub asErin = GridServiceGrpc.newBlockingStub(erin)
+          .withDeadlineAfter(10, TimeUnit.SECONDS);
+      List<Runnable> forbidden = List.of(
+          () -> asErin.getJob(GetJobRequest.newBuilder().setJobId(job.getId()).build()),
+          () -> asErin.watchJob(WatchJobRequest.newBuilder().setJobId(job.getId()).build())
+              .hasNext(),
+          () -> asErin.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build()));
+      for (Runnable call : forbidden) {
+        assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e ->
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
+      }
+      assertThat(asErin.listJobs(ListJobsRequest.newBuilder().setIncludeFinished(true).build())
+          .getJobsList()).noneMatch(j -> j.getId().equals(job.getId()));
+      GridServiceGrpc.GridServiceBlockingStub asOp = GridServiceGrpc.newBlockingStub(op)
+          .withDeadlineAfter(10, TimeUnit.SECONDS);
+      assertThat(asOp.listJobs(ListJobsRequest.newBuilder().setIncludeFinished(true).build())
+          .getJobsList()).anyMatch(j -> j.getId().equals(job.getId()));
+      assertThat(asOp.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build())
+          .getJob().getId()).isEqualTo(job.getId());
+    } finally {
+      Channels.close(dave);
+      Channels.close(erin);
+      Channels.close(op);
     }
   }
 

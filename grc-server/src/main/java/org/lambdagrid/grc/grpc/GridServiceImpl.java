@@ -47,11 +47,27 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
     this.coordinator = coordinator;
   }
 
-  private static String jobId(String id) {
+  /**
+   * The job id of a request about one job, checked against the caller: with TLS, a user
+   * certificate reaches only that user's own jobs (others are NOT_FOUND, as if they did not
+   * exist); operators reach every job. Without TLS there is no caller to check.
+   */
+  private String jobId(String id) {
     if (id.isEmpty()) {
       throw Errors.invalid("job_id", id, "is missing");
     }
+    PeerIdentity peer = PeerIdentity.current();
+    if (peer != null && peer.role() == Role.USER
+        && !coordinator.get(id).getSpec().getUser().equals(peer.name())) {
+      throw Errors.notFound("user '" + peer.name() + "' has no job '" + id + "'");
+    }
     return id;
+  }
+
+  /** The user whose jobs a list shows: a user certificate sees only its own. */
+  private static String listedUser(String asked) {
+    PeerIdentity peer = PeerIdentity.current();
+    return peer != null && peer.role() == Role.USER ? peer.name() : asked;
   }
 
   @Override
@@ -103,7 +119,7 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
   @Override
   public void listJobs(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
     out.onNext(ListJobsResponse.newBuilder()
-        .addAllJobs(coordinator.list(req.getUser(), req.getIncludeFinished())).build());
+        .addAllJobs(coordinator.list(listedUser(req.getUser()), req.getIncludeFinished())).build());
     out.onCompleted();
   }
 
