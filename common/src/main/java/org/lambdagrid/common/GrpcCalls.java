@@ -1,9 +1,12 @@
 package org.lambdagrid.common;
 
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
-/** The one way the daemons' gRPC adapters answer a unary call. */
+/** The one way the daemons' gRPC adapters answer a unary call and feed a server stream. */
 public final class GrpcCalls {
   private GrpcCalls() {}
 
@@ -21,5 +24,23 @@ public final class GrpcCalls {
     }
     out.onNext(result);
     out.onCompleted();
+  }
+
+  /**
+   * Feeds a server stream from a subscription: {@code subscribe} gets the stream, starts
+   * delivering to it (it completes the stream itself at the end) and returns how to stop; a
+   * client that cancels stops it. An exception from {@code subscribe} ends the call with the
+   * status {@link Errors#toStatus} maps it to.
+   */
+  public static <T> void serverStream(StreamObserver<T> out,
+      Function<ServerCallStreamObserver<T>, Runnable> subscribe) {
+    ServerCallStreamObserver<T> call = (ServerCallStreamObserver<T>) out;
+    AtomicReference<Runnable> stop = new AtomicReference<>(() -> { });
+    call.setOnCancelHandler(() -> stop.get().run());
+    try {
+      stop.set(subscribe.apply(call));
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+    }
   }
 }

@@ -1,8 +1,8 @@
 package org.lambdagrid.crm.site;
 
+import static org.lambdagrid.common.GrpcCalls.serverStream;
 import static org.lambdagrid.common.GrpcCalls.unary;
 
-import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.time.Instant;
@@ -117,11 +117,7 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
 
   @Override
   public void watchShare(WatchShareRequest req, StreamObserver<WatchShareResponse> out) {
-    ServerCallStreamObserver<WatchShareResponse> call =
-        (ServerCallStreamObserver<WatchShareResponse>) out;
-    Runnable unsubscribe;
-    try {
-      unsubscribe = shares.watch(req.getJobId(), new ShareWatcher() {
+    serverStream(out, call -> shares.watch(req.getJobId(), new ShareWatcher() {
         @Override
         public void onUpdate(WatchShareResponse update) {
           if (!call.isCancelled()) {
@@ -135,12 +131,7 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
             call.onCompleted();
           }
         }
-      });
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-      return;
-    }
-    call.setOnCancelHandler(unsubscribe);
+      }));
   }
 
   private void checkSite(String site) {

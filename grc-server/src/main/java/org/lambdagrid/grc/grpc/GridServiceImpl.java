@@ -1,12 +1,11 @@
 package org.lambdagrid.grc.grpc;
 
+import static org.lambdagrid.common.GrpcCalls.serverStream;
 import static org.lambdagrid.common.GrpcCalls.unary;
 
 import io.grpc.Status;
-import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.security.PeerIdentity;
 import org.lambdagrid.common.security.Role;
@@ -125,16 +124,12 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void watchJob(WatchJobRequest req, StreamObserver<WatchJobResponse> out) {
-    try {
+    serverStream(out, call -> {
       JobRecord job = coordinator.job(jobId(req.getJobId()));
       if (req.getFromSequence() < 0) {
         throw Errors.invalid("from_sequence", req.getFromSequence(), "must not be negative");
       }
-      ServerCallStreamObserver<WatchJobResponse> call =
-          (ServerCallStreamObserver<WatchJobResponse>) out;
-      AtomicReference<Runnable> stop = new AtomicReference<>(() -> { });
-      call.setOnCancelHandler(() -> stop.get().run());
-      stop.set(job.watch(req.getFromSequence(), new JobRecord.EventWatcher() {
+      return job.watch(req.getFromSequence(), new JobRecord.EventWatcher() {
         @Override
         public void onEvent(Event event) {
           call.onNext(WatchJobResponse.newBuilder().setEvent(event).build());
@@ -144,10 +139,8 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
         public void onEnd() {
           call.onCompleted();
         }
-      }));
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-    }
+      });
+    });
   }
 
   @Override
@@ -158,26 +151,18 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void streamOutput(StreamOutputRequest req, StreamObserver<StreamOutputResponse> out) {
-    try {
-      JobRecord job = coordinator.job(jobId(req.getJobId()));
-      ServerCallStreamObserver<StreamOutputResponse> call =
-          (ServerCallStreamObserver<StreamOutputResponse>) out;
-      AtomicReference<Runnable> stop = new AtomicReference<>(() -> { });
-      call.setOnCancelHandler(() -> stop.get().run());
-      stop.set(job.output().read(req.getFollow(), new OutputBuffer.Reader() {
-        @Override
-        public void onChunk(OutputChunk chunk) {
-          call.onNext(StreamOutputResponse.newBuilder().setChunk(chunk).build());
-        }
+    serverStream(out, call -> coordinator.job(jobId(req.getJobId())).output()
+        .read(req.getFollow(), new OutputBuffer.Reader() {
+          @Override
+          public void onChunk(OutputChunk chunk) {
+            call.onNext(StreamOutputResponse.newBuilder().setChunk(chunk).build());
+          }
 
-        @Override
-        public void onEnd() {
-          call.onCompleted();
-        }
-      }));
-    } catch (RuntimeException e) {
-      out.onError(Errors.toStatus(e));
-    }
+          @Override
+          public void onEnd() {
+            call.onCompleted();
+          }
+        }));
   }
 
   @Override
