@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.HostCommand;
 
 /**
  * The only class of the testbed network that touches the kernel: builds and removes
@@ -71,11 +72,11 @@ public final class TestbedNetwork {
   /** Why this host cannot build segments, in plain words; empty when it can. */
   public List<String> checkHost() {
     List<String> problems = new ArrayList<>();
-    if (!isRoot()) {
+    if (!HostCommand.isRoot()) {
       problems.add("the testbed network must run as root (it creates bridges, veth pairs and tc qdiscs)");
     }
     for (String tool : List.of("ip", "tc")) {
-      CommandRunner.Result r = runner.run(List.of(tool, "-V"), timeout);
+      HostCommand.Result r = runner.run(List.of(tool, "-V"), timeout);
       if (!r.ok()) {
         problems.add("'" + tool + "' (iproute2) does not run: " + r.describe());
       }
@@ -103,7 +104,7 @@ public final class TestbedNetwork {
     }
     write(new StateFile(1, false, s));
     for (List<String> argv : buildCommands(s)) {
-      CommandRunner.Result r = runner.run(argv, timeout);
+      HostCommand.Result r = runner.run(argv, timeout);
       if (!r.ok()) {
         String cleanup;
         try {
@@ -230,7 +231,7 @@ public final class TestbedNetwork {
     if (!exists(dev)) {
       return null;
     }
-    CommandRunner.Result del = runner.run(List.of("ip", "link", "del", "dev", dev), timeout);
+    HostCommand.Result del = runner.run(List.of("ip", "link", "del", "dev", dev), timeout);
     if (del.ok() || !exists(dev)) {
       return null;
     }
@@ -238,7 +239,7 @@ public final class TestbedNetwork {
   }
 
   private boolean exists(String dev) {
-    CommandRunner.Result r = runner.run(List.of("ip", "-o", "link", "show", "dev", dev), timeout);
+    HostCommand.Result r = runner.run(List.of("ip", "-o", "link", "show", "dev", dev), timeout);
     if (r.ok()) {
       return true;
     }
@@ -279,18 +280,5 @@ public final class TestbedNetwork {
     } catch (IOException e) {
       throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot write " + f + ": " + e);
     }
-  }
-
-  static boolean isRoot() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith("Uid:")) {
-          return line.split("\\s+")[2].equals("0");
-        }
-      }
-    } catch (IOException e) {
-      return false;
-    }
-    return false;
   }
 }

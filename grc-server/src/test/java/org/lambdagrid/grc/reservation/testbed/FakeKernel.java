@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.function.Predicate;
+import org.lambdagrid.common.HostCommand.Result;
 
 /**
  * A {@link CommandRunner} that simulates the few ip/tc commands {@link TestbedNetwork} runs: it

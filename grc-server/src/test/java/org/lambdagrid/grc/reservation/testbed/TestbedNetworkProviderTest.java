@@ -1,7 +1,5 @@
 package org.lambdagrid.grc.reservation.testbed;
 
-import org.lambdagrid.grc.reservation.MutableClock;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.Status;
@@ -18,6 +16,7 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.grc.reservation.Ask;
 import org.lambdagrid.grc.reservation.CoAllocator;
 import org.lambdagrid.grc.reservation.HoldTable.State;
+import org.lambdagrid.grc.reservation.MutableClock;
 import org.lambdagrid.grc.reservation.SitePair;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit;
 import org.lambdagrid.grc.reservation.Vote;

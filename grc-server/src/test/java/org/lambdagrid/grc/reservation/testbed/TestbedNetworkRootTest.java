@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.grc.reservation.Ask;
 import org.lambdagrid.grc.reservation.CalendarSiteResourceManager;
 import org.lambdagrid.grc.reservation.CoAllocator;
@@ -52,7 +53,7 @@ class TestbedNetworkRootTest {
 
   @BeforeEach
   void needsRootAndIperf3() {
-    assumeTrue(TestbedNetwork.isRoot(), "skipped: the testbed network test needs root (bridges, veth, tc, netns)");
+    assumeTrue(HostCommand.isRoot(), "skipped: the testbed network test needs root (bridges, veth, tc, netns)");
     assumeTrue(sh("iperf3", "--version").ok(), "skipped: no iperf3 (scripts/setup-host --bench installs it)");
     assumeTrue(sh("ping", "-V").ok(), "skipped: no ping (iputils-ping)");
     TestbedNetwork net = new TestbedNetwork(state, SH, TestbedNetwork.DEFAULT_TIMEOUT);
@@ -202,7 +203,7 @@ class TestbedNetworkRootTest {
       if (reverse) {
         argv.add("-R");
       }
-      CommandRunner.Result r = SH.run(argv, T);
+      HostCommand.Result r = SH.run(argv, T);
       assertThat(r.ok()).as(r.describe()).isTrue();
       try {
         JsonNode j = JSON.readTree(r.stdout());
@@ -246,12 +247,12 @@ class TestbedNetworkRootTest {
     return left;
   }
 
-  private static CommandRunner.Result sh(String... argv) {
+  private static HostCommand.Result sh(String... argv) {
     return SH.run(List.of(argv), T);
   }
 
   private static void ok(String... argv) {
-    CommandRunner.Result r = sh(argv);
+    HostCommand.Result r = sh(argv);
     assertThat(r.ok()).as(r.describe()).isTrue();
   }
 }

@@ -1,12 +1,9 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.HostCommand.Result;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
@@ -18,19 +15,6 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  */
 final class Commands {
   private Commands() {}
-
-  /** What a finished command printed and returned. */
-  record Result(List<String> argv, int exitCode, String stdout, String stderr) {
-    boolean ok() {
-      return exitCode == 0;
-    }
-
-    String describe() {
-      String err = stderr.isBlank() ? stdout.strip() : stderr.strip();
-      return "'" + String.join(" ", argv) + "' exited with " + exitCode
-          + (err.isEmpty() ? "" : ": " + err);
-    }
-  }
 
   static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
 
@@ -56,60 +40,7 @@ final class Commands {
   }
 
   static Result attempt(Duration timeout, List<String> argv) {
-    argv = List.copyOf(argv);
-    Process p;
-    try {
-      p = new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(
-          new java.io.File("/dev/null"))).start();
-    } catch (IOException e) {
-      return new Result(argv, -1, "", "cannot start: " + e.getMessage());
-    }
-    Drain out = new Drain(p.getInputStream());
-    Drain err = new Drain(p.getErrorStream());
-    out.start();
-    err.start();
-    try {
-      if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-        p.descendants().forEach(ProcessHandle::destroyForcibly);
-        p.destroyForcibly();
-        p.waitFor(5, TimeUnit.SECONDS);
-        return new Result(argv, -1, out.text(), "timed out after " + timeout.toSeconds() + " s");
-      }
-      out.join(5000);
-      err.join(5000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      p.destroyForcibly();
-      return new Result(argv, -1, "", "interrupted");
-    }
-    return new Result(argv, p.exitValue(), out.text(), err.text());
-  }
-
-  /** Reads one stream to the end in its own thread, so neither pipe can fill and block. */
-  private static final class Drain extends Thread {
-    private final InputStream in;
-    private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
-
-    Drain(InputStream in) {
-      this.in = in;
-      setDaemon(true);
-      setName("lg-cmd-drain");
-    }
-
-    @Override
-    public void run() {
-      try (in) {
-        in.transferTo(buf);
-      } catch (IOException e) {
-        // The process went away; what we have is what there is.
-      }
-    }
-
-    String text() {
-      synchronized (buf) {
-        return buf.toString(StandardCharsets.UTF_8);
-      }
-    }
+    return HostCommand.run(argv, timeout);
   }
 
   /** Whether an executable file exists at path, or on the host PATH when path has no '/'. */

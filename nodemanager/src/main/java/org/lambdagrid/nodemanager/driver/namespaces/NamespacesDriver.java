@@ -29,6 +29,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.nodemanager.driver.Capabilities;
 import org.lambdagrid.nodemanager.driver.ExecRequest;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
@@ -122,7 +123,7 @@ public final class NamespacesDriver implements GuestDriver {
   @Override
   public List<String> checkHost() {
     List<String> problems = new ArrayList<>();
-    if (!isRoot()) {
+    if (!HostCommand.isRoot()) {
       problems.add("the namespaces driver must run as root (it creates namespaces, links and"
           + " mounts); start the NodeManager through sudo");
     }
@@ -171,19 +172,6 @@ public final class NamespacesDriver implements GuestDriver {
     return problems;
   }
 
-  static boolean isRoot() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith("Uid:")) {
-          return line.split("\\s+")[2].equals("0");
-        }
-      }
-    } catch (IOException e) {
-      return false;
-    }
-    return false;
-  }
-
   private static boolean overlayAvailable() {
     try {
       return Files.readAllLines(Path.of("/proc/filesystems")).stream()
@@ -203,7 +191,7 @@ public final class NamespacesDriver implements GuestDriver {
     if (user == null || !USER.matcher(user).matches()) {
       throw new GuestException("user '" + user + "' is not a valid login name");
     }
-    Commands.Result r = Commands.attempt("getent", "passwd", user);
+    HostCommand.Result r = Commands.attempt("getent", "passwd", user);
     if (!r.ok() || r.stdout().isBlank()) {
       throw new GuestException("user '" + user + "' does not exist on this node (getent passwd)");
     }
@@ -629,7 +617,7 @@ public final class NamespacesDriver implements GuestDriver {
     // Ready means: accepts TCP on guest:22, tested from inside the guest's network namespace.
     long deadline = System.nanoTime() + config.startTimeout().toNanos();
     while (true) {
-      Commands.Result probe = Commands.attempt(Duration.ofSeconds(5), List.of("nsenter",
+      HostCommand.Result probe = Commands.attempt(Duration.ofSeconds(5), List.of("nsenter",
           "--net=/run/netns/" + netns(guest.id()), "bash", "-c",
           "exec 3<>/dev/tcp/" + guest.spec().address() + "/22"));
       if (probe.ok()) {
@@ -906,7 +894,7 @@ public final class NamespacesDriver implements GuestDriver {
     }
     String ns = rec.get("netns");
     if (ns != null && Files.exists(Path.of("/run/netns", ns))) {
-      Commands.Result pids = Commands.attempt("ip", "netns", "pids", ns);
+      HostCommand.Result pids = Commands.attempt("ip", "netns", "pids", ns);
       pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
     }
@@ -917,14 +905,14 @@ public final class NamespacesDriver implements GuestDriver {
     // 4. The host-side interface (veth host end, or a macvlan not yet moved into the netns).
     String link = rec.get("hostLink");
     if (link != null && Files.exists(Path.of("/sys/class/net", link))) {
-      Commands.Result r = Commands.attempt("ip", "link", "del", link);
+      HostCommand.Result r = Commands.attempt("ip", "link", "del", link);
       if (!r.ok() && Files.exists(Path.of("/sys/class/net", link))) {
         problems.add("interface " + link + ": " + r.describe());
       }
     }
     // 3. The network namespace.
     if (ns != null && Files.exists(Path.of("/run/netns", ns))) {
-      Commands.Result r = Commands.attempt("ip", "netns", "del", ns);
+      HostCommand.Result r = Commands.attempt("ip", "netns", "del", ns);
       if (!r.ok() && Files.exists(Path.of("/run/netns", ns))) {
         problems.add("network namespace " + ns + ": " + r.describe());
       }

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.nodemanager.driver.ExecRequest;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
@@ -77,7 +78,7 @@ abstract class AbstractNamespacesDriverRootTest {
 
   @BeforeAll
   void setUp() throws Exception {
-    assumeTrue(NamespacesDriver.isRoot(), "skipped: the namespaces driver tests need root");
+    assumeTrue(HostCommand.isRoot(), "skipped: the namespaces driver tests need root");
     for (String tool : List.of("ip", "unshare", "nsenter", "setpriv", "ssh", "useradd")) {
       assumeTrue(Commands.executableExists(tool), "skipped: no '" + tool + "' on PATH");
     }
@@ -178,7 +179,7 @@ abstract class AbstractNamespacesDriverRootTest {
   }
 
   /** Runs a command in the guest as root (test only: the driver never does this for a job). */
-  Commands.Result runAsRoot(GuestHandle g, String script) throws Exception {
+  HostCommand.Result runAsRoot(GuestHandle g, String script) throws Exception {
     long init = GuestRecord.load(g.stateDir()).proc("init").pid();
     return Commands.attempt(Duration.ofSeconds(30), List.of("nsenter", "--target",
         Long.toString(init), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd",
@@ -268,7 +269,7 @@ abstract class AbstractNamespacesDriverRootTest {
     assertThat(Files.readString(HOME.resolve(probe))).isEqualTo("from-guest\n");
     Files.delete(HOME.resolve(probe));
 
-    Commands.Result r = runAsRoot(a, "echo guest > /etc/" + probe + " && cat /etc/" + probe);
+    HostCommand.Result r = runAsRoot(a, "echo guest > /etc/" + probe + " && cat /etc/" + probe);
     assertThat(r.stdout()).as(r.describe()).isEqualTo("guest\n");
     assertThat(Path.of("/etc", probe)).doesNotExist();
     assertThat(run(b, "cat", "/etc/" + probe).exit()).as("other guest sees it not").isNotZero();
