@@ -18,9 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -117,27 +115,7 @@ class SlurmEndToEndTest {
       assertThat(f[3]).matches("lg-" + jobId + "-bravo-[01]");
     });
 
-    // 4 ranks on 4 distinct guests of 2 sites, each at the address the grid assigned it.
-    JsonNode hosts = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "hosts", jobId, "-o",
-        "json").orFail("grc hosts").out());
-    Map<String, String> addressOf = new HashMap<>();
-    hosts.get("nodes").forEach(n -> addressOf.put(n.get("hostname").asText(),
-        n.get("address").asText()));
-    assertThat(addressOf).containsOnlyKeys("alpha-0", "alpha-1", "bravo-0", "bravo-1");
-    String uid = Sh.run(Duration.ofSeconds(10), "id", "-u", USER).out().trim();
-    Pattern rank = Pattern.compile("rank (\\d) of 4 on (\\S+) \\((\\S+)\\) uid (\\d+)");
-    Map<String, String> ranks = new HashMap<>();
-    for (String line : r.out().lines().toList()) {
-      Matcher m = rank.matcher(line);
-      if (m.matches()) {
-        assertThat(m.group(3)).as(line).isEqualTo(addressOf.get(m.group(2)));
-        assertThat(m.group(4)).as("the job runs as the user, never root").isEqualTo(uid);
-        ranks.put(m.group(1), m.group(2));
-      }
-    }
-    assertThat(ranks.values()).as(r.out())
-        .containsExactlyInAnyOrder("alpha-0", "alpha-1", "bravo-0", "bravo-1");
-    assertThat(r.out()).contains("allreduce: sum of ranks = 6, expected 6: OK");
+    Testbed.assertMpiHelloRanOnEveryGuest(jobId, r);
 
     // Afterwards: no pilot of the job in Slurm, no guest left.
     await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->

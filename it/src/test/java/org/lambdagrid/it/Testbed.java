@@ -9,7 +9,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The scripts/testbed grid as the root end-to-end tests use it: 2 sites (alpha, bravo) x 2
@@ -73,5 +77,33 @@ final class Testbed {
   static JsonNode job(String id) throws Exception {
     return JSON.readTree(grcAsUser(Duration.ofSeconds(30), "status", id, "-o", "json")
         .orFail("grc status").out());
+  }
+
+  /**
+   * Checks what scripts/examples/mpi_hello printed for a 2-site x 2-node job: 4 ranks on the 4
+   * distinct guests, each at the address the grid assigned it (from {@code grc hosts}), all as
+   * {@link #USER}, and a right MPI_Allreduce.
+   */
+  static void assertMpiHelloRanOnEveryGuest(String jobId, Sh.Result r) throws Exception {
+    JsonNode hosts = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "hosts", jobId, "-o",
+        "json").orFail("grc hosts").out());
+    Map<String, String> addressOf = new HashMap<>();
+    hosts.get("nodes").forEach(n -> addressOf.put(n.get("hostname").asText(),
+        n.get("address").asText()));
+    assertThat(addressOf).containsOnlyKeys("alpha-0", "alpha-1", "bravo-0", "bravo-1");
+    String uid = Sh.run(Duration.ofSeconds(10), "id", "-u", USER).out().trim();
+    Pattern rank = Pattern.compile("rank (\\d) of 4 on (\\S+) \\((\\S+)\\) uid (\\d+)");
+    Map<String, String> seen = new HashMap<>();
+    for (String line : r.out().lines().toList()) {
+      Matcher m = rank.matcher(line);
+      if (m.matches()) {
+        assertThat(m.group(3)).as(line).isEqualTo(addressOf.get(m.group(2)));
+        assertThat(m.group(4)).as("the job runs as the user, never root").isEqualTo(uid);
+        seen.put(m.group(1), m.group(2));
+      }
+    }
+    assertThat(seen).as(r.out()).containsOnlyKeys("0", "1", "2", "3");
+    assertThat(seen.values()).containsExactlyInAnyOrder("alpha-0", "alpha-1", "bravo-0", "bravo-1");
+    assertThat(r.out()).contains("allreduce: sum of ranks = 6, expected 6: OK");
   }
 }

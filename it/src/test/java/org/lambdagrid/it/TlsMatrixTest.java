@@ -1,14 +1,7 @@
 package org.lambdagrid.it;
 
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
-import org.lambdagrid.proto.v1.ListJobsRequest;
-
-import org.lambdagrid.proto.v1.WatchJobRequest;
-
-import org.lambdagrid.proto.v1.GetJobRequest;
-
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
@@ -54,9 +47,11 @@ import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CancelJobRequest;
 import org.lambdagrid.proto.v1.ConnectRequest;
 import org.lambdagrid.proto.v1.ConnectResponse;
+import org.lambdagrid.proto.v1.GetJobRequest;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.ListJobsRequest;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.PilotHello;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
@@ -65,6 +60,7 @@ import org.lambdagrid.proto.v1.ReleaseShareRequest;
 import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
 import org.lambdagrid.proto.v1.SubmitJobRequest;
+import org.lambdagrid.proto.v1.WatchJobRequest;
 
 /**
  * The negative TLS matrix of issue 7, counted: a GRC and the CRM of site alpha over TCP with
