@@ -35,7 +35,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * Pilots through a real batch system: {@code scripts/testbed up --slurm bravo} makes site bravo's
  * CRM submit its pilots with sbatch to the one-machine Slurm cluster ({@code scripts/slurm-local
  * up}, which {@code scripts/test} starts as root), while site alpha starts them locally. The quick
- * start's MPI job runs across both sites as the non-root user; squeue shows bravo's pilots as that
+ * start's MPI job runs across both sites as the non-root user (pilots through sudo here, one
+ * NodeManager JVM each; the other end-to-end test uses the node agent); squeue shows bravo's pilots as that
  * user while it runs and nothing afterwards; scancel of one pilot fails the next job naming the
  * node and leaves nothing behind. Needs root, sshd, mpicc and a Slurm that answers; skipped with
  * the reason otherwise.
@@ -54,7 +55,7 @@ class SlurmEndToEndTest {
         "needs a Slurm cluster that answers (run scripts/slurm-local up)");
     work = MpiUser.prepare(USER, "lambdagrid-slurm-e2e", REPO);
     up = true;
-    Testbed.up("--slurm", "bravo");
+    Testbed.up("--slurm", "bravo", "--pilots", "sudo");
   }
 
 

@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@link #start} runs the watch on a daemon thread and calls {@code onEnd} at most once, with
  * a short reason ("stdin closed", "process 1234 exited"). {@link #close} stops watching without
- * calling it. Thread-safe.
+ * calling it (a stream's reader thread stays blocked until its owner closes the stream).
+ * Thread-safe.
  */
 public abstract class Lifeline implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Lifeline.class);
@@ -40,6 +41,13 @@ public abstract class Lifeline implements AutoCloseable {
         } catch (IOException e) {
           return name + " failed: " + e.getMessage();
         }
+      }
+
+      @Override
+      boolean interruptOnClose() {
+        // Interrupting a read on an interruptible channel (the node agent's socket) would close
+        // the channel; the read ends when the stream's owner closes it.
+        return false;
       }
 
       @Override
@@ -86,6 +94,11 @@ public abstract class Lifeline implements AutoCloseable {
   /** Blocks until the watched thing ends; returns the reason. */
   abstract String watch() throws InterruptedException;
 
+  /** Whether {@link #close} interrupts the watching thread. */
+  boolean interruptOnClose() {
+    return true;
+  }
+
   /** Starts watching on a daemon thread. Call once. */
   public synchronized Lifeline start(Consumer<String> onEnd) {
     if (thread != null) {
@@ -112,7 +125,7 @@ public abstract class Lifeline implements AutoCloseable {
   @Override
   public synchronized void close() {
     closed = true;
-    if (thread != null) {
+    if (thread != null && interruptOnClose()) {
       thread.interrupt();
     }
   }

@@ -18,6 +18,7 @@ import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.nodemanager.agent.NodeAgent;
 import org.lambdagrid.nodemanager.driver.DriverContext;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
 import org.lambdagrid.nodemanager.driver.GuestDrivers;
@@ -76,6 +77,12 @@ public final class NodeManagerMain implements Callable<Integer> {
           + " is gone (after a crash), then exit. Needs only --config.")
   private boolean cleanup;
 
+  @Option(names = "--agent", paramLabel = "SOCKET",
+      description = "Do not join a job: run as this host's node agent, serving the pilots of the"
+          + " launchers that connect to the Unix socket SOCKET (lambdagrid-launcher --agent),"
+          + " each in this JVM, until SIGTERM. --config is their default config.")
+  private Path agentSocket;
+
   @Option(names = "--config", paramLabel = "FILE",
       description = "NodeManager config (YAML). Default: all defaults (namespaces driver).")
   private Path configFile;
@@ -120,6 +127,9 @@ public final class NodeManagerMain implements Callable<Integer> {
     if (cleanup) {
       return cleanup(err, source);
     }
+    if (agentSocket != null) {
+      return agent(err);
+    }
     for (String[] required : new String[][] {{"--crm", crm}, {"--job", job},
         {"--node", node == null ? null : node.toString()}}) {
       if (required[1] == null) {
@@ -142,56 +152,6 @@ public final class NodeManagerMain implements Callable<Integer> {
     } catch (IOException e) {
       return fail(err, USAGE, "--credential-stdin: " + e.getMessage());
     }
-    NodeManagerConfig config;
-    try {
-      if (configFile != null && sudoUser() != null) {
-        requireRootOwned(configFile);
-      }
-      config = configFile == null ? NodeManagerConfig.defaults()
-          : NodeManagerConfig.load(configFile);
-    } catch (ConfigException e) {
-      return fail(err, USAGE, e.getMessage());
-    }
-    TlsConfig tls;
-    String crmSite;
-    try {
-      tls = TlsConfig.require(source, config.tls());
-      if (!tls.isInsecure() && sudoUser() != null) {
-        requireRootOnly(Path.of(tls.key()));
-      }
-      // The CRM must be the CRM of this NodeManager's own site: the CN of its certificate.
-      crmSite = tls.isInsecure() ? null : Tls.identity(source, tls).name();
-      Tls.channelCredentials(source, tls, Role.CRM, crmSite); // reads the files now
-    } catch (ConfigException e) {
-      return fail(err, USAGE, e.getMessage());
-    }
-    try {
-      Files.createDirectories(config.stateDir());
-    } catch (IOException | UnsupportedOperationException e) {
-      return fail(err, USAGE, source + ": state_dir: cannot create '" + config.stateDir() + "': "
-          + e);
-    }
-    GuestDriver driver;
-    try {
-      driver = GuestDrivers.create(config.driver(),
-          new DriverContext(config.driverConfig(), config.stateDir()));
-    } catch (GuestDrivers.UnknownDriverException e) {
-      return fail(err, USAGE, source + ": driver: " + e.getMessage());
-    } catch (IllegalArgumentException e) {
-      return fail(err, USAGE, source + ": driver_config: " + e.getMessage());
-    } catch (IllegalStateException e) {
-      return fail(err, HOST_UNSUITABLE, "driver " + config.driver() + ": " + e.getMessage());
-    }
-    log.info("nodemanager for job {} node {}, CRM {}, effective config ({}):\n{}", job, node,
-        endpoint, source, config.render());
-    config.tls().warnIfInsecure(log, "nodemanager");
-
-    List<String> reasons = driver.checkHost();
-    if (!reasons.isEmpty()) {
-      return fail(err, HOST_UNSUITABLE, "the " + driver.name() + " driver cannot run on this host: "
-          + String.join("; ", reasons));
-    }
-
     List<Lifeline> lifelines = new ArrayList<>();
     if (credentialStdin) {
       lifelines.add(Lifeline.ofStream(stdin, "stdin"));
@@ -203,41 +163,7 @@ public final class NodeManagerMain implements Callable<Integer> {
         return fail(err, USAGE, e.getMessage());
       }
     }
-
-    ManagedChannel channel = Channels.forEndpoint(source, endpoint, tls, Role.CRM, crmSite);
-    NodeManager nm = new NodeManager(config, driver, channel, identity);
-    // On SIGTERM/SIGINT: tear down, then let the last notifications (STOPPED) reach the CRM
-    // before the JVM halts.
-    Thread hook = new Thread(() -> {
-      nm.close();
-      Channels.close(channel);
-    }, "nodemanager-signal");
-    Runtime.getRuntime().addShutdownHook(hook);
-    try {
-      lifelines.forEach(nm::closeWhenEnded);
-      try {
-        nm.start();
-      } catch (CrmUnreachableException e) {
-        return fail(err, CRM_FAILED, e.getMessage());
-      }
-      Termination t = nm.awaitTermination();
-      if (!t.leftovers().isEmpty()) {
-        return fail(err, FAILED, t.message() + "; teardown left: "
-            + String.join("; ", t.leftovers()));
-      }
-      if (t.reason() == Termination.Reason.CRM_FAILED) {
-        return fail(err, CRM_FAILED, t.message());
-      }
-      log.info("nodemanager exiting: {}", t.message());
-      return OK;
-    } finally {
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException e) {
-        // already shutting down: the hook is running and tears down
-      }
-      Channels.close(channel);
-    }
+    return PilotRun.run(endpoint, identity, configFile, lifelines, err, true);
   }
 
   /** Reads stdin up to the first newline, byte by byte so nothing after it is consumed. */
@@ -261,9 +187,20 @@ public final class NodeManagerMain implements Callable<Integer> {
   }
 
   private static int fail(PrintWriter err, int code, String message) {
-    err.println("nodemanager: " + message);
-    err.flush();
-    return code;
+    return PilotRun.fail(err, code, message);
+  }
+
+  /** --agent: serves pilots until SIGTERM, then tears them all down. */
+  private int agent(PrintWriter err) {
+    NodeAgent agent;
+    try {
+      agent = NodeAgent.bind(agentSocket, configFile);
+    } catch (IOException | IllegalStateException e) {
+      return fail(err, USAGE, "--agent: cannot listen on " + agentSocket + ": " + e.getMessage());
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "node-agent-stop"));
+    agent.serve();
+    return OK;
   }
 
   /** --cleanup: destroys recorded guests of NodeManagers that are gone. 0 if nothing is left. */
