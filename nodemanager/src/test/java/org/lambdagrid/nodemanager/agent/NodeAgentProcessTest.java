@@ -124,6 +124,11 @@ class NodeAgentProcessTest {
     Process b = launch("j-b", 1, "cred-123");
     TestCrm.Session sb = setUp("j-b", 1);
     assertThat(guests()).hasSize(2);
+    // The launcher is the agent's client process now; ps and pgrep still show its command line.
+    Process pgrep = new ProcessBuilder("pgrep", "-f", "^lambdagrid-launcher --crm 127.0.0.1:"
+        + server.port() + " --job j-a --node 0 --agent ").start();
+    assertThat(new String(pgrep.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim())
+        .isEqualTo(Long.toString(a.pid()));
 
     // SIGKILL: the connection closes with the launcher; only that pilot's guest goes.
     a.destroyForcibly().waitFor();
