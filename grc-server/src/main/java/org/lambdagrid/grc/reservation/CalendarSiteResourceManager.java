@@ -5,6 +5,11 @@ import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.Calendar;
+import org.lambdagrid.common.reservation.HoldTable;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 /**
  * A site's nodes as a two-phase-commit participant: one node {@link Calendar} behind a

@@ -14,6 +14,9 @@ import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicLong;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.reservation.Calendar;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * Finds and holds co-allocation windows: nodes on several sites plus bandwidth on the path

@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.reservation.SitePair;
 
 /**
  * The grid as the co-allocator sees it: sites with their node counts, and undirected inter-site

@@ -9,6 +9,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 /**
  * The coordinator of a reservation's two-phase commit over several {@link ResourceManager}s.

@@ -12,13 +12,13 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.Errors;
-import org.lambdagrid.grc.reservation.Ask;
+import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
 import org.lambdagrid.grc.reservation.CoAllocator;
-import org.lambdagrid.grc.reservation.HoldTable;
+import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.grc.reservation.NetworkResourceManager;
-import org.lambdagrid.grc.reservation.Vote;
-import org.lambdagrid.grc.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * The testbed's network resource manager: the GRC's link calendars (a
