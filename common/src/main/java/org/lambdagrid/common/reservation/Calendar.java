@@ -47,6 +47,17 @@ public final class Calendar {
     return name;
   }
 
+  /**
+   * A copy with another capacity and the same holds (a site whose capacity changed). Usage above
+   * a lowered capacity stays; it only keeps new holds out until it falls.
+   */
+  public Calendar withCapacity(long newCapacity) {
+    Calendar c = new Calendar(name, newCapacity);
+    c.levels.putAll(levels);
+    c.holds.putAll(holds);
+    return c;
+  }
+
   public long capacity() {
     return capacity;
   }

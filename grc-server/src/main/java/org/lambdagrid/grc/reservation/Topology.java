@@ -125,6 +125,16 @@ public final class Topology {
     return new Topology(Collections.unmodifiableMap(siteMap), Collections.unmodifiableMap(linkMap));
   }
 
+  /** This topology with site {@code name} added, or its node count replaced; links unchanged. */
+  public Topology withSite(String name, int nodes) {
+    if (nodes < 0) {
+      throw new IllegalArgumentException("site '" + name + "': nodes " + nodes + " is negative");
+    }
+    Map<String, Site> s = new TreeMap<>(sites);
+    s.put(name, new Site(name, nodes));
+    return new Topology(Collections.unmodifiableMap(s), links);
+  }
+
   /** All sites, in name order. */
   public List<Site> sites() {
     return List.copyOf(sites.values());

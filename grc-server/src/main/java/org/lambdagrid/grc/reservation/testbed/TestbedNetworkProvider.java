@@ -168,6 +168,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
    * points of the topology are left out); known from a successful prepare until abort or release,
    * empty otherwise. The bridges exist on the host only while the reservation is committed.
    */
+  @Override
   public synchronized Map<String, String> siteBridges(String reservationId) {
     prune();
     Segment s = planned.get(reservationId);
