@@ -162,8 +162,15 @@ public final class ReservationRecord {
     message = m;
   }
 
-  /** Binds a job; false if another job is live in it. */
+  /**
+   * Binds a job; false if another job is live in it. FAILED_PRECONDITION once it is ending (so
+   * a job cannot slip in after the ending reservation stopped its jobs).
+   */
   synchronized boolean bind(String jobId) {
+    if (ending || MACHINE.isTerminal(state)) {
+      throw org.lambdagrid.common.Errors.precondition("reservation " + id + " has ended ("
+          + ReservationService.label(state) + (message.isEmpty() ? "" : ": " + message) + ")");
+    }
     if (liveJob != null && !liveJob.equals(jobId)) {
       return false;
     }
