@@ -14,7 +14,6 @@ import org.lambdagrid.crm.testing.InProcessCrm;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
 import org.lambdagrid.proto.v1.RegisterSiteResponse;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.SiteInfo;
 import org.junit.jupiter.api.Test;
@@ -104,8 +103,7 @@ class CrmServerTest {
   @Test
   void closeReleasesEveryShareAndStopsItsPilots() {
     InProcessCrm crm = new InProcessCrm(config(), null);
-    crm.site().reserveShare(ReserveShareRequest.newBuilder().setJobId("j-1").setNodeCount(2)
-        .setRange(AddressRange.newBuilder().setCidr("10.20.0.0/29")).setUser("alice").build());
+    crm.openShare("j-1", 2, "10.20.0.0/29", "alice", null);
     crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1")
         .setTimeout(ProtoTime.toProto(Duration.ofSeconds(5))).build());
     assertThat(crm.starter.launches()).allSatisfy(l ->

@@ -11,7 +11,8 @@ import java.time.Duration;
  * @param trustTimeout PHASE_SET_KEYS
  * @param runTimeout PHASE_RUN (sshd up everywhere)
  * @param execTimeout the ExecCommand call (starting the command, not running it)
- * @param rpcTimeout ReserveShare and ReleaseShare
+ * @param rpcTimeout one call of the two-phase commit (Prepare, Commit, Abort, Release), OpenShare
+ *     and ReleaseShare; also the deadline of each 2PC phase
  * @param callMargin added to a phase timeout for the call's deadline, so the CRM's own phase
  *     deadline (which names the node) fires first
  * @param defaultDuration a job's window when the spec leaves it unset

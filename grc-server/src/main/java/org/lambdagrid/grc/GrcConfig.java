@@ -2,9 +2,13 @@ package org.lambdagrid.grc;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.grc.reservation.Topology;
 
 /**
  * The GRC daemon's configuration, read from YAML by {@link org.lambdagrid.common.ConfigLoader}.
@@ -18,10 +22,21 @@ import org.lambdagrid.common.security.TlsConfig;
  *   set_keys: 30s
  *   run: 30s                    # sshd up on every guest
  *   exec: 30s                   # starting the command (not its run time)
- * rpc_timeout: 10s              # ReserveShare / ReleaseShare
+ * rpc_timeout: 10s              # Prepare/Commit/Abort/Release, OpenShare, ReleaseShare
  * call_margin: 5s               # added to a phase timeout for the call deadline
  * default_duration: 1h          # a job's window when the user gives none
  * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
+ * topology:                     # the inter-site network the co-allocator reserves bandwidth on
+ *   sites: [alpha, bravo, core] # every point of the network; a site's nodes come from its CRM's
+ *                               # registration; a name no CRM registers (core) is a network point
+ *   links:                      # undirected, with a capacity (200M, 1G, 10G, bit/s)
+ *     - {a: alpha, b: core, capacity: 1G}
+ *     - {a: bravo, b: core, capacity: 1G}
+ * network:
+ *   provider: calendar          # calendar (books the link calendars) or testbed (also builds a
+ *                               # shaped private layer-2 segment per reservation on this host)
+ *   state_dir: /run/lambdagrid/grc-net   # testbed: where segment records live
+ *   hold_time: 120s             # a prepared hold without commit expires after this
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -38,6 +53,8 @@ public record GrcConfig(
     @JsonProperty("call_margin") String callMargin,
     @JsonProperty("default_duration") String defaultDuration,
     @JsonProperty("output_buffer_bytes") Long outputBufferBytes,
+    TopologyConfig topology,
+    NetworkConfig network,
     TlsConfig tls) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
@@ -58,22 +75,37 @@ public record GrcConfig(
       throw new IllegalArgumentException("output_buffer_bytes: '" + outputBufferBytes
           + "' is too small (at least 1024)");
     }
+    topology = topology == null ? new TopologyConfig(null, null) : topology;
+    network = network == null ? NetworkConfig.defaults() : network;
+  }
+
+  /** With a {@code tls} section, no topology and the calendar network provider. */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null,
+        null, tls);
   }
 
   /** Without a {@code tls} section (in-process servers, tests). */
   public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
       String callMargin, String defaultDuration, Long outputBufferBytes) {
-    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null);
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null,
+        null, null);
   }
 
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
-    return new GrcConfig(null, null, null, null, null, null, null);
+    return new GrcConfig(null, null, null, null, null, null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, tls);
+        outputBufferBytes, topology, network, tls);
+  }
+
+  public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
+    return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes, t, n, tls);
   }
 
   public Endpoint listenEndpoint() {
@@ -125,6 +157,91 @@ public record GrcConfig(
     /** The same timeout for every phase (tests). */
     public static PhaseTimeouts all(String t) {
       return new PhaseTimeouts(t, t, t, t, t);
+    }
+  }
+
+  /**
+   * The network points and links. Sites' node counts are not configured here: a site's CRM
+   * reports its capacity when it registers. Validated at load time ({@link #build}).
+   */
+  public record TopologyConfig(List<String> sites, List<LinkConfig> links) {
+    public TopologyConfig {
+      sites = sites == null ? List.of() : List.copyOf(sites);
+      links = links == null ? List.of() : List.copyOf(links);
+      build(sites, links);
+    }
+
+    /** The topology with every site at 0 nodes (registration sets them). */
+    public Topology build() {
+      return build(sites, links);
+    }
+
+    private static Topology build(List<String> sites, List<LinkConfig> links) {
+      List<Topology.Site> ss = new ArrayList<>();
+      for (int i = 0; i < sites.size(); i++) {
+        String n = sites.get(i);
+        if (n == null || !SiteRegistry.NAME.matcher(n).matches()) {
+          throw new IllegalArgumentException("sites[" + i + "]: '" + n + "' is not a site name"
+              + " (lower-case letter, then up to 15 of a-z, 0-9, '-')");
+        }
+        ss.add(new Topology.Site(n, 0));
+      }
+      List<Topology.Link> ls = new ArrayList<>();
+      for (LinkConfig l : links) {
+        ls.add(l == null ? null : new Topology.Link(l.a(), l.b(), l.capacityBps()));
+      }
+      try {
+        return Topology.of(ss, ls);
+      } catch (ConfigException e) {
+        throw new IllegalArgumentException(e.getMessage().replace(".capacityBps:", ".capacity:"));
+      }
+    }
+  }
+
+  /** One undirected link; {@code capacity} as {@link Quantities#parseRate} reads it. */
+  public record LinkConfig(String a, String b, String capacity) {
+    public LinkConfig {
+      if (capacity == null) {
+        throw new IllegalArgumentException("capacity: is required (e.g. 1G)");
+      }
+      long bps;
+      try {
+        bps = Quantities.parseRate(capacity);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("capacity: " + e.getMessage());
+      }
+      if (bps <= 0) {
+        throw new IllegalArgumentException("capacity: '" + capacity + "' must be positive");
+      }
+    }
+
+    public long capacityBps() {
+      return Quantities.parseRate(capacity);
+    }
+  }
+
+  /** Which network resource manager the GRC runs, and its settings. */
+  public record NetworkConfig(String provider, @JsonProperty("state_dir") String stateDir,
+      @JsonProperty("hold_time") String holdTime) {
+    public static final String CALENDAR = "calendar";
+    public static final String TESTBED = "testbed";
+
+    public NetworkConfig {
+      provider = provider == null ? CALENDAR : provider;
+      if (!provider.equals(CALENDAR) && !provider.equals(TESTBED)) {
+        throw new IllegalArgumentException("provider: '" + provider + "' is not a provider"
+            + " (calendar, testbed)");
+      }
+      stateDir = stateDir == null ? "/run/lambdagrid/grc-net" : stateDir;
+      holdTime = positive("hold_time", holdTime, "120s");
+    }
+
+    public static NetworkConfig defaults() {
+      return new NetworkConfig(null, null, null);
+    }
+
+    public Duration holdTimeDuration() {
+      return Quantities.parseDuration(holdTime);
     }
   }
 }

@@ -3,6 +3,7 @@ package org.lambdagrid.grc;
 import io.grpc.BindableService;
 import io.grpc.ServerBuilder;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -19,11 +20,19 @@ import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.grc.grpc.GridServiceImpl;
 import org.lambdagrid.grc.grpc.GrpcSiteClient;
 import org.lambdagrid.grc.grpc.SiteRegistryServiceImpl;
+import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
+import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.NetworkResourceManager;
+import org.lambdagrid.grc.reservation.testbed.TestbedNetwork;
+import org.lambdagrid.grc.reservation.testbed.TestbedNetworkProvider;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
 
 /**
- * The GRC daemon: registry, allocator and coordinator behind GridService and
+ * The GRC daemon: registry, reservations (co-allocator, network provider, two-phase commit),
+ * address allocator and job coordinator behind GridService and
  * SiteRegistryService (plus health and reflection). Collaborators come in through the
  * constructor so tests run it in-process with fake sites.
  *
@@ -31,9 +40,15 @@ import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
  * shut down"), releasing its shares at the CRMs, then stops the server (graceful, then forced).
  */
 public final class GrcServer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(GrcServer.class);
+
   private final GrcConfig config;
   private final SiteRegistry registry;
   private final AddressAllocator allocator;
+  private final CoAllocator coAllocator;
+  private final NetworkResourceManager network;
+  private final SiteClients clients;
+  private final ReservationService reservations;
   private final JobCoordinator coordinator;
   private final DaemonServer server;
   private final ScheduledExecutorService scheduler;
@@ -51,11 +66,39 @@ public final class GrcServer implements AutoCloseable {
     this.registry = new SiteRegistry(clock, allocator);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
-    this.coordinator = new JobCoordinator(registry, allocator, new InMemoryJobStore(),
-        siteClients, clock, scheduler, workers, config.settings());
-    List<BindableService> services = List.of(new GridServiceImpl(registry, coordinator),
+    this.coAllocator = new CoAllocator(config.topology().build());
+    this.network = network(config.network(), coAllocator, clock);
+    this.clients = new SiteClients(registry, siteClients);
+    CoordinatorSettings s = config.settings();
+    this.reservations = new ReservationService(registry, allocator, coAllocator, network, clients,
+        new InMemoryReservationStore(), clock, scheduler, workers,
+        new ReservationService.Settings(s.rpcTimeout(), config.network().holdTimeDuration(),
+            s.defaultDuration()));
+    this.coordinator = new JobCoordinator(registry, reservations, new InMemoryJobStore(),
+        clients, clock, scheduler, workers, s);
+    List<BindableService> services = List.of(
+        new GridServiceImpl(registry, coordinator, reservations),
         new SiteRegistryServiceImpl(registry));
     this.server = new DaemonServer("grc", builder, services, AUTHORIZER);
+  }
+
+  /**
+   * The configured network resource manager. The testbed provider tears down, before anything
+   * else, every segment a previous GRC left behind (holds live in memory, so all are orphans).
+   */
+  private static NetworkResourceManager network(GrcConfig.NetworkConfig n, CoAllocator a,
+      Clock clock) {
+    if (n.provider().equals(GrcConfig.NetworkConfig.TESTBED)) {
+      TestbedNetworkProvider p = new TestbedNetworkProvider("network:testbed", a, clock,
+          n.holdTimeDuration(), TestbedNetwork.onHost(Path.of(n.stateDir())));
+      List<String> orphans = p.recover();
+      if (!orphans.isEmpty()) {
+        log.info("removed the network segments of reservations {} (left by an earlier GRC)",
+            orphans);
+      }
+      return p;
+    }
+    return new CalendarNetworkResourceManager("network:grc", a, clock, n.holdTimeDuration());
   }
 
   /**
@@ -117,6 +160,14 @@ public final class GrcServer implements AutoCloseable {
     return coordinator;
   }
 
+  public ReservationService reservations() {
+    return reservations;
+  }
+
+  public CoAllocator coAllocator() {
+    return coAllocator;
+  }
+
   public void awaitTermination() throws InterruptedException {
     server.awaitTermination();
   }
@@ -124,6 +175,7 @@ public final class GrcServer implements AutoCloseable {
   @Override
   public void close() {
     coordinator.shutdown("the GRC shut down");
+    reservations.shutdown("the GRC shut down");
     server.close();
     scheduler.shutdownNow();
     workers.shutdownNow();

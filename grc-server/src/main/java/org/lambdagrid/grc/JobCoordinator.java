@@ -23,7 +23,6 @@ import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorCompletionService;
 import java.util.concurrent.ExecutorService;
@@ -34,7 +33,6 @@ import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
-import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
@@ -50,27 +48,34 @@ import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.Phase;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.TrustBundle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs jobs: validates and reserves at submission, then drives every site through the barrier
- * phases at the job's start time, and tears everything down when the job ends.
+ * Runs jobs: validates and binds to a reservation at submission, then drives every site
+ * through the barrier phases at the job's start time, and tears everything down when the job
+ * ends.
  *
  * <p>Sequence per job (each phase on all sites in parallel, a barrier with its own timeout):
- * SetupNodes -> aggregate addresses (EXCHANGING) -> CollectKeys -> build the TrustBundle ->
+ * OpenShare -> SetupNodes -> aggregate addresses (EXCHANGING) -> CollectKeys -> build the TrustBundle ->
  * InstallTrust -> STARTING: StartGuests -> RUNNING: ExecCommand on the first node -> wait for
  * its CommandExit on WatchShare -> SUCCEEDED / FAILED. The <em>first node</em> is the first
  * entry of the hostfile: the lowest-index node of the site whose name sorts first.
  *
+ * <p>Every job runs in a reservation ({@link ReservationService}): the one the spec names, or
+ * one made at submission for the spec's sites, bandwidth and window. At the reservation's start
+ * each site's share is bound to the reservation's committed hold (OpenShare), and guests attach
+ * to the reservation's bridge when the network provider built one.
+ *
  * <p>Ending: whatever ends a job (the command's exit, a phase failure, a lost node, a cancel,
- * the end of the job's window) goes through {@link #terminate}: exactly once per job it stops
- * the runner, calls ReleaseShare on every site, closes the share streams, releases the
- * address leases and the node holds, and only then enters the terminal state, so a watcher that
- * sees the terminal event knows nothing is left held.
+ * the end or cancel of its reservation) goes through {@link #terminate}: exactly once per job it
+ * stops the runner, calls ReleaseShare on every site, closes the share streams, ends a
+ * reservation made for the job (releasing its participants, leases and holds), and only then
+ * enters the terminal state, so a watcher that sees the terminal event knows nothing is left
+ * held.
  *
  * <p>Thread-safe. Each running job occupies one worker thread (its runner); phase calls run on
  * further worker threads.
@@ -82,45 +87,49 @@ public final class JobCoordinator implements AutoCloseable {
   private static final Duration START_SLACK = Duration.ofMinutes(1);
 
   private final SiteRegistry registry;
-  private final AddressAllocator allocator;
+  private final ReservationService reservations;
   private final JobStore store;
-  private final Function<Endpoint, SiteClient> clientFactory;
+  private final SiteClients clients;
   private final Clock clock;
   private final ScheduledExecutorService scheduler;
   private final ExecutorService workers;
   private final CoordinatorSettings settings;
-  private final Map<Endpoint, SiteClient> clients = new ConcurrentHashMap<>();
   private final SecureRandom random = new SecureRandom();
 
   /**
-   * @param clientFactory makes the client for a CRM endpoint; called once per endpoint, the
-   *     clients are closed by {@link #close}
-   * @param scheduler runs start and end-of-window timers
+   * @param reservations makes the reservation of a job submitted without one, binds jobs to
+   *     reservations, and ends a job whose reservation ends (this constructor registers the
+   *     coordinator as its {@link ReservationService.JobStopper})
+   * @param clients the CRMs' clients; closed by {@link #close}
+   * @param scheduler runs start timers
    * @param workers runs job runners and phase calls; must not bound its threads below
    *     (running jobs + sites per phase)
    */
-  public JobCoordinator(SiteRegistry registry, AddressAllocator allocator, JobStore store,
-      Function<Endpoint, SiteClient> clientFactory, Clock clock,
+  public JobCoordinator(SiteRegistry registry, ReservationService reservations, JobStore store,
+      SiteClients clients, Clock clock,
       ScheduledExecutorService scheduler, ExecutorService workers, CoordinatorSettings settings) {
     this.registry = registry;
-    this.allocator = allocator;
+    this.reservations = reservations;
     this.store = store;
-    this.clientFactory = clientFactory;
+    this.clients = clients;
     this.clock = clock;
     this.scheduler = scheduler;
     this.workers = workers;
     this.settings = settings;
+    reservations.setJobStopper(this::stopForReservation);
   }
 
   // ------------------------------------------------------------------ user-facing operations
 
   /**
-   * Validates the spec, holds nodes, leases sub-ranges and reserves each site's share; all or
-   * nothing. Returns the PENDING job; it runs at its start time on its own. With a client token,
+   * Validates the spec and binds the job to its reservation: the one named in the spec, or one
+   * made now for the spec's sites, bandwidth, start and duration (it then ends with the job).
+   * Returns the PENDING job; it runs at its reservation's start on its own. With a client token,
    * a repeat returns the job created first.
    *
    * @throws Errors.RequestException INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION for the
-   *     spec; a site's refusal of ReserveShare keeps its code and names the site
+   *     spec or the reservation; a participant's refusal of the reservation keeps its code and
+   *     names the participant
    */
   public Job submit(JobSpec spec) {
     validate(spec);
@@ -129,49 +138,57 @@ public final class JobCoordinator implements AutoCloseable {
       return again.get().toProto();
     }
     Instant now = clock.instant();
-    Instant start = spec.hasStart() && ProtoTime.fromProto(spec.getStart()).isAfter(now)
-        ? ProtoTime.fromProto(spec.getStart()) : now;
-    Duration duration = spec.hasDuration() ? ProtoTime.fromProto(spec.getDuration())
-        : settings.defaultDuration();
-    Instant end = start.plus(duration);
-    Map<String, Integer> counts = new TreeMap<>(spec.getSiteNodesMap());
-
-    String id;
-    Map<String, Ipv4Cidr> ranges;
-    synchronized (registry) {
-      id = newId();
-      Map<Site, Integer> sites = new LinkedHashMap<>();
-      counts.forEach((name, n) -> sites.put(site(name), n));
-      registry.holdNodes(id, counts);
-      try {
-        ranges = allocator.allocate(id, sites);
-      } catch (RuntimeException e) {
-        registry.releaseNodes(id);
-        throw e;
+    String id = newId();
+    ReservationRecord bindTo;
+    if (spec.getReservationId().isEmpty()) {
+      Instant start = spec.hasStart() && ProtoTime.fromProto(spec.getStart()).isAfter(now)
+          ? ProtoTime.fromProto(spec.getStart()) : now;
+      Duration duration = spec.hasDuration() ? ProtoTime.fromProto(spec.getDuration())
+          : settings.defaultDuration();
+      ReservationSpec.Builder rs = ReservationSpec.newBuilder()
+          .putAllSiteNodes(spec.getSiteNodesMap()).setStart(ProtoTime.toProto(start))
+          .setDuration(ProtoTime.toProto(duration)).setUser(spec.getUser());
+      if (spec.getBandwidthBps() > 0) {
+        rs.setBandwidthBps(spec.getBandwidthBps());
+      }
+      bindTo = reservations.reserveForJob(id, rs.build());
+      reservations.bindJob(bindTo.id(), id, spec.getUser());
+    } else {
+      bindTo = reservations.bindJob(spec.getReservationId(), id, spec.getUser());
+      if (spec.getSiteNodesCount() > 0 && !new TreeMap<>(spec.getSiteNodesMap())
+          .equals(bindTo.siteNodes())) {
+        reservations.jobEnded(bindTo, id);
+        throw Errors.invalid("spec.site_nodes", nodes(spec.getSiteNodesMap()), "does not match"
+            + " reservation " + bindTo.id() + " (" + nodes(bindTo.siteNodes()) + "); leave it"
+            + " empty to use the reservation's nodes");
       }
     }
-    try {
-      reserveShares(id, spec, ranges, start, end);
-    } catch (RuntimeException e) {
-      allocator.release(id);
-      registry.releaseNodes(id);
-      throw e;
-    }
-    JobRecord job = new JobRecord(id, spec, now, start, end, ranges,
+    ReservationRecord r = bindTo;
+    JobSpec bound = spec.toBuilder().clearSiteNodes().putAllSiteNodes(r.siteNodes())
+        .setReservationId(r.id()).build();
+    Instant start = r.window().start().isAfter(now) ? r.window().start() : now;
+    Instant end = r.window().end();
+    Map<String, Ipv4Cidr> ranges = r.ranges();
+    JobRecord job = new JobRecord(id, bound, now, start, end, ranges,
         settings.outputBufferBytes());
-    String where = counts.entrySet().stream()
-        .map(e -> e.getKey() + ": " + e.getValue() + (e.getValue() == 1 ? " node in " : " nodes in ")
-            + ranges.get(e.getKey()))
+    job.reservation = r;
+    String where = ranges.keySet().stream()
+        .map(s -> s + ": " + r.siteNodes().get(s) + (r.siteNodes().get(s) == 1 ? " node in "
+            : " nodes in ") + ranges.get(s))
         .collect(Collectors.joining(", "));
     // The PENDING event is sequence 1; advance() from PENDING is not used for it.
-    job.appendPending("reserved " + where + "; starts " + start, now);
+    job.appendPending("reserved " + where + " (reservation " + r.id() + "); starts " + start,
+        now);
     store.add(job);
-    log.info("job {} reserved ({}), starts {}, ends {}", id, where, start, end);
+    log.info("job {} in reservation {} ({}), starts {}, ends {}", id, r.id(), where, start, end);
     job.startTimer = scheduler.schedule(() -> startRunner(job), millisUntil(start),
         TimeUnit.MILLISECONDS);
-    job.windowTimer = scheduler.schedule(() -> windowEnded(job), millisUntil(end),
-        TimeUnit.MILLISECONDS);
     return job.toProto();
+  }
+
+  private static String nodes(Map<String, Integer> m) {
+    return new TreeMap<>(m).entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
+        .collect(Collectors.joining(","));
   }
 
   public Job get(String jobId) {
@@ -228,7 +245,13 @@ public final class JobCoordinator implements AutoCloseable {
   // ------------------------------------------------------------------ validation
 
   private void validate(JobSpec spec) {
-    if (spec.getSiteNodesCount() == 0) {
+    if (!spec.getReservationId().isEmpty()) {
+      if (spec.hasStart() || spec.hasDuration() || spec.getBandwidthBps() != 0) {
+        throw Errors.invalid("spec.reservation_id", spec.getReservationId(), "cannot be given"
+            + " with spec.start, spec.duration or spec.bandwidth_bps: the job runs in the"
+            + " reservation's window with its bandwidth");
+      }
+    } else if (spec.getSiteNodesCount() == 0) {
       throw Errors.invalid("spec.site_nodes", "", "is empty; ask for nodes on at least one site");
     }
     for (Map.Entry<String, Integer> e : new TreeMap<>(spec.getSiteNodesMap()).entrySet()) {
@@ -286,7 +309,7 @@ public final class JobCoordinator implements AutoCloseable {
   private String newId() {
     while (true) {
       String id = String.format("j-%08x", random.nextInt());
-      if (!store.contains(id) && !registry.holders().contains(id)) {
+      if (!store.contains(id)) {
         return id;
       }
     }
@@ -297,35 +320,10 @@ public final class JobCoordinator implements AutoCloseable {
   }
 
   private SiteClient client(String siteName) {
-    return clients.computeIfAbsent(site(siteName).crmEndpoint(), clientFactory);
+    return clients.forSite(siteName);
   }
 
-  // ------------------------------------------------------------------ reservation
-
-  private void reserveShares(String id, JobSpec spec, Map<String, Ipv4Cidr> ranges,
-      Instant start, Instant end) {
-    List<String> sites = new ArrayList<>(ranges.keySet());
-    try {
-      callAll(sites, settings.rpcTimeout().plus(settings.callMargin()), site -> {
-        client(site).reserveShare(ReserveShareRequest.newBuilder().setJobId(id)
-            .setNodeCount(spec.getSiteNodesOrThrow(site))
-            .setRange(AddressRange.newBuilder().setCidr(ranges.get(site).toString()))
-            .setStart(ProtoTime.toProto(start)).setEnd(ProtoTime.toProto(end))
-            .setUser(spec.getUser()).build());
-        return Boolean.TRUE;
-      });
-    } catch (SiteFailure f) {
-      releaseShares(id, sites, "reservation failed: " + f.getMessage());
-      Status.Code code = f.code == Status.Code.UNKNOWN || f.code == Status.Code.INTERNAL
-          ? Status.Code.UNAVAILABLE : f.code;
-      throw new Errors.RequestException(code, "site '" + f.site + "' refused the reservation: "
-          + f.detail);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      releaseShares(id, sites, "reservation interrupted");
-      throw Errors.unavailable("interrupted while reserving");
-    }
-  }
+  // ------------------------------------------------------------------ shares
 
   private void releaseShares(String id, List<String> sites, String reason) {
     try {
@@ -361,6 +359,12 @@ public final class JobCoordinator implements AutoCloseable {
           + total(job) + " nodes on " + String.join(", ", sites), clock.instant())) {
         return;
       }
+      ReservationRecord r = job.reservation;
+      // Each CRM binds the job's share to the reservation's committed hold.
+      phase(job, Phase.PHASE_SETUP, settings.rpcTimeout(), sites, s -> {
+        client(s).openShare(id, r.id(), job.spec().getUser());
+        return Boolean.TRUE;
+      });
       for (String s : sites) {
         job.addShareWatch(client(s).watchShare(id, new ShareEvents(job, s)));
       }
@@ -368,15 +372,16 @@ public final class JobCoordinator implements AutoCloseable {
       Map<String, List<NodeEntry>> bySite = phase(job, Phase.PHASE_SETUP,
           settings.setupTimeout(), sites, s -> {
             List<String> peers = new ArrayList<>();
-            job.siteRanges().forEach((other, r) -> {
+            job.siteRanges().forEach((other, range) -> {
               if (!other.equals(s)) {
-                peers.add(r.toString());
+                peers.add(range.toString());
               }
             });
             SetupNodesRequest.Builder req = SetupNodesRequest.newBuilder().setJobId(id)
                 .setSite(s).setUser(job.spec().getUser())
                 .setTimeout(ProtoTime.toProto(settings.setupTimeout()))
-                .setSlotsPerNode(site(s).slotsPerNode());
+                .setSlotsPerNode(site(s).slotsPerNode())
+                .setBridge(r.bridges().getOrDefault(s, ""));
             peers.forEach(p -> req.addPeerRanges(AddressRange.newBuilder().setCidr(p)));
             List<NodeEntry> nodes = client(s).setupNodes(req.build());
             int asked = job.spec().getSiteNodesOrThrow(s);
@@ -542,13 +547,16 @@ public final class JobCoordinator implements AutoCloseable {
 
   // ------------------------------------------------------------------ ending
 
-  private void windowEnded(JobRecord job) {
-    if (job.isEnding()) {
+  /** The job's reservation is ending (window over, or cancelled): stop its job, wait for it. */
+  private void stopForReservation(ReservationRecord r, boolean cancelled, String why) {
+    String jobId = r.liveJob();
+    if (jobId == null) {
       return;
     }
-    workers.execute(() -> terminate(job, JOB_FAILED, job.currentPhase(),
-        "the job's window ended at " + job.end() + " before the command finished; stopped",
-        null));
+    store.get(jobId).ifPresent(job -> {
+      terminate(job, cancelled ? JOB_CANCELLED : JOB_FAILED, job.currentPhase(), why, null);
+      awaitEnded(job);
+    });
   }
 
   /**
@@ -570,10 +578,14 @@ public final class JobCoordinator implements AutoCloseable {
       releaseShares(id, new ArrayList<>(job.siteRanges().keySet()), why);
     } finally {
       job.closeShareWatches();
-      allocator.release(id);
-      registry.releaseNodes(id);
-      job.finish(state, phase, why, exitCode, clock.instant());
-      job.ended.complete(null);
+      try {
+        if (job.reservation != null) {
+          reservations.jobEnded(job.reservation, id); // ends a reservation made for this job
+        }
+      } finally {
+        job.finish(state, phase, why, exitCode, clock.instant());
+        job.ended.complete(null);
+      }
     }
   }
 
@@ -605,8 +617,7 @@ public final class JobCoordinator implements AutoCloseable {
 
   @Override
   public void close() {
-    clients.values().forEach(SiteClient::close);
-    clients.clear();
+    clients.close();
   }
 
   /** Feeds one site's WatchShare stream into the job. */

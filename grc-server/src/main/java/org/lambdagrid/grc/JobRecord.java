@@ -56,6 +56,7 @@ public final class JobRecord {
   private boolean ending;
 
   // Owned by the coordinator; volatile so a terminating thread sees them.
+  volatile ReservationRecord reservation; // set once at submission
   volatile Future<?> startTimer;
   volatile Future<?> windowTimer;
   volatile Future<?> runner;
@@ -263,7 +264,7 @@ public final class JobRecord {
     Job.Builder b = Job.newBuilder().setId(id).setSpec(spec).setState(state)
         .setCreatedAt(ProtoTime.toProto(createdAt)).setStart(ProtoTime.toProto(start))
         .setEnd(ProtoTime.toProto(end)).setMessage(message).setFailedPhase(failedPhase)
-        .setFirstNode(firstNode);
+        .setFirstNode(firstNode).setReservationId(spec.getReservationId());
     siteRanges.forEach((s, r) -> b.putSiteRanges(s,
         AddressRange.newBuilder().setCidr(r.toString()).build()));
     if (exitCode != null) {

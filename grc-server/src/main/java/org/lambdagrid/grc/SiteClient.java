@@ -8,7 +8,7 @@ import org.lambdagrid.proto.v1.ExecSpec;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.OutputChunk;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.PrepareRequest;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.TrustBundle;
 
@@ -24,8 +24,20 @@ import org.lambdagrid.proto.v1.TrustBundle;
  */
 public interface SiteClient extends AutoCloseable {
 
-  /** Holds the share. Idempotent by job id at the CRM. */
-  void reserveShare(ReserveShareRequest request);
+  /** Two-phase commit, phase one: holds nodes and the sub-range. Idempotent by reservation id. */
+  void prepare(PrepareRequest request);
+
+  /** Phase two, success. Idempotent. */
+  void commit(String reservationId);
+
+  /** Phase two, failure. Idempotent; unknown ids succeed. */
+  void abort(String reservationId);
+
+  /** Ends the reservation at the CRM, tearing down any share bound to it. Idempotent. */
+  void release(String reservationId, String reason);
+
+  /** Binds the job's share to the committed reservation. Idempotent by job id at the CRM. */
+  void openShare(String jobId, String reservationId, String user);
 
   /** Tears the share down. Idempotent; must succeed for an unknown or released job. */
   void releaseShare(String jobId, String reason);

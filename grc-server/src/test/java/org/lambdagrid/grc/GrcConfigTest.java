@@ -67,6 +67,45 @@ class GrcConfigTest {
   }
 
   @Test
+  void readsTheTopologyAndTheNetworkProvider() {
+    GrcConfig c = ConfigLoader.parse("grc.yaml", String.join("\n",
+        "topology:",
+        "  sites: [alpha, bravo, core]",
+        "  links:",
+        "    - {a: alpha, b: core, capacity: 1G}",
+        "    - {a: bravo, b: core, capacity: 500M}",
+        "network: {provider: testbed, state_dir: /tmp/lg-net, hold_time: 30s}"), GrcConfig.class);
+    assertThat(c.topology().build().links()).extracting(l -> l.id() + "=" + l.capacityBps())
+        .containsExactly("alpha<->core=1000000000", "bravo<->core=500000000");
+    assertThat(c.network().provider()).isEqualTo("testbed");
+    assertThat(c.network().holdTimeDuration()).isEqualTo(Duration.ofSeconds(30));
+    GrcConfig d = ConfigLoader.parse("grc.yaml", "", GrcConfig.class);
+    assertThat(d.network().provider()).isEqualTo("calendar");
+    assertThat(d.network().holdTimeDuration()).isEqualTo(Duration.ofSeconds(120));
+    assertThat(d.topology().build().links()).isEmpty();
+  }
+
+  @Test
+  void topologyAndNetworkErrorsNameTheField() {
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "topology: {sites: [a], links: [{a: a,"
+            + " b: kyoto, capacity: 1G}]}", GrcConfig.class))
+        .withMessage("grc.yaml: topology: links[0].b: 'kyoto' is not a site (sites: a)");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "topology: {sites: [a, b], links: [{a: a,"
+            + " b: b, capacity: 0}]}", GrcConfig.class))
+        .withMessage("grc.yaml: topology.links[0]: capacity: '0' must be positive");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {provider: nsi}",
+            GrcConfig.class))
+        .withMessage("grc.yaml: network: provider: 'nsi' is not a provider (calendar, testbed)");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {holdtime: 5s}",
+            GrcConfig.class))
+        .withMessageStartingWith("grc.yaml: network.holdtime: unknown field");
+  }
+
+  @Test
   void grcServerWithABadConfigPrintsOneLineAndExits2(@TempDir Path dir) throws Exception {
     Path f = dir.resolve("grc.yaml");
     Files.writeString(f, "rpc_timeout: soon\n");

@@ -10,9 +10,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
@@ -38,13 +35,13 @@ class JobCoordinatorTest {
       Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(200), Duration.ofHours(1),
       1 << 20);
 
-  private final FakeSites fakes = new FakeSites();
+  private final TestGrc grc = new TestGrc(Clock.systemUTC(), Duration.ofSeconds(2),
+      Duration.ofSeconds(120), TEST_SETTINGS);
+  private final FakeSites fakes = grc.fakes;
   private FakeSite a;
   private FakeSite b;
-  private final AddressAllocator allocator = new AddressAllocator();
-  private final SiteRegistry registry = new SiteRegistry(Clock.systemUTC(), allocator);
-  private final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
-  private final ExecutorService workers = Executors.newCachedThreadPool();
+  private final AddressAllocator allocator = grc.addresses;
+  private final SiteRegistry registry = grc.registry;
   private JobCoordinator coordinator;
 
   @BeforeEach
@@ -53,15 +50,12 @@ class JobCoordinatorTest {
     b = fakes.add("b");
     registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 2);
     registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1);
-    coordinator = new JobCoordinator(registry, allocator, new InMemoryJobStore(),
-        fakes.factory(), Clock.systemUTC(), timers, workers,
-        TEST_SETTINGS);
+    coordinator = grc.coordinator;
   }
 
   @AfterEach
   void tearDown() {
-    timers.shutdownNow();
-    workers.shutdownNow();
+    grc.close();
   }
 
   private static JobSpec.Builder spec() {
@@ -80,12 +74,17 @@ class JobCoordinatorTest {
     return coordinator.get(id);
   }
 
+  /** The job's shares were released, and the reservation made for it ended everywhere. */
   private void assertNothingHeld(String id) {
-    assertThat(allocator.leasesOf(id)).isEmpty();
-    assertThat(allocator.holders()).doesNotContain(id);
-    assertThat(registry.holders()).doesNotContain(id);
+    String r = coordinator.get(id).getReservationId();
+    assertThat(r).startsWith("r-");
+    assertThat(allocator.leasesOf(r)).isEmpty();
+    assertThat(allocator.holders()).isEmpty();
+    assertThat(grc.coAllocator.reservations()).isEmpty();
     assertThat(a.released()).contains(id);
     assertThat(b.released()).contains(id);
+    assertThat(a.held()).isEmpty();
+    assertThat(b.held()).isEmpty();
   }
 
   @Test
@@ -111,8 +110,9 @@ class JobCoordinatorTest {
         order.add(method);
       }
     }
-    assertThat(order).containsSubsequence("ReserveShare", "WatchShare", "SetupNodes",
-        "CollectKeys", "InstallTrust", "StartGuests", "ExecCommand", "ReleaseShare");
+    assertThat(order).containsSubsequence("Prepare", "Commit", "OpenShare", "WatchShare",
+        "SetupNodes", "CollectKeys", "InstallTrust", "StartGuests", "ExecCommand", "ReleaseShare",
+        "Release");
     // Each barrier completes on both sites before the next phase starts anywhere.
     List<String> log = fakes.log();
     assertThat(log.indexOf("a CollectKeys")).isGreaterThan(log.indexOf("b SetupNodes " + ra));
@@ -185,7 +185,7 @@ class JobCoordinatorTest {
     assertThat(done.getHasExitCode()).isFalse();
     assertNothingHeld(done.getId());
     assertThat(fakes.log()).doesNotContain("a CollectKeys", "b CollectKeys");
-    assertThat(registry.nodesInUse("a")).isZero();
+    assertThat(grc.reservations.nodesInUse("a")).isZero();
     assertThat(allocator.leasedOn("a")).isEmpty();
     assertThat(coordinator.job(done.getId()).events().get(
         coordinator.job(done.getId()).events().size() - 1).getJobState())
@@ -260,14 +260,17 @@ class JobCoordinatorTest {
 
   @Test
   void reservationRefusedBySiteReleasesWhatWasHeld() {
-    b.failOn("ReserveShare", Status.FAILED_PRECONDITION.withDescription("site b is draining"));
+    b.failOn("Prepare", Status.FAILED_PRECONDITION.withDescription("site b is draining"));
     assertThatExceptionOfType(Errors.RequestException.class)
         .isThrownBy(() -> coordinator.submit(spec().build()))
         .matches(e -> e.code() == Status.Code.FAILED_PRECONDITION)
-        .withMessage("site 'b' refused the reservation: site b is draining");
+        .withMessage("reservation refused, nothing is held: site:b refused"
+            + " (FAILED_PRECONDITION): site b is draining");
     assertThat(allocator.holders()).isEmpty();
-    assertThat(registry.holders()).isEmpty();
-    assertThat(fakes.log()).contains("a ReleaseShare", "b ReleaseShare");
+    assertThat(grc.coAllocator.reservations()).isEmpty();
+    assertThat(fakes.log()).contains("a Abort", "b Abort");
+    assertThat(a.held()).isEmpty();
+    assertThat(coordinator.list("", true)).isEmpty();
   }
 
   @Test
@@ -292,7 +295,6 @@ class JobCoordinatorTest {
     assertRefused(spec().setBandwidthBps(-1), Status.Code.INVALID_ARGUMENT,
         "spec.bandwidth_bps: '-1'");
     assertThat(allocator.holders()).isEmpty();
-    assertThat(registry.holders()).isEmpty();
     assertThat(fakes.log()).isEmpty();
   }
 
@@ -301,7 +303,7 @@ class JobCoordinatorTest {
     a.holdExit();
     coordinator.submit(spec().putSiteNodes("a", 3).build());
     assertRefused(spec().putSiteNodes("a", 2), Status.Code.FAILED_PRECONDITION,
-        "site 'a' has 1 of 4 nodes free; the job asks for 2");
+        "site 'a' has 1 nodes free, 2 asked");
   }
 
   @Test
@@ -310,7 +312,7 @@ class JobCoordinatorTest {
     Job first = coordinator.submit(spec().setClientToken("t1").build());
     Job again = coordinator.submit(spec().setClientToken("t1").build());
     assertThat(again.getId()).isEqualTo(first.getId());
-    assertThat(fakes.log().stream().filter(c -> c.startsWith("a ReserveShare"))).hasSize(1);
+    assertThat(fakes.log().stream().filter(c -> c.startsWith("a Prepare"))).hasSize(1);
   }
 
   @Test

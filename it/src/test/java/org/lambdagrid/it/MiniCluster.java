@@ -21,7 +21,8 @@ import org.lambdagrid.grc.grpc.GrpcSiteClient;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 
 /**
- * A whole grid in one JVM: one GRC, one CRM per site, and real NodeManagers (fake guest driver)
+ * A whole grid in one JVM: one GRC (star topology: each site joined to "core" by 1 Gbit/s,
+ * calendar network provider), one CRM per site, and real NodeManagers (fake guest driver)
  * that the CRMs start as pilots. Every link is real gRPC over the in-process transport; server
  * names double as the "hosts" of the endpoints the daemons advertise, so the GRC's site clients
  * and the pilots find the right CRM. Close it after the test.
@@ -46,8 +47,17 @@ final class MiniCluster implements AutoCloseable {
     String id = "mini" + COUNTER.incrementAndGet();
     String grcName = id + "-grc";
     String t = setupTimeout.toMillis() + "ms";
+    // The testbed's star: every site joined to "core" by a 1 Gbit/s link.
+    List<String> points = new ArrayList<>();
+    List<GrcConfig.LinkConfig> links = new ArrayList<>();
+    for (SiteSpec s : sites) {
+      points.add(s.name());
+      links.add(new GrcConfig.LinkConfig(s.name(), "core", "1G"));
+    }
+    points.add("core");
     GrcConfig grcConfig = new GrcConfig(null, new GrcConfig.PhaseTimeouts(t, t, t, t, t), "5s",
-        "2s", null, null);
+        "2s", null, null).withTopology(new GrcConfig.TopologyConfig(points, links),
+            GrcConfig.NetworkConfig.defaults());
     grc = new GrcServer(grcConfig, Clock.systemUTC(),
         ep -> new GrpcSiteClient(InProcessChannelBuilder.forName(ep.host()).build(), true,
             Duration.ofSeconds(5), Duration.ofSeconds(2)),

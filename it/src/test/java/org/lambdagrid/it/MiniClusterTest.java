@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.it.MiniCluster.SiteSpec;
 import org.lambdagrid.nodemanager.driver.fake.FakeGuestDriver;
 import org.lambdagrid.proto.v1.Event;
@@ -27,6 +28,13 @@ import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.CancelJobRequest;
+import org.lambdagrid.proto.v1.CancelReservationRequest;
+import org.lambdagrid.proto.v1.GetReservationRequest;
+import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
+import org.lambdagrid.proto.v1.ReserveRequest;
 import org.lambdagrid.proto.v1.StreamOutputRequest;
 import org.lambdagrid.proto.v1.StreamOutputResponse;
 import org.lambdagrid.proto.v1.SubmitJobRequest;
@@ -56,7 +64,12 @@ class MiniClusterTest {
 
   private static void assertNothingHeld(MiniCluster c) {
     assertThat(c.grc.allocator().holders()).as("address leases").isEmpty();
-    assertThat(c.grc.registry().holders()).as("node holds").isEmpty();
+    assertThat(c.grc.coAllocator().reservations()).as("node holds").isEmpty();
+    for (var crm : c.crms) {
+      assertThat(crm.shares().jobIds()).as("shares").isEmpty();
+      assertThat(crm.shares().reservations().nodesHeldAt(java.time.Instant.now()))
+          .as("CRM holds").isZero();
+    }
     await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(
         FakeGuestDriver.instances().stream().flatMap(d -> d.liveGuests().stream()).toList())
         .as("live guests").isEmpty());
@@ -182,7 +195,7 @@ class MiniClusterTest {
       Job still = c.user().getJob(GetJobRequest.newBuilder().setJobId(first.getId()).build())
           .getJob();
       assertThat(still.getState()).isEqualTo(JobState.JOB_RUNNING);
-      assertThat(c.grc.allocator().leasesOf(first.getId())).hasSize(2);
+      assertThat(c.grc.allocator().leasesOf(first.getReservationId())).hasSize(2);
 
       Job cancelled = c.user().cancelJob(CancelJobRequest.newBuilder().setJobId(first.getId())
           .build()).getJob();
@@ -192,6 +205,104 @@ class MiniClusterTest {
       assertThat(cancelled.getId()).isEqualTo(first.getId());
       assertNothingHeld(c);
     }
+  }
+
+  private static ReservationSpec.Builder reservation() {
+    return ReservationSpec.newBuilder().putSiteNodes("alpha", 2).putSiteNodes("bravo", 2)
+        .setBandwidthBps(200_000_000L).setDuration(ProtoTime.toProto(Duration.ofMinutes(10)))
+        .setUser("alice");
+  }
+
+  @Test
+  void reserveTwoSitesWithBandwidth_submitIntoIt_theJobRunsInItsWindowAndRanges()
+      throws Exception {
+    try (MiniCluster c = new MiniCluster(dir, Duration.ofSeconds(20), Map.of(),
+        new SiteSpec("alpha", 2, SAME_POOL), new SiteSpec("bravo", 2, SAME_POOL))) {
+      Reservation r = c.user().reserve(ReserveRequest.newBuilder().setSpec(reservation())
+          .build()).getReservation();
+      assertThat(r.getId()).startsWith("r-");
+      assertThat(r.getBandwidthBps()).isEqualTo(200_000_000L);
+      assertThat(c.grc.coAllocator().bandwidthInUse("alpha<->core", java.time.Instant.now()
+          .plusSeconds(1))).isEqualTo(200_000_000L);
+      for (var crm : c.crms) {
+        assertThat(crm.shares().reservations().state(r.getId()))
+            .contains(org.lambdagrid.common.reservation.HoldTable.State.COMMITTED);
+      }
+      // Both sites are full in the window: a second reservation now is refused, nothing held.
+      assertThatThrownBy(() -> c.user().reserve(ReserveRequest.newBuilder().setSpec(reservation()
+          .setDeadline(ProtoTime.toProto(java.time.Instant.now().plus(Duration.ofMinutes(15)))))
+          .build()))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
+              assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION));
+
+      Job job = c.user().submitJob(SubmitJobRequest.newBuilder().setSpec(JobSpec.newBuilder()
+          .setReservationId(r.getId()).addArgv("sh").addArgv("-c")
+          .addArgv("echo nodes=$LAMBDAGRID_NODES").setWorkingDirectory("/").setUser("alice"))
+          .build()).getJob();
+      assertThat(job.getReservationId()).isEqualTo(r.getId());
+      assertThat(job.getSiteRangesMap()).isEqualTo(r.getSiteRangesMap());
+      assertThat(job.getEnd()).isEqualTo(r.getEnd());
+      watchToEnd(c, job.getId());
+      Job done = c.user().getJob(GetJobRequest.newBuilder().setJobId(job.getId()).build()).getJob();
+      assertThat(done.getState()).as(done.getMessage()).isEqualTo(JobState.JOB_SUCCEEDED);
+      assertThat(outputOf(c, job.getId())).contains("nodes=alpha-0 alpha-1 bravo-0 bravo-1");
+
+      // The reservation outlives its job until cancelled; then everything is free.
+      Reservation after = c.user().getReservation(GetReservationRequest.newBuilder()
+          .setReservationId(r.getId()).build()).getReservation();
+      assertThat(after.getState()).isEqualTo(ReservationState.RESERVATION_ACTIVE);
+      assertThat(after.getJobIdsList()).containsExactly(job.getId());
+      Reservation cancelled = c.user().cancelReservation(CancelReservationRequest.newBuilder()
+          .setReservationId(r.getId()).build()).getReservation();
+      assertThat(cancelled.getState()).isEqualTo(ReservationState.RESERVATION_CANCELLED);
+      assertThat(c.grc.coAllocator().bandwidthInUse("alpha<->core", java.time.Instant.now()
+          .plusSeconds(1))).isZero();
+      for (var crm : c.crms) {
+        assertThat(crm.shares().reservations().state(r.getId()))
+            .contains(org.lambdagrid.common.reservation.HoldTable.State.RELEASED);
+      }
+      assertThat(c.user().listReservations(ListReservationsRequest.newBuilder()
+          .setIncludeFinished(true).build()).getReservationsList()).extracting(Reservation::getId)
+          .containsExactly(r.getId());
+      assertNothingHeld(c);
+    }
+  }
+
+  @Test
+  void badReservationsAreRefusedNamingFieldAndValue() throws Exception {
+    try (MiniCluster c = new MiniCluster(dir, Duration.ofSeconds(20), Map.of(),
+        new SiteSpec("alpha", 2, SAME_POOL), new SiteSpec("bravo", 2, SAME_POOL))) {
+      java.time.Instant later = java.time.Instant.now().plus(Duration.ofHours(1));
+      assertReserveRefused(c, reservation().setBandwidthBps(0), Status.Code.INVALID_ARGUMENT,
+          "spec.bandwidth_bps: '0' must be positive (leave it unset for no bandwidth)");
+      assertReserveRefused(c, reservation().setBandwidthBps(-1), Status.Code.INVALID_ARGUMENT,
+          "spec.bandwidth_bps: '-1' must be positive (leave it unset for no bandwidth)");
+      assertReserveRefused(c, reservation().setStart(ProtoTime.toProto(later))
+          .setDeadline(ProtoTime.toProto(later.minusSeconds(1))), Status.Code.INVALID_ARGUMENT,
+          "spec.deadline: '" + later.minusSeconds(1) + "' is not after the start " + later
+              + ": the end must come after the start");
+      assertReserveRefused(c, reservation().setStart(ProtoTime.toProto(
+          java.time.Instant.now().minus(Duration.ofHours(1)))), Status.Code.INVALID_ARGUMENT,
+          "spec.start: '");
+      assertReserveRefused(c, reservation().putSiteNodes("tokyo", 1), Status.Code.NOT_FOUND,
+          "site 'tokyo' is not registered (known sites: alpha, bravo)");
+      assertReserveRefused(c, reservation().putSiteNodes("alpha", 3), Status.Code.INVALID_ARGUMENT,
+          "spec.site_nodes[alpha]: '3' is more nodes than site 'alpha' has (capacity 2)");
+      assertReserveRefused(c, reservation().setBandwidthBps(2_000_000_000L),
+          Status.Code.INVALID_ARGUMENT, "spec.bandwidth_bps: '2 Gbit/s'");
+      assertThat(c.user().listReservations(ListReservationsRequest.newBuilder()
+          .setIncludeFinished(true).build()).getReservationsCount()).isZero();
+      assertNothingHeld(c);
+    }
+  }
+
+  private static void assertReserveRefused(MiniCluster c, ReservationSpec.Builder spec,
+      Status.Code code, String description) {
+    assertThatThrownBy(() -> c.user().reserve(ReserveRequest.newBuilder().setSpec(spec).build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(code);
+          assertThat(e.getStatus().getDescription()).startsWith(description);
+        });
   }
 
   private static String outputOf(MiniCluster c, String jobId) {

@@ -30,7 +30,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The quick start, for real: scripts/testbed brings up a 2-site x 2-node grid on this machine
  * (GRC, CRMs and NodeManagers as processes, namespaces guests, sshd, Open MPI) and the real
  * {@code grc} command runs an MPI program across it as a non-root user, over mutual TLS with the
- * user certificate {@code testbed up --user} installs in the user's ~/.lambdagrid. Needs root,
+ * user certificate {@code testbed up --user} installs in the user's ~/.lambdagrid; and a job in a
+ * reservation with bandwidth has its guests on the reservation's own shaped bridges. Needs root,
  * sshd, mpicc; skipped with the reason otherwise.
  */
 @Tag("root")
@@ -111,5 +112,69 @@ class TestbedEndToEndTest {
     JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
         .orFail("grc sites").out());
     sites.get("sites").forEach(s -> assertThat(s.path("nodesInUse").asInt()).isZero());
+  }
+
+  @Test
+  @Order(3)
+  void guestsOfAReservationSitOnItsOwnShapedBridges_andNothingIsLeftWhenItEnds()
+      throws Exception {
+    String rid = grcAsUser(Duration.ofMinutes(1), "reserve", "--site", "alpha=2", "--site",
+        "bravo=2", "--bandwidth", "200M", "--duration", "10m").orFail("grc reserve").out().trim();
+    assertThat(rid).matches("r-[0-9a-f]{8}");
+    JsonNode r = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "reservations", rid, "-o",
+        "json").orFail("grc reservations").out());
+    String alphaBridge = r.path("siteBridges").path("alpha").asText();
+    String bravoBridge = r.path("siteBridges").path("bravo").asText();
+    assertThat(alphaBridge).as(r.toString()).startsWith("lgn");
+    assertThat(bravoBridge).as(r.toString()).startsWith("lgn").isNotEqualTo(alphaBridge);
+    // The segment is shaped to the reserved rate on every end of its inter-site links.
+    List<String> linkEnds = new ArrayList<>();
+    for (String line : Sh.run(Duration.ofSeconds(10), "ip", "-o", "link", "show")
+        .orFail("ip link").out().lines().toList()) {
+      String name = line.split(": ")[1].split("@")[0];
+      if (name.matches("lgn[0-9a-f]{6}l[0-9]+[ab]")) {
+        linkEnds.add(name);
+      }
+    }
+    assertThat(linkEnds).as("alpha<->core and bravo<->core, both ends").hasSize(4);
+    for (String end : linkEnds) {
+      assertThat(Sh.run(Duration.ofSeconds(10), "tc", "class", "show", "dev", end)
+          .orFail("tc class show dev " + end).out()).as(end).contains("rate 200Mbit");
+    }
+
+    String jobId = grcAsUser(Duration.ofMinutes(1), "submit", "--reservation", rid,
+        "--workdir", work.toString(), "--", "sleep", "600").orFail("grc submit").out().trim();
+    await().atMost(Duration.ofMinutes(2)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_RUNNING"));
+    // Each guest's host-side veth (lgv*) is enslaved to its site's reservation bridge, none to
+    // the shared site bridges.
+    for (String bridge : List.of(alphaBridge, bravoBridge)) {
+      String ports = Sh.run(Duration.ofSeconds(10), "ip", "-o", "link", "show", "master", bridge)
+          .orFail("ip link show master " + bridge).out();
+      assertThat(ports.lines().filter(l -> l.split(": ")[1].startsWith("lgv")).count())
+          .as("guest veths on " + bridge + ":\n" + ports).isEqualTo(2);
+    }
+    for (String shared : List.of("lgbr-alpha", "lgbr-bravo")) {
+      String ports = Sh.run(Duration.ofSeconds(10), "ip", "-o", "link", "show", "master", shared)
+          .orFail("ip link show master " + shared).out();
+      assertThat(ports).as(shared).doesNotContain("lgv");
+    }
+    String bridgeLinks = Sh.run(Duration.ofSeconds(10), "bridge", "link").orFail("bridge link")
+        .out();
+    assertThat(bridgeLinks).contains("master " + alphaBridge).contains("master " + bravoBridge);
+
+    // Cancelling the reservation stops the job with a clear message, and removes every bridge,
+    // link and tc rule of the segment.
+    grcAsUser(Duration.ofMinutes(1), "cancel", rid).orFail("grc cancel " + rid);
+    await().atMost(Duration.ofSeconds(60)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_CANCELLED"));
+    assertThat(job(jobId).get("message").asText()).contains("reservation " + rid
+        + " was cancelled");
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+    for (String end : linkEnds) {
+      assertThat(Sh.run(Duration.ofSeconds(10), "ip", "link", "show", end).exit())
+          .as(end + " (and its qdisc and class) removed").isNotZero();
+    }
   }
 }

@@ -45,18 +45,25 @@ import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CancelJobRequest;
+import org.lambdagrid.proto.v1.CancelReservationRequest;
 import org.lambdagrid.proto.v1.ConnectRequest;
 import org.lambdagrid.proto.v1.ConnectResponse;
 import org.lambdagrid.proto.v1.GetJobRequest;
+import org.lambdagrid.proto.v1.GetReservationRequest;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.ListJobsRequest;
+import org.lambdagrid.proto.v1.ListReservationsRequest;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.PilotHello;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
 import org.lambdagrid.proto.v1.ReleaseShareRequest;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
+import org.lambdagrid.proto.v1.ReserveRequest;
 import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
 import org.lambdagrid.proto.v1.SubmitJobRequest;
@@ -369,6 +376,54 @@ class TlsMatrixTest {
     } finally {
       Channels.close(dave);
       Channels.close(erin);
+      Channels.close(op);
+    }
+  }
+
+  @Test
+  void aUserSeesUsesAndCancelsOnlyTheirOwnReservations_anOperatorAll() throws Exception {
+    ManagedChannel frank = dial(grcAt, grid.issue("user", "frank"), Role.GRC);
+    ManagedChannel gina = dial(grcAt, grid.issue("user", "gina"), Role.GRC);
+    ManagedChannel op = dial(grcAt, grid.issue("operator", "ops"), Role.GRC);
+    try {
+      GridServiceGrpc.GridServiceBlockingStub asFrank = GridServiceGrpc.newBlockingStub(frank)
+          .withDeadlineAfter(10, TimeUnit.SECONDS);
+      Reservation r = asFrank.reserve(ReserveRequest.newBuilder().setSpec(ReservationSpec
+          .newBuilder().putSiteNodes("alpha", 1)
+          .setStart(ProtoTime.toProto(Instant.now().plus(Duration.ofHours(2))))
+          .setDuration(ProtoTime.toProto(Duration.ofMinutes(5)))).build()).getReservation();
+      assertThat(r.getSpec().getUser()).isEqualTo("frank");
+      GridServiceGrpc.GridServiceBlockingStub asGina = GridServiceGrpc.newBlockingStub(gina)
+          .withDeadlineAfter(10, TimeUnit.SECONDS);
+      List<Runnable> forbidden = List.of(
+          () -> asGina.getReservation(GetReservationRequest.newBuilder()
+              .setReservationId(r.getId()).build()),
+          () -> asGina.cancelReservation(CancelReservationRequest.newBuilder()
+              .setReservationId(r.getId()).build()),
+          () -> asGina.submitJob(SubmitJobRequest.newBuilder().setSpec(JobSpec.newBuilder()
+              .setReservationId(r.getId()).addArgv("true").setWorkingDirectory("/")).build()));
+      for (Runnable call : forbidden) {
+        assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e ->
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
+      }
+      assertThatThrownBy(() -> asGina.reserve(ReserveRequest.newBuilder().setSpec(ReservationSpec
+          .newBuilder().putSiteNodes("alpha", 1).setUser("frank")).build()))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
+              assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED));
+      assertThat(asGina.listReservations(ListReservationsRequest.newBuilder()
+          .setIncludeFinished(true).build()).getReservationsList())
+          .noneMatch(x -> x.getId().equals(r.getId()));
+      GridServiceGrpc.GridServiceBlockingStub asOp = GridServiceGrpc.newBlockingStub(op)
+          .withDeadlineAfter(10, TimeUnit.SECONDS);
+      assertThat(asOp.listReservations(ListReservationsRequest.newBuilder()
+          .setIncludeFinished(true).build()).getReservationsList())
+          .anyMatch(x -> x.getId().equals(r.getId()));
+      assertThat(asOp.cancelReservation(CancelReservationRequest.newBuilder()
+          .setReservationId(r.getId()).build()).getReservation().getState())
+          .isEqualTo(ReservationState.RESERVATION_CANCELLED);
+    } finally {
+      Channels.close(frank);
+      Channels.close(gina);
       Channels.close(op);
     }
   }

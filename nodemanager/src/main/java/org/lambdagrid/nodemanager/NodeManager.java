@@ -421,7 +421,7 @@ public final class NodeManager implements AutoCloseable {
           + identity.launchedBy() + "')");
     }
     return new GuestSpec(identity.jobId(), c.getHostname(), c.getAddress(), c.getPrefixLength(),
-        routes, c.getUser());
+        routes, c.getUser(), c.getBridge());
   }
 
   private GetKeysResult getKeys() throws Refused, GuestException {

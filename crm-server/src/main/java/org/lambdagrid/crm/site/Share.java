@@ -98,6 +98,7 @@ final class Share {
   private String guestUser;
   private List<Ipv4Cidr> peerRanges = List.of();
   private int slots;
+  private String bridge = "";
 
   Share(ShareSpec spec, SiteShares site) {
     this.spec = spec;
@@ -118,6 +119,7 @@ final class Share {
         if (nodes.isEmpty()) {
           guestUser = params.user().isEmpty() ? spec.user() : params.user();
           peerRanges = params.peerRanges();
+          bridge = params.bridge();
           slots = params.slotsPerNode() > 0 ? params.slotsPerNode() : site.settings().slotsPerNode();
           for (int i = 0; i < spec.nodeCount(); i++) {
             nodes.add(new Node(i));
@@ -661,7 +663,7 @@ final class Share {
         .setPrefixLength(spec.range().prefixLength())
         .addAllRoutes(peerRanges.stream()
             .map(r -> AddressRange.newBuilder().setCidr(r.toString()).build()).toList())
-        .setUser(guestUser).build();
+        .setUser(guestUser).setBridge(bridge).build();
   }
 
   private NodeEntry entry(Node n) {

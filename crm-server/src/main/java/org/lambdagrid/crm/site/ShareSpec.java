@@ -4,13 +4,15 @@ import java.time.Instant;
 import org.lambdagrid.common.Ipv4Cidr;
 
 /**
- * What ReserveShare asks a site to hold for a job.
+ * A job's share of this site, bound to a committed reservation ({@link SiteShares#openShare}):
+ * the reservation's nodes, sub-range and window, the job's user.
  *
  * @param start start of the window, or null for "from now"
  * @param end end of the window, or null for "open-ended"
+ * @param reservationId the reservation the share is bound to
  */
 public record ShareSpec(String jobId, int nodeCount, Ipv4Cidr range, Instant start, Instant end,
-    String user) {
+    String user, String reservationId) {
 
   /** Whether the two windows share any instant; a missing bound is unbounded. */
   public boolean overlapsInTime(ShareSpec o) {
@@ -20,7 +22,8 @@ public record ShareSpec(String jobId, int nodeCount, Ipv4Cidr range, Instant sta
   }
 
   public String describe() {
-    return nodeCount + " node" + (nodeCount == 1 ? "" : "s") + ", range " + range
+    return "reservation " + reservationId + ", " + nodeCount + " node"
+        + (nodeCount == 1 ? "" : "s") + ", range " + range
         + ", user '" + user + "'" + (start == null ? "" : ", from " + start)
         + (end == null ? "" : " until " + end);
   }

@@ -11,17 +11,26 @@ import java.util.List;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.proto.v1.AbortRequest;
+import org.lambdagrid.proto.v1.AbortResponse;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CollectKeysRequest;
 import org.lambdagrid.proto.v1.CollectKeysResponse;
+import org.lambdagrid.proto.v1.CommitRequest;
+import org.lambdagrid.proto.v1.CommitResponse;
 import org.lambdagrid.proto.v1.ExecCommandRequest;
 import org.lambdagrid.proto.v1.ExecCommandResponse;
 import org.lambdagrid.proto.v1.InstallTrustRequest;
 import org.lambdagrid.proto.v1.InstallTrustResponse;
 import org.lambdagrid.proto.v1.ReleaseShareRequest;
 import org.lambdagrid.proto.v1.ReleaseShareResponse;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
-import org.lambdagrid.proto.v1.ReserveShareResponse;
+import org.lambdagrid.proto.v1.OpenShareRequest;
+import org.lambdagrid.proto.v1.OpenShareResponse;
+import org.lambdagrid.proto.v1.PrepareRequest;
+import org.lambdagrid.proto.v1.PrepareResponse;
+import org.lambdagrid.proto.v1.ReleaseRequest;
+import org.lambdagrid.proto.v1.ReleaseResponse;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.SetupNodesResponse;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
@@ -45,14 +54,52 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   }
 
   @Override
-  public void reserveShare(ReserveShareRequest req, StreamObserver<ReserveShareResponse> out) {
+  public void prepare(PrepareRequest req, StreamObserver<PrepareResponse> out) {
     unary(out, () -> {
       Ipv4Cidr range = cidr("range", req.getRange());
-      Instant start = req.hasStart() ? ProtoTime.fromProto(req.getStart()) : null;
-      Instant end = req.hasEnd() ? ProtoTime.fromProto(req.getEnd()) : null;
-      shares.reserve(new ShareSpec(req.getJobId(), req.getNodeCount(), range, start, end,
-          req.getUser()));
-      return ReserveShareResponse.getDefaultInstance();
+      if (!req.hasStart() || !req.hasEnd()) {
+        throw Errors.invalid(req.hasStart() ? "end" : "start", "", "is missing");
+      }
+      Instant start = ProtoTime.fromProto(req.getStart());
+      Instant end = ProtoTime.fromProto(req.getEnd());
+      if (!end.isAfter(start)) {
+        throw Errors.invalid("end", end, "is not after start " + start);
+      }
+      shares.reservations().prepare(req.getReservationId(), new Window(start, end),
+          req.getNodeCount(), range, req.getUser());
+      return PrepareResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void commit(CommitRequest req, StreamObserver<CommitResponse> out) {
+    unary(out, () -> {
+      shares.reservations().commit(req.getReservationId());
+      return CommitResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void abort(AbortRequest req, StreamObserver<AbortResponse> out) {
+    unary(out, () -> {
+      shares.reservations().abort(req.getReservationId());
+      return AbortResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void release(ReleaseRequest req, StreamObserver<ReleaseResponse> out) {
+    unary(out, () -> {
+      shares.releaseReservation(req.getReservationId(), req.getReason());
+      return ReleaseResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void openShare(OpenShareRequest req, StreamObserver<OpenShareResponse> out) {
+    unary(out, () -> {
+      shares.openShare(req.getJobId(), req.getReservationId(), req.getUser());
+      return OpenShareResponse.getDefaultInstance();
     });
   }
 
@@ -76,7 +123,7 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       }
       SetupParams params = new SetupParams(req.getUser(), peers,
           req.hasTimeout() ? ProtoTime.fromProto(req.getTimeout()) : null,
-          req.getSlotsPerNode());
+          req.getSlotsPerNode(), bridge(req.getBridge()));
       checkSite(req.getSite());
       return SetupNodesResponse.newBuilder()
           .addAllNodes(shares.setupNodes(req.getJobId(), params)).build();
@@ -132,6 +179,17 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
           }
         }
       }));
+  }
+
+  /** A Linux interface name (at most 15 characters, no '/', no whitespace) or empty. */
+  private static final java.util.regex.Pattern IFNAME =
+      java.util.regex.Pattern.compile("[A-Za-z0-9_.-]{1,15}");
+
+  static String bridge(String name) {
+    if (!name.isEmpty() && !IFNAME.matcher(name).matches()) {
+      throw Errors.invalid("bridge", name, "is not an interface name (1-15 of A-Z a-z 0-9 _ . -)");
+    }
+    return name;
   }
 
   private void checkSite(String site) {

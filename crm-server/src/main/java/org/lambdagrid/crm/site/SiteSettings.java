@@ -3,6 +3,7 @@ package org.lambdagrid.crm.site;
 import java.time.Duration;
 import java.util.List;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.reservation.HoldTable;
 
 /**
  * What the site core needs to know about its site.
@@ -13,10 +14,18 @@ import org.lambdagrid.common.Ipv4Cidr;
  * @param slotsPerNode MPI slots per node, unless a SetupNodes request says otherwise
  * @param phaseTimeout the barrier timeout when a request carries none
  * @param shutdownWait how long release waits for the pilots' SHUTDOWN replies
+ * @param holdTime how long a prepared reservation waits for its commit before it expires
  */
 public record SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges,
-    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait) {
+    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait, Duration holdTime) {
   public SiteSettings {
     ranges = List.copyOf(ranges);
+    holdTime = holdTime == null ? HoldTable.DEFAULT_HOLD_TIME : holdTime;
+  }
+
+  /** With the default hold time (120 s). */
+  public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
+      Duration phaseTimeout, Duration shutdownWait) {
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, null);
   }
 }

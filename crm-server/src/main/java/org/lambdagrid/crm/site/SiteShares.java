@@ -45,6 +45,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   private final Clock clock;
   private final ExecutorService executor;
   private final Map<String, Share> shares = new LinkedHashMap<>(); // guarded by this
+  private final SiteReservations reservations;
 
   /**
    * @param pilotEndpoint where pilots dial in; read at each launch (the bound port may only be
@@ -56,12 +57,63 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     this.starter = starter;
     this.pilotEndpoint = pilotEndpoint;
     this.clock = clock;
+    this.reservations = new SiteReservations(settings, clock, settings.holdTime());
     AtomicInteger n = new AtomicInteger();
     this.executor = Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "crm-" + settings.site() + "-" + n.incrementAndGet());
       t.setDaemon(true);
       return t;
     });
+  }
+
+  /** The reservations held on this site (two-phase commit participant). */
+  public SiteReservations reservations() {
+    return reservations;
+  }
+
+  /**
+   * Ends a reservation: releases every share bound to it (stopping its command and pilots),
+   * then frees its hold. Idempotent. Blocks until the shares are torn down.
+   */
+  public void releaseReservation(String reservationId, String reason) {
+    List<String> bound = new ArrayList<>();
+    synchronized (this) {
+      shares.values().forEach(s -> {
+        if (s.spec.reservationId().equals(reservationId)) {
+          bound.add(s.spec.jobId());
+        }
+      });
+    }
+    String why = reason == null || reason.isBlank()
+        ? "reservation " + reservationId + " was released" : reason;
+    bound.forEach(job -> release(job, why));
+    reservations.release(reservationId);
+    log.info("reservation {}: released ({})", reservationId, why);
+  }
+
+  /**
+   * Binds a job's share to the committed reservation: the share gets the reservation's nodes,
+   * sub-range and window. Idempotent: the same job and reservation again is OK.
+   *
+   * @throws RequestException NOT_FOUND (reservation unknown here), FAILED_PRECONDITION (not
+   *     committed, or another live job uses it), ALREADY_EXISTS (the job holds another share)
+   */
+  public void openShare(String jobId, String reservationId, String user) {
+    if (jobId == null || jobId.isBlank()) {
+      throw Errors.invalid("job_id", "", "is empty");
+    }
+    SiteReservations.Held h = reservations.committed(reservationId);
+    ShareSpec spec = new ShareSpec(jobId, h.nodes(), h.range(), h.window().start(),
+        h.window().end(), user, reservationId);
+    synchronized (this) {
+      for (Share s : shares.values()) {
+        if (s.spec.reservationId().equals(reservationId) && !s.spec.jobId().equals(jobId)) {
+          throw Errors.precondition("reservation " + reservationId + " on site '"
+              + settings.site() + "' is in use by job " + s.spec.jobId());
+        }
+      }
+    }
+    reserve(spec);
   }
 
   /**
@@ -71,7 +123,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    *     small, window ends before it starts), ALREADY_EXISTS (the job holds a different share),
    *     FAILED_PRECONDITION (not enough free nodes, or the range overlaps a live share's)
    */
-  public void reserve(ShareSpec spec) {
+  void reserve(ShareSpec spec) {
     validate(spec);
     synchronized (this) {
       Share existing = shares.get(spec.jobId());
@@ -101,7 +153,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       }
       shares.put(spec.jobId(), new Share(spec, this));
     }
-    log.info("job {}: reserved {}", spec.jobId(), spec.describe());
+    log.info("job {}: share opened ({})", spec.jobId(), spec.describe());
   }
 
   private void validate(ShareSpec spec) {

@@ -31,7 +31,7 @@ import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.ReleaseShareRequest;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.PrepareRequest;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.StartGuestsRequest;
 import org.lambdagrid.proto.v1.TrustBundle;
@@ -82,8 +82,7 @@ class SitePhasesTest {
   }
 
   private void reserve(String job, int nodes) {
-    crm.site().reserveShare(ReserveShareRequest.newBuilder().setJobId(job).setNodeCount(nodes)
-        .setRange(AddressRange.newBuilder().setCidr("10.10.0.0/29")).setUser("alice").build());
+    crm.openShare(job, nodes, "10.10.0.0/29", "alice", null);
     crm.siteAsync().watchShare(WatchShareRequest.newBuilder().setJobId(job).build(), watch);
   }
 
@@ -249,9 +248,7 @@ class SitePhasesTest {
   void theWindowEndReachesTheStarter() {
     java.time.Instant end = java.time.Instant.now().plusSeconds(3600).truncatedTo(
         java.time.temporal.ChronoUnit.SECONDS);
-    crm.site().reserveShare(ReserveShareRequest.newBuilder().setJobId("j-1").setNodeCount(1)
-        .setRange(AddressRange.newBuilder().setCidr("10.10.0.0/29")).setUser("alice")
-        .setEnd(ProtoTime.toProto(end)).build());
+    crm.openShare("j-1", 1, "10.10.0.0/29", "alice", end);
     setup("j-1", Duration.ofSeconds(5));
     assertThat(crm.starter.launches().get(0).windowEnd()).isEqualTo(end);
   }
@@ -340,7 +337,7 @@ class SitePhasesTest {
 
   @Test
   void malformedRequestsNameTheField() {
-    assertStatus(() -> crm.site().reserveShare(ReserveShareRequest.newBuilder().setJobId("j-1")
+    assertStatus(() -> crm.site().prepare(PrepareRequest.newBuilder().setReservationId("r-1")
         .setNodeCount(1).setRange(AddressRange.newBuilder().setCidr("10.10.0.0/33")).build()),
         Status.Code.INVALID_ARGUMENT, "range: '10.10.0.0/33' is not a CIDR block (expected"
             + " a.b.c.d/n)");

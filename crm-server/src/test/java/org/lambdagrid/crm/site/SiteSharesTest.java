@@ -27,13 +27,13 @@ class SiteSharesTest {
   }
 
   private static ShareSpec spec(String job, int nodes, String range) {
-    return new ShareSpec(job, nodes, Ipv4Cidr.parse(range), null, null, "alice");
+    return new ShareSpec(job, nodes, Ipv4Cidr.parse(range), null, null, "alice", "r-" + job);
   }
 
   private static ShareSpec spec(String job, int nodes, String range, int fromHour, int toHour) {
     Instant t0 = Instant.parse("2030-01-01T00:00:00Z");
     return new ShareSpec(job, nodes, Ipv4Cidr.parse(range), t0.plusSeconds(3600L * fromHour),
-        t0.plusSeconds(3600L * toHour), "alice");
+        t0.plusSeconds(3600L * toHour), "alice", "r-" + job);
   }
 
   private static void assertRefused(Runnable call, Status.Code code, String message) {

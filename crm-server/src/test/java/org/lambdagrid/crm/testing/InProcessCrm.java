@@ -5,6 +5,7 @@ import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -12,6 +13,11 @@ import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.crm.CrmConfig;
 import org.lambdagrid.crm.CrmServer;
 import org.lambdagrid.crm.GrcRegistrar;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommitRequest;
+import org.lambdagrid.proto.v1.OpenShareRequest;
+import org.lambdagrid.proto.v1.PrepareRequest;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
 import org.lambdagrid.proto.v1.RegisterSiteResponse;
 import org.lambdagrid.proto.v1.SiteInfo;
@@ -63,6 +69,22 @@ public final class InProcessCrm implements AutoCloseable {
 
   public SiteServiceGrpc.SiteServiceBlockingStub site() {
     return SiteServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+  }
+
+  /**
+   * Prepares and commits reservation {@code "r-" + job} for {@code [now, end)} (end null: one
+   * hour) and opens the job's share in it: what the GRC does before a job's first phase.
+   */
+  public void openShare(String job, int nodes, String range, String user, Instant end) {
+    Instant now = Instant.now();
+    String r = "r-" + job;
+    site().prepare(PrepareRequest.newBuilder().setReservationId(r).setNodeCount(nodes)
+        .setRange(AddressRange.newBuilder().setCidr(range)).setUser(user)
+        .setStart(ProtoTime.toProto(now.minusSeconds(1)))
+        .setEnd(ProtoTime.toProto(end == null ? now.plusSeconds(3600) : end)).build());
+    site().commit(CommitRequest.newBuilder().setReservationId(r).build());
+    site().openShare(OpenShareRequest.newBuilder().setJobId(job).setReservationId(r)
+        .setUser(user).build());
   }
 
   public SiteServiceGrpc.SiteServiceStub siteAsync() {

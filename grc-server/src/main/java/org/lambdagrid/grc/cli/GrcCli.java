@@ -35,6 +35,14 @@ import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CancelJobRequest;
+import org.lambdagrid.proto.v1.CancelReservationRequest;
+import org.lambdagrid.proto.v1.GetReservationRequest;
+import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.ListReservationsResponse;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
+import org.lambdagrid.proto.v1.ReserveRequest;
 import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.GetHostsRequest;
 import org.lambdagrid.proto.v1.GetHostsResponse;
@@ -84,10 +92,10 @@ import picocli.CommandLine.ScopeType;
  * <p>Output goes through picocli's {@code getOut()} / {@code getErr()} so tests capture it.
  */
 @Command(name = "grc", mixinStandardHelpOptions = true, version = "lambdagrid grc 0.1",
-    description = "Submit and follow lambdagrid jobs.",
-    subcommands = {GrcCli.Sites.class, GrcCli.Submit.class, GrcCli.StatusCmd.class,
-        GrcCli.Watch.class, GrcCli.Logs.class, GrcCli.Hosts.class, GrcCli.Cancel.class,
-        CommandLine.HelpCommand.class})
+    description = "Reserve nodes and bandwidth, submit and follow lambdagrid jobs.",
+    subcommands = {GrcCli.Sites.class, GrcCli.Reserve.class, GrcCli.Reservations.class,
+        GrcCli.Submit.class, GrcCli.StatusCmd.class, GrcCli.Watch.class, GrcCli.Logs.class,
+        GrcCli.Hosts.class, GrcCli.Cancel.class, CommandLine.HelpCommand.class})
 public final class GrcCli implements Runnable {
   static final Duration CALL_TIMEOUT = Duration.ofSeconds(15);
   static final String DEFAULT_ENDPOINT = "127.0.0.1:7300";
@@ -133,7 +141,8 @@ public final class GrcCli implements Runnable {
   @Override
   public void run() {
     throw new CommandLine.ParameterException(spec.commandLine(),
-        "a command is required (sites, submit, status, watch, logs, hosts, cancel)");
+        "a command is required (sites, reserve, reservations, submit, status, watch, logs,"
+            + " hosts, cancel)");
   }
 
   public static void main(String[] args) {
@@ -433,9 +442,15 @@ public final class GrcCli implements Runnable {
 
   @Command(name = "submit", description = "Submit a job; with --wait, run it to the end.")
   static final class Submit extends Sub {
-    @Option(names = "--site", paramLabel = "NAME=COUNT", required = true,
-        description = "Nodes on a site (repeatable), e.g. --site tokyo=2 --site osaka=2.")
+    @Option(names = "--site", paramLabel = "NAME=COUNT",
+        description = "Nodes on a site (repeatable), e.g. --site tokyo=2 --site osaka=2."
+            + " Required without --reservation.")
     Map<String, Integer> sites = new LinkedHashMap<>();
+
+    @Option(names = "--reservation", paramLabel = "ID",
+        description = "Run in this reservation (r-...; see 'grc reserve'): its sites, nodes,"
+            + " window and bandwidth. Without it the GRC reserves for the job itself.")
+    String reservation;
 
     @Option(names = "--bandwidth", paramLabel = "RATE",
         description = "Bandwidth between the sites, e.g. 200M, 1G (default: best effort).")
@@ -469,6 +484,13 @@ public final class GrcCli implements Runnable {
     List<String> command;
 
     JobSpec buildSpec() {
+      if (reservation == null && sites.isEmpty()) {
+        throw new UserError("give --site NAME=COUNT (repeatable) or --reservation ID", 2);
+      }
+      if (reservation != null && (bandwidth != null || start != null || duration != null)) {
+        throw new UserError("--reservation cannot be combined with --bandwidth, --start or"
+            + " --duration: the job runs in the reservation's window with its bandwidth", 2);
+      }
       JobSpec.Builder b = JobSpec.newBuilder().putAllSiteNodes(sites).addAllArgv(command)
           .putAllEnv(env).setUser(root.insecure() ? root.user : "")
           .setWorkingDirectory(workdir != null ? Path.of(workdir).toAbsolutePath().normalize()
@@ -490,10 +512,17 @@ public final class GrcCli implements Runnable {
       if (start != null) {
         b.setStart(ProtoTime.toProto(parseStart(start)));
       }
+      if (reservation != null) {
+        b.setReservationId(reservation);
+      }
       return b.build();
     }
 
     static Instant parseStart(String text) {
+      return parseTime("--start", text);
+    }
+
+    static Instant parseTime(String option, String text) {
       try {
         if (text.startsWith("+")) {
           return Instant.now().plus(Quantities.parseDuration(text.substring(1)));
@@ -503,7 +532,7 @@ public final class GrcCli implements Runnable {
         }
         return LocalDateTime.parse(text).atZone(ZoneId.systemDefault()).toInstant();
       } catch (DateTimeParseException | IllegalArgumentException e) {
-        throw new UserError("--start: '" + text + "' is not a time (examples: +10m, "
+        throw new UserError(option + ": '" + text + "' is not a time (examples: +10m, "
             + "2030-01-02T10:00, 2030-01-02T10:00:00Z)", 2);
       }
     }
@@ -670,6 +699,7 @@ public final class GrcCli implements Runnable {
       o.println("command:    " + String.join(" ", j.getSpec().getArgvList()));
       o.println("workdir:    " + j.getSpec().getWorkingDirectory());
       o.println("sites:      " + sites(j.getSpec()));
+      o.println("reservation: " + j.getReservationId());
       o.println("ranges:     " + new java.util.TreeMap<>(j.getSiteRangesMap()).entrySet().stream()
           .map(e -> e.getKey() + "=" + e.getValue().getCidr()).collect(Collectors.joining(",")));
       o.println("window:     " + ProtoTime.fromProto(j.getStart()) + " .. "
@@ -761,17 +791,204 @@ public final class GrcCli implements Runnable {
     }
   }
 
-  @Command(name = "cancel", description = "Cancel a job and tear it down.")
+  /**
+   * {@code grc cancel ID}: ids carry their kind, so one command serves both without ambiguity:
+   * {@code j-...} cancels a job, {@code r-...} a reservation (and the job running in it).
+   */
+  @Command(name = "cancel", description = {"Cancel a job (j-...) or a reservation (r-...).",
+      "Cancelling a reservation also stops the job running in it."})
   static final class Cancel extends Sub {
-    @Parameters(paramLabel = "JOB")
-    String jobId;
+    @Parameters(paramLabel = "ID", description = "A job id (j-...) or a reservation id (r-...).")
+    String id;
 
     @Override
     public Integer call() {
       try (Grc g = root.new Grc()) {
-        Job j = g.call().cancelJob(CancelJobRequest.newBuilder().setJobId(jobId).build())
-            .getJob();
-        out().println(j.getId() + " " + state(j.getState()));
+        if (id.startsWith("r-")) {
+          Reservation r = g.call().cancelReservation(CancelReservationRequest.newBuilder()
+              .setReservationId(id).build()).getReservation();
+          out().println(r.getId() + " " + rstate(r.getState()));
+        } else if (id.startsWith("j-")) {
+          Job j = g.call().cancelJob(CancelJobRequest.newBuilder().setJobId(id).build())
+              .getJob();
+          out().println(j.getId() + " " + state(j.getState()));
+        } else {
+          throw new UserError("'" + id + "' is neither a job id (j-...) nor a reservation id"
+              + " (r-...)", 2);
+        }
+        out().flush();
+        return 0;
+      }
+    }
+  }
+
+  static String rstate(ReservationState s) {
+    return s.name().replaceFirst("^RESERVATION_", "");
+  }
+
+  static String nodes(Map<String, Integer> m) {
+    return new java.util.TreeMap<>(m).entrySet().stream()
+        .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(","));
+  }
+
+  static void showReservation(PrintWriter o, Reservation r) {
+    o.println("reservation: " + r.getId());
+    o.println("state:       " + rstate(r.getState()));
+    o.println("user:        " + r.getSpec().getUser());
+    o.println("sites:       " + nodes(r.getSiteNodesMap()));
+    o.println("window:      " + ProtoTime.fromProto(r.getStart()) + " .. "
+        + ProtoTime.fromProto(r.getEnd()));
+    o.println("ranges:      " + new java.util.TreeMap<>(r.getSiteRangesMap()).entrySet().stream()
+        .map(e -> e.getKey() + "=" + e.getValue().getCidr()).collect(Collectors.joining(",")));
+    o.println("bandwidth:   " + (r.getBandwidthBps() == 0 ? "none"
+        : Quantities.formatRate(r.getBandwidthBps()) + " between every pair of sites"));
+    if (r.getSiteBridgesCount() > 0) {
+      o.println("bridges:     " + nodes2(r.getSiteBridgesMap()));
+    }
+    if (r.getJobIdsCount() > 0) {
+      o.println("jobs:        " + String.join(",", r.getJobIdsList()));
+    }
+    o.println("message:     " + r.getMessage());
+  }
+
+  private static String nodes2(Map<String, String> m) {
+    return new java.util.TreeMap<>(m).entrySet().stream()
+        .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(","));
+  }
+
+  @Command(name = "reserve", description = {"Reserve nodes on sites and bandwidth between them"
+      + " for one window (all or nothing), e.g.",
+      "  grc reserve --site alpha=2 --site bravo=2 --bandwidth 200M --duration 30m",
+      "Prints the reservation id (r-...); run jobs in it with 'grc submit --reservation ID'."})
+  static final class Reserve extends Sub {
+    @Option(names = "--site", paramLabel = "NAME=COUNT",
+        description = "Nodes on a site (repeatable).")
+    Map<String, Integer> sites = new LinkedHashMap<>();
+
+    @Option(names = "--nodes", paramLabel = "COUNT",
+        description = "A total node count instead of --site: the GRC picks the fewest sites.")
+    Integer total;
+
+    @Option(names = "--bandwidth", paramLabel = "RATE",
+        description = "Bandwidth between every pair of the sites, e.g. 200M, 1G (default: none).")
+    String bandwidth;
+
+    @Option(names = "--start", paramLabel = "TIME",
+        description = "Earliest start: +10m, 2030-01-02T10:00 (local), 2030-01-02T10:00:00Z."
+            + " Default: now.")
+    String start;
+
+    @Option(names = "--duration", paramLabel = "DUR",
+        description = "Length of the window, e.g. 30m, 2h (default: the GRC's, 1h).")
+    String duration;
+
+    @Option(names = "--deadline", paramLabel = "TIME",
+        description = "The window must end by then (same forms as --start). Default: no limit;"
+            + " the earliest window that fits is taken.")
+    String deadline;
+
+    @Mixin
+    OutputFormat output;
+
+    ReservationSpec buildSpec() {
+      if (sites.isEmpty() == (total == null)) {
+        throw new UserError("give either --site NAME=COUNT (repeatable) or --nodes COUNT", 2);
+      }
+      ReservationSpec.Builder b = ReservationSpec.newBuilder().putAllSiteNodes(sites)
+          .setUser(root.insecure() ? root.user : "");
+      if (total != null) {
+        b.setTotalNodes(total);
+      }
+      try {
+        if (bandwidth != null) {
+          b.setBandwidthBps(Quantities.parseRate(bandwidth));
+        }
+      } catch (IllegalArgumentException e) {
+        throw new UserError("--bandwidth: " + e.getMessage(), 2);
+      }
+      try {
+        if (duration != null) {
+          b.setDuration(ProtoTime.toProto(Quantities.parseDuration(duration)));
+        }
+      } catch (IllegalArgumentException e) {
+        throw new UserError("--duration: " + e.getMessage(), 2);
+      }
+      if (start != null) {
+        b.setStart(ProtoTime.toProto(Submit.parseTime("--start", start)));
+      }
+      if (deadline != null) {
+        b.setDeadline(ProtoTime.toProto(Submit.parseTime("--deadline", deadline)));
+      }
+      return b.build();
+    }
+
+    @Override
+    public Integer call() {
+      boolean json = output.json();
+      ReservationSpec rs = buildSpec();
+      try (Grc g = root.new Grc()) {
+        Reservation r = g.call().reserve(ReserveRequest.newBuilder().setSpec(rs).build())
+            .getReservation();
+        if (json) {
+          out().println(json(r));
+        } else {
+          out().println(r.getId());
+          err().println("grc: reserved " + r.getId() + ": " + nodes(r.getSiteNodesMap())
+              + (r.getBandwidthBps() == 0 ? "" : ", " + Quantities.formatRate(r.getBandwidthBps()))
+              + ", " + ProtoTime.fromProto(r.getStart()) + " .. "
+              + ProtoTime.fromProto(r.getEnd()));
+          err().flush();
+        }
+        out().flush();
+        return 0;
+      }
+    }
+  }
+
+  @Command(name = "reservations", description = "List your reservations, or show one.")
+  static final class Reservations extends Sub {
+    @Parameters(arity = "0..1", paramLabel = "ID")
+    String id;
+
+    @Option(names = "--all", description = "Every user's (operators), not only yours.")
+    boolean all;
+
+    @Mixin
+    OutputFormat output;
+
+    @Override
+    public Integer call() {
+      boolean json = output.json();
+      try (Grc g = root.new Grc()) {
+        if (id != null) {
+          Reservation r = g.call().getReservation(GetReservationRequest.newBuilder()
+              .setReservationId(id).build()).getReservation();
+          if (json) {
+            out().println(json(r));
+          } else {
+            showReservation(out(), r);
+          }
+          out().flush();
+          return 0;
+        }
+        ListReservationsResponse r = g.call().listReservations(ListReservationsRequest
+            .newBuilder().setUser(all ? "" : root.me()).setIncludeFinished(true).build());
+        if (json) {
+          out().println(json(r));
+          out().flush();
+          return 0;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"RESERVATION", "STATE", "USER", "SITES", "BANDWIDTH", "START",
+            "END", "MESSAGE"});
+        for (Reservation x : r.getReservationsList()) {
+          rows.add(new String[] {x.getId(), rstate(x.getState()), x.getSpec().getUser(),
+              nodes(x.getSiteNodesMap()), x.getBandwidthBps() == 0 ? "-"
+                  : Quantities.formatRate(x.getBandwidthBps()).replace(" ", ""),
+              ProtoTime.fromProto(x.getStart()).toString(),
+              ProtoTime.fromProto(x.getEnd()).toString(), x.getMessage()});
+        }
+        table(out(), rows);
         out().flush();
         return 0;
       }

@@ -12,10 +12,20 @@ import org.lambdagrid.common.security.Role;
 import org.lambdagrid.grc.JobCoordinator;
 import org.lambdagrid.grc.JobRecord;
 import org.lambdagrid.grc.OutputBuffer;
+import org.lambdagrid.grc.ReservationService;
 import org.lambdagrid.grc.SiteRegistry;
 import org.lambdagrid.grc.TrustBundles;
 import org.lambdagrid.proto.v1.CancelJobRequest;
 import org.lambdagrid.proto.v1.CancelJobResponse;
+import org.lambdagrid.proto.v1.CancelReservationRequest;
+import org.lambdagrid.proto.v1.CancelReservationResponse;
+import org.lambdagrid.proto.v1.GetReservationRequest;
+import org.lambdagrid.proto.v1.GetReservationResponse;
+import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.ListReservationsResponse;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReserveRequest;
+import org.lambdagrid.proto.v1.ReserveResponse;
 import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.GetHostsRequest;
 import org.lambdagrid.proto.v1.GetHostsResponse;
@@ -36,14 +46,34 @@ import org.lambdagrid.proto.v1.SubmitJobResponse;
 import org.lambdagrid.proto.v1.WatchJobRequest;
 import org.lambdagrid.proto.v1.WatchJobResponse;
 
-/** GridService: what users call. Thin adapter over {@link JobCoordinator}. */
+/**
+ * GridService: what users call. Thin adapter over {@link JobCoordinator} and
+ * {@link ReservationService}. With TLS a user certificate reaches only its own jobs and
+ * reservations (another user's are NOT_FOUND, as if they did not exist); operators reach all.
+ */
 public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
   private final SiteRegistry registry;
   private final JobCoordinator coordinator;
+  private final ReservationService reservations;
 
-  public GridServiceImpl(SiteRegistry registry, JobCoordinator coordinator) {
+  public GridServiceImpl(SiteRegistry registry, JobCoordinator coordinator,
+      ReservationService reservations) {
     this.registry = registry;
     this.coordinator = coordinator;
+    this.reservations = reservations;
+  }
+
+  /** The reservation id of a request about one reservation, checked against the caller. */
+  private String reservationId(String id) {
+    if (id.isEmpty()) {
+      throw Errors.invalid("reservation_id", id, "is missing");
+    }
+    PeerIdentity peer = PeerIdentity.current();
+    if (peer != null && peer.role() == Role.USER
+        && !reservations.record(id).user().equals(peer.name())) {
+      throw Errors.notFound("user '" + peer.name() + "' has no reservation '" + id + "'");
+    }
+    return id;
   }
 
   /**
@@ -72,7 +102,8 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
   @Override
   public void listSites(ListSitesRequest req, StreamObserver<ListSitesResponse> out) {
     ListSitesResponse.Builder b = ListSitesResponse.newBuilder();
-    registry.list().forEach(s -> b.addSites(Protos.siteInfo(s, registry.nodesInUse(s.name()))));
+    registry.list().forEach(s -> b.addSites(Protos.siteInfo(s,
+        reservations.nodesInUse(s.name()))));
     out.onNext(b.build());
     out.onCompleted();
   }
@@ -95,18 +126,61 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
    * {@code insecure: true}) the spec's user is taken as given.
    */
   static JobSpec asCaller(JobSpec spec) {
+    String user = caller(spec.getUser(), "submit a job");
+    return user.equals(spec.getUser()) ? spec : spec.toBuilder().setUser(user).build();
+  }
+
+  /** As {@link #asCaller(JobSpec)}, for a reservation. */
+  static ReservationSpec asCaller(ReservationSpec spec) {
+    String user = caller(spec.getUser(), "reserve");
+    return user.equals(spec.getUser()) ? spec : spec.toBuilder().setUser(user).build();
+  }
+
+  private static String caller(String asked, String what) {
     PeerIdentity peer = PeerIdentity.current();
     if (peer == null || peer.role() != Role.USER) {
-      return spec;
+      return asked;
     }
-    if (spec.getUser().isEmpty()) {
-      return spec.toBuilder().setUser(peer.name()).build();
+    if (asked.isEmpty()) {
+      return peer.name();
     }
-    if (!spec.getUser().equals(peer.name())) {
+    if (!asked.equals(peer.name())) {
       throw new Errors.RequestException(Status.Code.PERMISSION_DENIED, "this certificate is for"
-          + " user '" + peer.name() + "'; it cannot submit a job as '" + spec.getUser() + "'");
+          + " user '" + peer.name() + "'; it cannot " + what + " as '" + asked + "'");
     }
-    return spec;
+    return asked;
+  }
+
+  @Override
+  public void reserve(ReserveRequest req, StreamObserver<ReserveResponse> out) {
+    unary(out, () -> {
+      if (!req.hasSpec()) {
+        throw Errors.invalid("spec", "", "is missing");
+      }
+      return ReserveResponse.newBuilder().setReservation(
+          reservations.reserve(asCaller(req.getSpec()))).build();
+    });
+  }
+
+  @Override
+  public void getReservation(GetReservationRequest req,
+      StreamObserver<GetReservationResponse> out) {
+    unary(out, () -> GetReservationResponse.newBuilder()
+        .setReservation(reservations.get(reservationId(req.getReservationId()))).build());
+  }
+
+  @Override
+  public void listReservations(ListReservationsRequest req,
+      StreamObserver<ListReservationsResponse> out) {
+    unary(out, () -> ListReservationsResponse.newBuilder().addAllReservations(
+        reservations.list(listedUser(req.getUser()), req.getIncludeFinished())).build());
+  }
+
+  @Override
+  public void cancelReservation(CancelReservationRequest req,
+      StreamObserver<CancelReservationResponse> out) {
+    unary(out, () -> CancelReservationResponse.newBuilder()
+        .setReservation(reservations.cancel(reservationId(req.getReservationId()))).build());
   }
 
   @Override

@@ -15,14 +15,18 @@ import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.proto.v1.AbortRequest;
 import org.lambdagrid.proto.v1.CollectKeysRequest;
+import org.lambdagrid.proto.v1.CommitRequest;
 import org.lambdagrid.proto.v1.ExecCommandRequest;
 import org.lambdagrid.proto.v1.ExecSpec;
 import org.lambdagrid.proto.v1.InstallTrustRequest;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.ReleaseShareRequest;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.OpenShareRequest;
+import org.lambdagrid.proto.v1.PrepareRequest;
+import org.lambdagrid.proto.v1.ReleaseRequest;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
 import org.lambdagrid.proto.v1.StartGuestsRequest;
@@ -33,8 +37,8 @@ import org.lambdagrid.proto.v1.WatchShareResponse;
 /**
  * {@link SiteClient} over a gRPC channel to a CRM's SiteService. Every unary call has a
  * deadline: a phase call gets the phase timeout (also sent in the request, so the CRM's own
- * deadline, which names the node, fires first) plus {@code margin}; ReserveShare and
- * ReleaseShare get {@code rpcTimeout}. WatchShare has none (it lives as long as the share).
+ * deadline, which names the node, fires first) plus {@code margin}; the two-phase-commit calls,
+ * OpenShare and ReleaseShare get {@code rpcTimeout}. WatchShare has none (it lives as long as the share).
  */
 public final class GrpcSiteClient implements SiteClient {
   private final ManagedChannel channel;
@@ -71,8 +75,30 @@ public final class GrpcSiteClient implements SiteClient {
   }
 
   @Override
-  public void reserveShare(ReserveShareRequest request) {
-    within(rpcTimeout).reserveShare(request);
+  public void prepare(PrepareRequest request) {
+    within(rpcTimeout).prepare(request);
+  }
+
+  @Override
+  public void commit(String reservationId) {
+    within(rpcTimeout).commit(CommitRequest.newBuilder().setReservationId(reservationId).build());
+  }
+
+  @Override
+  public void abort(String reservationId) {
+    within(rpcTimeout).abort(AbortRequest.newBuilder().setReservationId(reservationId).build());
+  }
+
+  @Override
+  public void release(String reservationId, String reason) {
+    within(rpcTimeout).release(ReleaseRequest.newBuilder().setReservationId(reservationId)
+        .setReason(reason).build());
+  }
+
+  @Override
+  public void openShare(String jobId, String reservationId, String user) {
+    within(rpcTimeout).openShare(OpenShareRequest.newBuilder().setJobId(jobId)
+        .setReservationId(reservationId).setUser(user).build());
   }
 
   @Override

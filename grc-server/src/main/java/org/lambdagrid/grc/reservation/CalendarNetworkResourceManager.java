@@ -7,6 +7,10 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.HoldTable;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 /**
  * The GRC's own bandwidth provider: holds {@link Ask.Bandwidth} asks on the link calendars of a

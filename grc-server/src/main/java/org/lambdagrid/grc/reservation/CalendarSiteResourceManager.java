@@ -5,11 +5,16 @@ import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.Calendar;
+import org.lambdagrid.common.reservation.HoldTable;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 /**
  * A site's nodes as a two-phase-commit participant: one node {@link Calendar} behind a
- * {@link HoldTable}. This is the core a CRM serves prepare/commit/abort from; the GRC's tests
- * use it as an in-process CRM. Answers synchronously (the futures are already complete).
+ * {@link HoldTable}, in process. The CRM serves the same states from its own SiteReservations
+ * (which also checks the sub-range); the GRC's tests use this one as an in-process CRM. Answers synchronously (the futures are already complete).
  * Thread-safe (the hold table's lock guards the calendar).
  */
 public final class CalendarSiteResourceManager implements ResourceManager {

@@ -12,6 +12,7 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.Calendar;
 
 /**
  * Co-allocation cost (issue 8, item 5): 100 sites, 10,000 nodes, 10,000 existing reservations,

@@ -14,6 +14,9 @@ import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicLong;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.reservation.Calendar;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * Finds and holds co-allocation windows: nodes on several sites plus bandwidth on the path
@@ -57,7 +60,7 @@ public final class CoAllocator {
     }
   }
 
-  private final Topology topology;
+  private Topology topology; // replaced by setSite; guarded by this
   private final Duration clockSkew;
   private final Map<String, Calendar> siteCalendars = new TreeMap<>();
   private final Map<String, Calendar> linkCalendars = new TreeMap<>();
@@ -80,8 +83,23 @@ public final class CoAllocator {
     }
   }
 
-  public Topology topology() {
+  public synchronized Topology topology() {
     return topology;
+  }
+
+  /**
+   * Adds site {@code name} with {@code nodes} nodes, or changes its node count, keeping every
+   * hold (a CRM registered or re-registered). Links are those of the configured topology.
+   */
+  public synchronized void setSite(String name, int nodes) {
+    Optional<Topology.Site> current = topology.site(name);
+    if (current.isPresent() && current.get().nodes() == nodes) {
+      return;
+    }
+    topology = topology.withSite(name, nodes);
+    Calendar old = siteCalendars.get(name);
+    siteCalendars.put(name, old == null ? new Calendar("site '" + name + "'", nodes)
+        : old.withCapacity(nodes));
   }
 
   /**

@@ -13,4 +13,13 @@ public interface NetworkResourceManager extends ResourceManager {
    * cannot join them; the GRC uses it to refuse impossible requests before any prepare.
    */
   OptionalLong maxBandwidth(String siteA, String siteB);
+
+  /**
+   * Site name -> the bridge this reservation's guests on that site attach to, known from a
+   * successful prepare on; empty when the provider gives guests no network of their own (they
+   * stay on each node's configured bridge). Called after commit, before the window starts.
+   */
+  default java.util.Map<String, String> siteBridges(String reservationId) {
+    return java.util.Map.of();
+  }
 }

@@ -3,6 +3,8 @@ package org.lambdagrid.grc.reservation;
 import java.util.Collections;
 import java.util.Map;
 import java.util.TreeMap;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * A window the {@link CoAllocator} found, and what it would hold in it.

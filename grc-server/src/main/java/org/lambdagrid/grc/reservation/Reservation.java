@@ -1,6 +1,8 @@
 package org.lambdagrid.grc.reservation;
 
 import java.util.Map;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * A plan the {@link CoAllocator} holds under an id until {@link CoAllocator#release}.

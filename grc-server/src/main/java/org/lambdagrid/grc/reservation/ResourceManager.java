@@ -1,6 +1,9 @@
 package org.lambdagrid.grc.reservation;
 
 import java.util.concurrent.CompletableFuture;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 /**
  * One participant of a reservation's two-phase commit: a site's CRM (nodes) or a network

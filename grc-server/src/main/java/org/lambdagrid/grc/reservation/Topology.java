@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.reservation.SitePair;
 
 /**
  * The grid as the co-allocator sees it: sites with their node counts, and undirected inter-site
@@ -122,6 +123,16 @@ public final class Topology {
       linkMap.put(l.id(), l);
     }
     return new Topology(Collections.unmodifiableMap(siteMap), Collections.unmodifiableMap(linkMap));
+  }
+
+  /** This topology with site {@code name} added, or its node count replaced; links unchanged. */
+  public Topology withSite(String name, int nodes) {
+    if (nodes < 0) {
+      throw new IllegalArgumentException("site '" + name + "': nodes " + nodes + " is negative");
+    }
+    Map<String, Site> s = new TreeMap<>(sites);
+    s.put(name, new Site(name, nodes));
+    return new Topology(Collections.unmodifiableMap(s), links);
   }
 
   /** All sites, in name order. */

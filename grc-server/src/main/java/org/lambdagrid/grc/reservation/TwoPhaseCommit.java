@@ -9,6 +9,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 /**
  * The coordinator of a reservation's two-phase commit over several {@link ResourceManager}s.
@@ -147,8 +150,12 @@ public final class TwoPhaseCommit {
         ? io.grpc.Status.Code.UNAVAILABLE : io.grpc.Status.fromThrowable(c).getCode(), message(c));
   }
 
+  /** The participant's own sentence: a gRPC status's description, not "CODE: description". */
   private static String message(Throwable t) {
     Throwable c = unwrap(t);
+    if (c instanceof io.grpc.StatusRuntimeException s && s.getStatus().getDescription() != null) {
+      return s.getStatus().getDescription();
+    }
     return c.getMessage() == null ? c.toString() : c.getMessage();
   }
 

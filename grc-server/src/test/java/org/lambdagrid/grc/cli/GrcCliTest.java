@@ -73,6 +73,65 @@ class GrcCliTest {
   }
 
   @Test
+  void reserveListSubmitIntoAndCancelAReservation() {
+    a.holdExit();
+    assertThat(grc("reserve", "--site", "a=2", "--site", "b=1", "--duration", "10m")).isZero();
+    String r = out.toString().strip();
+    assertThat(r).matches("r-[0-9a-f]{8}");
+    assertThat(err.toString()).contains("grc: reserved " + r + ": a=2,b=1");
+    out.getBuffer().setLength(0);
+    assertThat(grc("reservations")).isZero();
+    assertThat(out.toString()).contains("RESERVATION").contains(r).contains("a=2,b=1")
+        .contains("alice");
+    out.getBuffer().setLength(0);
+    assertThat(grc("submit", "--reservation", r, "--", "sleep", "60")).isZero();
+    String job = out.toString().strip();
+    assertThat(server.coordinator().get(job).getReservationId()).isEqualTo(r);
+    out.getBuffer().setLength(0);
+    assertThat(grc("reservations", r)).isZero();
+    assertThat(out.toString()).contains("reservation: " + r).contains("jobs:        " + job);
+    out.getBuffer().setLength(0);
+    assertThat(grc("cancel", r)).isZero();
+    assertThat(out.toString().strip()).isEqualTo(r + " CANCELLED");
+    assertThat(server.coordinator().get(job).getState()).isEqualTo(JobState.JOB_CANCELLED);
+    assertThat(server.allocator().holders()).isEmpty();
+  }
+
+  @Test
+  void badReservationsAreOneLineWithTheFieldAndNoStackTrace() {
+    assertThat(grc("reserve", "--site", "a=1", "--site", "b=1", "--bandwidth", "0")).isEqualTo(2);
+    assertThat(err.toString().strip()).isEqualTo(
+        "grc: spec.bandwidth_bps: '0' must be positive (leave it unset for no bandwidth)");
+    err.getBuffer().setLength(0);
+    assertThat(grc("reserve", "--site", "a=1", "--site", "b=1", "--bandwidth", "100M"))
+        .isEqualTo(2);
+    assertThat(err.toString().strip()).startsWith("grc: spec.bandwidth_bps:")
+        .contains("no network path joins");
+    err.getBuffer().setLength(0);
+    assertThat(grc("reserve", "--site", "a=9")).isEqualTo(2);
+    assertThat(err.toString().strip()).isEqualTo(
+        "grc: spec.site_nodes[a]: '9' is more nodes than site 'a' has (capacity 4)");
+    err.getBuffer().setLength(0);
+    assertThat(grc("reserve", "--site", "tokyo=1")).isEqualTo(1);
+    assertThat(err.toString().strip()).isEqualTo(
+        "grc: site 'tokyo' is not registered (known sites: a, b)");
+    err.getBuffer().setLength(0);
+    assertThat(grc("reserve", "--site", "a=1", "--start", "+1h", "--deadline", "+30m"))
+        .isEqualTo(2);
+    assertThat(err.toString().strip()).startsWith("grc: spec.deadline: '")
+        .contains("is not after the start");
+    err.getBuffer().setLength(0);
+    assertThat(grc("reserve", "--site", "a=1", "--start", "2001-01-01T00:00:00Z")).isEqualTo(2);
+    assertThat(err.toString().strip()).startsWith("grc: spec.start: '2001-01-01T00:00:00Z' is in"
+        + " the past");
+    err.getBuffer().setLength(0);
+    assertThat(grc("cancel", "x-1")).isEqualTo(2);
+    assertThat(err.toString().strip()).isEqualTo(
+        "grc: 'x-1' is neither a job id (j-...) nor a reservation id (r-...)");
+    assertThat(err.toString()).doesNotContain("Exception").doesNotContain("\tat ");
+  }
+
+  @Test
   void sitesAsATable() {
     assertThat(grc("--grc", endpoint, "sites")).isZero();
     assertThat(out.toString().lines()).hasSize(3);

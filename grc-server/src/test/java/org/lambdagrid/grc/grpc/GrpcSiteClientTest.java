@@ -47,6 +47,12 @@ class GrpcSiteClientTest {
       }
 
       @Override
+      public void prepare(org.lambdagrid.proto.v1.PrepareRequest req,
+          StreamObserver<org.lambdagrid.proto.v1.PrepareResponse> out) {
+        // never answers
+      }
+
+      @Override
       public void watchShare(WatchShareRequest req, StreamObserver<WatchShareResponse> out) {
         ServerCallStreamObserver<WatchShareResponse> call =
             (ServerCallStreamObserver<WatchShareResponse>) out;
@@ -65,6 +71,18 @@ class GrpcSiteClientTest {
   void tearDown() {
     client.close();
     server.shutdownNow();
+  }
+
+  @Test
+  void aTwoPhaseCommitCallHasTheRpcTimeoutAsDeadline() {
+    GrpcSiteClient quick = new GrpcSiteClient(channel, false, Duration.ofMillis(300),
+        Duration.ofMillis(100));
+    long t0 = System.nanoTime();
+    assertThatExceptionOfType(StatusRuntimeException.class)
+        .isThrownBy(() -> quick.prepare(org.lambdagrid.proto.v1.PrepareRequest.newBuilder()
+            .setReservationId("r-1").build()))
+        .matches(e -> e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED);
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(3));
   }
 
   @Test

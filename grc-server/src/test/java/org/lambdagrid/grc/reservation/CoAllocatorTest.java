@@ -13,6 +13,8 @@ import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.grc.reservation.Topology.Link;
 import org.lambdagrid.grc.reservation.Topology.Site;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
 
 class CoAllocatorTest {
   static final Instant NOW = Instant.parse("2030-01-01T00:00:00Z");

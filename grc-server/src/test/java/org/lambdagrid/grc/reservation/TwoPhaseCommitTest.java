@@ -13,10 +13,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
-import org.lambdagrid.grc.reservation.HoldTable.State;
+import org.lambdagrid.common.reservation.HoldTable.State;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit.Decision;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit.Outcome;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit.Participant;
+import org.lambdagrid.common.reservation.HoldTable;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
 
 class TwoPhaseCommitTest {
   static final Duration TIMEOUT = Duration.ofSeconds(5);

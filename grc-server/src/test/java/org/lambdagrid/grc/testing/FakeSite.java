@@ -19,7 +19,7 @@ import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.Phase;
-import org.lambdagrid.proto.v1.ReserveShareRequest;
+import org.lambdagrid.proto.v1.PrepareRequest;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.TrustBundle;
 
@@ -39,7 +39,10 @@ public final class FakeSite implements SiteClient {
   private final List<String> log;
   private final Map<String, Status> failures = new ConcurrentHashMap<>();
   private final Map<String, CountDownLatch> hangs = new ConcurrentHashMap<>();
-  private final Map<String, ReserveShareRequest> shares = new ConcurrentHashMap<>();
+  private final Map<String, PrepareRequest> reservations = new ConcurrentHashMap<>();
+  private final Map<String, String> reservationStates = new ConcurrentHashMap<>();
+  private final Map<String, PrepareRequest> shares = new ConcurrentHashMap<>();
+  private final Map<String, String> setupBridges = new ConcurrentHashMap<>();
   private final Map<String, List<ShareListener>> listeners = new ConcurrentHashMap<>();
   private final List<String> released = new CopyOnWriteArrayList<>();
   private final Map<String, TrustBundle> bundles = new ConcurrentHashMap<>();
@@ -60,6 +63,12 @@ public final class FakeSite implements SiteClient {
   /** Makes every later call of {@code method} (e.g. "SetupNodes") fail with this status. */
   public FakeSite failOn(String method, Status status) {
     failures.put(method, status);
+    return this;
+  }
+
+  /** Undoes {@link #failOn} for {@code method}. */
+  public FakeSite clearFailure(String method) {
+    failures.remove(method);
     return this;
   }
 
@@ -109,8 +118,31 @@ public final class FakeSite implements SiteClient {
     return List.copyOf(released);
   }
 
-  public Map<String, ReserveShareRequest> shares() {
+  /** Job id -> the Prepare of the reservation its share is bound to. */
+  public Map<String, PrepareRequest> shares() {
     return Map.copyOf(shares);
+  }
+
+  /** Reservation id -> PREPARED, COMMITTED, ABORTED or RELEASED, as this fake CRM saw it. */
+  public Map<String, String> reservationStates() {
+    return Map.copyOf(reservationStates);
+  }
+
+  /** Reservation id -> its last Prepare. */
+  public Map<String, PrepareRequest> reservations() {
+    return Map.copyOf(reservations);
+  }
+
+  /** Reservation ids this site holds now (prepared or committed). */
+  public List<String> held() {
+    return reservationStates.entrySet().stream()
+        .filter(e -> e.getValue().equals("PREPARED") || e.getValue().equals("COMMITTED"))
+        .map(Map.Entry::getKey).sorted().toList();
+  }
+
+  /** The bridge SetupNodes asked for the job ("" for none). */
+  public String bridge(String jobId) {
+    return setupBridges.get(jobId);
   }
 
   public TrustBundle bundle(String jobId) {
@@ -147,8 +179,8 @@ public final class FakeSite implements SiteClient {
         .setNodeState(state).setPhase(phase).build()));
   }
 
-  private ReserveShareRequest share(String jobId) {
-    ReserveShareRequest r = shares.get(jobId);
+  private PrepareRequest share(String jobId) {
+    PrepareRequest r = shares.get(jobId);
     if (r == null) {
       throw Status.NOT_FOUND.withDescription("job " + jobId + " has no share on site '" + name
           + "'").asRuntimeException();
@@ -165,9 +197,73 @@ public final class FakeSite implements SiteClient {
   }
 
   @Override
-  public void reserveShare(ReserveShareRequest request) {
-    enter("ReserveShare", request.getRange().getCidr());
-    shares.put(request.getJobId(), request);
+  public void prepare(PrepareRequest request) {
+    enter("Prepare", request.getRange().getCidr());
+    String id = request.getReservationId();
+    synchronized (this) {
+      String st = reservationStates.get(id);
+      if (st != null && !st.equals("PREPARED") && !st.equals("COMMITTED")) {
+        throw Status.ABORTED.withDescription("reservation " + id + " is " + st)
+            .asRuntimeException();
+      }
+      reservations.put(id, request);
+      reservationStates.putIfAbsent(id, "PREPARED");
+    }
+  }
+
+  @Override
+  public void commit(String reservationId) {
+    enter("Commit", "");
+    synchronized (this) {
+      String st = reservationStates.get(reservationId);
+      if (st == null) {
+        throw Status.NOT_FOUND.withDescription("no hold for " + reservationId)
+            .asRuntimeException();
+      }
+      if (!st.equals("PREPARED") && !st.equals("COMMITTED")) {
+        throw Status.FAILED_PRECONDITION.withDescription(reservationId + " is " + st)
+            .asRuntimeException();
+      }
+      reservationStates.put(reservationId, "COMMITTED");
+    }
+  }
+
+  @Override
+  public void abort(String reservationId) {
+    log.add(name + " Abort");
+    synchronized (this) {
+      String st = reservationStates.get(reservationId);
+      if (st == null || st.equals("PREPARED")) {
+        reservationStates.put(reservationId, "ABORTED");
+      }
+    }
+  }
+
+  @Override
+  public void release(String reservationId, String reason) {
+    enter("Release", "");
+    List<String> bound = new ArrayList<>();
+    shares.forEach((job, r) -> {
+      if (r.getReservationId().equals(reservationId)) {
+        bound.add(job);
+      }
+    });
+    bound.forEach(job -> releaseShare(job, reason));
+    synchronized (this) {
+      if (reservationStates.containsKey(reservationId)) {
+        reservationStates.put(reservationId, "RELEASED");
+      }
+    }
+  }
+
+  @Override
+  public void openShare(String jobId, String reservationId, String user) {
+    enter("OpenShare", "");
+    if (!"COMMITTED".equals(reservationStates.get(reservationId))) {
+      throw Status.FAILED_PRECONDITION.withDescription("reservation " + reservationId + " is "
+          + reservationStates.get(reservationId) + " on site '" + name + "'").asRuntimeException();
+    }
+    shares.putIfAbsent(jobId, reservations.get(reservationId));
   }
 
   @Override
@@ -186,7 +282,8 @@ public final class FakeSite implements SiteClient {
   public List<NodeEntry> setupNodes(SetupNodesRequest request) {
     enter("SetupNodes", String.join(",", request.getPeerRangesList().stream()
         .map(r -> r.getCidr()).toList()));
-    ReserveShareRequest share = share(request.getJobId());
+    PrepareRequest share = share(request.getJobId());
+    setupBridges.put(request.getJobId(), request.getBridge());
     Ipv4Cidr range = Ipv4Cidr.parse(share.getRange().getCidr());
     List<NodeEntry> nodes = new ArrayList<>();
     for (int i = 0; i < share.getNodeCount(); i++) {

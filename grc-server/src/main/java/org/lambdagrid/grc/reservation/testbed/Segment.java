@@ -10,7 +10,7 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Quantities;
-import org.lambdagrid.grc.reservation.SitePair;
+import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.grc.reservation.Topology;
 
 /**

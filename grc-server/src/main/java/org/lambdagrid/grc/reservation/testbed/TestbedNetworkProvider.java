@@ -12,13 +12,13 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.Errors;
-import org.lambdagrid.grc.reservation.Ask;
+import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
 import org.lambdagrid.grc.reservation.CoAllocator;
-import org.lambdagrid.grc.reservation.HoldTable;
+import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.grc.reservation.NetworkResourceManager;
-import org.lambdagrid.grc.reservation.Vote;
-import org.lambdagrid.grc.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * The testbed's network resource manager: the GRC's link calendars (a
@@ -168,6 +168,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
    * points of the topology are left out); known from a successful prepare until abort or release,
    * empty otherwise. The bridges exist on the host only while the reservation is committed.
    */
+  @Override
   public synchronized Map<String, String> siteBridges(String reservationId) {
     prune();
     Segment s = planned.get(reservationId);

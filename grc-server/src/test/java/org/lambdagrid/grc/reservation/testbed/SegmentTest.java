@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Errors;
-import org.lambdagrid.grc.reservation.SitePair;
+import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.grc.reservation.Topology;
 
 class SegmentTest {

@@ -13,14 +13,14 @@ import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Errors;
-import org.lambdagrid.grc.reservation.Ask;
+import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.grc.reservation.CoAllocator;
-import org.lambdagrid.grc.reservation.HoldTable.State;
+import org.lambdagrid.common.reservation.HoldTable.State;
 import org.lambdagrid.grc.reservation.MutableClock;
-import org.lambdagrid.grc.reservation.SitePair;
+import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit;
-import org.lambdagrid.grc.reservation.Vote;
-import org.lambdagrid.grc.reservation.Window;
+import org.lambdagrid.common.reservation.Vote;
+import org.lambdagrid.common.reservation.Window;
 
 class TestbedNetworkProviderTest {
   static final long M = 1_000_000L;

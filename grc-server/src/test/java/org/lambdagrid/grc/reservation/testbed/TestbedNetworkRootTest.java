@@ -20,12 +20,12 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.HostCommand;
-import org.lambdagrid.grc.reservation.Ask;
+import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.grc.reservation.CalendarSiteResourceManager;
 import org.lambdagrid.grc.reservation.CoAllocator;
-import org.lambdagrid.grc.reservation.SitePair;
+import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit;
-import org.lambdagrid.grc.reservation.Window;
+import org.lambdagrid.common.reservation.Window;
 
 /**
  * The testbed provider on the real kernel: two concurrent reservations between sites alpha and

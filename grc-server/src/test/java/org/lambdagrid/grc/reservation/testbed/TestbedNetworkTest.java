@@ -12,7 +12,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Errors;
-import org.lambdagrid.grc.reservation.SitePair;
+import org.lambdagrid.common.reservation.SitePair;
 
 class TestbedNetworkTest {
   static final long M = 1_000_000L;

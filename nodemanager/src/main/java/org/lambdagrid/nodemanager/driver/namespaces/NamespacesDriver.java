@@ -231,6 +231,29 @@ public final class NamespacesDriver implements GuestDriver {
     }
   }
 
+  private static final java.util.regex.Pattern IFNAME =
+      java.util.regex.Pattern.compile("[A-Za-z0-9_.-]{1,15}");
+
+  /**
+   * The bridge the guest's veth joins: the reservation's from SETUP, else namespaces.bridge.
+   * A bridge given in SETUP must exist and be a bridge; the driver never creates one.
+   */
+  private String bridgeFor(GuestSpec spec) throws GuestException {
+    if (spec.bridge().isEmpty()) {
+      return config.bridge();
+    }
+    Path br = Path.of("/sys/class/net", spec.bridge());
+    if (!Files.exists(br)) {
+      throw new GuestException("bridge '" + spec.bridge() + "' (the reservation's, from SETUP)"
+          + " does not exist on this host");
+    }
+    if (!Files.isDirectory(br.resolve("bridge"))) {
+      throw new GuestException("interface '" + spec.bridge() + "' (the reservation's, from"
+          + " SETUP) is not a bridge");
+    }
+    return spec.bridge();
+  }
+
   static void validate(GuestSpec spec) throws GuestException {
     List<String> errors = new ArrayList<>();
     if (spec.hostname() == null || spec.hostname().length() > 63
@@ -252,6 +275,10 @@ public final class NamespacesDriver implements GuestDriver {
         errors.add("route '" + route + "' is not an IPv4 CIDR block");
       }
     }
+    if (!spec.bridge().isEmpty() && !IFNAME.matcher(spec.bridge()).matches()) {
+      errors.add("bridge '" + spec.bridge() + "' is not an interface name (1-15 of A-Z a-z 0-9"
+          + " _ . -)");
+    }
     if (!errors.isEmpty()) {
       throw new GuestException("invalid guest spec: " + String.join("; ", errors));
     }
@@ -260,6 +287,15 @@ public final class NamespacesDriver implements GuestDriver {
   @Override
   public GuestHandle build(GuestSpec spec) throws GuestException {
     validate(spec);
+    // Refuse a bridge we cannot use before anything is built.
+    if (config.attachment() != NamespacesDriverConfig.Attachment.BRIDGE
+        && !spec.bridge().isEmpty()) {
+      throw new GuestException("this node attaches guests by macvlan (namespaces.attachment);"
+          + " it cannot attach to the reservation's bridge '" + spec.bridge() + "'");
+    }
+    if (config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE) {
+      bridgeFor(spec);
+    }
     UserInfo user = lookupUser(spec.user());
     checkNotLocked(spec.user());
     if (!Files.isDirectory(user.home())) {
@@ -372,12 +408,13 @@ public final class NamespacesDriver implements GuestDriver {
     // 4. The one interface. Undo: ip link del of the host-side name (the guest side goes with
     //    the namespace).
     if (config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE) {
+      String bridge = bridgeFor(spec);
       String hostLink = "lgv" + id;
       rec.set("hostLink", hostLink);
       rec.save();
       Commands.run("ip", "link", "add", hostLink, "type", "veth", "peer", "name", "eth0",
           "netns", ns);
-      Commands.run("ip", "link", "set", hostLink, "master", config.bridge());
+      Commands.run("ip", "link", "set", hostLink, "master", bridge);
       Commands.run("ip", "link", "set", hostLink, "up");
     } else {
       String tmpLink = "lgm" + id;

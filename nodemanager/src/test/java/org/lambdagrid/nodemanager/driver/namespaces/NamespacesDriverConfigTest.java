@@ -104,6 +104,12 @@ class NamespacesDriverConfigTest {
     assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0",
         0, List.of(), "u")))
         .hasMessageContaining("address '10.0.0'").hasMessageContaining("prefix length 0");
+    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0.1",
+        24, List.of(), "u", "br0; rm -rf /")))
+        .hasMessageContaining("bridge 'br0; rm -rf /' is not an interface name");
+    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0.1",
+        24, List.of(), "u", "lgn0123456789abcdef")))
+        .hasMessageContaining("is not an interface name");
   }
 
   @Test

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation;
+package org.lambdagrid.common.reservation;
 
 import java.time.Clock;
 import java.time.Duration;

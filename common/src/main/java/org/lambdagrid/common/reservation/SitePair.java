@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation;
+package org.lambdagrid.common.reservation;
 
 /** An unordered pair of sites, stored in name order so that equal pairs are equal. */
 public record SitePair(String a, String b) implements Comparable<SitePair> {

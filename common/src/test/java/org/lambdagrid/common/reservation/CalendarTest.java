@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation;
+package org.lambdagrid.common.reservation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation;
+package org.lambdagrid.common.reservation;
 
 import java.util.Collections;
 import java.util.HashMap;
@@ -20,7 +20,7 @@ import java.util.TreeMap;
  * O(k log n). With the short holds of a reservation calendar k is small, so 10,000 holds cost
  * microseconds per query.
  *
- * <p>Not thread-safe: the owner (the {@link CoAllocator}, a {@link HoldTable}'s resource)
+ * <p>Not thread-safe: the owner (the GRC's CoAllocator, a {@link HoldTable}'s resource)
  * serialises every call, reads included.
  */
 public final class Calendar {
@@ -45,6 +45,17 @@ public final class Calendar {
 
   public String name() {
     return name;
+  }
+
+  /**
+   * A copy with another capacity and the same holds (a site whose capacity changed). Usage above
+   * a lowered capacity stays; it only keeps new holds out until it falls.
+   */
+  public Calendar withCapacity(long newCapacity) {
+    Calendar c = new Calendar(name, newCapacity);
+    c.levels.putAll(levels);
+    c.holds.putAll(holds);
+    return c;
   }
 
   public long capacity() {

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation;
+package org.lambdagrid.common.reservation;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -23,11 +23,11 @@ public record Window(Instant start, Instant end) {
     return start.isBefore(o.end) && o.start.isBefore(end);
   }
 
-  long startMillis() {
+  public long startMillis() {
     return start.toEpochMilli();
   }
 
-  long endMillis() {
+  public long endMillis() {
     return end.toEpochMilli();
   }
 

@@ -1,9 +1,9 @@
-package org.lambdagrid.grc.reservation;
+package org.lambdagrid.common.reservation;
 
 import io.grpc.Status;
 
 /**
- * A resource manager's answer to prepare, as the {@link TwoPhaseCommit} coordinator records it.
+ * A resource manager's answer to prepare, as a two-phase-commit coordinator (the GRC's TwoPhaseCommit) records it.
  * A refusal carries the gRPC code and the manager's sentence; a timeout is recorded by the
  * coordinator for a manager that did not answer in time.
  */

@@ -1,0 +1,199 @@
+package org.lambdagrid.grc;
+
+import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_ACTIVE;
+import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_CANCELLED;
+import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_ENDED;
+import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_RESERVED;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Future;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.StateMachine;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
+
+/**
+ * One committed reservation at the GRC: its window, what every participant holds, and the jobs
+ * that use it. Created only after the two-phase commit committed; what failed before is never
+ * stored (the caller got the refusal).
+ *
+ * <pre>
+ *   RESERVED --(window starts)--> ACTIVE --(window ends, or its own job ended)--> ENDED
+ *       |                           |
+ *       +---------(cancel)----------+--------------------------------------------> CANCELLED
+ *       +--(its own job ended before the start)--> ENDED
+ * </pre>
+ *
+ * <p>Thread-safe: mutable state is guarded by this object.
+ */
+public final class ReservationRecord {
+  public static final StateMachine<ReservationState> MACHINE =
+      StateMachine.builder(ReservationState.class)
+          .allow(RESERVATION_RESERVED, RESERVATION_ACTIVE, RESERVATION_ENDED, RESERVATION_CANCELLED)
+          .allow(RESERVATION_ACTIVE, RESERVATION_ENDED, RESERVATION_CANCELLED)
+          .terminal(RESERVATION_ENDED, RESERVATION_CANCELLED)
+          .build();
+
+  private final String id;
+  private final ReservationSpec spec;
+  private final String user;
+  private final Window window;
+  private final Map<String, Integer> siteNodes;
+  private final Map<String, Ipv4Cidr> ranges;
+  private final long bandwidthBps;
+  private final Map<String, String> bridges;
+  private final Instant createdAt;
+  private final String ownJob; // the job SubmitJob made this reservation for, or null
+
+  private ReservationState state = RESERVATION_RESERVED;
+  private String message = "";
+  private final List<String> jobIds = new ArrayList<>();
+  private String liveJob;
+  private boolean ending;
+
+  volatile Future<?> startTimer;
+  volatile Future<?> endTimer;
+  volatile Future<?> commitRetry;
+
+  ReservationRecord(String id, ReservationSpec spec, String user, Window window,
+      Map<String, Integer> siteNodes, Map<String, Ipv4Cidr> ranges, long bandwidthBps,
+      Map<String, String> bridges, Instant createdAt, String ownJob) {
+    this.id = id;
+    this.spec = spec;
+    this.user = user;
+    this.window = window;
+    this.siteNodes = Map.copyOf(new TreeMap<>(siteNodes));
+    this.ranges = Map.copyOf(new TreeMap<>(ranges));
+    this.bandwidthBps = bandwidthBps;
+    this.bridges = Map.copyOf(bridges);
+    this.createdAt = createdAt;
+    this.ownJob = ownJob;
+  }
+
+  public String id() {
+    return id;
+  }
+
+  public ReservationSpec spec() {
+    return spec;
+  }
+
+  public String user() {
+    return user;
+  }
+
+  public Window window() {
+    return window;
+  }
+
+  /** Nodes per site, sorted by site name. */
+  public Map<String, Integer> siteNodes() {
+    return new TreeMap<>(siteNodes);
+  }
+
+  /** Sub-range per site, sorted by site name. */
+  public Map<String, Ipv4Cidr> ranges() {
+    return new TreeMap<>(ranges);
+  }
+
+  public long bandwidthBps() {
+    return bandwidthBps;
+  }
+
+  /** Site -> the reservation's bridge there; empty with a provider that builds none. */
+  public Map<String, String> bridges() {
+    return bridges;
+  }
+
+  public Instant createdAt() {
+    return createdAt;
+  }
+
+  /** The job this reservation was made for by SubmitJob (it ends with the job), or null. */
+  public String ownJob() {
+    return ownJob;
+  }
+
+  public synchronized ReservationState state() {
+    return state;
+  }
+
+  public synchronized String message() {
+    return message;
+  }
+
+  public synchronized String liveJob() {
+    return liveJob;
+  }
+
+  synchronized void activate() {
+    if (state == RESERVATION_RESERVED) {
+      state = MACHINE.check(state, RESERVATION_ACTIVE);
+    }
+  }
+
+  /** Marks the start of ending; false if it was already ending or ended. */
+  synchronized boolean beginEnding() {
+    if (ending || MACHINE.isTerminal(state)) {
+      return false;
+    }
+    ending = true;
+    return true;
+  }
+
+  synchronized boolean isEnding() {
+    return ending || MACHINE.isTerminal(state);
+  }
+
+  synchronized void finish(ReservationState to, String why) {
+    state = MACHINE.check(state, to);
+    message = why;
+  }
+
+  synchronized void setMessage(String m) {
+    message = m;
+  }
+
+  /**
+   * Binds a job; false if another job is live in it. FAILED_PRECONDITION once it is ending (so
+   * a job cannot slip in after the ending reservation stopped its jobs).
+   */
+  synchronized boolean bind(String jobId) {
+    if (ending || MACHINE.isTerminal(state)) {
+      throw org.lambdagrid.common.Errors.precondition("reservation " + id + " has ended ("
+          + ReservationService.label(state) + (message.isEmpty() ? "" : ": " + message) + ")");
+    }
+    if (liveJob != null && !liveJob.equals(jobId)) {
+      return false;
+    }
+    liveJob = jobId;
+    if (!jobIds.contains(jobId)) {
+      jobIds.add(jobId);
+    }
+    return true;
+  }
+
+  synchronized void unbind(String jobId) {
+    if (jobId.equals(liveJob)) {
+      liveJob = null;
+    }
+  }
+
+  public synchronized Reservation toProto() {
+    Reservation.Builder b = Reservation.newBuilder().setId(id).setSpec(spec).setState(state)
+        .setStart(ProtoTime.toProto(window.start())).setEnd(ProtoTime.toProto(window.end()))
+        .putAllSiteNodes(siteNodes).setBandwidthBps(bandwidthBps).putAllSiteBridges(bridges)
+        .setCreatedAt(ProtoTime.toProto(createdAt)).setMessage(message).addAllJobIds(jobIds);
+    ranges.forEach((s, r) -> b.putSiteRanges(s, AddressRange.newBuilder().setCidr(r.toString())
+        .build()));
+    return b.build();
+  }
+}

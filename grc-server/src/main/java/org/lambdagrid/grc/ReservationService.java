@@ -1,0 +1,554 @@
+package org.lambdagrid.grc;
+
+import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_CANCELLED;
+import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_ENDED;
+
+import io.grpc.Status;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.Vote;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.NetworkResourceManager;
+import org.lambdagrid.grc.reservation.Plan;
+import org.lambdagrid.grc.reservation.Request;
+import org.lambdagrid.grc.reservation.TwoPhaseCommit;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reservations: co-allocation of nodes on several sites and bandwidth between them for one
+ * window, all or nothing (issue 5). Plain Java; {@code GridServiceImpl} adapts it to gRPC.
+ *
+ * <p>{@link #reserve}: validate -> {@link CoAllocator#find} the earliest window (the GRC's own
+ * calendars: nodes per site, bandwidth per link) -> lease one address sub-range per site
+ * ({@link AddressAllocator}, keyed by reservation id, disjoint from every other lease) and hold
+ * the nodes in the GRC's calendars -> {@link TwoPhaseCommit} over every site's CRM (Prepare
+ * with nodes, sub-range and window) and the {@link NetworkResourceManager} (the bandwidth per
+ * site pair) -> store. A refusal or timeout anywhere aborts every participant and undoes the
+ * GRC's own holds; the caller gets the first refusal's code and every participant's sentence.
+ * An unacknowledged commit is retried until the hold time runs out (then the reservation ends).
+ *
+ * <p>At the window's start the reservation becomes ACTIVE (jobs in it start then, see
+ * {@link JobCoordinator}); at its end, or on {@link #cancel}, the {@link JobStopper} stops the
+ * job still running in it (with an event), every participant is released and the GRC's holds
+ * and leases are freed. A reservation that SubmitJob made for one job also ends with that job.
+ *
+ * <p>Thread-safe. Finding and holding is serialised (one lock, milliseconds); the two-phase
+ * commit runs outside it, so a slow participant delays only its own reservation.
+ */
+public final class ReservationService implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ReservationService.class);
+
+  /** Stops the job live in a reservation that is ending; blocks until it is torn down. */
+  @FunctionalInterface
+  public interface JobStopper {
+    void stop(ReservationRecord reservation, boolean cancelled, String why);
+  }
+
+  /**
+   * @param callTimeout one participant call, and each phase of the two-phase commit
+   * @param holdTime how long participants keep a prepared hold (unacknowledged commits are
+   *     retried within it)
+   * @param defaultDuration a reservation's length when the request gives none
+   */
+  public record Settings(Duration callTimeout, Duration holdTime, Duration defaultDuration) {}
+
+  private final SiteRegistry registry;
+  private final AddressAllocator addresses;
+  private final CoAllocator allocator;
+  private final NetworkResourceManager network;
+  private final SiteClients clients;
+  private final ReservationStore store;
+  private final Clock clock;
+  private final ScheduledExecutorService scheduler;
+  private final ExecutorService workers;
+  private final Settings settings;
+  private final TwoPhaseCommit twoPhase;
+  private final SecureRandom random = new SecureRandom();
+  private volatile JobStopper jobStopper = (r, c, why) -> { };
+
+  public ReservationService(SiteRegistry registry, AddressAllocator addresses,
+      CoAllocator allocator, NetworkResourceManager network, SiteClients clients,
+      ReservationStore store, Clock clock, ScheduledExecutorService scheduler,
+      ExecutorService workers, Settings settings) {
+    this.registry = registry;
+    this.addresses = addresses;
+    this.allocator = allocator;
+    this.network = network;
+    this.clients = clients;
+    this.store = store;
+    this.clock = clock;
+    this.scheduler = scheduler;
+    this.workers = workers;
+    this.settings = settings;
+    this.twoPhase = new TwoPhaseCommit(settings.callTimeout());
+  }
+
+  /** Set once at start-up by the job coordinator. */
+  public void setJobStopper(JobStopper stopper) {
+    this.jobStopper = stopper;
+  }
+
+  public NetworkResourceManager network() {
+    return network;
+  }
+
+  // ------------------------------------------------------------------ user-facing operations
+
+  /**
+   * Makes a reservation; see the class comment. With a client token, a repeat returns the
+   * reservation made first.
+   *
+   * @throws Errors.RequestException INVALID_ARGUMENT / NOT_FOUND naming the field and value;
+   *     FAILED_PRECONDITION when no window fits or a participant refused; DEADLINE_EXCEEDED or
+   *     UNAVAILABLE when a participant did not answer
+   */
+  public Reservation reserve(ReservationSpec spec) {
+    if (spec.getUser().isEmpty()) {
+      throw Errors.invalid("spec.user", "", "is missing");
+    }
+    var again = store.byClientToken(spec.getUser(), spec.getClientToken());
+    if (again.isPresent()) {
+      return again.get().toProto();
+    }
+    return make(spec, null, false).toProto();
+  }
+
+  /**
+   * The reservation SubmitJob makes for a job given without one: the job's sites and bandwidth
+   * for exactly {@code [start, start + duration)}; it ends with the job.
+   */
+  ReservationRecord reserveForJob(String jobId, ReservationSpec spec) {
+    return make(spec, jobId, true);
+  }
+
+  public ReservationRecord record(String id) {
+    if (id == null || id.isEmpty()) {
+      throw Errors.invalid("reservation_id", "", "is missing");
+    }
+    return store.get(id).orElseThrow(() -> Errors.notFound("reservation '" + id + "' not found"));
+  }
+
+  public Reservation get(String id) {
+    return record(id).toProto();
+  }
+
+  /** Reservations, newest first; {@code user} empty = everyone's. */
+  public List<Reservation> list(String user, boolean includeFinished) {
+    List<Reservation> out = new ArrayList<>();
+    for (ReservationRecord r : store.list()) {
+      if (!user.isEmpty() && !user.equals(r.user())) {
+        continue;
+      }
+      if (!includeFinished && ReservationRecord.MACHINE.isTerminal(r.state())) {
+        continue;
+      }
+      out.add(r.toProto());
+    }
+    return out;
+  }
+
+  /**
+   * Cancels: stops the job running in it (CANCELLED, with an event naming the reservation),
+   * releases every participant, frees the GRC's holds and leases. Idempotent: an ended or
+   * cancelled reservation is returned unchanged. Blocks until done (bounded by the call timeout
+   * per participant).
+   */
+  public Reservation cancel(String id) {
+    ReservationRecord r = record(id);
+    end(r, RESERVATION_CANCELLED, "reservation " + id + " was cancelled by its user");
+    return r.toProto();
+  }
+
+  /** Nodes of the site held by reservations now (for ListSites). */
+  public int nodesInUse(String site) {
+    if (allocator.topology().site(site).isEmpty()) {
+      return 0;
+    }
+    return (int) allocator.nodesInUse(site, clock.instant());
+  }
+
+  // ------------------------------------------------------------------ jobs
+
+  /**
+   * Binds a job to a reservation. NOT_FOUND for an unknown reservation or another user's;
+   * FAILED_PRECONDITION when it ended or another job is live in it.
+   */
+  ReservationRecord bindJob(String reservationId, String jobId, String user) {
+    ReservationRecord r = record(reservationId);
+    if (!r.user().equals(user)) {
+      throw Errors.notFound("user '" + user + "' has no reservation '" + reservationId + "'");
+    }
+    if (r.isEnding() || !clock.instant().isBefore(r.window().end())) {
+      throw Errors.precondition("reservation " + reservationId + " has ended ("
+          + label(r.state()) + (r.message().isEmpty() ? "" : ": " + r.message()) + ")");
+    }
+    if (!r.bind(jobId)) {
+      throw Errors.precondition("reservation " + reservationId + " is in use by job "
+          + r.liveJob() + "; one job runs in a reservation at a time");
+    }
+    return r;
+  }
+
+  /** The job ended: unbinds it, and ends a reservation that was made for it. */
+  void jobEnded(ReservationRecord r, String jobId) {
+    r.unbind(jobId);
+    if (jobId.equals(r.ownJob())) {
+      end(r, RESERVATION_ENDED, "its job " + jobId + " ended");
+    }
+  }
+
+  // ------------------------------------------------------------------ making one
+
+  private ReservationRecord make(ReservationSpec spec, String ownJob, boolean exactWindow) {
+    Instant now = clock.instant();
+    Request request = request(spec, now, exactWindow);
+    String id;
+    Plan plan;
+    Map<String, Ipv4Cidr> ranges;
+    synchronized (this) {
+      syncSites();
+      try {
+        plan = allocator.find(request, now);
+      } catch (Errors.RequestException e) {
+        throw renamed(e);
+      }
+      id = newId();
+      Map<Site, Integer> sites = new LinkedHashMap<>();
+      plan.nodes().forEach((name, n) -> sites.put(site(name), n));
+      ranges = addresses.allocate(id, sites);
+      try {
+        // Only the nodes: the network manager holds the bandwidth on the same link calendars.
+        allocator.hold(id, new Plan(plan.window(), plan.nodes(), Map.of(), Map.of()));
+      } catch (RuntimeException e) {
+        addresses.release(id);
+        throw e;
+      }
+    }
+    Window w = plan.window();
+    List<TwoPhaseCommit.Participant> participants = participants(id, plan, ranges, spec.getUser());
+    TwoPhaseCommit.Outcome outcome;
+    try {
+      outcome = twoPhase.run(id, w, participants).get(
+          settings.callTimeout().multipliedBy(3).toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException | ExecutionException | TimeoutException e) {
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
+      participants.forEach(p -> p.manager().abort(id));
+      undoOwnHolds(id);
+      throw Errors.unavailable("reservation " + id + " could not be completed: " + e);
+    }
+    if (!outcome.committed()) {
+      undoOwnHolds(id);
+      throw refusal(outcome);
+    }
+    Map<String, String> bridges = plan.bandwidth().isEmpty() ? Map.of() : network.siteBridges(id);
+    long bps = spec.hasBandwidthBps() && plan.nodes().size() > 1 ? spec.getBandwidthBps() : 0;
+    ReservationRecord r = new ReservationRecord(id, spec, spec.getUser(), w, plan.nodes(), ranges,
+        bps, bridges, now, ownJob);
+    store.add(r);
+    log.info("reservation {} for {}: {} in {}{}{}", id, spec.getUser(), describe(plan.nodes(),
+        ranges), w, bps > 0 ? ", " + org.lambdagrid.common.Quantities.formatRate(bps) : "",
+        bridges.isEmpty() ? "" : ", bridges " + bridges);
+    r.startTimer = scheduler.schedule(r::activate, millisUntil(w.start()), TimeUnit.MILLISECONDS);
+    r.endTimer = scheduler.schedule(() -> workers.execute(() -> end(r, RESERVATION_ENDED,
+        "its window ended at " + w.end())), millisUntil(w.end()), TimeUnit.MILLISECONDS);
+    if (!outcome.problems().isEmpty()) {
+      r.setMessage("commit not acknowledged yet (retrying): " + String.join("; ",
+          outcome.problems()));
+      retryCommits(r, participants, now.plus(settings.holdTime()));
+    }
+    return r;
+  }
+
+  private List<TwoPhaseCommit.Participant> participants(String id, Plan plan,
+      Map<String, Ipv4Cidr> ranges, String user) {
+    List<TwoPhaseCommit.Participant> ps = new ArrayList<>();
+    plan.nodes().forEach((site, n) -> ps.add(new TwoPhaseCommit.Participant(
+        new CrmParticipant(site, clients, ranges.get(site), user, workers),
+        new Ask.Nodes(site, n))));
+    if (!plan.bandwidth().isEmpty()) {
+      ps.add(new TwoPhaseCommit.Participant(network, new Ask.Bandwidth(plan.bandwidth())));
+    }
+    return ps;
+  }
+
+  /** The request in the allocator's terms; input it cannot name well is refused here. */
+  private Request request(ReservationSpec spec, Instant now, boolean exactWindow) {
+    Map<String, Integer> nodes = new TreeMap<>(spec.getSiteNodesMap());
+    if (nodes.isEmpty() && spec.getTotalNodes() == 0) {
+      throw Errors.invalid("spec.site_nodes", "", "is empty; ask for nodes on at least one site"
+          + " (or a spec.total_nodes)");
+    }
+    for (Map.Entry<String, Integer> e : nodes.entrySet()) {
+      if (e.getValue() < 1) {
+        throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", e.getValue(),
+            "must be at least 1");
+      }
+      Site s = site(e.getKey());
+      if (e.getValue() > s.nodeCapacity()) {
+        throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", e.getValue(),
+            "is more nodes than site '" + e.getKey() + "' has (capacity " + s.nodeCapacity() + ")");
+      }
+    }
+    if (spec.hasBandwidthBps() && spec.getBandwidthBps() <= 0) {
+      throw Errors.invalid("spec.bandwidth_bps", spec.getBandwidthBps(), "must be positive (leave"
+          + " it unset for no bandwidth)");
+    }
+    Duration duration = spec.hasDuration() ? ProtoTime.fromProto(spec.getDuration())
+        : settings.defaultDuration();
+    if (duration.isNegative() || duration.isZero()) {
+      throw Errors.invalid("spec.duration", duration, "must be positive");
+    }
+    Instant start = spec.hasStart() ? ProtoTime.fromProto(spec.getStart()) : now;
+    if (spec.hasStart() && start.isBefore(now) && !start.isBefore(now.minus(
+        CoAllocator.DEFAULT_CLOCK_SKEW))) {
+      start = now; // within the clock skew: "now"
+    }
+    Instant deadline = spec.hasDeadline() ? ProtoTime.fromProto(spec.getDeadline()) : null;
+    if (deadline != null && !deadline.isAfter(start)) {
+      throw Errors.invalid("spec.deadline", deadline, "is not after the start " + start
+          + ": the end must come after the start");
+    }
+    if (exactWindow) {
+      deadline = start.plus(duration);
+    }
+    OptionalLong bps = spec.hasBandwidthBps() ? OptionalLong.of(spec.getBandwidthBps())
+        : OptionalLong.empty();
+    if (nodes.size() == 1 && spec.getTotalNodes() == 0) {
+      bps = OptionalLong.empty(); // one site: no pair to carry bandwidth between
+    }
+    return new Request(nodes, spec.getTotalNodes(), bps, duration, start, deadline);
+  }
+
+  private static final Pattern FIELD = Pattern.compile("^(duration|earliestStart|deadline"
+      + "|bandwidthBps|totalNodes|nodesPerSite\\.([a-z][a-z0-9-]*)):");
+
+  /** The allocator names its own fields; users know the request's. */
+  private static Errors.RequestException renamed(Errors.RequestException e) {
+    Matcher m = FIELD.matcher(e.getMessage());
+    if (!m.find()) {
+      return e;
+    }
+    String f = switch (m.group(1)) {
+      case "duration" -> "spec.duration";
+      case "earliestStart" -> "spec.start";
+      case "deadline" -> "spec.deadline";
+      case "bandwidthBps" -> "spec.bandwidth_bps";
+      case "totalNodes" -> "spec.total_nodes";
+      default -> "spec.site_nodes[" + m.group(2) + "]";
+    };
+    return new Errors.RequestException(e.code(), f + ":" + e.getMessage().substring(m.end()));
+  }
+
+  private static Errors.RequestException refusal(TwoPhaseCommit.Outcome o) {
+    Status.Code code = Status.Code.FAILED_PRECONDITION;
+    for (Vote v : o.votes().values()) {
+      if (!v.isPrepared()) {
+        code = v.kind() == Vote.Kind.TIMED_OUT ? Status.Code.DEADLINE_EXCEEDED : v.code();
+        break;
+      }
+    }
+    if (code == Status.Code.UNKNOWN || code == Status.Code.INTERNAL) {
+      code = Status.Code.UNAVAILABLE;
+    }
+    return new Errors.RequestException(code, "reservation refused, nothing is held: "
+        + String.join("; ", o.problems()));
+  }
+
+  /** Keeps the allocator's site capacities equal to the registered ones. */
+  private void syncSites() {
+    for (Site s : registry.list()) {
+      allocator.setSite(s.name(), s.nodeCapacity());
+    }
+  }
+
+  private Site site(String name) {
+    return registry.get(name).orElseThrow(() -> {
+      String known = registry.list().stream().map(Site::name).collect(Collectors.joining(", "));
+      return Errors.notFound("site '" + name + "' is not registered (known sites: "
+          + (known.isEmpty() ? "none" : known) + ")");
+    });
+  }
+
+  private String newId() {
+    while (true) {
+      String id = String.format("r-%08x", random.nextInt());
+      if (!store.contains(id) && !addresses.holders().contains(id)) {
+        return id;
+      }
+    }
+  }
+
+  private void undoOwnHolds(String id) {
+    allocator.release(id);
+    addresses.release(id);
+  }
+
+  private static String describe(Map<String, Integer> nodes, Map<String, Ipv4Cidr> ranges) {
+    return nodes.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()
+        + (e.getValue() == 1 ? " node in " : " nodes in ") + ranges.get(e.getKey()))
+        .collect(Collectors.joining(", "));
+  }
+
+  private long millisUntil(Instant t) {
+    return Math.max(0, Duration.between(clock.instant(), t).toMillis());
+  }
+
+  static String label(ReservationState s) {
+    return s.name().replaceFirst("^RESERVATION_", "");
+  }
+
+  // ------------------------------------------------------------------ commit retries
+
+  private void retryCommits(ReservationRecord r, List<TwoPhaseCommit.Participant> ps,
+      Instant until) {
+    Duration every = settings.holdTime().dividedBy(8);
+    if (every.compareTo(Duration.ofMillis(100)) < 0) {
+      every = Duration.ofMillis(100);
+    }
+    if (every.compareTo(Duration.ofSeconds(5)) > 0) {
+      every = Duration.ofSeconds(5);
+    }
+    Duration delay = every;
+    r.commitRetry = scheduler.schedule(() -> workers.execute(() -> {
+      if (r.isEnding()) {
+        return;
+      }
+      List<String> still = new ArrayList<>();
+      for (TwoPhaseCommit.Participant p : ps) {
+        try {
+          p.manager().commit(r.id()).get(settings.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+          Throwable c = e.getCause();
+          Status.Code code = JobCoordinator.codeOf(c);
+          if (code == Status.Code.FAILED_PRECONDITION || code == Status.Code.NOT_FOUND) {
+            end(r, RESERVATION_ENDED, p.manager().name() + " lost its hold before the commit"
+                + " reached it: " + JobCoordinator.describe(c));
+            return;
+          }
+          still.add(p.manager().name() + ": " + JobCoordinator.describe(c));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        } catch (TimeoutException e) {
+          still.add(p.manager().name() + " did not answer commit");
+        }
+      }
+      if (still.isEmpty()) {
+        r.setMessage("");
+        log.info("reservation {}: every participant acknowledged the commit", r.id());
+      } else if (clock.instant().plus(delay).isAfter(until)) {
+        end(r, RESERVATION_ENDED, "the commit was not acknowledged before the hold time ran out: "
+            + String.join("; ", still));
+      } else {
+        retryCommits(r, ps, until);
+      }
+    }), delay.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  // ------------------------------------------------------------------ ending
+
+  /**
+   * Ends the reservation once: stops its live job, releases every participant (in parallel,
+   * each bounded by the call timeout), frees the GRC's holds and leases, then enters
+   * {@code to}. Later calls return at once.
+   */
+  void end(ReservationRecord r, ReservationState to, String why) {
+    if (!r.beginEnding()) {
+      return;
+    }
+    log.info("reservation {} ending ({}): {}", r.id(), label(to), why);
+    cancel(r.startTimer);
+    cancel(r.endTimer);
+    cancel(r.commitRetry);
+    try {
+      String jobWhy = to == RESERVATION_CANCELLED
+          ? "reservation " + r.id() + " was cancelled; the job was stopped"
+          : "reservation " + r.id() + " ended (" + why + ") before the command finished; the job"
+              + " was stopped";
+      if (r.liveJob() != null) {
+        jobStopper.stop(r, to == RESERVATION_CANCELLED, jobWhy);
+      }
+    } catch (RuntimeException e) {
+      log.warn("reservation {}: stopping its job failed: {}", r.id(), e.toString());
+    }
+    List<String> problems = release(r, why);
+    undoOwnHolds(r.id());
+    r.finish(to, problems.isEmpty() ? why : why + " (release: " + String.join("; ", problems)
+        + ")");
+  }
+
+  private List<String> release(ReservationRecord r, String why) {
+    Map<String, CompletableFuture<Void>> calls = new LinkedHashMap<>();
+    for (String site : r.siteNodes().keySet()) {
+      calls.put("site:" + site, new CrmParticipant(site, clients, r.ranges().get(site), r.user(),
+          workers).release(r.id(), why));
+    }
+    calls.put(network.name(), CompletableFuture.supplyAsync(() -> network.release(r.id()),
+        workers).thenCompose(f -> f));
+    List<String> problems = new ArrayList<>();
+    long deadline = System.nanoTime() + settings.callTimeout().plusSeconds(1).toNanos();
+    calls.forEach((name, f) -> {
+      try {
+        f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        problems.add(name + ": interrupted");
+      } catch (ExecutionException e) {
+        problems.add(name + " failed release: " + JobCoordinator.describe(e.getCause()));
+      } catch (TimeoutException e) {
+        problems.add(name + " did not acknowledge release within " + settings.callTimeout());
+      }
+    });
+    problems.forEach(p -> log.warn("reservation {}: {}", r.id(), p));
+    return problems;
+  }
+
+  private static void cancel(Future<?> f) {
+    if (f != null) {
+      f.cancel(false);
+    }
+  }
+
+  /** Ends every live reservation (the GRC is shutting down), releasing every participant. */
+  public void shutdown(String why) {
+    for (ReservationRecord r : store.list()) {
+      if (!r.isEnding()) {
+        end(r, RESERVATION_ENDED, why);
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    shutdown("the GRC shut down");
+  }
+}

@@ -1,0 +1,49 @@
+package org.lambdagrid.grc;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
+import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.Topology;
+import org.lambdagrid.grc.testing.FakeSites;
+
+/**
+ * The GRC's cores wired together without a server, over {@link FakeSites}: sites "a" and "b"
+ * (registered by the test) joined through "core" by two 1 Gbit/s links, the calendar network
+ * provider, the reservation service and the job coordinator. Close it after the test.
+ */
+final class TestGrc implements AutoCloseable {
+  static final long G = 1_000_000_000L;
+
+  final FakeSites fakes = new FakeSites();
+  final AddressAllocator addresses = new AddressAllocator();
+  final SiteRegistry registry = new SiteRegistry(Clock.systemUTC(), addresses);
+  final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
+  final ExecutorService workers = Executors.newCachedThreadPool();
+  final CoAllocator coAllocator = new CoAllocator(Topology.of(
+      List.of(new Topology.Site("a", 0), new Topology.Site("b", 0), new Topology.Site("core", 0)),
+      List.of(new Topology.Link("a", "core", G), new Topology.Link("b", "core", G))));
+  final CalendarNetworkResourceManager network;
+  final SiteClients clients = new SiteClients(registry, fakes.factory());
+  final ReservationService reservations;
+  final JobCoordinator coordinator;
+
+  TestGrc(Clock clock, Duration callTimeout, Duration holdTime, CoordinatorSettings settings) {
+    network = new CalendarNetworkResourceManager("network:grc", coAllocator, clock, holdTime);
+    reservations = new ReservationService(registry, addresses, coAllocator, network, clients,
+        new InMemoryReservationStore(), clock, timers, workers,
+        new ReservationService.Settings(callTimeout, holdTime, settings.defaultDuration()));
+    coordinator = new JobCoordinator(registry, reservations, new InMemoryJobStore(), clients,
+        clock, timers, workers, settings);
+  }
+
+  @Override
+  public void close() {
+    timers.shutdownNow();
+    workers.shutdownNow();
+  }
+}
