@@ -399,47 +399,41 @@ public final class NamespacesDriver implements GuestDriver {
           + " mounted over it");
     }
 
-    // 3. Network namespace. Undo: ip netns del.
+    // 3. Network namespace and the one interface, one `ip -batch` on the host side. Undo: ip netns
+    //    del, ip link del of the host-side name (the guest side goes with the namespace). Both
+    //    names are recorded first, so a failed or interrupted batch is undone like a finished one.
     String ns = netns(id);
     rec.set("netns", ns);
-    rec.save();
-    Commands.run("ip", "netns", "add", ns);
-
-    // 4. The one interface. Undo: ip link del of the host-side name (the guest side goes with
-    //    the namespace).
+    List<String> host = new ArrayList<>(List.of("netns add " + ns));
+    List<String> inside = new ArrayList<>(List.of("link set lo up"));
     if (config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE) {
-      String bridge = bridgeFor(spec);
       String hostLink = "lgv" + id;
       rec.set("hostLink", hostLink);
-      rec.save();
-      Commands.run("ip", "link", "add", hostLink, "type", "veth", "peer", "name", "eth0",
-          "netns", ns);
-      Commands.run("ip", "link", "set", hostLink, "master", bridge);
-      Commands.run("ip", "link", "set", hostLink, "up");
+      host.add("link add " + hostLink + " type veth peer name eth0 netns " + ns);
+      host.add("link set " + hostLink + " master " + bridgeFor(spec) + " up");
     } else {
       String tmpLink = "lgm" + id;
       rec.set("hostLink", tmpLink);
-      rec.save();
-      Commands.run("ip", "link", "add", tmpLink, "link", config.parent(), "type", "macvlan",
-          "mode", config.macvlanMode());
-      Commands.run("ip", "link", "set", tmpLink, "netns", ns);
-      Commands.run("ip", "-n", ns, "link", "set", tmpLink, "name", "eth0");
+      host.add("link add " + tmpLink + " link " + config.parent() + " type macvlan mode "
+          + config.macvlanMode());
+      host.add("link set " + tmpLink + " netns " + ns);
+      inside.add("link set " + tmpLink + " name eth0");
     }
+    rec.save();
+    ipBatch(dir.resolve("net-host.batch"), host, List.of());
 
-    // 5. Address, on-link routes, optional default route.
-    Commands.run("ip", "-n", ns, "link", "set", "lo", "up");
-    Commands.run("ip", "-n", ns, "addr", "add", spec.address() + "/" + spec.prefixLength(),
-        "dev", "eth0");
-    Commands.run("ip", "-n", ns, "link", "set", "eth0", "up");
+    // 4. Address, on-link routes, optional default route: one `ip -n NS -batch`.
+    inside.add("addr add " + spec.address() + "/" + spec.prefixLength() + " dev eth0");
+    inside.add("link set eth0 up");
     for (String route : spec.routes()) {
-      Commands.run("ip", "-n", ns, "route", "replace", route, "dev", "eth0");
+      inside.add("route replace " + route + " dev eth0");
     }
     if (config.defaultGateway() != null) {
-      Commands.run("ip", "-n", ns, "route", "add", "default", "via", config.defaultGateway(),
-          "dev", "eth0");
+      inside.add("route add default via " + config.defaultGateway() + " dev eth0");
     }
+    ipBatch(dir.resolve("net-guest.batch"), inside, List.of("-n", ns));
 
-    // 6. The holder: mount/UTS/IPC/PID namespaces and the guest's file system (guest-init.sh).
+    // 5. The holder: mount/UTS/IPC/PID namespaces and the guest's file system (guest-init.sh).
     //    Undo: kill it (pid 1 of the guest; its death ends every process and mount of the guest).
     startHolder(rec, spec, user);
   }
@@ -651,24 +645,20 @@ public final class NamespacesDriver implements GuestDriver {
       rec.setProc("sshd", sshd);
       save(rec);
     }
-    // Ready means: accepts TCP on guest:22, tested from inside the guest's network namespace.
+    // Ready means: a socket listens on port 22 in the guest's network namespace, so the kernel
+    // completes connections to it. Read from /proc/SSHD/net/tcp (that namespace's table): no
+    // process per probe, which matters when dozens of guests start at once on a few cores.
     long deadline = System.nanoTime() + config.startTimeout().toNanos();
-    while (true) {
-      HostCommand.Result probe = Commands.attempt(Duration.ofSeconds(5), List.of("nsenter",
-          "--net=/run/netns/" + netns(guest.id()), "bash", "-c",
-          "exec 3<>/dev/tcp/" + guest.spec().address() + "/22"));
-      if (probe.ok()) {
-        break;
-      }
+    while (!listensOnPort22(sshd.pid())) {
       if (!sshd.alive()) {
         throw new GuestException("sshd of guest " + guest.id() + " exited: " + tail(sshdLog));
       }
       if (System.nanoTime() > deadline) {
-        throw new GuestException("sshd of guest " + guest.id() + " does not accept connections on "
-            + guest.spec().address() + ":22 after " + config.startTimeout().toSeconds() + " s: "
-            + probe.describe() + "; sshd log: " + tail(sshdLog));
+        throw new GuestException("sshd of guest " + guest.id() + " does not listen on "
+            + guest.spec().address() + ":22 after " + config.startTimeout().toSeconds()
+            + " s; sshd log: " + tail(sshdLog));
       }
-      sleep(20);
+      sleep(10);
     }
     log.info("guest {} sshd listening on {}:22", guest.id(), guest.spec().address());
   }
@@ -909,7 +899,7 @@ public final class NamespacesDriver implements GuestDriver {
   /** Undoes every recorded step, last first; each undo succeeds when its object is gone. */
   List<String> destroyRecorded(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
-    // 6. Processes: init (pid 1 of the guest; the kernel then kills every process in the guest
+    // 5. Processes: init (pid 1 of the guest; the kernel then kills every process in the guest
     //    and its mounts go with its mount namespace), the holder, anything left in the netns.
     //    The holder (unshare) reaps init and then exits by itself; it is killed only if it
     //    does not, since a process it no longer reaps would wait for the host's init.
@@ -939,7 +929,7 @@ public final class NamespacesDriver implements GuestDriver {
     victims.stream().filter(NamespacesDriver::running)
         .forEach(p -> problems.add("process " + p.pid() + " survived SIGKILL"));
 
-    // 4. The host-side interface (veth host end, or a macvlan not yet moved into the netns).
+    // 3. The host-side interface (veth host end, or a macvlan not yet moved into the netns).
     String link = rec.get("hostLink");
     if (link != null && Files.exists(Path.of("/sys/class/net", link))) {
       HostCommand.Result r = Commands.attempt("ip", "link", "del", link);
@@ -1156,6 +1146,44 @@ public final class NamespacesDriver implements GuestDriver {
     } catch (IOException | RuntimeException e) {
       return false;
     }
+  }
+
+  /**
+   * Whether a TCP socket is in LISTEN state on port 22 in the network namespace of process
+   * {@code pid}, from its {@code /proc/PID/net/tcp}; false if that cannot be read.
+   */
+  static boolean listensOnPort22(long pid) {
+    try (java.io.BufferedReader r = Files.newBufferedReader(Path.of("/proc", Long.toString(pid),
+        "net", "tcp"))) {
+      r.readLine(); // header
+      for (String line = r.readLine(); line != null; line = r.readLine()) {
+        String[] f = line.trim().split("\\s+");
+        if (f.length > 3 && f[1].endsWith(":0016") && f[3].equals("0A")) {
+          return true;
+        }
+      }
+    } catch (IOException e) {
+      return false;
+    }
+    return false;
+  }
+
+  /**
+   * Runs {@code lines} as one {@code ip [OPTIONS] -batch FILE}: one process instead of one per
+   * command (a guest's network takes 6-10 of them). The file stays in the guest's state directory
+   * for inspection. ip stops at the first failing line and names it ("Command failed FILE:3").
+   */
+  private static void ipBatch(Path file, List<String> lines, List<String> options)
+      throws GuestException {
+    try {
+      Files.writeString(file, String.join("\n", lines) + "\n");
+    } catch (IOException e) {
+      throw new GuestException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+    List<String> argv = new ArrayList<>(List.of("ip"));
+    argv.addAll(options);
+    argv.addAll(List.of("-batch", file.toString()));
+    Commands.run(argv.toArray(String[]::new));
   }
 
   static GuestRecord.Proc procOf(long pid) {
