@@ -67,9 +67,10 @@ public interface GuestDriver {
 
   /**
    * Guests this driver recorded under its state directory that are still (partly) there and
-   * whose owning NodeManager process is gone (e.g. it crashed). Guests owned by another live
-   * NodeManager sharing the state directory are not returned. The NodeManager destroys the
-   * returned guests at start-up.
+   * whose owning NodeManager is gone (e.g. it crashed), plus this instance's own. Guests of
+   * another live NodeManager sharing the state directory (another process, or another pilot in
+   * the same node agent process) are not returned. The NodeManager destroys the returned guests
+   * at start-up.
    */
   List<GuestHandle> recover();
 }

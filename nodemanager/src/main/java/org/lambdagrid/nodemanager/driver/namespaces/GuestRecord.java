@@ -128,6 +128,12 @@ final class GuestRecord {
     return owner != null && owner.pid() != ProcessHandle.current().pid() && owner.alive();
   }
 
+  /** Whether this process is the one recorded as the guest's owner. */
+  boolean ownedByThisProcess() {
+    Proc owner = proc("owner");
+    return owner != null && owner.pid() == ProcessHandle.current().pid();
+  }
+
   GuestHandle handle() {
     return new GuestHandle(id(), spec(), dir);
   }

@@ -74,6 +74,13 @@ import org.slf4j.LoggerFactory;
  * contract); calls for different guests may run concurrently.
  */
 public final class NamespacesDriver implements GuestDriver {
+  /**
+   * The guests that a driver instance of this process built and has not destroyed yet, by id.
+   * The node agent runs many pilots, each with its own driver, in one process: {@link #recover}
+   * must not hand a pilot the guests of its siblings, which the process id alone cannot tell.
+   */
+  private static final Map<String, NamespacesDriver> IN_USE = new ConcurrentHashMap<>();
+
   private static final Logger log = LoggerFactory.getLogger(NamespacesDriver.class);
 
   public static final String NAME = "namespaces";
@@ -334,6 +341,7 @@ public final class NamespacesDriver implements GuestDriver {
         } catch (java.nio.file.FileAlreadyExistsException e) {
           continue;
         }
+        IN_USE.put(id, this);
         GuestRecord rec = GuestRecord.create(dir, id, spec,
             config.attachment().name().toLowerCase(java.util.Locale.ROOT));
         rec.save();
@@ -874,6 +882,7 @@ public final class NamespacesDriver implements GuestDriver {
   @Override
   public List<String> destroy(GuestHandle guest) {
     sshdLaunchers.remove(guest.id());
+    IN_USE.remove(guest.id());
     GuestRecord rec;
     try {
       if (!Files.exists(guest.stateDir().resolve(GuestRecord.FILE))) {
@@ -1060,6 +1069,10 @@ public final class NamespacesDriver implements GuestDriver {
             GuestRecord rec = GuestRecord.load(dir);
             if (rec.ownedByAnotherLiveProcess()) {
               continue; // another NodeManager on this node is using it
+            }
+            NamespacesDriver user = IN_USE.get(rec.id());
+            if (rec.ownedByThisProcess() && user != null && user != this) {
+              continue; // another pilot in this process (the node agent) is using it
             }
             found.add(rec.handle());
           } catch (IOException | RuntimeException e) {

@@ -54,6 +54,7 @@ abstract class AbstractNamespacesDriverRootTest {
   final int net = 16 + ThreadLocalRandom.current().nextInt(200);
   Path stateBase;
   NamespacesDriver driver;
+  NamespacesDriverConfig config;
   GuestHandle a;
   GuestHandle b;
   final List<GuestHandle> built = new ArrayList<>();
@@ -86,7 +87,7 @@ abstract class AbstractNamespacesDriverRootTest {
         + " (apt-get install openssh-server)");
     ensureUser();
     stateBase = Path.of("/run/lambdagrid/test-" + tag + "/guests");
-    NamespacesDriverConfig config = makeNetwork().withStateDir(stateBase);
+    config = makeNetwork().withStateDir(stateBase);
     driver = new NamespacesDriver(config);
     List<String> problems = driver.checkHost();
     if (!problems.isEmpty()) {
@@ -187,6 +188,18 @@ abstract class AbstractNamespacesDriverRootTest {
   }
 
   // --- the network ------------------------------------------------------------------------------
+
+  /**
+   * Several pilots in one process (the node agent) each have their own driver on one state
+   * directory: a pilot that starts must not recover (and destroy) its running siblings' guests.
+   */
+  @Test
+  void recoverSkipsTheGuestsOfAnotherDriverInThisProcess() {
+    NamespacesDriver sibling = new NamespacesDriver(config);
+    assertThat(sibling.recover()).extracting(GuestHandle::id)
+        .doesNotContain(a.id(), b.id());
+    assertThat(driver.recover()).extracting(GuestHandle::id).contains(a.id(), b.id());
+  }
 
   @Test
   void guestSeesOnlyLoopbackAndEth0() throws Exception {
@@ -382,7 +395,14 @@ abstract class AbstractNamespacesDriverRootTest {
     GuestHandle d = build(spec("site-d", subnet() + "15"));
     driver.installTrust(d, trustFor(List.of(d), Map.of()));
     driver.start(d);
-    // A new NodeManager process: a fresh driver that knows only the state directory.
+    // Its NodeManager process crashed: the record names an owner process that is gone (a real
+    // SIGKILL is in NamespacesDriverBridgeTest). A new NodeManager: a fresh driver that knows
+    // only the state directory.
+    Process gone = new ProcessBuilder("true").start();
+    gone.waitFor();
+    GuestRecord rec = GuestRecord.load(d.stateDir());
+    rec.setProc("owner", new GuestRecord.Proc(gone.pid(), "0"));
+    rec.save();
     NamespacesDriver restarted = new NamespacesDriver(driver.config());
     List<GuestHandle> found = restarted.recover();
     assertThat(found).extracting(GuestHandle::id).contains(d.id());
