@@ -1,10 +1,12 @@
 package org.lambdagrid.grc;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import java.nio.file.Path;
 import java.time.Duration;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.common.store.StateConfig;
 
 /**
  * The GRC daemon's configuration, read from YAML by {@link org.lambdagrid.common.ConfigLoader}.
@@ -22,6 +24,11 @@ import org.lambdagrid.common.security.TlsConfig;
  * call_margin: 5s               # added to a phase timeout for the call deadline
  * default_duration: 1h          # a job's window when the user gives none
  * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
+ * state_dir: /var/lib/lambdagrid/grc   # the state database (grc.mv.db) lives here
+ * state:                        # optional; see org.lambdagrid.common.store.StateConfig
+ *   url: jdbc:postgresql://db.example/lambdagrid   # default jdbc:h2:file:STATE_DIR/grc
+ *   user: lambdagrid
+ *   password_file: /etc/lambdagrid/grc-db.password
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -38,9 +45,12 @@ public record GrcConfig(
     @JsonProperty("call_margin") String callMargin,
     @JsonProperty("default_duration") String defaultDuration,
     @JsonProperty("output_buffer_bytes") Long outputBufferBytes,
-    TlsConfig tls) {
+    TlsConfig tls,
+    @JsonProperty("state_dir") String stateDir,
+    StateConfig state) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
+  public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
 
   public GrcConfig {
     listen = listen == null ? DEFAULT_LISTEN : listen;
@@ -58,6 +68,23 @@ public record GrcConfig(
       throw new IllegalArgumentException("output_buffer_bytes: '" + outputBufferBytes
           + "' is too small (at least 1024)");
     }
+    stateDir = stateDir == null || stateDir.isEmpty() ? DEFAULT_STATE_DIR : stateDir;
+    if (!Path.of(stateDir).isAbsolute()) {
+      throw new IllegalArgumentException("state_dir: '" + stateDir + "' is not an absolute path");
+    }
+    state = state == null ? StateConfig.defaults() : state;
+  }
+
+  /** Without a {@code state} section. */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, tls,
+        null, null);
+  }
+
+  /** The JDBC URL of the state database. */
+  public String stateUrl() {
+    return state.effectiveUrl(Path.of(stateDir), "grc");
   }
 
   /** Without a {@code tls} section (in-process servers, tests). */
@@ -68,12 +95,12 @@ public record GrcConfig(
 
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
-    return new GrcConfig(null, null, null, null, null, null, null);
+    return new GrcConfig(null, null, null, null, null, null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, tls);
+        outputBufferBytes, tls, stateDir, state);
   }
 
   public Endpoint listenEndpoint() {

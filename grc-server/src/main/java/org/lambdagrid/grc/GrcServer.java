@@ -29,6 +29,8 @@ import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
  *
  * <p>Lifecycle: construct, {@link #start}, {@link #close}. Close fails every live job ("the GRC
  * shut down"), releasing its shares at the CRMs, then stops the server (graceful, then forced).
+ * With a {@link GrcState}, sites, leases and jobs are durable and {@link #start} first recovers
+ * what a crashed or stopped GRC left ({@link GrcRecovery}).
  */
 public final class GrcServer implements AutoCloseable {
   private final GrcConfig config;
@@ -38,6 +40,10 @@ public final class GrcServer implements AutoCloseable {
   private final DaemonServer server;
   private final ScheduledExecutorService scheduler;
   private final ExecutorService workers;
+  private final GrcState state; // null: nothing is durable (in-process tests)
+  private final JobStore store;
+  private final GrcRecovery recovery;
+  private final Clock clock;
 
   /**
    * @param siteClients makes the client for a CRM endpoint (production:
@@ -46,12 +52,29 @@ public final class GrcServer implements AutoCloseable {
    */
   public GrcServer(GrcConfig config, Clock clock, Function<Endpoint, SiteClient> siteClients,
       ServerBuilder<?> builder) {
+    this(config, clock, siteClients, builder, null);
+  }
+
+  /**
+   * @param state the durable state (sites, leases, jobs), or null to keep everything in memory;
+   *     closed with this server. {@link #start} recovers from it ({@link GrcRecovery}).
+   */
+  public GrcServer(GrcConfig config, Clock clock, Function<Endpoint, SiteClient> siteClients,
+      ServerBuilder<?> builder, GrcState state) {
     this.config = config;
-    this.allocator = new AddressAllocator();
-    this.registry = new SiteRegistry(clock, allocator);
+    this.state = state;
+    this.clock = clock;
+    this.allocator = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
+    this.registry = state == null ? new SiteRegistry(clock, allocator)
+        : new SiteRegistry(clock, allocator, state::saveSite);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
-    this.coordinator = new JobCoordinator(registry, allocator, new InMemoryJobStore(),
+    this.store = state == null ? new InMemoryJobStore()
+        : new JdbcJobStore(state, config.settings().outputBufferBytes());
+    CoordinatorSettings s = config.settings();
+    this.recovery = new GrcRecovery(registry, allocator, siteClients, scheduler, workers,
+        s.rpcTimeout().plus(s.callMargin()));
+    this.coordinator = new JobCoordinator(registry, allocator, store,
         siteClients, clock, scheduler, workers, config.settings());
     List<BindableService> services = List.of(new GridServiceImpl(registry, coordinator),
         new SiteRegistryServiceImpl(registry));
@@ -77,9 +100,15 @@ public final class GrcServer implements AutoCloseable {
   public static GrcServer tcp(String source, GrcConfig config, Clock clock) {
     TlsConfig tls = TlsConfig.require(source, config.tls());
     CoordinatorSettings s = config.settings();
-    return new GrcServer(config, clock,
-        GrpcSiteClient.factory(source, tls, s.rpcTimeout(), s.callMargin()),
-        DaemonServer.netty(source, config.listenEndpoint(), tls));
+    GrcState state = GrcState.open(config);
+    try {
+      return new GrcServer(config, clock,
+          GrpcSiteClient.factory(source, tls, s.rpcTimeout(), s.callMargin()),
+          DaemonServer.netty(source, config.listenEndpoint(), tls), state);
+    } catch (RuntimeException e) {
+      state.close();
+      throw e;
+    }
   }
 
   private static ThreadFactory threads(String prefix) {
@@ -91,9 +120,19 @@ public final class GrcServer implements AutoCloseable {
     };
   }
 
+  /** Recovers the recorded state (if durable), then serves. */
   public GrcServer start() throws IOException {
+    if (state != null) {
+      CoordinatorSettings s = config.settings();
+      recovery.recover(state, store, clock, s.rpcTimeout().plus(s.callMargin()));
+    }
     server.start();
     return this;
+  }
+
+  /** Restart recovery: jobs whose shares are still being released. */
+  public GrcRecovery recovery() {
+    return recovery;
   }
 
   /** The bound TCP port, or -1 in-process. */
@@ -128,5 +167,9 @@ public final class GrcServer implements AutoCloseable {
     scheduler.shutdownNow();
     workers.shutdownNow();
     coordinator.close();
+    recovery.close();
+    if (state != null) {
+      state.close();
+    }
   }
 }

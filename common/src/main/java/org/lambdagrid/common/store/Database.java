@@ -56,6 +56,7 @@ public final class Database implements AutoCloseable {
   private final String password;
   private final Dialect dialect;
   private Connection connection; // guarded by this
+  private boolean closed; // guarded by this
 
   private Database(String url, String user, String password, Dialect dialect) {
     this.url = url;
@@ -182,6 +183,9 @@ public final class Database implements AutoCloseable {
   }
 
   private Connection connection() {
+    if (closed) {
+      throw new StoreException("state database " + url + " is closed", null);
+    }
     try {
       if (connection != null && !connection.isClosed()) {
         return connection;
@@ -282,9 +286,13 @@ public final class Database implements AutoCloseable {
     }
   }
 
-  /** Closes the connection (for H2 the file lock is released). Idempotent. */
+  /**
+   * Closes the connection (for H2 the file lock is released); later transactions fail with a
+   * StoreException. Idempotent.
+   */
   @Override
   public synchronized void close() {
+    closed = true;
     closeConnection();
   }
 }

@@ -63,6 +63,12 @@ public final class FakeSite implements SiteClient {
     return this;
   }
 
+  /** Undoes {@link #failOn}: later calls of {@code method} succeed again. */
+  public FakeSite recoverFrom(String method) {
+    failures.remove(method);
+    return this;
+  }
+
   /** Makes every later call of {@code method} block until interrupted. */
   public FakeSite hangOn(String method) {
     hangs.put(method, new CountDownLatch(1));
@@ -172,6 +178,11 @@ public final class FakeSite implements SiteClient {
 
   @Override
   public void releaseShare(String jobId, String reason) {
+    Status failure = failures.get("ReleaseShare");
+    if (failure != null) {
+      log.add(name + " ReleaseShare failed");
+      throw failure.asRuntimeException();
+    }
     log.add(name + " ReleaseShare");
     released.add(jobId);
     if (shares.remove(jobId) != null) {
