@@ -13,10 +13,27 @@ import org.lambdagrid.common.Ipv4Cidr;
  * @param slotsPerNode MPI slots per node, unless a SetupNodes request says otherwise
  * @param phaseTimeout the barrier timeout when a request carries none
  * @param shutdownWait how long release waits for the pilots' SHUTDOWN replies
+ * @param credentialTtl how long a pilot's one-time credential is valid after it was issued, or
+ *     null: until the launch phase's deadline (the credential never outlives that deadline)
  */
 public record SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges,
-    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait) {
+    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait, Duration credentialTtl) {
   public SiteSettings {
     ranges = List.copyOf(ranges);
+  }
+
+  /** Credentials valid until the launch phase's deadline. */
+  public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
+      Duration phaseTimeout, Duration shutdownWait) {
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, null);
+  }
+
+  /** When a credential issued {@code now} for a launch phase ending at {@code deadline} expires. */
+  public java.time.Instant credentialExpiry(java.time.Instant now, java.time.Instant deadline) {
+    if (credentialTtl == null) {
+      return deadline;
+    }
+    java.time.Instant ttl = now.plus(credentialTtl);
+    return ttl.isBefore(deadline) ? ttl : deadline;
   }
 }
