@@ -45,6 +45,8 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   private final Clock clock;
   private final ExecutorService executor;
   private final Map<String, Share> shares = new LinkedHashMap<>(); // guarded by this
+  private final ShareLedger ledger;
+  private final java.util.Set<String> started = new java.util.HashSet<>(); // guarded by this
 
   /**
    * @param pilotEndpoint where pilots dial in; read at each launch (the bound port may only be
@@ -52,6 +54,13 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    */
   public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
       Clock clock) {
+    this(settings, starter, pilotEndpoint, clock, ShareLedger.NONE);
+  }
+
+  /** @param ledger records every share durably (see {@link #recover}) */
+  public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
+      Clock clock, ShareLedger ledger) {
+    this.ledger = ledger;
     this.settings = settings;
     this.starter = starter;
     this.pilotEndpoint = pilotEndpoint;
@@ -99,6 +108,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
         throw Errors.precondition("site '" + settings.site() + "' has " + free + " free node"
             + (free == 1 ? "" : "s") + "; job " + spec.jobId() + " asked for " + spec.nodeCount());
       }
+      ledger.reserved(spec); // committed before the GRC is told
       shares.put(spec.jobId(), new Share(spec, this));
     }
     log.info("job {}: reserved {}", spec.jobId(), spec.describe());
@@ -142,13 +152,62 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     }
     share.release(reason == null || reason.isBlank() ? "released" : reason);
     synchronized (this) {
-      shares.remove(jobId, share);
+      if (shares.remove(jobId, share)) {
+        started.remove(jobId);
+        ledger.released(jobId);
+      }
     }
+  }
+
+  /**
+   * Puts back what a previous run of this CRM recorded; call once, before serving.
+   *
+   * <ul>
+   *   <li>A share that was only reserved (no SetupNodes yet) is held again, as promised: the
+   *       GRC's job is still waiting for its start time.
+   *   <li>A share whose window already ended is dropped (no hold outlives its window).
+   *   <li>A share that was started is forgotten: its pilots were bound to the old process's
+   *       streams (a NodeManager whose CRM stream breaks tears its guest down and exits, and a
+   *       local launcher sees EOF on its stdin), so nothing of it can continue. The GRC fails
+   *       the job when its WatchShare stream breaks, and its ReleaseShare is then a no-op.
+   * </ul>
+   *
+   * @return the job ids whose shares are held again
+   */
+  public List<String> recover() {
+    List<String> kept = new ArrayList<>();
+    java.time.Instant now = clock.instant();
+    for (ShareLedger.Recorded r : ledger.load()) {
+      String id = r.spec().jobId();
+      if (r.started()) {
+        log.warn("job {}: its pilots did not survive the CRM restart; the share is forgotten"
+            + " (the GRC fails the job)", id);
+        ledger.released(id);
+      } else if (r.spec().end() != null && !r.spec().end().isAfter(now)) {
+        log.info("job {}: its window ended at {} while the CRM was down; the share is dropped",
+            id, r.spec().end());
+        ledger.released(id);
+      } else {
+        synchronized (this) {
+          shares.put(id, new Share(r.spec(), this));
+        }
+        kept.add(id);
+      }
+    }
+    if (!kept.isEmpty()) {
+      log.info("restart: holding the recorded shares of {} job(s) again: {}", kept.size(), kept);
+    }
+    return kept;
   }
 
   /** PHASE_LAUNCH + PHASE_SETUP; see SiteService.SetupNodes. */
   public List<NodeEntry> setupNodes(String jobId, SetupParams params) {
-    return share(jobId).setupNodes(params);
+    Share s = share(jobId);
+    ledger.started(jobId); // from here on pilots may exist: a restart cannot continue them
+    synchronized (this) {
+      started.add(jobId);
+    }
+    return s.setupNodes(params);
   }
 
   /** PHASE_KEYS; see SiteService.CollectKeys. */
@@ -208,10 +267,17 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     return share.accept(hello, session);
   }
 
-  /** Releases every share (in parallel) and stops the worker threads. */
+  /**
+   * Releases every share that has pilots (in parallel) and stops the worker threads. With a
+   * durable ledger, shares that were only reserved stay recorded, so a CRM stopped cleanly and
+   * started again still holds them; without one they are simply forgotten.
+   */
   @Override
   public void close() {
-    List<String> ids = jobIds();
+    List<String> ids;
+    synchronized (this) {
+      ids = ledger == ShareLedger.NONE ? List.copyOf(shares.keySet()) : List.copyOf(started);
+    }
     List<Future<?>> done = new ArrayList<>();
     for (String id : ids) {
       done.add(executor.submit(() -> release(id, "the CRM of site '" + settings.site()
