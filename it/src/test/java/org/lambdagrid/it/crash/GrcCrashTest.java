@@ -66,10 +66,10 @@ import org.lambdagrid.proto.v1.SubmitJobRequest;
  * the restart) was released by the restart alone.
  * The CRMs are fakes in this JVM (ReserveShare/ReleaseShare only; jobs that start at once fail
  * in phase SETUP, which exercises the ending path). Iterations: {@code -Dlambdagrid.crash.grc}
- * (default 25; each costs a JVM start, 1.5-2 s on an idle 2-core machine).
+ * (default 20; each costs a JVM start, 1.5-2 s on an idle 2-core machine).
  */
 class GrcCrashTest {
-  private static final int ITERATIONS = Integer.getInteger("lambdagrid.crash.grc", 25);
+  private static final int ITERATIONS = Integer.getInteger("lambdagrid.crash.grc", 20);
 
   @TempDir Path dir;
   private final List<Server> crms = new ArrayList<>();
