@@ -162,8 +162,8 @@ public final class GrcRecovery implements AutoCloseable {
     if (s.isPresent()) {
       try {
         if (reservation) {
-          clients.forSite(site).release(jobId, "the GRC restarted before reservation " + jobId
-              + " was recorded; it is abandoned");
+          clients.forSite(site).release(jobId, "the GRC restarted while reservation " + jobId
+              + " was being made or ended; it is released");
         } else {
           clients.forSite(site).releaseShare(jobId, "the GRC restarted; job " + jobId
               + " cannot continue");

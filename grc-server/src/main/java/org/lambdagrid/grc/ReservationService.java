@@ -546,8 +546,8 @@ public final class ReservationService implements AutoCloseable {
 
   /**
    * Ends the reservation once: stops its live job, releases every participant (in parallel,
-   * each bounded by the call timeout), frees the GRC's holds and leases, then enters
-   * {@code to}. Later calls return at once.
+   * each bounded by the call timeout), enters {@code to} (recorded), then frees the GRC's holds
+   * and leases. Later calls return at once.
    */
   void end(ReservationRecord r, ReservationState to, String why) {
     if (!r.beginEnding()) {
@@ -569,9 +569,11 @@ public final class ReservationService implements AutoCloseable {
       log.warn("reservation {}: stopping its job failed: {}", r.id(), e.toString());
     }
     List<String> problems = release(r, why);
-    undoOwnHolds(r.id());
+    // Recorded ended before the lease is freed: a restart in between finds an ended reservation
+    // with a lease and releases it again (GrcRecovery), never a live one without its lease.
     r.finish(to, problems.isEmpty() ? why : why + " (release: " + String.join("; ", problems)
         + ")");
+    undoOwnHolds(r.id());
   }
 
   private List<String> release(ReservationRecord r, String why) {

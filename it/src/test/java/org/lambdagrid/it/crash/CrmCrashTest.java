@@ -85,8 +85,13 @@ class CrmCrashTest {
   /** reservation id -> when the acknowledged Commit was sent (epoch ms). */
   private final Map<String, Long> committed = new ConcurrentHashMap<>();
   private final Set<String> ended = ConcurrentHashMap.newKeySet();
+  /** Committed and not released yet, across iterations: what the clients may release. */
+  private final Set<String> releasable = ConcurrentHashMap.newKeySet();
+  /** Releases sent (acknowledged or cut off by the kill). */
+  private final Set<String> releaseTried = ConcurrentHashMap.newKeySet();
   private final Set<String> setupTried = ConcurrentHashMap.newKeySet();
   private final AtomicInteger ids = new AtomicInteger();
+  private final AtomicInteger jobIds = new AtomicInteger();
   private final AtomicInteger checks = new AtomicInteger();
   private final AtomicInteger shares = new AtomicInteger();
   private final AtomicReference<String> lockMessage = new AtomicReference<>();
@@ -151,7 +156,6 @@ class CrmCrashTest {
         InsecureChannelCredentials.create()).build();
     Random random = new Random(iteration * 17L + Thread.currentThread().getId());
     List<String> open = new ArrayList<>(); // prepared by this client, not yet committed
-    List<String> mine = new ArrayList<>(); // committed by this client
     var site = SiteServiceGrpc.newBlockingStub(ch);
     try {
       while (!stop.get()) {
@@ -163,7 +167,7 @@ class CrmCrashTest {
             site.withDeadlineAfter(5, TimeUnit.SECONDS).commit(CommitRequest.newBuilder()
                 .setReservationId(id).build());
             committed.put(id, sent);
-            mine.add(id);
+            releasable.add(id);
             acked.run();
           } else if (!open.isEmpty() && what == 3) {
             String id = open.remove(random.nextInt(open.size()));
@@ -171,15 +175,22 @@ class CrmCrashTest {
                 .setReservationId(id).build());
             ended.add(id);
             acked.run();
-          } else if (!mine.isEmpty() && what == 4) {
-            String id = mine.remove(random.nextInt(mine.size()));
+          } else if (what == 4 || (what == 6 && releasable.size() > 6)) {
+            String id = pick(releasable, random, true);
+            if (id == null) {
+              continue;
+            }
+            releaseTried.add(id);
             site.withDeadlineAfter(5, TimeUnit.SECONDS).release(ReleaseRequest.newBuilder()
                 .setReservationId(id).setReason("crash test").build());
             ended.add(id);
             acked.run();
-          } else if (!mine.isEmpty() && what == 5) {
-            String id = mine.get(random.nextInt(mine.size()));
-            String job = "j-" + id.substring(2);
+          } else if (what == 5) {
+            String id = pick(releasable, random, false);
+            if (id == null) {
+              continue;
+            }
+            String job = String.format("j-%08x", jobIds.incrementAndGet()); // never reused
             site.withDeadlineAfter(5, TimeUnit.SECONDS).openShare(OpenShareRequest.newBuilder()
                 .setJobId(job).setReservationId(id).setUser("alice").build());
             shares.incrementAndGet();
@@ -204,7 +215,7 @@ class CrmCrashTest {
             int block = random.nextInt(256 / size);
             String cidr = "10.10.0." + block * size + "/" + prefix;
             String id = String.format("r-%08x", ids.incrementAndGet() + iteration * 100_000);
-            Instant start = Instant.now().plusSeconds(random.nextInt(3) * 600L);
+            Instant start = Instant.now().plusSeconds(random.nextInt(12) * 600L);
             Instant end = start.plusSeconds(300 + random.nextInt(1200));
             long sent = System.currentTimeMillis();
             site.withDeadlineAfter(5, TimeUnit.SECONDS).prepare(PrepareRequest.newBuilder()
@@ -222,6 +233,16 @@ class CrmCrashTest {
     } finally {
       ch.shutdownNow();
     }
+  }
+
+  /** A random element of {@code from} (removed if {@code take}), or null if it is empty. */
+  private static String pick(Set<String> from, Random random, boolean take) {
+    List<String> all = new ArrayList<>(from);
+    if (all.isEmpty()) {
+      return null;
+    }
+    String id = all.get(random.nextInt(all.size()));
+    return take ? (from.remove(id) ? id : null) : id;
   }
 
   /** Once, while the CRM runs: a second opener of its database is told who holds it. */
@@ -271,6 +292,9 @@ class CrmCrashTest {
       assertThat(r).as(at + "acknowledged commit of " + id + " is recorded").isNotNull();
       if (ended.contains(id)) {
         assertThat(r.state()).as(at + "released " + id).isEqualTo("RELEASED");
+      } else if (releaseTried.contains(id)) {
+        assertThat(r.state()).as(at + "release of " + id + " cut off by a kill")
+            .isIn("COMMITTED", "RELEASED");
       } else {
         assertThat(r.state()).as(at + "acknowledged commit of " + id).isEqualTo("COMMITTED");
         assertThat(r.cidr()).as(at + "range of " + id).isEqualTo(prepared.get(id).cidr());
