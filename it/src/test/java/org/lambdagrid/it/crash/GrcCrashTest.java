@@ -107,6 +107,8 @@ class GrcCrashTest {
   private final Set<String> cancelledReservations = ConcurrentHashMap.newKeySet();
   private final Set<String> created = ConcurrentHashMap.newKeySet();
   private final Set<String> cancelled = ConcurrentHashMap.newKeySet();
+  /** Acknowledged and not cancelled yet, across iterations: what the clients may cancel. */
+  private final Set<String> cancellable = ConcurrentHashMap.newKeySet();
   private final AtomicInteger reserves = new AtomicInteger();
   private final AtomicInteger submits = new AtomicInteger();
   private final AtomicInteger cancels = new AtomicInteger();
@@ -255,7 +257,6 @@ class GrcCrashTest {
     ManagedChannel ch = Grpc.newChannelBuilderForAddress("127.0.0.1", port,
         InsecureChannelCredentials.create()).build();
     Random random = new Random(iteration * 31L + Thread.currentThread().getId());
-    List<String> mine = new ArrayList<>();
     try {
       if (iteration == 1) {
         var reg = SiteRegistryServiceGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.SECONDS);
@@ -270,8 +271,8 @@ class GrcCrashTest {
       while (!stop.get()) {
         try {
           int what = random.nextInt(6);
-          if (!mine.isEmpty() && what <= 1) {
-            String id = mine.remove(random.nextInt(mine.size()));
+          String id = what <= 1 ? take(random) : null;
+          if (id != null) {
             cancels.incrementAndGet();
             if (id.startsWith("r-")) {
               Reservation r = grid.withDeadlineAfter(5, TimeUnit.SECONDS).cancelReservation(
@@ -299,7 +300,7 @@ class GrcCrashTest {
             Job j = grid.withDeadlineAfter(5, TimeUnit.SECONDS)
                 .submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build()).getJob();
             created.add(j.getId());
-            mine.add(j.getId());
+            cancellable.add(j.getId());
             acked.run();
           } else {
             ReservationSpec.Builder spec = ReservationSpec.newBuilder().setUser("alice")
@@ -315,7 +316,7 @@ class GrcCrashTest {
             Reservation r = grid.withDeadlineAfter(10, TimeUnit.SECONDS)
                 .reserve(ReserveRequest.newBuilder().setSpec(spec).build()).getReservation();
             committed.add(r.getId());
-            mine.add(r.getId());
+            cancellable.add(r.getId());
             acked.run();
           }
         } catch (StatusRuntimeException e) {
@@ -333,6 +334,16 @@ class GrcCrashTest {
     } finally {
       ch.shutdownNow();
     }
+  }
+
+  /** Removes and returns a random acknowledged, not yet cancelled id; null if none. */
+  private String take(Random random) {
+    List<String> all = new ArrayList<>(cancellable);
+    if (all.isEmpty()) {
+      return null;
+    }
+    String id = all.get(random.nextInt(all.size()));
+    return cancellable.remove(id) ? id : null;
   }
 
   /** Once, while the GRC runs: a second opener of its database is told who holds it. */
