@@ -35,13 +35,20 @@ public final class Errors {
     return new RequestException(Status.Code.UNAVAILABLE, what);
   }
 
-  /** Maps any exception to a status; unexpected ones become INTERNAL with their message. */
+  /**
+   * Maps any exception to a status; a failed state database is UNAVAILABLE, unexpected ones
+   * become INTERNAL with their message.
+   */
   public static StatusRuntimeException toStatus(Throwable t) {
     if (t instanceof StatusRuntimeException s) {
       return s;
     }
     if (t instanceof RequestException r) {
       return Status.fromCode(r.code()).withDescription(r.getMessage()).asRuntimeException();
+    }
+    if (t instanceof org.lambdagrid.common.store.StoreException) {
+      // Nothing was committed: the caller may retry once the database is back.
+      return Status.UNAVAILABLE.withDescription(t.getMessage()).asRuntimeException();
     }
     return Status.INTERNAL.withDescription(t.toString()).withCause(t).asRuntimeException();
   }

@@ -11,6 +11,7 @@ import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.common.store.StateConfig;
 import org.lambdagrid.crm.site.SiteSettings;
 
 /**
@@ -28,15 +29,23 @@ import org.lambdagrid.crm.site.SiteSettings;
  * node_capacity: 4                 # required, >= 1
  * ranges: [10.10.0.0/16]           # required; published pools, must not overlap each other
  * slots_per_node: 1                # default 1
- * state_dir: /run/lambdagrid/crm-tokyo   # default /run/lambdagrid/crm-SITE; pilot logs go here
+ * state_dir: /run/lambdagrid/crm-tokyo   # default /run/lambdagrid/crm-SITE; pilot logs and the
+ *                                  # state database (crm.mv.db) go here; /run does not survive
+ *                                  # a reboot, so use /var/lib/... to keep shares across one
+ * state:                           # optional; see org.lambdagrid.common.store.StateConfig
+ *   url: jdbc:h2:file:/var/lib/lambdagrid/crm-tokyo/crm   # default jdbc:h2:file:STATE_DIR/crm
  * phase_timeout: 60s               # default 60s; barrier timeout when the GRC sends none
  * shutdown_wait: 5s                # default 5s; how long release waits for SHUTDOWN replies
+ * hold_time: 120s                  # default 120s; a prepared reservation not committed within
+ *                                  # this expires (also across a CRM restart)
  * pilot:
  *   starter: local                 # default local; or slurm (sbatch, see slurm:)
  *   launcher: scripts/lambdagrid-launcher   # default; relative to the working directory
  *   run_as_user: true              # default true; false runs the launcher as the CRM's user
  *   extra_args: []                 # appended to the launcher's command line
  *   nodemanager_config: /etc/lambdagrid/nodemanager.yaml   # passed as --nm-config; optional
+ *   credential_ttl: 2m             # how long a pilot's one-time credential is valid after it
+ *                                  # was issued; default: until the launch phase's deadline
  *   stop_grace: 10s                # default 10s: local: after stdin EOF, before SIGTERM;
  *                                  # slurm: how long stop waits for a cancelled pilot to end
  *   slurm:                         # only with starter: slurm
@@ -65,7 +74,9 @@ public record CrmConfig(
     @JsonProperty("phase_timeout") String phaseTimeout,
     @JsonProperty("shutdown_wait") String shutdownWait,
     Pilot pilot,
-    TlsConfig tls) {
+    TlsConfig tls,
+    StateConfig state,
+    @JsonProperty("hold_time") String holdTime) {
 
   private static final Pattern SITE_NAME = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
@@ -123,7 +134,31 @@ public record CrmConfig(
     duration("phase_timeout", phaseTimeout);
     shutdownWait = shutdownWait == null ? "5s" : shutdownWait;
     duration("shutdown_wait", shutdownWait);
-    pilot = pilot == null ? new Pilot(null, null, null, null, null, null, null) : pilot;
+    pilot = pilot == null ? new Pilot(null, null, null, null, null, null, null, null) : pilot;
+    state = state == null ? StateConfig.defaults() : state;
+    holdTime = holdTime == null || holdTime.isEmpty() ? "120s" : holdTime;
+    duration("hold_time", holdTime);
+  }
+
+  /** Without {@code hold_time} (120 s). */
+  public CrmConfig(String site, String listen, String advertise, String grc, Integer nodeCapacity,
+      List<String> ranges, Integer slotsPerNode, String stateDir, String phaseTimeout,
+      String shutdownWait, Pilot pilot, TlsConfig tls, StateConfig state) {
+    this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
+        shutdownWait, pilot, tls, state, null);
+  }
+
+  /** Without a {@code state} section. */
+  public CrmConfig(String site, String listen, String advertise, String grc, Integer nodeCapacity,
+      List<String> ranges, Integer slotsPerNode, String stateDir, String phaseTimeout,
+      String shutdownWait, Pilot pilot, TlsConfig tls) {
+    this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
+        shutdownWait, pilot, tls, null);
+  }
+
+  /** The JDBC URL of the state database. */
+  public String stateUrl() {
+    return state.effectiveUrl(java.nio.file.Path.of(stateDir), "crm");
   }
 
   /** Without a {@code tls} section (in-process servers, tests). */
@@ -142,8 +177,15 @@ public record CrmConfig(
       @JsonProperty("extra_args") List<String> extraArgs,
       @JsonProperty("nodemanager_config") String nodemanagerConfig,
       @JsonProperty("stop_grace") String stopGrace,
-      Slurm slurm) {
+      Slurm slurm,
+      @JsonProperty("credential_ttl") String credentialTtl) {
     public static final List<String> STARTERS = List.of("local", "slurm");
+
+    /** Without {@code credential_ttl}. */
+    public Pilot(String starter, String launcher, Boolean runAsUser, List<String> extraArgs,
+        String nodemanagerConfig, String stopGrace, Slurm slurm) {
+      this(starter, launcher, runAsUser, extraArgs, nodemanagerConfig, stopGrace, slurm, null);
+    }
 
     public Pilot {
       starter = starter == null ? "local" : starter;
@@ -158,6 +200,11 @@ public record CrmConfig(
           ? null : nodemanagerConfig;
       stopGrace = stopGrace == null ? "10s" : stopGrace;
       duration("stop_grace", stopGrace);
+      if (credentialTtl != null && !credentialTtl.isEmpty()) {
+        duration("credential_ttl", credentialTtl);
+      } else {
+        credentialTtl = null;
+      }
       if (starter.equals("slurm")) {
         slurm = slurm == null ? new Slurm(null, null, null, null, null) : slurm;
       } else if (slurm != null) {
@@ -265,7 +312,9 @@ public record CrmConfig(
   @JsonIgnore
   public SiteSettings siteSettings() {
     return new SiteSettings(site, nodeCapacity, cidrs(), slotsPerNode, phaseTimeoutDuration(),
-        shutdownWaitDuration());
+        shutdownWaitDuration(), Quantities.parseDuration(holdTime),
+        pilot.credentialTtl() == null ? null
+            : Quantities.parseDuration(pilot.credentialTtl()));
   }
 
   private static Endpoint endpoint(String field, String value, boolean required) {

@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutionException;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.store.StoreException;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.TlsConfig;
@@ -65,8 +66,16 @@ public final class CrmMain implements Callable<Integer> {
     }
     log.info("effective configuration from {}:\n{}", config, ConfigLoader.render(cfg));
     cfg.tls().warnIfInsecure(log, "crm-server");
+    JdbcSiteLedger ledger;
+    try {
+      ledger = JdbcSiteLedger.open(cfg);
+    } catch (StoreException e) {
+      System.err.println("crm-server: " + e.getMessage());
+      Channels.close(grc);
+      return 1;
+    }
     CrmServer server = new CrmServer(cfg, starter, builder,
-        new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)));
+        new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)), ledger);
     try {
       server.start();
     } catch (IOException e) {

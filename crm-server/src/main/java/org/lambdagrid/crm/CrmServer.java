@@ -17,6 +17,7 @@ import org.lambdagrid.common.security.RoleAuthorizer;
 import org.lambdagrid.crm.pilot.PilotServiceImpl;
 import org.lambdagrid.crm.pilot.PilotStarter;
 import org.lambdagrid.crm.site.SiteServiceImpl;
+import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.SiteShares;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
@@ -47,6 +48,7 @@ public final class CrmServer implements AutoCloseable {
   private final CrmConfig config;
   private final GrcRegistrar registrar;
   private final SiteShares shares;
+  private final JdbcSiteLedger ledger;
   private final DaemonServer server;
   private final CompletableFuture<SiteInfo> registration = new CompletableFuture<>();
   private volatile Endpoint advertised;
@@ -61,11 +63,21 @@ public final class CrmServer implements AutoCloseable {
    */
   public CrmServer(CrmConfig config, PilotStarter starter, ServerBuilder<?> serverBuilder,
       GrcRegistrar registrar) {
+    this(config, starter, serverBuilder, registrar, null);
+  }
+
+  /**
+   * @param ledger records holds and shares durably, or null for memory only; {@link #start} first
+   *     recovers from it ({@link SiteShares#recover}); closed with this server
+   */
+  public CrmServer(CrmConfig config, PilotStarter starter, ServerBuilder<?> serverBuilder,
+      GrcRegistrar registrar, JdbcSiteLedger ledger) {
     this.config = config;
     this.registrar = registrar;
+    this.ledger = ledger;
     this.advertised = config.advertiseEndpoint();
     this.shares = new SiteShares(config.siteSettings(), starter, () -> advertised,
-        Clock.systemUTC());
+        Clock.systemUTC(), ledger == null ? SiteLedger.NONE : ledger);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
         List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)),
         authorizer(config.site()));
@@ -83,6 +95,7 @@ public final class CrmServer implements AutoCloseable {
   }
 
   public CrmServer start() throws IOException {
+    shares.recover();
     server.start();
     Endpoint a = config.advertiseEndpoint();
     if (a.port() == 0 && server.port() > 0) {
@@ -200,6 +213,9 @@ public final class CrmServer implements AutoCloseable {
     shares.close();
     server.close();
     registration.cancel(false);
+    if (ledger != null) {
+      ledger.close();
+    }
     log.info("CRM of site '{}' stopped", config.site());
   }
 

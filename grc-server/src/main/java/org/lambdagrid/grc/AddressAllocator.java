@@ -24,11 +24,48 @@ import org.lambdagrid.common.Ipv4Cidr;
  * Allocation is all or nothing and first-fit in address order (sites with the largest block
  * first, ties by name, so big blocks are not fragmented by small ones).
  *
+ * <p>Durability: every lease and release is written to the {@link Ledger} (under this
+ * allocator's lock, before the method returns), so a restarted GRC {@link #restore}s exactly the
+ * blocks that were leased and never hands one out twice.
+ *
  * <p>Thread-safe: every method locks this allocator. Leases live until {@link #release}.
  */
 public final class AddressAllocator implements SiteRegistry.LeaseView {
+  /**
+   * Where leases are recorded durably. Each method must have committed when it returns; if it
+   * throws, the allocator's memory is left unchanged and the exception reaches the caller.
+   */
+  public interface Ledger {
+    Ledger NONE = new Ledger() {
+      @Override
+      public void leased(String jobId, Map<String, Ipv4Cidr> blocks) { }
+
+      @Override
+      public void released(String jobId) { }
+    };
+
+    void leased(String jobId, Map<String, Ipv4Cidr> blocks);
+
+    void released(String jobId);
+  }
+
   /** job id -> site -> leased block. */
   private final Map<String, Map<String, Ipv4Cidr>> leases = new LinkedHashMap<>();
+  private final Ledger ledger;
+
+  /** Leases in memory only. */
+  public AddressAllocator() {
+    this(Ledger.NONE);
+  }
+
+  public AddressAllocator(Ledger ledger) {
+    this.ledger = ledger;
+  }
+
+  /** Puts back a lease read from the ledger at start-up (not written again). */
+  public synchronized void restore(String jobId, Map<String, Ipv4Cidr> blocks) {
+    leases.put(jobId, new HashMap<>(blocks));
+  }
 
   /**
    * Leases sub-ranges for a job; all or nothing. Idempotent per job id: a repeat returns the
@@ -73,6 +110,7 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
       taken.add(block);
       mine.put(site.name(), block);
     }
+    ledger.leased(jobId, mine);
     leases.put(jobId, new HashMap<>(mine));
     return mine;
   }
@@ -102,7 +140,10 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
 
   /** Frees exactly this job's leases. Idempotent. */
   public synchronized void release(String jobId) {
-    leases.remove(jobId);
+    if (leases.containsKey(jobId)) {
+      ledger.released(jobId);
+      leases.remove(jobId);
+    }
   }
 
   /** This job's leases (site -> block, sorted), empty if none. */

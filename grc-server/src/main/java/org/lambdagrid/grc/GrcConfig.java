@@ -1,6 +1,7 @@
 package org.lambdagrid.grc;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,6 +9,7 @@ import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.common.store.StateConfig;
 import org.lambdagrid.grc.reservation.Topology;
 
 /**
@@ -37,6 +39,11 @@ import org.lambdagrid.grc.reservation.Topology;
  *                               # shaped private layer-2 segment per reservation on this host)
  *   state_dir: /run/lambdagrid/grc-net   # testbed: where segment records live
  *   hold_time: 120s             # a prepared hold without commit expires after this
+ * state_dir: /var/lib/lambdagrid/grc   # the state database (grc.mv.db) lives here
+ * state:                        # optional; see org.lambdagrid.common.store.StateConfig
+ *   url: jdbc:postgresql://db.example/lambdagrid   # default jdbc:h2:file:STATE_DIR/grc
+ *   user: lambdagrid
+ *   password_file: /etc/lambdagrid/grc-db.password
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -55,9 +62,12 @@ public record GrcConfig(
     @JsonProperty("output_buffer_bytes") Long outputBufferBytes,
     TopologyConfig topology,
     NetworkConfig network,
-    TlsConfig tls) {
+    TlsConfig tls,
+    @JsonProperty("state_dir") String stateDir,
+    StateConfig state) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
+  public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
 
   public GrcConfig {
     listen = listen == null ? DEFAULT_LISTEN : listen;
@@ -77,13 +87,31 @@ public record GrcConfig(
     }
     topology = topology == null ? new TopologyConfig(null, null) : topology;
     network = network == null ? NetworkConfig.defaults() : network;
+    stateDir = stateDir == null || stateDir.isEmpty() ? DEFAULT_STATE_DIR : stateDir;
+    if (!Path.of(stateDir).isAbsolute()) {
+      throw new IllegalArgumentException("state_dir: '" + stateDir + "' is not an absolute path");
+    }
+    state = state == null ? StateConfig.defaults() : state;
   }
 
-  /** With a {@code tls} section, no topology and the calendar network provider. */
+  /** Without a {@code state} section. */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes,
+      TopologyConfig topology, NetworkConfig network, TlsConfig tls) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, null, null);
+  }
+
+  /** With a {@code tls} section, no topology, the calendar network provider, no state section. */
   public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
       String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls) {
     this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null,
-        null, tls);
+        null, tls, null, null);
+  }
+
+  /** The JDBC URL of the state database. */
+  public String stateUrl() {
+    return state.effectiveUrl(Path.of(stateDir), "grc");
   }
 
   /** Without a {@code tls} section (in-process servers, tests). */
@@ -100,12 +128,12 @@ public record GrcConfig(
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls);
+        outputBufferBytes, topology, network, tls, stateDir, state);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, t, n, tls);
+        outputBufferBytes, t, n, tls, stateDir, state);
   }
 
   public Endpoint listenEndpoint() {

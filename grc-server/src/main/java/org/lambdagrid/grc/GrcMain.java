@@ -5,6 +5,7 @@ import java.time.Clock;
 import java.util.concurrent.Callable;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.store.StoreException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -15,7 +16,7 @@ import picocli.CommandLine.Option;
 @Command(name = "grc-server", mixinStandardHelpOptions = true,
     description = "The lambdagrid global resource coordinator.",
     exitCodeListHeading = "%nExit codes:%n",
-    exitCodeList = {"0:stopped cleanly", "1:could not start (e.g. port in use)",
+    exitCodeList = {"0:stopped cleanly", "1:could not start (e.g. port in use, state database locked)",
         "2:bad command line or configuration"})
 public final class GrcMain implements Callable<Integer> {
   private static final Logger log = LoggerFactory.getLogger(GrcMain.class);
@@ -55,6 +56,9 @@ public final class GrcMain implements Callable<Integer> {
     } catch (ConfigException e) {
       spec.commandLine().getErr().println("grc-server: " + e.getMessage());
       return 2;
+    } catch (StoreException e) {
+      spec.commandLine().getErr().println("grc-server: " + e.getMessage());
+      return 1;
     }
     log.info("effective configuration:\n{}", ConfigLoader.render(cfg).strip());
     cfg.tls().warnIfInsecure(log, "grc-server");

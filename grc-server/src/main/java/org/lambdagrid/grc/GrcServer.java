@@ -38,6 +38,8 @@ import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
  *
  * <p>Lifecycle: construct, {@link #start}, {@link #close}. Close fails every live job ("the GRC
  * shut down"), releasing its shares at the CRMs, then stops the server (graceful, then forced).
+ * With a {@link GrcState}, sites, leases and jobs are durable and {@link #start} first recovers
+ * what a crashed or stopped GRC left ({@link GrcRecovery}).
  */
 public final class GrcServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(GrcServer.class);
@@ -53,6 +55,10 @@ public final class GrcServer implements AutoCloseable {
   private final DaemonServer server;
   private final ScheduledExecutorService scheduler;
   private final ExecutorService workers;
+  private final GrcState state; // null: nothing is durable (in-process tests)
+  private final JobStore store;
+  private final GrcRecovery recovery;
+  private final Clock clock;
 
   /**
    * @param siteClients makes the client for a CRM endpoint (production:
@@ -61,20 +67,38 @@ public final class GrcServer implements AutoCloseable {
    */
   public GrcServer(GrcConfig config, Clock clock, Function<Endpoint, SiteClient> siteClients,
       ServerBuilder<?> builder) {
+    this(config, clock, siteClients, builder, null);
+  }
+
+  /**
+   * @param state the durable state (sites, leases, jobs), or null to keep everything in memory;
+   *     closed with this server. {@link #start} recovers from it ({@link GrcRecovery}).
+   */
+  public GrcServer(GrcConfig config, Clock clock, Function<Endpoint, SiteClient> siteClients,
+      ServerBuilder<?> builder, GrcState state) {
     this.config = config;
-    this.allocator = new AddressAllocator();
-    this.registry = new SiteRegistry(clock, allocator);
+    this.state = state;
+    this.clock = clock;
+    this.allocator = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
+    this.registry = state == null ? new SiteRegistry(clock, allocator)
+        : new SiteRegistry(clock, allocator, state::saveSite);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
     this.coAllocator = new CoAllocator(config.topology().build());
     this.network = network(config.network(), coAllocator, clock);
     this.clients = new SiteClients(registry, siteClients);
     CoordinatorSettings s = config.settings();
+    this.store = state == null ? new InMemoryJobStore()
+        : new JdbcJobStore(state, s.outputBufferBytes());
+    ReservationStore reservationStore = state == null ? new InMemoryReservationStore()
+        : new JdbcReservationStore(state);
     this.reservations = new ReservationService(registry, allocator, coAllocator, network, clients,
-        new InMemoryReservationStore(), clock, scheduler, workers,
+        reservationStore, clock, scheduler, workers,
         new ReservationService.Settings(s.rpcTimeout(), config.network().holdTimeDuration(),
             s.defaultDuration()));
-    this.coordinator = new JobCoordinator(registry, reservations, new InMemoryJobStore(),
+    this.recovery = new GrcRecovery(registry, allocator, clients, reservations, scheduler,
+        workers, s.rpcTimeout().plus(s.callMargin()));
+    this.coordinator = new JobCoordinator(registry, reservations, store,
         clients, clock, scheduler, workers, s);
     List<BindableService> services = List.of(
         new GridServiceImpl(registry, coordinator, reservations),
@@ -83,20 +107,14 @@ public final class GrcServer implements AutoCloseable {
   }
 
   /**
-   * The configured network resource manager. The testbed provider tears down, before anything
-   * else, every segment a previous GRC left behind (holds live in memory, so all are orphans).
+   * The configured network resource manager. {@link #start} has the testbed provider tear down
+   * every segment a previous GRC left behind that no recorded reservation still holds.
    */
   private static NetworkResourceManager network(GrcConfig.NetworkConfig n, CoAllocator a,
       Clock clock) {
     if (n.provider().equals(GrcConfig.NetworkConfig.TESTBED)) {
-      TestbedNetworkProvider p = new TestbedNetworkProvider("network:testbed", a, clock,
+      return new TestbedNetworkProvider("network:testbed", a, clock,
           n.holdTimeDuration(), TestbedNetwork.onHost(Path.of(n.stateDir())));
-      List<String> orphans = p.recover();
-      if (!orphans.isEmpty()) {
-        log.info("removed the network segments of reservations {} (left by an earlier GRC)",
-            orphans);
-      }
-      return p;
     }
     return new CalendarNetworkResourceManager("network:grc", a, clock, n.holdTimeDuration());
   }
@@ -120,9 +138,15 @@ public final class GrcServer implements AutoCloseable {
   public static GrcServer tcp(String source, GrcConfig config, Clock clock) {
     TlsConfig tls = TlsConfig.require(source, config.tls());
     CoordinatorSettings s = config.settings();
-    return new GrcServer(config, clock,
-        GrpcSiteClient.factory(source, tls, s.rpcTimeout(), s.callMargin()),
-        DaemonServer.netty(source, config.listenEndpoint(), tls));
+    GrcState state = GrcState.open(config);
+    try {
+      return new GrcServer(config, clock,
+          GrpcSiteClient.factory(source, tls, s.rpcTimeout(), s.callMargin()),
+          DaemonServer.netty(source, config.listenEndpoint(), tls), state);
+    } catch (RuntimeException e) {
+      state.close();
+      throw e;
+    }
   }
 
   private static ThreadFactory threads(String prefix) {
@@ -134,9 +158,26 @@ public final class GrcServer implements AutoCloseable {
     };
   }
 
+  /** Recovers the recorded state (if durable), then serves. */
   public GrcServer start() throws IOException {
+    if (state != null) {
+      CoordinatorSettings s = config.settings();
+      recovery.recover(state, store, clock, s.rpcTimeout().plus(s.callMargin()));
+    }
+    if (network instanceof TestbedNetworkProvider p) {
+      List<String> orphans = p.recover();
+      if (!orphans.isEmpty()) {
+        log.info("removed the network segments of reservations {} (left by an earlier GRC)",
+            orphans);
+      }
+    }
     server.start();
     return this;
+  }
+
+  /** Restart recovery: jobs whose shares are still being released. */
+  public GrcRecovery recovery() {
+    return recovery;
   }
 
   /** The bound TCP port, or -1 in-process. */
@@ -180,5 +221,9 @@ public final class GrcServer implements AutoCloseable {
     scheduler.shutdownNow();
     workers.shutdownNow();
     coordinator.close();
+    recovery.close();
+    if (state != null) {
+      state.close();
+    }
   }
 }

@@ -54,6 +54,8 @@ public final class JobRecord {
   private final List<AutoCloseable> shareWatches = new ArrayList<>();
   private boolean watchesClosed;
   private boolean ending;
+  /** Called (under this monitor) after every change; set by a durable {@link JobStore}. */
+  private volatile java.util.function.Consumer<JobRecord> persister = j -> { };
 
   // Owned by the coordinator; volatile so a terminating thread sees them.
   volatile ReservationRecord reservation; // set once at submission
@@ -131,6 +133,7 @@ public final class JobRecord {
   synchronized void setNodes(List<NodeEntry> ordered) {
     nodes = List.copyOf(ordered);
     hostfile = TrustBundles.hostfile(ordered);
+    persister.accept(this);
   }
 
   /** The aggregated nodes in hostfile order, or null before phase SETUP finished. */
@@ -144,6 +147,7 @@ public final class JobRecord {
 
   synchronized void setFirstNode(String hostname) {
     firstNode = hostname;
+    persister.accept(this);
   }
 
   public synchronized String firstNode() {
@@ -162,6 +166,7 @@ public final class JobRecord {
     currentPhase = phase;
     message = why;
     append(Event.newBuilder().setJobState(to).setPhase(phase).setMessage(why), now);
+    persister.accept(this);
     return true;
   }
 
@@ -185,6 +190,7 @@ public final class JobRecord {
     watchers.clear();
     copy.forEach(EventWatcher::onEnd);
     output.end();
+    persister.accept(this);
   }
 
   /** Appends a node event from a site's WatchShare; dropped once the job is terminal. */
@@ -194,6 +200,7 @@ public final class JobRecord {
     }
     append(fromSite.toBuilder(),
         fromSite.hasTime() ? ProtoTime.fromProto(fromSite.getTime()) : now);
+    persister.accept(this);
   }
 
   private void append(Event.Builder b, Instant time) {
@@ -258,6 +265,55 @@ public final class JobRecord {
     } catch (Exception ignored) {
       // closing a finished stream is not an error
     }
+  }
+
+  /**
+   * Makes a durable store see every later change: {@code p} is called under this record's
+   * monitor after each one and must write it before returning (it must not call back into
+   * anything that waits for this record).
+   */
+  void persistWith(java.util.function.Consumer<JobRecord> p) {
+    persister = p;
+  }
+
+  /**
+   * A job read back from a durable store after a restart: state, events, host list and output
+   * as recorded. A terminal job is complete (its streams end at once); a non-terminal one has
+   * no runner and must be ended by the caller ({@link #finish}).
+   */
+  static JobRecord restore(Job job, List<Event> history, List<NodeEntry> hosts,
+      List<org.lambdagrid.proto.v1.OutputChunk> chunks, long outputLimitBytes) {
+    Map<String, Ipv4Cidr> ranges = new TreeMap<>();
+    job.getSiteRangesMap().forEach((s, r) -> ranges.put(s, Ipv4Cidr.parse(r.getCidr())));
+    JobRecord r = new JobRecord(job.getId(), job.getSpec(), ProtoTime.fromProto(job.getCreatedAt()),
+        ProtoTime.fromProto(job.getStart()), ProtoTime.fromProto(job.getEnd()), ranges,
+        outputLimitBytes);
+    synchronized (r) {
+      r.state = job.getState();
+      r.currentPhase = job.getFailedPhase();
+      r.failedPhase = job.getFailedPhase();
+      r.message = job.getMessage();
+      r.exitCode = job.getHasExitCode() ? job.getExitCode() : null;
+      r.firstNode = job.getFirstNode();
+      if (hosts != null && !hosts.isEmpty()) {
+        r.nodes = List.copyOf(hosts);
+        r.hostfile = TrustBundles.hostfile(hosts);
+      }
+      r.events.addAll(history);
+      if (!history.isEmpty()) {
+        Event last = history.get(history.size() - 1);
+        if (last.getPhase() != Phase.PHASE_UNSPECIFIED) {
+          r.currentPhase = last.getPhase();
+        }
+      }
+      chunks.forEach(r.output::append);
+      if (JobStates.MACHINE.isTerminal(r.state)) {
+        r.output.end();
+        r.watchesClosed = true;
+        r.ended.complete(null);
+      }
+    }
+    return r;
   }
 
   public synchronized Job toProto() {

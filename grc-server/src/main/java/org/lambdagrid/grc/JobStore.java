@@ -4,8 +4,8 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Where the coordinator keeps its jobs. In memory for now; the durability issue adds a
- * persistent store behind the same interface. Implementations are thread-safe.
+ * Where the coordinator keeps its jobs: {@link JdbcJobStore} in the daemon (durable),
+ * {@link InMemoryJobStore} in process. Implementations are thread-safe.
  */
 public interface JobStore {
   /** Adds a new job; its id must be unused. */

@@ -52,6 +52,9 @@ public final class ReservationRecord {
   private final Map<String, String> bridges;
   private final Instant createdAt;
   private final String ownJob; // the job SubmitJob made this reservation for, or null
+  private final Map<org.lambdagrid.common.reservation.SitePair, Long> pairBps;
+  /** Called (under this monitor) after every change; set by a durable {@link ReservationStore}. */
+  private volatile java.util.function.Consumer<ReservationRecord> persister = r -> { };
 
   private ReservationState state = RESERVATION_RESERVED;
   private String message = "";
@@ -66,6 +69,16 @@ public final class ReservationRecord {
   ReservationRecord(String id, ReservationSpec spec, String user, Window window,
       Map<String, Integer> siteNodes, Map<String, Ipv4Cidr> ranges, long bandwidthBps,
       Map<String, String> bridges, Instant createdAt, String ownJob) {
+    this(id, spec, user, window, siteNodes, ranges, bandwidthBps, bridges, createdAt, ownJob,
+        Map.of());
+  }
+
+  /** @param pairBps the bandwidth the network holds per site pair (empty: none) */
+  ReservationRecord(String id, ReservationSpec spec, String user, Window window,
+      Map<String, Integer> siteNodes, Map<String, Ipv4Cidr> ranges, long bandwidthBps,
+      Map<String, String> bridges, Instant createdAt, String ownJob,
+      Map<org.lambdagrid.common.reservation.SitePair, Long> pairBps) {
+    this.pairBps = Map.copyOf(pairBps);
     this.id = id;
     this.spec = spec;
     this.user = user;
@@ -122,6 +135,36 @@ public final class ReservationRecord {
     return ownJob;
   }
 
+  /** Bit/s the network holds per site pair, sorted; empty without bandwidth. */
+  public Map<org.lambdagrid.common.reservation.SitePair, Long> pairBps() {
+    return new TreeMap<>(pairBps);
+  }
+
+  /**
+   * Makes a durable store see every later change: {@code p} is called under this record's
+   * monitor after each one and must write it before returning.
+   */
+  void persistWith(java.util.function.Consumer<ReservationRecord> p) {
+    persister = p;
+  }
+
+  /** A reservation read back from a durable store after a restart, as recorded. */
+  static ReservationRecord restore(Reservation p, String ownJob,
+      Map<org.lambdagrid.common.reservation.SitePair, Long> pairBps) {
+    Map<String, Ipv4Cidr> ranges = new TreeMap<>();
+    p.getSiteRangesMap().forEach((s, r) -> ranges.put(s, Ipv4Cidr.parse(r.getCidr())));
+    ReservationRecord r = new ReservationRecord(p.getId(), p.getSpec(), p.getSpec().getUser(),
+        new Window(ProtoTime.fromProto(p.getStart()), ProtoTime.fromProto(p.getEnd())),
+        p.getSiteNodesMap(), ranges, p.getBandwidthBps(), p.getSiteBridgesMap(),
+        ProtoTime.fromProto(p.getCreatedAt()), ownJob, pairBps);
+    synchronized (r) {
+      r.state = p.getState();
+      r.message = p.getMessage();
+      r.jobIds.addAll(p.getJobIdsList());
+    }
+    return r;
+  }
+
   public synchronized ReservationState state() {
     return state;
   }
@@ -137,6 +180,7 @@ public final class ReservationRecord {
   synchronized void activate() {
     if (state == RESERVATION_RESERVED) {
       state = MACHINE.check(state, RESERVATION_ACTIVE);
+      persister.accept(this);
     }
   }
 
@@ -156,10 +200,12 @@ public final class ReservationRecord {
   synchronized void finish(ReservationState to, String why) {
     state = MACHINE.check(state, to);
     message = why;
+    persister.accept(this);
   }
 
   synchronized void setMessage(String m) {
     message = m;
+    persister.accept(this);
   }
 
   /**
@@ -177,6 +223,7 @@ public final class ReservationRecord {
     liveJob = jobId;
     if (!jobIds.contains(jobId)) {
       jobIds.add(jobId);
+      persister.accept(this);
     }
     return true;
   }

@@ -272,20 +272,88 @@ public final class ReservationService implements AutoCloseable {
     Map<String, String> bridges = plan.bandwidth().isEmpty() ? Map.of() : network.siteBridges(id);
     long bps = spec.hasBandwidthBps() && plan.nodes().size() > 1 ? spec.getBandwidthBps() : 0;
     ReservationRecord r = new ReservationRecord(id, spec, spec.getUser(), w, plan.nodes(), ranges,
-        bps, bridges, now, ownJob);
-    store.add(r);
+        bps, bridges, now, ownJob, plan.bandwidth());
+    try {
+      store.add(r); // durable before the caller is told
+    } catch (RuntimeException e) {
+      participants.forEach(p -> p.manager().release(id));
+      undoOwnHolds(id);
+      throw Errors.unavailable("reservation " + id + " could not be recorded, nothing is held: "
+          + e.getMessage());
+    }
     log.info("reservation {} for {}: {} in {}{}{}", id, spec.getUser(), describe(plan.nodes(),
         ranges), w, bps > 0 ? ", " + org.lambdagrid.common.Quantities.formatRate(bps) : "",
         bridges.isEmpty() ? "" : ", bridges " + bridges);
-    r.startTimer = scheduler.schedule(r::activate, millisUntil(w.start()), TimeUnit.MILLISECONDS);
-    r.endTimer = scheduler.schedule(() -> workers.execute(() -> end(r, RESERVATION_ENDED,
-        "its window ended at " + w.end())), millisUntil(w.end()), TimeUnit.MILLISECONDS);
+    armTimers(r);
     if (!outcome.problems().isEmpty()) {
       r.setMessage("commit not acknowledged yet (retrying): " + String.join("; ",
           outcome.problems()));
       retryCommits(r, participants, now.plus(settings.holdTime()));
     }
     return r;
+  }
+
+  private void armTimers(ReservationRecord r) {
+    Window w = r.window();
+    r.startTimer = scheduler.schedule(r::activate, millisUntil(w.start()), TimeUnit.MILLISECONDS);
+    r.endTimer = scheduler.schedule(() -> workers.execute(() -> end(r, RESERVATION_ENDED,
+        "its window ended at " + w.end())), millisUntil(w.end()), TimeUnit.MILLISECONDS);
+  }
+
+  // ------------------------------------------------------------------ restart
+
+  /**
+   * After a GRC restart, before serving (sites and leases are restored already): every recorded
+   * reservation that had not ended holds its nodes and bandwidth in the GRC's calendars again,
+   * its timers are re-armed and its commit is sent again to its CRMs (idempotent there; a CRM
+   * that lost the hold ends it). One whose window ended while the GRC was down, or that was made
+   * for a job (no job survives a restart), is ended in the background (released at every
+   * participant, then its leases freed).
+   *
+   * @return ids of the reservations that had not ended (their leases belong to them)
+   */
+  java.util.Set<String> recover() {
+    Instant now = clock.instant();
+    java.util.Set<String> live = new java.util.TreeSet<>();
+    Map<ReservationRecord, String> toEnd = new LinkedHashMap<>();
+    synchronized (this) {
+      syncSites();
+      for (ReservationRecord r : store.list()) {
+        if (ReservationRecord.MACHINE.isTerminal(r.state())) {
+          continue;
+        }
+        live.add(r.id());
+        if (!now.isBefore(r.window().end())) {
+          toEnd.put(r, "its window ended at " + r.window().end() + " while the GRC was down");
+          continue;
+        }
+        if (r.ownJob() != null) {
+          toEnd.put(r, "its job " + r.ownJob() + " ended (the GRC restarted)");
+          continue;
+        }
+        try {
+          allocator.hold(r.id(), new Plan(r.window(), r.siteNodes(), Map.of(), Map.of()));
+          if (!r.pairBps().isEmpty()) {
+            network.restore(r.id(), r.window(), new Ask.Bandwidth(r.pairBps()));
+          }
+        } catch (RuntimeException e) {
+          toEnd.put(r, "it could not be held again after the GRC restarted: " + e.getMessage());
+          continue;
+        }
+        armTimers(r);
+        List<TwoPhaseCommit.Participant> crms = new ArrayList<>();
+        r.siteNodes().forEach((site, n) -> crms.add(new TwoPhaseCommit.Participant(
+            new CrmParticipant(site, clients, r.ranges().get(site), r.user(), workers),
+            new Ask.Nodes(site, n))));
+        retryCommits(r, crms, now.plus(settings.holdTime()));
+      }
+    }
+    if (!live.isEmpty()) {
+      log.info("restart: {} reservation(s) recorded as live: {}; ending {} of them", live.size(),
+          live, toEnd.size());
+    }
+    toEnd.forEach((r, why) -> workers.execute(() -> end(r, RESERVATION_ENDED, why)));
+    return live;
   }
 
   private List<TwoPhaseCommit.Participant> participants(String id, Plan plan,
@@ -478,8 +546,8 @@ public final class ReservationService implements AutoCloseable {
 
   /**
    * Ends the reservation once: stops its live job, releases every participant (in parallel,
-   * each bounded by the call timeout), frees the GRC's holds and leases, then enters
-   * {@code to}. Later calls return at once.
+   * each bounded by the call timeout), enters {@code to} (recorded), then frees the GRC's holds
+   * and leases. Later calls return at once.
    */
   void end(ReservationRecord r, ReservationState to, String why) {
     if (!r.beginEnding()) {
@@ -501,9 +569,11 @@ public final class ReservationService implements AutoCloseable {
       log.warn("reservation {}: stopping its job failed: {}", r.id(), e.toString());
     }
     List<String> problems = release(r, why);
-    undoOwnHolds(r.id());
+    // Recorded ended before the lease is freed: a restart in between finds an ended reservation
+    // with a lease and releases it again (GrcRecovery), never a live one without its lease.
     r.finish(to, problems.isEmpty() ? why : why + " (release: " + String.join("; ", problems)
         + ")");
+    undoOwnHolds(r.id());
   }
 
   private List<String> release(ReservationRecord r, String why) {

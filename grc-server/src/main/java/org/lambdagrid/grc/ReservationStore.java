@@ -4,8 +4,9 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Where the GRC keeps its reservations. In memory for now ({@link InMemoryReservationStore});
- * a durable store goes behind the same interface. Implementations are thread-safe.
+ * Where the GRC keeps its reservations: {@link JdbcReservationStore} in the daemon (durable:
+ * {@link #add} and every later change of a record have committed when they return),
+ * {@link InMemoryReservationStore} in process. Implementations are thread-safe.
  */
 public interface ReservationStore {
   /** Adds a new reservation; its id must be unused. */

@@ -41,9 +41,25 @@ public final class SiteRegistry {
   /** job id -> site -> nodes held. */
   private final Map<String, Map<String, Integer>> holds = new HashMap<>();
 
+  private final java.util.function.Consumer<Site> ledger;
+
   public SiteRegistry(Clock clock, LeaseView leases) {
+    this(clock, leases, site -> { });
+  }
+
+  /**
+   * @param ledger records a (re-)registered site durably before {@link #register} returns; if
+   *     it throws, the registration fails and nothing changes
+   */
+  public SiteRegistry(Clock clock, LeaseView leases, java.util.function.Consumer<Site> ledger) {
     this.clock = clock;
     this.leases = leases;
+    this.ledger = ledger;
+  }
+
+  /** Puts back a site read from the ledger at start-up (not written again). */
+  public synchronized void restore(Site site) {
+    sites.put(site.name(), site);
   }
 
   /**
@@ -117,6 +133,7 @@ public final class SiteRegistry {
     }
     Site site = new Site(name, endpoint, nodeCapacity, parsed,
         slotsPerNode == 0 ? 1 : slotsPerNode, clock.instant());
+    ledger.accept(site);
     sites.put(name, site);
     return site;
   }

@@ -20,24 +20,38 @@ final class TestGrc implements AutoCloseable {
   static final long G = 1_000_000_000L;
 
   final FakeSites fakes = new FakeSites();
-  final AddressAllocator addresses = new AddressAllocator();
-  final SiteRegistry registry = new SiteRegistry(Clock.systemUTC(), addresses);
+  final GrcState state; // null: in memory
+  final AddressAllocator addresses;
+  final SiteRegistry registry;
   final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
   final ExecutorService workers = Executors.newCachedThreadPool();
   final CoAllocator coAllocator = new CoAllocator(Topology.of(
       List.of(new Topology.Site("a", 0), new Topology.Site("b", 0), new Topology.Site("core", 0)),
       List.of(new Topology.Link("a", "core", G), new Topology.Link("b", "core", G))));
   final CalendarNetworkResourceManager network;
-  final SiteClients clients = new SiteClients(registry, fakes.factory());
+  final SiteClients clients;
   final ReservationService reservations;
   final JobCoordinator coordinator;
 
   TestGrc(Clock clock, Duration callTimeout, Duration holdTime, CoordinatorSettings settings) {
+    this(clock, callTimeout, holdTime, settings, null);
+  }
+
+  /** With {@code state}: leases, sites, reservations and jobs are durable in it. */
+  TestGrc(Clock clock, Duration callTimeout, Duration holdTime, CoordinatorSettings settings,
+      GrcState state) {
+    this.state = state;
+    addresses = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
+    registry = state == null ? new SiteRegistry(Clock.systemUTC(), addresses)
+        : new SiteRegistry(Clock.systemUTC(), addresses, state::saveSite);
+    clients = new SiteClients(registry, fakes.factory());
     network = new CalendarNetworkResourceManager("network:grc", coAllocator, clock, holdTime);
     reservations = new ReservationService(registry, addresses, coAllocator, network, clients,
-        new InMemoryReservationStore(), clock, timers, workers,
+        state == null ? new InMemoryReservationStore() : new JdbcReservationStore(state), clock,
+        timers, workers,
         new ReservationService.Settings(callTimeout, holdTime, settings.defaultDuration()));
-    coordinator = new JobCoordinator(registry, reservations, new InMemoryJobStore(), clients,
+    coordinator = new JobCoordinator(registry, reservations, state == null
+        ? new InMemoryJobStore() : new JdbcJobStore(state, settings.outputBufferBytes()), clients,
         clock, timers, workers, settings);
   }
 

@@ -70,8 +70,8 @@ class ProcessClusterTest {
   void jobRunsWithEveryDaemonInItsOwnProcessOverTcp() throws Exception {
     TestCa ca = TestCa.init(dir.resolve("ca"));
     int grcPort = freePort();
-    Files.writeString(dir.resolve("grc.yaml"), "listen: 127.0.0.1:" + grcPort + "\n"
-        + ca.issue("grc", "grc").yaml());
+    Files.writeString(dir.resolve("grc.yaml"), "listen: 127.0.0.1:" + grcPort + "\nstate_dir: "
+        + dir.resolve("grc") + "\n" + ca.issue("grc", "grc").yaml());
     java("grc", Map.of(), "org.lambdagrid.grc.GrcMain", "--config",
         dir.resolve("grc.yaml").toString());
 

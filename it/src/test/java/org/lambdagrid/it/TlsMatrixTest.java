@@ -94,8 +94,8 @@ class TlsMatrixTest {
     grid = TestCa.init(dir.resolve("grid"));
     rogue = TestCa.init(dir.resolve("rogue"));
     TestCa.Cert grcCert = grid.issue("grc", "grc");
-    GrcConfig grcConfig = ConfigLoader.parse("grc.yaml", "listen: 127.0.0.1:0\n"
-        + grcCert.yaml(), GrcConfig.class);
+    GrcConfig grcConfig = ConfigLoader.parse("grc.yaml", "listen: 127.0.0.1:0\nstate_dir: "
+        + dir.resolve("grc-state") + "\n" + grcCert.yaml(), GrcConfig.class);
     grc = GrcServer.tcp("grc.yaml", grcConfig, Clock.systemUTC()).start();
     grcAt = new Endpoint("127.0.0.1", grc.port());
 

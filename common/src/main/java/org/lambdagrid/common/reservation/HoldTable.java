@@ -69,6 +69,29 @@ public final class HoldTable {
     void free(String id);
   }
 
+  /**
+   * Where a durable owner records every change of the table before it is applied in memory, so a
+   * restarted owner can {@link #restore} it: a PREPARED hold then still expires at its original
+   * instant, a COMMITTED one stays until released, a tombstone still refuses a late prepare.
+   * Each method must have committed when it returns; if it throws, the operation fails and the
+   * table is unchanged (an expiry is applied in memory anyway and recorded again on restore).
+   */
+  public interface Journal {
+    Journal NONE = new Journal() {
+      @Override
+      public void prepared(String id, Window window, Ask ask, Instant expiresAt) { }
+
+      @Override
+      public void changed(String id, State state, Instant endedAt) { }
+    };
+
+    /** A new PREPARED hold (called while {@link Resource#hold} holds it). */
+    void prepared(String id, Window window, Ask ask, Instant expiresAt);
+
+    /** {@code id} entered {@code state} (COMMITTED, or terminal with {@code endedAt}). */
+    void changed(String id, State state, Instant endedAt);
+  }
+
   private static final class Entry {
     State state;
     final Window window;
@@ -92,6 +115,7 @@ public final class HoldTable {
   private final Map<String, Entry> entries = new HashMap<>();
   private final Map<String, Entry> prepared = new HashMap<>();
   private final ArrayDeque<String> ended = new ArrayDeque<>();
+  private volatile Journal journal = Journal.NONE;
 
   public HoldTable(String owner, Clock clock, Duration holdTime, Resource resource) {
     this(owner, clock, holdTime, max(holdTime.multipliedBy(10), Duration.ofHours(1)), resource);
@@ -113,6 +137,39 @@ public final class HoldTable {
     return holdTime;
   }
 
+  public Duration retention() {
+    return retention;
+  }
+
+  /** Records every later change durably; set before the table is used. */
+  public void journal(Journal j) {
+    this.journal = j;
+  }
+
+  /**
+   * Puts back a recorded entry (at start-up, before use), without calling the {@link Resource}
+   * or the {@link Journal}: the owner restores what a live hold holds itself. Restore terminal
+   * entries in the order they ended. Call {@link #expireDue} afterwards: PREPARED holds whose
+   * instant passed while the owner was down expire then (and are freed and journalled).
+   */
+  public synchronized void restore(String id, State state, Window window, Ask ask,
+      Instant expiresAt, Instant endedAt) {
+    Entry e = new Entry(state, window, ask, expiresAt);
+    entries.put(id, e);
+    if (state == State.PREPARED) {
+      prepared.put(id, e);
+    } else if (LIFECYCLE.isTerminal(state)) {
+      e.endedAt = endedAt == null ? clock.instant() : endedAt;
+      ended.add(id);
+    }
+  }
+
+  /** When the PREPARED hold {@code id} expires; empty if it is not PREPARED. */
+  public synchronized Optional<Instant> expiresAt(String id) {
+    Entry e = prepared.get(id);
+    return e == null ? Optional.empty() : Optional.of(e.expiresAt);
+  }
+
   public synchronized Vote prepare(String id, Window window, Ask ask) {
     expireDue();
     Entry e = entries.get(id);
@@ -122,7 +179,15 @@ public final class HoldTable {
       } catch (Errors.RequestException ex) {
         return Vote.refused(ex.code(), owner + ": " + ex.getMessage());
       }
-      Entry n = new Entry(LIFECYCLE.check(State.NEW, State.PREPARED), window, ask, clock.instant().plus(holdTime));
+      Instant expires = clock.instant().plus(holdTime);
+      try {
+        journal.prepared(id, window, ask, expires);
+      } catch (RuntimeException ex) {
+        resource.free(id);
+        return Vote.refused(io.grpc.Status.Code.UNAVAILABLE, owner + ": the hold for reservation "
+            + id + " could not be recorded: " + ex.getMessage());
+      }
+      Entry n = new Entry(LIFECYCLE.check(State.NEW, State.PREPARED), window, ask, expires);
       entries.put(id, n);
       prepared.put(id, n);
       return Vote.prepared();
@@ -151,7 +216,9 @@ public final class HoldTable {
     switch (e.state) {
       case COMMITTED -> { }
       case PREPARED -> {
-        e.state = LIFECYCLE.check(e.state, State.COMMITTED);
+        LIFECYCLE.check(e.state, State.COMMITTED);
+        journal.changed(id, State.COMMITTED, null);
+        e.state = State.COMMITTED;
         prepared.remove(id);
       }
       case EXPIRED -> throw Errors.precondition(owner + ": the hold for reservation " + id + " expired at "
@@ -166,6 +233,7 @@ public final class HoldTable {
     if (e == null) {
       Entry t = new Entry(LIFECYCLE.check(State.NEW, State.ABORTED), null, null, null);
       t.endedAt = clock.instant();
+      journal.changed(id, State.ABORTED, t.endedAt);
       entries.put(id, t);
       ended.add(id);
       return;
@@ -234,8 +302,18 @@ public final class HoldTable {
   }
 
   private void end(String id, Entry e, State to) {
-    e.state = LIFECYCLE.check(e.state, to);
-    e.endedAt = clock.instant();
+    LIFECYCLE.check(e.state, to);
+    Instant now = clock.instant();
+    try {
+      journal.changed(id, to, now);
+    } catch (RuntimeException ex) {
+      if (to != State.EXPIRED) {
+        throw ex;
+      }
+      // An expiry is due whatever the journal says; a restart expires the hold again.
+    }
+    e.state = to;
+    e.endedAt = now;
     prepared.remove(id);
     resource.free(id);
     ended.add(id);

@@ -129,7 +129,7 @@ final class Share {
         for (Node n : nodes) {
           if (n.handle == null && n.state == NODE_LAUNCHING) {
             n.credential = newCredential();
-            n.credentialExpiry = deadline;
+            n.credentialExpiry = site.settings().credentialExpiry(site.clock().instant(), deadline);
             n.phase = Phase.PHASE_LAUNCH;
             toStart.add(n);
           }

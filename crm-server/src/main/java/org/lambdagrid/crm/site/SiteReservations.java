@@ -26,8 +26,9 @@ import org.lambdagrid.common.reservation.Window;
  * by {@link SiteShares#openShare}; this class knows nothing of jobs.
  *
  * <p>Thread-safe: every method locks this object, then the hold table (the only lock order).
- * In memory: a CRM restart forgets every hold (the GRC's retries then fail NOT_FOUND and its
- * reservation ends); the durable store can replace this behind the same methods.
+ * Durable with a {@link SiteLedger}: every change is recorded before it is applied (the hold
+ * table's {@link HoldTable.Journal}), and {@link #recover} puts the holds back after a restart:
+ * a PREPARED hold still expires at its original instant, a COMMITTED one stays until released.
  */
 public final class SiteReservations {
   /** What one reservation holds here. */
@@ -39,8 +40,16 @@ public final class SiteReservations {
   private final Map<String, Held> held = new HashMap<>(); // live (prepared or committed)
   private Held preparing; // the prepare in progress, read by the table's Resource
 
+  private final SiteLedger ledger;
+
   public SiteReservations(SiteSettings settings, Clock clock, Duration holdTime) {
+    this(settings, clock, holdTime, SiteLedger.NONE);
+  }
+
+  public SiteReservations(SiteSettings settings, Clock clock, Duration holdTime,
+      SiteLedger ledger) {
     this.settings = settings;
+    this.ledger = ledger;
     this.calendar = new Calendar("site '" + settings.site() + "'", settings.nodeCapacity());
     this.table = new HoldTable("site:" + settings.site(), clock, holdTime, new HoldTable.Resource() {
       @Override
@@ -54,6 +63,49 @@ public final class SiteReservations {
         held.remove(id);
       }
     });
+    this.table.journal(new HoldTable.Journal() {
+      @Override
+      public void prepared(String id, Window window, Ask ask, java.time.Instant expiresAt) {
+        ledger.holdPrepared(preparing, expiresAt);
+      }
+
+      @Override
+      public void changed(String id, HoldTable.State state, java.time.Instant endedAt) {
+        ledger.holdChanged(id, state, endedAt);
+      }
+    });
+  }
+
+  /**
+   * Puts back the recorded holds (call once, before serving): live ones hold their nodes and
+   * sub-range again without re-checking (they were granted), tombstones refuse late prepares;
+   * PREPARED holds whose instant passed while the CRM was down expire now.
+   *
+   * @return ids of the holds that are live after the restart
+   */
+  public synchronized java.util.List<String> recover(java.time.Instant now) {
+    ledger.forgetHoldsEndedBefore(now.minus(table.retention()));
+    for (SiteLedger.Hold h : ledger.loadHolds()) {
+      Held x = h.held();
+      Ask ask = x == null ? null : new Ask.Nodes(settings.site(), x.nodes());
+      table.restore(h.id(), h.state(), x == null ? null : x.window(), ask, h.expiresAt(),
+          h.endedAt());
+      if (h.state() == HoldTable.State.PREPARED || h.state() == HoldTable.State.COMMITTED) {
+        calendar.add(x.id(), x.window().startMillis(), x.window().endMillis(), x.nodes());
+        held.put(x.id(), x);
+      }
+    }
+    int expired = table.expireDue();
+    if (expired > 0) {
+      org.slf4j.LoggerFactory.getLogger(SiteReservations.class).info("restart: {} prepared"
+          + " hold(s) expired while the CRM was down", expired);
+    }
+    return java.util.List.copyOf(new java.util.TreeSet<>(held.keySet()));
+  }
+
+  /** Every known hold id and its state (tests, crash checks). */
+  public synchronized Map<String, HoldTable.State> snapshot() {
+    return table.snapshot();
   }
 
   /**

@@ -15,17 +15,35 @@ import org.lambdagrid.common.reservation.HoldTable;
  * @param phaseTimeout the barrier timeout when a request carries none
  * @param shutdownWait how long release waits for the pilots' SHUTDOWN replies
  * @param holdTime how long a prepared reservation waits for its commit before it expires
+ * @param credentialTtl how long a pilot's one-time credential is valid after it was issued, or
+ *     null: until the launch phase's deadline (the credential never outlives that deadline)
  */
 public record SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges,
-    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait, Duration holdTime) {
+    int slotsPerNode, Duration phaseTimeout, Duration shutdownWait, Duration holdTime,
+    Duration credentialTtl) {
   public SiteSettings {
     ranges = List.copyOf(ranges);
     holdTime = holdTime == null ? HoldTable.DEFAULT_HOLD_TIME : holdTime;
   }
 
-  /** With the default hold time (120 s). */
+  /** Credentials valid until the launch phase's deadline. */
+  public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
+      Duration phaseTimeout, Duration shutdownWait, Duration holdTime) {
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, holdTime, null);
+  }
+
+  /** With the default hold time (120 s); credentials valid until the launch phase's deadline. */
   public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
       Duration phaseTimeout, Duration shutdownWait) {
-    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, null);
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, null, null);
+  }
+
+  /** When a credential issued {@code now} for a launch phase ending at {@code deadline} expires. */
+  public java.time.Instant credentialExpiry(java.time.Instant now, java.time.Instant deadline) {
+    if (credentialTtl == null) {
+      return deadline;
+    }
+    java.time.Instant ttl = now.plus(credentialTtl);
+    return ttl.isBefore(deadline) ? ttl : deadline;
   }
 }

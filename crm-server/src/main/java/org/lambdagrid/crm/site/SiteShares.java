@@ -46,6 +46,8 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   private final ExecutorService executor;
   private final Map<String, Share> shares = new LinkedHashMap<>(); // guarded by this
   private final SiteReservations reservations;
+  private final SiteLedger ledger;
+  private final java.util.Set<String> started = new java.util.HashSet<>(); // guarded by this
 
   /**
    * @param pilotEndpoint where pilots dial in; read at each launch (the bound port may only be
@@ -53,11 +55,18 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    */
   public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
       Clock clock) {
+    this(settings, starter, pilotEndpoint, clock, SiteLedger.NONE);
+  }
+
+  /** @param ledger records every hold and share durably (see {@link #recover}) */
+  public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
+      Clock clock, SiteLedger ledger) {
+    this.ledger = ledger;
     this.settings = settings;
     this.starter = starter;
     this.pilotEndpoint = pilotEndpoint;
     this.clock = clock;
-    this.reservations = new SiteReservations(settings, clock, settings.holdTime());
+    this.reservations = new SiteReservations(settings, clock, settings.holdTime(), ledger);
     AtomicInteger n = new AtomicInteger();
     this.executor = Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "crm-" + settings.site() + "-" + n.incrementAndGet());
@@ -151,6 +160,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
         throw Errors.precondition("site '" + settings.site() + "' has " + free + " free node"
             + (free == 1 ? "" : "s") + "; job " + spec.jobId() + " asked for " + spec.nodeCount());
       }
+      ledger.shareOpened(spec); // committed before the GRC is told
       shares.put(spec.jobId(), new Share(spec, this));
     }
     log.info("job {}: share opened ({})", spec.jobId(), spec.describe());
@@ -194,13 +204,71 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     }
     share.release(reason == null || reason.isBlank() ? "released" : reason);
     synchronized (this) {
-      shares.remove(jobId, share);
+      if (shares.remove(jobId, share)) {
+        started.remove(jobId);
+        ledger.shareReleased(jobId);
+      }
     }
+  }
+
+  /**
+   * Puts back what a previous run of this CRM recorded; call once, before serving.
+   *
+   * <ul>
+   *   <li>Holds: see {@link SiteReservations#recover} (a PREPARED hold still expires at its
+   *       original instant, a COMMITTED one stays until released).
+   *   <li>A share that was only opened (no SetupNodes yet) is bound to its reservation again, if
+   *       that is still committed: the GRC's job is still waiting for its start time.
+   *   <li>A share that was started is forgotten: its pilots were bound to the old process's
+   *       streams (a NodeManager whose CRM stream breaks tears its guest down and exits, and a
+   *       local launcher sees EOF on its stdin), so nothing of it can continue. The GRC fails
+   *       the job when its WatchShare stream breaks, and its ReleaseShare is then a no-op. Its
+   *       reservation stays committed until the GRC releases it.
+   * </ul>
+   *
+   * @return the job ids whose shares are bound again
+   */
+  public List<String> recover() {
+    reservations.recover(clock.instant());
+    List<String> kept = new ArrayList<>();
+    for (SiteLedger.BoundShare r : ledger.loadShares()) {
+      String id = r.jobId();
+      if (r.started()) {
+        log.warn("job {}: its pilots did not survive the CRM restart; the share is forgotten"
+            + " (the GRC fails the job)", id);
+        ledger.shareReleased(id);
+        continue;
+      }
+      SiteReservations.Held h;
+      try {
+        h = reservations.committed(r.reservationId());
+      } catch (RequestException e) {
+        log.info("job {}: its reservation is gone after the restart ({}); the share is dropped",
+            id, e.getMessage());
+        ledger.shareReleased(id);
+        continue;
+      }
+      ShareSpec spec = new ShareSpec(id, h.nodes(), h.range(), h.window().start(),
+          h.window().end(), r.user(), r.reservationId());
+      synchronized (this) {
+        shares.put(id, new Share(spec, this));
+      }
+      kept.add(id);
+    }
+    if (!kept.isEmpty()) {
+      log.info("restart: the shares of {} job(s) are bound again: {}", kept.size(), kept);
+    }
+    return kept;
   }
 
   /** PHASE_LAUNCH + PHASE_SETUP; see SiteService.SetupNodes. */
   public List<NodeEntry> setupNodes(String jobId, SetupParams params) {
-    return share(jobId).setupNodes(params);
+    Share s = share(jobId);
+    ledger.shareStarted(jobId); // from here on pilots may exist: a restart cannot continue them
+    synchronized (this) {
+      started.add(jobId);
+    }
+    return s.setupNodes(params);
   }
 
   /** PHASE_KEYS; see SiteService.CollectKeys. */
@@ -260,10 +328,17 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     return share.accept(hello, session);
   }
 
-  /** Releases every share (in parallel) and stops the worker threads. */
+  /**
+   * Releases every share that has pilots (in parallel) and stops the worker threads. With a
+   * durable ledger, shares that were only reserved stay recorded, so a CRM stopped cleanly and
+   * started again still holds them; without one they are simply forgotten.
+   */
   @Override
   public void close() {
-    List<String> ids = jobIds();
+    List<String> ids;
+    synchronized (this) {
+      ids = ledger == SiteLedger.NONE ? List.copyOf(shares.keySet()) : List.copyOf(started);
+    }
     List<Future<?>> done = new ArrayList<>();
     for (String id : ids) {
       done.add(executor.submit(() -> release(id, "the CRM of site '" + settings.site()

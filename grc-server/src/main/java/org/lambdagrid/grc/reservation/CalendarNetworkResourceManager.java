@@ -82,6 +82,12 @@ public final class CalendarNetworkResourceManager implements NetworkResourceMana
     return CalendarSiteResourceManager.run(() -> table.release(reservationId));
   }
 
+  @Override
+  public void restore(String reservationId, Window window, Ask.Bandwidth ask) {
+    allocator.holdBandwidth(holdId(reservationId), window, ask.bps());
+    table.restore(reservationId, HoldTable.State.COMMITTED, window, ask, null, null);
+  }
+
   public Optional<HoldTable.State> state(String reservationId) {
     return table.state(reservationId);
   }

@@ -22,4 +22,12 @@ public interface NetworkResourceManager extends ResourceManager {
   default java.util.Map<String, String> siteBridges(String reservationId) {
     return java.util.Map.of();
   }
+
+  /**
+   * Puts back a hold the GRC had committed before it restarted (its durable reservation): the
+   * bandwidth is held on the link calendars again and the hold is COMMITTED, without checks.
+   * Call at start-up, before any prepare.
+   */
+  void restore(String reservationId, org.lambdagrid.common.reservation.Window window,
+      org.lambdagrid.common.reservation.Ask.Bandwidth ask);
 }

@@ -66,10 +66,15 @@ public final class FakeSite implements SiteClient {
     return this;
   }
 
-  /** Undoes {@link #failOn} for {@code method}. */
+  /** Undoes {@link #failOn}: later calls of {@code method} succeed again. */
   public FakeSite clearFailure(String method) {
     failures.remove(method);
     return this;
+  }
+
+  /** Same as {@link #clearFailure}. */
+  public FakeSite recoverFrom(String method) {
+    return clearFailure(method);
   }
 
   /** Makes every later call of {@code method} block until interrupted. */
@@ -268,6 +273,11 @@ public final class FakeSite implements SiteClient {
 
   @Override
   public void releaseShare(String jobId, String reason) {
+    Status failure = failures.get("ReleaseShare");
+    if (failure != null) {
+      log.add(name + " ReleaseShare failed");
+      throw failure.asRuntimeException();
+    }
     log.add(name + " ReleaseShare");
     released.add(jobId);
     if (shares.remove(jobId) != null) {

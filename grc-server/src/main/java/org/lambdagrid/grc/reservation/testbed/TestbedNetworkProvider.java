@@ -78,9 +78,27 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   }
 
   /**
+   * Puts back a committed hold of a reservation the GRC recorded durably, with the segment that
+   * was built for it (if its record is still on the host; otherwise it is rebuilt from the plan).
+   */
+  @Override
+  public synchronized void restore(String reservationId, Window window, Ask.Bandwidth ask) {
+    calendar.restore(reservationId, window, ask);
+    Optional<Segment> seg = network.recorded(reservationId);
+    if (seg.isPresent()) {
+      planned.put(reservationId, seg.get());
+    } else {
+      Segment s = Segment.plan(reservationId, freshTag(reservationId), allocator.topology(),
+          ask.bps());
+      network.build(s);
+      planned.put(reservationId, s);
+    }
+  }
+
+  /**
    * Removes every recorded segment whose reservation this provider does not hold (after a GRC
-   * restart: holds live in memory, so their segments are orphans). Call once at start-up, before
-   * any prepare. Returns the reservation ids torn down.
+   * restart, those it did not {@link #restore} are orphans). Call once at start-up, after the
+   * restores and before any prepare. Returns the reservation ids torn down.
    */
   public synchronized List<String> recover() {
     List<String> done = new ArrayList<>();

@@ -1,0 +1,298 @@
+package org.lambdagrid.common.store;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Properties;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A daemon's state database over JDBC: embedded H2 (a file in the state directory, the
+ * default) or PostgreSQL. Opening it creates or migrates the schema (a {@code schema_version}
+ * table records each applied {@link Migration}); every read and write then runs in
+ * {@link #transaction}, which commits before it returns, so a caller that replies after it
+ * replies only about durable state.
+ *
+ * <p>Durability: H2 is opened with {@code WRITE_DELAY=0}, so a commit is in the file (the OS's
+ * page cache) before {@code transaction} returns and survives a killed process; it does not
+ * call fsync per commit, so a power loss may lose the last commits. PostgreSQL commits as its
+ * server is configured ({@code synchronous_commit}).
+ *
+ * <p>Single writer: an H2 file can be open in one process only; a second daemon on the same
+ * file fails to open it with a message that says so. Thread-safe: transactions are serialised
+ * on one connection (the daemons' write rates are small); a broken connection is reopened at
+ * the next transaction.
+ */
+public final class Database implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Database.class);
+
+  /** What a {@link #transaction} runs. */
+  @FunctionalInterface
+  public interface Work<T> {
+    T run(Connection c) throws SQLException;
+  }
+
+  /** The SQL flavour; only the binary column type differs. */
+  public enum Dialect {
+    H2("VARBINARY"), POSTGRESQL("BYTEA");
+
+    private final String bytes;
+
+    Dialect(String bytes) {
+      this.bytes = bytes;
+    }
+  }
+
+  private final String url;
+  private final String user;
+  private final String password;
+  private final Dialect dialect;
+  private Connection connection; // guarded by this
+  private boolean closed; // guarded by this
+
+  private Database(String url, String user, String password, Dialect dialect) {
+    this.url = url;
+    this.user = user;
+    this.password = password;
+    this.dialect = dialect;
+  }
+
+  /**
+   * Opens (creating the file for H2) and migrates the schema.
+   *
+   * @param schema names the schema in the version table and in logs ("grc", "crm")
+   * @throws StoreException naming the URL: cannot be opened, locked by another process, or a
+   *     schema newer than this program
+   */
+  public static Database open(String url, String user, String password, String schema,
+      List<Migration> migrations) {
+    Dialect dialect = url.startsWith("jdbc:postgresql:") ? Dialect.POSTGRESQL : Dialect.H2;
+    String effective = url;
+    if (dialect == Dialect.H2) {
+      createParent(url);
+      if (!url.toUpperCase(java.util.Locale.ROOT).contains(";WRITE_DELAY=")) {
+        effective = url + ";WRITE_DELAY=0";
+      }
+    }
+    Database db = new Database(effective, user, password, dialect);
+    try {
+      synchronized (db) {
+        db.connection();
+      }
+      db.migrate(schema, migrations);
+    } catch (StoreException e) {
+      db.close();
+      throw e;
+    }
+    return db;
+  }
+
+  /** Test helper: an H2 database in memory, named so two opens in one JVM share it. */
+  public static Database inMemory(String name, String schema, List<Migration> migrations) {
+    return open("jdbc:h2:mem:" + name + ";DB_CLOSE_DELAY=-1", null, null, schema, migrations);
+  }
+
+  private static void createParent(String url) {
+    String prefix = "jdbc:h2:file:";
+    if (!url.startsWith(prefix)) {
+      return;
+    }
+    String file = url.substring(prefix.length());
+    int semi = file.indexOf(';');
+    if (semi >= 0) {
+      file = file.substring(0, semi);
+    }
+    Path parent = Path.of(file).toAbsolutePath().getParent();
+    try {
+      Files.createDirectories(parent);
+    } catch (IOException e) {
+      throw new StoreException("state database " + url + ": cannot create directory " + parent
+          + ": " + e, e);
+    }
+  }
+
+  public Dialect dialect() {
+    return dialect;
+  }
+
+  /** The URL as opened (for logs and messages; it carries no password). */
+  public String url() {
+    return url;
+  }
+
+  /**
+   * Runs {@code work} in one transaction and commits it before returning; rolls back and throws
+   * if the work throws. Not reentrant across threads: transactions are serialised.
+   *
+   * @throws StoreException when the database fails (the message names the URL)
+   */
+  public synchronized <T> T transaction(Work<T> work) {
+    Connection c = connection();
+    try {
+      T result = work.run(c);
+      c.commit();
+      return result;
+    } catch (SQLException e) {
+      rollback(c);
+      throw new StoreException("state database " + url + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      rollback(c);
+      throw e;
+    }
+  }
+
+  /** Runs statements that need no result, in one transaction. */
+  public void execute(String sql, Object... args) {
+    transaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(sql)) {
+        bind(ps, args);
+        return ps.executeUpdate();
+      }
+    });
+  }
+
+  /** Binds arguments by position (String, Integer, Long, byte[], Boolean, or null as VARCHAR). */
+  public static void bind(PreparedStatement ps, Object... args) throws SQLException {
+    for (int i = 0; i < args.length; i++) {
+      Object a = args[i];
+      if (a == null) {
+        ps.setNull(i + 1, java.sql.Types.VARCHAR);
+      } else if (a instanceof byte[] b) {
+        ps.setBytes(i + 1, b);
+      } else {
+        ps.setObject(i + 1, a);
+      }
+    }
+  }
+
+  private void rollback(Connection c) {
+    try {
+      c.rollback();
+    } catch (SQLException e) {
+      log.warn("state database {}: rollback failed: {}", url, e.getMessage());
+      closeConnection();
+    }
+  }
+
+  private Connection connection() {
+    if (closed) {
+      throw new StoreException("state database " + url + " is closed", null);
+    }
+    try {
+      if (connection != null && !connection.isClosed()) {
+        return connection;
+      }
+    } catch (SQLException e) {
+      closeConnection();
+    }
+    Properties p = new Properties();
+    if (user != null && !user.isEmpty()) {
+      p.setProperty("user", user);
+    }
+    if (password != null) {
+      p.setProperty("password", password);
+    }
+    try {
+      Connection c = DriverManager.getConnection(url, p);
+      c.setAutoCommit(false);
+      c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+      connection = c;
+      return c;
+    } catch (SQLException e) {
+      throw new StoreException(openFailure(e), e);
+    }
+  }
+
+  /** A sentence an operator can act on for a failed open. */
+  private String openFailure(SQLException e) {
+    String state = e.getSQLState() == null ? "" : e.getSQLState();
+    if (dialect == Dialect.H2 && (state.equals("90020") || e.getErrorCode() == 90020)) {
+      return "state database " + url + " is locked by another process: is another daemon"
+          + " running with the same state_dir or state.url? (" + firstLine(e.getMessage()) + ")";
+    }
+    return "cannot open state database " + url + ": " + firstLine(e.getMessage());
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  private void migrate(String schema, List<Migration> migrations) {
+    transaction(c -> {
+      try (Statement st = c.createStatement()) {
+        st.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (schema_name VARCHAR(64) NOT"
+            + " NULL, version INTEGER NOT NULL, description VARCHAR(200) NOT NULL, applied_at"
+            + " BIGINT NOT NULL, PRIMARY KEY (schema_name, version))");
+      }
+      return null;
+    });
+    int current = transaction(c -> {
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT MAX(version) FROM schema_version WHERE schema_name = ?")) {
+        ps.setString(1, schema);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getInt(1);
+        }
+      }
+    });
+    int newest = migrations.stream().mapToInt(Migration::version).max().orElse(0);
+    if (current > newest) {
+      throw new StoreException("state database " + url + " has " + schema + " schema version "
+          + current + ", newer than this program's " + newest + "; run the newer version", null);
+    }
+    for (Migration m : migrations) {
+      if (m.version() <= current) {
+        continue;
+      }
+      transaction(c -> {
+        try (Statement st = c.createStatement()) {
+          for (String sql : m.statements()) {
+            st.executeUpdate(sql.replace("${bytes}", dialect.bytes));
+          }
+        }
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO schema_version (schema_name,"
+            + " version, description, applied_at) VALUES (?, ?, ?, ?)")) {
+          bind(ps, schema, m.version(), m.description(), System.currentTimeMillis());
+          ps.executeUpdate();
+        }
+        return null;
+      });
+      log.info("state database {}: {} schema migrated to version {} ({})", url, schema,
+          m.version(), m.description());
+    }
+  }
+
+  private void closeConnection() {
+    if (connection != null) {
+      try {
+        connection.close();
+      } catch (SQLException ignored) {
+        // closing a broken connection
+      }
+      connection = null;
+    }
+  }
+
+  /**
+   * Closes the connection (for H2 the file lock is released); later transactions fail with a
+   * StoreException. Idempotent.
+   */
+  @Override
+  public synchronized void close() {
+    closed = true;
+    closeConnection();
+  }
+}

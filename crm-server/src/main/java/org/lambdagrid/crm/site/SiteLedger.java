@@ -1,0 +1,77 @@
+package org.lambdagrid.crm.site;
+
+import java.time.Instant;
+import java.util.List;
+import org.lambdagrid.common.reservation.HoldTable;
+
+/**
+ * Where a CRM records its reservation holds and the shares bound to them durably, so a restarted
+ * CRM still holds what it promised, lets a PREPARED hold expire at its original instant, and
+ * never hands a node or a range out twice. Each method has committed when it returns; if it
+ * throws, the operation that called it fails and the site's memory is unchanged.
+ *
+ * <p>A hold is PREPARED, then COMMITTED, then RELEASED (or ABORTED / EXPIRED); terminal holds
+ * are kept as tombstones for the hold table's retention. A share is <em>opened</em> (OpenShare
+ * bound it to a committed reservation), then <em>started</em> (the first SetupNodes: pilots may
+ * exist from then on), then gone (released). See {@link SiteShares#recover}.
+ */
+public interface SiteLedger {
+  /** A hold as recorded; {@code held} has no window for an abort of an unknown id. */
+  record Hold(String id, HoldTable.State state, SiteReservations.Held held, Instant expiresAt,
+      Instant endedAt) {}
+
+  /** A share as recorded. */
+  record BoundShare(String jobId, String reservationId, String user, boolean started) {}
+
+  SiteLedger NONE = new SiteLedger() {
+    @Override
+    public void holdPrepared(SiteReservations.Held h, Instant expiresAt) { }
+
+    @Override
+    public void holdChanged(String id, HoldTable.State state, Instant endedAt) { }
+
+    @Override
+    public List<Hold> loadHolds() {
+      return List.of();
+    }
+
+    @Override
+    public void forgetHoldsEndedBefore(Instant t) { }
+
+    @Override
+    public void shareOpened(ShareSpec spec) { }
+
+    @Override
+    public void shareStarted(String jobId) { }
+
+    @Override
+    public void shareReleased(String jobId) { }
+
+    @Override
+    public List<BoundShare> loadShares() {
+      return List.of();
+    }
+  };
+
+  void holdPrepared(SiteReservations.Held h, Instant expiresAt);
+
+  /** Upsert: an abort of an id never prepared records a tombstone. */
+  void holdChanged(String id, HoldTable.State state, Instant endedAt);
+
+  /** Holds in the order they were recorded, terminal ones in the order they ended. */
+  List<Hold> loadHolds();
+
+  /** Drops tombstones older than the retention. */
+  void forgetHoldsEndedBefore(Instant t);
+
+  /** Idempotent for the same job. */
+  void shareOpened(ShareSpec spec);
+
+  /** Idempotent. */
+  void shareStarted(String jobId);
+
+  /** Idempotent. */
+  void shareReleased(String jobId);
+
+  List<BoundShare> loadShares();
+}

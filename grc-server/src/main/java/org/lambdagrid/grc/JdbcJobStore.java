@@ -1,0 +1,210 @@
+package org.lambdagrid.grc;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.lambdagrid.common.store.Database;
+import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.OutputChunk;
+
+/**
+ * A {@link JobStore} that writes every job through to the GRC's state database: the record when
+ * it is added, then (through {@link JobRecord#persistWith}) each state change, event and host
+ * list as it happens, and the output once the job ended. Reads are served from memory; at
+ * construction every recorded job is read back ({@link JobRecord#restore}).
+ *
+ * <p>A job the store hands out after a restart may be non-terminal (the GRC died while it ran);
+ * {@link GrcRecovery} ends those. Thread-safe.
+ */
+public final class JdbcJobStore implements JobStore {
+  private final Database db;
+  private final long outputLimitBytes;
+  private final Map<String, JobRecord> jobs = new ConcurrentHashMap<>();
+  /** job id -> events already written (guarded by the job's monitor). */
+  private final Map<String, Integer> writtenEvents = new ConcurrentHashMap<>();
+
+  public JdbcJobStore(GrcState state, long outputLimitBytes) {
+    this.db = state.database();
+    this.outputLimitBytes = outputLimitBytes;
+    load();
+  }
+
+  @Override
+  public void add(JobRecord job) {
+    Job snapshot = job.toProto();
+    List<Event> events = job.events();
+    if (jobs.containsKey(job.id())) {
+      throw new IllegalStateException("job id " + job.id() + " is already used");
+    }
+    db.transaction(c -> {
+      GrcState.update(c, "INSERT INTO jobs (id, user_name, client_token, created_at, state, job,"
+          + " nodes) VALUES (?, ?, ?, ?, ?, ?, ?)", job.id(), snapshot.getSpec().getUser(),
+          snapshot.getSpec().getClientToken(), job.createdAt().toEpochMilli(),
+          snapshot.getState().name(), snapshot.toByteArray(), null);
+      insertEvents(c, job.id(), events, 0);
+      return null;
+    });
+    writtenEvents.put(job.id(), events.size());
+    jobs.put(job.id(), job);
+    job.persistWith(this::write);
+  }
+
+  /** Writes a job's current snapshot; called under the job's monitor after each change. */
+  private void write(JobRecord job) {
+    Job snapshot = job.toProto();
+    List<Event> events = job.events();
+    List<NodeEntry> nodes = job.nodes();
+    boolean terminal = JobStates.MACHINE.isTerminal(snapshot.getState());
+    List<OutputChunk> output = new ArrayList<>();
+    if (terminal) {
+      job.output().read(false, new OutputBuffer.Reader() {
+        @Override
+        public void onChunk(OutputChunk chunk) {
+          output.add(chunk);
+        }
+
+        @Override
+        public void onEnd() { }
+      });
+    }
+    int from = writtenEvents.getOrDefault(job.id(), 0);
+    db.transaction(c -> {
+      GrcState.update(c, "UPDATE jobs SET state = ?, job = ?, nodes = ? WHERE id = ?",
+          snapshot.getState().name(), snapshot.toByteArray(),
+          nodes == null ? null : delimited(nodes), job.id());
+      insertEvents(c, job.id(), events, from);
+      if (terminal) {
+        GrcState.update(c, "DELETE FROM job_output WHERE job_id = ?", job.id());
+        for (int i = 0; i < output.size(); i++) {
+          GrcState.update(c, "INSERT INTO job_output (job_id, seq, chunk) VALUES (?, ?, ?)",
+              job.id(), i, output.get(i).toByteArray());
+        }
+      }
+      return null;
+    });
+    writtenEvents.put(job.id(), events.size());
+  }
+
+  private static void insertEvents(Connection c, String id, List<Event> events, int from)
+      throws SQLException {
+    for (int i = from; i < events.size(); i++) {
+      GrcState.update(c, "INSERT INTO job_events (job_id, seq, event) VALUES (?, ?, ?)", id,
+          events.get(i).getSequence(), events.get(i).toByteArray());
+    }
+  }
+
+  private void load() {
+    db.transaction(c -> {
+      Map<String, List<Event>> events = new HashMap<>();
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT job_id, event FROM job_events ORDER BY job_id, seq");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          events.computeIfAbsent(rs.getString(1), k -> new ArrayList<>())
+              .add(Event.parseFrom(rs.getBytes(2)));
+        }
+      } catch (InvalidProtocolBufferException e) {
+        throw new SQLException("a recorded event is unreadable: " + e.getMessage(), e);
+      }
+      Map<String, List<OutputChunk>> output = new HashMap<>();
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT job_id, chunk FROM job_output ORDER BY job_id, seq");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          output.computeIfAbsent(rs.getString(1), k -> new ArrayList<>())
+              .add(OutputChunk.parseFrom(rs.getBytes(2)));
+        }
+      } catch (InvalidProtocolBufferException e) {
+        throw new SQLException("recorded output is unreadable: " + e.getMessage(), e);
+      }
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, job, nodes FROM jobs");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String id = rs.getString(1);
+          Job job = Job.parseFrom(rs.getBytes(2));
+          byte[] nodes = rs.getBytes(3);
+          List<Event> history = events.getOrDefault(id, List.of());
+          JobRecord r = JobRecord.restore(job, history,
+              nodes == null ? null : parseNodes(nodes), output.getOrDefault(id, List.of()),
+              outputLimitBytes);
+          jobs.put(id, r);
+          writtenEvents.put(id, history.size());
+          r.persistWith(this::write);
+        }
+      } catch (InvalidProtocolBufferException e) {
+        throw new SQLException("a recorded job is unreadable: " + e.getMessage(), e);
+      }
+      return null;
+    });
+  }
+
+  private static byte[] delimited(List<NodeEntry> nodes) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try {
+      for (NodeEntry n : nodes) {
+        n.writeDelimitedTo(out);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+
+  private static List<NodeEntry> parseNodes(byte[] bytes) throws InvalidProtocolBufferException {
+    List<NodeEntry> out = new ArrayList<>();
+    ByteArrayInputStream in = new ByteArrayInputStream(bytes);
+    try {
+      NodeEntry n;
+      while ((n = NodeEntry.parseDelimitedFrom(in)) != null) {
+        out.add(n);
+      }
+    } catch (InvalidProtocolBufferException e) {
+      throw e;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out;
+  }
+
+  @Override
+  public Optional<JobRecord> get(String id) {
+    return Optional.ofNullable(jobs.get(id));
+  }
+
+  @Override
+  public boolean contains(String id) {
+    return jobs.containsKey(id);
+  }
+
+  @Override
+  public List<JobRecord> list() {
+    List<JobRecord> all = new ArrayList<>(jobs.values());
+    all.sort(Comparator.comparing(JobRecord::createdAt).reversed()
+        .thenComparing(JobRecord::id));
+    return all;
+  }
+
+  @Override
+  public Optional<JobRecord> byClientToken(String user, String token) {
+    if (token == null || token.isEmpty()) {
+      return Optional.empty();
+    }
+    return jobs.values().stream().filter(j -> token.equals(j.spec().getClientToken())
+        && user.equals(j.spec().getUser())).findFirst();
+  }
+}

@@ -1,0 +1,181 @@
+package org.lambdagrid.grc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.testing.FakeSite;
+import org.lambdagrid.grc.testing.FakeSites;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.JobState;
+import org.lambdagrid.proto.v1.OutputChunk;
+import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.PrepareRequest;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
+
+/**
+ * A GRC that stops without its orderly shutdown (as after kill -9) and starts again on the same
+ * state database: sites, committed reservations (with their leases, node and link holds), and
+ * finished jobs come back; unfinished jobs end FAILED naming the phase and their shares are
+ * released; a reservation caught in the two-phase commit is released at every site and its
+ * lease freed only once every site confirmed.
+ */
+class GrcRestartTest {
+  @TempDir Path dir;
+  private final List<AutoCloseable> closeMe = new ArrayList<>();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = closeMe.size() - 1; i >= 0; i--) {
+      closeMe.get(i).close();
+    }
+  }
+
+  private GrcConfig config() {
+    GrcConfig.TopologyConfig t = new GrcConfig.TopologyConfig(List.of("a", "b", "core"), List.of(
+        new GrcConfig.LinkConfig("a", "core", "1G"), new GrcConfig.LinkConfig("b", "core", "1G")));
+    return new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms", null, null,
+        t, new GrcConfig.NetworkConfig(null, null, "2s"), null, dir.toString(), null);
+  }
+
+  /** The first GRC: its core over fake CRMs, dropped without shutdown. */
+  private TestGrc firstLife() {
+    TestGrc g = new TestGrc(Clock.systemUTC(), Duration.ofMillis(500), Duration.ofSeconds(2),
+        JobCoordinatorTest.TEST_SETTINGS, GrcState.open(config()));
+    g.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/24"), 1);
+    g.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/24"), 1);
+    return g;
+  }
+
+  /** kill -9: nothing is ended or released; whatever the dying threads still write is lost. */
+  private static void crash(TestGrc g) {
+    g.state.close();
+    g.close();
+  }
+
+  private GrcServer secondLife(TestGrc first, String name) throws Exception {
+    GrcServer s = new GrcServer(config(), Clock.systemUTC(), first.fakes.factory(),
+        InProcessServerBuilder.forName(name).directExecutor(), GrcState.open(config()));
+    closeMe.add(s);
+    s.start();
+    return s;
+  }
+
+  private static JobSpec.Builder job(int a, int b) {
+    return JobSpec.newBuilder().putSiteNodes("a", a).putSiteNodes("b", b).addArgv("app")
+        .setWorkingDirectory("/tmp").setUser("alice");
+  }
+
+  private static ReservationSpec.Builder reservation() {
+    return ReservationSpec.newBuilder().putSiteNodes("a", 2).putSiteNodes("b", 1)
+        .setBandwidthBps(300_000_000L).setStart(ProtoTime.toProto(Instant.now().plusSeconds(600)))
+        .setDuration(ProtoTime.toProto(Duration.ofHours(1))).setUser("alice");
+  }
+
+  @Test
+  void committedReservationsAndFinishedJobsSurvive_unfinishedJobsFail() throws Exception {
+    TestGrc first = firstLife();
+    FakeSite a = first.fakes.add("a").stdout("hello\n");
+    FakeSite b = first.fakes.add("b");
+    Job done = first.coordinator.submit(job(1, 1).build());
+    await().atMost(Duration.ofSeconds(20)).until(() ->
+        first.coordinator.get(done.getId()).getState() == JobState.JOB_SUCCEEDED);
+    Reservation kept = first.reservations.reserve(reservation().build());
+    a.hangOn("StartGuests");
+    Job running = first.coordinator.submit(job(1, 1).build());
+    await().atMost(Duration.ofSeconds(20)).until(() ->
+        first.coordinator.get(running.getId()).getState() == JobState.JOB_STARTING);
+    String runningReservation = first.coordinator.get(running.getId()).getReservationId();
+    crash(first);
+
+    GrcServer second = secondLife(first, "grc-restart");
+    assertThat(second.registry().list()).extracting(Site::name).containsExactly("a", "b");
+    Job d = second.coordinator().get(done.getId());
+    assertThat(d.getState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    List<String> out = new ArrayList<>();
+    second.coordinator().job(done.getId()).output().read(false, new OutputBuffer.Reader() {
+      @Override
+      public void onChunk(OutputChunk chunk) {
+        out.add(chunk.getData().toStringUtf8());
+      }
+
+      @Override
+      public void onEnd() { }
+    });
+    assertThat(out).contains("hello\n");
+
+    Job r = second.coordinator().get(running.getId());
+    assertThat(r.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(r.getFailedPhase()).isEqualTo(Phase.PHASE_RUN);
+    assertThat(r.getMessage()).startsWith("the GRC restarted during phase RUN");
+    assertThat(b.released()).contains(running.getId());
+    // The reservation made for the failed job ends with it and is released everywhere.
+    await().atMost(Duration.ofSeconds(20)).until(() -> second.reservations()
+        .get(runningReservation).getState() == ReservationState.RESERVATION_ENDED);
+    assertThat(a.reservationStates()).containsEntry(runningReservation, "RELEASED");
+
+    // The committed reservation is there, holding its lease, nodes and bandwidth again.
+    Reservation k = second.reservations().get(kept.getId());
+    assertThat(k.getState()).isEqualTo(ReservationState.RESERVATION_RESERVED);
+    assertThat(k.getSiteRangesMap()).isEqualTo(kept.getSiteRangesMap());
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+        assertThat(second.allocator().holders()).containsExactly(kept.getId()));
+    Instant inWindow = ProtoTime.fromProto(kept.getStart()).plusSeconds(1);
+    assertThat(second.coAllocator().nodesInUse("a", inWindow)).isEqualTo(2);
+    assertThat(second.coAllocator().bandwidthInUse("a<->core", inWindow))
+        .isEqualTo(300_000_000L);
+    // Nothing it holds is handed out again: a full-site request in its window is refused.
+    assertThat(second.coAllocator().freeNodes("a", new org.lambdagrid.common.reservation.Window(
+        inWindow, inWindow.plusSeconds(60)))).isEqualTo(2);
+    Reservation other = second.reservations().reserve(reservation().build());
+    assertThat(Ipv4Cidr.parse(other.getSiteRangesOrThrow("a").getCidr()).overlaps(
+        Ipv4Cidr.parse(kept.getSiteRangesOrThrow("a").getCidr()))).isFalse();
+    second.reservations().cancel(kept.getId());
+    assertThat(a.reservationStates()).containsEntry(kept.getId(), "RELEASED");
+  }
+
+  @Test
+  void aReservationCaughtInTheCommitIsReleasedAndItsLeaseFreedOnlyWhenEverySiteConfirmed()
+      throws Exception {
+    TestGrc first = firstLife();
+    FakeSite a = first.fakes.add("a");
+    first.fakes.add("b");
+    // What make() did before the crash: leased, and prepared at site a; never recorded.
+    Map<String, Ipv4Cidr> lease = first.addresses.allocate("r-0000abcd", Map.of(
+        first.registry.get("a").orElseThrow(), 1, first.registry.get("b").orElseThrow(), 1));
+    a.prepare(PrepareRequest.newBuilder().setReservationId("r-0000abcd").setNodeCount(1)
+        .setRange(AddressRange.newBuilder().setCidr(lease.get("a").toString())).build());
+    crash(first);
+
+    a.failOn("Release", Status.UNAVAILABLE.withDescription("CRM a is down"));
+    GrcServer second = secondLife(first, "grc-restart-2");
+    assertThat(second.recovery().draining()).containsExactly("r-0000abcd");
+    assertThat(second.allocator().leasesOf("r-0000abcd")).isEqualTo(lease);
+    assertThat(second.reservations().list("", true)).isEmpty();
+    Reservation r = second.reservations().reserve(reservation().build());
+    assertThat(Ipv4Cidr.parse(r.getSiteRangesOrThrow("a").getCidr()).overlaps(lease.get("a")))
+        .isFalse();
+
+    a.clearFailure("Release");
+    await().atMost(Duration.ofSeconds(20)).until(() -> second.recovery().draining().isEmpty());
+    assertThat(second.allocator().leasesOf("r-0000abcd")).isEmpty();
+    assertThat(a.reservationStates()).containsEntry("r-0000abcd", "RELEASED");
+  }
+}
