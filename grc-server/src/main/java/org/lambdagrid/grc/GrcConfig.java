@@ -29,6 +29,9 @@ import org.lambdagrid.common.store.StateConfig;
  *   url: jdbc:postgresql://db.example/lambdagrid   # default jdbc:h2:file:STATE_DIR/grc
  *   user: lambdagrid
  *   password_file: /etc/lambdagrid/grc-db.password
+ * tokens:                       # optional: a second port for users with operator-issued tokens
+ *   listen: 0.0.0.0:7302        # TLS with the GRC's certificate, no client certificate; GridService
+ *   file: /etc/lambdagrid/tokens   # hashes of issued tokens (grc-server issue-token)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -47,7 +50,8 @@ public record GrcConfig(
     @JsonProperty("output_buffer_bytes") Long outputBufferBytes,
     TlsConfig tls,
     @JsonProperty("state_dir") String stateDir,
-    StateConfig state) {
+    StateConfig state,
+    Tokens tokens) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
@@ -75,6 +79,30 @@ public record GrcConfig(
     state = state == null ? StateConfig.defaults() : state;
   }
 
+  /** Without a {@code tokens} section. */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls,
+      String stateDir, StateConfig state) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, tls,
+        stateDir, state, null);
+  }
+
+  /** The {@code tokens:} section: the port for token holders and the file of issued tokens. */
+  public record Tokens(String listen, String file) {
+    public Tokens {
+      if (listen == null || listen.isEmpty()) {
+        throw new IllegalArgumentException("listen: is required (host:port)");
+      }
+      try {
+        Endpoint.parse(listen);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("listen: " + e.getMessage());
+      }
+      if (file == null || !Path.of(file).isAbsolute()) {
+        throw new IllegalArgumentException("file: '" + file + "' is not an absolute path");
+      }
+    }
+  }
   /** Without a {@code state} section. */
   public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
       String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls) {
@@ -95,12 +123,12 @@ public record GrcConfig(
 
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
-    return new GrcConfig(null, null, null, null, null, null, null, null, null);
+    return new GrcConfig(null, null, null, null, null, null, null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, tls, stateDir, state);
+        outputBufferBytes, tls, stateDir, state, tokens);
   }
 
   public Endpoint listenEndpoint() {
