@@ -69,7 +69,10 @@ class CrmCrashTest {
   private final Map<String, ReserveShareRequest> reserved = new ConcurrentHashMap<>();
   private final Set<String> released = ConcurrentHashMap.newKeySet();
   private final Set<String> setupTried = ConcurrentHashMap.newKeySet();
-  /** Acknowledged shares neither released nor started yet, across iterations (they survive). */
+  /**
+   * Shares the CRM may hold, across iterations (reserved shares survive restarts): acknowledged
+   * ones and ones whose reserve was cut off by a kill; each is released some time later.
+   */
   private final Set<String> live = ConcurrentHashMap.newKeySet();
   /** Releases that failed (perhaps after taking effect): whether the share exists is unknown. */
   private final Set<String> uncertain = ConcurrentHashMap.newKeySet();
@@ -155,6 +158,7 @@ class CrmCrashTest {
             } catch (StatusRuntimeException e) {
               // expected: the pilots (/bin/true) exit at once
             }
+            live.add(id); // started (forgotten by the next restart) or not: release it later
             acked.run();
           } else {
             int n = 1 + random.nextInt(2);
@@ -167,13 +171,23 @@ class CrmCrashTest {
                 .setRange(AddressRange.newBuilder().setCidr(cidr)).setUser("alice")
                 .setStart(ProtoTime.toProto(now)).setEnd(ProtoTime.toProto(now.plusSeconds(3600)))
                 .build();
-            site.withDeadlineAfter(5, TimeUnit.SECONDS).reserveShare(r);
+            try {
+              site.withDeadlineAfter(5, TimeUnit.SECONDS).reserveShare(r);
+            } catch (StatusRuntimeException e) {
+              if (e.getStatus().getCode() != io.grpc.Status.Code.FAILED_PRECONDITION) {
+                live.add(job); // perhaps held after all: release it later (idempotent)
+              }
+              throw e;
+            }
             reserved.put(job, r);
             live.add(job);
             acked.run();
           }
         } catch (StatusRuntimeException e) {
           // refused (full, overlapping) or cut off by the kill: nothing was promised
+          if (e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+            GrcCrashTest.pause(); // the daemon is gone (killed, not yet noticed): don't spin
+          }
         }
       }
     } finally {

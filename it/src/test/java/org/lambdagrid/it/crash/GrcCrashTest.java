@@ -205,6 +205,10 @@ class GrcCrashTest {
           if (stop.get()) {
             return;
           }
+          if (e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+            pause(); // the daemon is gone (killed, not yet noticed): don't spin
+            continue;
+          }
           String d = String.valueOf(e.getStatus().getDescription());
           refusals.merge(e.getStatus().getCode() + ": " + d.substring(0, Math.min(80,
               d.length())), 1, Integer::sum);
@@ -214,6 +218,14 @@ class GrcCrashTest {
       // registration cut off by the kill
     } finally {
       ch.shutdownNow();
+    }
+  }
+
+  static void pause() {
+    try {
+      Thread.sleep(20);
+    } catch (InterruptedException ie) {
+      Thread.currentThread().interrupt();
     }
   }
 
