@@ -38,10 +38,11 @@ public final class DaemonServer implements AutoCloseable {
   /**
    * Builds a server around a caller-supplied builder (TCP from {@link #netty} in production,
    * in-process in tests); {@code authorizer} decides which certificate roles may call which
-   * service.
+   * service ({@link RoleAuthorizer}), or authenticates callers another way
+   * ({@link org.lambdagrid.common.security.TokenAuthenticator}).
    */
   public DaemonServer(String name, ServerBuilder<?> builder, List<BindableService> services,
-      RoleAuthorizer authorizer) {
+      io.grpc.ServerInterceptor authorizer) {
     this.name = name;
     services.forEach(s -> builder.addService(ServerInterceptors.intercept(s, authorizer)));
     builder.addService(ServerInterceptors.intercept(health.getHealthService(), authorizer));

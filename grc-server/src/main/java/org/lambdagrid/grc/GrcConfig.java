@@ -44,6 +44,9 @@ import org.lambdagrid.grc.reservation.Topology;
  *   url: jdbc:postgresql://db.example/lambdagrid   # default jdbc:h2:file:STATE_DIR/grc
  *   user: lambdagrid
  *   password_file: /etc/lambdagrid/grc-db.password
+ * tokens:                       # optional: a second port for users with operator-issued tokens
+ *   listen: 0.0.0.0:7302        # TLS with the GRC's certificate, no client certificate; GridService
+ *   file: /etc/lambdagrid/tokens   # hashes of issued tokens (grc-server issue-token)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -64,7 +67,8 @@ public record GrcConfig(
     NetworkConfig network,
     TlsConfig tls,
     @JsonProperty("state_dir") String stateDir,
-    StateConfig state) {
+    StateConfig state,
+    Tokens tokens) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
@@ -94,19 +98,44 @@ public record GrcConfig(
     state = state == null ? StateConfig.defaults() : state;
   }
 
-  /** Without a {@code state} section. */
+  /** No topology, the calendar network provider, no {@code tokens} section. */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls,
+      String stateDir, StateConfig state) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null,
+        null, tls, stateDir, state, null);
+  }
+
+  /** The {@code tokens:} section: the port for token holders and the file of issued tokens. */
+  public record Tokens(String listen, String file) {
+    public Tokens {
+      if (listen == null || listen.isEmpty()) {
+        throw new IllegalArgumentException("listen: is required (host:port)");
+      }
+      try {
+        Endpoint.parse(listen);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("listen: " + e.getMessage());
+      }
+      if (file == null || !Path.of(file).isAbsolute()) {
+        throw new IllegalArgumentException("file: '" + file + "' is not an absolute path");
+      }
+    }
+  }
+
+  /** Without a {@code state} or {@code tokens} section. */
   public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
       String callMargin, String defaultDuration, Long outputBufferBytes,
       TopologyConfig topology, NetworkConfig network, TlsConfig tls) {
     this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
-        topology, network, tls, null, null);
+        topology, network, tls, null, null, null);
   }
 
   /** With a {@code tls} section, no topology, the calendar network provider, no state section. */
   public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
       String callMargin, String defaultDuration, Long outputBufferBytes, TlsConfig tls) {
     this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null,
-        null, tls, null, null);
+        null, tls, null, null, null);
   }
 
   /** The JDBC URL of the state database. */
@@ -118,22 +147,22 @@ public record GrcConfig(
   public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
       String callMargin, String defaultDuration, Long outputBufferBytes) {
     this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, null,
-        null, null);
+        null, null, null, null, null);
   }
 
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
-    return new GrcConfig(null, null, null, null, null, null, null, null, null);
+    return new GrcConfig(null, null, null, null, null, null, null, null, null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, t, n, tls, stateDir, state);
+        outputBufferBytes, t, n, tls, stateDir, state, tokens);
   }
 
   public Endpoint listenEndpoint() {

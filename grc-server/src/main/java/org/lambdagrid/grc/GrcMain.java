@@ -60,6 +60,9 @@ public final class GrcMain implements Callable<Integer> {
       spec.commandLine().getErr().println("grc-server: " + e.getMessage());
       return 1;
     }
+    if (cfg.tokens() != null) {
+      log.info("token port {} (tokens file {})", cfg.tokens().listen(), cfg.tokens().file());
+    }
     log.info("effective configuration:\n{}", ConfigLoader.render(cfg).strip());
     cfg.tls().warnIfInsecure(log, "grc-server");
     try {
@@ -72,6 +75,30 @@ public final class GrcMain implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(new Thread(server::close, "grc-shutdown"));
     server.awaitTermination();
     return 0;
+  }
+
+  /** {@code grc-server issue-token --file FILE [--operator] NAME}: prints a new bearer token. */
+  @Command(name = "issue-token", mixinStandardHelpOptions = true,
+      description = {"Issues a bearer token for a user (or an operator) and appends its hash to"
+          + " the tokens file (created 0600). The token is printed once; give it to the user"
+          + " (~/.lambdagrid/token). Revoke it by deleting its line."})
+  int issueToken(
+      @Option(names = "--file", required = true, paramLabel = "FILE",
+          description = "The tokens file (grc.yaml tokens.file).") Path file,
+      @Option(names = "--operator", description = "An operator token (sees every job).")
+          boolean operator,
+      @CommandLine.Parameters(paramLabel = "NAME", description = "The user's login name.")
+          String name) throws java.io.IOException {
+    try {
+      String token = org.lambdagrid.common.security.BearerTokens.issue(file,
+          operator ? org.lambdagrid.common.security.Role.OPERATOR
+              : org.lambdagrid.common.security.Role.USER, name);
+      spec.commandLine().getOut().println(token);
+      return 0;
+    } catch (IllegalArgumentException e) {
+      spec.commandLine().getErr().println("grc-server issue-token: " + e.getMessage());
+      return 2;
+    }
   }
 
   public static void main(String[] args) {

@@ -14,7 +14,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import org.lambdagrid.common.security.BearerTokens;
 import org.lambdagrid.common.security.Role;
+import org.lambdagrid.common.security.Tls;
+import org.lambdagrid.common.security.TokenAuthenticator;
 import org.lambdagrid.common.security.RoleAuthorizer;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.grc.grpc.GridServiceImpl;
@@ -59,6 +65,7 @@ public final class GrcServer implements AutoCloseable {
   private final JobStore store;
   private final GrcRecovery recovery;
   private final Clock clock;
+  private DaemonServer tokenServer; // null without a tokens section
 
   /**
    * @param siteClients makes the client for a CRM endpoint (production:
@@ -138,11 +145,19 @@ public final class GrcServer implements AutoCloseable {
   public static GrcServer tcp(String source, GrcConfig config, Clock clock) {
     TlsConfig tls = TlsConfig.require(source, config.tls());
     CoordinatorSettings s = config.settings();
+    BearerTokens tokens = config.tokens() == null ? null
+        : new BearerTokens(Path.of(config.tokens().file()));
     GrcState state = GrcState.open(config);
     try {
-      return new GrcServer(config, clock,
+      GrcServer grc = new GrcServer(config, clock,
           GrpcSiteClient.factory(source, tls, s.rpcTimeout(), s.callMargin()),
           DaemonServer.netty(source, config.listenEndpoint(), tls), state);
+      if (tokens != null) {
+        Endpoint at = Endpoint.parse(config.tokens().listen());
+        grc.serveTokens(NettyServerBuilder.forAddress(new InetSocketAddress(at.host(), at.port()),
+            Tls.serverOnlyCredentials(source, tls)), tokens);
+      }
+      return grc;
     } catch (RuntimeException e) {
       state.close();
       throw e;
@@ -156,6 +171,23 @@ public final class GrcServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     };
+  }
+
+  /**
+   * Also serves GridService on a second port to holders of operator-issued bearer tokens
+   * ({@link TokenAuthenticator}); a token's user sees only their own jobs, as with a user
+   * certificate. Call before {@link #start}.
+   */
+  public GrcServer serveTokens(ServerBuilder<?> builder, BearerTokens tokens) {
+    tokenServer = new DaemonServer("grc-tokens", builder,
+        List.of(new GridServiceImpl(registry, coordinator, reservations)),
+        new TokenAuthenticator(tokens, java.util.Set.of(GridServiceGrpc.SERVICE_NAME)));
+    return this;
+  }
+
+  /** The token port (-1 in process), or 0 without one. */
+  public int tokenPort() {
+    return tokenServer == null ? 0 : tokenServer.port();
   }
 
   /** Recovers the recorded state (if durable), then serves. */
@@ -172,6 +204,9 @@ public final class GrcServer implements AutoCloseable {
       }
     }
     server.start();
+    if (tokenServer != null) {
+      tokenServer.start();
+    }
     return this;
   }
 
@@ -217,6 +252,9 @@ public final class GrcServer implements AutoCloseable {
   public void close() {
     coordinator.shutdown("the GRC shut down");
     reservations.shutdown("the GRC shut down");
+    if (tokenServer != null) {
+      tokenServer.close();
+    }
     server.close();
     scheduler.shutdownNow();
     workers.shutdownNow();

@@ -117,4 +117,42 @@ class GrcConfigTest {
     assertThat(err.toString().strip()).isEqualTo(
         "grc-server: grc.yaml: rpc_timeout: 'soon' is not a duration (examples: 90s, 5m, 1h30m, 2d)");
   }
+
+  @Test
+  void stateAndTokensAreReadAndChecked() {
+    GrcConfig c = ConfigLoader.parse("grc.yaml", "state_dir: /var/lib/lg\n"
+        + "tokens: {listen: 0.0.0.0:7302, file: /etc/lg/tokens}\n", GrcConfig.class);
+    assertThat(c.stateUrl()).isEqualTo("jdbc:h2:file:/var/lib/lg/grc");
+    assertThat(c.tokens().file()).isEqualTo("/etc/lg/tokens");
+    assertThat(GrcConfig.defaults().stateUrl())
+        .isEqualTo("jdbc:h2:file:/var/lib/lambdagrid/grc/grc");
+    assertThat(ConfigLoader.parse("grc.yaml", "state: {url: 'jdbc:postgresql://db/lg', user: lg}\n",
+        GrcConfig.class).stateUrl()).isEqualTo("jdbc:postgresql://db/lg");
+    assertThatExceptionOfType(org.lambdagrid.common.ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "state_dir: var/lg\n", GrcConfig.class))
+        .withMessage("grc.yaml: state_dir: 'var/lg' is not an absolute path");
+    assertThatExceptionOfType(org.lambdagrid.common.ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "tokens: {listen: 0.0.0.0:7302}\n",
+            GrcConfig.class))
+        .withMessageContaining("file: 'null' is not an absolute path");
+  }
+
+  @Test
+  void issueTokenPrintsATokenAndStoresOnlyItsHash(@TempDir Path dir) throws Exception {
+    Path tokens = dir.resolve("tokens");
+    StringWriter out = new StringWriter();
+    CommandLine cli = new CommandLine(new GrcMain());
+    cli.setOut(new PrintWriter(out, true));
+    assertThat(cli.execute("issue-token", "--file", tokens.toString(), "alice")).isZero();
+    String token = out.toString().strip();
+    assertThat(token).startsWith("lgt_");
+    String stored = Files.readString(tokens);
+    assertThat(stored).doesNotContain(token).matches("sha256:[0-9a-f]{64} user alice\n");
+    assertThat(new org.lambdagrid.common.security.BearerTokens(tokens).lookup(token))
+        .hasValue(new org.lambdagrid.common.security.PeerIdentity(
+            org.lambdagrid.common.security.Role.USER, "alice"));
+    assertThat(java.nio.file.Files.getPosixFilePermissions(tokens))
+        .containsExactlyInAnyOrder(java.nio.file.attribute.PosixFilePermission.OWNER_READ,
+            java.nio.file.attribute.PosixFilePermission.OWNER_WRITE);
+  }
 }

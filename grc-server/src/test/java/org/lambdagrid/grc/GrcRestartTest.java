@@ -52,7 +52,7 @@ class GrcRestartTest {
     GrcConfig.TopologyConfig t = new GrcConfig.TopologyConfig(List.of("a", "b", "core"), List.of(
         new GrcConfig.LinkConfig("a", "core", "1G"), new GrcConfig.LinkConfig("b", "core", "1G")));
     return new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms", null, null,
-        t, new GrcConfig.NetworkConfig(null, null, "2s"), null, dir.toString(), null);
+        t, new GrcConfig.NetworkConfig(null, null, "2s"), null, dir.toString(), null, null);
   }
 
   /** The first GRC: its core over fake CRMs, dropped without shutdown. */

@@ -56,6 +56,25 @@ public final class Tls {
   }
 
   /**
+   * A server's credentials without client certificates: for a port whose callers authenticate
+   * per call ({@link TokenAuthenticator}). Plaintext if {@code tls} says insecure.
+   */
+  public static ServerCredentials serverOnlyCredentials(String source, TlsConfig tls) {
+    if (tls.isInsecure()) {
+      return InsecureServerCredentials.create();
+    }
+    try {
+      return TlsServerCredentials.newBuilder()
+          .keyManager(readable(source, "cert", tls.cert()), readable(source, "key", tls.key()))
+          .clientAuth(TlsServerCredentials.ClientAuth.NONE)
+          .build();
+    } catch (IOException | RuntimeException e) {
+      throw new ConfigException(source + ": tls.cert/tls.key: not a usable certificate and"
+          + " PKCS#8 key: " + e.getMessage(), e);
+    }
+  }
+
+  /**
    * A client's credentials: its certificate, the CA, the server's host name checked against the
    * subjectAltName of the server's certificate, and the server's role (and name, if given)
    * checked against its subject, so that, say, a CRM cannot pose as the GRC.

@@ -1,0 +1,68 @@
+package org.lambdagrid.common.security;
+
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import java.util.Optional;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The interceptor of a port where callers authenticate with an operator-issued bearer token
+ * ({@code authorization: Bearer lgt_...}) instead of a client certificate. The port is TLS
+ * without client certificates ({@link Tls#serverOnlyCredentials}); only the listed services
+ * (plus health) are open on it. A call without a token, or with an unknown or revoked one, is
+ * {@code UNAUTHENTICATED}; another service is {@code PERMISSION_DENIED}. Inside an admitted call
+ * {@link PeerIdentity#current()} is the token's user or operator, exactly as with a certificate,
+ * so per-user checks apply unchanged. Thread-safe.
+ */
+public final class TokenAuthenticator implements ServerInterceptor {
+  private static final Logger log = LoggerFactory.getLogger(TokenAuthenticator.class);
+  public static final Metadata.Key<String> AUTHORIZATION =
+      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+  private final BearerTokens tokens;
+  private final Set<String> services;
+
+  /** @param services full service names open to token holders, e.g. lambdagrid.v1.GridService */
+  public TokenAuthenticator(BearerTokens tokens, Set<String> services) {
+    this.tokens = tokens;
+    this.services = Set.copyOf(services);
+  }
+
+  @Override
+  public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
+      ServerCallHandler<Q, A> next) {
+    String service = call.getMethodDescriptor().getServiceName();
+    Object remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+    if (!services.contains(service) && !"grpc.health.v1.Health".equals(service)) {
+      return refuse(call, Status.PERMISSION_DENIED, service + " is not open on the token port",
+          remote);
+    }
+    String auth = headers.get(AUTHORIZATION);
+    if (auth == null || !auth.startsWith("Bearer ")) {
+      return refuse(call, Status.UNAUTHENTICATED, "this port needs an operator-issued token:"
+          + " send 'authorization: Bearer <token>'", remote);
+    }
+    Optional<PeerIdentity> peer = tokens.lookup(auth.substring("Bearer ".length()).strip());
+    if (peer.isEmpty()) {
+      return refuse(call, Status.UNAUTHENTICATED, "unknown or revoked token", remote);
+    }
+    Context ctx = Context.current().withValue(PeerIdentity.KEY, peer.get());
+    return Contexts.interceptCall(ctx, call, headers, next);
+  }
+
+  private static <Q, A> ServerCall.Listener<Q> refuse(ServerCall<Q, A> call, Status status,
+      String why, Object remote) {
+    log.warn("refused {} from {}: {}: {}", call.getMethodDescriptor().getFullMethodName(), remote,
+        status.getCode(), why);
+    call.close(status.withDescription(why), new Metadata());
+    return new ServerCall.Listener<>() { };
+  }
+}
