@@ -117,6 +117,11 @@ public final class GrcCli implements Runnable {
       description = "The grid's CA certificate (default: $LAMBDAGRID_CA or ~/.lambdagrid/ca.crt).")
   Path ca;
 
+  @Option(names = "--token", paramLabel = "FILE", scope = ScopeType.INHERIT,
+      description = "A file holding your operator-issued token (default: $LAMBDAGRID_TOKEN_FILE)."
+          + " Then --grc is the GRC's token port and --ca the CA it is verified against.")
+  Path token;
+
   @Option(names = "--insecure", scope = ScopeType.INHERIT,
       description = "Dial a GRC that runs without TLS (default: $LAMBDAGRID_INSECURE=1).")
   boolean insecure;
@@ -188,6 +193,8 @@ public final class GrcCli implements Runnable {
                   ? " (plaintext: a GRC with TLS closes plaintext connections)" : ""));
           case DEADLINE_EXCEEDED -> err.println("grc: the GRC at " + root.endpoint()
               + " did not answer in time: " + desc);
+          case UNAUTHENTICATED -> err.println("grc: the GRC refused the "
+              + root.access().describeToken() + ": " + desc);
           default -> err.println("grc: " + desc);
         }
         return st.getCode() == Status.Code.INVALID_ARGUMENT ? 2 : 1;
@@ -213,6 +220,13 @@ public final class GrcCli implements Runnable {
     return tls && reason != null ? " (TLS: " + reason + ")" : "";
   }
 
+  private static io.grpc.Metadata bearer(String token) {
+    io.grpc.Metadata md = new io.grpc.Metadata();
+    md.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER),
+        "Bearer " + token);
+    return md;
+  }
+
   /** A mistake the user can fix; printed as one line. */
   static final class UserError extends RuntimeException {
     final int exitCode;
@@ -223,7 +237,13 @@ public final class GrcCli implements Runnable {
     }
   }
 
+  /** The GRC this invocation dials (the token port a local login named, else {@link #grcFlag}). */
   Endpoint endpoint() {
+    return access != null && access.endpoint() != null ? access.endpoint() : grcFlag();
+  }
+
+  /** The endpoint from --grc, $LAMBDAGRID_GRC, the grc.endpoint file or the default. */
+  Endpoint grcFlag() {
     String text = grc;
     String source = "--grc";
     if (text == null && env.get("LAMBDAGRID_GRC") != null && !env.get("LAMBDAGRID_GRC").isBlank()) {
@@ -263,12 +283,112 @@ public final class GrcCli implements Runnable {
         || "true".equals(env.get("LAMBDAGRID_INSECURE"));
   }
 
+  /**
+   * How this invocation authenticates: plaintext ({@code --insecure}), a token file
+   * ({@code --token} / {@code $LAMBDAGRID_TOKEN_FILE}: TLS to the token port, verified against the
+   * CA), the user certificate (mutual TLS), or, with none of these and the GRC's local socket
+   * present ({@code $LAMBDAGRID_LOCAL_SOCKET}, default /run/lambdagrid/grc.sock), a session token
+   * from a local login. Decided once per invocation.
+   *
+   * @param token the bearer token to send, or null (certificate or plaintext)
+   * @param caPem with a token: the CA the token port is verified against
+   * @param endpoint with a local login: the token port it named; else null (use --grc)
+   * @param user whose jobs are "mine", or "" if only the GRC knows (a token file)
+   * @param tokenSource names the token in errors
+   */
+  record Access(TlsConfig tls, String token, byte[] caPem, Endpoint endpoint, String user,
+      String tokenSource) {
+    String describeToken() {
+      return tokenSource == null ? "call (no token: this port needs a certificate)"
+          : tokenSource;
+    }
+  }
+
+  private Access access;
+
+  Access access() {
+    if (access == null) {
+      access = resolveAccess();
+    }
+    return access;
+  }
+
+  private Access resolveAccess() {
+    if (insecure()) {
+      return new Access(TlsConfig.plaintext(), null, null, null, user, null);
+    }
+    Path tokenFile = token != null ? token : file(null, "LAMBDAGRID_TOKEN_FILE", null);
+    if (tokenFile != null) {
+      String src = token != null ? "--token" : "LAMBDAGRID_TOKEN_FILE";
+      String t = readToken(src, tokenFile);
+      Path a = file(ca, "LAMBDAGRID_CA", home().resolve("ca.crt"));
+      byte[] pem;
+      try {
+        pem = Files.readAllBytes(a);
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new UserError("the grid's CA certificate " + a + " does not exist; with a token give"
+            + " --ca (or LAMBDAGRID_CA) for the token port's CA", 2);
+      } catch (IOException e) {
+        throw new UserError("cannot read the CA certificate " + a + ": " + e.getMessage(), 2);
+      }
+      return new Access(null, t, pem, null, "", "token in " + tokenFile);
+    }
+    Path c = file(cert, "LAMBDAGRID_CERT", home().resolve("user.crt"));
+    if (cert == null && env.get("LAMBDAGRID_CERT") == null && !Files.exists(c)) {
+      Path socket = file(null, "LAMBDAGRID_LOCAL_SOCKET", Path.of(DEFAULT_LOCAL_SOCKET));
+      if (Files.exists(socket)) {
+        org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(socket);
+        Endpoint at;
+        try {
+          at = Endpoint.parse(a.endpoint());
+        } catch (IllegalArgumentException e) {
+          throw new UserError("the local login on " + socket + " named a bad endpoint: "
+              + e.getMessage(), 1);
+        }
+        return new Access(null, a.token(), a.caPem().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+            at, a.user(), "session token of the local login (" + socket + ")");
+      }
+    }
+    TlsConfig tls = certificateTls();
+    return new Access(tls, null, null, null, null, null);
+  }
+
+  static final String DEFAULT_LOCAL_SOCKET = "/run/lambdagrid/grc.sock";
+
+  private static Path home() {
+    return Path.of(System.getProperty("user.home"), ".lambdagrid");
+  }
+
+  /** The token in {@code f}: its one line, never echoed in errors. */
+  static String readToken(String src, Path f) {
+    String text;
+    try {
+      text = Files.readString(f).strip();
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new UserError(src + ": the token file " + f + " does not exist", 2);
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new UserError(src + ": the token file " + f + " is not readable by this user", 2);
+    } catch (java.nio.charset.MalformedInputException e) {
+      throw new UserError(src + ": " + f + " does not hold a token (expected one line lgt_...)", 2);
+    } catch (IOException e) {
+      throw new UserError(src + ": cannot read the token file " + f + ": " + e.getMessage(), 2);
+    }
+    if (text.isEmpty() || text.contains("\n") || !text.matches("[\\x21-\\x7e]+")) {
+      throw new UserError(src + ": " + f + " does not hold a token (expected one line lgt_...)", 2);
+    }
+    return text;
+  }
+
   /** The user's TLS settings from flags, environment or ~/.lambdagrid; plaintext if insecure. */
   TlsConfig tls() {
+    return access().tls();
+  }
+
+  private TlsConfig certificateTls() {
     if (insecure()) {
       return TlsConfig.plaintext();
     }
-    Path home = Path.of(System.getProperty("user.home"), ".lambdagrid");
+    Path home = home();
     Path c = file(cert, "LAMBDAGRID_CERT", home.resolve("user.crt"));
     Path k = file(key, "LAMBDAGRID_KEY", home.resolve("user.key"));
     Path a = file(ca, "LAMBDAGRID_CA", home.resolve("ca.crt"));
@@ -276,19 +396,26 @@ public final class GrcCli implements Runnable {
       if (!Files.exists(p)) {
         throw new UserError("no user certificate: " + p + " does not exist; give --cert, --key"
             + " and --ca, set LAMBDAGRID_CERT, LAMBDAGRID_KEY and LAMBDAGRID_CA, or ask your"
-            + " operator for ~/.lambdagrid/{user.crt,user.key,ca.crt} (--insecure only for a GRC"
-            + " without TLS)", 2);
+            + " operator for ~/.lambdagrid/{user.crt,user.key,ca.crt} or a token (--token FILE);"
+            + " on the GRC's machine the local socket (" + file(null, "LAMBDAGRID_LOCAL_SOCKET",
+                Path.of(DEFAULT_LOCAL_SOCKET)) + ") logs you in when it exists (--insecure only"
+            + " for a GRC without TLS)", 2);
       }
     }
     return new TlsConfig(a.toString(), c.toString(), k.toString(), false);
   }
 
-  /** Whose jobs are "mine": the user of the certificate with TLS, else the OS user. */
+  /**
+   * Whose jobs are "mine": the user of the certificate with TLS, the local login's user, ""
+   * with a token file (the GRC knows: a user token lists only its user's jobs), else the OS user.
+   */
   String me() {
-    return insecure() ? user : Tls.identity("the user certificate", tls()).name();
+    Access a = access();
+    return a.user() != null ? a.user() : Tls.identity("the user certificate", a.tls()).name();
   }
 
   private Path file(Path flag, String var, Path dflt) {
+    // dflt may be null: then null when neither flag nor variable is given
     if (flag != null) {
       return flag;
     }
@@ -298,8 +425,22 @@ public final class GrcCli implements Runnable {
 
   /** A channel to the GRC with a deadline on every unary call (streams have none). */
   final class Grc implements AutoCloseable {
-    final ManagedChannel channel = Channels.forEndpoint("the user certificate", endpoint(),
-        tls(), Role.GRC, null);
+    final ManagedChannel managed = open();
+    /** With a token, every call carries {@code authorization: Bearer <token>}. */
+    final io.grpc.Channel channel = access().token() == null ? managed
+        : io.grpc.ClientInterceptors.intercept(managed,
+            io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(bearer(access().token())));
+
+    private ManagedChannel open() {
+      Access a = access();
+      if (a.token() == null) {
+        return Channels.forEndpoint("the user certificate", endpoint(), a.tls(), Role.GRC, null);
+      }
+      Endpoint e = endpoint();
+      return io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder.forAddress(e.host(), e.port(),
+          Tls.tokenChannelCredentials(a.endpoint() == null ? "the CA certificate"
+              : "the local login's CA certificate", a.caPem(), Role.GRC)).build();
+    }
 
     GridServiceGrpc.GridServiceBlockingStub call() {
       return GridServiceGrpc.newBlockingStub(channel)
@@ -316,7 +457,7 @@ public final class GrcCli implements Runnable {
 
     @Override
     public void close() {
-      Channels.close(channel);
+      Channels.close(managed);
     }
   }
 
