@@ -334,7 +334,9 @@ public final class GrcCli implements Runnable {
       return new Access(null, t, pem, null, "", "token in " + tokenFile);
     }
     Path c = file(cert, "LAMBDAGRID_CERT", home().resolve("user.crt"));
-    if (cert == null && env.get("LAMBDAGRID_CERT") == null && !Files.exists(c)) {
+    boolean certGiven = cert != null || (env.get("LAMBDAGRID_CERT") != null
+        && !env.get("LAMBDAGRID_CERT").isBlank());
+    if (!certGiven && !Files.exists(c)) {
       Path socket = file(null, "LAMBDAGRID_LOCAL_SOCKET", Path.of(DEFAULT_LOCAL_SOCKET));
       if (Files.exists(socket)) {
         org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(socket);
