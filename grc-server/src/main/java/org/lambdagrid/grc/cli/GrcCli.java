@@ -85,6 +85,13 @@ import picocli.CommandLine.ScopeType;
  * the user the certificate names. {@code --insecure} (or {@code LAMBDAGRID_INSECURE=1}) dials a
  * GRC that runs without TLS, and submits as the OS user.
  *
+ * <p>Without a certificate: {@code --token FILE} (or {@code $LAMBDAGRID_TOKEN_FILE}) dials
+ * {@code --grc} as the GRC's token port with TLS verified against {@code --ca} and sends the file's
+ * token as {@code authorization: Bearer}; with neither a certificate nor a token file, if the
+ * GRC's local socket exists ({@code $LAMBDAGRID_LOCAL_SOCKET}, default /run/lambdagrid/grc.sock)
+ * the CLI logs in there (the GRC reads the peer's OS user) and uses the session token, token
+ * port and CA it answers ({@link LocalLoginClient}).
+ *
  * <p>Exit codes: 0 success; 1 the GRC refused or failed the request, or cannot be reached;
  * 2 a bad command line or argument; with {@code submit --wait}: the command's exit code, 1 if
  * the job failed before its command ran, 130 if it was cancelled.
