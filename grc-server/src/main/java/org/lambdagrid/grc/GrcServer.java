@@ -155,6 +155,10 @@ public final class GrcServer implements AutoCloseable {
         : new BearerTokens(Path.of(config.tokens().file()));
     SessionTokens sessions = config.local() == null ? null
         : new SessionTokens(clock, config.local().sessionTtlDuration());
+    if (config.local() != null && tls.isInsecure()) {
+      throw new org.lambdagrid.common.ConfigException(source + ": local: needs TLS (the session"
+          + " tokens travel to the token port, which is plaintext with tls: {insecure: true})");
+    }
     String caPem = config.local() == null ? null : readCa(source, tls);
     GrcState state = GrcState.open(config);
     try {

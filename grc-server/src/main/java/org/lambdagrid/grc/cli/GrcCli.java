@@ -227,11 +227,24 @@ public final class GrcCli implements Runnable {
     return tls && reason != null ? " (TLS: " + reason + ")" : "";
   }
 
-  private static io.grpc.Metadata bearer(String token) {
-    io.grpc.Metadata md = new io.grpc.Metadata();
-    md.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER),
-        "Bearer " + token);
-    return md;
+  static final io.grpc.Metadata.Key<String> AUTHORIZATION =
+      io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER);
+  /** A local session is renewed when it has less than this left. */
+  static final Duration RENEW_BEFORE = Duration.ofSeconds(30);
+
+  private Path sessionSocket; // the local socket a session came from, or null
+  private Instant sessionExpires;
+
+  /** The token to send: the file's, or the local session's, renewed when about to expire. */
+  synchronized String bearerToken() {
+    access();
+    if (sessionSocket != null && Instant.now().plus(RENEW_BEFORE).isAfter(sessionExpires)) {
+      org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(sessionSocket);
+      access = new Access(null, a.token(), access.caPem(), access.endpoint(), access.user(),
+          access.tokenSource());
+      sessionExpires = a.expires();
+    }
+    return access.token();
   }
 
   /** A mistake the user can fix; printed as one line. */
@@ -313,7 +326,7 @@ public final class GrcCli implements Runnable {
 
   private Access access;
 
-  Access access() {
+  synchronized Access access() {
     if (access == null) {
       access = resolveAccess();
     }
@@ -354,8 +367,11 @@ public final class GrcCli implements Runnable {
           throw new UserError("the local login on " + socket + " named a bad endpoint: "
               + e.getMessage(), 1);
         }
-        return new Access(null, a.token(), a.caPem().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-            at, a.user(), "session token of the local login (" + socket + ")");
+        sessionSocket = socket;
+        sessionExpires = a.expires();
+        return new Access(null, a.token(),
+            a.caPem().getBytes(java.nio.charset.StandardCharsets.UTF_8), at, a.user(),
+            "session token of the local login (" + socket + ")");
       }
     }
     TlsConfig tls = certificateTls();
@@ -435,10 +451,25 @@ public final class GrcCli implements Runnable {
   /** A channel to the GRC with a deadline on every unary call (streams have none). */
   final class Grc implements AutoCloseable {
     final ManagedChannel managed = open();
-    /** With a token, every call carries {@code authorization: Bearer <token>}. */
+    /**
+     * With a token, every call carries {@code authorization: Bearer <token>}; a local session
+     * about to expire is renewed first (so a long {@code submit --wait} keeps working).
+     */
     final io.grpc.Channel channel = access().token() == null ? managed
-        : io.grpc.ClientInterceptors.intercept(managed,
-            io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(bearer(access().token())));
+        : io.grpc.ClientInterceptors.intercept(managed, new io.grpc.ClientInterceptor() {
+          @Override
+          public <Q, A> io.grpc.ClientCall<Q, A> interceptCall(io.grpc.MethodDescriptor<Q, A> m,
+              io.grpc.CallOptions o, io.grpc.Channel next) {
+            return new io.grpc.ForwardingClientCall.SimpleForwardingClientCall<>(
+                next.newCall(m, o)) {
+              @Override
+              public void start(Listener<A> listener, io.grpc.Metadata headers) {
+                headers.put(AUTHORIZATION, "Bearer " + bearerToken());
+                super.start(listener, headers);
+              }
+            };
+          }
+        });
 
     private ManagedChannel open() {
       Access a = access();
