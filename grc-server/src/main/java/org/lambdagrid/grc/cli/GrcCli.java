@@ -197,7 +197,10 @@ public final class GrcCli implements Runnable {
         switch (st.getCode()) {
           case UNAVAILABLE -> err.println("grc: cannot reach the GRC at " + root.endpoint()
               + ": " + desc + tlsReason(s) + (root.insecure()
-                  ? " (plaintext: a GRC with TLS closes plaintext connections)" : ""));
+                  ? " (plaintext: a GRC with TLS closes plaintext connections)"
+                  : root.access != null && root.access.token() != null
+                      && root.access.endpoint() == null && !tlsReason(s).isEmpty()
+                      ? " (with --token, --grc must be the GRC's token port)" : ""));
           case DEADLINE_EXCEEDED -> err.println("grc: the GRC at " + root.endpoint()
               + " did not answer in time: " + desc);
           case UNAUTHENTICATED -> err.println("grc: the GRC refused the "

@@ -109,7 +109,10 @@ public final class LocalSocket implements AutoCloseable {
         answer(ch, login, peers);
       } catch (ClosedChannelException e) {
         return;
-      } catch (IOException | RuntimeException e) {
+      } catch (IOException e) {
+        // the peer left before the answer (e.g. another GRC probing whether this one answers)
+        log.debug("local login: {}", e.toString());
+      } catch (RuntimeException e) {
         if (!closed) {
           log.warn("local login: {}", e.toString());
         }
