@@ -47,6 +47,10 @@ import org.lambdagrid.grc.reservation.Topology;
  * tokens:                       # optional: a second port for users with operator-issued tokens
  *   listen: 0.0.0.0:7302        # TLS with the GRC's certificate, no client certificate; GridService
  *   file: /etc/lambdagrid/tokens   # hashes of issued tokens (grc-server issue-token)
+ * local:                        # optional (needs tokens): local users log in by peer credentials
+ *   socket: /run/lambdagrid/grc.sock   # default; mode 0666 in a directory only root may write
+ *   session_ttl: 5m             # how long a session token is accepted (default 5m)
+ *   endpoint: grc.example.org:7302   # the token port to tell them (default: tokens.listen)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -68,7 +72,8 @@ public record GrcConfig(
     TlsConfig tls,
     @JsonProperty("state_dir") String stateDir,
     StateConfig state,
-    Tokens tokens) {
+    Tokens tokens,
+    Local local) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
@@ -96,6 +101,48 @@ public record GrcConfig(
       throw new IllegalArgumentException("state_dir: '" + stateDir + "' is not an absolute path");
     }
     state = state == null ? StateConfig.defaults() : state;
+    if (local != null && tokens == null) {
+      throw new IllegalArgumentException("local: needs a tokens section (local users get session"
+          + " tokens for the token port)");
+    }
+  }
+
+  /** Without a {@code local} section. */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TopologyConfig topology,
+      NetworkConfig network, TlsConfig tls, String stateDir, StateConfig state, Tokens tokens) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, stateDir, state, tokens, null);
+  }
+
+  /**
+   * The {@code local:} section: the Unix socket on which local users log in (by their peer
+   * credentials) for a session token on the token port, how long a session lasts (default 5m),
+   * and the token port's host:port to tell them (default: the tokens listen address, 127.0.0.1
+   * for a wildcard host).
+   */
+  public record Local(String socket, @JsonProperty("session_ttl") String sessionTtl,
+      String endpoint) {
+    public static final String DEFAULT_SOCKET = "/run/lambdagrid/grc.sock";
+
+    public Local {
+      socket = socket == null || socket.isEmpty() ? DEFAULT_SOCKET : socket;
+      if (!Path.of(socket).isAbsolute()) {
+        throw new IllegalArgumentException("socket: '" + socket + "' is not an absolute path");
+      }
+      sessionTtl = positive("session_ttl", sessionTtl, "5m");
+      if (endpoint != null) {
+        try {
+          Endpoint.parse(endpoint);
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("endpoint: " + e.getMessage());
+        }
+      }
+    }
+
+    public Duration sessionTtlDuration() {
+      return Quantities.parseDuration(sessionTtl);
+    }
   }
 
   /** No topology, the calendar network provider, no {@code tokens} section. */
@@ -152,17 +199,18 @@ public record GrcConfig(
 
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
-    return new GrcConfig(null, null, null, null, null, null, null, null, null, null, null, null);
+    return new GrcConfig(null, null, null, null, null, null, null, null, null, null, null, null,
+        null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state, tokens);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, t, n, tls, stateDir, state, tokens);
+        outputBufferBytes, t, n, tls, stateDir, state, tokens, local);
   }
 
   public Endpoint listenEndpoint() {

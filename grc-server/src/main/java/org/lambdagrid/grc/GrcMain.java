@@ -65,8 +65,16 @@ public final class GrcMain implements Callable<Integer> {
     }
     log.info("effective configuration:\n{}", ConfigLoader.render(cfg).strip());
     cfg.tls().warnIfInsecure(log, "grc-server");
+    if (cfg.local() != null) {
+      log.info("local login socket {} (sessions last {})", cfg.local().socket(),
+          cfg.local().sessionTtl());
+    }
     try {
       server.start();
+    } catch (IllegalStateException e) {
+      spec.commandLine().getErr().println("grc-server: " + e.getMessage());
+      server.close();
+      return 1;
     } catch (java.io.IOException e) {
       spec.commandLine().getErr().println("grc-server: cannot listen on " + cfg.listen() + ": "
           + (e.getCause() != null ? e.getCause().getMessage() : e.getMessage()));

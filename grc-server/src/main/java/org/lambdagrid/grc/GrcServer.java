@@ -17,7 +17,11 @@ import org.lambdagrid.common.Endpoint;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.nio.file.Files;
 import org.lambdagrid.common.security.BearerTokens;
+import org.lambdagrid.common.security.SessionTokens;
+import org.lambdagrid.grc.local.LocalLogin;
+import org.lambdagrid.grc.local.LocalSocket;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TokenAuthenticator;
@@ -66,6 +70,8 @@ public final class GrcServer implements AutoCloseable {
   private final GrcRecovery recovery;
   private final Clock clock;
   private DaemonServer tokenServer; // null without a tokens section
+  private LocalSettings local; // null without a local section
+  private LocalSocket localSocket; // bound by start
 
   /**
    * @param siteClients makes the client for a CRM endpoint (production:
@@ -147,6 +153,13 @@ public final class GrcServer implements AutoCloseable {
     CoordinatorSettings s = config.settings();
     BearerTokens tokens = config.tokens() == null ? null
         : new BearerTokens(Path.of(config.tokens().file()));
+    SessionTokens sessions = config.local() == null ? null
+        : new SessionTokens(clock, config.local().sessionTtlDuration());
+    if (config.local() != null && tls.isInsecure()) {
+      throw new org.lambdagrid.common.ConfigException(source + ": local: needs TLS (the session"
+          + " tokens travel to the token port, which is plaintext with tls: {insecure: true})");
+    }
+    String caPem = config.local() == null ? null : readCa(source, tls);
     GrcState state = GrcState.open(config);
     try {
       GrcServer grc = new GrcServer(config, clock,
@@ -155,12 +168,25 @@ public final class GrcServer implements AutoCloseable {
       if (tokens != null) {
         Endpoint at = Endpoint.parse(config.tokens().listen());
         grc.serveTokens(NettyServerBuilder.forAddress(new InetSocketAddress(at.host(), at.port()),
-            Tls.serverOnlyCredentials(source, tls)), tokens);
+            Tls.serverOnlyCredentials(source, tls)), tokens, sessions);
+      }
+      if (sessions != null) {
+        grc.serveLocal(Path.of(config.local().socket()), sessions, caPem,
+            LocalSocket.PEERCRED);
       }
       return grc;
     } catch (RuntimeException e) {
       state.close();
       throw e;
+    }
+  }
+
+  private static String readCa(String source, TlsConfig tls) {
+    try {
+      return Files.readString(Path.of(tls.ca()));
+    } catch (IOException e) {
+      throw new org.lambdagrid.common.ConfigException(source + ": tls.ca: '" + tls.ca()
+          + "' cannot be read: " + e.getMessage());
     }
   }
 
@@ -179,10 +205,49 @@ public final class GrcServer implements AutoCloseable {
    * certificate. Call before {@link #start}.
    */
   public GrcServer serveTokens(ServerBuilder<?> builder, BearerTokens tokens) {
+    return serveTokens(builder, tokens, null);
+  }
+
+  /** As {@link #serveTokens(ServerBuilder, BearerTokens)}, also admitting local sessions. */
+  public GrcServer serveTokens(ServerBuilder<?> builder, BearerTokens tokens,
+      SessionTokens sessions) {
     tokenServer = new DaemonServer("grc-tokens", builder,
         List.of(new GridServiceImpl(registry, coordinator, reservations)),
-        new TokenAuthenticator(tokens, java.util.Set.of(GridServiceGrpc.SERVICE_NAME)));
+        new TokenAuthenticator(tokens, sessions, java.util.Set.of(GridServiceGrpc.SERVICE_NAME)));
     return this;
+  }
+
+  private record LocalSettings(Path socket, SessionTokens sessions, String caPem,
+      LocalSocket.PeerLookup peers) { }
+
+  /**
+   * Also answers local logins on the Unix socket {@code socket} ({@link LocalSocket}): the
+   * peer's OS user gets a session token of {@code sessions} (which the token port must admit,
+   * see {@link #serveTokens(ServerBuilder, BearerTokens, SessionTokens)}), the token port's
+   * endpoint and {@code caPem}. Bound by {@link #start} after the token port; call before it.
+   */
+  public GrcServer serveLocal(Path socket, SessionTokens sessions, String caPem,
+      LocalSocket.PeerLookup peers) {
+    local = new LocalSettings(socket, sessions, caPem, peers);
+    return this;
+  }
+
+  /** The local login socket, or null. */
+  public Path localSocket() {
+    return localSocket == null ? null : localSocket.path();
+  }
+
+  /** The token port's host:port as local users should dial it. */
+  private String tokenEndpoint() {
+    if (config.local() != null && config.local().endpoint() != null) {
+      return config.local().endpoint();
+    }
+    String host = config.tokens() == null ? "127.0.0.1"
+        : Endpoint.parse(config.tokens().listen()).host();
+    if (host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]") || host.isEmpty()) {
+      host = "127.0.0.1";
+    }
+    return host + ":" + tokenPort();
   }
 
   /** The token port (-1 in process), or 0 without one. */
@@ -206,6 +271,10 @@ public final class GrcServer implements AutoCloseable {
     server.start();
     if (tokenServer != null) {
       tokenServer.start();
+    }
+    if (local != null) {
+      localSocket = LocalSocket.bind(local.socket(),
+          new LocalLogin(local.sessions(), this::tokenEndpoint, local.caPem()), local.peers());
     }
     return this;
   }
@@ -250,6 +319,9 @@ public final class GrcServer implements AutoCloseable {
 
   @Override
   public void close() {
+    if (localSocket != null) {
+      localSocket.close();
+    }
     coordinator.shutdown("the GRC shut down");
     reservations.shutdown("the GRC shut down");
     if (tokenServer != null) {

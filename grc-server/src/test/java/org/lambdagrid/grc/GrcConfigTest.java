@@ -138,6 +138,27 @@ class GrcConfigTest {
   }
 
   @Test
+  void theLocalSectionHasDefaultsAndNeedsTokens() {
+    GrcConfig c = ConfigLoader.parse("grc.yaml", "tokens: {listen: 0.0.0.0:7302, file: /etc/lg/t}\n"
+        + "local: {}\n", GrcConfig.class);
+    assertThat(c.local().socket()).isEqualTo("/run/lambdagrid/grc.sock");
+    assertThat(c.local().sessionTtlDuration()).isEqualTo(java.time.Duration.ofMinutes(5));
+    assertThat(c.local().endpoint()).isNull();
+    assertThatExceptionOfType(org.lambdagrid.common.ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "local: {socket: /run/x.sock}\n",
+            GrcConfig.class))
+        .withMessageContaining("local: needs a tokens section");
+    assertThatExceptionOfType(org.lambdagrid.common.ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "tokens: {listen: 0.0.0.0:7302, file: /t}\n"
+            + "local: {socket: run/x.sock}\n", GrcConfig.class))
+        .withMessageContaining("socket: 'run/x.sock' is not an absolute path");
+    assertThatExceptionOfType(org.lambdagrid.common.ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "tokens: {listen: 0.0.0.0:7302, file: /t}\n"
+            + "local: {session_ttl: 0s}\n", GrcConfig.class))
+        .withMessageContaining("session_ttl");
+  }
+
+  @Test
   void issueTokenPrintsATokenAndStoresOnlyItsHash(@TempDir Path dir) throws Exception {
     Path tokens = dir.resolve("tokens");
     StringWriter out = new StringWriter();

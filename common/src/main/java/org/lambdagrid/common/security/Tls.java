@@ -118,15 +118,45 @@ public final class Tls {
     return p.toFile();
   }
 
+  /**
+   * A client's credentials without a client certificate, for a token port: the server is
+   * verified against the CA certificates in {@code caPem} (chain, validity, host name against its
+   * subjectAltName) and must present a certificate of {@code serverRole}.
+   *
+   * @param source names where the CA came from in errors (a file, or the local socket)
+   * @throws ConfigException if {@code caPem} holds no usable certificate
+   */
+  public static ChannelCredentials tokenChannelCredentials(String source, byte[] caPem,
+      Role serverRole) {
+    try {
+      return TlsChannelCredentials.newBuilder()
+          .trustManager(trustManager(source, new java.io.ByteArrayInputStream(caPem), serverRole,
+              null))
+          .build();
+    } catch (IOException | GeneralSecurityException e) {
+      throw new ConfigException(source + ": not a PEM certificate file: " + e.getMessage(), e);
+    }
+  }
+
   /** PKIX trust in every certificate of the CA file, plus the server check for clients. */
   private static X509ExtendedTrustManager trustManager(String source, TlsConfig tls,
       Role serverRole, String serverName) {
     File caFile = readable(source, "ca", tls.ca());
     try (InputStream in = Files.newInputStream(caFile.toPath())) {
+      return trustManager(source + ": tls.ca: '" + tls.ca() + "'", in, serverRole, serverName);
+    } catch (IOException | GeneralSecurityException e) {
+      throw new ConfigException(source + ": tls.ca: '" + tls.ca() + "' is not a PEM certificate"
+          + " file: " + e.getMessage(), e);
+    }
+  }
+
+  private static X509ExtendedTrustManager trustManager(String what, InputStream in,
+      Role serverRole, String serverName) throws IOException, GeneralSecurityException {
+    {
       Collection<? extends Certificate> cas = CertificateFactory.getInstance("X.509")
           .generateCertificates(in);
       if (cas.isEmpty()) {
-        throw new ConfigException(source + ": tls.ca: '" + tls.ca() + "' holds no certificate");
+        throw new ConfigException(what + " holds no certificate");
       }
       KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
       store.load(null, null);
@@ -142,9 +172,6 @@ public final class Tls {
         }
       }
       throw new IllegalStateException("no X509 trust manager in this JDK");
-    } catch (IOException | GeneralSecurityException e) {
-      throw new ConfigException(source + ": tls.ca: '" + tls.ca() + "' is not a PEM certificate"
-          + " file: " + e.getMessage(), e);
     }
   }
 

@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The interceptor of a port where callers authenticate with an operator-issued bearer token
- * ({@code authorization: Bearer lgt_...}) instead of a client certificate. The port is TLS
+ * ({@code authorization: Bearer lgt_...}) or a local login's session token ({@code lgs_...},
+ * {@link SessionTokens}) instead of a client certificate. The port is TLS
  * without client certificates ({@link Tls#serverOnlyCredentials}); only the listed services
  * (plus health) are open on it. A call without a token, or with an unknown or revoked one, is
  * {@code UNAUTHENTICATED}; another service is {@code PERMISSION_DENIED}. Inside an admitted call
@@ -28,11 +29,21 @@ public final class TokenAuthenticator implements ServerInterceptor {
       Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
   private final BearerTokens tokens;
+  private final SessionTokens sessions; // null: no local login
   private final Set<String> services;
 
   /** @param services full service names open to token holders, e.g. lambdagrid.v1.GridService */
   public TokenAuthenticator(BearerTokens tokens, Set<String> services) {
+    this(tokens, null, services);
+  }
+
+  /**
+   * Also admits the in-memory, expiring session tokens of {@code sessions} (local login), exactly
+   * like issued ones; null for none.
+   */
+  public TokenAuthenticator(BearerTokens tokens, SessionTokens sessions, Set<String> services) {
     this.tokens = tokens;
+    this.sessions = sessions;
     this.services = Set.copyOf(services);
   }
 
@@ -50,9 +61,14 @@ public final class TokenAuthenticator implements ServerInterceptor {
       return refuse(call, Status.UNAUTHENTICATED, "this port needs an operator-issued token:"
           + " send 'authorization: Bearer <token>'", remote);
     }
-    Optional<PeerIdentity> peer = tokens.lookup(auth.substring("Bearer ".length()).strip());
+    String token = auth.substring("Bearer ".length()).strip();
+    Optional<PeerIdentity> peer = token.startsWith(SessionTokens.PREFIX)
+        ? (sessions == null ? Optional.empty() : sessions.lookup(token))
+        : tokens.lookup(token);
     if (peer.isEmpty()) {
-      return refuse(call, Status.UNAUTHENTICATED, "unknown or revoked token", remote);
+      return refuse(call, Status.UNAUTHENTICATED, token.startsWith(SessionTokens.PREFIX)
+          ? "unknown or expired session token (log in again through the local socket)"
+          : "unknown or revoked token", remote);
     }
     Context ctx = Context.current().withValue(PeerIdentity.KEY, peer.get());
     return Contexts.interceptCall(ctx, call, headers, next);

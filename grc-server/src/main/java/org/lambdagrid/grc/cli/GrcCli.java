@@ -85,6 +85,13 @@ import picocli.CommandLine.ScopeType;
  * the user the certificate names. {@code --insecure} (or {@code LAMBDAGRID_INSECURE=1}) dials a
  * GRC that runs without TLS, and submits as the OS user.
  *
+ * <p>Without a certificate: {@code --token FILE} (or {@code $LAMBDAGRID_TOKEN_FILE}) dials
+ * {@code --grc} as the GRC's token port with TLS verified against {@code --ca} and sends the file's
+ * token as {@code authorization: Bearer}; with neither a certificate nor a token file, if the
+ * GRC's local socket exists ({@code $LAMBDAGRID_LOCAL_SOCKET}, default /run/lambdagrid/grc.sock)
+ * the CLI logs in there (the GRC reads the peer's OS user) and uses the session token, token
+ * port and CA it answers ({@link LocalLoginClient}).
+ *
  * <p>Exit codes: 0 success; 1 the GRC refused or failed the request, or cannot be reached;
  * 2 a bad command line or argument; with {@code submit --wait}: the command's exit code, 1 if
  * the job failed before its command ran, 130 if it was cancelled.
@@ -116,6 +123,11 @@ public final class GrcCli implements Runnable {
   @Option(names = "--ca", paramLabel = "FILE", scope = ScopeType.INHERIT,
       description = "The grid's CA certificate (default: $LAMBDAGRID_CA or ~/.lambdagrid/ca.crt).")
   Path ca;
+
+  @Option(names = "--token", paramLabel = "FILE", scope = ScopeType.INHERIT,
+      description = "A file holding your operator-issued token (default: $LAMBDAGRID_TOKEN_FILE)."
+          + " Then --grc is the GRC's token port and --ca the CA it is verified against.")
+  Path token;
 
   @Option(names = "--insecure", scope = ScopeType.INHERIT,
       description = "Dial a GRC that runs without TLS (default: $LAMBDAGRID_INSECURE=1).")
@@ -185,9 +197,14 @@ public final class GrcCli implements Runnable {
         switch (st.getCode()) {
           case UNAVAILABLE -> err.println("grc: cannot reach the GRC at " + root.endpoint()
               + ": " + desc + tlsReason(s) + (root.insecure()
-                  ? " (plaintext: a GRC with TLS closes plaintext connections)" : ""));
+                  ? " (plaintext: a GRC with TLS closes plaintext connections)"
+                  : root.access != null && root.access.token() != null
+                      && root.access.endpoint() == null && !tlsReason(s).isEmpty()
+                      ? " (with --token, --grc must be the GRC's token port)" : ""));
           case DEADLINE_EXCEEDED -> err.println("grc: the GRC at " + root.endpoint()
               + " did not answer in time: " + desc);
+          case UNAUTHENTICATED -> err.println("grc: the GRC refused the "
+              + root.access().describeToken() + ": " + desc);
           default -> err.println("grc: " + desc);
         }
         return st.getCode() == Status.Code.INVALID_ARGUMENT ? 2 : 1;
@@ -213,6 +230,26 @@ public final class GrcCli implements Runnable {
     return tls && reason != null ? " (TLS: " + reason + ")" : "";
   }
 
+  static final io.grpc.Metadata.Key<String> AUTHORIZATION =
+      io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER);
+  /** A local session is renewed when it has less than this left. */
+  static final Duration RENEW_BEFORE = Duration.ofSeconds(30);
+
+  private Path sessionSocket; // the local socket a session came from, or null
+  private Instant sessionExpires;
+
+  /** The token to send: the file's, or the local session's, renewed when about to expire. */
+  synchronized String bearerToken() {
+    access();
+    if (sessionSocket != null && Instant.now().plus(RENEW_BEFORE).isAfter(sessionExpires)) {
+      org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(sessionSocket);
+      access = new Access(null, a.token(), access.caPem(), access.endpoint(), access.user(),
+          access.tokenSource());
+      sessionExpires = a.expires();
+    }
+    return access.token();
+  }
+
   /** A mistake the user can fix; printed as one line. */
   static final class UserError extends RuntimeException {
     final int exitCode;
@@ -223,7 +260,13 @@ public final class GrcCli implements Runnable {
     }
   }
 
+  /** The GRC this invocation dials (the token port a local login named, else {@link #grcFlag}). */
   Endpoint endpoint() {
+    return access != null && access.endpoint() != null ? access.endpoint() : grcFlag();
+  }
+
+  /** The endpoint from --grc, $LAMBDAGRID_GRC, the grc.endpoint file or the default. */
+  Endpoint grcFlag() {
     String text = grc;
     String source = "--grc";
     if (text == null && env.get("LAMBDAGRID_GRC") != null && !env.get("LAMBDAGRID_GRC").isBlank()) {
@@ -263,12 +306,117 @@ public final class GrcCli implements Runnable {
         || "true".equals(env.get("LAMBDAGRID_INSECURE"));
   }
 
+  /**
+   * How this invocation authenticates: plaintext ({@code --insecure}), a token file
+   * ({@code --token} / {@code $LAMBDAGRID_TOKEN_FILE}: TLS to the token port, verified against the
+   * CA), the user certificate (mutual TLS), or, with none of these and the GRC's local socket
+   * present ({@code $LAMBDAGRID_LOCAL_SOCKET}, default /run/lambdagrid/grc.sock), a session token
+   * from a local login. Decided once per invocation.
+   *
+   * @param token the bearer token to send, or null (certificate or plaintext)
+   * @param caPem with a token: the CA the token port is verified against
+   * @param endpoint with a local login: the token port it named; else null (use --grc)
+   * @param user whose jobs are "mine", or "" if only the GRC knows (a token file)
+   * @param tokenSource names the token in errors
+   */
+  record Access(TlsConfig tls, String token, byte[] caPem, Endpoint endpoint, String user,
+      String tokenSource) {
+    String describeToken() {
+      return tokenSource == null ? "call (no token: this port needs a certificate)"
+          : tokenSource;
+    }
+  }
+
+  private Access access;
+
+  synchronized Access access() {
+    if (access == null) {
+      access = resolveAccess();
+    }
+    return access;
+  }
+
+  private Access resolveAccess() {
+    if (insecure()) {
+      return new Access(TlsConfig.plaintext(), null, null, null, user, null);
+    }
+    Path tokenFile = token != null ? token : file(null, "LAMBDAGRID_TOKEN_FILE", null);
+    if (tokenFile != null) {
+      String src = token != null ? "--token" : "LAMBDAGRID_TOKEN_FILE";
+      String t = readToken(src, tokenFile);
+      Path a = file(ca, "LAMBDAGRID_CA", home().resolve("ca.crt"));
+      byte[] pem;
+      try {
+        pem = Files.readAllBytes(a);
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new UserError("the grid's CA certificate " + a + " does not exist; with a token give"
+            + " --ca (or LAMBDAGRID_CA) for the token port's CA", 2);
+      } catch (IOException e) {
+        throw new UserError("cannot read the CA certificate " + a + ": " + e.getMessage(), 2);
+      }
+      return new Access(null, t, pem, null, "", "token in " + tokenFile);
+    }
+    Path c = file(cert, "LAMBDAGRID_CERT", home().resolve("user.crt"));
+    boolean certGiven = cert != null || (env.get("LAMBDAGRID_CERT") != null
+        && !env.get("LAMBDAGRID_CERT").isBlank());
+    if (!certGiven && !Files.exists(c)) {
+      Path socket = file(null, "LAMBDAGRID_LOCAL_SOCKET", Path.of(DEFAULT_LOCAL_SOCKET));
+      if (Files.exists(socket)) {
+        org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(socket);
+        Endpoint at;
+        try {
+          at = Endpoint.parse(a.endpoint());
+        } catch (IllegalArgumentException e) {
+          throw new UserError("the local login on " + socket + " named a bad endpoint: "
+              + e.getMessage(), 1);
+        }
+        sessionSocket = socket;
+        sessionExpires = a.expires();
+        return new Access(null, a.token(),
+            a.caPem().getBytes(java.nio.charset.StandardCharsets.UTF_8), at, a.user(),
+            "session token of the local login (" + socket + ")");
+      }
+    }
+    TlsConfig tls = certificateTls();
+    return new Access(tls, null, null, null, null, null);
+  }
+
+  static final String DEFAULT_LOCAL_SOCKET = "/run/lambdagrid/grc.sock";
+
+  private static Path home() {
+    return Path.of(System.getProperty("user.home"), ".lambdagrid");
+  }
+
+  /** The token in {@code f}: its one line, never echoed in errors. */
+  static String readToken(String src, Path f) {
+    String text;
+    try {
+      text = Files.readString(f).strip();
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new UserError(src + ": the token file " + f + " does not exist", 2);
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new UserError(src + ": the token file " + f + " is not readable by this user", 2);
+    } catch (java.nio.charset.MalformedInputException e) {
+      throw new UserError(src + ": " + f + " does not hold a token (expected one line lgt_...)", 2);
+    } catch (IOException e) {
+      throw new UserError(src + ": cannot read the token file " + f + ": " + e.getMessage(), 2);
+    }
+    if (text.isEmpty() || text.contains("\n") || !text.matches("[\\x21-\\x7e]+")) {
+      throw new UserError(src + ": " + f + " does not hold a token (expected one line lgt_...)", 2);
+    }
+    return text;
+  }
+
   /** The user's TLS settings from flags, environment or ~/.lambdagrid; plaintext if insecure. */
   TlsConfig tls() {
+    return access().tls();
+  }
+
+  private TlsConfig certificateTls() {
     if (insecure()) {
       return TlsConfig.plaintext();
     }
-    Path home = Path.of(System.getProperty("user.home"), ".lambdagrid");
+    Path home = home();
     Path c = file(cert, "LAMBDAGRID_CERT", home.resolve("user.crt"));
     Path k = file(key, "LAMBDAGRID_KEY", home.resolve("user.key"));
     Path a = file(ca, "LAMBDAGRID_CA", home.resolve("ca.crt"));
@@ -276,19 +424,26 @@ public final class GrcCli implements Runnable {
       if (!Files.exists(p)) {
         throw new UserError("no user certificate: " + p + " does not exist; give --cert, --key"
             + " and --ca, set LAMBDAGRID_CERT, LAMBDAGRID_KEY and LAMBDAGRID_CA, or ask your"
-            + " operator for ~/.lambdagrid/{user.crt,user.key,ca.crt} (--insecure only for a GRC"
-            + " without TLS)", 2);
+            + " operator for ~/.lambdagrid/{user.crt,user.key,ca.crt} or a token (--token FILE);"
+            + " on the GRC's machine the local socket (" + file(null, "LAMBDAGRID_LOCAL_SOCKET",
+                Path.of(DEFAULT_LOCAL_SOCKET)) + ") logs you in when it exists (--insecure only"
+            + " for a GRC without TLS)", 2);
       }
     }
     return new TlsConfig(a.toString(), c.toString(), k.toString(), false);
   }
 
-  /** Whose jobs are "mine": the user of the certificate with TLS, else the OS user. */
+  /**
+   * Whose jobs are "mine": the user of the certificate with TLS, the local login's user, ""
+   * with a token file (the GRC knows: a user token lists only its user's jobs), else the OS user.
+   */
   String me() {
-    return insecure() ? user : Tls.identity("the user certificate", tls()).name();
+    Access a = access();
+    return a.user() != null ? a.user() : Tls.identity("the user certificate", a.tls()).name();
   }
 
   private Path file(Path flag, String var, Path dflt) {
+    // dflt may be null: then null when neither flag nor variable is given
     if (flag != null) {
       return flag;
     }
@@ -298,8 +453,37 @@ public final class GrcCli implements Runnable {
 
   /** A channel to the GRC with a deadline on every unary call (streams have none). */
   final class Grc implements AutoCloseable {
-    final ManagedChannel channel = Channels.forEndpoint("the user certificate", endpoint(),
-        tls(), Role.GRC, null);
+    final ManagedChannel managed = open();
+    /**
+     * With a token, every call carries {@code authorization: Bearer <token>}; a local session
+     * about to expire is renewed first (so a long {@code submit --wait} keeps working).
+     */
+    final io.grpc.Channel channel = access().token() == null ? managed
+        : io.grpc.ClientInterceptors.intercept(managed, new io.grpc.ClientInterceptor() {
+          @Override
+          public <Q, A> io.grpc.ClientCall<Q, A> interceptCall(io.grpc.MethodDescriptor<Q, A> m,
+              io.grpc.CallOptions o, io.grpc.Channel next) {
+            return new io.grpc.ForwardingClientCall.SimpleForwardingClientCall<>(
+                next.newCall(m, o)) {
+              @Override
+              public void start(Listener<A> listener, io.grpc.Metadata headers) {
+                headers.put(AUTHORIZATION, "Bearer " + bearerToken());
+                super.start(listener, headers);
+              }
+            };
+          }
+        });
+
+    private ManagedChannel open() {
+      Access a = access();
+      if (a.token() == null) {
+        return Channels.forEndpoint("the user certificate", endpoint(), a.tls(), Role.GRC, null);
+      }
+      Endpoint e = endpoint();
+      return io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder.forAddress(e.host(), e.port(),
+          Tls.tokenChannelCredentials(a.endpoint() == null ? "the CA certificate"
+              : "the local login's CA certificate", a.caPem(), Role.GRC)).build();
+    }
 
     GridServiceGrpc.GridServiceBlockingStub call() {
       return GridServiceGrpc.newBlockingStub(channel)
@@ -316,7 +500,7 @@ public final class GrcCli implements Runnable {
 
     @Override
     public void close() {
-      Channels.close(channel);
+      Channels.close(managed);
     }
   }
 

@@ -252,4 +252,55 @@ class GrcCliTest {
     assertThat(out.toString()).isEqualTo("line\n");
   }
 
+
+  /** Without --insecure: the token and local-login paths. */
+  private int grcSecure(Map<String, String> env, String... args) {
+    CommandLine cli = GrcCli.commandLine(env, "alice");
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    return cli.execute(args);
+  }
+
+  @Test
+  void tokenFileErrorsAreOneLineAndNeverShowTheToken(@org.junit.jupiter.api.io.TempDir
+      java.nio.file.Path dir) throws Exception {
+    java.nio.file.Path missing = dir.resolve("nope");
+    assertThat(grcSecure(Map.of(), "--token", missing.toString(), "status")).isEqualTo(2);
+    assertThat(err.toString()).isEqualTo("grc: --token: the token file " + missing
+        + " does not exist\n");
+    err.getBuffer().setLength(0);
+
+    java.nio.file.Path empty = java.nio.file.Files.createFile(dir.resolve("empty"));
+    assertThat(grcSecure(Map.of("LAMBDAGRID_TOKEN_FILE", empty.toString()), "status"))
+        .isEqualTo(2);
+    assertThat(err.toString()).startsWith("grc: LAMBDAGRID_TOKEN_FILE: " + empty
+        + " does not hold a token").doesNotContain("Exception").hasLineCount(1);
+    err.getBuffer().setLength(0);
+
+    java.nio.file.Path token = dir.resolve("token");
+    java.nio.file.Files.writeString(token, "lgt_secret\n");
+    assertThat(grcSecure(Map.of(), "--token", token.toString(), "--ca",
+        dir.resolve("no-ca.crt").toString(), "status")).isEqualTo(2);
+    assertThat(err.toString()).contains("CA certificate " + dir.resolve("no-ca.crt")
+        + " does not exist").doesNotContain("lgt_secret").hasLineCount(1);
+    err.getBuffer().setLength(0);
+
+    java.nio.file.Files.writeString(dir.resolve("bad-ca.crt"), "not a certificate\n");
+    assertThat(grcSecure(Map.of(), "--token", token.toString(), "--ca",
+        dir.resolve("bad-ca.crt").toString(), "status")).isEqualTo(2);
+    assertThat(err.toString()).contains("not a PEM certificate").doesNotContain("lgt_secret")
+        .hasLineCount(1);
+  }
+
+  @Test
+  void aDeadLocalSocketIsAOneLineError(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path socket = java.nio.file.Files.createFile(dir.resolve("grc.sock"));
+    org.junit.jupiter.api.Assumptions.assumeFalse(java.nio.file.Files.exists(java.nio.file.Path.of(
+        System.getProperty("user.home"), ".lambdagrid", "user.crt")), "a user certificate wins");
+    assertThat(grcSecure(Map.of("LAMBDAGRID_LOCAL_SOCKET", socket.toString()), "status"))
+        .isEqualTo(1);
+    assertThat(err.toString()).startsWith("grc: cannot log in through the GRC's local socket "
+        + socket + ": ").contains("is the GRC running?").hasLineCount(1);
+  }
 }
