@@ -34,7 +34,8 @@ import org.lambdagrid.proto.v1.OutputChunk;
 public final class JdbcJobStore implements JobStore {
   private final Database db;
   private final long outputLimitBytes;
-  private final Map<String, JobRecord> jobs = new ConcurrentHashMap<>();
+  /** The records themselves; this class adds the writes. */
+  private final InMemoryJobStore jobs = new InMemoryJobStore();
   /** job id -> events already written (guarded by the job's monitor). */
   private final Map<String, Integer> writtenEvents = new ConcurrentHashMap<>();
 
@@ -48,7 +49,7 @@ public final class JdbcJobStore implements JobStore {
   public void add(JobRecord job) {
     Job snapshot = job.toProto();
     List<Event> events = job.events();
-    if (jobs.containsKey(job.id())) {
+    if (jobs.contains(job.id())) {
       throw new IllegalStateException("job id " + job.id() + " is already used");
     }
     db.transaction(c -> {
@@ -60,7 +61,7 @@ public final class JdbcJobStore implements JobStore {
       return null;
     });
     writtenEvents.put(job.id(), events.size());
-    jobs.put(job.id(), job);
+    jobs.add(job);
     job.persistWith(this::write);
   }
 
@@ -142,7 +143,7 @@ public final class JdbcJobStore implements JobStore {
           JobRecord r = JobRecord.restore(job, history,
               nodes == null ? null : parseNodes(nodes), output.getOrDefault(id, List.of()),
               outputLimitBytes);
-          jobs.put(id, r);
+          jobs.add(r);
           writtenEvents.put(id, history.size());
           r.persistWith(this::write);
         }
@@ -183,28 +184,21 @@ public final class JdbcJobStore implements JobStore {
 
   @Override
   public Optional<JobRecord> get(String id) {
-    return Optional.ofNullable(jobs.get(id));
+    return jobs.get(id);
   }
 
   @Override
   public boolean contains(String id) {
-    return jobs.containsKey(id);
+    return jobs.contains(id);
   }
 
   @Override
   public List<JobRecord> list() {
-    List<JobRecord> all = new ArrayList<>(jobs.values());
-    all.sort(Comparator.comparing(JobRecord::createdAt).reversed()
-        .thenComparing(JobRecord::id));
-    return all;
+    return jobs.list();
   }
 
   @Override
   public Optional<JobRecord> byClientToken(String user, String token) {
-    if (token == null || token.isEmpty()) {
-      return Optional.empty();
-    }
-    return jobs.values().stream().filter(j -> token.equals(j.spec().getClientToken())
-        && user.equals(j.spec().getUser())).findFirst();
+    return jobs.byClientToken(user, token);
   }
 }

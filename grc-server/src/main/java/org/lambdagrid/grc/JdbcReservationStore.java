@@ -25,7 +25,8 @@ import org.lambdagrid.proto.v1.Reservation;
  */
 public final class JdbcReservationStore implements ReservationStore {
   private final Database db;
-  private final Map<String, ReservationRecord> all = new ConcurrentHashMap<>();
+  /** The records themselves; this class adds the writes. */
+  private final InMemoryReservationStore all = new InMemoryReservationStore();
 
   public JdbcReservationStore(GrcState state) {
     this.db = state.database();
@@ -34,7 +35,7 @@ public final class JdbcReservationStore implements ReservationStore {
 
   @Override
   public void add(ReservationRecord r) {
-    if (all.containsKey(r.id())) {
+    if (all.contains(r.id())) {
       throw new IllegalStateException("reservation id " + r.id() + " is already used");
     }
     Reservation p = r.toProto();
@@ -45,7 +46,7 @@ public final class JdbcReservationStore implements ReservationStore {
           r.ownJob(), formatPairs(r.pairBps()), p.toByteArray());
       return null;
     });
-    all.put(r.id(), r);
+    all.add(r);
     r.persistWith(this::write);
   }
 
@@ -71,7 +72,7 @@ public final class JdbcReservationStore implements ReservationStore {
           }
           ReservationRecord r = ReservationRecord.restore(p, rs.getString(2),
               parsePairs(rs.getString(3)));
-          all.put(r.id(), r);
+          all.add(r);
           r.persistWith(this::write);
         }
       }
@@ -99,28 +100,21 @@ public final class JdbcReservationStore implements ReservationStore {
 
   @Override
   public Optional<ReservationRecord> get(String id) {
-    return Optional.ofNullable(all.get(id));
+    return all.get(id);
   }
 
   @Override
   public boolean contains(String id) {
-    return all.containsKey(id);
+    return all.contains(id);
   }
 
   @Override
   public List<ReservationRecord> list() {
-    List<ReservationRecord> out = new ArrayList<>(all.values());
-    out.sort(Comparator.comparing(ReservationRecord::createdAt).reversed()
-        .thenComparing(ReservationRecord::id));
-    return out;
+    return all.list();
   }
 
   @Override
   public Optional<ReservationRecord> byClientToken(String user, String token) {
-    if (token == null || token.isEmpty()) {
-      return Optional.empty();
-    }
-    return all.values().stream().filter(r -> token.equals(r.spec().getClientToken())
-        && user.equals(r.user())).findFirst();
+    return all.byClientToken(user, token);
   }
 }

@@ -127,7 +127,8 @@ public final class RoleAuthorizer implements ServerInterceptor {
     return Contexts.interceptCall(ctx, call, headers, next);
   }
 
-  private static <Q, A> ServerCall.Listener<Q> refuse(ServerCall<Q, A> call, Status status,
+  /** Logs and closes a refused call with {@code status} and {@code why}; shared by the authenticators. */
+  static <Q, A> ServerCall.Listener<Q> refuse(ServerCall<Q, A> call, Status status,
       String why, Object remote) {
     log.warn("refused {} from {}: {}: {}", call.getMethodDescriptor().getFullMethodName(), remote,
         status.getCode(), why);

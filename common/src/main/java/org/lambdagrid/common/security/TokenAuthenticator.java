@@ -1,5 +1,7 @@
 package org.lambdagrid.common.security;
 
+import static org.lambdagrid.common.security.RoleAuthorizer.refuse;
+
 import io.grpc.Context;
 import io.grpc.Contexts;
 import io.grpc.Grpc;
@@ -10,8 +12,6 @@ import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import java.util.Optional;
 import java.util.Set;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The interceptor of a port where callers authenticate with an operator-issued bearer token
@@ -24,7 +24,6 @@ import org.slf4j.LoggerFactory;
  * so per-user checks apply unchanged. Thread-safe.
  */
 public final class TokenAuthenticator implements ServerInterceptor {
-  private static final Logger log = LoggerFactory.getLogger(TokenAuthenticator.class);
   public static final Metadata.Key<String> AUTHORIZATION =
       Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
@@ -72,13 +71,5 @@ public final class TokenAuthenticator implements ServerInterceptor {
     }
     Context ctx = Context.current().withValue(PeerIdentity.KEY, peer.get());
     return Contexts.interceptCall(ctx, call, headers, next);
-  }
-
-  private static <Q, A> ServerCall.Listener<Q> refuse(ServerCall<Q, A> call, Status status,
-      String why, Object remote) {
-    log.warn("refused {} from {}: {}: {}", call.getMethodDescriptor().getFullMethodName(), remote,
-        status.getCode(), why);
-    call.close(status.withDescription(why), new Metadata());
-    return new ServerCall.Listener<>() { };
   }
 }
