@@ -46,6 +46,9 @@ import org.lambdagrid.crm.site.SiteSettings;
  *   nodemanager_config: /etc/lambdagrid/nodemanager.yaml   # passed as --nm-config; optional
  *   credential_ttl: 2m             # how long a pilot's one-time credential is valid after it
  *                                  # was issued; default: until the launch phase's deadline
+ *   reconnect_grace: 60s           # default 60s: after a restart, how long a share whose guests
+ *                                  # were all started waits for its pilots to redial and for
+ *                                  # the GRC to watch it again (see docs/operators.md)
  *   stop_grace: 10s                # default 10s: local: after stdin EOF, before SIGTERM;
  *                                  # slurm: how long stop waits for a cancelled pilot to end
  *   slurm:                         # only with starter: slurm
@@ -134,7 +137,8 @@ public record CrmConfig(
     duration("phase_timeout", phaseTimeout);
     shutdownWait = shutdownWait == null ? "5s" : shutdownWait;
     duration("shutdown_wait", shutdownWait);
-    pilot = pilot == null ? new Pilot(null, null, null, null, null, null, null, null) : pilot;
+    pilot = pilot == null ? new Pilot(null, null, null, null, null, null, null, null, null)
+        : pilot;
     state = state == null ? StateConfig.defaults() : state;
     holdTime = holdTime == null || holdTime.isEmpty() ? "120s" : holdTime;
     duration("hold_time", holdTime);
@@ -178,13 +182,22 @@ public record CrmConfig(
       @JsonProperty("nodemanager_config") String nodemanagerConfig,
       @JsonProperty("stop_grace") String stopGrace,
       Slurm slurm,
-      @JsonProperty("credential_ttl") String credentialTtl) {
+      @JsonProperty("credential_ttl") String credentialTtl,
+      @JsonProperty("reconnect_grace") String reconnectGrace) {
     public static final List<String> STARTERS = List.of("local", "slurm");
 
-    /** Without {@code credential_ttl}. */
+    /** Without {@code credential_ttl} and {@code reconnect_grace}. */
     public Pilot(String starter, String launcher, Boolean runAsUser, List<String> extraArgs,
         String nodemanagerConfig, String stopGrace, Slurm slurm) {
-      this(starter, launcher, runAsUser, extraArgs, nodemanagerConfig, stopGrace, slurm, null);
+      this(starter, launcher, runAsUser, extraArgs, nodemanagerConfig, stopGrace, slurm, null,
+          null);
+    }
+
+    /** Without {@code reconnect_grace}. */
+    public Pilot(String starter, String launcher, Boolean runAsUser, List<String> extraArgs,
+        String nodemanagerConfig, String stopGrace, Slurm slurm, String credentialTtl) {
+      this(starter, launcher, runAsUser, extraArgs, nodemanagerConfig, stopGrace, slurm,
+          credentialTtl, null);
     }
 
     public Pilot {
@@ -205,6 +218,9 @@ public record CrmConfig(
       } else {
         credentialTtl = null;
       }
+      reconnectGrace = reconnectGrace == null || reconnectGrace.isEmpty() ? "60s"
+          : reconnectGrace;
+      duration("reconnect_grace", reconnectGrace);
       if (starter.equals("slurm")) {
         slurm = slurm == null ? new Slurm(null, null, null, null, null) : slurm;
       } else if (slurm != null) {
@@ -314,7 +330,8 @@ public record CrmConfig(
     return new SiteSettings(site, nodeCapacity, cidrs(), slotsPerNode, phaseTimeoutDuration(),
         shutdownWaitDuration(), Quantities.parseDuration(holdTime),
         pilot.credentialTtl() == null ? null
-            : Quantities.parseDuration(pilot.credentialTtl()));
+            : Quantities.parseDuration(pilot.credentialTtl()),
+        Quantities.parseDuration(pilot.reconnectGrace()));
   }
 
   private static Endpoint endpoint(String field, String value, boolean required) {

@@ -29,7 +29,11 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
           + " recorded_at BIGINT NOT NULL)",
       "CREATE TABLE shares (job_id VARCHAR(64) PRIMARY KEY, reservation_id VARCHAR(64) NOT NULL,"
           + " user_name VARCHAR(64) NOT NULL, started INTEGER NOT NULL,"
-          + " recorded_at BIGINT NOT NULL)"));
+          + " recorded_at BIGINT NOT NULL)"),
+      Migration.of(2, "running shares",
+          "ALTER TABLE shares ADD COLUMN guest_user VARCHAR(64)",
+          "ALTER TABLE shares ADD COLUMN slots INTEGER",
+          "ALTER TABLE shares ADD COLUMN reconnect_hashes VARCHAR(1000000)"));
 
   private final Database db;
 
@@ -147,6 +151,13 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
   }
 
   @Override
+  public void shareRunning(String jobId, Running r) {
+    db.execute("UPDATE shares SET guest_user = ?, slots = ?, reconnect_hashes = ?"
+        + " WHERE job_id = ?", r.guestUser(), r.slots(), String.join(",", r.reconnectHashes()),
+        jobId);
+  }
+
+  @Override
   public void shareReleased(String jobId) {
     db.execute("DELETE FROM shares WHERE job_id = ?", jobId);
   }
@@ -156,11 +167,15 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
     return db.transaction(c -> {
       List<BoundShare> out = new ArrayList<>();
       try (PreparedStatement ps = c.prepareStatement("SELECT job_id, reservation_id, user_name,"
-          + " started FROM shares ORDER BY recorded_at, job_id");
+          + " started, guest_user, slots, reconnect_hashes FROM shares"
+          + " ORDER BY recorded_at, job_id");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
+          String hashes = rs.getString(7);
+          Running running = hashes == null ? null : new Running(rs.getString(5), rs.getInt(6),
+              List.of(hashes.split(",")));
           out.add(new BoundShare(rs.getString(1), rs.getString(2), rs.getString(3),
-              rs.getInt(4) != 0));
+              rs.getInt(4) != 0, running));
         }
       }
       return out;

@@ -91,6 +91,25 @@ public final class PilotSession implements StreamObserver<ConnectRequest> {
     return reply;
   }
 
+  /**
+   * Sends a message the pilot does not answer (request_id 0), e.g. the welcome. Never throws;
+   * returns whether it was written.
+   */
+  public boolean sendOneWay(ConnectResponse message) {
+    if (closed.get()) {
+      return false;
+    }
+    try {
+      synchronized (writeLock) {
+        out.onNext(message.toBuilder().setRequestId(0).build());
+      }
+      return true;
+    } catch (RuntimeException e) {
+      log.debug("could not send {} to {}: {}", message.getCommandCase(), name, e.toString());
+      return false;
+    }
+  }
+
   @Override
   public void onNext(ConnectRequest request) {
     if (closed.get()) {

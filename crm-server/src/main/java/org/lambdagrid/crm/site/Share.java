@@ -55,6 +55,7 @@ import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.Phase;
 import org.lambdagrid.proto.v1.PilotHello;
+import org.lambdagrid.proto.v1.PilotWelcome;
 import org.lambdagrid.proto.v1.RunCommand;
 import org.lambdagrid.proto.v1.SetKeysCommand;
 import org.lambdagrid.proto.v1.SetupCommand;
@@ -74,6 +75,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Protobuf messages (NodeEntry, NodeKeys, TrustBundle, ExecSpec, WatchShareResponse) are used
  * as plain data here: they pass through this site unchanged between the GRC and the pilots.
+ *
+ * <p>Re-adoption: every accepted pilot gets a reconnect credential in its welcome. Once
+ * StartGuests has completed, the share is recorded as running ({@link SiteLedger#shareRunning},
+ * with the credentials' hashes). A CRM restarted from that record builds the share again with
+ * {@link #Share(ShareSpec, SiteShares, SiteLedger.Running)}: its nodes are READY without a
+ * pilot, and a pilot that redials with its reconnect credential (hello with resume) is bound to
+ * its node again. A node whose pilot is not back within the reconnect grace is LOST, and a
+ * share nobody watched again by then is released ({@link #reconnectGraceEnded}). In a CRM that
+ * did not restart, a broken stream makes the node LOST at once, so a resume is refused there.
  */
 final class Share {
   private static final Logger log = LoggerFactory.getLogger(Share.class);
@@ -99,11 +109,41 @@ final class Share {
   private List<Ipv4Cidr> peerRanges = List.of();
   private int slots;
   private String bridge = "";
+  private boolean runningRecorded;
+  private boolean watched;
+  private final boolean restored;
 
   Share(ShareSpec spec, SiteShares site) {
     this.spec = spec;
     this.site = site;
     this.delivery = new SerialExecutor(site.executor());
+    this.restored = false;
+  }
+
+  /**
+   * A running share put back after a CRM restart: nodes READY, no pilot connected yet, EXEC not
+   * repeatable; its history starts here (the GRC already has everything before the restart).
+   */
+  Share(ShareSpec spec, SiteShares site, SiteLedger.Running running) {
+    this.spec = spec;
+    this.site = site;
+    this.delivery = new SerialExecutor(site.executor());
+    this.restored = true;
+    synchronized (this) {
+      guestUser = running.guestUser();
+      slots = running.slots();
+      runningRecorded = true;
+      for (int i = 0; i < spec.nodeCount(); i++) {
+        Node n = new Node(i, NODE_READY, "the CRM restarted; waiting up to "
+            + format(site.settings().reconnectGrace()) + " for the pilot to redial");
+        n.reconnectHash = i < running.reconnectHashes().size()
+            ? running.reconnectHashes().get(i) : "";
+        n.credentialUsed = true;
+        n.execSent = true;
+        n.phase = Phase.PHASE_EXEC;
+        nodes.add(n);
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------ phases
@@ -204,6 +244,19 @@ final class Share {
           ConnectResponse.newBuilder().setRun(RunCommand.getDefaultInstance()))
           .thenAccept(reply -> move(n, NODE_READY, "sshd accepts on "
               + Ipv4Cidr.formatAddress(n.address))));
+      SiteLedger.Running running;
+      synchronized (this) {
+        checkOpen();
+        if (runningRecorded) {
+          return;
+        }
+        running = new SiteLedger.Running(guestUser, slots,
+            nodes.stream().map(n -> n.reconnectHash).toList());
+      }
+      site.ledger().shareRunning(spec.jobId(), running); // from here a restart can re-adopt
+      synchronized (this) {
+        runningRecorded = true;
+      }
     } finally {
       phaseLock.unlock();
     }
@@ -331,6 +384,7 @@ final class Share {
   /** Adds a watcher; it gets the history first. Returns a handle that removes it. */
   Runnable watch(ShareWatcher watcher) {
     synchronized (this) {
+      watched = true;
       List<WatchShareResponse> past = List.copyOf(history);
       boolean done = finished;
       delivery.execute(() -> {
@@ -383,9 +437,16 @@ final class Share {
 
   // ------------------------------------------------------------------------------ pilots
 
-  /** Validates a hello for this share and binds the session to its node. */
+  /**
+   * Validates a hello for this share and binds the session to its node. A first hello must carry
+   * the node's one-time credential; a resumed one its reconnect credential.
+   */
   PilotListener accept(PilotHello hello, PilotSession session) {
+    if (hello.getResume()) {
+      return resume(hello, session);
+    }
     Node node;
+    String reconnect = newCredential();
     synchronized (this) {
       String who = "node " + hello.getNodeIndex() + " of job " + spec.jobId();
       if (releasing) {
@@ -409,6 +470,7 @@ final class Share {
         throw denied(who + ": the credential expired at " + node.credentialExpiry);
       }
       node.credentialUsed = true;
+      node.reconnectHash = sha256(reconnect);
       node.session = session;
       session.setName(node.hostname);
       move(node, NODE_CONNECTED, "pilot connected from host '" + hello.getHost() + "'"
@@ -416,8 +478,99 @@ final class Share {
     }
     log.info("job {}: pilot of {} connected from {}", spec.jobId(), node.hostname,
         hello.getHost());
+    session.sendOneWay(welcome(reconnect)); // before any command
     node.connected.complete(session); // outside the lock: dependants send SETUP from here
     return node;
+  }
+
+  /** A pilot redialling after its stream broke: only a restored share's node takes it back. */
+  private PilotListener resume(PilotHello hello, PilotSession session) {
+    Node node;
+    synchronized (this) {
+      String who = "node " + hello.getNodeIndex() + " of job " + spec.jobId();
+      if (releasing) {
+        throw denied(who + ": the share was released");
+      }
+      if (hello.getNodeIndex() < 0 || hello.getNodeIndex() >= nodes.size()) {
+        throw denied(who + ": no such node");
+      }
+      node = nodes.get(hello.getNodeIndex());
+      if (node.reconnectHash == null || node.reconnectHash.isEmpty()
+          || !MessageDigest.isEqual(node.reconnectHash.getBytes(StandardCharsets.UTF_8),
+              sha256(hello.getCredential()).getBytes(StandardCharsets.UTF_8))) {
+        throw denied(who + ": wrong reconnect credential");
+      }
+      if (node.state == NODE_LOST || node.state == NODE_STOPPED) {
+        throw denied(who + ": the node is " + shortName(node.state)
+            + (node.lostMessage == null ? "" : " (" + node.lostMessage + ")"));
+      }
+      if (node.session != null && node.session.isOpen()) {
+        throw denied(who + ": its pilot is still connected");
+      }
+      node.session = session;
+      session.setName(node.hostname);
+      note(node, "pilot of " + node.hostname + " re-adopted from host '" + hello.getHost()
+          + "' (it reports " + shortName(hello.getState()) + ")");
+    }
+    log.info("job {}: pilot of {} re-adopted from {} ({})", spec.jobId(), node.hostname,
+        hello.getHost(), hello.getState());
+    session.sendOneWay(welcome(hello.getCredential()));
+    synchronized (this) {
+      if (hello.getState() == NODE_EXECUTING && node.state == NODE_READY) {
+        move(node, NODE_EXECUTING, "command running (reported by the re-adopted pilot)");
+      }
+    }
+    boolean exitSeen;
+    synchronized (this) {
+      exitSeen = node.state == NODE_DONE;
+    }
+    if (hello.hasExit() && !exitSeen) {
+      node.onExit(hello.getExit());
+    }
+    return node;
+  }
+
+  /**
+   * For a restored share, at the end of the reconnect grace: nodes whose pilot did not come back
+   * are LOST, and a share the GRC did not watch again is released (the GRC no longer runs it).
+   */
+  void reconnectGraceEnded() {
+    List<Node> missing = new ArrayList<>();
+    boolean unclaimed;
+    String grace = format(site.settings().reconnectGrace());
+    synchronized (this) {
+      if (releasing || !restored) {
+        return;
+      }
+      for (Node n : nodes) {
+        if (n.session == null && n.state != NODE_LOST && n.state != NODE_STOPPED) {
+          missing.add(n);
+        }
+      }
+      unclaimed = !watched;
+    }
+    for (Node n : missing) {
+      move(n, NODE_LOST, "node " + n.hostname + " was lost: its pilot did not come back within "
+          + grace + " of the CRM restart");
+    }
+    if (unclaimed) {
+      site.release(spec.jobId(), "nobody watched the share within " + grace
+          + " of the CRM restart (the GRC no longer runs job " + spec.jobId() + ")");
+    }
+  }
+
+  private static ConnectResponse welcome(String reconnect) {
+    return ConnectResponse.newBuilder()
+        .setWelcome(PilotWelcome.newBuilder().setReconnectCredential(reconnect)).build();
+  }
+
+  static String sha256(String secret) {
+    try {
+      return java.util.HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+          .digest(secret.getBytes(StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+    }
   }
 
   private static RequestException denied(String why) {
@@ -717,6 +870,7 @@ final class Share {
     String credential;
     Instant credentialExpiry;
     boolean credentialUsed;
+    String reconnectHash; // hex SHA-256 of the reconnect credential
     volatile PilotHandle handle;
     volatile PilotSession session;
     NodeKeys keys;
@@ -724,10 +878,15 @@ final class Share {
     String lostMessage;
 
     Node(int index) {
+      this(index, NODE_LAUNCHING, "starting pilot");
+    }
+
+    Node(int index, NodeState initial, String message) {
       this.index = index;
       this.hostname = site.settings().site() + "-" + index;
       this.address = spec.range().hostAddress(index);
-      emit(WatchShareResponse.newBuilder().setEvent(event(this, "starting pilot")).build());
+      this.state = initial;
+      emit(WatchShareResponse.newBuilder().setEvent(event(this, message)).build());
     }
 
     @Override

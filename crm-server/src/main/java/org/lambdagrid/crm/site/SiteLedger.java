@@ -13,15 +13,37 @@ import org.lambdagrid.common.reservation.HoldTable;
  * <p>A hold is PREPARED, then COMMITTED, then RELEASED (or ABORTED / EXPIRED); terminal holds
  * are kept as tombstones for the hold table's retention. A share is <em>opened</em> (OpenShare
  * bound it to a committed reservation), then <em>started</em> (the first SetupNodes: pilots may
- * exist from then on), then gone (released). See {@link SiteShares#recover}.
+ * exist from then on), then <em>running</em> (StartGuests completed: every guest is up and a
+ * restarted CRM may re-adopt its pilots), then gone (released). See {@link SiteShares#recover}.
  */
 public interface SiteLedger {
   /** A hold as recorded; {@code held} has no window for an abort of an unknown id. */
   record Hold(String id, HoldTable.State state, SiteReservations.Held held, Instant expiresAt,
       Instant endedAt) {}
 
-  /** A share as recorded. */
-  record BoundShare(String jobId, String reservationId, String user, boolean started) {}
+  /**
+   * A share as recorded; {@code running} is null until StartGuests completed.
+   */
+  record BoundShare(String jobId, String reservationId, String user, boolean started,
+      Running running) {
+    public BoundShare(String jobId, String reservationId, String user, boolean started) {
+      this(jobId, reservationId, user, started, null);
+    }
+  }
+
+  /**
+   * What a restarted CRM needs to re-adopt a running share's pilots.
+   *
+   * @param guestUser the user the guests run as
+   * @param slots MPI slots per node (for the node entries)
+   * @param reconnectHashes per node index, the hex SHA-256 of its reconnect credential (the
+   *     credential itself is never stored)
+   */
+  record Running(String guestUser, int slots, List<String> reconnectHashes) {
+    public Running {
+      reconnectHashes = List.copyOf(reconnectHashes);
+    }
+  }
 
   SiteLedger NONE = new SiteLedger() {
     @Override
@@ -43,6 +65,9 @@ public interface SiteLedger {
 
     @Override
     public void shareStarted(String jobId) { }
+
+    @Override
+    public void shareRunning(String jobId, Running running) { }
 
     @Override
     public void shareReleased(String jobId) { }
@@ -69,6 +94,9 @@ public interface SiteLedger {
 
   /** Idempotent. */
   void shareStarted(String jobId);
+
+  /** Records that the share's guests all run, with what re-adopting them needs. Idempotent. */
+  void shareRunning(String jobId, Running running);
 
   /** Idempotent. */
   void shareReleased(String jobId);

@@ -17,25 +17,39 @@ import org.lambdagrid.common.reservation.HoldTable;
  * @param holdTime how long a prepared reservation waits for its commit before it expires
  * @param credentialTtl how long a pilot's one-time credential is valid after it was issued, or
  *     null: until the launch phase's deadline (the credential never outlives that deadline)
+ * @param reconnectGrace after a restart, how long a re-adoptable share waits for its pilots to
+ *     redial (a node not back by then is LOST) and for the GRC to watch it again (a share nobody
+ *     watched by then is released); null = {@link #DEFAULT_RECONNECT_GRACE}
  */
 public record SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges,
     int slotsPerNode, Duration phaseTimeout, Duration shutdownWait, Duration holdTime,
-    Duration credentialTtl) {
+    Duration credentialTtl, Duration reconnectGrace) {
+  public static final Duration DEFAULT_RECONNECT_GRACE = Duration.ofSeconds(60);
+
   public SiteSettings {
     ranges = List.copyOf(ranges);
     holdTime = holdTime == null ? HoldTable.DEFAULT_HOLD_TIME : holdTime;
+    reconnectGrace = reconnectGrace == null ? DEFAULT_RECONNECT_GRACE : reconnectGrace;
+  }
+
+  /** With the default reconnect grace. */
+  public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
+      Duration phaseTimeout, Duration shutdownWait, Duration holdTime, Duration credentialTtl) {
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, holdTime,
+        credentialTtl, null);
   }
 
   /** Credentials valid until the launch phase's deadline. */
   public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
       Duration phaseTimeout, Duration shutdownWait, Duration holdTime) {
-    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, holdTime, null);
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, holdTime, null,
+        null);
   }
 
   /** With the default hold time (120 s); credentials valid until the launch phase's deadline. */
   public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
       Duration phaseTimeout, Duration shutdownWait) {
-    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, null, null);
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, null, null, null);
   }
 
   /** When a credential issued {@code now} for a launch phase ending at {@code deadline} expires. */

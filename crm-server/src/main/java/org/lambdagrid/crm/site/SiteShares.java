@@ -7,9 +7,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
@@ -219,23 +221,26 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    *       original instant, a COMMITTED one stays until released).
    *   <li>A share that was only opened (no SetupNodes yet) is bound to its reservation again, if
    *       that is still committed: the GRC's job is still waiting for its start time.
-   *   <li>A share that was started is forgotten: its pilots were bound to the old process's
-   *       streams (a NodeManager whose CRM stream breaks tears its guest down and exits, and a
-   *       local launcher sees EOF on its stdin), so nothing of it can continue. The GRC fails
-   *       the job when its WatchShare stream breaks, and its ReleaseShare is then a no-op. Its
-   *       reservation stays committed until the GRC releases it.
+   *   <li>A share that was running (StartGuests had completed) is built again with its nodes
+   *       READY and waits for its pilots: a pilot whose stream broke keeps its guest and redials
+   *       with its reconnect credential, and is re-adopted. A node not back within the reconnect
+   *       grace is LOST; a share the GRC did not watch again within it is released.
+   *   <li>A share that was started but not running is forgotten: the phase the GRC was driving
+   *       failed with the old process, so the GRC fails the job; its pilots, if they redial, are
+   *       refused and tear their guests down. Its reservation stays committed until the GRC
+   *       releases it.
    * </ul>
    *
-   * @return the job ids whose shares are bound again
+   * @return the job ids whose shares are bound again or wait for their pilots
    */
   public List<String> recover() {
     reservations.recover(clock.instant());
     List<String> kept = new ArrayList<>();
     for (SiteLedger.BoundShare r : ledger.loadShares()) {
       String id = r.jobId();
-      if (r.started()) {
-        log.warn("job {}: its pilots did not survive the CRM restart; the share is forgotten"
-            + " (the GRC fails the job)", id);
+      if (r.started() && r.running() == null) {
+        log.warn("job {}: the CRM restarted while its guests were being set up; the share is"
+            + " forgotten (the GRC fails the job, its pilots are refused)", id);
         ledger.shareReleased(id);
         continue;
       }
@@ -250,8 +255,21 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       }
       ShareSpec spec = new ShareSpec(id, h.nodes(), h.range(), h.window().start(),
           h.window().end(), r.user(), r.reservationId());
-      synchronized (this) {
-        shares.put(id, new Share(spec, this));
+      if (r.running() != null) {
+        Share share = new Share(spec, this, r.running());
+        synchronized (this) {
+          shares.put(id, share);
+          started.add(id);
+        }
+        Duration grace = settings.reconnectGrace();
+        CompletableFuture.delayedExecutor(grace.toMillis(), TimeUnit.MILLISECONDS, executor)
+            .execute(share::reconnectGraceEnded);
+        log.info("job {}: its guests were running; waiting up to {} for its {} pilot(s) to"
+            + " redial", id, grace, spec.nodeCount());
+      } else {
+        synchronized (this) {
+          shares.put(id, new Share(spec, this));
+        }
       }
       kept.add(id);
     }
@@ -368,6 +386,10 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   // For Share.
   SiteSettings settings() {
     return settings;
+  }
+
+  SiteLedger ledger() {
+    return ledger;
   }
 
   PilotStarter starter() {

@@ -53,6 +53,8 @@ public final class TestPilot {
   private final CompletableFuture<Status> closed = new CompletableFuture<>();
   private volatile ClientCallStreamObserver<ConnectRequest> requests;
   private volatile String hostname = "";
+  private final CompletableFuture<String> welcome = new CompletableFuture<>();
+  private volatile PilotHello resumeHello;
 
   public TestPilot(Channel channel, String jobId, int nodeIndex, String credential) {
     this.stub = PilotServiceGrpc.newStub(channel);
@@ -93,10 +95,33 @@ public final class TestPilot {
   public TestPilot connect() {
     // Never inherit a caller's (e.g. SetupNodes') context: its end would cancel this stream.
     Context.ROOT.run(this::open);
-    send(ConnectRequest.newBuilder().setHello(PilotHello.newBuilder().setJobId(jobId)
-        .setNodeIndex(nodeIndex).setCredential(credential).setHost("testhost").setDriver("test"))
-        .build());
+    PilotHello hello = resumeHello != null ? resumeHello : PilotHello.newBuilder().setJobId(jobId)
+        .setNodeIndex(nodeIndex).setCredential(credential).setHost("testhost").setDriver("test")
+        .build();
+    send(ConnectRequest.newBuilder().setHello(hello).build());
     return this;
+  }
+
+  /**
+   * A pilot that redials after its stream broke (call {@link #connect} on it): the hello has
+   * resume set, {@code reconnectCredential}, {@code state} and, if not null, the exit.
+   */
+  public static TestPilot resuming(Channel channel, String jobId, int nodeIndex,
+      String reconnectCredential, NodeState state, CommandExit exit) {
+    TestPilot p = new TestPilot(channel, jobId, nodeIndex, reconnectCredential);
+    PilotHello.Builder h = PilotHello.newBuilder().setJobId(jobId).setNodeIndex(nodeIndex)
+        .setCredential(reconnectCredential).setHost("testhost").setDriver("test")
+        .setResume(true).setState(state);
+    if (exit != null) {
+      h.setExit(exit);
+    }
+    p.resumeHello = h.build();
+    return p;
+  }
+
+  /** Completes with the reconnect credential of the CRM's welcome. */
+  public CompletableFuture<String> welcome() {
+    return welcome;
   }
 
   private void open() {
@@ -125,6 +150,10 @@ public final class TestPilot {
   }
 
   private void handle(ConnectResponse command) {
+    if (command.hasWelcome()) {
+      welcome.complete(command.getWelcome().getReconnectCredential());
+      return; // not a command: never answered
+    }
     received.add(command);
     if (command.hasSetup()) {
       hostname = command.getSetup().getHostname();
