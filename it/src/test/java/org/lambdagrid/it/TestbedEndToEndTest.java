@@ -177,4 +177,58 @@ class TestbedEndToEndTest {
           .as(end + " (and its qdisc and class) removed").isNotZero();
     }
   }
+
+  @Test
+  @Order(4)
+  void aRunningJobSurvivesItsCrmBeingKilled_andTheRestartedCrmReadoptsItsGuests()
+      throws Exception {
+    Path go = work.resolve("readopt-go");
+    Sh.run(Duration.ofSeconds(10), "rm", "-f", go.toString()).orFail("rm");
+    // The command waits for the file, so the MPI run itself happens after the restart.
+    String jobId = grcAsUser(Duration.ofMinutes(1), "submit", "--site", "alpha=2", "--site",
+        "bravo=2", "--workdir", work.toString(), "--", "sh", "-c",
+        "while [ ! -e readopt-go ]; do sleep 0.2; done;"
+            + " exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello")
+        .orFail("grc submit").out().trim();
+    await().atMost(Duration.ofMinutes(2)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_RUNNING"));
+    List<String> guests = guestNamespaces();
+    assertThat(guests).hasSize(4);
+
+    // kill -9 of alpha's CRM (the site of the first node, where the command runs), then the
+    // same CRM again on its state directory.
+    Sh.run(Duration.ofMinutes(1), REPO.resolve("scripts/testbed").toString(), "restart-crm",
+        "alpha", "--kill").orFail("testbed restart-crm alpha --kill");
+    Path log = Testbed.STATE.resolve("logs/crm-alpha.log");
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(java.nio.file.Files.readString(log))
+            .contains("job " + jobId + ": pilot of alpha-0 re-adopted")
+            .contains("job " + jobId + ": pilot of alpha-1 re-adopted"));
+    assertThat(job(jobId).get("state").asText()).isEqualTo("JOB_RUNNING");
+    assertThat(guestNamespaces()).as("the same guests, not rebuilt").isEqualTo(guests);
+
+    Sh.run(Duration.ofSeconds(10), "runuser", "-u", USER, "--", "touch", go.toString())
+        .orFail("touch " + go);
+    await().atMost(Duration.ofMinutes(2)).until(() ->
+        job(jobId).get("state").asText().equals("JOB_SUCCEEDED"));
+    Testbed.assertMpiHelloRanOnEveryGuest(jobId,
+        grcAsUser(Duration.ofSeconds(30), "logs", jobId).orFail("grc logs"));
+    String events = grcAsUser(Duration.ofSeconds(30), "watch", jobId).orFail("grc watch").out();
+    assertThat(events).contains("lost contact with the CRM of site 'alpha'")
+        .contains("the CRM of site 'alpha' is back");
+
+    // Everything of the job goes when it ends, the orphaned launchers of the old CRM included.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
+      assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
+          .isEqualTo(1);
+    });
+  }
+
+  private static List<String> guestNamespaces() throws Exception {
+    return Sh.run(Duration.ofSeconds(10), "ip", "netns", "list").orFail("ip netns").out()
+        .lines().map(l -> l.split(" ")[0]).filter(n -> n.startsWith("lg-")).sorted().toList();
+  }
 }
