@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
  * answered, once, with a {@link LoginAnswer} for the OS user the kernel reports for the peer
  * (SO_PEERCRED), then closed. The adapter only: who gets what is {@link LocalLogin}'s.
  *
- * <p>Binding refuses a socket directory that users other than its owner may write (they could
- * replace the socket), and refuses if another GRC still answers on the path; a stale file left by
+ * <p>Binding refuses a socket directory that belongs to anyone but root or the GRC's user, or that
+ * users other than its owner may write (they could replace the socket), and refuses if another GRC still answers on the path; a stale file left by
  * a GRC that died is replaced. {@link #close} removes the file.
  */
 public final class LocalSocket implements AutoCloseable {
@@ -64,6 +64,14 @@ public final class LocalSocket implements AutoCloseable {
     if (!Files.isDirectory(dir)) {
       Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(
           PosixFilePermissions.fromString("rwxr-xr-x")));
+    }
+    String owner = Files.getOwner(dir).getName();
+    String me = System.getProperty("user.name");
+    if (!owner.equals("root") && !owner.equals(me)) {
+      throw new IllegalStateException("local.socket: the directory " + dir + " belongs to '"
+          + owner + "', not to root or the GRC's user '" + me + "' (its owner could replace the"
+          + " socket); use a directory only the GRC's user (root) can write, e.g."
+          + " /run/lambdagrid");
     }
     Set<PosixFilePermission> perms = Files.getPosixFilePermissions(dir);
     if (perms.contains(PosixFilePermission.GROUP_WRITE)

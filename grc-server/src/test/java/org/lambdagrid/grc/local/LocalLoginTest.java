@@ -103,4 +103,18 @@ class LocalLoginTest {
         .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("is writable by users other than its owner");
   }
+
+  @Test
+  void aDirectoryOwnedByAnotherUserIsRefused() throws IOException {
+    org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+        "needs root to give a directory to another user");
+    Path theirs = dir.resolve("theirs");
+    Files.createDirectory(theirs);
+    Files.setOwner(theirs, theirs.getFileSystem().getUserPrincipalLookupService()
+        .lookupPrincipalByName("nobody"));
+    assertThatThrownBy(() -> LocalSocket.bind(theirs.resolve("grc.sock"), login, ch -> "x"))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("belongs to 'nobody', not to root or the GRC's user 'root'");
+    assertThat(theirs.resolve("grc.sock")).doesNotExist();
+  }
 }
