@@ -12,17 +12,18 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 
 /**
- * Leases each site of a job an address sub-range, keyed by job id.
+ * Leases each site of a reservation an address sub-range, keyed by reservation id (a job's
+ * addresses are its reservation's).
  *
- * <p>For a job asking n_s nodes on site s, site s gets the smallest aligned block holding n_s
- * usable hosts ({@link Ipv4Cidr#prefixForHosts}) from s's published ranges, disjoint from
- * every sub-range any live job holds on any site. Sites may publish the same pool, and a
- * block is still never leased twice at once: until each reservation gets its own layer-2
- * segment (co-allocation), the guests of all jobs share the sites' joined segments, where two
- * guests with one address would answer each other's ARP. The job's own sites thereby get
- * disjoint blocks too, so its guests reach each other with on-link routes alone.
- * Allocation is all or nothing and first-fit in address order (sites with the largest block
- * first, ties by name, so big blocks are not fragmented by small ones).
+ * <p>For a reservation asking n_s nodes on site s, site s gets the smallest aligned block holding
+ * n_s usable hosts ({@link Ipv4Cidr#prefixForHosts}) from s's published ranges, disjoint from
+ * every sub-range any live lease holds on any site. Sites may publish the same pool, and a
+ * block is still never leased twice at once: reservations without bandwidth have no segment of
+ * their own, and their guests share the sites' joined bridges, where two guests with one address
+ * would answer each other's ARP. The reservation's own sites thereby get disjoint blocks too, so
+ * its guests reach each other with on-link routes alone. Allocation is all or nothing and
+ * first-fit in address order (sites with the largest block first, ties by name, so big blocks
+ * are not fragmented by small ones).
  *
  * <p>Durability: every lease and release is written to the {@link Ledger} (under this
  * allocator's lock, before the method returns), so a restarted GRC {@link #restore}s exactly the

@@ -93,8 +93,9 @@ public final class GrcServer implements AutoCloseable {
     this.state = state;
     this.clock = clock;
     this.allocator = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
-    this.registry = state == null ? new SiteRegistry(clock, allocator)
-        : new SiteRegistry(clock, allocator, state::saveSite);
+    // The reservations are made below; the registry asks them only when a site re-registers.
+    this.registry = new SiteRegistry(clock, allocator, this::peakNodesFromNow,
+        state == null ? site -> { } : state::saveSite);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
     this.coAllocator = new CoAllocator(config.topology().build());
@@ -115,8 +116,12 @@ public final class GrcServer implements AutoCloseable {
         clients, clock, scheduler, workers, s);
     List<BindableService> services = List.of(
         new GridServiceImpl(registry, coordinator, reservations),
-        new SiteRegistryServiceImpl(registry));
+        new SiteRegistryServiceImpl(registry, reservations::nodesInUse));
     this.server = new DaemonServer("grc", builder, services, AUTHORIZER);
+  }
+
+  private long peakNodesFromNow(String site) {
+    return reservations.peakNodesFromNow(site);
   }
 
   /**

@@ -186,6 +186,11 @@ public final class ReservationService implements AutoCloseable {
     return r.toProto();
   }
 
+  /** The most nodes of the site reservations hold at any instant from now on. */
+  public long peakNodesFromNow(String site) {
+    return allocator.peakNodes(site, clock.instant());
+  }
+
   /** Nodes of the site held by reservations now (for ListSites). */
   public int nodesInUse(String site) {
     if (allocator.topology().site(site).isEmpty()) {

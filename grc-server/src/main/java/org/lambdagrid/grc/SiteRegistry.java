@@ -3,8 +3,6 @@ package org.lambdagrid.grc;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -15,11 +13,10 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 
 /**
- * The sites the grid knows, and how many of each site's nodes live jobs hold.
+ * The sites the grid knows.
  *
- * <p>Node accounting: a job holds its nodes from submission until it ends ({@link #holdNodes} /
- * {@link #releaseNodes}, keyed by job id). Advance reservations (holding nodes only for a time
- * window) are the co-allocation issue's; until then a held node is held for the job's life.
+ * <p>Node accounting is the reservations' ({@link ReservationService}): a re-registration asks
+ * the {@link NodeView} how many nodes reservations hold on the site from now on.
  *
  * <p>Thread-safe: every method locks this registry. Callers that must make a registry decision
  * and an {@link AddressAllocator} decision atomically lock the registry first, then the
@@ -37,23 +34,31 @@ public final class SiteRegistry {
 
   private final Clock clock;
   private final LeaseView leases;
-  private final Map<String, Site> sites = new TreeMap<>();
-  /** job id -> site -> nodes held. */
-  private final Map<String, Map<String, Integer>> holds = new HashMap<>();
+  /** How many of a site's nodes reservations hold at most, from now on. */
+  @FunctionalInterface
+  public interface NodeView {
+    long peakFromNow(String site);
+  }
 
+  private final Map<String, Site> sites = new TreeMap<>();
+  private final NodeView nodes;
   private final java.util.function.Consumer<Site> ledger;
 
+  /** Without node accounting (a re-registration may set any capacity) and without a ledger. */
   public SiteRegistry(Clock clock, LeaseView leases) {
-    this(clock, leases, site -> { });
+    this(clock, leases, site -> 0, site -> { });
   }
 
   /**
+   * @param nodes consulted when a site re-registers with fewer nodes
    * @param ledger records a (re-)registered site durably before {@link #register} returns; if
    *     it throws, the registration fails and nothing changes
    */
-  public SiteRegistry(Clock clock, LeaseView leases, java.util.function.Consumer<Site> ledger) {
+  public SiteRegistry(Clock clock, LeaseView leases, NodeView nodes,
+      java.util.function.Consumer<Site> ledger) {
     this.clock = clock;
     this.leases = leases;
+    this.nodes = nodes;
     this.ledger = ledger;
   }
 
@@ -119,10 +124,10 @@ public final class SiteRegistry {
     }
     parsed.sort(Comparator.naturalOrder());
     if (sites.containsKey(name)) {
-      int inUse = nodesInUse(name);
-      if (nodeCapacity < inUse) {
+      long held = nodes.peakFromNow(name);
+      if (nodeCapacity < held) {
         throw Errors.precondition("site '" + name + "': node_capacity " + nodeCapacity
-            + " is less than the " + inUse + " nodes live jobs hold");
+            + " is less than the " + held + " nodes its reservations hold");
       }
       for (Ipv4Cidr leased : leases.leasedOn(name)) {
         if (parsed.stream().noneMatch(r -> r.contains(leased))) {
@@ -154,54 +159,5 @@ public final class SiteRegistry {
   /** All sites, sorted by name. */
   public synchronized List<Site> list() {
     return List.copyOf(sites.values());
-  }
-
-  public synchronized int nodesInUse(String site) {
-    int n = 0;
-    for (Map<String, Integer> h : holds.values()) {
-      n += h.getOrDefault(site, 0);
-    }
-    return n;
-  }
-
-  /**
-   * Holds nodes on each site for a job: all or nothing. Idempotent per job id (a repeat
-   * replaces nothing and returns). Sites must exist (the caller validated names).
-   *
-   * @throws Errors.RequestException INVALID_ARGUMENT if a count exceeds the site's capacity,
-   *     FAILED_PRECONDITION if it exceeds the site's free nodes
-   */
-  public synchronized void holdNodes(String jobId, Map<String, Integer> siteNodes) {
-    if (holds.containsKey(jobId)) {
-      return;
-    }
-    for (Map.Entry<String, Integer> e : new TreeMap<>(siteNodes).entrySet()) {
-      Site site = sites.get(e.getKey());
-      if (site == null) {
-        throw Errors.notFound("site '" + e.getKey() + "' is not registered");
-      }
-      int asked = e.getValue();
-      if (asked > site.nodeCapacity()) {
-        throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", asked,
-            "is more nodes than site '" + e.getKey() + "' has (capacity "
-            + site.nodeCapacity() + ")");
-      }
-      int free = site.nodeCapacity() - nodesInUse(e.getKey());
-      if (asked > free) {
-        throw Errors.precondition("site '" + e.getKey() + "' has " + free + " of "
-            + site.nodeCapacity() + " nodes free; the job asks for " + asked);
-      }
-    }
-    holds.put(jobId, new LinkedHashMap<>(siteNodes));
-  }
-
-  /** Frees a job's nodes. Idempotent. */
-  public synchronized void releaseNodes(String jobId) {
-    holds.remove(jobId);
-  }
-
-  /** Job ids that hold nodes now (for tests and status). */
-  public synchronized List<String> holders() {
-    return List.copyOf(holds.keySet());
   }
 }

@@ -95,6 +95,20 @@ class ReservationServiceTest {
   }
 
   @Test
+  void aSiteMayNotReRegisterWithFewerNodesThanItsReservationsHold() {
+    Reservation r = service.reserve(spec().build());
+    assertThatExceptionOfType(Errors.RequestException.class)
+        .isThrownBy(() -> grc.registry.register("a", FakeSites.endpoint("a"), 1,
+            List.of("10.10.0.0/16"), 1))
+        .withMessage("site 'a': node_capacity 1 is less than the 2 nodes its reservations hold");
+    assertThat(grc.registry.register("a", FakeSites.endpoint("a"), 2, List.of("10.10.0.0/16"), 1)
+        .nodeCapacity()).isEqualTo(2);
+    service.cancel(r.getId());
+    assertThat(grc.registry.register("a", FakeSites.endpoint("a"), 1, List.of("10.10.0.0/16"), 1)
+        .nodeCapacity()).isEqualTo(1);
+  }
+
+  @Test
   void oneCrmRefusing_nothingIsHeldAnywhere() {
     b.failOn("Prepare", Status.FAILED_PRECONDITION.withDescription("site 'b' has 1 of 4 nodes"
         + " free"));

@@ -72,26 +72,17 @@ class SiteRegistryTest {
   }
 
   @Test
-  void nodeHoldsAreAllOrNothingAndNameSiteAskedAndFree() {
-    registry.register("a", "h:1", 4, List.of("10.0.0.0/24"), 1);
-    registry.register("b", "h:2", 2, List.of("10.0.0.0/24"), 1);
-    registry.holdNodes("j-1", Map.of("a", 3));
-    refused(Status.Code.FAILED_PRECONDITION, () -> registry.holdNodes("j-2", Map.of("a", 2,
-        "b", 1))).withMessage("site 'a' has 1 of 4 nodes free; the job asks for 2");
-    assertThat(registry.nodesInUse("b")).isZero();
-    refused(Status.Code.INVALID_ARGUMENT, () -> registry.holdNodes("j-3", Map.of("b", 3)))
-        .withMessageContaining("site_nodes[b]: '3'").withMessageContaining("capacity 2");
-    registry.releaseNodes("j-1");
-    assertThat(registry.nodesInUse("a")).isZero();
-  }
-
-  @Test
   void reRegistrationMayNotDropHeldCapacityOrLeasedRanges() {
+    // Reservations hold at most 3 of a's nodes from now on, none of b's.
+    SiteRegistry registry = new SiteRegistry(Clock.systemUTC(), allocator,
+        site -> site.equals("a") ? 3 : 0, site -> { });
     Site a = registry.register("a", "h:1", 4, List.of("10.0.0.0/24", "10.1.0.0/24"), 1);
-    registry.holdNodes("j-1", Map.of("a", 3));
     allocator.allocate("j-1", Map.of(a, 3));
     refused(Status.Code.FAILED_PRECONDITION, () -> registry.register("a", "h:1", 2,
-        List.of("10.0.0.0/24"), 1)).withMessageContaining("node_capacity 2");
+        List.of("10.0.0.0/24"), 1)).withMessage("site 'a': node_capacity 2 is less than the 3"
+            + " nodes its reservations hold");
+    assertThat(registry.register("a", "h:1", 3, List.of("10.0.0.0/24", "10.1.0.0/24"), 1)
+        .nodeCapacity()).isEqualTo(3);
     refused(Status.Code.FAILED_PRECONDITION, () -> registry.register("a", "h:1", 4,
         List.of("10.1.0.0/24"), 1)).withMessageContaining("drop 10.0.0.0/29");
     // Dropping the unused range is fine.

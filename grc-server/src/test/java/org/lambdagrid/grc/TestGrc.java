@@ -42,8 +42,9 @@ final class TestGrc implements AutoCloseable {
       GrcState state) {
     this.state = state;
     addresses = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
-    registry = state == null ? new SiteRegistry(Clock.systemUTC(), addresses)
-        : new SiteRegistry(Clock.systemUTC(), addresses, state::saveSite);
+    registry = new SiteRegistry(Clock.systemUTC(), addresses,
+        this::peakNodesFromNow,
+        state == null ? site -> { } : state::saveSite);
     clients = new SiteClients(registry, fakes.factory());
     network = new CalendarNetworkResourceManager("network:grc", coAllocator, clock, holdTime);
     reservations = new ReservationService(registry, addresses, coAllocator, network, clients,
@@ -53,6 +54,10 @@ final class TestGrc implements AutoCloseable {
     coordinator = new JobCoordinator(registry, reservations, state == null
         ? new InMemoryJobStore() : new JdbcJobStore(state, settings.outputBufferBytes()), clients,
         clock, timers, workers, settings);
+  }
+
+  private long peakNodesFromNow(String site) {
+    return reservations.peakNodesFromNow(site);
   }
 
   @Override

@@ -23,9 +23,13 @@ import org.slf4j.LoggerFactory;
 public final class SiteRegistryServiceImpl extends SiteRegistryServiceGrpc.SiteRegistryServiceImplBase {
   private static final Logger log = LoggerFactory.getLogger(SiteRegistryServiceImpl.class);
   private final SiteRegistry registry;
+  private final java.util.function.ToIntFunction<String> nodesInUse;
 
-  public SiteRegistryServiceImpl(SiteRegistry registry) {
+  /** @param nodesInUse a site's nodes held now, for the answer */
+  public SiteRegistryServiceImpl(SiteRegistry registry,
+      java.util.function.ToIntFunction<String> nodesInUse) {
     this.registry = registry;
+    this.nodesInUse = nodesInUse;
   }
 
   @Override
@@ -44,7 +48,7 @@ public final class SiteRegistryServiceImpl extends SiteRegistryServiceGrpc.SiteR
       log.info("site '{}' registered: CRM {}, {} nodes, ranges {}", site.name(),
           site.crmEndpoint(), site.nodeCapacity(), site.ranges());
       out.onNext(RegisterSiteResponse.newBuilder()
-          .setSite(Protos.siteInfo(site, registry.nodesInUse(site.name()))).build());
+          .setSite(Protos.siteInfo(site, nodesInUse.applyAsInt(site.name()))).build());
       out.onCompleted();
     } catch (RuntimeException e) {
       if (e instanceof Errors.RequestException r) {

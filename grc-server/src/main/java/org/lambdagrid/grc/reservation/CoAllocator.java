@@ -192,6 +192,12 @@ public final class CoAllocator {
     return siteCalendars.get(site).usageAt(at.toEpochMilli());
   }
 
+  /** The most nodes of the site held at any instant from {@code from} on; 0 for an unknown site. */
+  public synchronized long peakNodes(String site, Instant from) {
+    Calendar c = siteCalendars.get(site);
+    return c == null ? 0 : c.maxUsage(from.toEpochMilli(), Long.MAX_VALUE);
+  }
+
   /** Bandwidth in use on the link at an instant (for tests and listings). */
   public synchronized long bandwidthInUse(String linkId, Instant at) {
     Calendar c = linkCalendars.get(linkId);
