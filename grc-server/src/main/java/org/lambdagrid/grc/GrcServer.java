@@ -11,7 +11,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Function;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -78,7 +77,7 @@ public final class GrcServer implements AutoCloseable {
    *     {@link GrpcSiteClient#factory}); the clients are closed with this server
    * @param builder the transport; the config's {@code listen} is not used by this constructor
    */
-  public GrcServer(GrcConfig config, Clock clock, Function<Endpoint, SiteClient> siteClients,
+  public GrcServer(GrcConfig config, Clock clock, SiteClient.Factory siteClients,
       ServerBuilder<?> builder) {
     this(config, clock, siteClients, builder, null);
   }
@@ -87,7 +86,7 @@ public final class GrcServer implements AutoCloseable {
    * @param state the durable state (sites, leases, jobs), or null to keep everything in memory;
    *     closed with this server. {@link #start} recovers from it ({@link GrcRecovery}).
    */
-  public GrcServer(GrcConfig config, Clock clock, Function<Endpoint, SiteClient> siteClients,
+  public GrcServer(GrcConfig config, Clock clock, SiteClient.Factory siteClients,
       ServerBuilder<?> builder, GrcState state) {
     this.config = config;
     this.state = state;

@@ -67,6 +67,12 @@ public interface SiteClient extends AutoCloseable {
   @Override
   void close();
 
+  /** Opens the client of site {@code site}'s CRM at {@code crm}. */
+  @FunctionalInterface
+  interface Factory {
+    SiteClient open(String site, org.lambdagrid.common.Endpoint crm);
+  }
+
   /** Receives one share's stream. */
   interface ShareListener {
     void onEvent(Event event);

@@ -2,20 +2,22 @@ package org.lambdagrid.grc;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Function;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Errors;
 
 /**
- * One {@link SiteClient} per CRM endpoint, made on first use and closed by {@link #close}; shared
- * by the reservation service and the job coordinator. Thread-safe.
+ * One {@link SiteClient} per site and CRM endpoint (a site that re-registers elsewhere gets a
+ * new one), made on first use and closed by {@link #close}; shared by the reservation service
+ * and the job coordinator. Thread-safe.
  */
 public final class SiteClients implements AutoCloseable {
   private final SiteRegistry registry;
-  private final Function<Endpoint, SiteClient> factory;
-  private final Map<Endpoint, SiteClient> clients = new ConcurrentHashMap<>();
+  private final SiteClient.Factory factory;
+  private final Map<Key, SiteClient> clients = new ConcurrentHashMap<>();
 
-  public SiteClients(SiteRegistry registry, Function<Endpoint, SiteClient> factory) {
+  private record Key(String site, Endpoint crm) {}
+
+  public SiteClients(SiteRegistry registry, SiteClient.Factory factory) {
     this.registry = registry;
     this.factory = factory;
   }
@@ -24,7 +26,8 @@ public final class SiteClients implements AutoCloseable {
   public SiteClient forSite(String site) {
     Site s = registry.get(site)
         .orElseThrow(() -> Errors.notFound("site '" + site + "' is not registered"));
-    return clients.computeIfAbsent(s.crmEndpoint(), factory);
+    return clients.computeIfAbsent(new Key(s.name(), s.crmEndpoint()),
+        k -> factory.open(k.site(), k.crm()));
   }
 
   @Override

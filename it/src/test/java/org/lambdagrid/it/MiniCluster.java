@@ -59,7 +59,7 @@ final class MiniCluster implements AutoCloseable {
         "2s", null, null).withTopology(new GrcConfig.TopologyConfig(points, links),
             GrcConfig.NetworkConfig.defaults());
     grc = new GrcServer(grcConfig, Clock.systemUTC(),
-        ep -> new GrpcSiteClient(InProcessChannelBuilder.forName(ep.host()).build(), true,
+        (site, ep) -> new GrpcSiteClient(InProcessChannelBuilder.forName(ep.host()).build(), true,
             Duration.ofSeconds(5), Duration.ofSeconds(2)),
         InProcessServerBuilder.forName(grcName)).start();
     userChannel = channel(grcName);

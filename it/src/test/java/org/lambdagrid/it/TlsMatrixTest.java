@@ -43,6 +43,8 @@ import org.lambdagrid.crm.pilot.PilotStartException;
 import org.lambdagrid.crm.pilot.PilotStarter;
 import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
+import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.grc.grpc.GrpcSiteClient;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CancelJobRequest;
 import org.lambdagrid.proto.v1.CancelReservationRequest;
@@ -59,6 +61,7 @@ import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.PilotHello;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
+import org.lambdagrid.proto.v1.RegisterSiteResponse;
 import org.lambdagrid.proto.v1.ReleaseShareRequest;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
@@ -82,6 +85,8 @@ class TlsMatrixTest {
   private static GrcServer grc;
   private static CrmServer crm;
   private static DaemonServer impostor;
+  private static CrmServer crmBravo;
+  private static Endpoint crmBravoAt;
   private static ManagedChannel crmToGrc;
   private static Endpoint grcAt;
   private static Endpoint crmAt;
@@ -110,6 +115,16 @@ class TlsMatrixTest {
     crmAt = new Endpoint("127.0.0.1", crm.port());
     crm.registration().get(30, TimeUnit.SECONDS); // positive: crm alpha registers alpha
 
+    // Site bravo's CRM (not registered): the GRC must not take it for alpha's.
+    TestCa.Cert bravoCert = grid.issue("crm", "bravo");
+    CrmConfig bravoConfig = ConfigLoader.parse("crm.yaml", "site: bravo\nlisten: 127.0.0.1:0\n"
+        + "grc: " + grcAt + "\nnode_capacity: 2\nranges: [10.10.0.0/16]\nstate_dir: "
+        + dir.resolve("bravo") + "\n" + bravoCert.yaml(), CrmConfig.class);
+    crmBravo = new CrmServer(bravoConfig, new NoPilots(),
+        DaemonServer.netty("crm.yaml", bravoConfig.listenEndpoint(), bravoConfig.tls()),
+        req -> RegisterSiteResponse.getDefaultInstance()).start();
+    crmBravoAt = new Endpoint("127.0.0.1", crmBravo.port());
+
     // A server whose certificate names another host: clients must not trust it for 127.0.0.1.
     TestCa.Cert elsewhere = grid.issue("grc", "elsewhere", "--san", "DNS:elsewhere.example");
     impostor = new DaemonServer("impostor", DaemonServer.netty("impostor", new Endpoint(
@@ -123,6 +138,9 @@ class TlsMatrixTest {
     }
     if (crm != null) {
       crm.close();
+    }
+    if (crmBravo != null) {
+      crmBravo.close();
     }
     if (crmToGrc != null) {
       Channels.close(crmToGrc);
@@ -182,6 +200,25 @@ class TlsMatrixTest {
     SiteServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
         .releaseShare(ReleaseShareRequest.newBuilder().setJobId("j-00000000")
             .setReason("tls matrix").build());
+  }
+
+  /** ReleaseShare through the GRC's own site client for {@code site} at {@code at}. */
+  private static Case grcCallsSite(String what, TestCa.Cert grcCert, String site, Endpoint at) {
+    SiteClient client = GrpcSiteClient.factory("grc.yaml", tls(grcCert), Duration.ofSeconds(10),
+        Duration.ofSeconds(2)).open(site, at);
+    try {
+      client.releaseShare("j-00000000", "tls matrix");
+      return new Case(what, false, Status.Code.OK, "");
+    } catch (StatusRuntimeException e) {
+      Throwable root = e;
+      while (root.getCause() != null) {
+        root = root.getCause();
+      }
+      return new Case(what, true, e.getStatus().getCode(),
+          e.getStatus().getDescription() + (root == e ? "" : " [" + root + "]"));
+    } finally {
+      client.close();
+    }
   }
 
   private static void health(ManagedChannel ch) {
@@ -277,6 +314,9 @@ class TlsMatrixTest {
         dial(grcAt, alice, Role.GRC), ch -> submit(ch, "bob")));
     refusedOnes.add(attempt("client expecting the GRC, dialling a CRM (CRM posing as GRC)",
         dial(crmAt, alice, Role.GRC), TlsMatrixTest::listSites));
+    Case bravoForAlpha = grcCallsSite("crm bravo certificate answering the GRC for site alpha",
+        grcCert, "alpha", crmBravoAt);
+    refusedOnes.add(bravoForAlpha);
     refusedOnes.add(attempt("server certificate for another host name",
         dial(new Endpoint("127.0.0.1", impostor.port()), alice, Role.GRC),
         TlsMatrixTest::health));
@@ -290,6 +330,8 @@ class TlsMatrixTest {
         dial(grcAt, crmAlpha, Role.GRC), ch -> register(ch, "alpha")));
     allowedOnes.add(attempt("grc certificate -> CRM SiteService",
         dial(crmAt, grcCert, Role.CRM), TlsMatrixTest::releaseShare));
+    allowedOnes.add(grcCallsSite("crm bravo certificate answering the GRC for site bravo",
+        grcCert, "bravo", crmBravoAt));
     allowedOnes.add(attempt("nodemanager certificate -> any daemon's health",
         dial(grcAt, nmBravo, Role.GRC), TlsMatrixTest::health));
 
@@ -319,6 +361,10 @@ class TlsMatrixTest {
         .contains("needs a nodemanager certificate for 'alpha'");
     assertThat(refusedOnes.get(12).description())
         .contains("certificate is for user 'alice'; it cannot submit a job as 'bob'");
+    // The GRC checks the CN of the CRM it dials for a site, not just the role.
+    assertThat(bravoForAlpha.code()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(bravoForAlpha.description()).contains("crm 'bravo'")
+        .contains("expected crm 'alpha'");
     for (Case c : refusedOnes.subList(6, 13)) {
       assertThat(c.code()).as(c.what()).isEqualTo(Status.Code.PERMISSION_DENIED);
     }

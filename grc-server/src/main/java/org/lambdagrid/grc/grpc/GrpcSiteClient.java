@@ -7,7 +7,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.ProtoTime;
@@ -59,15 +58,16 @@ public final class GrpcSiteClient implements SiteClient {
   }
 
   /**
-   * TCP clients, one channel per CRM endpoint, with the GRC's {@code tls} (plaintext if
-   * insecure); the server must present a crm certificate. Certificate files are checked here,
-   * so a bad one stops the GRC at start-up.
+   * TCP clients, one channel per site and CRM endpoint, with the GRC's {@code tls} (plaintext if
+   * insecure); the server must present a crm certificate whose CN is the site, so no other
+   * site's CRM can answer for it. Certificate files are checked here, so a bad one stops the
+   * GRC at start-up.
    */
-  public static Function<Endpoint, SiteClient> factory(String source, TlsConfig tls,
+  public static SiteClient.Factory factory(String source, TlsConfig tls,
       Duration rpcTimeout, Duration margin) {
     Tls.channelCredentials(source, tls, Role.CRM, null);
-    return ep -> new GrpcSiteClient(Channels.forEndpoint(source, ep, tls, Role.CRM, null), true,
-        rpcTimeout, margin);
+    return (site, ep) -> new GrpcSiteClient(Channels.forEndpoint(source, ep, tls, Role.CRM, site),
+        true, rpcTimeout, margin);
   }
 
   private SiteServiceGrpc.SiteServiceBlockingStub within(Duration d) {

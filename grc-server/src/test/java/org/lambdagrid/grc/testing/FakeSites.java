@@ -4,7 +4,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.Function;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.grc.SiteClient;
 
@@ -36,8 +35,8 @@ public final class FakeSites {
     return List.copyOf(log);
   }
 
-  public Function<Endpoint, SiteClient> factory() {
-    return ep -> {
+  public SiteClient.Factory factory() {
+    return (site, ep) -> {
       FakeSite s = byHost.get(ep.host());
       if (s == null) {
         throw new IllegalArgumentException("no fake site at " + ep);
