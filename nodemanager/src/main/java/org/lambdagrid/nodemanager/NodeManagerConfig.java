@@ -24,6 +24,7 @@ import org.lambdagrid.common.security.TlsConfig;
  * state_dir: /run/lambdagrid/nm # the NodeManager's own state; absolute
  * connect_timeout: 30s          # how long to keep trying to reach the CRM
  * teardown_timeout: 30s         # how long teardown waits for a busy command before destroying
+ * reconnect_grace: 60s          # how long a welcomed pilot redials a lost CRM, guest kept
  * tls:                          # required to join a CRM (see TlsConfig); not for --cleanup
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/nodemanager-tokyo.crt   # a nodemanager certificate for the site
@@ -37,6 +38,9 @@ import org.lambdagrid.common.security.TlsConfig;
  *     ready, reconnecting with back-off meanwhile
  * @param teardownTimeout how long teardown waits for an interrupted command to return before it
  *     destroys the guest anyway
+ * @param reconnectGrace how long a NodeManager whose stream to the CRM broke after the CRM
+ *     welcomed it keeps its guest and command and redials (a hello with {@code resume}), before
+ *     it gives up, tears down and ends; default 60s, must be positive
  * @param tls the {@code tls:} section, or null when absent
  */
 public record NodeManagerConfig(
@@ -45,12 +49,14 @@ public record NodeManagerConfig(
     @JsonProperty("state_dir") Path stateDir,
     @JsonProperty("connect_timeout") Duration connectTimeout,
     @JsonProperty("teardown_timeout") Duration teardownTimeout,
+    @JsonProperty("reconnect_grace") Duration reconnectGrace,
     @JsonProperty("tls") TlsConfig tls) {
 
   public static final String DEFAULT_DRIVER = "namespaces";
   public static final Path DEFAULT_STATE_DIR = Path.of("/run/lambdagrid/nm");
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(30);
   public static final Duration DEFAULT_TEARDOWN_TIMEOUT = Duration.ofSeconds(30);
+  public static final Duration DEFAULT_RECONNECT_GRACE = Duration.ofSeconds(60);
   private static final Pattern DRIVER_NAME = Pattern.compile("[a-z][a-z0-9_-]{0,31}");
 
   /** Fills defaults and validates; messages start with the YAML field name. */
@@ -73,17 +79,28 @@ public record NodeManagerConfig(
     if (teardownTimeout.isNegative() || teardownTimeout.isZero()) {
       throw new IllegalArgumentException("teardown_timeout: must be positive");
     }
+    reconnectGrace = reconnectGrace == null ? DEFAULT_RECONNECT_GRACE : reconnectGrace;
+    if (reconnectGrace.isNegative() || reconnectGrace.isZero()) {
+      throw new IllegalArgumentException("reconnect_grace: must be positive (got "
+          + format(reconnectGrace) + ")");
+    }
+  }
+
+  /** The configuration without {@code reconnect_grace} (its default), as before it existed. */
+  public NodeManagerConfig(String driver, Map<String, Object> driverConfig, Path stateDir,
+      Duration connectTimeout, Duration teardownTimeout, TlsConfig tls) {
+    this(driver, driverConfig, stateDir, connectTimeout, teardownTimeout, null, tls);
   }
 
   /** All defaults: the namespaces driver with an empty section. */
   public static NodeManagerConfig defaults() {
-    return new NodeManagerConfig(null, null, null, null, null, null);
+    return new NodeManagerConfig(null, null, null, null, null, null, null);
   }
 
   /** A config for {@code driver} with {@code driverConfig}; other keys at their defaults. */
   public static NodeManagerConfig of(String driver, Map<String, Object> driverConfig,
       Path stateDir) {
-    return new NodeManagerConfig(driver, driverConfig, stateDir, null, null, null);
+    return new NodeManagerConfig(driver, driverConfig, stateDir, null, null, null, null);
   }
 
   /** The YAML shape: durations as text ("30s"), as users write them. */
@@ -94,6 +111,7 @@ public record NodeManagerConfig(
       @JsonProperty("state_dir") String stateDir,
       @JsonProperty("connect_timeout") String connectTimeout,
       @JsonProperty("teardown_timeout") String teardownTimeout,
+      @JsonProperty("reconnect_grace") String reconnectGrace,
       @JsonProperty("tls") TlsConfig tls) {
     Path dir;
     try {
@@ -103,7 +121,7 @@ public record NodeManagerConfig(
     }
     return new NodeManagerConfig(driver, driverConfig, dir,
         duration("connect_timeout", connectTimeout), duration("teardown_timeout", teardownTimeout),
-        tls);
+        duration("reconnect_grace", reconnectGrace), tls);
   }
 
   private static Duration duration(String field, String text) {
@@ -123,11 +141,18 @@ public record NodeManagerConfig(
   }
 
   public NodeManagerConfig withConnectTimeout(Duration timeout) {
-    return new NodeManagerConfig(driver, driverConfig, stateDir, timeout, teardownTimeout, tls);
+    return new NodeManagerConfig(driver, driverConfig, stateDir, timeout, teardownTimeout,
+        reconnectGrace, tls);
   }
 
   public NodeManagerConfig withTeardownTimeout(Duration timeout) {
-    return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, timeout, tls);
+    return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, timeout,
+        reconnectGrace, tls);
+  }
+
+  public NodeManagerConfig withReconnectGrace(Duration grace) {
+    return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, teardownTimeout,
+        grace, tls);
   }
 
   /** The effective configuration as YAML, for the start-up log. */
@@ -138,13 +163,14 @@ public record NodeManagerConfig(
     m.put("state_dir", stateDir.toString());
     m.put("connect_timeout", format(connectTimeout));
     m.put("teardown_timeout", format(teardownTimeout));
+    m.put("reconnect_grace", format(reconnectGrace));
     if (tls != null) {
       m.put("tls", tls);
     }
     return ConfigLoader.render(m);
   }
 
-  private static String format(Duration d) {
+  static String format(Duration d) {
     return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
   }
 }

@@ -43,8 +43,8 @@ import picocli.CommandLine.Spec;
  * <p>Exit codes: {@value #OK} after a clean shutdown; {@value #FAILED} if teardown left something
  * or the NodeManager failed at run time; {@value #USAGE} for bad arguments or configuration;
  * {@value #HOST_UNSUITABLE} when the driver cannot run on this host; {@value #CRM_FAILED} when
- * the CRM cannot be reached, refuses the pilot or breaks the stream. Errors are one line on
- * stderr.
+ * the CRM cannot be reached, refuses the pilot, or breaks the stream and does not take the pilot
+ * back within {@code reconnect_grace}. Errors are one line on stderr.
  */
 @Command(name = "nodemanager", mixinStandardHelpOptions = true, version = "lambdagrid 0.1.0",
     description = "Builds this node's guest for one job and obeys the job's CRM.")

@@ -27,7 +27,10 @@ import org.slf4j.LoggerFactory;
 /**
  * One pilot, from its configuration to its exit code: load and check the config, build the
  * driver, dial the CRM, obey it until the CRM shuts the pilot down, a lifeline ends ("the
- * launcher is gone") or the process is told to stop, then tear the guest down.
+ * launcher is gone"), the process is told to stop, or the CRM is lost for good (refused the
+ * pilot, or broke the stream and did not take it back within {@code reconnect_grace}: see
+ * {@link NodeManager}), then tear the guest down. A broken stream alone does not end the run:
+ * the NodeManager redials over the same channel, which this method keeps open until the end.
  *
  * <p>Shared by the two ways a pilot runs: {@code nodemanager --crm ...} (one JVM per pilot,
  * started by the launcher through sudo) and the node agent (many pilots in one long-lived JVM,

@@ -21,9 +21,13 @@ public record Termination(Reason reason, String message, List<String> leftovers)
     SHUTDOWN,
     /** {@link NodeManager#close} was called: the launcher went away, a signal, or the embedder. */
     CLOSED,
-    /** The CRM completed the stream without SHUTDOWN. */
+    /** The CRM completed the stream without SHUTDOWN before it had welcomed the pilot. */
     CRM_CLOSED,
-    /** The stream failed: the CRM refused the pilot, broke off, or could not be reached. */
+    /**
+     * The stream failed: the CRM refused the pilot, broke off before welcoming it, or could not
+     * be reached; or, after a welcomed stream broke, the CRM refused to re-adopt the pilot or did
+     * not take it back within {@code reconnect_grace}.
+     */
     CRM_FAILED
   }
 

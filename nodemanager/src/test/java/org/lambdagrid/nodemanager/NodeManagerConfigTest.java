@@ -29,6 +29,7 @@ class NodeManagerConfigTest {
         state_dir: /var/lib/lambdagrid/nm
         connect_timeout: 1m30s
         teardown_timeout: 10s
+        reconnect_grace: 2m
         """);
     assertThat(c.driver()).isEqualTo("namespaces");
     assertThat(c.driverConfig()).containsEntry("bridge", "lgbr0")
@@ -36,6 +37,38 @@ class NodeManagerConfigTest {
     assertThat(c.stateDir()).isEqualTo(Path.of("/var/lib/lambdagrid/nm"));
     assertThat(c.connectTimeout()).isEqualTo(Duration.ofSeconds(90));
     assertThat(c.teardownTimeout()).isEqualTo(Duration.ofSeconds(10));
+    assertThat(c.reconnectGrace()).isEqualTo(Duration.ofMinutes(2));
+    assertThat(c.render()).contains("reconnect_grace: \"120s\"");
+  }
+
+  @Test
+  void reconnectGrace_defaultsTo60s_andSubSecondValuesAreKept() {
+    assertThat(parse("driver: fake\n").reconnectGrace()).isEqualTo(Duration.ofSeconds(60));
+    assertThat(NodeManagerConfig.defaults().reconnectGrace())
+        .isEqualTo(NodeManagerConfig.DEFAULT_RECONNECT_GRACE).isEqualTo(Duration.ofSeconds(60));
+    assertThat(NodeManagerConfig.defaults().render()).contains("reconnect_grace: \"60s\"");
+    assertThat(parse("reconnect_grace: 1500ms\n").reconnectGrace())
+        .isEqualTo(Duration.ofMillis(1500));
+    // the six-argument constructor other code uses still works, with the default grace
+    assertThat(new NodeManagerConfig("fake", null, null, null, null, null).reconnectGrace())
+        .isEqualTo(Duration.ofSeconds(60));
+    assertThat(NodeManagerConfig.of("fake", Map.of(), Path.of("/tmp/nm"))
+        .withReconnectGrace(Duration.ofSeconds(5)).reconnectGrace())
+        .isEqualTo(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void reconnectGrace_zeroOrNegative_isRefusedNamingTheKey() {
+    assertThatThrownBy(() -> parse("reconnect_grace: 0s\n")).isInstanceOf(ConfigException.class)
+        .hasMessage("nm.yaml: reconnect_grace: must be positive (got 0s)");
+    assertThatThrownBy(() -> parse("reconnect_grace: -5s\n")).isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("nm.yaml: reconnect_grace: '-5s' is not a duration");
+    assertThatThrownBy(() -> parse("reconnect_grace: soon\n"))
+        .hasMessageStartingWith("nm.yaml: reconnect_grace: 'soon' is not a duration");
+    assertThatThrownBy(() -> NodeManagerConfig.defaults()
+        .withReconnectGrace(Duration.ofSeconds(-1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("reconnect_grace: must be positive");
   }
 
   @Test
@@ -50,7 +83,7 @@ class NodeManagerConfigTest {
   void unknownField_isNamedWithTheKnownOnes() {
     assertThatThrownBy(() -> parse("drivr: fake\n")).isInstanceOf(ConfigException.class)
         .hasMessageStartingWith("nm.yaml: drivr: unknown field (known fields: connect_timeout,"
-            + " driver, driver_config, state_dir, teardown_timeout, tls)");
+            + " driver, driver_config, reconnect_grace, state_dir, teardown_timeout, tls)");
   }
 
   @Test

@@ -20,14 +20,17 @@ import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.PilotHello;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
+import org.lambdagrid.proto.v1.PilotWelcome;
 
 /**
  * A PilotService that plays the CRM by hand: a test waits for a pilot's session, sends commands
- * and inspects everything the pilot sent, in order. Optionally checks the hello's credential.
+ * and inspects everything the pilot sent, in order. Optionally checks the hello's credential,
+ * and optionally welcomes each accepted hello with a reconnect credential, as the real CRM does.
  */
 public final class TestCrm extends PilotServiceGrpc.PilotServiceImplBase {
   private final BlockingQueue<Session> sessions = new LinkedBlockingQueue<>();
   private final String expectedCredential;
+  private final String reconnectCredential;
 
   public TestCrm() {
     this(null);
@@ -35,7 +38,22 @@ public final class TestCrm extends PilotServiceGrpc.PilotServiceImplBase {
 
   /** Refuses hellos whose credential is not {@code expectedCredential} (null: accept any). */
   public TestCrm(String expectedCredential) {
+    this(expectedCredential, null);
+  }
+
+  /**
+   * @param expectedCredential refuse hellos with another credential (null: accept any)
+   * @param reconnectCredential sent in a PilotWelcome (request_id 0) right after an accepted
+   *     hello; null: no welcome (a CRM older than resumption)
+   */
+  public TestCrm(String expectedCredential, String reconnectCredential) {
     this.expectedCredential = expectedCredential;
+    this.reconnectCredential = reconnectCredential;
+  }
+
+  /** Accepts any hello and welcomes it with {@code reconnectCredential}. */
+  public static TestCrm welcoming(String reconnectCredential) {
+    return new TestCrm(null, reconnectCredential);
   }
 
   @Override
@@ -53,6 +71,11 @@ public final class TestCrm extends PilotServiceGrpc.PilotServiceImplBase {
     }
     s.hello.orTimeout(timeout.toMillis(), TimeUnit.MILLISECONDS).join();
     return s;
+  }
+
+  /** Whether a pilot dialled in that no {@link #awaitSession} took yet. */
+  public boolean hasWaitingSession() {
+    return !sessions.isEmpty();
   }
 
   /** One pilot's stream. */
@@ -83,6 +106,11 @@ public final class TestCrm extends PilotServiceGrpc.PilotServiceImplBase {
           toPilot.onError(Status.PERMISSION_DENIED
               .withDescription("wrong credential for node " + r.getHello().getNodeIndex())
               .asRuntimeException());
+        } else if (reconnectCredential != null) {
+          synchronized (this) {
+            toPilot.onNext(ConnectResponse.newBuilder().setRequestId(0).setWelcome(
+                PilotWelcome.newBuilder().setReconnectCredential(reconnectCredential)).build());
+          }
         }
         hello.complete(r.getHello());
         return;

@@ -48,7 +48,10 @@ import org.slf4j.LoggerFactory;
  * After its request line the launcher sends nothing more. EOF from it (it half-closed the
  * connection on SIGTERM, exited, or was killed) is the pilot's lifeline: the pilot tears its
  * guest down and ends, then the agent sends the exit line and closes. The connection is held by
- * the launcher process alone, so even SIGKILL of the launcher ends the pilot.
+ * the launcher process alone, so even SIGKILL of the launcher ends the pilot. The pilot's stream
+ * to its CRM is independent of it: when that stream breaks, the pilot may keep its guest and
+ * redial for {@code reconnect_grace} (see {@code NodeManager}) while the connection stays open;
+ * only its end reports the exit line.
  *
  * <p>Who: a pilot runs for the connecting process's user, read from the socket's peer
  * credentials (SO_PEERCRED), as a NodeManager started through sudo runs for SUDO_USER: when that
