@@ -28,6 +28,7 @@ import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.crm.pilot.PilotServiceImpl;
 import org.lambdagrid.crm.site.SetupParams;
+import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.ShareWatcher;
 import org.lambdagrid.crm.site.SiteShares;
 import org.lambdagrid.crm.testing.TestPilot;
@@ -129,6 +130,7 @@ class ReadoptionTest {
   private static final class Updates implements ShareWatcher {
     final List<WatchShareResponse> all = new CopyOnWriteArrayList<>();
     final CompletableFuture<Void> released = new CompletableFuture<>();
+    final CompletableFuture<String> suspended = new CompletableFuture<>();
 
     @Override
     public void onUpdate(WatchShareResponse u) {
@@ -138,6 +140,11 @@ class ReadoptionTest {
     @Override
     public void onReleased() {
       released.complete(null);
+    }
+
+    @Override
+    public void onSuspended(String why) {
+      suspended.complete(why);
     }
 
     List<String> events(String host) {
@@ -200,9 +207,45 @@ class ReadoptionTest {
     site.release("j-1", "the job ended");
     assertThat(p0.receivedCommands()).containsExactly(CommandCase.SHUTDOWN);
     assertThat(p1.receivedCommands()).containsExactly(CommandCase.SHUTDOWN);
-    assertThat(updates.released).isDone();
+    updates.released.get(10, TimeUnit.SECONDS); // delivered on the share's own thread
     assertThat(site.jobIds()).isEmpty();
     assertThat(ledger.loadShares()).isEmpty();
+  }
+
+  @Test
+  void aCleanStopLeavesARunningJobToTheNextStart_andReleasesOneBeingSetUp() throws Exception {
+    startCrm("30s");
+    runJob(1, true);
+    TestPilot runningPilot = starter.pilot(0);
+    String cred = reconnectCredential(0);
+    Instant now = Instant.now();
+    site.reservations().prepare("r-2", new Window(now.minusSeconds(1), now.plusSeconds(3600)),
+        1, Ipv4Cidr.parse("10.10.0.8/29"), "alice");
+    site.reservations().commit("r-2");
+    site.openShare("j-2", "r-2", "alice");
+    site.setupNodes("j-2", new SetupParams("alice", List.of(), Duration.ofSeconds(10), 1));
+    TestPilot settingUp = starter.pilot(0); // the last launch for index 0: j-2's
+    assertThat(settingUp).isNotSameAs(runningPilot);
+    Updates running = new Updates();
+    site.watch("j-1", running);
+
+    site.close(); // SIGTERM: an orderly stop
+    assertThat(running.suspended.get(10, TimeUnit.SECONDS))
+        .isEqualTo("the CRM of site 'a' is stopping; a running job continues when it is back");
+    assertThat(running.released).isNotDone();
+    assertThat(running.events("a-0")).noneMatch(e -> e.startsWith("NODE_LOST"));
+    Status cut = runningPilot.closed().get(10, TimeUnit.SECONDS);
+    assertThat(cut.getCode()).isEqualTo(Status.Code.UNAVAILABLE); // redial, not PERMISSION_DENIED
+    assertThat(runningPilot.receivedCommands()).doesNotContain(CommandCase.SHUTDOWN);
+    assertThat(settingUp.receivedCommands()).endsWith(CommandCase.SHUTDOWN);
+    assertThat(ledger.loadShares()).extracting(SiteLedger.BoundShare::jobId)
+        .containsExactly("j-1");
+    killCrm();
+
+    assertThat(startCrm("30s")).containsExactly("j-1");
+    TestPilot back = TestPilot.resuming(channel, "j-1", 0, cred, NodeState.NODE_EXECUTING, null)
+        .connect();
+    assertThat(back.welcome().get(10, TimeUnit.SECONDS)).isEqualTo(cred);
   }
 
   @Test

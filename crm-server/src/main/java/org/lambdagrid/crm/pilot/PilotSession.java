@@ -189,6 +189,22 @@ public final class PilotSession implements StreamObserver<ConnectRequest> {
     }
   }
 
+  /**
+   * Ends the stream with an error status instead of completing it (the CRM is going away but the
+   * pilot should redial). Idempotent; the listener hears {@link PilotListener#onDisconnected}.
+   */
+  public void abort(Status status) {
+    if (ended("the CRM ended the stream: " + status.getDescription())) {
+      synchronized (writeLock) {
+        try {
+          out.onError(status.asRuntimeException());
+        } catch (RuntimeException e) {
+          log.debug("aborting stream of {}: {}", name, e.toString());
+        }
+      }
+    }
+  }
+
   private void completeOutbound() {
     synchronized (writeLock) {
       try {

@@ -111,6 +111,7 @@ final class Share {
   private String bridge = "";
   private boolean runningRecorded;
   private boolean watched;
+  private boolean suspended;
   private final boolean restored;
 
   Share(ShareSpec spec, SiteShares site) {
@@ -379,6 +380,42 @@ final class Share {
     }
   }
 
+  /**
+   * Leaves a running share to the next start of this CRM (a clean stop with a durable ledger):
+   * the pilots' streams end with UNAVAILABLE, so they keep their guests and redial; watchers hear
+   * {@link ShareWatcher#onSuspended}; no node becomes LOST and nothing is torn down.
+   *
+   * @return false, doing nothing, if the share is not running (the caller releases it instead)
+   */
+  boolean suspend(String why) {
+    List<Node> all;
+    List<ShareWatcher> ws;
+    synchronized (this) {
+      if (!runningRecorded || releasing) {
+        return false;
+      }
+      suspended = true;
+      all = List.copyOf(nodes);
+      ws = List.copyOf(watchers);
+      watchers.clear();
+    }
+    for (Node n : all) {
+      PilotSession s = n.session;
+      if (s != null) {
+        s.abort(Status.UNAVAILABLE.withDescription(why));
+      }
+    }
+    delivery.execute(() -> ws.forEach(w -> {
+      try {
+        w.onSuspended(why);
+      } catch (RuntimeException e) {
+        log.debug("watcher failed on suspend: {}", e.toString());
+      }
+    }));
+    log.info("job {}: share left running for the next start of this CRM ({})", spec.jobId(), why);
+    return true;
+  }
+
   // ------------------------------------------------------------------------------ watching
 
   /** Adds a watcher; it gets the history first. Returns a handle that removes it. */
@@ -490,6 +527,9 @@ final class Share {
       String who = "node " + hello.getNodeIndex() + " of job " + spec.jobId();
       if (releasing) {
         throw denied(who + ": the share was released");
+      }
+      if (suspended) {
+        throw new RequestException(Status.Code.UNAVAILABLE, "the CRM is stopping; redial");
       }
       if (hello.getNodeIndex() < 0 || hello.getNodeIndex() >= nodes.size()) {
         throw denied(who + ": no such node");
@@ -928,7 +968,7 @@ final class Share {
     @Override
     public void onDisconnected(String why) {
       synchronized (Share.this) {
-        if (releasing || state == NODE_STOPPED || state == NODE_LOST) {
+        if (releasing || suspended || state == NODE_STOPPED || state == NODE_LOST) {
           return;
         }
         move(this, NODE_LOST, phaseActive

@@ -11,4 +11,10 @@ public interface ShareWatcher {
 
   /** The share was released; no more updates follow. */
   void onReleased();
+
+  /**
+   * This CRM is stopping but keeps the share for its next start (it is running and the state is
+   * durable): no more updates from this process; watch again after the restart.
+   */
+  void onSuspended(String why);
 }

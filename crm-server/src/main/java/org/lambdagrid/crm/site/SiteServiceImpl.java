@@ -178,6 +178,13 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
             call.onCompleted();
           }
         }
+
+        @Override
+        public void onSuspended(String why) {
+          if (!call.isCancelled()) {
+            call.onError(io.grpc.Status.UNAVAILABLE.withDescription(why).asRuntimeException());
+          }
+        }
       }));
   }
 

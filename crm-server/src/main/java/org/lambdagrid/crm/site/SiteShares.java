@@ -347,15 +347,31 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   }
 
   /**
-   * Releases every share that has pilots (in parallel) and stops the worker threads. With a
-   * durable ledger, shares that were only reserved stay recorded, so a CRM stopped cleanly and
-   * started again still holds them; without one they are simply forgotten.
+   * Stops the site core for good or for a restart. Without a durable ledger every share is
+   * released (its pilots and guests torn down). With one, a CRM stopped cleanly and started
+   * again continues where it was: shares that were only reserved stay recorded, running shares
+   * (every guest started) are suspended ({@link Share#suspend}: their pilots keep the guests and
+   * redial, the GRC waits), and shares still being set up are released. Releases run in
+   * parallel; then the worker threads stop.
    */
   @Override
   public void close() {
-    List<String> ids;
+    List<String> candidates;
     synchronized (this) {
-      ids = ledger == SiteLedger.NONE ? List.copyOf(shares.keySet()) : List.copyOf(started);
+      candidates = ledger == SiteLedger.NONE ? List.copyOf(shares.keySet())
+          : List.copyOf(started);
+    }
+    List<String> ids = new ArrayList<>();
+    String why = "the CRM of site '" + settings.site() + "' is stopping; a running job continues"
+        + " when it is back";
+    for (String id : candidates) {
+      Share s;
+      synchronized (this) {
+        s = shares.get(id);
+      }
+      if (s == null || ledger == SiteLedger.NONE || !s.suspend(why)) {
+        ids.add(id);
+      }
     }
     List<Future<?>> done = new ArrayList<>();
     for (String id : ids) {
