@@ -17,19 +17,37 @@ import java.time.Duration;
  *     deadline (which names the node) fires first
  * @param defaultDuration a job's window when the spec leaves it unset
  * @param outputBufferBytes output kept per job; the oldest is dropped beyond it
+ * @param crmGrace how long a RUNNING job waits for a site's CRM whose WatchShare stream broke
+ *     to come back (restarted from its state, with the job's share) before it fails
  */
 public record CoordinatorSettings(Duration setupTimeout, Duration keysTimeout,
     Duration trustTimeout, Duration runTimeout, Duration execTimeout, Duration rpcTimeout,
-    Duration callMargin, Duration defaultDuration, long outputBufferBytes) {
+    Duration callMargin, Duration defaultDuration, long outputBufferBytes, Duration crmGrace) {
+
+  public static final Duration DEFAULT_CRM_GRACE = Duration.ofSeconds(60);
+
+  /** With the default {@code crmGrace} (60 s). */
+  public CoordinatorSettings(Duration setupTimeout, Duration keysTimeout, Duration trustTimeout,
+      Duration runTimeout, Duration execTimeout, Duration rpcTimeout, Duration callMargin,
+      Duration defaultDuration, long outputBufferBytes) {
+    this(setupTimeout, keysTimeout, trustTimeout, runTimeout, execTimeout, rpcTimeout,
+        callMargin, defaultDuration, outputBufferBytes, DEFAULT_CRM_GRACE);
+  }
 
   public static CoordinatorSettings defaults() {
     return new CoordinatorSettings(Duration.ofSeconds(120), Duration.ofSeconds(30),
         Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30),
-        Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofHours(1), 16L << 20);
+        Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofHours(1), 16L << 20,
+        DEFAULT_CRM_GRACE);
   }
 
   public CoordinatorSettings withPhaseTimeouts(Duration all) {
     return new CoordinatorSettings(all, all, all, all, all, rpcTimeout, callMargin,
-        defaultDuration, outputBufferBytes);
+        defaultDuration, outputBufferBytes, crmGrace);
+  }
+
+  public CoordinatorSettings withCrmGrace(Duration grace) {
+    return new CoordinatorSettings(setupTimeout, keysTimeout, trustTimeout, runTimeout,
+        execTimeout, rpcTimeout, callMargin, defaultDuration, outputBufferBytes, grace);
   }
 }

@@ -26,6 +26,8 @@ import org.lambdagrid.grc.reservation.Topology;
  *   exec: 30s                   # starting the command (not its run time)
  * rpc_timeout: 10s              # Prepare/Commit/Abort/Release, OpenShare, ReleaseShare
  * call_margin: 5s               # added to a phase timeout for the call deadline
+ * crm_grace: 60s                # a RUNNING job whose CRM's stream breaks waits this long for
+ *                               # the CRM to come back (restarted, with the job's share)
  * default_duration: 1h          # a job's window when the user gives none
  * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
  * topology:                     # the inter-site network the co-allocator reserves bandwidth on
@@ -73,7 +75,8 @@ public record GrcConfig(
     @JsonProperty("state_dir") String stateDir,
     StateConfig state,
     Tokens tokens,
-    Local local) {
+    Local local,
+    @JsonProperty("crm_grace") String crmGrace) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
@@ -89,6 +92,7 @@ public record GrcConfig(
     rpcTimeout = positive("rpc_timeout", rpcTimeout, "10s");
     callMargin = positive("call_margin", callMargin, "5s");
     defaultDuration = positive("default_duration", defaultDuration, "1h");
+    crmGrace = positive("crm_grace", crmGrace, "60s");
     outputBufferBytes = outputBufferBytes == null ? 16L << 20 : outputBufferBytes;
     if (outputBufferBytes < 1024) {
       throw new IllegalArgumentException("output_buffer_bytes: '" + outputBufferBytes
@@ -105,6 +109,15 @@ public record GrcConfig(
       throw new IllegalArgumentException("local: needs a tokens section (local users get session"
           + " tokens for the token port)");
     }
+  }
+
+  /** Without {@code crm_grace} (the default, 60s). */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TopologyConfig topology,
+      NetworkConfig network, TlsConfig tls, String stateDir, StateConfig state, Tokens tokens,
+      Local local) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, stateDir, state, tokens, local, null);
   }
 
   /** Without a {@code local} section. */
@@ -200,17 +213,22 @@ public record GrcConfig(
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
     return new GrcConfig(null, null, null, null, null, null, null, null, null, null, null, null,
-        null);
+        null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace);
+  }
+
+  public GrcConfig withCrmGrace(String grace) {
+    return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, t, n, tls, stateDir, state, tokens, local);
+        outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace);
   }
 
   public Endpoint listenEndpoint() {
@@ -221,7 +239,7 @@ public record GrcConfig(
   public CoordinatorSettings settings() {
     return new CoordinatorSettings(d(phaseTimeouts.setup()), d(phaseTimeouts.keys()),
         d(phaseTimeouts.setKeys()), d(phaseTimeouts.run()), d(phaseTimeouts.exec()),
-        d(rpcTimeout), d(callMargin), d(defaultDuration), outputBufferBytes);
+        d(rpcTimeout), d(callMargin), d(defaultDuration), outputBufferBytes, d(crmGrace));
   }
 
   private static Duration d(String text) {

@@ -46,9 +46,13 @@ import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
  * constructor so tests run it in-process with fake sites.
  *
  * <p>Lifecycle: construct, {@link #start}, {@link #close}. Close fails every live job ("the GRC
- * shut down"), releasing its shares at the CRMs, then stops the server (graceful, then forced).
- * With a {@link GrcState}, sites, leases and jobs are durable and {@link #start} first recovers
- * what a crashed or stopped GRC left ({@link GrcRecovery}).
+ * shut down"), releasing its shares at the CRMs (a reservation made for a job ends with it),
+ * aborts reservations still in their two-phase commit, then stops the server (graceful, then
+ * forced). With a {@link GrcState}, sites, leases, reservations and jobs are durable: close
+ * leaves committed reservations as they are, and {@link #start} first recovers what a crashed or
+ * stopped GRC left ({@link GrcRecovery}), so they come back. Without one, close ends every
+ * reservation (releasing it at every CRM and the network provider), since nothing would bring it
+ * back.
  */
 public final class GrcServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(GrcServer.class);
@@ -327,7 +331,11 @@ public final class GrcServer implements AutoCloseable {
       localSocket.close();
     }
     coordinator.shutdown("the GRC shut down");
-    reservations.shutdown("the GRC shut down");
+    if (state == null) {
+      reservations.shutdown("the GRC shut down"); // nothing would bring them back
+    } else {
+      reservations.stop("the GRC shut down"); // recorded: the next start restores them
+    }
     if (tokenServer != null) {
       tokenServer.close();
     }

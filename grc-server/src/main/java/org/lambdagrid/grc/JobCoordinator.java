@@ -77,6 +77,10 @@ import org.slf4j.LoggerFactory;
  * enters the terminal state, so a watcher that sees the terminal event knows nothing is left
  * held.
  *
+ * <p>A site's CRM that goes away while the job is RUNNING (its WatchShare stream breaks) does
+ * not end the job at once: the coordinator watches the share again until {@code crm_grace}
+ * passes, and the job goes on if the CRM comes back with the share ({@code ShareWatch}).
+ *
  * <p>Thread-safe. Each running job occupies one worker thread (its runner); phase calls run on
  * further worker threads.
  */
@@ -366,7 +370,7 @@ public final class JobCoordinator implements AutoCloseable {
         return Boolean.TRUE;
       });
       for (String s : sites) {
-        job.addShareWatch(client(s).watchShare(id, new ShareEvents(job, s)));
+        new ShareWatch(job, s).open();
       }
       // PHASE_LAUNCH + PHASE_SETUP
       Map<String, List<NodeEntry>> bySite = phase(job, Phase.PHASE_SETUP,
@@ -620,56 +624,273 @@ public final class JobCoordinator implements AutoCloseable {
     clients.close();
   }
 
-  /** Feeds one site's WatchShare stream into the job. */
-  private final class ShareEvents implements SiteClient.ShareListener {
+  /** How long a lost WatchShare waits before the next attempt (never past the grace). */
+  static final Duration WATCH_RETRY = Duration.ofSeconds(1);
+
+  /**
+   * Feeds one site's WatchShare stream into the job, across a restart of that site's CRM.
+   *
+   * <p>A stream that breaks while the job is RUNNING (every guest started, so a CRM restarted
+   * from its state directory re-adopts them) with UNAVAILABLE (the CRM died or cannot be
+   * reached), CANCELLED (the CRM's server reset it while stopping) or a normal completion does
+   * not fail the job: one event says the CRM was lost, and WatchShare is tried again every
+   * {@link #WATCH_RETRY} until {@code crm_grace} has passed since the loss. The first thing the
+   * new stream delivers (event, output or exit) ends the outage (one event says so; a later
+   * loss starts a new grace). The job fails naming the site when the grace passes, or when the
+   * CRM answers the new WatchShare with anything but UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED
+   * (NOT_FOUND: it came back without the share). A stream that breaks in any other state fails
+   * the job at once. Each attempt's handle is registered with the job, so {@link #terminate}
+   * closes the live one; attempts stop once the job is ending.
+   */
+  private final class ShareWatch {
     private final JobRecord job;
     private final String site;
+    // Guarded by this.
+    private int generation; // of the newest stream; callbacks of older ones are ignored
+    private int outage; // counts losses, so a grace timer knows whether its outage is over
+    private Instant lostAt; // non-null while the CRM is away
+    private Instant deadline;
+    private String cause = "";
 
-    ShareEvents(JobRecord job, String site) {
+    ShareWatch(JobRecord job, String site) {
       this.job = job;
       this.site = site;
     }
 
-    @Override
-    public void onEvent(Event event) {
-      Event e = event.getSite().isEmpty() ? event.toBuilder().setSite(site).build() : event;
-      job.appendNodeEvent(e, clock.instant());
-      if (e.getNodeState() == NodeState.NODE_LOST && JobStates.isActive(job.state())
-          && !job.isEnding()) {
-        Phase p = job.currentPhase();
-        String node = e.getHostname().isEmpty() ? "a node of site '" + site + "'"
-            : "node " + e.getHostname();
-        String phase = p.name().substring("PHASE_".length());
-        // The CRM's message usually names the node already: don't say it twice.
-        String why = !e.getHostname().isEmpty() && e.getMessage().contains(e.getHostname())
-            ? e.getMessage() + " during phase " + phase
-            : node + " was lost in phase " + phase
-                + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage());
-        workers.execute(() -> terminate(job, JOB_FAILED, p, why, null));
+    /** The first WatchShare, from the runner; a synchronous failure propagates. */
+    void open() {
+      watch(false);
+    }
+
+    private void watch(boolean retry) {
+      Stream s;
+      synchronized (this) {
+        s = new Stream(++generation);
+      }
+      AutoCloseable h;
+      try {
+        h = client(site).watchShare(job.id(), s);
+      } catch (RuntimeException e) {
+        if (!retry) {
+          throw e;
+        }
+        s.onClosed(e);
+        return;
+      }
+      if (job.addShareWatch(h)) {
+        boolean closed;
+        synchronized (this) {
+          s.handle = h;
+          closed = s.closed;
+        }
+        if (closed) {
+          job.removeShareWatch(h); // it broke before watchShare returned
+        }
       }
     }
 
-    @Override
-    public void onOutput(OutputChunk chunk) {
-      job.output().append(chunk);
+    /** Something arrived on {@code s}; false for a stale stream. Ends an outage. */
+    private boolean arrived(Stream s) {
+      boolean back;
+      synchronized (this) {
+        if (s.generation != generation) {
+          return false;
+        }
+        back = lostAt != null;
+        lostAt = null;
+        deadline = null;
+      }
+      if (back) {
+        log.info("job {}: the CRM of site '{}' is back", job.id(), site);
+        siteEvent("the CRM of site '" + site + "' is back; its share continues");
+      }
+      return true;
     }
 
-    @Override
-    public void onExit(CommandExit exit) {
-      if (exit.getHostname().isEmpty() || exit.getHostname().equals(job.firstNode())) {
-        job.exit.complete(exit);
+    private void closed(Stream s, Throwable error) {
+      AutoCloseable dead;
+      synchronized (this) {
+        s.closed = true;
+        dead = s.handle;
+      }
+      if (job.isEnding()) {
+        return; // the ending closes every handle
+      }
+      if (dead != null) {
+        job.removeShareWatch(dead); // a retry registers the next one
+      }
+      Status.Code code = error == null ? null : codeOf(error);
+      String what = error == null ? "the CRM ended the stream"
+          : code + (describe(error).equals(code.toString()) ? "" : ": " + describe(error));
+      String fail = null;
+      boolean retry = false;
+      int graceOf = -1;
+      Duration wait = WATCH_RETRY;
+      synchronized (this) {
+        if (s.generation != generation) {
+          return;
+        }
+        Instant now = clock.instant();
+        if (lostAt == null) {
+          // A live stream broke.
+          if (job.state() == JOB_RUNNING && (error == null || code == Status.Code.UNAVAILABLE
+              || code == Status.Code.CANCELLED)) {
+            lostAt = now;
+            deadline = now.plus(settings.crmGrace());
+            cause = what;
+            graceOf = ++outage;
+            retry = true;
+          } else {
+            fail = "lost the event stream of site '" + site + "': " + (error == null
+                ? "the CRM closed it" : describe(error));
+          }
+        } else if (error != null && (code == Status.Code.UNAVAILABLE
+            || code == Status.Code.DEADLINE_EXCEEDED || code == Status.Code.CANCELLED)) {
+          // Still away.
+          if (!now.isBefore(deadline)) {
+            fail = notBack();
+          } else {
+            retry = true;
+            Duration left = Duration.between(now, deadline);
+            wait = left.compareTo(WATCH_RETRY) < 0 ? left : WATCH_RETRY;
+          }
+        } else if (code == Status.Code.NOT_FOUND || error == null) {
+          fail = "the CRM of site '" + site + "' came back without the job's share (" + what
+              + ")";
+        } else {
+          fail = "the CRM of site '" + site + "' came back but refused to stream the job's"
+              + " share (" + what + ")";
+        }
+      }
+      if (fail != null) {
+        failJob(fail);
+        return;
+      }
+      if (graceOf >= 0) {
+        log.warn("job {}: lost the CRM of site '{}' ({}); waiting up to {} for it", job.id(),
+            site, what, settings.crmGrace());
+        siteEvent("lost contact with the CRM of site '" + site + "' (" + what + "); waiting up"
+            + " to " + format(settings.crmGrace()) + " for it to come back");
+        int o = graceOf;
+        scheduler.schedule(() -> graceOver(o), settings.crmGrace().toMillis(),
+            TimeUnit.MILLISECONDS);
+      }
+      if (retry) {
+        scheduler.schedule(() -> workers.execute(() -> {
+          if (!job.isEnding()) {
+            watch(true);
+          }
+        }), wait.toMillis(), TimeUnit.MILLISECONDS);
       }
     }
 
-    @Override
-    public void onClosed(Throwable error) {
+    /** The grace of loss number {@code o} ran out: fails the job unless the CRM came back. */
+    private void graceOver(int o) {
+      String fail;
+      synchronized (this) {
+        if (o != outage || lostAt == null) {
+          return;
+        }
+        fail = notBack();
+      }
+      failJob(fail);
+    }
+
+    private String notBack() {
+      return "the CRM of site '" + site + "' did not come back within "
+          + format(settings.crmGrace()) + " (lost: " + cause + ")";
+    }
+
+    private void failJob(String why) {
       if (job.isEnding()) {
         return;
       }
-      String why = error == null ? "the CRM closed it" : describe(error);
-      workers.execute(() -> terminate(job, JOB_FAILED, job.currentPhase(),
-          "lost the event stream of site '" + site + "': " + why, null));
+      Phase p = job.currentPhase();
+      workers.execute(() -> terminate(job, JOB_FAILED, p, why, null));
     }
+
+    private void siteEvent(String message) {
+      job.appendNodeEvent(Event.newBuilder().setSite(site).setPhase(job.currentPhase())
+          .setMessage(message).build(), clock.instant());
+    }
+
+    /** One WatchShare call. */
+    private final class Stream implements SiteClient.ShareListener {
+      final int generation;
+      AutoCloseable handle; // guarded by the ShareWatch
+      boolean closed; // guarded by the ShareWatch
+
+      Stream(int generation) {
+        this.generation = generation;
+      }
+
+      @Override
+      public void onEvent(Event event) {
+        if (!arrived(this)) {
+          return;
+        }
+        Event e = event.getSite().isEmpty() ? event.toBuilder().setSite(site).build() : event;
+        job.appendNodeEvent(e, clock.instant());
+        if (e.getNodeState() == NodeState.NODE_LOST && JobStates.isActive(job.state())
+            && !job.isEnding()) {
+          Phase p = job.currentPhase();
+          String node = e.getHostname().isEmpty() ? "a node of site '" + site + "'"
+              : "node " + e.getHostname();
+          String phase = p.name().substring("PHASE_".length());
+          // The CRM's message usually names the node already: don't say it twice.
+          String why = !e.getHostname().isEmpty() && e.getMessage().contains(e.getHostname())
+              ? e.getMessage() + " during phase " + phase
+              : node + " was lost in phase " + phase
+                  + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage());
+          workers.execute(() -> terminate(job, JOB_FAILED, p, why, null));
+        }
+      }
+
+      @Override
+      public void onOutput(OutputChunk chunk) {
+        if (arrived(this)) {
+          job.output().append(chunk);
+        }
+      }
+
+      @Override
+      public void onExit(CommandExit exit) {
+        if (!arrived(this)) {
+          return;
+        }
+        if (exit.getHostname().isEmpty() || exit.getHostname().equals(job.firstNode())) {
+          // A CRM that resent the exit after a restart completes it again: ignored.
+          job.exit.complete(exit);
+        }
+      }
+
+      @Override
+      public void onClosed(Throwable error) {
+        closed(this, error);
+      }
+    }
+  }
+
+  /** 60s -> "1m", 90s -> "1m30s", 1500ms -> "1500ms": as grc.yaml spells durations. */
+  static String format(Duration d) {
+    long ms = d.toMillis();
+    if (ms % 1000 != 0) {
+      return ms + "ms";
+    }
+    long s = ms / 1000;
+    StringBuilder b = new StringBuilder();
+    if (s >= 3600) {
+      b.append(s / 3600).append('h');
+      s %= 3600;
+    }
+    if (s >= 60) {
+      b.append(s / 60).append('m');
+      s %= 60;
+    }
+    if (s > 0 || b.length() == 0) {
+      b.append(s).append('s');
+    }
+    return b.toString();
   }
 
   /** A phase failed; the message names the site, the node (from the CRM) and the phase. */

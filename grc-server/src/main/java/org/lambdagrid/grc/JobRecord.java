@@ -249,6 +249,11 @@ public final class JobRecord {
     return false;
   }
 
+  /** Forgets a WatchShare handle whose stream has ended (a CRM outage opens a new one). */
+  synchronized void removeShareWatch(AutoCloseable handle) {
+    shareWatches.remove(handle);
+  }
+
   void closeShareWatches() {
     List<AutoCloseable> copy;
     synchronized (this) {

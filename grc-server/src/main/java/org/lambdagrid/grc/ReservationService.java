@@ -59,6 +59,10 @@ import org.slf4j.LoggerFactory;
  * job still running in it (with an event), every participant is released and the GRC's holds
  * and leases are freed. A reservation that SubmitJob made for one job also ends with that job.
  *
+ * <p>Stopping: {@link #stop} (a GRC with durable state) leaves recorded reservations as they are
+ * for the next start and aborts those still in their two-phase commit; {@link #shutdown} (a GRC
+ * without) also ends every recorded one.
+ *
  * <p>Thread-safe. Finding and holding is serialised (one lock, milliseconds); the two-phase
  * commit runs outside it, so a slow participant delays only its own reservation.
  */
@@ -92,6 +96,21 @@ public final class ReservationService implements AutoCloseable {
   private final TwoPhaseCommit twoPhase;
   private final SecureRandom random = new SecureRandom();
   private volatile JobStopper jobStopper = (r, c, why) -> { };
+  /** Reservations in their two-phase commit, not recorded yet (by id). */
+  private final Map<String, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
+  private volatile boolean stopping;
+
+  /** One {@link #make} between its leases and its record, for {@link #stop} to abort. */
+  private static final class Pending {
+    final List<TwoPhaseCommit.Participant> participants;
+    final CompletableFuture<Void> done = new CompletableFuture<>();
+    boolean abandoned; // guarded by this: aborted by a stop; never recorded
+    boolean recording; // guarded by this: committed and being recorded; a stop leaves it
+
+    Pending(List<TwoPhaseCommit.Participant> participants) {
+      this.participants = participants;
+    }
+  }
 
   public ReservationService(SiteRegistry registry, AddressAllocator addresses,
       CoAllocator allocator, NetworkResourceManager network, SiteClients clients,
@@ -232,6 +251,9 @@ public final class ReservationService implements AutoCloseable {
   // ------------------------------------------------------------------ making one
 
   private ReservationRecord make(ReservationSpec spec, String ownJob, boolean exactWindow) {
+    if (stopping) {
+      throw shuttingDown("no reservation was made");
+    }
     Instant now = clock.instant();
     Request request = request(spec, now, exactWindow);
     String id;
@@ -256,8 +278,25 @@ public final class ReservationService implements AutoCloseable {
         throw e;
       }
     }
-    Window w = plan.window();
     List<TwoPhaseCommit.Participant> participants = participants(id, plan, ranges, spec.getUser());
+    Pending p = new Pending(participants);
+    pending.put(id, p);
+    try {
+      if (stopping) { // stop() may have looked before this one was registered
+        undoOwnHolds(id);
+        throw shuttingDown("no reservation was made");
+      }
+      return commitAndRecord(id, spec, ownJob, now, plan, ranges, participants, p);
+    } finally {
+      pending.remove(id);
+      p.done.complete(null);
+    }
+  }
+
+  private ReservationRecord commitAndRecord(String id, ReservationSpec spec, String ownJob,
+      Instant now, Plan plan, Map<String, Ipv4Cidr> ranges,
+      List<TwoPhaseCommit.Participant> participants, Pending p) {
+    Window w = plan.window();
     TwoPhaseCommit.Outcome outcome;
     try {
       outcome = twoPhase.run(id, w, participants).get(
@@ -266,9 +305,26 @@ public final class ReservationService implements AutoCloseable {
       if (e instanceof InterruptedException) {
         Thread.currentThread().interrupt();
       }
-      participants.forEach(p -> p.manager().abort(id));
+      participants.forEach(x -> x.manager().abort(id));
       undoOwnHolds(id);
       throw Errors.unavailable("reservation " + id + " could not be completed: " + e);
+    }
+    boolean abandoned;
+    synchronized (p) {
+      abandoned = p.abandoned;
+      p.recording = !abandoned && outcome.committed();
+    }
+    if (abandoned) {
+      // stop() has sent abort everywhere; a participant that committed first is released.
+      List<String> problems = outcome.committed() ? releaseAll(id, participants) : List.of();
+      if (problems.isEmpty()) {
+        undoOwnHolds(id);
+      } else {
+        // The lease stays recorded: the next start releases it at every site (GrcRecovery).
+        allocator.release(id);
+        problems.forEach(x -> log.warn("reservation {}: {}", id, x));
+      }
+      throw shuttingDown("reservation " + id + " was aborted, nothing is held");
     }
     if (!outcome.committed()) {
       undoOwnHolds(id);
@@ -281,7 +337,7 @@ public final class ReservationService implements AutoCloseable {
     try {
       store.add(r); // durable before the caller is told
     } catch (RuntimeException e) {
-      participants.forEach(p -> p.manager().release(id));
+      participants.forEach(x -> x.manager().release(id));
       undoOwnHolds(id);
       throw Errors.unavailable("reservation " + id + " could not be recorded, nothing is held: "
           + e.getMessage());
@@ -613,8 +669,89 @@ public final class ReservationService implements AutoCloseable {
     }
   }
 
-  /** Ends every live reservation (the GRC is shutting down), releasing every participant. */
+  private static Errors.RequestException shuttingDown(String what) {
+    return Errors.unavailable("the GRC is shutting down; " + what + " (try again once it is"
+        + " back)");
+  }
+
+  /** Releases every participant of an unrecorded reservation, bounded; the problems. */
+  private List<String> releaseAll(String id, List<TwoPhaseCommit.Participant> participants) {
+    List<String> problems = new ArrayList<>();
+    long deadline = System.nanoTime() + settings.callTimeout().plusSeconds(1).toNanos();
+    Map<String, CompletableFuture<Void>> calls = new LinkedHashMap<>();
+    for (TwoPhaseCommit.Participant x : participants) {
+      try {
+        calls.put(x.manager().name(), x.manager().release(id));
+      } catch (RuntimeException e) {
+        problems.add(x.manager().name() + " failed release: " + e);
+      }
+    }
+    calls.forEach((name, f) -> {
+      try {
+        f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        problems.add(name + ": interrupted");
+      } catch (ExecutionException e) {
+        problems.add(name + " failed release: " + JobCoordinator.describe(e.getCause()));
+      } catch (TimeoutException e) {
+        problems.add(name + " did not acknowledge release within " + settings.callTimeout());
+      }
+    });
+    return problems;
+  }
+
+  /**
+   * The GRC is stopping and keeps its state: recorded reservations are left as they are (the
+   * next start restores them, see {@link #recover}). New reservations are refused
+   * (UNAVAILABLE), and one still in its two-phase commit is aborted at every participant (a
+   * participant that committed first is released) and never recorded; this waits, bounded,
+   * until each has undone its holds, or has been recorded if it was being recorded already.
+   */
+  public void stop(String why) {
+    stopping = true;
+    List<CompletableFuture<Void>> waits = new ArrayList<>();
+    for (Map.Entry<String, Pending> e : pending.entrySet()) {
+      Pending p = e.getValue();
+      waits.add(p.done);
+      synchronized (p) {
+        if (p.recording) {
+          continue;
+        }
+        p.abandoned = true;
+      }
+      String id = e.getKey();
+      log.info("reservation {}: aborted in its two-phase commit ({})", id, why);
+      for (TwoPhaseCommit.Participant x : p.participants) {
+        try {
+          x.manager().abort(id);
+        } catch (RuntimeException ex) {
+          log.warn("reservation {}: abort at {} failed: {}", id, x.manager().name(), ex.toString());
+        }
+      }
+    }
+    long deadline = System.nanoTime()
+        + settings.callTimeout().multipliedBy(4).plusSeconds(2).toNanos();
+    for (CompletableFuture<Void> f : waits) {
+      try {
+        f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (ExecutionException | TimeoutException e) {
+        log.warn("a reservation in its two-phase commit did not finish before the GRC stopped;"
+            + " its lease stays recorded and the next start releases it");
+        return;
+      }
+    }
+  }
+
+  /**
+   * Ends every live reservation (a GRC without durable state is shutting down: nothing would
+   * bring them back), releasing every participant; first as {@link #stop}.
+   */
   public void shutdown(String why) {
+    stop(why);
     for (ReservationRecord r : store.list()) {
       if (!r.isEnding()) {
         end(r, RESERVATION_ENDED, why);

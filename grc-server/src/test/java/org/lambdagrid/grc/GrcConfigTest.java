@@ -24,6 +24,7 @@ class GrcConfigTest {
     assertThat(s.keysTimeout()).isEqualTo(Duration.ofSeconds(30));
     assertThat(s.defaultDuration()).isEqualTo(Duration.ofHours(1));
     assertThat(s.outputBufferBytes()).isEqualTo(16L << 20);
+    assertThat(s.crmGrace()).isEqualTo(Duration.ofSeconds(60));
   }
 
   @Test
@@ -32,12 +33,14 @@ class GrcConfigTest {
         "listen: 0.0.0.0:7400",
         "phase_timeouts: {setup: 5m, keys: 10s, set_keys: 11s, run: 12s, exec: 13s}",
         "rpc_timeout: 3s", "call_margin: 1s", "default_duration: 2h",
-        "output_buffer_bytes: 4096"), GrcConfig.class);
+        "output_buffer_bytes: 4096", "crm_grace: 2m30s"), GrcConfig.class);
     assertThat(c.listenEndpoint().port()).isEqualTo(7400);
     assertThat(c.settings()).isEqualTo(new CoordinatorSettings(Duration.ofMinutes(5),
         Duration.ofSeconds(10), Duration.ofSeconds(11), Duration.ofSeconds(12),
         Duration.ofSeconds(13), Duration.ofSeconds(3), Duration.ofSeconds(1), Duration.ofHours(2),
-        4096));
+        4096, Duration.ofSeconds(150)));
+    assertThat(c.withListen("127.0.0.1:0").settings().crmGrace())
+        .isEqualTo(Duration.ofSeconds(150));
   }
 
   @Test
@@ -58,6 +61,13 @@ class GrcConfigTest {
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "output_buffer_bytes: 10",
             GrcConfig.class))
         .withMessage("grc.yaml: output_buffer_bytes: '10' is too small (at least 1024)");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "crm_grace: 0s", GrcConfig.class))
+        .withMessage("grc.yaml: crm_grace: '0s' must be longer than zero");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "crm_grace: a while", GrcConfig.class))
+        .withMessage("grc.yaml: crm_grace: 'a while' is not a duration"
+            + " (examples: 90s, 5m, 1h30m, 2d)");
     assertThatExceptionOfType(ConfigException.class)
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "rpcTimeout: 3s", GrcConfig.class))
         .withMessageStartingWith("grc.yaml: rpcTimeout: unknown field");

@@ -1,6 +1,7 @@
 package org.lambdagrid.grc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
 import static org.awaitility.Awaitility.await;
 
 import io.grpc.Status;
@@ -15,6 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.testing.FakeSite;
@@ -35,7 +37,9 @@ import org.lambdagrid.proto.v1.ReservationState;
  * state database: sites, committed reservations (with their leases, node and link holds), and
  * finished jobs come back; unfinished jobs end FAILED naming the phase and their shares are
  * released; a reservation caught in the two-phase commit is released at every site and its
- * lease freed only once every site confirmed.
+ * lease freed only once every site confirmed. A clean stop ({@link GrcServer#close}) fails live
+ * jobs but keeps committed reservations the same way, and aborts one still in its two-phase
+ * commit; without durable state it ends every reservation.
  */
 class GrcRestartTest {
   @TempDir Path dir;
@@ -71,7 +75,11 @@ class GrcRestartTest {
   }
 
   private GrcServer secondLife(TestGrc first, String name) throws Exception {
-    GrcServer s = new GrcServer(config(), Clock.systemUTC(), first.fakes.factory(),
+    return secondLife(first.fakes, name);
+  }
+
+  private GrcServer secondLife(FakeSites fakes, String name) throws Exception {
+    GrcServer s = new GrcServer(config(), Clock.systemUTC(), fakes.factory(),
         InProcessServerBuilder.forName(name).directExecutor(), GrcState.open(config()));
     closeMe.add(s);
     s.start();
@@ -149,6 +157,144 @@ class GrcRestartTest {
         Ipv4Cidr.parse(kept.getSiteRangesOrThrow("a").getCidr()))).isFalse();
     second.reservations().cancel(kept.getId());
     assertThat(a.reservationStates()).containsEntry(kept.getId(), "RELEASED");
+  }
+
+  /** A GRC server on the state in {@code dir} (or in memory), with sites a and b registered. */
+  private GrcServer server(FakeSites fakes, String name, boolean durable) throws Exception {
+    GrcServer s = new GrcServer(config(), Clock.systemUTC(), fakes.factory(),
+        InProcessServerBuilder.forName(name).directExecutor(),
+        durable ? GrcState.open(config()) : null).start();
+    s.registry().register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/24"), 1);
+    s.registry().register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/24"), 1);
+    return s;
+  }
+
+  private static long count(FakeSites fakes, String call) {
+    return fakes.log().stream().filter(call::equals).count();
+  }
+
+  @Test
+  void aCleanStopFailsLiveJobsButKeepsCommittedReservations_whichComeBackOnTheNextStart()
+      throws Exception {
+    FakeSites fakes = new FakeSites();
+    FakeSite a = fakes.add("a").holdExit();
+    FakeSite b = fakes.add("b");
+    GrcServer first = server(fakes, "grc-stop-1", true);
+    Reservation later = first.reservations().reserve(reservation().build());
+    Reservation now = first.reservations().reserve(ReservationSpec.newBuilder()
+        .putSiteNodes("a", 1).putSiteNodes("b", 1).setDuration(ProtoTime.toProto(
+            Duration.ofHours(1))).setUser("alice").build());
+    Job inReservation = first.coordinator().submit(job(0, 0).clearSiteNodes()
+        .setReservationId(now.getId()).build());
+    Job ownReservation = first.coordinator().submit(job(1, 1).build());
+    await().atMost(Duration.ofSeconds(20)).until(() ->
+        first.coordinator().get(inReservation.getId()).getState() == JobState.JOB_RUNNING
+            && first.coordinator().get(ownReservation.getId()).getState()
+                == JobState.JOB_RUNNING);
+    String own = first.coordinator().get(ownReservation.getId()).getReservationId();
+
+    first.close();
+
+    // The jobs failed, and the reservation made for one of them ended with it ...
+    for (Job j : List.of(inReservation, ownReservation)) {
+      Job f = first.coordinator().get(j.getId());
+      assertThat(f.getState()).isEqualTo(JobState.JOB_FAILED);
+      assertThat(f.getMessage()).isEqualTo("the GRC shut down");
+      assertThat(a.released()).contains(j.getId());
+      assertThat(b.released()).contains(j.getId());
+    }
+    assertThat(a.reservationStates()).containsEntry(own, "RELEASED");
+    // ... but the standalone ones were left committed everywhere.
+    for (Reservation r : List.of(later, now)) {
+      assertThat(a.reservationStates()).containsEntry(r.getId(), "COMMITTED");
+      assertThat(b.reservationStates()).containsEntry(r.getId(), "COMMITTED");
+    }
+    assertThatExceptionOfType(Errors.RequestException.class)
+        .isThrownBy(() -> first.reservations().reserve(reservation().build()))
+        .matches(e -> e.code() == Status.Code.UNAVAILABLE)
+        .withMessage("the GRC is shutting down; no reservation was made (try again once it is"
+            + " back)");
+    long commitsBefore = count(fakes, "a Commit");
+
+    GrcServer second = secondLife(fakes, "grc-stop-2");
+    for (Reservation r : List.of(later, now)) {
+      Reservation k = second.reservations().get(r.getId());
+      assertThat(k.getState()).isIn(ReservationState.RESERVATION_RESERVED,
+          ReservationState.RESERVATION_ACTIVE);
+      assertThat(k.getSiteRangesMap()).isEqualTo(r.getSiteRangesMap());
+      assertThat(k.getJobIdsList()).isEqualTo(first.reservations().get(r.getId())
+          .getJobIdsList());
+    }
+    assertThat(second.reservations().get(own).getState())
+        .isEqualTo(ReservationState.RESERVATION_ENDED);
+    assertThat(second.coordinator().get(inReservation.getId()).getMessage())
+        .isEqualTo("the GRC shut down");
+    assertThat(second.allocator().holders()).containsExactlyInAnyOrder(later.getId(),
+        now.getId());
+    Instant inWindow = ProtoTime.fromProto(later.getStart()).plusSeconds(1);
+    assertThat(second.coAllocator().nodesInUse("a", inWindow)).isEqualTo(2 + 1);
+    assertThat(second.coAllocator().bandwidthInUse("a<->core", inWindow))
+        .isEqualTo(300_000_000L);
+    // Their commits are sent again (idempotent at the CRMs), which still hold them.
+    await().atMost(Duration.ofSeconds(20)).until(() ->
+        count(fakes, "a Commit") >= commitsBefore + 2 && count(fakes, "b Commit") >= 4);
+    assertThat(a.reservationStates()).containsEntry(later.getId(), "COMMITTED")
+        .containsEntry(now.getId(), "COMMITTED");
+    // The reservation that was in use takes a new job.
+    a.exitCode(0);
+    Job again = second.coordinator().submit(job(0, 0).clearSiteNodes()
+        .setReservationId(now.getId()).build());
+    assertThat(again.getReservationId()).isEqualTo(now.getId());
+    second.reservations().cancel(later.getId());
+    assertThat(a.reservationStates()).containsEntry(later.getId(), "RELEASED");
+  }
+
+  @Test
+  void aCleanStopAbortsAReservationStillInItsTwoPhaseCommit() throws Exception {
+    FakeSites fakes = new FakeSites();
+    FakeSite a = fakes.add("a");
+    FakeSite b = fakes.add("b");
+    GrcServer first = server(fakes, "grc-stop-3", true);
+    a.hangOn("Prepare");
+    java.util.concurrent.CompletableFuture<Reservation> making =
+        java.util.concurrent.CompletableFuture.supplyAsync(() ->
+            first.reservations().reserve(reservation().build()));
+    await().atMost(Duration.ofSeconds(20)).until(() -> !b.reservations().isEmpty()
+        && fakes.log().stream().anyMatch(c -> c.startsWith("a Prepare")));
+    String id = b.reservations().keySet().iterator().next();
+
+    first.close();
+
+    assertThatExceptionOfType(java.util.concurrent.ExecutionException.class)
+        .isThrownBy(() -> making.get(20, java.util.concurrent.TimeUnit.SECONDS))
+        .havingCause().isInstanceOf(Errors.RequestException.class)
+        .withMessage("the GRC is shutting down; reservation " + id + " was aborted, nothing is"
+            + " held (try again once it is back)");
+    assertThat(b.reservationStates()).containsEntry(id, "ABORTED");
+    assertThat(a.reservationStates()).containsEntry(id, "ABORTED"); // a tombstone
+    assertThat(first.allocator().leasesOf(id)).isEmpty();
+
+    GrcServer second = secondLife(fakes, "grc-stop-4");
+    assertThat(second.reservations().list("", true)).isEmpty();
+    assertThat(second.allocator().holders()).isEmpty();
+    assertThat(second.recovery().draining()).isEmpty();
+  }
+
+  @Test
+  void withoutDurableStateAStopEndsEveryReservation() throws Exception {
+    FakeSites fakes = new FakeSites();
+    FakeSite a = fakes.add("a");
+    FakeSite b = fakes.add("b");
+    GrcServer s = server(fakes, "grc-stop-memory", false);
+    Reservation r = s.reservations().reserve(reservation().build());
+    assertThat(a.reservationStates()).containsEntry(r.getId(), "COMMITTED");
+    s.close();
+    assertThat(a.reservationStates()).containsEntry(r.getId(), "RELEASED");
+    assertThat(b.reservationStates()).containsEntry(r.getId(), "RELEASED");
+    Reservation ended = s.reservations().get(r.getId());
+    assertThat(ended.getState()).isEqualTo(ReservationState.RESERVATION_ENDED);
+    assertThat(ended.getMessage()).isEqualTo("the GRC shut down");
+    assertThat(s.allocator().holders()).isEmpty();
   }
 
   @Test

@@ -216,6 +216,207 @@ class JobCoordinatorTest {
     assertNothingHeld(job.getId());
   }
 
+  // ------------------------------------------------------------- a CRM restarting under a job
+
+  private static final String LOST_A = "lost contact with the CRM of site 'a' (UNAVAILABLE:"
+      + " io exception); waiting up to 1m for it to come back";
+  private static final String BACK_A = "the CRM of site 'a' is back; its share continues";
+
+  private static List<String> messages(JobRecord job) {
+    return job.events().stream().map(Event::getMessage).toList();
+  }
+
+  private long count(String call) {
+    return fakes.log().stream().filter(call::equals).count();
+  }
+
+  /** A job RUNNING on a and b with the command started on a-0, its exit held back. */
+  private Job running(JobCoordinator c, FakeSite first) {
+    first.holdExit();
+    Job job = c.submit(spec().build());
+    await().atMost(WAIT).until(() -> c.get(job.getId()).getState() == JobState.JOB_RUNNING
+        && first.exec(job.getId()) != null);
+    return job;
+  }
+
+  @Test
+  void durationsAreSpelledAsInGrcYaml() {
+    assertThat(JobCoordinator.format(Duration.ofSeconds(60))).isEqualTo("1m");
+    assertThat(JobCoordinator.format(Duration.ofSeconds(90))).isEqualTo("1m30s");
+    assertThat(JobCoordinator.format(Duration.ofSeconds(7205))).isEqualTo("2h5s");
+    assertThat(JobCoordinator.format(Duration.ofMillis(1500))).isEqualTo("1500ms");
+    assertThat(JobCoordinator.format(Duration.ZERO)).isEqualTo("0s");
+  }
+
+  @Test
+  void aRunningJobWaitsForItsCrmToComeBack_andTheExitOnTheNewStreamEndsIt() {
+    Job job = running(coordinator, a);
+    String id = job.getId();
+    a.failNextWatches(Status.UNAVAILABLE.withDescription("connection refused"));
+    a.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    // The first retry fails (still down), the second one is accepted.
+    await().atMost(WAIT).until(() -> a.isWatched(id));
+    assertThat(count("a WatchShare")).isEqualTo(3);
+    assertThat(coordinator.get(id).getState()).isEqualTo(JobState.JOB_RUNNING);
+    assertThat(messages(coordinator.job(id))).contains(LOST_A).doesNotContain(BACK_A);
+
+    a.exit(id, "a-0", 0);
+    a.exit(id, "a-0", 0); // a CRM may send it again after a restart: harmless
+    Job done = awaitTerminal(id);
+    assertThat(done.getState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    assertThat(done.getExitCode()).isZero();
+    List<Event> events = coordinator.job(id).events();
+    List<String> msgs = messages(coordinator.job(id));
+    assertThat(msgs).containsSubsequence(LOST_A, BACK_A, "command exited with code 0");
+    assertThat(msgs.stream().filter(LOST_A::equals)).hasSize(1);
+    assertThat(msgs.stream().filter(BACK_A::equals)).hasSize(1);
+    Event lost = events.get(msgs.indexOf(LOST_A));
+    assertThat(lost.getSite()).isEqualTo("a");
+    assertThat(lost.getPhase()).isEqualTo(Phase.PHASE_EXEC);
+    assertThat(lost.hasJobState()).isFalse();
+    assertThat(events.stream().filter(Event::hasJobState).map(Event::getJobState))
+        .containsExactly(JobState.JOB_PENDING, JobState.JOB_SETTING_UP, JobState.JOB_EXCHANGING,
+            JobState.JOB_STARTING, JobState.JOB_RUNNING, JobState.JOB_SUCCEEDED);
+    // The ending closed the re-established stream (and b's); the broken ones were forgotten.
+    assertThat(count("a CloseWatch")).isEqualTo(1);
+    assertThat(count("b CloseWatch")).isEqualTo(1);
+    assertThat(a.isWatched(id)).isFalse();
+    assertNothingHeld(id);
+  }
+
+  @Test
+  void aStreamStoppedByItsCrm_thenOutputOnTheNewStream_endsTheOutage_andALaterLossWaitsAgain() {
+    Job job = running(coordinator, a);
+    String id = job.getId();
+    // A CRM stopping cleanly resets its streams: the GRC sees CANCELLED.
+    b.breakWatch(id, Status.CANCELLED.withDescription(
+        "RST_STREAM closed stream. HTTP/2 error code: CANCEL"));
+    await().atMost(WAIT).until(() -> b.isWatched(id));
+    b.output(id, "b-0", OutputChunk.Stream.STDOUT, "still here\n");
+    await().atMost(WAIT).until(() -> messages(coordinator.job(id)).contains(
+        "the CRM of site 'b' is back; its share continues"));
+    assertThat(messages(coordinator.job(id))).contains("lost contact with the CRM of site 'b'"
+        + " (CANCELLED: RST_STREAM closed stream. HTTP/2 error code: CANCEL); waiting up to 1m"
+        + " for it to come back");
+    // A second loss is a new outage with its own event.
+    b.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    await().atMost(WAIT).until(() -> b.isWatched(id));
+    b.output(id, "b-0", OutputChunk.Stream.STDOUT, "and again\n");
+    await().atMost(WAIT).until(() -> messages(coordinator.job(id)).stream()
+        .filter(m -> m.startsWith("the CRM of site 'b' is back")).count() == 2);
+    a.exit(id, "a-0", 0);
+    assertThat(awaitTerminal(id).getState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    assertThat(messages(coordinator.job(id)).stream()
+        .filter(m -> m.startsWith("lost contact with the CRM of site 'b'"))).hasSize(2);
+    StringBuilder out = new StringBuilder();
+    coordinator.job(id).output().read(false, new OutputBuffer.Reader() {
+      @Override
+      public void onChunk(OutputChunk c) {
+        out.append(c.getData().toStringUtf8());
+      }
+
+      @Override
+      public void onEnd() {
+      }
+    });
+    assertThat(out.toString()).isEqualTo("still here\nand again\n");
+    assertNothingHeld(id);
+  }
+
+  @Test
+  void aCrmThatComesBackWithoutTheShareFailsTheJobNamingTheSite() {
+    Job job = running(coordinator, a);
+    String id = job.getId();
+    a.failNextWatches(Status.NOT_FOUND.withDescription("job '" + id + "' holds no share on site"
+        + " 'a'"));
+    a.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    Job done = awaitTerminal(id);
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getFailedPhase()).isEqualTo(Phase.PHASE_EXEC);
+    assertThat(done.getMessage()).isEqualTo("the CRM of site 'a' came back without the job's"
+        + " share (NOT_FOUND: job '" + id + "' holds no share on site 'a')");
+    assertThat(done.getHasExitCode()).isFalse();
+    assertThat(messages(coordinator.job(id))).contains(LOST_A).doesNotContain(BACK_A);
+    assertNothingHeld(id);
+  }
+
+  @Test
+  void aCrmThatDoesNotComeBackWithinTheGraceFailsTheJob() {
+    TestGrc short_ = new TestGrc(Clock.systemUTC(), Duration.ofSeconds(2),
+        Duration.ofSeconds(120), TEST_SETTINGS.withCrmGrace(Duration.ofMillis(1500)));
+    try {
+      FakeSite sa = short_.fakes.add("a");
+      short_.fakes.add("b");
+      short_.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 2);
+      short_.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1);
+      JobCoordinator c = short_.coordinator;
+      String id = running(c, sa).getId();
+      sa.failWatches(Status.UNAVAILABLE.withDescription("connection refused"));
+      sa.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+      await().atMost(WAIT).until(() -> JobStates.MACHINE.isTerminal(c.get(id).getState()));
+      Job done = c.get(id);
+      assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+      assertThat(done.getFailedPhase()).isEqualTo(Phase.PHASE_EXEC);
+      assertThat(done.getMessage()).isEqualTo("the CRM of site 'a' did not come back within"
+          + " 1500ms (lost: UNAVAILABLE: io exception)");
+      assertThat(messages(c.job(id))).contains("lost contact with the CRM of site 'a'"
+          + " (UNAVAILABLE: io exception); waiting up to 1500ms for it to come back");
+      assertThat(sa.released()).contains(id);
+      // No attempt after the job ended.
+      long attempts = short_.fakes.log().stream().filter("a WatchShare"::equals).count();
+      await().pollDelay(Duration.ofMillis(2500)).atMost(WAIT).until(() -> true);
+      assertThat(short_.fakes.log().stream().filter("a WatchShare"::equals).count())
+          .isEqualTo(attempts);
+    } finally {
+      short_.close();
+    }
+  }
+
+  @Test
+  void cancellingAJobWhileItsCrmIsAwayStopsTheRetries() {
+    Job job = running(coordinator, a);
+    String id = job.getId();
+    b.failWatches(Status.UNAVAILABLE.withDescription("connection refused"));
+    b.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    await().atMost(WAIT).until(() -> count("b WatchShare") >= 2);
+    assertThat(coordinator.cancel(id).getState()).isEqualTo(JobState.JOB_CANCELLED);
+    long attempts = count("b WatchShare");
+    await().pollDelay(Duration.ofMillis(2500)).atMost(WAIT).until(() -> true);
+    assertThat(count("b WatchShare")).isEqualTo(attempts);
+    assertThat(coordinator.get(id).getMessage()).isEqualTo("cancelled by the user");
+    assertNothingHeld(id);
+  }
+
+  @Test
+  void aBrokenStreamBeforeTheJobRunsStillFailsItAtOnce() {
+    a.hangOn("SetupNodes");
+    Job job = coordinator.submit(spec().build());
+    String id = job.getId();
+    await().atMost(WAIT).until(() -> a.isWatched(id)
+        && coordinator.get(id).getState() == JobState.JOB_SETTING_UP);
+    a.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    Job done = awaitTerminal(id);
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getFailedPhase()).isEqualTo(Phase.PHASE_SETUP);
+    assertThat(done.getMessage()).isEqualTo("lost the event stream of site 'a': io exception");
+    assertThat(count("a WatchShare")).isEqualTo(1);
+    assertThat(messages(coordinator.job(id))).noneMatch(m -> m.startsWith("lost contact"));
+    assertNothingHeld(id);
+  }
+
+  @Test
+  void aRunningJobWhoseStreamFailsWithAnotherCodeFailsAtOnce() {
+    Job job = running(coordinator, a);
+    String id = job.getId();
+    b.breakWatch(id, Status.INTERNAL.withDescription("share watcher crashed"));
+    Job done = awaitTerminal(id);
+    assertThat(done.getState()).isEqualTo(JobState.JOB_FAILED);
+    assertThat(done.getMessage()).isEqualTo(
+        "lost the event stream of site 'b': share watcher crashed");
+    assertThat(count("b WatchShare")).isEqualTo(1);
+    assertNothingHeld(id);
+  }
+
   @Test
   void cancelReleasesEverythingAndIsIdempotent() {
     a.holdExit();

@@ -544,10 +544,13 @@ public final class GrcCli implements Runnable {
     sb.append(String.format("%4d %s ", e.getSequence(), ProtoTime.fromProto(e.getTime())));
     if (e.hasJobState()) {
       sb.append("job ").append(state(e.getJobState()));
-    } else {
+    } else if (e.hasNodeState()) {
       String who = e.getHostname().isEmpty() ? "site " + e.getSite() : e.getHostname();
       String st = e.getNodeState().name().replaceFirst("^NODE_", "");
       sb.append(who).append(' ').append(st);
+    } else {
+      // A site-level note without a state (the GRC lost or regained a site's CRM).
+      sb.append(e.getSite().isEmpty() ? "job" : "site " + e.getSite());
     }
     if (e.getPhase() != Phase.PHASE_UNSPECIFIED) {
       sb.append(" [").append(phase(e.getPhase())).append(']');

@@ -50,6 +50,9 @@ public final class FakeSite implements SiteClient {
   private volatile int exitCode;
   private volatile String stdout = "";
   private volatile boolean holdExit;
+  private final java.util.Queue<Status> watchFailures =
+      new java.util.concurrent.ConcurrentLinkedQueue<>();
+  private volatile Status watchFailure;
 
   public FakeSite(String name, List<String> sharedLog) {
     this.name = name;
@@ -113,6 +116,32 @@ public final class FakeSite implements SiteClient {
   public void loseNode(String jobId, String hostname, String why) {
     each(jobId, l -> l.onEvent(Event.newBuilder().setSite(name).setHostname(hostname)
         .setNodeState(NodeState.NODE_LOST).setMessage(why).build()));
+  }
+
+  /**
+   * Ends the job's WatchShare streams with {@code status}, as a CRM that dies (UNAVAILABLE) or
+   * stops (CANCELLED) does; the listeners are gone afterwards.
+   */
+  public void breakWatch(String jobId, Status status) {
+    List<ShareListener> ls = listeners.remove(jobId);
+    if (ls != null) {
+      ls.forEach(l -> l.onClosed(status.asRuntimeException()));
+    }
+  }
+
+  /**
+   * The next WatchShare calls fail with these statuses, one each, in order (reported on another
+   * thread after the call returned, as gRPC does); then {@link #failWatches}, if set.
+   */
+  public FakeSite failNextWatches(Status... statuses) {
+    watchFailures.addAll(List.of(statuses));
+    return this;
+  }
+
+  /** Every later WatchShare fails with {@code status} (null: they succeed again). */
+  public FakeSite failWatches(Status status) {
+    watchFailure = status;
+    return this;
   }
 
   public boolean isWatched(String jobId) {
@@ -348,8 +377,20 @@ public final class FakeSite implements SiteClient {
   @Override
   public AutoCloseable watchShare(String jobId, ShareListener listener) {
     log.add(name + " WatchShare");
+    Status failure = watchFailures.poll();
+    if (failure == null) {
+      failure = watchFailure;
+    }
+    if (failure != null) {
+      Status f = failure;
+      Thread t = new Thread(() -> listener.onClosed(f.asRuntimeException()), name + "-watch");
+      t.setDaemon(true);
+      t.start();
+      return () -> log.add(name + " CloseWatch");
+    }
     listeners.computeIfAbsent(jobId, k -> new CopyOnWriteArrayList<>()).add(listener);
     return () -> {
+      log.add(name + " CloseWatch");
       List<ShareListener> ls = listeners.get(jobId);
       if (ls != null) {
         ls.remove(listener);
