@@ -176,11 +176,18 @@ class ReadoptionTest {
     assertThat(starter.pilot(0).receivedCommands())
         .containsExactly(CommandCase.SETUP, CommandCase.GET_KEYS, CommandCase.SET_KEYS,
             CommandCase.RUN, CommandCase.EXEC);
+    Updates before = new Updates();
+    site.watch("j-1", before);
+    await().atMost(Duration.ofSeconds(10)).until(() -> !before.all.isEmpty());
     killCrm();
 
     assertThat(startCrm("30s")).containsExactly("j-1");
     Updates updates = new Updates();
     site.watch("j-1", updates);
+    await().atMost(Duration.ofSeconds(10)).until(() -> !updates.all.isEmpty());
+    assertThat(updates.all.get(0).getIncarnation()).as("a new process, a new incarnation")
+        .isNotEqualTo(before.all.get(0).getIncarnation());
+    assertThat(updates.all.get(0).getSeq()).isEqualTo(1);
     TestPilot p0 = TestPilot.resuming(channel, "j-1", 0, cred0, NodeState.NODE_EXECUTING, null)
         .connect();
     TestPilot p1 = TestPilot.resuming(channel, "j-1", 1, cred1, NodeState.NODE_READY, null)
@@ -202,6 +209,16 @@ class ReadoptionTest {
         e -> assertThat(e).startsWith("NODE_DONE: command exited with code 0"));
     assertThat(updates.events("a-1")).hasSize(2).last().asString()
         .startsWith("NODE_READY: pilot of a-1 re-adopted");
+    // Stamped 1, 2, ... by this process; a second watcher gets the history with the same stamps.
+    assertThat(updates.all).extracting(WatchShareResponse::getSeq)
+        .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, updates.all.size())
+            .boxed().toList());
+    String incarnation = updates.all.get(0).getIncarnation();
+    assertThat(updates.all).allMatch(u -> u.getIncarnation().equals(incarnation));
+    Updates again = new Updates();
+    site.watch("j-1", again);
+    await().atMost(Duration.ofSeconds(10)).until(() -> again.all.size() == updates.all.size());
+    assertThat(again.all).isEqualTo(updates.all);
 
     // The GRC ends the job: SHUTDOWN reaches the re-adopted pilots, the share and its record go.
     site.release("j-1", "the job ended");

@@ -640,7 +640,9 @@ public final class JobCoordinator implements AutoCloseable {
    * CRM answers the new WatchShare with anything but UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED
    * (NOT_FOUND: it came back without the share). A stream that breaks in any other state fails
    * the job at once. Each attempt's handle is registered with the job, so {@link #terminate}
-   * closes the live one; attempts stop once the job is ending.
+   * closes the live one; attempts stop once the job is ending. A new stream from the same CRM
+   * process replays the share's history; what was already delivered is dropped by its
+   * (incarnation, seq) stamp ({@link Stream#fresh}), so no event or output is taken twice.
    */
   private final class ShareWatch {
     private final JobRecord job;
@@ -651,6 +653,8 @@ public final class JobCoordinator implements AutoCloseable {
     private Instant lostAt; // non-null while the CRM is away
     private Instant deadline;
     private String cause = "";
+    private String incarnation = ""; // of the CRM process the last new update came from
+    private long lastSeq; // the last new update's number in that incarnation
 
     ShareWatch(JobRecord job, String site) {
       this.job = job;
@@ -822,6 +826,32 @@ public final class JobCoordinator implements AutoCloseable {
 
       Stream(int generation) {
         this.generation = generation;
+      }
+
+      /**
+       * New unless a watch again replays what an earlier stream of the same CRM process already
+       * delivered. A replay still shows the CRM is there (it ends an outage) but is dropped.
+       */
+      @Override
+      public boolean fresh(String inc, long seq) {
+        if (inc.isEmpty()) {
+          return true; // unstamped (a CRM without numbering)
+        }
+        boolean isNew;
+        synchronized (ShareWatch.this) {
+          if (generation != ShareWatch.this.generation) {
+            return false;
+          }
+          isNew = !inc.equals(incarnation) || seq > lastSeq;
+          if (isNew) {
+            incarnation = inc;
+            lastSeq = seq;
+          }
+        }
+        if (!isNew) {
+          arrived(this);
+        }
+        return isNew;
       }
 
       @Override

@@ -75,6 +75,14 @@ public interface SiteClient extends AutoCloseable {
 
   /** Receives one share's stream. */
   interface ShareListener {
+    /**
+     * Whether the update stamped {@code (incarnation, seq)} is new to this listener; the client
+     * drops it otherwise (a watch again replays the CRM's history). Unstamped: empty, 0.
+     */
+    default boolean fresh(String incarnation, long seq) {
+      return true;
+    }
+
     void onEvent(Event event);
 
     void onOutput(OutputChunk chunk);

@@ -324,6 +324,41 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void aWatchAgainDropsWhatTheSameCrmProcessAlreadyDelivered_butTakesANewProcessesUpdates() {
+    Job job = running(coordinator, a);
+    String id = job.getId();
+    b.stampedOutput(id, "crm1", 1, "b-0", "one\n");
+    b.stampedOutput(id, "crm1", 2, "b-0", "two\n");
+    // The stream breaks although the CRM lives (a network blip): the new watch replays 1 and 2.
+    b.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    await().atMost(WAIT).until(() -> b.isWatched(id));
+    b.stampedOutput(id, "crm1", 1, "b-0", "one\n");
+    b.stampedOutput(id, "crm1", 2, "b-0", "two\n");
+    // A replay alone shows the CRM is there: the outage is over.
+    await().atMost(WAIT).until(() -> messages(coordinator.job(id)).contains(
+        "the CRM of site 'b' is back; its share continues"));
+    b.stampedOutput(id, "crm1", 3, "b-0", "three\n");
+    // Then the CRM restarts: a new process numbers from 1 again.
+    b.breakWatch(id, Status.UNAVAILABLE.withDescription("io exception"));
+    await().atMost(WAIT).until(() -> b.isWatched(id));
+    b.stampedOutput(id, "crm2", 1, "b-0", "four\n");
+    a.exit(id, "a-0", 0);
+    assertThat(awaitTerminal(id).getState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    StringBuilder out = new StringBuilder();
+    coordinator.job(id).output().read(false, new OutputBuffer.Reader() {
+      @Override
+      public void onChunk(OutputChunk c) {
+        out.append(c.getData().toStringUtf8());
+      }
+
+      @Override
+      public void onEnd() {
+      }
+    });
+    assertThat(out.toString()).isEqualTo("one\ntwo\nthree\nfour\n");
+  }
+
+  @Test
   void aCrmThatComesBackWithoutTheShareFailsTheJobNamingTheSite() {
     Job job = running(coordinator, a);
     String id = job.getId();

@@ -103,6 +103,7 @@ final class Share {
   private final List<WatchShareResponse> history = new ArrayList<>();
   private final List<ShareWatcher> watchers = new ArrayList<>();
   private long historyOutputBytes;
+  private long seq; // of the last update emitted
   private boolean releasing;
   private boolean finished;
   private String guestUser;
@@ -443,8 +444,10 @@ final class Share {
     };
   }
 
-  private void emit(WatchShareResponse update) {
+  private void emit(WatchShareResponse unstamped) {
     synchronized (this) {
+      WatchShareResponse update = unstamped.toBuilder().setIncarnation(site.incarnation())
+          .setSeq(++seq).build();
       if (!update.hasOutput()) {
         history.add(update);
       } else if (historyOutputBytes + update.getOutput().getData().size() <= HISTORY_OUTPUT_CAP) {

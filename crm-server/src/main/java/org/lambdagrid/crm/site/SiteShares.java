@@ -50,6 +50,10 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   private final SiteReservations reservations;
   private final SiteLedger ledger;
   private final java.util.Set<String> started = new java.util.HashSet<>(); // guarded by this
+  /** This process's id in WatchShare updates. */
+  private final String incarnation = java.util.HexFormat.of().formatHex(
+      java.nio.ByteBuffer.allocate(8).putLong(new java.security.SecureRandom().nextLong())
+          .array());
 
   /**
    * @param pilotEndpoint where pilots dial in; read at each launch (the bound port may only be
@@ -406,6 +410,10 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
 
   SiteLedger ledger() {
     return ledger;
+  }
+
+  String incarnation() {
+    return incarnation;
   }
 
   PilotStarter starter() {

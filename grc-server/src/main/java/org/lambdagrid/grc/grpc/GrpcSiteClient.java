@@ -150,6 +150,9 @@ public final class GrpcSiteClient implements SiteClient {
 
           @Override
           public void onNext(WatchShareResponse r) {
+            if (!listener.fresh(r.getIncarnation(), r.getSeq())) {
+              return;
+            }
             switch (r.getKindCase()) {
               case EVENT -> listener.onEvent(r.getEvent());
               case OUTPUT -> listener.onOutput(r.getOutput());

@@ -58,9 +58,10 @@ class GrpcSiteClientTest {
             (ServerCallStreamObserver<WatchShareResponse>) out;
         call.setOnCancelHandler(() -> watchCancelled.set(true));
         call.onNext(WatchShareResponse.newBuilder().setEvent(Event.newBuilder()
-            .setHostname("a-0").setNodeState(NodeState.NODE_SET_UP)).build());
+            .setHostname("a-0").setNodeState(NodeState.NODE_SET_UP))
+            .setIncarnation("i1").setSeq(1).build());
         call.onNext(WatchShareResponse.newBuilder().setExit(CommandExit.newBuilder()
-            .setHostname("a-0").setExitCode(4)).build());
+            .setHostname("a-0").setExitCode(4)).setIncarnation("i1").setSeq(2).build());
       }
     }).build().start();
     channel = InProcessChannelBuilder.forName(name).build();
@@ -128,5 +129,42 @@ class GrpcSiteClientTest {
     }
     await().atMost(Duration.ofSeconds(10)).untilTrue(watchCancelled);
     assertThat(seen).doesNotContain("closed");
+  }
+
+  @Test
+  void watchShareAsksTheListenerBeforeDeliveringAStampedUpdate() throws Exception {
+    List<String> seen = new CopyOnWriteArrayList<>();
+    List<String> asked = new CopyOnWriteArrayList<>();
+    AutoCloseable handle = client.watchShare("j-1", new SiteClient.ShareListener() {
+      @Override
+      public boolean fresh(String incarnation, long seq) {
+        asked.add(incarnation + "#" + seq);
+        return seq > 1; // as if update 1 of i1 had come on an earlier stream
+      }
+
+      @Override
+      public void onEvent(Event event) {
+        seen.add("event " + event.getHostname());
+      }
+
+      @Override
+      public void onOutput(OutputChunk chunk) {
+        seen.add("output");
+      }
+
+      @Override
+      public void onExit(CommandExit exit) {
+        seen.add("exit " + exit.getExitCode());
+      }
+
+      @Override
+      public void onClosed(Throwable error) {
+        seen.add("closed");
+      }
+    });
+    await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 1);
+    assertThat(asked).containsExactly("i1#1", "i1#2");
+    assertThat(seen).containsExactly("exit 4");
+    handle.close();
   }
 }

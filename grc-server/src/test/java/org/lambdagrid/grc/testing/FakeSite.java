@@ -112,6 +112,20 @@ public final class FakeSite implements SiteClient {
         .setData(ByteString.copyFromUtf8(text)).build()));
   }
 
+  /**
+   * Output stamped {@code (incarnation, seq)}, offered as GrpcSiteClient does: only to listeners
+   * that find it {@link ShareListener#fresh}.
+   */
+  public void stampedOutput(String jobId, String incarnation, long seq, String hostname,
+      String text) {
+    each(jobId, l -> {
+      if (l.fresh(incarnation, seq)) {
+        l.onOutput(OutputChunk.newBuilder().setHostname(hostname)
+            .setStream(OutputChunk.Stream.STDOUT).setData(ByteString.copyFromUtf8(text)).build());
+      }
+    });
+  }
+
   /** Pushes a NODE_LOST event for the node on the job's WatchShare. */
   public void loseNode(String jobId, String hostname, String why) {
     each(jobId, l -> l.onEvent(Event.newBuilder().setSite(name).setHostname(hostname)
