@@ -180,7 +180,7 @@ class TestbedEndToEndTest {
 
   @Test
   @Order(4)
-  void aRunningJobSurvivesItsCrmBeingKilled_andTheRestartedCrmReadoptsItsGuests()
+  void aRunningJobSurvivesItsCrmsRestarting_andTheRestartedCrmsReadoptTheSameGuests()
       throws Exception {
     Path go = work.resolve("readopt-go");
     Sh.run(Duration.ofSeconds(10), "rm", "-f", go.toString()).orFail("rm");
@@ -195,15 +195,10 @@ class TestbedEndToEndTest {
     List<String> guests = guestNamespaces();
     assertThat(guests).hasSize(4);
 
-    // kill -9 of alpha's CRM (the site of the first node, where the command runs), then the
-    // same CRM again on its state directory.
-    Sh.run(Duration.ofMinutes(1), REPO.resolve("scripts/testbed").toString(), "restart-crm",
-        "alpha", "--kill").orFail("testbed restart-crm alpha --kill");
-    Path log = Testbed.STATE.resolve("logs/crm-alpha.log");
-    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
-        assertThat(java.nio.file.Files.readString(log))
-            .contains("job " + jobId + ": pilot of alpha-0 re-adopted")
-            .contains("job " + jobId + ": pilot of alpha-1 re-adopted"));
+    // A clean stop and start of bravo's CRM (SIGTERM), then kill -9 of alpha's (the site of the
+    // first node, where the command runs): each comes back on its state directory.
+    restartCrm(jobId, "bravo");
+    restartCrm(jobId, "alpha", "--kill");
     assertThat(job(jobId).get("state").asText()).isEqualTo("JOB_RUNNING");
     assertThat(guestNamespaces()).as("the same guests, not rebuilt").isEqualTo(guests);
 
@@ -214,8 +209,14 @@ class TestbedEndToEndTest {
     Testbed.assertMpiHelloRanOnEveryGuest(jobId,
         grcAsUser(Duration.ofSeconds(30), "logs", jobId).orFail("grc logs"));
     String events = grcAsUser(Duration.ofSeconds(30), "watch", jobId).orFail("grc watch").out();
-    assertThat(events).contains("lost contact with the CRM of site 'alpha'")
-        .contains("the CRM of site 'alpha' is back");
+    events.lines().filter(l -> l.contains("CRM") || l.contains("re-adopted"))
+        .forEach(System.out::println);
+    for (String site : List.of("alpha", "bravo")) {
+      assertThat(events).contains("lost contact with the CRM of site '" + site + "'")
+          .contains("the CRM of site '" + site + "' is back")
+          .contains("pilot of " + site + "-0 re-adopted").contains("pilot of " + site
+              + "-1 re-adopted");
+    }
 
     // Everything of the job goes when it ends, the orphaned launchers of the old CRM included.
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
@@ -225,6 +226,20 @@ class TestbedEndToEndTest {
       assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
           .isEqualTo(1);
     });
+  }
+
+  /** {@code testbed restart-crm SITE [--kill]}; waits until the new CRM re-adopted both pilots. */
+  private static void restartCrm(String jobId, String site, String... kill) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(REPO.resolve("scripts/testbed").toString(),
+        "restart-crm", site));
+    cmd.addAll(List.of(kill));
+    Sh.run(Duration.ofMinutes(1), cmd.toArray(String[]::new)).orFail(String.join(" ", cmd));
+    Path log = Testbed.STATE.resolve("logs/crm-" + site + ".log");
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(java.nio.file.Files.readString(log))
+            .contains("job " + jobId + ": pilot of " + site + "-0 re-adopted")
+            .contains("job " + jobId + ": pilot of " + site + "-1 re-adopted"));
+    assertThat(job(jobId).get("state").asText()).isEqualTo("JOB_RUNNING");
   }
 
   private static List<String> guestNamespaces() throws Exception {
