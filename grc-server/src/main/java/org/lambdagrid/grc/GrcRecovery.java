@@ -41,9 +41,11 @@ import org.slf4j.LoggerFactory;
  *       (their prepared holds expire by themselves meanwhile).
  * </ol>
  *
- * <p>Finished jobs keep their records, events and output. Thread-safe.
+ * <p>Finished jobs keep their records, events and output. The same draining serves a running
+ * GRC ({@link #drainLater}): a reservation that ended while a site could not confirm its
+ * release keeps its lease until the site does. Thread-safe.
  */
-public final class GrcRecovery implements AutoCloseable {
+public final class GrcRecovery implements AutoCloseable, ReservationService.Drainer {
   private static final Logger log = LoggerFactory.getLogger(GrcRecovery.class);
   private static final Duration FIRST_RETRY = Duration.ofSeconds(2);
   private static final Duration MAX_RETRY = Duration.ofSeconds(60);
@@ -60,6 +62,11 @@ public final class GrcRecovery implements AutoCloseable {
    * (reservation) has not been confirmed yet.
    */
   private final Map<String, Set<String>> draining = new ConcurrentHashMap<>();
+  /** Ids drained for a running GRC (not a restart): their Release says so. */
+  private final Set<String> endedWhileAway = ConcurrentHashMap.newKeySet();
+  /** Whether a retry round is scheduled (one loop at a time). */
+  private final java.util.concurrent.atomic.AtomicBoolean looping =
+      new java.util.concurrent.atomic.AtomicBoolean();
   private volatile boolean closed;
 
   GrcRecovery(SiteRegistry registry, AddressAllocator allocator, SiteClients clients,
@@ -115,14 +122,28 @@ public final class GrcRecovery implements AutoCloseable {
     }
     attempt(firstAttempt);
     if (!draining.isEmpty()) {
-      schedule(FIRST_RETRY);
+      startLoop();
     }
     return failed;
   }
 
+  @Override
+  public void drainLater(String reservationId, Set<String> sites) {
+    endedWhileAway.add(reservationId);
+    drain(reservationId, sites);
+    startLoop();
+  }
+
   private void drain(String jobId, Set<String> sites) {
-    draining.put(jobId, ConcurrentHashMap.newKeySet());
-    draining.get(jobId).addAll(new TreeSet<>(sites));
+    Set<String> left = ConcurrentHashMap.newKeySet();
+    left.addAll(new TreeSet<>(sites));
+    draining.put(jobId, left);
+  }
+
+  private void startLoop() {
+    if (looping.compareAndSet(false, true)) {
+      schedule(FIRST_RETRY);
+    }
   }
 
   /** Job and reservation ids not released everywhere yet (for tests and status). */
@@ -162,8 +183,11 @@ public final class GrcRecovery implements AutoCloseable {
     if (s.isPresent()) {
       try {
         if (reservation) {
-          clients.forSite(site).release(jobId, "the GRC restarted while reservation " + jobId
-              + " was being made or ended; it is released");
+          clients.forSite(site).release(jobId, endedWhileAway.contains(jobId)
+              ? "reservation " + jobId + " ended while this site could not be reached; it is"
+                  + " released now"
+              : "the GRC restarted while reservation " + jobId
+                  + " was being made or ended; it is released");
         } else {
           clients.forSite(site).releaseShare(jobId, "the GRC restarted; job " + jobId
               + " cannot continue");
@@ -180,13 +204,15 @@ public final class GrcRecovery implements AutoCloseable {
     left.remove(site);
     if (left.isEmpty() && draining.remove(jobId) != null) {
       allocator.release(jobId);
-      log.info("restart: {} released on every site{}", jobId, reservation
+      endedWhileAway.remove(jobId);
+      log.info("{} released on every site{}", jobId, reservation
           ? "; its leases are free" : "");
     }
   }
 
   private void schedule(Duration delay) {
     if (closed) {
+      looping.set(false);
       return;
     }
     scheduler.schedule(() -> workers.execute(() -> {
@@ -194,6 +220,11 @@ public final class GrcRecovery implements AutoCloseable {
       if (!draining.isEmpty()) {
         Duration next = delay.multipliedBy(2);
         schedule(next.compareTo(MAX_RETRY) > 0 ? MAX_RETRY : next);
+        return;
+      }
+      looping.set(false);
+      if (!draining.isEmpty()) {
+        startLoop(); // added between the check and the flag
       }
     }), delay.toMillis(), TimeUnit.MILLISECONDS);
   }

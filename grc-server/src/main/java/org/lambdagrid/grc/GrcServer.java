@@ -115,6 +115,7 @@ public final class GrcServer implements AutoCloseable {
             s.defaultDuration()));
     this.recovery = new GrcRecovery(registry, allocator, clients, reservations, scheduler,
         workers, s.rpcTimeout().plus(s.callMargin()));
+    reservations.setDrainer(recovery);
     this.coordinator = new JobCoordinator(registry, reservations, store,
         clients, clock, scheduler, workers, s);
     List<BindableService> services = List.of(

@@ -134,6 +134,21 @@ public final class ReservationService implements AutoCloseable {
     this.jobStopper = stopper;
   }
 
+  /**
+   * Keeps releasing an ended reservation at sites that did not confirm, and frees its address
+   * lease once every one did (so a range is not leased again while a CRM may still hold it).
+   */
+  public interface Drainer {
+    void drainLater(String reservationId, java.util.Set<String> sites);
+  }
+
+  private volatile Drainer drainer;
+
+  /** Set once at start-up (GrcRecovery); without one, a lease is freed whatever the sites said. */
+  public void setDrainer(Drainer drainer) {
+    this.drainer = drainer;
+  }
+
   public NetworkResourceManager network() {
     return network;
   }
@@ -629,15 +644,27 @@ public final class ReservationService implements AutoCloseable {
     } catch (RuntimeException e) {
       log.warn("reservation {}: stopping its job failed: {}", r.id(), e.toString());
     }
-    List<String> problems = release(r, why);
+    Map<String, String> problems = release(r, why);
     // Recorded ended before the lease is freed: a restart in between finds an ended reservation
     // with a lease and releases it again (GrcRecovery), never a live one without its lease.
-    r.finish(to, problems.isEmpty() ? why : why + " (release: " + String.join("; ", problems)
-        + ")");
-    undoOwnHolds(r.id());
+    r.finish(to, problems.isEmpty() ? why : why + " (release: "
+        + String.join("; ", problems.values()) + ")");
+    java.util.Set<String> unconfirmed = new java.util.TreeSet<>();
+    problems.keySet().stream().filter(n -> n.startsWith("site:"))
+        .forEach(n -> unconfirmed.add(n.substring("site:".length())));
+    Drainer d = drainer;
+    allocator.release(r.id());
+    if (unconfirmed.isEmpty() || d == null) {
+      addresses.release(r.id());
+    } else {
+      log.warn("reservation {}: sites {} did not confirm its release; its address lease stays"
+          + " until they do (retried in the background)", r.id(), unconfirmed);
+      d.drainLater(r.id(), unconfirmed);
+    }
   }
 
-  private List<String> release(ReservationRecord r, String why) {
+  /** Releases every participant, bounded; participant name -> problem for those that failed. */
+  private Map<String, String> release(ReservationRecord r, String why) {
     Map<String, CompletableFuture<Void>> calls = new LinkedHashMap<>();
     for (String site : r.siteNodes().keySet()) {
       calls.put("site:" + site, new CrmParticipant(site, clients, r.ranges().get(site), r.user(),
@@ -645,21 +672,22 @@ public final class ReservationService implements AutoCloseable {
     }
     calls.put(network.name(), CompletableFuture.supplyAsync(() -> network.release(r.id()),
         workers).thenCompose(f -> f));
-    List<String> problems = new ArrayList<>();
+    Map<String, String> problems = new LinkedHashMap<>();
     long deadline = System.nanoTime() + settings.callTimeout().plusSeconds(1).toNanos();
     calls.forEach((name, f) -> {
       try {
         f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        problems.add(name + ": interrupted");
+        problems.put(name, name + ": interrupted");
       } catch (ExecutionException e) {
-        problems.add(name + " failed release: " + JobCoordinator.describe(e.getCause()));
+        problems.put(name, name + " failed release: " + JobCoordinator.describe(e.getCause()));
       } catch (TimeoutException e) {
-        problems.add(name + " did not acknowledge release within " + settings.callTimeout());
+        problems.put(name, name + " did not acknowledge release within "
+            + settings.callTimeout());
       }
     });
-    problems.forEach(p -> log.warn("reservation {}: {}", r.id(), p));
+    problems.values().forEach(p -> log.warn("reservation {}: {}", r.id(), p));
     return problems;
   }
 

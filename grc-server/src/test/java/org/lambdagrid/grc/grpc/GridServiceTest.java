@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
+import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.AddressRange;
@@ -199,5 +200,30 @@ class GridServiceTest {
     assertThat(server.reservations().nodesInUse("a")).isZero();
     await().atMost(Duration.ofSeconds(20)).until(() -> fakes.get("b").released()
         .contains(job.getId()));
+  }
+
+  @Test
+  void aReservationEndedWhileASiteIsAwayKeepsItsLeaseUntilTheSiteConfirmsTheRelease() {
+    FakeSite b = fakes.get("b");
+    org.lambdagrid.proto.v1.Reservation r = grid.reserve(
+        org.lambdagrid.proto.v1.ReserveRequest.newBuilder().setSpec(
+            org.lambdagrid.proto.v1.ReservationSpec.newBuilder().putSiteNodes("a", 1)
+                .putSiteNodes("b", 1).setUser("alice")
+                .setDuration(ProtoTime.toProto(Duration.ofMinutes(10)))).build())
+        .getReservation();
+    b.failOn("Release", Status.UNAVAILABLE.withDescription("io exception"));
+    org.lambdagrid.proto.v1.Reservation cancelled = grid.cancelReservation(
+        org.lambdagrid.proto.v1.CancelReservationRequest.newBuilder()
+            .setReservationId(r.getId()).build()).getReservation();
+    assertThat(cancelled.getState())
+        .isEqualTo(org.lambdagrid.proto.v1.ReservationState.RESERVATION_CANCELLED);
+    // b may still hold the range: it is not leased again until b confirms.
+    assertThat(server.allocator().holders()).containsExactly(r.getId());
+    assertThat(server.recovery().draining()).containsExactly(r.getId());
+    assertThat(server.reservations().nodesInUse("b")).isZero(); // the GRC's calendar is free
+    b.clearFailure("Release");
+    await().atMost(Duration.ofSeconds(20)).until(() -> server.allocator().holders().isEmpty());
+    assertThat(server.recovery().draining()).isEmpty();
+    assertThat(b.reservationStates()).containsEntry(r.getId(), "RELEASED");
   }
 }
