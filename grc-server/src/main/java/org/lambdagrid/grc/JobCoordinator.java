@@ -574,7 +574,6 @@ public final class JobCoordinator implements AutoCloseable {
     String id = job.id();
     log.info("job {} ending as {}: {}", id, JobStates.label(state), why);
     cancel(job.startTimer);
-    cancel(job.windowTimer);
     if (job.runnerThread != Thread.currentThread()) {
       cancel(job.runner);
     }

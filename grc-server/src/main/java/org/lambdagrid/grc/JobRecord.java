@@ -60,7 +60,6 @@ public final class JobRecord {
   // Owned by the coordinator; volatile so a terminating thread sees them.
   volatile ReservationRecord reservation; // set once at submission
   volatile Future<?> startTimer;
-  volatile Future<?> windowTimer;
   volatile Future<?> runner;
   volatile Thread runnerThread;
   final CompletableFuture<CommandExit> exit = new CompletableFuture<>();
