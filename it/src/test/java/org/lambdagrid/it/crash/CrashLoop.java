@@ -64,6 +64,14 @@ final class CrashLoop {
   CrashLoop(Daemon daemon, long seed) {
     this.daemon = daemon;
     this.random = new Random(seed);
+    // -Dlambdagrid.crash.kill_after=MIN_MS,MAX_MS: how long after the first acknowledged request
+    // the daemon is killed (default 50,600); long lives exercise the store's space reuse.
+    String range = System.getProperty("lambdagrid.crash.kill_after", "");
+    if (!range.isEmpty()) {
+      String[] mm = range.split(",");
+      killAfter(Duration.ofMillis(Long.parseLong(mm[0].trim())),
+          Duration.ofMillis(Long.parseLong(mm[1].trim())));
+    }
   }
 
   CrashLoop workload(Workload w) {
