@@ -151,18 +151,7 @@ class JobCoordinatorTest {
             JobState.JOB_STARTING, JobState.JOB_RUNNING, JobState.JOB_SUCCEEDED);
     assertThat(events).anyMatch(e -> e.getNodeState() == NodeState.NODE_READY
         && e.getHostname().equals("b-1"));
-    StringBuilder out = new StringBuilder();
-    coordinator.job(job.getId()).output().read(false, new OutputBuffer.Reader() {
-      @Override
-      public void onChunk(OutputChunk c) {
-        out.append(c.getData().toStringUtf8());
-      }
-
-      @Override
-      public void onEnd() {
-      }
-    });
-    assertThat(out.toString()).isEqualTo("hello\n");
+    assertThat(output(job.getId())).isEqualTo("hello\n");
   }
 
   @Test
@@ -308,6 +297,12 @@ class JobCoordinatorTest {
     assertThat(awaitTerminal(id).getState()).isEqualTo(JobState.JOB_SUCCEEDED);
     assertThat(messages(coordinator.job(id)).stream()
         .filter(m -> m.startsWith("lost contact with the CRM of site 'b'"))).hasSize(2);
+    assertThat(output(id)).isEqualTo("still here\nand again\n");
+    assertNothingHeld(id);
+  }
+
+  /** The job's output so far, as text. */
+  private String output(String id) {
     StringBuilder out = new StringBuilder();
     coordinator.job(id).output().read(false, new OutputBuffer.Reader() {
       @Override
@@ -319,8 +314,7 @@ class JobCoordinatorTest {
       public void onEnd() {
       }
     });
-    assertThat(out.toString()).isEqualTo("still here\nand again\n");
-    assertNothingHeld(id);
+    return out.toString();
   }
 
   @Test
@@ -344,18 +338,7 @@ class JobCoordinatorTest {
     b.stampedOutput(id, "crm2", 1, "b-0", "four\n");
     a.exit(id, "a-0", 0);
     assertThat(awaitTerminal(id).getState()).isEqualTo(JobState.JOB_SUCCEEDED);
-    StringBuilder out = new StringBuilder();
-    coordinator.job(id).output().read(false, new OutputBuffer.Reader() {
-      @Override
-      public void onChunk(OutputChunk c) {
-        out.append(c.getData().toStringUtf8());
-      }
-
-      @Override
-      public void onEnd() {
-      }
-    });
-    assertThat(out.toString()).isEqualTo("one\ntwo\nthree\nfour\n");
+    assertThat(output(id)).isEqualTo("one\ntwo\nthree\nfour\n");
   }
 
   @Test

@@ -166,7 +166,15 @@ class TlsMatrixTest {
   /** Runs one call; a StatusRuntimeException is a refusal. Closes the channel. */
   private static Case attempt(String what, ManagedChannel ch, Call call) {
     try {
-      call.run(ch);
+      return attempt(what, () -> call.run(ch));
+    } finally {
+      Channels.close(ch);
+    }
+  }
+
+  private static Case attempt(String what, Runnable call) {
+    try {
+      call.run();
       return new Case(what, false, Status.Code.OK, "");
     } catch (StatusRuntimeException e) {
       Throwable root = e;
@@ -175,8 +183,6 @@ class TlsMatrixTest {
       }
       return new Case(what, true, e.getStatus().getCode(),
           e.getStatus().getDescription() + (root == e ? "" : " [" + root + "]"));
-    } finally {
-      Channels.close(ch);
     }
   }
 
@@ -207,15 +213,7 @@ class TlsMatrixTest {
     SiteClient client = GrpcSiteClient.factory("grc.yaml", tls(grcCert), Duration.ofSeconds(10),
         Duration.ofSeconds(2)).open(site, at);
     try {
-      client.releaseShare("j-00000000", "tls matrix");
-      return new Case(what, false, Status.Code.OK, "");
-    } catch (StatusRuntimeException e) {
-      Throwable root = e;
-      while (root.getCause() != null) {
-        root = root.getCause();
-      }
-      return new Case(what, true, e.getStatus().getCode(),
-          e.getStatus().getDescription() + (root == e ? "" : " [" + root + "]"));
+      return attempt(what, () -> client.releaseShare("j-00000000", "tls matrix"));
     } finally {
       client.close();
     }

@@ -50,6 +50,8 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   private final SiteReservations reservations;
   private final SiteLedger ledger;
   private final java.util.Set<String> started = new java.util.HashSet<>(); // guarded by this
+  /** Reservations being released: OpenShare refuses them (guarded by this). */
+  private final java.util.Set<String> releasing = new java.util.HashSet<>();
   /** This process's id in WatchShare updates. */
   private final String incarnation = java.util.HexFormat.of().formatHex(
       java.nio.ByteBuffer.allocate(8).putLong(new java.security.SecureRandom().nextLong())
@@ -93,6 +95,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   public void releaseReservation(String reservationId, String reason) {
     List<String> bound = new ArrayList<>();
     synchronized (this) {
+      releasing.add(reservationId); // from here no share binds to it (see reserve)
       shares.values().forEach(s -> {
         if (s.spec.reservationId().equals(reservationId)) {
           bound.add(s.spec.jobId());
@@ -101,8 +104,14 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     }
     String why = reason == null || reason.isBlank()
         ? "reservation " + reservationId + " was released" : reason;
-    bound.forEach(job -> release(job, why));
-    reservations.release(reservationId);
+    try {
+      bound.forEach(job -> release(job, why));
+      reservations.release(reservationId);
+    } finally {
+      synchronized (this) {
+        releasing.remove(reservationId); // released: committed() refuses it from now on
+      }
+    }
     log.info("reservation {}: released ({})", reservationId, why);
   }
 
@@ -128,7 +137,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
         }
       }
     }
-    reserve(spec);
+    reserve(spec, true);
   }
 
   /**
@@ -139,6 +148,14 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    *     FAILED_PRECONDITION (not enough free nodes, or the range overlaps a live share's)
    */
   void reserve(ShareSpec spec) {
+    reserve(spec, false);
+  }
+
+  /**
+   * @param bound the share is bound to its committed reservation: refused if that is being
+   *     released or no longer committed (checked under the same lock as the release takes)
+   */
+  private void reserve(ShareSpec spec, boolean bound) {
     validate(spec);
     synchronized (this) {
       Share existing = shares.get(spec.jobId());
@@ -165,6 +182,12 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       if (spec.nodeCount() > free) {
         throw Errors.precondition("site '" + settings.site() + "' has " + free + " free node"
             + (free == 1 ? "" : "s") + "; job " + spec.jobId() + " asked for " + spec.nodeCount());
+      }
+      if (bound && (releasing.contains(spec.reservationId())
+          || reservations.state(spec.reservationId()).filter(
+              st -> st == org.lambdagrid.common.reservation.HoldTable.State.COMMITTED).isEmpty())) {
+        throw Errors.precondition("reservation " + spec.reservationId() + " on site '"
+            + settings.site() + "' is being released; no job can start in it");
       }
       ledger.shareOpened(spec); // committed before the GRC is told
       shares.put(spec.jobId(), new Share(spec, this));
