@@ -37,6 +37,28 @@ public final class Quantities {
     return total;
   }
 
+  /** The inverse of {@link #parseDuration}: "1m", "1m30s", "2h5s", "1500ms", "0s". */
+  public static String formatDuration(Duration d) {
+    long ms = d.toMillis();
+    if (ms % 1000 != 0) {
+      return ms + "ms";
+    }
+    long s = ms / 1000;
+    StringBuilder b = new StringBuilder();
+    if (s >= 3600) {
+      b.append(s / 3600).append('h');
+      s %= 3600;
+    }
+    if (s >= 60) {
+      b.append(s / 60).append('m');
+      s %= 60;
+    }
+    if (s > 0 || b.length() == 0) {
+      b.append(s).append('s');
+    }
+    return b.toString();
+  }
+
   /** Bits per second from "200M", "1.5G", "100mbit", "500000"; SI multipliers (k = 1000). */
   public static long parseRate(String text) {
     Matcher m = RATE.matcher(text == null ? "" : text.trim());

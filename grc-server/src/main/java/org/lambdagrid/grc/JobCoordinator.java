@@ -900,26 +900,9 @@ public final class JobCoordinator implements AutoCloseable {
     }
   }
 
-  /** 60s -> "1m", 90s -> "1m30s", 1500ms -> "1500ms": as grc.yaml spells durations. */
+  /** As grc.yaml spells durations ({@link org.lambdagrid.common.Quantities#formatDuration}). */
   static String format(Duration d) {
-    long ms = d.toMillis();
-    if (ms % 1000 != 0) {
-      return ms + "ms";
-    }
-    long s = ms / 1000;
-    StringBuilder b = new StringBuilder();
-    if (s >= 3600) {
-      b.append(s / 3600).append('h');
-      s %= 3600;
-    }
-    if (s >= 60) {
-      b.append(s / 60).append('m');
-      s %= 60;
-    }
-    if (s > 0 || b.length() == 0) {
-      b.append(s).append('s');
-    }
-    return b.toString();
+    return org.lambdagrid.common.Quantities.formatDuration(d);
   }
 
   /** A phase failed; the message names the site, the node (from the CRM) and the phase. */

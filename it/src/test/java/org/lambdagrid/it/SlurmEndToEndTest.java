@@ -148,11 +148,7 @@ class SlurmEndToEndTest {
         assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
-    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
-      Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
-      assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
-          .isEqualTo(1);
-    });
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> Testbed.assertNoProcessOf(jobId));
     JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
         .orFail("grc sites").out());
     sites.get("sites").forEach(s -> assertThat(s.path("nodesInUse").asInt()).isZero());

@@ -66,6 +66,13 @@ final class Testbed {
         .as("testbed down removes the user's certificate").doesNotExist();
   }
 
+  /** No launcher or NodeManager of the job runs (pgrep finds no {@code --job JOB}). */
+  static void assertNoProcessOf(String jobId) throws Exception {
+    Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
+    assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
+        .isEqualTo(1);
+  }
+
   /** The real {@code grc} command, run as {@link #USER}. */
   static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of("runuser", "-u", USER, "--", GRC));

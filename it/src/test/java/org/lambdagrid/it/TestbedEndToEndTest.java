@@ -106,9 +106,7 @@ class TestbedEndToEndTest {
     assertThat(job(jobId).get("message").asText()).contains("bravo-1");
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
-    Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
-    assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
-        .isEqualTo(1);
+    Testbed.assertNoProcessOf(jobId);
     JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
         .orFail("grc sites").out());
     sites.get("sites").forEach(s -> assertThat(s.path("nodesInUse").asInt()).isZero());
@@ -221,11 +219,7 @@ class TestbedEndToEndTest {
     // Everything of the job goes when it ends, the orphaned launchers of the old CRM included.
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
-    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
-      Sh.Result left = Sh.run(Duration.ofSeconds(10), "pgrep", "-af", "[-]-job " + jobId);
-      assertThat(left.exit()).as("no launcher or NodeManager of the job is left: " + left.out())
-          .isEqualTo(1);
-    });
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> Testbed.assertNoProcessOf(jobId));
   }
 
   /** {@code testbed restart-crm SITE [--kill]}; waits until the new CRM re-adopted both pilots. */

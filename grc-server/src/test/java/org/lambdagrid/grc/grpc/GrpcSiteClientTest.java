@@ -98,28 +98,9 @@ class GrpcSiteClientTest {
 
   @Test
   void watchShareDeliversAndCloseCancelsWithoutReportingAnError() {
-    List<String> seen = new CopyOnWriteArrayList<>();
-    AutoCloseable handle = client.watchShare("j-1", new SiteClient.ShareListener() {
-      @Override
-      public void onEvent(Event event) {
-        seen.add("event " + event.getHostname());
-      }
-
-      @Override
-      public void onOutput(OutputChunk chunk) {
-        seen.add("output");
-      }
-
-      @Override
-      public void onExit(CommandExit exit) {
-        seen.add("exit " + exit.getExitCode());
-      }
-
-      @Override
-      public void onClosed(Throwable error) {
-        seen.add("closed");
-      }
-    });
+    Recorder rec = new Recorder();
+    List<String> seen = rec.seen;
+    AutoCloseable handle = client.watchShare("j-1", rec);
     await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 2);
     assertThat(seen).containsExactly("event a-0", "exit 4");
     try {
@@ -133,38 +114,44 @@ class GrpcSiteClientTest {
 
   @Test
   void watchShareAsksTheListenerBeforeDeliveringAStampedUpdate() throws Exception {
-    List<String> seen = new CopyOnWriteArrayList<>();
     List<String> asked = new CopyOnWriteArrayList<>();
-    AutoCloseable handle = client.watchShare("j-1", new SiteClient.ShareListener() {
+    Recorder rec = new Recorder() {
       @Override
       public boolean fresh(String incarnation, long seq) {
         asked.add(incarnation + "#" + seq);
         return seq > 1; // as if update 1 of i1 had come on an earlier stream
       }
-
-      @Override
-      public void onEvent(Event event) {
-        seen.add("event " + event.getHostname());
-      }
-
-      @Override
-      public void onOutput(OutputChunk chunk) {
-        seen.add("output");
-      }
-
-      @Override
-      public void onExit(CommandExit exit) {
-        seen.add("exit " + exit.getExitCode());
-      }
-
-      @Override
-      public void onClosed(Throwable error) {
-        seen.add("closed");
-      }
-    });
+    };
+    List<String> seen = rec.seen;
+    AutoCloseable handle = client.watchShare("j-1", rec);
     await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 1);
     assertThat(asked).containsExactly("i1#1", "i1#2");
     assertThat(seen).containsExactly("exit 4");
     handle.close();
+  }
+
+  /** Records what a watch delivers, as short strings. */
+  private static class Recorder implements SiteClient.ShareListener {
+    final List<String> seen = new CopyOnWriteArrayList<>();
+
+    @Override
+    public void onEvent(Event event) {
+      seen.add("event " + event.getHostname());
+    }
+
+    @Override
+    public void onOutput(OutputChunk chunk) {
+      seen.add("output");
+    }
+
+    @Override
+    public void onExit(CommandExit exit) {
+      seen.add("exit " + exit.getExitCode());
+    }
+
+    @Override
+    public void onClosed(Throwable error) {
+      seen.add("closed");
+    }
   }
 }
