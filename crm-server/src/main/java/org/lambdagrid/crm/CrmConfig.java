@@ -43,7 +43,7 @@ import org.lambdagrid.crm.site.SiteSettings;
  *   launcher: scripts/lambdagrid-launcher   # default; relative to the working directory
  *   run_as_user: true              # default true; false runs the launcher as the CRM's user
  *   extra_args: []                 # appended to the launcher's command line
- *   nodemanager_config: /etc/lambdagrid/nodemanager.yaml   # passed as --nm-config; optional
+ *   nodemanager_profile: gpu      # passed as --profile: the nodes' ETC/nodemanager.d/gpu.yaml
  *   credential_ttl: 2m             # how long a pilot's one-time credential is valid after it
  *                                  # was issued; default: until the launch phase's deadline
  *   reconnect_grace: 60s           # default 60s: after a restart, how long a share whose guests
@@ -179,7 +179,7 @@ public record CrmConfig(
       String launcher,
       @JsonProperty("run_as_user") Boolean runAsUser,
       @JsonProperty("extra_args") List<String> extraArgs,
-      @JsonProperty("nodemanager_config") String nodemanagerConfig,
+      @JsonProperty("nodemanager_profile") String nodemanagerProfile,
       @JsonProperty("stop_grace") String stopGrace,
       Slurm slurm,
       @JsonProperty("credential_ttl") String credentialTtl,
@@ -188,15 +188,15 @@ public record CrmConfig(
 
     /** Without {@code credential_ttl} and {@code reconnect_grace}. */
     public Pilot(String starter, String launcher, Boolean runAsUser, List<String> extraArgs,
-        String nodemanagerConfig, String stopGrace, Slurm slurm) {
-      this(starter, launcher, runAsUser, extraArgs, nodemanagerConfig, stopGrace, slurm, null,
+        String nodemanagerProfile, String stopGrace, Slurm slurm) {
+      this(starter, launcher, runAsUser, extraArgs, nodemanagerProfile, stopGrace, slurm, null,
           null);
     }
 
     /** Without {@code reconnect_grace}. */
     public Pilot(String starter, String launcher, Boolean runAsUser, List<String> extraArgs,
-        String nodemanagerConfig, String stopGrace, Slurm slurm, String credentialTtl) {
-      this(starter, launcher, runAsUser, extraArgs, nodemanagerConfig, stopGrace, slurm,
+        String nodemanagerProfile, String stopGrace, Slurm slurm, String credentialTtl) {
+      this(starter, launcher, runAsUser, extraArgs, nodemanagerProfile, stopGrace, slurm,
           credentialTtl, null);
     }
 
@@ -209,8 +209,14 @@ public record CrmConfig(
       launcher = launcher == null || launcher.isEmpty() ? "scripts/lambdagrid-launcher" : launcher;
       runAsUser = runAsUser == null || runAsUser;
       extraArgs = extraArgs == null ? List.of() : List.copyOf(extraArgs);
-      nodemanagerConfig = nodemanagerConfig == null || nodemanagerConfig.isEmpty()
-          ? null : nodemanagerConfig;
+      nodemanagerProfile = nodemanagerProfile == null || nodemanagerProfile.isEmpty()
+          ? null : nodemanagerProfile;
+      if (nodemanagerProfile != null
+          && !nodemanagerProfile.matches("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")) {
+        throw new IllegalArgumentException("nodemanager_profile: '" + nodemanagerProfile
+            + "' is not a profile name (letters, digits, '_', '.', '-'; the nodes read"
+            + " ETC/nodemanager.d/NAME.yaml)");
+      }
       stopGrace = stopGrace == null ? "10s" : stopGrace;
       duration("stop_grace", stopGrace);
       if (credentialTtl != null && !credentialTtl.isEmpty()) {

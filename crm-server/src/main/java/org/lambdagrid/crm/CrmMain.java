@@ -106,19 +106,17 @@ public final class CrmMain implements Callable<Integer> {
 
   static PilotStarter starter(CrmConfig cfg) {
     CrmConfig.Pilot p = cfg.pilot();
-    Path nmConfig = p.nodemanagerConfig() == null ? null : Path.of(p.nodemanagerConfig());
     if (p.starter().equals("slurm")) {
       CrmConfig.Slurm s = p.slurm();
       return new SlurmPilotStarter(new SlurmPilotStarter.Options(Path.of(p.launcher()),
-          p.runAsUser(), p.extraArgs(), nmConfig,
+          p.runAsUser(), p.extraArgs(), p.nodemanagerProfile(),
           s.logDir() != null ? Path.of(s.logDir()) : Path.of(cfg.stateDir(), "pilots"),
           s.partition(), s.account(), s.extraArgs(), s.pendingGraceDuration(),
           p.stopGraceDuration(), Duration.ofSeconds(1), null));
     }
     // "local"; CrmConfig rejects other names.
     return new LocalPilotStarter(new LocalPilotStarter.Options(Path.of(p.launcher()),
-        p.runAsUser(), p.extraArgs(),
-        p.nodemanagerConfig() == null ? null : Path.of(p.nodemanagerConfig()),
+        p.runAsUser(), p.extraArgs(), p.nodemanagerProfile(),
         Path.of(cfg.stateDir(), "pilots"), p.stopGraceDuration(), Duration.ofSeconds(5)));
   }
 }

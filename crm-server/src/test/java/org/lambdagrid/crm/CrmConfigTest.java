@@ -39,7 +39,7 @@ class CrmConfigTest {
     assertThat(c.pilot().launcher()).isEqualTo("scripts/lambdagrid-launcher");
     assertThat(c.pilot().runAsUser()).isTrue();
     assertThat(c.pilot().extraArgs()).isEmpty();
-    assertThat(c.pilot().nodemanagerConfig()).isNull();
+    assertThat(c.pilot().nodemanagerProfile()).isNull();
     assertThat(ConfigLoader.render(c)).contains("node_capacity: 4").contains("run_as_user: true");
   }
 
@@ -55,12 +55,12 @@ class CrmConfigTest {
           launcher: /opt/lg/lambdagrid-launcher
           run_as_user: false
           extra_args: [--verbose]
-          nodemanager_config: /etc/lambdagrid/nm.yaml
+          nodemanager_profile: gpu
         """);
     assertThat(c.advertiseEndpoint().host()).isEqualTo("crm-tokyo.lan");
     assertThat(c.siteSettings().slotsPerNode()).isEqualTo(8);
     assertThat(c.siteSettings().phaseTimeout()).isEqualTo(Duration.ofSeconds(90));
-    assertThat(c.pilot().nodemanagerConfig()).isEqualTo("/etc/lambdagrid/nm.yaml");
+    assertThat(c.pilot().nodemanagerProfile()).isEqualTo("gpu");
   }
 
   @Test

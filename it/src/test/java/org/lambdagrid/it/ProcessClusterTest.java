@@ -78,18 +78,20 @@ class ProcessClusterTest {
     // The launcher's NodeManager: a JVM on the test classpath with the fake driver.
     Path nm = dir.resolve("nodemanager");
     Files.writeString(nm, "#!/bin/sh\nexec '" + Path.of(System.getProperty("java.home"), "bin",
-        "java") + "' -XX:TieredStopAtLevel=1 -cp '" + classpath()
+        "java") + "' -XX:TieredStopAtLevel=1 -Dlambdagrid.home='" + dir + "' -cp '" + classpath()
         + "' org.lambdagrid.nodemanager.NodeManagerMain \"$@\"\n");
     Files.setPosixFilePermissions(nm, PosixFilePermissions.fromString("rwxr-xr-x"));
+    // Each site's NodeManager config is a profile of the "installation" dir: etc/nodemanager.d.
+    Path profiles = Files.createDirectories(dir.resolve("etc/nodemanager.d"));
     for (String site : List.of("alpha", "bravo")) {
-      Files.writeString(dir.resolve("nm-" + site + ".yaml"), "driver: fake\nstate_dir: "
+      Files.writeString(profiles.resolve(site + ".yaml"), "driver: fake\nstate_dir: "
           + dir.resolve("nm") + "\n" + ca.issue("nodemanager", site).yaml());
       int port = freePort();
       Files.writeString(dir.resolve("crm-" + site + ".yaml"), "site: " + site
           + "\nlisten: 127.0.0.1:" + port + "\ngrc: 127.0.0.1:" + grcPort
           + "\nnode_capacity: 2\nranges: [10.10.0.0/16]\nstate_dir: " + dir.resolve(site)
           + "\nphase_timeout: 60s\npilot:\n  launcher: " + REPO.resolve("scripts/lambdagrid-launcher")
-          + "\n  run_as_user: false\n  nodemanager_config: " + dir.resolve("nm-" + site + ".yaml")
+          + "\n  run_as_user: false\n  nodemanager_profile: " + site
           + "\n" + ca.issue("crm", site).yaml());
       java("crm-" + site, Map.of("LAMBDAGRID_NODEMANAGER", nm.toString()),
           "org.lambdagrid.crm.CrmMain", "--config", dir.resolve("crm-" + site + ".yaml").toString());

@@ -84,8 +84,14 @@ public final class NodeManagerMain implements Callable<Integer> {
   private Path agentSocket;
 
   @Option(names = "--config", paramLabel = "FILE",
-      description = "NodeManager config (YAML). Default: all defaults (namespaces driver).")
+      description = "NodeManager config (YAML). Default: the operator's (ETC/nodemanager.yaml,"
+          + " ETC = the installation's etc directory), else all defaults. Not under sudo.")
   private Path configFile;
+
+  @Option(names = "--profile", paramLabel = "NAME",
+      description = "Use the operator's profile ETC/nodemanager.d/NAME.yaml instead of the"
+          + " default config. The one config choice a user has under sudo.")
+  private String profile;
 
   @Option(names = "--credential-stdin",
       description = "Read the one-time credential as the first line of stdin, then treat EOF on"
@@ -122,6 +128,27 @@ public final class NodeManagerMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter err = cmdSpec.commandLine().getErr();
+    String forUser = sudoUser();
+    if (forUser != null) {
+      // Root on another user's behalf: only the launcher's form, with the operator's config.
+      String refused = cleanup ? "--cleanup" : agentSocket != null ? "--agent"
+          : configFile != null ? "--config" : null;
+      if (refused != null) {
+        return fail(err, USAGE, refused + ": not allowed under sudo (run for user '" + forUser
+            + "'); a user's pilot uses the operator's config, chosen with --profile NAME");
+      }
+    }
+    try {
+      PilotProfiles.checkName(profile);
+      if (configFile != null && profile != null) {
+        throw new IllegalArgumentException("--profile and --config exclude each other");
+      }
+      if (configFile == null) {
+        configFile = PilotProfiles.resolve(PilotProfiles.etcDir(), profile);
+      }
+    } catch (IllegalArgumentException | ConfigException e) {
+      return fail(err, USAGE, e.getMessage());
+    }
     String source = configFile == null ? "defaults" : configFile.getFileName().toString();
 
     if (cleanup) {
@@ -145,8 +172,7 @@ public final class NodeManagerMain implements Callable<Integer> {
     }
     PilotIdentity identity;
     try {
-      identity = new PilotIdentity(job, node, credentialStdin ? readCredential() : "",
-          sudoUser());
+      identity = new PilotIdentity(job, node, credentialStdin ? readCredential() : "", forUser);
     } catch (IllegalArgumentException e) {
       return fail(err, USAGE, "--" + e.getMessage());
     } catch (IOException e) {
@@ -249,26 +275,5 @@ public final class NodeManagerMain implements Callable<Integer> {
   private static String sudoUser() {
     String u = System.getenv("SUDO_USER");
     return u == null || u.isEmpty() || u.equals("root") ? null : u;
-  }
-
-  /**
-   * Under sudo the config decides what root does (driver, state directory), so it must be a
-   * file only root can change: owned by root and not writable by group or others, in a
-   * directory of the same kind.
-   */
-  static void requireRootOwned(Path file) {
-    try {
-      for (Path p = file.toAbsolutePath(); p != null; p = p == file.toAbsolutePath()
-          ? p.getParent() : null) {
-        int uid = (Integer) Files.getAttribute(p, "unix:uid");
-        int mode = (Integer) Files.getAttribute(p, "unix:mode");
-        if (uid != 0 || (mode & 022) != 0) {
-          throw new ConfigException(file + ": under sudo the NodeManager config and its directory"
-              + " must be owned by root and writable only by root (" + p + " is not)");
-        }
-      }
-    } catch (java.io.IOException e) {
-      throw new ConfigException(file + ": cannot check its owner: " + e.getMessage());
-    }
   }
 }

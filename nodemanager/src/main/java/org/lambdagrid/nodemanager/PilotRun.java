@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import java.util.List;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.security.SecurePaths;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.Tls;
@@ -61,11 +63,8 @@ public final class PilotRun {
     boolean byUser = identity.launchedBy() != null;
     NodeManagerConfig config;
     try {
-      if (configFile != null && byUser) {
-        NodeManagerMain.requireRootOwned(configFile);
-      }
       config = configFile == null ? NodeManagerConfig.defaults()
-          : NodeManagerConfig.load(configFile);
+          : byUser ? loadOperatorConfig(configFile) : NodeManagerConfig.load(configFile);
     } catch (ConfigException e) {
       return fail(err, USAGE, e.getMessage());
     }
@@ -83,7 +82,13 @@ public final class PilotRun {
       return fail(err, USAGE, e.getMessage());
     }
     try {
-      Files.createDirectories(config.stateDir());
+      if (byUser) {
+        SecurePaths.createRootOnlyDirectory(config.stateDir(), source + ": state_dir");
+      } else {
+        Files.createDirectories(config.stateDir());
+      }
+    } catch (ConfigException e) {
+      return fail(err, USAGE, e.getMessage());
     } catch (IOException | UnsupportedOperationException e) {
       return fail(err, USAGE, source + ": state_dir: cannot create '" + config.stateDir() + "': "
           + e);
@@ -148,6 +153,22 @@ public final class PilotRun {
         }
       }
       Channels.close(channel);
+    }
+  }
+
+  /**
+   * The config of a pilot a user started: a file only root can change, read through its checked
+   * path ({@link SecurePaths#readRootOnlyFile}). A parse error goes to this process's log (root's),
+   * not to the user: it could quote the file.
+   */
+  static NodeManagerConfig loadOperatorConfig(Path file) {
+    String text = SecurePaths.readRootOnlyFile(file, "config");
+    try {
+      return ConfigLoader.parse(file.getFileName().toString(), text, NodeManagerConfig.class);
+    } catch (ConfigException e) {
+      log.error("the operator's NodeManager config {} is not valid: {}", file, e.getMessage());
+      throw new ConfigException("config: the operator's NodeManager config " + file + " is not"
+          + " valid; the node's NodeManager log says why");
     }
   }
 

@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * Starts pilots on this machine: one launcher process per node, the one-machine deployment.
  *
  * <p>The command is {@code [setpriv --reuid=UID --regid=GID --init-groups --] LAUNCHER --crm
- * HOST:PORT --job JOB --node N [--nm-config PATH] [EXTRA_ARGS...]}. The {@code setpriv} prefix is
+ * HOST:PORT --job JOB --node N [--profile NAME] [EXTRA_ARGS...]}. The {@code setpriv} prefix is
  * used when {@code runAsUser} is set and the CRM runs as root, so the launcher runs as the job's
  * user (HOME, USER and LOGNAME are set to the user's; the rest of the CRM's environment is kept).
  *
@@ -39,13 +39,13 @@ public final class LocalPilotStarter implements PilotStarter {
    * @param launcher the launcher executable
    * @param runAsUser run the launcher as the job's user (needs root); false for tests
    * @param extraArgs appended to the launcher's arguments
-   * @param nodemanagerConfig passed as {@code --nm-config}, or null
+   * @param nodemanagerProfile passed as {@code --profile}, or null
    * @param logDir per-pilot log files go here; created if missing
    * @param eofGrace how long stop() waits after closing stdin before SIGTERM
    * @param termGrace how long stop() waits after SIGTERM before SIGKILL
    */
   public record Options(Path launcher, boolean runAsUser, List<String> extraArgs,
-      Path nodemanagerConfig, Path logDir, Duration eofGrace, Duration termGrace) {
+      String nodemanagerProfile, Path logDir, Duration eofGrace, Duration termGrace) {
     public Options {
       extraArgs = List.copyOf(extraArgs);
     }
@@ -71,8 +71,8 @@ public final class LocalPilotStarter implements PilotStarter {
     cmd.add(options.launcher().toAbsolutePath().toString());
     cmd.addAll(List.of("--crm", launch.crmPilotEndpoint().toString(), "--job", launch.jobId(),
         "--node", Integer.toString(launch.nodeIndex())));
-    if (options.nodemanagerConfig() != null) {
-      cmd.addAll(List.of("--nm-config", options.nodemanagerConfig().toAbsolutePath().toString()));
+    if (options.nodemanagerProfile() != null) {
+      cmd.addAll(List.of("--profile", options.nodemanagerProfile()));
     }
     cmd.addAll(options.extraArgs());
     return cmd;

@@ -69,7 +69,7 @@ public final class SlurmPilotStarter implements PilotStarter {
    * @param launcher the launcher's path on the compute nodes
    * @param runAsUser submit as the job's user (needs root); false submits as the CRM's user
    * @param launcherArgs appended to the launcher's command line ({@code pilot.extra_args})
-   * @param nodemanagerConfig passed as {@code --nm-config}, or null
+   * @param nodemanagerProfile passed as {@code --profile}, or null
    * @param logDir where the pilots' output goes ({@code --output}); must exist on the nodes
    * @param partition {@code --partition}, or null for the cluster's default
    * @param account {@code --account}, or null
@@ -80,14 +80,13 @@ public final class SlurmPilotStarter implements PilotStarter {
    * @param searchPath where sbatch, squeue, scancel and runuser are looked up; null for PATH
    */
   public record Options(Path launcher, boolean runAsUser, List<String> launcherArgs,
-      Path nodemanagerConfig, Path logDir, String partition, String account,
+      String nodemanagerProfile, Path logDir, String partition, String account,
       List<String> sbatchArgs, Duration pendingGrace, Duration stopWait, Duration pollInterval,
       String searchPath) {
     public Options {
       launcherArgs = List.copyOf(launcherArgs);
       sbatchArgs = List.copyOf(sbatchArgs);
       launcher = launcher.toAbsolutePath();
-      nodemanagerConfig = nodemanagerConfig == null ? null : nodemanagerConfig.toAbsolutePath();
       logDir = logDir.toAbsolutePath();
     }
   }
@@ -157,8 +156,8 @@ public final class SlurmPilotStarter implements PilotStarter {
     cmd.add(options.launcher().toString());
     cmd.addAll(List.of("--crm", launch.crmPilotEndpoint().toString(), "--job", launch.jobId(),
         "--node", Integer.toString(launch.nodeIndex())));
-    if (options.nodemanagerConfig() != null) {
-      cmd.addAll(List.of("--nm-config", options.nodemanagerConfig().toString()));
+    if (options.nodemanagerProfile() != null) {
+      cmd.addAll(List.of("--profile", options.nodemanagerProfile()));
     }
     cmd.addAll(options.launcherArgs());
     return cmd;

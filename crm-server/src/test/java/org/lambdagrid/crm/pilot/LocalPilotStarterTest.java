@@ -143,12 +143,12 @@ class LocalPilotStarterTest {
     Files.writeString(launcher, DIES);
     Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
     LocalPilotStarter starter = new LocalPilotStarter(new LocalPilotStarter.Options(launcher,
-        true, List.of("--verbose"), Path.of("/etc/lambdagrid/nm.yaml"), dir,
+        true, List.of("--verbose"), "gpu", dir,
         Duration.ofSeconds(1), Duration.ofSeconds(1)));
     assertThat(starter.command(LAUNCH, List.of("setpriv", "--reuid=1000", "--regid=1000",
         "--init-groups", "--"))).containsExactly("setpriv", "--reuid=1000", "--regid=1000",
         "--init-groups", "--", launcher.toString(), "--crm", "127.0.0.1:7100", "--job", "j-1",
-        "--node", "0", "--nm-config", "/etc/lambdagrid/nm.yaml", "--verbose");
+        "--node", "0", "--profile", "gpu", "--verbose");
   }
 
   @Test

@@ -67,7 +67,7 @@ class SlurmPilotStarterTest {
       Duration pendingGrace) {
     return new SlurmPilotStarter(new SlurmPilotStarter.Options(
         Path.of("/opt/lambdagrid/scripts/lambdagrid-launcher"), false, List.of("--", "-v"),
-        Path.of("/etc/lambdagrid/nm.yaml"), dir.resolve("pilots"), partition, account, extra,
+        "gpu", dir.resolve("pilots"), partition, account, extra,
         pendingGrace, Duration.ofSeconds(2), Duration.ZERO, bin + ":/usr/bin:/bin"));
   }
 
@@ -107,7 +107,7 @@ class SlurmPilotStarterTest {
     String script = Files.readString(dir.resolve("sbatch.stdin"));
     assertThat(script).startsWith("#!/bin/sh\n").contains(CREDENTIAL).contains(
         "exec /opt/lambdagrid/scripts/lambdagrid-launcher --crm 127.0.0.1:7301 --job j-1a2b"
-            + " --node 1 --nm-config /etc/lambdagrid/nm.yaml -- -v <<'");
+            + " --node 1 --profile gpu -- -v <<'");
     assertThat(Files.readString(dir.resolve("pilots/j-1a2b-1.log"))).doesNotContain(CREDENTIAL);
 
     // Run the script as Slurm would, with a fake launcher: it gets the arguments and, on its
@@ -120,7 +120,7 @@ class SlurmPilotStarterTest {
         "/opt/lambdagrid/scripts/lambdagrid-launcher", launcher.toString())).start();
     assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
     assertThat(Files.readString(dir.resolve("l.args")).trim()).isEqualTo(
-        "--crm 127.0.0.1:7301 --job j-1a2b --node 1 --nm-config /etc/lambdagrid/nm.yaml -- -v");
+        "--crm 127.0.0.1:7301 --job j-1a2b --node 1 --profile gpu -- -v");
     assertThat(Files.readString(dir.resolve("l.cred")).trim()).isEqualTo(CREDENTIAL);
   }
 

@@ -26,6 +26,7 @@ import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.nodemanager.Lifeline;
 import org.lambdagrid.nodemanager.NodeManagerMain;
 import org.lambdagrid.nodemanager.PilotIdentity;
+import org.lambdagrid.nodemanager.PilotProfiles;
 import org.lambdagrid.nodemanager.PilotRun;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,7 +41,7 @@ import org.slf4j.LoggerFactory;
  * <p>Protocol, one connection per pilot, UTF-8 lines:
  *
  * <pre>
- *   launcher -> agent   pilot CRM_HOST:PORT JOB NODE CREDENTIAL [CONFIG_PATH]
+ *   launcher -> agent   pilot CRM_HOST:PORT JOB NODE CREDENTIAL [PROFILE]
  *   agent -> launcher   zero or more error lines ("nodemanager: ..."), then
  *                       lambdagrid-agent-exit CODE          (the exit codes of NodeManagerMain)
  * </pre>
@@ -55,10 +56,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Who: a pilot runs for the connecting process's user, read from the socket's peer
  * credentials (SO_PEERCRED), as a NodeManager started through sudo runs for SUDO_USER: when that
- * user is not the agent's own, the guest and the command are for that user only, the config
- * (CONFIG_PATH, or the agent's default) must be a file only root can change and the TLS key must
- * be readable by root only. The socket is world-connectable (0666), which grants what the sudoers
- * rule for {@code nodemanager} grants in the other mode.
+ * user is not the agent's own, the guest and the command are for that user only. The config is
+ * the operator's: the agent's default, or the profile PROFILE names ({@link PilotProfiles}); it
+ * must be a file only root can change, and the TLS key must be readable by root only. The socket
+ * is world-connectable (0666), which grants what the sudoers rule for {@code nodemanager} grants
+ * in the other mode; its directory must be root's alone, so the socket path is root's too.
+ *
+ * <p>Bounds: at most {@link #MAX_CONNECTIONS} connections at once (more are told so and
+ * closed), and the request line must arrive within {@link #REQUEST_TIMEOUT}.
  *
  * <p>Stopping the agent ({@link #close}, on SIGTERM) ends every pilot's lifeline, waits for their
  * teardown, and removes the socket.
@@ -67,8 +72,18 @@ public final class NodeAgent implements AutoCloseable {
   /** The last line the agent sends on a connection, followed by the exit code. */
   public static final String EXIT_LINE = "lambdagrid-agent-exit";
   private static final int MAX_REQUEST = 4096;
+  /** Connections (pilots) served at once; each holds a thread. */
+  static final int MAX_CONNECTIONS = 1024;
+  /** How long a connection may take to send its request line. */
+  static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(10);
   private static final Duration TEARDOWN_WAIT = Duration.ofSeconds(60);
   private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
+  private static final java.util.concurrent.ScheduledExecutorService TIMEOUTS =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "node-agent-request-timeout");
+        t.setDaemon(true);
+        return t;
+      });
 
   private final Path socket;
   private final Path defaultConfig;
@@ -86,15 +101,31 @@ public final class NodeAgent implements AutoCloseable {
   }
 
   /**
-   * Listens on {@code socket}: creates its directory, replaces a stale socket file left by an
-   * agent that died, and refuses (IllegalStateException) if another agent still answers there.
+   * Listens on {@code socket}: creates its directory (0755) if missing, which must be root's
+   * alone when the agent runs as root, replaces a stale socket left by an agent that died, and
+   * refuses (IllegalStateException) if another agent still answers there or the path holds
+   * anything but a socket (never deleted).
    *
-   * @param defaultConfig the config for pilots whose launcher names none; null for defaults
+   * @param defaultConfig the config for pilots whose launcher names no profile; null: defaults
    */
   public static NodeAgent bind(Path socket, Path defaultConfig) throws IOException {
-    Path dir = socket.toAbsolutePath().getParent();
+    Path dir = socket.toAbsolutePath().normalize().getParent();
     Files.createDirectories(dir);
-    if (Files.exists(socket)) {
+    if (org.lambdagrid.common.HostCommand.isRoot()) {
+      try {
+        org.lambdagrid.common.security.SecurePaths.requireRootOnly(dir, "--agent");
+      } catch (org.lambdagrid.common.ConfigException e) {
+        throw new IllegalStateException(e.getMessage()
+            + "; the socket's directory must be root's alone");
+      }
+    }
+    if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(socket,
+          java.nio.file.attribute.BasicFileAttributes.class,
+          java.nio.file.LinkOption.NOFOLLOW_LINKS);
+      if (!a.isOther()) { // a socket is neither file, directory nor link
+        throw new IllegalStateException(socket + " exists and is not a socket; not removing it");
+      }
       try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
         throw new IllegalStateException("another node agent is already listening on " + socket);
       } catch (IOException stale) {
@@ -124,6 +155,11 @@ public final class NodeAgent implements AutoCloseable {
         log.warn("node agent: accept failed: {}", e.toString());
         continue;
       }
+      if (connections.size() >= MAX_CONNECTIONS) {
+        refuse(ch, "node agent: " + MAX_CONNECTIONS + " pilots are running on this host already;"
+            + " try again later");
+        continue;
+      }
       connections.add(ch);
       Thread t = new Thread(() -> {
         try {
@@ -135,6 +171,15 @@ public final class NodeAgent implements AutoCloseable {
       }, "pilot-connection");
       pilots.add(t);
       t.start();
+    }
+  }
+
+  private static void refuse(SocketChannel ch, String message) {
+    try (ch) {
+      ch.write(ByteBuffer.wrap(("nodemanager: " + message + "\n" + EXIT_LINE + " "
+          + NodeManagerMain.USAGE + "\n").getBytes(StandardCharsets.UTF_8)));
+    } catch (IOException ignored) {
+      // the launcher is gone already
     }
   }
 
@@ -155,14 +200,16 @@ public final class NodeAgent implements AutoCloseable {
     try {
       UnixDomainPrincipal peer = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
       who = peer.user().getName();
-      Request r = Request.parse(readLine(in));
+      Request r = Request.parse(readRequest(ch, in));
       Thread.currentThread().setName("pilot-" + r.job() + "-" + r.node());
       PilotIdentity identity = new PilotIdentity(r.job(), r.node(), r.credential(),
           launchedBy(who, ownUser));
       log.info("node agent: pilot for job {} node {} launched by {}", r.job(), r.node(), who);
-      code = PilotRun.run(r.crm(), identity, r.config() != null ? r.config() : defaultConfig,
+      Path config = r.profile() != null
+          ? PilotProfiles.resolve(PilotProfiles.etcDir(), r.profile()) : defaultConfig;
+      code = PilotRun.run(r.crm(), identity, config,
           List.of(Lifeline.ofStream(in, "launcher connection")), err, false);
-    } catch (IllegalArgumentException e) {
+    } catch (IllegalArgumentException | org.lambdagrid.common.ConfigException e) {
       code = PilotRun.fail(err, NodeManagerMain.USAGE, e.getMessage());
     } catch (IOException e) {
       code = PilotRun.fail(err, NodeManagerMain.USAGE, "request: " + e.getMessage());
@@ -179,6 +226,40 @@ public final class NodeAgent implements AutoCloseable {
       ch.close();
     } catch (IOException ignored) {
       // the launcher is gone already
+    }
+  }
+
+  /** The request line, or IOException if it does not arrive within {@link #REQUEST_TIMEOUT}. */
+  private static String readRequest(SocketChannel ch, InputStream in) throws IOException {
+    // state[0]: 0 reading, 1 read, 2 timed out. Under its lock, so a timeout that fires just as
+    // the line arrives either ended the read (2) or does nothing (1), never half of each.
+    int[] state = {0};
+    java.util.concurrent.ScheduledFuture<?> timeout = TIMEOUTS.schedule(() -> {
+      synchronized (state) {
+        if (state[0] == 0) {
+          state[0] = 2;
+          try {
+            ch.shutdownInput(); // the blocked read sees EOF
+          } catch (IOException ignored) {
+            // closed already
+          }
+        }
+      }
+    }, REQUEST_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    try {
+      String line = readLine(in);
+      synchronized (state) {
+        if (state[0] == 2) {
+          throw new IOException("the request line came too late");
+        }
+        state[0] = 1;
+      }
+      return line;
+    } catch (IOException e) {
+      throw new IOException(e.getMessage() + " (the request must arrive within "
+          + REQUEST_TIMEOUT.toSeconds() + " s)");
+    } finally {
+      timeout.cancel(false);
     }
   }
 
@@ -203,15 +284,15 @@ public final class NodeAgent implements AutoCloseable {
   /**
    * One launcher's request.
    *
-   * @param config the NodeManager config the launcher names, or null
+   * @param profile the operator's config profile the launcher names, or null for the default
    */
-  record Request(Endpoint crm, String job, int node, String credential, Path config) {
+  record Request(Endpoint crm, String job, int node, String credential, String profile) {
     /** Parses a request line; IllegalArgumentException names the field and value. */
     static Request parse(String line) {
       String[] f = line.strip().split(" +");
       if (f.length < 5 || f.length > 6 || !f[0].equals("pilot")) {
         throw new IllegalArgumentException("request: expected 'pilot CRM JOB NODE CREDENTIAL"
-            + " [CONFIG]', got " + f.length + " fields" + (f.length > 0 ? " starting '" + f[0]
+            + " [PROFILE]', got " + f.length + " fields" + (f.length > 0 ? " starting '" + f[0]
             + "'" : ""));
       }
       Endpoint crm;
@@ -226,19 +307,14 @@ public final class NodeAgent implements AutoCloseable {
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException("--node: '" + f[3] + "' is not a node index");
       }
-      Path config = null;
-      if (f.length == 6) {
-        config = Path.of(f[5]);
-        if (!config.isAbsolute()) {
-          throw new IllegalArgumentException("--nm-config: '" + f[5] + "' is not an absolute path");
-        }
-      }
-      return new Request(crm, f[2], node, f[4], config);
+      String profile = f.length == 6 ? PilotProfiles.checkName(f[5]) : null;
+      return new Request(crm, f[2], node, f[4], profile);
     }
 
     @Override
     public String toString() {
-      return "Request[crm=" + crm + ", job=" + job + ", node=" + node + ", config=" + config + "]";
+      return "Request[crm=" + crm + ", job=" + job + ", node=" + node + ", profile=" + profile
+          + "]";
     }
   }
 

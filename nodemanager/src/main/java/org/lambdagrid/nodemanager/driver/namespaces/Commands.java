@@ -43,17 +43,33 @@ final class Commands {
     return HostCommand.run(argv, timeout);
   }
 
-  /** Whether an executable file exists at path, or on the host PATH when path has no '/'. */
-  static boolean executableExists(String path) {
-    if (path.contains("/")) {
-      return java.nio.file.Files.isExecutable(java.nio.file.Path.of(path));
+  /**
+   * The directories host tools are taken from, whatever the caller's PATH: root never runs a
+   * program found through a directory a user may have put on PATH.
+   */
+  static final List<String> TOOL_DIRS = List.of("/usr/sbin", "/usr/bin", "/sbin", "/bin");
+
+  /**
+   * The absolute path of host tool {@code name}: the first of {@link #TOOL_DIRS} holding an
+   * executable of that name. An unknown tool is returned as {@code /usr/bin/NAME}, so running it
+   * fails with a message naming that path ({@link #executableExists} reports it up front).
+   */
+  static String tool(String name) {
+    if (name.contains("/")) {
+      throw new IllegalArgumentException("tool name '" + name + "' must not contain '/'");
     }
-    String envPath = System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-    for (String dir : (envPath + ":/usr/sbin:/sbin").split(":")) {
-      if (!dir.isEmpty() && java.nio.file.Files.isExecutable(java.nio.file.Path.of(dir, path))) {
-        return true;
+    for (String dir : TOOL_DIRS) {
+      java.nio.file.Path p = java.nio.file.Path.of(dir, name);
+      if (java.nio.file.Files.isExecutable(p)) {
+        return p.toString();
       }
     }
-    return false;
+    return "/usr/bin/" + name;
+  }
+
+  /** Whether an executable file exists at path, or in {@link #TOOL_DIRS} when path has no '/'. */
+  static boolean executableExists(String path) {
+    return java.nio.file.Files.isExecutable(java.nio.file.Path.of(
+        path.contains("/") ? path : tool(path)));
   }
 }

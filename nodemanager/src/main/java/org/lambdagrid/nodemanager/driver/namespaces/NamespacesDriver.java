@@ -30,6 +30,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.security.SecurePaths;
 import org.lambdagrid.nodemanager.driver.Capabilities;
 import org.lambdagrid.nodemanager.driver.ExecRequest;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
@@ -155,7 +156,8 @@ public final class NamespacesDriver implements GuestDriver {
         {"setpriv", "util-linux"}, {"mount", "mount"}, {"chroot", "coreutils"},
         {"hostname", "hostname"}, {"getent", "libc-bin"}, {"bash", "bash"}}) {
       if (!Commands.executableExists(tool[0])) {
-        problems.add("no '" + tool[0] + "' command on PATH (package " + tool[1] + ")");
+        problems.add("no '" + tool[0] + "' command in " + String.join(":", Commands.TOOL_DIRS)
+            + " (package " + tool[1] + ")");
       }
     }
     if (config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE) {
@@ -198,7 +200,7 @@ public final class NamespacesDriver implements GuestDriver {
     if (user == null || !USER.matcher(user).matches()) {
       throw new GuestException("user '" + user + "' is not a valid login name");
     }
-    HostCommand.Result r = Commands.attempt("getent", "passwd", user);
+    HostCommand.Result r = Commands.attempt(Commands.tool("getent"), "passwd", user);
     if (!r.ok() || r.stdout().isBlank()) {
       throw new GuestException("user '" + user + "' does not exist on this node (getent passwd)");
     }
@@ -327,7 +329,11 @@ public final class NamespacesDriver implements GuestDriver {
   private GuestRecord newRecord(GuestSpec spec) throws GuestException {
     try {
       Path base = config.stateDir();
-      Files.createDirectories(base);
+      if (HostCommand.isRoot()) {
+        SecurePaths.createRootOnlyDirectory(base, "namespaces.state_dir");
+      } else {
+        Files.createDirectories(base);
+      }
       Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwx------"));
       for (int attempt = 0; attempt < 100; attempt++) {
         String id = HexFormat.of().formatHex(random.generateSeed(4));
@@ -348,6 +354,8 @@ public final class NamespacesDriver implements GuestDriver {
         return rec;
       }
       throw new GuestException("could not find a free guest id under " + base);
+    } catch (org.lambdagrid.common.ConfigException e) {
+      throw new GuestException(e.getMessage(), e);
     } catch (IOException e) {
       throw new GuestException("cannot create the guest's state directory under "
           + config.stateDir() + ": " + e.getMessage(), e);
@@ -397,15 +405,7 @@ public final class NamespacesDriver implements GuestDriver {
     setOwner(ssh, user.uid(), user.gid());
 
     // The private ~/.ssh is mounted over the user's ~/.ssh, which must exist as a mount point.
-    Path hostSsh = user.home().resolve(".ssh");
-    if (!Files.exists(hostSsh, LinkOption.NOFOLLOW_LINKS)) {
-      Files.createDirectory(hostSsh, PosixFilePermissions.asFileAttribute(
-          PosixFilePermissions.fromString("rwx------")));
-      setOwner(hostSsh, user.uid(), user.gid());
-    } else if (!Files.isDirectory(hostSsh, LinkOption.NOFOLLOW_LINKS)) {
-      throw new GuestException(hostSsh + " is not a directory; the guest's private ~/.ssh is"
-          + " mounted over it");
-    }
+    ensureSshMountPoint(user);
 
     // 3. Network namespace and the one interface, one `ip -batch` on the host side. Undo: ip netns
     //    del, ip link del of the host-side name (the guest side goes with the namespace). Both
@@ -446,13 +446,71 @@ public final class NamespacesDriver implements GuestDriver {
     startHolder(rec, spec, user);
   }
 
+  /**
+   * Makes sure the user's {@code ~/.ssh} is a mount point the guest's private ssh directory can
+   * go over: a real directory (not a symbolic link), owned by the user. A missing one is created
+   * by the user (mkdir run as the user: atomic, the user's own from the start, and only where the
+   * user may create it), so several guests of one user built at once all succeed; what is there
+   * after "already exists" is checked, never assumed. guest-init.sh checks it again when it
+   * mounts, on the directory it has pinned.
+   */
+  static void ensureSshMountPoint(UserInfo user) throws GuestException, IOException {
+    Path ssh = user.home().resolve(".ssh");
+    if (!Files.exists(ssh, LinkOption.NOFOLLOW_LINKS)) {
+      HostCommand.Result r = Commands.attempt(Commands.DEFAULT_TIMEOUT, asUser(user,
+          Commands.tool("mkdir"), "-m", "0700", "--", ssh.toString()));
+      if (!r.ok() && !Files.exists(ssh, LinkOption.NOFOLLOW_LINKS)) {
+        throw new GuestException("cannot create " + ssh + " as user '" + user.name() + "' (the"
+            + " guest's private ~/.ssh is mounted over it): " + r.describe());
+      }
+    }
+    String problem = sshMountPointProblem(ssh, user.uid());
+    if (problem != null) {
+      throw new GuestException(problem);
+    }
+  }
+
+  /** Why {@code ssh} cannot be the mount point of the private ~/.ssh, or null if it can. */
+  static String sshMountPointProblem(Path ssh, int uid) throws IOException {
+    java.nio.file.attribute.PosixFileAttributes a;
+    try {
+      a = Files.readAttributes(ssh, java.nio.file.attribute.PosixFileAttributes.class,
+          LinkOption.NOFOLLOW_LINKS);
+    } catch (java.nio.file.NoSuchFileException e) {
+      return ssh + " vanished while the guest was being built; the guest's private ~/.ssh is"
+          + " mounted over it";
+    }
+    String what = a.isSymbolicLink() ? "a symbolic link" : a.isDirectory() ? null
+        : a.isRegularFile() ? "a regular file" : "not a directory";
+    if (what != null) {
+      return ssh + " is " + what + "; the guest's private ~/.ssh is mounted over it, so it must"
+          + " be a real directory owned by the user (move it away, or replace the link by the"
+          + " directory it points to)";
+    }
+    int owner = (Integer) Files.getAttribute(ssh, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+    if (owner != uid) {
+      return ssh + " is owned by uid " + owner + ", not by the job's user (uid " + uid + ");"
+          + " the guest's private ~/.ssh is mounted over it";
+    }
+    return null;
+  }
+
+  /** argv run as {@code user}: setpriv to its uid, gid and groups, no capabilities. */
+  static List<String> asUser(UserInfo user, String... argv) {
+    List<String> cmd = new ArrayList<>(List.of(Commands.tool("setpriv"),
+        "--reuid=" + user.uid(), "--regid=" + user.gid(), "--init-groups", "--inh-caps=-all",
+        "--bounding-set=-all", "--no-new-privs", "--"));
+    cmd.addAll(List.of(argv));
+    return cmd;
+  }
+
   private void startHolder(GuestRecord rec, GuestSpec spec, UserInfo user)
       throws GuestException, IOException {
     Path dir = rec.dir();
-    List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", netns(rec.id()),
-        "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
+    List<String> argv = new ArrayList<>(List.of(Commands.tool("ip"), "netns", "exec",
+        netns(rec.id()), Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "/bin/sh", dir.resolve(INIT_SCRIPT).toString(),
-        dir.toString(), spec.hostname(), user.home().toString()));
+        dir.toString(), spec.hostname(), user.home().toString(), Integer.toString(user.uid())));
     argv.addAll(config.sharedPaths());
     Path holderLog = dir.resolve("holder.log");
     Process holder = new ProcessBuilder(argv)
@@ -527,6 +585,9 @@ public final class NamespacesDriver implements GuestDriver {
           "rw-------", user.uid(), user.gid());
       writeInPlace(guest.stateDir().resolve("etc/hosts"),
           hostsFile(guest.spec(), withNewline(trust.hosts())));
+      // EXEC reads the host list from this root-owned copy: the ssh directory is the user's.
+      writeInPlace(guest.stateDir().resolve("etc").resolve(HOSTFILE_NAME),
+          withNewline(trust.hostfile()));
     } catch (IOException e) {
       throw new GuestException("cannot write the trust files of guest " + guest.id() + ": "
           + e.getMessage(), e);
@@ -617,7 +678,8 @@ public final class NamespacesDriver implements GuestDriver {
     GuestRecord.Proc sshd = rec.proc("sshd");
     Path sshdLog = guest.stateDir().resolve("sshd.log");
     if (sshd == null || !sshd.alive()) {
-      List<String> argv = List.of("nsenter", "--target", Long.toString(init.pid()), "--mount",
+      List<String> argv = List.of(Commands.tool("nsenter"), "--target", Long.toString(init.pid()),
+          "--mount",
           "--uts", "--ipc", "--net", "--pid", "--root", "--wd", config.sshdPath(), "-D", "-e",
           "-f", GUEST_ETC + "/sshd_config");
       Process launcher;
@@ -720,13 +782,13 @@ public final class NamespacesDriver implements GuestDriver {
    * user, then exec the command, found on the guest PATH).
    */
   List<String> execArgv(long initPid, UserInfo user, GuestHandle guest, ExecRequest request) {
-    String hostfileText = readOrEmpty(guest.stateDir().resolve("ssh").resolve(HOSTFILE_NAME));
+    String hostfileText = readOrEmpty(guest.stateDir().resolve("etc").resolve(HOSTFILE_NAME));
     String hostsText = readOrEmpty(guest.stateDir().resolve("etc/hosts"));
-    List<String> argv = new ArrayList<>(List.of("nsenter", "--target", Long.toString(initPid),
-        "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd",
-        "setpriv", "--reuid=" + user.uid(), "--regid=" + user.gid(), "--init-groups",
-        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
-        "/usr/bin/env", "-i"));
+    // Absolute paths, resolved on the host: the guest's root is the host's / (overlay), so the
+    // same file runs inside it; no PATH lookup (root's or the job's) decides what root runs.
+    List<String> argv = new ArrayList<>(List.of(Commands.tool("nsenter"), "--target",
+        Long.toString(initPid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd"));
+    argv.addAll(asUser(user, Commands.tool("env"), "-i"));
     Map<String, String> env = new LinkedHashMap<>();
     env.put("HOME", user.home().toString());
     env.put("USER", user.name());
@@ -745,8 +807,8 @@ public final class NamespacesDriver implements GuestDriver {
   }
 
   private static String readOrEmpty(Path p) {
-    try {
-      return Files.readString(p);
+    try (InputStream in = Files.newInputStream(p, LinkOption.NOFOLLOW_LINKS)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     } catch (IOException e) {
       return "";
     }
@@ -930,7 +992,7 @@ public final class NamespacesDriver implements GuestDriver {
     }
     String ns = rec.get("netns");
     if (ns != null && Files.exists(Path.of("/run/netns", ns))) {
-      HostCommand.Result pids = Commands.attempt("ip", "netns", "pids", ns);
+      HostCommand.Result pids = Commands.attempt(Commands.tool("ip"), "netns", "pids", ns);
       pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
     }
@@ -941,14 +1003,14 @@ public final class NamespacesDriver implements GuestDriver {
     // 3. The host-side interface (veth host end, or a macvlan not yet moved into the netns).
     String link = rec.get("hostLink");
     if (link != null && Files.exists(Path.of("/sys/class/net", link))) {
-      HostCommand.Result r = Commands.attempt("ip", "link", "del", link);
+      HostCommand.Result r = Commands.attempt(Commands.tool("ip"), "link", "del", link);
       if (!r.ok() && Files.exists(Path.of("/sys/class/net", link))) {
         problems.add("interface " + link + ": " + r.describe());
       }
     }
     // 3. The network namespace.
     if (ns != null && Files.exists(Path.of("/run/netns", ns))) {
-      HostCommand.Result r = Commands.attempt("ip", "netns", "del", ns);
+      HostCommand.Result r = Commands.attempt(Commands.tool("ip"), "netns", "del", ns);
       if (!r.ok() && Files.exists(Path.of("/run/netns", ns))) {
         problems.add("network namespace " + ns + ": " + r.describe());
       }
@@ -1062,6 +1124,12 @@ public final class NamespacesDriver implements GuestDriver {
     if (!Files.isDirectory(base)) {
       return found;
     }
+    // Records tell root what to kill and delete: trust only a directory nobody else can write.
+    String unsafe = stateDirProblem(base);
+    if (unsafe != null) {
+      log.error("not recovering guests from {}: {}", base, unsafe);
+      return found;
+    }
     try (Stream<Path> dirs = Files.list(base)) {
       for (Path dir : dirs.filter(Files::isDirectory).sorted().toList()) {
         if (Files.exists(dir.resolve(GuestRecord.FILE))) {
@@ -1093,6 +1161,19 @@ public final class NamespacesDriver implements GuestDriver {
 
   // ---------------------------------------------------------------------------------------------
   // helpers
+
+  /** Why root must not trust the records under {@code base}, or null (not root: no check). */
+  static String stateDirProblem(Path base) {
+    if (!HostCommand.isRoot()) {
+      return null;
+    }
+    try {
+      SecurePaths.requireRootOnly(base, "namespaces.state_dir");
+      return null;
+    } catch (org.lambdagrid.common.ConfigException e) {
+      return e.getMessage();
+    }
+  }
 
   private static boolean olderThanAMinute(Path dir) {
     try {
@@ -1193,7 +1274,7 @@ public final class NamespacesDriver implements GuestDriver {
     } catch (IOException e) {
       throw new GuestException("cannot write " + file + ": " + e.getMessage(), e);
     }
-    List<String> argv = new ArrayList<>(List.of("ip"));
+    List<String> argv = new ArrayList<>(List.of(Commands.tool("ip")));
     argv.addAll(options);
     argv.addAll(List.of("-batch", file.toString()));
     Commands.run(argv.toArray(String[]::new));
@@ -1210,16 +1291,23 @@ public final class NamespacesDriver implements GuestDriver {
   }
 
   /**
-   * Writes a file by a fresh temp file (O_EXCL, so never through a symbolic link the job may
-   * have planted) renamed over the target.
+   * Writes a file by a fresh temp file renamed over the target, safe in a directory the job's
+   * user can write: the temp file is created with O_EXCL and its mode (never through a symbolic
+   * link the job may have planted), and its owner is set with lchown, so a swap of the temp name
+   * makes root change nothing but a link of the user's.
    */
   private static void writeAtomically(Path target, String content, String perms, int uid,
       int gid) throws IOException {
     Path tmp = target.resolveSibling("." + target.getFileName() + ".lg-tmp");
     Files.deleteIfExists(tmp);
-    Files.write(tmp, content.getBytes(StandardCharsets.UTF_8), StandardOpenOption.CREATE_NEW,
-        StandardOpenOption.WRITE);
-    Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString(perms));
+    try (var ch = Files.newByteChannel(tmp, java.util.EnumSet.of(StandardOpenOption.CREATE_NEW,
+        StandardOpenOption.WRITE), PosixFilePermissions.asFileAttribute(
+            PosixFilePermissions.fromString(perms)))) {
+      java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));
+      while (buf.hasRemaining()) {
+        ch.write(buf);
+      }
+    }
     setOwner(tmp, uid, gid);
     Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }

@@ -1,9 +1,9 @@
 #!/bin/sh
-# guest-init.sh STATE HOSTNAME HOME [SHARED_PATH...]
+# guest-init.sh STATE HOSTNAME HOME UID [SHARED_PATH...]
 #
 # The only shell code of the namespaces guest driver that runs as root. The driver starts it as
 #   ip netns exec lg-ID unshare --mount --uts --ipc --pid --fork --kill-child \
-#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME [SHARED...]
+#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME UID [SHARED...]
 # so it runs as pid 1 of the guest's new PID namespace, in fresh mount, UTS and IPC namespaces,
 # inside the guest's network namespace. Mounts made here are private to the guest: the host never
 # sees them, and they vanish with the last process of the guest. It builds the guest's root,
@@ -12,15 +12,20 @@
 #   /proc /sys   the guest's own (its PID and network namespace), /sys read-only
 #   /run         a private tmpfs (sshd's privilege separation directory lives there)
 #   HOME         the user's home, shared with the host (bind)
-#   HOME/.ssh    STATE/ssh, the guest's private ssh directory, hiding the host's ~/.ssh
+#   HOME/.ssh    STATE/ssh, the guest's private ssh directory, hiding the host's ~/.ssh; mounted
+#                on the directory itself (pinned as the working directory, checked to be a real
+#                directory owned by UID), never through a symbolic link the user swapped in
 #   /etc/lambdagrid  STATE/etc, read-only: sshd config, host key, hostfile
 #   /etc/hosts   STATE/etc/hosts
 # sets the hostname, signals readiness by creating STATE/ready, and becomes a minimal init
 # chrooted in the guest root (it reaps orphans and exits on TERM; killing it ends the guest).
 # The driver enters the guest with nsenter --target <this pid> --root.
 set -eu
-state=$1 name=$2 home=$3
-shift 3
+# Tools from the system's directories only, whatever PATH root was started with.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+state=$1 name=$2 home=$3 uid=$4
+shift 4
 root=$state/root
 
 mount -t overlay lambdagrid-guest -o "lowerdir=/,upperdir=$state/upper,workdir=$state/work" "$root"
@@ -36,7 +41,20 @@ for p in "$@"; do
   mkdir -p "$root$p"
   mount --rbind "$p" "$root$p"
 done
-mount --bind "$state/ssh" "$root$home/.ssh"
+# HOME is the user's, so HOME/.ssh may change under us: cd pins the directory, then it is checked
+# (a directory, owned by the user, not a link now), and mount(2) gets "." relative to it
+# (--no-canonicalize: mount(8) must not turn it back into a path to look up again).
+sshdir=$root$home/.ssh
+if ! cd -P -- "$sshdir" 2>/dev/null; then
+  echo "guest-init: $home/.ssh is not a directory; the guest's private ~/.ssh is mounted over it" >&2
+  exit 1
+fi
+if [ -L "$sshdir" ] || [ "$(stat -c '%u %F' .)" != "$uid directory" ]; then
+  echo "guest-init: $home/.ssh is not a real directory owned by uid $uid (a symbolic link, or another owner); not mounting over it" >&2
+  exit 1
+fi
+mount --no-canonicalize --bind "$state/ssh" .
+cd /
 mkdir -p "$root/etc/lambdagrid"
 mount --bind -o ro "$state/etc" "$root/etc/lambdagrid"
 mount --bind "$state/etc/hosts" "$root/etc/hosts"
