@@ -212,7 +212,7 @@ public record CrmConfig(
       nodemanagerProfile = nodemanagerProfile == null || nodemanagerProfile.isEmpty()
           ? null : nodemanagerProfile;
       if (nodemanagerProfile != null
-          && !nodemanagerProfile.matches("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")) {
+          && !org.lambdagrid.common.PilotProfiles.PROFILE.matcher(nodemanagerProfile).matches()) {
         throw new IllegalArgumentException("nodemanager_profile: '" + nodemanagerProfile
             + "' is not a profile name (letters, digits, '_', '.', '-'; the nodes read"
             + " ETC/nodemanager.d/NAME.yaml)");

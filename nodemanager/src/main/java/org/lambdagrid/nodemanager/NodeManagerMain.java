@@ -15,6 +15,7 @@ import java.util.concurrent.Callable;
 import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.PilotProfiles;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;

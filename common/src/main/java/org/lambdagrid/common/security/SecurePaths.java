@@ -7,7 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFileAttributes;
+import java.util.Map;
 import org.lambdagrid.common.ConfigException;
 
 /**
@@ -27,6 +27,40 @@ public final class SecurePaths {
   private SecurePaths() {}
 
   /**
+   * lstat(2) of a path, the parts these checks need: owner and {@code st_mode} (type and
+   * permission bits). One system call; a final symbolic link is described, never followed.
+   */
+  public record Stat(int uid, int mode) {
+    private static final int S_IFMT = 0170000;
+
+    public static Stat of(Path p) throws IOException {
+      Map<String, Object> a = Files.readAttributes(p, "unix:uid,mode", LinkOption.NOFOLLOW_LINKS);
+      return new Stat((Integer) a.get("uid"), (Integer) a.get("mode"));
+    }
+
+    public boolean isDirectory() {
+      return (mode & S_IFMT) == 0040000;
+    }
+
+    public boolean isRegularFile() {
+      return (mode & S_IFMT) == 0100000;
+    }
+
+    public boolean isSymbolicLink() {
+      return (mode & S_IFMT) == 0120000;
+    }
+
+    public boolean isSocket() {
+      return (mode & S_IFMT) == 0140000;
+    }
+
+    /** The permission bits as four octal digits, e.g. "0755". */
+    public String permissions() {
+      return String.format("%04o", mode & 07777);
+    }
+  }
+
+  /**
    * The resolved path of {@code path} if it and every directory above it are root's alone;
    * otherwise a {@link ConfigException} that names the first offending component (never its
    * content). {@code what} names the path in messages ("config", "state_dir").
@@ -41,9 +75,8 @@ public final class SecurePaths {
       throw new ConfigException(what + ": " + path + ": cannot resolve: " + e.getMessage());
     }
     for (Path p = real; p != null; p = p.getParent()) {
-      PosixFileAttributes a = lstat(p, what);
-      int uid = uid(p, what);
-      int mode = mode(p, what);
+      Stat a = lstat(p, what);
+      int uid = a.uid();
       boolean self = p.equals(real);
       if (a.isSymbolicLink()) {
         // toRealPath resolved every link; one here means the path changed meanwhile.
@@ -53,11 +86,10 @@ public final class SecurePaths {
         throw new ConfigException(what + ": " + path + " must be owned by root, and every"
             + " directory above it too (" + p + " is owned by uid " + uid + ")");
       }
-      boolean stickyDir = !self && a.isDirectory() && (mode & STICKY) != 0;
-      if ((mode & GROUP_OTHER_WRITE) != 0 && !stickyDir) {
+      boolean stickyDir = !self && a.isDirectory() && (a.mode() & STICKY) != 0;
+      if ((a.mode() & GROUP_OTHER_WRITE) != 0 && !stickyDir) {
         throw new ConfigException(what + ": " + path + " must be writable by root only, and every"
-            + " directory above it too (" + p + " has mode " + String.format("%04o", mode & 07777)
-            + ")");
+            + " directory above it too (" + p + " has mode " + a.permissions() + ")");
       }
     }
     return real;
@@ -106,25 +138,9 @@ public final class SecurePaths {
     return real;
   }
 
-  private static PosixFileAttributes lstat(Path p, String what) {
+  private static Stat lstat(Path p, String what) {
     try {
-      return Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-    } catch (IOException e) {
-      throw new ConfigException(what + ": cannot check " + p + ": " + e.getMessage());
-    }
-  }
-
-  private static int uid(Path p, String what) {
-    return (Integer) attr(p, "unix:uid", what);
-  }
-
-  private static int mode(Path p, String what) {
-    return (Integer) attr(p, "unix:mode", what);
-  }
-
-  private static Object attr(Path p, String name, String what) {
-    try {
-      return Files.getAttribute(p, name, LinkOption.NOFOLLOW_LINKS);
+      return Stat.of(p);
     } catch (IOException e) {
       throw new ConfigException(what + ": cannot check " + p + ": " + e.getMessage());
     }

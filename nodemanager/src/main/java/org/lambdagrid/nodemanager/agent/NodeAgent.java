@@ -23,10 +23,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import jdk.net.ExtendedSocketOptions;
 import jdk.net.UnixDomainPrincipal;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.PilotProfiles;
 import org.lambdagrid.nodemanager.Lifeline;
 import org.lambdagrid.nodemanager.NodeManagerMain;
 import org.lambdagrid.nodemanager.PilotIdentity;
-import org.lambdagrid.nodemanager.PilotProfiles;
 import org.lambdagrid.nodemanager.PilotRun;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -120,10 +120,7 @@ public final class NodeAgent implements AutoCloseable {
       }
     }
     if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-      java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(socket,
-          java.nio.file.attribute.BasicFileAttributes.class,
-          java.nio.file.LinkOption.NOFOLLOW_LINKS);
-      if (!a.isOther()) { // a socket is neither file, directory nor link
+      if (!org.lambdagrid.common.security.SecurePaths.Stat.of(socket).isSocket()) {
         throw new IllegalStateException(socket + " exists and is not a socket; not removing it");
       }
       try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
@@ -231,28 +228,22 @@ public final class NodeAgent implements AutoCloseable {
 
   /** The request line, or IOException if it does not arrive within {@link #REQUEST_TIMEOUT}. */
   private static String readRequest(SocketChannel ch, InputStream in) throws IOException {
-    // state[0]: 0 reading, 1 read, 2 timed out. Under its lock, so a timeout that fires just as
-    // the line arrives either ended the read (2) or does nothing (1), never half of each.
-    int[] state = {0};
+    // 0 reading, 1 read, 2 timed out: whichever side moves it off 0 first decides, so a timeout
+    // that fires just as the line arrives either ended the read or does nothing.
+    var state = new java.util.concurrent.atomic.AtomicInteger();
     java.util.concurrent.ScheduledFuture<?> timeout = TIMEOUTS.schedule(() -> {
-      synchronized (state) {
-        if (state[0] == 0) {
-          state[0] = 2;
-          try {
-            ch.shutdownInput(); // the blocked read sees EOF
-          } catch (IOException ignored) {
-            // closed already
-          }
+      if (state.compareAndSet(0, 2)) {
+        try {
+          ch.shutdownInput(); // the blocked read sees EOF
+        } catch (IOException ignored) {
+          // closed already
         }
       }
     }, REQUEST_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
     try {
       String line = readLine(in);
-      synchronized (state) {
-        if (state[0] == 2) {
-          throw new IOException("the request line came too late");
-        }
-        state[0] = 1;
+      if (!state.compareAndSet(0, 1)) {
+        throw new IOException("the request line came too late");
       }
       return line;
     } catch (IOException e) {

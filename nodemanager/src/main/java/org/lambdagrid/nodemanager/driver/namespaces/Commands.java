@@ -53,19 +53,28 @@ final class Commands {
    * The absolute path of host tool {@code name}: the first of {@link #TOOL_DIRS} holding an
    * executable of that name. An unknown tool is returned as {@code /usr/bin/NAME}, so running it
    * fails with a message naming that path ({@link #executableExists} reports it up front).
+   * Found tools are looked up once per process (a guest build runs several).
    */
   static String tool(String name) {
     if (name.contains("/")) {
       throw new IllegalArgumentException("tool name '" + name + "' must not contain '/'");
     }
+    String found = TOOLS.get(name);
+    if (found != null) {
+      return found;
+    }
     for (String dir : TOOL_DIRS) {
       java.nio.file.Path p = java.nio.file.Path.of(dir, name);
       if (java.nio.file.Files.isExecutable(p)) {
+        TOOLS.put(name, p.toString());
         return p.toString();
       }
     }
-    return "/usr/bin/" + name;
+    return "/usr/bin/" + name; // not cached: it may be installed later (checkHost says so)
   }
+
+  private static final java.util.Map<String, String> TOOLS =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   /** Whether an executable file exists at path, or in {@link #TOOL_DIRS} when path has no '/'. */
   static boolean executableExists(String path) {

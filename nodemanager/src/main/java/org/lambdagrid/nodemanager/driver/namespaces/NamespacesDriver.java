@@ -472,10 +472,9 @@ public final class NamespacesDriver implements GuestDriver {
 
   /** Why {@code ssh} cannot be the mount point of the private ~/.ssh, or null if it can. */
   static String sshMountPointProblem(Path ssh, int uid) throws IOException {
-    java.nio.file.attribute.PosixFileAttributes a;
+    SecurePaths.Stat a;
     try {
-      a = Files.readAttributes(ssh, java.nio.file.attribute.PosixFileAttributes.class,
-          LinkOption.NOFOLLOW_LINKS);
+      a = SecurePaths.Stat.of(ssh);
     } catch (java.nio.file.NoSuchFileException e) {
       return ssh + " vanished while the guest was being built; the guest's private ~/.ssh is"
           + " mounted over it";
@@ -487,9 +486,8 @@ public final class NamespacesDriver implements GuestDriver {
           + " be a real directory owned by the user (move it away, or replace the link by the"
           + " directory it points to)";
     }
-    int owner = (Integer) Files.getAttribute(ssh, "unix:uid", LinkOption.NOFOLLOW_LINKS);
-    if (owner != uid) {
-      return ssh + " is owned by uid " + owner + ", not by the job's user (uid " + uid + ");"
+    if (a.uid() != uid) {
+      return ssh + " is owned by uid " + a.uid() + ", not by the job's user (uid " + uid + ");"
           + " the guest's private ~/.ssh is mounted over it";
     }
     return null;
@@ -508,8 +506,8 @@ public final class NamespacesDriver implements GuestDriver {
       throws GuestException, IOException {
     Path dir = rec.dir();
     List<String> argv = new ArrayList<>(List.of(Commands.tool("ip"), "netns", "exec",
-        netns(rec.id()), Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
-        "--propagation", "private", "/bin/sh", dir.resolve(INIT_SCRIPT).toString(),
+        netns(rec.id()), Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork",
+        "--kill-child", "--propagation", "private", "/bin/sh", dir.resolve(INIT_SCRIPT).toString(),
         dir.toString(), spec.hostname(), user.home().toString(), Integer.toString(user.uid())));
     argv.addAll(config.sharedPaths());
     Path holderLog = dir.resolve("holder.log");
@@ -679,9 +677,8 @@ public final class NamespacesDriver implements GuestDriver {
     Path sshdLog = guest.stateDir().resolve("sshd.log");
     if (sshd == null || !sshd.alive()) {
       List<String> argv = List.of(Commands.tool("nsenter"), "--target", Long.toString(init.pid()),
-          "--mount",
-          "--uts", "--ipc", "--net", "--pid", "--root", "--wd", config.sshdPath(), "-D", "-e",
-          "-f", GUEST_ETC + "/sshd_config");
+          "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", config.sshdPath(),
+          "-D", "-e", "-f", GUEST_ETC + "/sshd_config");
       Process launcher;
       try {
         launcher = new ProcessBuilder(argv)

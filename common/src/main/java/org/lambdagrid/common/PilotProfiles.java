@@ -1,10 +1,9 @@
-package org.lambdagrid.nodemanager;
+package org.lambdagrid.common;
 
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.regex.Pattern;
-import org.lambdagrid.common.ConfigException;
 
 /**
  * Where a pilot that a user started (through sudo or the node agent) takes its config from: the
@@ -19,7 +18,8 @@ import org.lambdagrid.common.ConfigException;
  * {@code bin/lg-java} passes as the system property {@code lambdagrid.home} (derived from the
  * real path of the bin script root runs, not from the user's environment); without it
  * {@code /etc/lambdagrid}. A user may only pick a profile by name ({@link #PROFILE}); the file
- * must be root's alone ({@link org.lambdagrid.common.security.SecurePaths}).
+ * must be root's alone ({@link org.lambdagrid.common.security.SecurePaths}). Shared by the CRM
+ * (which names the profile) and the NodeManager (which reads it).
  */
 public final class PilotProfiles {
   /** A profile name: no '/', no leading dot, so it cannot leave the profile directory. */
@@ -52,7 +52,7 @@ public final class PilotProfiles {
   public static Path resolve(Path etc, String profile) {
     if (profile == null) {
       Path f = etc.resolve(DEFAULT_FILE);
-      return Files.exists(f, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(f) ? f : null;
+      return Files.exists(f, LinkOption.NOFOLLOW_LINKS) ? f : null;
     }
     Path f = etc.resolve(PROFILE_DIR).resolve(checkName(profile) + ".yaml");
     if (!Files.exists(f)) {
