@@ -683,8 +683,14 @@ final class Share {
       });
       futures.add(f);
     }
+    // Only success completes here: a failure is reported by that node's own handler above
+    // (dependents run in no fixed order, so this one may run before it).
     CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
-        .whenComplete((v, t) -> outcome.complete(null));
+        .whenComplete((v, t) -> {
+          if (t == null) {
+            outcome.complete(null);
+          }
+        });
     try {
       while (true) {
         long left = Duration.between(site.clock().instant(), deadline).toMillis();

@@ -85,10 +85,10 @@ class LocalPilotStarterTest {
         .isEqualTo("--crm 127.0.0.1:7100 --job j-1 --node 0 " + out);
     assertThat(starter.isAlive(h)).isTrue();
 
-    long t0 = System.nanoTime();
     starter.stop(h);
 
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofMillis(1500));
+    // It left on EOF by itself (exit 0), not by the TERM/KILL that follow the grace.
+    assertThat(h.describe()).contains("exited with code 0");
     assertThat(Files.readString(out.resolve("eof")).trim()).isEqualTo("eof");
     assertThat(starter.isAlive(h)).isFalse();
     assertGone(Long.parseLong(Files.readString(out.resolve("child")).trim()));
@@ -114,11 +114,10 @@ class LocalPilotStarterTest {
     await().atMost(5, TimeUnit.SECONDS).until(() -> Files.exists(out.resolve("self")));
     long child = Long.parseLong(Files.readString(out.resolve("child")).trim());
 
-    long t0 = System.nanoTime();
     starter.stop(h);
 
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(6));
     assertThat(starter.isAlive(h)).isFalse();
+    assertThat(h.describe()).contains("exited with code 137"); // SIGKILL, after EOF and TERM
     assertGone(child);
   }
 
