@@ -29,7 +29,10 @@ import org.lambdagrid.grc.reservation.Topology;
  * crm_grace: 60s                # a RUNNING job whose CRM's stream breaks waits this long for
  *                               # the CRM to come back (restarted, with the job's share)
  * default_duration: 1h          # a job's window when the user gives none
- * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
+ * max_duration: 7d              # the longest reservation (or job window) the GRC grants
+ * max_horizon: 90d              # how far ahead of now a reservation's window may start
+ * output_buffer_bytes: 16777216 # output kept in memory per running job (oldest dropped beyond,
+ *                               # counted; also at most one retained chunk per 256 bytes of it)
  * topology:                     # the inter-site network the co-allocator reserves bandwidth on
  *   sites: [alpha, bravo, core] # every point of the network; a site's nodes come from its CRM's
  *                               # registration; a name no CRM registers (core) is a network point
@@ -76,10 +79,14 @@ public record GrcConfig(
     StateConfig state,
     Tokens tokens,
     Local local,
-    @JsonProperty("crm_grace") String crmGrace) {
+    @JsonProperty("crm_grace") String crmGrace,
+    @JsonProperty("max_duration") String maxDuration,
+    @JsonProperty("max_horizon") String maxHorizon) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
+  public static final String DEFAULT_MAX_DURATION = "7d";
+  public static final String DEFAULT_MAX_HORIZON = "90d";
 
   public GrcConfig {
     listen = listen == null ? DEFAULT_LISTEN : listen;
@@ -93,6 +100,12 @@ public record GrcConfig(
     callMargin = positive("call_margin", callMargin, "5s");
     defaultDuration = positive("default_duration", defaultDuration, "1h");
     crmGrace = positive("crm_grace", crmGrace, "60s");
+    maxDuration = positive("max_duration", maxDuration, DEFAULT_MAX_DURATION);
+    maxHorizon = positive("max_horizon", maxHorizon, DEFAULT_MAX_HORIZON);
+    if (d(defaultDuration).compareTo(d(maxDuration)) > 0) {
+      throw new IllegalArgumentException("default_duration: '" + defaultDuration
+          + "' is longer than max_duration ('" + maxDuration + "')");
+    }
     outputBufferBytes = outputBufferBytes == null ? 16L << 20 : outputBufferBytes;
     if (outputBufferBytes < 1024) {
       throw new IllegalArgumentException("output_buffer_bytes: '" + outputBufferBytes
@@ -109,6 +122,15 @@ public record GrcConfig(
       throw new IllegalArgumentException("local: needs a tokens section (local users get session"
           + " tokens for the token port)");
     }
+  }
+
+  /** Without {@code max_duration} and {@code max_horizon} (the defaults, 7d and 90d). */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TopologyConfig topology,
+      NetworkConfig network, TlsConfig tls, String stateDir, StateConfig state, Tokens tokens,
+      Local local, String crmGrace) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, stateDir, state, tokens, local, crmGrace, null, null);
   }
 
   /** Without {@code crm_grace} (the default, 60s). */
@@ -213,22 +235,37 @@ public record GrcConfig(
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
     return new GrcConfig(null, null, null, null, null, null, null, null, null, null, null, null,
-        null, null);
+        null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
+        maxDuration, maxHorizon);
   }
 
   public GrcConfig withCrmGrace(String grace) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace,
+        maxDuration, maxHorizon);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace);
+        outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace, maxDuration,
+        maxHorizon);
+  }
+
+  /** With other reservation limits (tests). */
+  public GrcConfig withLimits(String maxDuration, String maxHorizon) {
+    return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
+        maxDuration, maxHorizon);
+  }
+
+  /** The limits {@link ReservationService} enforces on every reservation (and job window). */
+  public ReservationService.Limits limits() {
+    return new ReservationService.Limits(d(maxDuration), d(maxHorizon));
   }
 
   public Endpoint listenEndpoint() {

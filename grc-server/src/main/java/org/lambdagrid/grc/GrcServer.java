@@ -112,7 +112,7 @@ public final class GrcServer implements AutoCloseable {
     this.reservations = new ReservationService(registry, allocator, coAllocator, network, clients,
         reservationStore, clock, scheduler, workers,
         new ReservationService.Settings(s.rpcTimeout(), config.network().holdTimeDuration(),
-            s.defaultDuration()));
+            s.defaultDuration(), config.limits()));
     this.recovery = new GrcRecovery(registry, allocator, clients, reservations, scheduler,
         workers, s.rpcTimeout().plus(s.callMargin()));
     reservations.setDrainer(recovery);
