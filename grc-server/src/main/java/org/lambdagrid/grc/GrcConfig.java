@@ -8,6 +8,7 @@ import java.util.List;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.security.SessionTokens;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.common.store.StateConfig;
 import org.lambdagrid.grc.reservation.Topology;
@@ -55,6 +56,9 @@ import org.lambdagrid.grc.reservation.Topology;
  * local:                        # optional (needs tokens): local users log in by peer credentials
  *   socket: /run/lambdagrid/grc.sock   # default; mode 0666 in a directory only root may write
  *   session_ttl: 5m             # how long a session token is accepted (default 5m)
+ *   session_idle: 2m            # ... and unused (default 2m, at least 1m)
+ *   max_sessions: 1024          # live sessions of all local users together; a login beyond is
+ *   max_sessions_per_user: 64   # refused, as is one beyond a user's own bound
  *   endpoint: grc.example.org:7302   # the token port to tell them (default: tokens.listen)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
@@ -152,13 +156,18 @@ public record GrcConfig(
 
   /**
    * The {@code local:} section: the Unix socket on which local users log in (by their peer
-   * credentials) for a session token on the token port, how long a session lasts (default 5m),
-   * and the token port's host:port to tell them (default: the tokens listen address, 127.0.0.1
-   * for a wildcard host).
+   * credentials) for a session token on the token port, how long a session lasts (default 5m)
+   * and how long it may go unused (default 2m, at least 1m: the {@code grc} CLI logs in again
+   * after 30 s without a call), how many sessions live at once (default 1024) and per user
+   * (default 64), and the token port's host:port to tell them (default: the tokens listen
+   * address, 127.0.0.1 for a wildcard host).
    */
   public record Local(String socket, @JsonProperty("session_ttl") String sessionTtl,
-      String endpoint) {
+      String endpoint, @JsonProperty("session_idle") String sessionIdle,
+      @JsonProperty("max_sessions") Integer maxSessions,
+      @JsonProperty("max_sessions_per_user") Integer maxSessionsPerUser) {
     public static final String DEFAULT_SOCKET = "/run/lambdagrid/grc.sock";
+    public static final Duration MIN_IDLE = Duration.ofMinutes(1);
 
     public Local {
       socket = socket == null || socket.isEmpty() ? DEFAULT_SOCKET : socket;
@@ -166,6 +175,15 @@ public record GrcConfig(
         throw new IllegalArgumentException("socket: '" + socket + "' is not an absolute path");
       }
       sessionTtl = positive("session_ttl", sessionTtl, "5m");
+      sessionIdle = positive("session_idle", sessionIdle, "2m");
+      if (d(sessionIdle).compareTo(MIN_IDLE) < 0) {
+        throw new IllegalArgumentException("session_idle: '" + sessionIdle + "' is shorter than"
+            + " 1m (the grc CLI reuses a session for up to 30 s between calls)");
+      }
+      maxSessions = atLeastOne("max_sessions", maxSessions,
+          SessionTokens.DEFAULT_MAX_SESSIONS);
+      maxSessionsPerUser = atLeastOne("max_sessions_per_user", maxSessionsPerUser,
+          SessionTokens.DEFAULT_MAX_PER_USER);
       if (endpoint != null) {
         try {
           Endpoint.parse(endpoint);
@@ -175,8 +193,29 @@ public record GrcConfig(
       }
     }
 
+    /** Only socket, ttl and endpoint; the other fields take their defaults. */
+    public Local(String socket, String sessionTtl, String endpoint) {
+      this(socket, sessionTtl, endpoint, null, null, null);
+    }
+
+    private static int atLeastOne(String field, Integer value, int dflt) {
+      if (value == null) {
+        return dflt;
+      }
+      if (value < 1) {
+        throw new IllegalArgumentException(field + ": '" + value + "' must be at least 1");
+      }
+      return value;
+    }
+
     public Duration sessionTtlDuration() {
       return Quantities.parseDuration(sessionTtl);
+    }
+
+    /** The session store these settings describe. */
+    public SessionTokens sessions(java.time.Clock clock) {
+      return new SessionTokens(clock, sessionTtlDuration(), d(sessionIdle), maxSessions,
+          maxSessionsPerUser);
     }
   }
 

@@ -234,19 +234,31 @@ public final class GrcCli implements Runnable {
       io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER);
   /** A local session is renewed when it has less than this left. */
   static final Duration RENEW_BEFORE = Duration.ofSeconds(30);
+  /**
+   * ... or when it was not used for this long: the GRC ends a session unused for its
+   * {@code local.session_idle}, which is at least 1m.
+   */
+  static final Duration RENEW_IDLE = Duration.ofSeconds(30);
 
   private Path sessionSocket; // the local socket a session came from, or null
   private Instant sessionExpires;
+  private Instant sessionUsed;
 
-  /** The token to send: the file's, or the local session's, renewed when about to expire. */
+  /**
+   * The token to send: the file's, or the local session's, renewed when about to expire or
+   * after {@link #RENEW_IDLE} unused.
+   */
   synchronized String bearerToken() {
     access();
-    if (sessionSocket != null && Instant.now().plus(RENEW_BEFORE).isAfter(sessionExpires)) {
+    Instant now = Instant.now();
+    if (sessionSocket != null && (now.plus(RENEW_BEFORE).isAfter(sessionExpires)
+        || (sessionUsed != null && now.isAfter(sessionUsed.plus(RENEW_IDLE))))) {
       org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(sessionSocket);
       access = new Access(null, a.token(), access.caPem(), access.endpoint(), access.user(),
           access.tokenSource());
       sessionExpires = a.expires();
     }
+    sessionUsed = now;
     return access.token();
   }
 
