@@ -262,6 +262,18 @@ public final class GrcCli implements Runnable {
     return access.token();
   }
 
+  /** One StreamOutput answer: a note on stderr for output the GRC dropped, then the chunk. */
+  static void print(StreamOutputResponse r, PrintWriter out, PrintWriter err) {
+    if (r.getDroppedBytes() > 0) {
+      err.println("[lambdagrid: " + r.getDroppedBytes() + " bytes of output were dropped here]");
+      err.flush();
+    }
+    OutputChunk c = r.getChunk();
+    PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err : out;
+    w.print(c.getData().toStringUtf8());
+    w.flush();
+  }
+
   /** A mistake the user can fix; printed as one line. */
   static final class UserError extends RuntimeException {
     final int exitCode;
@@ -761,11 +773,8 @@ public final class GrcCli implements Runnable {
           .build(), new StreamObserver<StreamOutputResponse>() {
             @Override
             public void onNext(StreamOutputResponse r) {
-              OutputChunk c = r.getChunk();
-              PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err() : out();
               synchronized (Submit.this) {
-                w.print(c.getData().toStringUtf8());
-                w.flush();
+                print(r, out(), err());
               }
             }
 
@@ -949,10 +958,7 @@ public final class GrcCli implements Runnable {
         Iterator<StreamOutputResponse> it = (follow ? g.stream() : g.call()).streamOutput(
             StreamOutputRequest.newBuilder().setJobId(jobId).setFollow(follow).build());
         while (it.hasNext()) {
-          OutputChunk c = it.next().getChunk();
-          PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err() : out();
-          w.print(c.getData().toStringUtf8());
-          w.flush();
+          print(it.next(), out(), err());
         }
         return 0;
       }
