@@ -43,4 +43,47 @@ public final class GrpcCalls {
       out.onError(Errors.toStatus(e));
     }
   }
+
+  /**
+   * Feeds a server stream from {@code open}'s source through a {@link StreamPump}: items are
+   * taken only while the client keeps up (isReady / the onReady handler), {@code batch} at a
+   * time, and mapped by {@code response}. A client that cancels stops the pump. An exception
+   * from {@code open} or from the source ends the call with the status {@link Errors#toStatus}
+   * maps it to.
+   */
+  public static <T, R> void pumped(StreamObserver<R> out, Supplier<StreamPump.Source<T>> open,
+      Function<T, R> response, int batch) {
+    ServerCallStreamObserver<R> call = (ServerCallStreamObserver<R>) out;
+    StreamPump.Source<T> source;
+    try {
+      source = open.get();
+    } catch (RuntimeException e) {
+      out.onError(Errors.toStatus(e));
+      return;
+    }
+    StreamPump<T> pump = new StreamPump<>(source, new StreamPump.Sink<T>() {
+      @Override
+      public boolean isReady() {
+        return call.isReady();
+      }
+
+      @Override
+      public void send(T item) {
+        call.onNext(response.apply(item));
+      }
+
+      @Override
+      public void complete() {
+        call.onCompleted();
+      }
+
+      @Override
+      public void fail(RuntimeException e) {
+        call.onError(Errors.toStatus(e));
+      }
+    }, batch);
+    call.setOnCancelHandler(pump::stop);
+    call.setOnReadyHandler(pump::drain);
+    pump.drain();
+  }
 }

@@ -37,7 +37,7 @@ public final class Quantities {
     return total;
   }
 
-  /** The inverse of {@link #parseDuration}: "1m", "1m30s", "2h5s", "1500ms", "0s". */
+  /** The inverse of {@link #parseDuration}: "1m", "1m30s", "2h5s", "7d", "1500ms", "0s". */
   public static String formatDuration(Duration d) {
     long ms = d.toMillis();
     if (ms % 1000 != 0) {
@@ -45,6 +45,10 @@ public final class Quantities {
     }
     long s = ms / 1000;
     StringBuilder b = new StringBuilder();
+    if (s >= 86400) {
+      b.append(s / 86400).append('d');
+      s %= 86400;
+    }
     if (s >= 3600) {
       b.append(s / 3600).append('h');
       s %= 3600;

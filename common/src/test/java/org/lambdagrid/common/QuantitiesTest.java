@@ -14,6 +14,9 @@ class QuantitiesTest {
     assertThat(Quantities.parseDuration("1h30m")).isEqualTo(Duration.ofMinutes(90));
     assertThat(Quantities.parseDuration("250ms")).isEqualTo(Duration.ofMillis(250));
     assertThat(Quantities.parseDuration("2d")).isEqualTo(Duration.ofDays(2));
+    assertThat(Quantities.formatDuration(Duration.ofDays(7))).isEqualTo("7d");
+    assertThat(Quantities.formatDuration(Duration.ofHours(26).plusSeconds(5))).isEqualTo("1d2h5s");
+    assertThat(Quantities.formatDuration(Duration.ofMinutes(90))).isEqualTo("1h30m");
     assertThatThrownBy(() -> Quantities.parseDuration("10 minutes")).hasMessageContaining("'10 minutes'");
     assertThatThrownBy(() -> Quantities.parseDuration("")).hasMessageContaining("not a duration");
     assertThatThrownBy(() -> Quantities.parseDuration("5x")).hasMessageContaining("not a duration");

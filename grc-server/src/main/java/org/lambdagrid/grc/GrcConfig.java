@@ -8,6 +8,7 @@ import java.util.List;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.security.SessionTokens;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.common.store.StateConfig;
 import org.lambdagrid.grc.reservation.Topology;
@@ -29,7 +30,10 @@ import org.lambdagrid.grc.reservation.Topology;
  * crm_grace: 60s                # a RUNNING job whose CRM's stream breaks waits this long for
  *                               # the CRM to come back (restarted, with the job's share)
  * default_duration: 1h          # a job's window when the user gives none
- * output_buffer_bytes: 16777216 # output kept per job (oldest dropped beyond)
+ * max_duration: 7d              # the longest reservation (or job window) the GRC grants
+ * max_horizon: 90d              # how far ahead of now a reservation's window may start
+ * output_buffer_bytes: 16777216 # output kept in memory per running job (oldest dropped beyond,
+ *                               # counted; also at most one retained chunk per 256 bytes of it)
  * topology:                     # the inter-site network the co-allocator reserves bandwidth on
  *   sites: [alpha, bravo, core] # every point of the network; a site's nodes come from its CRM's
  *                               # registration; a name no CRM registers (core) is a network point
@@ -52,6 +56,9 @@ import org.lambdagrid.grc.reservation.Topology;
  * local:                        # optional (needs tokens): local users log in by peer credentials
  *   socket: /run/lambdagrid/grc.sock   # default; mode 0666 in a directory only root may write
  *   session_ttl: 5m             # how long a session token is accepted (default 5m)
+ *   session_idle: 2m            # ... and unused (default 2m, at least 1m)
+ *   max_sessions: 1024          # live sessions of all local users together; a login beyond is
+ *   max_sessions_per_user: 64   # refused, as is one beyond a user's own bound
  *   endpoint: grc.example.org:7302   # the token port to tell them (default: tokens.listen)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
@@ -76,10 +83,14 @@ public record GrcConfig(
     StateConfig state,
     Tokens tokens,
     Local local,
-    @JsonProperty("crm_grace") String crmGrace) {
+    @JsonProperty("crm_grace") String crmGrace,
+    @JsonProperty("max_duration") String maxDuration,
+    @JsonProperty("max_horizon") String maxHorizon) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
+  public static final String DEFAULT_MAX_DURATION = "7d";
+  public static final String DEFAULT_MAX_HORIZON = "90d";
 
   public GrcConfig {
     listen = listen == null ? DEFAULT_LISTEN : listen;
@@ -93,6 +104,12 @@ public record GrcConfig(
     callMargin = positive("call_margin", callMargin, "5s");
     defaultDuration = positive("default_duration", defaultDuration, "1h");
     crmGrace = positive("crm_grace", crmGrace, "60s");
+    maxDuration = positive("max_duration", maxDuration, DEFAULT_MAX_DURATION);
+    maxHorizon = positive("max_horizon", maxHorizon, DEFAULT_MAX_HORIZON);
+    if (d(defaultDuration).compareTo(d(maxDuration)) > 0) {
+      throw new IllegalArgumentException("default_duration: '" + defaultDuration
+          + "' is longer than max_duration ('" + maxDuration + "')");
+    }
     outputBufferBytes = outputBufferBytes == null ? 16L << 20 : outputBufferBytes;
     if (outputBufferBytes < 1024) {
       throw new IllegalArgumentException("output_buffer_bytes: '" + outputBufferBytes
@@ -109,6 +126,15 @@ public record GrcConfig(
       throw new IllegalArgumentException("local: needs a tokens section (local users get session"
           + " tokens for the token port)");
     }
+  }
+
+  /** Without {@code max_duration} and {@code max_horizon} (the defaults, 7d and 90d). */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TopologyConfig topology,
+      NetworkConfig network, TlsConfig tls, String stateDir, StateConfig state, Tokens tokens,
+      Local local, String crmGrace) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, stateDir, state, tokens, local, crmGrace, null, null);
   }
 
   /** Without {@code crm_grace} (the default, 60s). */
@@ -130,13 +156,18 @@ public record GrcConfig(
 
   /**
    * The {@code local:} section: the Unix socket on which local users log in (by their peer
-   * credentials) for a session token on the token port, how long a session lasts (default 5m),
-   * and the token port's host:port to tell them (default: the tokens listen address, 127.0.0.1
-   * for a wildcard host).
+   * credentials) for a session token on the token port, how long a session lasts (default 5m)
+   * and how long it may go unused (default 2m, at least 1m: the {@code grc} CLI logs in again
+   * after 30 s without a call), how many sessions live at once (default 1024) and per user
+   * (default 64), and the token port's host:port to tell them (default: the tokens listen
+   * address, 127.0.0.1 for a wildcard host).
    */
   public record Local(String socket, @JsonProperty("session_ttl") String sessionTtl,
-      String endpoint) {
+      String endpoint, @JsonProperty("session_idle") String sessionIdle,
+      @JsonProperty("max_sessions") Integer maxSessions,
+      @JsonProperty("max_sessions_per_user") Integer maxSessionsPerUser) {
     public static final String DEFAULT_SOCKET = "/run/lambdagrid/grc.sock";
+    public static final Duration MIN_IDLE = Duration.ofMinutes(1);
 
     public Local {
       socket = socket == null || socket.isEmpty() ? DEFAULT_SOCKET : socket;
@@ -144,6 +175,15 @@ public record GrcConfig(
         throw new IllegalArgumentException("socket: '" + socket + "' is not an absolute path");
       }
       sessionTtl = positive("session_ttl", sessionTtl, "5m");
+      sessionIdle = positive("session_idle", sessionIdle, "2m");
+      if (d(sessionIdle).compareTo(MIN_IDLE) < 0) {
+        throw new IllegalArgumentException("session_idle: '" + sessionIdle + "' is shorter than"
+            + " 1m (the grc CLI reuses a session for up to 30 s between calls)");
+      }
+      maxSessions = atLeastOne("max_sessions", maxSessions,
+          SessionTokens.DEFAULT_MAX_SESSIONS);
+      maxSessionsPerUser = atLeastOne("max_sessions_per_user", maxSessionsPerUser,
+          SessionTokens.DEFAULT_MAX_PER_USER);
       if (endpoint != null) {
         try {
           Endpoint.parse(endpoint);
@@ -153,8 +193,29 @@ public record GrcConfig(
       }
     }
 
+    /** Only socket, ttl and endpoint; the other fields take their defaults. */
+    public Local(String socket, String sessionTtl, String endpoint) {
+      this(socket, sessionTtl, endpoint, null, null, null);
+    }
+
+    private static int atLeastOne(String field, Integer value, int dflt) {
+      if (value == null) {
+        return dflt;
+      }
+      if (value < 1) {
+        throw new IllegalArgumentException(field + ": '" + value + "' must be at least 1");
+      }
+      return value;
+    }
+
     public Duration sessionTtlDuration() {
       return Quantities.parseDuration(sessionTtl);
+    }
+
+    /** The session store these settings describe. */
+    public SessionTokens sessions(java.time.Clock clock) {
+      return new SessionTokens(clock, sessionTtlDuration(), d(sessionIdle), maxSessions,
+          maxSessionsPerUser);
     }
   }
 
@@ -213,22 +274,37 @@ public record GrcConfig(
   /** All defaults (no {@code tls} section: grc-server refuses to start with it). */
   public static GrcConfig defaults() {
     return new GrcConfig(null, null, null, null, null, null, null, null, null, null, null, null,
-        null, null);
+        null, null, null, null);
   }
 
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
+        maxDuration, maxHorizon);
   }
 
   public GrcConfig withCrmGrace(String grace) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace);
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace,
+        maxDuration, maxHorizon);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
-        outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace);
+        outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace, maxDuration,
+        maxHorizon);
+  }
+
+  /** With other reservation limits (tests). */
+  public GrcConfig withLimits(String maxDuration, String maxHorizon) {
+    return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
+        maxDuration, maxHorizon);
+  }
+
+  /** The limits {@link ReservationService} enforces on every reservation (and job window). */
+  public ReservationService.Limits limits() {
+    return new ReservationService.Limits(d(maxDuration), d(maxHorizon));
   }
 
   public Endpoint listenEndpoint() {

@@ -103,7 +103,7 @@ public final class GrcMain implements Callable<Integer> {
               : org.lambdagrid.common.security.Role.USER, name);
       spec.commandLine().getOut().println(token);
       return 0;
-    } catch (IllegalArgumentException e) {
+    } catch (IllegalArgumentException | org.lambdagrid.common.ConfigException e) {
       spec.commandLine().getErr().println("grc-server issue-token: " + e.getMessage());
       return 2;
     }

@@ -112,7 +112,7 @@ public final class GrcServer implements AutoCloseable {
     this.reservations = new ReservationService(registry, allocator, coAllocator, network, clients,
         reservationStore, clock, scheduler, workers,
         new ReservationService.Settings(s.rpcTimeout(), config.network().holdTimeDuration(),
-            s.defaultDuration()));
+            s.defaultDuration(), config.limits()));
     this.recovery = new GrcRecovery(registry, allocator, clients, reservations, scheduler,
         workers, s.rpcTimeout().plus(s.callMargin()));
     reservations.setDrainer(recovery);
@@ -163,7 +163,7 @@ public final class GrcServer implements AutoCloseable {
     BearerTokens tokens = config.tokens() == null ? null
         : new BearerTokens(Path.of(config.tokens().file()));
     SessionTokens sessions = config.local() == null ? null
-        : new SessionTokens(clock, config.local().sessionTtlDuration());
+        : config.local().sessions(clock);
     if (config.local() != null && tls.isInsecure()) {
       throw new org.lambdagrid.common.ConfigException(source + ": local: needs TLS (the session"
           + " tokens travel to the token port, which is plaintext with tls: {insecure: true})");

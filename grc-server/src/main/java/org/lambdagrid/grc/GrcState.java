@@ -45,7 +45,11 @@ public final class GrcState implements AutoCloseable {
           "CREATE TABLE reservations (id VARCHAR(64) PRIMARY KEY, user_name VARCHAR(64) NOT NULL,"
               + " client_token VARCHAR(200) NOT NULL, created_at BIGINT NOT NULL,"
               + " state VARCHAR(32) NOT NULL, own_job VARCHAR(64), pair_bps VARCHAR(4000) NOT NULL,"
-              + " reservation ${bytes} NOT NULL)"));
+              + " reservation ${bytes} NOT NULL)"),
+      Migration.of(3, "output offsets: a finished job's output is read from here on demand",
+          "ALTER TABLE job_output ADD COLUMN start_offset BIGINT",
+          "ALTER TABLE job_output ADD COLUMN data_length INTEGER",
+          "CREATE INDEX job_output_offset ON job_output (job_id, start_offset)"));
 
   private final Database db;
 

@@ -25,8 +25,10 @@ import org.lambdagrid.proto.v1.OutputChunk;
 /**
  * A {@link JobStore} that writes every job through to the GRC's state database: the record when
  * it is added, then (through {@link JobRecord#persistWith}) each state change, event and host
- * list as it happens, and the output once the job ended. Reads are served from memory; at
- * construction every recorded job is read back ({@link JobRecord#restore}).
+ * list as it happens, and the output once the job ended, after which the output leaves memory
+ * ({@link OutputBuffer#evict}) and readers page through the database. At construction every
+ * recorded job's record, events and host list are read back ({@link JobRecord#restore}); output
+ * is not (a restored job's output is read on demand).
  *
  * <p>A job the store hands out after a restart may be non-terminal (the GRC died while it ran);
  * {@link GrcRecovery} ends those. Thread-safe.
@@ -42,6 +44,7 @@ public final class JdbcJobStore implements JobStore {
   public JdbcJobStore(GrcState state, long outputLimitBytes) {
     this.db = state.database();
     this.outputLimitBytes = outputLimitBytes;
+    numberLegacyOutput();
     load();
   }
 
@@ -70,35 +73,95 @@ public final class JdbcJobStore implements JobStore {
     Job snapshot = job.toProto();
     List<Event> events = job.events();
     List<NodeEntry> nodes = job.nodes();
-    boolean terminal = JobStates.MACHINE.isTerminal(snapshot.getState());
-    List<OutputChunk> output = new ArrayList<>();
-    if (terminal) {
-      job.output().read(false, new OutputBuffer.Reader() {
-        @Override
-        public void onChunk(OutputChunk chunk) {
-          output.add(chunk);
-        }
-
-        @Override
-        public void onEnd() { }
-      });
-    }
+    boolean storeOutput = JobStates.MACHINE.isTerminal(snapshot.getState())
+        && !job.output().isEvicted();
+    List<OutputBuffer.StoredPiece> output = storeOutput ? job.output().pieces() : List.of();
     int from = writtenEvents.getOrDefault(job.id(), 0);
     db.transaction(c -> {
       GrcState.update(c, "UPDATE jobs SET state = ?, job = ?, nodes = ? WHERE id = ?",
           snapshot.getState().name(), snapshot.toByteArray(),
           nodes == null ? null : delimited(nodes), job.id());
       insertEvents(c, job.id(), events, from);
-      if (terminal) {
+      if (storeOutput) {
         GrcState.update(c, "DELETE FROM job_output WHERE job_id = ?", job.id());
         for (int i = 0; i < output.size(); i++) {
-          GrcState.update(c, "INSERT INTO job_output (job_id, seq, chunk) VALUES (?, ?, ?)",
-              job.id(), i, output.get(i).toByteArray());
+          OutputBuffer.StoredPiece p = output.get(i);
+          GrcState.update(c, "INSERT INTO job_output (job_id, seq, chunk, start_offset,"
+              + " data_length) VALUES (?, ?, ?, ?, ?)", job.id(), i, p.chunk().toByteArray(),
+              p.offset(), p.chunk().getData().size());
         }
       }
       return null;
     });
     writtenEvents.put(job.id(), events.size());
+    if (storeOutput) {
+      job.output().evict(storedOutput(job.id()));
+    }
+  }
+
+  /** Pages of a finished job's output from the database. */
+  private OutputBuffer.Stored storedOutput(String jobId) {
+    return (offset, max) -> db.transaction(c -> {
+      List<OutputBuffer.StoredPiece> out = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT start_offset, chunk FROM job_output"
+          + " WHERE job_id = ? AND start_offset + data_length > ? ORDER BY start_offset"
+          + " LIMIT ?")) {
+        Database.bind(ps, jobId, offset, max);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.add(new OutputBuffer.StoredPiece(rs.getLong(1),
+                OutputChunk.parseFrom(rs.getBytes(2))));
+          }
+        }
+      } catch (InvalidProtocolBufferException e) {
+        throw new SQLException("recorded output of job " + jobId + " is unreadable: "
+            + e.getMessage(), e);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Output written before schema version 3 has no offsets: numbers it once, job by job, each
+   * job's chunks from offset 0 in their order.
+   */
+  private void numberLegacyOutput() {
+    List<String> legacy = db.transaction(c -> {
+      List<String> ids = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT DISTINCT job_id FROM job_output WHERE start_offset IS NULL");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          ids.add(rs.getString(1));
+        }
+      }
+      return ids;
+    });
+    for (String id : legacy) {
+      db.transaction(c -> {
+        List<long[]> rows = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(
+            "SELECT seq, chunk FROM job_output WHERE job_id = ? ORDER BY seq")) {
+          Database.bind(ps, id);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              rows.add(new long[] {rs.getInt(1),
+                  OutputChunk.parseFrom(rs.getBytes(2)).getData().size()});
+            }
+          }
+        } catch (InvalidProtocolBufferException e) {
+          throw new SQLException("recorded output of job " + id + " is unreadable: "
+              + e.getMessage(), e);
+        }
+        long offset = 0;
+        for (long[] r : rows) {
+          GrcState.update(c, "UPDATE job_output SET start_offset = ?, data_length = ? WHERE"
+              + " job_id = ? AND seq = ?", offset, (int) r[1], id, (int) r[0]);
+          offset += r[1];
+        }
+        return null;
+      });
+    }
   }
 
   private static void insertEvents(Connection c, String id, List<Event> events, int from)
@@ -122,17 +185,6 @@ public final class JdbcJobStore implements JobStore {
       } catch (InvalidProtocolBufferException e) {
         throw new SQLException("a recorded event is unreadable: " + e.getMessage(), e);
       }
-      Map<String, List<OutputChunk>> output = new HashMap<>();
-      try (PreparedStatement ps = c.prepareStatement(
-          "SELECT job_id, chunk FROM job_output ORDER BY job_id, seq");
-          ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          output.computeIfAbsent(rs.getString(1), k -> new ArrayList<>())
-              .add(OutputChunk.parseFrom(rs.getBytes(2)));
-        }
-      } catch (InvalidProtocolBufferException e) {
-        throw new SQLException("recorded output is unreadable: " + e.getMessage(), e);
-      }
       try (PreparedStatement ps = c.prepareStatement("SELECT id, job, nodes FROM jobs");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -140,9 +192,10 @@ public final class JdbcJobStore implements JobStore {
           Job job = Job.parseFrom(rs.getBytes(2));
           byte[] nodes = rs.getBytes(3);
           List<Event> history = events.getOrDefault(id, List.of());
+          OutputBuffer output = JobStates.MACHINE.isTerminal(job.getState())
+              ? OutputBuffer.stored(storedOutput(id)) : new OutputBuffer(outputLimitBytes);
           JobRecord r = JobRecord.restore(job, history,
-              nodes == null ? null : parseNodes(nodes), output.getOrDefault(id, List.of()),
-              outputLimitBytes);
+              nodes == null ? null : parseNodes(nodes), output);
           jobs.add(r);
           writtenEvents.put(id, history.size());
           r.persistWith(this::write);

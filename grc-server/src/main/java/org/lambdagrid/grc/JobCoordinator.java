@@ -290,7 +290,13 @@ public final class JobCoordinator implements AutoCloseable {
       }
     }
     if (spec.hasStart()) {
-      Instant start = ProtoTime.fromProto(spec.getStart());
+      Instant start;
+      try {
+        start = ProtoTime.fromProto(spec.getStart());
+      } catch (java.time.DateTimeException e) {
+        throw Errors.invalid("spec.start", spec.getStart().getSeconds() + "s",
+            "is not a representable time");
+      }
       if (start.isBefore(clock.instant().minus(START_SLACK))) {
         throw Errors.invalid("spec.start", start, "is in the past");
       }
@@ -462,8 +468,8 @@ public final class JobCoordinator implements AutoCloseable {
     }
   }
 
-  private static int total(JobRecord job) {
-    return job.spec().getSiteNodesMap().values().stream().mapToInt(Integer::intValue).sum();
+  private static long total(JobRecord job) {
+    return job.spec().getSiteNodesMap().values().stream().mapToLong(Integer::longValue).sum();
   }
 
   /**

@@ -2,13 +2,17 @@ package org.lambdagrid.grc;
 
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.StreamPump;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
@@ -20,18 +24,13 @@ import org.lambdagrid.proto.v1.Phase;
 
 /**
  * One job at the GRC: its spec, state, event history and output. Owned by the
- * {@link JobCoordinator}; everything else reads it through snapshots ({@link #toProto}).
+ * {@link JobCoordinator}; everything else reads it through snapshots ({@link #toProto}) and
+ * cursors ({@link #eventSource}, {@link OutputBuffer#source}).
  *
- * <p>Thread-safe: state and history are guarded by this object's monitor. Event watchers are
- * called under that monitor, in sequence order; they must not block.
+ * <p>Thread-safe: state and history are guarded by this object's monitor. Event wake-ups run
+ * under that monitor after each new event; they must not block.
  */
 public final class JobRecord {
-  /** Receives a job's events in order, then {@code onEnd} once after the terminal event. */
-  public interface EventWatcher {
-    void onEvent(Event event);
-
-    void onEnd();
-  }
 
   private final String id;
   private final JobSpec spec;
@@ -50,7 +49,7 @@ public final class JobRecord {
   private List<NodeEntry> nodes;
   private String hostfile = "";
   private final List<Event> events = new ArrayList<>();
-  private final List<EventWatcher> watchers = new ArrayList<>();
+  private final Set<Runnable> eventWakes = Collections.newSetFromMap(new IdentityHashMap<>());
   private final List<AutoCloseable> shareWatches = new ArrayList<>();
   private boolean watchesClosed;
   private boolean ending;
@@ -67,13 +66,18 @@ public final class JobRecord {
 
   JobRecord(String id, JobSpec spec, Instant createdAt, Instant start, Instant end,
       Map<String, Ipv4Cidr> siteRanges, long outputLimitBytes) {
+    this(id, spec, createdAt, start, end, siteRanges, new OutputBuffer(outputLimitBytes));
+  }
+
+  private JobRecord(String id, JobSpec spec, Instant createdAt, Instant start, Instant end,
+      Map<String, Ipv4Cidr> siteRanges, OutputBuffer output) {
     this.id = id;
     this.spec = spec;
     this.createdAt = createdAt;
     this.start = start;
     this.end = end;
     this.siteRanges = new TreeMap<>(siteRanges);
-    this.output = new OutputBuffer(outputLimitBytes);
+    this.output = output;
   }
 
   public String id() {
@@ -185,9 +189,6 @@ public final class JobRecord {
     message = why;
     exitCode = code;
     append(Event.newBuilder().setJobState(to).setPhase(phase).setMessage(why), now);
-    List<EventWatcher> copy = new ArrayList<>(watchers);
-    watchers.clear();
-    copy.forEach(EventWatcher::onEnd);
     output.end();
     persister.accept(this);
   }
@@ -206,7 +207,11 @@ public final class JobRecord {
     Event e = b.setJobId(id).setSequence(events.size() + 1L).setTime(ProtoTime.toProto(time))
         .build();
     events.add(e);
-    watchers.forEach(w -> w.onEvent(e));
+    if (!eventWakes.isEmpty()) {
+      List<Runnable> wake = new ArrayList<>(eventWakes);
+      eventWakes.clear();
+      wake.forEach(Runnable::run);
+    }
   }
 
   /** All events so far (sequence 1..n). */
@@ -215,23 +220,52 @@ public final class JobRecord {
   }
 
   /**
-   * Replays events with sequence >= fromSequence, then delivers live ones until the terminal
-   * event, then calls onEnd. Returns a handle that unregisters the watcher (idempotent).
+   * Up to {@code max} events with sequence >= {@code from}, in order; none yet (and {@code wake}
+   * registered, once, to run after the next event) while the job is live; null once the
+   * terminal event lies before {@code from}.
    */
-  public synchronized Runnable watch(long fromSequence, EventWatcher watcher) {
-    for (Event e : events) {
-      if (e.getSequence() >= fromSequence) {
-        watcher.onEvent(e);
-      }
+  public synchronized List<Event> events(long from, int max, Runnable wake) {
+    int i = (int) Math.min(events.size(), Math.max(0, from - 1));
+    while (i > 0 && events.get(i - 1).getSequence() >= from) {
+      i--;
+    }
+    while (i < events.size() && events.get(i).getSequence() < from) {
+      i++;
+    }
+    if (i < events.size()) {
+      return List.copyOf(events.subList(i, Math.min(events.size(), i + max)));
     }
     if (JobStates.MACHINE.isTerminal(state)) {
-      watcher.onEnd();
-      return () -> { };
+      return null;
     }
-    watchers.add(watcher);
-    return () -> {
-      synchronized (this) {
-        watchers.remove(watcher);
+    if (wake != null) {
+      eventWakes.add(wake);
+    }
+    return List.of();
+  }
+
+  /**
+   * A reader of the events with sequence >= {@code fromSequence}: the history, then live ones,
+   * ending after the terminal event. It holds only its cursor.
+   */
+  public StreamPump.Source<Event> eventSource(long fromSequence) {
+    return new StreamPump.Source<>() {
+      private long next = fromSequence;
+
+      @Override
+      public List<Event> next(int max, Runnable wake) {
+        List<Event> e = events(next, max, wake);
+        if (e != null && !e.isEmpty()) {
+          next = e.get(e.size() - 1).getSequence() + 1;
+        }
+        return e;
+      }
+
+      @Override
+      public void cancel(Runnable wake) {
+        synchronized (JobRecord.this) {
+          eventWakes.remove(wake);
+        }
       }
     };
   }
@@ -281,17 +315,16 @@ public final class JobRecord {
   }
 
   /**
-   * A job read back from a durable store after a restart: state, events, host list and output
-   * as recorded. A terminal job is complete (its streams end at once); a non-terminal one has
+   * A job read back from a durable store after a restart: state, events and host list as
+   * recorded, and {@code output} (a terminal job's is read from the store on demand). A terminal job is complete (its streams end at once); a non-terminal one has
    * no runner and must be ended by the caller ({@link #finish}).
    */
   static JobRecord restore(Job job, List<Event> history, List<NodeEntry> hosts,
-      List<org.lambdagrid.proto.v1.OutputChunk> chunks, long outputLimitBytes) {
+      OutputBuffer output) {
     Map<String, Ipv4Cidr> ranges = new TreeMap<>();
     job.getSiteRangesMap().forEach((s, r) -> ranges.put(s, Ipv4Cidr.parse(r.getCidr())));
     JobRecord r = new JobRecord(job.getId(), job.getSpec(), ProtoTime.fromProto(job.getCreatedAt()),
-        ProtoTime.fromProto(job.getStart()), ProtoTime.fromProto(job.getEnd()), ranges,
-        outputLimitBytes);
+        ProtoTime.fromProto(job.getStart()), ProtoTime.fromProto(job.getEnd()), ranges, output);
     synchronized (r) {
       r.state = job.getState();
       r.currentPhase = job.getFailedPhase();
@@ -310,7 +343,6 @@ public final class JobRecord {
           r.currentPhase = last.getPhase();
         }
       }
-      chunks.forEach(r.output::append);
       if (JobStates.MACHINE.isTerminal(r.state)) {
         r.output.end();
         r.watchesClosed = true;

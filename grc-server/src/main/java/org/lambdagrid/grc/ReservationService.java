@@ -80,8 +80,26 @@ public final class ReservationService implements AutoCloseable {
    * @param holdTime how long participants keep a prepared hold (unacknowledged commits are
    *     retried within it)
    * @param defaultDuration a reservation's length when the request gives none
+   * @param limits the longest window and the farthest start granted
    */
-  public record Settings(Duration callTimeout, Duration holdTime, Duration defaultDuration) {}
+  public record Settings(Duration callTimeout, Duration holdTime, Duration defaultDuration,
+      Limits limits) {
+    /** With the default {@link Limits}. */
+    public Settings(Duration callTimeout, Duration holdTime, Duration defaultDuration) {
+      this(callTimeout, holdTime, defaultDuration, Limits.defaults());
+    }
+  }
+
+  /**
+   * What any one reservation may ask for (grc.yaml {@code max_duration}, {@code max_horizon}):
+   * a window no longer than {@code maxDuration}, starting no later than {@code maxHorizon} from
+   * now. They also keep every instant the calendars see far from {@code long} overflow.
+   */
+  public record Limits(Duration maxDuration, Duration maxHorizon) {
+    public static Limits defaults() {
+      return new Limits(Duration.ofDays(7), Duration.ofDays(90));
+    }
+  }
 
   private final SiteRegistry registry;
   private final AddressAllocator addresses;
@@ -281,6 +299,12 @@ public final class ReservationService implements AutoCloseable {
       } catch (Errors.RequestException e) {
         throw renamed(e);
       }
+      Instant horizon = now.plus(settings.limits().maxHorizon());
+      if (plan.window().start().isAfter(horizon)) {
+        throw Errors.precondition("no window starts within max_horizon ("
+            + format(settings.limits().maxHorizon()) + ", until " + horizon + "): the earliest"
+            + " free one starts " + plan.window().start());
+      }
       id = newId();
       Map<Site, Integer> sites = new LinkedHashMap<>();
       plan.nodes().forEach((name, n) -> sites.put(site(name), n));
@@ -469,14 +493,24 @@ public final class ReservationService implements AutoCloseable {
     Duration duration = spec.hasDuration() ? ProtoTime.fromProto(spec.getDuration())
         : settings.defaultDuration();
     if (duration.isNegative() || duration.isZero()) {
-      throw Errors.invalid("spec.duration", duration, "must be positive");
+      throw Errors.invalid("spec.duration", format(duration), "must be positive");
     }
-    Instant start = spec.hasStart() ? ProtoTime.fromProto(spec.getStart()) : now;
+    Limits limits = settings.limits();
+    if (duration.compareTo(limits.maxDuration()) > 0) {
+      throw Errors.invalid("spec.duration", format(duration), "is longer than the GRC grants"
+          + " (max_duration " + format(limits.maxDuration()) + ")");
+    }
+    Instant start = spec.hasStart() ? instant("spec.start", spec.getStart()) : now;
     if (spec.hasStart() && start.isBefore(now) && !start.isBefore(now.minus(
         CoAllocator.DEFAULT_CLOCK_SKEW))) {
       start = now; // within the clock skew: "now"
     }
-    Instant deadline = spec.hasDeadline() ? ProtoTime.fromProto(spec.getDeadline()) : null;
+    Instant horizon = now.plus(limits.maxHorizon());
+    if (start.isAfter(horizon)) {
+      throw Errors.invalid("spec.start", start, "is further ahead than the GRC grants (max_horizon "
+          + format(limits.maxHorizon()) + ": no window may start after " + horizon + ")");
+    }
+    Instant deadline = spec.hasDeadline() ? instant("spec.deadline", spec.getDeadline()) : null;
     if (deadline != null && !deadline.isAfter(start)) {
       throw Errors.invalid("spec.deadline", deadline, "is not after the start " + start
           + ": the end must come after the start");
@@ -490,6 +524,23 @@ public final class ReservationService implements AutoCloseable {
       bps = OptionalLong.empty(); // one site: no pair to carry bandwidth between
     }
     return new Request(nodes, spec.getTotalNodes(), bps, duration, start, deadline);
+  }
+
+  /** A timestamp from a request; one outside what java.time represents is INVALID_ARGUMENT. */
+  private static Instant instant(String field, com.google.protobuf.Timestamp t) {
+    try {
+      return ProtoTime.fromProto(t);
+    } catch (java.time.DateTimeException e) {
+      throw Errors.invalid(field, t.getSeconds() + "s", "is not a representable time");
+    }
+  }
+
+  private static String format(Duration d) {
+    try {
+      return org.lambdagrid.common.Quantities.formatDuration(d);
+    } catch (ArithmeticException tooLong) {
+      return d.getSeconds() + "s";
+    }
   }
 
   private static final Pattern FIELD = Pattern.compile("^(duration|earliestStart|deadline"

@@ -25,7 +25,6 @@ import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.JobState;
-import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.Phase;
 import org.lambdagrid.proto.v1.PrepareRequest;
 import org.lambdagrid.proto.v1.Reservation;
@@ -118,15 +117,8 @@ class GrcRestartTest {
     Job d = second.coordinator().get(done.getId());
     assertThat(d.getState()).isEqualTo(JobState.JOB_SUCCEEDED);
     List<String> out = new ArrayList<>();
-    second.coordinator().job(done.getId()).output().read(false, new OutputBuffer.Reader() {
-      @Override
-      public void onChunk(OutputChunk chunk) {
-        out.add(chunk.getData().toStringUtf8());
-      }
-
-      @Override
-      public void onEnd() { }
-    });
+    second.coordinator().job(done.getId()).output().readAll()
+        .forEach(p -> out.add(p.chunk().getData().toStringUtf8()));
     assertThat(out).contains("hello\n");
 
     Job r = second.coordinator().get(running.getId());

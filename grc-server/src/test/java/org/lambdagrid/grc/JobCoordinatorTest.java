@@ -304,16 +304,8 @@ class JobCoordinatorTest {
   /** The job's output so far, as text. */
   private String output(String id) {
     StringBuilder out = new StringBuilder();
-    coordinator.job(id).output().read(false, new OutputBuffer.Reader() {
-      @Override
-      public void onChunk(OutputChunk c) {
-        out.append(c.getData().toStringUtf8());
-      }
-
-      @Override
-      public void onEnd() {
-      }
-    });
+    coordinator.job(id).output().readAll()
+        .forEach(p -> out.append(p.chunk().getData().toStringUtf8()));
     return out.toString();
   }
 

@@ -264,4 +264,53 @@ class ReservationServiceTest {
     Reservation second = service.reserve(spec().putSiteNodes("a", 1).clearBandwidthBps().build());
     assertThat(second.getStart()).isEqualTo(first.getEnd());
   }
+
+  @Test
+  void aWindowLongerThanMaxDurationOrStartingBeyondMaxHorizonIsRefusedNamingTheLimit() {
+    // TestGrc runs with the default limits: max_duration 7d, max_horizon 90d.
+    assertRefused(spec().setDuration(ProtoTime.toProto(Duration.ofDays(8))),
+        Status.Code.INVALID_ARGUMENT,
+        "spec.duration: '8d' is longer than the GRC grants (max_duration 7d)");
+    assertRefused(spec().setDuration(ProtoTime.toProto(Duration.ofSeconds(Long.MAX_VALUE))),
+        Status.Code.INVALID_ARGUMENT, "(max_duration 7d)");
+    Instant far = Instant.now().plus(Duration.ofDays(91));
+    assertRefused(spec().setStart(ProtoTime.toProto(far)), Status.Code.INVALID_ARGUMENT,
+        "spec.start: '" + far + "' is further ahead than the GRC grants (max_horizon 90d");
+    assertRefused(spec().setStart(com.google.protobuf.Timestamp.newBuilder()
+        .setSeconds(Long.MAX_VALUE)), Status.Code.INVALID_ARGUMENT,
+        "spec.start: '9223372036854775807s' is not a representable time");
+    assertThat(grc.fakes.log()).isEmpty();
+    assertNothingHeldAnywhere();
+    // At the limits themselves it is granted.
+    Reservation r = service.reserve(spec().setDuration(ProtoTime.toProto(Duration.ofDays(7)))
+        .setStart(ProtoTime.toProto(Instant.now().plus(Duration.ofDays(89)))).build());
+    assertThat(r.getState()).isEqualTo(ReservationState.RESERVATION_RESERVED);
+  }
+
+  @Test
+  void aWindowTheCalendarsPushBeyondMaxHorizonIsRefused() {
+    // Site a is busy for 91 days in 7-day windows; a request needing all of a must wait past 90d.
+    Instant t = Instant.now().plusSeconds(5);
+    for (int i = 0; i < 13; i++) {
+      service.reserve(spec().putSiteNodes("a", 4).clearBandwidthBps()
+          .setStart(ProtoTime.toProto(t)).setDuration(ProtoTime.toProto(Duration.ofDays(7)))
+          .build());
+      t = t.plus(Duration.ofDays(7));
+    }
+    assertRefused(spec().putSiteNodes("a", 1).clearBandwidthBps(),
+        Status.Code.FAILED_PRECONDITION, "no window starts within max_horizon (90d");
+  }
+
+  @Test
+  void limitsComeFromTheConfigFieldsAndAreCheckedThere() {
+    assertThat(GrcConfig.defaults().limits()).isEqualTo(ReservationService.Limits.defaults());
+    assertThat(GrcConfig.defaults().withLimits("1d", "2d").limits())
+        .isEqualTo(new ReservationService.Limits(Duration.ofDays(1), Duration.ofDays(2)));
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> GrcConfig.defaults().withLimits("30m", "2d"))
+        .hasMessage("default_duration: '1h' is longer than max_duration ('30m')");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> GrcConfig.defaults().withLimits("0s", "2d"))
+        .hasMessageContaining("max_duration: '0s' must be longer than zero");
+  }
 }

@@ -29,6 +29,15 @@ import org.slf4j.LoggerFactory;
  * so a power loss may lose the last commits. PostgreSQL commits as its
  * server is configured ({@code synchronous_commit}).
  *
+ * <p>Growth: the H2 file is append-only (see {@link #open}), so it grows with every commit.
+ * When it reaches {@link #compactAt} (and twice its size after the last compaction), the next
+ * commit is followed, on the database's thread and so between transactions, by
+ * {@code SHUTDOWN COMPACT} and a reopen: H2 closes the store cleanly, writes a compacted copy
+ * to a temporary file and renames it over the original, so a process killed at any moment
+ * leaves either the closed original or the complete copy, each holding every commit. Callers
+ * wait for that (tens of milliseconds for a small state). The file thus stays below about
+ * twice its live size or {@code compactAt}, whichever is larger.
+ *
  * <p>Single writer: an H2 file can be open in one process only; a second daemon on the same
  * file fails to open it with a message that says so. Thread-safe: transactions are serialised
  * on one connection (the daemons' write rates are small) and run on the database's own thread,
@@ -39,6 +48,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class Database implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Database.class);
+  /** An H2 file is compacted while running once it has grown past this (and doubled). */
+  public static final long DEFAULT_COMPACT_AT = 16L << 20;
 
   /** What a {@link #transaction} runs. */
   @FunctionalInterface
@@ -62,17 +73,23 @@ public final class Database implements AutoCloseable {
   private final String password;
   private final Dialect dialect;
   private final boolean checkpointEachCommit;
+  private final Path h2File; // the .mv.db file of an H2 file database, else null
+  private final long compactAt;
+  private long compactedSize; // guarded by this: the file's size after the last compaction
+  private int compactions; // guarded by this
   private final java.util.concurrent.ExecutorService thread;
   private volatile Thread dbThread;
   private Connection connection; // guarded by this
   private boolean closed; // guarded by this
 
-  private Database(String url, String user, String password, Dialect dialect) {
+  private Database(String url, String user, String password, Dialect dialect, long compactAt) {
     this.url = url;
     this.user = user;
     this.password = password;
     this.dialect = dialect;
     this.checkpointEachCommit = url.startsWith("jdbc:h2:file:");
+    this.h2File = checkpointEachCommit ? Path.of(h2Path(url) + ".mv.db") : null;
+    this.compactAt = compactAt;
     this.thread = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "state-db");
       t.setDaemon(true);
@@ -90,6 +107,12 @@ public final class Database implements AutoCloseable {
    */
   public static Database open(String url, String user, String password, String schema,
       List<Migration> migrations) {
+    return open(url, user, password, schema, migrations, DEFAULT_COMPACT_AT);
+  }
+
+  /** As {@link #open(String, String, String, String, List)}, compacting at {@code compactAt}. */
+  public static Database open(String url, String user, String password, String schema,
+      List<Migration> migrations, long compactAt) {
     Dialect dialect = url.startsWith("jdbc:postgresql:") ? Dialect.POSTGRESQL : Dialect.H2;
     String effective = url;
     if (dialect == Dialect.H2) {
@@ -101,7 +124,8 @@ public final class Database implements AutoCloseable {
       // a daemon killed after it had run for a minute lost its last acknowledged writes on
       // reopening (CrmCrashTest with -Dlambdagrid.crash.kill_after=50000,70000: an acknowledged
       // commit PREPARED, an acknowledged release COMMITTED). No background compaction either,
-      // which would move chunks. The file grows with each commit; close() compacts it.
+      // which would move chunks. The file grows with each commit; it is compacted whole (a new
+      // file renamed over it) once grown, and on close.
       if (url.startsWith("jdbc:h2:file:")) {
         String upper = url.toUpperCase(java.util.Locale.ROOT);
         if (!upper.contains(";REUSE_SPACE=")) {
@@ -112,7 +136,7 @@ public final class Database implements AutoCloseable {
         }
       }
     }
-    Database db = new Database(effective, user, password, dialect);
+    Database db = new Database(effective, user, password, dialect, compactAt);
     try {
       db.transaction(c -> null); // opens the connection (on the database's thread)
       db.migrate(schema, migrations);
@@ -128,17 +152,18 @@ public final class Database implements AutoCloseable {
     return open("jdbc:h2:mem:" + name + ";DB_CLOSE_DELAY=-1", null, null, schema, migrations);
   }
 
+  /** The database path of an H2 file URL, without settings or the .mv.db suffix. */
+  private static String h2Path(String url) {
+    String file = url.substring("jdbc:h2:file:".length());
+    int semi = file.indexOf(';');
+    return semi >= 0 ? file.substring(0, semi) : file;
+  }
+
   private static void createParent(String url) {
-    String prefix = "jdbc:h2:file:";
-    if (!url.startsWith(prefix)) {
+    if (!url.startsWith("jdbc:h2:file:")) {
       return;
     }
-    String file = url.substring(prefix.length());
-    int semi = file.indexOf(';');
-    if (semi >= 0) {
-      file = file.substring(0, semi);
-    }
-    Path parent = Path.of(file).toAbsolutePath().getParent();
+    Path parent = Path.of(h2Path(url)).toAbsolutePath().getParent();
     try {
       Files.createDirectories(parent);
     } catch (IOException e) {
@@ -205,6 +230,7 @@ public final class Database implements AutoCloseable {
         try (Statement st = c.createStatement()) {
           st.execute("CHECKPOINT");
         }
+        compactIfGrown();
       }
       return result;
     } catch (SQLException e) {
@@ -214,6 +240,47 @@ public final class Database implements AutoCloseable {
       rollback(c);
       throw e;
     }
+  }
+
+  /**
+   * After a commit (on the database's thread, so no transaction is open): compacts the H2 file
+   * when it has grown past {@code compactAt} and doubled since the last compaction. The commit
+   * is already in the file; a failed compaction or reopen is logged and the next transaction
+   * opens the file again.
+   */
+  private void compactIfGrown() {
+    long size;
+    try {
+      size = Files.size(h2File);
+    } catch (IOException e) {
+      return;
+    }
+    if (size < compactAt || size < 2 * compactedSize) {
+      return;
+    }
+    long t0 = System.nanoTime();
+    try (Statement st = connection.createStatement()) {
+      st.execute("SHUTDOWN COMPACT");
+    } catch (SQLException e) {
+      log.warn("state database {}: compacting failed: {}", url, e.getMessage());
+    }
+    closeConnection();
+    compactions++;
+    try {
+      connection();
+      compactedSize = Files.size(h2File);
+    } catch (RuntimeException | IOException e) {
+      compactedSize = size / 2; // try again after as much growth
+      log.warn("state database {}: reopening after compaction failed: {}", url, e.getMessage());
+      return;
+    }
+    log.info("state database {}: compacted {} KiB to {} KiB in {} ms", url, size >> 10,
+        compactedSize >> 10, (System.nanoTime() - t0) / 1_000_000);
+  }
+
+  /** How often the file was compacted while open (tests, diagnostics). */
+  public synchronized int compactions() {
+    return compactions;
   }
 
   /** Runs statements that need no result, in one transaction. */

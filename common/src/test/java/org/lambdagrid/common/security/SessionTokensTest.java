@@ -1,6 +1,7 @@
 package org.lambdagrid.common.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -63,5 +64,46 @@ class SessionTokensTest {
     } finally {
       java.nio.file.Files.delete(f);
     }
+  }
+
+  @Test
+  void sessionsAreBoundedPerUserAndInAllAndABoundIsRefusedNamingIt() {
+    MovingClock clock = new MovingClock();
+    SessionTokens s = new SessionTokens(clock, Duration.ofMinutes(5), Duration.ofMinutes(2), 5, 3);
+    PeerIdentity alice = new PeerIdentity(Role.USER, "alice");
+    for (int i = 0; i < 3; i++) {
+      s.issue(alice);
+    }
+    assertThatThrownBy(() -> s.issue(alice)).isInstanceOf(SessionTokens.LimitException.class)
+        .hasMessage("alice already has 3 live sessions, the most one user may have"
+            + " (local.max_sessions_per_user); each ends 5m after it was issued or 2m after its"
+            + " last use; try again later");
+    s.issue(new PeerIdentity(Role.USER, "bob"));
+    s.issue(new PeerIdentity(Role.USER, "carol"));
+    assertThatThrownBy(() -> s.issue(new PeerIdentity(Role.USER, "dave")))
+        .isInstanceOf(SessionTokens.LimitException.class)
+        .hasMessageStartingWith("the GRC already holds 5 live sessions, the most it keeps"
+            + " (local.max_sessions)");
+    assertThat(s.size()).isEqualTo(5);
+    // Unused sessions end after the idle time, which frees the bound again.
+    clock.now = clock.now.plus(Duration.ofMinutes(2));
+    assertThat(s.size()).isZero();
+    assertThat(s.issue(new PeerIdentity(Role.USER, "dave")).token()).startsWith(SessionTokens.PREFIX);
+  }
+
+  @Test
+  void aSessionEndsWhenUnusedForTheIdleTimeAndAtTheTtlEvenWhenUsed() {
+    MovingClock clock = new MovingClock();
+    SessionTokens s = new SessionTokens(clock, Duration.ofMinutes(5), Duration.ofMinutes(2), 10, 10);
+    String used = s.issue(new PeerIdentity(Role.USER, "alice")).token();
+    String idle = s.issue(new PeerIdentity(Role.USER, "alice")).token();
+    for (int i = 0; i < 4; i++) {
+      clock.now = clock.now.plus(Duration.ofSeconds(70));
+      assertThat(s.lookup(used)).as("used every 70 s, at %ds", 70 * (i + 1)).isPresent();
+    }
+    assertThat(s.lookup(idle)).as("unused for 280 s").isEmpty();
+    clock.now = clock.now.plus(Duration.ofSeconds(20)); // 300 s: the ttl
+    assertThat(s.lookup(used)).as("past its ttl").isEmpty();
+    assertThat(s.size()).isZero();
   }
 }

@@ -97,4 +97,79 @@ class DatabaseTest {
     assertThat(StateConfig.defaults().effectiveUrl(Path.of("/var/lib/lg"), "grc"))
         .isEqualTo("jdbc:h2:file:/var/lib/lg/grc");
   }
+
+  /** A kill -9 at this instant, as far as the file goes: a copy of what the OS has. */
+  private Path crashCopy(String name) throws Exception {
+    Path copy = dir.resolve("crash-" + name);
+    java.nio.file.Files.createDirectories(copy);
+    java.nio.file.Files.copy(dir.resolve("sub/test.mv.db"), copy.resolve("test.mv.db"));
+    return copy;
+  }
+
+  private static int count(Database db) {
+    return db.transaction(c -> {
+      try (ResultSet rs = c.createStatement().executeQuery("SELECT COUNT(*) FROM items")) {
+        rs.next();
+        return rs.getInt(1);
+      }
+    });
+  }
+
+  private static void commits(Database db, int from, int to) {
+    byte[] payload = new byte[200];
+    for (int i = from; i < to; i++) {
+      db.execute("INSERT INTO items (id, data) VALUES (?, ?)", "i" + i, payload);
+      db.execute("UPDATE items SET data = ? WHERE id = ?", payload, "i" + (i / 2));
+    }
+  }
+
+  @Test
+  void anAppendOnlyFileIsCompactedWhileOpenAndAKilledCopyKeepsEveryCommit() throws Exception {
+    long compactAt = 1L << 20;
+    Path file = dir.resolve("sub/test.mv.db");
+    try (Database db = Database.open(url(), null, null, "test", List.of(V1), compactAt)) {
+      assertThat(db.url()).contains(";REUSE_SPACE=FALSE").contains(";AUTO_COMPACT_FILL_RATE=0")
+          .contains(";WRITE_DELAY=0");
+      long max = 0;
+      for (int round = 0; round < 10; round++) {
+        commits(db, round * 300, (round + 1) * 300);
+        max = Math.max(max, java.nio.file.Files.size(file));
+      }
+      // 6000 commits of a few KiB each: without compaction tens of MiB.
+      assertThat(db.compactions()).isGreaterThanOrEqualTo(3);
+      assertThat(max).as("largest file size seen").isLessThan(compactAt + (256 << 10));
+      assertThat(count(db)).isEqualTo(3000);
+      Path afterCompactions = crashCopy("a");
+      commits(db, 3000, 3100);
+      Path later = crashCopy("b");
+      // Opening a copy is what a restart after kill -9 sees: nothing acknowledged is lost.
+      try (Database back = Database.open(new StateConfig(null, null, null)
+          .effectiveUrl(afterCompactions, "test"), null, null, "test", List.of(V1))) {
+        assertThat(count(back)).isEqualTo(3000);
+      }
+      try (Database back = Database.open(new StateConfig(null, null, null)
+          .effectiveUrl(later, "test"), null, null, "test", List.of(V1))) {
+        assertThat(count(back)).isEqualTo(3100);
+        assertThat(ids(back)).contains("i3099", "i0");
+      }
+      assertThat(count(db)).isEqualTo(3100);
+    }
+    try (Database db = Database.open(url(), null, null, "test", List.of(V1))) {
+      assertThat(count(db)).isEqualTo(3100);
+    }
+  }
+
+  @Test
+  void withoutCompactionTheFileGrowsWithEveryCommit() throws Exception {
+    Path file = dir.resolve("sub/test.mv.db");
+    try (Database db = Database.open(url(), null, null, "test", List.of(V1), Long.MAX_VALUE)) {
+      commits(db, 0, 10);
+      long before = java.nio.file.Files.size(file);
+      commits(db, 10, 510);
+      long perCommit = (java.nio.file.Files.size(file) - before) / 1000;
+      // What the bound is for: each commit appends at least a block.
+      assertThat(perCommit).isGreaterThanOrEqualTo(2048);
+      assertThat(db.compactions()).isZero();
+    }
+  }
 }

@@ -234,20 +234,44 @@ public final class GrcCli implements Runnable {
       io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER);
   /** A local session is renewed when it has less than this left. */
   static final Duration RENEW_BEFORE = Duration.ofSeconds(30);
+  /**
+   * ... or when it was not used for this long: the GRC ends a session unused for its
+   * {@code local.session_idle}, which is at least 1m.
+   */
+  static final Duration RENEW_IDLE = Duration.ofSeconds(30);
 
   private Path sessionSocket; // the local socket a session came from, or null
   private Instant sessionExpires;
+  private Instant sessionUsed;
 
-  /** The token to send: the file's, or the local session's, renewed when about to expire. */
+  /**
+   * The token to send: the file's, or the local session's, renewed when about to expire or
+   * after {@link #RENEW_IDLE} unused.
+   */
   synchronized String bearerToken() {
     access();
-    if (sessionSocket != null && Instant.now().plus(RENEW_BEFORE).isAfter(sessionExpires)) {
+    Instant now = Instant.now();
+    if (sessionSocket != null && (now.plus(RENEW_BEFORE).isAfter(sessionExpires)
+        || (sessionUsed != null && now.isAfter(sessionUsed.plus(RENEW_IDLE))))) {
       org.lambdagrid.grc.local.LoginAnswer a = LocalLoginClient.login(sessionSocket);
       access = new Access(null, a.token(), access.caPem(), access.endpoint(), access.user(),
           access.tokenSource());
       sessionExpires = a.expires();
     }
+    sessionUsed = now;
     return access.token();
+  }
+
+  /** One StreamOutput answer: a note on stderr for output the GRC dropped, then the chunk. */
+  static void print(StreamOutputResponse r, PrintWriter out, PrintWriter err) {
+    if (r.getDroppedBytes() > 0) {
+      err.println("[lambdagrid: " + r.getDroppedBytes() + " bytes of output were dropped here]");
+      err.flush();
+    }
+    OutputChunk c = r.getChunk();
+    PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err : out;
+    w.print(c.getData().toStringUtf8());
+    w.flush();
   }
 
   /** A mistake the user can fix; printed as one line. */
@@ -749,11 +773,8 @@ public final class GrcCli implements Runnable {
           .build(), new StreamObserver<StreamOutputResponse>() {
             @Override
             public void onNext(StreamOutputResponse r) {
-              OutputChunk c = r.getChunk();
-              PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err() : out();
               synchronized (Submit.this) {
-                w.print(c.getData().toStringUtf8());
-                w.flush();
+                print(r, out(), err());
               }
             }
 
@@ -937,10 +958,7 @@ public final class GrcCli implements Runnable {
         Iterator<StreamOutputResponse> it = (follow ? g.stream() : g.call()).streamOutput(
             StreamOutputRequest.newBuilder().setJobId(jobId).setFollow(follow).build());
         while (it.hasNext()) {
-          OutputChunk c = it.next().getChunk();
-          PrintWriter w = c.getStream() == OutputChunk.Stream.STDERR ? err() : out();
-          w.print(c.getData().toStringUtf8());
-          w.flush();
+          print(it.next(), out(), err());
         }
         return 0;
       }

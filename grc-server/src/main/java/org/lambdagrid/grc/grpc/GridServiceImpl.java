@@ -1,6 +1,6 @@
 package org.lambdagrid.grc.grpc;
 
-import static org.lambdagrid.common.GrpcCalls.serverStream;
+import static org.lambdagrid.common.GrpcCalls.pumped;
 import static org.lambdagrid.common.GrpcCalls.unary;
 
 import io.grpc.Status;
@@ -11,7 +11,6 @@ import org.lambdagrid.common.security.PeerIdentity;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.grc.JobCoordinator;
 import org.lambdagrid.grc.JobRecord;
-import org.lambdagrid.grc.OutputBuffer;
 import org.lambdagrid.grc.ReservationService;
 import org.lambdagrid.grc.SiteRegistry;
 import org.lambdagrid.grc.TrustBundles;
@@ -26,7 +25,6 @@ import org.lambdagrid.proto.v1.ListReservationsResponse;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReserveRequest;
 import org.lambdagrid.proto.v1.ReserveResponse;
-import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.GetHostsRequest;
 import org.lambdagrid.proto.v1.GetHostsResponse;
 import org.lambdagrid.proto.v1.GetJobRequest;
@@ -38,7 +36,6 @@ import org.lambdagrid.proto.v1.ListJobsResponse;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.ListSitesResponse;
 import org.lambdagrid.proto.v1.NodeEntry;
-import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.StreamOutputRequest;
 import org.lambdagrid.proto.v1.StreamOutputResponse;
 import org.lambdagrid.proto.v1.SubmitJobRequest;
@@ -196,25 +193,18 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
     out.onCompleted();
   }
 
+  /** Events or output pieces taken from a job at a time for one stream. */
+  static final int BATCH = 64;
+
   @Override
   public void watchJob(WatchJobRequest req, StreamObserver<WatchJobResponse> out) {
-    serverStream(out, call -> {
+    pumped(out, () -> {
       JobRecord job = coordinator.job(jobId(req.getJobId()));
       if (req.getFromSequence() < 0) {
         throw Errors.invalid("from_sequence", req.getFromSequence(), "must not be negative");
       }
-      return job.watch(req.getFromSequence(), new JobRecord.EventWatcher() {
-        @Override
-        public void onEvent(Event event) {
-          call.onNext(WatchJobResponse.newBuilder().setEvent(event).build());
-        }
-
-        @Override
-        public void onEnd() {
-          call.onCompleted();
-        }
-      });
-    });
+      return job.eventSource(req.getFromSequence());
+    }, e -> WatchJobResponse.newBuilder().setEvent(e).build(), BATCH);
   }
 
   @Override
@@ -225,18 +215,9 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void streamOutput(StreamOutputRequest req, StreamObserver<StreamOutputResponse> out) {
-    serverStream(out, call -> coordinator.job(jobId(req.getJobId())).output()
-        .read(req.getFollow(), new OutputBuffer.Reader() {
-          @Override
-          public void onChunk(OutputChunk chunk) {
-            call.onNext(StreamOutputResponse.newBuilder().setChunk(chunk).build());
-          }
-
-          @Override
-          public void onEnd() {
-            call.onCompleted();
-          }
-        }));
+    pumped(out, () -> coordinator.job(jobId(req.getJobId())).output().source(req.getFollow()),
+        p -> StreamOutputResponse.newBuilder().setChunk(p.chunk())
+            .setDroppedBytes(p.dropped()).build(), BATCH);
   }
 
   @Override

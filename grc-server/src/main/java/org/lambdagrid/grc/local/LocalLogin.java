@@ -9,7 +9,8 @@ import org.lambdagrid.common.security.SessionTokens;
  * Who a local peer becomes: the OS user the kernel reports for the socket's peer (SO_PEERCRED)
  * gets a session token for the {@code user} of that name; {@code root} gets an
  * {@code operator} session named root (root can read the GRC's key and tokens anyway, and the
- * GRC never runs jobs as root). A name that is not a grid user name is refused. Thread-safe.
+ * GRC never runs jobs as root). A name that is not a grid user name is refused, and so is a
+ * login beyond the session bounds ({@link SessionTokens}). Thread-safe.
  */
 public final class LocalLogin {
   private static final String NAME = "[A-Za-z_][A-Za-z0-9_.@-]{0,63}";
@@ -44,7 +45,12 @@ public final class LocalLogin {
     } catch (IllegalArgumentException e) {
       return LoginAnswer.refused(e.getMessage());
     }
-    SessionTokens.Session s = sessions.issue(who);
+    SessionTokens.Session s;
+    try {
+      s = sessions.issue(who);
+    } catch (SessionTokens.LimitException e) {
+      return LoginAnswer.refused(e.getMessage());
+    }
     return LoginAnswer.ok(who.name(), s.token(), s.expires(), endpoint.get(), caPem);
   }
 }

@@ -144,7 +144,7 @@ public final class CoAllocator {
           Errors.invalid("bandwidth." + e.getKey(), Quantities.formatRate(e.getValue()),
               "cannot be carried: no network path joins the two sites"));
       for (Topology.Link l : path) {
-        links.merge(l.id(), e.getValue(), Long::sum);
+        links.merge(l.id(), e.getValue(), CoAllocator::saturatingAdd);
       }
     }
     holdResources(holdId, new Held(window, Map.of(), links));
@@ -286,7 +286,7 @@ public final class CoAllocator {
           "bandwidthBps", Quantities.formatRate(e.getValue()),
           "cannot be carried: no network path joins sites '" + p.a() + "' and '" + p.b() + "'"));
       for (Topology.Link l : path) {
-        demand.merge(l.id(), e.getValue(), Long::sum);
+        demand.merge(l.id(), e.getValue(), CoAllocator::saturatingAdd);
         users.computeIfAbsent(l.id(), k -> new ArrayList<>()).add(p);
       }
     }
@@ -327,10 +327,19 @@ public final class CoAllocator {
         return null;
       }
       for (Topology.Link l : path.get()) {
-        demand.merge(l.id(), e.getValue(), Long::sum);
+        demand.merge(l.id(), e.getValue(), CoAllocator::saturatingAdd);
       }
     }
     return demand;
+  }
+
+  /**
+   * Summed bit/s on a link: saturates at {@code Long.MAX_VALUE} instead of wrapping, so a demand
+   * too large for {@code long} is refused as more than any link carries, never admitted.
+   */
+  public static long saturatingAdd(long a, long b) {
+    long r = a + b;
+    return ((a ^ r) & (b ^ r)) < 0 ? (r < 0 ? Long.MAX_VALUE : Long.MIN_VALUE) : r;
   }
 
   // ---- search -----------------------------------------------------------------------------

@@ -45,6 +45,31 @@ class LocalLoginTest {
   }
 
   @Test
+  void aLoginBeyondTheSessionBoundIsRefusedWithTheReason() {
+    LocalLogin bounded = new LocalLogin(new SessionTokens(Clock.systemUTC(),
+        Duration.ofMinutes(5), Duration.ofMinutes(2), 100, 2), () -> "127.0.0.1:7302", CA);
+    assertThat(bounded.login("alice").ok()).isTrue();
+    assertThat(bounded.login("alice").ok()).isTrue();
+    LoginAnswer third = bounded.login("alice");
+    assertThat(third.ok()).isFalse();
+    assertThat(third.error()).startsWith("alice already has 2 live sessions")
+        .contains("local.max_sessions_per_user");
+    assertThat(bounded.login("bob").ok()).as("another user's bound").isTrue();
+  }
+
+  @Test
+  void theLocalSectionsBoundsAreReadAndChecked() {
+    org.lambdagrid.grc.GrcConfig.Local l = new org.lambdagrid.grc.GrcConfig.Local(null, null, null);
+    assertThat(l.maxSessions()).isEqualTo(1024);
+    assertThat(l.maxSessionsPerUser()).isEqualTo(64);
+    assertThat(l.sessionIdle()).isEqualTo("2m");
+    assertThatThrownBy(() -> new org.lambdagrid.grc.GrcConfig.Local(null, null, null, "30s", null,
+        null)).hasMessageStartingWith("session_idle: '30s' is shorter than 1m");
+    assertThatThrownBy(() -> new org.lambdagrid.grc.GrcConfig.Local(null, null, null, null, 0,
+        null)).hasMessage("max_sessions: '0' must be at least 1");
+  }
+
+  @Test
   void answersRoundTrip() throws IOException {
     LoginAnswer a = login.login("bob");
     LoginAnswer back = LoginAnswer.parse(new ByteArrayInputStream(

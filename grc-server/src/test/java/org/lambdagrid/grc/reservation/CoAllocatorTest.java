@@ -200,4 +200,32 @@ class CoAllocatorTest {
       assertThat(e.getMessage()).contains(fragments);
     });
   }
+
+  @Test
+  void summedBandwidthTooLargeForALongIsRefusedNotWrappedAroundAndAdmitted() {
+    // a, b, c, e around one hub: link a<->hub carries the pairs a-b, a-c and a-e. With this
+    // rate their sum is 2^64 + 2, which a long wraps to 2 bit/s.
+    Topology t = Topology.of(
+        List.of(new Site("a", 2), new Site("b", 2), new Site("c", 2), new Site("e", 2),
+            new Site("hub", 0)),
+        List.of(new Link("a", "hub", G), new Link("b", "hub", G), new Link("c", "hub", G),
+            new Link("e", "hub", G)));
+    CoAllocator c = new CoAllocator(t);
+    long huge = 6_148_914_691_236_517_206L;
+    assertThat(huge * 3).isEqualTo(2L); // what the sum was
+    Request r = Request.perSite(Map.of("a", 1, "b", 1, "c", 1, "e", 1), HOUR, NOW)
+        .withBandwidth(huge);
+    assertRefused(() -> c.reserve(r, NOW), Status.Code.INVALID_ARGUMENT,
+        "is more than link 'a<->hub' can carry");
+    assertThat(c.reservations()).isEmpty();
+    assertThat(c.bandwidthInUse("a<->hub", NOW)).isZero();
+    // The network manager's path (bandwidth alone) refuses it too.
+    Map<SitePair, Long> pairs = Map.of(SitePair.of("a", "b"), huge, SitePair.of("a", "c"), huge,
+        SitePair.of("a", "e"), huge);
+    assertRefused(() -> c.holdBandwidth("net:x", new Window(NOW, at(1)), pairs),
+        Status.Code.FAILED_PRECONDITION, "link 'a<->hub'");
+    assertThat(c.bandwidthInUse("a<->hub", NOW)).isZero();
+    assertThat(CoAllocator.saturatingAdd(Long.MAX_VALUE, 1)).isEqualTo(Long.MAX_VALUE);
+    assertThat(CoAllocator.saturatingAdd(5, 7)).isEqualTo(12);
+  }
 }

@@ -11,6 +11,7 @@ import java.util.TreeSet;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.grc.reservation.CoAllocator;
 import org.lambdagrid.grc.reservation.Topology;
 
 /**
@@ -66,7 +67,7 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
       nodes.add(p.a());
       nodes.add(p.b());
       for (Topology.Link l : path) {
-        rate.merge(l.id(), e.getValue(), Long::sum);
+        rate.merge(l.id(), e.getValue(), CoAllocator::saturatingAdd);
         byId.put(l.id(), l);
         nodes.add(l.a());
         nodes.add(l.b());
