@@ -59,6 +59,9 @@ import org.lambdagrid.crm.site.SiteSettings;
  *                                  # submission fails the launch phase with Slurm's reason
  *     log_dir: /shared/lg/pilots   # --output directory, a path on the nodes; default
  *                                  # STATE_DIR/pilots
+ *     bin_dir: /opt/slurm/bin      # where sbatch, squeue and scancel are (absolute); default:
+ *                                  # the first of /usr/local/sbin:/usr/local/bin:/usr/sbin:
+ *                                  # /usr/bin:/sbin:/bin that has each (never the PATH)
  * tls:                             # required by crm-server (see TlsConfig)
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/crm-tokyo.crt   # a crm certificate whose CN is this site
@@ -247,13 +250,20 @@ public record CrmConfig(
       String account,
       @JsonProperty("extra_args") List<String> extraArgs,
       @JsonProperty("pending_grace") String pendingGrace,
-      @JsonProperty("log_dir") String logDir) {
+      @JsonProperty("log_dir") String logDir,
+      @JsonProperty("bin_dir") String binDir) {
     /** Options the starter sets itself; extra_args may not set them again. */
     public static final List<String> RESERVED = List.of("--parsable", "--job-name", "-J",
         "--output", "-o", "--error", "-e", "--open-mode", "--chdir", "-D", "--export",
         "--time", "-t", "--uid", "--gid", "--wrap", "--partition", "-p", "--account", "-A",
         "--requeue", "--no-requeue", "--array", "-a");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.:+-]+");
+
+    /** Without {@code bin_dir}. */
+    public Slurm(String partition, String account, List<String> extraArgs, String pendingGrace,
+        String logDir) {
+      this(partition, account, extraArgs, pendingGrace, logDir, null);
+    }
 
     public Slurm {
       partition = name("partition", partition);
@@ -280,6 +290,11 @@ public record CrmConfig(
       if (logDir != null && !logDir.startsWith("/")) {
         throw new IllegalArgumentException("log_dir: '" + logDir + "' must be an absolute path"
             + " (a directory on the compute nodes)");
+      }
+      binDir = binDir == null || binDir.isEmpty() ? null : binDir;
+      if (binDir != null && !binDir.startsWith("/")) {
+        throw new IllegalArgumentException("bin_dir: '" + binDir + "' must be an absolute path"
+            + " (the directory of sbatch, squeue and scancel on the CRM host)");
       }
     }
 

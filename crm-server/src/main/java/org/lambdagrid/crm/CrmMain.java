@@ -6,6 +6,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
@@ -112,7 +113,8 @@ public final class CrmMain implements Callable<Integer> {
           p.runAsUser(), p.extraArgs(), p.nodemanagerProfile(),
           s.logDir() != null ? Path.of(s.logDir()) : Path.of(cfg.stateDir(), "pilots"),
           s.partition(), s.account(), s.extraArgs(), s.pendingGraceDuration(),
-          p.stopGraceDuration(), Duration.ofSeconds(1), null));
+          p.stopGraceDuration(), Duration.ofSeconds(1),
+          s.binDir() == null ? null : List.of(Path.of(s.binDir()))));
     }
     // "local"; CrmConfig rejects other names.
     return new LocalPilotStarter(new LocalPilotStarter.Options(Path.of(p.launcher()),

@@ -102,7 +102,9 @@ class CrmConfigTest {
             extra_args: [--qos=grid, --exclusive]
             pending_grace: 30s
             log_dir: /shared/lg/pilots
+            bin_dir: /opt/slurm/bin
         """);
+    assertThat(c.pilot().slurm().binDir()).isEqualTo("/opt/slurm/bin");
     assertThat(c.pilot().slurm().partition()).isEqualTo("batch");
     assertThat(c.pilot().slurm().account()).isEqualTo("grid");
     assertThat(c.pilot().slurm().extraArgs()).containsExactly("--qos=grid", "--exclusive");
@@ -116,6 +118,7 @@ class CrmConfigTest {
     assertThat(d.pilot().slurm().extraArgs()).isEmpty();
     assertThat(d.pilot().slurm().pendingGraceDuration()).isEqualTo(Duration.ofSeconds(60));
     assertThat(d.pilot().slurm().logDir()).isNull();
+    assertThat(d.pilot().slurm().binDir()).isNull();
     assertThat(ConfigLoader.render(d)).contains("pending_grace: \"60s\"");
   }
 
@@ -136,6 +139,8 @@ class CrmConfigTest {
         .hasMessageContaining("pilot.slurm: pending_grace: '0s' must be more than 0");
     assertThatThrownBy(() -> parse(slurm + "    log_dir: pilots\n"))
         .hasMessageContaining("pilot.slurm: log_dir: 'pilots' must be an absolute path");
+    assertThatThrownBy(() -> parse(slurm + "    bin_dir: opt/slurm/bin\n"))
+        .hasMessageContaining("pilot.slurm: bin_dir: 'opt/slurm/bin' must be an absolute path");
     assertThatThrownBy(() -> parse(slurm + "    queue: x\n"))
         .hasMessageContaining("pilot.slurm.queue: unknown field");
     assertThatThrownBy(() -> parse(MINIMAL + "pilot:\n  slurm:\n    partition: x\n"))

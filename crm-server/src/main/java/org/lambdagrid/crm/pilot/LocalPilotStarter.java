@@ -12,22 +12,28 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.security.HostTools;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Starts pilots on this machine: one launcher process per node, the one-machine deployment.
  *
- * <p>The command is {@code [setpriv --reuid=UID --regid=GID --init-groups --] LAUNCHER --crm
- * HOST:PORT --job JOB --node N [--profile NAME] [EXTRA_ARGS...]}. The {@code setpriv} prefix is
- * used when {@code runAsUser} is set and the CRM runs as root, so the launcher runs as the job's
- * user (HOME, USER and LOGNAME are set to the user's; the rest of the CRM's environment is kept).
+ * <p>The command is {@code [/usr/bin/setpriv --reuid=UID --regid=GID --init-groups --] LAUNCHER
+ * --crm HOST:PORT --job JOB --node N [--profile NAME] [EXTRA_ARGS...]}. The {@code setpriv}
+ * prefix is used when {@code runAsUser} is set and the CRM runs as root, so the launcher runs as
+ * the job's user (HOME, USER and LOGNAME are set to the user's; the rest of the CRM's environment
+ * is kept). setpriv and getent are found once in {@link HostTools#SYSTEM_DIRS}, not on the PATH.
  *
  * <p>The credential is written as the first line of the launcher's stdin, and stdin stays open:
  * the launcher (and the NodeManager behind it) treat EOF as "tear down and exit", so the pilot
  * also goes away if the CRM dies. The launcher's stdout and stderr go to
  * {@code LOG_DIR/JOB-N.log}, a file and not a pipe, and the JVM closes every other descriptor in
- * the child, so no other process holds the stdin pipe open (see the brief's pitfall).
+ * the child, so no other process holds the stdin pipe open (see the brief's pitfall). The CRM
+ * creates that file itself ({@link PilotLogs}): only in a log directory that no one but root (or
+ * the CRM's user) can change, created 0755 if missing, never through a link, so a user cannot
+ * make root write, truncate or chown another file; a log directory others could change fails
+ * the start, naming it.
  *
  * <p>{@link #stop} closes stdin, waits {@code eofGrace} for the launcher and its descendants to
  * exit, then SIGTERMs what is left, waits {@code termGrace}, and SIGKILLs the rest.
@@ -40,7 +46,8 @@ public final class LocalPilotStarter implements PilotStarter {
    * @param runAsUser run the launcher as the job's user (needs root); false for tests
    * @param extraArgs appended to the launcher's arguments
    * @param nodemanagerProfile passed as {@code --profile}, or null
-   * @param logDir per-pilot log files go here; created if missing
+   * @param logDir per-pilot log files go here; created (0755) if missing; it and its parents
+   *     must be writable by no one but root or the CRM's user
    * @param eofGrace how long stop() waits after closing stdin before SIGTERM
    * @param termGrace how long stop() waits after SIGTERM before SIGKILL
    */
@@ -52,6 +59,8 @@ public final class LocalPilotStarter implements PilotStarter {
   }
 
   private final Options options;
+  /** Found once, in {@link HostTools#SYSTEM_DIRS}; null if missing (a start as root fails). */
+  private final Path setpriv = HostTools.find("setpriv", HostTools.SYSTEM_DIRS);
 
   /**
    * @throws IllegalArgumentException naming the option ({@code pilot.launcher: ...}) when the
@@ -85,22 +94,20 @@ public final class LocalPilotStarter implements PilotStarter {
     if (options.runAsUser()) {
       user = switchUser(launch.user());
       if (user != null) {
-        prefix.addAll(List.of("setpriv", "--reuid=" + user.uid, "--regid=" + user.gid,
+        if (setpriv == null) {
+          throw new PilotStartException("setpriv (util-linux) is in none of "
+              + HostTools.path(HostTools.SYSTEM_DIRS) + "; the CRM starts the launcher as the"
+              + " job's user with it");
+        }
+        prefix.addAll(List.of(setpriv.toString(), "--reuid=" + user.uid, "--regid=" + user.gid,
             "--init-groups", "--"));
       }
     }
     List<String> cmd = command(launch, prefix);
-    Path logFile = options.logDir().resolve(launch.jobId() + "-" + launch.nodeIndex() + ".log");
-    try {
-      Files.createDirectories(options.logDir());
-      Files.writeString(logFile, "# lambdagrid pilot of job " + launch.jobId() + " node "
-          + launch.nodeIndex() + " (" + launch.hostname() + "), started " + Instant.now() + "\n# "
-          + String.join(" ", cmd) + "\n");
-    } catch (IOException e) {
-      throw new PilotStartException("cannot write the pilot log " + logFile + ": " + e);
-    }
+    Path logFile = createLog(launch, cmd);
     ProcessBuilder pb = new ProcessBuilder(cmd)
         .redirectErrorStream(true)
+        // Reopened by path, which is safe: no one but root can change the directory.
         .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
         .redirectInput(ProcessBuilder.Redirect.PIPE);
     if (user != null) {
@@ -125,6 +132,28 @@ public final class LocalPilotStarter implements PilotStarter {
       log.debug("writing the credential to pid {}: {}", process.pid(), e.toString());
     }
     return new LocalHandle(launch, process, stdin, logFile);
+  }
+
+  /**
+   * Creates {@code LOG_DIR/JOB-N.log} with a header, owned by the CRM and mode 0644, in a log
+   * directory only root (or the CRM's user) can change; a log directory anyone else could
+   * change, or an existing entry that is not the CRM's own regular file, fails the start.
+   *
+   * @return the log's real path, which the launcher's output is appended to
+   */
+  private Path createLog(PilotLaunch launch, List<String> cmd) throws PilotStartException {
+    String name = launch.jobId() + "-" + launch.nodeIndex() + ".log";
+    Path logFile = options.logDir().resolve(name);
+    try {
+      logFile = PilotLogs.secureDirectory(options.logDir(), currentUid()).resolve(name);
+      PilotLogs.createOrAppend(logFile, "# lambdagrid pilot of job " + launch.jobId() + " node "
+          + launch.nodeIndex() + " (" + launch.hostname() + "), started " + Instant.now()
+          + "\n# " + String.join(" ", cmd) + "\n", "rw-r--r--", Set.of(currentUid()));
+      return logFile;
+    } catch (IOException e) {
+      throw new PilotStartException("cannot write the pilot log " + logFile + ": "
+          + e.getMessage());
+    }
   }
 
   @Override
@@ -206,6 +235,9 @@ public final class LocalPilotStarter implements PilotStarter {
     root.descendants().forEach(into::add);
   }
 
+  /** getent, found once in the system directories (null if missing). */
+  private static final Path GETENT = HostTools.find("getent", HostTools.SYSTEM_DIRS);
+
   /** A job user's passwd entry (shared with {@link SlurmPilotStarter}). */
   record UserInfo(String uid, String gid, String home) {}
 
@@ -229,7 +261,12 @@ public final class LocalPilotStarter implements PilotStarter {
     }
     String entry;
     try {
-      Process p = new ProcessBuilder("getent", "passwd", user).redirectErrorStream(true).start();
+      if (GETENT == null) {
+        throw new PilotStartException("getent is in none of "
+            + HostTools.path(HostTools.SYSTEM_DIRS) + "; the CRM looks users up with it");
+      }
+      Process p = new ProcessBuilder(GETENT.toString(), "passwd", user)
+          .redirectErrorStream(true).start();
       p.getOutputStream().close();
       entry = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
       if (!p.waitFor(5, TimeUnit.SECONDS) || p.exitValue() != 0 || entry.isEmpty()) {

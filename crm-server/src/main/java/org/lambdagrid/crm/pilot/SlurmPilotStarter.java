@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -19,6 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.lambdagrid.common.security.HostTools;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,7 +33,10 @@ import org.slf4j.LoggerFactory;
  * stdin. {@code runuser} is used (rather than {@code sbatch --uid}) when the CRM runs as root:
  * munge then authenticates the submission as the user, so Slurm applies the user's own
  * partition and account limits, and the job gets the user's groups; with Slurm 22.05 on Debian 12,
- * {@code sbatch --uid=USER} as root ran the job with gid 0 and root's supplementary group.
+ * {@code sbatch --uid=USER} as root ran the job with gid 0 and root's supplementary group. Every
+ * tool runs by the absolute path found once at construction ({@link HostTools}): sbatch, squeue
+ * and scancel in {@code pilot.slurm.bin_dir} or the system directories, runuser in the system
+ * directories; never through the CRM's PATH.
  *
  * <p>The credential travels inside the batch script, as a here-document on the launcher's stdin
  * (the launcher reads its first line). It is on no command line and in no environment; Slurm
@@ -77,15 +80,23 @@ public final class SlurmPilotStarter implements PilotStarter {
    * @param pendingGrace how long a pilot may stay PENDING before its launch phase fails
    * @param stopWait how long {@link #stop} waits for a cancelled job to end
    * @param pollInterval the longest a cached squeue answer is used
-   * @param searchPath where sbatch, squeue, scancel and runuser are looked up; null for PATH
+   * @param slurmDirs where sbatch, squeue and scancel are looked up ({@code pilot.slurm.bin_dir});
+   *     null for {@link HostTools#SYSTEM_DIRS}; never the PATH. runuser is always looked up in
+   *     the system directories.
    */
   public record Options(Path launcher, boolean runAsUser, List<String> launcherArgs,
       String nodemanagerProfile, Path logDir, String partition, String account,
       List<String> sbatchArgs, Duration pendingGrace, Duration stopWait, Duration pollInterval,
-      String searchPath) {
+      List<Path> slurmDirs) {
     public Options {
       launcherArgs = List.copyOf(launcherArgs);
       sbatchArgs = List.copyOf(sbatchArgs);
+      slurmDirs = slurmDirs == null ? HostTools.SYSTEM_DIRS : List.copyOf(slurmDirs);
+      for (Path d : slurmDirs) {
+        if (!d.isAbsolute()) {
+          throw new IllegalArgumentException("bin_dir: '" + d + "' must be an absolute path");
+        }
+      }
       launcher = launcher.toAbsolutePath();
       logDir = logDir.toAbsolutePath();
     }
@@ -117,6 +128,15 @@ public final class SlurmPilotStarter implements PilotStarter {
 
   private final Options options;
   private final Clock clock;
+  /** The tools, found once (null: missing; the operations that need one fail saying so). */
+  private final Path sbatch;
+  private final Path squeue;
+  private final Path scancel;
+  private final Path runuser;
+  /** The PATH the tools run with: their directories, then the system ones. */
+  private final String childPath;
+  private final java.util.concurrent.atomic.AtomicBoolean warnedLogDir =
+      new java.util.concurrent.atomic.AtomicBoolean();
   private final Set<SlurmHandle> tracked = ConcurrentHashMap.newKeySet();
   private final Object pollLock = new Object();
   private Instant lastPoll = Instant.EPOCH; // guarded by pollLock
@@ -130,8 +150,16 @@ public final class SlurmPilotStarter implements PilotStarter {
   public SlurmPilotStarter(Options options, Clock clock) {
     this.options = options;
     this.clock = clock;
-    if (find("sbatch") == null) {
-      log.warn("sbatch is not on the PATH ({}); every pilot start will fail until it is", path());
+    this.sbatch = HostTools.find("sbatch", options.slurmDirs());
+    this.squeue = HostTools.find("squeue", options.slurmDirs());
+    this.scancel = HostTools.find("scancel", options.slurmDirs());
+    this.runuser = HostTools.find("runuser", HostTools.SYSTEM_DIRS);
+    List<Path> dirs = new ArrayList<>(options.slurmDirs());
+    HostTools.SYSTEM_DIRS.stream().filter(d -> !dirs.contains(d)).forEach(dirs::add);
+    this.childPath = HostTools.path(dirs);
+    if (sbatch == null) {
+      log.warn("sbatch is in none of {}; every pilot start will fail (restart the CRM once it"
+          + " is installed)", path());
     }
   }
 
@@ -197,27 +225,27 @@ public final class SlurmPilotStarter implements PilotStarter {
       throw new PilotStartException("the pilot credential has characters a batch script cannot"
           + " carry safely");
     }
-    String sbatch = find("sbatch");
     if (sbatch == null) {
-      throw new PilotStartException("sbatch is not on the CRM's PATH (" + path() + "); install"
-          + " Slurm's client commands (Debian: slurm-client) on the CRM host");
+      throw new PilotStartException("sbatch is in none of the CRM's Slurm directories (" + path()
+          + "); install Slurm's client commands (Debian: slurm-client) on the CRM host, or name"
+          + " their directory in pilot.slurm.bin_dir, and restart the CRM");
     }
     List<String> cmd = new ArrayList<>();
     LocalPilotStarter.UserInfo user = null;
     if (options.runAsUser()) {
       user = LocalPilotStarter.switchUser(launch.user());
       if (user != null) {
-        String runuser = find("runuser");
         if (runuser == null) {
-          throw new PilotStartException("runuser (util-linux) is not on the CRM's PATH; it"
-              + " submits the pilot as the job's user");
+          throw new PilotStartException("runuser (util-linux) is in none of "
+              + HostTools.path(HostTools.SYSTEM_DIRS) + "; it submits the pilot as the job's"
+              + " user");
         }
-        cmd.addAll(List.of(runuser, "-u", launch.user(), "--"));
+        cmd.addAll(List.of(runuser.toString(), "-u", launch.user(), "--"));
       }
     }
     Path logFile = options.logDir().resolve(launch.jobId() + "-" + launch.nodeIndex() + ".log");
     Instant now = clock.instant();
-    cmd.add(sbatch);
+    cmd.add(sbatch.toString());
     cmd.addAll(sbatchArgs(launch, logFile, now));
     prepareLog(launch, logFile, user, cmd);
 
@@ -243,22 +271,44 @@ public final class SlurmPilotStarter implements PilotStarter {
     return h;
   }
 
-  /** Best effort: the log file exists, owned by the user, so slurmd (as the user) appends. */
+  /**
+   * Where this host has the log directory and only root (or the CRM's user) can change it (the
+   * default {@code STATE_DIR/pilots}, or a node's directory when the CRM host is a node): creates
+   * {@code JOB-N.log} there with a header, mode 0640, and gives it to the job's user, so Slurm,
+   * which opens {@code --output} as the user, can append to it. Created without following a link
+   * and chowned (lchown) where no one else can swap it; an existing entry is reused only if it is
+   * a regular file with one link owned by the user or the CRM, else the start fails naming it.
+   *
+   * <p>A log directory that users can write on this host (a shared or sticky one, for Slurm to
+   * create the files as the user) is left alone: the CRM creates, truncates and chowns nothing
+   * there. Neither is a directory the CRM cannot create here (it may exist only on the nodes).
+   */
   private void prepareLog(PilotLaunch launch, Path logFile, LocalPilotStarter.UserInfo user,
-      List<String> cmd) {
+      List<String> cmd) throws PilotStartException {
+    int me = LocalPilotStarter.currentUid();
+    Path real;
     try {
-      Files.createDirectories(options.logDir());
-      Files.writeString(logFile, "# lambdagrid pilot of job " + launch.jobId() + " node "
-          + launch.nodeIndex() + " (" + launch.hostname() + "), submitted " + clock.instant()
-          + "\n# " + String.join(" ", cmd) + "\n");
-      Files.setPosixFilePermissions(logFile, PosixFilePermissions.fromString("rw-r-----"));
-      if (user != null) {
-        Files.setAttribute(logFile, "unix:uid", Integer.parseInt(user.uid()));
-        Files.setAttribute(logFile, "unix:gid", Integer.parseInt(user.gid()));
+      real = PilotLogs.secureDirectory(options.logDir(), me).resolve(logFile.getFileName());
+    } catch (IOException e) {
+      if (warnedLogDir.compareAndSet(false, true)) {
+        log.info("pilot logs: the CRM does not create them in {} on this host ({}); Slurm"
+            + " writes them there as the job's user", options.logDir(), e.getMessage());
       }
-    } catch (IOException | RuntimeException e) {
-      // The log directory may live only on the compute nodes; Slurm creates the file there.
-      log.debug("cannot prepare the pilot log {} here: {}", logFile, e.toString());
+      return;
+    }
+    Set<Integer> owners = user == null ? Set.of(me) : Set.of(me, Integer.parseInt(user.uid()));
+    try {
+      PilotLogs.Stat st = PilotLogs.createOrAppend(real, "# lambdagrid pilot of job "
+          + launch.jobId() + " node " + launch.nodeIndex() + " (" + launch.hostname()
+          + "), submitted " + clock.instant() + "\n# " + String.join(" ", cmd) + "\n",
+          "rw-r-----", owners);
+      if (user != null && (st.uid() != Integer.parseInt(user.uid())
+          || st.gid() != Integer.parseInt(user.gid()))) {
+        PilotLogs.chown(real, Integer.parseInt(user.uid()), Integer.parseInt(user.gid()));
+      }
+    } catch (IOException e) {
+      throw new PilotStartException("cannot prepare the pilot log " + real + ": "
+          + e.getMessage());
     }
   }
 
@@ -313,13 +363,12 @@ public final class SlurmPilotStarter implements PilotStarter {
       if (h.stopped) {
         return;
       }
-      String scancel = find("scancel");
       if (scancel == null) {
-        log.warn("job {}: cannot cancel Slurm job {} of {}: scancel is not on the PATH ({})",
+        log.warn("job {}: cannot cancel Slurm job {} of {}: scancel is in none of {}",
             h.launch.jobId(), h.slurmId, h.launch.hostname(), path());
       } else {
         try {
-          Result r = run(List.of(scancel, h.slurmId), null, QUERY_TIMEOUT);
+          Result r = run(List.of(scancel.toString(), h.slurmId), null, QUERY_TIMEOUT);
           if (r.exit() != 0 && !r.err().contains("already completing or completed")
               && !r.err().contains("Invalid job id")) {
             log.warn("job {}: scancel {} ({}) exited {}: {}", h.launch.jobId(), h.slurmId,
@@ -375,15 +424,14 @@ public final class SlurmPilotStarter implements PilotStarter {
       }
     }
     byId.put(extra.slurmId, extra);
-    String squeue = find("squeue");
     lastPoll = now;
     if (squeue == null) {
-      warnQuery("squeue is not on the PATH (" + path() + ")");
+      warnQuery("squeue is in none of " + path());
       return;
     }
     Result r;
     try {
-      r = run(List.of(squeue, "-h", "-t", "all", "-o", "%i|%T|%r", "-j",
+      r = run(List.of(squeue.toString(), "-h", "-t", "all", "-o", "%i|%T|%r", "-j",
           String.join(",", byId.keySet())), null, QUERY_TIMEOUT);
     } catch (IOException e) {
       warnQuery(e.toString());
@@ -410,27 +458,9 @@ public final class SlurmPilotStarter implements PilotStarter {
     }
   }
 
+  /** The directories sbatch, squeue and scancel are looked up in, as a PATH value. */
   private String path() {
-    return options.searchPath() != null ? options.searchPath()
-        : System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
-  }
-
-  /** The absolute path of a tool on the search path (runuser also in the sbin directories). */
-  String find(String tool) {
-    List<String> dirs = new ArrayList<>(List.of(path().split(":")));
-    if (tool.equals("runuser") && options.searchPath() == null) {
-      dirs.addAll(List.of("/usr/sbin", "/sbin"));
-    }
-    for (String d : dirs) {
-      if (d.isEmpty()) {
-        continue;
-      }
-      Path p = Path.of(d, tool);
-      if (Files.isRegularFile(p) && Files.isExecutable(p)) {
-        return p.toString();
-      }
-    }
-    return null;
+    return HostTools.path(options.slurmDirs());
   }
 
   private Result run(List<String> cmd, String stdin, Duration timeout) throws IOException {
@@ -439,9 +469,7 @@ public final class SlurmPilotStarter implements PilotStarter {
     try {
       ProcessBuilder pb = new ProcessBuilder(cmd).directory(new File("/"))
           .redirectOutput(out.toFile()).redirectError(err.toFile());
-      if (options.searchPath() != null) {
-        pb.environment().put("PATH", options.searchPath());
-      }
+      pb.environment().put("PATH", childPath);
       if (stdin == null) {
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
       }

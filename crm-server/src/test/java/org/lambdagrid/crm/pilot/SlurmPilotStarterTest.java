@@ -68,7 +68,7 @@ class SlurmPilotStarterTest {
     return new SlurmPilotStarter(new SlurmPilotStarter.Options(
         Path.of("/opt/lambdagrid/scripts/lambdagrid-launcher"), false, List.of("--", "-v"),
         "gpu", dir.resolve("pilots"), partition, account, extra,
-        pendingGrace, Duration.ofSeconds(2), Duration.ZERO, bin + ":/usr/bin:/bin"));
+        pendingGrace, Duration.ofSeconds(2), Duration.ZERO, List.of(bin)));
   }
 
   private SlurmPilotStarter starter() {
@@ -141,10 +141,11 @@ class SlurmPilotStarterTest {
     Files.delete(bin.resolve("sbatch"));
     SlurmPilotStarter s = new SlurmPilotStarter(new SlurmPilotStarter.Options(
         Path.of("/l"), false, List.of(), null, dir, null, null, List.of(), Duration.ofSeconds(1),
-        Duration.ofSeconds(1), Duration.ZERO, bin.toString()));
+        Duration.ofSeconds(1), Duration.ZERO, List.of(bin)));
     assertThatThrownBy(() -> s.start(launch(null)))
         .isInstanceOf(PilotStartException.class)
-        .hasMessageStartingWith("sbatch is not on the CRM's PATH (" + bin);
+        .hasMessageStartingWith("sbatch is in none of the CRM's Slurm directories (" + bin
+            + ")");
   }
 
   @Test
@@ -234,7 +235,7 @@ class SlurmPilotStarterTest {
   void anUnknownUserIsRefusedBeforeSbatchRuns() {
     SlurmPilotStarter s = new SlurmPilotStarter(new SlurmPilotStarter.Options(
         Path.of("/l"), true, List.of(), null, dir, null, null, List.of(), Duration.ofSeconds(1),
-        Duration.ofSeconds(1), Duration.ZERO, bin.toString()));
+        Duration.ofSeconds(1), Duration.ZERO, List.of(bin)));
     PilotLaunch l = new PilotLaunch("j-1", 0, "a-0", "lg-no-such-user", CREDENTIAL,
         new Endpoint("127.0.0.1", 7100));
     assertThatThrownBy(() -> s.start(l)).isInstanceOf(PilotStartException.class)

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.List;
 import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.common.HostCommand.Result;
+import org.lambdagrid.common.security.HostTools;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
@@ -44,39 +45,16 @@ final class Commands {
   }
 
   /**
-   * The directories host tools are taken from, whatever the caller's PATH: root never runs a
-   * program found through a directory a user may have put on PATH.
-   */
-  static final List<String> TOOL_DIRS = List.of("/usr/sbin", "/usr/bin", "/sbin", "/bin");
-
-  /**
-   * The absolute path of host tool {@code name}: the first of {@link #TOOL_DIRS} holding an
-   * executable of that name. An unknown tool is returned as {@code /usr/bin/NAME}, so running it
-   * fails with a message naming that path ({@link #executableExists} reports it up front).
-   * Found tools are looked up once per process (a guest build runs several).
+   * The absolute path of host tool {@code name} in {@link HostTools#SYSTEM_DIRS}, whatever the
+   * caller's PATH. An unknown tool is returned as {@code /usr/bin/NAME}, so running it fails with
+   * a message naming that path ({@link #executableExists} reports it up front).
    */
   static String tool(String name) {
-    if (name.contains("/")) {
-      throw new IllegalArgumentException("tool name '" + name + "' must not contain '/'");
-    }
-    String found = TOOLS.get(name);
-    if (found != null) {
-      return found;
-    }
-    for (String dir : TOOL_DIRS) {
-      java.nio.file.Path p = java.nio.file.Path.of(dir, name);
-      if (java.nio.file.Files.isExecutable(p)) {
-        TOOLS.put(name, p.toString());
-        return p.toString();
-      }
-    }
-    return "/usr/bin/" + name; // not cached: it may be installed later (checkHost says so)
+    java.nio.file.Path p = HostTools.system(name);
+    return p != null ? p.toString() : "/usr/bin/" + name;
   }
 
-  private static final java.util.Map<String, String> TOOLS =
-      new java.util.concurrent.ConcurrentHashMap<>();
-
-  /** Whether an executable file exists at path, or in {@link #TOOL_DIRS} when path has no '/'. */
+  /** Whether an executable file exists at path, or in the system dirs when path has no '/'. */
   static boolean executableExists(String path) {
     return java.nio.file.Files.isExecutable(java.nio.file.Path.of(
         path.contains("/") ? path : tool(path)));

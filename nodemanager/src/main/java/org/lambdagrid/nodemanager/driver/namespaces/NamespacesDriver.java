@@ -30,6 +30,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.security.HostTools;
 import org.lambdagrid.common.security.SecurePaths;
 import org.lambdagrid.nodemanager.driver.Capabilities;
 import org.lambdagrid.nodemanager.driver.ExecRequest;
@@ -156,7 +157,7 @@ public final class NamespacesDriver implements GuestDriver {
         {"setpriv", "util-linux"}, {"mount", "mount"}, {"chroot", "coreutils"},
         {"hostname", "hostname"}, {"getent", "libc-bin"}, {"bash", "bash"}}) {
       if (!Commands.executableExists(tool[0])) {
-        problems.add("no '" + tool[0] + "' command in " + String.join(":", Commands.TOOL_DIRS)
+        problems.add("no '" + tool[0] + "' command in " + HostTools.path(HostTools.SYSTEM_DIRS)
             + " (package " + tool[1] + ")");
       }
     }
