@@ -16,7 +16,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -61,7 +63,17 @@ class LgJavaTest {
   @AfterEach
   void stopBackground() throws InterruptedException {
     for (Process p : background) {
-      p.descendants().forEach(ProcessHandle::destroyForcibly);
+      // Stopped first, so it forks no child between the snapshot of its children and its
+      // kill; each child is waited for, so nothing writes in the temp dir while it is deleted.
+      new ProcessBuilder("kill", "-STOP", Long.toString(p.pid())).start().waitFor();
+      for (ProcessHandle child : p.descendants().toList()) {
+        child.destroyForcibly();
+        try {
+          child.onExit().get(5, TimeUnit.SECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+          // gone already, or reported by the temp dir's cleanup
+        }
+      }
       p.destroyForcibly();
       p.waitFor(5, TimeUnit.SECONDS);
     }

@@ -27,7 +27,9 @@ import org.lambdagrid.nodemanager.driver.GuestSpec;
 /**
  * The user's ~/.ssh as the mount point of the guest's private one (issue 14): for a brand-new
  * user (no ~/.ssh) many guests built at once all succeed; a ~/.ssh that is a symbolic link or a
- * file fails every build with an error naming the path, and leaves nothing behind. Needs root.
+ * file fails every build with an error naming the path, and leaves nothing behind; a ~/.ssh the
+ * user keeps flipping between a directory and a link to a system directory is never followed by
+ * the mount (issue 15, finding 4). Needs root.
  */
 @Tag("root")
 class SshMountPointRootTest {
@@ -147,6 +149,68 @@ class SshMountPointRootTest {
   void aSshThatIsAFileFailsNamingThePathAndLeavesNothing() throws Exception {
     Files.writeString(home.resolve(".ssh"), "not a directory\n");
     assertEveryBuildFails(home.resolve(".ssh") + " is a regular file");
+  }
+
+  /**
+   * The user (a real process of theirs) flips ~/.ssh between an empty directory of theirs and a
+   * relative link to a root-owned directory of the guest's view, as fast as rename(2) allows, while
+   * guests are built one after another until 4 are built (most fail, cheaply and early, naming
+   * ~/.ssh). The user may move their own directory after the mount, but in no guest is the private
+   * ssh directory mounted over the system directory. Before the mount was made on the pinned directory (checked by path, then
+   * mounted by path), a won race put it there.
+   */
+  @Test
+  void aSshFlippedToALinkWhileGuestsAreBuiltIsNeverFollowedByTheMount() throws Exception {
+    NamespacesDriver.UserInfo info = NamespacesDriver.lookupUser(user);
+    Path decoy = Files.createDirectory(Path.of("/var/tmp/lgdecoy-" + tag));
+    Process flipper = null;
+    try {
+      Files.writeString(decoy.resolve("marker"), "root's\n");
+      Path rel = home.relativize(decoy); // ../../var/tmp/lgdecoy-TAG, also right inside the guest
+      String flip = "chdir $ENV{HOME} or die; mkdir '.sshD'; symlink('" + rel + "', '.sshL') or die;"
+          + " while (1) { rename '.sshD', '.ssh'; rename '.ssh', '.sshD';"
+          + " rename '.sshL', '.ssh'; rename '.ssh', '.sshL'; }";
+      flipper = new ProcessBuilder("/usr/bin/setpriv", "--reuid=" + info.uid(),
+          "--regid=" + info.gid(), "--clear-groups", "--", "/usr/bin/env", "-i",
+          "HOME=" + home, "/usr/bin/perl", "-e", flip).redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      int built = 0;
+      List<String> failures = new ArrayList<>();
+      for (int i = 0; i < 400 && built < 4; i++) {
+        org.lambdagrid.nodemanager.driver.GuestHandle g;
+        try {
+          // one at a time, so one address does
+          g = driver.build(new GuestSpec("job-" + tag, "f" + i, "10.232.8.10", 24, List.of(), user));
+        } catch (GuestException e) {
+          assertThat(e.getMessage()).contains(home + "/.ssh");
+          failures.add(e.getMessage());
+          continue;
+        }
+        built++;
+        String init = guestProperty(g.stateDir(), "init.pid");
+        Path guestRoot = Path.of("/proc", init, "root");
+        assertThat(guestRoot.resolve(decoy.toString().substring(1)).resolve("marker"))
+            .as("the system directory in the guest").hasContent("root's\n");
+        assertThat(Files.readString(Path.of("/proc", init, "mountinfo")))
+            .doesNotContain(" " + decoy + " ");
+        driver.destroy(g);
+      }
+      assertThat(flipper.isAlive()).as("the flipper ran throughout").isTrue();
+      assertThat(built).as("guests built while it flipped (failed: %s)", failures).isPositive();
+    } finally {
+      if (flipper != null) {
+        flipper.destroyForcibly().waitFor();
+      }
+      NamespacesDriver.deleteTree(decoy);
+    }
+  }
+
+  private static String guestProperty(Path stateDir, String key) throws Exception {
+    java.util.Properties p = new java.util.Properties();
+    try (var in = Files.newBufferedReader(stateDir.resolve(GuestRecord.FILE))) {
+      p.load(in);
+    }
+    return p.getProperty(key);
   }
 
   private void assertEveryBuildFails(String message) throws Exception {
