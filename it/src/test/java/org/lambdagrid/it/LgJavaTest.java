@@ -61,7 +61,7 @@ class LgJavaTest {
   }
 
   @AfterEach
-  void stopBackground() throws InterruptedException {
+  void stopBackground() throws IOException, InterruptedException {
     for (Process p : background) {
       // Stopped first, so it forks no child between the snapshot of its children and its
       // kill; each child is waited for, so nothing writes in the temp dir while it is deleted.
