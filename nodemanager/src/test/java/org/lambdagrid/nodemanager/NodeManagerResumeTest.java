@@ -300,7 +300,7 @@ class NodeManagerResumeTest {
     TestCrm.Session a = startNodeManager(startCrm(TestCrm.welcoming(RECONNECT)), T);
     driveToRun(a);
     Path gate = work.resolve("go");
-    int total = NodeManager.HELD_OUTPUT_BYTES + (1 << 20);
+    int total = CrmLink.HELD_OUTPUT_BYTES + (1 << 20);
     ok(a.call(exec("sh", "-c", "while [ ! -e '" + gate + "' ]; do sleep 0.05; done;"
         + " head -c " + total + " /dev/zero | tr '\\0' x; exit 0"), T));
     loseTheCrm();
@@ -320,7 +320,7 @@ class NodeManagerResumeTest {
         .matcher(notes.get(0));
     assertThat(m.find()).as(notes.get(0)).isTrue();
     long dropped = Long.parseLong(m.group(1));
-    assertThat(kept).isLessThanOrEqualTo(NodeManager.HELD_OUTPUT_BYTES).isPositive();
+    assertThat(kept).isLessThanOrEqualTo(CrmLink.HELD_OUTPUT_BYTES).isPositive();
     assertThat(dropped).isPositive();
     assertThat(kept + dropped).isEqualTo(total);
     assertThat(b.hello().hasExit()).isFalse();
