@@ -64,6 +64,16 @@ public abstract class Lifeline implements AutoCloseable {
    * @throws IllegalArgumentException if there is no process {@code pid} now
    */
   public static Lifeline ofProcess(long pid, Duration poll) {
+    return ofProcess(pid, () -> Thread.sleep(poll.toMillis()));
+  }
+
+  /** What a process lifeline does between two looks at the process. */
+  interface Pause {
+    void pause() throws InterruptedException;
+  }
+
+  /** As {@link #ofProcess(long, Duration)}, with {@code pause} between two looks. */
+  static Lifeline ofProcess(long pid, Pause pause) {
     ProcessHandle handle = ProcessHandle.of(pid).orElseThrow(
         () -> new IllegalArgumentException("--watch-pid: there is no process " + pid));
     Optional<Instant> started = handle.info().startInstant();
@@ -80,7 +90,7 @@ public abstract class Lifeline implements AutoCloseable {
               && !started.get().equals(nowStarted.get())) {
             return "process " + pid + " exited (the pid now belongs to another process)";
           }
-          Thread.sleep(poll.toMillis());
+          pause.pause();
         }
       }
 
@@ -119,6 +129,19 @@ public abstract class Lifeline implements AutoCloseable {
     thread.setDaemon(true);
     thread.start();
     return this;
+  }
+
+  /**
+   * Waits up to {@code timeout} for the watching thread to finish (after {@code onEnd} returned,
+   * or without calling it); returns whether it did. Call after {@link #start}.
+   */
+  boolean awaitWatched(Duration timeout) throws InterruptedException {
+    Thread t;
+    synchronized (this) {
+      t = thread;
+    }
+    t.join(timeout.toMillis());
+    return !t.isAlive();
   }
 
   /** Stops watching; {@code onEnd} is not called afterwards unless already running. Idempotent. */

@@ -2,29 +2,20 @@ package org.lambdagrid.nodemanager;
 
 import com.google.protobuf.ByteString;
 import io.grpc.Channel;
-import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
-import io.grpc.Status;
-import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.ClientResponseObserver;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -49,9 +40,6 @@ import org.lambdagrid.proto.v1.GetKeysResult;
 import org.lambdagrid.proto.v1.GetStatusResult;
 import org.lambdagrid.proto.v1.NodeNotification;
 import org.lambdagrid.proto.v1.OutputChunk;
-import org.lambdagrid.proto.v1.PilotHello;
-import org.lambdagrid.proto.v1.PilotServiceGrpc;
-import org.lambdagrid.proto.v1.PilotWelcome;
 import org.lambdagrid.proto.v1.RunResult;
 import org.lambdagrid.proto.v1.SetKeysResult;
 import org.lambdagrid.proto.v1.SetupCommand;
@@ -74,13 +62,15 @@ import org.slf4j.LoggerFactory;
  * other than PERMISSION_DENIED, or the CRM completing it without SHUTDOWN: the CRM died or is
  * unreachable) does not end the NodeManager: it keeps the guest and the running command, holds
  * what it would have sent (notifications, the command's exit, and up to {@value
- * #HELD_OUTPUT_BYTES} bytes of output; output beyond that is dropped and counted, and one stderr
- * chunk says so after resuming) and redials with back-off ({@code 250 ms} doubling to {@code 2 s})
- * with a hello carrying {@code resume}, the reconnect credential, its state and, if the command's
- * exit was sent on an earlier stream, that exit again (it may not have reached the GRC). The
- * first stream on which a welcome then arrives gets what was held, in order, with an exit that
- * happened while redialling last, after the output written before it. A redial refused with PERMISSION_DENIED (the CRM
- * does not know the job any more), or {@code reconnect_grace} passing without a welcome, ends it.
+ * CrmLink#HELD_OUTPUT_BYTES} bytes of output; output beyond that is dropped and counted, and one
+ * stderr chunk says so after resuming) and redials with back-off ({@code 250 ms} doubling to
+ * {@code 2 s}) with a hello carrying {@code resume}, the reconnect credential, its state and, if
+ * the command's exit was sent on an earlier stream, that exit again (it may not have reached the
+ * GRC). The first stream on which a welcome then arrives gets what was held, in order, with an
+ * exit that happened while redialling last, after the output written before it. A redial refused
+ * with PERMISSION_DENIED (the CRM does not know the job any more), or {@code reconnect_grace}
+ * passing without a welcome, ends it. The stream and its redials are the {@link CrmLink}'s; this
+ * class keeps the node's state machine and the guest.
  *
  * <p>Every way out tears the guest down first (stop, then destroy): SHUTDOWN, the CRM refusing
  * the pilot, closing or breaking the stream before it welcomed the pilot, refusing to re-adopt
@@ -95,15 +85,9 @@ import org.slf4j.LoggerFactory;
 public final class NodeManager implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeManager.class);
   private static final Duration EXEC_POLL = Duration.ofMillis(500);
-  /** The first redial's delay after a failed one; doubled up to {@link #REDIAL_MAX}. */
-  static final Duration REDIAL_FIRST = Duration.ofMillis(250);
-  static final Duration REDIAL_MAX = Duration.ofSeconds(2);
-  /** Output held while redialling; what comes beyond is dropped and counted. */
-  public static final int HELD_OUTPUT_BYTES = 4 << 20;
 
   private final NodeManagerConfig config;
   private final GuestDriver driver;
-  private final Channel channel;
   private final PilotIdentity identity;
   private final String name;
   private final ExecutorService commands;
@@ -111,39 +95,13 @@ public final class NodeManager implements AutoCloseable {
   private final AtomicBoolean started = new AtomicBoolean();
   private final AtomicBoolean ending = new AtomicBoolean();
 
-  /** Redials and the reconnect grace timer; one daemon thread. */
-  private final ScheduledExecutorService redials;
-
-  /** Where messages go: the open stream, the held queue while redialling, or nowhere. */
-  private enum Link { OPEN, REDIALLING, CLOSED }
-
-  private final Object sendLock = new Object();
   /**
-   * Guarded by sendLock: the stream in use (OPEN), or the redial in flight (REDIALLING; null
-   * between attempts). Only its callbacks act: a late one of an earlier stream is ignored.
+   * The stream to the CRM, with its own lock. Lock order: this NodeManager's monitor, then the
+   * link's; the link never calls back into this class with its lock held.
    */
-  private Inbound current;
-  /** Guarded by sendLock. CLOSED before start and once the stream is completed or failed. */
-  private Link link = Link.CLOSED;
-  /** Guarded by sendLock: what would have been sent while REDIALLING, in order. */
-  private final ArrayDeque<ConnectRequest> held = new ArrayDeque<>();
-  /** Guarded by sendLock: output bytes in {@link #held}, and output dropped beyond the bound. */
-  private long heldOutputBytes;
-  private long droppedOutputBytes;
-  /** Guarded by sendLock: counts the times the stream was lost, so an earlier timer is inert. */
-  private int outage;
-  /** Guarded by sendLock: for the current outage. */
-  private String lostBecause;
-  private String lastRedialError;
-  private Duration redialDelay;
-  private ScheduledFuture<?> graceTimer;
+  private final CrmLink link;
 
-  /** From the CRM's welcome; null until one arrived. Never logged. */
-  private volatile String reconnectCredential;
-  /** The EXEC'd command's exit once it ended: a resumed hello repeats it unless it is held. */
-  private volatile CommandExit commandExit;
-
-  /** Guarded by this. */
+  /** Guarded by this (the monitor guards the state machine: state and detail). */
   private NodeState state = NodeState.CONNECTING;
   /** Guarded by this: the message of the last state change, for GET_STATUS. */
   private String detail = "connecting";
@@ -164,9 +122,18 @@ public final class NodeManager implements AutoCloseable {
    */
   public NodeManager(NodeManagerConfig config, GuestDriver driver, Channel channel,
       PilotIdentity identity) {
+    this(config, driver, channel, identity, Clock.systemUTC(), null);
+  }
+
+  /**
+   * As the public constructor, with the clock that measures {@code connect_timeout} and the
+   * scheduler for the redials and the {@code reconnect_grace} timer (null: a daemon thread of
+   * its own). The scheduler is shut down at termination.
+   */
+  NodeManager(NodeManagerConfig config, GuestDriver driver, Channel channel,
+      PilotIdentity identity, Clock clock, ScheduledExecutorService redials) {
     this.config = config;
     this.driver = driver;
-    this.channel = channel;
     this.identity = identity;
     this.name = "nm-" + identity.jobId() + "-" + identity.nodeIndex();
     this.commands = Executors.newSingleThreadExecutor(r -> {
@@ -174,11 +141,9 @@ public final class NodeManager implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
-    this.redials = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, name + "-redial");
-      t.setDaemon(true);
-      return t;
-    });
+    this.link = new CrmLink(channel, identity, driver.name(), config.connectTimeout(),
+        config.reconnectGrace(), name, new LinkEvents(), clock,
+        redials != null ? redials : CrmLink.redialThread(name));
   }
 
   /**
@@ -195,22 +160,14 @@ public final class NodeManager implements AutoCloseable {
     log.info("{}: starting with driver {} ({})", name, driver.name(), identity);
     destroyRecoveredGuests();
     try {
-      awaitChannelReady();
+      link.open();
     } catch (CrmUnreachableException e) {
       ending.set(true);
       commands.shutdownNow();
-      redials.shutdownNow();
+      link.close();
       termination.complete(new Termination(Termination.Reason.CRM_FAILED, e.getMessage(),
           List.of()));
       throw e;
-    }
-    synchronized (sendLock) {
-      dial(new Inbound(false, false), PilotHello.newBuilder()
-          .setJobId(identity.jobId())
-          .setNodeIndex(identity.nodeIndex())
-          .setCredential(identity.credential())
-          .setHost(physicalHost())
-          .setDriver(driver.name()).build());
     }
     // The CRM may already have refused the hello and teardown may have begun: then no CONNECTED.
     moveIfAllowed(NodeState.CONNECTED, "pilot connected with driver " + driver.name());
@@ -269,95 +226,16 @@ public final class NodeManager implements AutoCloseable {
 
   /** Whether the stream broke after a welcome and the CRM has not taken this pilot back yet. */
   public boolean redialling() {
-    synchronized (sendLock) {
-      return link == Link.REDIALLING;
-    }
+    return link.redialling();
   }
 
-  // ------------------------------------------------------------------ connection
+  // ------------------------------------------------------------------ the CRM's commands
 
-  private void awaitChannelReady() throws CrmUnreachableException {
-    if (!(channel instanceof ManagedChannel managed)) {
-      return;
-    }
-    Instant deadline = Instant.now().plus(config.connectTimeout());
-    ConnectivityState s = managed.getState(true);
-    while (s != ConnectivityState.READY) {
-      Duration left = Duration.between(Instant.now(), deadline);
-      if (s == ConnectivityState.SHUTDOWN || left.isNegative() || left.isZero()) {
-        throw new CrmUnreachableException("cannot reach the CRM at " + managed.authority()
-            + " within " + config.connectTimeout().toSeconds() + "s (connection " + s + ")");
-      }
-      CountDownLatch changed = new CountDownLatch(1);
-      managed.notifyWhenStateChanged(s, changed::countDown);
-      try {
-        changed.await(left.toMillis(), TimeUnit.MILLISECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new CrmUnreachableException("interrupted while connecting to the CRM");
-      }
-      s = managed.getState(true);
-    }
-  }
-
-  /**
-   * Opens a stream with {@code hello} as its first message and makes it the current one. The
-   * first stream waits for the channel to be ready; a redial fails fast instead (the redial loop
-   * does the waiting, with its own back-off). Called with sendLock held.
-   */
-  private void dial(Inbound in, PilotHello hello) {
-    PilotServiceGrpc.PilotServiceStub stub = PilotServiceGrpc.newStub(channel);
-    if (!in.resume) {
-      stub = stub.withWaitForReady();
-      link = Link.OPEN;
-    }
-    current = in;
-    stub.connect(in);
-    try {
-      in.requestStream.onNext(ConnectRequest.newBuilder().setHello(hello).build());
-    } catch (RuntimeException e) {
-      log.warn("{}: cannot send the hello: {}", name, e.toString());
-    }
-  }
-
-  /**
-   * The CRM's side of one stream (each dial has its own). Called on gRPC threads, serially per
-   * stream; callbacks of a stream that is no longer {@link #current} do nothing.
-   */
-  private final class Inbound implements ClientResponseObserver<ConnectRequest, ConnectResponse> {
-    /** A redial (its hello has resume set). */
-    final boolean resume;
-    /** Its hello carried the command's exit, so a held exit is not sent again on it. */
-    final boolean helloCarriedExit;
-    /** Set by beforeStart, which runs inside {@code connect}. */
-    ClientCallStreamObserver<ConnectRequest> requestStream;
-    /** Guarded by sendLock: a welcome arrived on this stream. */
-    boolean welcomed;
-
-    Inbound(boolean resume, boolean helloCarriedExit) {
-      this.resume = resume;
-      this.helloCarriedExit = helloCarriedExit;
-    }
-
+  /** What the link tells this NodeManager; called without the link's lock (see CrmLink). */
+  private final class LinkEvents implements CrmLink.Listener {
     @Override
-    public void beforeStart(ClientCallStreamObserver<ConnectRequest> requestStream) {
-      this.requestStream = requestStream;
-    }
-
-    private boolean isCurrent() {
-      synchronized (sendLock) {
-        return current == this;
-      }
-    }
-
-    @Override
-    public void onNext(ConnectResponse command) {
-      if (!isCurrent()) {
-        log.debug("{}: ignored {} from an earlier stream", name, commandName(command));
-        return;
-      }
+    public void onCommand(ConnectResponse command) {
       switch (command.getCommandCase()) {
-        case WELCOME -> welcomed(this, command.getWelcome());
         case SHUTDOWN -> end(Termination.Reason.SHUTDOWN,
             "the CRM sent SHUTDOWN" + (command.getShutdown().getReason().isEmpty() ? ""
                 : ": " + command.getShutdown().getReason()), command.getRequestId());
@@ -393,192 +271,19 @@ public final class NodeManager implements AutoCloseable {
     }
 
     @Override
-    public void onError(Throwable t) {
-      Status status = Status.fromThrowable(t);
-      String detail = status.getCode()
-          + (status.getDescription() == null ? "" : ": " + status.getDescription());
-      boolean denied = status.getCode() == Status.Code.PERMISSION_DENIED;
-      String why = switch (status.getCode()) {
-        case PERMISSION_DENIED -> "the CRM refused this pilot: ";
-        case UNAVAILABLE -> "lost the CRM: ";
-        default -> "the stream to the CRM failed: ";
-      } + detail;
-      synchronized (sendLock) {
-        if (current != this) {
-          log.debug("{}: an earlier stream ended: {}", name, detail);
-          return;
-        }
-        if (link == Link.REDIALLING) {
-          // a redial that was not welcomed: only a refusal ends the NodeManager
-          if (!denied) {
-            redialFailed(detail);
-            return;
-          }
-          why = "the CRM refused to re-adopt this pilot: " + detail;
-        } else {
-          boolean wasOpen = link == Link.OPEN;
-          link = Link.CLOSED;
-          if (wasOpen && !denied && startRedialling(why)) {
-            return;
-          }
-        }
-      }
-      end(Termination.Reason.CRM_FAILED, why, null);
+    public void onLost(Termination.Reason reason, String why) {
+      end(reason, why, null);
     }
 
     @Override
-    public void onCompleted() {
-      synchronized (sendLock) {
-        if (current != this) {
-          log.debug("{}: an earlier stream was completed", name);
-          return;
-        }
-        if (link == Link.REDIALLING) {
-          redialFailed("the CRM closed the stream without welcoming this pilot");
-          return;
-        }
-        if (link == Link.OPEN && startRedialling("the CRM closed the stream without SHUTDOWN")) {
-          return;
-        }
-      }
-      end(Termination.Reason.CRM_CLOSED, "the CRM closed the stream", null);
+    public NodeState stateNow() {
+      return state();
     }
-  }
 
-  /** A welcome on {@code in}: keeps the credential; on a redial, the stream is taken back. */
-  private void welcomed(Inbound in, PilotWelcome welcome) {
-    String credential = welcome.getReconnectCredential();
-    if (credential.isEmpty()) {
-      log.warn("{}: the CRM's welcome carries no reconnect credential; this pilot cannot resume"
-          + " after a broken stream", name);
-    } else {
-      reconnectCredential = credential;
+    @Override
+    public String hostname() {
+      return NodeManager.this.hostname();
     }
-    int resent;
-    long dropped;
-    synchronized (sendLock) {
-      if (current != in || in.welcomed) {
-        return;
-      }
-      in.welcomed = true;
-      if (link != Link.REDIALLING || ending.get()) {
-        return; // the first stream (already OPEN), or ending
-      }
-      link = Link.OPEN;
-      if (graceTimer != null) {
-        graceTimer.cancel(false);
-        graceTimer = null;
-      }
-      resent = held.size();
-      dropped = droppedOutputBytes;
-      flushHeld(in.helloCarriedExit);
-    }
-    log.info("{}: the CRM took this pilot back; sent {} held messages{}", name, resent,
-        dropped == 0 ? "" : " (" + dropped + " bytes of output were dropped)");
-  }
-
-  /**
-   * The current, welcomed stream broke: keep the guest and redial, unless the NodeManager is
-   * ending or was never welcomed. Returns whether it redials. Called with sendLock held.
-   */
-  private boolean startRedialling(String why) {
-    if (reconnectCredential == null || ending.get()) {
-      return false;
-    }
-    link = Link.REDIALLING;
-    current = null;
-    int n = ++outage;
-    lostBecause = why;
-    lastRedialError = null;
-    redialDelay = REDIAL_FIRST;
-    held.clear();
-    heldOutputBytes = 0;
-    droppedOutputBytes = 0;
-    Duration grace = config.reconnectGrace();
-    log.warn("{}: {}; keeping the guest and redialling the CRM for up to {} (reconnect_grace)",
-        name, why, NodeManagerConfig.format(grace));
-    try {
-      graceTimer = redials.schedule(() -> graceOver(n), grace.toMillis(), TimeUnit.MILLISECONDS);
-      redials.execute(() -> redial(n));
-    } catch (RejectedExecutionException e) {
-      link = Link.CLOSED;
-      return false;
-    }
-    return true;
-  }
-
-  /** A redial that was not welcomed failed: the next one after the back-off. sendLock held. */
-  private void redialFailed(String detail) {
-    int n = outage;
-    current = null;
-    lastRedialError = detail;
-    Duration delay = redialDelay;
-    redialDelay = redialDelay.multipliedBy(2).compareTo(REDIAL_MAX) > 0 ? REDIAL_MAX
-        : redialDelay.multipliedBy(2);
-    log.debug("{}: redial failed ({}); next in {} ms", name, detail, delay.toMillis());
-    try {
-      redials.schedule(() -> redial(n), delay.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (RejectedExecutionException e) {
-      // ending: teardown shut the executor down
-    }
-  }
-
-  /** One redial of outage {@code n}, on the redial thread. */
-  private void redial(int n) {
-    NodeState now = state(); // before sendLock: the lock order is this, then sendLock
-    CommandExit exit = commandExit;
-    String host = physicalHost();
-    ManagedChannel managed = channel instanceof ManagedChannel m ? m : null;
-    boolean shutDown = managed != null && managed.isShutdown();
-    synchronized (sendLock) {
-      if (link != Link.REDIALLING || outage != n || current != null || ending.get()) {
-        return;
-      }
-      if (!shutDown) {
-        if (managed != null) {
-          // grpc's own reconnect back-off grows to minutes; the redials set the pace instead
-          managed.resetConnectBackoff();
-        }
-        PilotHello.Builder hello = PilotHello.newBuilder()
-            .setJobId(identity.jobId())
-            .setNodeIndex(identity.nodeIndex())
-            .setCredential(reconnectCredential)
-            .setHost(host)
-            .setDriver(driver.name())
-            .setResume(true)
-            .setState(now.toProto());
-        // An exit sent on a broken stream may not have reached the GRC: the hello repeats it.
-        // One that happened while redialling is held and follows the held output instead.
-        boolean sentBefore = exit != null && held.stream().noneMatch(ConnectRequest::hasExit);
-        if (sentBefore) {
-          hello.setExit(exit);
-        }
-        dial(new Inbound(true, sentBefore), hello.build());
-        return;
-      }
-    }
-    end(Termination.Reason.CRM_FAILED, lostBecauseNow() + "; cannot redial: the channel to the"
-        + " CRM is shut down", null);
-  }
-
-  private String lostBecauseNow() {
-    synchronized (sendLock) {
-      return lostBecause;
-    }
-  }
-
-  /** The grace of outage {@code n} is over: give up unless a redial was welcomed meanwhile. */
-  private void graceOver(int n) {
-    String message;
-    synchronized (sendLock) {
-      if (link != Link.REDIALLING || outage != n) {
-        return;
-      }
-      message = "the CRM did not take this pilot back within reconnect_grace ("
-          + NodeManagerConfig.format(config.reconnectGrace()) + "): " + lostBecause
-          + (lastRedialError == null ? "" : "; last redial: " + lastRedialError);
-    }
-    end(Termination.Reason.CRM_FAILED, message, null);
   }
 
   // ------------------------------------------------------------------ commands
@@ -768,10 +473,8 @@ public final class NodeManager implements AutoCloseable {
     int exit = code.getAsInt();
     String message = exit > 128 ? "killed by signal " + (exit - 128) : "exited with " + exit;
     log.info("{}: command on {} {}", name, host, message);
-    CommandExit ended = CommandExit.newBuilder().setHostname(host).setExitCode(exit)
-        .setMessage(message).build();
-    commandExit = ended;
-    send(ConnectRequest.newBuilder().setExit(ended).build());
+    send(ConnectRequest.newBuilder().setExit(CommandExit.newBuilder().setHostname(host)
+        .setExitCode(exit).setMessage(message)).build());
     moveIfAllowed(NodeState.DONE, "command " + message);
   }
 
@@ -800,8 +503,8 @@ public final class NodeManager implements AutoCloseable {
       }
       return;
     }
+    link.stopRedialling();
     log.info("{}: ending: {}", name, message);
-    stopRedialling();
     Thread t = new Thread(() -> {
       List<String> left = List.of();
       try {
@@ -821,8 +524,7 @@ public final class NodeManager implements AutoCloseable {
           }
           reply(r);
         }
-        completeStream();
-        redials.shutdownNow();
+        link.close();
         termination.complete(new Termination(reason, message, left));
         log.info("{}: ended ({})", name, reason);
       }
@@ -959,134 +661,11 @@ public final class NodeManager implements AutoCloseable {
   }
 
   private void reply(CommandReply.Builder reply) {
-    send(ConnectRequest.newBuilder().setReply(reply).build());
+    link.reply(reply);
   }
 
-  /**
-   * Sends one message on the open stream, holds it while redialling, drops it when the stream is
-   * closed; never throws.
-   */
   private void send(ConnectRequest message) {
-    synchronized (sendLock) {
-      switch (link) {
-        case OPEN -> sendNow(message);
-        case REDIALLING -> hold(message);
-        case CLOSED -> log.debug("{}: stream closed; dropped {}", name, message.getKindCase());
-      }
-    }
-  }
-
-  /** sendLock held, link OPEN. */
-  private void sendNow(ConnectRequest message) {
-    try {
-      current.requestStream.onNext(message);
-    } catch (RuntimeException e) {
-      log.warn("{}: cannot send {}: {}", name, message.getKindCase(), e.toString());
-    }
-  }
-
-  /**
-   * Keeps a message for the stream that will be welcomed. Replies are dropped: they answer a
-   * request of a stream that is gone. Output beyond {@link #HELD_OUTPUT_BYTES} is counted and
-   * dropped. sendLock held.
-   */
-  private void hold(ConnectRequest message) {
-    switch (message.getKindCase()) {
-      case REPLY -> log.debug("{}: stream lost; dropped the reply to request {}", name,
-          message.getReply().getRequestId());
-      case OUTPUT -> {
-        int size = message.getOutput().getData().size();
-        if (droppedOutputBytes > 0 || heldOutputBytes + size > HELD_OUTPUT_BYTES) {
-          if (droppedOutputBytes == 0) {
-            log.warn("{}: more than {} bytes of output while the CRM is away; dropping output"
-                + " until it is back", name, HELD_OUTPUT_BYTES);
-          }
-          droppedOutputBytes += size;
-        } else {
-          heldOutputBytes += size;
-          held.add(message);
-        }
-      }
-      default -> held.add(message);
-    }
-  }
-
-  /**
-   * Sends what was held on the stream just welcomed, in order; a note on stderr how much output
-   * was dropped follows the output that was kept (before the exit). sendLock held, link OPEN.
-   */
-  private void flushHeld(boolean helloCarriedExit) {
-    boolean noted = droppedOutputBytes == 0;
-    for (ConnectRequest m : held) {
-      if (m.hasExit()) {
-        if (!noted) {
-          sendNow(droppedNote());
-          noted = true;
-        }
-        if (helloCarriedExit) {
-          continue; // the CRM has it from the hello
-        }
-      }
-      sendNow(m);
-    }
-    if (!noted) {
-      sendNow(droppedNote());
-    }
-    held.clear();
-    heldOutputBytes = 0;
-    droppedOutputBytes = 0;
-  }
-
-  private ConnectRequest droppedNote() {
-    String host = hostname();
-    String note = "lambdagrid: " + droppedOutputBytes + " bytes of output of " + host
-        + " were dropped while its pilot was disconnected from the CRM (at most "
-        + HELD_OUTPUT_BYTES + " bytes are kept)\n";
-    return ConnectRequest.newBuilder().setOutput(OutputChunk.newBuilder()
-        .setStream(OutputChunk.Stream.STDERR).setHostname(host)
-        .setData(ByteString.copyFromUtf8(note))).build();
-  }
-
-  /** Ending while redialling: cancels the redial in flight and drops what was held. */
-  private void stopRedialling() {
-    synchronized (sendLock) {
-      if (graceTimer != null) {
-        graceTimer.cancel(false);
-        graceTimer = null;
-      }
-      if (link != Link.REDIALLING) {
-        return;
-      }
-      link = Link.CLOSED;
-      if (!held.isEmpty() || droppedOutputBytes > 0) {
-        log.info("{}: ending while the CRM is away: {} held messages are not sent", name,
-            held.size());
-      }
-      held.clear();
-      heldOutputBytes = 0;
-      droppedOutputBytes = 0;
-      Inbound redial = current;
-      if (redial != null && redial.requestStream != null) {
-        try {
-          redial.requestStream.cancel("the pilot is ending", null);
-        } catch (RuntimeException e) {
-          log.debug("{}: cancelling the redial: {}", name, e.toString());
-        }
-      }
-    }
-  }
-
-  private void completeStream() {
-    synchronized (sendLock) {
-      if (link == Link.OPEN) {
-        link = Link.CLOSED;
-        try {
-          current.requestStream.onCompleted();
-        } catch (RuntimeException e) {
-          log.debug("{}: completing the stream: {}", name, e.toString());
-        }
-      }
-    }
+    link.send(message);
   }
 
   private String hostname() {
@@ -1094,7 +673,8 @@ public final class NodeManager implements AutoCloseable {
     return s == null ? "node " + identity.nodeIndex() : s.hostname();
   }
 
-  private static String commandName(ConnectResponse c) {
+  /** The command's name in replies and logs: its oneof case ("GET_KEYS"), "UNKNOWN" if unset. */
+  static String commandName(ConnectResponse c) {
     return switch (c.getCommandCase()) {
       case SETUP -> "SETUP";
       case GET_KEYS -> "GET_KEYS";
@@ -1106,18 +686,5 @@ public final class NodeManager implements AutoCloseable {
       case WELCOME -> "WELCOME";
       case COMMAND_NOT_SET -> "UNKNOWN";
     };
-  }
-
-  /** The physical node's name, for the hello (informational). */
-  static String physicalHost() {
-    String env = System.getenv("HOSTNAME");
-    if (env != null && !env.isBlank()) {
-      return env;
-    }
-    try {
-      return Files.readString(Path.of("/etc/hostname")).trim();
-    } catch (IOException | RuntimeException e) {
-      return "localhost";
-    }
   }
 }

@@ -82,7 +82,7 @@ public record NodeManagerConfig(
     reconnectGrace = reconnectGrace == null ? DEFAULT_RECONNECT_GRACE : reconnectGrace;
     if (reconnectGrace.isNegative() || reconnectGrace.isZero()) {
       throw new IllegalArgumentException("reconnect_grace: must be positive (got "
-          + format(reconnectGrace) + ")");
+          + Quantities.formatDuration(reconnectGrace) + ")");
     }
   }
 
@@ -161,16 +161,21 @@ public record NodeManagerConfig(
     m.put("driver", driver);
     m.put("driver_config", driverConfig);
     m.put("state_dir", stateDir.toString());
-    m.put("connect_timeout", format(connectTimeout));
-    m.put("teardown_timeout", format(teardownTimeout));
-    m.put("reconnect_grace", format(reconnectGrace));
+    m.put("connect_timeout", formatSeconds(connectTimeout));
+    m.put("teardown_timeout", formatSeconds(teardownTimeout));
+    m.put("reconnect_grace", formatSeconds(reconnectGrace));
     if (tls != null) {
       m.put("tls", tls);
     }
     return ConfigLoader.render(m);
   }
 
-  static String format(Duration d) {
+  /**
+   * {@code d} in whole seconds ("120s"), or in milliseconds when it has a fraction ("1500ms"): how
+   * the start-up log and the pilot's reconnect_grace messages spell durations. Not {@link
+   * Quantities#formatDuration}, which writes 120s as "2m".
+   */
+  static String formatSeconds(Duration d) {
     return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
   }
 }

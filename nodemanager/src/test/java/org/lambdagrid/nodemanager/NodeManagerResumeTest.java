@@ -10,10 +10,12 @@ import io.grpc.inprocess.InProcessServerBuilder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -92,11 +94,17 @@ class NodeManagerResumeTest {
   }
 
   private TestCrm.Session startNodeManager(TestCrm crm, Duration grace) throws Exception {
+    return startNodeManager(crm, grace, null);
+  }
+
+  /** With {@code redials} running the redials and the grace timer (null: the pilot's own). */
+  private TestCrm.Session startNodeManager(TestCrm crm, Duration grace,
+      ScheduledExecutorService redials) throws Exception {
     Map<String, Object> fake = Map.of();
     driver = (FakeGuestDriver) GuestDrivers.create("fake", new DriverContext(fake, stateDir));
     nm = new NodeManager(NodeManagerConfig.of("fake", fake, stateDir)
         .withTeardownTimeout(Duration.ofSeconds(5)).withReconnectGrace(grace), driver, channel,
-        new PilotIdentity(job, 0, "secret-0"));
+        new PilotIdentity(job, 0, "secret-0"), Clock.systemUTC(), redials);
     nm.start();
     return crm.awaitSession(T);
   }
@@ -300,7 +308,7 @@ class NodeManagerResumeTest {
     TestCrm.Session a = startNodeManager(startCrm(TestCrm.welcoming(RECONNECT)), T);
     driveToRun(a);
     Path gate = work.resolve("go");
-    int total = NodeManager.HELD_OUTPUT_BYTES + (1 << 20);
+    int total = CrmLink.HELD_OUTPUT_BYTES + (1 << 20);
     ok(a.call(exec("sh", "-c", "while [ ! -e '" + gate + "' ]; do sleep 0.05; done;"
         + " head -c " + total + " /dev/zero | tr '\\0' x; exit 0"), T));
     loseTheCrm();
@@ -320,7 +328,7 @@ class NodeManagerResumeTest {
         .matcher(notes.get(0));
     assertThat(m.find()).as(notes.get(0)).isTrue();
     long dropped = Long.parseLong(m.group(1));
-    assertThat(kept).isLessThanOrEqualTo(NodeManager.HELD_OUTPUT_BYTES).isPositive();
+    assertThat(kept).isLessThanOrEqualTo(CrmLink.HELD_OUTPUT_BYTES).isPositive();
     assertThat(dropped).isPositive();
     assertThat(kept + dropped).isEqualTo(total);
     assertThat(b.hello().hasExit()).isFalse();
@@ -350,11 +358,13 @@ class NodeManagerResumeTest {
 
   @Test
   void noCrmWithinTheGrace_tearsDownAndNamesTheGrace() throws Exception {
+    ManualScheduler redials = new ManualScheduler();
     TestCrm.Session a = startNodeManager(startCrm(TestCrm.welcoming(RECONNECT)),
-        Duration.ofSeconds(1));
+        Duration.ofSeconds(1), redials);
     driveToRun(a);
     ok(a.call(exec("sleep", "60"), T));
-    killCrm();
+    loseTheCrm();
+    redials.advance(Duration.ofSeconds(1)); // the grace is over; no CRM came back
     Termination t = nm.awaitTermination(T).orElseThrow();
     assertThat(t.reason()).isEqualTo(Termination.Reason.CRM_FAILED);
     assertThat(t.message()).startsWith("the CRM did not take this pilot back within"

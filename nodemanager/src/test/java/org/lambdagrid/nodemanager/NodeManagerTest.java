@@ -413,10 +413,11 @@ class NodeManagerTest {
         .forAddress("127.0.0.1", 1).usePlaintext().build();
     try {
       Map<String, Object> none = new HashMap<>();
+      // each reading of the clock is a second later: the connect timeout is over at once
       NodeManager lonely = new NodeManager(NodeManagerConfig.of("fake", none, stateDir)
           .withConnectTimeout(Duration.ofSeconds(1)),
           GuestDrivers.create("fake", new DriverContext(none, stateDir)), nowhere,
-          new PilotIdentity(job, 1, ""));
+          new PilotIdentity(job, 1, ""), new SteppingClock(Duration.ofSeconds(1)), null);
       assertThatThrownBy(lonely::start).isInstanceOf(CrmUnreachableException.class)
           .hasMessageStartingWith("cannot reach the CRM at 127.0.0.1:1 within 1s");
       assertThat(lonely.awaitTermination(T)).isPresent();
