@@ -1,6 +1,5 @@
 package org.lambdagrid.crm.site;
 
-import io.grpc.Status;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -367,8 +366,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       share = shares.get(hello.getJobId());
     }
     if (share == null) {
-      throw new RequestException(Status.Code.PERMISSION_DENIED, "pilot refused: job '"
-          + hello.getJobId() + "' holds no share on site '" + settings.site() + "'");
+      throw PilotAdmission.refused(noShare(hello.getJobId()));
     }
     return share.accept(hello, session);
   }
@@ -419,11 +417,14 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     synchronized (this) {
       Share s = shares.get(jobId);
       if (s == null) {
-        throw Errors.notFound("job '" + jobId + "' holds no share on site '" + settings.site()
-            + "'");
+        throw Errors.notFound(noShare(jobId));
       }
       return s;
     }
+  }
+
+  private String noShare(String jobId) {
+    return "job '" + jobId + "' holds no share on site '" + settings.site() + "'";
   }
 
   // For Share.
