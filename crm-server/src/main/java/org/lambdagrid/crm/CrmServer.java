@@ -72,12 +72,21 @@ public final class CrmServer implements AutoCloseable {
    */
   public CrmServer(CrmConfig config, PilotStarter starter, ServerBuilder<?> serverBuilder,
       GrcRegistrar registrar, JdbcSiteLedger ledger) {
+    this(config, starter, serverBuilder, registrar, ledger, Clock.systemUTC());
+  }
+
+  /**
+   * @param clock what the site core reads the time from: hold expiry, credential expiry, phase
+   *     deadlines, the reconnect grace, event times
+   */
+  public CrmServer(CrmConfig config, PilotStarter starter, ServerBuilder<?> serverBuilder,
+      GrcRegistrar registrar, JdbcSiteLedger ledger, Clock clock) {
     this.config = config;
     this.registrar = registrar;
     this.ledger = ledger;
     this.advertised = config.advertiseEndpoint();
     this.shares = new SiteShares(config.siteSettings(), starter, () -> advertised,
-        Clock.systemUTC(), ledger == null ? SiteLedger.NONE : ledger);
+        clock, ledger == null ? SiteLedger.NONE : ledger);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
         List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)),
         authorizer(config.site()));

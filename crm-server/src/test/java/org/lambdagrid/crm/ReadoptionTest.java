@@ -11,7 +11,6 @@ import io.grpc.inprocess.InProcessServerBuilder;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -31,6 +30,7 @@ import org.lambdagrid.crm.site.SetupParams;
 import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.ShareWatcher;
 import org.lambdagrid.crm.site.SiteShares;
+import org.lambdagrid.crm.testing.TestClock;
 import org.lambdagrid.crm.testing.TestPilot;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 import org.lambdagrid.proto.v1.CommandExit;
@@ -55,6 +55,8 @@ class ReadoptionTest {
   private final String name = "readopt-" + COUNTER.incrementAndGet();
   private final ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
   private final List<AutoCloseable> cleanup = new ArrayList<>();
+  /** Every CRM process of a test reads this clock; the reconnect grace ends when it is moved. */
+  private final TestClock clock = TestClock.ofNow();
   private Server server;
   private JdbcSiteLedger ledger;
   private SiteShares site;
@@ -72,7 +74,7 @@ class ReadoptionTest {
     CrmConfig c = config(grace);
     ledger = JdbcSiteLedger.open(c);
     starter = new TestPilotStarter(() -> channel);
-    site = new SiteShares(c.siteSettings(), starter, () -> null, Clock.systemUTC(), ledger);
+    site = new SiteShares(c.siteSettings(), starter, () -> null, clock, ledger);
     List<String> recovered = site.recover();
     server = InProcessServerBuilder.forName(name).addService(new PilotServiceImpl(site)).build()
         .start();
@@ -107,7 +109,7 @@ class ReadoptionTest {
 
   /** Reserves and opens j-1 with {@code nodes} nodes and drives it to {@code throughRun}. */
   private void runJob(int nodes, boolean throughRun) {
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     site.reservations().prepare("r-1", new Window(now.minusSeconds(1), now.plusSeconds(3600)),
         nodes, Ipv4Cidr.parse("10.10.0.0/29"), "alice");
     site.reservations().commit("r-1");
@@ -235,7 +237,7 @@ class ReadoptionTest {
     runJob(1, true);
     TestPilot runningPilot = starter.pilot(0);
     String cred = reconnectCredential(0);
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     site.reservations().prepare("r-2", new Window(now.minusSeconds(1), now.plusSeconds(3600)),
         1, Ipv4Cidr.parse("10.10.0.8/29"), "alice");
     site.reservations().commit("r-2");
@@ -362,6 +364,7 @@ class ReadoptionTest {
     TestPilot p0 = TestPilot.resuming(channel, "j-1", 0, cred0, NodeState.NODE_EXECUTING, null)
         .connect();
     p0.welcome().get(10, TimeUnit.SECONDS);
+    clock.advance(Duration.ofSeconds(1));
     await().atMost(Duration.ofSeconds(20)).until(() -> updates.events("a-1").stream()
         .anyMatch(e -> e.startsWith("NODE_LOST")));
     assertThat(updates.events("a-1")).last().asString().isEqualTo("NODE_LOST: node a-1 was lost:"
@@ -380,6 +383,7 @@ class ReadoptionTest {
     TestPilot p = TestPilot.resuming(channel, "j-1", 0, cred, NodeState.NODE_EXECUTING, null)
         .connect();
     p.welcome().get(10, TimeUnit.SECONDS);
+    clock.advance(Duration.ofSeconds(1));
     await().atMost(Duration.ofSeconds(20)).until(() -> site.jobIds().isEmpty());
     assertThat(p.receivedCommands()).containsExactly(CommandCase.SHUTDOWN);
     assertThat(p.received().get(0).getShutdown().getReason())

@@ -1,5 +1,6 @@
 package org.lambdagrid.crm.site;
 
+import static org.lambdagrid.common.ProtoNames.shortName;
 import static org.lambdagrid.proto.v1.NodeState.NODE_CONNECTED;
 import static org.lambdagrid.proto.v1.NodeState.NODE_DONE;
 import static org.lambdagrid.proto.v1.NodeState.NODE_EXECUTING;
@@ -12,13 +13,9 @@ import static org.lambdagrid.proto.v1.NodeState.NODE_STOPPED;
 
 import io.grpc.Context;
 import io.grpc.Status;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -33,6 +30,7 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Errors.RequestException;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.Quantities;
 import org.lambdagrid.crm.pilot.CommandFailedException;
 import org.lambdagrid.crm.pilot.PilotHandle;
 import org.lambdagrid.crm.pilot.PilotLaunch;
@@ -69,9 +67,10 @@ import org.slf4j.LoggerFactory;
  * One job's share of this site: the hold, its nodes, their pilots, and its event history.
  *
  * <p>Threading: phase calls are serialised by {@code phaseLock} and block their caller until the
- * barrier completes. Node state, history and watchers are guarded by {@code this}; nothing that
- * can call out (pilot streams, watchers, starters) is invoked while holding it. Watchers are
- * called on a per-share serial executor, in emission order.
+ * barrier completes. Node state is guarded by {@code this}; nothing that can call out (pilot
+ * streams, watchers, starters) is invoked while holding it. Updates go to the share's
+ * {@link ShareHistory} (its lock is taken after this one), which calls the watchers; which pilot
+ * may take which node is decided by {@link PilotAdmission}.
  *
  * <p>Protobuf messages (NodeEntry, NodeKeys, TrustBundle, ExecSpec, WatchShareResponse) are used
  * as plain data here: they pass through this site unchanged between the GRC and the pilots.
@@ -87,39 +86,36 @@ import org.slf4j.LoggerFactory;
  */
 final class Share {
   private static final Logger log = LoggerFactory.getLogger(Share.class);
-  private static final SecureRandom RANDOM = new SecureRandom();
   private static final long POLL_MILLIS = 100;
-  /** Output kept for late watchers; beyond this only live watchers see output. */
-  private static final long HISTORY_OUTPUT_CAP = 4L << 20;
 
   final ShareSpec spec;
   private final SiteShares site;
-  private final SerialExecutor delivery;
+  private final ShareHistory history;
+  private final PilotAdmission admission;
   private final ReentrantLock phaseLock = new ReentrantLock();
   private final CompletableFuture<Void> releasedFuture = new CompletableFuture<>();
 
   // Guarded by this.
   private final List<Node> nodes = new ArrayList<>();
-  private final List<WatchShareResponse> history = new ArrayList<>();
-  private final List<ShareWatcher> watchers = new ArrayList<>();
-  private long historyOutputBytes;
-  private long seq; // of the last update emitted
   private boolean releasing;
-  private boolean finished;
   private String guestUser;
   private List<Ipv4Cidr> peerRanges = List.of();
   private int slots;
   private String bridge = "";
   private boolean runningRecorded;
-  private boolean watched;
   private boolean suspended;
   private final boolean restored;
 
   Share(ShareSpec spec, SiteShares site) {
+    this(spec, site, false);
+  }
+
+  private Share(ShareSpec spec, SiteShares site, boolean restored) {
     this.spec = spec;
     this.site = site;
-    this.delivery = new SerialExecutor(site.executor());
-    this.restored = false;
+    this.history = new ShareHistory(spec.jobId(), site.incarnation(), site.executor());
+    this.admission = new PilotAdmission(spec.jobId(), site.settings().site(), site.clock());
+    this.restored = restored;
   }
 
   /**
@@ -127,20 +123,17 @@ final class Share {
    * repeatable; its history starts here (the GRC already has everything before the restart).
    */
   Share(ShareSpec spec, SiteShares site, SiteLedger.Running running) {
-    this.spec = spec;
-    this.site = site;
-    this.delivery = new SerialExecutor(site.executor());
-    this.restored = true;
+    this(spec, site, true);
     synchronized (this) {
       guestUser = running.guestUser();
       slots = running.slots();
       runningRecorded = true;
       for (int i = 0; i < spec.nodeCount(); i++) {
         Node n = new Node(i, NODE_READY, "the CRM restarted; waiting up to "
-            + format(site.settings().reconnectGrace()) + " for the pilot to redial");
-        n.reconnectHash = i < running.reconnectHashes().size()
-            ? running.reconnectHashes().get(i) : "";
-        n.credentialUsed = true;
+            + Quantities.formatDuration(site.settings().reconnectGrace())
+            + " for the pilot to redial");
+        n.credentials = PilotCredentials.restored(i < running.reconnectHashes().size()
+            ? running.reconnectHashes().get(i) : "");
         n.execSent = true;
         n.phase = Phase.PHASE_EXEC;
         nodes.add(n);
@@ -170,8 +163,8 @@ final class Share {
         checkNoneLost();
         for (Node n : nodes) {
           if (n.handle == null && n.state == NODE_LAUNCHING) {
-            n.credential = newCredential();
-            n.credentialExpiry = site.settings().credentialExpiry(site.clock().instant(), deadline);
+            n.credentials.issue(
+                site.settings().credentialExpiry(site.clock().instant(), deadline));
             n.phase = Phase.PHASE_LAUNCH;
             toStart.add(n);
           }
@@ -253,7 +246,7 @@ final class Share {
           return;
         }
         running = new SiteLedger.Running(guestUser, slots,
-            nodes.stream().map(n -> n.reconnectHash).toList());
+            nodes.stream().map(n -> n.credentials.reconnectHash()).toList());
       }
       site.ledger().shareRunning(spec.jobId(), running); // from here a restart can re-adopt
       synchronized (this) {
@@ -314,7 +307,7 @@ final class Share {
       first = !releasing;
       releasing = true;
       for (Node n : nodes) {
-        n.credentialUsed = true; // no pilot of this share may dial in any more
+        n.credentials.useUp(); // no pilot of this share may dial in any more
       }
     }
     if (!first) {
@@ -324,8 +317,7 @@ final class Share {
     }
     try {
       List<Node> all = snapshot();
-      RequestException released = Errors.aborted("the share of job " + spec.jobId()
-          + " on site '" + site.settings().site() + "' was released: " + reason);
+      RequestException released = Errors.aborted(title() + " was released: " + reason);
       for (Node n : all) {
         n.connected.completeExceptionally(released);
       }
@@ -370,12 +362,7 @@ final class Share {
         move(n, NODE_STOPPED, "released: " + reason);
       }
     } finally {
-      synchronized (this) {
-        finished = true;
-        List<ShareWatcher> ws = List.copyOf(watchers);
-        watchers.clear();
-        delivery.execute(() -> ws.forEach(Share::safeReleased));
-      }
+      history.released();
       releasedFuture.complete(null);
       log.info("job {}: share released ({})", spec.jobId(), reason);
     }
@@ -390,15 +377,13 @@ final class Share {
    */
   boolean suspend(String why) {
     List<Node> all;
-    List<ShareWatcher> ws;
     synchronized (this) {
       if (!runningRecorded || releasing) {
         return false;
       }
       suspended = true;
       all = List.copyOf(nodes);
-      ws = List.copyOf(watchers);
-      watchers.clear();
+      history.suspended(why); // watchers are told on the history's own thread
     }
     for (Node n : all) {
       PilotSession s = n.session;
@@ -406,13 +391,6 @@ final class Share {
         s.abort(Status.UNAVAILABLE.withDescription(why));
       }
     }
-    delivery.execute(() -> ws.forEach(w -> {
-      try {
-        w.onSuspended(why);
-      } catch (RuntimeException e) {
-        log.debug("watcher failed on suspend: {}", e.toString());
-      }
-    }));
     log.info("job {}: share left running for the next start of this CRM ({})", spec.jobId(), why);
     return true;
   }
@@ -421,58 +399,7 @@ final class Share {
 
   /** Adds a watcher; it gets the history first. Returns a handle that removes it. */
   Runnable watch(ShareWatcher watcher) {
-    synchronized (this) {
-      watched = true;
-      List<WatchShareResponse> past = List.copyOf(history);
-      boolean done = finished;
-      delivery.execute(() -> {
-        for (WatchShareResponse r : past) {
-          watcher.onUpdate(r);
-        }
-        if (done) {
-          safeReleased(watcher);
-        }
-      });
-      if (!done) {
-        watchers.add(watcher);
-      }
-    }
-    return () -> {
-      synchronized (this) {
-        watchers.remove(watcher);
-      }
-    };
-  }
-
-  private void emit(WatchShareResponse unstamped) {
-    synchronized (this) {
-      WatchShareResponse update = unstamped.toBuilder().setIncarnation(site.incarnation())
-          .setSeq(++seq).build();
-      if (!update.hasOutput()) {
-        history.add(update);
-      } else if (historyOutputBytes + update.getOutput().getData().size() <= HISTORY_OUTPUT_CAP) {
-        historyOutputBytes += update.getOutput().getData().size();
-        history.add(update);
-      } // else: live watchers still get it; late ones miss it (the GRC watches from the start)
-      List<ShareWatcher> ws = List.copyOf(watchers);
-      delivery.execute(() -> {
-        for (ShareWatcher w : ws) {
-          try {
-            w.onUpdate(update);
-          } catch (RuntimeException e) {
-            log.warn("job {}: a watcher failed: {}", spec.jobId(), e.toString());
-          }
-        }
-      });
-    }
-  }
-
-  private static void safeReleased(ShareWatcher w) {
-    try {
-      w.onReleased();
-    } catch (RuntimeException e) {
-      log.debug("watcher failed on release: {}", e.toString());
-    }
+    return history.watch(watcher);
   }
 
   // ------------------------------------------------------------------------------ pilots
@@ -486,31 +413,9 @@ final class Share {
       return resume(hello, session);
     }
     Node node;
-    String reconnect = newCredential();
+    String reconnect = PilotCredentials.newSecret();
     synchronized (this) {
-      String who = "node " + hello.getNodeIndex() + " of job " + spec.jobId();
-      if (releasing) {
-        throw denied(who + ": the share was released");
-      }
-      if (hello.getNodeIndex() < 0 || hello.getNodeIndex() >= nodes.size()) {
-        throw denied(who + ": no such node (the job has "
-            + (nodes.isEmpty() ? "no pilots started" : nodes.size() + " nodes") + " on site '"
-            + site.settings().site() + "')");
-      }
-      node = nodes.get(hello.getNodeIndex());
-      if (node.credential == null || !MessageDigest.isEqual(
-          node.credential.getBytes(StandardCharsets.UTF_8),
-          hello.getCredential().getBytes(StandardCharsets.UTF_8))) {
-        throw denied(who + ": wrong credential");
-      }
-      if (node.credentialUsed) {
-        throw denied(who + ": the credential was already used");
-      }
-      if (site.clock().instant().isAfter(node.credentialExpiry)) {
-        throw denied(who + ": the credential expired at " + node.credentialExpiry);
-      }
-      node.credentialUsed = true;
-      node.reconnectHash = sha256(reconnect);
+      node = admission.admit(hello, nodes, releasing, reconnect);
       node.session = session;
       session.setName(node.hostname);
       move(node, NODE_CONNECTED, "pilot connected from host '" + hello.getHost() + "'"
@@ -527,29 +432,7 @@ final class Share {
   private PilotListener resume(PilotHello hello, PilotSession session) {
     Node node;
     synchronized (this) {
-      String who = "node " + hello.getNodeIndex() + " of job " + spec.jobId();
-      if (releasing) {
-        throw denied(who + ": the share was released");
-      }
-      if (suspended) {
-        throw new RequestException(Status.Code.UNAVAILABLE, "the CRM is stopping; redial");
-      }
-      if (hello.getNodeIndex() < 0 || hello.getNodeIndex() >= nodes.size()) {
-        throw denied(who + ": no such node");
-      }
-      node = nodes.get(hello.getNodeIndex());
-      if (node.reconnectHash == null || node.reconnectHash.isEmpty()
-          || !MessageDigest.isEqual(node.reconnectHash.getBytes(StandardCharsets.UTF_8),
-              sha256(hello.getCredential()).getBytes(StandardCharsets.UTF_8))) {
-        throw denied(who + ": wrong reconnect credential");
-      }
-      if (node.state == NODE_LOST || node.state == NODE_STOPPED) {
-        throw denied(who + ": the node is " + shortName(node.state)
-            + (node.lostMessage == null ? "" : " (" + node.lostMessage + ")"));
-      }
-      if (node.session != null && node.session.isOpen()) {
-        throw denied(who + ": its pilot is still connected");
-      }
+      node = admission.readmit(hello, nodes, releasing, suspended);
       node.session = session;
       session.setName(node.hostname);
       note(node, "pilot of " + node.hostname + " re-adopted from host '" + hello.getHost()
@@ -580,7 +463,7 @@ final class Share {
   void reconnectGraceEnded() {
     List<Node> missing = new ArrayList<>();
     boolean unclaimed;
-    String grace = format(site.settings().reconnectGrace());
+    String grace = Quantities.formatDuration(site.settings().reconnectGrace());
     synchronized (this) {
       if (releasing || !restored) {
         return;
@@ -590,7 +473,7 @@ final class Share {
           missing.add(n);
         }
       }
-      unclaimed = !watched;
+      unclaimed = !history.watched();
     }
     for (Node n : missing) {
       move(n, NODE_LOST, "node " + n.hostname + " was lost: its pilot did not come back within "
@@ -607,22 +490,9 @@ final class Share {
         .setWelcome(PilotWelcome.newBuilder().setReconnectCredential(reconnect)).build();
   }
 
-  static String sha256(String secret) {
-    try {
-      return java.util.HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-          .digest(secret.getBytes(StandardCharsets.UTF_8)));
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-256 is missing from this JVM", e);
-    }
-  }
-
-  private static RequestException denied(String why) {
-    return new RequestException(Status.Code.PERMISSION_DENIED, "pilot refused: " + why);
-  }
-
   private void startPilot(Node n) {
     PilotLaunch launch = new PilotLaunch(spec.jobId(), n.index, n.hostname, guestUser,
-        n.credential, site.pilotEndpoint(), spec.end());
+        n.credentials.launchCredential(), site.pilotEndpoint(), spec.end());
     // A starter that opens gRPC calls (in-JVM pilots in tests) must not inherit the SetupNodes
     // call's context, or its calls would be cancelled when SetupNodes returns.
     Context previous = Context.ROOT.attach();
@@ -743,7 +613,7 @@ final class Share {
         Node n = targets.get(i);
         PilotHandle h = n.handle;
         String msg = "node " + n.hostname + " missed phase " + shortName(n.phase) + " after "
-            + format(timeout) + (n.phase == Phase.PHASE_LAUNCH && h != null
+            + Quantities.formatDuration(timeout) + (n.phase == Phase.PHASE_LAUNCH && h != null
                 ? " (pilot: " + h.describe() + ")" : "");
         move(n, NODE_LOST, msg);
         return new RequestException(Status.Code.DEADLINE_EXCEEDED, msg);
@@ -796,14 +666,14 @@ final class Share {
         n.lostMessage = message;
         log.warn("job {}: {}", spec.jobId(), message);
       }
-      emit(WatchShareResponse.newBuilder().setEvent(event(n, message)).build());
+      history.emit(WatchShareResponse.newBuilder().setEvent(event(n, message)).build());
     }
   }
 
   /** An event about a node that does not change its state (e.g. the pilot's error text). */
   private void note(Node n, String message) {
     synchronized (this) {
-      emit(WatchShareResponse.newBuilder().setEvent(event(n, message)).build());
+      history.emit(WatchShareResponse.newBuilder().setEvent(event(n, message)).build());
     }
   }
 
@@ -815,9 +685,13 @@ final class Share {
 
   private void checkOpen() {
     if (releasing) {
-      throw Errors.precondition("the share of job " + spec.jobId() + " on site '"
-          + site.settings().site() + "' is being released");
+      throw Errors.precondition(title() + " is being released");
     }
+  }
+
+  /** "the share of job J on site 'S'", for messages. */
+  private String title() {
+    return "the share of job " + spec.jobId() + " on site '" + site.settings().site() + "'";
   }
 
   private void checkNoneLost() {
@@ -874,27 +748,6 @@ final class Share {
         .setPrefixLength(spec.range().prefixLength()).setSlots(slots).build();
   }
 
-  static String shortName(Phase p) {
-    return p.name().replaceFirst("^PHASE_", "");
-  }
-
-  static String shortName(NodeState s) {
-    return s.name().replaceFirst("^NODE_", "");
-  }
-
-  static String format(Duration d) {
-    if (d.toMillisPart() == 0 && d.getNano() == 0) {
-      return d.getSeconds() + "s";
-    }
-    return d.toMillis() + "ms";
-  }
-
-  private static String newCredential() {
-    byte[] b = new byte[32];
-    RANDOM.nextBytes(b);
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(b);
-  }
-
   private static void awaitQuietly(Future<?> f) {
     try {
       f.get();
@@ -908,7 +761,7 @@ final class Share {
   // ------------------------------------------------------------------------------ node
 
   /** One node of the share. Mutable fields are guarded by the share's lock unless volatile. */
-  private final class Node implements PilotListener {
+  private final class Node implements PilotListener, PilotAdmission.Seat {
     final int index;
     final String hostname;
     final long address;
@@ -916,10 +769,7 @@ final class Share {
     NodeState state = NODE_LAUNCHING;
     volatile Phase phase = Phase.PHASE_LAUNCH;
     volatile boolean phaseActive;
-    String credential;
-    Instant credentialExpiry;
-    boolean credentialUsed;
-    String reconnectHash; // hex SHA-256 of the reconnect credential
+    PilotCredentials credentials = new PilotCredentials();
     volatile PilotHandle handle;
     volatile PilotSession session;
     NodeKeys keys;
@@ -935,7 +785,27 @@ final class Share {
       this.hostname = site.settings().site() + "-" + index;
       this.address = spec.range().hostAddress(index);
       this.state = initial;
-      emit(WatchShareResponse.newBuilder().setEvent(event(this, message)).build());
+      history.emit(WatchShareResponse.newBuilder().setEvent(event(this, message)).build());
+    }
+
+    @Override
+    public PilotCredentials credentials() {
+      return credentials;
+    }
+
+    @Override
+    public NodeState state() {
+      return state;
+    }
+
+    @Override
+    public String lostMessage() {
+      return lostMessage;
+    }
+
+    @Override
+    public boolean pilotConnected() {
+      return session != null && session.isOpen();
     }
 
     @Override
@@ -957,7 +827,7 @@ final class Share {
     public void onOutput(OutputChunk chunk) {
       OutputChunk c = chunk.getHostname().isEmpty()
           ? chunk.toBuilder().setHostname(hostname).build() : chunk;
-      emit(WatchShareResponse.newBuilder().setOutput(c).build());
+      history.emit(WatchShareResponse.newBuilder().setOutput(c).build());
     }
 
     @Override
@@ -970,7 +840,7 @@ final class Share {
         }
         move(this, NODE_DONE, "command exited with code " + e.getExitCode()
             + (e.getMessage().isEmpty() ? "" : ": " + e.getMessage()));
-        emit(WatchShareResponse.newBuilder().setExit(e).build());
+        history.emit(WatchShareResponse.newBuilder().setExit(e).build());
       }
     }
 

@@ -1,8 +1,8 @@
 package org.lambdagrid.crm.site;
 
-import io.grpc.Status;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -40,6 +40,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class SiteShares implements PilotRegistry, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SiteShares.class);
+  private static final long GRACE_POLL_MILLIS = 100;
 
   private final SiteSettings settings;
   private final PilotStarter starter;
@@ -289,8 +290,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
           started.add(id);
         }
         Duration grace = settings.reconnectGrace();
-        CompletableFuture.delayedExecutor(grace.toMillis(), TimeUnit.MILLISECONDS, executor)
-            .execute(share::reconnectGraceEnded);
+        atGraceEnd(share, clock.instant().plus(grace));
         log.info("job {}: its guests were running; waiting up to {} for its {} pilot(s) to"
             + " redial", id, grace, spec.nodeCount());
       } else {
@@ -304,6 +304,28 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       log.info("restart: the shares of {} job(s) are bound again: {}", kept.size(), kept);
     }
     return kept;
+  }
+
+  /**
+   * Calls {@link Share#reconnectGraceEnded} on a worker thread once the clock reaches
+   * {@code end}, looking at the clock every {@value #GRACE_POLL_MILLIS} ms at most (so a clock
+   * that jumps is noticed too). Stops looking once the share is gone or this core is closed.
+   */
+  private void atGraceEnd(Share share, Instant end) {
+    long left = Math.max(0, Duration.between(clock.instant(), end).toMillis());
+    CompletableFuture.delayedExecutor(Math.min(left, GRACE_POLL_MILLIS), TimeUnit.MILLISECONDS,
+        executor).execute(() -> {
+          synchronized (this) {
+            if (executor.isShutdown() || shares.get(share.spec.jobId()) != share) {
+              return;
+            }
+          }
+          if (clock.instant().isBefore(end)) {
+            atGraceEnd(share, end);
+          } else {
+            share.reconnectGraceEnded();
+          }
+        });
   }
 
   /** PHASE_LAUNCH + PHASE_SETUP; see SiteService.SetupNodes. */
@@ -367,8 +389,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       share = shares.get(hello.getJobId());
     }
     if (share == null) {
-      throw new RequestException(Status.Code.PERMISSION_DENIED, "pilot refused: job '"
-          + hello.getJobId() + "' holds no share on site '" + settings.site() + "'");
+      throw PilotAdmission.refused(noShare(hello.getJobId()));
     }
     return share.accept(hello, session);
   }
@@ -419,11 +440,14 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     synchronized (this) {
       Share s = shares.get(jobId);
       if (s == null) {
-        throw Errors.notFound("job '" + jobId + "' holds no share on site '" + settings.site()
-            + "'");
+        throw Errors.notFound(noShare(jobId));
       }
       return s;
     }
+  }
+
+  private String noShare(String jobId) {
+    return "job '" + jobId + "' holds no share on site '" + settings.site() + "'";
   }
 
   // For Share.

@@ -20,18 +20,20 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Endpoint;
 
 /**
- * Issue 15, finding 5: the CRM runs as root and creates {@code LOG_DIR/JOB-N.log}. A user who can
- * write {@code LOG_DIR} plants that name as a symbolic link to a root-owned file, flipping it
- * between a link, a regular file of theirs and nothing, in a loop, while the starters create
- * logs again and again; the root-owned target must keep its content, owner and mode. The
- * attacker is a real process of a throwaway non-root user ({@value #USER}, created here with
- * useradd and removed with userdel -r). Root only: skipped otherwise.
+ * The CRM runs as root and creates {@code LOG_DIR/JOB-N.log}. A user who can write
+ * {@code LOG_DIR} plants that name as a symbolic link to a root-owned file, flipping it between a
+ * link, a regular file of theirs and nothing, in a loop, while the starters create logs again
+ * and again; the root-owned target must keep its content, owner and mode. The attacker is a real
+ * process of a throwaway non-root user ({@value #USER}, created here with useradd and removed
+ * with userdel -r). Root only (tag {@code root}): skipped otherwise.
  */
+@Tag("root")
 class PilotLogAttackTest {
   static final String USER = "lg-logattack";
   private static final String SECRET = "root's secret\n";

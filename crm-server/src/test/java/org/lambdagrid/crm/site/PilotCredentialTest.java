@@ -61,16 +61,18 @@ class PilotCredentialTest {
   }
 
   @Test
-  void anExpiredCredentialIsRefused() throws Exception {
+  void anExpiredCredentialIsRefused() {
     start("  credential_ttl: 300ms\n");
     crm.starter.neverDial(0);
     CompletableFuture<List<NodeEntry>> setup = reserveAndSetup("j-1", "10.10.0.0/30");
     PilotLaunch launch = launchOf("j-1");
-    Thread.sleep(600);
+    crm.clock.advance(Duration.ofMillis(600));
     Status refused = connect("j-1", 0, launch.credential());
     assertThat(refused.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
     assertThat(refused.getDescription())
         .startsWith("pilot refused: node 0 of job j-1: the credential expired at ");
+    await().atMost(5, TimeUnit.SECONDS).until(() -> crm.starter.launchChecks() > 0);
+    crm.clock.advance(Duration.ofSeconds(5)); // the launch phase's deadline passes
     assertThat(setup).failsWithin(Duration.ofSeconds(10));
   }
 

@@ -92,6 +92,17 @@ class SitePhasesTest {
         .setTimeout(ProtoTime.toProto(timeout)).build()).getNodesList();
   }
 
+  /**
+   * Advances the site's clock by {@code d} once {@code ready} holds, from another thread: the
+   * test meanwhile blocks in the phase whose deadline this passes.
+   */
+  private void advanceClockWhen(java.util.concurrent.Callable<Boolean> ready, Duration d) {
+    CompletableFuture.runAsync(() -> {
+      await().atMost(5, TimeUnit.SECONDS).until(ready);
+      crm.clock.advance(d);
+    });
+  }
+
   private static void assertStatus(Runnable call, Status.Code code, String description) {
     assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
       assertThat(e.getStatus().getCode()).isEqualTo(code);
@@ -204,6 +215,9 @@ class SitePhasesTest {
       }
     });
     reserve("j-1", 2);
+    advanceClockWhen(() -> watch.events("a-0").contains("NODE_SET_UP")
+        && crm.starter.pilot(1) != null && crm.starter.pilot(1).receivedCommands().contains(SETUP),
+        Duration.ofMillis(500));
     assertStatus(() -> setup("j-1", Duration.ofMillis(500)), Status.Code.DEADLINE_EXCEEDED,
         "node a-1 missed phase SETUP after 500ms");
     await().atMost(5, TimeUnit.SECONDS).until(() -> watch.hasEvent(NodeState.NODE_LOST,
@@ -217,6 +231,7 @@ class SitePhasesTest {
   void aPilotThatNeverDialsInMissesLaunch() {
     crm.starter.neverDial(0);
     reserve("j-1", 1);
+    advanceClockWhen(() -> crm.starter.launchChecks() > 0, Duration.ofMillis(400));
     assertStatus(() -> setup("j-1", Duration.ofMillis(400)), Status.Code.DEADLINE_EXCEEDED,
         "node a-0 missed phase LAUNCH after 400ms (pilot: test pilot a-0, running)");
   }

@@ -4,16 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.grpc.Status;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.List;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Errors.RequestException;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.crm.testing.TestClock;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -22,27 +21,7 @@ import org.junit.jupiter.api.Test;
 class SiteReservationsTest {
   private static final Instant T0 = Instant.parse("2030-01-01T00:00:00Z");
 
-  /** A clock the test moves. */
-  private static final class TestClock extends Clock {
-    volatile Instant now = T0;
-
-    @Override
-    public java.time.ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(java.time.ZoneId zone) {
-      return this;
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-  }
-
-  private final TestClock clock = new TestClock();
+  private final TestClock clock = new TestClock(T0);
   private final SiteShares shares = new SiteShares(
       new SiteSettings("a", 3, List.of(Ipv4Cidr.parse("10.10.0.0/16")), 1, Duration.ofSeconds(5),
           Duration.ofSeconds(1), Duration.ofSeconds(120)),
@@ -107,7 +86,7 @@ class SiteReservationsTest {
   @Test
   void aPreparedHoldExpiresAfterTheHoldTimeAndCannotBeCommittedThen() {
     rs.prepare("r-1", hours(1, 2), 3, cidr("10.10.0.0/29"), "alice");
-    clock.now = T0.plusSeconds(121);
+    clock.set(T0.plusSeconds(121));
     assertThat(rs.state("r-1")).contains(HoldTable.State.EXPIRED);
     assertThat(rs.nodesHeldAt(T0.plusSeconds(3700))).isZero();
     assertRefused(() -> rs.commit("r-1"), Status.Code.FAILED_PRECONDITION, "expired");

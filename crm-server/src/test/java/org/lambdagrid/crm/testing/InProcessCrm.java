@@ -26,7 +26,9 @@ import org.lambdagrid.proto.v1.SiteServiceGrpc;
 /**
  * One CRM in this JVM over the in-process transport, with a {@link TestPilotStarter} whose test
  * pilots dial back in process. By default it "registers" with a recording fake GRC registrar.
- * Close it after the test: it releases every share and shuts the server down.
+ * Its site reads the time from {@link #clock}, which stands still until the test advances it
+ * (credential expiry, phase deadlines). Close it after the test: it releases every share and
+ * shuts the server down.
  */
 public final class InProcessCrm implements AutoCloseable {
   private static int counter;
@@ -34,6 +36,7 @@ public final class InProcessCrm implements AutoCloseable {
   public final String name;
   public final CrmConfig config;
   public final TestPilotStarter starter;
+  public final TestClock clock = TestClock.ofNow();
   public final CrmServer server;
   public final ManagedChannel channel;
   public final List<RegisterSiteRequest> registrations = new CopyOnWriteArrayList<>();
@@ -59,7 +62,8 @@ public final class InProcessCrm implements AutoCloseable {
           .setName(req.getName()).setCrmEndpoint(req.getCrmEndpoint())
           .setNodeCapacity(req.getNodeCapacity()).addAllRanges(req.getRangesList())).build();
     };
-    this.server = new CrmServer(config, starter, InProcessServerBuilder.forName(name), r);
+    this.server = new CrmServer(config, starter, InProcessServerBuilder.forName(name), r, null,
+        clock);
     try {
       server.start();
     } catch (IOException e) {
@@ -76,7 +80,7 @@ public final class InProcessCrm implements AutoCloseable {
    * hour) and opens the job's share in it: what the GRC does before a job's first phase.
    */
   public void openShare(String job, int nodes, String range, String user, Instant end) {
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     String r = "r-" + job;
     site().prepare(PrepareRequest.newBuilder().setReservationId(r).setNodeCount(nodes)
         .setRange(AddressRange.newBuilder().setCidr(range)).setUser(user)

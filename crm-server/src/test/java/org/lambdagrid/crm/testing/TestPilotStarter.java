@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.lambdagrid.crm.pilot.PilotHandle;
@@ -27,6 +28,7 @@ public final class TestPilotStarter implements PilotStarter {
   private final Set<Integer> dieBeforeDialling = ConcurrentHashMap.newKeySet();
   private final Set<Integer> neverDial = ConcurrentHashMap.newKeySet();
   private final Map<Integer, String> launchProblems = new ConcurrentHashMap<>();
+  private final AtomicInteger launchChecks = new AtomicInteger();
   private volatile Consumer<TestPilot> configure = p -> { };
 
   /** @param channel to the CRM's PilotService, or null to only record launches */
@@ -69,6 +71,7 @@ public final class TestPilotStarter implements PilotStarter {
 
   @Override
   public String launchProblem(PilotHandle handle) {
+    launchChecks.incrementAndGet();
     String p = launchProblems.get(handle.launch().nodeIndex());
     return p != null ? p : PilotStarter.super.launchProblem(handle);
   }
@@ -119,6 +122,11 @@ public final class TestPilotStarter implements PilotStarter {
 
   public List<PilotLaunch> stops() {
     return List.copyOf(stops);
+  }
+
+  /** How often a phase asked for launch problems: more than 0 once one waits at its barrier. */
+  public int launchChecks() {
+    return launchChecks.get();
   }
 
   /** The test pilot of a node index (of the last launch for it), or null. */
