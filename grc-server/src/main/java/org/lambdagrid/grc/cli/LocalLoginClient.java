@@ -10,8 +10,8 @@ import org.lambdagrid.grc.local.LoginAnswer;
 
 /**
  * The client half of the GRC's local login: connects to its Unix socket, reads the
- * {@link LoginAnswer} (the kernel tells the GRC who this process runs as). Errors are one-line
- * {@link GrcCli.UserError}s.
+ * {@link LoginAnswer} (the kernel tells the GRC who this process runs as). Errors are
+ * one-line {@link UserError}s.
  */
 final class LocalLoginClient {
   private LocalLoginClient() {}
@@ -22,12 +22,12 @@ final class LocalLoginClient {
       ch.connect(UnixDomainSocketAddress.of(socket));
       a = LoginAnswer.parse(Channels.newInputStream(ch));
     } catch (IOException e) {
-      throw new GrcCli.UserError("cannot log in through the GRC's local socket " + socket + ": "
+      throw new UserError("cannot log in through the GRC's local socket " + socket + ": "
           + (e.getMessage() == null ? e.toString() : e.getMessage())
           + " (is the GRC running? otherwise use a certificate or --token)", 1);
     }
     if (!a.ok()) {
-      throw new GrcCli.UserError("the GRC refused the local login on " + socket + ": "
+      throw new UserError("the GRC refused the local login on " + socket + ": "
           + a.error(), 1);
     }
     return a;

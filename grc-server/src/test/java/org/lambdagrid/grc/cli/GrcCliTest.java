@@ -137,11 +137,11 @@ class GrcCliTest {
         .setSequence(7).setTime(org.lambdagrid.common.ProtoTime.toProto(
             java.time.Instant.parse("2026-01-02T03:04:05Z")))
         .setSite("b").setPhase(org.lambdagrid.proto.v1.Phase.PHASE_EXEC);
-    assertThat(GrcCli.eventLine(e.setHostname("b-1")
+    assertThat(Output.eventLine(e.setHostname("b-1")
         .setNodeState(org.lambdagrid.proto.v1.NodeState.NODE_LOST).setMessage("gone").build()))
         .isEqualTo("   7 2026-01-02T03:04:05Z b-1 LOST [EXEC]: gone");
     // A site-level note of the GRC's own (its CRM lost or back) has no state to print.
-    assertThat(GrcCli.eventLine(e.clearHostname().clearNodeState()
+    assertThat(Output.eventLine(e.clearHostname().clearNodeState()
         .setMessage("the CRM of site 'b' is back; its share continues").build()))
         .isEqualTo("   7 2026-01-02T03:04:05Z site b [EXEC]: the CRM of site 'b' is back; its"
             + " share continues");

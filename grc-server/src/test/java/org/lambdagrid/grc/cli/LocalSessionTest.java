@@ -25,8 +25,8 @@ class LocalSessionTest {
         "user.crt")), "a user certificate would win over the local login");
   }
 
-  private GrcCli cli(Path socket) {
-    return new GrcCli(Map.of("LAMBDAGRID_LOCAL_SOCKET", socket.toString()), "ignored");
+  private Connection connection(Path socket) {
+    return new Connection(Map.of("LAMBDAGRID_LOCAL_SOCKET", socket.toString()), "ignored");
   }
 
   @Test
@@ -35,18 +35,19 @@ class LocalSessionTest {
     Path socket = dir.resolve("long.sock");
     try (LocalSocket s = LocalSocket.bind(socket, new LocalLogin(sessions, () -> "127.0.0.1:7302",
         "PEM"), ch -> "erin")) {
-      GrcCli c = cli(socket);
+      Connection c = connection(socket);
       assertThat(c.me()).isEqualTo("erin");
       assertThat(c.endpoint().toString()).isEqualTo("127.0.0.1:7302");
       String t = c.bearerToken();
       assertThat(c.bearerToken()).isEqualTo(t);
       assertThat(sessions.size()).isEqualTo(1);
     }
-    SessionTokens short_ = new SessionTokens(Clock.systemUTC(), GrcCli.RENEW_BEFORE.minusSeconds(1));
+    SessionTokens short_ = new SessionTokens(Clock.systemUTC(),
+        Connection.RENEW_BEFORE.minusSeconds(1));
     Path socket2 = dir.resolve("short.sock");
     try (LocalSocket s = LocalSocket.bind(socket2, new LocalLogin(short_, () -> "127.0.0.1:7302",
         "PEM"), ch -> "erin")) {
-      GrcCli c = cli(socket2);
+      Connection c = connection(socket2);
       String t = c.bearerToken();
       String renewed = c.bearerToken();
       assertThat(renewed).isNotEqualTo(t);
