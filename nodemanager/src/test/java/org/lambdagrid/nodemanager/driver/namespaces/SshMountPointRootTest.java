@@ -25,9 +25,9 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
 /**
- * The user's ~/.ssh as the mount point of the guest's private one (issue 14): for a brand-new
- * user (no ~/.ssh) many guests built at once all succeed; a ~/.ssh that is a symbolic link or a
- * file fails every build with an error naming the path, and leaves nothing behind. Needs root.
+ * The user's ~/.ssh as the mount point of the guest's private one: for a brand-new user (no
+ * ~/.ssh) many guests built at once all succeed; a ~/.ssh that is a symbolic link or a file fails
+ * every build with an error naming the path, and leaves nothing behind. Needs root.
  */
 @Tag("root")
 class SshMountPointRootTest {
@@ -60,7 +60,7 @@ class SshMountPointRootTest {
     }
     Commands.attempt("ip", "link", "del", bridge);
     if (stateBase != null) {
-      NamespacesDriver.deleteTree(stateBase.getParent());
+      SafeFiles.deleteTree(stateBase.getParent());
     }
     Commands.attempt("userdel", "-r", user);
   }
@@ -109,7 +109,7 @@ class SshMountPointRootTest {
    */
   @Test
   void theMountPointStepSucceedsForEveryGuestThatReachesItAtOnce() throws Exception {
-    NamespacesDriver.UserInfo info = NamespacesDriver.lookupUser(user);
+    GuestUser info = GuestUser.lookup(user);
     Path ssh = home.resolve(".ssh");
     int n = 8;
     ExecutorService pool = Executors.newFixedThreadPool(n);
@@ -120,14 +120,14 @@ class SshMountPointRootTest {
         for (int i = 0; i < n; i++) {
           calls.add(pool.submit(() -> {
             start.await();
-            NamespacesDriver.ensureSshMountPoint(info);
+            FilesStep.ensureSshMountPoint(info);
             return null;
           }));
         }
         for (Future<?> f : calls) {
           f.get();
         }
-        assertThat(NamespacesDriver.sshMountPointProblem(ssh, info.uid())).isNull();
+        assertThat(FilesStep.sshMountPointProblem(ssh, info.uid())).isNull();
         Files.delete(ssh); // a new user again for the next round
       }
     } finally {
