@@ -15,8 +15,8 @@ import org.lambdagrid.nodemanager.driver.GuestSpec;
 final class SpecValidation {
   private SpecValidation() {}
 
-  private static final Pattern HOSTNAME = Pattern.compile(
-      "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*");
+  private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+  private static final Pattern HOSTNAME = Pattern.compile(LABEL + "(\\." + LABEL + ")*");
   private static final Pattern IPV4 =
       Pattern.compile("(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}");
   private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
