@@ -10,6 +10,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
+import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
@@ -17,12 +18,23 @@ import org.lambdagrid.nodemanager.driver.GuestSpec;
  * What the driver built for one guest, persisted as {@code STATE/guest.properties} before each
  * step is taken, so that destroy (also by a new NodeManager after a crash) undoes exactly what
  * may exist and never guesses names. Keys are stable: a newer driver must still read them.
+ * Every build step's undo works from this record alone.
  *
  * <p>Not thread-safe; the driver serializes access per guest.
  */
 final class GuestRecord {
   static final String FILE = "guest.properties";
   static final String VERSION = "1";
+
+  /** The network namespace's name (network step). */
+  static final String NETNS = "netns";
+  /** The host-side interface: the veth's host end, or the macvlan before it moves (network). */
+  static final String HOST_LINK = "hostLink";
+  /** Process keys: the NodeManager that built the guest; unshare; the guest's pid 1; sshd. */
+  static final String OWNER = "owner";
+  static final String HOLDER = "holder";
+  static final String INIT = "init";
+  static final String SSHD = "sshd";
 
   private final Path dir;
   private final Properties p = new Properties();
@@ -43,7 +55,7 @@ final class GuestRecord {
     r.p.setProperty("spec.routes", String.join(",", spec.routes()));
     r.p.setProperty("spec.user", spec.user());
     long self = ProcessHandle.current().pid();
-    r.setProc("owner", new Proc(self, NamespacesDriver.startTimeOf(self)));
+    r.setProc(OWNER, new Proc(self, ProcFs.startTimeOf(self)));
     return r;
   }
 
@@ -58,6 +70,16 @@ final class GuestRecord {
     return r;
   }
 
+  /** The record of a guest the caller was handed, or why there is none. */
+  static GuestRecord loadFor(GuestHandle guest) throws GuestException {
+    try {
+      return load(guest.stateDir());
+    } catch (IOException e) {
+      throw new GuestException("guest " + guest.id() + " has no readable record in "
+          + guest.stateDir() + ": " + e.getMessage(), e);
+    }
+  }
+
   /** Writes atomically (temp file, rename), so a crash leaves the old or the new record. */
   void save() throws IOException {
     Path tmp = dir.resolve(FILE + ".tmp");
@@ -66,6 +88,16 @@ final class GuestRecord {
     }
     Files.move(tmp, dir.resolve(FILE), StandardCopyOption.REPLACE_EXISTING,
         StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /** {@link #save}, failing as a GuestException. */
+  void persist() throws GuestException {
+    try {
+      save();
+    } catch (IOException e) {
+      throw new GuestException("cannot record the state of guest " + id() + ": "
+          + e.getMessage(), e);
+    }
   }
 
   Path dir() {
@@ -92,8 +124,8 @@ final class GuestRecord {
   record Proc(long pid, String startTime) {
     /** Whether this very process (not a later one with the same pid) is alive. */
     boolean alive() {
-      String now = NamespacesDriver.startTimeOf(pid);
-      return now != null && now.equals(startTime) && !NamespacesDriver.isZombie(pid);
+      String now = ProcFs.startTimeOf(pid);
+      return now != null && now.equals(startTime) && !ProcFs.isZombie(pid);
     }
   }
 
@@ -124,13 +156,13 @@ final class GuestRecord {
    * directory) owns this guest. Guests of dead owners, or of this process, are not.
    */
   boolean ownedByAnotherLiveProcess() {
-    Proc owner = proc("owner");
+    Proc owner = proc(OWNER);
     return owner != null && owner.pid() != ProcessHandle.current().pid() && owner.alive();
   }
 
   /** Whether this process is the one recorded as the guest's owner. */
   boolean ownedByThisProcess() {
-    Proc owner = proc("owner");
+    Proc owner = proc(OWNER);
     return owner != null && owner.pid() == ProcessHandle.current().pid();
   }
 

@@ -37,10 +37,12 @@ import org.lambdagrid.nodemanager.driver.GuestTrust;
 import org.lambdagrid.nodemanager.driver.RunningCommand;
 
 /**
- * Builds two real guests A and B with the namespaces driver and checks the guest contract of
- * issue 3. Needs root, overlayfs, OpenSSH and Open MPI; skips itself with the reason otherwise.
- * Subclasses choose the attachment (bridge, macvlan) and make the test network for it; all
- * network objects are test-made, named "lg...", and removed in {@link #tearDown}.
+ * Builds two real guests A and B with the namespaces driver and checks the guest contract (one
+ * interface, the job unprivileged, home shared, ~/.ssh private, ssh and MPI between guests,
+ * teardown and recovery from the record). Needs root, overlayfs, OpenSSH and Open MPI; skips
+ * itself with the reason otherwise. Subclasses choose the attachment (bridge, macvlan) and make
+ * the test network for it; all network objects are test-made, named "lg...", and removed in
+ * {@link #tearDown}.
  */
 @Tag("root")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -113,7 +115,7 @@ abstract class AbstractNamespacesDriverRootTest {
     }
     removeNetwork();
     if (stateBase != null) {
-      NamespacesDriver.deleteTree(stateBase.getParent());
+      SafeFiles.deleteTree(stateBase.getParent());
     }
     if (hostSshDigest != null) {
       try (Stream<Path> files = Files.list(HOME)) {
@@ -248,7 +250,7 @@ abstract class AbstractNamespacesDriverRootTest {
 
   @Test
   void jobRunsAsTheUserWithoutPrivileges() throws Exception {
-    NamespacesDriver.UserInfo u = NamespacesDriver.lookupUser(USER);
+    GuestUser u = GuestUser.lookup(USER);
     Out o = run(a, Map.of("EXTRA", "x y"), "sh", "-c",
         "id -u; id -g; grep -E '^(CapEff|CapPrm|NoNewPrivs)' /proc/self/status; pwd; "
             + "echo \"$HOME|$USER|$EXTRA|$LAMBDAGRID_HOSTFILE|$LAMBDAGRID_NODES\"");
@@ -334,7 +336,7 @@ abstract class AbstractNamespacesDriverRootTest {
       assertThat(o.stderr()).contains("Host key verification failed");
     } finally {
       driver.installTrust(a, trustFor(List.of(a, b), Map.of()));
-      NamespacesDriver.deleteTree(tmp);
+      SafeFiles.deleteTree(tmp);
     }
     assertThat(run(a, "ssh", subnet() + "12", "true").exit()).isZero();
   }

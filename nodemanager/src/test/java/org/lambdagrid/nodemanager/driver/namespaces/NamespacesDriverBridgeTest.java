@@ -75,6 +75,6 @@ class NamespacesDriverBridgeTest extends AbstractNamespacesDriverRootTest {
     assertThat(netnsList()).doesNotContain("lg-" + id);
     assertThat(linkNames()).doesNotContain("lgv" + id);
     assertThat(restarted.recover()).isEmpty();
-    NamespacesDriver.deleteTree(crashState);
+    SafeFiles.deleteTree(crashState);
   }
 }

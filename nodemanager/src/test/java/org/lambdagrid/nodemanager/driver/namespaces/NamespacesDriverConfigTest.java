@@ -1,7 +1,5 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
-import org.lambdagrid.nodemanager.driver.GuestTrust;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -10,10 +8,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.lambdagrid.nodemanager.driver.GuestException;
-import org.lambdagrid.nodemanager.driver.GuestSpec;
 
-/** The driver's config and the pure parts of the driver; needs no root. */
+/** The driver's config, and the host check naming what the config refers to; needs no root. */
 class NamespacesDriverConfigTest {
 
   @Test
@@ -92,50 +88,6 @@ class NamespacesDriverConfigTest {
         Map.of("attachment", "bridge", "bridge", "br0", "stateDir", "/x")))
         .hasMessageStartingWith("stateDir: unknown field")
         .hasMessageContaining("state_dir");
-  }
-
-  @Test
-  void specValidationRejectsBadAddressesBeforeAnythingIsBuilt() {
-    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site 0", "10.0.0.1",
-        24, List.of("10.1.0.0/33"), "u")))
-        .isInstanceOf(GuestException.class)
-        .hasMessageContaining("hostname 'site 0'")
-        .hasMessageContaining("route '10.1.0.0/33' is not an IPv4 CIDR block");
-    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0",
-        0, List.of(), "u")))
-        .hasMessageContaining("address '10.0.0'").hasMessageContaining("prefix length 0");
-    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0.1",
-        24, List.of(), "u", "br0; rm -rf /")))
-        .hasMessageContaining("bridge 'br0; rm -rf /' is not an interface name");
-    assertThatThrownBy(() -> NamespacesDriver.validate(new GuestSpec("j", "site-0", "10.0.0.1",
-        24, List.of(), "u", "lgn0123456789abcdef")))
-        .hasMessageContaining("is not an interface name");
-  }
-
-  @Test
-  void nodesAreTheHostnamesInHostfileOrder() {
-    String hostfile = "10.0.0.12 slots=1\n10.0.0.11 slots=2\n10.9.0.1 slots=1\n";
-    String hosts = "10.0.0.11 tokyo-0\n10.0.0.12 tokyo-1\n";
-    assertThat(new GuestTrust(hostfile, "", "", hosts).nodeNames()).isEqualTo("tokyo-1 tokyo-0 10.9.0.1");
-    assertThat(new GuestTrust("", "", "", "").nodeNames()).isEmpty();
-  }
-
-  @Test
-  void hostsFileHasLocalhostAndTheGuestItself() {
-    GuestSpec spec = new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "u");
-    assertThat(NamespacesDriver.hostsFile(spec, "")).contains("127.0.0.1\tlocalhost")
-        .contains("10.0.0.11\tsite-0");
-    assertThat(NamespacesDriver.hostsFile(spec, "10.0.0.11 site-0\n"))
-        .doesNotContain("10.0.0.11\tsite-0").endsWith("10.0.0.11 site-0\n");
-  }
-
-  @Test
-  void sshdListensOnTheGuestAddressOnlyWithStrictModesAndNoPam() {
-    NamespacesDriver d = new NamespacesDriver(NamespacesDriverConfig.bridge("lgbr0"));
-    String conf = d.sshdConfig(new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "alice"));
-    assertThat(conf).contains("ListenAddress 10.0.0.11:22\n", "StrictModes yes\n",
-        "UsePAM no\n", "PermitRootLogin no\n", "AllowUsers alice\n",
-        "PasswordAuthentication no\n", "SetEnv PATH=" + NamespacesDriverConfig.DEFAULT_GUEST_PATH);
   }
 
   @Test

@@ -25,11 +25,11 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
 /**
- * The user's ~/.ssh as the mount point of the guest's private one (issue 14): for a brand-new
- * user (no ~/.ssh) many guests built at once all succeed; a ~/.ssh that is a symbolic link or a
- * file fails every build with an error naming the path, and leaves nothing behind; a ~/.ssh the
- * user keeps flipping between a directory and a link to a system directory is never followed by
- * the mount (issue 15, finding 4). Needs root.
+ * The user's ~/.ssh as the mount point of the guest's private one: for a brand-new user (no
+ * ~/.ssh) many guests built at once all succeed; a ~/.ssh that is a symbolic link or a file fails
+ * every build with an error naming the path, and leaves nothing behind; a ~/.ssh the user keeps
+ * flipping between a directory and a link to a system directory is never followed by the mount.
+ * Needs root.
  */
 @Tag("root")
 class SshMountPointRootTest {
@@ -62,7 +62,7 @@ class SshMountPointRootTest {
     }
     Commands.attempt("ip", "link", "del", bridge);
     if (stateBase != null) {
-      NamespacesDriver.deleteTree(stateBase.getParent());
+      SafeFiles.deleteTree(stateBase.getParent());
     }
     Commands.attempt("userdel", "-r", user);
   }
@@ -111,7 +111,7 @@ class SshMountPointRootTest {
    */
   @Test
   void theMountPointStepSucceedsForEveryGuestThatReachesItAtOnce() throws Exception {
-    NamespacesDriver.UserInfo info = NamespacesDriver.lookupUser(user);
+    GuestUser info = GuestUser.lookup(user);
     Path ssh = home.resolve(".ssh");
     int n = 8;
     ExecutorService pool = Executors.newFixedThreadPool(n);
@@ -122,14 +122,14 @@ class SshMountPointRootTest {
         for (int i = 0; i < n; i++) {
           calls.add(pool.submit(() -> {
             start.await();
-            NamespacesDriver.ensureSshMountPoint(info);
+            FilesStep.ensureSshMountPoint(info);
             return null;
           }));
         }
         for (Future<?> f : calls) {
           f.get();
         }
-        assertThat(NamespacesDriver.sshMountPointProblem(ssh, info.uid())).isNull();
+        assertThat(FilesStep.sshMountPointProblem(ssh, info.uid())).isNull();
         Files.delete(ssh); // a new user again for the next round
       }
     } finally {
@@ -161,7 +161,7 @@ class SshMountPointRootTest {
    */
   @Test
   void aSshFlippedToALinkWhileGuestsAreBuiltIsNeverFollowedByTheMount() throws Exception {
-    NamespacesDriver.UserInfo info = NamespacesDriver.lookupUser(user);
+    GuestUser info = GuestUser.lookup(user);
     Path decoy = Files.createDirectory(Path.of("/var/tmp/lgdecoy-" + tag));
     Process flipper = null;
     try {
@@ -201,7 +201,7 @@ class SshMountPointRootTest {
       if (flipper != null) {
         flipper.destroyForcibly().waitFor();
       }
-      NamespacesDriver.deleteTree(decoy);
+      SafeFiles.deleteTree(decoy);
     }
   }
 

@@ -1,0 +1,53 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.lambdagrid.nodemanager.driver.GuestException;
+
+/**
+ * The guest build as a list of steps: run forward by {@link #build}, backward by {@link #undo}
+ * (after a failed build, on destroy, and on destroy after {@code recover}: the same code, from
+ * the record alone).
+ */
+final class GuestSteps {
+  private final List<GuestStep> steps;
+
+  GuestSteps(List<GuestStep> steps) {
+    this.steps = List.copyOf(steps);
+  }
+
+  /**
+   * The namespaces guest: files (and the user's ~/.ssh as a mount point), keys, network (netns
+   * and eth0), processes (the holder and the guest's init).
+   */
+  static GuestSteps of(NamespacesDriverConfig config) {
+    return new GuestSteps(List.of(new FilesStep(config), new KeysStep(config),
+        new NetworkStep(config), new ProcessesStep(config)));
+  }
+
+  /**
+   * Plans, saves the record and builds each step in turn; stops at the first failure, leaving
+   * the undo to the caller.
+   */
+  void build(NewGuest guest) throws GuestException, IOException {
+    for (GuestStep step : steps) {
+      step.plan(guest);
+      guest.record().save();
+      step.build(guest);
+    }
+  }
+
+  /** Undoes every step, last first; returns what is left (empty when everything is gone). */
+  List<String> undo(GuestRecord rec) {
+    List<String> problems = new ArrayList<>();
+    for (int i = steps.size() - 1; i >= 0; i--) {
+      GuestStep step = steps.get(i);
+      if (step.undoNeedsLaterStepsGone() && !problems.isEmpty()) {
+        continue;
+      }
+      problems.addAll(step.undo(rec));
+    }
+    return problems;
+  }
+}

@@ -1,0 +1,146 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What the driver reads from {@code /proc}: process start times (against pid reuse), zombies,
+ * a PID namespace's members, listening sockets, mounts. The parsing is in pure functions.
+ *
+ * <p>Thread-safe; holds no state.
+ */
+final class ProcFs {
+  private ProcFs() {}
+
+  /** The start time field of /proc/PID/stat, or null when there is no such process. */
+  static String startTimeOf(long pid) {
+    try {
+      return startTimeField(Files.readString(stat(pid)));
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  /** Field 22 (starttime) of a /proc/PID/stat line; the command name may hold spaces. */
+  static String startTimeField(String stat) {
+    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+    return f[19];
+  }
+
+  /** The process with that pid as recorded now, or null when there is none. */
+  static GuestRecord.Proc procOf(long pid) {
+    String start = startTimeOf(pid);
+    return start == null ? null : new GuestRecord.Proc(pid, start);
+  }
+
+  static boolean isZombie(long pid) {
+    try {
+      String stat = Files.readString(stat(pid));
+      return stat.charAt(stat.lastIndexOf(')') + 2) == 'Z';
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /**
+   * Whether a process still runs. A zombie does not: it holds no namespace any more, and after
+   * a crash its reaper may be the host's init, which need not be quick about it.
+   */
+  static boolean running(ProcessHandle p) {
+    return p.isAlive() && !isZombie(p.pid());
+  }
+
+  /**
+   * Whether a TCP socket is in LISTEN state on port 22 in the network namespace of process
+   * {@code pid}, from its {@code /proc/PID/net/tcp}; false if that cannot be read.
+   */
+  static boolean listensOnPort22(long pid) {
+    try (BufferedReader r = Files.newBufferedReader(Path.of("/proc", Long.toString(pid), "net",
+        "tcp"))) {
+      r.readLine(); // header
+      for (String line = r.readLine(); line != null; line = r.readLine()) {
+        if (isListenOnPort22(line)) {
+          return true;
+        }
+      }
+    } catch (IOException e) {
+      return false;
+    }
+    return false;
+  }
+
+  /** Whether a line of /proc/net/tcp is a socket in LISTEN state (0A) on local port 22. */
+  static boolean isListenOnPort22(String line) {
+    String[] f = line.trim().split("\\s+");
+    return f.length > 3 && f[1].endsWith(":0016") && f[3].equals("0A");
+  }
+
+  /** Processes of the PID namespace of {@code init}, other than init, as seen from the host. */
+  static List<ProcessHandle> pidNamespaceMembers(GuestRecord.Proc init) {
+    Path initNs;
+    try {
+      initNs = Files.readSymbolicLink(Path.of("/proc", Long.toString(init.pid()), "ns/pid"));
+    } catch (IOException e) {
+      return List.of();
+    }
+    List<ProcessHandle> found = new ArrayList<>();
+    try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : procs) {
+        long pid = Long.parseLong(p.getFileName().toString());
+        if (pid == init.pid()) {
+          continue;
+        }
+        try {
+          if (Files.readSymbolicLink(p.resolve("ns/pid")).equals(initNs)) {
+            ProcessHandle.of(pid).ifPresent(found::add);
+          }
+        } catch (IOException e) {
+          // Gone meanwhile.
+        }
+      }
+    } catch (IOException e) {
+      return found;
+    }
+    return found;
+  }
+
+  /** Mount points at or below {@code dir} in this process's mount namespace. */
+  static List<String> mountsUnder(Path dir) {
+    try {
+      return mountsUnder(dir, Files.readAllLines(Path.of("/proc/self/mounts")));
+    } catch (IOException e) {
+      return List.of("(cannot read /proc/self/mounts: " + e.getMessage() + ")");
+    }
+  }
+
+  /** Mount points at or below {@code dir} among the lines of a /proc/PID/mounts file. */
+  static List<String> mountsUnder(Path dir, List<String> mounts) {
+    String prefix = dir.toString();
+    return mounts.stream()
+        .map(l -> l.split(" ")).filter(f -> f.length > 1)
+        .map(f -> f[1].replace("\\040", " "))
+        .filter(m -> m.equals(prefix) || m.startsWith(prefix + "/"))
+        .toList();
+  }
+
+  /** The pause between two looks of a poll loop; interruption ends the loop by an exception. */
+  static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new UncheckedIOException(new InterruptedIOException("interrupted"));
+    }
+  }
+
+  private static Path stat(long pid) {
+    return Path.of("/proc", Long.toString(pid), "stat");
+  }
+}

@@ -1,0 +1,158 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.nodemanager.driver.GuestException;
+
+/**
+ * Build step 4, the guest's processes: the holder ({@code unshare} in the netns, owning the
+ * guest's mount, UTS, IPC and PID namespaces) and its child {@code guest-init.sh}, which mounts
+ * the guest's file system and stays as the guest's pid 1. Each pid is recorded as soon as it is
+ * known. sshd, started later by RUN ({@link SshdStarter}), is recorded here too.
+ *
+ * <p>Undo kills init (the kernel then kills every process of the guest, and its mounts go with
+ * its mount namespace), then the holder and sshd if they do not exit by themselves, then
+ * anything still in the netns. The holder reaps init and then exits by itself; it is killed only
+ * if it does not, since a process it no longer reaps would wait for the host's init.
+ */
+final class ProcessesStep implements GuestStep {
+  private static final Duration READY_TIMEOUT = Duration.ofSeconds(15);
+
+  private final NamespacesDriverConfig config;
+
+  ProcessesStep(NamespacesDriverConfig config) {
+    this.config = config;
+  }
+
+  @Override
+  public void build(NewGuest guest) throws GuestException, IOException {
+    GuestRecord rec = guest.record();
+    Path dir = rec.dir();
+    List<String> argv = holderArgv(dir, NetworkPlan.netns(rec.id()), guest.spec().hostname(),
+        guest.user(), config.sharedPaths());
+    Path holderLog = dir.resolve("holder.log");
+    Process holder = new ProcessBuilder(argv)
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(holderLog.toFile()))
+        .start();
+    // ip netns exec execs unshare, so this pid is unshare's; record it before anything else.
+    GuestRecord.Proc unshare = ProcFs.procOf(holder.pid());
+    rec.setProc(GuestRecord.HOLDER,
+        unshare != null ? unshare : new GuestRecord.Proc(holder.pid(), "?"));
+    rec.save();
+    long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+    Path ready = dir.resolve(GuestLayout.READY);
+    while (!Files.exists(ready)) {
+      if (!holder.isAlive()) {
+        throw new GuestException("the guest's file system could not be set up: '"
+            + String.join(" ", argv) + "' exited with " + holder.exitValue() + ": "
+            + SafeFiles.tail(holderLog));
+      }
+      if (System.nanoTime() > deadline) {
+        throw new GuestException("the guest's file system was not ready within 15 s: "
+            + SafeFiles.tail(holderLog));
+      }
+      ProcFs.sleep(5);
+    }
+    GuestRecord.Proc init = null;
+    while (init == null) {
+      Optional<ProcessHandle> child = holder.toHandle().children().findFirst();
+      if (child.isPresent()) {
+        init = ProcFs.procOf(child.get().pid());
+      }
+      if (init == null) {
+        if (!holder.isAlive() || System.nanoTime() > deadline) {
+          throw new GuestException("the guest's init process vanished: "
+              + SafeFiles.tail(holderLog));
+        }
+        ProcFs.sleep(5);
+      }
+    }
+    rec.setProc(GuestRecord.INIT, init);
+    rec.save();
+  }
+
+  /**
+   * The holder's command line: {@code ip netns exec NETNS unshare ... /bin/sh guest-init.sh
+   * STATE HOSTNAME HOME UID [SHARED...]} (see guest-init.sh). Tools by absolute path.
+   */
+  static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user,
+      List<String> sharedPaths) {
+    List<String> argv = new ArrayList<>(List.of(Commands.tool("ip"), "netns", "exec", netns,
+        Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
+        "--propagation", "private", "/bin/sh", dir.resolve(GuestLayout.INIT_SCRIPT).toString(),
+        dir.toString(), hostname, user.home().toString(), Integer.toString(user.uid())));
+    argv.addAll(sharedPaths);
+    return argv;
+  }
+
+  @Override
+  public List<String> undo(GuestRecord rec) {
+    List<String> problems = new ArrayList<>();
+    List<ProcessHandle> victims = new ArrayList<>();
+    GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
+    if (init != null && init.alive()) {
+      victims.addAll(ProcFs.pidNamespaceMembers(init));
+      ProcessHandle.of(init.pid()).ifPresent(victims::add);
+    }
+    killAndWait(victims, Duration.ofSeconds(10));
+    for (String key : List.of(GuestRecord.HOLDER, GuestRecord.SSHD)) {
+      GuestRecord.Proc p = rec.proc(key);
+      if (p != null && p.alive()) {
+        ProcessHandle.of(p.pid()).ifPresent(h -> {
+          waitGone(List.of(h), Duration.ofSeconds(2));
+          victims.add(h);
+        });
+      }
+    }
+    String ns = rec.get(GuestRecord.NETNS);
+    if (ns != null && NetworkStep.netnsExists(ns)) {
+      HostCommand.Result pids = Commands.attempt(Commands.tool("ip"), "netns", "pids", ns);
+      pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
+          .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
+    }
+    killAndWait(victims, Duration.ofSeconds(10));
+    victims.stream().filter(ProcFs::running)
+        .forEach(p -> problems.add("process " + p.pid() + " survived SIGKILL"));
+    return problems;
+  }
+
+  /**
+   * SHUTDOWN: TERM to every process of the guest but its init, KILL after {@code grace}. Returns
+   * false, doing nothing, when init is gone.
+   */
+  static boolean stopInside(GuestRecord rec, Duration grace) {
+    GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
+    if (init == null || !init.alive()) {
+      return false;
+    }
+    List<ProcessHandle> inside = ProcFs.pidNamespaceMembers(init);
+    inside.forEach(ProcessHandle::destroy);
+    long deadline = System.nanoTime() + grace.toNanos();
+    while (System.nanoTime() < deadline && inside.stream().anyMatch(ProcessHandle::isAlive)) {
+      ProcFs.sleep(20);
+    }
+    ProcFs.pidNamespaceMembers(init).forEach(ProcessHandle::destroyForcibly);
+    return true;
+  }
+
+  private static void killAndWait(List<ProcessHandle> victims, Duration timeout) {
+    victims.stream().filter(ProcFs::running).forEach(ProcessHandle::destroyForcibly);
+    waitGone(victims, timeout);
+  }
+
+  private static void waitGone(List<ProcessHandle> procs, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (procs.stream().anyMatch(ProcFs::running) && System.nanoTime() < deadline) {
+      ProcFs.sleep(10);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+import org.lambdagrid.nodemanager.driver.GuestTrust;
+
+/** The text of the files the driver writes for a guest (build and SET_KEYS); needs no root. */
+class GuestFileTextsTest {
+  private final GuestSpec spec = new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(),
+      "alice");
+
+  @Test
+  void hostsFileHasLocalhostAndTheGuestItself() {
+    GuestSpec spec = new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "u");
+    assertThat(GuestFileTexts.hostsFile(spec, "")).contains("127.0.0.1\tlocalhost")
+        .contains("10.0.0.11\tsite-0");
+    assertThat(GuestFileTexts.hostsFile(spec, "10.0.0.11 site-0\n"))
+        .doesNotContain("10.0.0.11\tsite-0").endsWith("10.0.0.11 site-0\n");
+  }
+
+  @Test
+  void sshdListensOnTheGuestAddressOnlyWithStrictModesAndNoPam() {
+    String conf = GuestFileTexts.sshdConfig(spec, NamespacesDriverConfig.DEFAULT_GUEST_PATH,
+        "/home/alice/.ssh/hostfile");
+    assertThat(conf).contains("ListenAddress 10.0.0.11:22\n", "StrictModes yes\n",
+        "UsePAM no\n", "PermitRootLogin no\n", "AllowUsers alice\n",
+        "PasswordAuthentication no\n", "SetEnv PATH=" + NamespacesDriverConfig.DEFAULT_GUEST_PATH);
+  }
+
+  @Test
+  void sshdConfigIsExactlyThis() {
+    assertThat(GuestFileTexts.sshdConfig(spec, "/opt/mpi/bin:/usr/bin:/bin",
+        "/home/alice/.ssh/hostfile")).isEqualTo("""
+        # Written by the lambdagrid namespaces driver; read-only inside the guest.
+        ListenAddress 10.0.0.11:22
+        AddressFamily inet
+        HostKey /etc/lambdagrid/ssh_host_ed25519_key
+        PidFile none
+        UsePAM no
+        StrictModes yes
+        PermitRootLogin no
+        AllowUsers alice
+        PubkeyAuthentication yes
+        AuthorizedKeysFile .ssh/authorized_keys
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        HostbasedAuthentication no
+        PermitUserEnvironment no
+        X11Forwarding no
+        PrintMotd no
+        PrintLastLog no
+        UseDNS no
+        MaxStartups 100:30:200
+        MaxSessions 100
+        SetEnv PATH=/opt/mpi/bin:/usr/bin:/bin LAMBDAGRID_HOSTFILE=/home/alice/.ssh/hostfile
+        """);
+  }
+
+  @Test
+  void sshClientConfigUsesTheJobsKeyAndKnownHostsOnly() {
+    assertThat(GuestFileTexts.sshClientConfig("/home/alice/.ssh")).isEqualTo("""
+        # Written by the lambdagrid namespaces driver: the job's keys and known hosts only.
+        Host *
+          StrictHostKeyChecking yes
+          UserKnownHostsFile /home/alice/.ssh/known_hosts
+          GlobalKnownHostsFile /dev/null
+          IdentityFile /home/alice/.ssh/id_ed25519
+          IdentitiesOnly yes
+          BatchMode yes
+          CheckHostIP no
+          UpdateHostKeys no
+          HashKnownHosts no
+          LogLevel ERROR
+        """);
+  }
+
+  @Test
+  void trustFilesAreTheDistributedTextWithModesAndOwners() {
+    GuestTrust trust = new GuestTrust("10.0.0.11 slots=1\n10.0.0.12 slots=1",
+        "site-0,10.0.0.11 ssh-ed25519 AAAA0\nsite-1,10.0.0.12 ssh-ed25519 AAAA1",
+        "ssh-ed25519 BBBB0 alice@site-0\n", "10.0.0.11 site-0\n10.0.0.12 site-1");
+    List<TrustFiles.TrustFile> files = TrustFiles.files(spec, trust);
+    assertThat(files).extracting(TrustFiles.TrustFile::path).containsExactly(
+        Path.of("ssh/hostfile"), Path.of("ssh/known_hosts"), Path.of("ssh/authorized_keys"),
+        Path.of("etc/hosts"), Path.of("etc/hostfile"));
+    assertThat(files.get(1)).isEqualTo(new TrustFiles.TrustFile(Path.of("ssh/known_hosts"),
+        "site-0,10.0.0.11 ssh-ed25519 AAAA0\nsite-1,10.0.0.12 ssh-ed25519 AAAA1\n", "rw-r--r--",
+        true));
+    assertThat(files.get(0).content()).isEqualTo("10.0.0.11 slots=1\n10.0.0.12 slots=1\n");
+    assertThat(files.get(2).perms()).isEqualTo("rw-------");
+    assertThat(files.get(3).content()).startsWith("# lambdagrid guest site-0\n")
+        .endsWith("\n10.0.0.11 site-0\n10.0.0.12 site-1\n").doesNotContain("10.0.0.11\tsite-0");
+    assertThat(files.get(4)).isEqualTo(new TrustFiles.TrustFile(Path.of("etc/hostfile"),
+        files.get(0).content(), "rw-r--r--", false));
+    assertThat(files).extracting(TrustFiles.TrustFile::usersFile)
+        .containsExactly(true, true, true, false, false);
+    assertThat(TrustFiles.files(spec, new GuestTrust("", "", "", "")).get(1).content())
+        .isEmpty();
+  }
+
+  @Test
+  void keysAreFreshEd25519PairsWithoutPassphrase() {
+    assertThat(KeysStep.keygenArgv("/usr/bin/ssh-keygen", "alice@site-0",
+        Path.of("/s/ssh/id_ed25519"))).containsExactly("/usr/bin/ssh-keygen", "-q", "-t",
+        "ed25519", "-N", "", "-C", "alice@site-0", "-f", "/s/ssh/id_ed25519");
+  }
+}

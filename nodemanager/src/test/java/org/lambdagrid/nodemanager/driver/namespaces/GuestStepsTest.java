@@ -1,0 +1,118 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.nodemanager.driver.GuestException;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+
+/** How the build steps run: forward, then backward from the record alone; needs no root. */
+class GuestStepsTest {
+  @TempDir
+  Path base;
+  private Path dir;
+
+  private final List<String> log = new ArrayList<>();
+  private final GuestSpec spec = new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "u");
+
+  /** Records "NAME" under key NAME in plan, fails in build if told to, undoes what is recorded. */
+  private final class Step implements GuestStep {
+    private final String name;
+    private final boolean fails;
+    private final List<String> leaves;
+    private final boolean needsLaterGone;
+
+    Step(String name, boolean fails, List<String> leaves, boolean needsLaterGone) {
+      this.name = name;
+      this.fails = fails;
+      this.leaves = leaves;
+      this.needsLaterGone = needsLaterGone;
+    }
+
+    @Override
+    public void plan(NewGuest guest) {
+      guest.record().set(name, name);
+    }
+
+    @Override
+    public void build(NewGuest guest) throws GuestException, IOException {
+      GuestRecord saved = GuestRecord.load(guest.record().dir());
+      log.add("build " + name + (saved.get(name) != null ? " (recorded)" : ""));
+      if (fails) {
+        throw new GuestException(name + " failed");
+      }
+    }
+
+    @Override
+    public List<String> undo(GuestRecord rec) {
+      log.add("undo " + name + (rec.get(name) != null ? " (recorded)" : ""));
+      return leaves;
+    }
+
+    @Override
+    public boolean undoNeedsLaterStepsGone() {
+      return needsLaterGone;
+    }
+  }
+
+  private Step step(String name) {
+    return new Step(name, false, List.of(), false);
+  }
+
+  private NewGuest newGuest() throws IOException {
+    dir = Files.createDirectory(base.resolve("0a1b2c3d"));
+    GuestRecord rec = GuestRecord.create(dir, "0a1b2c3d", spec, "bridge");
+    rec.save();
+    return new NewGuest(rec, spec, null, null);
+  }
+
+  @Test
+  void stepsBuildInOrderEachRecordedFirstAndUndoInReverse() throws Exception {
+    GuestSteps steps = new GuestSteps(List.of(step("a"), step("b"), step("c")));
+    NewGuest guest = newGuest();
+    assertThat(guest.record().get("a")).isNull();
+    steps.build(guest);
+    assertThat(steps.undo(GuestRecord.load(dir))).isEmpty();
+    assertThat(log).containsExactly("build a (recorded)", "build b (recorded)",
+        "build c (recorded)", "undo c (recorded)", "undo b (recorded)", "undo a (recorded)");
+  }
+
+  @Test
+  void aFailedStepStopsTheBuildAndEveryUndoRunsFromTheSavedRecord() throws Exception {
+    GuestSteps steps = new GuestSteps(List.of(step("a"), new Step("b", true, List.of(), false),
+        step("c")));
+    NewGuest guest = newGuest();
+    assertThatThrownBy(() -> steps.build(guest)).hasMessage("b failed");
+    // As after a crash: only what was saved.
+    assertThat(steps.undo(GuestRecord.load(dir))).isEmpty();
+    assertThat(log).containsExactly("build a (recorded)", "build b (recorded)", "undo c",
+        "undo b (recorded)", "undo a (recorded)");
+  }
+
+  @Test
+  void anUndoThatNeedsTheLaterStepsGoneWaitsForTheNextDestroy() throws Exception {
+    GuestSteps steps = new GuestSteps(List.of(new Step("files", false, List.of(), true),
+        new Step("net", false, List.of("interface x"), false),
+        new Step("procs", false, List.of("process 1 survived SIGKILL"), false)));
+    assertThat(steps.undo(GuestRecord.load(newGuest().record().dir())))
+        .containsExactly("process 1 survived SIGKILL", "interface x");
+    assertThat(log).containsExactly("undo procs", "undo net");
+  }
+
+  @Test
+  void theNamespacesGuestIsFilesKeysNetworkProcesses() throws Exception {
+    GuestRecord rec = newGuest().record();
+    Files.writeString(dir.resolve("upper"), "x");
+    // Nothing recorded beyond the first record: every undo finds nothing, the directory goes.
+    assertThat(GuestSteps.of(NamespacesDriverConfig.bridge("lgbr0")).undo(rec)).isEmpty();
+    assertThat(dir).doesNotExist();
+    assertThat(base).exists();
+  }
+}
