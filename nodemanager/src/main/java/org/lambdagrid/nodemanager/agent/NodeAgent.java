@@ -62,8 +62,8 @@ import org.slf4j.LoggerFactory;
  * is world-connectable (0666), which grants what the sudoers rule for {@code nodemanager} grants
  * in the other mode; its directory must be root's alone, so the socket path is root's too.
  *
- * <p>Bounds: at most {@link #MAX_CONNECTIONS} connections at once (more are told so and
- * closed), and the request line must arrive within {@link #REQUEST_TIMEOUT}.
+ * <p>Bounds ({@link Limits}): at most 1024 connections at once (more are told so and closed),
+ * and the request line must arrive within 10 s (else the connection is told so and closed).
  *
  * <p>Stopping the agent ({@link #close}, on SIGTERM) ends every pilot's lifeline, waits for their
  * teardown, and removes the socket.
@@ -72,10 +72,16 @@ public final class NodeAgent implements AutoCloseable {
   /** The last line the agent sends on a connection, followed by the exit code. */
   public static final String EXIT_LINE = "lambdagrid-agent-exit";
   private static final int MAX_REQUEST = 4096;
-  /** Connections (pilots) served at once; each holds a thread. */
-  static final int MAX_CONNECTIONS = 1024;
-  /** How long a connection may take to send its request line. */
-  static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(10);
+
+  /**
+   * What the host's users, who may all connect, can hold of the agent.
+   *
+   * @param maxConnections connections (pilots) served at once; each holds a thread
+   * @param requestTimeout how long a connection may take to send its request line
+   */
+  record Limits(int maxConnections, Duration requestTimeout) {
+    static final Limits DEFAULT = new Limits(1024, Duration.ofSeconds(10));
+  }
   private static final Duration TEARDOWN_WAIT = Duration.ofSeconds(60);
   private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
   private static final java.util.concurrent.ScheduledExecutorService TIMEOUTS =
@@ -89,12 +95,14 @@ public final class NodeAgent implements AutoCloseable {
   private final Path defaultConfig;
   private final String ownUser;
   private final ServerSocketChannel server;
+  private final Limits limits;
   private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
   private final Set<Thread> pilots = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
 
-  private NodeAgent(Path socket, Path defaultConfig, ServerSocketChannel server) {
+  private NodeAgent(Path socket, Path defaultConfig, ServerSocketChannel server, Limits limits) {
     this.socket = socket;
+    this.limits = limits;
     this.defaultConfig = defaultConfig;
     this.ownUser = System.getProperty("user.name");
     this.server = server;
@@ -109,6 +117,10 @@ public final class NodeAgent implements AutoCloseable {
    * @param defaultConfig the config for pilots whose launcher names no profile; null: defaults
    */
   public static NodeAgent bind(Path socket, Path defaultConfig) throws IOException {
+    return bind(socket, defaultConfig, Limits.DEFAULT);
+  }
+
+  static NodeAgent bind(Path socket, Path defaultConfig, Limits limits) throws IOException {
     Path dir = socket.toAbsolutePath().normalize().getParent();
     Files.createDirectories(dir);
     if (org.lambdagrid.common.HostCommand.isRoot()) {
@@ -134,7 +146,7 @@ public final class NodeAgent implements AutoCloseable {
     Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw-rw-"));
     log.info("node agent listening on {} (default pilot config: {})", socket,
         defaultConfig == null ? "defaults" : defaultConfig);
-    return new NodeAgent(socket, defaultConfig, s);
+    return new NodeAgent(socket, defaultConfig, s, limits);
   }
 
   /** Accepts connections until {@link #close}; each pilot runs on its own thread. */
@@ -152,9 +164,9 @@ public final class NodeAgent implements AutoCloseable {
         log.warn("node agent: accept failed: {}", e.toString());
         continue;
       }
-      if (connections.size() >= MAX_CONNECTIONS) {
-        refuse(ch, "node agent: " + MAX_CONNECTIONS + " pilots are running on this host already;"
-            + " try again later");
+      if (connections.size() >= limits.maxConnections()) {
+        refuse(ch, "node agent: " + limits.maxConnections() + " pilots are running on this host"
+            + " already; try again later");
         continue;
       }
       connections.add(ch);
@@ -226,8 +238,8 @@ public final class NodeAgent implements AutoCloseable {
     }
   }
 
-  /** The request line, or IOException if it does not arrive within {@link #REQUEST_TIMEOUT}. */
-  private static String readRequest(SocketChannel ch, InputStream in) throws IOException {
+  /** The request line, or IOException if it does not arrive within the request timeout. */
+  private String readRequest(SocketChannel ch, InputStream in) throws IOException {
     // 0 reading, 1 read, 2 timed out: whichever side moves it off 0 first decides, so a timeout
     // that fires just as the line arrives either ended the read or does nothing.
     var state = new java.util.concurrent.atomic.AtomicInteger();
@@ -239,7 +251,7 @@ public final class NodeAgent implements AutoCloseable {
           // closed already
         }
       }
-    }, REQUEST_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    }, limits.requestTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
     try {
       String line = readLine(in);
       if (!state.compareAndSet(0, 1)) {
@@ -248,7 +260,7 @@ public final class NodeAgent implements AutoCloseable {
       return line;
     } catch (IOException e) {
       throw new IOException(e.getMessage() + " (the request must arrive within "
-          + REQUEST_TIMEOUT.toSeconds() + " s)");
+          + org.lambdagrid.common.Quantities.formatDuration(limits.requestTimeout()) + ")");
     } finally {
       timeout.cancel(false);
     }
