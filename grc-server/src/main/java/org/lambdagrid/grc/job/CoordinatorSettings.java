@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import java.time.Duration;
 
@@ -39,11 +39,6 @@ public record CoordinatorSettings(Duration setupTimeout, Duration keysTimeout,
         Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30),
         Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofHours(1), 16L << 20,
         DEFAULT_CRM_GRACE);
-  }
-
-  public CoordinatorSettings withPhaseTimeouts(Duration all) {
-    return new CoordinatorSettings(all, all, all, all, all, rpcTimeout, callMargin,
-        defaultDuration, outputBufferBytes, crmGrace);
   }
 
   public CoordinatorSettings withCrmGrace(Duration grace) {

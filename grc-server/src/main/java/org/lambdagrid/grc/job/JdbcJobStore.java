@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.io.ByteArrayInputStream;
@@ -10,7 +10,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +30,7 @@ import org.lambdagrid.proto.v1.OutputChunk;
  * is not (a restored job's output is read on demand).
  *
  * <p>A job the store hands out after a restart may be non-terminal (the GRC died while it ran);
- * {@link GrcRecovery} ends those. Thread-safe.
+ * {@link JobCoordinator#failUnfinishedAfterRestart} ends those. Thread-safe.
  */
 public final class JdbcJobStore implements JobStore {
   private final Database db;
@@ -41,8 +40,9 @@ public final class JdbcJobStore implements JobStore {
   /** job id -> events already written (guarded by the job's monitor). */
   private final Map<String, Integer> writtenEvents = new ConcurrentHashMap<>();
 
-  public JdbcJobStore(GrcState state, long outputLimitBytes) {
-    this.db = state.database();
+  /** @param db the GRC's state database, with its tables created */
+  public JdbcJobStore(Database db, long outputLimitBytes) {
+    this.db = db;
     this.outputLimitBytes = outputLimitBytes;
     numberLegacyOutput();
     load();
@@ -56,7 +56,7 @@ public final class JdbcJobStore implements JobStore {
       throw new IllegalStateException("job id " + job.id() + " is already used");
     }
     db.transaction(c -> {
-      GrcState.update(c, "INSERT INTO jobs (id, user_name, client_token, created_at, state, job,"
+      Database.update(c, "INSERT INTO jobs (id, user_name, client_token, created_at, state, job,"
           + " nodes) VALUES (?, ?, ?, ?, ?, ?, ?)", job.id(), snapshot.getSpec().getUser(),
           snapshot.getSpec().getClientToken(), job.createdAt().toEpochMilli(),
           snapshot.getState().name(), snapshot.toByteArray(), null);
@@ -78,15 +78,15 @@ public final class JdbcJobStore implements JobStore {
     List<OutputBuffer.StoredPiece> output = storeOutput ? job.output().pieces() : List.of();
     int from = writtenEvents.getOrDefault(job.id(), 0);
     db.transaction(c -> {
-      GrcState.update(c, "UPDATE jobs SET state = ?, job = ?, nodes = ? WHERE id = ?",
+      Database.update(c, "UPDATE jobs SET state = ?, job = ?, nodes = ? WHERE id = ?",
           snapshot.getState().name(), snapshot.toByteArray(),
           nodes == null ? null : delimited(nodes), job.id());
       insertEvents(c, job.id(), events, from);
       if (storeOutput) {
-        GrcState.update(c, "DELETE FROM job_output WHERE job_id = ?", job.id());
+        Database.update(c, "DELETE FROM job_output WHERE job_id = ?", job.id());
         for (int i = 0; i < output.size(); i++) {
           OutputBuffer.StoredPiece p = output.get(i);
-          GrcState.update(c, "INSERT INTO job_output (job_id, seq, chunk, start_offset,"
+          Database.update(c, "INSERT INTO job_output (job_id, seq, chunk, start_offset,"
               + " data_length) VALUES (?, ?, ?, ?, ?)", job.id(), i, p.chunk().toByteArray(),
               p.offset(), p.chunk().getData().size());
         }
@@ -155,7 +155,7 @@ public final class JdbcJobStore implements JobStore {
         }
         long offset = 0;
         for (long[] r : rows) {
-          GrcState.update(c, "UPDATE job_output SET start_offset = ?, data_length = ? WHERE"
+          Database.update(c, "UPDATE job_output SET start_offset = ?, data_length = ? WHERE"
               + " job_id = ? AND seq = ?", offset, (int) r[1], id, (int) r[0]);
           offset += r[1];
         }
@@ -167,7 +167,7 @@ public final class JdbcJobStore implements JobStore {
   private static void insertEvents(Connection c, String id, List<Event> events, int from)
       throws SQLException {
     for (int i = from; i < events.size(); i++) {
-      GrcState.update(c, "INSERT INTO job_events (job_id, seq, event) VALUES (?, ?, ?)", id,
+      Database.update(c, "INSERT INTO job_events (job_id, seq, event) VALUES (?, ?, ?)", id,
           events.get(i).getSequence(), events.get(i).toByteArray());
     }
   }

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -13,6 +13,8 @@ import java.util.concurrent.Future;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.StreamPump;
+import org.lambdagrid.grc.reservation.ReservationRecord;
+import org.lambdagrid.grc.site.TrustBundles;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
@@ -316,8 +318,9 @@ public final class JobRecord {
 
   /**
    * A job read back from a durable store after a restart: state, events and host list as
-   * recorded, and {@code output} (a terminal job's is read from the store on demand). A terminal job is complete (its streams end at once); a non-terminal one has
-   * no runner and must be ended by the caller ({@link #finish}).
+   * recorded, and {@code output} (a terminal job's is read from the store on demand). A terminal
+   * job is complete (its streams end at once); a non-terminal one has no runner and must be
+   * ended by the caller ({@link JobCoordinator#failUnfinishedAfterRestart}).
    */
   static JobRecord restore(Job job, List<Event> history, List<NodeEntry> hosts,
       OutputBuffer output) {

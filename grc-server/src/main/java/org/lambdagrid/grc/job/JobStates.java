@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import static org.lambdagrid.proto.v1.JobState.JOB_CANCELLED;
 import static org.lambdagrid.proto.v1.JobState.JOB_EXCHANGING;
@@ -36,10 +36,5 @@ public final class JobStates {
   /** The states in which a lost node fails the job. */
   public static boolean isActive(JobState s) {
     return s == JOB_SETTING_UP || s == JOB_EXCHANGING || s == JOB_STARTING || s == JOB_RUNNING;
-  }
-
-  /** "RUNNING" for JOB_RUNNING: how people read states. */
-  public static String label(JobState s) {
-    return s.name().startsWith("JOB_") ? s.name().substring(4) : s.name();
   }
 }

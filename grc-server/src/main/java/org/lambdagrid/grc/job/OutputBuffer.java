@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;

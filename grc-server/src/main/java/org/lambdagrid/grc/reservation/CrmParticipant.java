@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.reservation;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -7,7 +7,7 @@ import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.common.reservation.Vote;
 import org.lambdagrid.common.reservation.Window;
-import org.lambdagrid.grc.reservation.ResourceManager;
+import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.PrepareRequest;
 

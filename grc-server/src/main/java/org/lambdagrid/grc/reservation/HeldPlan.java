@@ -13,11 +13,11 @@ import org.lambdagrid.common.reservation.Window;
  * @param bandwidth bit/s per pair of sites
  * @param linkBps bit/s held per link id, summed over the pairs that cross it
  */
-public record Reservation(
+public record HeldPlan(
     String id, Window window, Map<String, Integer> nodes, Map<SitePair, Long> bandwidth, Map<String, Long> linkBps) {
 
-  static Reservation of(String id, Plan p) {
-    return new Reservation(id, p.window(), p.nodes(), p.bandwidth(), p.linkBps());
+  static HeldPlan of(String id, Plan p) {
+    return new HeldPlan(id, p.window(), p.nodes(), p.bandwidth(), p.linkBps());
   }
 
   public Plan plan() {

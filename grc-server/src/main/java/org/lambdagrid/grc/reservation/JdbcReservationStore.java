@@ -1,15 +1,12 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.reservation;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.common.store.Database;
@@ -28,8 +25,9 @@ public final class JdbcReservationStore implements ReservationStore {
   /** The records themselves; this class adds the writes. */
   private final InMemoryReservationStore all = new InMemoryReservationStore();
 
-  public JdbcReservationStore(GrcState state) {
-    this.db = state.database();
+  /** @param db the GRC's state database, with its tables created */
+  public JdbcReservationStore(Database db) {
+    this.db = db;
     load();
   }
 
@@ -40,7 +38,7 @@ public final class JdbcReservationStore implements ReservationStore {
     }
     Reservation p = r.toProto();
     db.transaction(c -> {
-      GrcState.update(c, "INSERT INTO reservations (id, user_name, client_token, created_at,"
+      Database.update(c, "INSERT INTO reservations (id, user_name, client_token, created_at,"
           + " state, own_job, pair_bps, reservation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", r.id(),
           r.user(), r.spec().getClientToken(), r.createdAt().toEpochMilli(), p.getState().name(),
           r.ownJob(), formatPairs(r.pairBps()), p.toByteArray());

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.reservation;
 
 import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_ACTIVE;
 import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_CANCELLED;
@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Future;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.StateMachine;
 import org.lambdagrid.common.reservation.Window;
@@ -215,7 +216,7 @@ public final class ReservationRecord {
   synchronized boolean bind(String jobId) {
     if (ending || MACHINE.isTerminal(state)) {
       throw org.lambdagrid.common.Errors.precondition("reservation " + id + " has ended ("
-          + ReservationService.label(state) + (message.isEmpty() ? "" : ": " + message) + ")");
+          + ProtoNames.shortName(state) + (message.isEmpty() ? "" : ": " + message) + ")");
     }
     if (liveJob != null && !liveJob.equals(jobId)) {
       return false;

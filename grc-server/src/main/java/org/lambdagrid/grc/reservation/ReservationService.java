@@ -1,10 +1,9 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.reservation;
 
 import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_CANCELLED;
 import static org.lambdagrid.proto.v1.ReservationState.RESERVATION_ENDED;
 
 import io.grpc.Status;
-import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -17,7 +16,6 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -26,15 +24,18 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.common.reservation.Vote;
 import org.lambdagrid.common.reservation.Window;
-import org.lambdagrid.grc.reservation.CoAllocator;
-import org.lambdagrid.grc.reservation.NetworkResourceManager;
-import org.lambdagrid.grc.reservation.Plan;
-import org.lambdagrid.grc.reservation.Request;
-import org.lambdagrid.grc.reservation.TwoPhaseCommit;
+import org.lambdagrid.grc.site.AddressAllocator;
+import org.lambdagrid.grc.site.Site;
+import org.lambdagrid.grc.site.SiteClients;
+import org.lambdagrid.grc.site.SiteRegistry;
+import org.lambdagrid.grc.support.CallErrors;
+import org.lambdagrid.grc.support.Ids;
+import org.lambdagrid.grc.support.Timers;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReservationState;
@@ -43,7 +44,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Reservations: co-allocation of nodes on several sites and bandwidth between them for one
- * window, all or nothing (issue 5). Plain Java; {@code GridServiceImpl} adapts it to gRPC.
+ * window, all or nothing. Plain Java; {@code GridServiceImpl} adapts it to gRPC.
  *
  * <p>{@link #reserve}: validate -> {@link CoAllocator#find} the earliest window (the GRC's own
  * calendars: nodes per site, bandwidth per link) -> lease one address sub-range per site
@@ -55,7 +56,7 @@ import org.slf4j.LoggerFactory;
  * An unacknowledged commit is retried until the hold time runs out (then the reservation ends).
  *
  * <p>At the window's start the reservation becomes ACTIVE (jobs in it start then, see
- * {@link JobCoordinator}); at its end, or on {@link #cancel}, the {@link JobStopper} stops the
+ * the job coordinator); at its end, or on {@link #cancel}, the {@link JobStopper} stops the
  * job still running in it (with an event), every participant is released and the GRC's holds
  * and leases are freed. A reservation that SubmitJob made for one job also ends with that job.
  *
@@ -112,7 +113,6 @@ public final class ReservationService implements AutoCloseable {
   private final ExecutorService workers;
   private final Settings settings;
   private final TwoPhaseCommit twoPhase;
-  private final SecureRandom random = new SecureRandom();
   private volatile JobStopper jobStopper = (r, c, why) -> { };
   /** Reservations in their two-phase commit, not recorded yet (by id). */
   private final Map<String, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
@@ -196,7 +196,7 @@ public final class ReservationService implements AutoCloseable {
    * The reservation SubmitJob makes for a job given without one: the job's sites and bandwidth
    * for exactly {@code [start, start + duration)}; it ends with the job.
    */
-  ReservationRecord reserveForJob(String jobId, ReservationSpec spec) {
+  public ReservationRecord reserveForJob(String jobId, ReservationSpec spec) {
     return make(spec, jobId, true);
   }
 
@@ -257,14 +257,15 @@ public final class ReservationService implements AutoCloseable {
    * Binds a job to a reservation. NOT_FOUND for an unknown reservation or another user's;
    * FAILED_PRECONDITION when it ended or another job is live in it.
    */
-  ReservationRecord bindJob(String reservationId, String jobId, String user) {
+  public ReservationRecord bindJob(String reservationId, String jobId, String user) {
     ReservationRecord r = record(reservationId);
     if (!r.user().equals(user)) {
       throw Errors.notFound("user '" + user + "' has no reservation '" + reservationId + "'");
     }
     if (r.isEnding() || !clock.instant().isBefore(r.window().end())) {
       throw Errors.precondition("reservation " + reservationId + " has ended ("
-          + label(r.state()) + (r.message().isEmpty() ? "" : ": " + r.message()) + ")");
+          + ProtoNames.shortName(r.state())
+          + (r.message().isEmpty() ? "" : ": " + r.message()) + ")");
     }
     if (!r.bind(jobId)) {
       throw Errors.precondition("reservation " + reservationId + " is in use by job "
@@ -274,7 +275,7 @@ public final class ReservationService implements AutoCloseable {
   }
 
   /** The job ended: unbinds it, and ends a reservation that was made for it. */
-  void jobEnded(ReservationRecord r, String jobId) {
+  public void jobEnded(ReservationRecord r, String jobId) {
     r.unbind(jobId);
     if (jobId.equals(r.ownJob())) {
       end(r, RESERVATION_ENDED, "its job " + jobId + " ended");
@@ -305,9 +306,9 @@ public final class ReservationService implements AutoCloseable {
             + format(settings.limits().maxHorizon()) + ", until " + horizon + "): the earliest"
             + " free one starts " + plan.window().start());
       }
-      id = newId();
+      id = Ids.fresh("r", x -> store.contains(x) || addresses.holders().contains(x));
       Map<Site, Integer> sites = new LinkedHashMap<>();
-      plan.nodes().forEach((name, n) -> sites.put(site(name), n));
+      plan.nodes().forEach((name, n) -> sites.put(registry.require(name), n));
       ranges = addresses.allocate(id, sites);
       try {
         // Only the nodes: the network manager holds the bandwidth on the same link calendars.
@@ -395,9 +396,9 @@ public final class ReservationService implements AutoCloseable {
 
   private void armTimers(ReservationRecord r) {
     Window w = r.window();
-    r.startTimer = scheduler.schedule(r::activate, millisUntil(w.start()), TimeUnit.MILLISECONDS);
-    r.endTimer = scheduler.schedule(() -> workers.execute(() -> end(r, RESERVATION_ENDED,
-        "its window ended at " + w.end())), millisUntil(w.end()), TimeUnit.MILLISECONDS);
+    r.startTimer = Timers.at(scheduler, clock, w.start(), r::activate);
+    r.endTimer = Timers.at(scheduler, clock, w.end(), () -> workers.execute(() -> end(r,
+        RESERVATION_ENDED, "its window ended at " + w.end())));
   }
 
   // ------------------------------------------------------------------ restart
@@ -412,7 +413,7 @@ public final class ReservationService implements AutoCloseable {
    *
    * @return ids of the reservations that had not ended (their leases belong to them)
    */
-  java.util.Set<String> recover() {
+  public java.util.Set<String> recover() {
     Instant now = clock.instant();
     java.util.Set<String> live = new java.util.TreeSet<>();
     Map<ReservationRecord, String> toEnd = new LinkedHashMap<>();
@@ -480,7 +481,7 @@ public final class ReservationService implements AutoCloseable {
         throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", e.getValue(),
             "must be at least 1");
       }
-      Site s = site(e.getKey());
+      Site s = registry.require(e.getKey());
       if (e.getValue() > s.nodeCapacity()) {
         throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", e.getValue(),
             "is more nodes than site '" + e.getKey() + "' has (capacity " + s.nodeCapacity() + ")");
@@ -585,23 +586,6 @@ public final class ReservationService implements AutoCloseable {
     }
   }
 
-  private Site site(String name) {
-    return registry.get(name).orElseThrow(() -> {
-      String known = registry.list().stream().map(Site::name).collect(Collectors.joining(", "));
-      return Errors.notFound("site '" + name + "' is not registered (known sites: "
-          + (known.isEmpty() ? "none" : known) + ")");
-    });
-  }
-
-  private String newId() {
-    while (true) {
-      String id = String.format("r-%08x", random.nextInt());
-      if (!store.contains(id) && !addresses.holders().contains(id)) {
-        return id;
-      }
-    }
-  }
-
   private void undoOwnHolds(String id) {
     allocator.release(id);
     addresses.release(id);
@@ -611,14 +595,6 @@ public final class ReservationService implements AutoCloseable {
     return nodes.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()
         + (e.getValue() == 1 ? " node in " : " nodes in ") + ranges.get(e.getKey()))
         .collect(Collectors.joining(", "));
-  }
-
-  private long millisUntil(Instant t) {
-    return Math.max(0, Duration.between(clock.instant(), t).toMillis());
-  }
-
-  static String label(ReservationState s) {
-    return s.name().replaceFirst("^RESERVATION_", "");
   }
 
   // ------------------------------------------------------------------ commit retries
@@ -643,13 +619,13 @@ public final class ReservationService implements AutoCloseable {
           p.manager().commit(r.id()).get(settings.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
           Throwable c = e.getCause();
-          Status.Code code = JobCoordinator.codeOf(c);
+          Status.Code code = CallErrors.code(c);
           if (code == Status.Code.FAILED_PRECONDITION || code == Status.Code.NOT_FOUND) {
             end(r, RESERVATION_ENDED, p.manager().name() + " lost its hold before the commit"
-                + " reached it: " + JobCoordinator.describe(c));
+                + " reached it: " + CallErrors.describe(c));
             return;
           }
-          still.add(p.manager().name() + ": " + JobCoordinator.describe(c));
+          still.add(p.manager().name() + ": " + CallErrors.describe(c));
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           return;
@@ -680,10 +656,10 @@ public final class ReservationService implements AutoCloseable {
     if (!r.beginEnding()) {
       return;
     }
-    log.info("reservation {} ending ({}): {}", r.id(), label(to), why);
-    cancel(r.startTimer);
-    cancel(r.endTimer);
-    cancel(r.commitRetry);
+    log.info("reservation {} ending ({}): {}", r.id(), ProtoNames.shortName(to), why);
+    Timers.cancel(r.startTimer, false);
+    Timers.cancel(r.endTimer, false);
+    Timers.cancel(r.commitRetry, false);
     try {
       String jobWhy = to == RESERVATION_CANCELLED
           ? "reservation " + r.id() + " was cancelled; the job was stopped"
@@ -732,7 +708,7 @@ public final class ReservationService implements AutoCloseable {
         Thread.currentThread().interrupt();
         problems.put(name, name + ": interrupted");
       } catch (ExecutionException e) {
-        problems.put(name, name + " failed release: " + JobCoordinator.describe(e.getCause()));
+        problems.put(name, name + " failed release: " + CallErrors.describe(e.getCause()));
       } catch (TimeoutException e) {
         problems.put(name, name + " did not acknowledge release within "
             + settings.callTimeout());
@@ -740,12 +716,6 @@ public final class ReservationService implements AutoCloseable {
     });
     problems.values().forEach(p -> log.warn("reservation {}: {}", r.id(), p));
     return problems;
-  }
-
-  private static void cancel(Future<?> f) {
-    if (f != null) {
-      f.cancel(false);
-    }
   }
 
   private static Errors.RequestException shuttingDown(String what) {
@@ -772,7 +742,7 @@ public final class ReservationService implements AutoCloseable {
         Thread.currentThread().interrupt();
         problems.add(name + ": interrupted");
       } catch (ExecutionException e) {
-        problems.add(name + " failed release: " + JobCoordinator.describe(e.getCause()));
+        problems.add(name + " failed release: " + CallErrors.describe(e.getCause()));
       } catch (TimeoutException e) {
         problems.add(name + " did not acknowledge release within " + settings.callTimeout());
       }

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.reservation;
 
 import java.util.List;
 import java.util.Optional;

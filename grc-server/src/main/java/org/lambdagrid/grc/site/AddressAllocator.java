@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.site;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -39,18 +39,18 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
   public interface Ledger {
     Ledger NONE = new Ledger() {
       @Override
-      public void leased(String jobId, Map<String, Ipv4Cidr> blocks) { }
+      public void leased(String reservationId, Map<String, Ipv4Cidr> blocks) { }
 
       @Override
-      public void released(String jobId) { }
+      public void released(String reservationId) { }
     };
 
-    void leased(String jobId, Map<String, Ipv4Cidr> blocks);
+    void leased(String reservationId, Map<String, Ipv4Cidr> blocks);
 
-    void released(String jobId);
+    void released(String reservationId);
   }
 
-  /** job id -> site -> leased block. */
+  /** reservation id -> site -> leased block. */
   private final Map<String, Map<String, Ipv4Cidr>> leases = new LinkedHashMap<>();
   private final Ledger ledger;
 
@@ -64,27 +64,28 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
   }
 
   /** Puts back a lease read from the ledger at start-up (not written again). */
-  public synchronized void restore(String jobId, Map<String, Ipv4Cidr> blocks) {
-    leases.put(jobId, new HashMap<>(blocks));
+  public synchronized void restore(String reservationId, Map<String, Ipv4Cidr> blocks) {
+    leases.put(reservationId, new HashMap<>(blocks));
   }
 
   /**
-   * Leases sub-ranges for a job; all or nothing. Idempotent per job id: a repeat returns the
+   * Leases sub-ranges for a reservation; all or nothing. Idempotent per id: a repeat returns the
    * existing leases.
    *
-   * @param siteNodes the job's sites with their node counts (each >= 1)
+   * @param siteNodes the reservation's sites with their node counts (each >= 1)
    * @return site name -> block, sorted by site name
    * @throws Errors.RequestException FAILED_PRECONDITION naming the site, the block size and the
    *     site's ranges when no free block is left
    */
-  public synchronized Map<String, Ipv4Cidr> allocate(String jobId, Map<Site, Integer> siteNodes) {
-    Map<String, Ipv4Cidr> existing = leases.get(jobId);
+  public synchronized Map<String, Ipv4Cidr> allocate(String reservationId,
+      Map<Site, Integer> siteNodes) {
+    Map<String, Ipv4Cidr> existing = leases.get(reservationId);
     if (existing != null) {
       return new TreeMap<>(existing);
     }
     List<Ipv4Cidr> taken = new ArrayList<>();
-    for (Map<String, Ipv4Cidr> job : leases.values()) {
-      taken.addAll(job.values());
+    for (Map<String, Ipv4Cidr> held : leases.values()) {
+      taken.addAll(held.values());
     }
     List<Map.Entry<Site, Integer>> order = new ArrayList<>(siteNodes.entrySet());
     order.sort(Comparator.<Map.Entry<Site, Integer>>comparingInt(e -> -e.getValue())
@@ -111,8 +112,8 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
       taken.add(block);
       mine.put(site.name(), block);
     }
-    ledger.leased(jobId, mine);
-    leases.put(jobId, new HashMap<>(mine));
+    ledger.leased(reservationId, mine);
+    leases.put(reservationId, new HashMap<>(mine));
     return mine;
   }
 
@@ -139,21 +140,21 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
     return null;
   }
 
-  /** Frees exactly this job's leases. Idempotent. */
-  public synchronized void release(String jobId) {
-    if (leases.containsKey(jobId)) {
-      ledger.released(jobId);
-      leases.remove(jobId);
+  /** Frees exactly this reservation's leases. Idempotent. */
+  public synchronized void release(String reservationId) {
+    if (leases.containsKey(reservationId)) {
+      ledger.released(reservationId);
+      leases.remove(reservationId);
     }
   }
 
-  /** This job's leases (site -> block, sorted), empty if none. */
-  public synchronized Map<String, Ipv4Cidr> leasesOf(String jobId) {
-    Map<String, Ipv4Cidr> m = leases.get(jobId);
+  /** This reservation's leases (site -> block, sorted), empty if none. */
+  public synchronized Map<String, Ipv4Cidr> leasesOf(String reservationId) {
+    Map<String, Ipv4Cidr> m = leases.get(reservationId);
     return m == null ? Map.of() : new TreeMap<>(m);
   }
 
-  /** Job ids that hold leases now. */
+  /** Reservation ids that hold leases now. */
   public synchronized List<String> holders() {
     return List.copyOf(leases.keySet());
   }
@@ -161,8 +162,8 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
   @Override
   public synchronized List<Ipv4Cidr> leasedOn(String site) {
     List<Ipv4Cidr> out = new ArrayList<>();
-    for (Map<String, Ipv4Cidr> job : leases.values()) {
-      Ipv4Cidr b = job.get(site);
+    for (Map<String, Ipv4Cidr> held : leases.values()) {
+      Ipv4Cidr b = held.get(site);
       if (b != null) {
         out.add(b);
       }

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.site;
 
 import java.time.Duration;
 import java.util.List;

@@ -1,9 +1,8 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.site;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.lambdagrid.common.Endpoint;
-import org.lambdagrid.common.Errors;
 
 /**
  * One {@link SiteClient} per site and CRM endpoint (a site that re-registers elsewhere gets a
@@ -24,8 +23,7 @@ public final class SiteClients implements AutoCloseable {
 
   /** The client of the site's current CRM endpoint; NOT_FOUND for an unregistered site. */
   public SiteClient forSite(String site) {
-    Site s = registry.get(site)
-        .orElseThrow(() -> Errors.notFound("site '" + site + "' is not registered"));
+    Site s = registry.require(site);
     return clients.computeIfAbsent(new Key(s.name(), s.crmEndpoint()),
         k -> factory.open(k.site(), k.crm()));
   }

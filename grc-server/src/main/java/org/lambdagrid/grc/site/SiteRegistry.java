@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.site;
 
 import java.time.Clock;
 import java.util.ArrayList;
@@ -15,8 +15,8 @@ import org.lambdagrid.common.Ipv4Cidr;
 /**
  * The sites the grid knows.
  *
- * <p>Node accounting is the reservations' ({@link ReservationService}): a re-registration asks
- * the {@link NodeView} how many nodes reservations hold on the site from now on.
+ * <p>Node accounting is the reservation service's: a re-registration asks the {@link NodeView}
+ * how many nodes reservations hold on the site from now on.
  *
  * <p>Thread-safe: every method locks this registry. Callers that must make a registry decision
  * and an {@link AddressAllocator} decision atomically lock the registry first, then the
@@ -154,6 +154,17 @@ public final class SiteRegistry {
 
   public synchronized Optional<Site> get(String name) {
     return Optional.ofNullable(sites.get(name));
+  }
+
+  /** The site; NOT_FOUND naming the registered ones when it is not one of them. */
+  public synchronized Site require(String name) {
+    Site site = sites.get(name);
+    if (site == null) {
+      String known = String.join(", ", sites.keySet());
+      throw Errors.notFound("site '" + name + "' is not registered (known sites: "
+          + (known.isEmpty() ? "none" : known) + ")");
+    }
+    return site;
   }
 
   /** All sites, sorted by name. */

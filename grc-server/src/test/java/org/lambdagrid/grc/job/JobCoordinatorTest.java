@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
@@ -10,9 +10,15 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.TestGrc;
+import org.lambdagrid.grc.site.AddressAllocator;
+import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.Event;
@@ -23,20 +29,12 @@ import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.Phase;
 import org.lambdagrid.proto.v1.TrustBundle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 
 class JobCoordinatorTest {
   private static final Duration WAIT = Duration.ofSeconds(20);
-  /** Short phases so timeout tests are quick; generous enough for a loaded machine. */
-  static final CoordinatorSettings TEST_SETTINGS = new CoordinatorSettings(
-      Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(2),
-      Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(200), Duration.ofHours(1),
-      1 << 20);
 
   private final TestGrc grc = new TestGrc(Clock.systemUTC(), Duration.ofSeconds(2),
-      Duration.ofSeconds(120), TEST_SETTINGS);
+      Duration.ofSeconds(120), TestGrc.SETTINGS);
   private final FakeSites fakes = grc.fakes;
   private FakeSite a;
   private FakeSite b;
@@ -229,15 +227,6 @@ class JobCoordinatorTest {
   }
 
   @Test
-  void durationsAreSpelledAsInGrcYaml() {
-    assertThat(JobCoordinator.format(Duration.ofSeconds(60))).isEqualTo("1m");
-    assertThat(JobCoordinator.format(Duration.ofSeconds(90))).isEqualTo("1m30s");
-    assertThat(JobCoordinator.format(Duration.ofSeconds(7205))).isEqualTo("2h5s");
-    assertThat(JobCoordinator.format(Duration.ofMillis(1500))).isEqualTo("1500ms");
-    assertThat(JobCoordinator.format(Duration.ZERO)).isEqualTo("0s");
-  }
-
-  @Test
   void aRunningJobWaitsForItsCrmToComeBack_andTheExitOnTheNewStreamEndsIt() {
     Job job = running(coordinator, a);
     String id = job.getId();
@@ -353,7 +342,7 @@ class JobCoordinatorTest {
   @Test
   void aCrmThatDoesNotComeBackWithinTheGraceFailsTheJob() {
     TestGrc short_ = new TestGrc(Clock.systemUTC(), Duration.ofSeconds(2),
-        Duration.ofSeconds(120), TEST_SETTINGS.withCrmGrace(Duration.ofMillis(1500)));
+        Duration.ofSeconds(120), TestGrc.SETTINGS.withCrmGrace(Duration.ofMillis(1500)));
     try {
       FakeSite sa = short_.fakes.add("a");
       short_.fakes.add("b");

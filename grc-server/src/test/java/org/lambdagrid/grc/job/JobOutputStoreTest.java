@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -10,6 +10,8 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.store.Database;
+import org.lambdagrid.grc.GrcState;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.OutputChunk;
@@ -44,7 +46,7 @@ class JobOutputStoreTest {
 
   @Test
   void aFinishedJobsOutputIsEvictedToTheStoreAndNotLoadedAtStart() {
-    JdbcJobStore store = new JdbcJobStore(state, 1 << 20);
+    JdbcJobStore store = new JdbcJobStore(state.database(), 1 << 20);
     JobRecord job = job("j-1");
     job.appendPending("reserved", Instant.now());
     store.add(job);
@@ -66,7 +68,7 @@ class JobOutputStoreTest {
     assertThat(mid.pieces().get(0).chunk().getData().toStringUtf8()).startsWith("line 1\n");
 
     // A restart: records come back, output stays in the database until read.
-    JdbcJobStore again = new JdbcJobStore(state, 1 << 20);
+    JdbcJobStore again = new JdbcJobStore(state.database(), 1 << 20);
     JobRecord back = again.get("j-1").orElseThrow();
     assertThat(back.output().isEvicted()).isTrue();
     assertThat(back.output().retainedBytes()).isZero();
@@ -76,7 +78,7 @@ class JobOutputStoreTest {
 
   @Test
   void aDroppedBeginningStaysCountedInTheStore() {
-    JdbcJobStore store = new JdbcJobStore(state, 1024);
+    JdbcJobStore store = new JdbcJobStore(state.database(), 1024);
     JobRecord job = new JobRecord("j-2", job("j-2").spec(), Instant.now(), Instant.now(),
         Instant.now().plusSeconds(60), Map.of(), 1024);
     job.appendPending("reserved", Instant.now());
@@ -87,7 +89,7 @@ class JobOutputStoreTest {
     long dropped = job.output().droppedBytes();
     assertThat(dropped).isPositive();
     job.finish(JobState.JOB_FAILED, Phase.PHASE_UNSPECIFIED, "failed", 1, Instant.now());
-    List<OutputBuffer.Piece> all = new JdbcJobStore(state, 1024).get("j-2").orElseThrow()
+    List<OutputBuffer.Piece> all = new JdbcJobStore(state.database(), 1024).get("j-2").orElseThrow()
         .output().readAll();
     assertThat(all.get(0).dropped()).isEqualTo(dropped);
     assertThat(dropped + text(all).length()).isEqualTo(4000);
@@ -95,20 +97,20 @@ class JobOutputStoreTest {
 
   @Test
   void outputRecordedBeforeOffsetsIsNumberedOnce() throws Exception {
-    JdbcJobStore store = new JdbcJobStore(state, 1 << 20);
+    JdbcJobStore store = new JdbcJobStore(state.database(), 1 << 20);
     JobRecord job = job("j-3");
     job.appendPending("reserved", Instant.now());
     store.add(job);
     job.finish(JobState.JOB_CANCELLED, Phase.PHASE_UNSPECIFIED, "done", null, Instant.now());
     // As the previous schema wrote it: chunks by seq, no offsets.
     state.database().transaction(c -> {
-      GrcState.update(c, "INSERT INTO job_output (job_id, seq, chunk) VALUES (?, ?, ?)", "j-3",
+      Database.update(c, "INSERT INTO job_output (job_id, seq, chunk) VALUES (?, ?, ?)", "j-3",
           0, chunk(OutputChunk.Stream.STDOUT, "old ").toByteArray());
-      GrcState.update(c, "INSERT INTO job_output (job_id, seq, chunk) VALUES (?, ?, ?)", "j-3",
+      Database.update(c, "INSERT INTO job_output (job_id, seq, chunk) VALUES (?, ?, ?)", "j-3",
           1, chunk(OutputChunk.Stream.STDERR, "output\n").toByteArray());
       return null;
     });
-    JobRecord back = new JdbcJobStore(state, 1 << 20).get("j-3").orElseThrow();
+    JobRecord back = new JdbcJobStore(state.database(), 1 << 20).get("j-3").orElseThrow();
     List<OutputBuffer.Piece> all = back.output().readAll();
     assertThat(text(all)).isEqualTo("old output\n");
     assertThat(all.get(1).chunk().getStream()).isEqualTo(OutputChunk.Stream.STDERR);

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

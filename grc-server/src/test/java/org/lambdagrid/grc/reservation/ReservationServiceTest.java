@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.reservation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
@@ -10,9 +10,16 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.reservation.HoldTable;
+import org.lambdagrid.grc.GrcConfig;
+import org.lambdagrid.grc.TestGrc;
+import org.lambdagrid.grc.job.JobStates;
+import org.lambdagrid.grc.site.Site;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.Event;
@@ -22,16 +29,13 @@ import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReservationState;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 
 /** The GRC's reservation service over fake CRMs and the calendar network provider. */
 class ReservationServiceTest {
   private static final Duration WAIT = Duration.ofSeconds(20);
 
   private final TestGrc grc = new TestGrc(Clock.systemUTC(), Duration.ofMillis(500),
-      Duration.ofSeconds(2), JobCoordinatorTest.TEST_SETTINGS);
+      Duration.ofSeconds(2), TestGrc.SETTINGS);
   private final ReservationService service = grc.reservations;
   private FakeSite a;
   private FakeSite b;

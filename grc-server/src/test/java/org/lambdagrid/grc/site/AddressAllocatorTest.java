@@ -1,4 +1,4 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.site;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -9,10 +9,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
-import org.junit.jupiter.api.Test;
 
 class AddressAllocatorTest {
   private final AddressAllocator allocator = new AddressAllocator();

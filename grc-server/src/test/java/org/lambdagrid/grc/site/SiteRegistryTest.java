@@ -1,14 +1,13 @@
-package org.lambdagrid.grc;
+package org.lambdagrid.grc.site;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.grpc.Status;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
-import org.lambdagrid.common.Errors;
 import org.junit.jupiter.api.Test;
+import org.lambdagrid.common.Errors;
 
 class SiteRegistryTest {
   private final AddressAllocator allocator = new AddressAllocator();
