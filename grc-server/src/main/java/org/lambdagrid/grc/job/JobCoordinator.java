@@ -88,7 +88,7 @@ public final class JobCoordinator implements AutoCloseable {
    *     reservations, and ends a job whose reservation ends (this constructor registers the
    *     coordinator as its {@link ReservationService.JobStopper})
    * @param clients the CRMs' clients; closed by {@link #close}
-   * @param scheduler runs start timers
+   * @param scheduler runs start timers and the retries of a lost WatchShare
    * @param workers runs job runners and phase calls; must not bound its threads below
    *     (running jobs + sites per phase)
    */
@@ -161,10 +161,7 @@ public final class JobCoordinator implements AutoCloseable {
     JobRecord job = new JobRecord(id, bound, now, start, end, ranges,
         settings.outputBufferBytes());
     job.reservation = r;
-    String where = ranges.keySet().stream()
-        .map(s -> s + ": " + r.siteNodes().get(s) + (r.siteNodes().get(s) == 1 ? " node in "
-            : " nodes in ") + ranges.get(s))
-        .collect(Collectors.joining(", "));
+    String where = r.placement();
     // The PENDING event is sequence 1; advance() from PENDING is not used for it.
     job.appendPending("reserved " + where + " (reservation " + r.id() + "); starts " + start,
         now);

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Future;
+import java.util.stream.Collectors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
@@ -116,6 +117,13 @@ public final class ReservationRecord {
   /** Sub-range per site, sorted by site name. */
   public Map<String, Ipv4Cidr> ranges() {
     return new TreeMap<>(ranges);
+  }
+
+  /** "a: 2 nodes in 10.10.0.0/30, b: 1 node in 10.10.0.4/30": nodes and sub-range per site. */
+  public String placement() {
+    return siteNodes.keySet().stream().sorted().map(s -> s + ": " + siteNodes.get(s)
+        + (siteNodes.get(s) == 1 ? " node in " : " nodes in ") + ranges.get(s))
+        .collect(Collectors.joining(", "));
   }
 
   public long bandwidthBps() {

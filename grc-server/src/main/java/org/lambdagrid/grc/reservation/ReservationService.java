@@ -21,11 +21,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.common.reservation.Vote;
 import org.lambdagrid.common.reservation.Window;
@@ -382,8 +382,8 @@ public final class ReservationService implements AutoCloseable {
       throw Errors.unavailable("reservation " + id + " could not be recorded, nothing is held: "
           + e.getMessage());
     }
-    log.info("reservation {} for {}: {} in {}{}{}", id, spec.getUser(), describe(plan.nodes(),
-        ranges), w, bps > 0 ? ", " + org.lambdagrid.common.Quantities.formatRate(bps) : "",
+    log.info("reservation {} for {}: {} in {}{}{}", id, spec.getUser(), r.placement(), w,
+        bps > 0 ? ", " + Quantities.formatRate(bps) : "",
         bridges.isEmpty() ? "" : ", bridges " + bridges);
     armTimers(r);
     if (!outcome.problems().isEmpty()) {
@@ -538,7 +538,7 @@ public final class ReservationService implements AutoCloseable {
 
   private static String format(Duration d) {
     try {
-      return org.lambdagrid.common.Quantities.formatDuration(d);
+      return Quantities.formatDuration(d);
     } catch (ArithmeticException tooLong) {
       return d.getSeconds() + "s";
     }
@@ -589,12 +589,6 @@ public final class ReservationService implements AutoCloseable {
   private void undoOwnHolds(String id) {
     allocator.release(id);
     addresses.release(id);
-  }
-
-  private static String describe(Map<String, Integer> nodes, Map<String, Ipv4Cidr> ranges) {
-    return nodes.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()
-        + (e.getValue() == 1 ? " node in " : " nodes in ") + ranges.get(e.getKey()))
-        .collect(Collectors.joining(", "));
   }
 
   // ------------------------------------------------------------------ commit retries
