@@ -23,6 +23,15 @@ class QuantitiesTest {
   }
 
   @Test
+  void durationsAreSpelledAsInGrcYaml() {
+    assertThat(Quantities.formatDuration(Duration.ofSeconds(60))).isEqualTo("1m");
+    assertThat(Quantities.formatDuration(Duration.ofSeconds(90))).isEqualTo("1m30s");
+    assertThat(Quantities.formatDuration(Duration.ofSeconds(7205))).isEqualTo("2h5s");
+    assertThat(Quantities.formatDuration(Duration.ofMillis(1500))).isEqualTo("1500ms");
+    assertThat(Quantities.formatDuration(Duration.ZERO)).isEqualTo("0s");
+  }
+
+  @Test
   void rates() {
     assertThat(Quantities.parseRate("200M")).isEqualTo(200_000_000L);
     assertThat(Quantities.parseRate("1.5G")).isEqualTo(1_500_000_000L);

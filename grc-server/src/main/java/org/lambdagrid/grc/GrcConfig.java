@@ -11,7 +11,10 @@ import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.security.SessionTokens;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.common.store.StateConfig;
+import org.lambdagrid.grc.job.CoordinatorSettings;
+import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.reservation.Topology;
+import org.lambdagrid.grc.site.SiteRegistry;
 
 /**
  * The GRC daemon's configuration, read from YAML by {@link org.lambdagrid.common.ConfigLoader}.

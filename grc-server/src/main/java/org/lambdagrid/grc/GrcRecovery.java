@@ -1,13 +1,11 @@
 package org.lambdagrid.grc;
 
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -15,8 +13,13 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Ipv4Cidr;
-import org.lambdagrid.proto.v1.JobState;
-import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.grc.job.JobCoordinator;
+import org.lambdagrid.grc.job.JobRecord;
+import org.lambdagrid.grc.reservation.ReservationService;
+import org.lambdagrid.grc.site.AddressAllocator;
+import org.lambdagrid.grc.site.SiteClients;
+import org.lambdagrid.grc.site.SiteRegistry;
+import org.lambdagrid.grc.support.CallErrors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,8 +33,9 @@ import org.slf4j.LoggerFactory;
  *       timers, commit sent again; ended ones released).
  *   <li>A job that was not finished cannot continue: its runner, timers and share streams died
  *       with the old process. It is ended FAILED with the event "the GRC restarted during phase
- *       X" (PENDING jobs: "before it started"), which is written before the GRC serves. Its
- *       shares are <em>drained</em>: ReleaseShare on every site it used (idempotent at the CRMs).
+ *       X" (PENDING jobs: "before it started"), which is written before the GRC serves
+ *       ({@link JobCoordinator#failUnfinishedAfterRestart}). Its shares are <em>drained</em>:
+ *       ReleaseShare on every site it used (idempotent at the CRMs).
  *   <li>A lease that belongs to no live recorded reservation (the GRC died during the two-phase
  *       commit, before the reservation was recorded, or while ending one) is drained too:
  *       Release of the reservation id at every site of the lease (a PREPARED hold is aborted, a
@@ -88,24 +92,13 @@ public final class GrcRecovery implements AutoCloseable, ReservationService.Drai
    *
    * @return the ids of the jobs it failed
    */
-  List<String> recover(GrcState state, JobStore store, Clock clock, Duration firstAttempt) {
+  List<String> recover(GrcState state, JobCoordinator jobs, Duration firstAttempt) {
     state.loadSites().forEach(registry::restore);
     Map<String, Map<String, Ipv4Cidr>> leases = state.loadLeases();
     leases.forEach(allocator::restore);
     Set<String> live = reservations.recover();
     List<String> failed = new ArrayList<>();
-    for (JobRecord job : store.list()) {
-      JobState s = job.state();
-      if (JobStates.MACHINE.isTerminal(s)) {
-        continue;
-      }
-      Phase p = job.currentPhase();
-      String during = s == JobState.JOB_PENDING || p == Phase.PHASE_UNSPECIFIED
-          ? "before the job started (" + JobStates.label(s) + ")"
-          : "during phase " + p.name().substring("PHASE_".length());
-      job.finish(JobState.JOB_FAILED, p, "the GRC restarted " + during
-          + "; the job cannot continue and its shares are released", null, clock.instant());
-      job.ended.complete(null);
+    for (JobRecord job : jobs.failUnfinishedAfterRestart()) {
       failed.add(job.id());
       drain(job.id(), job.siteRanges().keySet());
     }
@@ -194,7 +187,7 @@ public final class GrcRecovery implements AutoCloseable, ReservationService.Drai
         }
       } catch (RuntimeException e) {
         log.warn("restart: {} of {} on site '{}' failed (will retry): {}",
-            reservation ? "Release" : "ReleaseShare", jobId, site, JobCoordinator.describe(e));
+            reservation ? "Release" : "ReleaseShare", jobId, site, CallErrors.describe(e));
         return;
       }
     } else {

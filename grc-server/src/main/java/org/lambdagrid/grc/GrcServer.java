@@ -2,7 +2,10 @@ package org.lambdagrid.grc;
 
 import io.grpc.BindableService;
 import io.grpc.ServerBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
@@ -13,31 +16,40 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import java.net.InetSocketAddress;
-import java.nio.file.Path;
-import java.nio.file.Files;
 import org.lambdagrid.common.security.BearerTokens;
-import org.lambdagrid.common.security.SessionTokens;
-import org.lambdagrid.grc.local.LocalLogin;
-import org.lambdagrid.grc.local.LocalSocket;
 import org.lambdagrid.common.security.Role;
-import org.lambdagrid.common.security.Tls;
-import org.lambdagrid.common.security.TokenAuthenticator;
 import org.lambdagrid.common.security.RoleAuthorizer;
+import org.lambdagrid.common.security.SessionTokens;
+import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.common.security.TokenAuthenticator;
 import org.lambdagrid.grc.grpc.GridServiceImpl;
 import org.lambdagrid.grc.grpc.GrpcSiteClient;
 import org.lambdagrid.grc.grpc.SiteRegistryServiceImpl;
+import org.lambdagrid.grc.job.CoordinatorSettings;
+import org.lambdagrid.grc.job.InMemoryJobStore;
+import org.lambdagrid.grc.job.JdbcJobStore;
+import org.lambdagrid.grc.job.JobCoordinator;
+import org.lambdagrid.grc.job.JobStore;
+import org.lambdagrid.grc.local.LocalLogin;
+import org.lambdagrid.grc.local.LocalSocket;
 import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
 import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.InMemoryReservationStore;
+import org.lambdagrid.grc.reservation.JdbcReservationStore;
 import org.lambdagrid.grc.reservation.NetworkResourceManager;
+import org.lambdagrid.grc.reservation.ReservationService;
+import org.lambdagrid.grc.reservation.ReservationStore;
 import org.lambdagrid.grc.reservation.testbed.TestbedNetwork;
 import org.lambdagrid.grc.reservation.testbed.TestbedNetworkProvider;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import org.lambdagrid.grc.site.AddressAllocator;
+import org.lambdagrid.grc.site.SiteClient;
+import org.lambdagrid.grc.site.SiteClients;
+import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The GRC daemon: registry, reservations (co-allocator, network provider, two-phase commit),
@@ -69,9 +81,7 @@ public final class GrcServer implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final ExecutorService workers;
   private final GrcState state; // null: nothing is durable (in-process tests)
-  private final JobStore store;
   private final GrcRecovery recovery;
-  private final Clock clock;
   private DaemonServer tokenServer; // null without a tokens section
   private LocalSettings local; // null without a local section
   private LocalSocket localSocket; // bound by start
@@ -94,7 +104,6 @@ public final class GrcServer implements AutoCloseable {
       ServerBuilder<?> builder, GrcState state) {
     this.config = config;
     this.state = state;
-    this.clock = clock;
     this.allocator = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
     // The reservations are made below; the registry asks them only when a site re-registers.
     this.registry = new SiteRegistry(clock, allocator, this::peakNodesFromNow,
@@ -105,10 +114,10 @@ public final class GrcServer implements AutoCloseable {
     this.network = network(config.network(), coAllocator, clock);
     this.clients = new SiteClients(registry, siteClients);
     CoordinatorSettings s = config.settings();
-    this.store = state == null ? new InMemoryJobStore()
-        : new JdbcJobStore(state, s.outputBufferBytes());
+    JobStore store = state == null ? new InMemoryJobStore()
+        : new JdbcJobStore(state.database(), s.outputBufferBytes());
     ReservationStore reservationStore = state == null ? new InMemoryReservationStore()
-        : new JdbcReservationStore(state);
+        : new JdbcReservationStore(state.database());
     this.reservations = new ReservationService(registry, allocator, coAllocator, network, clients,
         reservationStore, clock, scheduler, workers,
         new ReservationService.Settings(s.rpcTimeout(), config.network().holdTimeDuration(),
@@ -268,7 +277,7 @@ public final class GrcServer implements AutoCloseable {
   public GrcServer start() throws IOException {
     if (state != null) {
       CoordinatorSettings s = config.settings();
-      recovery.recover(state, store, clock, s.rpcTimeout().plus(s.callMargin()));
+      recovery.recover(state, coordinator, s.rpcTimeout().plus(s.callMargin()));
     }
     if (network instanceof TestbedNetworkProvider p) {
       List<String> orphans = p.recover();

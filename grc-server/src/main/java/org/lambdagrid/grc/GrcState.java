@@ -1,9 +1,7 @@
 package org.lambdagrid.grc;
 
-import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -16,12 +14,17 @@ import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.store.Database;
 import org.lambdagrid.common.store.Migration;
+import org.lambdagrid.grc.job.JdbcJobStore;
+import org.lambdagrid.grc.reservation.JdbcReservationStore;
+import org.lambdagrid.grc.site.AddressAllocator;
+import org.lambdagrid.grc.site.Site;
+import org.lambdagrid.grc.site.SiteRegistry;
 
 /**
  * The GRC's durable state: registered sites, address leases (keyed by reservation id),
  * reservations ({@link JdbcReservationStore}) and job records (with their events, host lists and
  * output) in one {@link Database}. The allocator and the registry write through
- * it ({@link #leases()}, {@link #sites()}); {@link JdbcJobStore} writes the jobs. Every write has
+ * it ({@link #leases()}, {@link #saveSite}); {@link JdbcJobStore} writes the jobs. Every write has
  * committed when its method returns, so whatever a client was told has survived a crash.
  *
  * <p>Thread-safe (the database serialises transactions).
@@ -73,7 +76,8 @@ public final class GrcState implements AutoCloseable {
     return new GrcState(Database.inMemory(name, "grc", MIGRATIONS));
   }
 
-  Database database() {
+  /** The database itself, for the job and reservation stores. */
+  public Database database() {
     return db;
   }
 
@@ -86,10 +90,10 @@ public final class GrcState implements AutoCloseable {
   /** Writes a (re-)registered site; for {@link SiteRegistry}. */
   void saveSite(Site site) {
     db.transaction(c -> {
-      update(c, "DELETE FROM sites WHERE name = ?", site.name());
-      update(c, "INSERT INTO sites (name, crm_endpoint, node_capacity, ranges, slots_per_node,"
-          + " registered_at) VALUES (?, ?, ?, ?, ?, ?)", site.name(), site.crmEndpoint().toString(),
-          site.nodeCapacity(), site.ranges().stream().map(Object::toString)
+      Database.update(c, "DELETE FROM sites WHERE name = ?", site.name());
+      Database.update(c, "INSERT INTO sites (name, crm_endpoint, node_capacity, ranges,"
+          + " slots_per_node, registered_at) VALUES (?, ?, ?, ?, ?, ?)", site.name(),
+          site.crmEndpoint().toString(), site.nodeCapacity(), site.ranges().stream().map(Object::toString)
               .collect(Collectors.joining(",")), site.slotsPerNode(),
           site.registeredAt().toEpochMilli());
       return null;
@@ -119,19 +123,19 @@ public final class GrcState implements AutoCloseable {
   AddressAllocator.Ledger leases() {
     return new AddressAllocator.Ledger() {
       @Override
-      public void leased(String jobId, Map<String, Ipv4Cidr> blocks) {
+      public void leased(String reservationId, Map<String, Ipv4Cidr> blocks) {
         db.transaction(c -> {
           for (Map.Entry<String, Ipv4Cidr> e : blocks.entrySet()) {
-            update(c, "INSERT INTO leases (job_id, site, cidr) VALUES (?, ?, ?)", jobId,
-                e.getKey(), e.getValue().toString());
+            Database.update(c, "INSERT INTO leases (job_id, site, cidr) VALUES (?, ?, ?)",
+                reservationId, e.getKey(), e.getValue().toString());
           }
           return null;
         });
       }
 
       @Override
-      public void released(String jobId) {
-        db.execute("DELETE FROM leases WHERE job_id = ?", jobId);
+      public void released(String reservationId) {
+        db.execute("DELETE FROM leases WHERE job_id = ?", reservationId);
       }
     };
   }
@@ -150,13 +154,6 @@ public final class GrcState implements AutoCloseable {
       }
       return out;
     });
-  }
-
-  static int update(Connection c, String sql, Object... args) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql)) {
-      Database.bind(ps, args);
-      return ps.executeUpdate();
-    }
   }
 
   @Override

@@ -8,10 +8,11 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.lambdagrid.common.ConfigException;
-import org.lambdagrid.common.ConfigLoader;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.grc.job.CoordinatorSettings;
 import picocli.CommandLine;
 
 class GrcConfigTest {

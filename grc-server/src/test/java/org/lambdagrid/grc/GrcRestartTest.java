@@ -19,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.site.Site;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.AddressRange;
@@ -61,7 +62,7 @@ class GrcRestartTest {
   /** The first GRC: its core over fake CRMs, dropped without shutdown. */
   private TestGrc firstLife() {
     TestGrc g = new TestGrc(Clock.systemUTC(), Duration.ofMillis(500), Duration.ofSeconds(2),
-        JobCoordinatorTest.TEST_SETTINGS, GrcState.open(config()));
+        TestGrc.SETTINGS, GrcState.open(config()));
     g.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/24"), 1);
     g.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/24"), 1);
     return g;

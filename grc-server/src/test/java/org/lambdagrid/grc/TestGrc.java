@@ -6,9 +6,19 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import org.lambdagrid.grc.job.CoordinatorSettings;
+import org.lambdagrid.grc.job.InMemoryJobStore;
+import org.lambdagrid.grc.job.JdbcJobStore;
+import org.lambdagrid.grc.job.JobCoordinator;
 import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
 import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.InMemoryReservationStore;
+import org.lambdagrid.grc.reservation.JdbcReservationStore;
+import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.reservation.Topology;
+import org.lambdagrid.grc.site.AddressAllocator;
+import org.lambdagrid.grc.site.SiteClients;
+import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.grc.testing.FakeSites;
 
 /**
@@ -16,29 +26,35 @@ import org.lambdagrid.grc.testing.FakeSites;
  * (registered by the test) joined through "core" by two 1 Gbit/s links, the calendar network
  * provider, the reservation service and the job coordinator. Close it after the test.
  */
-final class TestGrc implements AutoCloseable {
-  static final long G = 1_000_000_000L;
+public final class TestGrc implements AutoCloseable {
+  public static final long G = 1_000_000_000L;
+  /** Short phases so timeout tests are quick; generous enough for a loaded machine. */
+  public static final CoordinatorSettings SETTINGS = new CoordinatorSettings(
+      Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(2),
+      Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(200), Duration.ofHours(1),
+      1 << 20);
 
-  final FakeSites fakes = new FakeSites();
-  final GrcState state; // null: in memory
-  final AddressAllocator addresses;
-  final SiteRegistry registry;
-  final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
-  final ExecutorService workers = Executors.newCachedThreadPool();
-  final CoAllocator coAllocator = new CoAllocator(Topology.of(
+  public final FakeSites fakes = new FakeSites();
+  public final GrcState state; // null: in memory
+  public final AddressAllocator addresses;
+  public final SiteRegistry registry;
+  public final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
+  public final ExecutorService workers = Executors.newCachedThreadPool();
+  public final CoAllocator coAllocator = new CoAllocator(Topology.of(
       List.of(new Topology.Site("a", 0), new Topology.Site("b", 0), new Topology.Site("core", 0)),
       List.of(new Topology.Link("a", "core", G), new Topology.Link("b", "core", G))));
-  final CalendarNetworkResourceManager network;
-  final SiteClients clients;
-  final ReservationService reservations;
-  final JobCoordinator coordinator;
+  public final CalendarNetworkResourceManager network;
+  public final SiteClients clients;
+  public final ReservationService reservations;
+  public final JobCoordinator coordinator;
 
-  TestGrc(Clock clock, Duration callTimeout, Duration holdTime, CoordinatorSettings settings) {
+  public TestGrc(Clock clock, Duration callTimeout, Duration holdTime,
+      CoordinatorSettings settings) {
     this(clock, callTimeout, holdTime, settings, null);
   }
 
   /** With {@code state}: leases, sites, reservations and jobs are durable in it. */
-  TestGrc(Clock clock, Duration callTimeout, Duration holdTime, CoordinatorSettings settings,
+  public TestGrc(Clock clock, Duration callTimeout, Duration holdTime, CoordinatorSettings settings,
       GrcState state) {
     this.state = state;
     addresses = state == null ? new AddressAllocator() : new AddressAllocator(state.leases());
@@ -48,12 +64,12 @@ final class TestGrc implements AutoCloseable {
     clients = new SiteClients(registry, fakes.factory());
     network = new CalendarNetworkResourceManager("network:grc", coAllocator, clock, holdTime);
     reservations = new ReservationService(registry, addresses, coAllocator, network, clients,
-        state == null ? new InMemoryReservationStore() : new JdbcReservationStore(state), clock,
-        timers, workers,
+        state == null ? new InMemoryReservationStore()
+            : new JdbcReservationStore(state.database()), clock, timers, workers,
         new ReservationService.Settings(callTimeout, holdTime, settings.defaultDuration()));
     coordinator = new JobCoordinator(registry, reservations, state == null
-        ? new InMemoryJobStore() : new JdbcJobStore(state, settings.outputBufferBytes()), clients,
-        clock, timers, workers, settings);
+        ? new InMemoryJobStore() : new JdbcJobStore(state.database(), settings.outputBufferBytes()),
+        clients, clock, timers, workers, settings);
   }
 
   private long peakNodesFromNow(String site) {

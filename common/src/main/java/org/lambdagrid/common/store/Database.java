@@ -285,12 +285,15 @@ public final class Database implements AutoCloseable {
 
   /** Runs statements that need no result, in one transaction. */
   public void execute(String sql, Object... args) {
-    transaction(c -> {
-      try (PreparedStatement ps = c.prepareStatement(sql)) {
-        bind(ps, args);
-        return ps.executeUpdate();
-      }
-    });
+    transaction(c -> update(c, sql, args));
+  }
+
+  /** Runs one statement with {@link #bind}ed arguments on {@code c}; the rows it changed. */
+  public static int update(Connection c, String sql, Object... args) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      bind(ps, args);
+      return ps.executeUpdate();
+    }
   }
 
   /** Binds arguments by position (String, Integer, Long, byte[], Boolean, or null as VARCHAR). */

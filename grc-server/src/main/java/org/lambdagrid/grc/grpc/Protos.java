@@ -1,7 +1,7 @@
 package org.lambdagrid.grc.grpc;
 
 import org.lambdagrid.common.ProtoTime;
-import org.lambdagrid.grc.Site;
+import org.lambdagrid.grc.site.Site;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.SiteInfo;
 

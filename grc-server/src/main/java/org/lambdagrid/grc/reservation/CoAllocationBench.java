@@ -15,9 +15,9 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.reservation.Calendar;
 
 /**
- * Co-allocation cost (issue 8, item 5): 100 sites, 10,000 nodes, 10,000 existing reservations,
- * then N decisions ({@link CoAllocator#find}); prints decisions/s and p50/p99 latency, and beside
- * them two baselines measured in the same run: a naive allocator that scans every reservation
+ * Co-allocation cost: 100 sites, 10,000 nodes, 10,000 existing reservations, then N decisions
+ * ({@link CoAllocator#find}); prints decisions/s and p50/p99 latency, and beside them two
+ * baselines measured in the same run: a naive allocator that scans every reservation
  * for every candidate start (and must agree with the co-allocator's windows), and one
  * {@link Calendar#maxUsage} call. Prints, asserts nothing; deterministic input (seeded).
  *
@@ -57,7 +57,7 @@ public final class CoAllocationBench {
     int moved = 0;
     for (int i = 0; i < 10_000; i++) {
       Request r = randomRequest(rnd, false);
-      Reservation res = alloc.reserve(r, T0);
+      HeldPlan res = alloc.reserve(r, T0);
       if (res.window().start().isAfter(r.earliestStart())) {
         moved++;
       }
@@ -138,7 +138,7 @@ public final class CoAllocationBench {
 
     // Baseline 2: one Calendar.maxUsage over a one-day window on a site calendar.
     Calendar cal = new Calendar("bench", Long.MAX_VALUE / 4);
-    for (Reservation r : alloc.reservations()) {
+    for (HeldPlan r : alloc.reservations()) {
       Integer n = r.nodes().get("s000");
       if (n != null) {
         cal.add(r.id(), r.window().startMillis(), r.window().endMillis(), n);
@@ -229,10 +229,10 @@ public final class CoAllocationBench {
    */
   static final class Naive {
     private final Topology topo;
-    private final List<Reservation> all;
+    private final List<HeldPlan> all;
     private final long[] ends;
 
-    Naive(Topology topo, List<Reservation> all) {
+    Naive(Topology topo, List<HeldPlan> all) {
       this.topo = topo;
       this.all = all;
       TreeSet<Long> e = new TreeSet<>();
@@ -265,8 +265,8 @@ public final class CoAllocationBench {
     }
 
     private boolean fits(Request req, Map<String, Long> links, long s, long e) {
-      List<Reservation> over = new ArrayList<>();
-      for (Reservation r : all) {
+      List<HeldPlan> over = new ArrayList<>();
+      for (HeldPlan r : all) {
         if (r.window().startMillis() < e && s < r.window().endMillis()) {
           over.add(r);
         }
@@ -285,12 +285,12 @@ public final class CoAllocationBench {
       return true;
     }
 
-    private static long peak(List<Reservation> over, long s, java.util.function.ToLongFunction<Reservation> amount) {
+    private static long peak(List<HeldPlan> over, long s, java.util.function.ToLongFunction<HeldPlan> amount) {
       long max = 0;
-      for (Reservation p : over) {
+      for (HeldPlan p : over) {
         long at = Math.max(s, p.window().startMillis());
         long sum = 0;
-        for (Reservation q : over) {
+        for (HeldPlan q : over) {
           if (q.window().startMillis() <= at && at < q.window().endMillis()) {
             sum += amount.applyAsLong(q);
           }

@@ -65,7 +65,7 @@ public final class CoAllocator {
   private final Map<String, Calendar> siteCalendars = new TreeMap<>();
   private final Map<String, Calendar> linkCalendars = new TreeMap<>();
   private final Map<String, Held> holds = new HashMap<>();
-  private final Map<String, Reservation> reservations = new LinkedHashMap<>();
+  private final Map<String, HeldPlan> reservations = new LinkedHashMap<>();
   private final AtomicLong sequence = new AtomicLong();
 
   public CoAllocator(Topology topology) {
@@ -112,7 +112,7 @@ public final class CoAllocator {
   }
 
   /** {@link #find} and hold everything under a new id, atomically. */
-  public synchronized Reservation reserve(Request request, Instant now) {
+  public synchronized HeldPlan reserve(Request request, Instant now) {
     Plan plan = find(request, now);
     String id = nextId();
     holdChecked(id, plan);
@@ -124,7 +124,7 @@ public final class CoAllocator {
    * {@code id}, atomically: FAILED_PRECONDITION naming the resource if it no longer fits,
    * ALREADY_EXISTS if the id is held.
    */
-  public synchronized Reservation hold(String id, Plan plan) {
+  public synchronized HeldPlan hold(String id, Plan plan) {
     holdChecked(id, plan);
     return reservations.get(id);
   }
@@ -162,12 +162,12 @@ public final class CoAllocator {
     return true;
   }
 
-  public synchronized Optional<Reservation> reservation(String id) {
+  public synchronized Optional<HeldPlan> reservation(String id) {
     return Optional.ofNullable(reservations.get(id));
   }
 
   /** Reservations held, in the order they were made. */
-  public synchronized List<Reservation> reservations() {
+  public synchronized List<HeldPlan> reservations() {
     return List.copyOf(reservations.values());
   }
 
@@ -175,15 +175,6 @@ public final class CoAllocator {
   public synchronized long freeNodes(String site, Window w) {
     topology.requireSite(site);
     return siteCalendars.get(site).free(w.startMillis(), w.endMillis());
-  }
-
-  /** Bit/s of the link free for the whole window. */
-  public synchronized long freeBandwidth(String linkId, Window w) {
-    Calendar c = linkCalendars.get(linkId);
-    if (c == null) {
-      throw Errors.notFound("unknown link '" + linkId + "'");
-    }
-    return c.free(w.startMillis(), w.endMillis());
   }
 
   /** Node usage of the site at an instant (for tests and listings). */
@@ -500,7 +491,7 @@ public final class CoAllocator {
       }
     }
     holdResources(id, new Held(plan.window(), plan.nodes(), plan.linkBps()));
-    reservations.put(id, Reservation.of(id, plan));
+    reservations.put(id, HeldPlan.of(id, plan));
   }
 
   /** Checks every calendar, then adds to every calendar: all or nothing. */

@@ -16,8 +16,11 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.ProtoTime;
-import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.grc.site.SiteClient;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.NodeState;
@@ -27,9 +30,6 @@ import org.lambdagrid.proto.v1.SetupNodesResponse;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
 import org.lambdagrid.proto.v1.WatchShareRequest;
 import org.lambdagrid.proto.v1.WatchShareResponse;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 
 class GrpcSiteClientTest {
   private final AtomicBoolean watchCancelled = new AtomicBoolean();

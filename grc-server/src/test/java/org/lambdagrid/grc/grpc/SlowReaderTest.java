@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
-import org.lambdagrid.grc.OutputBuffer;
+import org.lambdagrid.grc.job.OutputBuffer;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.AddressRange;

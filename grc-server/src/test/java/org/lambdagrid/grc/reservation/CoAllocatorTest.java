@@ -11,10 +11,10 @@ import java.util.Map;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Errors;
-import org.lambdagrid.grc.reservation.Topology.Link;
-import org.lambdagrid.grc.reservation.Topology.Site;
 import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.grc.reservation.Topology.Link;
+import org.lambdagrid.grc.reservation.Topology.Site;
 
 class CoAllocatorTest {
   static final Instant NOW = Instant.parse("2030-01-01T00:00:00Z");
@@ -36,8 +36,8 @@ class CoAllocatorTest {
 
   @Test
   void overlappingReservationsThatFitAreAcceptedAtTheEarliestStart() {
-    Reservation r1 = alloc.reserve(Request.perSite(Map.of("a", 3, "b", 2), HOUR, NOW), NOW);
-    Reservation r2 = alloc.reserve(Request.perSite(Map.of("a", 5), HOUR.multipliedBy(2), at(0.5)), NOW);
+    HeldPlan r1 = alloc.reserve(Request.perSite(Map.of("a", 3, "b", 2), HOUR, NOW), NOW);
+    HeldPlan r2 = alloc.reserve(Request.perSite(Map.of("a", 5), HOUR.multipliedBy(2), at(0.5)), NOW);
     assertThat(r1.window()).isEqualTo(new Window(NOW, at(1)));
     assertThat(r2.window()).isEqualTo(new Window(at(0.5), at(2.5)));
     assertThat(alloc.nodesInUse("a", at(0.75))).isEqualTo(8);
@@ -74,7 +74,7 @@ class CoAllocatorTest {
   @Test
   void linkCapacityIsACalendarTooAndSharedLinksSumOverPairs() {
     // a-b, a-c and b-c all cross two hub links: each hub link carries two pairs, 2 x 4 = 8 Gbit/s.
-    Reservation r = alloc.reserve(Request.perSite(Map.of("a", 1, "b", 1, "c", 1), HOUR, NOW).withBandwidth(4 * G), NOW);
+    HeldPlan r = alloc.reserve(Request.perSite(Map.of("a", 1, "b", 1, "c", 1), HOUR, NOW).withBandwidth(4 * G), NOW);
     assertThat(r.bandwidth()).containsOnlyKeys(SitePair.of("a", "b"), SitePair.of("a", "c"), SitePair.of("b", "c"));
     assertThat(r.linkBps()).containsExactly(
         Map.entry("a<->hub", 8 * G), Map.entry("b<->hub", 8 * G), Map.entry("c<->hub", 8 * G));
@@ -90,8 +90,8 @@ class CoAllocatorTest {
 
   @Test
   void cancellingFreesExactlyWhatWasHeldAndIsIdempotent() {
-    Reservation keep = alloc.reserve(Request.perSite(Map.of("a", 2, "b", 2), HOUR, NOW).withBandwidth(G), NOW);
-    Reservation gone = alloc.reserve(Request.perSite(Map.of("a", 6, "c", 4), HOUR, NOW).withBandwidth(5 * G), NOW);
+    HeldPlan keep = alloc.reserve(Request.perSite(Map.of("a", 2, "b", 2), HOUR, NOW).withBandwidth(G), NOW);
+    HeldPlan gone = alloc.reserve(Request.perSite(Map.of("a", 6, "c", 4), HOUR, NOW).withBandwidth(5 * G), NOW);
     assertThat(alloc.nodesInUse("a", NOW)).isEqualTo(8);
     assertThat(alloc.bandwidthInUse("a<->hub", NOW)).isEqualTo(6 * G);
     assertThat(alloc.release(gone.id())).isTrue();

@@ -10,7 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import org.lambdagrid.common.Ipv4Cidr;
-import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.grc.site.SiteClient;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.ExecSpec;

@@ -4,8 +4,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.lambdagrid.common.Endpoint;
-import org.lambdagrid.grc.SiteClient;
+import org.lambdagrid.grc.site.SiteClient;
 
 /**
  * A set of {@link FakeSite}s reachable by CRM endpoint: register site {@code a} with endpoint
