@@ -47,6 +47,15 @@ public record Ipv4Cidr(long network, int prefixLength) implements Comparable<Ipv
     return new Ipv4Cidr(address, prefix);
   }
 
+  /** Whether text is a dotted-quad IPv4 address in its canonical form (no leading zeros). */
+  public static boolean isAddress(String text) {
+    try {
+      return text != null && formatAddress(parseAddress(text)).equals(text);
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
   /** Parses a dotted-quad IPv4 address into an unsigned 32-bit value. */
   public static long parseAddress(String text) {
     String[] parts = text.split("\\.", -1);

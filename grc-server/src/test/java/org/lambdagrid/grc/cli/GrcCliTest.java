@@ -63,6 +63,21 @@ class GrcCliTest {
     return cli.execute(args);
   }
 
+  /** Usage errors say "see 'grc X --help'": that must work for every subcommand. */
+  @Test
+  void everySubcommandTakesHelp() {
+    for (String cmd : List.of("sites", "reserve", "reservations", "submit", "status", "watch",
+        "logs", "hosts", "cancel")) {
+      for (String flag : List.of("--help", "-h")) {
+        out.getBuffer().setLength(0);
+        err.getBuffer().setLength(0);
+        assertThat(grc(cmd, flag)).as("grc %s %s: %s", cmd, flag, err).isZero();
+        assertThat(out.toString()).startsWith("Usage: grc " + cmd);
+        assertThat(err.toString()).isEmpty();
+      }
+    }
+  }
+
   @Test
   void sitesAsJsonParsesBackIntoTheResponse() throws Exception {
     assertThat(grc("sites", "-o", "json")).isZero();

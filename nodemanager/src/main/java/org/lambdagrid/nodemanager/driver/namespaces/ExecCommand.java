@@ -8,7 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.regex.Pattern;
+import org.lambdagrid.common.PosixNames;
 import org.lambdagrid.nodemanager.driver.ExecRequest;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
@@ -23,7 +23,6 @@ import org.lambdagrid.nodemanager.driver.OutputSink;
 final class ExecCommand {
   private ExecCommand() {}
 
-  private static final Pattern ENV_KEY = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
 
   /** Why {@code request} cannot run in {@code guest}, as an exception; pure. */
   static void check(GuestHandle guest, ExecRequest request) throws GuestException {
@@ -39,7 +38,7 @@ final class ExecCommand {
           + "' is not an absolute path");
     }
     for (String key : request.env().keySet()) {
-      if (!ENV_KEY.matcher(key).matches()) {
+      if (!PosixNames.ENV_NAME.matcher(key).matches()) {
         throw new GuestException("environment variable name '" + key + "' is not valid");
       }
     }

@@ -6,8 +6,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Pattern;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.PosixNames;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
@@ -17,11 +17,10 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * @param shell the login shell, may be empty
  */
 record GuestUser(String name, int uid, int gid, Path home, String shell) {
-  private static final Pattern NAME = Pattern.compile("[a-z_][a-z0-9_.-]{0,31}\\$?");
 
   /** Looks the user up; fails for an invalid name, an unknown user and uid 0. */
   static GuestUser lookup(String user) throws GuestException {
-    if (user == null || !NAME.matcher(user).matches()) {
+    if (user == null || !PosixNames.LOGIN.matcher(user).matches()) {
       throw new GuestException("user '" + user + "' is not a valid login name");
     }
     HostCommand.Result r = Commands.attempt(Commands.tool("getent"), "passwd", user);

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
+import org.lambdagrid.common.Ipv4Cidr;
 
 /**
  * Configuration of the namespaces guest driver, as the site operator writes it in the
@@ -76,9 +77,8 @@ public record NamespacesDriverConfig(
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(20);
   public static final Duration DEFAULT_KILL_GRACE = Duration.ofSeconds(5);
 
-  private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
-  private static final Pattern IPV4 =
-      Pattern.compile("(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}");
+  /** A network interface name as the kernel takes it (IFNAMSIZ 16, with the NUL). */
+  static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
   private static final Set<String> MACVLAN_MODES = Set.of("private", "vepa", "bridge", "passthru");
 
   public NamespacesDriverConfig {
@@ -130,7 +130,7 @@ public record NamespacesDriverConfig(
     if (!MACVLAN_MODES.contains(macvlanMode)) {
       errors.add("macvlan_mode: '" + macvlanMode + "' is not one of " + MACVLAN_MODES);
     }
-    if (defaultGateway != null && !IPV4.matcher(defaultGateway).matches()) {
+    if (defaultGateway != null && !Ipv4Cidr.isAddress(defaultGateway)) {
       errors.add("default_gateway: '" + defaultGateway + "' is not an IPv4 address");
     }
     if (!sshdPath.startsWith("/")) {

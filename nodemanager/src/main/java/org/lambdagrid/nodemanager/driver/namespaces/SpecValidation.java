@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
+import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
@@ -17,9 +18,6 @@ final class SpecValidation {
 
   private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
   private static final Pattern HOSTNAME = Pattern.compile(LABEL + "(\\." + LABEL + ")*");
-  private static final Pattern IPV4 =
-      Pattern.compile("(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}");
-  private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
 
   /** The spec's own fields; pure. Names every bad field in one message. */
   static void validate(GuestSpec spec) throws GuestException {
@@ -29,7 +27,7 @@ final class SpecValidation {
       errors.add("hostname '" + spec.hostname() + "' is not a valid host name (at most 63"
           + " characters)");
     }
-    if (spec.address() == null || !IPV4.matcher(spec.address()).matches()) {
+    if (!Ipv4Cidr.isAddress(spec.address())) {
       errors.add("address '" + spec.address() + "' is not an IPv4 address");
     }
     if (spec.prefixLength() < 1 || spec.prefixLength() > 32) {
@@ -37,13 +35,13 @@ final class SpecValidation {
     }
     for (String route : spec.routes()) {
       String[] parts = route.split("/", -1);
-      boolean ok = parts.length == 2 && IPV4.matcher(parts[0]).matches()
+      boolean ok = parts.length == 2 && Ipv4Cidr.isAddress(parts[0])
           && parts[1].matches("\\d{1,2}") && Integer.parseInt(parts[1]) <= 32;
       if (!ok) {
         errors.add("route '" + route + "' is not an IPv4 CIDR block");
       }
     }
-    if (!spec.bridge().isEmpty() && !IFNAME.matcher(spec.bridge()).matches()) {
+    if (!spec.bridge().isEmpty() && !NamespacesDriverConfig.IFNAME.matcher(spec.bridge()).matches()) {
       errors.add("bridge '" + spec.bridge() + "' is not an interface name (1-15 of A-Z a-z 0-9"
           + " _ . -)");
     }
