@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * bin/lg-java in a checkout (issue 14, item 5): the tools run from a snapshot of the packaged
+ * bin/lg-java in a checkout: the tools run from a snapshot of the packaged
  * jars in the user's cache, not from {@code target/classes}, which a build deletes and rewrites
  * in place. Each test works on its own copy of the checkout's {@code bin/} and grc-server's
  * packaged jars and classes, and its own cache ({@code XDG_CACHE_HOME}), so it never touches the

@@ -73,7 +73,7 @@ import org.lambdagrid.proto.v1.SubmitJobRequest;
 import org.lambdagrid.proto.v1.WatchJobRequest;
 
 /**
- * The negative TLS matrix of issue 7, counted: a GRC and the CRM of site alpha over TCP with
+ * The negative TLS matrix, counted: a GRC and the CRM of site alpha over TCP with
  * mutual TLS (certificates from {@code scripts/lambdagrid-ca}), and every way in that must be
  * refused, each tried with a real client. Positive cases run on the same servers, so a refusal
  * is never just a broken server. No root needed.

@@ -66,7 +66,7 @@ final class CrmLink {
     void onLost(Termination.Reason reason, String why);
 
     /** The node's state now, for a redial's hello. */
-    NodeState stateNow();
+    PilotState stateNow();
 
     /** The guest's hostname (or what stands for it), for the note on dropped output. */
     String hostname();
@@ -461,7 +461,7 @@ final class CrmLink {
 
   /** One redial of outage {@code n}, on the redial thread. */
   private void redial(int n) {
-    NodeState now = listener.stateNow(); // never under the lock: see the class comment
+    PilotState now = listener.stateNow(); // never under the lock: see the class comment
     String host = physicalHost();
     ManagedChannel managed = channel instanceof ManagedChannel m ? m : null;
     boolean shutDown = managed != null && managed.isShutdown();

@@ -102,7 +102,7 @@ public final class NodeManager implements AutoCloseable {
   private final CrmLink link;
 
   /** Guarded by this (the monitor guards the state machine: state and detail). */
-  private NodeState state = NodeState.CONNECTING;
+  private PilotState state = PilotState.CONNECTING;
   /** Guarded by this: the message of the last state change, for GET_STATUS. */
   private String detail = "connecting";
 
@@ -170,7 +170,7 @@ public final class NodeManager implements AutoCloseable {
       throw e;
     }
     // The CRM may already have refused the hello and teardown may have begun: then no CONNECTED.
-    moveIfAllowed(NodeState.CONNECTED, "pilot connected with driver " + driver.name());
+    moveIfAllowed(PilotState.CONNECTED, "pilot connected with driver " + driver.name());
   }
 
   /** Tears down when {@code lifeline} ends ("the launcher is gone"). Returns the lifeline. */
@@ -220,7 +220,7 @@ public final class NodeManager implements AutoCloseable {
     }
   }
 
-  public synchronized NodeState state() {
+  public synchronized PilotState state() {
     return state;
   }
 
@@ -276,7 +276,7 @@ public final class NodeManager implements AutoCloseable {
     }
 
     @Override
-    public NodeState stateNow() {
+    public PilotState stateNow() {
       return state();
     }
 
@@ -333,7 +333,7 @@ public final class NodeManager implements AutoCloseable {
         if (!left.isEmpty()) {
           message += "; teardown left: " + String.join("; ", left);
         }
-        moveIfAllowed(NodeState.FAILED, message);
+        moveIfAllowed(PilotState.FAILED, message);
         reply.setError(message);
       }
     }
@@ -347,8 +347,8 @@ public final class NodeManager implements AutoCloseable {
 
   private void setup(SetupCommand c) throws Refused, GuestException {
     GuestSpec wanted = toSpec(c);
-    NodeState now = state();
-    if (now != NodeState.CONNECTED) {
+    PilotState now = state();
+    if (now != PilotState.CONNECTED) {
       if (guest != null && wanted.equals(spec)) {
         return; // a repeated SETUP with the same arguments: already done
       }
@@ -361,7 +361,7 @@ public final class NodeManager implements AutoCloseable {
           wanted.hostname(), problem);
     }
     guest = driver.build(wanted);
-    move(NodeState.SET_UP, "guest " + guest.id() + " built for " + wanted.hostname() + " at "
+    move(PilotState.SET_UP, "guest " + guest.id() + " built for " + wanted.hostname() + " at "
         + wanted.address() + "/" + wanted.prefixLength());
   }
 
@@ -405,37 +405,37 @@ public final class NodeManager implements AutoCloseable {
   }
 
   private GetKeysResult getKeys() throws Refused, GuestException {
-    requireGuest("GET_KEYS", NodeState.SET_UP, NodeState.KEYED, NodeState.READY,
-        NodeState.EXECUTING, NodeState.DONE);
+    requireGuest("GET_KEYS", PilotState.SET_UP, PilotState.KEYED, PilotState.READY,
+        PilotState.EXECUTING, PilotState.DONE);
     GuestKeys keys = driver.publicKeys(guest);
     return GetKeysResult.newBuilder().setHostPublicKey(keys.hostPublicKey())
         .setUserPublicKey(keys.userPublicKey()).build();
   }
 
   private void setKeys(TrustBundle b) throws Refused, GuestException {
-    NodeState now = requireGuest("SET_KEYS", NodeState.SET_UP, NodeState.KEYED, NodeState.READY);
+    PilotState now = requireGuest("SET_KEYS", PilotState.SET_UP, PilotState.KEYED, PilotState.READY);
     driver.installTrust(guest, new GuestTrust(b.getHostfile(), b.getKnownHosts(),
         b.getAuthorizedKeys(), b.getHosts()));
-    if (now == NodeState.SET_UP) {
-      move(NodeState.KEYED, "trust installed for " + b.getNodesCount() + " nodes");
+    if (now == PilotState.SET_UP) {
+      move(PilotState.KEYED, "trust installed for " + b.getNodesCount() + " nodes");
     }
   }
 
   private void run() throws Refused, GuestException {
-    NodeState now = requireGuest("RUN", NodeState.KEYED, NodeState.READY);
+    PilotState now = requireGuest("RUN", PilotState.KEYED, PilotState.READY);
     driver.start(guest);
-    if (now == NodeState.KEYED) {
-      move(NodeState.READY, "guest " + guest.id() + " started");
+    if (now == PilotState.KEYED) {
+      move(PilotState.READY, "guest " + guest.id() + " started");
     }
   }
 
   private void exec(ExecSpec e) throws Refused, GuestException {
-    NodeState now = state();
-    if (now == NodeState.EXECUTING || now == NodeState.DONE) {
+    PilotState now = state();
+    if (now == PilotState.EXECUTING || now == PilotState.DONE) {
       throw new Refused("a command was already started on " + hostname()
           + "; EXEC runs at most once");
     }
-    requireGuest("EXEC", NodeState.READY);
+    requireGuest("EXEC", PilotState.READY);
     if (e.getArgvCount() == 0) {
       throw new Refused("argv: must not be empty");
     }
@@ -447,7 +447,7 @@ public final class NodeManager implements AutoCloseable {
         e.getWorkingDirectory().isEmpty() ? null : e.getWorkingDirectory(),
         e.getUser().isEmpty() ? spec.user() : e.getUser());
     String host = hostname();
-    move(NodeState.EXECUTING, "command starting on " + host + ": " + String.join(" ",
+    move(PilotState.EXECUTING, "command starting on " + host + ": " + String.join(" ",
         e.getArgvList()));
     RunningCommand cmd = driver.exec(guest, request, (stderr, data) -> send(
         ConnectRequest.newBuilder().setOutput(OutputChunk.newBuilder()
@@ -475,12 +475,12 @@ public final class NodeManager implements AutoCloseable {
     log.info("{}: command on {} {}", name, host, message);
     send(ConnectRequest.newBuilder().setExit(CommandExit.newBuilder().setHostname(host)
         .setExitCode(exit).setMessage(message)).build());
-    moveIfAllowed(NodeState.DONE, "command " + message);
+    moveIfAllowed(PilotState.DONE, "command " + message);
   }
 
-  private NodeState requireGuest(String what, NodeState... allowed) throws Refused {
-    NodeState now = state();
-    for (NodeState s : allowed) {
+  private PilotState requireGuest(String what, PilotState... allowed) throws Refused {
+    PilotState now = state();
+    for (PilotState s : allowed) {
       if (s == now && guest != null) {
         return now;
       }
@@ -515,7 +515,7 @@ public final class NodeManager implements AutoCloseable {
       } finally {
         String stopped = message + (left.isEmpty() ? "; guest torn down"
             : "; teardown left: " + String.join("; ", left));
-        moveIfAllowed(NodeState.STOPPED, stopped);
+        moveIfAllowed(PilotState.STOPPED, stopped);
         if (shutdownRequestId != null) {
           CommandReply.Builder r = CommandReply.newBuilder().setRequestId(shutdownRequestId)
               .setShutdown(ShutdownResult.getDefaultInstance());
@@ -642,8 +642,8 @@ public final class NodeManager implements AutoCloseable {
 
   // ------------------------------------------------------------------ state and sending
 
-  private synchronized void move(NodeState to, String message) {
-    state = NodeState.MACHINE.check(state, to);
+  private synchronized void move(PilotState to, String message) {
+    state = PilotState.MACHINE.check(state, to);
     detail = message;
     log.info("{}: {} ({})", name, to, message);
     send(ConnectRequest.newBuilder().setNotification(NodeNotification.newBuilder()
@@ -652,8 +652,8 @@ public final class NodeManager implements AutoCloseable {
   }
 
   /** Moves unless the table forbids it (a race with teardown); returns whether it moved. */
-  private synchronized boolean moveIfAllowed(NodeState to, String message) {
-    if (!NodeState.MACHINE.canMove(state, to)) {
+  private synchronized boolean moveIfAllowed(PilotState to, String message) {
+    if (!PilotState.MACHINE.canMove(state, to)) {
       return false;
     }
     move(to, message);

@@ -21,8 +21,8 @@ import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.HostCommand;
 
 /**
- * What a local user without grid credentials can ask of the root side of a node (issue 15,
- * findings 1 and 3), tried by a real non-root user against the real processes: the node agent
+ * What a local user without grid credentials can ask of the root side of a node, tried by a
+ * real non-root user against the real processes: the node agent
  * (its socket is 0666), {@code nodemanager} as root for a sudo user, and the exact sudoers rule
  * of scripts/testbed and docs/operators.md. Each test fails on the code before the fix: the agent
  * took any root-owned file as config and quoted it in the parse error; under sudo, --agent PATH

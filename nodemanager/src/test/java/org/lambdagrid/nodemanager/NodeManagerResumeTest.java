@@ -170,7 +170,7 @@ class NodeManagerResumeTest {
 
     loseTheCrm();
     Files.createFile(gate); // the command now writes and ends while no CRM is there
-    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.NodeState.DONE);
+    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.PilotState.DONE);
     assertThat(nm.awaitTermination(Duration.ZERO)).isEmpty();
     assertThat(guestDestroyed()).isFalse();
 
@@ -242,7 +242,7 @@ class NodeManagerResumeTest {
     killCrm();
     await().atMost(T).until(nm::redialling);
     Files.createFile(gate);
-    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.NodeState.DONE);
+    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.PilotState.DONE);
     TestCrm second = TestCrm.welcoming(RECONNECT);
     server = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
         .forAddress(new java.net.InetSocketAddress("127.0.0.1", port))
@@ -278,7 +278,7 @@ class NodeManagerResumeTest {
 
     loseTheCrm();
     Files.createFile(gate2);
-    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.NodeState.DONE);
+    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.PilotState.DONE);
     TestCrm.Session c = startCrm(TestCrm.welcoming(RECONNECT)).awaitSession(T);
     assertThat(c.hello().getResume()).isTrue();
     assertThat(c.hello().getCredential()).isEqualTo(RECONNECT);
@@ -313,7 +313,7 @@ class NodeManagerResumeTest {
         + " head -c " + total + " /dev/zero | tr '\\0' x; exit 0"), T));
     loseTheCrm();
     Files.createFile(gate);
-    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.NodeState.DONE);
+    await().atMost(T).until(() -> nm.state() == org.lambdagrid.nodemanager.PilotState.DONE);
 
     TestCrm.Session b = startCrm(TestCrm.welcoming(RECONNECT)).awaitSession(T);
     await().atMost(T).until(() -> b.states().contains(NodeState.NODE_DONE));
@@ -353,7 +353,7 @@ class NodeManagerResumeTest {
         + " wrong credential for node 0");
     assertThat(driver.calls()).contains("stop " + HOST, "destroy " + HOST);
     assertThat(noGuestLeft()).isTrue();
-    assertThat(nm.state()).isEqualTo(org.lambdagrid.nodemanager.NodeState.STOPPED);
+    assertThat(nm.state()).isEqualTo(org.lambdagrid.nodemanager.PilotState.STOPPED);
   }
 
   @Test

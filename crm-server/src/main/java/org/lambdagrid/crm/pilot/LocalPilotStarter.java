@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * the launcher (and the NodeManager behind it) treat EOF as "tear down and exit", so the pilot
  * also goes away if the CRM dies. The launcher's stdout and stderr go to
  * {@code LOG_DIR/JOB-N.log}, a file and not a pipe, and the JVM closes every other descriptor in
- * the child, so no other process holds the stdin pipe open (see the brief's pitfall). The CRM
+ * the child, so no other process holds the stdin pipe open (or EOF would never come). The CRM
  * creates that file itself ({@link PilotLogs}): only in a log directory that no one but root (or
  * the CRM's user) can change, created 0755 if missing, never through a link, so a user cannot
  * make root write, truncate or chown another file; a log directory others could change fails

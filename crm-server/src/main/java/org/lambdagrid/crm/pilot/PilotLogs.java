@@ -23,7 +23,7 @@ import java.util.Set;
 /**
  * The pilot log files the CRM (usually root) creates, safely: only in a directory that nobody
  * but root and the CRM's own user can change, so no user can plant a symbolic link or a hard
- * link where the CRM is about to create, write or chown a file (issue 15, finding 5).
+ * link where the CRM is about to create, write or chown a file.
  *
  * <p>{@link #secureDirectory} resolves the log directory to a real path and checks every
  * directory on the way; {@link #createOrAppend} creates the file with {@code O_CREAT | O_EXCL |

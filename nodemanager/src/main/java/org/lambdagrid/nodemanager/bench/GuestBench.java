@@ -22,7 +22,7 @@ import org.lambdagrid.nodemanager.driver.namespaces.NamespacesDriver;
 import org.lambdagrid.nodemanager.driver.namespaces.NamespacesDriverConfig;
 
 /**
- * Benchmark helper for {@code scripts/bench} (issue 8): builds N real guests with the
+ * Benchmark helper for {@code scripts/bench}: builds N real guests with the
  * {@link NamespacesDriver} (SETUP, GET_KEYS, SET_KEYS with every guest's keys, RUN), then runs
  * a host command and/or a command inside guest 0 (through the driver's EXEC, as the user), then
  * stops and destroys every guest. Prints one {@code bench: PHASE guest=I ms=T} line per guest

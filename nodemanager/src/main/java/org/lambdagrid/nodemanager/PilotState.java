@@ -3,8 +3,8 @@ package org.lambdagrid.nodemanager;
 import org.lambdagrid.common.StateMachine;
 
 /**
- * The life of this node as its NodeManager sees it. Each change is pushed to the CRM as a
- * {@code NodeNotification} ({@link #toProto}).
+ * The life of this node as its NodeManager sees it (the protocol's NodeState is the CRM's view
+ * of it). Each change is pushed to the CRM as a {@code NodeNotification} ({@link #toProto}).
  *
  * <pre>
  * CONNECTING -> CONNECTED -> SET_UP -> KEYED -> READY -> EXECUTING -> DONE
@@ -17,10 +17,10 @@ import org.lambdagrid.common.StateMachine;
  * FAILED: a command failed; the guest is already torn down and the node waits for SHUTDOWN.
  * STOPPED: the guest is torn down and the NodeManager is ending (terminal).
  */
-public enum NodeState {
+public enum PilotState {
   CONNECTING, CONNECTED, SET_UP, KEYED, READY, EXECUTING, DONE, FAILED, STOPPED;
 
-  public static final StateMachine<NodeState> MACHINE = StateMachine.builder(NodeState.class)
+  public static final StateMachine<PilotState> MACHINE = StateMachine.builder(PilotState.class)
       .allow(CONNECTING, CONNECTED, STOPPED)
       .allow(CONNECTED, SET_UP, FAILED, STOPPED)
       .allow(SET_UP, KEYED, FAILED, STOPPED)
