@@ -22,7 +22,7 @@ final class GuestSteps {
    * and eth0), processes (the holder and the guest's init).
    */
   static GuestSteps of(NamespacesDriverConfig config) {
-    return new GuestSteps(List.of(new FilesStep(config), new KeysStep(config),
+    return new GuestSteps(List.of(new FilesStep(config), new KeysStep(),
         new NetworkStep(config), new ProcessesStep(config)));
   }
 

@@ -40,10 +40,6 @@ final class HostCheck {
       problems.add("no OpenSSH server at " + config.sshdPath()
           + " (install openssh-server or set namespaces.sshd)");
     }
-    if (!Files.isExecutable(Path.of(config.sshKeygenPath()))) {
-      problems.add("no ssh-keygen at " + config.sshKeygenPath()
-          + " (install openssh-client or set namespaces.ssh_keygen)");
-    }
     for (String[] tool : TOOLS) {
       if (!Commands.executableExists(tool[0])) {
         problems.add("no '" + tool[0] + "' command in " + HostTools.path(HostTools.SYSTEM_DIRS)

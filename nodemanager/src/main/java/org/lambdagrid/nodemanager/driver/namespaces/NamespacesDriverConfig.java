@@ -25,7 +25,6 @@ import org.lambdagrid.common.Ipv4Cidr;
  *   macvlan_mode: bridge               # private | vepa | bridge | passthru
  *   default_gateway: null              # off by default; an on-link IPv4 address if wanted
  *   sshd: /usr/sbin/sshd
- *   ssh_keygen: /usr/bin/ssh-keygen
  *   guest_path: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
  *   shared_paths: []                   # extra host directories shared into every guest
  *   start_timeout_seconds: 20          # how long RUN waits for sshd to accept on guest:22
@@ -40,7 +39,6 @@ import org.lambdagrid.common.Ipv4Cidr;
  * @param defaultGateway IPv4 gateway for a default route in the guest, or null for none
  * @param sshdPath absolute path of OpenSSH sshd, also inside the guest (the guest sees the host's
  *     file system)
- * @param sshKeygenPath absolute path of ssh-keygen on the host
  * @param guestPath PATH of the job and of ssh sessions in the guest; must reach Open MPI's orted
  * @param sharedPaths absolute host directories bind-mounted into every guest besides the user's
  *     home (e.g. a scratch file system)
@@ -55,7 +53,6 @@ public record NamespacesDriverConfig(
     String macvlanMode,
     String defaultGateway,
     String sshdPath,
-    String sshKeygenPath,
     String guestPath,
     List<String> sharedPaths,
     Duration startTimeout,
@@ -71,7 +68,6 @@ public record NamespacesDriverConfig(
 
   public static final Path DEFAULT_STATE_DIR = Path.of("/run/lambdagrid/guests");
   public static final String DEFAULT_SSHD = "/usr/sbin/sshd";
-  public static final String DEFAULT_SSH_KEYGEN = "/usr/bin/ssh-keygen";
   public static final String DEFAULT_GUEST_PATH =
       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(20);
@@ -91,9 +87,6 @@ public record NamespacesDriverConfig(
     }
     if (sshdPath == null) {
       sshdPath = DEFAULT_SSHD;
-    }
-    if (sshKeygenPath == null) {
-      sshKeygenPath = DEFAULT_SSH_KEYGEN;
     }
     if (guestPath == null) {
       guestPath = DEFAULT_GUEST_PATH;
@@ -136,9 +129,6 @@ public record NamespacesDriverConfig(
     if (!sshdPath.startsWith("/")) {
       errors.add("sshd: '" + sshdPath + "' must be an absolute path (sshd re-executes itself)");
     }
-    if (!sshKeygenPath.startsWith("/")) {
-      errors.add("ssh_keygen: '" + sshKeygenPath + "' must be an absolute path");
-    }
     if (guestPath.isBlank() || guestPath.contains("=") || guestPath.contains(" ")) {
       errors.add("guest_path: '" + guestPath + "' is not a PATH value");
     }
@@ -164,33 +154,33 @@ public record NamespacesDriverConfig(
   /** Defaults, guests attached by veth to the existing bridge {@code bridge}. */
   public static NamespacesDriverConfig bridge(String bridge) {
     return new NamespacesDriverConfig(null, Attachment.BRIDGE, bridge, null, null, null, null,
-        null, null, List.of(), null, null);
+        null, List.of(), null, null);
   }
 
   /** Defaults, guests attached by macvlan (mode bridge) on the existing interface {@code parent}. */
   public static NamespacesDriverConfig macvlan(String parent) {
     return new NamespacesDriverConfig(null, Attachment.MACVLAN, null, parent, null, null, null,
-        null, null, List.of(), null, null);
+        null, List.of(), null, null);
   }
 
   public NamespacesDriverConfig withStateDir(Path dir) {
     return new NamespacesDriverConfig(dir, attachment, bridge, parent, macvlanMode,
-        defaultGateway, sshdPath, sshKeygenPath, guestPath, sharedPaths, startTimeout, killGrace);
+        defaultGateway, sshdPath, guestPath, sharedPaths, startTimeout, killGrace);
   }
 
   public NamespacesDriverConfig withDefaultGateway(String gateway) {
     return new NamespacesDriverConfig(stateDir, attachment, bridge, parent, macvlanMode,
-        gateway, sshdPath, sshKeygenPath, guestPath, sharedPaths, startTimeout, killGrace);
+        gateway, sshdPath, guestPath, sharedPaths, startTimeout, killGrace);
   }
 
   public NamespacesDriverConfig withSharedPaths(List<String> paths) {
     return new NamespacesDriverConfig(stateDir, attachment, bridge, parent, macvlanMode,
-        defaultGateway, sshdPath, sshKeygenPath, guestPath, paths, startTimeout, killGrace);
+        defaultGateway, sshdPath, guestPath, paths, startTimeout, killGrace);
   }
 
   /** The keys {@link #fromMap} accepts. */
   public static final Set<String> KEYS = Set.of("state_dir", "attachment", "bridge", "parent",
-      "macvlan_mode", "default_gateway", "sshd", "ssh_keygen", "guest_path", "shared_paths",
+      "macvlan_mode", "default_gateway", "sshd", "guest_path", "shared_paths",
       "start_timeout_seconds", "kill_grace_seconds");
 
   /**
@@ -228,7 +218,6 @@ public record NamespacesDriverConfig(
         string(m, "macvlan_mode"),
         string(m, "default_gateway"),
         string(m, "sshd"),
-        string(m, "ssh_keygen"),
         string(m, "guest_path"),
         stringList(m, "shared_paths"),
         seconds(m, "start_timeout_seconds"),

@@ -42,12 +42,18 @@ final class SafeFiles {
    */
   static void writeAtomically(Path target, String content, String perms, int uid, int gid)
       throws IOException {
+    writeAtomically(target, content.getBytes(StandardCharsets.UTF_8), perms, uid, gid);
+  }
+
+  /** {@link #writeAtomically(Path, String, String, int, int)} for bytes. */
+  static void writeAtomically(Path target, byte[] content, String perms, int uid, int gid)
+      throws IOException {
     Path tmp = target.resolveSibling("." + target.getFileName() + ".lg-tmp");
     Files.deleteIfExists(tmp);
     try (SeekableByteChannel ch = Files.newByteChannel(tmp, EnumSet.of(
         StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
         PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(perms)))) {
-      ByteBuffer buf = ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));
+      ByteBuffer buf = ByteBuffer.wrap(content);
       while (buf.hasRemaining()) {
         ch.write(buf);
       }

@@ -103,9 +103,26 @@ class GuestFileTextsTest {
   }
 
   @Test
-  void keysAreFreshEd25519PairsWithoutPassphrase() {
-    assertThat(KeysStep.keygenArgv("/usr/bin/ssh-keygen", "alice@site-0",
-        Path.of("/s/ssh/id_ed25519"))).containsExactly("/usr/bin/ssh-keygen", "-q", "-t",
-        "ed25519", "-N", "", "-C", "alice@site-0", "-f", "/s/ssh/id_ed25519");
+  void keysAreWrittenWholeWithTheirModesAndOwner(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    int uid = (int) java.nio.file.Files.getAttribute(dir, "unix:uid");
+    int gid = (int) java.nio.file.Files.getAttribute(dir, "unix:gid");
+    org.lambdagrid.common.ssh.SshKeyPair k =
+        org.lambdagrid.common.ssh.SshKeyPair.generate("alice@site-0");
+    KeysStep.write(k, dir.resolve("id_ed25519"), uid, gid);
+    assertThat(java.nio.file.Files.readAllBytes(dir.resolve("id_ed25519")))
+        .isEqualTo(k.privateFile());
+    assertThat(java.nio.file.Files.readString(dir.resolve("id_ed25519.pub")))
+        .isEqualTo(k.publicLine()).startsWith("ssh-ed25519 ").endsWith(" alice@site-0\n");
+    assertThat(java.nio.file.attribute.PosixFilePermissions.toString(
+        java.nio.file.Files.getPosixFilePermissions(dir.resolve("id_ed25519"))))
+        .isEqualTo("rw-------");
+    assertThat(java.nio.file.attribute.PosixFilePermissions.toString(
+        java.nio.file.Files.getPosixFilePermissions(dir.resolve("id_ed25519.pub"))))
+        .isEqualTo("rw-r--r--");
+    try (var left = java.nio.file.Files.list(dir)) {
+      assertThat(left.map(p -> p.getFileName().toString()).sorted().toList())
+          .containsExactly("id_ed25519", "id_ed25519.pub");
+    }
   }
 }

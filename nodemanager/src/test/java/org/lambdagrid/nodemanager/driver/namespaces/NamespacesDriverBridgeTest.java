@@ -37,7 +37,7 @@ class NamespacesDriverBridgeTest extends AbstractNamespacesDriverRootTest {
   @Override
   NamespacesDriverConfig brokenConfig() {
     return new NamespacesDriverConfig(stateBase.resolveSibling("broken"),
-        NamespacesDriverConfig.Attachment.BRIDGE, "lgnobr" + tag, null, null, null, null, null,
+        NamespacesDriverConfig.Attachment.BRIDGE, "lgnobr" + tag, null, null, null, null,
         null, List.of(), null, null);
   }
 

@@ -18,7 +18,6 @@ class NamespacesDriverConfigTest {
     assertThat(c.stateDir()).isEqualTo(Path.of("/run/lambdagrid/guests"));
     assertThat(c.attachment()).isEqualTo(NamespacesDriverConfig.Attachment.BRIDGE);
     assertThat(c.sshdPath()).isEqualTo("/usr/sbin/sshd");
-    assertThat(c.sshKeygenPath()).isEqualTo("/usr/bin/ssh-keygen");
     assertThat(c.defaultGateway()).isNull();
     assertThat(c.sharedPaths()).isEmpty();
     assertThat(c.startTimeout()).isEqualTo(Duration.ofSeconds(20));
@@ -33,14 +32,13 @@ class NamespacesDriverConfigTest {
         Map.entry("macvlan_mode", "private"),
         Map.entry("default_gateway", "10.1.0.1"),
         Map.entry("sshd", "/opt/ssh/sbin/sshd"),
-        Map.entry("ssh_keygen", "/opt/ssh/bin/ssh-keygen"),
         Map.entry("guest_path", "/opt/mpi/bin:/usr/bin:/bin"),
         Map.entry("shared_paths", List.of("/scratch")),
         Map.entry("start_timeout_seconds", 5),
         Map.entry("kill_grace_seconds", 0.5)));
     assertThat(c).isEqualTo(new NamespacesDriverConfig(Path.of("/var/lib/lambdagrid/guests"),
         NamespacesDriverConfig.Attachment.MACVLAN, null, "eth1", "private", "10.1.0.1",
-        "/opt/ssh/sbin/sshd", "/opt/ssh/bin/ssh-keygen", "/opt/mpi/bin:/usr/bin:/bin",
+        "/opt/ssh/sbin/sshd", "/opt/mpi/bin:/usr/bin:/bin",
         List.of("/scratch"), Duration.ofSeconds(5), Duration.ofMillis(500)));
   }
 
@@ -74,10 +72,9 @@ class NamespacesDriverConfigTest {
         Map.of("attachment", "bridge", "bridge", "br0", "start_timeout_seconds", "ten")))
         .hasMessageContaining("start_timeout_seconds: expected a number of seconds");
     assertThatThrownBy(() -> NamespacesDriverConfig.fromMap(Map.of("attachment", "bridge",
-        "bridge", "br0", "macvlan_mode", "fast", "ssh_keygen", "ssh-keygen",
+        "bridge", "br0", "macvlan_mode", "fast",
         "guest_path", "A=B", "kill_grace_seconds", -1)))
         .hasMessageContaining("macvlan_mode: 'fast' is not one of")
-        .hasMessageContaining("ssh_keygen: 'ssh-keygen' must be an absolute path")
         .hasMessageContaining("guest_path: 'A=B' is not a PATH value")
         .hasMessageContaining("kill_grace_seconds: must not be negative");
   }

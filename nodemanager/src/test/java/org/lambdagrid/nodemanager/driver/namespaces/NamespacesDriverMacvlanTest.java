@@ -36,7 +36,7 @@ class NamespacesDriverMacvlanTest extends AbstractNamespacesDriverRootTest {
   @Override
   NamespacesDriverConfig brokenConfig() {
     return new NamespacesDriverConfig(stateBase.resolveSibling("broken"),
-        NamespacesDriverConfig.Attachment.MACVLAN, null, "lgnopa" + tag, null, null, null, null,
+        NamespacesDriverConfig.Attachment.MACVLAN, null, "lgnopa" + tag, null, null, null,
         null, List.of(), null, null);
   }
 }
