@@ -51,6 +51,8 @@ final class FilesStep implements GuestStep {
         config.guestPath(), GuestLayout.hostfileInGuest(user.home()).toString()), "rw-r--r--", 0,
         0);
     SafeFiles.writeInPlace(etc.resolve("hosts"), GuestFileTexts.hostsFile(guest.spec(), ""));
+    SafeFiles.writeAtomically(dir.resolve(GuestLayout.FSTAB), GuestFileTexts.fstab(dir,
+        user.home().toString(), config.sharedPaths()), "rw-r--r--", 0, 0);
     SafeFiles.writeAtomically(ssh.resolve("config"),
         GuestFileTexts.sshClientConfig(user.sshDir().toString()), "rw-------", user.uid(),
         user.gid());

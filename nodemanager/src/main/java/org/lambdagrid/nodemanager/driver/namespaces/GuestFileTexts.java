@@ -1,10 +1,12 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
+import java.nio.file.Path;
+import java.util.List;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
 /**
  * The text of the config files the driver writes for a guest: its sshd_config, the user's ssh
- * client config, its /etc/hosts. Pure functions of their arguments.
+ * client config, its /etc/hosts, its fstab. Pure functions of their arguments.
  */
 final class GuestFileTexts {
   private GuestFileTexts() {}
@@ -83,5 +85,56 @@ final class GuestFileTexts {
       return "";
     }
     return s.endsWith("\n") ? s : s + "\n";
+  }
+
+  /**
+   * The guest's file system as an fstab that guest-init.sh mounts with one {@code mount -a -T}
+   * (one process for every mount, in this order; {@code X-mount.mkdir} makes missing mount
+   * points in the overlay): the overlay root over the host's {@code /}, {@code /dev} (with a
+   * private {@code /dev/shm}), its own {@code /proc} and read-only {@code /sys}, a private
+   * {@code /run} (with sshd's privilege separation directory), the user's home, the shared
+   * paths, and the guest's read-only {@code /etc/lambdagrid} and {@code /etc/hosts}. The user's
+   * {@code ~/.ssh} is not here: guest-init.sh mounts it on the directory it has pinned and checked.
+   */
+  static String fstab(Path state, String home, List<String> shared) {
+    String root = state.resolve("root").toString();
+    StringBuilder b = new StringBuilder("# lambdagrid guest file system, mounted by guest-init.sh\n");
+    entry(b, "lambdagrid-guest", root, "overlay", "lowerdir=/,upperdir=" + state.resolve("upper")
+        + ",workdir=" + state.resolve("work"));
+    entry(b, "/dev", root + "/dev", "none", "rbind");
+    entry(b, "shm", root + "/dev/shm", "tmpfs", "mode=1777,nosuid,nodev");
+    entry(b, "proc", root + "/proc", "proc", "nosuid,nodev,noexec");
+    entry(b, "sysfs", root + "/sys", "sysfs", "ro,nosuid,nodev,noexec");
+    entry(b, "run", root + "/run", "tmpfs", "mode=0755,nosuid,nodev");
+    entry(b, "sshd", root + "/run/sshd", "tmpfs", "mode=0755,nosuid,nodev,noexec,X-mount.mkdir");
+    entry(b, home, root + home, "none", "bind,X-mount.mkdir");
+    for (String p : shared) {
+      entry(b, p, root + p, "none", "rbind,X-mount.mkdir");
+    }
+    entry(b, state.resolve("etc").toString(), root + GuestLayout.GUEST_ETC, "none",
+        "bind,ro,X-mount.mkdir");
+    entry(b, state.resolve("etc/hosts").toString(), root + "/etc/hosts", "none", "bind");
+    return b.toString();
+  }
+
+  private static void entry(StringBuilder b, String source, String target, String type,
+      String options) {
+    b.append(fstabField(source)).append(' ').append(fstabField(target)).append(' ').append(type)
+        .append(' ').append(options).append(" 0 0\n");
+  }
+
+  /** An fstab field: space, tab, newline and backslash as octal escapes (fstab(5)). */
+  static String fstabField(String s) {
+    StringBuilder b = new StringBuilder();
+    for (char c : s.toCharArray()) {
+      switch (c) {
+        case ' ' -> b.append("\\040");
+        case '\t' -> b.append("\\011");
+        case '\n' -> b.append("\\012");
+        case '\\' -> b.append("\\134");
+        default -> b.append(c);
+      }
+    }
+    return b.toString();
   }
 }

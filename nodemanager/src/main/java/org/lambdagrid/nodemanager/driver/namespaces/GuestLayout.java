@@ -14,6 +14,8 @@ final class GuestLayout {
   static final String GUEST_ETC = "/etc/lambdagrid";
   /** The script that sets up the guest's file system as its pid 1, copied from the jar. */
   static final String INIT_SCRIPT = "guest-init.sh";
+  /** The guest's file system for {@code mount -a -T} ({@link GuestFileTexts#fstab}). */
+  static final String FSTAB = "fstab";
   /** The Open MPI hostfile (LAMBDAGRID_HOSTFILE) in the private ~/.ssh. */
   static final String HOSTFILE = "hostfile";
   static final String HOST_KEY = "ssh_host_ed25519_key";

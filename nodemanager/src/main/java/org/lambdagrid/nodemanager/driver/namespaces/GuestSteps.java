@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.lambdagrid.nodemanager.driver.GuestException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The guest build as a list of steps: run forward by {@link #build}, backward by {@link #undo}
@@ -11,6 +13,7 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * the record alone).
  */
 final class GuestSteps {
+  private static final Logger log = LoggerFactory.getLogger(GuestSteps.class);
   private final List<GuestStep> steps;
 
   GuestSteps(List<GuestStep> steps) {
@@ -28,13 +31,22 @@ final class GuestSteps {
 
   /**
    * Plans, saves the record and builds each step in turn; stops at the first failure, leaving
-   * the undo to the caller.
+   * the undo to the caller. Logs (debug) the milliseconds each step took.
    */
   void build(NewGuest guest) throws GuestException, IOException {
+    StringBuilder times = log.isDebugEnabled() ? new StringBuilder() : null;
     for (GuestStep step : steps) {
+      long t0 = System.nanoTime();
       step.plan(guest);
       guest.record().save();
       step.build(guest);
+      if (times != null) {
+        times.append(' ').append(step.getClass().getSimpleName()).append('=')
+            .append((System.nanoTime() - t0) / 1_000_000).append("ms");
+      }
+    }
+    if (times != null) {
+      log.debug("guest {} built:{}", guest.record().dir().getFileName(), times);
     }
   }
 

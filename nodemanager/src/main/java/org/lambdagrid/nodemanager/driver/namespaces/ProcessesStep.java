@@ -36,7 +36,7 @@ final class ProcessesStep implements GuestStep {
     GuestRecord rec = guest.record();
     Path dir = rec.dir();
     List<String> argv = holderArgv(dir, NetworkPlan.netns(rec.id()), guest.spec().hostname(),
-        guest.user(), config.sharedPaths());
+        guest.user());
     Path holderLog = dir.resolve("holder.log");
     Process holder = new ProcessBuilder(argv)
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -82,15 +82,13 @@ final class ProcessesStep implements GuestStep {
 
   /**
    * The holder's command line: {@code ip netns exec NETNS unshare ... /bin/sh guest-init.sh
-   * STATE HOSTNAME HOME UID [SHARED...]} (see guest-init.sh). Tools by absolute path.
+   * STATE HOSTNAME HOME UID} (see guest-init.sh; the mounts are in STATE/fstab). Tools by absolute path.
    */
-  static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user,
-      List<String> sharedPaths) {
+  static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user) {
     List<String> argv = new ArrayList<>(List.of(Commands.tool("ip"), "netns", "exec", netns,
         Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "/bin/sh", dir.resolve(GuestLayout.INIT_SCRIPT).toString(),
         dir.toString(), hostname, user.home().toString(), Integer.toString(user.uid())));
-    argv.addAll(sharedPaths);
     return argv;
   }
 

@@ -1,17 +1,18 @@
 #!/bin/sh
-# guest-init.sh STATE HOSTNAME HOME UID [SHARED_PATH...]
+# guest-init.sh STATE HOSTNAME HOME UID
 #
 # The only shell code of the namespaces guest driver that runs as root. The driver starts it as
 #   ip netns exec lg-ID unshare --mount --uts --ipc --pid --fork --kill-child \
-#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME UID [SHARED...]
+#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME UID
 # so it runs as pid 1 of the guest's new PID namespace, in fresh mount, UTS and IPC namespaces,
 # inside the guest's network namespace. Mounts made here are private to the guest: the host never
-# sees them, and they vanish with the last process of the guest. It builds the guest's root,
+# sees them, and they vanish with the last process of the guest. It builds the guest's root with
+# one `mount -a` of STATE/fstab (written by the driver; one process for all of these mounts),
 #   STATE/root   overlayfs: lower = host /, upper = STATE/upper (private, removed at destroy)
 #   /dev         the host's /dev (rbind), with a private tmpfs on /dev/shm
 #   /proc /sys   the guest's own (its PID and network namespace), /sys read-only
 #   /run         a private tmpfs (sshd's privilege separation directory lives there)
-#   HOME         the user's home, shared with the host (bind)
+#   HOME         the user's home, shared with the host (bind), and the shared paths (rbind)
 #   HOME/.ssh    STATE/ssh, the guest's private ssh directory, hiding the host's ~/.ssh; mounted
 #                on the directory itself (pinned as the working directory, checked to be a real
 #                directory owned by UID), never through a symbolic link the user swapped in
@@ -25,22 +26,9 @@ set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 state=$1 name=$2 home=$3 uid=$4
-shift 4
 root=$state/root
 
-mount -t overlay lambdagrid-guest -o "lowerdir=/,upperdir=$state/upper,workdir=$state/work" "$root"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
-mount -t tmpfs -o mode=0755,nosuid,nodev run "$root/run"
-mkdir -m 0755 "$root/run/sshd"
-mkdir -p "$root$home"
-mount --bind "$home" "$root$home"
-for p in "$@"; do
-  mkdir -p "$root$p"
-  mount --rbind "$p" "$root$p"
-done
+mount --all --fstab "$state/fstab"
 # HOME is the user's, so HOME/.ssh may change under us: cd pins the directory, then it is checked
 # (a directory, owned by the user, not a link now), and mount(2) gets "." relative to it
 # (--no-canonicalize: mount(8) must not turn it back into a path to look up again).
@@ -55,9 +43,7 @@ if [ -L "$sshdir" ] || [ "$(stat -c '%u %F' .)" != "$uid directory" ]; then
 fi
 mount --no-canonicalize --bind "$state/ssh" .
 cd /
-mkdir -p "$root/etc/lambdagrid"
-mount --bind -o ro "$state/etc" "$root/etc/lambdagrid"
-mount --bind "$state/etc/hosts" "$root/etc/hosts"
-hostname "$name"
+# In the guest's own UTS namespace: sets its hostname without a process.
+echo "$name" > /proc/sys/kernel/hostname
 : > "$state/ready"
 exec chroot "$root" /bin/sh -c 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $! || :; done'

@@ -125,4 +125,25 @@ class GuestFileTextsTest {
           .containsExactly("id_ed25519", "id_ed25519.pub");
     }
   }
+
+  @Test
+  void theFstabMountsTheGuestInOrderWithEscapedPaths() {
+    assertThat(GuestFileTexts.fstab(Path.of("/run/lg/g1"), "/home/al ice",
+        List.of("/scratch"))).isEqualTo("""
+        # lambdagrid guest file system, mounted by guest-init.sh
+        lambdagrid-guest /run/lg/g1/root overlay \
+        lowerdir=/,upperdir=/run/lg/g1/upper,workdir=/run/lg/g1/work 0 0
+        /dev /run/lg/g1/root/dev none rbind 0 0
+        shm /run/lg/g1/root/dev/shm tmpfs mode=1777,nosuid,nodev 0 0
+        proc /run/lg/g1/root/proc proc nosuid,nodev,noexec 0 0
+        sysfs /run/lg/g1/root/sys sysfs ro,nosuid,nodev,noexec 0 0
+        run /run/lg/g1/root/run tmpfs mode=0755,nosuid,nodev 0 0
+        sshd /run/lg/g1/root/run/sshd tmpfs mode=0755,nosuid,nodev,noexec,X-mount.mkdir 0 0
+        /home/al\\040ice /run/lg/g1/root/home/al\\040ice none bind,X-mount.mkdir 0 0
+        /scratch /run/lg/g1/root/scratch none rbind,X-mount.mkdir 0 0
+        /run/lg/g1/etc /run/lg/g1/root/etc/lambdagrid none bind,ro,X-mount.mkdir 0 0
+        /run/lg/g1/etc/hosts /run/lg/g1/root/etc/hosts none bind 0 0
+        """);
+    assertThat(GuestFileTexts.fstabField("a\tb\\c\nd")).isEqualTo("a\\011b\\134c\\012d");
+  }
 }
