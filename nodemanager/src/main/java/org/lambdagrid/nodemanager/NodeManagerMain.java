@@ -190,7 +190,8 @@ public final class NodeManagerMain implements Callable<Integer> {
         return fail(err, USAGE, e.getMessage());
       }
     }
-    return PilotRun.run(endpoint, identity, configFile, lifelines, err, true);
+    return PilotRun.run(endpoint, identity, configFile, lifelines, err, true,
+        CrmChannels.perPilot());
   }
 
   /** Reads stdin up to the first newline, byte by byte so nothing after it is consumed. */

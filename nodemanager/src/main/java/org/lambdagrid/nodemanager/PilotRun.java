@@ -6,13 +6,11 @@ import static org.lambdagrid.nodemanager.NodeManagerMain.HOST_UNSUITABLE;
 import static org.lambdagrid.nodemanager.NodeManagerMain.OK;
 import static org.lambdagrid.nodemanager.NodeManagerMain.USAGE;
 
-import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.security.SecurePaths;
@@ -56,9 +54,11 @@ public final class PilotRun {
    * @param lifelines their end means "the launcher is gone"; started here
    * @param shutdownHook tear down on SIGTERM/SIGINT of this JVM (the one-pilot command); the
    *     agent instead ends its pilots' lifelines
+   * @param channels where the channel to the CRM comes from (one per pilot, or the agent's shared)
    */
   public static int run(Endpoint crm, PilotIdentity identity, Path configFile,
-      List<Lifeline> lifelines, PrintWriter err, boolean shutdownHook) throws InterruptedException {
+      List<Lifeline> lifelines, PrintWriter err, boolean shutdownHook, CrmChannels channels)
+      throws InterruptedException {
     String source = configFile == null ? "defaults" : configFile.getFileName().toString();
     boolean byUser = identity.launchedBy() != null;
     NodeManagerConfig config;
@@ -114,13 +114,13 @@ public final class PilotRun {
           + String.join("; ", reasons));
     }
 
-    ManagedChannel channel = Channels.forEndpoint(source, crm, tls, Role.CRM, crmSite);
-    NodeManager nm = new NodeManager(config, driver, channel, identity);
+    CrmChannels.Lease channel = channels.open(source, crm, tls, crmSite);
+    NodeManager nm = new NodeManager(config, driver, channel.channel(), identity);
     // On SIGTERM/SIGINT: tear down, then let the last notifications (STOPPED) reach the CRM
     // before the JVM halts.
     Thread hook = shutdownHook ? new Thread(() -> {
       nm.close();
-      Channels.close(channel);
+      channel.close();
     }, "nodemanager-signal") : null;
     if (hook != null) {
       Runtime.getRuntime().addShutdownHook(hook);
@@ -152,7 +152,7 @@ public final class PilotRun {
           // already shutting down: the hook is running and tears down
         }
       }
-      Channels.close(channel);
+      channel.close();
     }
   }
 

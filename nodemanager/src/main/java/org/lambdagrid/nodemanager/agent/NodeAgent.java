@@ -24,6 +24,7 @@ import jdk.net.ExtendedSocketOptions;
 import jdk.net.UnixDomainPrincipal;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.PilotProfiles;
+import org.lambdagrid.nodemanager.CrmChannels;
 import org.lambdagrid.nodemanager.Lifeline;
 import org.lambdagrid.nodemanager.NodeManagerMain;
 import org.lambdagrid.nodemanager.PilotIdentity;
@@ -96,6 +97,8 @@ public final class NodeAgent implements AutoCloseable {
   private final String ownUser;
   private final ServerSocketChannel server;
   private final Limits limits;
+  /** One TLS connection per CRM for every pilot of this host. */
+  private final CrmChannels channels = CrmChannels.shared();
   private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
   private final Set<Thread> pilots = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
@@ -217,7 +220,7 @@ public final class NodeAgent implements AutoCloseable {
       Path config = r.profile() != null
           ? PilotProfiles.resolve(PilotProfiles.etcDir(), r.profile()) : defaultConfig;
       code = PilotRun.run(r.crm(), identity, config,
-          List.of(Lifeline.ofStream(in, "launcher connection")), err, false);
+          List.of(Lifeline.ofStream(in, "launcher connection")), err, false, channels);
     } catch (IllegalArgumentException | org.lambdagrid.common.ConfigException e) {
       code = PilotRun.fail(err, NodeManagerMain.USAGE, e.getMessage());
     } catch (IOException e) {
