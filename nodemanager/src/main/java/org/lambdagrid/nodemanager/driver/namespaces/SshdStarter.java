@@ -12,8 +12,9 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
 
 /**
- * RUN: starts the guest's sshd ({@code nsenter} into the guest, {@code sshd -D -e}, output
- * appended to {@code sshd.log}), records it, and waits until it listens on port 22. The sshd
+ * The guest's sshd ({@code nsenter} into the guest, {@code sshd -D -e}, output appended to
+ * {@code sshd.log}): launched and recorded at the end of the build, and waited for by RUN until
+ * it listens on port 22. The sshd
  * process is undone with the guest's other processes ({@link ProcessesStep}).
  *
  * <p>Thread-safe; calls for one guest come from one thread at a time.
@@ -34,20 +35,30 @@ final class SshdStarter {
         GuestLayout.GUEST_ETC + "/sshd_config");
   }
 
-  /** Starts sshd unless it runs already; returns once it listens. Idempotent. */
-  void start(GuestHandle guest) throws GuestException {
+  /**
+   * Starts sshd unless it runs already, without waiting for it to listen; returns its process.
+   * The build calls it last, so sshd's start-up overlaps the key exchange: it needs only its
+   * config and host key (the trust files are read per connection). Idempotent.
+   */
+  GuestRecord.Proc launchIfNeeded(GuestHandle guest) throws GuestException {
     GuestRecord rec = GuestRecord.loadFor(guest);
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     if (init == null || !init.alive()) {
       throw new GuestException("guest " + guest.id() + " is not built (no init process)");
     }
     GuestRecord.Proc sshd = rec.proc(GuestRecord.SSHD);
-    Path sshdLog = guest.stateDir().resolve("sshd.log");
     if (sshd == null || !sshd.alive()) {
-      sshd = launch(guest, init, sshdLog);
+      sshd = launch(guest, init, guest.stateDir().resolve("sshd.log"));
       rec.setProc(GuestRecord.SSHD, sshd);
       rec.persist();
     }
+    return sshd;
+  }
+
+  /** Starts sshd unless it runs already; returns once it listens. Idempotent. */
+  void start(GuestHandle guest) throws GuestException {
+    GuestRecord.Proc sshd = launchIfNeeded(guest);
+    Path sshdLog = guest.stateDir().resolve("sshd.log");
     // Ready means: a socket listens on port 22 in the guest's network namespace, so the kernel
     // completes connections to it. Read from /proc/SSHD/net/tcp (that namespace's table): no
     // process per probe, which matters when dozens of guests start at once on a few cores.
