@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import org.lambdagrid.common.store.Database;
+import org.lambdagrid.grc.support.InMemoryRecords;
 import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.NodeEntry;
@@ -32,16 +33,16 @@ import org.lambdagrid.proto.v1.OutputChunk;
  * <p>A job the store hands out after a restart may be non-terminal (the GRC died while it ran);
  * {@link JobCoordinator#failUnfinishedAfterRestart} ends those. Thread-safe.
  */
-public final class JdbcJobStore implements JobStore {
+public final class JdbcJobStore extends InMemoryRecords<JobRecord> implements JobStore {
   private final Database db;
   private final long outputLimitBytes;
   /** The records themselves; this class adds the writes. */
-  private final InMemoryJobStore jobs = new InMemoryJobStore();
   /** job id -> events already written (guarded by the job's monitor). */
   private final Map<String, Integer> writtenEvents = new ConcurrentHashMap<>();
 
   /** @param db the GRC's state database, with its tables created */
   public JdbcJobStore(Database db, long outputLimitBytes) {
+    super("job");
     this.db = db;
     this.outputLimitBytes = outputLimitBytes;
     numberLegacyOutput();
@@ -52,7 +53,7 @@ public final class JdbcJobStore implements JobStore {
   public void add(JobRecord job) {
     Job snapshot = job.toProto();
     List<Event> events = job.events();
-    if (jobs.contains(job.id())) {
+    if (contains(job.id())) {
       throw new IllegalStateException("job id " + job.id() + " is already used");
     }
     db.transaction(c -> {
@@ -64,7 +65,7 @@ public final class JdbcJobStore implements JobStore {
       return null;
     });
     writtenEvents.put(job.id(), events.size());
-    jobs.add(job);
+    super.add(job);
     job.persistWith(this::write);
   }
 
@@ -196,7 +197,7 @@ public final class JdbcJobStore implements JobStore {
               ? OutputBuffer.stored(storedOutput(id)) : new OutputBuffer(outputLimitBytes);
           JobRecord r = JobRecord.restore(job, history,
               nodes == null ? null : parseNodes(nodes), output);
-          jobs.add(r);
+          super.add(r);
           writtenEvents.put(id, history.size());
           r.persistWith(this::write);
         }
@@ -233,25 +234,5 @@ public final class JdbcJobStore implements JobStore {
       throw new UncheckedIOException(e);
     }
     return out;
-  }
-
-  @Override
-  public Optional<JobRecord> get(String id) {
-    return jobs.get(id);
-  }
-
-  @Override
-  public boolean contains(String id) {
-    return jobs.contains(id);
-  }
-
-  @Override
-  public List<JobRecord> list() {
-    return jobs.list();
-  }
-
-  @Override
-  public Optional<JobRecord> byClientToken(String user, String token) {
-    return jobs.byClientToken(user, token);
   }
 }

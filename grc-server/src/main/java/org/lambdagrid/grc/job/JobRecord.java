@@ -15,6 +15,7 @@ import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.StreamPump;
 import org.lambdagrid.grc.reservation.ReservationRecord;
 import org.lambdagrid.grc.site.TrustBundles;
+import org.lambdagrid.grc.support.StoredRecord;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
@@ -32,7 +33,7 @@ import org.lambdagrid.proto.v1.Phase;
  * <p>Thread-safe: state and history are guarded by this object's monitor. Event wake-ups run
  * under that monitor after each new event; they must not block.
  */
-public final class JobRecord {
+public final class JobRecord implements StoredRecord {
 
   private final String id;
   private final JobSpec spec;
@@ -82,14 +83,26 @@ public final class JobRecord {
     this.output = output;
   }
 
+  @Override
   public String id() {
     return id;
+  }
+
+  @Override
+  public String user() {
+    return spec.getUser();
+  }
+
+  @Override
+  public String clientToken() {
+    return spec.getClientToken();
   }
 
   public JobSpec spec() {
     return spec;
   }
 
+  @Override
   public Instant createdAt() {
     return createdAt;
   }

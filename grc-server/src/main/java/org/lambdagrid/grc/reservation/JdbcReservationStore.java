@@ -11,6 +11,7 @@ import java.util.stream.Collectors;
 import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.common.store.Database;
 import org.lambdagrid.common.store.StoreException;
+import org.lambdagrid.grc.support.InMemoryRecords;
 import org.lambdagrid.proto.v1.Reservation;
 
 /**
@@ -20,20 +21,20 @@ import org.lambdagrid.proto.v1.Reservation;
  * {@link #add} and every later change of a record have committed when they return, so a client
  * told "committed" can rely on it. Reads come from memory (loaded at construction). Thread-safe.
  */
-public final class JdbcReservationStore implements ReservationStore {
+public final class JdbcReservationStore extends InMemoryRecords<ReservationRecord> implements ReservationStore {
   private final Database db;
   /** The records themselves; this class adds the writes. */
-  private final InMemoryReservationStore all = new InMemoryReservationStore();
 
   /** @param db the GRC's state database, with its tables created */
   public JdbcReservationStore(Database db) {
+    super("reservation");
     this.db = db;
     load();
   }
 
   @Override
   public void add(ReservationRecord r) {
-    if (all.contains(r.id())) {
+    if (contains(r.id())) {
       throw new IllegalStateException("reservation id " + r.id() + " is already used");
     }
     Reservation p = r.toProto();
@@ -44,7 +45,7 @@ public final class JdbcReservationStore implements ReservationStore {
           r.ownJob(), formatPairs(r.pairBps()), p.toByteArray());
       return null;
     });
-    all.add(r);
+    super.add(r);
     r.persistWith(this::write);
   }
 
@@ -70,7 +71,7 @@ public final class JdbcReservationStore implements ReservationStore {
           }
           ReservationRecord r = ReservationRecord.restore(p, rs.getString(2),
               parsePairs(rs.getString(3)));
-          all.add(r);
+          super.add(r);
           r.persistWith(this::write);
         }
       }
@@ -94,25 +95,5 @@ public final class JdbcReservationStore implements ReservationStore {
       out.put(SitePair.of(ab[0], ab[1]), Long.parseLong(kv[1]));
     }
     return out;
-  }
-
-  @Override
-  public Optional<ReservationRecord> get(String id) {
-    return all.get(id);
-  }
-
-  @Override
-  public boolean contains(String id) {
-    return all.contains(id);
-  }
-
-  @Override
-  public List<ReservationRecord> list() {
-    return all.list();
-  }
-
-  @Override
-  public Optional<ReservationRecord> byClientToken(String user, String token) {
-    return all.byClientToken(user, token);
   }
 }

@@ -17,6 +17,7 @@ import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.StateMachine;
 import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.grc.support.StoredRecord;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
@@ -36,7 +37,7 @@ import org.lambdagrid.proto.v1.ReservationState;
  *
  * <p>Thread-safe: mutable state is guarded by this object.
  */
-public final class ReservationRecord {
+public final class ReservationRecord implements StoredRecord {
   public static final StateMachine<ReservationState> MACHINE =
       StateMachine.builder(ReservationState.class)
           .allow(RESERVATION_RESERVED, RESERVATION_ACTIVE, RESERVATION_ENDED, RESERVATION_CANCELLED)
@@ -93,6 +94,7 @@ public final class ReservationRecord {
     this.ownJob = ownJob;
   }
 
+  @Override
   public String id() {
     return id;
   }
@@ -101,8 +103,14 @@ public final class ReservationRecord {
     return spec;
   }
 
+  @Override
   public String user() {
     return user;
+  }
+
+  @Override
+  public String clientToken() {
+    return spec.getClientToken();
   }
 
   public Window window() {
@@ -135,6 +143,7 @@ public final class ReservationRecord {
     return bridges;
   }
 
+  @Override
   public Instant createdAt() {
     return createdAt;
   }
