@@ -30,7 +30,7 @@ import org.lambdagrid.crm.site.SetupParams;
 import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.ShareWatcher;
 import org.lambdagrid.crm.site.SiteShares;
-import org.lambdagrid.crm.testing.TestClock;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.crm.testing.TestPilot;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 import org.lambdagrid.proto.v1.CommandExit;

@@ -6,46 +6,26 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import org.junit.jupiter.api.Test;
+import org.lambdagrid.common.testing.TestClock;
 
 class SessionTokensTest {
-  /** A clock the test moves. */
-  static final class MovingClock extends Clock {
-    Instant now = Instant.parse("2026-01-01T00:00:00Z");
-
-    @Override
-    public java.time.ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(java.time.ZoneId zone) {
-      return this;
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-  }
-
   @Test
   void aSessionTokenStandsForItsUserUntilItExpires() {
-    MovingClock clock = new MovingClock();
+    TestClock clock = new TestClock(Instant.parse("2026-01-01T00:00:00Z"));
     SessionTokens s = new SessionTokens(clock, Duration.ofMinutes(5));
     SessionTokens.Session alice = s.issue(new PeerIdentity(Role.USER, "alice"));
     SessionTokens.Session bob = s.issue(new PeerIdentity(Role.USER, "bob"));
     assertThat(alice.token()).startsWith(SessionTokens.PREFIX).isNotEqualTo(bob.token());
-    assertThat(alice.expires()).isEqualTo(clock.now.plus(Duration.ofMinutes(5)));
+    assertThat(alice.expires()).isEqualTo(clock.instant().plus(Duration.ofMinutes(5)));
     assertThat(s.lookup(alice.token())).contains(new PeerIdentity(Role.USER, "alice"));
     assertThat(s.lookup(bob.token())).contains(new PeerIdentity(Role.USER, "bob"));
     assertThat(s.lookup(SessionTokens.PREFIX + "made-up")).isEmpty();
     assertThat(s.lookup(null)).isEmpty();
 
-    clock.now = clock.now.plus(Duration.ofMinutes(5)).minusMillis(1);
+    clock.advance(Duration.ofMinutes(5).minusMillis(1));
     assertThat(s.lookup(alice.token())).isPresent();
-    clock.now = clock.now.plusMillis(1);
+    clock.advance(Duration.ofMillis(1));
     assertThat(s.lookup(alice.token())).as("expired").isEmpty();
     assertThat(s.size()).as("expired sessions are forgotten").isZero();
   }
@@ -68,7 +48,7 @@ class SessionTokensTest {
 
   @Test
   void sessionsAreBoundedPerUserAndInAllAndABoundIsRefusedNamingIt() {
-    MovingClock clock = new MovingClock();
+    TestClock clock = new TestClock(Instant.parse("2026-01-01T00:00:00Z"));
     SessionTokens s = new SessionTokens(clock, Duration.ofMinutes(5), Duration.ofMinutes(2), 5, 3);
     PeerIdentity alice = new PeerIdentity(Role.USER, "alice");
     for (int i = 0; i < 3; i++) {
@@ -86,23 +66,23 @@ class SessionTokensTest {
             + " (local.max_sessions)");
     assertThat(s.size()).isEqualTo(5);
     // Unused sessions end after the idle time, which frees the bound again.
-    clock.now = clock.now.plus(Duration.ofMinutes(2));
+    clock.advance(Duration.ofMinutes(2));
     assertThat(s.size()).isZero();
     assertThat(s.issue(new PeerIdentity(Role.USER, "dave")).token()).startsWith(SessionTokens.PREFIX);
   }
 
   @Test
   void aSessionEndsWhenUnusedForTheIdleTimeAndAtTheTtlEvenWhenUsed() {
-    MovingClock clock = new MovingClock();
+    TestClock clock = new TestClock(Instant.parse("2026-01-01T00:00:00Z"));
     SessionTokens s = new SessionTokens(clock, Duration.ofMinutes(5), Duration.ofMinutes(2), 10, 10);
     String used = s.issue(new PeerIdentity(Role.USER, "alice")).token();
     String idle = s.issue(new PeerIdentity(Role.USER, "alice")).token();
     for (int i = 0; i < 4; i++) {
-      clock.now = clock.now.plus(Duration.ofSeconds(70));
+      clock.advance(Duration.ofSeconds(70));
       assertThat(s.lookup(used)).as("used every 70 s, at %ds", 70 * (i + 1)).isPresent();
     }
     assertThat(s.lookup(idle)).as("unused for 280 s").isEmpty();
-    clock.now = clock.now.plus(Duration.ofSeconds(20)); // 300 s: the ttl
+    clock.advance(Duration.ofSeconds(20)); // 300 s: the ttl
     assertThat(s.lookup(used)).as("past its ttl").isEmpty();
     assertThat(s.size()).isZero();
   }

@@ -12,7 +12,7 @@ import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.Errors.RequestException;
-import org.lambdagrid.crm.testing.TestClock;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.PilotHello;
 

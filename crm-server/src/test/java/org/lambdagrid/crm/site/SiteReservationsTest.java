@@ -12,7 +12,7 @@ import org.lambdagrid.common.Errors.RequestException;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
-import org.lambdagrid.crm.testing.TestClock;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

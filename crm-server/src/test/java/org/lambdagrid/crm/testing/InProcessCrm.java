@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.crm.CrmConfig;
 import org.lambdagrid.crm.CrmServer;
 import org.lambdagrid.crm.GrcRegistrar;

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.reservation.HoldTable.State;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit.Decision;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit.Outcome;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit.Participant;
@@ -87,7 +88,7 @@ class TwoPhaseCommitTest {
     }
   }
 
-  final MutableClock clock = new MutableClock(NOW);
+  final TestClock clock = new TestClock(NOW);
   final ManualDelayer delayer = new ManualDelayer();
   final TwoPhaseCommit coordinator = new TwoPhaseCommit(TIMEOUT, delayer);
   final CoAllocator grc = new CoAllocator(CoAllocatorTest.star());

@@ -16,7 +16,7 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.grc.reservation.CoAllocator;
 import org.lambdagrid.common.reservation.HoldTable.State;
-import org.lambdagrid.grc.reservation.MutableClock;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit;
 import org.lambdagrid.common.reservation.Vote;
@@ -30,7 +30,7 @@ class TestbedNetworkProviderTest {
 
   @TempDir Path dir;
   final FakeKernel kernel = new FakeKernel();
-  final MutableClock clock = new MutableClock(NOW);
+  final TestClock clock = new TestClock(NOW);
 
   TestbedNetworkProvider provider() {
     return new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")), clock,

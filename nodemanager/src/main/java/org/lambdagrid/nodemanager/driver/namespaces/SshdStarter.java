@@ -41,7 +41,11 @@ final class SshdStarter {
    * config and host key (the trust files are read per connection). Idempotent.
    */
   GuestRecord.Proc launchIfNeeded(GuestHandle guest) throws GuestException {
-    GuestRecord rec = GuestRecord.loadFor(guest);
+    return launchIfNeeded(GuestRecord.loadFor(guest), guest);
+  }
+
+  /** {@link #launchIfNeeded(GuestHandle)} with the guest's record in hand (the build's). */
+  GuestRecord.Proc launchIfNeeded(GuestRecord rec, GuestHandle guest) throws GuestException {
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     if (init == null || !init.alive()) {
       throw new GuestException("guest " + guest.id() + " is not built (no init process)");

@@ -1,4 +1,4 @@
-package org.lambdagrid.crm.testing;
+package org.lambdagrid.common.testing;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -6,7 +6,7 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 
-/** A clock that stands still until the test sets or advances it. Thread-safe. */
+/** A clock that stands still until the test sets or advances it; the one test clock of every module. Thread-safe. */
 public final class TestClock extends Clock {
   private volatile Instant now;
 
