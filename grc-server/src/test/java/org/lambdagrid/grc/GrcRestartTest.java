@@ -176,7 +176,7 @@ class GrcRestartTest {
     Reservation later = first.reservations().reserve(reservation().build());
     Reservation now = first.reservations().reserve(ReservationSpec.newBuilder()
         .putSiteNodes("a", 1).putSiteNodes("b", 1).setDuration(ProtoTime.toProto(
-            Duration.ofHours(1))).setUser("alice").build());
+            Duration.ofHours(1))).setUser("alice").setPrebuild(false).build());
     Job inReservation = first.coordinator().submit(job(0, 0).clearSiteNodes()
         .setReservationId(now.getId()).build());
     Job ownReservation = first.coordinator().submit(job(1, 1).build());

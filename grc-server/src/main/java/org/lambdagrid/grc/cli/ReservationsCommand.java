@@ -7,6 +7,7 @@ import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.proto.v1.GetReservationRequest;
+import org.lambdagrid.proto.v1.GuestsState;
 import org.lambdagrid.proto.v1.ListReservationsRequest;
 import org.lambdagrid.proto.v1.ListReservationsResponse;
 import org.lambdagrid.proto.v1.Reservation;
@@ -77,6 +78,12 @@ final class ReservationsCommand extends Subcommand {
         : Quantities.formatRate(r.getBandwidthBps()) + " between every pair of sites"));
     if (r.getSiteBridgesCount() > 0) {
       o.println("bridges:     " + Output.perSite(r.getSiteBridgesMap()));
+    }
+    if (r.getGuests().getState() != GuestsState.GUESTS_STATE_UNSPECIFIED) {
+      o.println("guests:      " + ProtoNames.shortName(r.getGuests().getState())
+          + (r.getGuests().getMessage().isEmpty() ? "" : " (" + r.getGuests().getMessage() + ")"));
+    } else if (r.getSpec().hasPrebuild() && !r.getSpec().getPrebuild()) {
+      o.println("guests:      built by each job (--no-prebuild)");
     }
     if (r.getJobIdsCount() > 0) {
       o.println("jobs:        " + String.join(",", r.getJobIdsList()));

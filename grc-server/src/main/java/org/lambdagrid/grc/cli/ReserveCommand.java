@@ -1,11 +1,16 @@
 package org.lambdagrid.grc.cli;
 
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.ListResourceBundle;
 import java.util.Map;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.ProtoNames;
+import org.lambdagrid.proto.v1.GetReservationRequest;
+import org.lambdagrid.proto.v1.GuestsState;
 import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationState;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReserveRequest;
 import picocli.CommandLine.Command;
@@ -17,7 +22,9 @@ import picocli.CommandLine.Option;
     description = {"Reserve nodes on sites and bandwidth between them"
         + " for one window (all or nothing), e.g.",
         "  grc reserve --site alpha=2 --site bravo=2 --bandwidth 200M --duration 30m",
-        "Prints the reservation id (r-...); run jobs in it with 'grc submit --reservation ID'."})
+        "Prints the reservation id (r-...); run jobs in it with 'grc submit --reservation ID'.",
+        "Its guests are built when the window starts (see --prebuild); 'grc reservations ID'"
+            + " shows their state."})
 final class ReserveCommand extends Subcommand {
   @Option(names = "--site", paramLabel = "NAME=COUNT",
       description = "Nodes on a site (repeatable).")
@@ -38,8 +45,22 @@ final class ReserveCommand extends Subcommand {
           + " the earliest window that fits is taken.")
   String deadline;
 
+  @Option(names = "--prebuild", negatable = true, defaultValue = "true", fallbackValue = "true",
+      description = "Build the guests when the window starts, so the first job submitted into"
+          + " the reservation finds them ready and only runs its command (default). With"
+          + " --no-prebuild every job builds its own guests at its start.")
+  boolean prebuild;
+
+  @Option(names = "--wait",
+      description = "Return only when the guests are built (after the window's start), or"
+          + " exit 1 if building them failed. Needs --prebuild.")
+  boolean await;
+
   @Mixin
   FormatOption output;
+
+  /** How often --wait asks the GRC. */
+  static final Duration POLL = Duration.ofMillis(200);
 
   /** The help of the shared options, in this command's words. */
   public static final class Help extends ListResourceBundle {
@@ -58,8 +79,12 @@ final class ReserveCommand extends Subcommand {
     if (sites.isEmpty() == (total == null)) {
       throw new UserError("give either --site NAME=COUNT (repeatable) or --nodes COUNT", 2);
     }
+    if (await && !prebuild) {
+      throw new UserError("--wait waits for pre-built guests; it cannot be combined with"
+          + " --no-prebuild", 2);
+    }
     ReservationSpec.Builder b = ReservationSpec.newBuilder().putAllSiteNodes(sites)
-        .setUser(connection().specUser());
+        .setUser(connection().specUser()).setPrebuild(prebuild);
     if (total != null) {
       b.setTotalNodes(total);
     }
@@ -79,17 +104,57 @@ final class ReserveCommand extends Subcommand {
     try (GrcChannel g = connection().open()) {
       Reservation r = g.call().reserve(ReserveRequest.newBuilder().setSpec(rs).build())
           .getReservation();
-      if (json) {
-        out().println(Output.json(r));
-      } else {
+      if (!json) {
         out().println(r.getId());
+        out().flush();
         err().println("grc: reserved " + r.getId() + ": " + Output.perSite(r.getSiteNodesMap())
             + (r.getBandwidthBps() == 0 ? "" : ", " + Quantities.formatRate(r.getBandwidthBps()))
             + ", " + Output.window(r.getStart(), r.getEnd()));
         err().flush();
       }
+      if (await) {
+        r = awaitGuests(g, r);
+      }
+      if (json) {
+        out().println(Output.json(r));
+      }
       out().flush();
       return 0;
+    }
+  }
+
+  /**
+   * Polls the reservation until its guests are READY; a failed build, or a reservation that
+   * ended first, is a UserError (exit 1) with the GRC's message.
+   */
+  private Reservation awaitGuests(GrcChannel g, Reservation r) {
+    GuestsState last = GuestsState.GUESTS_STATE_UNSPECIFIED;
+    while (true) {
+      GuestsState s = r.getGuests().getState();
+      if (s != last && s != GuestsState.GUESTS_STATE_UNSPECIFIED) {
+        err().println("grc: guests " + ProtoNames.shortName(s) + ": " + r.getGuests().getMessage());
+        err().flush();
+        last = s;
+      }
+      if (s == GuestsState.GUESTS_READY) {
+        return r;
+      }
+      if (s == GuestsState.GUESTS_FAILED || s == GuestsState.GUESTS_RELEASED
+          || s == GuestsState.GUESTS_IN_USE || r.getState() == ReservationState.RESERVATION_ENDED
+          || r.getState() == ReservationState.RESERVATION_CANCELLED) {
+        throw new UserError("reservation " + r.getId() + ": its guests are not ready ("
+            + ProtoNames.shortName(r.getState()) + ", guests " + ProtoNames.shortName(s)
+            + (r.getGuests().getMessage().isEmpty() ? "" : ": " + r.getGuests().getMessage())
+            + ")", 1);
+      }
+      try {
+        Thread.sleep(POLL.toMillis());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new UserError("interrupted while waiting for the guests of " + r.getId(), 130);
+      }
+      r = g.call().getReservation(GetReservationRequest.newBuilder().setReservationId(r.getId())
+          .build()).getReservation();
     }
   }
 }

@@ -54,7 +54,9 @@ import org.slf4j.LoggerFactory;
  * <p>Every job runs in a reservation ({@link ReservationService}): the one the spec names, or
  * one made at submission for the spec's sites, bandwidth and window. At the reservation's start
  * each site's share is bound to the reservation's committed hold (OpenShare), and guests attach
- * to the reservation's bridge when the network provider built one.
+ * to the reservation's bridge when the network provider built one. A reservation made with
+ * {@code grc reserve} builds its guests at its window's start ({@link Prebuilds}); the first job
+ * submitted into it adopts them, and its phases up to RUNNING return at once.
  *
  * <p>Ending: whatever ends a job (the command's exit, a phase failure, a lost node, a cancel,
  * the end or cancel of its reservation) goes through {@link #terminate}: exactly once per job it
@@ -81,12 +83,14 @@ public final class JobCoordinator implements AutoCloseable {
   private final CoordinatorSettings settings;
   private final JobSpecValidator validator;
   private final SiteFanOut fanOut;
+  private final Prebuilds prebuilds;
   private final JobRunner runner;
 
   /**
    * @param reservations makes the reservation of a job submitted without one, binds jobs to
-   *     reservations, and ends a job whose reservation ends (this constructor registers the
-   *     coordinator as its {@link ReservationService.JobStopper})
+   *     reservations; this constructor registers the coordinator as its
+   *     {@link ReservationService.Lifecycle}: a reservation's start pre-builds its guests, its
+   *     end stops its job and guests
    * @param clients the CRMs' clients; closed by {@link #close}
    * @param scheduler runs start timers and the retries of a lost WatchShare
    * @param workers runs job runners and phase calls; must not bound its threads below
@@ -103,9 +107,22 @@ public final class JobCoordinator implements AutoCloseable {
     this.settings = settings;
     this.validator = new JobSpecValidator(registry, clock);
     this.fanOut = new SiteFanOut(workers);
-    this.runner = new JobRunner(registry, clients, clock, scheduler, workers, settings, fanOut,
+    ShareBuild build = new ShareBuild(registry, clients, settings, fanOut);
+    this.prebuilds = new Prebuilds(build, clients, workers, settings);
+    this.runner = new JobRunner(clients, clock, scheduler, workers, settings, build, prebuilds,
         this::terminate);
-    reservations.setJobStopper(this::stopForReservation);
+    reservations.setLifecycle(new ReservationService.Lifecycle() {
+      @Override
+      public void started(ReservationRecord r) {
+        prebuilds.started(r);
+      }
+
+      @Override
+      public void ending(ReservationRecord r, boolean cancelled, String why) {
+        stopForReservation(r, cancelled, why);
+        prebuilds.ending(r);
+      }
+    });
   }
 
   // ------------------------------------------------------------------ user-facing operations
@@ -276,7 +293,10 @@ public final class JobCoordinator implements AutoCloseable {
       Timers.cancel(job.runner, true);
     }
     try {
-      releaseShares(id, new ArrayList<>(job.siteRanges().keySet()), why);
+      releaseShares(job.shareId(), new ArrayList<>(job.siteRanges().keySet()), why);
+      if (!job.shareId().equals(id) && job.reservation != null) {
+        prebuilds.released(job.reservation, id);
+      }
     } finally {
       job.closeShareWatches();
       try {

@@ -61,6 +61,8 @@ public final class JobRecord implements StoredRecord {
 
   // Owned by the coordinator; volatile so a terminating thread sees them.
   volatile ReservationRecord reservation; // set once at submission
+  /** The CRMs' share the job runs in: its own id, or that of pre-built guests it adopted. */
+  private volatile String shareId;
   volatile Future<?> startTimer;
   volatile Future<?> runner;
   volatile Thread runnerThread;
@@ -86,6 +88,17 @@ public final class JobRecord implements StoredRecord {
   @Override
   public String id() {
     return id;
+  }
+
+  /** The CRMs' share id of the job's guests (see {@link #adoptShare}). */
+  public String shareId() {
+    String s = shareId;
+    return s == null ? id : s;
+  }
+
+  /** The job runs in pre-built guests: every CRM call goes to their share from now on. */
+  void adoptShare(String id) {
+    shareId = id;
   }
 
   @Override

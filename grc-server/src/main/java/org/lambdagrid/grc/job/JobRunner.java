@@ -38,33 +38,34 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Drives one job through the barrier phases on every site, from its start to its command's
- * exit (see {@link JobCoordinator} for the sequence). Each phase calls every site in parallel
- * ({@link SiteFanOut}) with its own timeout; the first failure ends the job FAILED naming the
- * site and the phase. Every ending goes through the {@link JobTerminator}; the runner returns
+ * exit (see {@link JobCoordinator} for the sequence; the phases are {@link ShareBuild}'s). A job
+ * whose reservation pre-built its guests ({@link Prebuilds}) adopts their share first, and the
+ * same phases then return at once. The first failure ends the job FAILED naming the site and
+ * the phase. Every ending goes through the {@link JobTerminator}; the runner returns
  * quietly once the job is ending.
  */
 final class JobRunner {
   private static final Logger log = LoggerFactory.getLogger(JobRunner.class);
 
-  private final SiteRegistry registry;
   private final SiteClients clients;
   private final Clock clock;
   private final ScheduledExecutorService scheduler;
   private final ExecutorService workers;
   private final CoordinatorSettings settings;
-  private final SiteFanOut fanOut;
+  private final ShareBuild build;
+  private final Prebuilds prebuilds;
   private final JobTerminator terminator;
 
-  JobRunner(SiteRegistry registry, SiteClients clients, Clock clock,
-      ScheduledExecutorService scheduler, ExecutorService workers, CoordinatorSettings settings,
-      SiteFanOut fanOut, JobTerminator terminator) {
-    this.registry = registry;
+  JobRunner(SiteClients clients, Clock clock, ScheduledExecutorService scheduler,
+      ExecutorService workers, CoordinatorSettings settings, ShareBuild build,
+      Prebuilds prebuilds, JobTerminator terminator) {
     this.clients = clients;
     this.clock = clock;
     this.scheduler = scheduler;
     this.workers = workers;
     this.settings = settings;
-    this.fanOut = fanOut;
+    this.build = build;
+    this.prebuilds = prebuilds;
     this.terminator = terminator;
   }
 
@@ -80,74 +81,44 @@ final class JobRunner {
     String id = job.id();
     List<String> sites = new ArrayList<>(job.siteRanges().keySet());
     try {
-      if (!job.advance(JOB_SETTING_UP, Phase.PHASE_SETUP, "setting up "
-          + total(job) + " nodes on " + String.join(", ", sites), clock.instant())) {
+      ReservationRecord r = job.reservation;
+      job.setCurrentPhase(Phase.PHASE_SETUP);
+      Prebuilds.Adopted warm = prebuilds.take(r, id, settings.setupTimeout());
+      if (warm != null) {
+        job.adoptShare(warm.shareId());
+      }
+      if (!job.advance(JOB_SETTING_UP, Phase.PHASE_SETUP, warm != null
+          ? "adopting the " + warm.built() + " at the start of reservation " + r.id()
+          : "setting up " + total(job) + " nodes on " + String.join(", ", sites),
+          clock.instant())) {
         return;
       }
-      ReservationRecord r = job.reservation;
+      ShareBuild.Target t = new ShareBuild.Target(job.shareId(), r, job.spec().getUser());
       // Each CRM binds the job's share to the reservation's committed hold.
-      phase(job, Phase.PHASE_SETUP, settings.rpcTimeout(), sites, s -> {
-        clients.forSite(s).openShare(id, r.id(), job.spec().getUser());
-        return Boolean.TRUE;
-      });
+      build.open(t);
       for (String s : sites) {
         new ShareFeed(job, s, clients, clock, scheduler, workers, settings.crmGrace(),
-            terminator).open();
+            terminator, warm == null ? ShareFeed.Position.START
+                : warm.seen().getOrDefault(s, ShareFeed.Position.START)).open();
       }
       // PHASE_LAUNCH + PHASE_SETUP
-      Map<String, List<NodeEntry>> bySite = phase(job, Phase.PHASE_SETUP,
-          settings.setupTimeout(), sites, s -> {
-            List<String> peers = new ArrayList<>();
-            job.siteRanges().forEach((other, range) -> {
-              if (!other.equals(s)) {
-                peers.add(range.toString());
-              }
-            });
-            SetupNodesRequest.Builder req = SetupNodesRequest.newBuilder().setJobId(id)
-                .setSite(s).setUser(job.spec().getUser())
-                .setTimeout(ProtoTime.toProto(settings.setupTimeout()))
-                .setSlotsPerNode(registry.require(s).slotsPerNode())
-                .setBridge(r.bridges().getOrDefault(s, ""));
-            peers.forEach(p -> req.addPeerRanges(AddressRange.newBuilder().setCidr(p)));
-            List<NodeEntry> nodes = clients.forSite(s).setupNodes(req.build());
-            int asked = job.spec().getSiteNodesOrThrow(s);
-            if (nodes.size() != asked) {
-              throw Errors.aborted("site '" + s + "' set up " + nodes.size() + " nodes, the job"
-                  + " asked for " + asked);
-            }
-            return nodes;
-          });
-      List<NodeEntry> nodes = TrustBundles.order(bySite);
+      List<NodeEntry> nodes = build.setUp(t);
       job.setNodes(nodes);
       if (!job.advance(JOB_EXCHANGING, Phase.PHASE_KEYS, "addresses aggregated: "
           + nodes.stream().map(n -> n.getHostname() + "=" + n.getAddress())
               .collect(Collectors.joining(" ")), clock.instant())) {
         return;
       }
-      // PHASE_KEYS
-      Map<String, List<NodeKeys>> keys = phase(job, Phase.PHASE_KEYS, settings.keysTimeout(),
-          sites, s -> clients.forSite(s).collectKeys(id, settings.keysTimeout()));
-      TrustBundle bundle;
-      try {
-        bundle = TrustBundles.build(nodes,
-            keys.values().stream().flatMap(List::stream).collect(Collectors.toList()));
-      } catch (Errors.RequestException e) {
-        throw new PhaseFailure(Phase.PHASE_KEYS, e.getMessage());
-      }
-      // PHASE_SET_KEYS
-      phase(job, Phase.PHASE_SET_KEYS, settings.trustTimeout(), sites, s -> {
-        clients.forSite(s).installTrust(id, bundle, settings.trustTimeout());
-        return Boolean.TRUE;
-      });
+      // PHASE_KEYS, then PHASE_SET_KEYS
+      TrustBundle bundle = build.collectKeys(t, nodes);
+      job.setCurrentPhase(Phase.PHASE_SET_KEYS);
+      build.installTrust(t, bundle);
       if (!job.advance(JOB_STARTING, Phase.PHASE_RUN, "keys installed on every node; starting"
           + " guests", clock.instant())) {
         return;
       }
       // PHASE_RUN
-      phase(job, Phase.PHASE_RUN, settings.runTimeout(), sites, s -> {
-        clients.forSite(s).startGuests(id, settings.runTimeout());
-        return Boolean.TRUE;
-      });
+      build.startGuests(t);
       NodeEntry first = nodes.get(0);
       job.setFirstNode(first.getHostname());
       if (!job.advance(JOB_RUNNING, Phase.PHASE_EXEC, "running " + String.join(" ",
@@ -159,8 +130,9 @@ final class JobRunner {
           .putAllEnv(job.spec().getEnvMap())
           .setWorkingDirectory(job.spec().getWorkingDirectory())
           .setUser(job.spec().getUser()).build();
-      phase(job, Phase.PHASE_EXEC, settings.execTimeout(), List.of(first.getSite()), s -> {
-        clients.forSite(s).execCommand(id, first.getHostname(), exec, settings.execTimeout());
+      build.phase(Phase.PHASE_EXEC, settings.execTimeout(), List.of(first.getSite()), s -> {
+        clients.forSite(s).execCommand(job.shareId(), first.getHostname(), exec,
+            settings.execTimeout());
         return Boolean.TRUE;
       });
       CommandExit exit = job.exit.get();
@@ -188,34 +160,5 @@ final class JobRunner {
 
   private static long total(JobRecord job) {
     return job.spec().getSiteNodesMap().values().stream().mapToLong(Integer::longValue).sum();
-  }
-
-  /**
-   * One barrier: the call on every site in parallel; returns when all answered. The first
-   * failure (or the phase deadline) becomes a PhaseFailure naming the site and carrying the
-   * CRM's description; the other calls are cancelled.
-   */
-  private <T> Map<String, T> phase(JobRecord job, Phase phase, Duration timeout,
-      List<String> sites, Function<String, T> call) throws InterruptedException {
-    job.setCurrentPhase(phase);
-    try {
-      return fanOut.callAll(sites, timeout.plus(settings.callMargin())
-          .plus(settings.callMargin()), call);
-    } catch (SiteFanOut.SiteFailure f) {
-      String name = ProtoNames.shortName(phase);
-      throw new PhaseFailure(phase, f.timedOut
-          ? "site '" + f.site + "' did not finish phase " + name + " within " + timeout
-          : "site '" + f.site + "' failed phase " + name + ": " + f.detail);
-    }
-  }
-
-  /** A phase failed; the message names the site, the node (from the CRM) and the phase. */
-  private static final class PhaseFailure extends RuntimeException {
-    final Phase phase;
-
-    PhaseFailure(Phase phase, String message) {
-      super(message);
-      this.phase = phase;
-    }
   }
 }

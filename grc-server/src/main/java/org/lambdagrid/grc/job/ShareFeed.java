@@ -54,6 +54,12 @@ final class ShareFeed {
   private final ExecutorService workers;
   private final Duration crmGrace;
   private final JobTerminator terminator;
+
+  /** How far a watch of the share has read: the CRM process and its last update's number. */
+  record Position(String incarnation, long lastSeq) {
+    static final Position START = new Position("", 0);
+  }
+
   // Guarded by this.
   private int generation; // of the newest stream; callbacks of older ones are ignored
   private int outage; // counts losses, so a grace timer knows whether its outage is over
@@ -66,7 +72,19 @@ final class ShareFeed {
   ShareFeed(JobRecord job, String site, SiteClients clients, Clock clock,
       ScheduledExecutorService scheduler, ExecutorService workers, Duration crmGrace,
       JobTerminator terminator) {
+    this(job, site, clients, clock, scheduler, workers, crmGrace, terminator, Position.START);
+  }
+
+  /**
+   * @param seen what an earlier watch of the same share already read (pre-built guests the job
+   *     adopted): the history up to there is not the job's and is dropped
+   */
+  ShareFeed(JobRecord job, String site, SiteClients clients, Clock clock,
+      ScheduledExecutorService scheduler, ExecutorService workers, Duration crmGrace,
+      JobTerminator terminator, Position seen) {
     this.job = job;
+    this.incarnation = seen.incarnation();
+    this.lastSeq = seen.lastSeq();
     this.site = site;
     this.clients = clients;
     this.clock = clock;
@@ -88,7 +106,7 @@ final class ShareFeed {
     }
     AutoCloseable h;
     try {
-      h = clients.forSite(site).watchShare(job.id(), s);
+      h = clients.forSite(site).watchShare(job.shareId(), s);
     } catch (RuntimeException e) {
       if (!retry) {
         throw e;

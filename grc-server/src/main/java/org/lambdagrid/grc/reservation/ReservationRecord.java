@@ -19,6 +19,8 @@ import org.lambdagrid.common.StateMachine;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.grc.support.StoredRecord;
 import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.GuestsState;
+import org.lambdagrid.proto.v1.PrebuiltGuests;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReservationState;
@@ -64,6 +66,7 @@ public final class ReservationRecord implements StoredRecord {
   private final List<String> jobIds = new ArrayList<>();
   private String liveJob;
   private boolean ending;
+  private PrebuiltGuests guests = PrebuiltGuests.getDefaultInstance();
 
   volatile Future<?> startTimer;
   volatile Future<?> endTimer;
@@ -179,6 +182,7 @@ public final class ReservationRecord implements StoredRecord {
       r.state = p.getState();
       r.message = p.getMessage();
       r.jobIds.addAll(p.getJobIdsList());
+      r.guests = p.getGuests();
     }
     return r;
   }
@@ -189,6 +193,26 @@ public final class ReservationRecord implements StoredRecord {
 
   public synchronized String message() {
     return message;
+  }
+
+  /**
+   * Whether the guests are built at the window's start ({@code ReservationSpec.prebuild}, unset
+   * = yes). Never for a reservation SubmitJob made for its job: that job builds them at once.
+   */
+  public boolean prebuild() {
+    return ownJob == null && (!spec.hasPrebuild() || spec.getPrebuild());
+  }
+
+  /** The pre-built guests' state (see grc.proto {@code PrebuiltGuests}). */
+  public synchronized PrebuiltGuests guests() {
+    return guests;
+  }
+
+  /** Records the pre-built guests' state (persisted: a restart releases a recorded share). */
+  public synchronized void setGuests(GuestsState state, String message, String shareId) {
+    guests = PrebuiltGuests.newBuilder().setState(state).setMessage(message)
+        .setShareId(shareId).build();
+    persister.accept(this);
   }
 
   public synchronized String liveJob() {
@@ -211,7 +235,8 @@ public final class ReservationRecord implements StoredRecord {
     return true;
   }
 
-  synchronized boolean isEnding() {
+  /** Whether it is ending or ended: no job starts in it and no guests are built for it. */
+  public synchronized boolean isEnding() {
     return ending || MACHINE.isTerminal(state);
   }
 
@@ -256,7 +281,8 @@ public final class ReservationRecord implements StoredRecord {
     Reservation.Builder b = Reservation.newBuilder().setId(id).setSpec(spec).setState(state)
         .setStart(ProtoTime.toProto(window.start())).setEnd(ProtoTime.toProto(window.end()))
         .putAllSiteNodes(siteNodes).setBandwidthBps(bandwidthBps).putAllSiteBridges(bridges)
-        .setCreatedAt(ProtoTime.toProto(createdAt)).setMessage(message).addAllJobIds(jobIds);
+        .setCreatedAt(ProtoTime.toProto(createdAt)).setMessage(message).addAllJobIds(jobIds)
+        .setGuests(guests);
     ranges.forEach((s, r) -> b.putSiteRanges(s, AddressRange.newBuilder().setCidr(r.toString())
         .build()));
     return b.build();

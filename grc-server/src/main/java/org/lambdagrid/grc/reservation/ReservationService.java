@@ -55,10 +55,11 @@ import org.slf4j.LoggerFactory;
  * GRC's own holds; the caller gets the first refusal's code and every participant's sentence.
  * An unacknowledged commit is retried until the hold time runs out (then the reservation ends).
  *
- * <p>At the window's start the reservation becomes ACTIVE (jobs in it start then, see
- * the job coordinator); at its end, or on {@link #cancel}, the {@link JobStopper} stops the
- * job still running in it (with an event), every participant is released and the GRC's holds
- * and leases are freed. A reservation that SubmitJob made for one job also ends with that job.
+ * <p>At the window's start the reservation becomes ACTIVE and its {@link Lifecycle} is told
+ * (jobs in it start then, and its guests are pre-built; see the job coordinator); at its end,
+ * or on {@link #cancel}, the {@link Lifecycle} stops the job still running in it (with an
+ * event) and its pre-built guests, every participant is released and the GRC's holds and
+ * leases are freed. A reservation that SubmitJob made for one job also ends with that job.
  *
  * <p>Stopping: {@link #stop} (a GRC with durable state) leaves recorded reservations as they are
  * for the next start and aborts those still in their two-phase commit; {@link #shutdown} (a GRC
@@ -70,10 +71,19 @@ import org.slf4j.LoggerFactory;
 public final class ReservationService implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ReservationService.class);
 
-  /** Stops the job live in a reservation that is ending; blocks until it is torn down. */
-  @FunctionalInterface
-  public interface JobStopper {
-    void stop(ReservationRecord reservation, boolean cancelled, String why);
+  /** The job side of a reservation's life; set by the job coordinator. */
+  public interface Lifecycle {
+    /**
+     * The window started: the reservation is ACTIVE (called again for a live one after a GRC
+     * restart). Must not block.
+     */
+    void started(ReservationRecord reservation);
+
+    /**
+     * The reservation is ending: stop the job live in it, if any, and its pre-built guests.
+     * Blocks until they are torn down.
+     */
+    void ending(ReservationRecord reservation, boolean cancelled, String why);
   }
 
   /**
@@ -113,7 +123,13 @@ public final class ReservationService implements AutoCloseable {
   private final ExecutorService workers;
   private final Settings settings;
   private final TwoPhaseCommit twoPhase;
-  private volatile JobStopper jobStopper = (r, c, why) -> { };
+  private volatile Lifecycle lifecycle = new Lifecycle() {
+    @Override
+    public void started(ReservationRecord r) { }
+
+    @Override
+    public void ending(ReservationRecord r, boolean cancelled, String why) { }
+  };
   /** Reservations in their two-phase commit, not recorded yet (by id). */
   private final Map<String, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile boolean stopping;
@@ -148,8 +164,8 @@ public final class ReservationService implements AutoCloseable {
   }
 
   /** Set once at start-up by the job coordinator. */
-  public void setJobStopper(JobStopper stopper) {
-    this.jobStopper = stopper;
+  public void setLifecycle(Lifecycle l) {
+    lifecycle = l;
   }
 
   /**
@@ -396,7 +412,10 @@ public final class ReservationService implements AutoCloseable {
 
   private void armTimers(ReservationRecord r) {
     Window w = r.window();
-    r.startTimer = Timers.at(scheduler, clock, w.start(), r::activate);
+    r.startTimer = Timers.at(scheduler, clock, w.start(), () -> {
+      r.activate();
+      lifecycle.started(r);
+    });
     r.endTimer = Timers.at(scheduler, clock, w.end(), () -> workers.execute(() -> end(r,
         RESERVATION_ENDED, "its window ended at " + w.end())));
   }
@@ -659,11 +678,9 @@ public final class ReservationService implements AutoCloseable {
           ? "reservation " + r.id() + " was cancelled; the job was stopped"
           : "reservation " + r.id() + " ended (" + why + ") before the command finished; the job"
               + " was stopped";
-      if (r.liveJob() != null) {
-        jobStopper.stop(r, to == RESERVATION_CANCELLED, jobWhy);
-      }
+      lifecycle.ending(r, to == RESERVATION_CANCELLED, jobWhy);
     } catch (RuntimeException e) {
-      log.warn("reservation {}: stopping its job failed: {}", r.id(), e.toString());
+      log.warn("reservation {}: stopping its job and guests failed: {}", r.id(), e.toString());
     }
     Map<String, String> problems = release(r, why);
     // Recorded ended before the lease is freed: a restart in between finds an ended reservation

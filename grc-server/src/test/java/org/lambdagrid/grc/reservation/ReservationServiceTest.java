@@ -188,7 +188,7 @@ class ReservationServiceTest {
   void theWindowEndStopsARunningJobWithAnEventAndReleasesEveryParticipant() {
     a.holdExit();
     Reservation r = service.reserve(spec().setDuration(ProtoTime.toProto(Duration.ofSeconds(3)))
-        .build());
+        .setPrebuild(false).build());
     Job job = grc.coordinator.submit(JobSpec.newBuilder().setReservationId(r.getId())
         .addArgv("sleep").addArgv("600").setWorkingDirectory("/").setUser("alice").build());
     await().atMost(WAIT).until(() -> grc.coordinator.get(job.getId()).getState()
@@ -210,7 +210,7 @@ class ReservationServiceTest {
   @Test
   void aJobRunsInItsReservationWhichOneJobUsesAtATime() {
     a.holdExit();
-    Reservation r = service.reserve(spec().build());
+    Reservation r = service.reserve(spec().setPrebuild(false).build());
     Job job = grc.coordinator.submit(JobSpec.newBuilder().setReservationId(r.getId())
         .addArgv("true").setWorkingDirectory("/").setUser("alice").build());
     assertThat(job.getSpec().getSiteNodesMap()).containsEntry("a", 2).containsEntry("b", 2);

@@ -86,6 +86,15 @@ public final class FakeSite implements SiteClient {
     return this;
   }
 
+  /** Lets the calls of {@code method} that {@link #hangOn} blocks go on; later ones too. */
+  public FakeSite unhang(String method) {
+    CountDownLatch l = hangs.remove(method);
+    if (l != null) {
+      l.countDown();
+    }
+    return this;
+  }
+
   public FakeSite exitCode(int code) {
     this.exitCode = code;
     return this;

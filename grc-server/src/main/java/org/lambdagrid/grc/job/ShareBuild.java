@@ -1,0 +1,135 @@
+package org.lambdagrid.grc.job;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoNames;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.grc.reservation.ReservationRecord;
+import org.lambdagrid.grc.site.SiteClients;
+import org.lambdagrid.grc.site.SiteRegistry;
+import org.lambdagrid.grc.site.TrustBundles;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.NodeKeys;
+import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.SetupNodesRequest;
+import org.lambdagrid.proto.v1.TrustBundle;
+
+/**
+ * Builds a share's guests on every site of a reservation, one barrier phase per call:
+ * OpenShare, SetupNodes, CollectKeys (-> the trust bundle), InstallTrust, StartGuests. A job's
+ * runner drives its own share through them, and so does a reservation that pre-builds its guests
+ * ({@link Prebuilds}); every CRM call is idempotent, so a job that adopts pre-built guests runs
+ * the same sequence and each phase returns at once.
+ *
+ * <p>Each phase calls every site in parallel ({@link SiteFanOut}) with its own timeout; the
+ * first failure is a {@link PhaseFailure} naming the site and the phase. Stateless.
+ */
+final class ShareBuild {
+  private final SiteRegistry registry;
+  private final SiteClients clients;
+  private final CoordinatorSettings settings;
+  private final SiteFanOut fanOut;
+
+  ShareBuild(SiteRegistry registry, SiteClients clients, CoordinatorSettings settings,
+      SiteFanOut fanOut) {
+    this.registry = registry;
+    this.clients = clients;
+    this.settings = settings;
+    this.fanOut = fanOut;
+  }
+
+  /** Whose guests, where: the CRMs' share id, the reservation it is bound to, the guests' user. */
+  record Target(String shareId, ReservationRecord reservation, String user) {
+    List<String> sites() {
+      return new ArrayList<>(reservation.siteNodes().keySet());
+    }
+  }
+
+  /** OpenShare on every site: binds the share to the reservation's committed hold. */
+  void open(Target t) throws InterruptedException {
+    phase(Phase.PHASE_SETUP, settings.rpcTimeout(), t.sites(), s -> {
+      clients.forSite(s).openShare(t.shareId(), t.reservation().id(), t.user());
+      return Boolean.TRUE;
+    });
+  }
+
+  /** LAUNCH + SETUP: every node's guest built; the nodes in hostfile order. */
+  List<NodeEntry> setUp(Target t) throws InterruptedException {
+    ReservationRecord r = t.reservation();
+    Map<String, Ipv4Cidr> ranges = r.ranges();
+    Map<String, List<NodeEntry>> bySite = phase(Phase.PHASE_SETUP, settings.setupTimeout(),
+        t.sites(), s -> {
+          SetupNodesRequest.Builder req = SetupNodesRequest.newBuilder().setJobId(t.shareId())
+              .setSite(s).setUser(t.user())
+              .setTimeout(ProtoTime.toProto(settings.setupTimeout()))
+              .setSlotsPerNode(registry.require(s).slotsPerNode())
+              .setBridge(r.bridges().getOrDefault(s, ""));
+          ranges.forEach((other, range) -> {
+            if (!other.equals(s)) {
+              req.addPeerRanges(AddressRange.newBuilder().setCidr(range.toString()));
+            }
+          });
+          List<NodeEntry> nodes = clients.forSite(s).setupNodes(req.build());
+          int asked = r.siteNodes().get(s);
+          if (nodes.size() != asked) {
+            throw Errors.aborted("site '" + s + "' set up " + nodes.size() + " nodes, the"
+                + " reservation holds " + asked);
+          }
+          return nodes;
+        });
+    return TrustBundles.order(bySite);
+  }
+
+  /** KEYS: every node's public keys, aggregated into the bundle every node will trust. */
+  TrustBundle collectKeys(Target t, List<NodeEntry> nodes) throws InterruptedException {
+    Map<String, List<NodeKeys>> keys = phase(Phase.PHASE_KEYS, settings.keysTimeout(),
+        t.sites(), s -> clients.forSite(s).collectKeys(t.shareId(), settings.keysTimeout()));
+    try {
+      return TrustBundles.build(nodes,
+          keys.values().stream().flatMap(List::stream).collect(Collectors.toList()));
+    } catch (Errors.RequestException e) {
+      throw new PhaseFailure(Phase.PHASE_KEYS, e.getMessage());
+    }
+  }
+
+  /** SET_KEYS: the bundle installed on every node. */
+  void installTrust(Target t, TrustBundle bundle) throws InterruptedException {
+    phase(Phase.PHASE_SET_KEYS, settings.trustTimeout(), t.sites(), s -> {
+      clients.forSite(s).installTrust(t.shareId(), bundle, settings.trustTimeout());
+      return Boolean.TRUE;
+    });
+  }
+
+  /** RUN: returns when every guest's sshd accepts. */
+  void startGuests(Target t) throws InterruptedException {
+    phase(Phase.PHASE_RUN, settings.runTimeout(), t.sites(), s -> {
+      clients.forSite(s).startGuests(t.shareId(), settings.runTimeout());
+      return Boolean.TRUE;
+    });
+  }
+
+  /**
+   * One barrier: the call on every site in parallel; returns when all answered. The first
+   * failure (or the phase deadline) becomes a PhaseFailure naming the site and carrying the
+   * CRM's description; the other calls are cancelled.
+   */
+  <T> Map<String, T> phase(Phase phase, Duration timeout, List<String> sites,
+      Function<String, T> call) throws InterruptedException {
+    try {
+      return fanOut.callAll(sites, timeout.plus(settings.callMargin())
+          .plus(settings.callMargin()), call);
+    } catch (SiteFanOut.SiteFailure f) {
+      String name = ProtoNames.shortName(phase);
+      throw new PhaseFailure(phase, f.timedOut
+          ? "site '" + f.site + "' did not finish phase " + name + " within " + timeout
+          : "site '" + f.site + "' failed phase " + name + ": " + f.detail);
+    }
+  }
+}
