@@ -23,10 +23,12 @@ import org.lambdagrid.grc.site.Site;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.GuestsState;
 import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.Phase;
+import org.lambdagrid.proto.v1.PrebuiltGuests;
 import org.lambdagrid.proto.v1.PrepareRequest;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
@@ -240,6 +242,56 @@ class GrcRestartTest {
     assertThat(again.getReservationId()).isEqualTo(now.getId());
     second.reservations().cancel(later.getId());
     assertThat(a.reservationStates()).containsEntry(later.getId(), "RELEASED");
+  }
+
+  @Test
+  void preBuiltGuestsAreReleasedByACleanStop_andAfterACrashByTheNextStart_thenBuiltAgain()
+      throws Exception {
+    FakeSites fakes = new FakeSites();
+    FakeSite a = fakes.add("a");
+    FakeSite b = fakes.add("b");
+    GrcServer first = server(fakes, "grc-pre-1", true);
+    Reservation r = first.reservations().reserve(ReservationSpec.newBuilder()
+        .putSiteNodes("a", 1).putSiteNodes("b", 1).setDuration(ProtoTime.toProto(
+            Duration.ofHours(1))).setUser("alice").build());
+    String share1 = awaitGuests(first, r.getId(), GuestsState.GUESTS_READY).getShareId();
+    first.close();
+    // A clean stop releases them at every CRM (the reservation itself stays committed).
+    assertThat(a.released()).contains(share1);
+    assertThat(b.released()).contains(share1);
+    assertThat(a.reservationStates()).containsEntry(r.getId(), "COMMITTED");
+
+    GrcServer second = secondLife(fakes, "grc-pre-2");
+    PrebuiltGuests again = awaitGuests(second, r.getId(), GuestsState.GUESTS_READY);
+    assertThat(again.getShareId()).matches("w-[0-9a-f]{8}").isNotEqualTo(share1);
+    assertThat(a.shares()).containsKey(again.getShareId());
+    second.reservations().cancel(r.getId());
+    assertThat(a.shares()).doesNotContainKey(again.getShareId());
+    second.close();
+
+    // kill -9 of the GRC with the guests READY: the next start finds the recorded share,
+    // releases it at every CRM, and builds them again.
+    TestGrc third = firstLife();
+    third.fakes.add("a");
+    third.fakes.add("b");
+    Reservation r3 = third.reservations.reserve(ReservationSpec.newBuilder()
+        .putSiteNodes("a", 1).putSiteNodes("b", 1).setDuration(ProtoTime.toProto(
+            Duration.ofHours(1))).setUser("alice").build());
+    await().atMost(Duration.ofSeconds(20)).until(() -> third.reservations.get(r3.getId())
+        .getGuests().getState() == GuestsState.GUESTS_READY);
+    String crashed = third.reservations.get(r3.getId()).getGuests().getShareId();
+    crash(third);
+    GrcServer fourth = secondLife(third, "grc-pre-4");
+    PrebuiltGuests rebuilt = awaitGuests(fourth, r3.getId(), GuestsState.GUESTS_READY);
+    assertThat(third.fakes.get("a").released()).contains(crashed);
+    assertThat(third.fakes.get("b").released()).contains(crashed);
+    assertThat(rebuilt.getShareId()).isNotEqualTo(crashed);
+  }
+
+  private static PrebuiltGuests awaitGuests(GrcServer s, String id, GuestsState state) {
+    await().atMost(Duration.ofSeconds(20)).until(() ->
+        s.reservations().get(id).getGuests().getState() == state);
+    return s.reservations().get(id).getGuests();
   }
 
   @Test

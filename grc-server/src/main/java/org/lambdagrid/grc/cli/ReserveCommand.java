@@ -139,7 +139,10 @@ final class ReserveCommand extends Subcommand {
       if (s == GuestsState.GUESTS_READY) {
         return r;
       }
-      if (s == GuestsState.GUESTS_FAILED || s == GuestsState.GUESTS_RELEASED
+      boolean notBuilt = s == GuestsState.GUESTS_STATE_UNSPECIFIED
+          && r.getState() == ReservationState.RESERVATION_ACTIVE
+          && !r.getGuests().getMessage().isEmpty(); // e.g. a job was bound first
+      if (notBuilt || s == GuestsState.GUESTS_FAILED || s == GuestsState.GUESTS_RELEASED
           || s == GuestsState.GUESTS_IN_USE || r.getState() == ReservationState.RESERVATION_ENDED
           || r.getState() == ReservationState.RESERVATION_CANCELLED) {
         throw new UserError("reservation " + r.getId() + ": its guests are not ready ("

@@ -321,13 +321,17 @@ public final class JobCoordinator implements AutoCloseable {
     }
   }
 
-  /** Fails every live job with this message, releasing its shares. For daemon shutdown. */
+  /**
+   * Fails every live job with this message, releasing its shares, and releases the pre-built
+   * guests no job took. For daemon shutdown.
+   */
   public void shutdown(String why) {
     for (JobRecord job : store.list()) {
       if (!job.isEnding()) {
         terminate(job, JOB_FAILED, job.currentPhase(), why, null);
       }
     }
+    prebuilds.stopAll(why);
   }
 
   /**

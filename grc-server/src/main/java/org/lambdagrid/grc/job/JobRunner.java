@@ -83,10 +83,7 @@ final class JobRunner {
     try {
       ReservationRecord r = job.reservation;
       job.setCurrentPhase(Phase.PHASE_SETUP);
-      Prebuilds.Adopted warm = prebuilds.take(r, id, settings.setupTimeout());
-      if (warm != null) {
-        job.adoptShare(warm.shareId());
-      }
+      Prebuilds.Adopted warm = prebuilds.take(r, job, prebuilds.buildBudget());
       if (!job.advance(JOB_SETTING_UP, Phase.PHASE_SETUP, warm != null
           ? "adopting the " + warm.built() + " at the start of reservation " + r.id()
           : "setting up " + total(job) + " nodes on " + String.join(", ", sites),

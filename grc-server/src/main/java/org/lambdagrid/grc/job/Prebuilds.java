@@ -27,9 +27,11 @@ import org.lambdagrid.grc.support.CallErrors;
 import org.lambdagrid.grc.support.Ids;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.GuestsState;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.PrebuiltGuests;
+import org.lambdagrid.proto.v1.TrustBundle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,27 +44,35 @@ import org.slf4j.LoggerFactory;
  * releases it) and runs the whole {@link ShareBuild}: guests built, keys exchanged and
  * installed, every sshd accepting. While it waits, one WatchShare per site notes a lost node or
  * a broken stream. A job's runner {@link #take}s the guests: it waits for a build still running
- * (bounded), gets the share id and, per site, how far the watch had read (so the job's own feed
- * skips what happened before it), and the reservation records them IN_USE. The job tears them
- * down when it ends, like guests it built itself; later jobs in the reservation build their own.
- * A build that failed, or guests that lost a node or their CRM's stream, are released, and
+ * (bounded), the job is switched to the share ({@link JobRecord#adoptShare}) and gets, per site,
+ * how far the watch had read (so the job's own feed skips what happened before it). The job tears
+ * them down when it ends, like guests it built itself; later jobs in the reservation build their
+ * own. A build that failed, or guests that lost a node or their CRM's stream, are released, and
  * {@code take} returns null: the job builds its guests itself.
  *
- * <p>Thread-safe: the map of builds is guarded by this object. {@link #started} and
- * {@link #take} decide under that lock, and a job is bound to its reservation before its runner
- * takes, so either the build sees the bound job and does not start, or the job finds the build.
+ * <p>Each build moves BUILDING -> READY -> TAKEN, or to OVER (given up, or stopped by the
+ * reservation's end or the GRC's stop) from BUILDING or READY; every move happens under this
+ * object's lock, so exactly one party records the outcome, and the recorded guests state never
+ * leaves FAILED or RELEASED. Whoever moves a build to OVER releases its share; the build's own
+ * thread releases it once more when it stops (a call still in flight may have opened it again),
+ * and the CRM's release is idempotent. {@link #started} and {@link #take} decide under the same
+ * lock, and a job is bound to its reservation before its runner takes, so either the build sees
+ * the bound job and does not start, or the job finds the build; a build leaves the map only once
+ * its share is released, so a job never opens its own share while the CRM still has the build's.
  */
 final class Prebuilds {
   private static final Logger log = LoggerFactory.getLogger(Prebuilds.class);
 
-  /** Guests a job adopts: the share's id and, per site, the watch's last (incarnation, seq). */
-  record Adopted(String shareId, Map<String, ShareFeed.Position> seen, String built) {}
+  /** Guests a job adopted: per site, how far the pre-build's watch had read; what was built. */
+  record Adopted(Map<String, ShareFeed.Position> seen, String built) {}
+
+  private enum BuildState { BUILDING, READY, TAKEN, OVER }
 
   private final ShareBuild build;
   private final SiteClients clients;
   private final ExecutorService workers;
   private final CoordinatorSettings settings;
-  private final Map<String, Build> builds = new HashMap<>(); // by reservation id
+  private final Map<String, Build> builds = new HashMap<>(); // by reservation id; guarded by this
 
   Prebuilds(ShareBuild build, SiteClients clients, ExecutorService workers,
       CoordinatorSettings settings) {
@@ -72,32 +82,58 @@ final class Prebuilds {
     this.settings = settings;
   }
 
-  /** The reservation's window started: builds its guests unless a job is bound already. */
+  /** How long a job waits for a build still running: the whole build's phase budget. */
+  Duration buildBudget() {
+    return settings.setupTimeout().plus(settings.keysTimeout()).plus(settings.trustTimeout())
+        .plus(settings.runTimeout()).plus(settings.rpcTimeout())
+        .plus(settings.callMargin().multipliedBy(10));
+  }
+
+  /**
+   * The reservation's window started (again, after a GRC restart): builds its guests unless a
+   * job is bound already or a job used them before a restart. Does not block.
+   */
   void started(ReservationRecord r) {
     if (!r.prebuild()) {
       return;
     }
-    Build b;
+    PrebuiltGuests before = r.guests(); // after a restart: what the last process recorded
+    GuestsState was = before.getState();
+    if (was == GUESTS_IN_USE) {
+      // The job that used them died with the last GRC process: release them, build no more.
+      workers.execute(() -> {
+        if (releaseShare(r, before.getShareId(), "the GRC restarted; its job ended")) {
+          r.setGuests(GUESTS_RELEASED, "torn down: the job that used them ended when the GRC"
+              + " restarted", "");
+        }
+      });
+      return;
+    }
+    if (was == GUESTS_RELEASED || (was == GUESTS_FAILED && before.getShareId().isEmpty())) {
+      return; // used or given up already: later jobs build their own
+    }
     synchronized (this) {
-      if (r.isEnding() || r.liveJob() != null || builds.containsKey(r.id())) {
+      if (r.isEnding() || builds.containsKey(r.id())) {
         return;
       }
-      b = new Build(r, Ids.fresh("w", id -> false));
+      if (r.liveJob() != null) {
+        r.setGuests(GUESTS_STATE_UNSPECIFIED, "not built: job " + r.liveJob() + " was submitted"
+            + " before the window started and builds its own", "");
+        return;
+      }
+      Build b = new Build(r, Ids.fresh("w", id -> false));
       builds.put(r.id(), b);
+      b.task = workers.submit(() -> run(b, before.getShareId()));
     }
-    PrebuiltGuests before = r.guests(); // a GRC restart finds what the last process recorded
-    r.setGuests(GUESTS_BUILDING, "building " + nodes(r) + " at the window's start",
-        b.target.shareId());
-    b.task = workers.submit(() -> run(b, before));
   }
 
   /**
-   * The guests for the job that runs in {@code r} now, or null when it must build its own.
-   * Waits up to {@code wait} for a build still running (then gives it up). The guests are the
-   * caller's from here: its ending releases the share. Interrupted, the guests stay for the next
-   * job.
+   * The guests for {@code job}, about to run in {@code r}, or null when it must build its own.
+   * Waits up to {@code wait} for a build still running (then gives it up). On success the job
+   * runs in their share from here ({@link JobRecord#adoptShare}) and its ending releases it.
+   * Interrupted, the guests stay for the next job.
    */
-  Adopted take(ReservationRecord r, String jobId, Duration wait) throws InterruptedException {
+  Adopted take(ReservationRecord r, JobRecord job, Duration wait) throws InterruptedException {
     Build b;
     synchronized (this) {
       b = builds.remove(r.id());
@@ -110,13 +146,15 @@ final class Prebuilds {
       ready = b.done.get(wait.toMillis(), TimeUnit.MILLISECONDS);
     } catch (InterruptedException e) {
       synchronized (this) {
-        builds.putIfAbsent(r.id(), b);
+        if (b.phase != BuildState.OVER && !r.isEnding()) {
+          builds.putIfAbsent(r.id(), b);
+        }
       }
       throw e;
     } catch (TimeoutException e) {
+      giveUp(b, "not ready within " + Quantities.formatDuration(wait) + " when job "
+          + job.id() + " started", GUESTS_FAILED);
       b.task.cancel(true);
-      giveUp(b, "not ready within " + Quantities.formatDuration(wait) + " when job " + jobId
-          + " started");
       return null;
     } catch (ExecutionException e) {
       ready = false;
@@ -124,17 +162,30 @@ final class Prebuilds {
     if (!ready) {
       return null;
     }
+    Map<String, ShareFeed.Position> seen = new HashMap<>();
+    b.watches.forEach((site, w) -> seen.put(site, w.close())); // then nothing changes problem
     String problem = b.problem;
     if (problem != null) {
-      giveUp(b, problem);
+      giveUp(b, problem, GUESTS_FAILED);
       return null;
     }
-    Map<String, ShareFeed.Position> seen = new HashMap<>();
-    b.watches.forEach((site, w) -> seen.put(site, w.close()));
-    r.setGuests(GUESTS_IN_USE, b.built + "; in use by job " + jobId, b.target.shareId());
-    log.info("reservation {}: job {} adopts its pre-built guests (share {})", r.id(), jobId,
+    synchronized (this) {
+      if (b.phase != BuildState.READY) {
+        return null; // stopped meanwhile
+      }
+      b.phase = BuildState.TAKEN;
+      job.adoptShare(b.target.shareId());
+      r.setGuests(GUESTS_IN_USE, b.built + "; in use by job " + job.id(), b.target.shareId());
+    }
+    if (job.isEnding()) {
+      // Its ending read the share id before the adoption: release what it did not.
+      releaseShare(r, b.target.shareId(), "job " + job.id() + " ended");
+      released(r, job.id());
+      return null;
+    }
+    log.info("reservation {}: job {} adopts its pre-built guests (share {})", r.id(), job.id(),
         b.target.shareId());
-    return new Adopted(b.target.shareId(), seen, b.built);
+    return new Adopted(seen, b.built);
   }
 
   /** The job that adopted {@code r}'s guests ended and released them. */
@@ -150,68 +201,139 @@ final class Prebuilds {
     Build b;
     synchronized (this) {
       b = builds.remove(r.id());
-    }
-    if (b == null) {
-      return;
-    }
-    b.ending = true;
-    if (b.task != null) {
-      b.task.cancel(true);
-    }
-    b.watches.values().forEach(Watch::close);
-    if (r.guests().getState() != GUESTS_STATE_UNSPECIFIED) {
+      if (b == null || !over(b)) {
+        return;
+      }
       r.setGuests(GUESTS_RELEASED, "torn down with the reservation", "");
+    }
+    b.task.cancel(true);
+    b.watches.values().forEach(Watch::close);
+  }
+
+  /**
+   * The GRC stops: every build not taken by a job is stopped and its share released at every
+   * CRM; the next start builds them again. Guests a job took are released by its ending.
+   */
+  void stopAll(String why) {
+    List<Build> all = new ArrayList<>();
+    synchronized (this) {
+      for (Build b : builds.values()) {
+        if (over(b)) {
+          all.add(b);
+        }
+      }
+      builds.clear();
+    }
+    for (Build b : all) {
+      b.task.cancel(true);
+      b.watches.values().forEach(Watch::close);
+      ReservationRecord r = b.target.reservation();
+      releaseShare(r, b.target.shareId(), why);
+      r.setGuests(GUESTS_STATE_UNSPECIFIED, "torn down when the GRC stopped (" + why + "); built"
+          + " again when it starts", "");
     }
   }
 
-  private void run(Build b, PrebuiltGuests before) {
+  /** BUILDING or READY -> OVER; false if it was taken or over already. Caller holds the lock. */
+  private boolean over(Build b) {
+    if (b.phase == BuildState.TAKEN || b.phase == BuildState.OVER) {
+      return false;
+    }
+    b.phase = BuildState.OVER;
+    return true;
+  }
+
+  private void checkLive(Build b) throws InterruptedException {
+    synchronized (this) {
+      if (b.phase != BuildState.BUILDING) {
+        throw new InterruptedException("stopped");
+      }
+    }
+  }
+
+  private void run(Build b, String previousShare) {
     ReservationRecord r = b.target.reservation();
     long t0 = System.nanoTime();
+    boolean ready = false;
+    String why = "stopped while building";
     try {
-      if (!before.getShareId().isEmpty() && before.getState() != GUESTS_RELEASED) {
-        releaseShare(r, before.getShareId(), "the GRC restarted; the guests are built again");
+      if (!previousShare.isEmpty()
+          && !releaseShare(r, previousShare, "the GRC restarted; the guests are built again")) {
+        // Keep the old id on record, so a later start tries again; nothing new is opened.
+        why = "the guests the last GRC process built (share " + previousShare + ") could not be"
+            + " released at every site";
+        synchronized (this) {
+          if (over(b)) {
+            r.setGuests(GUESTS_FAILED, why + "; a job in this reservation may be refused until"
+                + " they are", previousShare);
+          }
+        }
+        return;
+      }
+      synchronized (this) {
+        if (b.phase != BuildState.BUILDING) {
+          return;
+        }
+        r.setGuests(GUESTS_BUILDING, "building " + nodes(r) + " at the window's start",
+            b.target.shareId());
       }
       build.open(b.target);
+      checkLive(b);
       for (String site : b.target.sites()) {
         Watch w = new Watch(b, site);
         b.watches.put(site, w);
-        w.handle = clients.forSite(site).watchShare(b.target.shareId(), w);
+        w.open(clients.forSite(site).watchShare(b.target.shareId(), w));
       }
       var nodes = build.setUp(b.target);
-      build.installTrust(b.target, build.collectKeys(b.target, nodes));
+      checkLive(b);
+      TrustBundle bundle = build.collectKeys(b.target, nodes);
+      checkLive(b);
+      build.installTrust(b.target, bundle);
+      checkLive(b);
       build.startGuests(b.target);
-      b.built = nodes.size() + " guest" + (nodes.size() == 1 ? "" : "s") + " ready, built in "
+      String built = nodes.size() + " guest" + (nodes.size() == 1 ? "" : "s") + " ready, built in "
           + Quantities.formatDuration(Duration.ofNanos(System.nanoTime() - t0));
-      if (b.ending) {
-        b.done.complete(false);
+      synchronized (this) {
+        if (b.phase == BuildState.BUILDING) {
+          b.phase = BuildState.READY;
+          b.built = built;
+          r.setGuests(GUESTS_READY, built, b.target.shareId());
+          ready = true;
+        }
+      }
+      if (ready) {
+        log.info("reservation {}: {} (share {})", r.id(), built, b.target.shareId());
+      }
+    } catch (PhaseFailure f) {
+      why = f.getMessage();
+    } catch (InterruptedException e) {
+      why = "stopped while building";
+    } catch (RuntimeException e) {
+      why = CallErrors.describe(e);
+    } finally {
+      if (!ready) {
+        giveUp(b, "building failed: " + why, GUESTS_FAILED);
+        synchronized (this) {
+          builds.remove(r.id(), b);
+        }
+      }
+      b.done.complete(ready);
+    }
+  }
+
+  /**
+   * Releases the build's share everywhere (also when it was over already: a call in flight may
+   * have opened it again) and, if this call ended it, records {@code state} with why.
+   */
+  private void giveUp(Build b, String why, GuestsState state) {
+    ReservationRecord r = b.target.reservation();
+    boolean first;
+    synchronized (this) {
+      if (b.phase == BuildState.TAKEN) {
         return;
       }
-      r.setGuests(GUESTS_READY, b.built, b.target.shareId());
-      log.info("reservation {}: {} (share {})", r.id(), b.built, b.target.shareId());
-      b.done.complete(true);
-    } catch (PhaseFailure f) {
-      fail(b, f.getMessage());
-    } catch (InterruptedException e) {
-      fail(b, "stopped while building");
-    } catch (RuntimeException e) {
-      fail(b, CallErrors.describe(e));
+      first = over(b);
     }
-  }
-
-  private void fail(Build b, String why) {
-    ReservationRecord r = b.target.reservation();
-    synchronized (this) {
-      builds.remove(r.id(), b);
-    }
-    if (!b.ending) {
-      giveUp(b, "building failed: " + why);
-    }
-    b.done.complete(false);
-  }
-
-  /** Releases the share everywhere and records why; the next job builds its own guests. */
-  private void giveUp(Build b, String why) {
-    ReservationRecord r = b.target.reservation();
     b.watches.values().forEach(Watch::close);
     boolean interrupted = Thread.interrupted(); // the release must not be cut short
     try {
@@ -221,34 +343,39 @@ final class Prebuilds {
         Thread.currentThread().interrupt();
       }
     }
-    log.warn("reservation {}: pre-built guests (share {}) given up: {}", r.id(),
-        b.target.shareId(), why);
-    if (!r.isEnding()) {
-      r.setGuests(GUESTS_FAILED, why + "; released, the next job builds its own guests", "");
+    if (first) {
+      log.warn("reservation {}: pre-built guests (share {}) given up: {}", r.id(),
+          b.target.shareId(), why);
+      if (!r.isEnding()) {
+        r.setGuests(state, why + "; released, the next job builds its own guests", "");
+      }
     }
   }
 
-  private void releaseShare(ReservationRecord r, String shareId, String why) {
-    List<CompletableFuture<Void>> calls = new ArrayList<>();
+  /** ReleaseShare on every site, bounded; true if every site confirmed. */
+  private boolean releaseShare(ReservationRecord r, String shareId, String why) {
+    Map<String, CompletableFuture<Void>> calls = new HashMap<>();
     for (String site : r.siteNodes().keySet()) {
-      calls.add(CompletableFuture.runAsync(() -> {
-        try {
-          clients.forSite(site).releaseShare(shareId, why);
-        } catch (RuntimeException e) {
-          log.warn("reservation {}: ReleaseShare {} on site '{}' failed: {}", r.id(), shareId,
-              site, CallErrors.describe(e));
-        }
-      }, workers));
+      calls.put(site, CompletableFuture.runAsync(
+          () -> clients.forSite(site).releaseShare(shareId, why), workers));
     }
-    try {
-      CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new))
-          .get(settings.rpcTimeout().plus(settings.callMargin()).toMillis(),
-              TimeUnit.MILLISECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } catch (ExecutionException | TimeoutException e) {
-      log.warn("reservation {}: releasing share {}: {}", r.id(), shareId, e.toString());
+    long deadline = System.nanoTime()
+        + settings.rpcTimeout().plus(settings.callMargin()).toNanos();
+    boolean all = true;
+    for (Map.Entry<String, CompletableFuture<Void>> c : calls.entrySet()) {
+      try {
+        c.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      } catch (ExecutionException | TimeoutException e) {
+        all = false;
+        log.warn("reservation {}: ReleaseShare {} on site '{}' failed: {}", r.id(), shareId,
+            c.getKey(), e instanceof ExecutionException ? CallErrors.describe(e.getCause())
+                : "no answer in time");
+      }
     }
+    return all;
   }
 
   private static String nodes(ReservationRecord r) {
@@ -262,45 +389,79 @@ final class Prebuilds {
     final ShareBuild.Target target;
     final CompletableFuture<Boolean> done = new CompletableFuture<>(); // true: ready
     final Map<String, Watch> watches = new ConcurrentHashMap<>();
-    volatile Future<?> task;
+    Future<?> task; // set under the Prebuilds lock, before anyone else sees the build
+    BuildState phase = BuildState.BUILDING; // guarded by the Prebuilds lock
     volatile String built = "";
     volatile String problem; // a node or a stream lost while waiting for a job
-    volatile boolean ending;
 
     Build(ReservationRecord r, String shareId) {
       this.target = new ShareBuild.Target(shareId, r, r.user());
     }
   }
 
-  /** One site's WatchShare while the guests wait: where it has read to, and what went wrong. */
+  /**
+   * One site's WatchShare while the guests wait: how far it has read, and what went wrong. An
+   * update counts as read only once its handler ran, so a NODE_LOST that arrives while the watch
+   * is closed is either seen here or left for the job's own feed, never lost.
+   */
   private static final class Watch implements SiteClient.ShareListener {
     final Build build;
     final String site;
-    volatile AutoCloseable handle;
-    private String incarnation = ""; // guarded by this
-    private long lastSeq; // guarded by this
-    private boolean closed; // guarded by this
+    // Guarded by this.
+    private AutoCloseable handle;
+    private boolean closed;
+    private String incarnation = ""; // of the last update handled
+    private long lastSeq;
+    private String pendingInc = ""; // stamped by fresh(), handled next
+    private long pendingSeq;
 
     Watch(Build build, String site) {
       this.build = build;
       this.site = site;
     }
 
+    void open(AutoCloseable h) {
+      boolean close;
+      synchronized (this) {
+        handle = h;
+        close = closed;
+      }
+      if (close) {
+        closeQuietly(h);
+      }
+    }
+
     @Override
     public synchronized boolean fresh(String inc, long seq) {
       if (inc.isEmpty()) {
+        pendingInc = "";
         return true;
       }
       boolean isNew = !inc.equals(incarnation) || seq > lastSeq;
       if (isNew) {
-        incarnation = inc;
-        lastSeq = seq;
+        pendingInc = inc;
+        pendingSeq = seq;
       }
       return isNew;
     }
 
+    /** The update fresh() stamped was handled; false once closed (then it is not counted). */
+    private synchronized boolean handled() {
+      if (closed) {
+        return false;
+      }
+      if (!pendingInc.isEmpty()) {
+        incarnation = pendingInc;
+        lastSeq = pendingSeq;
+      }
+      return true;
+    }
+
     @Override
-    public void onEvent(Event e) {
+    public synchronized void onEvent(Event e) {
+      if (!handled()) {
+        return;
+      }
       if (e.getNodeState() == NodeState.NODE_LOST && build.problem == null) {
         build.problem = (e.getHostname().isEmpty() ? "a node of site '" + site + "'"
             : "node " + e.getHostname()) + " was lost" + (e.getMessage().isEmpty() ? ""
@@ -309,10 +470,14 @@ final class Prebuilds {
     }
 
     @Override
-    public void onOutput(OutputChunk chunk) {}
+    public synchronized void onOutput(OutputChunk chunk) {
+      handled();
+    }
 
     @Override
-    public void onExit(CommandExit exit) {}
+    public synchronized void onExit(CommandExit exit) {
+      handled();
+    }
 
     @Override
     public void onClosed(Throwable error) {
@@ -320,10 +485,10 @@ final class Prebuilds {
         if (closed) {
           return;
         }
-      }
-      if (build.problem == null) {
-        build.problem = "lost the event stream of site '" + site + "'"
-            + (error == null ? "" : ": " + CallErrors.describe(error));
+        if (build.problem == null) {
+          build.problem = "lost the event stream of site '" + site + "'"
+              + (error == null ? "" : ": " + CallErrors.describe(error));
+        }
       }
     }
 
@@ -334,16 +499,22 @@ final class Prebuilds {
       synchronized (this) {
         closed = true;
         h = handle;
+        handle = null;
         p = new ShareFeed.Position(incarnation, lastSeq);
       }
-      if (h != null) {
-        try {
-          h.close();
-        } catch (Exception e) {
-          log.debug("closing the watch of site '{}': {}", site, e.toString());
-        }
-      }
+      closeQuietly(h);
       return p;
+    }
+
+    private void closeQuietly(AutoCloseable h) {
+      if (h == null) {
+        return;
+      }
+      try {
+        h.close();
+      } catch (Exception e) {
+        log.debug("closing the watch of site '{}': {}", site, e.toString());
+      }
     }
   }
 }

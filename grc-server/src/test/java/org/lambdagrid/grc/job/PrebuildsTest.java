@@ -202,4 +202,22 @@ class PrebuildsTest {
         .orElseThrow();
     assertThat(a.exec(share)).isNotNull();
   }
+
+  @Test
+  void aJobCancelledWhileWaitingForTheBuildLeavesTheGuestsToTheNextJob() {
+    a.hangOn("StartGuests");
+    Reservation r = grc.reservations.reserve(spec().build());
+    await().atMost(WAIT).until(() -> grc.fakes.log().contains("a StartGuests"));
+    Job first = grc.coordinator.submit(job(r.getId()));
+    await().atMost(WAIT).until(() -> grc.coordinator.get(first.getId()).getState()
+        == JobState.JOB_PENDING && grc.fakes.log().contains("a StartGuests"));
+    grc.coordinator.cancel(first.getId());
+    assertThat(grc.coordinator.get(first.getId()).getState()).isEqualTo(JobState.JOB_CANCELLED);
+    a.unhang("StartGuests");
+    String share = awaitGuests(r, GuestsState.GUESTS_READY).getShareId();
+    Job second = grc.coordinator.submit(job(r.getId()));
+    assertThat(awaitEnd(second).getState()).isEqualTo(JobState.JOB_SUCCEEDED);
+    assertThat(a.exec(share)).isNotNull();
+    assertThat(a.exec(first.getId())).isNull();
+  }
 }
