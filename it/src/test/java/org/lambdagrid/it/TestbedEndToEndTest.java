@@ -222,6 +222,53 @@ class TestbedEndToEndTest {
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> Testbed.assertNoProcessOf(jobId));
   }
 
+  @Test
+  @Order(5)
+  void aReservationBuildsItsGuestsAtItsStart_itsFirstJobAdoptsThem_andNothingIsLeft()
+      throws Exception {
+    Sh.Result made = grcAsUser(Duration.ofMinutes(3), "reserve", "--site", "alpha=2", "--site",
+        "bravo=2", "--duration", "10m", "--wait");
+    assertThat(made.exit()).as("grc reserve --wait\n" + made.out() + made.err()).isZero();
+    String rid = made.out().trim();
+    assertThat(made.err()).contains("guests READY: 4 guests ready, built in");
+    // Built before any job: four guests of their own share, every sshd started.
+    JsonNode r = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "reservations", rid, "-o",
+        "json").orFail("grc reservations").out());
+    assertThat(r.path("guests").path("state").asText()).as(r.toString())
+        .isEqualTo("GUESTS_READY");
+    String share = r.path("guests").path("shareId").asText();
+    assertThat(share).matches("w-[0-9a-f]{8}");
+    List<String> built = guestNamespaces();
+    assertThat(built).hasSize(4);
+
+    Sh.Result run = grcAsUser(Duration.ofMinutes(3), "submit", "--reservation", rid, "--wait",
+        "--workdir", work.toString(), "--", "sh", "-c",
+        "exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello");
+    assertThat(run.exit()).as("grc submit --wait\n" + run.out() + run.err()).isZero();
+    assertThat(run.err()).contains("SETTING_UP: adopting the 4 guests ready, built in");
+    Matcher id = Pattern.compile("submitted (j-[0-9a-f]{8})").matcher(run.err());
+    assertThat(id.find()).as(run.err()).isTrue();
+    Testbed.assertMpiHelloRanOnEveryGuest(id.group(1), run);
+    // The job ran in those very guests, and they went with it.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+    JsonNode after = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "reservations", rid, "-o",
+        "json").orFail("grc reservations").out());
+    assertThat(after.path("guests").path("state").asText()).isEqualTo("GUESTS_RELEASED");
+    assertThat(after.path("guests").path("message").asText())
+        .isEqualTo("torn down with job " + id.group(1));
+
+    // A second job in the same reservation builds its own guests.
+    Sh.Result second = grcAsUser(Duration.ofMinutes(3), "submit", "--reservation", rid,
+        "--wait", "--workdir", work.toString(), "--", "hostname");
+    assertThat(second.exit()).as(second.out() + second.err()).isZero();
+    assertThat(second.err()).doesNotContain("adopting").contains("SETTING_UP: setting up 4"
+        + " nodes");
+    grcAsUser(Duration.ofMinutes(1), "cancel", rid).orFail("grc cancel " + rid);
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+  }
+
   /** {@code testbed restart-crm SITE [--kill]}; waits until the new CRM re-adopted both pilots. */
   private static void restartCrm(String jobId, String site, String... kill) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(REPO.resolve("scripts/testbed").toString(),
