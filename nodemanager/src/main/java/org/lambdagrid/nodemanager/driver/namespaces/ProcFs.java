@@ -40,6 +40,40 @@ final class ProcFs {
     return start == null ? null : new GuestRecord.Proc(pid, start);
   }
 
+  /** The process's arguments (/proc/PID/cmdline), empty when it is gone or has none. */
+  static List<String> cmdline(long pid) {
+    try {
+      return cmdlineArgs(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")));
+    } catch (IOException | RuntimeException e) {
+      return List.of();
+    }
+  }
+
+  /** /proc/PID/cmdline's NUL-terminated arguments. */
+  static List<String> cmdlineArgs(byte[] raw) {
+    List<String> out = new ArrayList<>();
+    int from = 0;
+    for (int i = 0; i < raw.length; i++) {
+      if (raw[i] == 0) {
+        out.add(new String(raw, from, i - from, java.nio.charset.StandardCharsets.UTF_8));
+        from = i + 1;
+      }
+    }
+    if (from < raw.length) {
+      out.add(new String(raw, from, raw.length - from, java.nio.charset.StandardCharsets.UTF_8));
+    }
+    return out;
+  }
+
+  /**
+   * Whether guest-init.sh (as pid 1) has made its last exec: {@code chroot ROOT /bin/sh -c LOOP}
+   * has run chroot(2) and exec'd the loop, so the process's root is the guest's. Before that its
+   * arguments are {@code /bin/sh STATE/guest-init.sh ...} or {@code chroot ROOT /bin/sh -c ...}.
+   */
+  static boolean isChrootedInit(List<String> argv) {
+    return argv.size() >= 2 && argv.get(0).equals("/bin/sh") && argv.get(1).equals("-c");
+  }
+
   static boolean isZombie(long pid) {
     try {
       String stat = Files.readString(stat(pid));

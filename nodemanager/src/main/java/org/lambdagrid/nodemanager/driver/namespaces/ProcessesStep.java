@@ -78,6 +78,16 @@ final class ProcessesStep implements GuestStep {
     }
     rec.setProc(GuestRecord.INIT, init);
     rec.save();
+    // READY is written just before init's last exec into the guest's root; whoever enters the
+    // guest (nsenter --target INIT --root: sshd, the command) takes init's root, so wait for it.
+    while (!ProcFs.isChrootedInit(ProcFs.cmdline(init.pid()))) {
+      if (!init.alive() || System.nanoTime() > deadline) {
+        throw new GuestException("the guest's init did not enter the guest's root (its command"
+            + " line: '" + String.join(" ", ProcFs.cmdline(init.pid())) + "'): "
+            + SafeFiles.tail(holderLog));
+      }
+      ProcFs.sleep(1);
+    }
   }
 
   /**

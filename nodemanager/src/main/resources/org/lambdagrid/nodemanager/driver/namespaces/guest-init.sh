@@ -20,7 +20,9 @@
 #   /etc/hosts   STATE/etc/hosts
 # sets the hostname, signals readiness by creating STATE/ready, and becomes a minimal init
 # chrooted in the guest root (it reaps orphans and exits on TERM; killing it ends the guest).
-# The driver enters the guest with nsenter --target <this pid> --root.
+# The driver enters the guest with nsenter --target <this pid> --root, so after STATE/ready it
+# also waits until this process runs the chrooted loop (/bin/sh -c ...): only then is its root
+# the guest's.
 set -eu
 # Tools from the system's directories only, whatever PATH root was started with.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin

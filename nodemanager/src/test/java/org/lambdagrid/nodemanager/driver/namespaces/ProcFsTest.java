@@ -42,4 +42,20 @@ class ProcFsTest {
     assertThat(ProcFs.mountsUnder(Path.of("/run/lg/0a1b2c3d"), mounts))
         .containsExactly("/run/lg/0a1b2c3d/root", "/run/lg/0a1b2c3d/with space");
   }
+
+  @Test
+  void initCountsAsInTheGuestsRootOnlyOnceItRunsTheChrootedLoop() {
+    byte[] script = "/bin/sh\0/run/lg/0a1b2c3d/guest-init.sh\0/run/lg/0a1b2c3d\0alpha-0\0/home/u\0"
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    byte[] chroot = "chroot\0/run/lg/0a1b2c3d/root\0/bin/sh\0-c\0trap\0"
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    byte[] loop = "/bin/sh\0-c\0trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $! || :; done\0"
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(ProcFs.cmdlineArgs(script)).hasSize(5).startsWith("/bin/sh");
+    assertThat(ProcFs.isChrootedInit(ProcFs.cmdlineArgs(script))).isFalse();
+    assertThat(ProcFs.isChrootedInit(ProcFs.cmdlineArgs(chroot))).isFalse();
+    assertThat(ProcFs.isChrootedInit(ProcFs.cmdlineArgs(loop))).isTrue();
+    assertThat(ProcFs.isChrootedInit(ProcFs.cmdlineArgs(new byte[0]))).isFalse();
+    assertThat(ProcFs.cmdline(-1)).isEmpty();
+  }
 }
