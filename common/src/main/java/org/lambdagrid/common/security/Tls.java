@@ -45,11 +45,11 @@ public final class Tls {
     TrustManager[] trust = {trustManager(source, tls, null, null)};
     try {
       return TlsServerCredentials.newBuilder()
-          .keyManager(readable(source, "cert", tls.cert()), readable(source, "key", tls.key()))
+          .keyManager(keyManager(source, tls))
           .trustManager(trust)
           .clientAuth(TlsServerCredentials.ClientAuth.REQUIRE)
           .build();
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | GeneralSecurityException | RuntimeException e) {
       throw new ConfigException(source + ": tls.cert/tls.key: not a usable certificate and"
           + " PKCS#8 key: " + e.getMessage(), e);
     }
@@ -65,10 +65,10 @@ public final class Tls {
     }
     try {
       return TlsServerCredentials.newBuilder()
-          .keyManager(readable(source, "cert", tls.cert()), readable(source, "key", tls.key()))
+          .keyManager(keyManager(source, tls))
           .clientAuth(TlsServerCredentials.ClientAuth.NONE)
           .build();
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | GeneralSecurityException | RuntimeException e) {
       throw new ConfigException(source + ": tls.cert/tls.key: not a usable certificate and"
           + " PKCS#8 key: " + e.getMessage(), e);
     }
@@ -89,10 +89,10 @@ public final class Tls {
     }
     try {
       return TlsChannelCredentials.newBuilder()
-          .keyManager(readable(source, "cert", tls.cert()), readable(source, "key", tls.key()))
+          .keyManager(keyManager(source, tls))
           .trustManager(trustManager(source, tls, serverRole, serverName))
           .build();
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | GeneralSecurityException | RuntimeException e) {
       throw new ConfigException(source + ": tls.cert/tls.key: not a usable certificate and"
           + " PKCS#8 key: " + e.getMessage(), e);
     }
@@ -107,6 +107,13 @@ public final class Tls {
     } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
       throw new ConfigException(source + ": tls.cert: '" + tls.cert() + "': " + e.getMessage(), e);
     }
+  }
+
+  /** This daemon's or user's own identity (tls.cert, tls.key), for every credential above. */
+  private static PemKeyManager keyManager(String source, TlsConfig tls)
+      throws IOException, GeneralSecurityException {
+    return PemKeyManager.read(readable(source, "cert", tls.cert()).toPath(),
+        readable(source, "key", tls.key()).toPath());
   }
 
   private static File readable(String source, String field, String path) {
