@@ -27,7 +27,6 @@ import org.lambdagrid.grc.reservation.ReservationRecord;
 import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.grc.site.SiteRegistry;
-import org.lambdagrid.grc.support.CallErrors;
 import org.lambdagrid.grc.support.Ids;
 import org.lambdagrid.grc.support.Timers;
 import org.lambdagrid.proto.v1.Job;
@@ -82,7 +81,7 @@ public final class JobCoordinator implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final CoordinatorSettings settings;
   private final JobSpecValidator validator;
-  private final SiteFanOut fanOut;
+  private final ShareBuild build;
   private final Prebuilds prebuilds;
   private final JobRunner runner;
 
@@ -106,8 +105,8 @@ public final class JobCoordinator implements AutoCloseable {
     this.scheduler = scheduler;
     this.settings = settings;
     this.validator = new JobSpecValidator(registry, clock);
-    this.fanOut = new SiteFanOut(workers);
-    ShareBuild build = new ShareBuild(registry, clients, settings, fanOut);
+    SiteFanOut fanOut = new SiteFanOut(workers);
+    this.build = new ShareBuild(registry, clients, settings, fanOut);
     this.prebuilds = new Prebuilds(build, clients, workers, settings);
     this.runner = new JobRunner(clients, clock, scheduler, workers, settings, build, prebuilds,
         this::terminate);
@@ -244,26 +243,6 @@ public final class JobCoordinator implements AutoCloseable {
     return nodes;
   }
 
-  // ------------------------------------------------------------------ shares
-
-  private void releaseShares(String id, List<String> sites, String reason) {
-    try {
-      fanOut.callAll(sites, settings.rpcTimeout().plus(settings.callMargin()), site -> {
-        try {
-          clients.forSite(site).releaseShare(id, reason);
-        } catch (RuntimeException e) {
-          log.warn("job {}: ReleaseShare on site '{}' failed: {}", id, site,
-              CallErrors.describe(e));
-        }
-        return Boolean.TRUE;
-      });
-    } catch (SiteFanOut.SiteFailure f) {
-      log.warn("job {}: releasing shares: {}", id, f.getMessage());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
   // ------------------------------------------------------------------ ending
 
   /** The job's reservation is ending (window over, or cancelled): stop its job, wait for it. */
@@ -293,7 +272,7 @@ public final class JobCoordinator implements AutoCloseable {
       Timers.cancel(job.runner, true);
     }
     try {
-      releaseShares(job.shareId(), new ArrayList<>(job.siteRanges().keySet()), why);
+      build.release(job.shareId(), new ArrayList<>(job.siteRanges().keySet()), why);
       if (!job.shareId().equals(id) && job.reservation != null) {
         prebuilds.released(job.reservation, id);
       }

@@ -352,30 +352,9 @@ final class Prebuilds {
     }
   }
 
-  /** ReleaseShare on every site, bounded; true if every site confirmed. */
+  /** ReleaseShare on every site of {@code r}; true if every site confirmed. */
   private boolean releaseShare(ReservationRecord r, String shareId, String why) {
-    Map<String, CompletableFuture<Void>> calls = new HashMap<>();
-    for (String site : r.siteNodes().keySet()) {
-      calls.put(site, CompletableFuture.runAsync(
-          () -> clients.forSite(site).releaseShare(shareId, why), workers));
-    }
-    long deadline = System.nanoTime()
-        + settings.rpcTimeout().plus(settings.callMargin()).toNanos();
-    boolean all = true;
-    for (Map.Entry<String, CompletableFuture<Void>> c : calls.entrySet()) {
-      try {
-        c.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return false;
-      } catch (ExecutionException | TimeoutException e) {
-        all = false;
-        log.warn("reservation {}: ReleaseShare {} on site '{}' failed: {}", r.id(), shareId,
-            c.getKey(), e instanceof ExecutionException ? CallErrors.describe(e.getCause())
-                : "no answer in time");
-      }
-    }
-    return all;
+    return build.release(shareId, new ArrayList<>(r.siteNodes().keySet()), why);
   }
 
   private static String nodes(ReservationRecord r) {

@@ -11,6 +11,7 @@ import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.reservation.ReservationRecord;
+import org.lambdagrid.grc.support.CallErrors;
 import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.grc.site.TrustBundles;
@@ -20,10 +21,13 @@ import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.Phase;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.TrustBundle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Builds a share's guests on every site of a reservation, one barrier phase per call:
- * OpenShare, SetupNodes, CollectKeys (-> the trust bundle), InstallTrust, StartGuests. A job's
+ * OpenShare, SetupNodes, CollectKeys (-> the trust bundle), InstallTrust, StartGuests; and
+ * releases it (ReleaseShare). A job's
  * runner drives its own share through them, and so does a reservation that pre-builds its guests
  * ({@link Prebuilds}); every CRM call is idempotent, so a job that adopts pre-built guests runs
  * the same sequence and each phase returns at once.
@@ -32,6 +36,8 @@ import org.lambdagrid.proto.v1.TrustBundle;
  * first failure is a {@link PhaseFailure} naming the site and the phase. Stateless.
  */
 final class ShareBuild {
+  private static final Logger log = LoggerFactory.getLogger(ShareBuild.class);
+
   private final SiteRegistry registry;
   private final SiteClients clients;
   private final CoordinatorSettings settings;
@@ -113,6 +119,35 @@ final class ShareBuild {
       clients.forSite(s).startGuests(t.shareId(), settings.runTimeout());
       return Boolean.TRUE;
     });
+  }
+
+  /**
+   * ReleaseShare on every site in parallel, bounded by the RPC timeout; a site's failure is
+   * logged, not thrown (the CRM's release is idempotent, so a later one may repeat it).
+   *
+   * @return whether every site confirmed
+   */
+  boolean release(String shareId, List<String> sites, String reason) {
+    try {
+      Map<String, Boolean> done = fanOut.callAll(sites,
+          settings.rpcTimeout().plus(settings.callMargin()), s -> {
+            try {
+              clients.forSite(s).releaseShare(shareId, reason);
+              return Boolean.TRUE;
+            } catch (RuntimeException e) {
+              log.warn("share {}: ReleaseShare on site '{}' failed: {}", shareId, s,
+                  CallErrors.describe(e));
+              return Boolean.FALSE;
+            }
+          });
+      return !done.containsValue(Boolean.FALSE);
+    } catch (SiteFanOut.SiteFailure f) {
+      log.warn("share {}: releasing: {}", shareId, f.getMessage());
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
   }
 
   /**

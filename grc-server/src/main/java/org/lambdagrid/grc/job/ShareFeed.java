@@ -69,12 +69,6 @@ final class ShareFeed {
   private String incarnation = ""; // of the CRM process the last new update came from
   private long lastSeq; // the last new update's number in that incarnation
 
-  ShareFeed(JobRecord job, String site, SiteClients clients, Clock clock,
-      ScheduledExecutorService scheduler, ExecutorService workers, Duration crmGrace,
-      JobTerminator terminator) {
-    this(job, site, clients, clock, scheduler, workers, crmGrace, terminator, Position.START);
-  }
-
   /**
    * @param seen what an earlier watch of the same share already read (pre-built guests the job
    *     adopted): the history up to there is not the job's and is dropped

@@ -157,7 +157,7 @@ class PrebuildsTest {
     assertThat(a.exec(share)).isNull();
     assertThat(a.released()).contains(share, j.getId());
     assertThat(b.released()).contains(share, j.getId());
-    // The reservation said why the guests were given up (until the job's own took over).
+    // The pre-built share was released as well as the job's own.
     assertThat(grc.fakes.log()).contains("a ReleaseShare");
   }
 
