@@ -19,6 +19,7 @@ import org.lambdagrid.grc.reservation.Topology;
 import org.lambdagrid.grc.site.AddressAllocator;
 import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.grc.site.SiteRegistry;
+import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
 
 /**
@@ -70,6 +71,13 @@ public final class TestGrc implements AutoCloseable {
     coordinator = new JobCoordinator(registry, reservations, state == null
         ? new InMemoryJobStore() : new JdbcJobStore(state.database(), settings.outputBufferBytes()),
         clients, clock, timers, workers, settings);
+  }
+
+  /** A fake CRM for {@code name}, registered with 4 nodes, pool 10.10.0.0/16, 1 slot each. */
+  public FakeSite site(String name) {
+    FakeSite s = fakes.add(name);
+    registry.register(name, FakeSites.endpoint(name), 4, List.of("10.10.0.0/16"), 1);
+    return s;
   }
 
   private long peakNodesFromNow(String site) {

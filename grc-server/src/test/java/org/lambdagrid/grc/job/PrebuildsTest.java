@@ -14,7 +14,6 @@ import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.TestGrc;
 import org.lambdagrid.grc.testing.FakeSite;
-import org.lambdagrid.grc.testing.FakeSites;
 import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.GuestsState;
 import org.lambdagrid.proto.v1.Job;
@@ -35,10 +34,8 @@ class PrebuildsTest {
 
   @BeforeEach
   void setUp() {
-    a = grc.fakes.add("a");
-    b = grc.fakes.add("b");
-    grc.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 1);
-    grc.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1);
+    a = grc.site("a");
+    b = grc.site("b");
   }
 
   @AfterEach

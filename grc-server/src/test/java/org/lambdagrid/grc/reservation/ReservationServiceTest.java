@@ -42,10 +42,8 @@ class ReservationServiceTest {
 
   @BeforeEach
   void setUp() {
-    a = grc.fakes.add("a");
-    b = grc.fakes.add("b");
-    grc.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 1);
-    grc.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1);
+    a = grc.site("a");
+    b = grc.site("b");
   }
 
   @AfterEach
