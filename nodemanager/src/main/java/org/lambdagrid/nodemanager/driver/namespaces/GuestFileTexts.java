@@ -22,7 +22,8 @@ final class GuestFileTexts {
         "ListenAddress " + spec.address() + ":22",
         "AddressFamily inet",
         "HostKey " + GuestLayout.GUEST_ETC + "/" + GuestLayout.HOST_KEY,
-        "PidFile none",
+        // Written by sshd once it listens: the cheap half of SshdStarter's readiness check.
+        "PidFile " + GuestLayout.SSHD_PID_FILE,
         "UsePAM no",
         "StrictModes yes",
         "PermitRootLogin no",

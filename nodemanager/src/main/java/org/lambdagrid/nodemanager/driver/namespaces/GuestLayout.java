@@ -12,6 +12,11 @@ final class GuestLayout {
 
   /** The guest's /etc/lambdagrid: {@link #etc} mounted read-only. */
   static final String GUEST_ETC = "/etc/lambdagrid";
+  /**
+   * sshd's pid file, in the guest's private /run (a tmpfs of its own, root-only writable): sshd
+   * writes it once it listens, so its existence is the readiness hint ({@link SshdStarter}).
+   */
+  static final String SSHD_PID_FILE = "/run/lambdagrid-sshd.pid";
   /** The script that sets up the guest's file system as its pid 1, copied from the jar. */
   static final String INIT_SCRIPT = "guest-init.sh";
   /** The guest's file system for {@code mount -a -T} ({@link GuestFileTexts#fstab}). */

@@ -65,7 +65,12 @@ final class NetworkStep implements GuestStep {
   }
 
   static boolean netnsExists(String netns) {
-    return Files.exists(Path.of("/run/netns", netns));
+    return Files.exists(netnsPath(netns));
+  }
+
+  /** Where {@code ip netns add} pins the namespace NAME (iproute2's NETNS_RUN_DIR). */
+  static Path netnsPath(String netns) {
+    return Path.of("/run/netns", netns);
   }
 
   static boolean linkExists(String link) {

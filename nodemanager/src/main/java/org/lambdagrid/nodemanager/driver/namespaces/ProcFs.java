@@ -92,8 +92,38 @@ final class ProcFs {
   }
 
   /**
+   * The first child of process {@code pid} (from {@code /proc/PID/task/PID/children}, one file
+   * read, unlike {@link ProcessHandle#children()}, which reads every process's stat), as
+   * recorded now; null when it has none yet or is gone.
+   */
+  static GuestRecord.Proc firstChild(long pid) {
+    String p = Long.toString(pid);
+    try {
+      String kids = Files.readString(Path.of("/proc", p, "task", p, "children")).trim();
+      if (kids.isEmpty()) {
+        return null;
+      }
+      int sp = kids.indexOf(' ');
+      return procOf(Long.parseLong(sp < 0 ? kids : kids.substring(0, sp)));
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  /**
+   * Whether sshd (host pid {@code pid}, running in a guest) has written its pid file
+   * {@code pidFile} (a path in the guest). OpenSSH's sshd writes it only once its listening
+   * sockets are bound and listening, so this is a one-stat hint that it accepts connections;
+   * {@link #listensOnPort22} confirms it.
+   */
+  static boolean wrotePidFile(long pid, String pidFile) {
+    return Files.exists(Path.of("/proc", Long.toString(pid), "root", pidFile.substring(1)));
+  }
+
+  /**
    * Whether a TCP socket is in LISTEN state on port 22 in the network namespace of process
-   * {@code pid}, from its {@code /proc/PID/net/tcp}; false if that cannot be read.
+   * {@code pid}, from its {@code /proc/PID/net/tcp}; false if that cannot be read. Each read
+   * walks the kernel's whole TCP hash table: poll {@link #wrotePidFile} first.
    */
   static boolean listensOnPort22(long pid) {
     try (BufferedReader r = Files.newBufferedReader(Path.of("/proc", Long.toString(pid), "net",

@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
@@ -43,7 +42,7 @@ final class ProcessesStep implements GuestStep {
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(holderLog.toFile()))
         .start();
-    // ip netns exec execs unshare, so this pid is unshare's; record it before anything else.
+    // nsenter execs unshare (no fork), so this pid is unshare's; record it before anything else.
     GuestRecord.Proc unshare = ProcFs.procOf(holder.pid());
     rec.setProc(GuestRecord.HOLDER,
         unshare != null ? unshare : new GuestRecord.Proc(holder.pid(), "?"));
@@ -64,10 +63,7 @@ final class ProcessesStep implements GuestStep {
     }
     GuestRecord.Proc init = null;
     while (init == null) {
-      Optional<ProcessHandle> child = holder.toHandle().children().findFirst();
-      if (child.isPresent()) {
-        init = ProcFs.procOf(child.get().pid());
-      }
+      init = ProcFs.firstChild(holder.pid());
       if (init == null) {
         if (!holder.isAlive() || System.nanoTime() > deadline) {
           throw new GuestException("the guest's init process vanished: "
@@ -91,12 +87,14 @@ final class ProcessesStep implements GuestStep {
   }
 
   /**
-   * The holder's command line: {@code ip netns exec NETNS unshare ... /bin/sh guest-init.sh
-   * STATE HOSTNAME HOME UID} (see guest-init.sh; the mounts are in STATE/fstab). Tools by absolute path.
+   * The holder's command line: {@code nsenter --net=/run/netns/NETNS unshare ... /bin/sh
+   * guest-init.sh STATE HOSTNAME HOME UID} (see guest-init.sh; the mounts are in STATE/fstab).
+   * Tools by absolute path. nsenter only joins the netns; {@code ip netns exec} would also make
+   * a mount namespace and remount /sys for it, which guest-init.sh does itself in the guest's.
    */
   static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user) {
-    List<String> argv = new ArrayList<>(List.of(Commands.tool("ip"), "netns", "exec", netns,
-        Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
+    List<String> argv = new ArrayList<>(List.of(Commands.tool("nsenter"),
+        "--net=" + NetworkStep.netnsPath(netns), "--", Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "/bin/sh", dir.resolve(GuestLayout.INIT_SCRIPT).toString(),
         dir.toString(), hostname, user.home().toString(), Integer.toString(user.uid())));
     return argv;

@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.nodemanager.driver.GuestException;
@@ -65,9 +64,13 @@ final class SshdStarter {
     Path sshdLog = guest.stateDir().resolve("sshd.log");
     // Ready means: a socket listens on port 22 in the guest's network namespace, so the kernel
     // completes connections to it. Read from /proc/SSHD/net/tcp (that namespace's table): no
-    // process per probe, which matters when dozens of guests start at once on a few cores.
+    // process per probe, which matters when dozens of guests start at once on a few cores. That
+    // read walks the kernel's whole TCP hash, so it is taken only once sshd has written its pid
+    // file, which it does after listen(2) (a stale file from an sshd that died is no harm: the
+    // read then says no).
     long deadline = System.nanoTime() + config.startTimeout().toNanos();
-    while (!ProcFs.listensOnPort22(sshd.pid())) {
+    while (!(ProcFs.wrotePidFile(sshd.pid(), GuestLayout.SSHD_PID_FILE)
+        && ProcFs.listensOnPort22(sshd.pid()))) {
       if (!sshd.alive()) {
         throw new GuestException("sshd of guest " + guest.id() + " exited: "
             + SafeFiles.tail(sshdLog));
@@ -99,8 +102,7 @@ final class SshdStarter {
     launchers.put(guest.id(), launcher);
     long deadline = System.nanoTime() + config.startTimeout().toNanos();
     while (true) {
-      Optional<ProcessHandle> child = launcher.toHandle().children().findFirst();
-      GuestRecord.Proc sshd = child.isPresent() ? ProcFs.procOf(child.get().pid()) : null;
+      GuestRecord.Proc sshd = ProcFs.firstChild(launcher.pid());
       if (sshd != null) {
         return sshd;
       }

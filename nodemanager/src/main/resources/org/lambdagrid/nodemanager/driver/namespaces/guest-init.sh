@@ -2,7 +2,7 @@
 # guest-init.sh STATE HOSTNAME HOME UID
 #
 # The only shell code of the namespaces guest driver that runs as root. The driver starts it as
-#   ip netns exec lg-ID unshare --mount --uts --ipc --pid --fork --kill-child \
+#   nsenter --net=/run/netns/lg-ID -- unshare --mount --uts --ipc --pid --fork --kill-child \
 #       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME UID
 # so it runs as pid 1 of the guest's new PID namespace, in fresh mount, UTS and IPC namespaces,
 # inside the guest's network namespace. Mounts made here are private to the guest: the host never

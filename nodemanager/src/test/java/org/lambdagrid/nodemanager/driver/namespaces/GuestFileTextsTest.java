@@ -39,7 +39,7 @@ class GuestFileTextsTest {
         ListenAddress 10.0.0.11:22
         AddressFamily inet
         HostKey /etc/lambdagrid/ssh_host_ed25519_key
-        PidFile none
+        PidFile /run/lambdagrid-sshd.pid
         UsePAM no
         StrictModes yes
         PermitRootLogin no
