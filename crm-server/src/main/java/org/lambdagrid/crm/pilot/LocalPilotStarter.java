@@ -10,7 +10,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.security.HostTools;
 import org.slf4j.Logger;
@@ -92,7 +94,7 @@ public final class LocalPilotStarter implements PilotStarter {
     List<String> prefix = new ArrayList<>();
     UserInfo user = null;
     if (options.runAsUser()) {
-      user = switchUser(launch.user());
+      user = recentlySwitchedUser(launch.user());
       if (user != null) {
         if (setpriv == null) {
           throw new PilotStartException("setpriv (util-linux) is in none of "
@@ -233,6 +235,29 @@ public final class LocalPilotStarter implements PilotStarter {
   private static void collect(ProcessHandle root, Set<ProcessHandle> into) {
     into.add(root);
     root.descendants().forEach(into::add);
+  }
+
+  /** How long a passwd lookup is reused: the pilots of one share start within moments. */
+  private static final long USER_REUSE_NANOS = Duration.ofSeconds(10).toNanos();
+
+  private record LookedUp(UserInfo info, long atNanos) {}
+
+  /** {@link #switchUser} results of the last {@link #USER_REUSE_NANOS}, by user name. */
+  private final Map<String, LookedUp> recentUsers = new ConcurrentHashMap<>();
+
+  /**
+   * {@link #switchUser}, reusing a lookup of the last 10 s: a share of N nodes would otherwise
+   * fork N getent processes for the same user at once. Failures are not reused.
+   */
+  private UserInfo recentlySwitchedUser(String user) throws PilotStartException {
+    long now = System.nanoTime();
+    LookedUp hit = user == null ? null : recentUsers.get(user);
+    if (hit != null && now - hit.atNanos() < USER_REUSE_NANOS) {
+      return hit.info();
+    }
+    UserInfo info = switchUser(user);
+    recentUsers.put(user, new LookedUp(info, now));
+    return info;
   }
 
   /** getent, found once in the system directories (null if missing). */

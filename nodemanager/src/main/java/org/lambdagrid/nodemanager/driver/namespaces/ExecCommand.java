@@ -44,12 +44,14 @@ final class ExecCommand {
     }
   }
 
-  /** Checks the request, then starts it in the built guest; output goes to {@code sink}. */
+  /**
+   * Checks the request, then starts it in the built guest as {@code user} (the guest's user,
+   * whom {@link #check} requires the request to name); output goes to {@code sink}.
+   */
   static JobProcess start(GuestHandle guest, ExecRequest request, OutputSink sink,
-      NamespacesDriverConfig config) throws GuestException {
+      NamespacesDriverConfig config, GuestUser user) throws GuestException {
     Objects.requireNonNull(sink, "sink");
     check(guest, request);
-    GuestUser user = GuestUser.lookup(request.user());
     GuestRecord rec = GuestRecord.loadFor(guest);
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     if (init == null || !init.alive()) {

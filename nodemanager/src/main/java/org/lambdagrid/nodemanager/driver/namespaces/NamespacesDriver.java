@@ -71,6 +71,12 @@ public final class NamespacesDriver implements GuestDriver {
   private final StateDir stateDir;
   private final GuestSteps steps;
   private final SshdStarter sshd;
+  /**
+   * The user each guest of this instance was built for, as looked up at build: SET_KEYS and
+   * EXEC use it instead of asking the passwd database (a getent process) again. A guest
+   * recovered after a restart is looked up anew.
+   */
+  private final Map<String, GuestUser> users = new ConcurrentHashMap<>();
 
   public NamespacesDriver(NamespacesDriverConfig config) {
     this.config = Objects.requireNonNull(config, "config");
@@ -114,6 +120,7 @@ public final class NamespacesDriver implements GuestDriver {
           + why + (left.isEmpty() ? "; undone" : "; could not undo: " + left
               + " (recorded in " + rec.dir() + ", destroy will retry)"), e);
     }
+    users.put(rec.id(), user);
     log.info("built guest {} ({} {}/{}) in netns {}", rec.id(), spec.hostname(), spec.address(),
         spec.prefixLength(), NetworkPlan.netns(rec.id()));
     return rec.handle();
@@ -126,7 +133,7 @@ public final class NamespacesDriver implements GuestDriver {
 
   @Override
   public void installTrust(GuestHandle guest, GuestTrust trust) throws GuestException {
-    TrustFiles.install(guest, trust);
+    TrustFiles.install(guest, trust, userOf(guest));
   }
 
   @Override
@@ -138,7 +145,7 @@ public final class NamespacesDriver implements GuestDriver {
   @Override
   public RunningCommand exec(GuestHandle guest, ExecRequest request, OutputSink sink)
       throws GuestException {
-    RunningCommand job = ExecCommand.start(guest, request, sink, config);
+    RunningCommand job = ExecCommand.start(guest, request, sink, config, userOf(guest));
     log.info("guest {} exec as {}: {}", guest.id(), request.user(), request.argv());
     return job;
   }
@@ -158,8 +165,16 @@ public final class NamespacesDriver implements GuestDriver {
     log.info("guest {} stopped", guest.id());
   }
 
+  /** The user {@code guest} was built for: as looked up at its build, or now. */
+  private GuestUser userOf(GuestHandle guest) throws GuestException {
+    GuestUser known = users.get(guest.id());
+    return known != null && known.name().equals(guest.spec().user()) ? known
+        : GuestUser.lookup(guest.spec().user());
+  }
+
   @Override
   public List<String> destroy(GuestHandle guest) {
+    users.remove(guest.id());
     sshd.forget(guest.id());
     IN_USE.remove(guest.id());
     GuestRecord rec;

@@ -1,6 +1,5 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
@@ -92,9 +91,10 @@ final class ProcFs {
   }
 
   /**
-   * The first child of process {@code pid} (from {@code /proc/PID/task/PID/children}, one file
-   * read, unlike {@link ProcessHandle#children()}, which reads every process's stat), as
-   * recorded now; null when it has none yet or is gone.
+   * The first child of process {@code pid}'s main thread (from {@code /proc/PID/task/PID/children},
+   * one file read, unlike {@link ProcessHandle#children()}, which reads every process's stat), as
+   * recorded now; null when it has none yet or is gone. Only for single-threaded parents (the C
+   * tools the driver starts): a child forked by another thread is listed under that thread.
    */
   static GuestRecord.Proc firstChild(long pid) {
     String p = Long.toString(pid);
@@ -111,39 +111,38 @@ final class ProcFs {
   }
 
   /**
-   * Whether sshd (host pid {@code pid}, running in a guest) has written its pid file
-   * {@code pidFile} (a path in the guest). OpenSSH's sshd writes it only once its listening
-   * sockets are bound and listening, so this is a one-stat hint that it accepts connections;
-   * {@link #listensOnPort22} confirms it.
+   * Whether sshd (host pid {@code pid}, running in a guest) listens: its pid file
+   * {@code pidFile} (a path in the guest's root) names that very process. OpenSSH's sshd writes
+   * it only after its listening sockets are bound and listen(2) succeeded (sshd.c, "Write out
+   * the pid file after ... the listen sockets are bound"), in its own PID namespace's numbering,
+   * so it is compared with the innermost pid of /proc/PID/status's NSpid. A file left by an sshd
+   * that died names another process and does not count. Two small reads, no process, and no
+   * walk of the kernel's TCP tables (reading /proc/PID/net/tcp walks the whole hash).
    */
-  static boolean wrotePidFile(long pid, String pidFile) {
-    return Files.exists(Path.of("/proc", Long.toString(pid), "root", pidFile.substring(1)));
-  }
-
-  /**
-   * Whether a TCP socket is in LISTEN state on port 22 in the network namespace of process
-   * {@code pid}, from its {@code /proc/PID/net/tcp}; false if that cannot be read. Each read
-   * walks the kernel's whole TCP hash table: poll {@link #wrotePidFile} first.
-   */
-  static boolean listensOnPort22(long pid) {
-    try (BufferedReader r = Files.newBufferedReader(Path.of("/proc", Long.toString(pid), "net",
-        "tcp"))) {
-      r.readLine(); // header
-      for (String line = r.readLine(); line != null; line = r.readLine()) {
-        if (isListenOnPort22(line)) {
-          return true;
-        }
-      }
-    } catch (IOException e) {
+  static boolean sshdListens(long pid, String pidFile) {
+    String p = Long.toString(pid);
+    try {
+      String written = Files.readString(Path.of("/proc", p, "root", pidFile.substring(1)));
+      String status = Files.readString(Path.of("/proc", p, "status"));
+      return wroteItsOwnPid(written, status);
+    } catch (IOException | RuntimeException e) {
       return false;
     }
-    return false;
   }
 
-  /** Whether a line of /proc/net/tcp is a socket in LISTEN state (0A) on local port 22. */
-  static boolean isListenOnPort22(String line) {
-    String[] f = line.trim().split("\\s+");
-    return f.length > 3 && f[1].endsWith(":0016") && f[3].equals("0A");
+  /** Whether a pid file's text is the innermost pid of the NSpid line of a /proc/PID/status. */
+  static boolean wroteItsOwnPid(String pidFileText, String status) {
+    String written = pidFileText.trim();
+    if (written.isEmpty()) {
+      return false;
+    }
+    for (String line : status.split("\n")) {
+      if (line.startsWith("NSpid:")) {
+        String[] f = line.substring("NSpid:".length()).trim().split("\\s+");
+        return f[f.length - 1].equals(written);
+      }
+    }
+    return false;
   }
 
   /** Processes of the PID namespace of {@code init}, other than init, as seen from the host. */

@@ -62,15 +62,11 @@ final class SshdStarter {
   void start(GuestHandle guest) throws GuestException {
     GuestRecord.Proc sshd = launchIfNeeded(guest);
     Path sshdLog = guest.stateDir().resolve("sshd.log");
-    // Ready means: a socket listens on port 22 in the guest's network namespace, so the kernel
-    // completes connections to it. Read from /proc/SSHD/net/tcp (that namespace's table): no
-    // process per probe, which matters when dozens of guests start at once on a few cores. That
-    // read walks the kernel's whole TCP hash, so it is taken only once sshd has written its pid
-    // file, which it does after listen(2) (a stale file from an sshd that died is no harm: the
-    // read then says no).
+    // Ready means: sshd listens on port 22 in the guest's network namespace, so the kernel
+    // completes connections to it; sshd says so by writing its pid file (ProcFs.sshdListens). No
+    // process per probe, which matters when dozens of guests start at once on a few cores.
     long deadline = System.nanoTime() + config.startTimeout().toNanos();
-    while (!(ProcFs.wrotePidFile(sshd.pid(), GuestLayout.SSHD_PID_FILE)
-        && ProcFs.listensOnPort22(sshd.pid()))) {
+    while (!ProcFs.sshdListens(sshd.pid(), GuestLayout.SSHD_PID_FILE)) {
       if (!sshd.alive()) {
         throw new GuestException("sshd of guest " + guest.id() + " exited: "
             + SafeFiles.tail(sshdLog));

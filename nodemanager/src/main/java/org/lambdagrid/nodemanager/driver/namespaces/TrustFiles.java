@@ -38,9 +38,8 @@ final class TrustFiles {
         new TrustFile(etc.resolve(GuestLayout.HOSTFILE), hostfile, "rw-r--r--", false));
   }
 
-  /** Writes {@link #files} into a built guest; idempotent. */
-  static void install(GuestHandle guest, GuestTrust trust) throws GuestException {
-    GuestUser user = GuestUser.lookup(guest.spec().user());
+  /** Writes {@link #files} into a built guest, owned by {@code user} (its user); idempotent. */
+  static void install(GuestHandle guest, GuestTrust trust, GuestUser user) throws GuestException {
     Path ssh = GuestLayout.ssh(guest.stateDir());
     if (!Files.isDirectory(ssh, LinkOption.NOFOLLOW_LINKS)) {
       throw new GuestException("guest " + guest.id() + " has no private ssh directory " + ssh

@@ -21,15 +21,35 @@ class ProcFsTest {
   }
 
   @Test
-  void onlyAListeningSocketOnPort22Counts() {
-    String header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when";
-    String listen22 = "   0: 0B00000A:0016 00000000:0000 0A 00000000:00000000 00:00000000";
-    String established22 = "   1: 0B00000A:0016 0C00000A:D431 01 00000000:00000000 00:00000000";
-    String listen2222 = "   2: 0B00000A:08AE 00000000:0000 0A 00000000:00000000 00:00000000";
-    assertThat(ProcFs.isListenOnPort22(listen22)).isTrue();
-    assertThat(ProcFs.isListenOnPort22(established22)).isFalse();
-    assertThat(ProcFs.isListenOnPort22(listen2222)).isFalse();
-    assertThat(ProcFs.isListenOnPort22(header)).isFalse();
+  void sshdListensOnlyWhenItsPidFileNamesItInItsOwnPidNamespace() {
+    String status = "Name:\tsshd\nTgid:\t4242\nPid:\t4242\nNSpid:\t4242\t7\nNSsid:\t1\n";
+    assertThat(ProcFs.wroteItsOwnPid("7\n", status)).isTrue();
+    // Written by an sshd that died before (another pid), or not yet written.
+    assertThat(ProcFs.wroteItsOwnPid("6\n", status)).isFalse();
+    assertThat(ProcFs.wroteItsOwnPid("", status)).isFalse();
+    // The host's pid is not the one sshd writes.
+    assertThat(ProcFs.wroteItsOwnPid("4242", status)).isFalse();
+    assertThat(ProcFs.wroteItsOwnPid("7", "Name:\tsshd\nPid:\t7\n")).isFalse();
+  }
+
+  @Test
+  void theFirstChildIsReadFromTheParentsChildrenList() throws Exception {
+    // A single-threaded parent (as unshare and nsenter are): sh, with one sleep as its child.
+    Process sh = new ProcessBuilder("/bin/sh", "-c", "sleep 30 & wait").start();
+    try {
+      GuestRecord.Proc child = null;
+      for (int i = 0; i < 500 && child == null; i++) {
+        child = ProcFs.firstChild(sh.pid());
+        Thread.sleep(10);
+      }
+      assertThat(child).isNotNull();
+      assertThat(ProcFs.cmdline(child.pid())).containsExactly("sleep", "30");
+      assertThat(ProcFs.firstChild(child.pid())).as("sleep has no child").isNull();
+    } finally {
+      sh.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+      sh.destroyForcibly().waitFor();
+    }
+    assertThat(ProcFs.firstChild(Long.MAX_VALUE)).isNull();
   }
 
   @Test
