@@ -303,7 +303,7 @@ public final class NodeManager implements AutoCloseable {
       switch (command.getCommandCase()) {
         case SETUP -> {
           setup(command.getSetup());
-          reply.setSetup(SetupResult.getDefaultInstance());
+          reply.setSetup(SetupResult.newBuilder().setKeys(getKeys()));
         }
         case GET_KEYS -> reply.setGetKeys(getKeys());
         case SET_KEYS -> {

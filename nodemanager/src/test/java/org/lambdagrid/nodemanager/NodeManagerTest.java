@@ -170,12 +170,15 @@ class NodeManagerTest {
     assertThat(session.hello().getCredential()).isEqualTo("secret-0");
     assertThat(session.hello().getDriver()).isEqualTo("fake");
 
-    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+    CommandReply built = session.call(setup(), T);
+    ok(built, CommandReply.ResultCase.SETUP);
     CommandReply keys = session.call(getKeys(), T);
     ok(keys, CommandReply.ResultCase.GET_KEYS);
     assertThat(OpenSshKeys.parseEd25519(keys.getGetKeys().getHostPublicKey())).hasSize(32);
     assertThat(keys.getGetKeys().getUserPublicKey()).startsWith("ssh-ed25519 ")
         .endsWith(" alice@" + HOST).isNotEqualTo(keys.getGetKeys().getHostPublicKey());
+    // SETUP's reply carries the same keys, so the CRM needs no GET_KEYS round trip.
+    assertThat(built.getSetup().getKeys()).isEqualTo(keys.getGetKeys());
     ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
     FakeGuestDriver.FakeGuest guest = FakeGuestDriver.guest(job, HOST).orElseThrow();
     assertThat(Files.readString(guest.dir.resolve("authorized_keys")))
@@ -243,15 +246,16 @@ class NodeManagerTest {
   void driverFailureInALaterPhase_destroysTheBuiltGuestBeforeReplying(String phase)
       throws Exception {
     startNodeManager(Map.of("fail_at", phase));
-    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
     CommandReply reply = null;
-    for (ConnectResponse.Builder c : List.of(getKeys(), setKeys(), run(), exec("true"))) {
+    for (ConnectResponse.Builder c : List.of(setup(), getKeys(), setKeys(), run(), exec("true"))) {
       reply = session.call(c, T);
       if (!reply.getError().isEmpty()) {
         break;
       }
     }
-    String command = phase.equals("set_keys") ? "SET_KEYS" : phase.toUpperCase();
+    // SETUP's reply carries the public keys, so keys that cannot be read fail SETUP itself.
+    String command = phase.equals("get_keys") ? "SETUP"
+        : phase.equals("set_keys") ? "SET_KEYS" : phase.toUpperCase();
     assertThat(reply.getError()).isEqualTo(command + " failed on tokyo-0: fake driver: injected"
         + " failure at " + phase);
     assertThat(driver.calls()).endsWith("stop " + HOST, "destroy " + HOST);

@@ -46,6 +46,7 @@ import org.lambdagrid.proto.v1.Event;
 import org.lambdagrid.proto.v1.ExecCommand;
 import org.lambdagrid.proto.v1.ExecSpec;
 import org.lambdagrid.proto.v1.GetKeysCommand;
+import org.lambdagrid.proto.v1.GetKeysResult;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.NodeNotification;
@@ -177,8 +178,13 @@ final class Share {
       runPhase(Phase.PHASE_LAUNCH, timeout, targets, n -> n.connected.thenCompose(session -> {
         n.phase = Phase.PHASE_SETUP;
         return session.send(ConnectResponse.newBuilder().setSetup(setupCommand(n)));
-      }).thenAccept(reply -> move(n, NODE_SET_UP, "guest built with address "
-          + Ipv4Cidr.formatAddress(n.address) + "/" + spec.range().prefixLength())));
+      }).thenAccept(reply -> {
+        if (reply.getSetup().hasKeys()) {
+          keep(n, reply.getSetup().getKeys()); // CollectKeys then needs no GET_KEYS here
+        }
+        move(n, NODE_SET_UP, "guest built with address "
+            + Ipv4Cidr.formatAddress(n.address) + "/" + spec.range().prefixLength());
+      }));
       synchronized (this) {
         return nodes.stream().map(this::entry).toList();
       }
@@ -197,21 +203,22 @@ final class Share {
       }
       runPhase(Phase.PHASE_KEYS, site.timeoutOr(timeout), targets, n -> send(n,
           ConnectResponse.newBuilder().setGetKeys(GetKeysCommand.getDefaultInstance()))
-          .thenApply(reply -> {
-            synchronized (this) {
-              n.keys = NodeKeys.newBuilder().setHostname(n.hostname)
-                  .setAddress(Ipv4Cidr.formatAddress(n.address))
-                  .setHostPublicKey(reply.getGetKeys().getHostPublicKey())
-                  .setUserPublicKey(reply.getGetKeys().getUserPublicKey()).build();
-            }
-            return n.keys;
-          }));
+          .thenApply(reply -> keep(n, reply.getGetKeys())));
       synchronized (this) {
         return nodes.stream().map(n -> n.keys).toList();
       }
     } finally {
       phaseLock.unlock();
     }
+  }
+
+  /** Records node {@code n}'s public keys (from its SETUP or GET_KEYS reply); returns them. */
+  private synchronized NodeKeys keep(Node n, GetKeysResult keys) {
+    n.keys = NodeKeys.newBuilder().setHostname(n.hostname)
+        .setAddress(Ipv4Cidr.formatAddress(n.address))
+        .setHostPublicKey(keys.getHostPublicKey())
+        .setUserPublicKey(keys.getUserPublicKey()).build();
+    return n.keys;
   }
 
   void installTrust(TrustBundle bundle, Duration timeout) {

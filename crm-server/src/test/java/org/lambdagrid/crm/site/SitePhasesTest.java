@@ -18,27 +18,30 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.crm.pilot.PilotLaunch;
 import org.lambdagrid.crm.testing.InProcessCrm;
 import org.lambdagrid.crm.testing.TestPilot;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CollectKeysRequest;
+import org.lambdagrid.proto.v1.CommandReply;
+import org.lambdagrid.proto.v1.ConnectResponse.CommandCase;
 import org.lambdagrid.proto.v1.ExecCommandRequest;
 import org.lambdagrid.proto.v1.ExecSpec;
 import org.lambdagrid.proto.v1.InstallTrustRequest;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.NodeState;
-import org.lambdagrid.proto.v1.ReleaseShareRequest;
 import org.lambdagrid.proto.v1.PrepareRequest;
+import org.lambdagrid.proto.v1.ReleaseShareRequest;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
+import org.lambdagrid.proto.v1.SetupResult;
 import org.lambdagrid.proto.v1.StartGuestsRequest;
 import org.lambdagrid.proto.v1.TrustBundle;
 import org.lambdagrid.proto.v1.WatchShareRequest;
 import org.lambdagrid.proto.v1.WatchShareResponse;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
 
 /** SiteService and PilotService over in-process gRPC, with test pilots answering commands. */
 class SitePhasesTest {
@@ -108,6 +111,28 @@ class SitePhasesTest {
       assertThat(e.getStatus().getCode()).isEqualTo(code);
       assertThat(e.getStatus().getDescription()).isEqualTo(description);
     });
+  }
+
+  @Test
+  void keysThatSetupBroughtBackNeedNoGetKeys() {
+    // A NodeManager answers SETUP with its guest's public keys; one of two pilots here does.
+    crm.starter.configure(p -> p.answer(CommandCase.SETUP, c -> c.getSetup().getHostname()
+        .equals("a-0")
+        ? CommandReply.newBuilder().setRequestId(c.getRequestId()).setSetup(SetupResult
+            .newBuilder().setKeys(TestPilot.keysFor("from-setup-a-0"))).build()
+        : TestPilot.succeed(c)));
+    reserve("j-1", 2);
+    setup("j-1", Duration.ofSeconds(5));
+
+    List<NodeKeys> keys = crm.site().collectKeys(CollectKeysRequest.newBuilder().setJobId("j-1")
+        .build()).getKeysList();
+
+    assertThat(keys).extracting(NodeKeys::getHostname).containsExactly("a-0", "a-1");
+    assertThat(keys.get(0).getHostPublicKey()).contains("from-setup-a-0");
+    assertThat(keys.get(0).getAddress()).isEqualTo("10.10.0.1");
+    assertThat(keys.get(1).getHostPublicKey()).startsWith("ssh-ed25519 AAAAC3host");
+    assertThat(crm.starter.pilot(0).receivedCommands()).containsExactly(SETUP);
+    assertThat(crm.starter.pilot(1).receivedCommands()).containsExactly(SETUP, GET_KEYS);
   }
 
   @Test
