@@ -112,7 +112,7 @@ public final class NamespacesDriver implements GuestDriver {
     GuestRecord rec = stateDir.newGuest(spec, id -> IN_USE.put(id, this));
     try {
       steps.build(new NewGuest(rec, spec, user, bridge));
-      sshd.launchIfNeeded(rec, rec.handle()); // RUN then only waits until it listens
+      sshd.recordStarted(rec, rec.handle()); // init started it; RUN waits until it listens
     } catch (GuestException | IOException | RuntimeException e) {
       String why = e instanceof GuestException ? e.getMessage() : e.toString();
       List<String> left = steps.undo(rec);

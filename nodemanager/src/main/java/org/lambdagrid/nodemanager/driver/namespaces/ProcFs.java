@@ -39,6 +39,22 @@ final class ProcFs {
     return start == null ? null : new GuestRecord.Proc(pid, start);
   }
 
+  /** The process's command name (/proc/PID/stat's second field), "" when it is gone. */
+  static String comm(long pid) {
+    try {
+      String stat = Files.readString(stat(pid));
+      return stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    } catch (IOException | RuntimeException e) {
+      return "";
+    }
+  }
+
+  /** The command name the kernel gives a process that execs {@code executable}: its base name, cut to 15 bytes. */
+  static String commandName(Path executable) {
+    String base = executable.getFileName().toString();
+    return base.length() > 15 ? base.substring(0, 15) : base;
+  }
+
   /** The process's arguments (/proc/PID/cmdline), empty when it is gone or has none. */
   static List<String> cmdline(long pid) {
     try {
@@ -97,16 +113,26 @@ final class ProcFs {
    * tools the driver starts): a child forked by another thread is listed under that thread.
    */
   static GuestRecord.Proc firstChild(long pid) {
+    List<Long> kids = children(pid);
+    return kids.isEmpty() ? null : procOf(kids.get(0));
+  }
+
+  /**
+   * The children of process {@code pid}'s main thread, oldest first, from
+   * {@code /proc/PID/task/PID/children}; empty when it has none or is gone. Single-threaded
+   * parents only (see {@link #firstChild}).
+   */
+  static List<Long> children(long pid) {
     String p = Long.toString(pid);
     try {
       String kids = Files.readString(Path.of("/proc", p, "task", p, "children")).trim();
-      if (kids.isEmpty()) {
-        return null;
+      List<Long> out = new ArrayList<>();
+      for (String k : kids.isEmpty() ? new String[0] : kids.split(" +")) {
+        out.add(Long.parseLong(k));
       }
-      int sp = kids.indexOf(' ');
-      return procOf(Long.parseLong(sp < 0 ? kids : kids.substring(0, sp)));
+      return out;
     } catch (IOException | RuntimeException e) {
-      return null;
+      return List.of();
     }
   }
 

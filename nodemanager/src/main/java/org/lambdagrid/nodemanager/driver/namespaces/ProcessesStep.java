@@ -13,8 +13,8 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 /**
  * Build step 4, the guest's processes: the holder ({@code unshare} in the netns, owning the
  * guest's mount, UTS, IPC and PID namespaces) and its child {@code guest-init.sh}, which mounts
- * the guest's file system and stays as the guest's pid 1. Each pid is recorded as soon as it is
- * known. sshd, started later by RUN ({@link SshdStarter}), is recorded here too.
+ * the guest's file system and stays as the guest's pid 1, which starts the guest's sshd. Each
+ * pid is recorded as soon as it is known; sshd's by {@link SshdStarter} once the step is done.
  *
  * <p>Undo kills init (the kernel then kills every process of the guest, and its mounts go with
  * its mount namespace), then the holder and sshd if they do not exit by themselves, then
@@ -35,7 +35,7 @@ final class ProcessesStep implements GuestStep {
     GuestRecord rec = guest.record();
     Path dir = rec.dir();
     List<String> argv = holderArgv(dir, NetworkPlan.netns(rec.id()), guest.spec().hostname(),
-        guest.user());
+        guest.user(), config.sshdPath());
     Path holderLog = dir.resolve("holder.log");
     Process holder = new ProcessBuilder(argv)
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -88,15 +88,18 @@ final class ProcessesStep implements GuestStep {
 
   /**
    * The holder's command line: {@code nsenter --net=/run/netns/NETNS unshare ... /bin/sh
-   * guest-init.sh STATE HOSTNAME HOME UID} (see guest-init.sh; the mounts are in STATE/fstab).
+   * guest-init.sh STATE HOSTNAME HOME UID SSHD-COMMAND...} (see guest-init.sh; the mounts are in
+   * STATE/fstab; init starts the sshd command in the guest's root).
    * Tools by absolute path. nsenter only joins the netns; {@code ip netns exec} would also make
    * a mount namespace and remount /sys for it, which guest-init.sh does itself in the guest's.
    */
-  static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user) {
+  static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user,
+      String sshdPath) {
     List<String> argv = new ArrayList<>(List.of(Commands.tool("nsenter"),
         "--net=" + NetworkStep.netnsPath(netns), "--", Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "/bin/sh", dir.resolve(GuestLayout.INIT_SCRIPT).toString(),
         dir.toString(), hostname, user.home().toString(), Integer.toString(user.uid())));
+    argv.addAll(SshdStarter.command(sshdPath)); // init starts it in the guest's root
     return argv;
   }
 

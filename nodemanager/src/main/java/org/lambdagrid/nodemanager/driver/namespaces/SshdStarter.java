@@ -3,6 +3,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -11,40 +12,94 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
 
 /**
- * The guest's sshd ({@code nsenter} into the guest, {@code sshd -D -e}, output appended to
- * {@code sshd.log}): launched and recorded at the end of the build, and waited for by RUN until
- * it listens on port 22. The sshd
- * process is undone with the guest's other processes ({@link ProcessesStep}).
+ * The guest's sshd ({@code sshd -D -e}, output appended to {@code sshd.log}): started by the
+ * guest's init as its first act in the guest's root (guest-init.sh), recorded at the end of the
+ * build, and waited for by RUN until it listens on port 22; RUN starts it again ({@code nsenter}
+ * into the guest) if it died. The sshd process is undone with the guest's other processes
+ * ({@link ProcessesStep}).
  *
  * <p>Thread-safe; calls for one guest come from one thread at a time.
  */
 final class SshdStarter {
   private final NamespacesDriverConfig config;
-  /** The launcher process (nsenter, sshd's parent) per guest id, while this instance started it. */
+  /** The relaunch's process (nsenter, sshd's parent) per guest id, while this instance started it. */
   private final Map<String, Process> launchers = new ConcurrentHashMap<>();
 
   SshdStarter(NamespacesDriverConfig config) {
     this.config = config;
   }
 
-  /** The launcher's command line: nsenter into every namespace and the root of the guest. */
+  /** sshd's command line in the guest: in the foreground, logging to stderr, the guest's config. */
+  static List<String> command(String sshdPath) {
+    return List.of(sshdPath, "-D", "-e", "-f", GuestLayout.GUEST_ETC + "/sshd_config");
+  }
+
+  /** The relaunch's command line: nsenter into every namespace and the root of the guest. */
   static List<String> argv(long initPid, String sshdPath) {
-    return List.of(Commands.tool("nsenter"), "--target", Long.toString(initPid), "--mount",
-        "--uts", "--ipc", "--net", "--pid", "--root", "--wd", sshdPath, "-D", "-e", "-f",
-        GuestLayout.GUEST_ETC + "/sshd_config");
+    List<String> argv = new ArrayList<>(List.of(Commands.tool("nsenter"), "--target",
+        Long.toString(initPid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd"));
+    argv.addAll(command(sshdPath));
+    return argv;
   }
 
   /**
-   * Starts sshd unless it runs already, without waiting for it to listen; returns its process.
-   * The build calls it last, so sshd's start-up overlaps the key exchange: it needs only its
-   * config and host key (the trust files are read per connection). Idempotent.
+   * Records the sshd that the guest's init started as its first act in the guest's root
+   * (guest-init.sh runs {@link #command}), without waiting for it to listen; returns it. The
+   * build calls it last, so sshd's start-up overlaps the key exchange: it needs only its config
+   * and host key (the trust files are read per connection). Fails, with sshd's log, when sshd
+   * exited at once.
+   *
+   * <p>init forks sshd, then its loop's {@code sleep}, and nothing else; a child is told by its
+   * command name (/proc/PID/stat: the executable's base name, which sshd's proctitle does not
+   * change): sshd's, {@code sleep}, or neither yet (sshd before its exec: init's own).
    */
-  GuestRecord.Proc launchIfNeeded(GuestHandle guest) throws GuestException {
-    return launchIfNeeded(GuestRecord.loadFor(guest), guest);
+  GuestRecord.Proc recordStarted(GuestRecord rec, GuestHandle guest) throws GuestException {
+    GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
+    if (init == null || !init.alive()) {
+      throw new GuestException("guest " + guest.id() + " is not built (no init process)");
+    }
+    String sshdName = ProcFs.commandName(Path.of(config.sshdPath()));
+    long deadline = System.nanoTime() + config.startTimeout().toNanos();
+    while (true) {
+      boolean looping = false;
+      boolean unsettled = false;
+      boolean exited = false;
+      for (long pid : ProcFs.children(init.pid())) {
+        String name = ProcFs.comm(pid);
+        if (name.equals(sshdName)) {
+          GuestRecord.Proc sshd = ProcFs.procOf(pid);
+          if (sshd == null || ProcFs.isZombie(pid)) {
+            exited = true;
+            continue;
+          }
+          rec.setProc(GuestRecord.SSHD, sshd);
+          rec.persist();
+          return sshd;
+        } else if (name.equals("sleep")) {
+          looping = true;
+        } else {
+          unsettled = true;
+        }
+      }
+      if (exited || (looping && !unsettled) || !init.alive()) {
+        throw new GuestException("sshd of guest " + guest.id() + " exited at once: "
+            + SafeFiles.tail(guest.stateDir().resolve("sshd.log")));
+      }
+      if (System.nanoTime() > deadline) {
+        throw new GuestException("sshd of guest " + guest.id() + " did not start within "
+            + config.startTimeout().toSeconds() + " s: "
+            + SafeFiles.tail(guest.stateDir().resolve("sshd.log")));
+      }
+      ProcFs.sleep(2);
+    }
   }
 
-  /** {@link #launchIfNeeded(GuestHandle)} with the guest's record in hand (the build's). */
-  GuestRecord.Proc launchIfNeeded(GuestRecord rec, GuestHandle guest) throws GuestException {
+  /**
+   * Starts sshd again unless it runs; returns its process. Idempotent. (The guest's init starts
+   * it at the build; this is for an sshd that died since.)
+   */
+  GuestRecord.Proc launchIfNeeded(GuestHandle guest) throws GuestException {
+    GuestRecord rec = GuestRecord.loadFor(guest);
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     if (init == null || !init.alive()) {
       throw new GuestException("guest " + guest.id() + " is not built (no init process)");

@@ -1,9 +1,9 @@
 #!/bin/sh
-# guest-init.sh STATE HOSTNAME HOME UID
+# guest-init.sh STATE HOSTNAME HOME UID SSHD-COMMAND...
 #
 # The only shell code of the namespaces guest driver that runs as root. The driver starts it as
 #   nsenter --net=/run/netns/lg-ID -- unshare --mount --uts --ipc --pid --fork --kill-child \
-#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME UID
+#       --propagation private /bin/sh STATE/guest-init.sh STATE HOSTNAME HOME UID SSHD-COMMAND...
 # so it runs as pid 1 of the guest's new PID namespace, in fresh mount, UTS and IPC namespaces,
 # inside the guest's network namespace. Mounts made here are private to the guest: the host never
 # sees them, and they vanish with the last process of the guest. It builds the guest's root with
@@ -20,14 +20,17 @@
 #   /etc/hosts   STATE/etc/hosts
 # sets the hostname, signals readiness by creating STATE/ready, and becomes a minimal init
 # chrooted in the guest root (it reaps orphans and exits on TERM; killing it ends the guest).
-# The driver enters the guest with nsenter --target <this pid> --root, so after STATE/ready it
-# also waits until this process runs the chrooted loop (/bin/sh -c ...): only then is its root
-# the guest's.
+# Its first act in the guest root is to start the guest's sshd (SSHD-COMMAND, the driver's
+# `sshd -D -e -f CONFIG`; output appended to STATE/sshd.log): as its child, in every namespace and the root of
+# the guest, with no process to enter them. The driver enters the guest with nsenter --target
+# <this pid> --root (the command; sshd again if it died), so after STATE/ready it also waits
+# until this process runs the chrooted loop (/bin/sh -c ...): only then is its root the guest's.
 set -eu
 # Tools from the system's directories only, whatever PATH root was started with.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 state=$1 name=$2 home=$3 uid=$4
+shift 4
 root=$state/root
 
 mount --all --fstab "$state/fstab"
@@ -47,5 +50,10 @@ mount --no-canonicalize --bind "$state/ssh" .
 cd /
 # In the guest's own UTS namespace: sets its hostname without a process.
 echo "$name" > /proc/sys/kernel/hostname
+# sshd's log, opened here: the state directory is not in the guest's root.
+exec 3>> "$state/sshd.log"
 : > "$state/ready"
-exec chroot "$root" /bin/sh -c 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $! || :; done'
+exec chroot "$root" /bin/sh -c 'trap "exit 0" TERM INT
+"$@" < /dev/null >&3 2>&3 3>&- &
+exec 3>&-
+while :; do sleep 3600 & wait $! || :; done' guest-init "$@"

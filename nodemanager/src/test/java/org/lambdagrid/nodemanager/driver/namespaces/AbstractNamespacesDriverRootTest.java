@@ -2,6 +2,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -13,6 +14,7 @@ import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -368,6 +370,64 @@ abstract class AbstractNamespacesDriverRootTest {
     assertThat(driver.destroy(c)).isEmpty();
     driver.stop(c);
     assertNothingLeft(c);
+  }
+
+  /** The guest's init starts sshd; one that dies later is started again by RUN (nsenter). */
+  @Test
+  void anSshdThatDiedIsStartedAgainByRun() throws Exception {
+    GuestHandle e = build(spec("site-e", subnet() + "21"));
+    driver.installTrust(e, trustFor(List.of(e), Map.of()));
+    driver.start(e);
+    GuestRecord.Proc first = GuestRecord.load(e.stateDir()).proc(GuestRecord.SSHD);
+    long init = GuestRecord.load(e.stateDir()).proc(GuestRecord.INIT).pid();
+    assertThat(ProcFs.children(init)).as("init's children").contains(first.pid());
+    ProcessHandle.of(first.pid()).orElseThrow().destroyForcibly();
+    await().atMost(Duration.ofSeconds(10)).until(() -> !first.alive());
+    assertThat(driver.inspect(e).sshdRunning()).isFalse();
+
+    driver.start(e);
+
+    GuestRecord.Proc second = GuestRecord.load(e.stateDir()).proc(GuestRecord.SSHD);
+    assertThat(second.pid()).isNotEqualTo(first.pid());
+    assertThat(driver.inspect(e).sshdRunning()).isTrue();
+    Out ssh = run(e, "ssh", "site-e", "hostname");
+    assertThat(ssh.stdout().strip()).as(ssh.stderr()).isEqualTo("site-e");
+    driver.stop(e);
+    assertThat(driver.destroy(e)).isEmpty();
+    assertNothingLeft(e);
+  }
+
+  /** An sshd that cannot start fails the guest, quoting its log, and nothing is left. */
+  @Test
+  void anSshdThatExitsAtOnceFailsTheGuestWithItsLog() throws Exception {
+    Path fake = Path.of("/tmp/lg-fake-sshd-" + tag); // /tmp: the guest sees the host's
+    Files.writeString(fake, "#!/bin/sh\necho \"fake sshd: refusing to start\" >&2\nexit 1\n");
+    Files.setPosixFilePermissions(fake, PosixFilePermissions.fromString("rwxr-xr-x"));
+    try {
+      NamespacesDriverConfig c = new NamespacesDriverConfig(stateBase, config.attachment(),
+          config.bridge(), config.parent(), config.macvlanMode(), null, fake.toString(), null,
+          List.of(), null, null);
+      NamespacesDriver bad = new NamespacesDriver(c);
+      List<String> before = netnsList();
+      long start = System.nanoTime();
+      // The build sees it exit, or RUN does (it may still run when the build looks).
+      assertThatThrownBy(() -> {
+        GuestHandle g = bad.build(spec("site-y", subnet() + "22"));
+        try {
+          bad.start(g);
+        } finally {
+          assertThat(bad.destroy(g)).isEmpty();
+        }
+      }).isInstanceOf(GuestException.class)
+          .hasMessageContaining("sshd of guest")
+          .hasMessageContaining("exited")
+          .hasMessageContaining("fake sshd: refusing to start");
+      // Not a wait for the start timeout.
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(c.startTimeout());
+      assertThat(netnsList()).isEqualTo(before);
+    } finally {
+      Files.deleteIfExists(fake);
+    }
   }
 
   @Test

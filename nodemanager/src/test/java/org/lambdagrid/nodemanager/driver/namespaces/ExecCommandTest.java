@@ -92,10 +92,12 @@ class ExecCommandTest {
   @Test
   void theHolderRunsGuestInitInFreshNamespacesInTheNetns() {
     Path dir = Path.of("/run/lg/0a1b2c3d");
-    assertThat(ProcessesStep.holderArgv(dir, "lg-0a1b2c3d", "site-0", alice)).containsExactly(Commands.tool("nsenter"),
-        "--net=/run/netns/lg-0a1b2c3d", "--", Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork",
-        "--kill-child", "--propagation", "private", "/bin/sh", "/run/lg/0a1b2c3d/guest-init.sh",
-        "/run/lg/0a1b2c3d", "site-0", "/home/alice", "1001");
+    assertThat(ProcessesStep.holderArgv(dir, "lg-0a1b2c3d", "site-0", alice, "/usr/sbin/sshd"))
+        .containsExactly(Commands.tool("nsenter"), "--net=/run/netns/lg-0a1b2c3d", "--",
+            Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork",
+            "--kill-child", "--propagation", "private", "/bin/sh", "/run/lg/0a1b2c3d/guest-init.sh",
+            "/run/lg/0a1b2c3d", "site-0", "/home/alice", "1001",
+            "/usr/sbin/sshd", "-D", "-e", "-f", "/etc/lambdagrid/sshd_config");
   }
 
   @Test

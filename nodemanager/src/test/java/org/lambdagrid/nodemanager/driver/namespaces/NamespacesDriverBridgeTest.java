@@ -49,15 +49,17 @@ class NamespacesDriverBridgeTest extends AbstractNamespacesDriverRootTest {
         CrashingNodeManager.class.getName(), crashState.toString(), bridge, "site-k",
         subnet() + "16/24", USER).redirectErrorStream(true).start();
     String id = null;
+    StringBuilder said = new StringBuilder();
     try (BufferedReader out = new BufferedReader(new InputStreamReader(nm.getInputStream(),
         StandardCharsets.UTF_8))) {
       for (String line; (line = out.readLine()) != null; ) {
+        said.append(line).append('\n');
         if (line.startsWith("GUEST ")) {
           id = line.substring(6);
           break;
         }
       }
-      assertThat(id).as("the child NodeManager built a guest").isNotNull();
+      assertThat(id).as("the child NodeManager built a guest; it said:\n%s", said).isNotNull();
       nm.destroyForcibly(); // SIGKILL: no shutdown hook, no cleanup
       assertThat(nm.waitFor(20, TimeUnit.SECONDS)).isTrue();
     } finally {

@@ -33,6 +33,16 @@ class ProcFsTest {
   }
 
   @Test
+  void aProcessIsToldByTheCommandNameTheKernelGivesItsExecutable() {
+    assertThat(ProcFs.commandName(java.nio.file.Path.of("/usr/sbin/sshd"))).isEqualTo("sshd");
+    assertThat(ProcFs.commandName(java.nio.file.Path.of("/opt/x/a-very-long-sshd-name")))
+        .isEqualTo("a-very-long-ssh");
+    long self = ProcessHandle.current().pid();
+    assertThat(ProcFs.comm(self)).isNotEmpty();
+    assertThat(ProcFs.comm(Long.MAX_VALUE)).isEmpty();
+  }
+
+  @Test
   void theFirstChildIsReadFromTheParentsChildrenList() throws Exception {
     // A single-threaded parent (as unshare and nsenter are): sh, with one sleep as its child.
     Process sh = new ProcessBuilder("/bin/sh", "-c", "sleep 30 & wait").start();
