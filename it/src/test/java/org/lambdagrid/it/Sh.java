@@ -54,9 +54,11 @@ final class Sh {
   /**
    * What lambdagrid left on this machine, by the naming convention (the same rules as
    * shared/tools/leakcheck): network namespaces "lg-*", links "lg*", mounts mentioning
-   * lambdagrid. {@code allowedLinks} are expected (a testbed that is still up).
+   * lambdagrid. {@code allowedLinks} and {@code allowedMounts} are expected (a testbed that is
+   * still up: its bridges and links, the tmpfs of its state).
    */
-  static List<String> leftovers(List<String> allowedLinks) throws IOException, InterruptedException {
+  static List<String> leftovers(List<String> allowedLinks, List<String> allowedMounts)
+      throws IOException, InterruptedException {
     List<String> left = new ArrayList<>();
     for (String line : run(Duration.ofSeconds(10), "ip", "netns", "list").out().lines().toList()) {
       if (line.startsWith("lg-")) {
@@ -70,8 +72,9 @@ final class Sh {
       }
     }
     for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-      if (line.split(" ")[1].contains("lambdagrid")) {
-        left.add("mount " + line.split(" ")[1]);
+      String mount = line.split(" ")[1];
+      if (mount.contains("lambdagrid") && !allowedMounts.contains(mount)) {
+        left.add("mount " + mount);
       }
     }
     return left;

@@ -5,6 +5,7 @@ import static org.lambdagrid.it.Testbed.JSON;
 import static org.lambdagrid.it.Testbed.REPO;
 import static org.lambdagrid.it.Testbed.STATE;
 import static org.lambdagrid.it.Testbed.TESTBED_LINKS;
+import static org.lambdagrid.it.Testbed.TESTBED_MOUNTS;
 import static org.lambdagrid.it.Testbed.USER;
 import static org.lambdagrid.it.Testbed.grcAsUser;
 import static org.lambdagrid.it.Testbed.job;
@@ -122,7 +123,7 @@ class SlurmEndToEndTest {
     await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
         assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
     assertThat(Files.readString(STATE.resolve("crm-bravo/pilots/" + jobId + "-1.log")))
         .as("bravo-1's pilot log, written by Slurm").contains("lambdagrid pilot of job " + jobId);
   }
@@ -147,7 +148,7 @@ class SlurmEndToEndTest {
     await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
         assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> Testbed.assertNoProcessOf(jobId));
     JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
         .orFail("grc sites").out());
@@ -178,6 +179,6 @@ class SlurmEndToEndTest {
     await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
         assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
   }
 }

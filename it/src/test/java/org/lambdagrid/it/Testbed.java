@@ -28,6 +28,8 @@ final class Testbed {
   /** The testbed's own links, expected while it is up. */
   static final List<String> TESTBED_LINKS = List.of("lgbr-core", "lgbr-alpha",
       "lgbr-bravo", "lgup-alpha", "lgdn-alpha", "lgup-bravo", "lgdn-bravo");
+  /** The tmpfs that holds a testbed's state while it is up (scripts/testbed). */
+  static final List<String> TESTBED_MOUNTS = List.of("/run/lambdagrid/testbed");
   static final ObjectMapper JSON = new ObjectMapper();
 
   private Testbed() {}
@@ -59,7 +61,7 @@ final class Testbed {
     Sh.Result down = Sh.run(Duration.ofMinutes(2), REPO.resolve("scripts/testbed").toString(),
         "down");
     assertThat(down.exit()).as(down.out() + down.err()).isZero();
-    assertThat(Sh.leftovers(List.of())).as("left behind after testbed down").isEmpty();
+    assertThat(Sh.leftovers(List.of(), List.of())).as("left behind after testbed down").isEmpty();
     assertThat(Files.exists(Path.of("/etc/sudoers.d/lambdagrid-testbed"))).isFalse();
     String home = Sh.run(Duration.ofSeconds(10), "getent", "passwd", USER).out().split(":")[5];
     assertThat(Path.of(home, ".lambdagrid", "user.key"))

@@ -4,6 +4,7 @@ import static org.lambdagrid.it.Testbed.GRC;
 import static org.lambdagrid.it.Testbed.JSON;
 import static org.lambdagrid.it.Testbed.REPO;
 import static org.lambdagrid.it.Testbed.TESTBED_LINKS;
+import static org.lambdagrid.it.Testbed.TESTBED_MOUNTS;
 import static org.lambdagrid.it.Testbed.USER;
 import static org.lambdagrid.it.Testbed.grcAsUser;
 import static org.lambdagrid.it.Testbed.job;
@@ -84,7 +85,7 @@ class TestbedEndToEndTest {
 
     // The guests are gone once the job is; only the testbed's own links remain.
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
   }
 
   @Test
@@ -105,7 +106,7 @@ class TestbedEndToEndTest {
         job(jobId).get("state").asText().equals("JOB_FAILED"));
     assertThat(job(jobId).get("message").asText()).contains("bravo-1");
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
     Testbed.assertNoProcessOf(jobId);
     JsonNode sites = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "sites", "-o", "json")
         .orFail("grc sites").out());
@@ -169,7 +170,7 @@ class TestbedEndToEndTest {
     assertThat(job(jobId).get("message").asText()).contains("reservation " + rid
         + " was cancelled");
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
     for (String end : linkEnds) {
       assertThat(Sh.run(Duration.ofSeconds(10), "ip", "link", "show", end).exit())
           .as(end + " (and its qdisc and class) removed").isNotZero();
@@ -218,7 +219,7 @@ class TestbedEndToEndTest {
 
     // Everything of the job goes when it ends, the orphaned launchers of the old CRM included.
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> Testbed.assertNoProcessOf(jobId));
   }
 
@@ -251,7 +252,7 @@ class TestbedEndToEndTest {
     Testbed.assertMpiHelloRanOnEveryGuest(id.group(1), run);
     // The job ran in those very guests, and they went with it.
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
     JsonNode after = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "reservations", rid, "-o",
         "json").orFail("grc reservations").out());
     assertThat(after.path("guests").path("state").asText()).isEqualTo("GUESTS_RELEASED");
@@ -266,7 +267,7 @@ class TestbedEndToEndTest {
         + " nodes");
     grcAsUser(Duration.ofMinutes(1), "cancel", rid).orFail("grc cancel " + rid);
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
-        assertThat(Sh.leftovers(TESTBED_LINKS)).isEmpty());
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
   }
 
   /** {@code testbed restart-crm SITE [--kill]}; waits until the new CRM re-adopted both pilots. */

@@ -302,8 +302,11 @@ public final class NodeManager implements AutoCloseable {
     try {
       switch (command.getCommandCase()) {
         case SETUP -> {
-          setup(command.getSetup());
-          reply.setSetup(SetupResult.newBuilder().setKeys(getKeys()));
+          SetupResult.Builder built = SetupResult.newBuilder();
+          if (setup(command.getSetup())) {
+            built.setKeys(getKeys()); // so the CRM needs no GET_KEYS round trip
+          }
+          reply.setSetup(built);
         }
         case GET_KEYS -> reply.setGetKeys(getKeys());
         case SET_KEYS -> {
@@ -345,12 +348,13 @@ public final class NodeManager implements AutoCloseable {
     }
   }
 
-  private void setup(SetupCommand c) throws Refused, GuestException {
+  /** SETUP; true when it built the guest, false for a repeat of the SETUP that did. */
+  private boolean setup(SetupCommand c) throws Refused, GuestException {
     GuestSpec wanted = toSpec(c);
     PilotState now = state();
     if (now != PilotState.CONNECTED) {
       if (guest != null && wanted.equals(spec)) {
-        return; // a repeated SETUP with the same arguments: already done
+        return false; // a repeated SETUP with the same arguments: already done
       }
       throw new Refused("not allowed in state " + now
           + (guest != null ? " (the guest is already built with other arguments)" : ""));
@@ -363,6 +367,7 @@ public final class NodeManager implements AutoCloseable {
     guest = driver.build(wanted);
     move(PilotState.SET_UP, "guest " + guest.id() + " built for " + wanted.hostname() + " at "
         + wanted.address() + "/" + wanted.prefixLength());
+    return true;
   }
 
   private GuestSpec toSpec(SetupCommand c) throws Refused {

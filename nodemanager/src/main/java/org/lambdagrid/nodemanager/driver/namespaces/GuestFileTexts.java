@@ -23,7 +23,7 @@ final class GuestFileTexts {
         "AddressFamily inet",
         "HostKey " + GuestLayout.GUEST_ETC + "/" + GuestLayout.HOST_KEY,
         // Written by sshd once it listens: the cheap half of SshdStarter's readiness check.
-        "PidFile " + GuestLayout.SSHD_PID_FILE,
+        "PidFile " + GuestLayout.GUEST_RUN + "/" + GuestLayout.SSHD_PID,
         "UsePAM no",
         "StrictModes yes",
         "PermitRootLogin no",
@@ -93,7 +93,8 @@ final class GuestFileTexts {
    * (one process for every mount, in this order; {@code X-mount.mkdir} makes missing mount
    * points in the overlay): the overlay root over the host's {@code /}, {@code /dev} (with a
    * private {@code /dev/shm}), its own {@code /proc} and read-only {@code /sys}, a private
-   * {@code /run} (with sshd's privilege separation directory), the user's home, the shared
+   * {@code /run} (with sshd's privilege separation directory and {@code /run/lambdagrid}, root's,
+   * where sshd writes its pid file), the user's home, the shared
    * paths, and the guest's read-only {@code /etc/lambdagrid} and {@code /etc/hosts}. The user's
    * {@code ~/.ssh} is not here: guest-init.sh mounts it on the directory it has pinned and checked.
    */
@@ -108,6 +109,8 @@ final class GuestFileTexts {
     entry(b, "sysfs", root + "/sys", "sysfs", "ro,nosuid,nodev,noexec");
     entry(b, "run", root + "/run", "tmpfs", "mode=0755,nosuid,nodev");
     entry(b, "sshd", root + "/run/sshd", "tmpfs", "mode=0755,nosuid,nodev,noexec,X-mount.mkdir");
+    entry(b, GuestLayout.run(state).toString(), root + GuestLayout.GUEST_RUN, "none",
+        "bind,nosuid,nodev,noexec,X-mount.mkdir");
     entry(b, home, root + home, "none", "bind,X-mount.mkdir");
     for (String p : shared) {
       entry(b, p, root + p, "none", "rbind,X-mount.mkdir");

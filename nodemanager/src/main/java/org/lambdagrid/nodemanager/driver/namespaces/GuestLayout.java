@@ -12,11 +12,10 @@ final class GuestLayout {
 
   /** The guest's /etc/lambdagrid: {@link #etc} mounted read-only. */
   static final String GUEST_ETC = "/etc/lambdagrid";
-  /**
-   * sshd's pid file, in the guest's private /run (a tmpfs of its own, root-only writable): sshd
-   * writes it once it listens, so its existence is the readiness hint ({@link SshdStarter}).
-   */
-  static final String SSHD_PID_FILE = "/run/lambdagrid-sshd.pid";
+  /** The guest's /run/lambdagrid: {@link #run} mounted (read-write for root only). */
+  static final String GUEST_RUN = "/run/lambdagrid";
+  /** sshd's pid file (PidFile), in {@link #GUEST_RUN}: sshd writes it once it listens. */
+  static final String SSHD_PID = "sshd.pid";
   /** The script that sets up the guest's file system as its pid 1, copied from the jar. */
   static final String INIT_SCRIPT = "guest-init.sh";
   /** The guest's file system for {@code mount -a -T} ({@link GuestFileTexts#fstab}). */
@@ -31,6 +30,14 @@ final class GuestLayout {
   /** The guest's private ~/.ssh, owned by the user. */
   static Path ssh(Path dir) {
     return dir.resolve("ssh");
+  }
+
+  /**
+   * The guest's /run/lambdagrid, root's (0755): where sshd writes its pid file, read from here by
+   * the driver ({@link SshdStarter}) without entering anything of the guest's.
+   */
+  static Path run(Path dir) {
+    return dir.resolve("run");
   }
 
   /** The guest's /etc/lambdagrid, root's. */

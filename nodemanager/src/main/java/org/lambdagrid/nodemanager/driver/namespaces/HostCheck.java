@@ -36,6 +36,11 @@ final class HostCheck {
         || !Files.exists(Path.of("/proc/self/ns/pid"))) {
       problems.add("the kernel lacks network/PID namespaces (/proc/self/ns)");
     }
+    long self = ProcessHandle.current().pid();
+    if (!Files.exists(Path.of("/proc", Long.toString(self), "task", Long.toString(self), "children"))) {
+      problems.add("the kernel has no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), which"
+          + " the driver reads to find a guest's processes");
+    }
     if (!Files.isExecutable(Path.of(config.sshdPath()))) {
       problems.add("no OpenSSH server at " + config.sshdPath()
           + " (install openssh-server or set namespaces.sshd)");

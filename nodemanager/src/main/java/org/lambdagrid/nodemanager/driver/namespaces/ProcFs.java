@@ -4,7 +4,9 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,20 +41,33 @@ final class ProcFs {
     return start == null ? null : new GuestRecord.Proc(pid, start);
   }
 
-  /** The process's command name (/proc/PID/stat's second field), "" when it is gone. */
-  static String comm(long pid) {
-    try {
-      String stat = Files.readString(stat(pid));
-      return stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    } catch (IOException | RuntimeException e) {
-      return "";
+  /**
+   * What one read of /proc/PID/stat says of a process: its command name (the executable's base
+   * name, cut to 15 bytes by the kernel; a proctitle does not change it), whether it is a zombie,
+   * its start time.
+   */
+  record Stat(String name, boolean zombie, String startTime) {
+    /** Parses a /proc/PID/stat line; the command name may hold spaces and parentheses. */
+    static Stat parse(String stat) {
+      int close = stat.lastIndexOf(')');
+      return new Stat(stat.substring(stat.indexOf('(') + 1, close),
+          stat.charAt(close + 2) == 'Z', startTimeField(stat));
     }
   }
 
-  /** The command name the kernel gives a process that execs {@code executable}: its base name, cut to 15 bytes. */
+  /** The process's {@link Stat}, or null when there is no such process. */
+  static Stat statOf(long pid) {
+    try {
+      return Stat.parse(Files.readString(stat(pid)));
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  /** The command name the kernel gives a process that execs {@code executable} (TASK_COMM_LEN). */
   static String commandName(Path executable) {
-    String base = executable.getFileName().toString();
-    return base.length() > 15 ? base.substring(0, 15) : base;
+    byte[] base = executable.getFileName().toString().getBytes(StandardCharsets.UTF_8);
+    return new String(base, 0, Math.min(base.length, 15), StandardCharsets.UTF_8);
   }
 
   /** The process's arguments (/proc/PID/cmdline), empty when it is gone or has none. */
@@ -138,19 +153,22 @@ final class ProcFs {
 
   /**
    * Whether sshd (host pid {@code pid}, running in a guest) listens: its pid file
-   * {@code pidFile} (a path in the guest's root) names that very process. OpenSSH's sshd writes
-   * it only after its listening sockets are bound and listen(2) succeeded (sshd.c, "Write out
-   * the pid file after ... the listen sockets are bound"), in its own PID namespace's numbering,
-   * so it is compared with the innermost pid of /proc/PID/status's NSpid. A file left by an sshd
-   * that died names another process and does not count. Two small reads, no process, and no
-   * walk of the kernel's TCP tables (reading /proc/PID/net/tcp walks the whole hash).
+   * {@code pidFile} (a root-only file on the host: the guest's /run/lambdagrid is a bind mount of
+   * root's directory) names that very process. OpenSSH's sshd writes it only after its
+   * listening sockets are bound and listen(2) succeeded (sshd.c, "Write out the pid file after
+   * ... the listen sockets are bound"), in its own PID namespace's numbering, so it is compared
+   * with the innermost pid of /proc/PID/status's NSpid, read while sshd is known to be that
+   * process. A file left by an sshd that died names another process and does not count. Two
+   * small reads, no process, no walk of the kernel's TCP tables (as reading /proc/PID/net/tcp is).
    */
-  static boolean sshdListens(long pid, String pidFile) {
-    String p = Long.toString(pid);
+  static boolean sshdListens(GuestRecord.Proc sshd, Path pidFile) {
     try {
-      String written = Files.readString(Path.of("/proc", p, "root", pidFile.substring(1)));
-      String status = Files.readString(Path.of("/proc", p, "status"));
-      return wroteItsOwnPid(written, status);
+      if (!Files.isRegularFile(pidFile, LinkOption.NOFOLLOW_LINKS) || Files.size(pidFile) > 32) {
+        return false;
+      }
+      String written = Files.readString(pidFile);
+      String status = Files.readString(Path.of("/proc", Long.toString(sshd.pid()), "status"));
+      return sshd.alive() && wroteItsOwnPid(written, status);
     } catch (IOException | RuntimeException e) {
       return false;
     }

@@ -2,6 +2,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 
 import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,23 +66,29 @@ final class SshdStarter {
       boolean unsettled = false;
       boolean exited = false;
       for (long pid : ProcFs.children(init.pid())) {
-        String name = ProcFs.comm(pid);
-        if (name.equals(sshdName)) {
-          GuestRecord.Proc sshd = ProcFs.procOf(pid);
-          if (sshd == null || ProcFs.isZombie(pid)) {
+        ProcFs.Stat st = ProcFs.statOf(pid); // name, state and start time from one read
+        if (st == null) {
+          unsettled = true; // gone since the list was read
+        } else if (st.name().equals(sshdName)) {
+          if (st.zombie()) {
             exited = true;
             continue;
           }
+          GuestRecord.Proc sshd = new GuestRecord.Proc(pid, st.startTime());
           rec.setProc(GuestRecord.SSHD, sshd);
           rec.persist();
           return sshd;
-        } else if (name.equals("sleep")) {
+        } else if (st.name().equals("sleep")) {
           looping = true;
         } else {
           unsettled = true;
         }
       }
-      if (exited || (looping && !unsettled) || !init.alive()) {
+      if (!init.alive()) {
+        throw new GuestException("the init of guest " + guest.id() + " exited before its sshd"
+            + " was seen: " + SafeFiles.tail(guest.stateDir().resolve("holder.log")));
+      }
+      if (exited || (looping && !unsettled)) {
         throw new GuestException("sshd of guest " + guest.id() + " exited at once: "
             + SafeFiles.tail(guest.stateDir().resolve("sshd.log")));
       }
@@ -121,7 +128,8 @@ final class SshdStarter {
     // completes connections to it; sshd says so by writing its pid file (ProcFs.sshdListens). No
     // process per probe, which matters when dozens of guests start at once on a few cores.
     long deadline = System.nanoTime() + config.startTimeout().toNanos();
-    while (!ProcFs.sshdListens(sshd.pid(), GuestLayout.SSHD_PID_FILE)) {
+    Path pidFile = GuestLayout.run(guest.stateDir()).resolve(GuestLayout.SSHD_PID);
+    while (!ProcFs.sshdListens(sshd, pidFile)) {
       if (!sshd.alive()) {
         throw new GuestException("sshd of guest " + guest.id() + " exited: "
             + SafeFiles.tail(sshdLog));
@@ -141,6 +149,8 @@ final class SshdStarter {
     List<String> argv = argv(init.pid(), config.sshdPath());
     Process launcher;
     try {
+      // The dead sshd's pid file would name a process that is gone; the new one writes its own.
+      Files.deleteIfExists(GuestLayout.run(guest.stateDir()).resolve(GuestLayout.SSHD_PID));
       launcher = new ProcessBuilder(argv)
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
           .redirectErrorStream(true)

@@ -14,6 +14,7 @@ import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -384,11 +385,15 @@ abstract class AbstractNamespacesDriverRootTest {
     ProcessHandle.of(first.pid()).orElseThrow().destroyForcibly();
     await().atMost(Duration.ofSeconds(10)).until(() -> !first.alive());
     assertThat(driver.inspect(e).sshdRunning()).isFalse();
+    Path pidFile = GuestLayout.run(e.stateDir()).resolve(GuestLayout.SSHD_PID);
+    assertThat(pidFile).as("left by the killed sshd").exists();
+    assertThat(ProcFs.sshdListens(first, pidFile)).as("a dead sshd's pid file").isFalse();
 
     driver.start(e);
 
     GuestRecord.Proc second = GuestRecord.load(e.stateDir()).proc(GuestRecord.SSHD);
     assertThat(second.pid()).isNotEqualTo(first.pid());
+    assertThat(ProcFs.sshdListens(second, pidFile)).isTrue();
     assertThat(driver.inspect(e).sshdRunning()).isTrue();
     Out ssh = run(e, "ssh", "site-e", "hostname");
     assertThat(ssh.stdout().strip()).as(ssh.stderr()).isEqualTo("site-e");
@@ -400,11 +405,16 @@ abstract class AbstractNamespacesDriverRootTest {
   /** An sshd that cannot start fails the guest, quoting its log, and nothing is left. */
   @Test
   void anSshdThatExitsAtOnceFailsTheGuestWithItsLog() throws Exception {
-    Path fake = Path.of("/tmp/lg-fake-sshd-" + tag); // /tmp: the guest sees the host's
-    Files.writeString(fake, "#!/bin/sh\necho \"fake sshd: refusing to start\" >&2\nexit 1\n");
-    Files.setPosixFilePermissions(fake, PosixFilePermissions.fromString("rwxr-xr-x"));
+    // A root-only directory on the root file system (which the guest's overlay shows), made
+    // atomically: no other user can plant or swap what root runs in the guest.
+    Path dir = Files.createTempDirectory(Path.of("/var/tmp"), "lg-fake-sshd-");
+    Path fake = dir.resolve("sshd");
+    Files.writeString(fake, "#!/bin/sh\necho \"fake sshd: refusing to start\" >&2\nexit 1\n",
+        StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+    Files.setPosixFilePermissions(fake, PosixFilePermissions.fromString("rwx------"));
     try {
-      NamespacesDriverConfig c = new NamespacesDriverConfig(stateBase, config.attachment(),
+      NamespacesDriverConfig c = new NamespacesDriverConfig(stateBase.resolveSibling("badsshd"),
+          config.attachment(),
           config.bridge(), config.parent(), config.macvlanMode(), null, fake.toString(), null,
           List.of(), null, null);
       NamespacesDriver bad = new NamespacesDriver(c);
@@ -425,8 +435,12 @@ abstract class AbstractNamespacesDriverRootTest {
       // Not a wait for the start timeout.
       assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(c.startTimeout());
       assertThat(netnsList()).isEqualTo(before);
+      try (Stream<Path> left = Files.list(c.stateDir())) {
+        assertThat(left.toList()).as("state left in " + c.stateDir()).isEmpty();
+      }
     } finally {
       Files.deleteIfExists(fake);
+      Files.deleteIfExists(dir);
     }
   }
 

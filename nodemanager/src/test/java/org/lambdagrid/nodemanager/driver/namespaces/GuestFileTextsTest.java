@@ -39,7 +39,7 @@ class GuestFileTextsTest {
         ListenAddress 10.0.0.11:22
         AddressFamily inet
         HostKey /etc/lambdagrid/ssh_host_ed25519_key
-        PidFile /run/lambdagrid-sshd.pid
+        PidFile /run/lambdagrid/sshd.pid
         UsePAM no
         StrictModes yes
         PermitRootLogin no
@@ -139,6 +139,7 @@ class GuestFileTextsTest {
         sysfs /run/lg/g1/root/sys sysfs ro,nosuid,nodev,noexec 0 0
         run /run/lg/g1/root/run tmpfs mode=0755,nosuid,nodev 0 0
         sshd /run/lg/g1/root/run/sshd tmpfs mode=0755,nosuid,nodev,noexec,X-mount.mkdir 0 0
+        /run/lg/g1/run /run/lg/g1/root/run/lambdagrid none bind,nosuid,nodev,noexec,X-mount.mkdir 0 0
         /home/al\\040ice /run/lg/g1/root/home/al\\040ice none bind,X-mount.mkdir 0 0
         /scratch /run/lg/g1/root/scratch none rbind,X-mount.mkdir 0 0
         /run/lg/g1/etc /run/lg/g1/root/etc/lambdagrid none bind,ro,X-mount.mkdir 0 0

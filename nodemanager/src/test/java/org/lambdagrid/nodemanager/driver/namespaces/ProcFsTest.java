@@ -33,13 +33,24 @@ class ProcFsTest {
   }
 
   @Test
-  void aProcessIsToldByTheCommandNameTheKernelGivesItsExecutable() {
-    assertThat(ProcFs.commandName(java.nio.file.Path.of("/usr/sbin/sshd"))).isEqualTo("sshd");
-    assertThat(ProcFs.commandName(java.nio.file.Path.of("/opt/x/a-very-long-sshd-name")))
+  void aProcessIsToldByTheCommandNameTheKernelGivesItsExecutable() throws Exception {
+    assertThat(ProcFs.commandName(Path.of("/usr/sbin/sshd"))).isEqualTo("sshd");
+    assertThat(ProcFs.commandName(Path.of("/opt/x/a-very-long-sshd-name")))
         .isEqualTo("a-very-long-ssh");
-    long self = ProcessHandle.current().pid();
-    assertThat(ProcFs.comm(self)).isNotEmpty();
-    assertThat(ProcFs.comm(Long.MAX_VALUE)).isEmpty();
+    // A real process: what the kernel says of it is what commandName predicts.
+    Process sleep = new ProcessBuilder("/bin/sleep", "30").start();
+    try {
+      ProcFs.Stat st = ProcFs.statOf(sleep.pid());
+      assertThat(st.name()).isEqualTo(ProcFs.commandName(Path.of("/bin/sleep")));
+      assertThat(st.zombie()).isFalse();
+      assertThat(st.startTime()).isEqualTo(ProcFs.startTimeOf(sleep.pid()));
+    } finally {
+      sleep.destroyForcibly().waitFor();
+    }
+    assertThat(ProcFs.statOf(Long.MAX_VALUE)).isNull();
+    ProcFs.Stat z = ProcFs.Stat.parse("77 (a (b) c) Z 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0"
+        + " 1 0 5555 1000 200");
+    assertThat(z).isEqualTo(new ProcFs.Stat("a (b) c", true, "5555"));
   }
 
   @Test
