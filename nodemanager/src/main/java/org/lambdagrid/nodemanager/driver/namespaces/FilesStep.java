@@ -40,8 +40,9 @@ final class FilesStep implements GuestStep {
     Files.createDirectory(ssh);
     Files.createDirectory(etc);
     Files.setPosixFilePermissions(etc, PosixFilePermissions.fromString("rwxr-xr-x"));
-    Files.createDirectory(GuestLayout.run(dir));
-    Files.setPosixFilePermissions(GuestLayout.run(dir), PosixFilePermissions.fromString("rwxr-xr-x"));
+    Path run = GuestLayout.run(dir);
+    Files.createDirectory(run);
+    Files.setPosixFilePermissions(run, PosixFilePermissions.fromString("rwxr-xr-x"));
     try (InputStream in = FilesStep.class.getResourceAsStream(GuestLayout.INIT_SCRIPT)) {
       if (in == null) {
         throw new GuestException("resource " + GuestLayout.INIT_SCRIPT

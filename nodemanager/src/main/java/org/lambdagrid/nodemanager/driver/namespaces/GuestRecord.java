@@ -124,8 +124,8 @@ final class GuestRecord {
   record Proc(long pid, String startTime) {
     /** Whether this very process (not a later one with the same pid) is alive. */
     boolean alive() {
-      String now = ProcFs.startTimeOf(pid);
-      return now != null && now.equals(startTime) && !ProcFs.isZombie(pid);
+      ProcFs.Stat now = ProcFs.statOf(pid); // one read: start time and state
+      return now != null && now.startTime().equals(startTime) && !now.zombie();
     }
   }
 

@@ -36,8 +36,8 @@ final class HostCheck {
         || !Files.exists(Path.of("/proc/self/ns/pid"))) {
       problems.add("the kernel lacks network/PID namespaces (/proc/self/ns)");
     }
-    long self = ProcessHandle.current().pid();
-    if (!Files.exists(Path.of("/proc", Long.toString(self), "task", Long.toString(self), "children"))) {
+    String self = Long.toString(ProcessHandle.current().pid());
+    if (!Files.exists(Path.of("/proc", self, "task", self, "children"))) {
       problems.add("the kernel has no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), which"
           + " the driver reads to find a guest's processes");
     }

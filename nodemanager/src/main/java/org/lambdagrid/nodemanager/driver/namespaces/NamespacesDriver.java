@@ -168,8 +168,7 @@ public final class NamespacesDriver implements GuestDriver {
   /** The user {@code guest} was built for: as looked up at its build, or now. */
   private GuestUser userOf(GuestHandle guest) throws GuestException {
     GuestUser known = users.get(guest.id());
-    return known != null && known.name().equals(guest.spec().user()) ? known
-        : GuestUser.lookup(guest.spec().user());
+    return known != null ? known : GuestUser.lookup(guest.spec().user());
   }
 
   @Override

@@ -3,10 +3,9 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.nio.file.DirectoryStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,11 +21,8 @@ final class ProcFs {
 
   /** The start time field of /proc/PID/stat, or null when there is no such process. */
   static String startTimeOf(long pid) {
-    try {
-      return startTimeField(Files.readString(stat(pid)));
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
+    Stat s = statOf(pid);
+    return s == null ? null : s.startTime();
   }
 
   /** Field 22 (starttime) of a /proc/PID/stat line; the command name may hold spaces. */
@@ -105,12 +101,8 @@ final class ProcFs {
   }
 
   static boolean isZombie(long pid) {
-    try {
-      String stat = Files.readString(stat(pid));
-      return stat.charAt(stat.lastIndexOf(')') + 2) == 'Z';
-    } catch (IOException | RuntimeException e) {
-      return false;
-    }
+    Stat s = statOf(pid);
+    return s != null && s.zombie();
   }
 
   /**
@@ -152,26 +144,20 @@ final class ProcFs {
   }
 
   /**
-   * Whether sshd (host pid {@code pid}, running in a guest) listens: its pid file
-   * {@code pidFile} (a root-only file on the host: the guest's /run/lambdagrid is a bind mount of
-   * root's directory) names that very process. OpenSSH's sshd writes it only after its
-   * listening sockets are bound and listen(2) succeeded (sshd.c, "Write out the pid file after
-   * ... the listen sockets are bound"), in its own PID namespace's numbering, so it is compared
-   * with the innermost pid of /proc/PID/status's NSpid, read while sshd is known to be that
-   * process. A file left by an sshd that died names another process and does not count. Two
-   * small reads, no process, no walk of the kernel's TCP tables (as reading /proc/PID/net/tcp is).
+   * Whether {@code sshd} (a recorded process running in a guest) listens: its pid file
+   * {@code pidFile} (in root's own directory on the host, read without following a link; the
+   * guest's /run/lambdagrid is a bind mount of it) names that very process. OpenSSH's sshd
+   * writes it only after its listening sockets are bound and listen(2) succeeded (sshd.c,
+   * "Write out the pid file after ... the listen sockets are bound"), in its own PID
+   * namespace's numbering, so it is compared with the innermost pid of /proc/PID/status's
+   * NSpid, read while sshd is known to be that process. A file left by an sshd that died names
+   * another process and does not count. Two small reads, no process, no walk of the kernel's
+   * TCP tables (as reading /proc/PID/net/tcp is).
    */
   static boolean sshdListens(GuestRecord.Proc sshd, Path pidFile) {
-    try {
-      if (!Files.isRegularFile(pidFile, LinkOption.NOFOLLOW_LINKS) || Files.size(pidFile) > 32) {
-        return false;
-      }
-      String written = Files.readString(pidFile);
-      String status = Files.readString(Path.of("/proc", Long.toString(sshd.pid()), "status"));
-      return sshd.alive() && wroteItsOwnPid(written, status);
-    } catch (IOException | RuntimeException e) {
-      return false;
-    }
+    String written = SafeFiles.readOrEmpty(pidFile);
+    String status = SafeFiles.readOrEmpty(Path.of("/proc", Long.toString(sshd.pid()), "status"));
+    return sshd.alive() && wroteItsOwnPid(written, status);
   }
 
   /** Whether a pid file's text is the innermost pid of the NSpid line of a /proc/PID/status. */

@@ -96,7 +96,8 @@ final class ProcessesStep implements GuestStep {
   static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user,
       String sshdPath) {
     List<String> argv = new ArrayList<>(List.of(Commands.tool("nsenter"),
-        "--net=" + NetworkStep.netnsPath(netns), "--", Commands.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
+        "--net=" + NetworkStep.netnsPath(netns), "--", Commands.tool("unshare"), "--mount",
+        "--uts", "--ipc", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "/bin/sh", dir.resolve(GuestLayout.INIT_SCRIPT).toString(),
         dir.toString(), hostname, user.home().toString(), Integer.toString(user.uid())));
     argv.addAll(SshdStarter.command(sshdPath)); // init starts it in the guest's root

@@ -23,7 +23,7 @@ import org.lambdagrid.nodemanager.driver.GuestHandle;
  */
 final class SshdStarter {
   private final NamespacesDriverConfig config;
-  /** The relaunch's process (nsenter, sshd's parent) per guest id, while this instance started it. */
+  /** The relaunch's nsenter (sshd's parent) per guest id, while this instance started it. */
   private final Map<String, Process> launchers = new ConcurrentHashMap<>();
 
   SshdStarter(NamespacesDriverConfig config) {

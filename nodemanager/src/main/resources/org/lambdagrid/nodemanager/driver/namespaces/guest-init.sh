@@ -21,8 +21,8 @@
 # sets the hostname, signals readiness by creating STATE/ready, and becomes a minimal init
 # chrooted in the guest root (it reaps orphans and exits on TERM; killing it ends the guest).
 # Its first act in the guest root is to start the guest's sshd (SSHD-COMMAND, the driver's
-# `sshd -D -e -f CONFIG`; output appended to STATE/sshd.log): as its child, in every namespace and the root of
-# the guest, with no process to enter them. The driver enters the guest with nsenter --target
+# `sshd -D -e -f CONFIG`; output appended to STATE/sshd.log): as its child, in every namespace
+# and the root of the guest, with no process to enter them. The driver enters the guest with nsenter --target
 # <this pid> --root (the command; sshd again if it died), so after STATE/ready it also waits
 # until this process runs the chrooted loop (/bin/sh -c ...): only then is its root the guest's.
 set -eu
