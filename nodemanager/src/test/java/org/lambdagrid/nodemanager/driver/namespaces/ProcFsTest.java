@@ -39,14 +39,19 @@ class ProcFsTest {
         .isEqualTo("a-very-long-ssh");
     // A real process: what the kernel says of it is what commandName predicts.
     Process sleep = new ProcessBuilder("/bin/sleep", "30").start();
+    GuestRecord.Proc recorded;
     try {
       ProcFs.Stat st = ProcFs.statOf(sleep.pid());
       assertThat(st.name()).isEqualTo(ProcFs.commandName(Path.of("/bin/sleep")));
       assertThat(st.zombie()).isFalse();
-      assertThat(st.startTime()).isEqualTo(ProcFs.startTimeOf(sleep.pid()));
+      assertThat(Long.parseLong(st.startTime())).isPositive();
+      recorded = new GuestRecord.Proc(sleep.pid(), st.startTime());
+      assertThat(recorded.alive()).isTrue();
+      assertThat(new GuestRecord.Proc(sleep.pid(), "1").alive()).as("another start time").isFalse();
     } finally {
       sleep.destroyForcibly().waitFor();
     }
+    assertThat(recorded.alive()).as("killed and reaped").isFalse();
     assertThat(ProcFs.statOf(Long.MAX_VALUE)).isNull();
     ProcFs.Stat z = ProcFs.Stat.parse("77 (a (b) c) Z 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0"
         + " 1 0 5555 1000 200");
