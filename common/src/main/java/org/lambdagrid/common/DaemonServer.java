@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.ops.GrpcServerMetrics;
 import org.lambdagrid.common.security.RoleAuthorizer;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
@@ -43,11 +44,24 @@ public final class DaemonServer implements AutoCloseable {
    */
   public DaemonServer(String name, ServerBuilder<?> builder, List<BindableService> services,
       io.grpc.ServerInterceptor authorizer) {
+    this(name, builder, services, authorizer, null);
+  }
+
+  /**
+   * As above, every call also counted by {@code metrics} (before the authorizer sees it, so
+   * refused calls count too); null counts nothing.
+   */
+  public DaemonServer(String name, ServerBuilder<?> builder, List<BindableService> services,
+      io.grpc.ServerInterceptor authorizer, GrpcServerMetrics metrics) {
     this.name = name;
-    services.forEach(s -> builder.addService(ServerInterceptors.intercept(s, authorizer)));
-    builder.addService(ServerInterceptors.intercept(health.getHealthService(), authorizer));
+    // ServerInterceptors.intercept runs the last interceptor first.
+    io.grpc.ServerInterceptor[] chain = metrics == null
+        ? new io.grpc.ServerInterceptor[] {authorizer}
+        : new io.grpc.ServerInterceptor[] {authorizer, metrics};
+    services.forEach(s -> builder.addService(ServerInterceptors.intercept(s, chain)));
+    builder.addService(ServerInterceptors.intercept(health.getHealthService(), chain));
     builder.addService(ServerInterceptors.intercept(ProtoReflectionServiceV1.newInstance(),
-        authorizer));
+        chain));
     this.server = builder.build();
   }
 

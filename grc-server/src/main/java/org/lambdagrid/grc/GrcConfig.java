@@ -8,6 +8,7 @@ import java.util.List;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.ops.HttpConfig;
 import org.lambdagrid.common.security.SessionTokens;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.common.store.StateConfig;
@@ -63,6 +64,9 @@ import org.lambdagrid.grc.site.SiteRegistry;
  *   max_sessions: 1024          # live sessions of all local users together; a login beyond is
  *   max_sessions_per_user: 64   # refused, as is one beyond a user's own bound
  *   endpoint: grc.example.org:7302   # the token port to tell them (default: tokens.listen)
+ * http:                         # optional: the operations port (plain HTTP): /metrics for
+ *   listen: 127.0.0.1:7380      # Prometheus, and the reservations timeline page (served to
+ *                               # loopback peers only; see docs/operators.md)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -88,7 +92,8 @@ public record GrcConfig(
     Local local,
     @JsonProperty("crm_grace") String crmGrace,
     @JsonProperty("max_duration") String maxDuration,
-    @JsonProperty("max_horizon") String maxHorizon) {
+    @JsonProperty("max_horizon") String maxHorizon,
+    HttpConfig http) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
@@ -129,6 +134,16 @@ public record GrcConfig(
       throw new IllegalArgumentException("local: needs a tokens section (local users get session"
           + " tokens for the token port)");
     }
+  }
+
+  /** Without an {@code http} section (no operations port). */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TopologyConfig topology,
+      NetworkConfig network, TlsConfig tls, String stateDir, StateConfig state, Tokens tokens,
+      Local local, String crmGrace, String maxDuration, String maxHorizon) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, stateDir, state, tokens, local, crmGrace, maxDuration, maxHorizon,
+        null);
   }
 
   /** Without {@code max_duration} and {@code max_horizon} (the defaults, 7d and 90d). */
@@ -283,26 +298,33 @@ public record GrcConfig(
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
-        maxDuration, maxHorizon);
+        maxDuration, maxHorizon, http);
   }
 
   public GrcConfig withCrmGrace(String grace) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace,
-        maxDuration, maxHorizon);
+        maxDuration, maxHorizon, http);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace, maxDuration,
-        maxHorizon);
+        maxHorizon, http);
+  }
+
+  /** With an operations port (tests). */
+  public GrcConfig withHttp(HttpConfig h) {
+    return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
+        maxDuration, maxHorizon, h);
   }
 
   /** With other reservation limits (tests). */
   public GrcConfig withLimits(String maxDuration, String maxHorizon) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
-        maxDuration, maxHorizon);
+        maxDuration, maxHorizon, http);
   }
 
   /** The limits {@link ReservationService} enforces on every reservation (and job window). */

@@ -16,6 +16,8 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.ops.DaemonMetrics;
+import org.lambdagrid.common.ops.OpsHttpServer;
 import org.lambdagrid.common.security.BearerTokens;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.RoleAuthorizer;
@@ -85,6 +87,8 @@ public final class GrcServer implements AutoCloseable {
   private DaemonServer tokenServer; // null without a tokens section
   private LocalSettings local; // null without a local section
   private LocalSocket localSocket; // bound by start
+  private final DaemonMetrics metrics = new DaemonMetrics();
+  private OpsHttpServer http; // started by start with an http section
 
   /**
    * @param siteClients makes the client for a CRM endpoint (production:
@@ -130,7 +134,19 @@ public final class GrcServer implements AutoCloseable {
     List<BindableService> services = List.of(
         new GridServiceImpl(registry, coordinator, reservations),
         new SiteRegistryServiceImpl(registry, reservations::nodesInUse));
-    this.server = new DaemonServer("grc", builder, services, AUTHORIZER);
+    this.server = new DaemonServer("grc", builder, services, AUTHORIZER, metrics.grpc());
+    GrcMetrics.register(metrics.registry(), clock, registry, coAllocator, reservations,
+        coordinator);
+  }
+
+  /** This GRC's metrics (served on the http port when configured). */
+  public DaemonMetrics metrics() {
+    return metrics;
+  }
+
+  /** The operations port's bound port, or 0 without an http section. */
+  public int httpPort() {
+    return http == null ? 0 : http.port();
   }
 
   private long peakNodesFromNow(String site) {
@@ -231,7 +247,8 @@ public final class GrcServer implements AutoCloseable {
       SessionTokens sessions) {
     tokenServer = new DaemonServer("grc-tokens", builder,
         List.of(new GridServiceImpl(registry, coordinator, reservations)),
-        new TokenAuthenticator(tokens, sessions, java.util.Set.of(GridServiceGrpc.SERVICE_NAME)));
+        new TokenAuthenticator(tokens, sessions, java.util.Set.of(GridServiceGrpc.SERVICE_NAME)),
+        metrics.grpc());
     return this;
   }
 
@@ -290,6 +307,10 @@ public final class GrcServer implements AutoCloseable {
     if (tokenServer != null) {
       tokenServer.start();
     }
+    if (config.http() != null) {
+      http = OpsHttpServer.start("grc", config.http().endpoint(), metrics.registry(),
+          java.util.Map.of());
+    }
     if (local != null) {
       localSocket = LocalSocket.bind(local.socket(),
           new LocalLogin(local.sessions(), this::tokenEndpoint, local.caPem()), local.peers());
@@ -337,6 +358,9 @@ public final class GrcServer implements AutoCloseable {
 
   @Override
   public void close() {
+    if (http != null) {
+      http.close();
+    }
     if (localSocket != null) {
       localSocket.close();
     }

@@ -116,6 +116,8 @@ public final class HoldTable {
   private final Map<String, Entry> prepared = new HashMap<>();
   private final ArrayDeque<String> ended = new ArrayDeque<>();
   private volatile Journal journal = Journal.NONE;
+  /** How many holds entered each state here (restores not counted), for metrics. */
+  private final java.util.EnumMap<State, Long> entered = new java.util.EnumMap<>(State.class);
 
   public HoldTable(String owner, Clock clock, Duration holdTime, Resource resource) {
     this(owner, clock, holdTime, max(holdTime.multipliedBy(10), Duration.ofHours(1)), resource);
@@ -190,6 +192,7 @@ public final class HoldTable {
       Entry n = new Entry(LIFECYCLE.check(State.NEW, State.PREPARED), window, ask, expires);
       entries.put(id, n);
       prepared.put(id, n);
+      entered.merge(State.PREPARED, 1L, Long::sum);
       return Vote.prepared();
     }
     switch (e.state) {
@@ -220,6 +223,7 @@ public final class HoldTable {
         journal.changed(id, State.COMMITTED, null);
         e.state = State.COMMITTED;
         prepared.remove(id);
+        entered.merge(State.COMMITTED, 1L, Long::sum);
       }
       case EXPIRED -> throw Errors.precondition(owner + ": the hold for reservation " + id + " expired at "
           + e.expiresAt + " (hold time " + holdTime + ") before the commit came");
@@ -236,6 +240,7 @@ public final class HoldTable {
       journal.changed(id, State.ABORTED, t.endedAt);
       entries.put(id, t);
       ended.add(id);
+      entered.merge(State.ABORTED, 1L, Long::sum);
       return;
     }
     switch (e.state) {
@@ -264,6 +269,16 @@ public final class HoldTable {
     expireDue();
     Entry e = entries.get(id);
     return e == null ? Optional.empty() : Optional.of(e.state);
+  }
+
+  /**
+   * How many holds entered PREPARED, COMMITTED, ABORTED, EXPIRED and RELEASED in this table's
+   * life (a restored entry is not counted; an abort of an unknown id is), after expiring what is
+   * due.
+   */
+  public synchronized Map<State, Long> outcomes() {
+    expireDue();
+    return new java.util.EnumMap<>(entered);
   }
 
   /** Every known id and its state, in id order, after expiring what is due. */
@@ -315,6 +330,7 @@ public final class HoldTable {
     e.state = to;
     e.endedAt = now;
     prepared.remove(id);
+    entered.merge(to, 1L, Long::sum);
     resource.free(id);
     ended.add(id);
   }

@@ -84,6 +84,7 @@ public final class JobCoordinator implements AutoCloseable {
   private final ShareBuild build;
   private final Prebuilds prebuilds;
   private final JobRunner runner;
+  private volatile JobRecord.Observer observer = JobRecord.Observer.NONE;
 
   /**
    * @param reservations makes the reservation of a job submitted without one, binds jobs to
@@ -177,6 +178,7 @@ public final class JobCoordinator implements AutoCloseable {
     JobRecord job = new JobRecord(id, bound, now, start, end, ranges,
         settings.outputBufferBytes());
     job.reservation = r;
+    job.observe(observer);
     String where = r.placement();
     // The PENDING event is sequence 1; advance() from PENDING is not used for it.
     job.appendPending("reserved " + where + " (reservation " + r.id() + "); starts " + start,
@@ -207,6 +209,26 @@ public final class JobCoordinator implements AutoCloseable {
         continue;
       }
       out.add(j.toProto());
+    }
+    return out;
+  }
+
+  /**
+   * Tells {@code o} of every state change of the jobs submitted from now on (the GRC's metrics;
+   * jobs recovered after a restart are not observed).
+   */
+  public void observe(JobRecord.Observer o) {
+    observer = o;
+  }
+
+  /** How many jobs are in each non-terminal state now. */
+  public Map<JobState, Integer> liveJobsByState() {
+    Map<JobState, Integer> out = new java.util.EnumMap<>(JobState.class);
+    for (JobRecord j : store.list()) {
+      JobState s = j.state();
+      if (!JobStates.MACHINE.isTerminal(s)) {
+        out.merge(s, 1, Integer::sum);
+      }
     }
     return out;
   }

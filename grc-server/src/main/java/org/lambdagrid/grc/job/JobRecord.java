@@ -58,6 +58,17 @@ public final class JobRecord implements StoredRecord {
   private boolean ending;
   /** Called (under this monitor) after every change; set by a durable {@link JobStore}. */
   private volatile java.util.function.Consumer<JobRecord> persister = j -> { };
+  /** Told of every state change (under this monitor; must not block); set by the coordinator. */
+  private volatile Observer observer = Observer.NONE;
+  private Instant stateSince; // when the current state was entered (guarded by this)
+
+  /** What watches a job's state changes (the GRC's metrics). */
+  public interface Observer {
+    Observer NONE = (from, to, inFrom) -> { };
+
+    /** The job left {@code from} for {@code to} after {@code inFrom} in it. */
+    void changed(JobState from, JobState to, java.time.Duration inFrom);
+  }
 
   // Owned by the coordinator; volatile so a terminating thread sees them.
   volatile ReservationRecord reservation; // set once at submission
@@ -83,6 +94,17 @@ public final class JobRecord implements StoredRecord {
     this.end = end;
     this.siteRanges = new TreeMap<>(siteRanges);
     this.output = output;
+    this.stateSince = createdAt;
+  }
+
+  /** Set by the coordinator before the job's first change (or, when recovered, its end). */
+  void observe(Observer o) {
+    observer = o;
+  }
+
+  private void changed(JobState from, JobState to, Instant now) {
+    observer.changed(from, to, java.time.Duration.between(stateSince, now));
+    stateSince = now;
   }
 
   @Override
@@ -193,9 +215,11 @@ public final class JobRecord implements StoredRecord {
     if (ending || JobStates.MACHINE.isTerminal(state)) {
       return false;
     }
+    JobState from = state;
     state = JobStates.MACHINE.check(state, to);
     currentPhase = phase;
     message = why;
+    changed(from, to, now);
     append(Event.newBuilder().setJobState(to).setPhase(phase).setMessage(why), now);
     persister.accept(this);
     return true;
@@ -212,7 +236,9 @@ public final class JobRecord implements StoredRecord {
     if (JobStates.MACHINE.isTerminal(state)) {
       return;
     }
+    JobState from = state;
     state = JobStates.MACHINE.check(state, to);
+    changed(from, to, now);
     failedPhase = phase;
     message = why;
     exitCode = code;

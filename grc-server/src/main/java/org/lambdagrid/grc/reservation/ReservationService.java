@@ -133,6 +133,21 @@ public final class ReservationService implements AutoCloseable {
   /** Reservations in their two-phase commit, not recorded yet (by id). */
   private final Map<String, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile boolean stopping;
+  /** Two-phase commits by how they ended, for metrics. */
+  private final Map<TwoPhaseResult, java.util.concurrent.atomic.LongAdder> decisions =
+      new java.util.EnumMap<>(TwoPhaseResult.class);
+
+  /** How a reservation's two-phase commit ended at the GRC. */
+  public enum TwoPhaseResult {
+    /** Every participant committed and the reservation was recorded. */
+    COMMITTED,
+    /** A participant voted no (or failed its prepare); everything was aborted. */
+    REFUSED,
+    /** No decision in time, or the record could not be written; everything was aborted. */
+    FAILED,
+    /** Aborted by the GRC's own stop. */
+    ABANDONED
+  }
 
   /** One {@link #make} between its leases and its record, for {@link #stop} to abort. */
   private static final class Pending {
@@ -161,6 +176,36 @@ public final class ReservationService implements AutoCloseable {
     this.workers = workers;
     this.settings = settings;
     this.twoPhase = new TwoPhaseCommit(settings.callTimeout());
+    for (TwoPhaseResult r : TwoPhaseResult.values()) {
+      decisions.put(r, new java.util.concurrent.atomic.LongAdder());
+    }
+  }
+
+  /** How many two-phase commits ended each way since this GRC started. */
+  public Map<TwoPhaseResult, Long> twoPhaseResults() {
+    Map<TwoPhaseResult, Long> out = new java.util.EnumMap<>(TwoPhaseResult.class);
+    decisions.forEach((k, v) -> out.put(k, v.sum()));
+    return out;
+  }
+
+  /** Reservations in their two-phase commit now (held, not yet decided or recorded). */
+  public int inTwoPhaseCommit() {
+    return pending.size();
+  }
+
+  /** How many recorded reservations are in each non-terminal state now. */
+  public Map<ReservationState, Integer> liveByState() {
+    Map<ReservationState, Integer> out = new java.util.EnumMap<>(ReservationState.class);
+    for (ReservationRecord r : store.list()) {
+      if (!ReservationRecord.MACHINE.isTerminal(r.state())) {
+        out.merge(r.state(), 1, Integer::sum);
+      }
+    }
+    return out;
+  }
+
+  private void count(TwoPhaseResult r) {
+    decisions.get(r).increment();
   }
 
   /** Set once at start-up by the job coordinator. */
@@ -363,6 +408,7 @@ public final class ReservationService implements AutoCloseable {
       }
       participants.forEach(x -> x.manager().abort(id));
       undoOwnHolds(id);
+      count(TwoPhaseResult.FAILED);
       throw Errors.unavailable("reservation " + id + " could not be completed: " + e);
     }
     boolean abandoned;
@@ -380,10 +426,12 @@ public final class ReservationService implements AutoCloseable {
         allocator.release(id);
         problems.forEach(x -> log.warn("reservation {}: {}", id, x));
       }
+      count(TwoPhaseResult.ABANDONED);
       throw shuttingDown("reservation " + id + " was aborted, nothing is held");
     }
     if (!outcome.committed()) {
       undoOwnHolds(id);
+      count(TwoPhaseResult.REFUSED);
       throw refusal(outcome);
     }
     Map<String, String> bridges = plan.bandwidth().isEmpty() ? Map.of() : network.siteBridges(id);
@@ -395,12 +443,14 @@ public final class ReservationService implements AutoCloseable {
     } catch (RuntimeException e) {
       participants.forEach(x -> x.manager().release(id));
       undoOwnHolds(id);
+      count(TwoPhaseResult.FAILED);
       throw Errors.unavailable("reservation " + id + " could not be recorded, nothing is held: "
           + e.getMessage());
     }
     log.info("reservation {} for {}: {} in {}{}{}", id, spec.getUser(), r.placement(), w,
         bps > 0 ? ", " + Quantities.formatRate(bps) : "",
         bridges.isEmpty() ? "" : ", bridges " + bridges);
+    count(TwoPhaseResult.COMMITTED);
     armTimers(r);
     if (!outcome.problems().isEmpty()) {
       r.setMessage("commit not acknowledged yet (retrying): " + String.join("; ",
