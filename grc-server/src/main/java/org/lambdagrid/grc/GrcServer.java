@@ -48,6 +48,8 @@ import org.lambdagrid.grc.site.AddressAllocator;
 import org.lambdagrid.grc.site.SiteClient;
 import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.grc.site.SiteRegistry;
+import org.lambdagrid.grc.timeline.Timeline;
+import org.lambdagrid.grc.timeline.TimelinePage;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.SiteRegistryServiceGrpc;
 import org.slf4j.Logger;
@@ -89,6 +91,7 @@ public final class GrcServer implements AutoCloseable {
   private LocalSocket localSocket; // bound by start
   private final DaemonMetrics metrics = new DaemonMetrics();
   private OpsHttpServer http; // started by start with an http section
+  private final Timeline timeline;
 
   /**
    * @param siteClients makes the client for a CRM endpoint (production:
@@ -137,6 +140,12 @@ public final class GrcServer implements AutoCloseable {
     this.server = new DaemonServer("grc", builder, services, AUTHORIZER, metrics.grpc());
     GrcMetrics.register(metrics.registry(), clock, registry, coAllocator, reservations,
         coordinator);
+    this.timeline = new Timeline(clock, registry, coAllocator, reservations, coordinator);
+  }
+
+  /** What the timeline page on the http port shows, as JSON. */
+  public Timeline timeline() {
+    return timeline;
   }
 
   /** This GRC's metrics (served on the http port when configured). */
@@ -309,7 +318,7 @@ public final class GrcServer implements AutoCloseable {
     }
     if (config.http() != null) {
       http = OpsHttpServer.start("grc", config.http().endpoint(), metrics.registry(),
-          java.util.Map.of());
+          new TimelinePage(timeline).routes());
     }
     if (local != null) {
       localSocket = LocalSocket.bind(local.socket(),
