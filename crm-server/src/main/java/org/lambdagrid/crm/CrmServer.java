@@ -120,12 +120,12 @@ public final class CrmServer implements AutoCloseable {
   }
 
   public CrmServer start() throws IOException {
-    shares.recover();
-    server.start();
-    if (config.http() != null) {
+    if (config.http() != null) { // first: a port in use stops the start before anything runs
       http = OpsHttpServer.start("crm-" + config.site(), config.http().endpoint(),
           metrics.registry(), java.util.Map.of());
     }
+    shares.recover();
+    server.start();
     Endpoint a = config.advertiseEndpoint();
     if (a.port() == 0 && server.port() > 0) {
       advertised = new Endpoint(a.host(), server.port()); // "port 0": the one we were given
