@@ -10,6 +10,7 @@ import java.util.regex.Pattern;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.ops.HttpConfig;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.common.store.StateConfig;
 import org.lambdagrid.crm.site.SiteSettings;
@@ -62,6 +63,8 @@ import org.lambdagrid.crm.site.SiteSettings;
  *     bin_dir: /opt/slurm/bin      # where sbatch, squeue and scancel are (absolute); default:
  *                                  # the first of /usr/local/sbin:/usr/local/bin:/usr/sbin:
  *                                  # /usr/bin:/sbin:/bin that has each (never the PATH)
+ * http:                            # optional: the operations port, plain HTTP (/metrics)
+ *   listen: 127.0.0.1:7381
  * tls:                             # required by crm-server (see TlsConfig)
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/crm-tokyo.crt   # a crm certificate whose CN is this site
@@ -82,7 +85,8 @@ public record CrmConfig(
     Pilot pilot,
     TlsConfig tls,
     StateConfig state,
-    @JsonProperty("hold_time") String holdTime) {
+    @JsonProperty("hold_time") String holdTime,
+    HttpConfig http) {
 
   private static final Pattern SITE_NAME = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
@@ -145,6 +149,14 @@ public record CrmConfig(
     state = state == null ? StateConfig.defaults() : state;
     holdTime = holdTime == null || holdTime.isEmpty() ? "120s" : holdTime;
     duration("hold_time", holdTime);
+  }
+
+  /** Without an {@code http} section (no operations port). */
+  public CrmConfig(String site, String listen, String advertise, String grc, Integer nodeCapacity,
+      List<String> ranges, Integer slotsPerNode, String stateDir, String phaseTimeout,
+      String shutdownWait, Pilot pilot, TlsConfig tls, StateConfig state, String holdTime) {
+    this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
+        shutdownWait, pilot, tls, state, holdTime, null);
   }
 
   /** Without {@code hold_time} (120 s). */

@@ -79,6 +79,11 @@ public final class CrmMain implements Callable<Integer> {
         new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)), ledger);
     try {
       server.start();
+    } catch (ConfigException e) {
+      System.err.println("crm-server: " + source + ": " + e.getMessage());
+      server.close();
+      Channels.close(grc);
+      return 2;
     } catch (IOException e) {
       System.err.println("crm-server: cannot listen on " + cfg.listen() + ": " + e.getMessage());
       Channels.close(grc);

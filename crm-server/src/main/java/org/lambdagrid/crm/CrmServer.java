@@ -12,6 +12,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.ops.DaemonMetrics;
+import org.lambdagrid.common.ops.OpsHttpServer;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.RoleAuthorizer;
 import org.lambdagrid.crm.pilot.PilotServiceImpl;
@@ -54,6 +56,8 @@ public final class CrmServer implements AutoCloseable {
   private volatile Endpoint advertised;
   private volatile Thread registerThread;
   private volatile boolean closed;
+  private final DaemonMetrics metrics = new DaemonMetrics();
+  private OpsHttpServer http; // started by start with an http section
 
   /**
    * @param starter how pilots are started ({@code LocalPilotStarter} in production)
@@ -85,11 +89,23 @@ public final class CrmServer implements AutoCloseable {
     this.registrar = registrar;
     this.ledger = ledger;
     this.advertised = config.advertiseEndpoint();
-    this.shares = new SiteShares(config.siteSettings(), starter, () -> advertised,
+    PilotStarter counted = CrmMetrics.register(metrics.registry(), clock, config.nodeCapacity(),
+        this::shares, starter);
+    this.shares = new SiteShares(config.siteSettings(), counted, () -> advertised,
         clock, ledger == null ? SiteLedger.NONE : ledger);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
         List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)),
-        authorizer(config.site()));
+        authorizer(config.site()), metrics.grpc());
+  }
+
+  /** This CRM's metrics (served on the http port when configured). */
+  public DaemonMetrics metrics() {
+    return metrics;
+  }
+
+  /** The operations port's bound port, or 0 without an http section. */
+  public int httpPort() {
+    return http == null ? 0 : http.port();
   }
 
   /**
@@ -104,6 +120,10 @@ public final class CrmServer implements AutoCloseable {
   }
 
   public CrmServer start() throws IOException {
+    if (config.http() != null) { // first: a port in use stops the start before anything runs
+      http = OpsHttpServer.start("crm-" + config.site(), config.http().endpoint(),
+          metrics.registry(), java.util.Map.of());
+    }
     shares.recover();
     server.start();
     Endpoint a = config.advertiseEndpoint();
@@ -221,6 +241,9 @@ public final class CrmServer implements AutoCloseable {
     }
     shares.close();
     server.close();
+    if (http != null) {
+      http.close();
+    }
     registration.cancel(false);
     if (ledger != null) {
       ledger.close();

@@ -71,6 +71,10 @@ public final class GrcMain implements Callable<Integer> {
     }
     try {
       server.start();
+    } catch (ConfigException e) {
+      spec.commandLine().getErr().println("grc-server: " + e.getMessage());
+      server.close();
+      return 2;
     } catch (IllegalStateException e) {
       spec.commandLine().getErr().println("grc-server: " + e.getMessage());
       server.close();

@@ -301,6 +301,10 @@ public final class GrcServer implements AutoCloseable {
 
   /** Recovers the recorded state (if durable), then serves. */
   public GrcServer start() throws IOException {
+    if (config.http() != null) { // first: a port in use stops the start before anything runs
+      http = OpsHttpServer.start("grc", config.http().endpoint(), metrics.registry(),
+          new TimelinePage(timeline).routes());
+    }
     if (state != null) {
       CoordinatorSettings s = config.settings();
       recovery.recover(state, coordinator, s.rpcTimeout().plus(s.callMargin()));
@@ -315,10 +319,6 @@ public final class GrcServer implements AutoCloseable {
     server.start();
     if (tokenServer != null) {
       tokenServer.start();
-    }
-    if (config.http() != null) {
-      http = OpsHttpServer.start("grc", config.http().endpoint(), metrics.registry(),
-          new TimelinePage(timeline).routes());
     }
     if (local != null) {
       localSocket = LocalSocket.bind(local.socket(),

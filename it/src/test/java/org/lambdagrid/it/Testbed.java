@@ -75,6 +75,33 @@ final class Testbed {
         .isEqualTo(1);
   }
 
+  /**
+   * One operations port of the testbed (testbed.env: the GRC's is HTTP_GRC, the node agent's
+   * HTTP_AGENT, the i-th site's CRM's HTTP_GRC + i).
+   */
+  static int httpPort(String key) throws Exception {
+    for (String line : Files.readAllLines(STATE.resolve("testbed.env"))) {
+      if (line.startsWith(key + "=")) {
+        return Integer.parseInt(line.substring(key.length() + 1).trim());
+      }
+    }
+    throw new AssertionError("testbed.env has no " + key);
+  }
+
+  /**
+   * The value of one sample on {@code port}'s /metrics (scraped over HTTP), e.g.
+   * {@code metric(p, "lambdagrid_grc_jobs_finished_total{state=\"SUCCEEDED\"}")}; 0 if absent.
+   */
+  static double metric(int port, String sample) throws Exception {
+    var r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+        java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as("GET /metrics on port " + port).isEqualTo(200);
+    return r.body().lines().filter(l -> l.startsWith(sample + " "))
+        .mapToDouble(l -> Double.parseDouble(l.substring(sample.length() + 1).trim()))
+        .findFirst().orElse(0);
+  }
+
   /** The real {@code grc} command, run as {@link #USER}. */
   static Sh.Result grcAsUser(Duration timeout, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of("runuser", "-u", USER, "--", GRC));

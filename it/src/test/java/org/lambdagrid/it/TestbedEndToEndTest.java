@@ -61,6 +61,18 @@ class TestbedEndToEndTest {
   @Test
   @Order(1)
   void mpiJobRunsAcrossTwoSitesAsTheUser_andLeavesNoGuestBehind() throws Exception {
+    int grcHttp = Testbed.httpPort("HTTP_GRC");
+    int agentHttp = Testbed.httpPort("HTTP_AGENT");
+    String succeeded = "lambdagrid_grc_jobs_finished_total{state=\"SUCCEEDED\"}";
+    String setUp = "lambdagrid_grc_job_state_seconds_count{state=\"SETTING_UP\"}";
+    String committed = "lambdagrid_grc_two_phase_commits_total{result=\"COMMITTED\"}";
+    String pilots = "lambdagrid_crm_pilots_started_total";
+    String built = "lambdagrid_agent_guests_built_total";
+    String undone = "lambdagrid_agent_guests_undone_total{result=\"clean\"}";
+    double[] before = {Testbed.metric(grcHttp, succeeded), Testbed.metric(grcHttp, setUp),
+        Testbed.metric(grcHttp, committed), Testbed.metric(grcHttp + 1, pilots),
+        Testbed.metric(agentHttp, built), Testbed.metric(agentHttp, undone)};
+
     Sh.Result r = grcAsUser(Duration.ofMinutes(3), "submit", "--site", "alpha=2", "--site",
         "bravo=2", "--wait", "--workdir", work.toString(), "--", "sh", "-c",
         "exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello");
@@ -86,6 +98,17 @@ class TestbedEndToEndTest {
     // The guests are gone once the job is; only the testbed's own links remain.
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+
+    // Every daemon's /metrics (real HTTP) moved with the job: the GRC's job, its states and its
+    // reservation's 2PC; alpha's CRM's 2 pilots; the agent's 4 guests, built and undone cleanly.
+    assertThat(Testbed.metric(grcHttp, succeeded)).as(succeeded).isEqualTo(before[0] + 1);
+    assertThat(Testbed.metric(grcHttp, setUp)).as(setUp).isEqualTo(before[1] + 1);
+    assertThat(Testbed.metric(grcHttp, committed)).as(committed).isEqualTo(before[2] + 1);
+    assertThat(Testbed.metric(grcHttp + 1, pilots)).as("alpha " + pilots)
+        .isEqualTo(before[3] + 2);
+    assertThat(Testbed.metric(agentHttp, built)).as(built).isEqualTo(before[4] + 4);
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Testbed.metric(agentHttp, undone)).as(undone).isEqualTo(before[5] + 4));
   }
 
   @Test

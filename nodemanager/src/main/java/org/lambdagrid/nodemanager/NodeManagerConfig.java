@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Quantities;
+import org.lambdagrid.common.ops.HttpConfig;
 import org.lambdagrid.common.security.TlsConfig;
 
 /**
@@ -25,6 +26,8 @@ import org.lambdagrid.common.security.TlsConfig;
  * connect_timeout: 30s          # how long to keep trying to reach the CRM
  * teardown_timeout: 30s         # how long teardown waits for a busy command before destroying
  * reconnect_grace: 60s          # how long a welcomed pilot redials a lost CRM, guest kept
+ * http:                         # node agent only (--agent): its operations port, plain HTTP
+ *   listen: 127.0.0.1:7379      # (/metrics); a pilot started alone ignores it
  * tls:                          # required to join a CRM (see TlsConfig); not for --cleanup
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/nodemanager-tokyo.crt   # a nodemanager certificate for the site
@@ -42,6 +45,7 @@ import org.lambdagrid.common.security.TlsConfig;
  *     welcomed it keeps its guest and command and redials (a hello with {@code resume}), before
  *     it gives up, tears down and ends; default 60s, must be positive
  * @param tls the {@code tls:} section, or null when absent
+ * @param http the {@code http:} section (the node agent's operations port), or null
  */
 public record NodeManagerConfig(
     @JsonProperty("driver") String driver,
@@ -50,7 +54,8 @@ public record NodeManagerConfig(
     @JsonProperty("connect_timeout") Duration connectTimeout,
     @JsonProperty("teardown_timeout") Duration teardownTimeout,
     @JsonProperty("reconnect_grace") Duration reconnectGrace,
-    @JsonProperty("tls") TlsConfig tls) {
+    @JsonProperty("tls") TlsConfig tls,
+    @JsonProperty("http") HttpConfig http) {
 
   public static final String DEFAULT_DRIVER = "namespaces";
   public static final Path DEFAULT_STATE_DIR = Path.of("/run/lambdagrid/nm");
@@ -86,6 +91,13 @@ public record NodeManagerConfig(
     }
   }
 
+  /** Without an {@code http} section. */
+  public NodeManagerConfig(String driver, Map<String, Object> driverConfig, Path stateDir,
+      Duration connectTimeout, Duration teardownTimeout, Duration reconnectGrace, TlsConfig tls) {
+    this(driver, driverConfig, stateDir, connectTimeout, teardownTimeout, reconnectGrace, tls,
+        null);
+  }
+
   /** The configuration without {@code reconnect_grace} (its default), as before it existed. */
   public NodeManagerConfig(String driver, Map<String, Object> driverConfig, Path stateDir,
       Duration connectTimeout, Duration teardownTimeout, TlsConfig tls) {
@@ -112,7 +124,8 @@ public record NodeManagerConfig(
       @JsonProperty("connect_timeout") String connectTimeout,
       @JsonProperty("teardown_timeout") String teardownTimeout,
       @JsonProperty("reconnect_grace") String reconnectGrace,
-      @JsonProperty("tls") TlsConfig tls) {
+      @JsonProperty("tls") TlsConfig tls,
+      @JsonProperty("http") HttpConfig http) {
     Path dir;
     try {
       dir = stateDir == null ? null : Path.of(stateDir);
@@ -121,7 +134,7 @@ public record NodeManagerConfig(
     }
     return new NodeManagerConfig(driver, driverConfig, dir,
         duration("connect_timeout", connectTimeout), duration("teardown_timeout", teardownTimeout),
-        duration("reconnect_grace", reconnectGrace), tls);
+        duration("reconnect_grace", reconnectGrace), tls, http);
   }
 
   private static Duration duration(String field, String text) {
@@ -142,17 +155,17 @@ public record NodeManagerConfig(
 
   public NodeManagerConfig withConnectTimeout(Duration timeout) {
     return new NodeManagerConfig(driver, driverConfig, stateDir, timeout, teardownTimeout,
-        reconnectGrace, tls);
+        reconnectGrace, tls, http);
   }
 
   public NodeManagerConfig withTeardownTimeout(Duration timeout) {
     return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, timeout,
-        reconnectGrace, tls);
+        reconnectGrace, tls, http);
   }
 
   public NodeManagerConfig withReconnectGrace(Duration grace) {
     return new NodeManagerConfig(driver, driverConfig, stateDir, connectTimeout, teardownTimeout,
-        grace, tls);
+        grace, tls, http);
   }
 
   /** The effective configuration as YAML, for the start-up log. */
@@ -166,6 +179,9 @@ public record NodeManagerConfig(
     m.put("reconnect_grace", formatSeconds(reconnectGrace));
     if (tls != null) {
       m.put("tls", tls);
+    }
+    if (http != null) {
+      m.put("http", http);
     }
     return ConfigLoader.render(m);
   }

@@ -16,6 +16,8 @@ import org.lambdagrid.common.Channels;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.PilotProfiles;
+import org.lambdagrid.common.ops.HttpConfig;
+import org.lambdagrid.common.ops.OpsHttpServer;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
@@ -220,13 +222,32 @@ public final class NodeManagerMain implements Callable<Integer> {
 
   /** --agent: serves pilots until SIGTERM, then tears them all down. */
   private int agent(PrintWriter err) {
+    HttpConfig http;
+    try {
+      http = configFile == null ? null : NodeManagerConfig.load(configFile).http();
+    } catch (ConfigException e) {
+      return fail(err, USAGE, e.getMessage());
+    }
     NodeAgent agent;
     try {
       agent = NodeAgent.bind(agentSocket, configFile);
     } catch (IOException | IllegalStateException e) {
       return fail(err, USAGE, "--agent: cannot listen on " + agentSocket + ": " + e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "node-agent-stop"));
+    OpsHttpServer ops;
+    try {
+      ops = http == null ? null : OpsHttpServer.start("node-agent", http.endpoint(),
+          agent.metrics().daemon().registry(), java.util.Map.of());
+    } catch (ConfigException e) {
+      agent.close();
+      return fail(err, USAGE, configFile.getFileName() + ": " + e.getMessage());
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      agent.close();
+      if (ops != null) {
+        ops.close();
+      }
+    }, "node-agent-stop"));
     agent.serve();
     return OK;
   }

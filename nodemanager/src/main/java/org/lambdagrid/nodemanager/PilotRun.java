@@ -11,6 +11,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.security.SecurePaths;
@@ -59,6 +60,14 @@ public final class PilotRun {
   public static int run(Endpoint crm, PilotIdentity identity, Path configFile,
       List<Lifeline> lifelines, PrintWriter err, boolean shutdownHook, CrmChannels channels)
       throws InterruptedException {
+    return run(crm, identity, configFile, lifelines, err, shutdownHook, channels,
+        UnaryOperator.identity());
+  }
+
+  /** As above, the pilot's guest driver wrapped by {@code driverWrap} (the agent's metrics). */
+  public static int run(Endpoint crm, PilotIdentity identity, Path configFile,
+      List<Lifeline> lifelines, PrintWriter err, boolean shutdownHook, CrmChannels channels,
+      UnaryOperator<GuestDriver> driverWrap) throws InterruptedException {
     String source = configFile == null ? "defaults" : configFile.getFileName().toString();
     boolean byUser = identity.launchedBy() != null;
     NodeManagerConfig config;
@@ -95,8 +104,8 @@ public final class PilotRun {
     }
     GuestDriver driver;
     try {
-      driver = GuestDrivers.create(config.driver(),
-          new DriverContext(config.driverConfig(), config.stateDir()));
+      driver = driverWrap.apply(GuestDrivers.create(config.driver(),
+          new DriverContext(config.driverConfig(), config.stateDir())));
     } catch (GuestDrivers.UnknownDriverException e) {
       return fail(err, USAGE, source + ": driver: " + e.getMessage());
     } catch (IllegalArgumentException e) {

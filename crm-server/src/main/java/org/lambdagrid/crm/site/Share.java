@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -733,6 +734,13 @@ final class Share {
   private List<Node> snapshot() {
     synchronized (this) {
       return List.copyOf(nodes);
+    }
+  }
+
+  /** Adds this share's nodes, by state, to {@code into}. */
+  void countNodes(Map<NodeState, Integer> into) {
+    synchronized (this) {
+      nodes.forEach(n -> into.merge(n.state, 1, Integer::sum));
     }
   }
 

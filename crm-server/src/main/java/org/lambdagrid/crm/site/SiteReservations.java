@@ -103,6 +103,16 @@ public final class SiteReservations {
     return java.util.List.copyOf(new java.util.TreeSet<>(held.keySet()));
   }
 
+  /** Nodes that live holds (prepared or committed) take at {@code at}. */
+  public synchronized long nodesInUse(java.time.Instant at) {
+    return calendar.usageAt(at.toEpochMilli());
+  }
+
+  /** How many holds entered each state since this CRM started ({@link HoldTable#outcomes}). */
+  public Map<HoldTable.State, Long> holdOutcomes() {
+    return table.outcomes();
+  }
+
   /** Every known hold id and its state (tests, crash checks). */
   public synchronized Map<String, HoldTable.State> snapshot() {
     return table.snapshot();

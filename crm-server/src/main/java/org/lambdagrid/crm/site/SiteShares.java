@@ -25,6 +25,7 @@ import org.lambdagrid.crm.pilot.PilotStarter;
 import org.lambdagrid.proto.v1.ExecSpec;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
+import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.PilotHello;
 import org.lambdagrid.proto.v1.TrustBundle;
 import org.slf4j.Logger;
@@ -372,6 +373,22 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   /** Nodes held by live shares now (whatever their windows). */
   public synchronized int nodesInUse() {
     return shares.values().stream().mapToInt(Share::nodeCount).sum();
+  }
+
+  /** Nodes of the live shares, by state (metrics). */
+  public Map<NodeState, Integer> nodesByState() {
+    List<Share> live;
+    synchronized (this) {
+      live = List.copyOf(shares.values());
+    }
+    Map<NodeState, Integer> out = new java.util.EnumMap<>(NodeState.class);
+    live.forEach(s -> s.countNodes(out));
+    return out;
+  }
+
+  /** Shares open now (metrics). */
+  public synchronized int shareCount() {
+    return shares.size();
   }
 
   public String siteName() {

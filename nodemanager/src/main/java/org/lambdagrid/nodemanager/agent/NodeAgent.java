@@ -102,6 +102,7 @@ public final class NodeAgent implements AutoCloseable {
   private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
   private final Set<Thread> pilots = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
+  private final AgentMetrics metrics = new AgentMetrics(() -> connections.size());
 
   private NodeAgent(Path socket, Path defaultConfig, ServerSocketChannel server, Limits limits) {
     this.socket = socket;
@@ -150,6 +151,11 @@ public final class NodeAgent implements AutoCloseable {
     log.info("node agent listening on {} (default pilot config: {})", socket,
         defaultConfig == null ? "defaults" : defaultConfig);
     return new NodeAgent(socket, defaultConfig, s, limits);
+  }
+
+  /** The agent's metrics: pilots, exits, guests built, failed and undone. */
+  public AgentMetrics metrics() {
+    return metrics;
   }
 
   /** Accepts connections until {@link #close}; each pilot runs on its own thread. */
@@ -220,7 +226,8 @@ public final class NodeAgent implements AutoCloseable {
       Path config = r.profile() != null
           ? PilotProfiles.resolve(PilotProfiles.etcDir(), r.profile()) : defaultConfig;
       code = PilotRun.run(r.crm(), identity, config,
-          List.of(Lifeline.ofStream(in, "launcher connection")), err, false, channels);
+          List.of(Lifeline.ofStream(in, "launcher connection")), err, false, channels,
+          metrics::wrap);
     } catch (IllegalArgumentException | org.lambdagrid.common.ConfigException e) {
       code = PilotRun.fail(err, NodeManagerMain.USAGE, e.getMessage());
     } catch (IOException e) {
@@ -232,6 +239,7 @@ public final class NodeAgent implements AutoCloseable {
       log.error("node agent: pilot launched by {} failed", who, e);
       code = PilotRun.fail(err, NodeManagerMain.FAILED, e.toString());
     }
+    metrics.pilotEnded(code);
     err.println(EXIT_LINE + " " + code);
     err.flush();
     try {
