@@ -40,7 +40,9 @@ import org.lambdagrid.proto.v1.Reservation;
  *
  * <p>Bounded: a span is at most {@link #MAX_SPAN}; at most {@link #MAX_ITEMS} reservations and as
  * many jobs per answer (the newest; {@code more} counts those left out); a job's view holds its
- * latest {@link #MAX_EVENTS} events. Stateless and thread-safe (the cores are).
+ * latest {@link #MAX_EVENTS} events. A snapshot reads every job and reservation the GRC holds
+ * in memory once (as ListJobs does), so its cost grows with the GRC's history, not the span.
+ * Stateless and thread-safe (the cores are).
  *
  * <pre>
  * snapshot: {now, from, to,
