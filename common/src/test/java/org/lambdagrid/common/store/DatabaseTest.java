@@ -195,6 +195,9 @@ class DatabaseTest {
         .hasMessage("password_file: 'pw' is not an absolute path");
     assertThat(StateConfig.defaults().effectiveUrl(Path.of("/var/lib/lg"), "grc"))
         .isEqualTo("jdbc:h2:file:/var/lib/lg/grc");
+    assertThatThrownBy(() -> new StateConfig(null, "u", dir.resolve("none").toString()).password())
+        .isInstanceOf(StoreException.class)
+        .hasMessage("state.password_file: " + dir.resolve("none") + " does not exist");
   }
 
   /** A kill -9 at this instant, as far as the file goes: a copy of what the OS has. */
