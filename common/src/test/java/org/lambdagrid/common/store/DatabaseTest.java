@@ -167,6 +167,32 @@ class DatabaseTest {
     }
   }
 
+  /**
+   * PostgreSQL: when the server ends the daemon's session, the write in flight fails (a
+   * StoreException naming the URL), the next transaction opens a new session, which takes the
+   * lock again, and nothing committed before is lost.
+   */
+  @Test
+  void aPostgresqlSessionEndedByTheServerIsReopenedWithItsLock() throws Exception {
+    TestDatabase t = db(StoreBackend.POSTGRESQL);
+    try (Database db = t.open("test", List.of(V1))) {
+      db.execute("INSERT INTO items (id) VALUES (?)", "before");
+      try (java.sql.Connection admin = t.connect();
+          ResultSet rs = admin.createStatement().executeQuery("SELECT pg_terminate_backend(pid)"
+              + " FROM pg_stat_activity WHERE datname = current_database()"
+              + " AND application_name = 'lambdagrid test'")) {
+        assertThat(rs.next()).isTrue();
+        assertThat(rs.getBoolean(1)).isTrue();
+      }
+      assertThatThrownBy(() -> db.execute("INSERT INTO items (id) VALUES (?)", "lost"))
+          .isInstanceOf(StoreException.class).hasMessageStartingWith("state database " + t.url());
+      db.execute("INSERT INTO items (id) VALUES (?)", "after");
+      assertThat(ids(db)).containsExactly("after", "before");
+      assertThatThrownBy(() -> t.open("test", List.of(V1)))
+          .hasMessageContaining("is locked by another process");
+    }
+  }
+
   @Test
   void namesTheUrlWhenItCannotOpen() {
     assertThatThrownBy(() -> Database.open("jdbc:postgresql://127.0.0.1:1/none", "u", "p",
