@@ -44,12 +44,12 @@ import org.slf4j.LoggerFactory;
  * {@code current_schema()} for as long as it lives (taken again on every reconnection), so a
  * second daemon on the same database and schema is refused the same way; the server frees the
  * lock when the session ends, which a killed daemon's does at once (its socket closes).
- * Thread-safe: transactions are serialised
- * on one connection (the daemons' write rates are small) and run on the database's own thread,
- * so interrupting a caller (a job's runner is cancelled by interrupting it) never interrupts
- * H2's file I/O, which would close the database; the caller waits for its transaction
- * uninterruptibly and keeps its interrupt. A broken connection is reopened at the next
- * transaction.
+ *
+ * <p>Thread-safe: transactions are serialised on one connection (the daemons' write rates are
+ * small) and run on the database's own thread, so interrupting a caller (a job's runner is
+ * cancelled by interrupting it) never interrupts H2's file I/O, which would close the database;
+ * the caller waits for its transaction uninterruptibly and keeps its interrupt. A broken
+ * connection is reopened at the next transaction.
  */
 public final class Database implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Database.class);
