@@ -8,13 +8,18 @@ import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.testing.StoreBackend;
+import org.lambdagrid.common.testing.TestDatabase;
 import org.lambdagrid.crm.site.SiteReservations;
 import org.lambdagrid.crm.site.SiteShares;
 import org.lambdagrid.crm.testing.TestPilotStarter;
@@ -23,16 +28,26 @@ import org.lambdagrid.crm.testing.TestPilotStarter;
  * A CRM that dies (no orderly close) and starts again on its state database: committed holds
  * stay until released, a prepared hold still expires at its original instant, tombstones still
  * refuse a late prepare, opened shares are bound again and started ones are dropped; nothing is
- * handed out twice.
+ * handed out twice. On the default H2 file and on a real PostgreSQL (skipped without
+ * scripts/postgres-local).
  */
 class CrmRestartTest {
   @TempDir Path dir;
   private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
+  /** The state database when a test chose one; otherwise the default H2 file in {@code dir}. */
+  private TestDatabase db;
+
+  @AfterEach
+  void dropDatabase() {
+    if (db != null) {
+      db.close();
+    }
+  }
 
   private CrmConfig config() {
     return ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
-        + "node_capacity: 4\nranges: [10.10.0.0/24]\nhold_time: 30s\nstate_dir: " + dir + "\n",
-        CrmConfig.class);
+        + "node_capacity: 4\nranges: [10.10.0.0/24]\nhold_time: 30s\nstate_dir: " + dir + "\n"
+        + (db == null ? "" : db.stateYaml()), CrmConfig.class);
   }
 
   private SiteShares site(JdbcSiteLedger ledger, Instant now) {
@@ -52,8 +67,10 @@ class CrmRestartTest {
     return Ipv4Cidr.parse(s);
   }
 
-  @Test
-  void holdsAndSharesSurviveAKill() {
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void holdsAndSharesSurviveAKill(StoreBackend backend) {
+    db = TestDatabase.create(backend, dir, "crm");
     assertThat(config().siteSettings().holdTime()).hasSeconds(30);
     JdbcSiteLedger first = JdbcSiteLedger.open(config());
     SiteShares before = site(first, T0);

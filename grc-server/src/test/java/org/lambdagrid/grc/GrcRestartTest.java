@@ -16,9 +16,13 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.testing.StoreBackend;
+import org.lambdagrid.common.testing.TestDatabase;
 import org.lambdagrid.grc.site.Site;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
@@ -41,11 +45,14 @@ import org.lambdagrid.proto.v1.ReservationState;
  * released; a reservation caught in the two-phase commit is released at every site and its
  * lease freed only once every site confirmed. A clean stop ({@link GrcServer#close}) fails live
  * jobs but keeps committed reservations the same way, and aborts one still in its two-phase
- * commit; without durable state it ends every reservation.
+ * commit; without durable state it ends every reservation. The crash case also runs on a real
+ * PostgreSQL (skipped without scripts/postgres-local).
  */
 class GrcRestartTest {
   @TempDir Path dir;
   private final List<AutoCloseable> closeMe = new ArrayList<>();
+  /** The state database when a test chose one; otherwise the default H2 file in {@code dir}. */
+  private TestDatabase db;
 
   @AfterEach
   void tearDown() throws Exception {
@@ -58,7 +65,8 @@ class GrcRestartTest {
     GrcConfig.TopologyConfig t = new GrcConfig.TopologyConfig(List.of("a", "b", "core"), List.of(
         new GrcConfig.LinkConfig("a", "core", "1G"), new GrcConfig.LinkConfig("b", "core", "1G")));
     return new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms", null, null,
-        t, new GrcConfig.NetworkConfig(null, null, "2s"), null, dir.toString(), null, null);
+        t, new GrcConfig.NetworkConfig(null, null, "2s"), null, dir.toString(),
+        db == null ? null : db.stateConfig(), null);
   }
 
   /** The first GRC: its core over fake CRMs, dropped without shutdown. */
@@ -99,8 +107,12 @@ class GrcRestartTest {
         .setDuration(ProtoTime.toProto(Duration.ofHours(1))).setUser("alice");
   }
 
-  @Test
-  void committedReservationsAndFinishedJobsSurvive_unfinishedJobsFail() throws Exception {
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void committedReservationsAndFinishedJobsSurvive_unfinishedJobsFail(StoreBackend backend)
+      throws Exception {
+    db = TestDatabase.create(backend, dir, "grc");
+    closeMe.add(0, db); // dropped last
     TestGrc first = firstLife();
     FakeSite a = first.fakes.add("a").stdout("hello\n");
     FakeSite b = first.fakes.add("b");

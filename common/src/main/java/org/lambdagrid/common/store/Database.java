@@ -39,12 +39,17 @@ import org.slf4j.LoggerFactory;
  * twice its live size or {@code compactAt}, whichever is larger.
  *
  * <p>Single writer: an H2 file can be open in one process only; a second daemon on the same
- * file fails to open it with a message that says so. Thread-safe: transactions are serialised
- * on one connection (the daemons' write rates are small) and run on the database's own thread,
- * so interrupting a caller (a job's runner is cancelled by interrupting it) never interrupts
- * H2's file I/O, which would close the database; the caller waits for its transaction
- * uninterruptibly and keeps its interrupt. A broken connection is reopened at the next
- * transaction.
+ * file fails to open it with a message that says so. On PostgreSQL the connection holds a
+ * session-level advisory lock named by the schema ({@code grc}, {@code crm}) and the connection's
+ * {@code current_schema()} for as long as it lives (taken again on every reconnection), so a
+ * second daemon on the same database and schema is refused the same way; the server frees the
+ * lock when the session ends, which a killed daemon's does at once (its socket closes).
+ *
+ * <p>Thread-safe: transactions are serialised on one connection (the daemons' write rates are
+ * small) and run on the database's own thread, so interrupting a caller (a job's runner is
+ * cancelled by interrupting it) never interrupts H2's file I/O, which would close the database;
+ * the caller waits for its transaction uninterruptibly and keeps its interrupt. A broken
+ * connection is reopened at the next transaction.
  */
 public final class Database implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Database.class);
@@ -71,6 +76,7 @@ public final class Database implements AutoCloseable {
   private final String url;
   private final String user;
   private final String password;
+  private final String schema;
   private final Dialect dialect;
   private final boolean checkpointEachCommit;
   private final Path h2File; // the .mv.db file of an H2 file database, else null
@@ -82,10 +88,12 @@ public final class Database implements AutoCloseable {
   private Connection connection; // guarded by this
   private boolean closed; // guarded by this
 
-  private Database(String url, String user, String password, Dialect dialect, long compactAt) {
+  private Database(String url, String user, String password, String schema, Dialect dialect,
+      long compactAt) {
     this.url = url;
     this.user = user;
     this.password = password;
+    this.schema = schema;
     this.dialect = dialect;
     this.checkpointEachCommit = url.startsWith("jdbc:h2:file:");
     this.h2File = checkpointEachCommit ? Path.of(h2Path(url) + ".mv.db") : null;
@@ -136,7 +144,7 @@ public final class Database implements AutoCloseable {
         }
       }
     }
-    Database db = new Database(effective, user, password, dialect, compactAt);
+    Database db = new Database(effective, user, password, schema, dialect, compactAt);
     try {
       db.transaction(c -> null); // opens the connection (on the database's thread)
       db.migrate(schema, migrations);
@@ -296,12 +304,16 @@ public final class Database implements AutoCloseable {
     }
   }
 
-  /** Binds arguments by position (String, Integer, Long, byte[], Boolean, or null as VARCHAR). */
+  /**
+   * Binds arguments by position: String, Integer, Long, byte[], Boolean, or null, which fits any
+   * column type (an untyped NULL: PostgreSQL refuses a VARCHAR null for a BIGINT or BYTEA
+   * column).
+   */
   public static void bind(PreparedStatement ps, Object... args) throws SQLException {
     for (int i = 0; i < args.length; i++) {
       Object a = args[i];
       if (a == null) {
-        ps.setNull(i + 1, java.sql.Types.VARCHAR);
+        ps.setNull(i + 1, java.sql.Types.NULL);
       } else if (a instanceof byte[] b) {
         ps.setBytes(i + 1, b);
       } else {
@@ -337,14 +349,78 @@ public final class Database implements AutoCloseable {
     if (password != null) {
       p.setProperty("password", password);
     }
+    if (dialect == Dialect.POSTGRESQL) {
+      p.setProperty("ApplicationName", "lambdagrid " + schema); // pg_stat_activity
+      p.setProperty("tcpKeepAlive", "true"); // a half-open connection ends in time
+    }
+    Connection c;
     try {
-      Connection c = DriverManager.getConnection(url, p);
-      c.setAutoCommit(false);
-      c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
-      connection = c;
-      return c;
+      c = DriverManager.getConnection(url, p);
     } catch (SQLException e) {
       throw new StoreException(openFailure(e), e);
+    }
+    try {
+      c.setAutoCommit(false);
+      c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+      if (dialect == Dialect.POSTGRESQL) {
+        lockOrRefuse(c);
+      }
+    } catch (SQLException | RuntimeException e) {
+      try {
+        c.close();
+      } catch (SQLException ignored) {
+        // the connection is dropped either way
+      }
+      if (e instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new StoreException("cannot open state database " + url + ": "
+          + firstLine(e.getMessage()), e);
+    }
+    connection = c;
+    return c;
+  }
+
+  /** The advisory lock's first key: "lg"; the second is a hash of the schema (see the class). */
+  private static final int LOCK_CLASS = 0x6c67;
+
+  /**
+   * Takes this daemon's session-level advisory lock on {@code c} (PostgreSQL), without waiting.
+   *
+   * @throws StoreException naming the holder's backend when another session has it
+   */
+  private void lockOrRefuse(Connection c) throws SQLException {
+    String key = "hashtext(coalesce(current_schema(), '') || '.' || ?)";
+    boolean got;
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT pg_try_advisory_lock(?, " + key + ")")) {
+      bind(ps, LOCK_CLASS, schema);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        got = rs.getBoolean(1);
+      }
+    }
+    String holder = "";
+    if (!got) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT l.pid, a.client_addr FROM pg_locks l"
+          + " LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+          + " AND l.granted AND l.database = (SELECT oid FROM pg_database"
+          + " WHERE datname = current_database()) AND l.classid = ? AND l.objsubid = 2"
+          + " AND l.objid::text::bigint = (" + key + "::bigint & 4294967295)")) {
+        bind(ps, LOCK_CLASS, schema);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) {
+            String addr = rs.getString(2);
+            holder = " (PostgreSQL backend pid " + rs.getInt(1)
+                + (addr == null ? "" : ", client " + addr) + " holds its lock)";
+          }
+        }
+      }
+    }
+    c.commit(); // the lock is the session's: it outlives this transaction
+    if (!got) {
+      throw new StoreException("state database " + url + " is locked by another process: is"
+          + " another daemon running with the same state.url?" + holder, null);
     }
   }
 
@@ -355,7 +431,13 @@ public final class Database implements AutoCloseable {
       return "state database " + url + " is locked by another process: is another daemon"
           + " running with the same state_dir or state.url? (" + firstLine(e.getMessage()) + ")";
     }
-    return "cannot open state database " + url + ": " + firstLine(e.getMessage());
+    String why = firstLine(e.getMessage());
+    Throwable cause = e.getCause();
+    if (cause != null && cause.getMessage() != null && !why.contains(cause.getMessage())) {
+      why = why + " (" + cause.getClass().getSimpleName() + ": " + firstLine(cause.getMessage())
+          + ")"; // e.g. PostgreSQL's "The connection attempt failed." for an unknown host
+    }
+    return "cannot open state database " + url + ": " + why;
   }
 
   private static String firstLine(String s) {

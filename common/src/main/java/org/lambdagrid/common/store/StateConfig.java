@@ -60,9 +60,13 @@ public record StateConfig(String url, String user,
       String text = Files.readString(Path.of(passwordFile));
       int nl = text.indexOf('\n');
       return nl < 0 ? text : text.substring(0, nl);
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new StoreException("state.password_file: " + passwordFile + " does not exist", e);
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new StoreException("state.password_file: " + passwordFile + " is not readable by"
+          + " this user", e);
     } catch (IOException e) {
-      throw new StoreException("state.password_file: cannot read " + passwordFile + ": "
-          + e.getMessage(), e);
+      throw new StoreException("state.password_file: cannot read " + passwordFile + ": " + e, e);
     }
   }
 }

@@ -3,27 +3,54 @@ package org.lambdagrid.grc.job;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.store.Database;
+import org.lambdagrid.common.testing.StoreBackend;
+import org.lambdagrid.common.testing.TestDatabase;
+import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcState;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.Phase;
 
-/** A finished job's output leaves memory for the state database and is read back on demand. */
+/**
+ * A finished job's output leaves memory for the state database and is read back on demand. On
+ * H2 (in memory) and on a real PostgreSQL (skipped without scripts/postgres-local).
+ */
 class JobOutputStoreTest {
-  private final GrcState state = GrcState.inMemory("output-" + UUID.randomUUID());
+  @TempDir Path dir;
+  private GrcState state;
+  private TestDatabase db;
+
+  /** The GRC's state on {@code backend}: H2 in memory, or a fresh PostgreSQL database. */
+  private void open(StoreBackend backend) {
+    if (backend == StoreBackend.H2) {
+      state = GrcState.inMemory("output-" + UUID.randomUUID());
+      return;
+    }
+    db = TestDatabase.create(backend, dir, "grc");
+    state = GrcState.open(ConfigLoader.parse("grc.yaml", db.stateYaml(), GrcConfig.class));
+  }
 
   @AfterEach
   void close() {
-    state.close();
+    if (state != null) {
+      state.close();
+    }
+    if (db != null) {
+      db.close();
+    }
   }
 
   private static JobRecord job(String id) {
@@ -44,8 +71,10 @@ class JobOutputStoreTest {
     return b.toString();
   }
 
-  @Test
-  void aFinishedJobsOutputIsEvictedToTheStoreAndNotLoadedAtStart() {
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void aFinishedJobsOutputIsEvictedToTheStoreAndNotLoadedAtStart(StoreBackend backend) {
+    open(backend);
     JdbcJobStore store = new JdbcJobStore(state.database(), 1 << 20);
     JobRecord job = job("j-1");
     job.appendPending("reserved", Instant.now());
@@ -76,8 +105,10 @@ class JobOutputStoreTest {
     assertThat(back.output().source(true).next(10, () -> { })).isNotEmpty();
   }
 
-  @Test
-  void aDroppedBeginningStaysCountedInTheStore() {
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void aDroppedBeginningStaysCountedInTheStore(StoreBackend backend) {
+    open(backend);
     JdbcJobStore store = new JdbcJobStore(state.database(), 1024);
     JobRecord job = new JobRecord("j-2", job("j-2").spec(), Instant.now(), Instant.now(),
         Instant.now().plusSeconds(60), Map.of(), 1024);
@@ -95,8 +126,10 @@ class JobOutputStoreTest {
     assertThat(dropped + text(all).length()).isEqualTo(4000);
   }
 
-  @Test
-  void outputRecordedBeforeOffsetsIsNumberedOnce() throws Exception {
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void outputRecordedBeforeOffsetsIsNumberedOnce(StoreBackend backend) throws Exception {
+    open(backend);
     JdbcJobStore store = new JdbcJobStore(state.database(), 1 << 20);
     JobRecord job = job("j-3");
     job.appendPending("reserved", Instant.now());
