@@ -381,23 +381,42 @@ public final class Database implements AutoCloseable {
     return c;
   }
 
+  /** How long an open waits for another session's lock to go before it refuses. */
+  private static final java.time.Duration LOCK_WAIT = java.time.Duration.ofSeconds(3);
+
   /** The advisory lock's first key: "lg"; the second is a hash of the schema (see the class). */
   private static final int LOCK_CLASS = 0x6c67;
 
   /**
-   * Takes this daemon's session-level advisory lock on {@code c} (PostgreSQL), without waiting.
+   * Takes this daemon's session-level advisory lock on {@code c} (PostgreSQL), waiting at most
+   * {@link #LOCK_WAIT} for another session to drop it.
    *
    * @throws StoreException naming the holder's backend when another session has it
    */
   private void lockOrRefuse(Connection c) throws SQLException {
     String key = "hashtext(coalesce(current_schema(), '') || '.' || ?)";
-    boolean got;
-    try (PreparedStatement ps = c.prepareStatement(
-        "SELECT pg_try_advisory_lock(?, " + key + ")")) {
-      bind(ps, LOCK_CLASS, schema);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        got = rs.getBoolean(1);
+    boolean got = false;
+    // A daemon killed a moment ago: its backend drops the lock when it sees the connection
+    // close, which may be just after this start. Wait that long, not longer.
+    long deadline = System.nanoTime() + LOCK_WAIT.toNanos();
+    while (true) {
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT pg_try_advisory_lock(?, " + key + ")")) {
+        bind(ps, LOCK_CLASS, schema);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          got = rs.getBoolean(1);
+        }
+      }
+      c.commit();
+      if (got || System.nanoTime() > deadline) {
+        break;
+      }
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
       }
     }
     String holder = "";
@@ -496,6 +515,16 @@ public final class Database implements AutoCloseable {
 
   private void closeConnection() {
     if (connection != null) {
+      if (dialect == Dialect.POSTGRESQL) {
+        // The server drops a closed session's locks only when its backend has exited, after
+        // close returns: unlock here, so a daemon started right after this one is not refused.
+        try (Statement st = connection.createStatement()) {
+          st.execute("SELECT pg_advisory_unlock_all()");
+          connection.commit();
+        } catch (SQLException ignored) {
+          // a broken session: its backend ends and drops the lock by itself
+        }
+      }
       try {
         connection.close();
       } catch (SQLException ignored) {
