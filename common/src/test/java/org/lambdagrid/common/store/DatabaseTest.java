@@ -226,6 +226,21 @@ class DatabaseTest {
         .hasMessage("state.password_file: " + dir.resolve("none") + " does not exist");
   }
 
+  @Test
+  void aPasswordFileOthersMayReadIsRefused_anOwnOneIsRead() throws Exception {
+    Path pw = dir.resolve("db.password");
+    java.nio.file.Files.writeString(pw, "secret\nignored\n");
+    java.nio.file.Files.setPosixFilePermissions(pw,
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    assertThatThrownBy(() -> new StateConfig(null, "u", pw.toString()).password())
+        .isInstanceOf(StoreException.class)
+        .hasMessage("state.password_file: " + pw + " is readable by group and others; make it"
+            + " the daemon user's alone: chmod 600 " + pw);
+    java.nio.file.Files.setPosixFilePermissions(pw,
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    assertThat(new StateConfig(null, "u", pw.toString()).password()).isEqualTo("secret");
+  }
+
   /** A kill -9 at this instant, as far as the file goes: a copy of what the OS has. */
   private Path crashCopy(String name) throws Exception {
     Path copy = dir.resolve("crash-" + name);

@@ -392,6 +392,13 @@ public final class JobRecord implements StoredRecord {
         r.hostfile = TrustBundles.hostfile(hosts);
       }
       r.events.addAll(history);
+      for (int i = history.size() - 1; i >= 0; i--) { // when it entered the recorded state
+        Event e = history.get(i);
+        if (e.getJobState() == r.state && e.hasTime()) {
+          r.stateSince = ProtoTime.fromProto(e.getTime());
+          break;
+        }
+      }
       if (!history.isEmpty()) {
         Event last = history.get(history.size() - 1);
         if (last.getPhase() != Phase.PHASE_UNSPECIFIED) {
