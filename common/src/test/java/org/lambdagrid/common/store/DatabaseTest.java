@@ -193,6 +193,25 @@ class DatabaseTest {
     }
   }
 
+  /**
+   * PostgreSQL: a session cut off without the server noticing (a network break) still holds the
+   * lock; the daemon's next session ends it and goes on, instead of being refused for hours.
+   */
+  @Test
+  void aPostgresqlSessionLostUnnoticedIsEndedByTheDaemonsNextOne() throws Exception {
+    TestDatabase t = db(StoreBackend.POSTGRESQL);
+    try (Database db = t.open("test", List.of(V1))) {
+      db.execute("INSERT INTO items (id) VALUES (?)", "before");
+      try (java.sql.Connection stale = db.dropSessionUnclosed()) {
+        db.execute("INSERT INTO items (id) VALUES (?)", "after");
+        assertThat(ids(db)).containsExactly("after", "before");
+        assertThat(stale.isValid(5)).as("the old session was ended").isFalse();
+      }
+      assertThatThrownBy(() -> t.open("test", List.of(V1)))
+          .hasMessageContaining("is locked by another process");
+    }
+  }
+
   @Test
   void namesTheUrlWhenItCannotOpen() {
     assertThatThrownBy(() -> Database.open("jdbc:postgresql://127.0.0.1:1/none", "u", "p",
