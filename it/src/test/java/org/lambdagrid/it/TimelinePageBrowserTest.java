@@ -49,6 +49,11 @@ class TimelinePageBrowserTest {
       if (browser != null) {
         browser.close();
         assertThat(browser.processesLeft()).as("chromium processes left").isEmpty();
+      } else if (browserDir != null) {
+        // start() failed (it removes what it made) or never ran: nothing of it may stay
+        Sh.run(Duration.ofSeconds(30), "rm", "-rf", "--", browserDir.toString());
+      }
+      if (browserDir != null) {
         assertThat(browserDir).doesNotExist();
       }
     } finally {
