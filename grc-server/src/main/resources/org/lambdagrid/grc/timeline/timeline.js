@@ -19,7 +19,7 @@
   const TOKEN_KEY = 'lambdagrid.timeline.token';
 
   const params = new URLSearchParams(location.search);
-  let spanKey = SPANS[params.get('span')] ? params.get('span') : '30m';
+  let spanKey = Object.hasOwn(SPANS, params.get('span') || '') ? params.get('span') : '30m';
   let selectedJob = params.get('job');
   let last = null;
   let loop = 0; // the polling loop's generation: a new one (sign-in) ends the one before
@@ -468,7 +468,11 @@
     });
     document.querySelector('#phases tbody').replaceChildren(...rows);
 
-    const ev = job.events.slice(-200).map((e) => {
+    // The API answers the latest 500 events; all of those are shown, and the rest counted.
+    document.getElementById('job-events-summary').textContent = job.eventsLeftOut > 0
+        ? `events: the latest ${job.events.length} of ${job.events.length + job.eventsLeftOut}`
+        : `events: all ${job.events.length}`;
+    const ev = job.events.map((e) => {
       const tr = el('tr', {'data-kind': e.kind});
       tr.appendChild(el('td', {class: 'num'}, String(e.seq)));
       tr.appendChild(el('td', {}, clock(e.time)));

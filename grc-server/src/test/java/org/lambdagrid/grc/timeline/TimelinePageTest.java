@@ -140,7 +140,7 @@ class TimelinePageTest {
     assertThat(page.body()).contains("<form id=\"login-form\"")
         .contains("<input type=\"password\" id=\"token\"").contains("id=\"sign-out\"");
     assertThat(js.body()).contains("sessionStorage").doesNotContain("localStorage")
-        .contains("'Bearer ' + t");
+        .contains("'Bearer ' + t").contains("Object.hasOwn(SPANS");
     assertThat(get("/timeline.css").statusCode()).isEqualTo(200);
     assertThat(get("/nothing-here").statusCode()).isEqualTo(404);
     assertThat(get("/api/nothing").statusCode()).isEqualTo(404);
