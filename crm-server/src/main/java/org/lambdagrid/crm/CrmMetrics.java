@@ -42,7 +42,7 @@ public final class CrmMetrics {
         .help("The site's node capacity").callback(cb -> cb.call(capacity)).register(registry);
     GaugeWithCallback.builder().name("lambdagrid_crm_site_nodes_reserved")
         .help("Nodes that prepared or committed reservations hold now")
-        .callback(cb -> cb.call(shares.get().reservations().nodesInUse(clock.instant())))
+        .callback(cb -> cb.call(shares.get().reservations().nodesHeldAt(clock.instant())))
         .register(registry);
     CounterWithCallback.builder().name("lambdagrid_crm_holds_total")
         .help("Reservation holds that entered each state since the CRM started")

@@ -140,6 +140,13 @@ class GrcRestartTest {
     assertThat(r.getState()).isEqualTo(JobState.JOB_FAILED);
     assertThat(r.getFailedPhase()).isEqualTo(Phase.PHASE_RUN);
     assertThat(r.getMessage()).startsWith("the GRC restarted during phase RUN");
+    // ... and counted as one, with the time it spent STARTING (until the restart's end of it).
+    var scrape = second.metrics().registry().scrape();
+    assertThat(scrape.stream().filter(m -> m.getMetadata().getName()
+        .equals("lambdagrid_grc_jobs_finished")).findFirst().orElseThrow().getDataPoints()
+        .stream().filter(p -> p.getLabels().get("state").equals("FAILED"))
+        .mapToDouble(p -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot
+            .CounterDataPointSnapshot) p).getValue()).sum()).isEqualTo(1.0);
     assertThat(b.released()).contains(running.getId());
     // The reservation made for the failed job ends with it and is released everywhere.
     await().atMost(Duration.ofSeconds(20)).until(() -> second.reservations()

@@ -83,7 +83,7 @@ class NodeManagerConfigTest {
   void unknownField_isNamedWithTheKnownOnes() {
     assertThatThrownBy(() -> parse("drivr: fake\n")).isInstanceOf(ConfigException.class)
         .hasMessageStartingWith("nm.yaml: drivr: unknown field (known fields: connect_timeout,"
-            + " driver, driver_config, reconnect_grace, state_dir, teardown_timeout, tls)");
+            + " driver, driver_config, http, reconnect_grace, state_dir, teardown_timeout, tls)");
   }
 
   @Test

@@ -1,6 +1,7 @@
 package org.lambdagrid.common.ops;
 
 import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
+import io.grpc.ForwardingServerCallListener.SimpleForwardingServerCallListener;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
@@ -10,11 +11,13 @@ import io.grpc.Status;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Counts a daemon's gRPC calls: {@code lambdagrid_grpc_server_started_total{service,method}},
  * {@code lambdagrid_grpc_server_handled_total{service,method,code}} (code as gRPC names it: OK,
- * PERMISSION_DENIED, ...) and, for unary calls, {@code lambdagrid_grpc_server_handling_seconds}.
+ * PERMISSION_DENIED, ...; CANCELLED for a call its client cancelled) and, for unary calls,
+ * {@code lambdagrid_grpc_server_handling_seconds}.
  * Placed outside the authorizer, so refused calls are counted too.
  */
 public final class GrpcServerMetrics implements ServerInterceptor {
@@ -45,15 +48,28 @@ public final class GrpcServerMetrics implements ServerInterceptor {
     boolean unary = m.getType() == MethodDescriptor.MethodType.UNARY;
     long t0 = System.nanoTime();
     started.labelValues(service, method).inc();
-    return next.startCall(new SimpleForwardingServerCall<>(call) {
+    AtomicBoolean counted = new AtomicBoolean();
+    ServerCall.Listener<Q> listener = next.startCall(new SimpleForwardingServerCall<>(call) {
       @Override
       public void close(Status status, Metadata trailers) {
-        handled.labelValues(service, method, status.getCode().name()).inc();
-        if (unary) {
-          seconds.labelValues(service, method).observe((System.nanoTime() - t0) / 1e9);
+        if (counted.compareAndSet(false, true)) {
+          handled.labelValues(service, method, status.getCode().name()).inc();
+          if (unary) {
+            seconds.labelValues(service, method).observe((System.nanoTime() - t0) / 1e9);
+          }
         }
         super.close(status, trailers);
       }
     }, headers);
+    // A call the client cancels (a watch stream it stops) never reaches close.
+    return new SimpleForwardingServerCallListener<>(listener) {
+      @Override
+      public void onCancel() {
+        if (counted.compareAndSet(false, true)) {
+          handled.labelValues(service, method, Status.Code.CANCELLED.name()).inc();
+        }
+        super.onCancel();
+      }
+    };
   }
 }

@@ -30,6 +30,20 @@ import org.slf4j.LoggerFactory;
 public final class OpsHttpServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(OpsHttpServer.class);
 
+  static {
+    // The JDK's server has no bound by default: whoever reaches the port could hold every file
+    // descriptor of the daemon. Read by the JDK when its first server is made (unless set).
+    setIfAbsent("sun.net.httpserver.maxConnections", "64");
+    setIfAbsent("sun.net.httpserver.maxReqTime", "30"); // seconds to read a request
+    setIfAbsent("sun.net.httpserver.maxRspTime", "60"); // seconds to send a response
+  }
+
+  private static void setIfAbsent(String key, String value) {
+    if (System.getProperty(key) == null) {
+      System.setProperty(key, value);
+    }
+  }
+
   private final HttpServer server;
   private final ExecutorService executor;
 

@@ -381,6 +381,9 @@ public final class Database implements AutoCloseable {
     return c;
   }
 
+  /** The backend pid of this daemon's session that took the lock last (0: none yet). */
+  private int ownBackend;
+
   /** How long an open waits for another session's lock to go before it refuses. */
   private static final java.time.Duration LOCK_WAIT = java.time.Duration.ofSeconds(3);
 
@@ -394,14 +397,14 @@ public final class Database implements AutoCloseable {
    * @throws StoreException naming the holder's backend when another session has it
    */
   private void lockOrRefuse(Connection c) throws SQLException {
-    String key = "hashtext(coalesce(current_schema(), '') || '.' || ?)";
     boolean got = false;
     // A daemon killed a moment ago: its backend drops the lock when it sees the connection
     // close, which may be just after this start. Wait that long, not longer.
     long deadline = System.nanoTime() + LOCK_WAIT.toNanos();
+    boolean endedOwn = false;
     while (true) {
       try (PreparedStatement ps = c.prepareStatement(
-          "SELECT pg_try_advisory_lock(?, " + key + ")")) {
+          "SELECT pg_try_advisory_lock(?, " + LOCK_KEY + ")")) {
         bind(ps, LOCK_CLASS, schema);
         try (ResultSet rs = ps.executeQuery()) {
           rs.next();
@@ -412,6 +415,19 @@ public final class Database implements AutoCloseable {
       if (got || System.nanoTime() > deadline) {
         break;
       }
+      // This daemon's own earlier session, cut off without the server noticing (a network
+      // break): it would hold the lock until the server's keepalive gives up. End it.
+      if (!endedOwn && ownBackend > 0 && holder(c).pid() == ownBackend) {
+        endedOwn = true;
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_terminate_backend(?)")) {
+          bind(ps, ownBackend);
+          ps.executeQuery().close();
+        }
+        c.commit();
+        log.warn("state database {}: ended this daemon's earlier session (backend pid {}), which"
+            + " still held its lock", url, ownBackend);
+        continue;
+      }
       try {
         Thread.sleep(100);
       } catch (InterruptedException e) {
@@ -419,28 +435,54 @@ public final class Database implements AutoCloseable {
         break;
       }
     }
-    String holder = "";
-    if (!got) {
-      try (PreparedStatement ps = c.prepareStatement("SELECT l.pid, a.client_addr FROM pg_locks l"
-          + " LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-          + " AND l.granted AND l.database = (SELECT oid FROM pg_database"
-          + " WHERE datname = current_database()) AND l.classid = ? AND l.objsubid = 2"
-          + " AND l.objid::text::bigint = (" + key + "::bigint & 4294967295)")) {
-        bind(ps, LOCK_CLASS, schema);
-        try (ResultSet rs = ps.executeQuery()) {
-          if (rs.next()) {
-            String addr = rs.getString(2);
-            holder = " (PostgreSQL backend pid " + rs.getInt(1)
-                + (addr == null ? "" : ", client " + addr) + " holds its lock)";
-          }
-        }
-      }
-    }
+    Holder h = got ? null : holder(c);
     c.commit(); // the lock is the session's: it outlives this transaction
     if (!got) {
       throw new StoreException("state database " + url + " is locked by another process: is"
-          + " another daemon running with the same state.url?" + holder, null);
+          + " another daemon running with the same state.url?" + h.describe(), null);
     }
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(
+        "SELECT pg_backend_pid()")) {
+      rs.next();
+      ownBackend = rs.getInt(1);
+    }
+    c.commit();
+  }
+
+  /** The advisory lock's second key, from the schema: see the class. */
+  private static final String LOCK_KEY = "hashtext(coalesce(current_schema(), '') || '.' || ?)";
+
+  /** The backend that holds this daemon's lock (pid 0: none found), for messages. */
+  private record Holder(int pid, String address) {
+    String describe() {
+      return pid == 0 ? "" : " (PostgreSQL backend pid " + pid
+          + (address == null ? "" : ", client " + address) + " holds its lock)";
+    }
+  }
+
+  private Holder holder(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT l.pid, a.client_addr FROM pg_locks l"
+        + " LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+        + " AND l.granted AND l.database = (SELECT oid FROM pg_database"
+        + " WHERE datname = current_database()) AND l.classid = ? AND l.objsubid = 2"
+        + " AND l.objid::text::bigint = (" + LOCK_KEY + "::bigint & 4294967295)")) {
+      bind(ps, LOCK_CLASS, schema);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? new Holder(rs.getInt(1), rs.getString(2)) : new Holder(0, null);
+      }
+    }
+  }
+
+  /**
+   * For tests: forgets the session without closing it, as a network break that the server has
+   * not noticed yet would; returns it (the caller closes it).
+   */
+  Connection dropSessionUnclosed() throws Exception {
+    return thread.submit(() -> {
+      Connection c = connection;
+      connection = null;
+      return c;
+    }).get();
   }
 
   /** A sentence an operator can act on for a failed open. */

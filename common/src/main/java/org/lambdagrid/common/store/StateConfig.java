@@ -51,12 +51,24 @@ public record StateConfig(String url, String user,
     return "jdbc:h2:file:" + stateDir.toAbsolutePath().resolve(name);
   }
 
-  /** The password from {@code password_file} (its first line), or null without one. */
+  /**
+   * The password from {@code password_file} (its first line), or null without one. A file
+   * that its group or others may read is refused.
+   */
   public String password() {
     if (passwordFile == null || passwordFile.isEmpty()) {
       return null;
     }
     try {
+      var open = java.util.EnumSet.copyOf(Files.getPosixFilePermissions(Path.of(passwordFile)));
+      open.retainAll(java.util.EnumSet.of(java.nio.file.attribute.PosixFilePermission.GROUP_READ,
+          java.nio.file.attribute.PosixFilePermission.OTHERS_READ));
+      if (!open.isEmpty()) {
+        throw new StoreException("state.password_file: " + passwordFile + " is readable by "
+            + (open.size() == 2 ? "group and others" : open.contains(
+                java.nio.file.attribute.PosixFilePermission.GROUP_READ) ? "its group" : "others")
+            + "; make it the daemon user's alone: chmod 600 " + passwordFile, null);
+      }
       String text = Files.readString(Path.of(passwordFile));
       int nl = text.indexOf('\n');
       return nl < 0 ? text : text.substring(0, nl);

@@ -66,6 +66,45 @@ class OpsHttpServerTest {
   }
 
   @Test
+  void aStreamTheClientCancelsIsCountedCancelled() throws Exception {
+    DaemonMetrics metrics = new DaemonMetrics();
+    String name = "ops-" + System.nanoTime();
+    try (DaemonServer grpc = new DaemonServer(name, InProcessServerBuilder.forName(name),
+        List.of(), org.lambdagrid.common.security.RoleAuthorizer.anyRole(), metrics.grpc())
+        .start();
+        OpsHttpServer ops = OpsHttpServer.start("test", new Endpoint("127.0.0.1", 0),
+            metrics.registry(), Map.of())) {
+      ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+      try {
+        var first = new java.util.concurrent.CompletableFuture<Void>();
+        io.grpc.Context.CancellableContext ctx = io.grpc.Context.current().withCancellation();
+        ctx.run(() -> HealthGrpc.newStub(ch).watch(HealthCheckRequest.getDefaultInstance(),
+            new io.grpc.stub.StreamObserver<>() {
+              @Override
+              public void onNext(io.grpc.health.v1.HealthCheckResponse r) {
+                first.complete(null);
+              }
+
+              @Override
+              public void onError(Throwable t) { }
+
+              @Override
+              public void onCompleted() { }
+            }));
+        first.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        ctx.cancel(null);
+        String sample = "lambdagrid_grpc_server_handled_total{code=\"CANCELLED\",method=\"Watch\","
+            + "service=\"grpc.health.v1.Health\"} 1.0";
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
+            .untilAsserted(() -> assertThat(get(ops.port(), "/metrics", "GET").body())
+                .contains(sample));
+      } finally {
+        ch.shutdownNow();
+      }
+    }
+  }
+
+  @Test
   void aPortInUseIsAConfigErrorNamingTheAddress() {
     try (OpsHttpServer first = OpsHttpServer.start("a", new Endpoint("127.0.0.1", 0),
         new DaemonMetrics().registry(), Map.of())) {

@@ -193,6 +193,25 @@ class DatabaseTest {
     }
   }
 
+  /**
+   * PostgreSQL: a session cut off without the server noticing (a network break) still holds the
+   * lock; the daemon's next session ends it and goes on, instead of being refused for hours.
+   */
+  @Test
+  void aPostgresqlSessionLostUnnoticedIsEndedByTheDaemonsNextOne() throws Exception {
+    TestDatabase t = db(StoreBackend.POSTGRESQL);
+    try (Database db = t.open("test", List.of(V1))) {
+      db.execute("INSERT INTO items (id) VALUES (?)", "before");
+      try (java.sql.Connection stale = db.dropSessionUnclosed()) {
+        db.execute("INSERT INTO items (id) VALUES (?)", "after");
+        assertThat(ids(db)).containsExactly("after", "before");
+        assertThat(stale.isValid(5)).as("the old session was ended").isFalse();
+      }
+      assertThatThrownBy(() -> t.open("test", List.of(V1)))
+          .hasMessageContaining("is locked by another process");
+    }
+  }
+
   @Test
   void namesTheUrlWhenItCannotOpen() {
     assertThatThrownBy(() -> Database.open("jdbc:postgresql://127.0.0.1:1/none", "u", "p",
@@ -224,6 +243,21 @@ class DatabaseTest {
     assertThatThrownBy(() -> new StateConfig(null, "u", dir.resolve("none").toString()).password())
         .isInstanceOf(StoreException.class)
         .hasMessage("state.password_file: " + dir.resolve("none") + " does not exist");
+  }
+
+  @Test
+  void aPasswordFileOthersMayReadIsRefused_anOwnOneIsRead() throws Exception {
+    Path pw = dir.resolve("db.password");
+    java.nio.file.Files.writeString(pw, "secret\nignored\n");
+    java.nio.file.Files.setPosixFilePermissions(pw,
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    assertThatThrownBy(() -> new StateConfig(null, "u", pw.toString()).password())
+        .isInstanceOf(StoreException.class)
+        .hasMessage("state.password_file: " + pw + " is readable by group and others; make it"
+            + " the daemon user's alone: chmod 600 " + pw);
+    java.nio.file.Files.setPosixFilePermissions(pw,
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    assertThat(new StateConfig(null, "u", pw.toString()).password()).isEqualTo("secret");
   }
 
   /** A kill -9 at this instant, as far as the file goes: a copy of what the OS has. */

@@ -103,13 +103,11 @@ public final class SiteReservations {
     return java.util.List.copyOf(new java.util.TreeSet<>(held.keySet()));
   }
 
-  /** Nodes that live holds (prepared or committed) take at {@code at}. */
-  public synchronized long nodesInUse(java.time.Instant at) {
-    return calendar.usageAt(at.toEpochMilli());
-  }
-
-  /** How many holds entered each state since this CRM started ({@link HoldTable#outcomes}). */
-  public Map<HoldTable.State, Long> holdOutcomes() {
+  /**
+   * How many holds entered each state since this CRM started ({@link HoldTable#outcomes}).
+   * Under this object's lock: expiring a hold frees calendar entries this lock guards.
+   */
+  public synchronized Map<HoldTable.State, Long> holdOutcomes() {
     return table.outcomes();
   }
 

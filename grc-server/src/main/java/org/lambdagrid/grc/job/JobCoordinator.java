@@ -222,8 +222,8 @@ public final class JobCoordinator implements AutoCloseable {
   }
 
   /**
-   * Tells {@code o} of every state change of the jobs submitted from now on (the GRC's metrics;
-   * jobs recovered after a restart are not observed).
+   * Tells {@code o} of every state change of the jobs submitted from now on, and of the end of
+   * those a restart fails ({@link #failUnfinishedAfterRestart}); the GRC's metrics.
    */
   public void observe(JobRecord.Observer o) {
     observer = o;
@@ -359,6 +359,7 @@ public final class JobCoordinator implements AutoCloseable {
       String during = s == JOB_PENDING || p == Phase.PHASE_UNSPECIFIED
           ? "before the job started (" + ProtoNames.shortName(s) + ")"
           : "during phase " + ProtoNames.shortName(p);
+      job.observe(observer); // counted as failed; its last state lasted until now
       job.finish(JOB_FAILED, p, "the GRC restarted " + during
           + "; the job cannot continue and its shares are released", null, clock.instant());
       job.ended.complete(null);

@@ -427,6 +427,13 @@ public final class JobRecord implements StoredRecord {
         // recovered without its terminal event: it ended by its last known one
         r.endedAt = ProtoTime.fromProto(history.get(history.size() - 1).getTime());
       }
+      for (int i = history.size() - 1; i >= 0; i--) { // when it entered the recorded state
+        Event e = history.get(i);
+        if (e.getJobState() == r.state && e.hasTime()) {
+          r.stateSince = ProtoTime.fromProto(e.getTime());
+          break;
+        }
+      }
       if (!history.isEmpty()) {
         Event last = history.get(history.size() - 1);
         if (last.getPhase() != Phase.PHASE_UNSPECIFIED) {

@@ -102,7 +102,10 @@ public final class NodeAgent implements AutoCloseable {
   private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
   private final Set<Thread> pilots = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
-  private final AgentMetrics metrics = new AgentMetrics(() -> connections.size());
+  /** Pilots past their request line, in PilotRun (the metric; connections may be idle). */
+  private final java.util.concurrent.atomic.AtomicInteger running =
+      new java.util.concurrent.atomic.AtomicInteger();
+  private final AgentMetrics metrics = new AgentMetrics(running::get);
 
   private NodeAgent(Path socket, Path defaultConfig, ServerSocketChannel server, Limits limits) {
     this.socket = socket;
@@ -225,9 +228,14 @@ public final class NodeAgent implements AutoCloseable {
       log.info("node agent: pilot for job {} node {} launched by {}", r.job(), r.node(), who);
       Path config = r.profile() != null
           ? PilotProfiles.resolve(PilotProfiles.etcDir(), r.profile()) : defaultConfig;
-      code = PilotRun.run(r.crm(), identity, config,
-          List.of(Lifeline.ofStream(in, "launcher connection")), err, false, channels,
-          metrics::wrap);
+      running.incrementAndGet();
+      try {
+        code = PilotRun.run(r.crm(), identity, config,
+            List.of(Lifeline.ofStream(in, "launcher connection")), err, false, channels,
+            metrics::wrap);
+      } finally {
+        running.decrementAndGet();
+      }
     } catch (IllegalArgumentException | org.lambdagrid.common.ConfigException e) {
       code = PilotRun.fail(err, NodeManagerMain.USAGE, e.getMessage());
     } catch (IOException e) {
