@@ -215,6 +215,14 @@ public final class JobCoordinator implements AutoCloseable {
   }
 
   /**
+   * Every job's record, newest first (then by id): a copy of the list, not of the records, so
+   * a reader can filter before building any snapshot ({@link JobRecord#toProto}).
+   */
+  public List<JobRecord> records() {
+    return store.list();
+  }
+
+  /**
    * Tells {@code o} of every state change of the jobs submitted from now on, and of the end of
    * those a restart fails ({@link #failUnfinishedAfterRestart}); the GRC's metrics.
    */
