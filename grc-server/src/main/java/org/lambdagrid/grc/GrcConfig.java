@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Quantities;
@@ -491,7 +492,7 @@ public record GrcConfig(
 
   /** Which network resource manager the GRC runs, and its settings. */
   public record NetworkConfig(String provider, @JsonProperty("state_dir") String stateDir,
-      @JsonProperty("hold_time") String holdTime) {
+      @JsonProperty("hold_time") String holdTime, OverlayConfig overlay) {
     public static final String CALENDAR = "calendar";
     public static final String TESTBED = "testbed";
 
@@ -503,6 +504,13 @@ public record GrcConfig(
       }
       stateDir = stateDir == null ? "/run/lambdagrid/grc-net" : stateDir;
       holdTime = positive("hold_time", holdTime, "120s");
+      if (overlay != null && !provider.equals(TESTBED)) {
+        throw new IllegalArgumentException("overlay: only the testbed provider builds overlays (provider: " + provider + ")");
+      }
+    }
+
+    public NetworkConfig(String provider, String stateDir, String holdTime) {
+      this(provider, stateDir, holdTime, null);
     }
 
     public static NetworkConfig defaults() {
@@ -513,4 +521,49 @@ public record GrcConfig(
       return Quantities.parseDuration(holdTime);
     }
   }
+
+  /**
+   * The testbed provider's routed sites: {@code sites} names each routed site's underlay endpoint
+   * (and the network namespace it lives in, if not the GRC's); a reservation touching such a site
+   * gets a VXLAN overlay with its own VNI from {@code vni_range} (default 4096-8191);
+   * {@code underlay_mtu} (default 1500) is the routed network's MTU, the overlay's is 50 less.
+   */
+  public record OverlayConfig(@JsonProperty("vni_range") String vniRange,
+      @JsonProperty("underlay_mtu") Integer underlayMtu, Map<String, OverlaySite> sites) {
+    public OverlayConfig {
+      vniRange = vniRange == null ? "4096-8191" : vniRange;
+      if (!vniRange.matches("[0-9]{1,8}-[0-9]{1,8}")) {
+        throw new IllegalArgumentException("overlay.vni_range: '" + vniRange + "' is not FIRST-LAST (e.g. 4096-8191)");
+      }
+      underlayMtu = underlayMtu == null ? 1500 : underlayMtu;
+      if (underlayMtu < 1330 || underlayMtu > 65535) {
+        throw new IllegalArgumentException("overlay.underlay_mtu: " + underlayMtu + " is not 1330..65535");
+      }
+      sites = sites == null ? Map.of() : Map.copyOf(sites);
+      sites.forEach((name, site) -> {
+        if (site == null || site.endpoint() == null
+            || !site.endpoint().matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
+          throw new IllegalArgumentException("overlay.sites." + name + ".endpoint: '"
+              + (site == null ? null : site.endpoint()) + "' is not an IPv4 address");
+        }
+      });
+      vniMin();
+    }
+
+    public int vniMin() {
+      int a = Integer.parseInt(vniRange.split("-")[0]);
+      int b = Integer.parseInt(vniRange.split("-")[1]);
+      if (a < 1 || b > 0xFFFFFF || a > b) {
+        throw new IllegalArgumentException("overlay.vni_range: " + vniRange + " is not a range within 1-16777215");
+      }
+      return a;
+    }
+
+    public int vniMax() {
+      return Integer.parseInt(vniRange.split("-")[1]);
+    }
+  }
+
+  /** A routed site's underlay end: its address and, optionally, the namespace it lives in. */
+  public record OverlaySite(String endpoint, String netns) {}
 }

@@ -169,8 +169,16 @@ public final class GrcServer implements AutoCloseable {
   private static NetworkResourceManager network(GrcConfig.NetworkConfig n, CoAllocator a,
       Clock clock) {
     if (n.provider().equals(GrcConfig.NetworkConfig.TESTBED)) {
+      TestbedNetworkProvider.Overlay overlay = TestbedNetworkProvider.Overlay.none();
+      if (n.overlay() != null) {
+        java.util.Map<String, org.lambdagrid.grc.reservation.testbed.Segment.Endpoint> eps = new java.util.TreeMap<>();
+        n.overlay().sites().forEach((site, o) -> eps.put(site,
+            new org.lambdagrid.grc.reservation.testbed.Segment.Endpoint(o.netns() == null ? "" : o.netns(), o.endpoint())));
+        overlay = new TestbedNetworkProvider.Overlay(n.overlay().vniMin(), n.overlay().vniMax(),
+            n.overlay().underlayMtu(), eps);
+      }
       return new TestbedNetworkProvider("network:testbed", a, clock,
-          n.holdTimeDuration(), TestbedNetwork.onHost(Path.of(n.stateDir())));
+          n.holdTimeDuration(), TestbedNetwork.onHost(Path.of(n.stateDir())), overlay);
     }
     return new CalendarNetworkResourceManager("network:grc", a, clock, n.holdTimeDuration());
   }

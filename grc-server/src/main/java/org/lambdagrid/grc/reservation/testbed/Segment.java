@@ -25,9 +25,10 @@ import org.lambdagrid.grc.reservation.Topology;
  * @param reservationId the reservation the segment belongs to
  * @param tag the name tag of its devices (see {@link SegmentNames})
  * @param bridges one per node, in node-name order; a site's guests attach to its bridge
- * @param links one per topology link crossed, in link-id order
+ * @param links one per topology link crossed, in link-id order (none for an overlay segment)
+ * @param overlay for a routed segment, its VXLAN overlay; null for a layer-2 (veth) one
  */
-public record Segment(String reservationId, String tag, List<Bridge> bridges, List<Link> links) {
+public record Segment(String reservationId, String tag, List<Bridge> bridges, List<Link> links, Overlay overlay) {
   /** The bridge {@code device} of topology node {@code node}. */
   public record Bridge(String node, String device) {}
 
@@ -38,10 +39,92 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
    */
   public record Link(String id, String nodeA, String nodeB, String deviceA, String deviceB, long rateBps) {}
 
+  /**
+   * A routed segment's VXLAN overlay: one VXLAN device per site (a VTEP), all with the
+   * reservation's {@code vni}, each enslaved to its site's bridge, with a head-end replication
+   * FDB entry to every other site's endpoint, its MTU {@code mtu}, and its egress shaped to
+   * {@code rateBps} of its {@link Vtep}.
+   *
+   * @param vni the VXLAN network identifier, unique among the reservations this GRC holds
+   * @param port the UDP destination port (4789, the IANA one)
+   * @param mtu the VXLAN devices' MTU: the underlay's MTU less the 50 bytes of VXLAN over IPv4
+   * @param vteps one per site, in site order
+   */
+  public record Overlay(int vni, int port, int mtu, List<Vtep> vteps) {
+    public Overlay {
+      vteps = List.copyOf(vteps);
+    }
+  }
+
+  /**
+   * One site's end of the overlay: the VXLAN {@code device} is created in network namespace
+   * {@code netns} (the site's underlay; empty: this one), where {@code endpoint} is the site's
+   * underlay address, then moved to the namespace the bridges live in. Its egress carries at most
+   * {@code rateBps}: the sum of the reservation's bandwidth between this site and the others.
+   */
+  public record Vtep(String site, String netns, String endpoint, String device, long rateBps) {}
+
   public Segment {
     bridges = List.copyOf(bridges);
     links = List.copyOf(links);
   }
+
+  /** A layer-2 segment (veth links, no overlay). */
+  public Segment(String reservationId, String tag, List<Bridge> bridges, List<Link> links) {
+    this(reservationId, tag, bridges, links, null);
+  }
+
+  /** A site's underlay end for {@link #planOverlay}: its namespace (may be empty) and address. */
+  public record Endpoint(String netns, String address) {}
+
+  /**
+   * Plans a routed segment: a bridge per site of {@code bps} and a VXLAN overlay with {@code vni}
+   * between the sites' {@code endpoints}. INVALID_ARGUMENT naming the field for a non-positive
+   * rate, a VNI outside 1..16777215 or an MTU below 1280; FAILED_PRECONDITION for a site without
+   * an endpoint.
+   */
+  public static Segment planOverlay(String reservationId, String tag, int vni, int underlayMtu,
+      Map<String, Endpoint> endpoints, Map<SitePair, Long> bps) {
+    if (bps.isEmpty()) {
+      throw Errors.invalid("bandwidth", bps, "names no pair of sites");
+    }
+    if (vni < 1 || vni > 0xFFFFFF) {
+      throw Errors.invalid("overlay.vni", vni, "must be 1..16777215");
+    }
+    if (underlayMtu - VXLAN_OVERHEAD < 1280) {
+      throw Errors.invalid("overlay.underlay_mtu", underlayMtu, "leaves less than 1280 bytes inside VXLAN");
+    }
+    Map<String, Long> rate = new TreeMap<>();
+    for (Map.Entry<SitePair, Long> e : bps.entrySet()) {
+      SitePair p = e.getKey();
+      if (e.getValue() == null || e.getValue() <= 0) {
+        throw Errors.invalid("bandwidth[" + p + "]", e.getValue(), "must be a positive bit/s");
+      }
+      rate.merge(p.a(), e.getValue(), CoAllocator::saturatingAdd);
+      rate.merge(p.b(), e.getValue(), CoAllocator::saturatingAdd);
+    }
+    List<Bridge> bridges = new ArrayList<>();
+    List<Vtep> vteps = new ArrayList<>();
+    int i = 0;
+    for (Map.Entry<String, Long> e : rate.entrySet()) {
+      Endpoint ep = endpoints.get(e.getKey());
+      if (ep == null) {
+        throw Errors.precondition("testbed network: site " + e.getKey() + " of reservation " + reservationId
+            + " has no overlay endpoint (network.overlay.sites." + e.getKey() + ".endpoint)");
+      }
+      bridges.add(new Bridge(e.getKey(), SegmentNames.bridge(tag, i)));
+      vteps.add(new Vtep(e.getKey(), ep.netns() == null ? "" : ep.netns(), ep.address(),
+          SegmentNames.vxlan(tag, i), e.getValue()));
+      i++;
+    }
+    return new Segment(reservationId, tag, bridges, List.of(),
+        new Overlay(vni, VXLAN_PORT, underlayMtu - VXLAN_OVERHEAD, vteps));
+  }
+
+  /** Bytes VXLAN over IPv4 adds to a frame: outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8. */
+  public static final int VXLAN_OVERHEAD = 50;
+  /** The IANA VXLAN port. */
+  public static final int VXLAN_PORT = 4789;
 
   /**
    * Plans the segment for bandwidth {@code bps} between site pairs over {@code topology}'s
@@ -110,7 +193,7 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
     return m;
   }
 
-  /** Every device name, bridges first, then link ends. */
+  /** Every device name, bridges first, then link ends, then VXLAN devices. */
   public List<String> devices() {
     List<String> d = new ArrayList<>();
     bridges.forEach(b -> d.add(b.device()));
@@ -118,6 +201,9 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
       d.add(l.deviceA());
       d.add(l.deviceB());
     });
+    if (overlay != null) {
+      overlay.vteps().forEach(v -> d.add(v.device()));
+    }
     return d;
   }
 

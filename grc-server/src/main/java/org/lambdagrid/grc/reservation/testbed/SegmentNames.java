@@ -14,6 +14,7 @@ import java.util.regex.Pattern;
  *   lgn 3fa2c1 b 0       the bridge of the segment's node 0 (a site or a transit point)
  *   lgn 3fa2c1 l 0 a     link 0, the end enslaved to the bridge of the link's first node
  *   lgn 3fa2c1 l 0 b     link 0, the end enslaved to the bridge of the link's second node
+ *   lgn 3fa2c1 x 0       the VXLAN device (overlay end) of a routed segment's site 0
  * </pre>
  *
  * The tag is six hex digits of SHA-256 of the reservation id (of {@code id + "#" + n} for the
@@ -48,6 +49,11 @@ public final class SegmentNames {
   /** The bridge of node {@code index} of the segment tagged {@code tag}. */
   public static String bridge(String tag, int index) {
     return name(tag, "b", index, "");
+  }
+
+  /** The VXLAN device of site {@code index} of the routed segment tagged {@code tag}. */
+  public static String vxlan(String tag, int index) {
+    return name(tag, "x", index, "");
   }
 
   /** End {@code 'a'} or {@code 'b'} of link {@code index}. */

@@ -75,7 +75,7 @@ public final class TestbedNetwork {
     if (!HostCommand.isRoot()) {
       problems.add("the testbed network must run as root (it creates bridges, veth pairs and tc qdiscs)");
     }
-    for (String tool : List.of("ip", "tc")) {
+    for (String tool : List.of("ip", "tc", "bridge")) {
       HostCommand.Result r = runner.run(List.of(tool, "-V"), timeout);
       if (!r.ok()) {
         problems.add("'" + tool + "' (iproute2) does not run: " + r.describe());
@@ -101,6 +101,15 @@ public final class TestbedNetwork {
         return;
       }
       teardownRecorded(old.get().segment());
+    }
+    if (s.overlay() != null) {
+      for (Segment other : recordedAll()) {
+        if (other.overlay() != null && other.overlay().vni() == s.overlay().vni() && !other.tag().equals(s.tag())) {
+          throw Errors.alreadyExists("testbed network: overlay.vni " + s.overlay().vni() + " of reservation "
+              + s.reservationId() + " is already used by reservation " + other.reservationId()
+              + " (" + file(other.tag()) + "); each live reservation needs its own VNI");
+        }
+      }
     }
     write(new StateFile(1, false, s));
     for (List<String> argv : buildCommands(s)) {
@@ -157,6 +166,9 @@ public final class TestbedNetwork {
 
   /** The commands that build {@code s}, in order: devices down and shaped before any goes up. */
   public static List<List<String>> buildCommands(Segment s) {
+    if (s.overlay() != null) {
+      return overlayCommands(s);
+    }
     List<List<String>> c = new ArrayList<>();
     for (Segment.Bridge b : s.bridges()) {
       c.add(List.of("ip", "link", "add", "name", b.device(), "type", "bridge"));
@@ -185,6 +197,55 @@ public final class TestbedNetwork {
   }
 
   /**
+   * The commands that build a routed segment: per site a bridge and a VXLAN device (created in the
+   * site's underlay namespace with the site's endpoint as its local address, no learning, then
+   * moved here), enslaved to the bridge, an all-zeros FDB entry per other site (head-end
+   * replication: broadcast and unknown unicast go to every other site's endpoint), the overlay's
+   * MTU on the bridge and the VXLAN device, htb at the site's rate on the VXLAN egress; then
+   * everything up.
+   */
+  static List<List<String>> overlayCommands(Segment s) {
+    Segment.Overlay o = s.overlay();
+    List<List<String>> c = new ArrayList<>();
+    for (Segment.Bridge b : s.bridges()) {
+      c.add(List.of("ip", "link", "add", "name", b.device(), "type", "bridge"));
+      c.add(List.of("ip", "link", "set", "dev", b.device(), "addrgenmode", "none"));
+      c.add(List.of("ip", "link", "set", "dev", b.device(), "mtu", String.valueOf(o.mtu())));
+    }
+    for (Segment.Vtep v : o.vteps()) {
+      List<String> add = new ArrayList<>(List.of("ip", "link", "add", "name", v.device(), "type", "vxlan",
+          "id", String.valueOf(o.vni()), "local", v.endpoint(), "dstport", String.valueOf(o.port()), "nolearning"));
+      if (!v.netns().isEmpty()) {
+        add.addAll(1, List.of("-n", v.netns()));
+        c.add(add);
+        // Into the namespace of the bridges (this process's: pid 1's on the testbed); the device
+        // keeps its UDP socket in the site's namespace.
+        c.add(List.of("ip", "-n", v.netns(), "link", "set", "dev", v.device(), "netns", "1"));
+      } else {
+        c.add(add);
+      }
+      c.add(List.of("ip", "link", "set", "dev", v.device(), "addrgenmode", "none"));
+      c.add(List.of("ip", "link", "set", "dev", v.device(), "mtu", String.valueOf(o.mtu())));
+      c.add(List.of("ip", "link", "set", "dev", v.device(), "master", s.bridgeOf(v.site()).orElseThrow()));
+      for (Segment.Vtep peer : o.vteps()) {
+        if (!peer.site().equals(v.site())) {
+          c.add(List.of("bridge", "fdb", "append", "00:00:00:00:00:00", "dev", v.device(), "dst", peer.endpoint()));
+        }
+      }
+      c.add(List.of("tc", "qdisc", "replace", "dev", v.device(), "root", "handle", "1:", "htb", "default", "1"));
+      c.add(List.of("tc", "class", "replace", "dev", v.device(), "parent", "1:", "classid", "1:1", "htb",
+          "rate", v.rateBps() + "bit", "ceil", v.rateBps() + "bit", "quantum", String.valueOf(quantum(v.rateBps()))));
+    }
+    for (Segment.Bridge b : s.bridges()) {
+      c.add(List.of("ip", "link", "set", "dev", b.device(), "up"));
+    }
+    for (Segment.Vtep v : o.vteps()) {
+      c.add(List.of("ip", "link", "set", "dev", v.device(), "up"));
+    }
+    return c;
+  }
+
+  /**
    * The devices teardown removes, in order: links in reverse (end a, then end b, which is
    * normally gone with its peer), then bridges in reverse.
    */
@@ -195,6 +256,11 @@ public final class TestbedNetwork {
     for (Segment.Link l : links) {
       order.add(l.deviceA());
       order.add(l.deviceB());
+    }
+    if (s.overlay() != null) {
+      List<Segment.Vtep> vteps = new ArrayList<>(s.overlay().vteps());
+      Collections.reverse(vteps);
+      vteps.forEach(v -> order.add(v.device()));
     }
     List<Segment.Bridge> bridges = new ArrayList<>(s.bridges());
     Collections.reverse(bridges);
@@ -210,9 +276,21 @@ public final class TestbedNetwork {
   private void teardownRecorded(Segment s) {
     List<String> problems = new ArrayList<>();
     for (String dev : teardownOrder(s)) {
-      String p = ensureGone(dev);
+      String p = ensureGone("", dev);
       if (p != null) {
         problems.add(p);
+      }
+    }
+    if (s.overlay() != null) {
+      // A build that failed between creating a VXLAN device and moving it left it in the site's
+      // underlay namespace.
+      for (Segment.Vtep v : s.overlay().vteps()) {
+        if (!v.netns().isEmpty() && netnsExists(v.netns())) {
+          String p = ensureGone(v.netns(), v.device());
+          if (p != null) {
+            problems.add(p);
+          }
+        }
       }
     }
     if (!problems.isEmpty()) {
@@ -226,20 +304,34 @@ public final class TestbedNetwork {
     }
   }
 
-  /** Removes {@code dev} if present; null when it is gone, else why not. */
-  private String ensureGone(String dev) {
-    if (!exists(dev)) {
+  /** Removes {@code dev} (in namespace {@code netns}; empty: this one) if present; null when it is gone, else why not. */
+  private String ensureGone(String netns, String dev) {
+    if (!exists(netns, dev)) {
       return null;
     }
-    HostCommand.Result del = runner.run(List.of("ip", "link", "del", "dev", dev), timeout);
-    if (del.ok() || !exists(dev)) {
+    HostCommand.Result del = runner.run(ip(netns, "link", "del", "dev", dev), timeout);
+    if (del.ok() || !exists(netns, dev)) {
       return null;
     }
-    return "device " + dev + ": " + del.describe();
+    return "device " + dev + (netns.isEmpty() ? "" : " in netns " + netns) + ": " + del.describe();
   }
 
-  private boolean exists(String dev) {
-    HostCommand.Result r = runner.run(List.of("ip", "-o", "link", "show", "dev", dev), timeout);
+  private boolean netnsExists(String netns) {
+    return Files.exists(Path.of("/run/netns", netns));
+  }
+
+  private static List<String> ip(String netns, String... args) {
+    List<String> argv = new ArrayList<>(List.of("ip"));
+    if (!netns.isEmpty()) {
+      argv.add("-n");
+      argv.add(netns);
+    }
+    argv.addAll(List.of(args));
+    return argv;
+  }
+
+  private boolean exists(String netns, String dev) {
+    HostCommand.Result r = runner.run(ip(netns, "-o", "link", "show", "dev", dev), timeout);
     if (r.ok()) {
       return true;
     }

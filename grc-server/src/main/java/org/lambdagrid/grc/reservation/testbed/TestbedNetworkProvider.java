@@ -54,6 +54,29 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   private final CalendarNetworkResourceManager calendar;
   private final TestbedNetwork network;
   private final Map<String, Segment> planned = new HashMap<>();
+  private final Overlay overlay;
+
+  /**
+   * Routed sites: those with an entry in {@code endpoints} are joined by a VXLAN overlay instead
+   * of veth links; each reservation between them gets its own VNI from {@code vniMin..vniMax}
+   * (the lowest one no segment this provider plans or has recorded uses).
+   *
+   * @param underlayMtu the MTU of the routed network between the sites' endpoints
+   */
+  public record Overlay(int vniMin, int vniMax, int underlayMtu, Map<String, Segment.Endpoint> endpoints) {
+    public Overlay {
+      if (vniMin < 1 || vniMax > 0xFFFFFF || vniMin > vniMax) {
+        throw new IllegalArgumentException("overlay.vni_range: " + vniMin + "-" + vniMax
+            + " is not a range within 1-16777215");
+      }
+      endpoints = Map.copyOf(endpoints);
+    }
+
+    /** No routed site. */
+    public static Overlay none() {
+      return new Overlay(1, 0xFFFFFF, 1500, Map.of());
+    }
+  }
 
   /**
    * {@code allocator} supplies the topology and the link calendars; {@code holdTime} is how long a
@@ -61,10 +84,17 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
    */
   public TestbedNetworkProvider(String name, CoAllocator allocator, Clock clock, Duration holdTime,
       TestbedNetwork network) {
+    this(name, allocator, clock, holdTime, network, Overlay.none());
+  }
+
+  /** With routed sites: see {@link Overlay}. */
+  public TestbedNetworkProvider(String name, CoAllocator allocator, Clock clock, Duration holdTime,
+      TestbedNetwork network, Overlay overlay) {
     this.name = name;
     this.allocator = allocator;
     this.calendar = new CalendarNetworkResourceManager(name, allocator, clock, holdTime);
     this.network = network;
+    this.overlay = overlay;
   }
 
   @Override
@@ -88,8 +118,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
     if (seg.isPresent()) {
       planned.put(reservationId, seg.get());
     } else {
-      Segment s = Segment.plan(reservationId, freshTag(reservationId), allocator.topology(),
-          ask.bps());
+      Segment s = plan(reservationId, ask.bps());
       network.build(s);
       planned.put(reservationId, s);
     }
@@ -117,7 +146,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
     Segment seg = planned.get(reservationId);
     if (seg == null && ask instanceof Ask.Bandwidth b) {
       try {
-        seg = Segment.plan(reservationId, freshTag(reservationId), allocator.topology(), b.bps());
+        seg = plan(reservationId, b.bps());
       } catch (Errors.RequestException e) {
         return CompletableFuture.completedFuture(Vote.refused(e.code(), name + ": " + e.getMessage()));
       }
@@ -225,6 +254,31 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   /** Forgets plans of holds that ended (expired ones included); they were never built or are removed. */
   private void prune() {
     planned.keySet().removeIf(id -> !live(id));
+  }
+
+  /** The segment for {@code bps}: an overlay when a site of it is routed, else veth links. */
+  private Segment plan(String reservationId, Map<org.lambdagrid.common.reservation.SitePair, Long> bps) {
+    boolean routed = bps.keySet().stream()
+        .anyMatch(p -> overlay.endpoints().containsKey(p.a()) || overlay.endpoints().containsKey(p.b()));
+    if (!routed) {
+      return Segment.plan(reservationId, freshTag(reservationId), allocator.topology(), bps);
+    }
+    return Segment.planOverlay(reservationId, freshTag(reservationId), freshVni(reservationId),
+        overlay.underlayMtu(), overlay.endpoints(), bps);
+  }
+
+  private int freshVni(String reservationId) {
+    Set<Integer> used = new HashSet<>();
+    planned.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
+    network.recordedAll().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
+    for (int v = overlay.vniMin(); v <= overlay.vniMax(); v++) {
+      if (!used.contains(v)) {
+        return v;
+      }
+    }
+    throw new Errors.RequestException(io.grpc.Status.Code.RESOURCE_EXHAUSTED, "testbed network: every VNI of"
+        + " overlay.vni_range " + overlay.vniMin() + "-" + overlay.vniMax() + " is in use; reservation "
+        + reservationId + " cannot get one");
   }
 
   private String freshTag(String reservationId) {

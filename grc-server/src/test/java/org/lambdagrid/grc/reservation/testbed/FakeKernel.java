@@ -38,6 +38,13 @@ final class FakeKernel implements CommandRunner {
     if (failing.test(argv)) {
       return new Result(argv, 2, "", "RTNETLINK answers: Operation not permitted");
     }
+    if (argv.size() > 3 && argv.get(0).equals("ip") && argv.get(1).equals("-n")) {
+      // One kernel for every namespace: "ip -n NS ..." acts as "ip ..."; moving a device to
+      // another namespace keeps it.
+      List<String> rest = new ArrayList<>(argv.subList(3, argv.size()));
+      rest.add(0, "ip");
+      argv = rest;
+    }
     String cmd = String.join(" ", argv);
     if (argv.size() == 2 && argv.get(1).equals("-V")) {
       return ok(argv);

@@ -219,4 +219,38 @@ class TestbedNetworkProviderTest {
     }
     throw new AssertionError("expected a failure");
   }
+
+  TestbedNetworkProvider routedProvider(String vniRange) {
+    String[] r = vniRange.split("-");
+    return new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")), clock,
+        Duration.ofSeconds(120), new TestbedNetwork(dir, kernel, Duration.ofSeconds(1)),
+        new TestbedNetworkProvider.Overlay(Integer.parseInt(r[0]), Integer.parseInt(r[1]), 1500, Map.of(
+            "alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2"),
+            "bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6"))));
+  }
+
+  @Test
+  void routedSitesGetAnOverlayWithAVniOfItsOwnPerLiveReservation() {
+    TestbedNetworkProvider p = routedProvider("4096-4097");
+    Ask.Bandwidth ab100 = new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), 100 * M));
+    assertThat(p.prepare("r1", W, ab100).join()).isEqualTo(Vote.prepared());
+    assertThat(p.prepare("r2", W, ab100).join()).isEqualTo(Vote.prepared());
+    assertThat(p.segment("r1").orElseThrow().overlay().vni()).isEqualTo(4096);
+    assertThat(p.segment("r2").orElseThrow().overlay().vni()).isEqualTo(4097);
+    assertThat(p.segment("r1").orElseThrow().overlay().mtu()).isEqualTo(1450);
+    // Range used up: refused, naming the range.
+    Vote v = p.prepare("r3", W, ab100).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.toString()).contains("overlay.vni_range 4096-4097");
+    p.commit("r1").join();
+    String tag = SegmentNames.tag("r1", 0);
+    assertThat(p.siteBridges("r1")).containsExactly(
+        Map.entry("alpha", "lgn" + tag + "b0"), Map.entry("bravo", "lgn" + tag + "b1"));
+    assertThat(kernel.links).contains("lgn" + tag + "x0", "lgn" + tag + "x1");
+    // Released: its VNI is free again and nothing of it is left.
+    p.release("r1").join();
+    assertThat(kernel.links).noneMatch(d -> d.startsWith("lgn" + tag));
+    assertThat(p.prepare("r4", W, ab100).join()).isEqualTo(Vote.prepared());
+    assertThat(p.segment("r4").orElseThrow().overlay().vni()).isEqualTo(4096);
+  }
 }

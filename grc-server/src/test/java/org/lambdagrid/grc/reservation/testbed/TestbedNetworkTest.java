@@ -192,4 +192,70 @@ class TestbedNetworkTest {
     }
     return last;
   }
+
+  static Segment routed(String id, String tag, int vni) {
+    return Segment.planOverlay(id, tag, vni, 1550,
+        Map.of("alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2"),
+            "bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6")),
+        Map.of(SitePair.of("alpha", "bravo"), 200 * M));
+  }
+
+  @Test
+  void aRoutedSegmentIsAVxlanPerSiteMadeInItsNamespaceWithPeersMtuAndShaping() {
+    Segment s = routed("r1", "abc123", 4096);
+    assertThat(s.links()).isEmpty();
+    assertThat(s.bridgeMap()).containsEntry("alpha", "lgnabc123b0").containsEntry("bravo", "lgnabc123b1");
+    assertThat(s.overlay().mtu()).isEqualTo(1500);
+    net().build(s);
+    List<String> m = kernel.mutations();
+    assertThat(m).contains(
+        "ip -n lg-site-alpha link add name lgnabc123x0 type vxlan id 4096 local 172.31.255.2 dstport 4789 nolearning",
+        "ip -n lg-site-alpha link set dev lgnabc123x0 netns 1",
+        "ip link set dev lgnabc123x0 mtu 1500",
+        "ip link set dev lgnabc123b0 mtu 1500",
+        "ip link set dev lgnabc123x0 master lgnabc123b0",
+        "bridge fdb append 00:00:00:00:00:00 dev lgnabc123x0 dst 172.31.255.6",
+        "bridge fdb append 00:00:00:00:00:00 dev lgnabc123x1 dst 172.31.255.2",
+        "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 200000000bit ceil 200000000bit quantum 200000");
+    assertThat(m).noneMatch(c -> c.contains(" address ") || c.contains("addr add"));
+    // Shaped before anything goes up.
+    assertThat(m.indexOf("ip link set dev lgnabc123x1 up")).isGreaterThan(m.indexOf(
+        "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 200000000bit ceil 200000000bit quantum 200000"));
+    assertThat(kernel.links).containsExactlyInAnyOrder("lgnabc123b0", "lgnabc123b1", "lgnabc123x0", "lgnabc123x1");
+    net().teardown("r1");
+    assertThat(kernel.links).isEmpty();
+    assertThat(TestbedNetwork.teardownOrder(s)).containsExactly("lgnabc123x1", "lgnabc123x0", "lgnabc123b1", "lgnabc123b0");
+    assertThat(net().recordedAll()).isEmpty();
+  }
+
+  @Test
+  void aVniAnotherRecordedSegmentUsesIsRefusedNamingTheFieldAndValueAndNothingIsBuilt() {
+    net().build(routed("r1", "abc123", 4096));
+    int before = kernel.links.size();
+    assertThatThrownBy(() -> net().build(routed("r2", "def456", 4096)))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS))
+        .hasMessageContaining("overlay.vni 4096").hasMessageContaining("reservation r1");
+    assertThat(kernel.links).hasSize(before).noneMatch(d -> d.startsWith("lgndef456"));
+    assertThat(net().recorded("r2")).isEmpty();
+  }
+
+  @Test
+  void aFailedRoutedBuildRemovesItsVxlanDevices() {
+    kernel.failWhen(argv -> argv.get(0).equals("bridge") && argv.contains("lgnabc123x1"));
+    assertThatThrownBy(() -> net().build(routed("r1", "abc123", 4096)))
+        .hasMessageContaining("bridge fdb append");
+    assertThat(kernel.links).isEmpty();
+    assertThat(net().recordedAll()).isEmpty();
+  }
+
+  @Test
+  void overlayPlansRefuseBadInputNamingTheField() {
+    Map<String, Segment.Endpoint> eps = Map.of("alpha", new Segment.Endpoint("", "172.31.255.2"));
+    Map<SitePair, Long> bps = Map.of(SitePair.of("alpha", "bravo"), M);
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 0, 1500, eps, bps)).hasMessageContaining("overlay.vni");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 1 << 24, 1500, eps, bps)).hasMessageContaining("overlay.vni");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, 1300, eps, bps)).hasMessageContaining("overlay.underlay_mtu");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, 1500, eps, bps))
+        .hasMessageContaining("bravo").hasMessageContaining("endpoint");
+  }
 }
