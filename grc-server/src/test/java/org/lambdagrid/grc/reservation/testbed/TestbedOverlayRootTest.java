@@ -1,0 +1,178 @@
+package org.lambdagrid.grc.reservation.testbed;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.File;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.grc.reservation.CalendarSiteResourceManager;
+import org.lambdagrid.grc.reservation.CoAllocator;
+import org.lambdagrid.grc.reservation.TwoPhaseCommit;
+
+/**
+ * A routed segment on the real kernel: sites alpha and bravo each have an underlay namespace
+ * ({@code lgn-ua}, {@code lgn-ub}) joined only through a router namespace ({@code lgn-uc}) by
+ * /30 links in 172.31.254.0/24 (underlay MTU 1550; nothing joins them at layer 2, nothing leaves
+ * the machine). One reservation at 100 Mbit/s gets a VXLAN overlay between them; a "guest" per
+ * site (namespace with one veth into the site's bridge) reaches the other with full-size 1500-byte
+ * frames that must not fragment, iperf3 gets 0.8-1.0 of the reserved rate, and release leaves
+ * nothing. Needs root, ping and iperf3; skipped with the reason otherwise.
+ */
+@Tag("root")
+class TestbedOverlayRootTest {
+  static final long M = 1_000_000L;
+  static final CommandRunner SH = CommandRunner.system();
+  static final Duration T = Duration.ofSeconds(20);
+  static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir Path state;
+  TestbedNetworkProvider provider;
+  final List<Process> servers = new ArrayList<>();
+  final List<String> namespaces = new ArrayList<>();
+  final List<String> hostEnds = new ArrayList<>();
+
+  @BeforeEach
+  void needsRoot() {
+    assumeTrue(HostCommand.isRoot(), "skipped: the overlay test needs root (netns, vxlan, bridges, tc)");
+    assumeTrue(sh("iperf3", "--version").ok(), "skipped: no iperf3 (scripts/setup-host --bench installs it)");
+    assumeTrue(sh("ping", "-V").ok(), "skipped: no ping (iputils-ping)");
+    TestbedNetwork net = new TestbedNetwork(state, SH, TestbedNetwork.DEFAULT_TIMEOUT);
+    assumeTrue(net.checkHost().isEmpty(), () -> "skipped: " + net.checkHost());
+    assertThat(TestbedNetworkRootTest.leftovers()).as("objects named lgn* exist before the test").isEmpty();
+    underlay();
+    provider = new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")),
+        java.time.Clock.systemUTC(), Duration.ofSeconds(120), net,
+        new TestbedNetworkProvider.Overlay(4096, 4100, 1550, Map.of(
+            "alpha", new Segment.Endpoint("lgn-ua", "172.31.254.2"),
+            "bravo", new Segment.Endpoint("lgn-ub", "172.31.254.6"))));
+  }
+
+  @AfterEach
+  void cleanUp() {
+    servers.forEach(Process::destroyForcibly);
+    if (provider != null) {
+      provider.release("r1");
+    }
+    hostEnds.forEach(d -> sh("ip", "link", "del", "dev", d));
+    namespaces.forEach(ns -> sh("ip", "netns", "del", ns));
+  }
+
+  /** Two site namespaces, routed through a third; no address of it in the root namespace. */
+  private void underlay() {
+    for (String ns : List.of("lgn-uc", "lgn-ua", "lgn-ub")) {
+      ok("ip", "netns", "add", ns);
+      namespaces.add(ns);
+      ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
+    }
+    ok("ip", "netns", "exec", "lgn-uc", "sysctl", "-qw", "net.ipv4.ip_forward=1");
+    String[][] sites = {{"lgn-ua", "172.31.254.1", "172.31.254.2"}, {"lgn-ub", "172.31.254.5", "172.31.254.6"}};
+    for (String[] s : sites) {
+      ok("ip", "-n", s[0], "link", "add", "name", "up0", "type", "veth", "peer", "name", "dn" + s[0].charAt(5),
+          "netns", "lgn-uc");
+      ok("ip", "-n", s[0], "link", "set", "dev", "up0", "mtu", "1550", "up");
+      ok("ip", "-n", "lgn-uc", "link", "set", "dev", "dn" + s[0].charAt(5), "mtu", "1550", "up");
+      ok("ip", "-n", "lgn-uc", "addr", "add", s[1] + "/30", "dev", "dn" + s[0].charAt(5));
+      ok("ip", "-n", s[0], "addr", "add", s[2] + "/30", "dev", "up0");
+      ok("ip", "-n", s[0], "route", "add", "172.31.254.0/24", "via", s[1]);
+    }
+  }
+
+  @Test
+  void aRoutedReservationCarriesFullFramesAtItsRateAndLeavesNothing() throws Exception {
+    commit("r1", Window.of(Instant.now(), Duration.ofMinutes(10)), 100 * M);
+    Segment seg = provider.segment("r1").orElseThrow();
+    assertThat(seg.overlay().vni()).isEqualTo(4096);
+    for (Segment.Vtep v : seg.overlay().vteps()) {
+      String d = sh("ip", "-d", "link", "show", "dev", v.device()).stdout();
+      assertThat(d).as(v.device()).contains("vxlan id 4096", "local " + v.endpoint(), "mtu 1500", "dstport 4789");
+      assertThat(sh("tc", "class", "show", "dev", v.device()).stdout()).contains("rate 100Mbit ceil 100Mbit");
+    }
+    Map<String, String> br = provider.siteBridges("r1");
+    guest("lgn-ga", "lgnta", br.get("alpha"), "10.99.0.1");
+    guest("lgn-gb", "lgntb", br.get("bravo"), "10.99.0.2");
+    // A full 1500-byte packet, don't fragment: the overlay's MTU is right.
+    HostCommand.Result ping = sh("ip", "netns", "exec", "lgn-ga", "ping", "-c", "3", "-i", "0.2", "-W", "2",
+        "-M", "do", "-s", "1472", "10.99.0.2");
+    assertThat(ping.ok()).as(ping.describe() + "\n" + ping.stdout()).isTrue();
+
+    Process srv = new ProcessBuilder("ip", "netns", "exec", "lgn-gb", "iperf3", "-s", "-1", "-B", "10.99.0.2",
+        "-p", "5301").redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
+    servers.add(srv);
+    for (int i = 0; i < 50 && !sh("ip", "netns", "exec", "lgn-gb", "ss", "-Hltn", "sport", "= :5301").stdout()
+        .contains(":5301"); i++) {
+      Thread.sleep(100);
+    }
+    HostCommand.Result r = sh("ip", "netns", "exec", "lgn-ga", "iperf3", "-c", "10.99.0.2", "-p", "5301", "-t", "3", "-J");
+    assertThat(r.ok()).as(r.describe()).isTrue();
+    JsonNode j = JSON.readTree(r.stdout());
+    double bps = j.path("end").path("sum_received").path("bits_per_second").asDouble();
+    System.out.printf("iperf3 over the VXLAN overlay (100 Mbit/s reserved): %.1f Mbit/s%n", bps / M);
+    assertThat(bps).isBetween(0.8 * 100 * M, 1.0 * 100 * M);
+
+    provider.release("r1").join();
+    srv.destroyForcibly().waitFor();
+    hostEnds.forEach(d -> assertThat(sh("ip", "link", "del", "dev", d).ok()).as("del " + d).isTrue());
+    hostEnds.clear();
+    namespaces.forEach(ns -> assertThat(sh("ip", "netns", "del", ns).ok()).as("netns del " + ns).isTrue());
+    namespaces.clear();
+    List<String> left = TestbedNetworkRootTest.leftovers();
+    for (int i = 0; i < 50 && !left.isEmpty(); i++) {
+      Thread.sleep(100);
+      left = TestbedNetworkRootTest.leftovers();
+    }
+    assertThat(left).as("left behind (after up to 5 s)").isEmpty();
+    assertThat(provider.network().recordedAll()).isEmpty();
+  }
+
+  private void commit(String id, Window w, long bps) {
+    CalendarSiteResourceManager alpha = new CalendarSiteResourceManager("alpha", 2, java.time.Clock.systemUTC(),
+        Duration.ofSeconds(120));
+    CalendarSiteResourceManager bravo = new CalendarSiteResourceManager("bravo", 2, java.time.Clock.systemUTC(),
+        Duration.ofSeconds(120));
+    TwoPhaseCommit.Outcome o = new TwoPhaseCommit(Duration.ofSeconds(30)).run(id, w, List.of(
+        new TwoPhaseCommit.Participant(alpha, new Ask.Nodes("alpha", 1)),
+        new TwoPhaseCommit.Participant(bravo, new Ask.Nodes("bravo", 1)),
+        new TwoPhaseCommit.Participant(provider, new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), bps)))))
+        .join();
+    assertThat(o.committed()).as(o.problems().toString()).isTrue();
+  }
+
+  private void guest(String ns, String hostEnd, String bridge, String addr) {
+    ok("ip", "netns", "add", ns);
+    namespaces.add(ns);
+    ok("ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns);
+    hostEnds.add(hostEnd);
+    ok("ip", "link", "set", "dev", hostEnd, "addrgenmode", "none");
+    ok("ip", "link", "set", "dev", hostEnd, "master", bridge);
+    ok("ip", "link", "set", "dev", hostEnd, "up");
+    ok("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0");
+    ok("ip", "-n", ns, "link", "set", "dev", "eth0", "up");
+    ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
+  }
+
+  private static HostCommand.Result sh(String... argv) {
+    return SH.run(List.of(argv), T);
+  }
+
+  private static void ok(String... argv) {
+    HostCommand.Result r = sh(argv);
+    assertThat(r.ok()).as(r.describe()).isTrue();
+  }
+}
