@@ -547,16 +547,15 @@ public record GrcConfig(
               + (site == null ? null : site.endpoint()) + "' is not an IPv4 address");
         }
       });
-      vniMin();
-    }
-
-    public int vniMin() {
       int a = Integer.parseInt(vniRange.split("-")[0]);
       int b = Integer.parseInt(vniRange.split("-")[1]);
       if (a < 1 || b > 0xFFFFFF || a > b) {
         throw new IllegalArgumentException("overlay.vni_range: " + vniRange + " is not a range within 1-16777215");
       }
-      return a;
+    }
+
+    public int vniMin() {
+      return Integer.parseInt(vniRange.split("-")[0]);
     }
 
     public int vniMax() {
