@@ -833,11 +833,13 @@ final class Share {
       synchronized (Share.this) {
         boolean forward = to != NODE_LOST && to != NODE_STOPPED
             && NodeStates.MACHINE.canMove(state, to);
-        if (forward) {
+        if (notification.getNote()) {
+          if (!notification.getMessage().isEmpty()) {
+            note(this, notification.getMessage()); // e.g. the guest hit its memory limit
+          }
+        } else if (forward) {
           move(this, to, notification.getMessage().isEmpty()
               ? "reported by the pilot" : notification.getMessage());
-        } else if (to == state && !notification.getMessage().isEmpty()) {
-          note(this, notification.getMessage()); // e.g. the guest hit its memory limit
         } else if (!notification.getMessage().isEmpty()) {
           log.info("job {}: {} ({}): {}", spec.jobId(), hostname, to, notification.getMessage());
         }

@@ -376,7 +376,7 @@ class SitePhasesTest {
   }
 
   @Test
-  void theShapeGoesInEverySetupAndANoteInTheSameStateBecomesAnEvent() {
+  void theShapeGoesInEverySetupAndANoteBecomesAnEvent() {
     reserve("j-1", 2);
     crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1").setSite("a")
         .setCpus(1).setMemoryBytes(256L << 20).setTimeout(ProtoTime.toProto(Duration.ofSeconds(5)))
@@ -386,7 +386,8 @@ class SitePhasesTest {
       assertThat(setupCommand.getCpus()).isEqualTo(1);
       assertThat(setupCommand.getMemoryBytes()).isEqualTo(256L << 20);
     }
-    crm.starter.pilot(1).notify(NodeState.NODE_SET_UP, "node a-1: the job exceeded its memory"
+    crm.starter.pilot(1).notify(NodeState.NODE_SET_UP, "set up again: not an event");
+    crm.starter.pilot(1).note(NodeState.NODE_SET_UP, "node a-1: the job exceeded its memory"
         + " limit (256 MiB): the kernel's OOM killer killed 1 process");
     await().atMost(5, TimeUnit.SECONDS).until(() -> watch.hasEvent(NodeState.NODE_SET_UP,
         "exceeded its memory limit"));
