@@ -285,8 +285,9 @@ final class CgroupStep implements GuestStep {
 
   /**
    * SIGKILL to every process in the cgroup until none is left (new ones a dying one forked
-   * included), for up to the kill wait (10 s); returns the pids still there. A pid is taken as a handle (the
-   * JDK pins its start time, so a pid reused meanwhile is not killed) before it is killed.
+   * included), for up to the kill wait (10 s); returns the pids still there. A pid is taken as
+   * a handle (the JDK pins its start time, so a pid reused meanwhile is not killed) before it is
+   * killed.
    */
   private List<Long> killAll(Path dir) {
     long deadline = System.currentTimeMillis() + killWait.toMillis();

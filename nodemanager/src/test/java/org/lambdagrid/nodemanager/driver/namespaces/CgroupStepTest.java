@@ -195,7 +195,8 @@ class CgroupStepTest {
     GuestRecord c = built(step, "000000a3", spec(2, 0));
     assertThat(a.get(GuestRecord.CGROUP_CPUS)).isEqualTo("0-1");
     assertThat(b.get(GuestRecord.CGROUP_CPUS)).isEqualTo("2");
-    assertThat(c.get(GuestRecord.CGROUP_CPUS)).as("3 is free, then the least used").isEqualTo("0,3");
+    assertThat(c.get(GuestRecord.CGROUP_CPUS)).as("3 is free, then the least used")
+        .isEqualTo("0,3");
     assertThat(a.cgroupDirs()).as("no memory limit: no memory cgroup")
         .containsExactly(cg.resolve("cpuset/lambdagrid/lg-000000a1"));
     assertThat(step.undo(a)).isEmpty();
