@@ -127,7 +127,14 @@ public final class SiteReservations {
     if (expired > 0) {
       log.info("restart: {} prepared hold(s) expired while the CRM was down", expired);
     }
+    java.util.Set<String> orphans = new java.util.TreeSet<>(batchNames.keySet());
+    orphans.removeAll(held.keySet());
     int left = sweepBatch();
+    orphans.removeIf(batchNames::containsKey);
+    if (!orphans.isEmpty()) {
+      log.info("restart: deleted the batch system reservations of {} hold(s) that are not"
+          + " live (ended, or never recorded): {}", orphans.size(), orphans);
+    }
     if (left > 0) {
       log.warn("restart: {} batch system reservation(s) of ended holds could not be deleted"
           + " yet; trying again", left);
