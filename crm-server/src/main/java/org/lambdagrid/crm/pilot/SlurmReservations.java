@@ -34,7 +34,9 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li><b>Times</b> in UTC (the command runs with {@code TZ=UTC}), the window's start and end
- *       rounded up to the second, so two grid reservations that meet do not overlap in Slurm.
+ *       cut to the second: two grid reservations that meet still meet in Slurm, and the Slurm
+ *       reservation has started when the pilots are submitted at the window's start (a pilot
+ *       submitted before it waits for Slurm's next scheduling pass, up to a minute).
  *   <li><b>NodeCnt</b> is the grid node count divided by {@code pilots_per_node}, rounded up;
  *       Slurm picks the nodes in the partition ({@code pilot.slurm.partition}, else the
  *       cluster's default), skipping nodes that are down, drained, in another reservation, or
@@ -159,10 +161,9 @@ public final class SlurmReservations implements BatchReservations {
     return args;
   }
 
-  /** An instant as scontrol reads it under {@code TZ=UTC}, rounded up to the second. */
+  /** An instant as scontrol reads it under {@code TZ=UTC}, cut to the second. */
   static String time(Instant t) {
-    Instant up = t.truncatedTo(ChronoUnit.SECONDS);
-    return TIME.format(up.equals(t) ? up : up.plusSeconds(1));
+    return TIME.format(t.truncatedTo(ChronoUnit.SECONDS));
   }
 
   @Override

@@ -91,7 +91,7 @@ class SlurmReservationsTest {
     SlurmReservations s = slurm("grid", "physics", 2);
     s.create(spec("r-1a2b3c4d", 3));
     assertThat(calls()).containsExactly(
-        "create reservation ReservationName=lg-tokyo-r-1a2b3c4d StartTime=2030-01-02T10:00:01"
+        "create reservation ReservationName=lg-tokyo-r-1a2b3c4d StartTime=2030-01-02T10:00:00"
             + " EndTime=2030-01-02T10:30:00 NodeCnt=2 Users=alice Accounts=physics"
             + " PartitionName=grid",
         "-o show reservation lg-tokyo-r-1a2b3c4d");
@@ -105,7 +105,7 @@ class SlurmReservationsTest {
         null, 1, false, List.of(bin)));
     s.create(spec("r-1", 1));
     assertThat(calls().get(0)).isEqualTo("create reservation ReservationName=lg-tokyo-r-1"
-        + " StartTime=2030-01-02T10:00:01 EndTime=2030-01-02T10:30:00 NodeCnt=1 Users="
+        + " StartTime=2030-01-02T10:00:00 EndTime=2030-01-02T10:30:00 NodeCnt=1 Users="
         + System.getProperty("user.name"));
   }
 
@@ -117,7 +117,7 @@ class SlurmReservationsTest {
         .isInstanceOfSatisfying(RequestException.class, e -> {
           assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
           assertThat(e.getMessage()).isEqualTo("Slurm cannot reserve 2 nodes of partition"
-              + " lgtest from 2030-01-02T10:00:01Z to 2030-01-02T10:30:00Z for user 'alice'"
+              + " lgtest from 2030-01-02T10:00:00Z to 2030-01-02T10:30:00Z for user 'alice'"
               + " (ReservationName=lg-tokyo-r-1): Error creating the reservation: Requested"
               + " nodes are busy");
         });
@@ -209,10 +209,10 @@ class SlurmReservationsTest {
   }
 
   @Test
-  void timesAreRoundedUpToTheSecondInUtc() {
+  void timesAreCutToTheSecondInUtc() {
     assertThat(SlurmReservations.time(Instant.parse("2030-01-02T10:00:00Z")))
         .isEqualTo("2030-01-02T10:00:00");
-    assertThat(SlurmReservations.time(Instant.parse("2030-01-02T10:00:00.001Z")))
-        .isEqualTo("2030-01-02T10:00:01");
+    assertThat(SlurmReservations.time(Instant.parse("2030-01-02T10:00:00.999Z")))
+        .isEqualTo("2030-01-02T10:00:00");
   }
 }
