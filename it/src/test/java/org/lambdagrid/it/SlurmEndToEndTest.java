@@ -11,13 +11,18 @@ import static org.lambdagrid.it.Testbed.grcAsUser;
 import static org.lambdagrid.it.Testbed.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.grpc.Status;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -32,6 +37,9 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.crm.pilot.BatchReservations;
+import org.lambdagrid.crm.pilot.SlurmReservations;
 
 /**
  * Pilots through a real batch system: {@code scripts/testbed up --slurm bravo} makes site bravo's
@@ -44,8 +52,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  * scontrol create reservation lg-bravo-r-...}, the site's one Slurm node for up to 2 pilots): a
  * local job that holds the node into a window makes bravo vote no, naming Slurm's reason; a
  * local job submitted before a reserved window does not get the node during it, while the
- * pilots run inside the Slurm reservation; and after every test no {@code lg-} Slurm
- * reservation is left (scripts/leakcheck cannot see those). Needs root, sshd, mpicc and a Slurm
+ * pilots run inside the Slurm reservation; the CRM's Slurm side refuses a reservation name
+ * Slurm has already (and leaves it alone) and more nodes than the partition has; and after
+ * every test no {@code lg-} Slurm reservation is left (scripts/leakcheck cannot see those). Needs root, sshd, mpicc and a Slurm
  * that answers; skipped with the reason otherwise.
  */
 @Tag("root")
@@ -295,5 +304,58 @@ class SlurmEndToEndTest {
         assertThat(pilotsInSlurm("lg-j-")).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+  }
+
+  /**
+   * The CRM's Slurm side on its own, against the same Slurm: a name Slurm has already (made
+   * here by hand) is refused naming it and left alone; more nodes than the partition has are
+   * refused with nothing left; a reservation is made, read back and deleted twice. Windows a
+   * day ahead; names lg-lgroot-*, removed at the end.
+   */
+  @Test
+  @Order(6)
+  void slurmReservationsRefuseANameSlurmHasAndMoreNodesThanItHas_leavingNothing()
+      throws Exception {
+    SlurmReservations slurm = new SlurmReservations(new SlurmReservations.Options("lgroot",
+        null, null, 1, true, null));
+    Instant day = Instant.now().plus(Duration.ofDays(1));
+    DateTimeFormatter utc = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss")
+        .withZone(ZoneOffset.UTC);
+    String byHand = "lg-lgroot-r-00000002";
+    try {
+      Sh.run(Duration.ofSeconds(15), "env", "TZ=UTC", "scontrol", "create", "reservation",
+          "ReservationName=" + byHand, "StartTime=" + utc.format(day.plus(Duration.ofHours(2))),
+          "Duration=10", "NodeCnt=1", "Users=root").orFail("scontrol create reservation");
+      assertThatThrownBy(() -> slurm.create(new BatchReservations.Spec("r-00000002", day,
+          day.plus(Duration.ofMinutes(30)), 1, USER)))
+          .isInstanceOfSatisfying(Errors.RequestException.class, e -> {
+            assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
+            assertThat(e.getMessage()).startsWith("ReservationName: '" + byHand + "': Slurm"
+                + " already has a reservation of that name");
+          });
+      assertThat(reservationsInSlurm("lg-lgroot-")).singleElement()
+          .satisfies(l -> assertThat(l).contains("Users=root")); // untouched
+
+      int usable = slurm.capacity();
+      assertThat(usable).as("usable nodes from sinfo").isPositive();
+      assertThatThrownBy(() -> slurm.create(new BatchReservations.Spec("r-00000003", day,
+          day.plus(Duration.ofMinutes(30)), usable + 1, USER)))
+          .isInstanceOfSatisfying(Errors.RequestException.class, e -> {
+            assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+            assertThat(e.getMessage()).startsWith("Slurm cannot reserve " + (usable + 1)
+                + " nodes of the default partition");
+          });
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000003")).isEmpty();
+
+      slurm.create(new BatchReservations.Spec("r-00000004", day.plus(Duration.ofHours(4)),
+          day.plus(Duration.ofHours(5)), 1, USER));
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).singleElement()
+          .satisfies(l -> assertThat(l).contains("Users=" + USER).contains("NodeCnt=1"));
+      slurm.delete("lg-lgroot-r-00000004");
+      slurm.delete("lg-lgroot-r-00000004"); // gone: fine
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).isEmpty();
+    } finally {
+      Sh.run(Duration.ofSeconds(15), "scontrol", "delete", "ReservationName=" + byHand);
+    }
   }
 }

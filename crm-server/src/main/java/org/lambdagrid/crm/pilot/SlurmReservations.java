@@ -24,7 +24,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Slurm advance reservations for a site's grid reservations ({@code pilot.slurm.reserve}, on by
- * default with the Slurm starter). For reservation {@code r-1a2b3c4d} on site {@code tokyo}:
+ * default with the Slurm starter). For reservation {@code r-1a2b3c4d} on site {@code tokyo},
+ * after {@code scontrol -o show reservation lg-tokyo-r-1a2b3c4d} found none of that name (one
+ * that exists is refused ALREADY_EXISTS and left alone; Slurm 22.05 would report a duplicate on
+ * busy nodes as "Requested nodes are busy"):
  *
  * <pre>
  * scontrol create reservation ReservationName=lg-tokyo-r-1a2b3c4d
@@ -181,6 +184,18 @@ public final class SlurmReservations implements BatchReservations {
       throw Errors.precondition(what + ": scontrol is in none of the CRM's Slurm directories ("
           + commands.path() + ")");
     }
+    // Slurm 22.05 checks the nodes before the name: a duplicate on busy nodes would read
+    // "Requested nodes are busy". So look first, and still catch the name error of a race.
+    String exists = "ReservationName: '" + name + "': Slurm already has a reservation of that"
+        + " name, which this CRM did not make for reservation " + spec.reservationId()
+        + " (see scontrol show reservation " + name + "); it is left alone and nothing is held";
+    try {
+      if (show(name) != null) {
+        throw Errors.alreadyExists(exists);
+      }
+    } catch (IOException e) {
+      throw Errors.unavailable(what + ": " + e.getMessage());
+    }
     List<String> cmd = new ArrayList<>(List.of(scontrol.toString()));
     cmd.addAll(args);
     SlurmCommands.Result r;
@@ -192,12 +207,9 @@ public final class SlurmReservations implements BatchReservations {
     if (r.exit() != 0) {
       String err = r.errOneLine();
       if (err.contains("Duplicate reservation name")) {
-        throw Errors.alreadyExists("ReservationName: '" + name + "': Slurm already has a"
-            + " reservation of that name, which this CRM did not make for reservation "
-            + spec.reservationId() + " (see scontrol show reservation " + name
-            + "); it is left alone and nothing is held");
+        throw Errors.alreadyExists(exists);
       }
-      throw Errors.precondition(what + ": " + err + hint(err));
+      throw Errors.precondition(what + ": " + firstLine(r) + hint(err));
     }
     // Slurm 22.05 quietly reserves fewer nodes than asked when fewer are usable: read it back.
     String problem;
@@ -223,6 +235,12 @@ public final class SlurmReservations implements BatchReservations {
           + e.getMessage());
     }
     throw Errors.precondition(what + ": " + problem);
+  }
+
+  /** scontrol's first error line (it adds notes about partitions after it). */
+  private static String firstLine(SlurmCommands.Result r) {
+    String e = r.err().isBlank() ? r.out() : r.err();
+    return e.strip().lines().findFirst().orElse("exit " + r.exit());
   }
 
   private String partition() {

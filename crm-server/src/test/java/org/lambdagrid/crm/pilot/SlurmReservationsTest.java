@@ -90,7 +90,7 @@ class SlurmReservationsTest {
   void createReservesTheWindowInUtcForTheUserAndChecksWhatSlurmMade() throws Exception {
     SlurmReservations s = slurm("grid", "physics", 2);
     s.create(spec("r-1a2b3c4d", 3));
-    assertThat(calls()).containsExactly(
+    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1a2b3c4d",
         "create reservation ReservationName=lg-tokyo-r-1a2b3c4d StartTime=2030-01-02T10:00:00"
             + " EndTime=2030-01-02T10:30:00 NodeCnt=2 Users=alice Accounts=physics"
             + " PartitionName=grid",
@@ -104,7 +104,7 @@ class SlurmReservationsTest {
     SlurmReservations s = new SlurmReservations(new SlurmReservations.Options("tokyo", null,
         null, 1, false, List.of(bin)));
     s.create(spec("r-1", 1));
-    assertThat(calls().get(0)).isEqualTo("create reservation ReservationName=lg-tokyo-r-1"
+    assertThat(calls().get(1)).isEqualTo("create reservation ReservationName=lg-tokyo-r-1"
         + " StartTime=2030-01-02T10:00:00 EndTime=2030-01-02T10:30:00 NodeCnt=1 Users="
         + System.getProperty("user.name"));
   }
@@ -112,7 +112,8 @@ class SlurmReservationsTest {
   @Test
   void slurmsRefusalIsAFailedPreconditionNamingWhatAndWhy() throws Exception {
     Files.writeString(dir.resolve("create.err"),
-        "Error creating the reservation: Requested nodes are busy\n");
+        "Error creating the reservation: Requested nodes are busy\nNote, unless nodes are"
+            + " directly requested a reservation must exist in a single partition.\n");
     assertThatThrownBy(() -> slurm("lgtest", null, 1).create(spec("r-1", 2)))
         .isInstanceOfSatisfying(RequestException.class, e -> {
           assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
@@ -140,7 +141,21 @@ class SlurmReservationsTest {
               + " already has a reservation of that name").contains("nothing is held");
         });
     assertThat(Files.readString(dir.resolve("resv/lg-tokyo-r-1"))).contains("Users=root");
-    assertThat(calls()).hasSize(1); // no show, no delete
+    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1"); // no create, no delete
+  }
+
+  @Test
+  void aDuplicateNameSlurmReportsAtCreateIsRefusedTheSameWay() throws Exception {
+    // Made between the look and the create.
+    Files.writeString(dir.resolve("create.err"),
+        "Error creating the reservation: Duplicate reservation name\n");
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1)))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
+          assertThat(e.getMessage()).startsWith("ReservationName: 'lg-tokyo-r-1': Slurm"
+              + " already has a reservation of that name");
+        });
+    assertThat(calls()).noneMatch(c -> c.startsWith("delete"));
   }
 
   @Test
