@@ -13,6 +13,7 @@ import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.ops.HttpConfig;
 import org.lambdagrid.common.security.TlsConfig;
 import org.lambdagrid.common.store.StateConfig;
+import org.lambdagrid.crm.site.SiteAccounts;
 import org.lambdagrid.crm.site.SiteSettings;
 
 /**
@@ -74,6 +75,11 @@ import org.lambdagrid.crm.site.SiteSettings;
  *                                  # pilots_per_node x the partition's usable nodes
  * http:                            # optional: the operations port, plain HTTP (/metrics)
  *   listen: 127.0.0.1:7381
+ * accounts:                        # optional: the local account each grid user runs as here
+ *   map: {alice: a.smith}          # grid user -> local account; two users never share one
+ *   prefix: ""                     # a user not in map runs as prefix + name + suffix
+ *   suffix: ""                     # (default: the account of the same name)
+ *   require_map: false             # true: a grid user not in map is refused (at Prepare)
  * tls:                             # required by crm-server (see TlsConfig)
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/crm-tokyo.crt   # a crm certificate whose CN is this site
@@ -95,7 +101,8 @@ public record CrmConfig(
     TlsConfig tls,
     StateConfig state,
     @JsonProperty("hold_time") String holdTime,
-    HttpConfig http) {
+    HttpConfig http,
+    Accounts accounts) {
 
   private static final Pattern SITE_NAME = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
@@ -158,6 +165,16 @@ public record CrmConfig(
     state = state == null ? StateConfig.defaults() : state;
     holdTime = holdTime == null || holdTime.isEmpty() ? "120s" : holdTime;
     duration("hold_time", holdTime);
+    accounts = accounts == null ? new Accounts(null, null, null, null) : accounts;
+  }
+
+  /** Without an {@code accounts} section (every grid user runs as the same name). */
+  public CrmConfig(String site, String listen, String advertise, String grc, Integer nodeCapacity,
+      List<String> ranges, Integer slotsPerNode, String stateDir, String phaseTimeout,
+      String shutdownWait, Pilot pilot, TlsConfig tls, StateConfig state, String holdTime,
+      HttpConfig http) {
+    this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
+        shutdownWait, pilot, tls, state, holdTime, http, null);
   }
 
   /** Without an {@code http} section (no operations port). */
@@ -195,6 +212,37 @@ public record CrmConfig(
       String shutdownWait, Pilot pilot) {
     this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
         shutdownWait, pilot, null);
+  }
+
+  /**
+   * The {@code accounts:} section: which local account each grid user's guests and command run
+   * as on this site ({@link SiteAccounts}). Checked when read: names must be login names, none
+   * root, no account given to two grid users.
+   */
+  public record Accounts(
+      java.util.Map<String, String> map,
+      String prefix,
+      String suffix,
+      @JsonProperty("require_map") Boolean requireMap) {
+    public Accounts {
+      map = map == null ? java.util.Map.of() : java.util.Collections.unmodifiableMap(
+          new java.util.TreeMap<>(map));
+      prefix = prefix == null ? "" : prefix;
+      suffix = suffix == null ? "" : suffix;
+      requireMap = requireMap != null && requireMap;
+      rules(map, prefix, suffix, requireMap); // validates
+    }
+
+    private static SiteAccounts rules(java.util.Map<String, String> map, String prefix,
+        String suffix, boolean requireMap) {
+      return new SiteAccounts(map, prefix, suffix, requireMap);
+    }
+
+    /** The site core's view of this section. */
+    @JsonIgnore
+    public SiteAccounts siteAccounts() {
+      return rules(map, prefix, suffix, requireMap);
+    }
   }
 
   /** The {@code pilot:} section: how the CRM starts pilots. */
@@ -387,7 +435,7 @@ public record CrmConfig(
         shutdownWaitDuration(), Quantities.parseDuration(holdTime),
         pilot.credentialTtl() == null ? null
             : Quantities.parseDuration(pilot.credentialTtl()),
-        Quantities.parseDuration(pilot.reconnectGrace()));
+        Quantities.parseDuration(pilot.reconnectGrace()), accounts.siteAccounts());
   }
 
   private static Endpoint endpoint(String field, String value, boolean required) {

@@ -29,6 +29,29 @@ class CrmConfigTest {
   }
 
   @Test
+  void accountsMapGridUsersToLocalAccounts_andBadOnesAreRefusedNamingTheField() {
+    assertThat(parse(MINIMAL).siteSettings().accounts().isSameName()).isTrue();
+    CrmConfig c = parse(MINIMAL + """
+        accounts:
+          map: {alice: a.smith, bob: rsmith}
+          prefix: grid_
+          require_map: false
+        """);
+    assertThat(c.accounts().map()).containsEntry("alice", "a.smith");
+    assertThat(c.siteSettings().accounts().localAccount("alice")).isEqualTo("a.smith");
+    assertThat(c.siteSettings().accounts().localAccount("carol")).isEqualTo("grid_carol");
+    assertThat(ConfigLoader.render(c)).contains("require_map: false");
+    assertThatThrownBy(() -> parse(MINIMAL + "accounts:\n  map: {alice: A.Smith}\n"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("crm.yaml: accounts: map[alice]: 'A.Smith' is not a login name");
+    assertThatThrownBy(() -> parse(MINIMAL + "accounts:\n  map: {alice: x, bob: x}\n"))
+        .hasMessageContaining("accounts: map[bob]: 'x' is already the account of grid user"
+            + " 'alice'");
+    assertThatThrownBy(() -> parse(MINIMAL + "accounts:\n  requiremap: true\n"))
+        .hasMessageContaining("accounts.requiremap: unknown field");
+  }
+
+  @Test
   void defaultsAreFilledIn() {
     CrmConfig c = parse(MINIMAL);
     assertThat(c.advertise()).isEqualTo("127.0.0.1:7100");

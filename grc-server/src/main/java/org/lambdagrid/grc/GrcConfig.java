@@ -65,8 +65,11 @@ import org.lambdagrid.grc.site.SiteRegistry;
  *   max_sessions_per_user: 64   # refused, as is one beyond a user's own bound
  *   endpoint: grc.example.org:7302   # the token port to tell them (default: tokens.listen)
  * http:                         # optional: the operations port (plain HTTP): /metrics for
- *   listen: 127.0.0.1:7380      # Prometheus, and the reservations timeline page (served to
- *                               # loopback peers only; see docs/operators.md)
+ *   listen: 127.0.0.1:7380      # Prometheus, and the timeline page's files (loopback peers only)
+ * timeline:                     # optional (needs http): turns the timeline page's data on, for
+ *   tokens_file: /etc/lambdagrid/timeline.tokens   # operators who sign in with an operator
+ *                               # token of this file (grc-server issue-token --operator); without
+ *                               # it the page's JSON answers 403 (see docs/operators.md)
  * tls:                          # required by grc-server (see TlsConfig); in-process tests omit it
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/grc.crt   # a grc certificate (scripts/lambdagrid-ca issue DIR grc HOST)
@@ -93,7 +96,8 @@ public record GrcConfig(
     @JsonProperty("crm_grace") String crmGrace,
     @JsonProperty("max_duration") String maxDuration,
     @JsonProperty("max_horizon") String maxHorizon,
-    HttpConfig http) {
+    HttpConfig http,
+    TimelineConfig timeline) {
 
   public static final String DEFAULT_LISTEN = "127.0.0.1:7300";
   public static final String DEFAULT_STATE_DIR = "/var/lib/lambdagrid/grc";
@@ -133,6 +137,40 @@ public record GrcConfig(
     if (local != null && tokens == null) {
       throw new IllegalArgumentException("local: needs a tokens section (local users get session"
           + " tokens for the token port)");
+    }
+    if (timeline != null && http == null) {
+      throw new IllegalArgumentException("timeline: needs an http section (the page is served"
+          + " on the operations port, http.listen)");
+    }
+  }
+
+  /** Without a {@code timeline} section (the timeline page's data off). */
+  public GrcConfig(String listen, PhaseTimeouts phaseTimeouts, String rpcTimeout,
+      String callMargin, String defaultDuration, Long outputBufferBytes, TopologyConfig topology,
+      NetworkConfig network, TlsConfig tls, String stateDir, StateConfig state, Tokens tokens,
+      Local local, String crmGrace, String maxDuration, String maxHorizon, HttpConfig http) {
+    this(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration, outputBufferBytes,
+        topology, network, tls, stateDir, state, tokens, local, crmGrace, maxDuration, maxHorizon,
+        http, null);
+  }
+
+  /**
+   * The {@code timeline:} section: the page's JSON is answered only to a request that carries an
+   * operator token of {@code tokens_file} (a {@link org.lambdagrid.common.security.BearerTokens}
+   * file, read at start and re-read when it changes). Its own file, not {@code tokens.file}:
+   * turning the page on is a deliberate act, and its tokens sign in to this page only.
+   */
+  public record TimelineConfig(@JsonProperty("tokens_file") String tokensFile) {
+    public TimelineConfig {
+      if (tokensFile == null || tokensFile.isBlank()) {
+        throw new IllegalArgumentException("tokens_file: is required in a timeline"
+            + " section (a file of operator tokens: grc-server issue-token --file FILE"
+            + " --operator NAME)");
+      }
+      if (!Path.of(tokensFile).isAbsolute()) {
+        throw new IllegalArgumentException("tokens_file: '" + tokensFile
+            + "' is not an absolute path");
+      }
     }
   }
 
@@ -298,33 +336,40 @@ public record GrcConfig(
   public GrcConfig withListen(String endpoint) {
     return new GrcConfig(endpoint, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
-        maxDuration, maxHorizon, http);
+        maxDuration, maxHorizon, http, timeline);
   }
 
   public GrcConfig withCrmGrace(String grace) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, grace,
-        maxDuration, maxHorizon, http);
+        maxDuration, maxHorizon, http, timeline);
   }
 
   public GrcConfig withTopology(TopologyConfig t, NetworkConfig n) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, t, n, tls, stateDir, state, tokens, local, crmGrace, maxDuration,
-        maxHorizon, http);
+        maxHorizon, http, timeline);
   }
 
   /** With an operations port (tests). */
   public GrcConfig withHttp(HttpConfig h) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
-        maxDuration, maxHorizon, h);
+        maxDuration, maxHorizon, h, timeline);
+  }
+
+  /** With the timeline page's data on (tests). */
+  public GrcConfig withTimeline(TimelineConfig t) {
+    return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
+        outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
+        maxDuration, maxHorizon, http, t);
   }
 
   /** With other reservation limits (tests). */
   public GrcConfig withLimits(String maxDuration, String maxHorizon) {
     return new GrcConfig(listen, phaseTimeouts, rpcTimeout, callMargin, defaultDuration,
         outputBufferBytes, topology, network, tls, stateDir, state, tokens, local, crmGrace,
-        maxDuration, maxHorizon, http);
+        maxDuration, maxHorizon, http, timeline);
   }
 
   /** The limits {@link ReservationService} enforces on every reservation (and job window). */

@@ -299,11 +299,35 @@ public final class GrcServer implements AutoCloseable {
     return tokenServer == null ? 0 : tokenServer.port();
   }
 
+  /**
+   * The operator tokens that may read the timeline page's JSON, or null without a
+   * {@code timeline:} section (the JSON is off).
+   *
+   * @throws org.lambdagrid.common.ConfigException naming {@code timeline.tokens_file} and what
+   *     is wrong with it (missing, owner, mode, a line)
+   */
+  private BearerTokens timelineOperators() {
+    if (config.timeline() == null) {
+      return null;
+    }
+    Path file = Path.of(config.timeline().tokensFile());
+    if (!Files.exists(file)) {
+      throw new org.lambdagrid.common.ConfigException("timeline.tokens_file: " + file + ": no"
+          + " such file (create it with grc-server issue-token --file " + file
+          + " --operator NAME)");
+    }
+    try {
+      return new BearerTokens(file);
+    } catch (org.lambdagrid.common.ConfigException e) {
+      throw new org.lambdagrid.common.ConfigException("timeline.tokens_file: " + e.getMessage());
+    }
+  }
+
   /** Recovers the recorded state (if durable), then serves. */
   public GrcServer start() throws IOException {
     if (config.http() != null) { // first: a port in use stops the start before anything runs
       http = OpsHttpServer.start("grc", config.http().endpoint(), metrics.registry(),
-          new TimelinePage(timeline).routes());
+          new TimelinePage(timeline, timelineOperators()).routes());
     }
     if (state != null) {
       CoordinatorSettings s = config.settings();

@@ -170,6 +170,27 @@ class GrcConfigTest {
   }
 
   @Test
+  void theTimelineSectionNamesAnAbsoluteTokensFile_andNeedsTheHttpPort() {
+    GrcConfig c = ConfigLoader.parse("grc.yaml", "http: {listen: 127.0.0.1:7380}\n"
+        + "timeline: {tokens_file: /etc/lg/timeline.tokens}\n", GrcConfig.class);
+    assertThat(c.timeline().tokensFile()).isEqualTo("/etc/lg/timeline.tokens");
+    assertThat(GrcConfig.defaults().timeline()).as("off unless configured").isNull();
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "timeline: {tokens_file: /etc/lg/t}\n",
+            GrcConfig.class))
+        .withMessage("grc.yaml: timeline: needs an http section (the page is served on the"
+            + " operations port, http.listen)");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "http: {listen: 127.0.0.1:7380}\n"
+            + "timeline: {tokens_file: lg/t}\n", GrcConfig.class))
+        .withMessage("grc.yaml: timeline: tokens_file: 'lg/t' is not an absolute path");
+    assertThatExceptionOfType(ConfigException.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "http: {listen: 127.0.0.1:7380}\n"
+            + "timeline: {}\n", GrcConfig.class))
+        .withMessageStartingWith("grc.yaml: timeline: tokens_file: is required");
+  }
+
+  @Test
   void issueTokenPrintsATokenAndStoresOnlyItsHash(@TempDir Path dir) throws Exception {
     Path tokens = dir.resolve("tokens");
     StringWriter out = new StringWriter();

@@ -3,12 +3,18 @@ package org.lambdagrid.it;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.Closeable;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.WebSocket;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -16,18 +22,23 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Debian's {@code chromium}, headless, driven over the Chrome DevTools Protocol: the JDK's
- * WebSocket client speaks it to the browser's endpoint (no driver, no Selenium). Enough for a
- * test: open a page, evaluate JavaScript in it, capture a screenshot.
+ * Debian's {@code chromium}, headless, driven over the Chrome DevTools Protocol on a pair of
+ * pipes ({@code --remote-debugging-pipe}: the browser reads commands on its fd 3 and writes
+ * answers on its fd 4, each message JSON ended by a NUL byte). No driver, no Selenium, and no
+ * DevTools port: a port would let any local user drive this (root's) browser, e.g. to read
+ * {@code file:///etc/shadow}, for as long as it runs. The pipes are FIFOs in the browser's
+ * private directory (mode 0700), opened only by this JVM and the browser. Enough for a test:
+ * open a page, evaluate JavaScript in it, capture a screenshot.
  *
  * <p>The browser runs in a session and process group of its own, with every file it writes
  * (profile, cache, {@code HOME}, {@code TMPDIR}) under one private directory; {@link #close}
@@ -37,69 +48,157 @@ import java.util.concurrent.atomic.AtomicLong;
 final class HeadlessChromium implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
+  private static final Duration OPEN_TIMEOUT = Duration.ofSeconds(30);
 
   private final Process process;
   private final Path dir;
-  private final WebSocket socket;
+  private final OutputStream toBrowser;
+  private final InputStream fromBrowser;
+  private final Thread reader;
   private final AtomicLong ids = new AtomicLong();
   private final Map<Long, CompletableFuture<JsonNode>> pending = new ConcurrentHashMap<>();
+  private volatile boolean closed;
 
-  private HeadlessChromium(Process process, Path dir, WebSocket socket) {
+  private HeadlessChromium(Process process, Path dir, OutputStream toBrowser,
+      InputStream fromBrowser) {
     this.process = process;
     this.dir = dir;
-    this.socket = socket;
+    this.toBrowser = toBrowser;
+    this.fromBrowser = fromBrowser;
+    this.reader = new Thread(this::readMessages, "chromium-cdp-reader");
+    this.reader.setDaemon(true);
   }
 
   /**
-   * Starts the browser with its files under {@code dir} (created; removed again by
-   * {@link #close}) and connects to it.
+   * Starts the browser with its files under {@code dir} (created, mode 0700; removed again by
+   * {@link #close}, or here if the start fails) and connects to it.
    */
   static HeadlessChromium start(Path dir) throws Exception {
+    Files.createDirectories(dir);
+    Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
     Files.createDirectories(dir.resolve("home"));
     Files.createDirectories(dir.resolve("tmp"));
-    List<String> cmd = new ArrayList<>(List.of("setsid", "chromium", "--headless=new",
+    Path in = dir.resolve("cdp-in"); // the browser reads it (its fd 3)
+    Path out = dir.resolve("cdp-out"); // the browser writes it (its fd 4)
+    Sh.run(Duration.ofSeconds(10), "mkfifo", "-m", "600", "--", in.toString(), out.toString())
+        .orFail("mkfifo");
+    // The paths reach the shell as arguments, never as part of its script.
+    List<String> cmd = new ArrayList<>(List.of("setsid", "sh", "-c",
+        "in=$1; out=$2; shift 2; exec \"$@\" 3<\"$in\" 4>\"$out\"", "sh", in.toString(),
+        out.toString(), "chromium", "--headless=new",
         "--disable-gpu", "--no-first-run", "--no-default-browser-check",
         "--disable-extensions", "--disable-background-networking", "--disable-sync",
         "--disable-component-update", "--password-store=basic", "--use-mock-keychain",
-        "--user-data-dir=" + dir.resolve("profile"), "--remote-debugging-address=127.0.0.1",
-        "--remote-debugging-port=0", "about:blank"));
+        "--user-data-dir=" + dir.resolve("profile"), "--remote-debugging-pipe",
+        "about:blank"));
     if ("root".equals(System.getProperty("user.name"))) {
-      cmd.add(2, "--no-sandbox"); // Chromium's sandbox refuses to run as root
+      cmd.add(cmd.indexOf("chromium") + 1, "--no-sandbox"); // its sandbox refuses root
     }
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("chromium.log").toFile());
+        .redirectOutput(dir.resolve("chromium.log").toFile())
+        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
     pb.environment().put("HOME", dir.resolve("home").toString());
     pb.environment().put("TMPDIR", dir.resolve("tmp").toString());
     pb.environment().put("XDG_CONFIG_HOME", dir.resolve("home/.config").toString());
     pb.environment().put("XDG_CACHE_HOME", dir.resolve("home/.cache").toString());
     pb.environment().remove("DISPLAY");
     Process p = pb.start();
+    OutputStream w = null;
+    InputStream r = null;
     try {
-      Path active = dir.resolve("profile/DevToolsActivePort");
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-      while (!(Files.exists(active) && Files.readAllLines(active).size() >= 2)) {
-        if (!p.isAlive() || System.nanoTime() > deadline) {
-          throw new IllegalStateException("chromium did not open its DevTools port"
-              + (p.isAlive() ? " within 60 s" : " (exited " + p.exitValue() + ")") + "; log:\n"
-              + readOrEmpty(dir.resolve("chromium.log")));
-        }
-        Thread.sleep(100);
-      }
-      List<String> lines = Files.readAllLines(active);
-      URI endpoint = URI.create("ws://127.0.0.1:" + lines.get(0).trim() + lines.get(1).trim());
-      Listener listener = new Listener();
-      WebSocket ws = HttpClient.newHttpClient().newWebSocketBuilder()
-          .connectTimeout(Duration.ofSeconds(10)).buildAsync(endpoint, listener)
-          .get(20, TimeUnit.SECONDS);
-      HeadlessChromium browser = new HeadlessChromium(p, dir, ws);
-      listener.owner = browser;
+      // The shell opens 3<IN first (our open of IN for writing completes with it), then 4>OUT.
+      w = openFifo(p, dir, in, () -> new FileOutputStream(in.toFile()),
+          () -> new FileInputStream(in.toFile()));
+      r = openFifo(p, dir, out, () -> new FileInputStream(out.toFile()),
+          () -> new FileOutputStream(out.toFile()));
+      HeadlessChromium browser = new HeadlessChromium(p, dir, w,
+          new BufferedInputStream(r, 1 << 16));
+      browser.reader.start();
+      browser.call(null, "Browser.getVersion", JSON.createObjectNode());
       return browser;
     } catch (Exception | Error e) {
       killGroup(p);
-      throw e;
+      closeQuietly(w);
+      closeQuietly(r);
+      String log = readOrEmpty(dir.resolve("chromium.log"));
+      Sh.run(Duration.ofSeconds(30), "rm", "-rf", "--", dir.toString());
+      throw new IllegalStateException("chromium did not start: " + e.getMessage()
+          + "; its log:\n" + log, e);
     }
   }
 
+  /**
+   * Opens our end of a FIFO, which blocks until the browser's shell opens the other; gives up
+   * after {@link #OPEN_TIMEOUT} or when the process exits, unblocking the pending open by
+   * opening the other end ourselves ({@code counterpart}) and closing both.
+   */
+  private static <T extends Closeable> T openFifo(Process p, Path dir, Path fifo,
+      Callable<T> open, Callable<? extends Closeable> counterpart) throws Exception {
+    FutureTask<T> task = new FutureTask<>(open);
+    Thread t = new Thread(task, "chromium-fifo-open");
+    t.setDaemon(true);
+    t.start();
+    long deadline = System.nanoTime() + OPEN_TIMEOUT.toNanos();
+    while (true) {
+      try {
+        return task.get(100, TimeUnit.MILLISECONDS);
+      } catch (TimeoutException notYet) {
+        if (p.isAlive() && System.nanoTime() < deadline) {
+          continue;
+        }
+      }
+      try (Closeable unblock = counterpart.call()) {
+        closeQuietly(task.get(5, TimeUnit.SECONDS));
+      } catch (Exception ignored) {
+        // closed or gone either way
+      }
+      throw new IllegalStateException("the browser did not open " + dir.relativize(fifo)
+          + (p.isAlive() ? " within " + OPEN_TIMEOUT.toSeconds() + " s"
+              : " (it exited " + p.exitValue() + ")"));
+    }
+  }
+
+  /** The reader thread: every NUL-ended message from the browser, to the call it answers. */
+  private void readMessages() {
+    ByteArrayOutputStream message = new ByteArrayOutputStream(1 << 12);
+    String why = "chromium closed the DevTools pipe";
+    try {
+      int b;
+      while ((b = fromBrowser.read()) >= 0) {
+        if (b != 0) {
+          message.write(b);
+          continue;
+        }
+        answer(message.toString(StandardCharsets.UTF_8));
+        message.reset();
+      }
+    } catch (IOException e) {
+      why = "reading the DevTools pipe failed: " + e.getMessage();
+    }
+    IllegalStateException gone = new IllegalStateException(why);
+    pending.values().forEach(f -> f.completeExceptionally(gone));
+  }
+
+  private void answer(String message) {
+    JsonNode m;
+    try {
+      m = JSON.readTree(message);
+    } catch (IOException e) {
+      return; // not JSON: ignored, the call times out naming its method
+    }
+    if (!m.has("id")) {
+      return; // an event; nothing here subscribes to any
+    }
+    CompletableFuture<JsonNode> f = pending.get(m.get("id").asLong());
+    if (f == null) {
+      return;
+    }
+    if (m.has("error")) {
+      f.completeExceptionally(new IllegalStateException(m.get("error").toString()));
+    } else {
+      f.complete(m.path("result"));
+    }
+  }
   /** A page (a new tab) showing {@code url}, {@code width} x {@code height} CSS pixels. */
   Page open(String url, int width, int height) throws Exception {
     String target = call(null, "Target.createTarget", JSON.createObjectNode()
@@ -153,7 +252,15 @@ final class HeadlessChromium implements AutoCloseable {
     CompletableFuture<JsonNode> answer = new CompletableFuture<>();
     pending.put(id, answer);
     try {
-      socket.sendText(JSON.writeValueAsString(msg), true).get(10, TimeUnit.SECONDS);
+      if (!reader.isAlive()) {
+        throw new IllegalStateException(method + ": the DevTools pipe is closed");
+      }
+      byte[] bytes = JSON.writeValueAsBytes(msg);
+      synchronized (toBrowser) {
+        toBrowser.write(bytes);
+        toBrowser.write(0);
+        toBrowser.flush();
+      }
       return answer.get(CALL_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     } catch (ExecutionException e) {
       throw new IllegalStateException(method + ": " + e.getCause().getMessage(), e.getCause());
@@ -162,57 +269,6 @@ final class HeadlessChromium implements AutoCloseable {
           + CALL_TIMEOUT.toSeconds() + " s", e);
     } finally {
       pending.remove(id);
-    }
-  }
-
-  private static final class Listener implements WebSocket.Listener {
-    volatile HeadlessChromium owner;
-    private final StringBuilder text = new StringBuilder();
-
-    @Override
-    public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
-      text.append(data);
-      if (last) {
-        String message = text.toString();
-        text.setLength(0);
-        answer(message);
-      }
-      ws.request(1);
-      return null;
-    }
-
-    private void answer(String message) {
-      HeadlessChromium o = owner;
-      if (o == null) {
-        return;
-      }
-      try {
-        JsonNode m = JSON.readTree(message);
-        if (!m.has("id")) {
-          return; // an event; nothing here subscribes to any
-        }
-        CompletableFuture<JsonNode> f = o.pending.get(m.get("id").asLong());
-        if (f == null) {
-          return;
-        }
-        if (m.has("error")) {
-          f.completeExceptionally(new IllegalStateException(m.get("error").toString()));
-        } else {
-          f.complete(m.path("result"));
-        }
-      } catch (IOException e) {
-        // not JSON: ignored, the call times out naming its method
-      }
-    }
-
-    @Override
-    public CompletionStage<?> onClose(WebSocket ws, int status, String reason) {
-      HeadlessChromium o = owner;
-      if (o != null) {
-        o.pending.values().forEach(f -> f.completeExceptionally(
-            new IllegalStateException("chromium closed the DevTools connection: " + reason)));
-      }
-      return null;
     }
   }
 
@@ -229,6 +285,10 @@ final class HeadlessChromium implements AutoCloseable {
    */
   @Override
   public void close() throws Exception {
+    if (closed) {
+      return;
+    }
+    closed = true;
     try {
       if (process.isAlive()) {
         try {
@@ -239,9 +299,22 @@ final class HeadlessChromium implements AutoCloseable {
         process.waitFor(10, TimeUnit.SECONDS);
       }
     } finally {
-      socket.abort();
       killGroup(process);
+      closeQuietly(toBrowser);
+      closeQuietly(fromBrowser); // at EOF once the browser's processes are gone
+      reader.join(TimeUnit.SECONDS.toMillis(5));
       Sh.run(Duration.ofSeconds(30), "rm", "-rf", "--", dir.toString());
+    }
+  }
+
+  private static void closeQuietly(Closeable c) {
+    if (c == null) {
+      return;
+    }
+    try {
+      c.close();
+    } catch (IOException ignored) {
+      // closing is best effort here
     }
   }
 

@@ -35,8 +35,12 @@ final class MiniCluster implements AutoCloseable {
   final ManagedChannel userChannel;
   private final List<ManagedChannel> channels = new ArrayList<>();
 
-  /** A site: name, node capacity, published ranges. */
-  record SiteSpec(String name, int capacity, String ranges) {}
+  /** A site: name, node capacity, published ranges, and more of its crm.yaml (or ""). */
+  record SiteSpec(String name, int capacity, String ranges, String moreYaml) {
+    SiteSpec(String name, int capacity, String ranges) {
+      this(name, capacity, ranges, "");
+    }
+  }
 
   /**
    * @param setupTimeout the GRC's SETUP phase timeout (the CRM's phase timeout is the same)
@@ -70,7 +74,7 @@ final class MiniCluster implements AutoCloseable {
       String yaml = "site: " + s.name() + "\nlisten: 127.0.0.1:0\nadvertise: " + crmName + ":1\n"
           + "grc: " + grcName + ":1\nnode_capacity: " + s.capacity() + "\nranges: [" + s.ranges()
           + "]\nstate_dir: " + stateDir.resolve(s.name()) + "\nphase_timeout: " + t
-          + "\nshutdown_wait: 2s\npilot:\n  run_as_user: false\n";
+          + "\nshutdown_wait: 2s\npilot:\n  run_as_user: false\n" + s.moreYaml();
       CrmConfig config = ConfigLoader.parse("crm-" + s.name() + ".yaml", yaml, CrmConfig.class);
       CrmServer crm = new CrmServer(config, starter, InProcessServerBuilder.forName(crmName),
           new GrpcGrcRegistrar(channel(grcName), Duration.ofSeconds(5)));

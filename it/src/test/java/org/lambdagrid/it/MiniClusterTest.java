@@ -269,6 +269,43 @@ class MiniClusterTest {
   }
 
   @Test
+  void eachSiteRunsTheGridUserAsItsOwnLocalAccount_andASiteWithoutOneRefusesAtPrepare()
+      throws Exception {
+    try (MiniCluster c = new MiniCluster(dir, Duration.ofSeconds(20), Map.of(),
+        new SiteSpec("alpha", 2, SAME_POOL, "accounts:\n  prefix: grid-\n"),
+        new SiteSpec("bravo", 2, SAME_POOL,
+            "accounts:\n  map: {alice: a.smith}\n  require_map: true\n"))) {
+      Job job = c.user().submitJob(SubmitJobRequest.newBuilder()
+          .setSpec(spec("sh", "-c", "echo ran")).build()).getJob();
+      watchToEnd(c, job.getId());
+      Job done = c.user().getJob(GetJobRequest.newBuilder().setJobId(job.getId()).build()).getJob();
+      // EXEC reached alpha-0 as its local account (the NodeManager refuses any other user).
+      assertThat(done.getState()).as(done.getMessage()).isEqualTo(JobState.JOB_SUCCEEDED);
+      List<NodeEntry> nodes = c.user().getHosts(GetHostsRequest.newBuilder()
+          .setJobId(job.getId()).build()).getNodesList();
+      assertThat(nodes).extracting(n -> n.getHostname() + "=" + n.getLocalUser()).containsExactly(
+          "alpha-0=grid-alice", "alpha-1=grid-alice", "bravo-0=a.smith", "bravo-1=a.smith");
+      List<org.lambdagrid.nodemanager.driver.GuestTrust.Login> logins = nodes.stream().map(n ->
+          new org.lambdagrid.nodemanager.driver.GuestTrust.Login(n.getHostname(), n.getAddress(),
+              n.getLocalUser())).toList();
+      for (NodeEntry n : nodes) {
+        FakeGuestDriver.FakeGuest g = FakeGuestDriver.guest(job.getId(), n.getHostname())
+            .orElseThrow();
+        assertThat(g.spec.user()).as(n.getHostname()).isEqualTo(n.getLocalUser());
+        assertThat(g.trust.logins()).as(n.getHostname()).containsExactlyElementsOf(logins);
+      }
+      assertNothingHeld(c);
+
+      // carol has no account on bravo: bravo votes no at Prepare, and nothing is held anywhere.
+      assertReserveRefused(c, reservation().setUser("carol"), Status.Code.FAILED_PRECONDITION,
+          "reservation refused, nothing is held: site:bravo refused (FAILED_PRECONDITION):"
+              + " accounts.map: has no entry for grid user 'carol', and accounts.require_map is"
+              + " true");
+      assertNothingHeld(c);
+    }
+  }
+
+  @Test
   void badReservationsAreRefusedNamingFieldAndValue() throws Exception {
     try (MiniCluster c = new MiniCluster(dir, Duration.ofSeconds(20), Map.of(),
         new SiteSpec("alpha", 2, SAME_POOL), new SiteSpec("bravo", 2, SAME_POOL))) {

@@ -88,6 +88,11 @@ final class Testbed {
     throw new AssertionError("testbed.env has no " + key);
   }
 
+  /** The timeline page's operator token that {@code testbed up} issued (STATE/timeline.token). */
+  static String timelineToken() throws Exception {
+    return Files.readString(STATE.resolve("timeline.token")).trim();
+  }
+
   /**
    * The value of one sample on {@code port}'s /metrics (scraped over HTTP), e.g.
    * {@code metric(p, "lambdagrid_grc_jobs_finished_total{state=\"SUCCEEDED\"}")}; 0 if absent.

@@ -7,22 +7,31 @@ import static org.lambdagrid.it.Testbed.USER;
 import static org.lambdagrid.it.Testbed.grcAsUser;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * The GRC's timeline page in a real browser (headless Chromium over the DevTools protocol)
- * against the real testbed: it shows the reservation {@code grc reserve} just made, with its
- * share of both inter-site links; a job submitted into it appears, grows while it runs and
- * reaches SUCCEEDED without the page being reloaded; a click shows its phases; a job's command is
- * shown as text, never as markup. Saves a screenshot (it/target/timeline.png, or the path in
+ * The GRC's timeline page in a real browser (headless Chromium over the DevTools protocol, on
+ * pipes) against the real testbed: its JSON refuses a request without a token, with a wrong one
+ * or with a user's (401), and the page shows only its sign-in form until the operator token
+ * {@code testbed up} issued is entered; signed in, it shows the reservation {@code grc reserve}
+ * just made, with its share of both inter-site links; a job submitted into it appears, grows
+ * while it runs and reaches SUCCEEDED without the page being reloaded; a click shows its phases;
+ * a job's command is shown as text, never as markup; signing out leaves no data on screen. Saves
+ * a screenshot (it/target/timeline.png, or the path in
  * {@code -Dlambdagrid.timeline.screenshot}, relative to the checkout). Needs root, the
  * testbed's tools and chromium (scripts/setup-host); skipped with the reason otherwise.
  */
@@ -49,6 +58,11 @@ class TimelinePageBrowserTest {
       if (browser != null) {
         browser.close();
         assertThat(browser.processesLeft()).as("chromium processes left").isEmpty();
+      } else if (browserDir != null) {
+        // start() failed (it removes what it made) or never ran: nothing of it may stay
+        Sh.run(Duration.ofSeconds(30), "rm", "-rf", "--", browserDir.toString());
+      }
+      if (browserDir != null) {
         assertThat(browserDir).doesNotExist();
       }
     } finally {
@@ -67,12 +81,56 @@ class TimelinePageBrowserTest {
         .orFail("grc reserve").out().trim();
     assertThat(rid).matches("r-[0-9a-f]{8}");
 
-    String url = "http://127.0.0.1:" + Testbed.httpPort("HTTP_GRC") + "/?span=5m";
+    // The JSON is for operators: no token, a wrong one, a user's are all refused.
+    int port = Testbed.httpPort("HTTP_GRC");
+    String token = Testbed.timelineToken();
+    assertThat(token).startsWith("lgt_");
+    String userToken = Sh.run(Duration.ofMinutes(1), Testbed.STATE.resolve(
+        "dist/bin/grc-server").toString(), "issue-token", "--file", Testbed.STATE.resolve(
+        "config/timeline.tokens").toString(), USER).orFail("issue-token").out().trim();
+    Map<String, String> refusals = new LinkedHashMap<>();
+    refusals.put("none", null);
+    refusals.put("wrong", "Bearer lgt_" + "x".repeat(43));
+    refusals.put("user", "Bearer " + userToken);
+    refusals.put("not bearer", "Basic " + token);
+    for (Map.Entry<String, String> r : refusals.entrySet()) {
+      for (String path : List.of("/api/timeline?span=300000", "/api/job?id=j-00000000")) {
+        HttpResponse<String> a = api(port, path, r.getValue());
+        assertThat(a.statusCode()).as(r.getKey() + " " + path).isEqualTo(401);
+        assertThat(a.headers().firstValue("WWW-Authenticate")).hasValueSatisfying(v ->
+            assertThat(v).startsWith("Bearer"));
+        assertThat(a.body()).doesNotContain(token).doesNotContain(userToken)
+            .doesNotContain(rid);
+      }
+    }
+    assertThat(api(port, "/api/timeline?span=300000", "Bearer " + token).body()).contains(rid);
+
+    // Before signing in, the page shows its form and nothing of the grid.
+    String url = "http://127.0.0.1:" + port + "/?span=5m";
     HeadlessChromium.Page page = browser.open(url, 1400, 1000);
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(250)).until(() ->
+        page.eval("!document.getElementById('login').hidden").asBoolean());
+    assertNothingOfTheGridShown(page);
+    assertThat(text(page, "#status")).isEqualTo("not signed in");
+    Files.createDirectories(REPO.resolve("it/target"));
+    Files.write(REPO.resolve("it/target/timeline-sign-in.png"), page.screenshot());
+
+    // A wrong token through the form is refused, and the form stays.
+    signIn(page, "lgt_" + "y".repeat(43));
+    await().atMost(Duration.ofSeconds(15)).pollInterval(Duration.ofMillis(250)).until(() ->
+        text(page, "#login-error").equals("The GRC refused the token: unknown or revoked"
+            + " token"));
+    assertNothingOfTheGridShown(page);
+
+    signIn(page, token);
     await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(250)).until(() ->
         page.eval("!!document.querySelector('[data-site=\"alpha\"] [data-reservation=\"" + rid
             + "\"]')").asBoolean());
     page.eval("window.loadedOnce = 'yes'"); // a reload would lose it
+    assertThat(page.eval("document.getElementById('login').hidden"
+        + " && sessionStorage.getItem('lambdagrid.timeline.token') !== null"
+        + " && localStorage.length === 0").asBoolean())
+        .as("signed in, the token in this tab's sessionStorage only").isTrue();
     assertThat(text(page, "[data-site=\"alpha\"] .row-note"))
         .isEqualTo("2 of 2 nodes reserved now");
     for (String link : List.of("alpha<->core", "bravo<->core")) {
@@ -153,6 +211,41 @@ class TimelinePageBrowserTest {
         "CANCELLED".equals(page.eval("document.querySelector('#reservations tr[data-reservation"
             + "=\"" + rid + "\"]').getAttribute('data-state')").asText()));
     assertThat(page.eval("window.loadedOnce").asText()).isEqualTo("yes");
+
+    // Signed out: the form again, nothing of the grid left on screen, the token forgotten.
+    page.eval("document.getElementById('sign-out').click()");
+    await().atMost(Duration.ofSeconds(15)).pollInterval(Duration.ofMillis(250)).until(() ->
+        page.eval("!document.getElementById('login').hidden").asBoolean());
+    Thread.sleep(2000); // a poll in flight at sign-out draws nothing
+    assertNothingOfTheGridShown(page);
+    assertThat(page.eval("sessionStorage.getItem('lambdagrid.timeline.token')").isNull())
+        .isTrue();
+  }
+
+  /** Fills the sign-in form's token field and clicks Sign in (as a user would). */
+  private static void signIn(HeadlessChromium.Page page, String token) throws Exception {
+    page.eval("document.getElementById('token').value = "
+        + Testbed.JSON.writeValueAsString(token) + ";"
+        + " document.getElementById('sign-in').click()");
+  }
+
+  private static void assertNothingOfTheGridShown(HeadlessChromium.Page page) throws Exception {
+    assertThat(page.eval("document.getElementById('content').hidden").asBoolean())
+        .as("the chart and tables are hidden").isTrue();
+    assertThat(page.eval("document.querySelectorAll('[data-reservation], [data-job],"
+        + " [data-site]').length").asInt()).as("no reservation, job or site on the page")
+        .isZero();
+  }
+
+  /** A GET of the GRC's timeline JSON over plain HTTP, with this Authorization header. */
+  private static HttpResponse<String> api(int port, String path, String authorization)
+      throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+        + path)).timeout(Duration.ofSeconds(20));
+    if (authorization != null) {
+      b.header("Authorization", authorization);
+    }
+    return HttpClient.newHttpClient().send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
 
   private static String text(HeadlessChromium.Page page, String selector) throws Exception {

@@ -420,10 +420,43 @@ public final class NodeManager implements AutoCloseable {
   private void setKeys(TrustBundle b) throws Refused, GuestException {
     PilotState now = requireGuest("SET_KEYS", PilotState.SET_UP, PilotState.KEYED, PilotState.READY);
     driver.installTrust(guest, new GuestTrust(b.getHostfile(), b.getKnownHosts(),
-        b.getAuthorizedKeys(), b.getHosts()));
+        b.getAuthorizedKeys(), b.getHosts(), logins(b)));
     if (now == PilotState.SET_UP) {
       move(PilotState.KEYED, "trust installed for " + b.getNodesCount() + " nodes");
     }
+  }
+
+  private static final java.util.regex.Pattern HOST_NAME =
+      java.util.regex.Pattern.compile("[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?");
+
+  /**
+   * Per node of the bundle, the account the guest's ssh logs in with there (NodeEntry.local_user:
+   * the node's site may run the grid user as another name). A node without one (a GRC that
+   * predates it) is left out: ssh then uses the guest's own user. Every field goes into the
+   * user's ssh config, so each must be a plain name or address.
+   */
+  static List<GuestTrust.Login> logins(TrustBundle b) throws Refused {
+    List<GuestTrust.Login> out = new ArrayList<>();
+    for (int i = 0; i < b.getNodesCount(); i++) {
+      var n = b.getNodes(i);
+      if (n.getLocalUser().isEmpty()) {
+        continue;
+      }
+      String at = "bundle.nodes[" + i + "].";
+      if (!org.lambdagrid.common.PosixNames.LOGIN.matcher(n.getLocalUser()).matches()
+          || n.getLocalUser().equals("root")) {
+        throw new Refused(at + "local_user: '" + n.getLocalUser() + "' is not a login name a"
+            + " job may run as");
+      }
+      if (!HOST_NAME.matcher(n.getHostname()).matches()) {
+        throw new Refused(at + "hostname: '" + n.getHostname() + "' is not a host name");
+      }
+      if (!Ipv4Cidr.isAddress(n.getAddress())) {
+        throw new Refused(at + "address: '" + n.getAddress() + "' is not an IPv4 address");
+      }
+      out.add(new GuestTrust.Login(n.getHostname(), n.getAddress(), n.getLocalUser()));
+    }
+    return out;
   }
 
   private void run() throws Refused, GuestException {

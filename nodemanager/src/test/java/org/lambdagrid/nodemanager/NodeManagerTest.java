@@ -37,6 +37,8 @@ import org.lambdagrid.proto.v1.SetKeysCommand;
 import org.lambdagrid.proto.v1.SetupCommand;
 import org.lambdagrid.proto.v1.ShutdownCommand;
 import org.lambdagrid.proto.v1.TrustBundle;
+import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.nodemanager.driver.GuestTrust;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -160,6 +162,32 @@ class NodeManagerTest {
   }
 
   // ------------------------------------------------------------------ tests
+
+  @Test
+  void setKeysGivesTheDriverTheLocalAccountOfEveryNode_andRefusesOneThatIsNotALoginName()
+      throws Exception {
+    startNodeManager(Map.of());
+    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+    TrustBundle.Builder b = setKeys().getSetKeys().getBundle().toBuilder()
+        .addNodes(NodeEntry.newBuilder().setHostname("tokyo-0").setAddress("10.10.0.1")
+            .setLocalUser("alice"))
+        .addNodes(NodeEntry.newBuilder().setHostname("osaka-0").setAddress("10.20.0.1")
+            .setLocalUser("a.smith"))
+        .addNodes(NodeEntry.newBuilder().setHostname("kyoto-0").setAddress("10.30.0.1"));
+
+    CommandReply bad = session.call(ConnectResponse.newBuilder().setSetKeys(SetKeysCommand
+        .newBuilder().setBundle(b.clone().setNodes(1, b.getNodes(1).toBuilder()
+            .setLocalUser("x\n  ProxyCommand sh")))), T);
+    assertThat(bad.getError()).contains("bundle.nodes[1].local_user: 'x\n  ProxyCommand sh' is"
+        + " not a login name");
+
+    ok(session.call(ConnectResponse.newBuilder().setSetKeys(SetKeysCommand.newBuilder()
+        .setBundle(b)), T), CommandReply.ResultCase.SET_KEYS);
+    // kyoto-0 came without one (a GRC that predates the field): ssh uses the guest's user there.
+    assertThat(FakeGuestDriver.guest(job, HOST).orElseThrow().trust.logins()).containsExactly(
+        new GuestTrust.Login("tokyo-0", "10.10.0.1", "alice"),
+        new GuestTrust.Login("osaka-0", "10.20.0.1", "a.smith"));
+  }
 
   @Test
   void fullSequence_answersEachCommandWithItsResult_streamsOutputThenExit_andNotifiesInOrder()

@@ -384,24 +384,21 @@ public final class Database implements AutoCloseable {
   /** The backend pid of this daemon's session that took the lock last (0: none yet). */
   private int ownBackend;
 
-  /** How long an open waits for another session's lock to go before it refuses. */
+  /** How long a reconnect waits for its own ended earlier session to drop the lock. */
   private static final java.time.Duration LOCK_WAIT = java.time.Duration.ofSeconds(3);
 
   /** The advisory lock's first key: "lg"; the second is a hash of the schema (see the class). */
   private static final int LOCK_CLASS = 0x6c67;
 
   /**
-   * Takes this daemon's session-level advisory lock on {@code c} (PostgreSQL), waiting at most
-   * {@link #LOCK_WAIT} for another session to drop it.
+   * Takes this daemon's session-level advisory lock on {@code c} (PostgreSQL) without waiting
+   * for another daemon; a session of this same daemon that still holds it is ended first.
    *
    * @throws StoreException naming the holder's backend when another session has it
    */
   private void lockOrRefuse(Connection c) throws SQLException {
     boolean got = false;
-    // A daemon killed a moment ago: its backend drops the lock when it sees the connection
-    // close, which may be just after this start. Wait that long, not longer.
-    long deadline = System.nanoTime() + LOCK_WAIT.toNanos();
-    boolean endedOwn = false;
+    long deadline = 0; // set once this daemon's own earlier session was ended
     while (true) {
       try (PreparedStatement ps = c.prepareStatement(
           "SELECT pg_try_advisory_lock(?, " + LOCK_KEY + ")")) {
@@ -412,13 +409,13 @@ public final class Database implements AutoCloseable {
         }
       }
       c.commit();
-      if (got || System.nanoTime() > deadline) {
+      if (got) {
         break;
       }
-      // This daemon's own earlier session, cut off without the server noticing (a network
-      // break): it would hold the lock until the server's keepalive gives up. End it.
-      if (!endedOwn && ownBackend > 0 && holder(c).pid() == ownBackend) {
-        endedOwn = true;
+      if (deadline == 0 && ownBackend > 0 && holder(c).pid() == ownBackend) {
+        // This daemon's own earlier session, cut off without the server noticing (a network
+        // break): it would hold the lock until the server's keepalive gives up. End it, and
+        // wait (a little) for its backend to drop the lock.
         try (PreparedStatement ps = c.prepareStatement("SELECT pg_terminate_backend(?)")) {
           bind(ps, ownBackend);
           ps.executeQuery().close();
@@ -426,10 +423,14 @@ public final class Database implements AutoCloseable {
         c.commit();
         log.warn("state database {}: ended this daemon's earlier session (backend pid {}), which"
             + " still held its lock", url, ownBackend);
+        deadline = System.nanoTime() + LOCK_WAIT.toNanos();
         continue;
       }
+      if (deadline == 0 || System.nanoTime() > deadline) {
+        break; // another daemon's: refused at once
+      }
       try {
-        Thread.sleep(100);
+        Thread.sleep(50);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         break;

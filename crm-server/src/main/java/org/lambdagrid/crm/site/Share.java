@@ -100,6 +100,8 @@ final class Share {
   // Guarded by this.
   private final List<Node> nodes = new ArrayList<>();
   private boolean releasing;
+  /** The grid user the share's guests are for, and its local account here (which they run as). */
+  private String gridUser;
   private String guestUser;
   private List<Ipv4Cidr> peerRanges = List.of();
   private int slots;
@@ -127,6 +129,7 @@ final class Share {
   Share(ShareSpec spec, SiteShares site, SiteLedger.Running running) {
     this(spec, site, true);
     synchronized (this) {
+      gridUser = spec.user();
       guestUser = running.guestUser();
       slots = running.slots();
       runningRecorded = true;
@@ -154,7 +157,13 @@ final class Share {
       synchronized (this) {
         checkOpen();
         if (nodes.isEmpty()) {
-          guestUser = params.user().isEmpty() ? spec.user() : params.user();
+          gridUser = params.user().isEmpty() ? spec.user() : params.user();
+          guestUser = site.settings().accounts().localAccount(gridUser);
+          if (!guestUser.equals(gridUser)) {
+            log.info("job {}: grid user '{}' runs as local account '{}' on site '{}' ({})",
+                spec.jobId(), gridUser, guestUser, site.settings().site(),
+                site.settings().accounts().origin(gridUser));
+          }
           peerRanges = params.peerRanges();
           bridge = params.bridge();
           slots = params.slotsPerNode() > 0 ? params.slotsPerNode() : site.settings().slotsPerNode();
@@ -290,8 +299,9 @@ final class Share {
         }
         node.execSent = true;
       }
+      ExecSpec asLocal = localExec(exec);
       runPhase(Phase.PHASE_EXEC, site.settings().phaseTimeout(), List.of(node), n -> send(n,
-          ConnectResponse.newBuilder().setExec(ExecCommand.newBuilder().setExec(exec)))
+          ConnectResponse.newBuilder().setExec(ExecCommand.newBuilder().setExec(asLocal)))
           .thenAccept(reply -> {
             synchronized (this) {
               if (n.state == NODE_READY) { // the exit may have overtaken the reply
@@ -513,7 +523,7 @@ final class Share {
       log.info("job {}: started pilot of {} ({})", spec.jobId(), n.hostname, handle.describe());
     } catch (PilotStartException | RuntimeException e) {
       String msg = "node " + n.hostname + " failed phase LAUNCH: could not start its pilot: "
-          + e.getMessage();
+          + e.getMessage() + accountNote(e.getMessage());
       move(n, NODE_LOST, msg);
       throw Errors.aborted(msg);
     } finally {
@@ -603,7 +613,8 @@ final class Share {
       return r;
     }
     if (cause instanceof CommandFailedException) {
-      String msg = "node " + n.hostname + " failed phase " + phase + ": " + cause.getMessage();
+      String msg = "node " + n.hostname + " failed phase " + phase + ": " + cause.getMessage()
+          + accountNote(cause.getMessage());
       note(n, msg);
       return Errors.aborted(msg);
     }
@@ -761,7 +772,36 @@ final class Share {
   private NodeEntry entry(Node n) {
     return NodeEntry.newBuilder().setSite(site.settings().site()).setIndex(n.index)
         .setHostname(n.hostname).setAddress(Ipv4Cidr.formatAddress(n.address))
-        .setPrefixLength(spec.range().prefixLength()).setSlots(slots).build();
+        .setPrefixLength(spec.range().prefixLength()).setSlots(slots).setLocalUser(guestUser)
+        .build();
+  }
+
+  /**
+   * The GRC's EXEC as the pilot must see it: the job's grid user becomes the guest's local
+   * account; no user (the guest's) or any other is passed on as it is (the pilot refuses a user
+   * that is not the guest's).
+   */
+  private synchronized ExecSpec localExec(ExecSpec exec) {
+    String u = exec.getUser();
+    if (guestUser == null || u.isEmpty() || u.equals(guestUser) || !u.equals(gridUser)) {
+      return exec;
+    }
+    return exec.toBuilder().setUser(guestUser).build();
+  }
+
+  /**
+   * For a failure {@code message} that names the guest's user ("user 'a.smith' does not exist on
+   * this node"): which rule of crm.yaml made that account, when it is not simply the grid user's
+   * own name; "" otherwise.
+   */
+  private synchronized String accountNote(String message) {
+    if (guestUser == null || gridUser == null || guestUser.equals(gridUser) || message == null
+        || !message.contains("'" + guestUser + "'")) {
+      return "";
+    }
+    return " (local account '" + guestUser + "' is grid user '" + gridUser + "' on site '"
+        + site.settings().site() + "' by " + site.settings().accounts().origin(gridUser)
+        + " in crm.yaml)";
   }
 
   private static void awaitQuietly(Future<?> f) {

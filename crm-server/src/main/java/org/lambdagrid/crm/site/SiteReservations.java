@@ -212,13 +212,19 @@ public final class SiteReservations {
    * same arguments.
    *
    * @throws Errors.RequestException INVALID_ARGUMENT for bad input, FAILED_PRECONDITION when it
-   *     does not fit, ALREADY_EXISTS when the id holds something else, ABORTED when the id ended
+   *     does not fit or the site's accounts give {@code user} no local account
+   *     ({@link SiteAccounts#localAccount}), ALREADY_EXISTS when the id holds something else,
+   *     ABORTED when the id ended
    */
   public synchronized void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user) {
     if (id == null || id.isBlank()) {
       throw Errors.invalid("reservation_id", "", "is empty");
     }
     Held existing = held.get(id);
+    if (existing == null && user != null && !user.isEmpty()) {
+      // The site refuses a user it would not run now, not when the window starts.
+      settings.accounts().localAccount(user);
+    }
     if (existing != null && !existing.range().equals(range)) {
       throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
           + " already holds range " + existing.range() + "; refusing " + range);

@@ -20,16 +20,33 @@ import org.lambdagrid.common.reservation.HoldTable;
  * @param reconnectGrace after a restart, how long a re-adoptable share waits for its pilots to
  *     redial (a node not back by then is LOST) and for the GRC to watch it again (a share nobody
  *     watched by then is released); null = {@link #DEFAULT_RECONNECT_GRACE}
+ * @param accounts which local account each grid user runs as here; null =
+ *     {@link SiteAccounts#SAME_NAME}
  */
 public record SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges,
     int slotsPerNode, Duration phaseTimeout, Duration shutdownWait, Duration holdTime,
-    Duration credentialTtl, Duration reconnectGrace) {
+    Duration credentialTtl, Duration reconnectGrace, SiteAccounts accounts) {
   public static final Duration DEFAULT_RECONNECT_GRACE = Duration.ofSeconds(60);
 
   public SiteSettings {
     ranges = List.copyOf(ranges);
     holdTime = holdTime == null ? HoldTable.DEFAULT_HOLD_TIME : holdTime;
     reconnectGrace = reconnectGrace == null ? DEFAULT_RECONNECT_GRACE : reconnectGrace;
+    accounts = accounts == null ? SiteAccounts.SAME_NAME : accounts;
+  }
+
+  /** Every grid user runs as the local account of its own name. */
+  public SiteSettings(String site, int nodeCapacity, List<Ipv4Cidr> ranges, int slotsPerNode,
+      Duration phaseTimeout, Duration shutdownWait, Duration holdTime, Duration credentialTtl,
+      Duration reconnectGrace) {
+    this(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait, holdTime,
+        credentialTtl, reconnectGrace, null);
+  }
+
+  /** The same settings with {@code accounts} (tests). */
+  public SiteSettings withAccounts(SiteAccounts accounts) {
+    return new SiteSettings(site, nodeCapacity, ranges, slotsPerNode, phaseTimeout, shutdownWait,
+        holdTime, credentialTtl, reconnectGrace, accounts);
   }
 
   /** With the default reconnect grace. */

@@ -137,11 +137,15 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    * sub-range and window. Idempotent: the same job and reservation again is OK.
    *
    * @throws RequestException NOT_FOUND (reservation unknown here), FAILED_PRECONDITION (not
-   *     committed, or another live job uses it), ALREADY_EXISTS (the job holds another share)
+   *     committed, another live job uses it, or the site's accounts give {@code user} no local
+   *     account), ALREADY_EXISTS (the job holds another share)
    */
   public void openShare(String jobId, String reservationId, String user) {
     if (jobId == null || jobId.isBlank()) {
       throw Errors.invalid("job_id", "", "is empty");
+    }
+    if (user != null && !user.isEmpty()) {
+      settings.accounts().localAccount(user); // e.g. crm.yaml changed since Prepare
     }
     SiteReservations.Held h = reservations.committed(reservationId);
     ShareSpec spec = new ShareSpec(jobId, h.nodes(), h.range(), h.window().start(),

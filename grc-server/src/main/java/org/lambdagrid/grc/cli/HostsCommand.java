@@ -9,8 +9,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-/** {@code grc hosts JOB}: the job's nodes, their addresses, sites and slots. */
-@Command(name = "hosts", description = "Print a job's nodes and addresses.")
+/**
+ * {@code grc hosts JOB}: the job's nodes, their addresses, sites and slots, and the local account
+ * the job runs as on each node's site.
+ */
+@Command(name = "hosts", description = "Print a job's nodes, addresses and local accounts.")
 final class HostsCommand extends Subcommand {
   @Parameters(paramLabel = "JOB")
   String jobId;
@@ -28,10 +31,13 @@ final class HostsCommand extends Subcommand {
         out().println(Output.json(r));
       } else {
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"HOSTNAME", "ADDRESS", "SITE", "SLOTS"});
+        rows.add(new String[] {"HOSTNAME", "ADDRESS", "SITE", "SLOTS", "USER"});
         for (NodeEntry n : r.getNodesList()) {
+          // USER: the local account the guest runs as on its site (sites may name you
+          // differently); "-" for a job recorded before the GRC knew it.
           rows.add(new String[] {n.getHostname(), n.getAddress() + "/" + n.getPrefixLength(),
-              n.getSite(), String.valueOf(n.getSlots())});
+              n.getSite(), String.valueOf(n.getSlots()),
+              n.getLocalUser().isEmpty() ? "-" : n.getLocalUser()});
         }
         Output.table(out(), rows);
       }

@@ -185,8 +185,9 @@ public final class JobCoordinator implements AutoCloseable {
         now);
     store.add(job);
     log.info("job {} in reservation {} ({}), starts {}, ends {}", id, r.id(), where, start, end);
+    Job pending = job.toProto(); // before the timer: a job due now may start at once
     job.startTimer = Timers.at(scheduler, clock, start, () -> runner.start(job));
-    return job.toProto();
+    return pending;
   }
 
   private static String nodes(Map<String, Integer> m) {
@@ -211,6 +212,14 @@ public final class JobCoordinator implements AutoCloseable {
       out.add(j.toProto());
     }
     return out;
+  }
+
+  /**
+   * Every job's record, newest first (then by id): a copy of the list, not of the records, so
+   * a reader can filter before building any snapshot ({@link JobRecord#toProto}).
+   */
+  public List<JobRecord> records() {
+    return store.list();
   }
 
   /**

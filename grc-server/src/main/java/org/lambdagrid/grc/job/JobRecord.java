@@ -61,6 +61,8 @@ public final class JobRecord implements StoredRecord {
   /** Told of every state change (under this monitor; must not block); set by the coordinator. */
   private volatile Observer observer = Observer.NONE;
   private Instant stateSince; // when the current state was entered (guarded by this)
+  private Instant startedAt; // its first job event past PENDING, not terminal (guarded by this)
+  private Instant endedAt; // its terminal event (guarded by this)
 
   /** What watches a job's state changes (the GRC's metrics). */
   public interface Observer {
@@ -261,11 +263,39 @@ public final class JobRecord implements StoredRecord {
     Event e = b.setJobId(id).setSequence(events.size() + 1L).setTime(ProtoTime.toProto(time))
         .build();
     events.add(e);
+    noteTimes(e);
     if (!eventWakes.isEmpty()) {
       List<Runnable> wake = new ArrayList<>(eventWakes);
       eventWakes.clear();
       wake.forEach(Runnable::run);
     }
+  }
+
+  /** Keeps {@link #times} up to date with a new (or restored) event. */
+  private void noteTimes(Event e) {
+    if (!e.hasJobState()) {
+      return;
+    }
+    JobState s = e.getJobState();
+    if (JobStates.MACHINE.isTerminal(s)) {
+      endedAt = ProtoTime.fromProto(e.getTime());
+    } else if (startedAt == null && s != JobState.JOB_PENDING) {
+      startedAt = ProtoTime.fromProto(e.getTime());
+    }
+  }
+
+  /**
+   * When the job really started and ended; either null if not (yet). Read without copying its
+   * events (the timeline page reads it for every job at each poll).
+   *
+   * @param started when it left PENDING (its first job event neither PENDING nor terminal)
+   * @param ended its terminal event's time; for a job recovered terminal without that event,
+   *     its last event's
+   */
+  public record Times(Instant started, Instant ended) { }
+
+  public synchronized Times times() {
+    return new Times(startedAt, endedAt);
   }
 
   /** All events so far (sequence 1..n). */
@@ -392,6 +422,11 @@ public final class JobRecord implements StoredRecord {
         r.hostfile = TrustBundles.hostfile(hosts);
       }
       r.events.addAll(history);
+      history.forEach(r::noteTimes);
+      if (r.endedAt == null && JobStates.MACHINE.isTerminal(r.state) && !history.isEmpty()) {
+        // recovered without its terminal event: it ended by its last known one
+        r.endedAt = ProtoTime.fromProto(history.get(history.size() - 1).getTime());
+      }
       for (int i = history.size() - 1; i >= 0; i--) { // when it entered the recorded state
         Event e = history.get(i);
         if (e.getJobState() == r.state && e.hasTime()) {

@@ -8,6 +8,7 @@ import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.PosixNames;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.reservation.ReservationRecord;
@@ -88,9 +89,31 @@ final class ShareBuild {
             throw Errors.aborted("site '" + s + "' set up " + nodes.size() + " nodes, the"
                 + " reservation holds " + asked);
           }
-          return nodes;
+          return withLocalUsers(s, nodes, t.user());
         });
     return TrustBundles.order(bySite);
+  }
+
+  /**
+   * The site's nodes, each with the local account its guest runs as: the CRM's answer, checked
+   * (it goes into every guest's ssh config), or the job's grid user from a CRM that predates
+   * {@code NodeEntry.local_user} (such a CRM runs guests as the grid user's own name).
+   */
+  static List<NodeEntry> withLocalUsers(String site, List<NodeEntry> nodes, String gridUser) {
+    List<NodeEntry> out = new ArrayList<>(nodes.size());
+    for (NodeEntry n : nodes) {
+      String local = n.getLocalUser();
+      if (local.isEmpty()) {
+        out.add(n.toBuilder().setLocalUser(gridUser).build());
+        continue;
+      }
+      if (!PosixNames.LOGIN.matcher(local).matches() || local.equals("root")) {
+        throw Errors.aborted("site '" + site + "' reported local_user '" + local + "' for node "
+            + n.getHostname() + ", which is not a login name a job may run as");
+      }
+      out.add(n);
+    }
+    return out;
   }
 
   /** KEYS: every node's public keys, aggregated into the bundle every node will trust. */

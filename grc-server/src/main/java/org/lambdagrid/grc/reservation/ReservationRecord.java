@@ -215,6 +215,11 @@ public final class ReservationRecord implements StoredRecord {
     persister.accept(this);
   }
 
+  /** The jobs bound to it so far, in order. */
+  public synchronized List<String> jobIds() {
+    return List.copyOf(jobIds);
+  }
+
   public synchronized String liveJob() {
     return liveJob;
   }

@@ -272,6 +272,14 @@ public final class ReservationService implements AutoCloseable {
     return record(id).toProto();
   }
 
+  /**
+   * Every reservation's record, newest first (then by id): a copy of the list, not of the
+   * records, so a reader can filter before building any snapshot.
+   */
+  public List<ReservationRecord> records() {
+    return store.list();
+  }
+
   /** Reservations, newest first; {@code user} empty = everyone's. */
   public List<Reservation> list(String user, boolean includeFinished) {
     List<Reservation> out = new ArrayList<>();

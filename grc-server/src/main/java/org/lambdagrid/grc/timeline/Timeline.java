@@ -35,14 +35,16 @@ import org.lambdagrid.proto.v1.Reservation;
  * What the timeline page shows, as JSON, read from the GRC's cores at each call: the sites and
  * inter-site links (capacity, and what reservations hold now), the reservations and jobs whose
  * time overlaps a span, and one job's phase-by-phase view. Every user's reservations and jobs
- * (the operator's view; {@link TimelinePage} serves it to loopback peers only). Instants are
+ * (the operator's view; {@link TimelinePage} serves it to operators only). Instants are
  * epoch milliseconds; states are the protocol's short names (ACTIVE, RUNNING, ...).
  *
  * <p>Bounded: a span is at most {@link #MAX_SPAN}; at most {@link #MAX_ITEMS} reservations and as
  * many jobs per answer (the newest; {@code more} counts those left out); a job's view holds its
- * latest {@link #MAX_EVENTS} events. A snapshot reads every job and reservation the GRC holds
- * in memory once (as ListJobs does), so its cost grows with the GRC's history, not the span.
- * Stateless and thread-safe (the cores are).
+ * latest {@link #MAX_EVENTS} events. A snapshot still looks at every job and reservation the
+ * GRC holds in memory, but only at what the record keeps at hand (window, creation, when it
+ * started and ended: {@link JobRecord#times}); it copies no job's events and builds a row only
+ * for the at most {@link #MAX_ITEMS} of each that overlap the span. Stateless and thread-safe
+ * (the cores are).
  *
  * <pre>
  * snapshot: {now, from, to,
@@ -156,47 +158,39 @@ public final class Timeline {
           .put("reservedNowBps", allocator.bandwidthInUse(l.id(), now));
     }
 
-    // Jobs first: a reservation made for one job ends when the job does.
-    Map<String, JobView> jobViews = new HashMap<>();
+    // Each job and reservation is first checked against the span by what its record keeps at
+    // hand (its window, creation, start and end: no events copied, no snapshot built); only
+    // the first maxItems that overlap it become rows, the rest are only counted.
+    Map<String, String> madeFor = null; // job -> the reservation SubmitJob made for it, lazily
     ArrayNode jobRows = out.putArray("jobs");
     int moreJobs = 0;
-    Map<String, Reservation> byId = new HashMap<>();
-    List<Reservation> all = reservations.list("", true);
-    for (Reservation r : all) {
-      byId.put(r.getId(), r);
-    }
-    Map<String, String> reservationOf = new HashMap<>();
-    for (Reservation r : all) {
-      r.getJobIdsList().forEach(j -> reservationOf.put(j, r.getId()));
-    }
-    for (Job j : jobs.list("", true)) { // newest first
-      JobView v = JobView.of(j, eventsOf(j.getId()));
-      jobViews.put(j.getId(), v);
-      Instant shownUntil = v.ended != null ? v.ended
-          : latest(now, ProtoTime.fromProto(j.getStart()));
-      if (!span.overlaps(ProtoTime.fromProto(j.getCreatedAt()), shownUntil.plusMillis(1))) {
+    for (JobRecord rec : jobs.records()) { // newest first
+      JobRecord.Times times = rec.times();
+      Instant shownUntil = times.ended() != null ? times.ended() : latest(now, rec.start());
+      if (!span.overlaps(rec.createdAt(), shownUntil.plusMillis(1))) {
         continue;
       }
       if (jobRows.size() >= maxItems) {
         moreJobs++;
         continue;
       }
-      String rid = !j.getReservationId().isEmpty() ? j.getReservationId()
-          : reservationOf.getOrDefault(j.getId(), "");
-      Reservation r = byId.get(rid);
-      Map<String, Integer> siteNodes = r != null ? r.getSiteNodesMap()
-          : !j.getSpec().getSiteNodesMap().isEmpty() ? j.getSpec().getSiteNodesMap()
-          : Map.of();
-      ObjectNode o = jobRows.addObject();
-      putJob(o, j, v, rid, siteNodes);
+      Job j = rec.toProto();
+      String rid = j.getReservationId();
+      if (rid.isEmpty()) { // bound at submission; not so in a record of an older GRC
+        if (madeFor == null) {
+          madeFor = reservationsMadeForJobs();
+        }
+        rid = madeFor.getOrDefault(j.getId(), "");
+      }
+      putJob(jobRows.addObject(), j, times, rid, siteNodes(j, rid));
     }
 
     ArrayNode resRows = out.putArray("reservations");
     int moreReservations = 0;
-    for (Reservation r : all) { // newest first
-      Instant start = ProtoTime.fromProto(r.getStart());
-      Instant end = ProtoTime.fromProto(r.getEnd());
-      Instant endedAt = endedAt(r, jobViews);
+    for (ReservationRecord r : reservations.records()) { // newest first
+      Instant start = r.window().start();
+      Instant end = r.window().end();
+      Instant endedAt = endedAt(r);
       if (!span.overlaps(start, endedAt != null && endedAt.isBefore(end) ? endedAt : end)) {
         continue;
       }
@@ -204,23 +198,24 @@ public final class Timeline {
         moreReservations++;
         continue;
       }
+      Reservation p = r.toProto();
       ObjectNode o = resRows.addObject();
-      o.put("id", r.getId()).put("user", r.getSpec().getUser())
-          .put("state", ProtoNames.shortName(r.getState()))
+      o.put("id", p.getId()).put("user", p.getSpec().getUser())
+          .put("state", ProtoNames.shortName(p.getState()))
           .put("start", start.toEpochMilli()).put("end", end.toEpochMilli());
       if (endedAt != null) {
         o.put("endedAt", endedAt.toEpochMilli());
       }
       ObjectNode nodes = o.putObject("siteNodes");
-      new TreeMap<>(r.getSiteNodesMap()).forEach(nodes::put);
-      o.put("bandwidthBps", r.getBandwidthBps());
+      new TreeMap<>(p.getSiteNodesMap()).forEach(nodes::put);
+      o.put("bandwidthBps", p.getBandwidthBps());
       ObjectNode links = o.putObject("linkBps");
-      linkBps(r.getId(), topology).forEach(links::put);
+      linkBps(r, topology).forEach(links::put);
       ArrayNode jobIds = o.putArray("jobs");
-      r.getJobIdsList().forEach(jobIds::add);
-      o.put("guests", r.getGuests().getState() == GuestsState.GUESTS_STATE_UNSPECIFIED ? ""
-          : ProtoNames.shortName(r.getGuests().getState()));
-      o.put("message", r.getMessage());
+      p.getJobIdsList().forEach(jobIds::add);
+      o.put("guests", p.getGuests().getState() == GuestsState.GUESTS_STATE_UNSPECIFIED ? ""
+          : ProtoNames.shortName(p.getGuests().getState()));
+      o.put("message", p.getMessage());
     }
     out.putObject("more").put("reservations", moreReservations).put("jobs", moreJobs);
     return out;
@@ -235,24 +230,15 @@ public final class Timeline {
       return Optional.empty();
     }
     Job j = record.toProto();
+    JobRecord.Times times = record.times();
     List<Event> events = record.events();
-    JobView v = JobView.of(j, events);
     String rid = j.getReservationId();
     if (rid.isEmpty()) {
-      rid = reservations.list("", true).stream().filter(r -> r.getJobIdsList().contains(id))
-          .map(Reservation::getId).findFirst().orElse("");
+      rid = reservationsMadeForJobs().getOrDefault(id, "");
     }
     ObjectNode out = JSON.createObjectNode();
     out.put("now", clock.instant().toEpochMilli());
-    Map<String, Integer> siteNodes = j.getSpec().getSiteNodesMap();
-    if (!rid.isEmpty()) {
-      try {
-        siteNodes = reservations.record(rid).siteNodes();
-      } catch (Errors.RequestException gone) {
-        // the reservation was forgotten: show what the job asked for
-      }
-    }
-    putJob(out, j, v, rid, siteNodes);
+    putJob(out, j, times, rid, siteNodes(j, rid));
     out.set("phases", phases(events, clock.instant()));
     ArrayNode list = out.putArray("events");
     int skip = Math.max(0, events.size() - MAX_EVENTS);
@@ -270,6 +256,29 @@ public final class Timeline {
     }
     out.put("eventsLeftOut", skip);
     return Optional.of(out);
+  }
+
+  /** Job id -> the reservation SubmitJob made for that job (read from the records' own job). */
+  private Map<String, String> reservationsMadeForJobs() {
+    Map<String, String> out = new HashMap<>();
+    for (ReservationRecord r : reservations.records()) {
+      if (r.ownJob() != null) {
+        out.put(r.ownJob(), r.id());
+      }
+    }
+    return out;
+  }
+
+  /** The nodes per site the job runs on: its bound spec's, else its reservation's. */
+  private Map<String, Integer> siteNodes(Job j, String reservationId) {
+    if (!j.getSpec().getSiteNodesMap().isEmpty() || reservationId.isEmpty()) {
+      return j.getSpec().getSiteNodesMap();
+    }
+    try {
+      return reservations.record(reservationId).siteNodes();
+    } catch (Errors.RequestException gone) {
+      return Map.of(); // the reservation was forgotten
+    }
   }
 
   /**
@@ -310,15 +319,7 @@ public final class Timeline {
     return out;
   }
 
-  private List<Event> eventsOf(String jobId) {
-    try {
-      return jobs.job(jobId).events();
-    } catch (Errors.RequestException gone) {
-      return List.of();
-    }
-  }
-
-  private static void putJob(ObjectNode o, Job j, JobView v, String reservationId,
+  private static void putJob(ObjectNode o, Job j, JobRecord.Times v, String reservationId,
       Map<String, Integer> siteNodes) {
     o.put("id", j.getId()).put("user", j.getSpec().getUser())
         .put("state", ProtoNames.shortName(j.getState())).put("reservation", reservationId);
@@ -330,11 +331,11 @@ public final class Timeline {
     o.put("submitted", ProtoTime.fromProto(j.getCreatedAt()).toEpochMilli())
         .put("scheduledStart", ProtoTime.fromProto(j.getStart()).toEpochMilli())
         .put("scheduledEnd", ProtoTime.fromProto(j.getEnd()).toEpochMilli());
-    if (v.started != null) {
-      o.put("started", v.started.toEpochMilli());
+    if (v.started() != null) {
+      o.put("started", v.started().toEpochMilli());
     }
-    if (v.ended != null) {
-      o.put("ended", v.ended.toEpochMilli());
+    if (v.ended() != null) {
+      o.put("ended", v.ended().toEpochMilli());
     }
     if (j.getHasExitCode()) {
       o.put("exitCode", j.getExitCode());
@@ -346,29 +347,22 @@ public final class Timeline {
    * When an ended reservation really ended, where known: a reservation made for one job ends
    * with that job. Null otherwise (a cancelled reservation keeps its window; the page fades it).
    */
-  private Instant endedAt(Reservation r, Map<String, JobView> jobViews) {
-    if (!ReservationRecord.MACHINE.isTerminal(r.getState())) {
+  private Instant endedAt(ReservationRecord r) {
+    String own = r.ownJob();
+    if (own == null || !ReservationRecord.MACHINE.isTerminal(r.state())) {
       return null;
     }
     try {
-      String own = reservations.record(r.getId()).ownJob();
-      JobView v = own == null ? null : jobViews.get(own);
-      return v == null ? null : v.ended;
+      return jobs.job(own).times().ended();
     } catch (Errors.RequestException gone) {
       return null;
     }
   }
 
   /** Bit/s the reservation holds on each link: every pair's rate on each link of its path. */
-  private Map<String, Long> linkBps(String reservationId, Topology topology) {
+  private static Map<String, Long> linkBps(ReservationRecord r, Topology topology) {
     Map<String, Long> out = new TreeMap<>();
-    Map<SitePair, Long> pairs;
-    try {
-      pairs = reservations.record(reservationId).pairBps();
-    } catch (Errors.RequestException gone) {
-      return out;
-    }
-    for (Map.Entry<SitePair, Long> e : pairs.entrySet()) {
+    for (Map.Entry<SitePair, Long> e : r.pairBps().entrySet()) {
       Optional<List<Topology.Link>> path;
       try {
         path = topology.route(e.getKey().a(), e.getKey().b());
@@ -387,31 +381,5 @@ public final class Timeline {
 
   private static Instant latest(Instant a, Instant b) {
     return a.isAfter(b) ? a : b;
-  }
-
-  /** When a job really started (left PENDING) and ended, from its events; null if not yet. */
-  private record JobView(Instant started, Instant ended) {
-    static JobView of(Job j, List<Event> events) {
-      Instant started = null;
-      Instant ended = null;
-      for (Event e : events) {
-        if (!e.hasJobState()) {
-          continue;
-        }
-        JobState s = e.getJobState();
-        Instant t = ProtoTime.fromProto(e.getTime());
-        if (started == null && s != JobState.JOB_PENDING && !JobStates.MACHINE.isTerminal(s)) {
-          started = t;
-        }
-        if (JobStates.MACHINE.isTerminal(s)) {
-          ended = t;
-        }
-      }
-      if (ended == null && JobStates.MACHINE.isTerminal(j.getState()) && !events.isEmpty()) {
-        // recovered without its terminal event: it ended by its last known one
-        ended = ProtoTime.fromProto(events.get(events.size() - 1).getTime());
-      }
-      return new JobView(started, ended);
-    }
   }
 }

@@ -16,8 +16,12 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Semaphore;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.ops.OpsHttpServer;
+import org.lambdagrid.common.security.BearerTokens;
+import org.lambdagrid.common.security.PeerIdentity;
+import org.lambdagrid.common.security.Role;
 
 /**
  * The timeline page on the GRC's operations port: a static page ({@code index.html},
@@ -25,20 +29,30 @@ import org.lambdagrid.common.ops.OpsHttpServer;
  * two JSON routes built by {@link Timeline}.
  *
  * <pre>
- * GET /                                the page
- * GET /timeline.js, /timeline.css      its script and style
+ * GET /                                the page (public: it holds no data)
+ * GET /timeline.js, /timeline.css      its script and style (public)
  * GET /api/timeline?span=MS            sites, links, reservations, jobs around now
  * GET /api/timeline?from=MS&amp;to=MS      ... in [from, to) (epoch ms); span at most 7 days
  * GET /api/job?id=j-...                one job's phases and events
  * </pre>
  *
- * <p>It shows every user's reservations and jobs, so every route is served to loopback peers
- * only ({@link OpsHttpServer#loopbackOnly}) and only when the request names a loopback host
- * ({@code localhost}, {@code 127.x.y.z}, {@code [::1]}): a page of another site that a browser on
- * the GRC's host (or at the end of an {@code ssh -L}) opens cannot read it through a DNS name that
- * it points at 127.0.0.1 (DNS rebinding). Every answer carries a Content-Security-Policy that
- * allows only this origin's own script and style; the page writes every value as text, never as
- * markup. Bad parameters are 400 with the reason, an unknown job or path 404.
+ * <p>The JSON shows every user's reservations and jobs, so it is an operator's view: each JSON
+ * request must carry {@code Authorization: Bearer <token>} with an {@code operator} token of the
+ * {@code timeline.tokens_file} ({@link BearerTokens}); none, an unknown, revoked or user token
+ * is 401 with {@code WWW-Authenticate: Bearer} and a short reason (the token is never logged or
+ * echoed). Without that file (no {@code timeline:} section) the JSON is 403, saying how to turn
+ * it on. The page asks for the token (a sign-in form) and keeps it in the tab's
+ * sessionStorage.
+ *
+ * <p>As defence in depth, since the port is plain HTTP and a token must not cross a network,
+ * every route is served to loopback peers only ({@link OpsHttpServer#loopbackOnly}) and only when
+ * the request names a loopback host ({@code localhost}, {@code 127.x.y.z}, {@code [::1]}): a page
+ * of another site that a browser on the GRC's host (or at the end of an {@code ssh -L}) opens
+ * cannot reach it through a DNS name that it points at 127.0.0.1 (DNS rebinding). At most
+ * {@value #MAX_IN_FLIGHT} of its requests run at once (the port's 4 threads are shared with
+ * {@code /metrics}); beyond, 503 "busy". Every answer carries a Content-Security-Policy that
+ * allows only this origin's own script and style; the page writes every value as text, never
+ * as markup. Bad parameters are 400 with the reason, an unknown job or path 404.
  */
 public final class TimelinePage {
   /** The page's policy: its own files only, no inline script or style, no framing. */
@@ -48,15 +62,28 @@ public final class TimelinePage {
   private static final Pattern LOOPBACK_HOST = Pattern.compile(
       "(?:localhost|127(?:\\.\\d{1,3}){3}|\\[::1\\])(?::\\d{1,5})?", Pattern.CASE_INSENSITIVE);
   private static final int MAX_QUERY = 512;
+  /** Requests of this page handled at once; the operations port has 4 threads in all. */
+  static final int MAX_IN_FLIGHT = 2;
+  static final String OFF = "the timeline page is off: add 'timeline: {tokens_file: FILE}' to"
+      + " grc.yaml and issue an operator token with 'grc-server issue-token --file FILE"
+      + " --operator NAME' (docs/operators.md, The timeline page)\n";
+  private static final Pattern BEARER = Pattern.compile("(?i)bearer +(\\S{1,512}) *");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Timeline timeline;
+  private final BearerTokens operators; // null: the JSON is off
+  final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT); // package-private: tests drain it
   private final Map<String, Resource> files;
 
   private record Resource(String contentType, byte[] body) { }
 
-  public TimelinePage(Timeline timeline) {
+  /**
+   * @param operators the tokens whose {@code operator} entries may read the JSON; null turns
+   *     the JSON off (403 with how to turn it on)
+   */
+  public TimelinePage(Timeline timeline, BearerTokens operators) {
     this.timeline = timeline;
+    this.operators = operators;
     Map<String, Resource> f = new HashMap<>();
     f.put("/", new Resource("text/html; charset=utf-8", resource("index.html")));
     f.put("/index.html", f.get("/"));
@@ -78,16 +105,19 @@ public final class TimelinePage {
     }
   }
 
-  /** The routes for {@link OpsHttpServer#start}, each loopback-only. */
+  /**
+   * The routes for {@link OpsHttpServer#start}, each loopback-only and bounded; the JSON ones
+   * for operators only.
+   */
   public Map<String, HttpHandler> routes() {
     Map<String, HttpHandler> r = new LinkedHashMap<>();
     r.put("/", guarded(this::file));
-    r.put("/api/timeline", guarded(this::snapshot));
-    r.put("/api/job", guarded(this::job));
+    r.put("/api/timeline", guarded(operatorsOnly(this::snapshot)));
+    r.put("/api/job", guarded(operatorsOnly(this::job)));
     return r;
   }
 
-  private static HttpHandler guarded(HttpHandler h) {
+  private HttpHandler guarded(HttpHandler h) {
     return OpsHttpServer.loopbackOnly(ex -> {
       ex.getResponseHeaders().set("Content-Security-Policy", CSP);
       ex.getResponseHeaders().set("Referrer-Policy", "no-referrer");
@@ -97,8 +127,54 @@ public final class TimelinePage {
             + " or [::1] (reach it through ssh -L from the GRC's host)\n");
         return;
       }
-      h.handle(ex);
+      if (!inFlight.tryAcquire()) {
+        ex.getResponseHeaders().set("Retry-After", "1");
+        OpsHttpServer.text(ex, 503, "busy: the GRC is answering other requests of this page;"
+            + " try again\n");
+        return;
+      }
+      try {
+        h.handle(ex);
+      } finally {
+        inFlight.release();
+      }
     });
+  }
+
+  /** Only a request with an operator token of {@link #operators} reaches {@code h}. */
+  private HttpHandler operatorsOnly(HttpHandler h) {
+    return ex -> {
+      if (operators == null) {
+        OpsHttpServer.text(ex, 403, OFF);
+        return;
+      }
+      String refused = refusal(ex.getRequestHeaders().getFirst("Authorization"));
+      if (refused != null) {
+        ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"lambdagrid timeline\"");
+        OpsHttpServer.text(ex, 401, refused + "\n");
+        return;
+      }
+      h.handle(ex);
+    };
+  }
+
+  /** Why {@code authorization} is refused (never quoting it), or null for an operator's. */
+  private String refusal(String authorization) {
+    if (authorization == null) {
+      return "sign in with an operator token (Authorization: Bearer TOKEN)";
+    }
+    java.util.regex.Matcher m = BEARER.matcher(authorization);
+    if (!m.matches()) {
+      return "expected Authorization: Bearer TOKEN";
+    }
+    Optional<PeerIdentity> who = operators.lookup(m.group(1));
+    if (who.isEmpty()) {
+      return "unknown or revoked token";
+    }
+    if (who.get().role() != Role.OPERATOR) {
+      return "not an operator's token (this page shows every user's jobs)";
+    }
+    return null;
   }
 
   /** Whether a Host header names a loopback host (with or without a port). */

@@ -1,5 +1,7 @@
 // The GRC's timeline page: polls /api/timeline (and /api/job for the selected job) and redraws.
 // Every value from the GRC is written as text (textContent, attributes), never as markup.
+// The JSON is for operators: each request carries the operator token the user signed in with,
+// kept in this tab's sessionStorage only (gone with the tab) until "sign out".
 'use strict';
 (() => {
   const SVG = 'http://www.w3.org/2000/svg';
@@ -14,10 +16,13 @@
   const TERMINAL_JOB = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
   const TERMINAL_RES = new Set(['ENDED', 'CANCELLED']);
 
+  const TOKEN_KEY = 'lambdagrid.timeline.token';
+
   const params = new URLSearchParams(location.search);
-  let spanKey = SPANS[params.get('span')] ? params.get('span') : '30m';
+  let spanKey = Object.hasOwn(SPANS, params.get('span') || '') ? params.get('span') : '30m';
   let selectedJob = params.get('job');
   let last = null;
+  let loop = 0; // the polling loop's generation: a new one (sign-in) ends the one before
 
   // ------------------------------------------------------------------ small helpers
 
@@ -80,23 +85,99 @@
     s.classList.toggle('error', !!error);
   }
 
+  // The GRC refused the token (or there was none): 401.
+  class SignInNeeded extends Error {}
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
   async function getJson(url) {
-    const r = await fetch(url, {cache: 'no-store', credentials: 'same-origin'});
+    const headers = {};
+    const t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    const r = await fetch(url, {cache: 'no-store', credentials: 'omit', headers});
+    if (r.status === 401) throw new SignInNeeded((await r.text()).trim());
     if (!r.ok) throw new Error(r.status + ' ' + (await r.text()).trim());
     return r.json();
   }
 
-  async function poll() {
-    try {
-      const data = await getJson('api/timeline?span=' + SPANS[spanKey]);
-      last = data;
-      render(data);
-      if (selectedJob) await pollJob();
-      setStatus('updated ' + clock(data.now) + ' (every ' + POLL_MS / 1000 + ' s)');
-    } catch (e) {
-      setStatus('cannot read the GRC: ' + e.message, true);
+  function startPolling() {
+    const mine = ++loop;
+    const tick = async () => {
+      if (mine !== loop) return;
+      try {
+        const data = await getJson('api/timeline?span=' + SPANS[spanKey]);
+        if (mine !== loop) return;
+        showContent();
+        last = data;
+        render(data);
+        if (selectedJob) await pollJob();
+        setStatus('updated ' + clock(data.now) + ' (every ' + POLL_MS / 1000 + ' s)');
+      } catch (e) {
+        if (mine !== loop) return;
+        if (e instanceof SignInNeeded) {
+          showLogin(e.message);
+          return; // until the next sign-in
+        }
+        setStatus('cannot read the GRC: ' + e.message, true);
+      }
+      setTimeout(tick, POLL_MS);
+    };
+    tick();
+  }
+
+  // ------------------------------------------------------------------ signing in and out
+
+  function showLogin(reason) {
+    loop++;
+    const hadToken = token() !== null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    clearData();
+    document.getElementById('content').hidden = true;
+    document.getElementById('sign-out').hidden = true;
+    document.getElementById('login').hidden = false;
+    document.getElementById('login-error').textContent = hadToken
+        ? 'The GRC refused the token: ' + reason : '';
+    setStatus('not signed in');
+    document.getElementById('token').focus();
+  }
+
+  function showContent() {
+    document.getElementById('login').hidden = true;
+    document.getElementById('content').hidden = false;
+    document.getElementById('sign-out').hidden = false;
+  }
+
+  // Forgets everything the GRC sent: nothing of it stays on screen once signed out.
+  function clearData() {
+    last = null;
+    document.getElementById('chart').replaceChildren();
+    for (const t of ['#reservations', '#jobs', '#phases', '#job-events']) {
+      document.querySelector(t + ' tbody').replaceChildren();
     }
-    setTimeout(poll, POLL_MS);
+    document.getElementById('job-title').textContent = '';
+    document.getElementById('job-summary').textContent = '';
+  }
+
+  function signIn(e) {
+    e.preventDefault();
+    const input = document.getElementById('token');
+    const t = input.value.trim();
+    input.value = '';
+    if (!t) {
+      document.getElementById('login-error').textContent = 'Paste an operator token.';
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, t);
+    document.getElementById('login-error').textContent = '';
+    setStatus('signing in...');
+    startPolling();
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin('');
   }
 
   async function pollJob() {
@@ -105,6 +186,7 @@
       const job = await getJson('api/job?id=' + encodeURIComponent(id));
       if (id === selectedJob) renderJob(job);
     } catch (e) {
+      if (e instanceof SignInNeeded) throw e;
       if (id === selectedJob) {
         document.getElementById('job-summary').textContent = 'cannot read job ' + id + ': '
             + e.message;
@@ -119,7 +201,9 @@
     history.replaceState(null, '', u);
     document.getElementById('job').hidden = !id;
     if (last) render(last);
-    if (id) pollJob();
+    if (id) {
+      pollJob().catch((e) => { if (e instanceof SignInNeeded) showLogin(e.message); });
+    }
   }
 
   // ------------------------------------------------------------------ the chart
@@ -384,7 +468,11 @@
     });
     document.querySelector('#phases tbody').replaceChildren(...rows);
 
-    const ev = job.events.slice(-200).map((e) => {
+    // The API answers the latest 500 events; all of those are shown, and the rest counted.
+    document.getElementById('job-events-summary').textContent = job.eventsLeftOut > 0
+        ? `events: the latest ${job.events.length} of ${job.events.length + job.eventsLeftOut}`
+        : `events: all ${job.events.length}`;
+    const ev = job.events.map((e) => {
       const tr = el('tr', {'data-kind': e.kind});
       tr.appendChild(el('td', {class: 'num'}, String(e.seq)));
       tr.appendChild(el('td', {}, clock(e.time)));
@@ -410,25 +498,31 @@
         for (const o of document.querySelectorAll('#spans button')) {
           o.classList.toggle('on', o === b);
         }
-        if (last) poll.once();
+        if (last) once();
       });
     }
     document.getElementById('job-close').addEventListener('click', () => select(null));
+    document.getElementById('login-form').addEventListener('submit', signIn);
+    document.getElementById('sign-out').addEventListener('click', signOut);
     window.addEventListener('resize', () => { if (last) render(last); });
     if (selectedJob) document.getElementById('job').hidden = false;
-    poll();
+    startPolling(); // without a token the GRC answers 401: the sign-in form
   }
 
   // A span change fetches at once, without starting a second polling loop.
-  poll.once = async () => {
+  async function once() {
+    const mine = loop;
     try {
       const data = await getJson('api/timeline?span=' + SPANS[spanKey]);
+      if (mine !== loop) return;
       last = data;
       render(data);
     } catch (e) {
-      setStatus('cannot read the GRC: ' + e.message, true);
+      if (mine !== loop) return;
+      if (e instanceof SignInNeeded) showLogin(e.message);
+      else setStatus('cannot read the GRC: ' + e.message, true);
     }
-  };
+  }
 
   start();
 })();

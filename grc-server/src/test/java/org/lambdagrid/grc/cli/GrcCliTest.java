@@ -267,13 +267,31 @@ class GrcCliTest {
   }
 
   @Test
-  void hostsWatchAndLogsAfterAJob() {
+  void hostsWatchAndLogsAfterAJob() throws Exception {
     a.stdout("line\n");
+    // Site a runs grid user alice as its local account a.smith; site b reports no local account
+    // (a CRM that predates it), so the GRC shows alice's own name there.
+    a.mapUser("alice", "a.smith");
     assertThat(grc("submit", "--site", "a=1", "--site", "b=1", "--wait", "--", "true")).isZero();
     String id = server.coordinator().list("", true).get(0).getId();
     out.getBuffer().setLength(0);
     assertThat(grc("hosts", id)).isZero();
     assertThat(out.toString()).contains("a-0").contains("b-0").contains("HOSTNAME");
+    List<String> lines = out.toString().lines().toList();
+    assertThat(lines.get(0)).matches("HOSTNAME +ADDRESS +SITE +SLOTS +USER");
+    assertThat(lines.get(1)).startsWith("a-0 ").endsWith(" a.smith");
+    assertThat(lines.get(2)).startsWith("b-0 ").endsWith(" alice");
+    // Every guest's trust bundle names the account to log in with on each node.
+    assertThat(a.bundle(id).getNodesList()).extracting(n -> n.getLocalUser())
+        .containsExactly("a.smith", "alice");
+    out.getBuffer().setLength(0);
+    assertThat(grc("hosts", id, "-o", "json")).isZero();
+    org.lambdagrid.proto.v1.GetHostsResponse.Builder hosts =
+        org.lambdagrid.proto.v1.GetHostsResponse.newBuilder();
+    JsonFormat.parser().merge(out.toString(), hosts);
+    assertThat(hosts.getNodesList()).extracting(n -> n.getLocalUser())
+        .containsExactly("a.smith", "alice");
+    assertThat(out.toString()).contains("\"localUser\": \"a.smith\"");
     out.getBuffer().setLength(0);
     assertThat(grc("watch", id)).isZero();
     assertThat(out.toString().lines().toList().get(0)).contains("job PENDING");

@@ -100,8 +100,19 @@ public final class FakeSite implements SiteClient {
     return this;
   }
 
+  private final Map<String, String> localUsers = new java.util.concurrent.ConcurrentHashMap<>();
+
   public FakeSite stdout(String text) {
     this.stdout = text;
+    return this;
+  }
+
+  /**
+   * SetupNodes reports {@code local} as every node's local account for grid user {@code grid}
+   * (crm.yaml accounts:); unmapped users get no local_user, as from a CRM that predates it.
+   */
+  public FakeSite mapUser(String grid, String local) {
+    localUsers.put(grid, local);
     return this;
   }
 
@@ -353,7 +364,8 @@ public final class FakeSite implements SiteClient {
       event(request.getJobId(), host, NodeState.NODE_SET_UP, Phase.PHASE_SETUP);
       nodes.add(NodeEntry.newBuilder().setSite(name).setIndex(i).setHostname(host)
           .setAddress(Ipv4Cidr.formatAddress(range.hostAddress(i)))
-          .setPrefixLength(range.prefixLength()).setSlots(request.getSlotsPerNode()).build());
+          .setPrefixLength(range.prefixLength()).setSlots(request.getSlotsPerNode())
+          .setLocalUser(localUsers.getOrDefault(request.getUser(), "")).build());
     }
     return nodes;
   }

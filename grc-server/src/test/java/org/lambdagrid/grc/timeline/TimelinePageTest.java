@@ -20,6 +20,9 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -27,7 +30,13 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.ConfigException;
+import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.ops.HttpConfig;
+import org.lambdagrid.common.ops.OpsHttpServer;
+import org.lambdagrid.common.security.BearerTokens;
+import org.lambdagrid.common.security.Role;
 import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
 import org.lambdagrid.grc.testing.FakeSites;
@@ -44,8 +53,13 @@ class TimelinePageTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private final FakeSites fakes = new FakeSites();
   private final HttpClient http = HttpClient.newHttpClient();
+  @TempDir
+  Path dir;
   private GrcServer server;
   private ManagedChannel channel;
+  private Path tokens;
+  private String operatorToken;
+  private String userToken;
 
   @AfterEach
   void tearDown() {
@@ -58,10 +72,17 @@ class TimelinePageTest {
   }
 
   private void startGrc(String listen) throws Exception {
+    tokens = dir.resolve("timeline.tokens");
+    operatorToken = BearerTokens.issue(tokens, Role.OPERATOR, "ops");
+    userToken = BearerTokens.issue(tokens, Role.USER, "alice");
+    startGrc(new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms", null, null)
+        .withHttp(new HttpConfig(listen))
+        .withTimeline(new GrcConfig.TimelineConfig(tokens.toString())));
+  }
+
+  private void startGrc(GrcConfig config) throws Exception {
     fakes.add("a");
     String name = InProcessServerBuilder.generateName();
-    GrcConfig config = new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms",
-        null, null).withHttp(new HttpConfig(listen));
     server = new GrcServer(config, Clock.systemUTC(), fakes.factory(),
         InProcessServerBuilder.forName(name).directExecutor()).start();
     channel = InProcessChannelBuilder.forName(name).directExecutor().build();
@@ -71,14 +92,23 @@ class TimelinePageTest {
             .addRanges(AddressRange.newBuilder().setCidr("10.10.0.0/16")).build());
   }
 
+  /** A GET with the operator's token. */
   private HttpResponse<String> get(String path) throws Exception {
     return send(path, "GET");
   }
 
   private HttpResponse<String> send(String path, String method) throws Exception {
-    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.httpPort()
-        + path)).method(method, HttpRequest.BodyPublishers.noBody()).build(),
-        HttpResponse.BodyHandlers.ofString());
+    return send(path, method, operatorToken == null ? null : "Bearer " + operatorToken);
+  }
+
+  private HttpResponse<String> send(String path, String method, String authorization)
+      throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+        + server.httpPort() + path)).method(method, HttpRequest.BodyPublishers.noBody());
+    if (authorization != null) {
+      b.header("Authorization", authorization);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
 
   private static String header(HttpResponse<?> r, String name) {
@@ -106,6 +136,11 @@ class TimelinePageTest {
     assertThat(js.body()).contains("textContent").doesNotContain("innerHTML")
         .doesNotContain("outerHTML").doesNotContain("insertAdjacentHTML")
         .doesNotContain("document.write").doesNotContain("eval(");
+    // The sign-in form, and the token kept for this tab only.
+    assertThat(page.body()).contains("<form id=\"login-form\"")
+        .contains("<input type=\"password\" id=\"token\"").contains("id=\"sign-out\"");
+    assertThat(js.body()).contains("sessionStorage").doesNotContain("localStorage")
+        .contains("'Bearer ' + t").contains("Object.hasOwn(SPANS");
     assertThat(get("/timeline.css").statusCode()).isEqualTo(200);
     assertThat(get("/nothing-here").statusCode()).isEqualTo(404);
     assertThat(get("/api/nothing").statusCode()).isEqualTo(404);
@@ -182,6 +217,124 @@ class TimelinePageTest {
   }
 
   @Test
+  void theJsonIsForOperatorsOnly_401WithoutOrWithABadOrAUsersToken_neverEchoingIt()
+      throws Exception {
+    startGrc("127.0.0.1:0");
+    String wrong = "lgt_" + "A".repeat(43);
+    for (String path : List.of("/api/timeline", "/api/job?id=j-00000000")) {
+      HttpResponse<String> none = send(path, "GET", null);
+      assertThat(none.statusCode()).as(path).isEqualTo(401);
+      assertThat(header(none, "WWW-Authenticate")).startsWith("Bearer");
+      assertThat(none.body()).isEqualTo("sign in with an operator token (Authorization: Bearer"
+          + " TOKEN)\n");
+      HttpResponse<String> bad = send(path, "GET", "Bearer " + wrong);
+      assertThat(bad.statusCode()).isEqualTo(401);
+      assertThat(bad.body()).isEqualTo("unknown or revoked token\n").doesNotContain(wrong);
+      HttpResponse<String> user = send(path, "GET", "Bearer " + userToken);
+      assertThat(user.statusCode()).isEqualTo(401);
+      assertThat(user.body()).startsWith("not an operator's token").doesNotContain(userToken);
+      HttpResponse<String> basic = send(path, "GET", "Basic " + operatorToken);
+      assertThat(basic.statusCode()).isEqualTo(401);
+      assertThat(basic.body()).isEqualTo("expected Authorization: Bearer TOKEN\n")
+          .doesNotContain(operatorToken);
+      HttpResponse<String> head = send(path, "HEAD", null);
+      assertThat(head.statusCode()).isEqualTo(401);
+    }
+    HttpResponse<String> ok = send("/api/timeline", "GET", "bearer " + operatorToken);
+    assertThat(ok.statusCode()).as("the scheme is case-insensitive").isEqualTo(200);
+    assertThat(ok.body()).doesNotContain(operatorToken);
+    assertThat(ok.headers().map().toString()).doesNotContain(operatorToken);
+    assertThat(send("/api/job?id=j-00000000", "GET", "Bearer " + operatorToken).statusCode())
+        .isEqualTo(404);
+    // The page and its files hold no data: public (on loopback).
+    for (String path : List.of("/", "/timeline.js", "/timeline.css")) {
+      assertThat(send(path, "GET", null).statusCode()).as(path).isEqualTo(200);
+    }
+
+    // Revoked: its line deleted, the file re-read.
+    Files.writeString(tokens, Files.readAllLines(tokens).get(1) + "\n");
+    Files.setLastModifiedTime(tokens, java.nio.file.attribute.FileTime.fromMillis(
+        System.currentTimeMillis() + 2000));
+    HttpResponse<String> revoked = send("/api/timeline", "GET", "Bearer " + operatorToken);
+    assertThat(revoked.statusCode()).isEqualTo(401);
+    assertThat(revoked.body()).isEqualTo("unknown or revoked token\n");
+  }
+
+  @Test
+  void withoutATimelineSection_theJsonIsOff_sayingHowToTurnItOn() throws Exception {
+    startGrc(new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms", null, null)
+        .withHttp(new HttpConfig("127.0.0.1:0")));
+    HttpResponse<String> r = send("/api/timeline", "GET", null);
+    assertThat(r.statusCode()).isEqualTo(403);
+    assertThat(r.body()).isEqualTo(TimelinePage.OFF).contains("timeline: {tokens_file: FILE}")
+        .contains("grc-server issue-token --file FILE --operator NAME");
+    assertThat(r.body().strip()).doesNotContain("\n");
+    assertThat(send("/api/job?id=j-1", "GET", null).statusCode()).isEqualTo(403);
+    assertThat(send("/", "GET", null).statusCode()).isEqualTo(200);
+    assertThat(send("/metrics", "GET", null).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void aMissingOrOpenTokensFileStopsTheStart_namingIt() throws Exception {
+    Path missing = dir.resolve("none.tokens");
+    GrcConfig base = new GrcConfig(null, GrcConfig.PhaseTimeouts.all("2s"), "2s", "200ms", null,
+        null).withHttp(new HttpConfig("127.0.0.1:0"));
+    GrcServer a = new GrcServer(base.withTimeline(new GrcConfig.TimelineConfig(
+        missing.toString())), Clock.systemUTC(), fakes.factory(),
+        InProcessServerBuilder.forName(InProcessServerBuilder.generateName()));
+    try {
+      org.assertj.core.api.Assertions.assertThatThrownBy(a::start)
+          .isInstanceOf(ConfigException.class)
+          .hasMessage("timeline.tokens_file: " + missing + ": no such file (create it with"
+              + " grc-server issue-token --file " + missing + " --operator NAME)");
+    } finally {
+      a.close();
+    }
+    Path open = dir.resolve("open.tokens");
+    BearerTokens.issue(open, Role.OPERATOR, "ops");
+    Files.setPosixFilePermissions(open, PosixFilePermissions.fromString("rw-r--r--"));
+    GrcServer b = new GrcServer(base.withTimeline(new GrcConfig.TimelineConfig(
+        open.toString())), Clock.systemUTC(), fakes.factory(),
+        InProcessServerBuilder.forName(InProcessServerBuilder.generateName()));
+    try {
+      org.assertj.core.api.Assertions.assertThatThrownBy(b::start)
+          .isInstanceOf(ConfigException.class)
+          .hasMessageStartingWith("timeline.tokens_file: tokens file " + open + ": mode 0644");
+    } finally {
+      b.close();
+    }
+  }
+
+  /**
+   * At most {@link TimelinePage#MAX_IN_FLIGHT} of its requests at once: beyond, 503 busy at
+   * once, so polling tabs cannot take every thread of the port that also serves /metrics.
+   */
+  @Test
+  void whenItsRequestsInFlightAreAtTheBound_itAnswers503Busy_andMetricsStillAnswer()
+      throws Exception {
+    startGrc("127.0.0.1:0");
+    TimelinePage page = new TimelinePage(server.timeline(), new BearerTokens(tokens));
+    try (OpsHttpServer ops = OpsHttpServer.start("test", Endpoint.parse("127.0.0.1:0"),
+        new io.prometheus.metrics.model.registry.PrometheusRegistry(), page.routes())) {
+      page.inFlight.acquire(TimelinePage.MAX_IN_FLIGHT);
+      HttpResponse<String> busy = http.send(HttpRequest.newBuilder(URI.create(
+          "http://127.0.0.1:" + ops.port() + "/api/timeline")).header("Authorization",
+          "Bearer " + operatorToken).build(), HttpResponse.BodyHandlers.ofString());
+      assertThat(busy.statusCode()).isEqualTo(503);
+      assertThat(header(busy, "Retry-After")).isEqualTo("1");
+      assertThat(busy.body()).startsWith("busy");
+      assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + ops.port()
+          + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).statusCode())
+          .isEqualTo(200);
+      page.inFlight.release(TimelinePage.MAX_IN_FLIGHT);
+      assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + ops.port()
+          + "/api/timeline")).header("Authorization", "Bearer " + operatorToken).build(),
+          HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+      assertThat(page.inFlight.availablePermits()).isEqualTo(TimelinePage.MAX_IN_FLIGHT);
+    }
+  }
+
+  @Test
   void aRequestNamingAnotherHostIsRefused_soADnsRebindingPageCannotReadIt() throws Exception {
     startGrc("127.0.0.1:0");
     for (String host : List.of("localhost", "127.0.0.1", "[::1]")) {
@@ -233,8 +386,8 @@ class TimelinePageTest {
       s.connect(new InetSocketAddress(address, server.httpPort()), 5000);
       s.setSoTimeout(5000);
       OutputStream out = s.getOutputStream();
-      out.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
-          .getBytes(StandardCharsets.US_ASCII));
+      out.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer "
+          + operatorToken + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       out.flush();
       InputStream in = s.getInputStream();
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);

@@ -219,6 +219,38 @@ class TimelineTest {
   }
 
   @Test
+  void answersAtMostTheNewestJobs_andCountsTheRest_withoutSnapshottingThem() throws Exception {
+    startGrc();
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      String jid = grid.submitJob(SubmitJobRequest.newBuilder().setSpec(JobSpec.newBuilder()
+          .putSiteNodes("a", 1).addArgv("true").setWorkingDirectory("/tmp").setUser("carol"))
+          .build()).getJob().getId();
+      await().atMost(Duration.ofSeconds(10)).until(() -> server.coordinator().get(jid)
+          .getState() == JobState.JOB_SUCCEEDED);
+      ids.add(jid);
+      Thread.sleep(5); // distinct creation times: newest first is well defined
+    }
+    Timeline two = new Timeline(Clock.systemUTC(), server.registry(), server.coAllocator(),
+        server.reservations(), server.coordinator(), 2);
+    ObjectNode t = two.snapshot(Timeline.around(Instant.now(), Duration.ofHours(1)));
+    List<String> shown = new ArrayList<>();
+    t.get("jobs").forEach(j -> shown.add(j.get("id").asText()));
+    assertThat(shown).containsExactly(ids.get(2), ids.get(1));
+    assertThat(t.get("more").get("jobs").asInt()).isEqualTo(1);
+    for (JsonNode j : t.get("jobs")) {
+      assertThat(j.get("ended").asLong()).isGreaterThanOrEqualTo(j.get("started").asLong());
+      assertThat(j.get("reservation").asText()).startsWith("r-");
+      assertThat(j.get("sites").toString()).isEqualTo("{\"a\":1}");
+    }
+    // A span before any of them holds none, counts none.
+    ObjectNode before = two.snapshot(Timeline.between(Instant.now().minus(Duration.ofHours(2)),
+        Instant.now().minus(Duration.ofHours(1))));
+    assertThat(before.get("jobs")).isEmpty();
+    assertThat(before.get("more").get("jobs").asInt()).isZero();
+  }
+
+  @Test
   void anUnknownJobHasNoView() throws Exception {
     startGrc();
     assertThat(server.timeline().job("j-00000000")).isEmpty();

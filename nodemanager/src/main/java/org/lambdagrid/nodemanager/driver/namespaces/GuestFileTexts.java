@@ -3,6 +3,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 import java.nio.file.Path;
 import java.util.List;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
+import org.lambdagrid.nodemanager.driver.GuestTrust;
 
 /**
  * The text of the config files the driver writes for a guest: its sshd_config, the user's ssh
@@ -49,9 +50,24 @@ final class GuestFileTexts {
    * the job's key and the distributed known hosts only, strict host key checking, batch mode.
    */
   static String sshClientConfig(String sshDir) {
+    return sshClientConfig(sshDir, List.of());
+  }
+
+  /**
+   * The same, with a {@code Host HOSTNAME ADDRESS} block per node of the job naming the account
+   * to log in with there ({@code User}): each site runs the grid user as its own local account,
+   * and MPI's ssh launcher reaches a node by the hostfile's address or by its name. The fields
+   * were checked by the NodeManager (no whitespace).
+   */
+  static String sshClientConfig(String sshDir, List<GuestTrust.Login> logins) {
+    StringBuilder perHost = new StringBuilder();
+    for (GuestTrust.Login l : logins) {
+      perHost.append("Host ").append(l.hostname()).append(' ').append(l.address())
+          .append("\n  User ").append(l.user()).append('\n');
+    }
     return String.join("\n",
         "# Written by the lambdagrid namespaces driver: the job's keys and known hosts only.",
-        "Host *",
+        perHost + "Host *",
         "  StrictHostKeyChecking yes",
         "  UserKnownHostsFile " + sshDir + "/known_hosts",
         "  GlobalKnownHostsFile /dev/null",

@@ -21,8 +21,11 @@ final class TrustFiles {
    */
   record TrustFile(Path path, String content, String perms, boolean usersFile) {}
 
-  /** What SET_KEYS writes, in order; pure. */
-  static List<TrustFile> files(GuestSpec spec, GuestTrust trust) {
+  /**
+   * What SET_KEYS writes, in order; pure. {@code sshDir} is the user's ~/.ssh as the guest sees
+   * it (the ssh config names files in it).
+   */
+  static List<TrustFile> files(GuestSpec spec, GuestTrust trust, String sshDir) {
     Path ssh = GuestLayout.ssh(Path.of(""));
     Path etc = GuestLayout.etc(Path.of(""));
     String hostfile = GuestFileTexts.withNewline(trust.hostfile());
@@ -32,6 +35,9 @@ final class TrustFiles {
             "rw-r--r--", true),
         new TrustFile(ssh.resolve("authorized_keys"),
             GuestFileTexts.withNewline(trust.authorizedKeys()), "rw-------", true),
+        // The build's config again, now with the account to log in with on every node.
+        new TrustFile(ssh.resolve("config"), GuestFileTexts.sshClientConfig(sshDir,
+            trust.logins()), "rw-------", true),
         new TrustFile(etc.resolve("hosts"), GuestFileTexts.hostsFile(spec,
             GuestFileTexts.withNewline(trust.hosts())), "rw-r--r--", false),
         // EXEC reads the host list from this root-owned copy: the ssh directory is the user's.
@@ -46,7 +52,7 @@ final class TrustFiles {
           + " (was it built?)");
     }
     try {
-      for (TrustFile f : files(guest.spec(), trust)) {
+      for (TrustFile f : files(guest.spec(), trust, user.sshDir().toString())) {
         Path target = guest.stateDir().resolve(f.path());
         if (f.usersFile()) {
           SafeFiles.writeAtomically(target, f.content(), f.perms(), user.uid(), user.gid());

@@ -79,14 +79,36 @@ class GuestFileTextsTest {
   }
 
   @Test
+  void sshClientConfigLogsInToEachNodeWithItsSitesLocalAccount() {
+    String config = GuestFileTexts.sshClientConfig("/home/alice/.ssh", List.of(
+        new GuestTrust.Login("tokyo-0", "10.0.0.11", "alice"),
+        new GuestTrust.Login("osaka-0", "10.0.1.11", "a.smith")));
+    assertThat(config).startsWith("""
+        # Written by the lambdagrid namespaces driver: the job's keys and known hosts only.
+        Host tokyo-0 10.0.0.11
+          User alice
+        Host osaka-0 10.0.1.11
+          User a.smith
+        Host *
+          StrictHostKeyChecking yes
+        """).endsWith(GuestFileTexts.sshClientConfig("/home/alice/.ssh").substring(
+            GuestFileTexts.sshClientConfig("/home/alice/.ssh").indexOf("Host *")));
+  }
+
+  @Test
   void trustFilesAreTheDistributedTextWithModesAndOwners() {
     GuestTrust trust = new GuestTrust("10.0.0.11 slots=1\n10.0.0.12 slots=1",
         "site-0,10.0.0.11 ssh-ed25519 AAAA0\nsite-1,10.0.0.12 ssh-ed25519 AAAA1",
-        "ssh-ed25519 BBBB0 alice@site-0\n", "10.0.0.11 site-0\n10.0.0.12 site-1");
-    List<TrustFiles.TrustFile> files = TrustFiles.files(spec, trust);
+        "ssh-ed25519 BBBB0 alice@site-0\n", "10.0.0.11 site-0\n10.0.0.12 site-1",
+        List.of(new GuestTrust.Login("site-1", "10.0.0.12", "asmith")));
+    List<TrustFiles.TrustFile> files = TrustFiles.files(spec, trust, "/home/alice/.ssh");
     assertThat(files).extracting(TrustFiles.TrustFile::path).containsExactly(
         Path.of("ssh/hostfile"), Path.of("ssh/known_hosts"), Path.of("ssh/authorized_keys"),
-        Path.of("etc/hosts"), Path.of("etc/hostfile"));
+        Path.of("ssh/config"), Path.of("etc/hosts"), Path.of("etc/hostfile"));
+    assertThat(files.get(3)).isEqualTo(new TrustFiles.TrustFile(Path.of("ssh/config"),
+        GuestFileTexts.sshClientConfig("/home/alice/.ssh", trust.logins()), "rw-------", true));
+    assertThat(files.get(3).content()).contains("Host site-1 10.0.0.12\n  User asmith\n");
+    files = files.stream().filter(f -> !f.path().endsWith("config")).toList();
     assertThat(files.get(1)).isEqualTo(new TrustFiles.TrustFile(Path.of("ssh/known_hosts"),
         "site-0,10.0.0.11 ssh-ed25519 AAAA0\nsite-1,10.0.0.12 ssh-ed25519 AAAA1\n", "rw-r--r--",
         true));
@@ -98,7 +120,8 @@ class GuestFileTextsTest {
         files.get(0).content(), "rw-r--r--", false));
     assertThat(files).extracting(TrustFiles.TrustFile::usersFile)
         .containsExactly(true, true, true, false, false);
-    assertThat(TrustFiles.files(spec, new GuestTrust("", "", "", "")).get(1).content())
+    assertThat(TrustFiles.files(spec, new GuestTrust("", "", "", ""), "/home/alice/.ssh").get(1)
+        .content())
         .isEmpty();
   }
 

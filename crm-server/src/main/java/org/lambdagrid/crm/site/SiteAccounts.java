@@ -1,0 +1,156 @@
+package org.lambdagrid.crm.site;
+
+import java.util.Map;
+import java.util.TreeMap;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.PosixNames;
+
+/**
+ * Which local account a grid user's guests and command run as on this site: the site operator's
+ * rule ({@code accounts:} in crm.yaml), never the user's choice. A grid user the explicit
+ * {@code map} names gets its entry; any other gets {@code prefix + name + suffix} (by default the
+ * same name), unless {@code require_map} is set, which refuses it.
+ *
+ * <p>Every grid user gets an account of its own: the map may not give two grid users the same
+ * account (refused when the configuration is read), and a user the map does not name is refused
+ * when the rule would give it an account the map already gives someone else. Nor is anyone given
+ * {@code root}. Whether the account exists is the node's business (the pilot starter and the
+ * NodeManager look it up); this class only applies the rule.
+ *
+ * <p>Immutable and thread-safe; plain Java, so unit tests drive it directly.
+ */
+public final class SiteAccounts {
+  private static final java.util.regex.Pattern PREFIX =
+      java.util.regex.Pattern.compile("([a-z_][a-z0-9_.-]*)?");
+  private static final java.util.regex.Pattern SUFFIX =
+      java.util.regex.Pattern.compile("[a-z0-9_.-]*");
+
+  /** The default: every grid user runs as the local account of the same name. */
+  public static final SiteAccounts SAME_NAME = new SiteAccounts(Map.of(), "", "", false);
+
+  private final Map<String, String> map;
+  private final Map<String, String> byAccount;
+  private final String prefix;
+  private final String suffix;
+  private final boolean requireMap;
+
+  /**
+   * @param map grid user name -> local account name
+   * @param prefix put before a grid user's name the map does not list ("" for none)
+   * @param suffix put after it ("" for none)
+   * @param requireMap refuse every grid user the map does not list
+   * @throws IllegalArgumentException naming the field (relative to {@code accounts:}) and value:
+   *     a name that is not a login name, root, an account given to two grid users, a prefix or
+   *     suffix that cannot be part of a login name
+   */
+  public SiteAccounts(Map<String, String> map, String prefix, String suffix, boolean requireMap) {
+    this.prefix = prefix == null ? "" : prefix;
+    this.suffix = suffix == null ? "" : suffix;
+    this.requireMap = requireMap;
+    if (!PREFIX.matcher(this.prefix).matches()) {
+      throw new IllegalArgumentException("prefix: '" + this.prefix + "' cannot begin a login"
+          + " name (a-z or _, then a-z, 0-9, _ . -)");
+    }
+    if (!SUFFIX.matcher(this.suffix).matches()) {
+      throw new IllegalArgumentException("suffix: '" + this.suffix + "' cannot end a login"
+          + " name (a-z, 0-9, _ . -)");
+    }
+    Map<String, String> m = new TreeMap<>();
+    Map<String, String> owners = new TreeMap<>();
+    // In name order, so a refusal names the same entry every time.
+    for (Map.Entry<String, String> e : new TreeMap<>(map == null ? Map.<String, String>of() : map)
+        .entrySet()) {
+      String grid = e.getKey();
+      String local = e.getValue();
+      String field = "map[" + grid + "]";
+      if (grid == null || !PosixNames.LOGIN.matcher(grid).matches()) {
+        throw new IllegalArgumentException("map: '" + grid + "' is not a grid user name (a"
+            + " login name: a-z or _, then up to 31 of a-z, 0-9, _ . -)");
+      }
+      if (grid.equals("root")) {
+        throw new IllegalArgumentException("map: 'root' is not a grid user (jobs never run as"
+            + " root)");
+      }
+      if (local == null || !PosixNames.LOGIN.matcher(local).matches()) {
+        throw new IllegalArgumentException(field + ": '" + local + "' is not a login name (a-z"
+            + " or _, then up to 31 of a-z, 0-9, _ . -)");
+      }
+      if (local.equals("root")) {
+        throw new IllegalArgumentException(field + ": 'root' may not run jobs; jobs never run"
+            + " as root");
+      }
+      String other = owners.putIfAbsent(local, grid);
+      if (other != null) {
+        throw new IllegalArgumentException(field + ": '" + local + "' is already the account"
+            + " of grid user '" + other + "' (map[" + other + "]); each grid user needs an"
+            + " account of its own");
+      }
+      m.put(grid, local);
+    }
+    this.map = java.util.Collections.unmodifiableMap(m);
+    this.byAccount = java.util.Collections.unmodifiableMap(owners);
+  }
+
+  /**
+   * The local account {@code gridUser}'s guests and command run as on this site.
+   *
+   * @throws Errors.RequestException FAILED_PRECONDITION naming the field and the user: the map
+   *     lacks the user and {@code require_map} is set; the rule gives a name that is not a login
+   *     name, is root, or is the account the map gives another grid user
+   */
+  public String localAccount(String gridUser) {
+    String mapped = map.get(gridUser);
+    if (mapped != null) {
+      return mapped;
+    }
+    if (requireMap) {
+      throw Errors.precondition("accounts.map: has no entry for grid user '" + gridUser
+          + "', and accounts.require_map is true: this site runs only the grid users its map"
+          + " names (ask the site's operator for an account)");
+    }
+    String local = prefix + gridUser + suffix;
+    String rule = rule();
+    if (!PosixNames.LOGIN.matcher(local).matches()) {
+      throw Errors.precondition("accounts: grid user '" + gridUser + "' would be local account '"
+          + local + "' (" + rule + "), which is not a login name (at most 32 of a-z, 0-9, _ . -)");
+    }
+    if (local.equals("root")) {
+      throw Errors.precondition("accounts: grid user '" + gridUser + "' would be local account"
+          + " 'root' (" + rule + "); jobs never run as root");
+    }
+    String owner = byAccount.get(local);
+    if (owner != null) {
+      throw Errors.precondition("accounts: grid user '" + gridUser + "' would be local account '"
+          + local + "' (" + rule + "), which accounts.map[" + owner + "] gives grid user '"
+          + owner + "'; add '" + gridUser + "' to accounts.map or set accounts.require_map");
+    }
+    return local;
+  }
+
+  /**
+   * Where {@code gridUser}'s account on this site comes from, for messages:
+   * {@code accounts.map[alice]}, the prefix/suffix rule, or null when it is the same name by
+   * default (nothing to explain).
+   */
+  public String origin(String gridUser) {
+    if (map.containsKey(gridUser)) {
+      return "accounts.map[" + gridUser + "]";
+    }
+    return prefix.isEmpty() && suffix.isEmpty() ? null : rule();
+  }
+
+  /** Whether every grid user runs as the account of its own name (no accounts: section). */
+  public boolean isSameName() {
+    return map.isEmpty() && prefix.isEmpty() && suffix.isEmpty() && !requireMap;
+  }
+
+  private String rule() {
+    return "accounts.prefix '" + prefix + "' + name + accounts.suffix '" + suffix + "'";
+  }
+
+  @Override
+  public String toString() {
+    return "accounts{map=" + map + ", prefix='" + prefix + "', suffix='" + suffix
+        + "', require_map=" + requireMap + "}";
+  }
+}
