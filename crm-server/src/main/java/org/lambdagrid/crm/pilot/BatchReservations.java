@@ -30,7 +30,8 @@ public interface BatchReservations {
    * @param start the window's start
    * @param end the window's end
    * @param nodes grid nodes (pilots) the window must host
-   * @param user the grid reservation's user (the pilots run as this user), or empty
+   * @param user the local account the reservation's pilots run as (its grid user mapped by
+   *     the site's {@code accounts:}), or empty when the reservation names no user
    */
   record Spec(String reservationId, Instant start, Instant end, int nodes, String user) {}
 

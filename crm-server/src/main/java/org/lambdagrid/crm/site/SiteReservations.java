@@ -307,8 +307,10 @@ public final class SiteReservations {
     }
     batchNames.put(h.id(), name);
     try {
+      // For the local account the pilots will run as (crm.yaml accounts:).
+      String account = h.user().isEmpty() ? "" : settings.accounts().localAccount(h.user());
       batch.create(new BatchReservations.Spec(h.id(), h.window().start(), h.window().end(),
-          h.nodes(), h.user()));
+          h.nodes(), account));
     } catch (Errors.RequestException e) {
       if (e.code() == io.grpc.Status.Code.UNAVAILABLE) {
         deleteBatch(h.id()); // it may exist; if this fails too, the sweep retries

@@ -124,6 +124,18 @@ class BatchReservationsTest {
   }
 
   @Test
+  void theBatchReservationIsForTheLocalAccountThePilotsRunAs() {
+    SiteShares shares = new SiteShares(settings().withAccounts(new SiteAccounts(
+        Map.of("alice", "al042"), "grid-", "", false)), starter,
+        () -> new Endpoint("127.0.0.1", 7100), clock, SiteLedger.NONE, batch);
+    open.add(shares);
+    shares.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    shares.reservations().prepare("r-2", hours(1, 2), 1, cidr("10.10.0.8/29"), "bob");
+    assertThat(batch.existing().get("lg-a-r-1").user()).isEqualTo("al042");
+    assertThat(batch.existing().get("lg-a-r-2").user()).isEqualTo("grid-bob");
+  }
+
+  @Test
   void aBatchSystemRefusalIsTheSitesNoAndHoldsNothing() {
     SiteReservations rs = site().reservations();
     batch.refuseNextCreate(Status.Code.FAILED_PRECONDITION, "Slurm cannot reserve 2 nodes of"
