@@ -1,15 +1,22 @@
 package org.lambdagrid.common;
 
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Parses the human quantities users type: durations ("90s", "5m", "2h") and rates ("200M"). */
+/**
+ * Parses the human quantities users type: durations ("90s", "5m", "2h"), rates ("200M") and
+ * sizes ("512M", "2G").
+ */
 public final class Quantities {
   private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
   private static final Pattern RATE =
       Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*([kmgt]?)(?:bit/s|bps|bit|b)?", Pattern.CASE_INSENSITIVE);
+  private static final Pattern SIZE =
+      Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(?:([kmgt])(?:ib?|b)?|b)?", Pattern.CASE_INSENSITIVE);
+  private static final String[] SIZE_UNITS = {"KiB", "MiB", "GiB", "TiB"};
 
   private Quantities() {}
 
@@ -93,5 +100,43 @@ public final class Quantities {
       return bps / 1_000L + " kbit/s";
     }
     return bps + " bit/s";
+  }
+
+  /**
+   * Bytes from "512M", "2G", "1.5G", "256MiB", "64k", "1048576" (plain bytes): binary
+   * multipliers (k = 1024), as in {@code free -h} and cgroup limits; a fraction of a byte is
+   * dropped. The exception quotes the input.
+   */
+  public static long parseSize(String text) {
+    Matcher m = SIZE.matcher(text == null ? "" : text.trim());
+    if (!m.matches()) {
+      throw new IllegalArgumentException(
+          "'" + text + "' is not a size (examples: 512M, 2G, 1.5G, 268435456)");
+    }
+    int shift = m.group(2) == null ? 0 : switch (m.group(2).toLowerCase(Locale.ROOT)) {
+      case "k" -> 10;
+      case "m" -> 20;
+      case "g" -> 30;
+      default -> 40;
+    };
+    BigDecimal bytes = new BigDecimal(m.group(1)).multiply(BigDecimal.valueOf(1L << shift));
+    if (bytes.compareTo(BigDecimal.valueOf(Long.MAX_VALUE)) > 0) {
+      throw new IllegalArgumentException("'" + text + "' is too large a size");
+    }
+    return bytes.longValue();
+  }
+
+  /**
+   * "256 MiB", "2 GiB", "1536 KiB", "100 bytes": the largest binary unit that states the size
+   * exactly, for messages and tables.
+   */
+  public static String formatSize(long bytes) {
+    for (int i = SIZE_UNITS.length - 1; i >= 0; i--) {
+      long unit = 1L << (10 * (i + 1));
+      if (bytes >= unit && bytes % unit == 0) {
+        return bytes / unit + " " + SIZE_UNITS[i];
+      }
+    }
+    return bytes + (bytes == 1 ? " byte" : " bytes");
   }
 }

@@ -42,6 +42,46 @@ class QuantitiesTest {
   }
 
   @Test
+  void sizesAreBinary() {
+    assertThat(Quantities.parseSize("512M")).isEqualTo(512L << 20);
+    assertThat(Quantities.parseSize("2G")).isEqualTo(2L << 30);
+    assertThat(Quantities.parseSize("2g")).isEqualTo(2L << 30);
+    assertThat(Quantities.parseSize("1.5G")).isEqualTo(3L << 29);
+    assertThat(Quantities.parseSize("256MiB")).isEqualTo(256L << 20);
+    assertThat(Quantities.parseSize("256MB")).isEqualTo(256L << 20);
+    assertThat(Quantities.parseSize("64k")).isEqualTo(64L << 10);
+    assertThat(Quantities.parseSize("1T")).isEqualTo(1L << 40);
+    assertThat(Quantities.parseSize("1048576")).isEqualTo(1048576L);
+    assertThat(Quantities.parseSize("100b")).isEqualTo(100L);
+    assertThat(Quantities.parseSize(" 2 G ")).isEqualTo(2L << 30);
+    assertThat(Quantities.parseSize("0")).isZero();
+  }
+
+  @Test
+  void badSizesQuoteTheInput() {
+    for (String bad : new String[] {"1x", "", "M", "-1G", "1.5.2G", "2 GiBs", "1P"}) {
+      assertThatThrownBy(() -> Quantities.parseSize(bad)).as(bad)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("'" + bad + "' is not a size (examples: 512M, 2G, 1.5G, 268435456)");
+    }
+    assertThatThrownBy(() -> Quantities.parseSize(null)).hasMessageContaining("'null'");
+    assertThatThrownBy(() -> Quantities.parseSize("9000000T"))
+        .hasMessage("'9000000T' is too large a size");
+  }
+
+  @Test
+  void sizesAreFormattedInTheLargestExactUnit() {
+    assertThat(Quantities.formatSize(256L << 20)).isEqualTo("256 MiB");
+    assertThat(Quantities.formatSize(2L << 30)).isEqualTo("2 GiB");
+    assertThat(Quantities.formatSize(3L << 29)).isEqualTo("1536 MiB");
+    assertThat(Quantities.formatSize(1536)).isEqualTo("1536 bytes");
+    assertThat(Quantities.formatSize(3L << 10)).isEqualTo("3 KiB");
+    assertThat(Quantities.formatSize(100)).isEqualTo("100 bytes");
+    assertThat(Quantities.formatSize(1)).isEqualTo("1 byte");
+    assertThat(Quantities.formatSize(1L << 40)).isEqualTo("1 TiB");
+  }
+
+  @Test
   void endpoints() {
     assertThat(Endpoint.parse("127.0.0.1:7300")).isEqualTo(new Endpoint("127.0.0.1", 7300));
     assertThatThrownBy(() -> Endpoint.parse("localhost")).hasMessageContaining("'localhost' is not host:port");

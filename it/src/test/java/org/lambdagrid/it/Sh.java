@@ -53,8 +53,10 @@ final class Sh {
 
   /**
    * What lambdagrid left on this machine, by the naming convention (the same rules as
-   * shared/tools/leakcheck): network namespaces "lg-*", links "lg*", mounts mentioning
-   * lambdagrid. {@code allowedLinks} and {@code allowedMounts} are expected (a testbed that is
+   * shared/tools/leakcheck, which cannot see cgroups, and scripts/leakcheck): network namespaces
+   * "lg-*", links "lg*", mounts mentioning lambdagrid, cgroups named "lambdagrid" or "lg-*" in
+   * any hierarchy under /sys/fs/cgroup (a guest given --cpus or --memory has them).
+   * {@code allowedLinks} and {@code allowedMounts} are expected (a testbed that is
    * still up: its bridges and links, the tmpfs of its state).
    */
   static List<String> leftovers(List<String> allowedLinks, List<String> allowedMounts)
@@ -77,6 +79,35 @@ final class Sh {
         left.add("mount " + mount);
       }
     }
+    for (Path cgroup : cgroups()) {
+      left.add("cgroup " + cgroup);
+    }
     return left;
+  }
+
+  /** Directories named "lambdagrid" or "lg-*" under /sys/fs/cgroup, in every hierarchy. */
+  static List<Path> cgroups() throws IOException {
+    List<Path> found = new ArrayList<>();
+    Path root = Path.of("/sys/fs/cgroup");
+    if (!Files.isDirectory(root)) {
+      return found;
+    }
+    Files.walkFileTree(root, java.util.Set.of(), 16, new java.nio.file.SimpleFileVisitor<>() {
+      @Override
+      public java.nio.file.FileVisitResult preVisitDirectory(Path dir,
+          java.nio.file.attribute.BasicFileAttributes attrs) {
+        String name = dir.getFileName() == null ? "" : dir.getFileName().toString();
+        if (name.equals("lambdagrid") || name.startsWith("lg-")) {
+          found.add(dir);
+        }
+        return java.nio.file.FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException exc) {
+        return java.nio.file.FileVisitResult.CONTINUE; // removed meanwhile
+      }
+    });
+    return found;
   }
 }

@@ -32,7 +32,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * (GRC, CRMs and NodeManagers as processes, namespaces guests, sshd, Open MPI) and the real
  * {@code grc} command runs an MPI program across it as a non-root user, over mutual TLS with the
  * user certificate {@code testbed up --user} installs in the user's ~/.lambdagrid; and a job in a
- * reservation with bandwidth has its guests on the reservation's own shaped bridges. Needs root,
+ * reservation with bandwidth has its guests on the reservation's own shaped bridges; guests given
+ * CPUs and memory (cgroups) see only their CPUs and a job over its memory says so. Needs root,
  * sshd, mpicc; skipped with the reason otherwise.
  */
 @Tag("root")
@@ -289,6 +290,60 @@ class TestbedEndToEndTest {
     assertThat(second.err()).doesNotContain("adopting").contains("SETTING_UP: setting up 4"
         + " nodes");
     grcAsUser(Duration.ofMinutes(1), "cancel", rid).orFail("grc cancel " + rid);
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+  }
+
+  @Test
+  @Order(6)
+  void shapedGuestsSeeOnlyTheirCpus_aMemoryHogFailsSayingSo_andBadShapesAreRefused()
+      throws Exception {
+    // Two one-CPU guests on this host get different CPUs: Open MPI's default binding (no
+    // --bind-to none) puts each rank on its own guest's CPU.
+    Sh.Result r = grcAsUser(Duration.ofMinutes(3), "submit", "--site", "alpha=2", "--cpus", "1",
+        "--memory", "256M", "--wait", "--workdir", work.toString(), "--", "sh", "-c",
+        "nproc; exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 2 sh -c"
+            + " 'echo rank $OMPI_COMM_WORLD_RANK $(nproc) $(grep Cpus_allowed_list"
+            + " /proc/self/status | cut -f2)'");
+    assertThat(r.exit()).as("grc submit --wait\n" + r.out() + r.err()).isZero();
+    assertThat(r.out().lines().findFirst()).as(r.out()).hasValue("1");
+    List<String> ranks = r.out().lines().filter(l -> l.startsWith("rank ")).sorted().toList();
+    assertThat(ranks).as(r.out()).hasSize(2).allMatch(l -> l.matches("rank [01] 1 \\d+"));
+    assertThat(ranks.get(0).split(" ")[3]).as("each rank on its guest's own CPU")
+        .isNotEqualTo(ranks.get(1).split(" ")[3]);
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+
+    Sh.Result hog = grcAsUser(Duration.ofMinutes(3), "submit", "--site", "alpha=1", "--memory",
+        "64M", "--wait", "--workdir", work.toString(), "--", "sh", "-c",
+        "head -c 1G /dev/zero | tail >/dev/null");
+    assertThat(hog.exit()).as(hog.out() + hog.err()).isEqualTo(137);
+    String why = "node alpha-0: the job exceeded its memory limit (64 MiB): killed by the"
+        + " kernel's OOM killer";
+    assertThat(hog.err()).as(hog.err()).containsPattern("grc: job j-[0-9a-f]{8} failed: command"
+        + " exited with code 137: " + Pattern.quote(why));
+    Matcher id = Pattern.compile("submitted (j-[0-9a-f]{8})").matcher(hog.err());
+    assertThat(id.find()).as(hog.err()).isTrue();
+    String watch = grcAsUser(Duration.ofSeconds(30), "watch", id.group(1)).orFail("grc watch")
+        .out();
+    assertThat(watch).as(watch).contains("alpha-0 DONE").contains(why).contains("job FAILED");
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+
+    Sh.Result tooMany = grcAsUser(Duration.ofMinutes(3), "submit", "--site", "alpha=1", "--cpus",
+        "64", "--wait", "--workdir", work.toString(), "--", "true");
+    assertThat(tooMany.exit()).as(tooMany.out() + tooMany.err()).isEqualTo(1);
+    assertThat(tooMany.err()).contains("failed in phase SETUP")
+        .containsPattern("cpus: '64' is more CPUs than node alpha-0 has"
+            + " \\(\\d+: CPUs [0-9,-]+\\)");
+    for (String[] bad : List.of(new String[] {"--cpus", "0",
+        "grc: --cpus: '0' must be at least 1"}, new String[] {"--memory", "1x",
+        "grc: --memory: '1x' is not a size"})) {
+      Sh.Result refused = grcAsUser(Duration.ofSeconds(30), "submit", "--site", "alpha=1",
+          bad[0], bad[1], "--", "true");
+      assertThat(refused.exit()).isEqualTo(2);
+      assertThat(refused.err()).startsWith(bad[2]).doesNotContain("Exception");
+    }
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
   }

@@ -16,10 +16,14 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.nodemanager.driver.ExecRequest;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
@@ -28,6 +32,7 @@ import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestKeys;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 import org.lambdagrid.nodemanager.driver.GuestTrust;
+import org.lambdagrid.nodemanager.driver.LimitEvents;
 import org.lambdagrid.nodemanager.driver.RunningCommand;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CommandExit;
@@ -85,6 +90,15 @@ import org.slf4j.LoggerFactory;
 public final class NodeManager implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeManager.class);
   private static final Duration EXEC_POLL = Duration.ofMillis(500);
+  /** How often the guest's limit events are looked at while a guest with a memory limit is up. */
+  static final Duration LIMITS_POLL = Duration.ofSeconds(1);
+  /** Looks at every NodeManager's guest limits in this process (the node agent runs many). */
+  private static final ScheduledExecutorService LIMITS = Executors.newSingleThreadScheduledExecutor(
+      r -> {
+        Thread t = new Thread(r, "nm-limits");
+        t.setDaemon(true);
+        return t;
+      });
 
   private final NodeManagerConfig config;
   private final GuestDriver driver;
@@ -112,6 +126,10 @@ public final class NodeManager implements AutoCloseable {
   private volatile GuestHandle guest;
   private volatile RunningCommand running;
   private volatile Thread execWatcher;
+  /** The periodic look at the guest's limit events, while a guest with a memory limit is up. */
+  private volatile ScheduledFuture<?> limitsWatch;
+  /** OOM kills of the guest already reported (a note, or the command's exit). */
+  private final AtomicLong oomKillsReported = new AtomicLong();
 
   /**
    * @param config the NodeManager's configuration (its connect and teardown timeouts are used)
@@ -366,8 +384,51 @@ public final class NodeManager implements AutoCloseable {
     }
     guest = driver.build(wanted);
     move(PilotState.SET_UP, "guest " + guest.id() + " built for " + wanted.hostname() + " at "
-        + wanted.address() + "/" + wanted.prefixLength());
+        + wanted.address() + "/" + wanted.prefixLength()
+        + (wanted.shape().limited() ? " with " + wanted.shape().describe() : ""));
+    if (wanted.memoryBytes() > 0) {
+      GuestHandle g = guest;
+      limitsWatch = LIMITS.scheduleWithFixedDelay(() -> noteLimitEvents(g), LIMITS_POLL.toMillis(),
+          LIMITS_POLL.toMillis(), TimeUnit.MILLISECONDS);
+    }
     return true;
+  }
+
+  /**
+   * Reports, as a note (no state change), OOM kills of {@code g} not reported yet: an
+   * MPI rank on this node that the kernel killed for the guest's memory limit, while the command
+   * runs on another node, is named in the job's events this way.
+   */
+  private void noteLimitEvents(GuestHandle g) {
+    LimitEvents ev = limitEventsOf(g);
+    long before = oomKillsReported.get();
+    if (ev.oomKills() <= before || !oomKillsReported.compareAndSet(before, ev.oomKills())) {
+      return;
+    }
+    synchronized (this) {
+      if (ending.get() || guest != g) {
+        return;
+      }
+      String message = "node " + hostname() + ": " + ev.describe();
+      log.warn("{}: {}", name, message);
+      detail = message;
+      send(ConnectRequest.newBuilder().setNotification(NodeNotification.newBuilder()
+          .setState(state.toProto()).setMessage(message).setNote(true)
+          .setTime(ProtoTime.toProto(Instant.now()))).build());
+    }
+  }
+
+  /** The driver's count for {@code g}; NONE if the driver fails (its contract says it does not). */
+  private LimitEvents limitEventsOf(GuestHandle g) {
+    if (g == null) {
+      return LimitEvents.NONE;
+    }
+    try {
+      return driver.limitEvents(g);
+    } catch (RuntimeException e) {
+      log.warn("{}: cannot read the limit events of guest {}: {}", name, g.id(), e.toString());
+      return LimitEvents.NONE;
+    }
   }
 
   private GuestSpec toSpec(SetupCommand c) throws Refused {
@@ -405,8 +466,19 @@ public final class NodeManager implements AutoCloseable {
       throw new Refused("user: '" + c.getUser() + "' is not the user who started this pilot ('"
           + identity.launchedBy() + "')");
     }
+    NodeShape shape;
+    try {
+      shape = NodeShape.checked("cpus", c.getCpus(), "memory_bytes", c.getMemoryBytes());
+    } catch (Errors.RequestException e) {
+      throw new Refused(e.getMessage());
+    }
+    if (shape.limited() && !driver.capabilities().resourceLimits()) {
+      throw new Refused((c.getCpus() != 0 ? "cpus" : "memory_bytes") + ": the " + driver.name()
+          + " guest driver of node " + c.getHostname() + " cannot limit a guest's CPUs or"
+          + " memory; leave --cpus and --memory unset");
+    }
     return new GuestSpec(identity.jobId(), c.getHostname(), c.getAddress(), c.getPrefixLength(),
-        routes, c.getUser(), c.getBridge());
+        routes, c.getUser(), c.getBridge()).withShape(shape);
   }
 
   private GetKeysResult getKeys() throws Refused, GuestException {
@@ -510,10 +582,22 @@ public final class NodeManager implements AutoCloseable {
     }
     int exit = code.getAsInt();
     String message = exit > 128 ? "killed by signal " + (exit - 128) : "exited with " + exit;
+    String done = "command " + message;
+    LimitEvents ev = limitEventsOf(guest);
+    if (ev.oomKills() > 0) {
+      oomKillsReported.accumulateAndGet(ev.oomKills(), Math::max);
+      // SIGKILL with OOM kills in the guest: the kernel killed the command (or what it waited
+      // for) for the memory limit; anything else: it noticed and exited on its own.
+      String why = exit == 128 + 9
+          ? "the job exceeded " + ev.memoryLimit() + ": killed by the kernel's OOM killer"
+          : ev.describe() + "; the command " + message;
+      done = done + ": " + why;
+      message = "node " + host + ": " + why;
+    }
     log.info("{}: command on {} {}", name, host, message);
     send(ConnectRequest.newBuilder().setExit(CommandExit.newBuilder().setHostname(host)
         .setExitCode(exit).setMessage(message)).build());
-    moveIfAllowed(PilotState.DONE, "command " + message);
+    moveIfAllowed(PilotState.DONE, done);
   }
 
   private PilotState requireGuest(String what, PilotState... allowed) throws Refused {
@@ -600,6 +684,10 @@ public final class NodeManager implements AutoCloseable {
    */
   private List<String> destroyGuest() {
     List<String> left = new ArrayList<>();
+    ScheduledFuture<?> watch = limitsWatch;
+    if (watch != null) {
+      watch.cancel(false);
+    }
     RunningCommand cmd = running;
     if (cmd != null) {
       try {

@@ -321,6 +321,81 @@ class NodeManagerTest {
   }
 
   @Test
+  void aShapeReachesTheDriver_andBadOnesAreRefusedNamingTheField() throws Exception {
+    startNodeManager(Map.of());
+    ConnectResponse.Builder zero = setup();
+    zero.getSetupBuilder().setCpus(-1);
+    assertThat(session.call(zero, T).getError()).isEqualTo("SETUP: cpus: '-1' must be at least 1"
+        + " (leave it unset for all of the node's CPUs)");
+    ConnectResponse.Builder tiny = setup();
+    tiny.getSetupBuilder().setMemoryBytes(4096);
+    assertThat(session.call(tiny, T).getError()).startsWith("SETUP: memory_bytes: '4096' is less"
+        + " than the smallest memory limit, 32 MiB");
+    assertThat(driver.calls()).noneMatch(c -> c.startsWith("build"));
+    ConnectResponse.Builder shaped = setup();
+    shaped.getSetupBuilder().setCpus(2).setMemoryBytes(256L << 20);
+    ok(session.call(shaped, T), CommandReply.ResultCase.SETUP);
+    FakeGuestDriver.FakeGuest guest = FakeGuestDriver.guest(job, HOST).orElseThrow();
+    assertThat(guest.spec.cpus()).isEqualTo(2);
+    assertThat(guest.spec.memoryBytes()).isEqualTo(256L << 20);
+    await().atMost(T).until(() -> session.received.stream().anyMatch(r -> r.hasNotification()
+        && r.getNotification().getMessage().endsWith(" with 2 CPUs, 256 MiB")));
+  }
+
+  @Test
+  void aShapeOnADriverThatCannotLimitIsRefused() throws Exception {
+    FakeGuestDriver fake = (FakeGuestDriver) GuestDrivers.create("fake",
+        new DriverContext(Map.of(), stateDir));
+    org.lambdagrid.nodemanager.driver.GuestDriver unlimited = new ForwardingDriver(fake) {
+      @Override
+      public org.lambdagrid.nodemanager.driver.Capabilities capabilities() {
+        return new org.lambdagrid.nodemanager.driver.Capabilities(false, false, false);
+      }
+    };
+    nm = new NodeManager(NodeManagerConfig.of("fake", Map.of(), stateDir)
+        .withTeardownTimeout(Duration.ofSeconds(5)), unlimited, channel,
+        new PilotIdentity(job, 0, "secret-0", null));
+    nm.start();
+    session = crm.awaitSession(T);
+    ConnectResponse.Builder shaped = setup();
+    shaped.getSetupBuilder().setMemoryBytes(256L << 20);
+    assertThat(session.call(shaped, T).getError()).isEqualTo("SETUP: memory_bytes: the fake guest"
+        + " driver of node tokyo-0 cannot limit a guest's CPUs or memory; leave --cpus and"
+        + " --memory unset");
+    assertThat(fake.calls()).noneMatch(c -> c.startsWith("build"));
+  }
+
+  @Test
+  void aCommandTheKernelKilledForTheMemoryLimitSaysSo_andEveryNodeNotesItsOomKills()
+      throws Exception {
+    startNodeManager(Map.of("oom_kills", 1));
+    ConnectResponse.Builder shaped = setup();
+    shaped.getSetupBuilder().setMemoryBytes(256L << 20);
+    ok(session.call(shaped, T), CommandReply.ResultCase.SETUP);
+    // While the guest is up, the node notes the kill in its current state (SET_UP here).
+    await().atMost(T).until(() -> session.received.stream().anyMatch(r -> r.hasNotification()
+        && r.getNotification().getNote()
+        && r.getNotification().getState() == NodeState.NODE_SET_UP
+        && r.getNotification().getMessage().equals("node tokyo-0: the job exceeded its memory"
+            + " limit (256 MiB): the kernel's OOM killer killed a process")));
+    ok(session.call(getKeys(), T), CommandReply.ResultCase.GET_KEYS);
+    ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
+    ok(session.call(run(), T), CommandReply.ResultCase.RUN);
+    ok(session.call(exec("sh", "-c", "kill -9 $$"), T), CommandReply.ResultCase.EXEC);
+    await().atMost(T).until(() -> session.exit().isPresent());
+    assertThat(session.exit().get().getExitCode()).isEqualTo(137);
+    assertThat(session.exit().get().getMessage()).isEqualTo("node tokyo-0: the job exceeded its"
+        + " memory limit (256 MiB): killed by the kernel's OOM killer");
+    long notes = session.received.stream().filter(r -> r.hasNotification()
+        && r.getNotification().getNote()).count();
+    assertThat(notes).as("one note per new kill").isEqualTo(1);
+    await().atMost(T).until(() -> session.received.stream().anyMatch(r -> r.hasNotification()
+        && r.getNotification().getState() == NodeState.NODE_DONE && r.getNotification()
+            .getMessage().equals("command killed by signal 9: the job exceeded its memory limit"
+                + " (256 MiB): killed by the kernel's OOM killer")));
+  }
+
+  @Test
   void malformedSetup_namesTheField() throws Exception {
     startNodeManager(Map.of());
     ConnectResponse.Builder bad = setup();

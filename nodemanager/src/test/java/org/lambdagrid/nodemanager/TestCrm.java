@@ -184,9 +184,9 @@ public final class TestCrm extends PilotServiceGrpc.PilotServiceImplBase {
       }
     }
 
-    /** The node states notified so far, in order. */
+    /** The node states notified so far, in order (notes, which change none, left out). */
     public List<NodeState> states() {
-      return received.stream().filter(ConnectRequest::hasNotification)
+      return received.stream().filter(r -> r.hasNotification() && !r.getNotification().getNote())
           .map(r -> r.getNotification().getState()).toList();
     }
 

@@ -3,6 +3,7 @@ package org.lambdagrid.crm.site;
 import java.time.Duration;
 import java.util.List;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.NodeShape;
 
 /**
  * The arguments of SetupNodes, validated.
@@ -12,13 +13,20 @@ import org.lambdagrid.common.Ipv4Cidr;
  * @param timeout for LAUNCH and SETUP together, or null for the site default
  * @param slotsPerNode 0 for the site default
  * @param bridge the reservation's bridge on this site, or empty for each node's configured one
+ * @param shape every node's CPUs and memory ({@link NodeShape#NONE}: the whole node)
  */
 public record SetupParams(String user, List<Ipv4Cidr> peerRanges, Duration timeout,
-    int slotsPerNode, String bridge) {
+    int slotsPerNode, String bridge, NodeShape shape) {
   public SetupParams {
     user = user == null ? "" : user;
     peerRanges = List.copyOf(peerRanges);
     bridge = bridge == null ? "" : bridge;
+    shape = shape == null ? NodeShape.NONE : shape;
+  }
+
+  public SetupParams(String user, List<Ipv4Cidr> peerRanges, Duration timeout, int slotsPerNode,
+      String bridge) {
+    this(user, peerRanges, timeout, slotsPerNode, bridge, NodeShape.NONE);
   }
 
   public SetupParams(String user, List<Ipv4Cidr> peerRanges, Duration timeout, int slotsPerNode) {

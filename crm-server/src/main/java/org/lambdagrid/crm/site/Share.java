@@ -30,6 +30,7 @@ import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Errors.RequestException;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.crm.pilot.CommandFailedException;
@@ -106,6 +107,7 @@ final class Share {
   private List<Ipv4Cidr> peerRanges = List.of();
   private int slots;
   private String bridge = "";
+  private NodeShape shape = NodeShape.NONE;
   private boolean runningRecorded;
   private boolean suspended;
   private final boolean restored;
@@ -166,6 +168,7 @@ final class Share {
           }
           peerRanges = params.peerRanges();
           bridge = params.bridge();
+          shape = params.shape();
           slots = params.slotsPerNode() > 0 ? params.slotsPerNode() : site.settings().slotsPerNode();
           for (int i = 0; i < spec.nodeCount(); i++) {
             nodes.add(new Node(i));
@@ -766,7 +769,8 @@ final class Share {
         .setPrefixLength(spec.range().prefixLength())
         .addAllRoutes(peerRanges.stream()
             .map(r -> AddressRange.newBuilder().setCidr(r.toString()).build()).toList())
-        .setUser(guestUser).setBridge(bridge).build();
+        .setUser(guestUser).setBridge(bridge).setCpus(shape.cpus())
+        .setMemoryBytes(shape.memoryBytes()).build();
   }
 
   private NodeEntry entry(Node n) {
@@ -870,7 +874,11 @@ final class Share {
       synchronized (Share.this) {
         boolean forward = to != NODE_LOST && to != NODE_STOPPED
             && NodeStates.MACHINE.canMove(state, to);
-        if (forward) {
+        if (notification.getNote()) {
+          if (!notification.getMessage().isEmpty()) {
+            note(this, notification.getMessage()); // e.g. the guest hit its memory limit
+          }
+        } else if (forward) {
           move(this, to, notification.getMessage().isEmpty()
               ? "reported by the pilot" : notification.getMessage());
         } else if (!notification.getMessage().isEmpty()) {

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.proto.v1.AbortRequest;
@@ -123,7 +124,8 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       }
       SetupParams params = new SetupParams(req.getUser(), peers,
           req.hasTimeout() ? ProtoTime.fromProto(req.getTimeout()) : null,
-          req.getSlotsPerNode(), bridge(req.getBridge()));
+          req.getSlotsPerNode(), bridge(req.getBridge()),
+          NodeShape.checked("cpus", req.getCpus(), "memory_bytes", req.getMemoryBytes()));
       checkSite(req.getSite());
       return SetupNodesResponse.newBuilder()
           .addAllNodes(shares.setupNodes(req.getJobId(), params)).build();

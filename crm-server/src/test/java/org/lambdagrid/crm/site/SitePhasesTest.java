@@ -376,6 +376,26 @@ class SitePhasesTest {
   }
 
   @Test
+  void theShapeGoesInEverySetupAndANoteBecomesAnEvent() {
+    reserve("j-1", 2);
+    crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1").setSite("a")
+        .setCpus(1).setMemoryBytes(256L << 20).setTimeout(ProtoTime.toProto(Duration.ofSeconds(5)))
+        .build());
+    for (int i = 0; i < 2; i++) {
+      var setupCommand = crm.starter.pilot(i).received().get(0).getSetup();
+      assertThat(setupCommand.getCpus()).isEqualTo(1);
+      assertThat(setupCommand.getMemoryBytes()).isEqualTo(256L << 20);
+    }
+    crm.starter.pilot(1).notify(NodeState.NODE_SET_UP, "set up again: not an event");
+    crm.starter.pilot(1).note(NodeState.NODE_SET_UP, "node a-1: the job exceeded its memory"
+        + " limit (256 MiB): the kernel's OOM killer killed 1 process");
+    await().atMost(5, TimeUnit.SECONDS).until(() -> watch.hasEvent(NodeState.NODE_SET_UP,
+        "exceeded its memory limit"));
+    assertThat(watch.events("a-1")).containsExactly("NODE_LAUNCHING", "NODE_CONNECTED",
+        "NODE_SET_UP", "NODE_SET_UP");
+  }
+
+  @Test
   void malformedRequestsNameTheField() {
     assertStatus(() -> crm.site().prepare(PrepareRequest.newBuilder().setReservationId("r-1")
         .setNodeCount(1).setRange(AddressRange.newBuilder().setCidr("10.10.0.0/33")).build()),
@@ -384,6 +404,13 @@ class SitePhasesTest {
     reserve("j-1", 1);
     assertStatus(() -> crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1")
         .setSite("b").build()), Status.Code.INVALID_ARGUMENT, "site: 'b' is not this site ('a')");
+    assertStatus(() -> crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1")
+        .setSite("a").setCpus(-1).build()), Status.Code.INVALID_ARGUMENT,
+        "cpus: '-1' must be at least 1 (leave it unset for all of the node's CPUs)");
+    assertStatus(() -> crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1")
+        .setSite("a").setMemoryBytes(1000).build()), Status.Code.INVALID_ARGUMENT,
+        "memory_bytes: '1000' is less than the smallest memory limit, 32 MiB (33554432 bytes): a"
+            + " guest needs that much for its sshd and the job's shell");
     assertStatus(() -> crm.site().collectKeys(CollectKeysRequest.newBuilder().setJobId("j-9")
         .build()), Status.Code.NOT_FOUND, "job 'j-9' holds no share on site 'a'");
     assertStatus(() -> crm.site().watchShare(WatchShareRequest.newBuilder().setJobId("j-9")

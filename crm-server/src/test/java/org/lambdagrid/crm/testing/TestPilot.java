@@ -200,6 +200,12 @@ public final class TestPilot {
         .setState(state).setMessage(message)).build());
   }
 
+  /** A note: a message that changes no state. */
+  public void note(NodeState state, String message) {
+    send(ConnectRequest.newBuilder().setNotification(NodeNotification.newBuilder()
+        .setState(state).setMessage(message).setNote(true)).build());
+  }
+
   /** Breaks the stream, as a crashed pilot would. */
   public void crash() {
     ClientCallStreamObserver<ConnectRequest> r = requests;

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.stream.Collectors;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.proto.v1.AddressRange;
@@ -32,6 +33,12 @@ final class Output {
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** ", 1 CPU, 256 MiB per node" for a shape, "" for none (0 = no limit). */
+  static String shape(int cpus, long memoryBytes) {
+    String s = new NodeShape(cpus, memoryBytes).describe();
+    return s.isEmpty() ? "" : ", " + s + " per node";
   }
 
   /** "a=2,b=1": the map sorted by site. */

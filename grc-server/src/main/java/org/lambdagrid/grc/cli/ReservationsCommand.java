@@ -3,6 +3,7 @@ package org.lambdagrid.grc.cli;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
@@ -72,6 +73,10 @@ final class ReservationsCommand extends Subcommand {
     o.println("state:       " + ProtoNames.shortName(r.getState()));
     o.println("user:        " + r.getSpec().getUser());
     o.println("sites:       " + Output.perSite(r.getSiteNodesMap()));
+    String shape = new NodeShape(r.getSpec().getCpus(), r.getSpec().getMemoryBytes()).describe();
+    if (!shape.isEmpty()) {
+      o.println("per node:    " + shape);
+    }
     o.println("window:      " + Output.window(r.getStart(), r.getEnd()));
     o.println("ranges:      " + Output.ranges(r.getSiteRangesMap()));
     o.println("bandwidth:   " + (r.getBandwidthBps() == 0 ? "none"

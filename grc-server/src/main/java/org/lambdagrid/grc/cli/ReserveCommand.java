@@ -40,6 +40,9 @@ final class ReserveCommand extends Subcommand {
   @Mixin
   WindowOptions window;
 
+  @Mixin
+  ShapeOptions shape;
+
   @Option(names = "--deadline", paramLabel = "TIME",
       description = "The window must end by then (same forms as --start). Default: no limit;"
           + " the earliest window that fits is taken.")
@@ -89,6 +92,8 @@ final class ReserveCommand extends Subcommand {
       b.setTotalNodes(total);
     }
     bandwidth.bps().ifPresent(b::setBandwidthBps);
+    shape.cpus().ifPresent(b::setCpus);
+    shape.memoryBytes().ifPresent(b::setMemoryBytes);
     window.duration().map(ProtoTime::toProto).ifPresent(b::setDuration);
     window.start().map(ProtoTime::toProto).ifPresent(b::setStart);
     if (deadline != null) {
@@ -109,6 +114,7 @@ final class ReserveCommand extends Subcommand {
         out().flush();
         err().println("grc: reserved " + r.getId() + ": " + Output.perSite(r.getSiteNodesMap())
             + (r.getBandwidthBps() == 0 ? "" : ", " + Quantities.formatRate(r.getBandwidthBps()))
+            + Output.shape(r.getSpec().getCpus(), r.getSpec().getMemoryBytes())
             + ", " + Output.window(r.getStart(), r.getEnd()));
         err().flush();
       }

@@ -3,6 +3,7 @@ package org.lambdagrid.grc.cli;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.proto.v1.GetJobRequest;
@@ -69,6 +70,10 @@ final class StatusCommand extends Subcommand {
     o.println("command:    " + String.join(" ", j.getSpec().getArgvList()));
     o.println("workdir:    " + j.getSpec().getWorkingDirectory());
     o.println("sites:      " + Output.perSite(j.getSpec().getSiteNodesMap()));
+    String shape = new NodeShape(j.getSpec().getCpus(), j.getSpec().getMemoryBytes()).describe();
+    if (!shape.isEmpty()) {
+      o.println("per node:   " + shape);
+    }
     o.println("reservation: " + j.getReservationId());
     o.println("ranges:     " + Output.ranges(j.getSiteRangesMap()));
     o.println("window:     " + Output.window(j.getStart(), j.getEnd()));

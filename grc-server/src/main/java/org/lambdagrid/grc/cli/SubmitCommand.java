@@ -31,8 +31,9 @@ import picocli.CommandLine.Parameters;
 
 /**
  * {@code grc submit [--wait] -- COMMAND...}: prints the job id; with {@code --wait} shows the
- * job's progress on stderr, streams its output, and exits with the command's exit code, 1 if the
- * job failed before its command ran, 130 if it was cancelled. An interrupted wait cancels the job.
+ * job's progress on stderr, streams its output, and exits with the command's exit code (saying
+ * on stderr why the job failed when that code is not 0), 1 if the job failed before its command
+ * ran, 130 if it was cancelled. An interrupted wait cancels the job.
  */
 @Command(name = "submit", resourceBundle = "org.lambdagrid.grc.cli.SubmitCommand$Help",
     description = "Submit a job; with --wait, run it to the end.")
@@ -52,6 +53,9 @@ final class SubmitCommand extends Subcommand {
 
   @Mixin
   WindowOptions window;
+
+  @Mixin
+  ShapeOptions shape;
 
   @Option(names = "--env", paramLabel = "K=V", description = "Environment for the command.")
   Map<String, String> env = new LinkedHashMap<>();
@@ -96,6 +100,8 @@ final class SubmitCommand extends Subcommand {
         .setWorkingDirectory(workdir != null ? Path.of(workdir).toAbsolutePath().normalize()
             .toString() : System.getProperty("user.dir"));
     bandwidth.bps().ifPresent(b::setBandwidthBps);
+    shape.cpus().ifPresent(b::setCpus);
+    shape.memoryBytes().ifPresent(b::setMemoryBytes);
     window.duration().map(ProtoTime::toProto).ifPresent(b::setDuration);
     window.start().map(ProtoTime::toProto).ifPresent(b::setStart);
     if (reservation != null) {
@@ -201,6 +207,8 @@ final class SubmitCommand extends Subcommand {
         return 130;
       default:
         if (job.getHasExitCode()) {
+          // As srun does: say why, once (e.g. that the job exceeded its memory limit).
+          err().println("grc: job " + id + " failed: " + job.getMessage());
           return job.getExitCode();
         }
         err().println("grc: job " + id + " failed"

@@ -23,6 +23,7 @@ import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.Quantities;
 import org.lambdagrid.grc.reservation.ReservationRecord;
 import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.site.SiteClients;
@@ -157,6 +158,12 @@ public final class JobCoordinator implements AutoCloseable {
       if (spec.getBandwidthBps() > 0) {
         rs.setBandwidthBps(spec.getBandwidthBps());
       }
+      if (spec.hasCpus()) {
+        rs.setCpus(spec.getCpus());
+      }
+      if (spec.hasMemoryBytes()) {
+        rs.setMemoryBytes(spec.getMemoryBytes());
+      }
       bindTo = reservations.reserveForJob(id, rs.build());
       reservations.bindJob(bindTo.id(), id, spec.getUser());
     } else {
@@ -168,10 +175,23 @@ public final class JobCoordinator implements AutoCloseable {
             + " reservation " + bindTo.id() + " (" + nodes(bindTo.siteNodes()) + "); leave it"
             + " empty to use the reservation's nodes");
       }
+      try {
+        checkShapeMatches(spec, bindTo);
+      } catch (Errors.RequestException e) {
+        reservations.jobEnded(bindTo, id);
+        throw e;
+      }
     }
     ReservationRecord r = bindTo;
-    JobSpec bound = spec.toBuilder().clearSiteNodes().putAllSiteNodes(r.siteNodes())
-        .setReservationId(r.id()).build();
+    JobSpec.Builder boundSpec = spec.toBuilder().clearSiteNodes().putAllSiteNodes(r.siteNodes())
+        .setReservationId(r.id()).clearCpus().clearMemoryBytes();
+    if (r.spec().hasCpus()) {
+      boundSpec.setCpus(r.spec().getCpus());
+    }
+    if (r.spec().hasMemoryBytes()) {
+      boundSpec.setMemoryBytes(r.spec().getMemoryBytes());
+    }
+    JobSpec bound = boundSpec.build();
     Instant start = r.window().start().isAfter(now) ? r.window().start() : now;
     Instant end = r.window().end();
     Map<String, Ipv4Cidr> ranges = r.ranges();
@@ -188,6 +208,24 @@ public final class JobCoordinator implements AutoCloseable {
     Job pending = job.toProto(); // before the timer: a job due now may start at once
     job.startTimer = Timers.at(scheduler, clock, start, () -> runner.start(job));
     return pending;
+  }
+
+  /**
+   * A job in a reservation runs with the reservation's shape (its guests may be built already):
+   * a job that names a shape must name that one.
+   */
+  private static void checkShapeMatches(JobSpec spec, ReservationRecord r) {
+    if (spec.hasCpus() && spec.getCpus() != r.spec().getCpus()) {
+      throw Errors.invalid("spec.cpus", spec.getCpus(), "does not match reservation " + r.id()
+          + " (" + (r.spec().hasCpus() ? r.spec().getCpus() + " per node"
+              : "all of each node's CPUs") + "); leave it unset to use the reservation's");
+    }
+    if (spec.hasMemoryBytes() && spec.getMemoryBytes() != r.spec().getMemoryBytes()) {
+      throw Errors.invalid("spec.memory_bytes", spec.getMemoryBytes(), "does not match"
+          + " reservation " + r.id() + " (" + (r.spec().hasMemoryBytes()
+              ? Quantities.formatSize(r.spec().getMemoryBytes()) + " per node" : "no limit")
+          + "); leave it unset to use the reservation's");
+    }
   }
 
   private static String nodes(Map<String, Integer> m) {

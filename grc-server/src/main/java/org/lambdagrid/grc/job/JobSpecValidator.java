@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.PosixNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.site.SiteRegistry;
@@ -81,6 +82,12 @@ final class JobSpecValidator {
       if (start.isBefore(clock.instant().minus(START_SLACK))) {
         throw Errors.invalid("spec.start", start, "is in the past");
       }
+    }
+    if (spec.hasCpus()) {
+      NodeShape.checkCpus("spec.cpus", spec.getCpus());
+    }
+    if (spec.hasMemoryBytes()) {
+      NodeShape.checkMemory("spec.memory_bytes", spec.getMemoryBytes());
     }
     if (spec.getBandwidthBps() < 0) {
       throw Errors.invalid("spec.bandwidth_bps", spec.getBandwidthBps(), "must not be negative");

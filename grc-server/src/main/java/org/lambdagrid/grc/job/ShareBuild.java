@@ -77,7 +77,8 @@ final class ShareBuild {
               .setSite(s).setUser(t.user())
               .setTimeout(ProtoTime.toProto(settings.setupTimeout()))
               .setSlotsPerNode(registry.require(s).slotsPerNode())
-              .setBridge(r.bridges().getOrDefault(s, ""));
+              .setBridge(r.bridges().getOrDefault(s, ""))
+              .setCpus(r.spec().getCpus()).setMemoryBytes(r.spec().getMemoryBytes());
           ranges.forEach((other, range) -> {
             if (!other.equals(s)) {
               req.addPeerRanges(AddressRange.newBuilder().setCidr(range.toString()));

@@ -23,6 +23,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoNames;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.Quantities;
@@ -563,6 +564,12 @@ public final class ReservationService implements AutoCloseable {
         throw Errors.invalid("spec.site_nodes[" + e.getKey() + "]", e.getValue(),
             "is more nodes than site '" + e.getKey() + "' has (capacity " + s.nodeCapacity() + ")");
       }
+    }
+    if (spec.hasCpus()) {
+      NodeShape.checkCpus("spec.cpus", spec.getCpus());
+    }
+    if (spec.hasMemoryBytes()) {
+      NodeShape.checkMemory("spec.memory_bytes", spec.getMemoryBytes());
     }
     if (spec.hasBandwidthBps() && spec.getBandwidthBps() <= 0) {
       throw Errors.invalid("spec.bandwidth_bps", spec.getBandwidthBps(), "must be positive (leave"

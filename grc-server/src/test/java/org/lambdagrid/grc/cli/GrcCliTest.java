@@ -90,10 +90,12 @@ class GrcCliTest {
   @Test
   void reserveListSubmitIntoAndCancelAReservation() {
     a.holdExit();
-    assertThat(grc("reserve", "--site", "a=2", "--site", "b=1", "--duration", "10m")).isZero();
+    assertThat(grc("reserve", "--site", "a=2", "--site", "b=1", "--duration", "10m",
+        "--cpus", "1", "--memory", "256M")).isZero();
     String r = out.toString().strip();
     assertThat(r).matches("r-[0-9a-f]{8}");
-    assertThat(err.toString()).contains("grc: reserved " + r + ": a=2,b=1");
+    assertThat(err.toString()).contains("grc: reserved " + r + ": a=2,b=1, 1 CPU, 256 MiB per"
+        + " node, ");
     out.getBuffer().setLength(0);
     assertThat(grc("reservations")).isZero();
     assertThat(out.toString()).contains("RESERVATION").contains(r).contains("a=2,b=1")
@@ -104,7 +106,11 @@ class GrcCliTest {
     assertThat(server.coordinator().get(job).getReservationId()).isEqualTo(r);
     out.getBuffer().setLength(0);
     assertThat(grc("reservations", r)).isZero();
-    assertThat(out.toString()).contains("reservation: " + r).contains("jobs:        " + job);
+    assertThat(out.toString()).contains("reservation: " + r).contains("jobs:        " + job)
+        .contains("per node:    1 CPU, 256 MiB");
+    out.getBuffer().setLength(0);
+    assertThat(grc("status", job)).isZero();
+    assertThat(out.toString()).contains("per node:   1 CPU, 256 MiB");
     out.getBuffer().setLength(0);
     assertThat(grc("cancel", r)).isZero();
     assertThat(out.toString().strip()).isEqualTo(r + " CANCELLED");
@@ -139,6 +145,14 @@ class GrcCliTest {
     assertThat(grc("reserve", "--site", "a=1", "--start", "2001-01-01T00:00:00Z")).isEqualTo(2);
     assertThat(err.toString().strip()).startsWith("grc: spec.start: '2001-01-01T00:00:00Z' is in"
         + " the past");
+    err.getBuffer().setLength(0);
+    assertThat(grc("reserve", "--site", "a=1", "--cpus", "0")).isEqualTo(2);
+    assertThat(err.toString().strip()).isEqualTo(
+        "grc: --cpus: '0' must be at least 1 (leave it unset for all of the node's CPUs)");
+    err.getBuffer().setLength(0);
+    assertThat(grc("submit", "--site", "a=1", "--memory", "1x", "--", "true")).isEqualTo(2);
+    assertThat(err.toString().strip()).isEqualTo(
+        "grc: --memory: '1x' is not a size (examples: 512M, 2G, 1.5G, 268435456)");
     err.getBuffer().setLength(0);
     assertThat(grc("cancel", "x-1")).isEqualTo(2);
     assertThat(err.toString().strip()).isEqualTo(
@@ -178,6 +192,8 @@ class GrcCliTest {
     assertThat(out.toString()).isEqualTo("hello from a-0\n");
     assertThat(err.toString()).contains("SETTING_UP").contains("RUNNING")
         .doesNotContain("Exception");
+    String failed = err.toString().strip().lines().reduce((x, y) -> y).orElseThrow();
+    assertThat(failed).matches("grc: job j-[0-9a-f]{8} failed: command exited with code 7.*");
     String id = server.coordinator().list("", true).get(0).getId();
     assertThat(a.exec(id).getArgvList()).containsExactly("mpirun", "-np", "3", "./app");
     assertThat(a.exec(id).getEnvMap()).containsEntry("K", "V");

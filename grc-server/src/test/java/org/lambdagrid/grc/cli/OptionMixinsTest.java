@@ -25,6 +25,9 @@ class OptionMixinsTest {
 
     @Mixin
     FormatOption output;
+
+    @Mixin
+    ShapeOptions shape;
   }
 
   private static Options parse(String... args) {
@@ -83,6 +86,37 @@ class OptionMixinsTest {
     assertThat(parse("--bandwidth", "0").bandwidth.given()).isTrue();
     assertUserError(() -> parse("--bandwidth", "fast").bandwidth.bps(),
         "--bandwidth: 'fast' is not a rate (examples: 200M, 1G, 100mbit, 500000)");
+  }
+
+  @Test
+  void shapesParse() {
+    Options none = parse();
+    assertThat(none.shape.given()).isFalse();
+    assertThat(none.shape.cpus()).isEmpty();
+    assertThat(none.shape.memoryBytes()).isEmpty();
+    Options o = parse("--cpus", "2", "--memory", "512M");
+    assertThat(o.shape.given()).isTrue();
+    assertThat(o.shape.cpus()).hasValue(2);
+    assertThat(o.shape.memoryBytes()).hasValue(512L << 20);
+    assertThat(parse("--memory", "1.5G").shape.memoryBytes()).hasValue(3L << 29);
+    assertThat(parse("--memory", "33554432").shape.memoryBytes()).hasValue(32L << 20);
+  }
+
+  @Test
+  void badShapesNameTheOptionAndTheValue() {
+    assertUserError(() -> parse("--cpus", "0").shape.cpus(),
+        "--cpus: '0' must be at least 1 (leave it unset for all of the node's CPUs)");
+    assertUserError(() -> parse("--cpus", "-1").shape.cpus(),
+        "--cpus: '-1' must be at least 1 (leave it unset for all of the node's CPUs)");
+    assertUserError(() -> parse("--cpus", "two").shape.cpus(),
+        "--cpus: 'two' is not a whole number of CPUs");
+    assertUserError(() -> parse("--cpus", "99999").shape.cpus(),
+        "--cpus: '99999' is more CPUs than any node has (at most 4096)");
+    assertUserError(() -> parse("--memory", "1x").shape.memoryBytes(),
+        "--memory: '1x' is not a size (examples: 512M, 2G, 1.5G, 268435456)");
+    assertUserError(() -> parse("--memory", "1M").shape.memoryBytes(),
+        "--memory: '1M' is less than the smallest memory limit, 32 MiB (33554432 bytes): a"
+            + " guest needs that much for its sshd and the job's shell");
   }
 
   @Test

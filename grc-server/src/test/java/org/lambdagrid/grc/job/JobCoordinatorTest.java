@@ -474,6 +474,46 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void theShapeGoesToEverySitesSetupNodesAndStaysWithTheJob() {
+    Job job = coordinator.submit(spec().setCpus(1).setMemoryBytes(256L << 20).build());
+    assertThat(job.getSpec().getCpus()).isEqualTo(1);
+    assertThat(job.getSpec().getMemoryBytes()).isEqualTo(256L << 20);
+    awaitTerminal(job.getId());
+    for (FakeSite s : List.of(a, b)) {
+      assertThat(s.setup(job.getId()).getCpus()).isEqualTo(1);
+      assertThat(s.setup(job.getId()).getMemoryBytes()).isEqualTo(256L << 20);
+    }
+    Job plain = coordinator.submit(spec().build());
+    awaitTerminal(plain.getId());
+    assertThat(plain.getSpec().hasCpus()).isFalse();
+    assertThat(a.setup(plain.getId()).getCpus()).isZero();
+    assertThat(a.setup(plain.getId()).getMemoryBytes()).isZero();
+  }
+
+  @Test
+  void aJobInAReservationRunsWithTheReservationsShape() {
+    a.holdExit();
+    org.lambdagrid.proto.v1.Reservation r = grc.reservations.reserve(
+        org.lambdagrid.proto.v1.ReservationSpec.newBuilder().putSiteNodes("a", 1)
+            .setUser("alice").setPrebuild(false).setCpus(2).build());
+    JobSpec.Builder in = JobSpec.newBuilder().setReservationId(r.getId()).addArgv("true")
+        .setWorkingDirectory("/").setUser("alice");
+    assertRefused(in.clone().setCpus(1), Status.Code.INVALID_ARGUMENT,
+        "spec.cpus: '1' does not match reservation " + r.getId() + " (2 per node); leave it"
+            + " unset to use the reservation's");
+    assertRefused(in.clone().setMemoryBytes(64L << 20), Status.Code.INVALID_ARGUMENT,
+        "spec.memory_bytes: '67108864' does not match reservation " + r.getId() + " (no"
+            + " limit)");
+    Job job = coordinator.submit(in.clone().setCpus(2).build());
+    assertThat(job.getSpec().getCpus()).isEqualTo(2);
+    assertThat(job.getSpec().hasMemoryBytes()).isFalse();
+    await().atMost(WAIT).until(() -> a.setup(job.getId()) != null);
+    assertThat(a.setup(job.getId()).getCpus()).isEqualTo(2);
+    coordinator.cancel(job.getId());
+    grc.reservations.cancel(r.getId());
+  }
+
+  @Test
   void invalidSpecsAreRefusedNamingFieldAndValue() {
     assertRefused(spec().clearSiteNodes(), Status.Code.INVALID_ARGUMENT, "spec.site_nodes");
     assertRefused(spec().putSiteNodes("a", 0), Status.Code.INVALID_ARGUMENT,
@@ -494,6 +534,10 @@ class JobCoordinatorTest {
         Status.Code.INVALID_ARGUMENT, "spec.start");
     assertRefused(spec().setBandwidthBps(-1), Status.Code.INVALID_ARGUMENT,
         "spec.bandwidth_bps: '-1'");
+    assertRefused(spec().setCpus(0), Status.Code.INVALID_ARGUMENT,
+        "spec.cpus: '0' must be at least 1");
+    assertRefused(spec().setMemoryBytes(1 << 20), Status.Code.INVALID_ARGUMENT,
+        "spec.memory_bytes: '1048576' is less than the smallest memory limit, 32 MiB");
     assertThat(allocator.holders()).isEmpty();
     assertThat(fakes.log()).isEmpty();
   }

@@ -237,6 +237,10 @@ class ReservationServiceTest {
   void badInputIsRefusedNamingFieldAndValue() {
     assertRefused(spec().setBandwidthBps(0), Status.Code.INVALID_ARGUMENT,
         "spec.bandwidth_bps: '0' must be positive");
+    assertRefused(spec().setCpus(0), Status.Code.INVALID_ARGUMENT,
+        "spec.cpus: '0' must be at least 1");
+    assertRefused(spec().setMemoryBytes(0), Status.Code.INVALID_ARGUMENT,
+        "spec.memory_bytes: '0' is less than the smallest memory limit");
     assertRefused(spec().setBandwidthBps(-5), Status.Code.INVALID_ARGUMENT,
         "spec.bandwidth_bps: '-5' must be positive");
     Instant start = Instant.now().plusSeconds(3600);

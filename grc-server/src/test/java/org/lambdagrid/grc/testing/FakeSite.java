@@ -43,6 +43,7 @@ public final class FakeSite implements SiteClient {
   private final Map<String, String> reservationStates = new ConcurrentHashMap<>();
   private final Map<String, PrepareRequest> shares = new ConcurrentHashMap<>();
   private final Map<String, String> setupBridges = new ConcurrentHashMap<>();
+  private final Map<String, SetupNodesRequest> setups = new ConcurrentHashMap<>();
   private final Map<String, List<ShareListener>> listeners = new ConcurrentHashMap<>();
   private final List<String> released = new CopyOnWriteArrayList<>();
   private final Map<String, TrustBundle> bundles = new ConcurrentHashMap<>();
@@ -213,6 +214,11 @@ public final class FakeSite implements SiteClient {
     return setupBridges.get(jobId);
   }
 
+  /** The last SetupNodes request of the share, or null. */
+  public SetupNodesRequest setup(String jobId) {
+    return setups.get(jobId);
+  }
+
   public TrustBundle bundle(String jobId) {
     return bundles.get(jobId);
   }
@@ -357,6 +363,7 @@ public final class FakeSite implements SiteClient {
         .map(r -> r.getCidr()).toList()));
     PrepareRequest share = share(request.getJobId());
     setupBridges.put(request.getJobId(), request.getBridge());
+    setups.put(request.getJobId(), request);
     Ipv4Cidr range = Ipv4Cidr.parse(share.getRange().getCidr());
     List<NodeEntry> nodes = new ArrayList<>();
     for (int i = 0; i < share.getNodeCount(); i++) {

@@ -14,6 +14,7 @@ import org.lambdagrid.nodemanager.driver.GuestKeys;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 import org.lambdagrid.nodemanager.driver.GuestStatus;
 import org.lambdagrid.nodemanager.driver.GuestTrust;
+import org.lambdagrid.nodemanager.driver.LimitEvents;
 import org.lambdagrid.nodemanager.driver.OutputSink;
 import org.lambdagrid.nodemanager.driver.RunningCommand;
 
@@ -135,6 +136,11 @@ public final class AgentMetrics {
       @Override
       public GuestStatus inspect(GuestHandle guest) {
         return driver.inspect(guest);
+      }
+
+      @Override
+      public LimitEvents limitEvents(GuestHandle guest) {
+        return driver.limitEvents(guest);
       }
 
       @Override

@@ -66,6 +66,18 @@ public interface GuestDriver {
   GuestStatus inspect(GuestHandle guest);
 
   /**
+   * How often the guest's processes ran into the limits SETUP gave it ({@link GuestSpec#cpus},
+   * {@link GuestSpec#memoryBytes}) since it was built: the NodeManager reports what grew, so a
+   * job the kernel killed for its memory limit says so instead of dying of a bare signal. Called
+   * about once a second while a guest with a memory limit is up, and once when the command
+   * exits; cheap (a file read) and safe to call at any time, also on a guest that is gone.
+   * Never throws. Drivers without {@link Capabilities#resourceLimits} keep the default.
+   */
+  default LimitEvents limitEvents(GuestHandle guest) {
+    return LimitEvents.NONE;
+  }
+
+  /**
    * Guests this driver recorded under its state directory that are still (partly) there and
    * whose owning NodeManager is gone (e.g. it crashed), plus this instance's own. Guests of
    * another live NodeManager sharing the state directory (another process, or another pilot in

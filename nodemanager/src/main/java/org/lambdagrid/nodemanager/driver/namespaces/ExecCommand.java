@@ -58,9 +58,9 @@ final class ExecCommand {
       throw new GuestException("guest " + guest.id() + " is not built (no init process)");
     }
     Path etc = GuestLayout.etc(guest.stateDir());
-    List<String> argv = argv(init.pid(), user, config.guestPath(),
+    List<String> argv = CgroupStep.joined(rec, argv(init.pid(), user, config.guestPath(),
         SafeFiles.readOrEmpty(etc.resolve(GuestLayout.HOSTFILE)),
-        SafeFiles.readOrEmpty(etc.resolve("hosts")), request);
+        SafeFiles.readOrEmpty(etc.resolve("hosts")), request));
     Process p;
     try {
       p = new ProcessBuilder(argv)

@@ -13,7 +13,7 @@ final class GuestInspection {
 
   /**
    * Built means the netns exists and init runs. Leftovers are every recorded object that still
-   * exists: processes, the netns, the host-side interface, the state directory.
+   * exists: processes, the netns, the host-side interface, cgroups, the state directory.
    */
   static GuestStatus of(GuestHandle guest) {
     List<String> left = new ArrayList<>();
@@ -39,6 +39,7 @@ final class GuestInspection {
         if (link != null && NetworkStep.linkExists(link)) {
           left.add("interface " + link);
         }
+        left.addAll(CgroupStep.leftovers(rec, CgroupFs.KERNEL));
         built = nsExists && init != null && init.alive();
         sshdRunning = sshd != null && sshd.alive();
       } catch (IOException e) {

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
@@ -35,6 +36,15 @@ final class GuestRecord {
   static final String HOLDER = "holder";
   static final String INIT = "init";
   static final String SSHD = "sshd";
+  /**
+   * Cgroup keys (cgroup step): {@code cgroup.dir.N} (N = 0, 1, ...) every cgroup directory made
+   * for the guest, one per hierarchy; {@code cgroup.version} 1 or 2; {@code cgroup.memory} the
+   * one whose memory files count the guest's OOM kills; {@code cgroup.cpus} the CPUs it got.
+   */
+  static final String CGROUP_DIR = "cgroup.dir.";
+  static final String CGROUP_VERSION = "cgroup.version";
+  static final String CGROUP_MEMORY = "cgroup.memory";
+  static final String CGROUP_CPUS = "cgroup.cpus";
 
   private final Path dir;
   private final Properties p = new Properties();
@@ -54,6 +64,8 @@ final class GuestRecord {
     r.p.setProperty("spec.prefixLength", Integer.toString(spec.prefixLength()));
     r.p.setProperty("spec.routes", String.join(",", spec.routes()));
     r.p.setProperty("spec.user", spec.user());
+    r.p.setProperty("spec.cpus", Integer.toString(spec.cpus()));
+    r.p.setProperty("spec.memoryBytes", Long.toString(spec.memoryBytes()));
     long self = ProcessHandle.current().pid();
     r.setProc(OWNER, new Proc(self, ProcFs.startTimeOf(self)));
     return r;
@@ -148,7 +160,18 @@ final class GuestRecord {
         p.getProperty("spec.address", ""),
         Integer.parseInt(p.getProperty("spec.prefixLength", "0")),
         routes.isEmpty() ? List.of() : Arrays.asList(routes.split(",")),
-        p.getProperty("spec.user", ""));
+        p.getProperty("spec.user", ""), "",
+        Integer.parseInt(p.getProperty("spec.cpus", "0")),
+        Long.parseLong(p.getProperty("spec.memoryBytes", "0")));
+  }
+
+  /** The cgroup directories recorded ({@link #CGROUP_DIR}), in order. */
+  List<Path> cgroupDirs() {
+    List<Path> out = new ArrayList<>();
+    for (int i = 0; get(CGROUP_DIR + i) != null; i++) {
+      out.add(Path.of(get(CGROUP_DIR + i)));
+    }
+    return out;
   }
 
   /**

@@ -15,6 +15,7 @@ import org.lambdagrid.nodemanager.driver.GuestKeys;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 import org.lambdagrid.nodemanager.driver.GuestStatus;
 import org.lambdagrid.nodemanager.driver.GuestTrust;
+import org.lambdagrid.nodemanager.driver.LimitEvents;
 import org.lambdagrid.nodemanager.driver.OutputSink;
 import org.lambdagrid.nodemanager.driver.RunningCommand;
 import org.slf4j.Logger;
@@ -96,7 +97,7 @@ public final class NamespacesDriver implements GuestDriver {
 
   @Override
   public Capabilities capabilities() {
-    return new Capabilities(true, true, true);
+    return new Capabilities(true, true, true, true);
   }
 
   @Override
@@ -121,8 +122,9 @@ public final class NamespacesDriver implements GuestDriver {
               + " (recorded in " + rec.dir() + ", destroy will retry)"), e);
     }
     users.put(rec.id(), user);
-    log.info("built guest {} ({} {}/{}) in netns {}", rec.id(), spec.hostname(), spec.address(),
-        spec.prefixLength(), NetworkPlan.netns(rec.id()));
+    log.info("built guest {} ({} {}/{}) in netns {}{}", rec.id(), spec.hostname(), spec.address(),
+        spec.prefixLength(), NetworkPlan.netns(rec.id()),
+        spec.shape().limited() ? " with " + CgroupStep.describe(rec) : "");
     return rec.handle();
   }
 
@@ -201,6 +203,15 @@ public final class NamespacesDriver implements GuestDriver {
   @Override
   public GuestStatus inspect(GuestHandle guest) {
     return GuestInspection.of(guest);
+  }
+
+  @Override
+  public LimitEvents limitEvents(GuestHandle guest) {
+    try {
+      return CgroupStep.limitEvents(GuestRecord.load(guest.stateDir()), CgroupFs.KERNEL);
+    } catch (IOException | RuntimeException e) {
+      return LimitEvents.NONE;
+    }
   }
 
   @Override

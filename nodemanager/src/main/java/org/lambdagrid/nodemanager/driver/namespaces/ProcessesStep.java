@@ -34,15 +34,16 @@ final class ProcessesStep implements GuestStep {
   public void build(NewGuest guest) throws GuestException, IOException {
     GuestRecord rec = guest.record();
     Path dir = rec.dir();
-    List<String> argv = holderArgv(dir, NetworkPlan.netns(rec.id()), guest.spec().hostname(),
-        guest.user(), config.sshdPath());
+    List<String> argv = CgroupStep.joined(rec, holderArgv(dir, NetworkPlan.netns(rec.id()),
+        guest.spec().hostname(), guest.user(), config.sshdPath()));
     Path holderLog = dir.resolve("holder.log");
     Process holder = new ProcessBuilder(argv)
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(holderLog.toFile()))
         .start();
-    // nsenter execs unshare (no fork), so this pid is unshare's; record it before anything else.
+    // The cgroup join (if any) and nsenter exec (no fork), so this pid is unshare's; record it
+    // before anything else.
     GuestRecord.Proc unshare = ProcFs.procOf(holder.pid());
     rec.setProc(GuestRecord.HOLDER,
         unshare != null ? unshare : new GuestRecord.Proc(holder.pid(), "?"));

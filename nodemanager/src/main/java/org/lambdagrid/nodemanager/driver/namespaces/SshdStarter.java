@@ -113,7 +113,7 @@ final class SshdStarter {
     }
     GuestRecord.Proc sshd = rec.proc(GuestRecord.SSHD);
     if (sshd == null || !sshd.alive()) {
-      sshd = launch(guest, init, guest.stateDir().resolve("sshd.log"));
+      sshd = launch(guest, rec, init, guest.stateDir().resolve("sshd.log"));
       rec.setProc(GuestRecord.SSHD, sshd);
       rec.persist();
     }
@@ -143,10 +143,10 @@ final class SshdStarter {
     }
   }
 
-  /** Starts the launcher and returns its child, sshd. */
-  private GuestRecord.Proc launch(GuestHandle guest, GuestRecord.Proc init, Path sshdLog)
-      throws GuestException {
-    List<String> argv = argv(init.pid(), config.sshdPath());
+  /** Starts the launcher (in the guest's cgroups) and returns its child, sshd. */
+  private GuestRecord.Proc launch(GuestHandle guest, GuestRecord rec, GuestRecord.Proc init,
+      Path sshdLog) throws GuestException {
+    List<String> argv = CgroupStep.joined(rec, argv(init.pid(), config.sshdPath()));
     Process launcher;
     try {
       // The dead sshd's pid file would name a process that is gone; the new one writes its own.

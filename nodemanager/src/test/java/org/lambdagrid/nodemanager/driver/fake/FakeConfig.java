@@ -19,13 +19,20 @@ import java.util.TreeSet;
  *   check_host: [no root]   # checkHost returns these reasons (a string or a list)
  *   destroy_leaves: "lg-x"  # destroy reports this as left over
  *   only_on: [site-1]       # fail_at / hang_at / destroy_leaves apply only to these hostnames
+ *   oom_kills: 1            # limitEvents of a guest with a memory limit report this many OOM
+ *                           #   kills (the fake enforces nothing)
  * </pre>
  */
 public record FakeConfig(String failAt, String hangAt, Integer exitCode, List<String> checkHost,
-    String destroyLeaves, List<String> onlyOn) {
+    String destroyLeaves, List<String> onlyOn, int oomKills) {
 
-  public static final Set<String> KEYS =
-      Set.of("fail_at", "hang_at", "exit_code", "check_host", "destroy_leaves", "only_on");
+  public static final Set<String> KEYS = Set.of("fail_at", "hang_at", "exit_code", "check_host",
+      "destroy_leaves", "only_on", "oom_kills");
+
+  public FakeConfig(String failAt, String hangAt, Integer exitCode, List<String> checkHost,
+      String destroyLeaves, List<String> onlyOn) {
+    this(failAt, hangAt, exitCode, checkHost, destroyLeaves, onlyOn, 0);
+  }
 
   public FakeConfig {
     if (failAt != null && !FakeGuestDriver.PHASES.contains(failAt) && !failAt.equals("stop")) {
@@ -61,8 +68,13 @@ public record FakeConfig(String failAt, String hangAt, Integer exitCode, List<St
     if (exit != null && !(exit instanceof Integer)) {
       throw new IllegalArgumentException("exit_code: '" + exit + "' is not an integer");
     }
+    Object oom = m.getOrDefault("oom_kills", 0);
+    if (!(oom instanceof Integer)) {
+      throw new IllegalArgumentException("oom_kills: '" + oom + "' is not an integer");
+    }
     return new FakeConfig(string(m, "fail_at"), string(m, "hang_at"), (Integer) exit,
-        strings(m, "check_host"), string(m, "destroy_leaves"), strings(m, "only_on"));
+        strings(m, "check_host"), string(m, "destroy_leaves"), strings(m, "only_on"),
+        (Integer) oom);
   }
 
   private static String string(Map<String, Object> m, String key) {

@@ -30,6 +30,7 @@ import org.lambdagrid.nodemanager.driver.GuestKeys;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 import org.lambdagrid.nodemanager.driver.GuestStatus;
 import org.lambdagrid.nodemanager.driver.GuestTrust;
+import org.lambdagrid.nodemanager.driver.LimitEvents;
 import org.lambdagrid.nodemanager.driver.OutputSink;
 import org.lambdagrid.nodemanager.driver.RunningCommand;
 
@@ -41,7 +42,8 @@ import org.lambdagrid.nodemanager.driver.RunningCommand;
  * child process of the JVM with {@code LAMBDAGRID_HOSTFILE} and {@code LAMBDAGRID_NODES} set.
  *
  * <p>Failures are set by configuration ({@link FakeConfig}): {@code fail_at}, {@code hang_at},
- * {@code exit_code}, {@code check_host}, {@code destroy_leaves}, {@code only_on}.
+ * {@code exit_code}, {@code check_host}, {@code destroy_leaves}, {@code only_on},
+ * {@code oom_kills}. It takes CPUs and memory in a spec and enforces nothing.
  *
  * <p>{@link #recover} returns the recorded guests of this state directory except those another
  * live instance in this JVM holds (as a real driver skips guests of another live NodeManager).
@@ -128,7 +130,9 @@ public final class FakeGuestDriver implements GuestDriver {
 
   @Override
   public Capabilities capabilities() {
-    return new Capabilities(false, false, false);
+    // It takes a CPU count and memory limit and keeps them in the guest's spec, enforcing
+    // nothing: the NodeManager's and the CRM's handling of shapes is tested with it.
+    return new Capabilities(false, false, false, true);
   }
 
   @Override
@@ -268,6 +272,16 @@ public final class FakeGuestDriver implements GuestDriver {
     boolean built = Files.isDirectory(root.resolve(guest.id()));
     return new GuestStatus(built, g != null && g.started,
         built ? List.of(root.resolve(guest.id()).toString()) : List.of());
+  }
+
+  @Override
+  public LimitEvents limitEvents(GuestHandle guest) {
+    FakeGuest g = mine.get(guest.id());
+    if (g == null || g.destroyed || g.spec.memoryBytes() == 0 || config.oomKills() == 0
+        || !config.appliesTo(g.spec.hostname())) {
+      return LimitEvents.NONE;
+    }
+    return new LimitEvents(config.oomKills(), g.spec.memoryBytes());
   }
 
   @Override

@@ -498,6 +498,8 @@ abstract class AbstractNamespacesDriverRootTest {
     assertThat(Files.readString(Path.of("/proc/self/mounts"))).doesNotContain(g.stateDir()
         .toString());
     assertThat(g.stateDir()).doesNotExist();
+    assertThat(NamespacesDriverCgroupTest.guestCgroups())
+        .noneMatch(p -> p.getFileName().toString().equals("lg-" + g.id()));
     assertThat(driver.inspect(g).leftovers()).isEmpty();
     assertThat(driver.inspect(g).built()).isFalse();
   }
