@@ -61,9 +61,18 @@ import org.lambdagrid.crm.site.SiteSettings;
  *                                  # submission fails the launch phase with Slurm's reason
  *     log_dir: /shared/lg/pilots   # --output directory, a path on the nodes; default
  *                                  # STATE_DIR/pilots
- *     bin_dir: /opt/slurm/bin      # where sbatch, squeue and scancel are (absolute); default:
- *                                  # the first of /usr/local/sbin:/usr/local/bin:/usr/sbin:
- *                                  # /usr/bin:/sbin:/bin that has each (never the PATH)
+ *     bin_dir: /opt/slurm/bin      # where sbatch, squeue, scancel, scontrol and sinfo are
+ *                                  # (absolute); default: the first of /usr/local/sbin:
+ *                                  # /usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin that has
+ *                                  # each (never the PATH)
+ *     reserve: true                # default true: each prepared reservation gets a Slurm
+ *                                  # advance reservation (scontrol create reservation; the
+ *                                  # CRM's user must be root, SlurmUser or a Slurm operator)
+ *                                  # and the pilots run in it (sbatch --reservation)
+ *     pilots_per_node: 1           # default 1: grid nodes (pilots) one Slurm node hosts; the
+ *                                  # Slurm reservation holds nodes / pilots_per_node nodes
+ *                                  # (rounded up), and the registered capacity is at most
+ *                                  # pilots_per_node x the partition's usable nodes
  * http:                            # optional: the operations port, plain HTTP (/metrics)
  *   listen: 127.0.0.1:7381
  * accounts:                        # optional: the local account each grid user runs as here
@@ -311,18 +320,26 @@ public record CrmConfig(
       @JsonProperty("extra_args") List<String> extraArgs,
       @JsonProperty("pending_grace") String pendingGrace,
       @JsonProperty("log_dir") String logDir,
-      @JsonProperty("bin_dir") String binDir) {
+      @JsonProperty("bin_dir") String binDir,
+      Boolean reserve,
+      @JsonProperty("pilots_per_node") Integer pilotsPerNode) {
     /** Options the starter sets itself; extra_args may not set them again. */
     public static final List<String> RESERVED = List.of("--parsable", "--job-name", "-J",
         "--output", "-o", "--error", "-e", "--open-mode", "--chdir", "-D", "--export",
         "--time", "-t", "--uid", "--gid", "--wrap", "--partition", "-p", "--account", "-A",
-        "--requeue", "--no-requeue", "--array", "-a");
+        "--requeue", "--no-requeue", "--array", "-a", "--reservation");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.:+-]+");
 
-    /** Without {@code bin_dir}. */
+    /** Without {@code bin_dir}, {@code reserve} and {@code pilots_per_node}. */
     public Slurm(String partition, String account, List<String> extraArgs, String pendingGrace,
         String logDir) {
       this(partition, account, extraArgs, pendingGrace, logDir, null);
+    }
+
+    /** Without {@code reserve} and {@code pilots_per_node}. */
+    public Slurm(String partition, String account, List<String> extraArgs, String pendingGrace,
+        String logDir, String binDir) {
+      this(partition, account, extraArgs, pendingGrace, logDir, binDir, null, null);
     }
 
     public Slurm {
@@ -355,6 +372,12 @@ public record CrmConfig(
       if (binDir != null && !binDir.startsWith("/")) {
         throw new IllegalArgumentException("bin_dir: '" + binDir + "' must be an absolute path"
             + " (the directory of sbatch, squeue and scancel on the CRM host)");
+      }
+      reserve = reserve == null || reserve;
+      pilotsPerNode = pilotsPerNode == null ? 1 : pilotsPerNode;
+      if (pilotsPerNode < 1) {
+        throw new IllegalArgumentException("pilots_per_node: " + pilotsPerNode
+            + " must be at least 1");
       }
     }
 

@@ -17,9 +17,11 @@ import org.lambdagrid.common.store.StoreException;
 import org.lambdagrid.common.DaemonServer;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.crm.pilot.BatchReservations;
 import org.lambdagrid.crm.pilot.LocalPilotStarter;
 import org.lambdagrid.crm.pilot.PilotStarter;
 import org.lambdagrid.crm.pilot.SlurmPilotStarter;
+import org.lambdagrid.crm.pilot.SlurmReservations;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -75,8 +77,8 @@ public final class CrmMain implements Callable<Integer> {
       Channels.close(grc);
       return 1;
     }
-    CrmServer server = new CrmServer(cfg, starter, builder,
-        new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)), ledger);
+    CrmServer server = new CrmServer(cfg, starter, batchReservations(cfg), builder,
+        new GrpcGrcRegistrar(grc, Duration.ofSeconds(10)), ledger, java.time.Clock.systemUTC());
     try {
       server.start();
     } catch (ConfigException e) {
@@ -108,6 +110,21 @@ public final class CrmMain implements Callable<Integer> {
     }
     server.awaitTermination();
     return 0;
+  }
+
+  /**
+   * Slurm advance reservations with the Slurm starter (unless {@code pilot.slurm.reserve:
+   * false}); none otherwise.
+   */
+  static BatchReservations batchReservations(CrmConfig cfg) {
+    CrmConfig.Pilot p = cfg.pilot();
+    if (!p.starter().equals("slurm") || !p.slurm().reserve()) {
+      return BatchReservations.NONE;
+    }
+    CrmConfig.Slurm s = p.slurm();
+    return new SlurmReservations(new SlurmReservations.Options(cfg.site(), s.partition(),
+        s.account(), s.pilotsPerNode(), p.runAsUser(),
+        s.binDir() == null ? null : List.of(Path.of(s.binDir()))));
   }
 
   static PilotStarter starter(CrmConfig cfg) {

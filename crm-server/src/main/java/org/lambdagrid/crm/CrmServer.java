@@ -16,6 +16,7 @@ import org.lambdagrid.common.ops.DaemonMetrics;
 import org.lambdagrid.common.ops.OpsHttpServer;
 import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.RoleAuthorizer;
+import org.lambdagrid.crm.pilot.BatchReservations;
 import org.lambdagrid.crm.pilot.PilotServiceImpl;
 import org.lambdagrid.crm.pilot.PilotStarter;
 import org.lambdagrid.crm.site.SiteServiceImpl;
@@ -48,6 +49,7 @@ public final class CrmServer implements AutoCloseable {
   static final Duration MAX_BACKOFF = Duration.ofSeconds(10);
 
   private final CrmConfig config;
+  private final Clock clock;
   private final GrcRegistrar registrar;
   private final SiteShares shares;
   private final JdbcSiteLedger ledger;
@@ -85,14 +87,26 @@ public final class CrmServer implements AutoCloseable {
    */
   public CrmServer(CrmConfig config, PilotStarter starter, ServerBuilder<?> serverBuilder,
       GrcRegistrar registrar, JdbcSiteLedger ledger, Clock clock) {
+    this(config, starter, BatchReservations.NONE, serverBuilder, registrar, ledger, clock);
+  }
+
+  /**
+   * @param batch the batch system's reservations ({@code SlurmReservations} with the Slurm
+   *     starter): each prepared reservation reserves its window there, and the capacity this
+   *     CRM registers is at most what the batch system can host
+   */
+  public CrmServer(CrmConfig config, PilotStarter starter, BatchReservations batch,
+      ServerBuilder<?> serverBuilder, GrcRegistrar registrar, JdbcSiteLedger ledger,
+      Clock clock) {
     this.config = config;
+    this.clock = clock;
     this.registrar = registrar;
     this.ledger = ledger;
     this.advertised = config.advertiseEndpoint();
     PilotStarter counted = CrmMetrics.register(metrics.registry(), clock, config.nodeCapacity(),
         this::shares, starter);
     this.shares = new SiteShares(config.siteSettings(), counted, () -> advertised,
-        clock, ledger == null ? SiteLedger.NONE : ledger);
+        clock, ledger == null ? SiteLedger.NONE : ledger, batch);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
         List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)),
         authorizer(config.site()), metrics.grpc());
@@ -159,9 +173,14 @@ public final class CrmServer implements AutoCloseable {
     return shares;
   }
 
+  /**
+   * The registration: the node count is {@code node_capacity}, or less when the batch system
+   * has fewer usable nodes ({@link org.lambdagrid.crm.site.SiteReservations#registrableCapacity}).
+   */
   RegisterSiteRequest registerRequest() {
     return RegisterSiteRequest.newBuilder().setName(config.site())
-        .setCrmEndpoint(advertised.toString()).setNodeCapacity(config.nodeCapacity())
+        .setCrmEndpoint(advertised.toString())
+        .setNodeCapacity(shares.reservations().registrableCapacity(clock.instant()))
         .addAllRanges(config.ranges().stream()
             .map(r -> AddressRange.newBuilder().setCidr(r).build()).toList())
         .setSlotsPerNode(config.slotsPerNode()).build();
@@ -180,12 +199,22 @@ public final class CrmServer implements AutoCloseable {
 
   private void registerLoop() {
     Duration backoff = FIRST_BACKOFF;
+    int registered = -1; // the node count last registered
     for (int attempt = 1; !closed; attempt++) {
       try {
-        SiteInfo info = registrar.register(registerRequest()).getSite();
+        RegisterSiteRequest request = registerRequest();
+        SiteInfo info = registrar.register(request).getSite();
+        if (request.getNodeCapacity() != registered) {
+          if (registered >= 0 || request.getNodeCapacity() != config.nodeCapacity()) {
+            log.info("site '{}' registers {} nodes (node_capacity {}; the batch system can"
+                + " host {})", config.site(), request.getNodeCapacity(), config.nodeCapacity(),
+                request.getNodeCapacity() < config.nodeCapacity() ? "fewer" : "them all");
+          }
+          registered = request.getNodeCapacity();
+        }
         if (registration.complete(info)) {
           log.info("registered site '{}' with the GRC at {} ({} nodes, ranges {})", config.site(),
-              config.grc(), config.nodeCapacity(), config.ranges());
+              config.grc(), request.getNodeCapacity(), config.ranges());
         } else if (attempt > 1) {
           log.info("registered site '{}' with the GRC at {} again", config.site(), config.grc());
         }

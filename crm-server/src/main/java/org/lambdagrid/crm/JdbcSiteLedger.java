@@ -17,8 +17,9 @@ import org.lambdagrid.crm.site.SiteReservations;
 /**
  * The CRM's {@link SiteLedger} in its state database (H2 file {@code STATE_DIR/crm.mv.db} by
  * default): table {@code holds} (one row per reservation id this site has seen, with its state,
- * window, nodes, sub-range, expiry and end instants) and table {@code shares} (jobs bound to a
- * reservation). Thread-safe.
+ * window, nodes, sub-range, expiry and end instants), table {@code shares} (jobs bound to a
+ * reservation) and table {@code batch_reservations} (the batch system reservations this CRM
+ * made or was about to make, until they are deleted). Thread-safe.
  */
 public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
   /** The CRM's schema. Never edit a released migration; append the next version. */
@@ -33,7 +34,10 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
       Migration.of(2, "running shares",
           "ALTER TABLE shares ADD COLUMN guest_user VARCHAR(64)",
           "ALTER TABLE shares ADD COLUMN slots INTEGER",
-          "ALTER TABLE shares ADD COLUMN reconnect_hashes VARCHAR(1000000)"));
+          "ALTER TABLE shares ADD COLUMN reconnect_hashes VARCHAR(1000000)"),
+      Migration.of(3, "batch system reservations",
+          "CREATE TABLE batch_reservations (reservation_id VARCHAR(64) PRIMARY KEY,"
+              + " name VARCHAR(200) NOT NULL, recorded_at BIGINT NOT NULL)"));
 
   private final Database db;
 
@@ -176,6 +180,43 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
               List.of(hashes.split(",")));
           out.add(new BoundShare(rs.getString(1), rs.getString(2), rs.getString(3),
               rs.getInt(4) != 0, running));
+        }
+      }
+      return out;
+    });
+  }
+
+  @Override
+  public void batchReserving(String reservationId, String name) {
+    db.transaction(c -> {
+      try (PreparedStatement d = c.prepareStatement(
+          "DELETE FROM batch_reservations WHERE reservation_id = ?")) {
+        Database.bind(d, reservationId);
+        d.executeUpdate();
+      }
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO batch_reservations"
+          + " (reservation_id, name, recorded_at) VALUES (?, ?, ?)")) {
+        Database.bind(ps, reservationId, name, System.currentTimeMillis());
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public void batchGone(String reservationId) {
+    db.execute("DELETE FROM batch_reservations WHERE reservation_id = ?", reservationId);
+  }
+
+  @Override
+  public java.util.Map<String, String> loadBatchReservations() {
+    return db.transaction(c -> {
+      java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT reservation_id, name FROM"
+          + " batch_reservations ORDER BY recorded_at, reservation_id");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.put(rs.getString(1), rs.getString(2));
         }
       }
       return out;

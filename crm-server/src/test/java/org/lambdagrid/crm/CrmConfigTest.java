@@ -126,8 +126,12 @@ class CrmConfigTest {
             pending_grace: 30s
             log_dir: /shared/lg/pilots
             bin_dir: /opt/slurm/bin
+            pilots_per_node: 4
         """);
     assertThat(c.pilot().slurm().binDir()).isEqualTo("/opt/slurm/bin");
+    assertThat(c.pilot().slurm().pilotsPerNode()).isEqualTo(4);
+    assertThat(CrmMain.batchReservations(c)).isInstanceOf(
+        org.lambdagrid.crm.pilot.SlurmReservations.class);
     assertThat(c.pilot().slurm().partition()).isEqualTo("batch");
     assertThat(c.pilot().slurm().account()).isEqualTo("grid");
     assertThat(c.pilot().slurm().extraArgs()).containsExactly("--qos=grid", "--exclusive");
@@ -142,7 +146,14 @@ class CrmConfigTest {
     assertThat(d.pilot().slurm().pendingGraceDuration()).isEqualTo(Duration.ofSeconds(60));
     assertThat(d.pilot().slurm().logDir()).isNull();
     assertThat(d.pilot().slurm().binDir()).isNull();
+    assertThat(d.pilot().slurm().reserve()).isTrue();
+    assertThat(d.pilot().slurm().pilotsPerNode()).isEqualTo(1);
     assertThat(ConfigLoader.render(d)).contains("pending_grace: \"60s\"");
+    assertThat(CrmMain.batchReservations(parse(MINIMAL
+        + "pilot:\n  starter: slurm\n  slurm:\n    reserve: false\n")))
+        .isSameAs(org.lambdagrid.crm.pilot.BatchReservations.NONE);
+    assertThat(CrmMain.batchReservations(parse(MINIMAL)))
+        .isSameAs(org.lambdagrid.crm.pilot.BatchReservations.NONE);
   }
 
   @Test
@@ -158,6 +169,11 @@ class CrmConfigTest {
     assertThatThrownBy(() -> parse(slurm + "    extra_args: [-pdebug]\n"))
         .hasMessageContaining("extra_args[0]: '-pdebug' is set by the Slurm starter (use"
             + " pilot.slurm.partition / account)");
+    assertThatThrownBy(() -> parse(slurm + "    extra_args: [--reservation=mine]\n"))
+        .hasMessageContaining("pilot.slurm: extra_args[0]: '--reservation=mine' is set by the"
+            + " Slurm starter");
+    assertThatThrownBy(() -> parse(slurm + "    pilots_per_node: 0\n"))
+        .hasMessageContaining("pilot.slurm: pilots_per_node: 0 must be at least 1");
     assertThatThrownBy(() -> parse(slurm + "    pending_grace: 0s\n"))
         .hasMessageContaining("pilot.slurm: pending_grace: '0s' must be more than 0");
     assertThatThrownBy(() -> parse(slurm + "    log_dir: pilots\n"))

@@ -11,13 +11,18 @@ import static org.lambdagrid.it.Testbed.grcAsUser;
 import static org.lambdagrid.it.Testbed.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.grpc.Status;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -25,12 +30,16 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.crm.pilot.BatchReservations;
+import org.lambdagrid.crm.pilot.SlurmReservations;
 
 /**
  * Pilots through a real batch system: {@code scripts/testbed up --slurm bravo} makes site bravo's
@@ -39,8 +48,14 @@ import org.junit.jupiter.api.TestMethodOrder;
  * start's MPI job runs across both sites as the non-root user (pilots through sudo here, one
  * NodeManager JVM each; the other end-to-end test uses the node agent); squeue shows bravo's pilots as that
  * user while it runs and nothing afterwards; scancel of one pilot fails the next job naming the
- * node and leaves nothing behind. Needs root, sshd, mpicc and a Slurm that answers; skipped with
- * the reason otherwise.
+ * node and leaves nothing behind. Bravo's CRM reserves every window in Slurm too ({@code
+ * scontrol create reservation lg-bravo-r-...}, the site's one Slurm node for up to 2 pilots): a
+ * local job that holds the node into a window makes bravo vote no, naming Slurm's reason; a
+ * local job submitted before a reserved window does not get the node during it, while the
+ * pilots run inside the Slurm reservation; the CRM's Slurm side refuses a reservation name
+ * Slurm has already (and leaves it alone) and more nodes than the partition has; and after
+ * every test no {@code lg-} Slurm reservation is left (scripts/leakcheck cannot see those). Needs root, sshd, mpicc and a Slurm
+ * that answers; skipped with the reason otherwise.
  */
 @Tag("root")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -65,7 +80,43 @@ class SlurmEndToEndTest {
     if (up) {
       Testbed.down();
       assertThat(pilotsInSlurm("lg-")).as("pilots left in Slurm after testbed down").isEmpty();
+      assertThat(reservationsInSlurm("lg-")).as("Slurm reservations left after testbed down")
+          .isEmpty();
     }
+  }
+
+  /** What leakcheck cannot see: after each test, the CRM has deleted its Slurm reservations. */
+  @AfterEach
+  void noSlurmReservationIsLeft() throws Exception {
+    if (up) {
+      await().atMost(Duration.ofSeconds(45)).untilAsserted(() ->
+          assertThat(reservationsInSlurm("lg-")).as("Slurm reservations left by the test")
+              .isEmpty());
+    }
+  }
+
+  /** {@code scontrol -o show reservation} lines of reservations whose name starts so. */
+  private static List<String> reservationsInSlurm(String namePrefix) throws Exception {
+    Sh.Result r = Sh.run(Duration.ofSeconds(15), "scontrol", "-o", "show", "reservation");
+    if (r.exit() != 0 || r.out().startsWith("No reservations")) {
+      assertThat(r.out() + r.err()).as("scontrol show reservation").contains("No reservations");
+      return List.of();
+    }
+    return r.out().lines().filter(l -> l.startsWith("ReservationName=" + namePrefix))
+        .map(String::strip).toList();
+  }
+
+  /** {@code sbatch} as the test user of a job that sleeps: its Slurm job id. */
+  private static String localJob(String name, int minutes) throws Exception {
+    return Sh.run(Duration.ofSeconds(15), "runuser", "-u", USER, "--", "sbatch", "--parsable",
+        "--job-name=" + name, "--time=" + minutes, "--chdir=/tmp", "--output=/dev/null",
+        "--wrap", "sleep " + minutes * 60).orFail("sbatch " + name).out().strip()
+        .split(";")[0];
+  }
+
+  /** The Slurm state of a job ({@code squeue -h -j ID -o %T}), or "" when it is gone. */
+  private static String slurmState(String jobId) throws Exception {
+    return Sh.run(Duration.ofSeconds(15), "squeue", "-h", "-j", jobId, "-o", "%T").out().strip();
   }
 
 
@@ -180,5 +231,133 @@ class SlurmEndToEndTest {
         assertThat(pilotsInSlurm("lg-" + jobId)).isEmpty());
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+  }
+
+  @Test
+  @Order(4)
+  void aLocalJobHoldingTheNodeIntoTheWindowMakesTheSlurmSiteVoteNoNamingWhy() throws Exception {
+    String local = localJob("local-competitor", 10);
+    try {
+      await().atMost(Duration.ofSeconds(60)).until(() -> slurmState(local).equals("RUNNING"));
+      Sh.Result r = grcAsUser(Duration.ofMinutes(1), "reserve", "--site", "bravo=1", "--start",
+          "+30s", "--duration", "2m", "--no-prebuild");
+      assertThat(r.exit()).as("grc reserve while a local job holds bravo's Slurm node\n"
+          + r.out() + r.err()).isNotZero();
+      assertThat(r.err()).contains("site:bravo refused (FAILED_PRECONDITION)")
+          .contains("Slurm cannot reserve 1 node").contains("Requested nodes are busy");
+      assertThat(reservationsInSlurm("lg-")).isEmpty();
+    } finally {
+      Sh.run(Duration.ofSeconds(15), "scancel", local);
+    }
+    await().atMost(Duration.ofSeconds(60)).until(() -> slurmState(local).isEmpty()
+        || slurmState(local).equals("CANCELLED"));
+  }
+
+  @Test
+  @Order(5)
+  void aReservedWindowKeepsALocalJobSubmittedBeforeItOffTheNode_andThePilotsRunInIt()
+      throws Exception {
+    String rid = grcAsUser(Duration.ofMinutes(1), "reserve", "--site", "bravo=2", "--start",
+        "+40s", "--duration", "3m", "--no-prebuild").orFail("grc reserve").out().strip();
+    String name = "lg-bravo-" + rid;
+    List<String> resv = reservationsInSlurm(name);
+    assertThat(resv).as("bravo's Slurm reservation of " + rid).singleElement()
+        .satisfies(l -> assertThat(l).contains("Users=" + USER).contains("NodeCnt=1")
+            .contains("State=INACTIVE"));
+
+    // Submitted before the window; its time limit reaches into it, so the node is not its.
+    String local = localJob("local-competitor", 10);
+    try {
+      String job = grcAsUser(Duration.ofMinutes(1), "submit", "--reservation", rid,
+          "--workdir", work.toString(), "--", "sleep", "600").orFail("grc submit").out().strip();
+      await().atMost(Duration.ofSeconds(150)).pollInterval(Duration.ofSeconds(1)).until(() ->
+          job(job).get("state").asText().equals("JOB_RUNNING"));
+      // In the window: bravo's pilots run in the Slurm reservation, the local job waits.
+      List<String> pilots = new ArrayList<>();
+      for (String line : Sh.run(Duration.ofSeconds(15), "squeue", "-h", "-o", "%j|%T|%v")
+          .orFail("squeue").out().lines().toList()) {
+        if (line.startsWith("lg-" + job + "-bravo-")) {
+          pilots.add(line.strip());
+        }
+      }
+      assertThat(pilots).as("bravo's pilots").hasSize(2)
+          .allSatisfy(l -> assertThat(l).endsWith("|RUNNING|" + name));
+      assertThat(reservationsInSlurm(name)).singleElement()
+          .satisfies(l -> assertThat(l).contains("State=ACTIVE"));
+      assertThat(slurmState(local)).as("the local job during the window").isEqualTo("PENDING");
+      Thread.sleep(5000);
+      assertThat(slurmState(local)).as("the local job during the window").isEqualTo("PENDING");
+
+      // Cancelling the reservation stops the job and deletes the Slurm reservation; then the
+      // local job gets the node.
+      grcAsUser(Duration.ofMinutes(1), "cancel", rid).orFail("grc cancel " + rid);
+      await().atMost(Duration.ofSeconds(60)).until(() ->
+          job(job).get("state").asText().equals("JOB_CANCELLED"));
+      await().atMost(Duration.ofSeconds(45)).untilAsserted(() ->
+          assertThat(reservationsInSlurm(name)).isEmpty());
+      await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1)).until(() ->
+          slurmState(local).equals("RUNNING"));
+    } finally {
+      Sh.run(Duration.ofSeconds(15), "scancel", local);
+    }
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(pilotsInSlurm("lg-j-")).isEmpty());
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(Sh.leftovers(TESTBED_LINKS, TESTBED_MOUNTS)).isEmpty());
+  }
+
+  /**
+   * The CRM's Slurm side on its own, against the same Slurm: a name Slurm has already (made
+   * here by hand) is refused naming it and left alone; more nodes than the partition has are
+   * refused with nothing left; a reservation is made, read back and deleted twice. Windows a
+   * day ahead; names lg-lgroot-*, removed at the end.
+   */
+  @Test
+  @Order(6)
+  void slurmReservationsRefuseANameSlurmHasAndMoreNodesThanItHas_leavingNothing()
+      throws Exception {
+    SlurmReservations slurm = new SlurmReservations(new SlurmReservations.Options("lgroot",
+        null, null, 1, true, null));
+    Instant day = Instant.now().plus(Duration.ofDays(1));
+    DateTimeFormatter utc = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss")
+        .withZone(ZoneOffset.UTC);
+    String byHand = "lg-lgroot-r-00000002";
+    try {
+      Sh.run(Duration.ofSeconds(15), "env", "TZ=UTC", "scontrol", "create", "reservation",
+          "ReservationName=" + byHand, "StartTime=" + utc.format(day.plus(Duration.ofHours(2))),
+          "Duration=10", "NodeCnt=1", "Users=root").orFail("scontrol create reservation");
+      assertThatThrownBy(() -> slurm.create(new BatchReservations.Spec("r-00000002", day,
+          day.plus(Duration.ofMinutes(30)), 1, USER)))
+          .isInstanceOfSatisfying(Errors.RequestException.class, e -> {
+            assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
+            assertThat(e.getMessage()).startsWith("ReservationName: '" + byHand + "': Slurm"
+                + " already has a reservation of that name");
+          });
+      assertThat(reservationsInSlurm("lg-lgroot-")).singleElement()
+          .satisfies(l -> assertThat(l).contains("Users=root")); // untouched
+
+      int usable = slurm.capacity();
+      assertThat(usable).as("usable nodes from sinfo").isPositive();
+      assertThatThrownBy(() -> slurm.create(new BatchReservations.Spec("r-00000003", day,
+          day.plus(Duration.ofMinutes(30)), usable + 1, USER)))
+          .isInstanceOfSatisfying(Errors.RequestException.class, e -> {
+            assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+            // Slurm 22.05 makes a smaller one; the CRM reads it back and deletes it.
+            assertThat(e.getMessage()).startsWith("Slurm cannot reserve " + (usable + 1)
+                + " nodes of the default partition").endsWith(": Slurm has only " + usable
+                + " usable node" + (usable == 1 ? "" : "s") + " for it in the window");
+          });
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000003")).isEmpty();
+
+      slurm.create(new BatchReservations.Spec("r-00000004", day.plus(Duration.ofHours(4)),
+          day.plus(Duration.ofHours(5)), 1, USER));
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).singleElement()
+          .satisfies(l -> assertThat(l).contains("Users=" + USER).contains("NodeCnt=1"));
+      slurm.delete("lg-lgroot-r-00000004");
+      slurm.delete("lg-lgroot-r-00000004"); // gone: fine
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).isEmpty();
+    } finally {
+      Sh.run(Duration.ofSeconds(15), "scontrol", "delete", "ReservationName=" + byHand);
+    }
   }
 }

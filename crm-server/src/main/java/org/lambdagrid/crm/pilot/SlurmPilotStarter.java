@@ -1,9 +1,6 @@
 package org.lambdagrid.crm.pilot;
 
-import java.io.File;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -15,7 +12,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.security.HostTools;
@@ -29,9 +25,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The submission is {@code [runuser -u USER --] sbatch --parsable --job-name=lg-JOB-HOST
  * --output=LOG --open-mode=append --chdir=/ --export=NONE --nodes=1 --ntasks=1 --no-requeue
- * [--time=MINUTES] [--partition=P] [--account=A] [EXTRA...]} with the batch script on sbatch's
- * stdin. {@code runuser} is used (rather than {@code sbatch --uid}) when the CRM runs as root:
- * munge then authenticates the submission as the user, so Slurm applies the user's own
+ * [--time=MINUTES] [--partition=P] [--account=A] [--reservation=R] [EXTRA...]} with the batch
+ * script on sbatch's stdin; {@code --reservation} names the Slurm advance reservation the CRM
+ * made for the grid reservation's window ({@link SlurmReservations}), when there is one.
+ * {@code runuser} is used (rather than {@code sbatch --uid}) when the CRM runs as root: munge
+ * then authenticates the submission as the user, so Slurm applies the user's own
  * partition and account limits, and the job gets the user's groups; with Slurm 22.05 on Debian 12,
  * {@code sbatch --uid=USER} as root ran the job with gid 0 and root's supplementary group. Every
  * tool runs by the absolute path found once at construction ({@link HostTools}): sbatch, squeue
@@ -118,14 +116,6 @@ public final class SlurmPilotStarter implements PilotStarter {
     }
   }
 
-  /** A finished command's exit code and output. */
-  record Result(int exit, String out, String err) {
-    String errOneLine() {
-      String e = err.strip();
-      return (e.isEmpty() ? out.strip() : e).replace('\n', ' ');
-    }
-  }
-
   private final Options options;
   private final Clock clock;
   /** The tools, found once (null: missing; the operations that need one fail saying so). */
@@ -133,8 +123,7 @@ public final class SlurmPilotStarter implements PilotStarter {
   private final Path squeue;
   private final Path scancel;
   private final Path runuser;
-  /** The PATH the tools run with: their directories, then the system ones. */
-  private final String childPath;
+  private final SlurmCommands commands;
   private final java.util.concurrent.atomic.AtomicBoolean warnedLogDir =
       new java.util.concurrent.atomic.AtomicBoolean();
   private final Set<SlurmHandle> tracked = ConcurrentHashMap.newKeySet();
@@ -150,13 +139,11 @@ public final class SlurmPilotStarter implements PilotStarter {
   public SlurmPilotStarter(Options options, Clock clock) {
     this.options = options;
     this.clock = clock;
-    this.sbatch = HostTools.find("sbatch", options.slurmDirs());
-    this.squeue = HostTools.find("squeue", options.slurmDirs());
-    this.scancel = HostTools.find("scancel", options.slurmDirs());
+    this.commands = new SlurmCommands(options.slurmDirs());
+    this.sbatch = commands.find("sbatch");
+    this.squeue = commands.find("squeue");
+    this.scancel = commands.find("scancel");
     this.runuser = HostTools.find("runuser", HostTools.SYSTEM_DIRS);
-    List<Path> dirs = new ArrayList<>(options.slurmDirs());
-    HostTools.SYSTEM_DIRS.stream().filter(d -> !dirs.contains(d)).forEach(dirs::add);
-    this.childPath = HostTools.path(dirs);
     if (sbatch == null) {
       log.warn("sbatch is in none of {}; every pilot start will fail (restart the CRM once it"
           + " is installed)", path());
@@ -211,6 +198,9 @@ public final class SlurmPilotStarter implements PilotStarter {
     if (options.account() != null) {
       args.add("--account=" + options.account());
     }
+    if (launch.batchReservation() != null) {
+      args.add("--reservation=" + launch.batchReservation());
+    }
     args.addAll(options.sbatchArgs());
     return args;
   }
@@ -249,7 +239,7 @@ public final class SlurmPilotStarter implements PilotStarter {
     cmd.addAll(sbatchArgs(launch, logFile, now));
     prepareLog(launch, logFile, user, cmd);
 
-    Result r;
+    SlurmCommands.Result r;
     try {
       r = run(cmd, script(launch), SBATCH_TIMEOUT);
     } catch (IOException e) {
@@ -368,7 +358,7 @@ public final class SlurmPilotStarter implements PilotStarter {
             h.launch.jobId(), h.slurmId, h.launch.hostname(), path());
       } else {
         try {
-          Result r = run(List.of(scancel.toString(), h.slurmId), null, QUERY_TIMEOUT);
+          SlurmCommands.Result r = run(List.of(scancel.toString(), h.slurmId), null, QUERY_TIMEOUT);
           if (r.exit() != 0 && !r.err().contains("already completing or completed")
               && !r.err().contains("Invalid job id")) {
             log.warn("job {}: scancel {} ({}) exited {}: {}", h.launch.jobId(), h.slurmId,
@@ -429,7 +419,7 @@ public final class SlurmPilotStarter implements PilotStarter {
       warnQuery("squeue is in none of " + path());
       return;
     }
-    Result r;
+    SlurmCommands.Result r;
     try {
       r = run(List.of(squeue.toString(), "-h", "-t", "all", "-o", "%i|%T|%r", "-j",
           String.join(",", byId.keySet())), null, QUERY_TIMEOUT);
@@ -463,40 +453,9 @@ public final class SlurmPilotStarter implements PilotStarter {
     return HostTools.path(options.slurmDirs());
   }
 
-  private Result run(List<String> cmd, String stdin, Duration timeout) throws IOException {
-    Path out = Files.createTempFile("lg-slurm", ".out");
-    Path err = Files.createTempFile("lg-slurm", ".err");
-    try {
-      ProcessBuilder pb = new ProcessBuilder(cmd).directory(new File("/"))
-          .redirectOutput(out.toFile()).redirectError(err.toFile());
-      pb.environment().put("PATH", childPath);
-      if (stdin == null) {
-        pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-      }
-      Process p = pb.start();
-      if (stdin != null) {
-        try (var in = p.getOutputStream()) {
-          in.write(stdin.getBytes(StandardCharsets.UTF_8));
-        } catch (IOException e) {
-          log.debug("writing stdin of {}: {}", cmd.get(0), e.toString());
-        }
-      }
-      try {
-        if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-          p.destroyForcibly();
-          throw new IOException(Path.of(cmd.get(0)).getFileName() + " did not answer within "
-              + seconds(timeout));
-        }
-      } catch (InterruptedException e) {
-        p.destroyForcibly();
-        Thread.currentThread().interrupt();
-        throw new IOException("interrupted while running " + cmd.get(0));
-      }
-      return new Result(p.exitValue(), Files.readString(out), Files.readString(err));
-    } finally {
-      Files.deleteIfExists(out);
-      Files.deleteIfExists(err);
-    }
+  private SlurmCommands.Result run(List<String> cmd, String stdin, Duration timeout)
+      throws IOException {
+    return commands.run(cmd, stdin, timeout);
   }
 
   /** Single-quotes a word for /bin/sh. */

@@ -513,7 +513,8 @@ final class Share {
 
   private void startPilot(Node n) {
     PilotLaunch launch = new PilotLaunch(spec.jobId(), n.index, n.hostname, guestUser,
-        n.credentials.launchCredential(), site.pilotEndpoint(), spec.end());
+        n.credentials.launchCredential(), site.pilotEndpoint(), spec.end(),
+        site.batchReservation(spec.reservationId()));
     // A starter that opens gRPC calls (in-JVM pilots in tests) must not inherit the SetupNodes
     // call's context, or its calls would be cancelled when SetupNodes returns.
     Context previous = Context.ROOT.attach();

@@ -102,4 +102,20 @@ public interface SiteLedger {
   void shareReleased(String jobId);
 
   List<BoundShare> loadShares();
+
+  /**
+   * Records that this CRM is about to create the batch system reservation {@code name} for
+   * reservation {@code reservationId} ({@link org.lambdagrid.crm.pilot.BatchReservations}):
+   * written before the batch system is asked, so that a CRM killed before it recorded the hold
+   * finds the name after its restart and deletes what it may have made. Idempotent.
+   */
+  default void batchReserving(String reservationId, String name) { }
+
+  /** Forgets the batch reservation of {@code reservationId}: it is deleted or was never made. */
+  default void batchGone(String reservationId) { }
+
+  /** Every batch reservation recorded and not forgotten: reservation id to name. */
+  default java.util.Map<String, String> loadBatchReservations() {
+    return java.util.Map.of();
+  }
 }

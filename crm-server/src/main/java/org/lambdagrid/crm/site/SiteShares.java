@@ -18,6 +18,7 @@ import java.util.stream.Collectors;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Errors.RequestException;
+import org.lambdagrid.crm.pilot.BatchReservations;
 import org.lambdagrid.crm.pilot.PilotListener;
 import org.lambdagrid.crm.pilot.PilotRegistry;
 import org.lambdagrid.crm.pilot.PilotSession;
@@ -51,6 +52,9 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   private final Map<String, Share> shares = new LinkedHashMap<>(); // guarded by this
   private final SiteReservations reservations;
   private final SiteLedger ledger;
+  private final BatchReservations batch;
+  /** Deletes batch reservations of ended holds ({@link SiteReservations#sweepBatch}). */
+  private volatile java.util.concurrent.ScheduledExecutorService sweeper;
   private final java.util.Set<String> started = new java.util.HashSet<>(); // guarded by this
   /** Reservations being released: OpenShare refuses them (guarded by this). */
   private final java.util.Set<String> releasing = new java.util.HashSet<>();
@@ -71,12 +75,23 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
   /** @param ledger records every hold and share durably (see {@link #recover}) */
   public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
       Clock clock, SiteLedger ledger) {
+    this(settings, starter, pilotEndpoint, clock, ledger, BatchReservations.NONE);
+  }
+
+  /**
+   * @param batch the batch system's reservations: each prepared hold reserves its window there
+   *     and the pilots run in it (see {@link SiteReservations})
+   */
+  public SiteShares(SiteSettings settings, PilotStarter starter, Supplier<Endpoint> pilotEndpoint,
+      Clock clock, SiteLedger ledger, BatchReservations batch) {
     this.ledger = ledger;
     this.settings = settings;
     this.starter = starter;
     this.pilotEndpoint = pilotEndpoint;
     this.clock = clock;
-    this.reservations = new SiteReservations(settings, clock, settings.holdTime(), ledger);
+    this.batch = batch;
+    this.reservations = new SiteReservations(settings, clock, settings.holdTime(), ledger,
+        batch);
     AtomicInteger n = new AtomicInteger();
     this.executor = Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "crm-" + settings.site() + "-" + n.incrementAndGet());
@@ -268,6 +283,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
    */
   public List<String> recover() {
     reservations.recover(clock.instant());
+    startSweeper();
     List<String> kept = new ArrayList<>();
     for (SiteLedger.BoundShare r : ledger.loadShares()) {
       String id = r.jobId();
@@ -309,6 +325,32 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       log.info("restart: the shares of {} job(s) are bound again: {}", kept.size(), kept);
     }
     return kept;
+  }
+
+  /** How often the batch reservations of ended holds are looked for (with a batch system). */
+  static final Duration SWEEP_INTERVAL = Duration.ofSeconds(10);
+
+  /**
+   * With a batch system: every {@link #SWEEP_INTERVAL}, expires due holds and deletes the batch
+   * reservations of ended ones (a delete that failed is tried again; an expiry is not left
+   * waiting for the next call). Once; stopped by {@link #close}.
+   */
+  private synchronized void startSweeper() {
+    if (batch == BatchReservations.NONE || sweeper != null || executor.isShutdown()) {
+      return;
+    }
+    sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "crm-" + settings.site() + "-batch-sweep");
+      t.setDaemon(true);
+      return t;
+    });
+    sweeper.scheduleWithFixedDelay(() -> {
+      try {
+        reservations.sweepBatch();
+      } catch (RuntimeException e) {
+        log.warn("sweeping batch reservations: {}", e.toString());
+      }
+    }, SWEEP_INTERVAL.toMillis(), SWEEP_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   /**
@@ -455,6 +497,10 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       }
     }
     executor.shutdown();
+    var sw = sweeper;
+    if (sw != null) {
+      sw.shutdownNow();
+    }
   }
 
   private Share share(String jobId) {
@@ -486,6 +532,11 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
 
   PilotStarter starter() {
     return starter;
+  }
+
+  /** The batch system reservation the pilots of {@code reservationId} run in, or null. */
+  String batchReservation(String reservationId) {
+    return reservations.batchName(reservationId);
   }
 
   Endpoint pilotEndpoint() {

@@ -89,6 +89,11 @@ class SlurmPilotStarterTest {
         "--parsable", "--job-name=lg-j-1a2b-alpha-1", "--output=" + log, "--open-mode=append",
         "--chdir=/", "--export=NONE", "--nodes=1", "--ntasks=1", "--no-requeue",
         "--time=61", "--partition=batch", "--account=grid", "--qos=grid");
+    // In the Slurm reservation the CRM made for the grid reservation.
+    PilotLaunch in = new PilotLaunch("j-1a2b", 1, "alpha-1", "bob", CREDENTIAL,
+        new Endpoint("127.0.0.1", 7301), now.plusSeconds(60), "lg-alpha-r-1a2b3c4d");
+    assertThat(s.sbatchArgs(in, log, now)).contains("--reservation=lg-alpha-r-1a2b3c4d")
+        .endsWith("--reservation=lg-alpha-r-1a2b3c4d", "--qos=grid");
     // An open-ended window leaves the partition's default time limit.
     assertThat(s.sbatchArgs(launch(null), log, now)).noneMatch(a -> a.startsWith("--time"));
     assertThatThrownBy(() -> s.sbatchArgs(launch(now.minusSeconds(1)), log, now))

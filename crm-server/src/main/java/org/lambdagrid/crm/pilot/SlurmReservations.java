@@ -1,0 +1,382 @@
+package org.lambdagrid.crm.pilot;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.PosixNames;
+import org.lambdagrid.common.security.HostTools;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Slurm advance reservations for a site's grid reservations ({@code pilot.slurm.reserve}, on by
+ * default with the Slurm starter). For reservation {@code r-1a2b3c4d} on site {@code tokyo},
+ * after {@code scontrol -o show reservation lg-tokyo-r-1a2b3c4d} found none of that name (one
+ * that exists is refused ALREADY_EXISTS and left alone; Slurm 22.05 would report a duplicate on
+ * busy nodes as "Requested nodes are busy"):
+ *
+ * <pre>
+ * scontrol create reservation ReservationName=lg-tokyo-r-1a2b3c4d
+ *     StartTime=2030-01-02T10:00:00 EndTime=2030-01-02T10:30:00 NodeCnt=2 Users=alice
+ *     [Accounts=A] [PartitionName=P]
+ * </pre>
+ *
+ * <ul>
+ *   <li><b>Times</b> in UTC (the command runs with {@code TZ=UTC}), the window's start and end
+ *       cut to the second: two grid reservations that meet still meet in Slurm, and the Slurm
+ *       reservation has started when the pilots are submitted at the window's start (a pilot
+ *       submitted before it waits for Slurm's next scheduling pass, up to a minute).
+ *   <li><b>NodeCnt</b> is the grid node count divided by {@code pilots_per_node}, rounded up;
+ *       Slurm picks the nodes in the partition ({@code pilot.slurm.partition}, else the
+ *       cluster's default), skipping nodes that are down, drained, in another reservation, or
+ *       running a job that has not ended by the window's start. Where it cannot, the create
+ *       fails ({@code Requested nodes are busy}) and the site votes no with that reason. Slurm
+ *       22.05 silently shrinks a reservation when the partition has fewer usable nodes than
+ *       asked, so the CRM reads the reservation back ({@code scontrol -o show reservation NAME})
+ *       and, if it got fewer nodes, deletes it and votes no.
+ *   <li><b>Users</b> is the user the pilots are submitted as: the reservation's user with
+ *       {@code run_as_user}, else the CRM's own user. With {@code pilot.slurm.account} it adds
+ *       {@code Accounts=}, and Slurm then lets in only jobs that match both (the pilots do).
+ *   <li><b>No flags.</b> Not IGNORE_JOBS (the point is to refuse nodes that local jobs hold
+ *       into the window), not OVERLAP or MAINT (those share nodes with other reservations), not
+ *       FLEX (the pilots must run on the reserved nodes and inside the window), not PURGE_COMP
+ *       (several jobs may use one grid reservation one after the other; the CRM deletes it).
+ * </ul>
+ *
+ * <p>Creating, showing and deleting reservations is for root, SlurmUser and Slurm operators
+ * ({@code sacctmgr add user NAME AdminLevel=Operator}), so the CRM's user must be one.
+ * {@link #delete} is {@code scontrol delete ReservationName=NAME}; Slurm refuses while jobs still
+ * run in it ({@code Requested reservation is in use}), and the caller tries again later.
+ *
+ * <p>{@link #capacity} is {@code sinfo -h -N [-p P] -o %N|%T|%P}: the partition's nodes that
+ * respond and are idle, mixed, allocated, completing, reserved or planned (not down, drained,
+ * failed or in maintenance), times {@code pilots_per_node}; cached for {@value #CAPACITY_TTL_S}
+ * s. Every command runs through {@link SlurmCommands} (absolute path, no shell, a timeout).
+ */
+public final class SlurmReservations implements BatchReservations {
+  private static final Logger log = LoggerFactory.getLogger(SlurmReservations.class);
+  private static final Duration TIMEOUT = Duration.ofSeconds(10);
+  static final int CAPACITY_TTL_S = 10;
+  /** A reservation id that may be part of a Slurm reservation name. */
+  private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+  private static final Pattern FIELD = Pattern.compile("(\\w+)=(\\S*)");
+  private static final DateTimeFormatter TIME =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss").withZone(ZoneOffset.UTC);
+  /** sinfo %T states (suffixes stripped) of a node that can take jobs now or later. */
+  static final Set<String> USABLE = Set.of("idle", "mixed", "allocated", "completing",
+      "reserved", "planned");
+
+  /**
+   * @param site the site's name: the reservations are named {@code lg-SITE-ID}
+   * @param partition {@code PartitionName=}, or null for the cluster's default partition
+   * @param account {@code Accounts=}, or null
+   * @param pilotsPerNode grid nodes one Slurm node hosts
+   * @param runAsUser the pilots are submitted as the reservation's user (else as the CRM's)
+   * @param slurmDirs where scontrol and sinfo are looked up; null for the system directories
+   */
+  public record Options(String site, String partition, String account, int pilotsPerNode,
+      boolean runAsUser, List<Path> slurmDirs) {
+    public Options {
+      if (pilotsPerNode < 1) {
+        throw new IllegalArgumentException("pilots_per_node: " + pilotsPerNode
+            + " must be at least 1");
+      }
+      slurmDirs = slurmDirs == null ? HostTools.SYSTEM_DIRS : List.copyOf(slurmDirs);
+    }
+  }
+
+  private final Options options;
+  private final Clock clock;
+  private final SlurmCommands commands;
+  private final Path scontrol;
+  private final Path sinfo;
+  private final Object capacityLock = new Object();
+  private Instant capacityAt = Instant.EPOCH; // guarded by capacityLock
+  private int capacity = -1; // guarded by capacityLock
+  private String capacityProblem; // the last one logged, guarded by capacityLock
+
+  public SlurmReservations(Options options) {
+    this(options, Clock.systemUTC());
+  }
+
+  public SlurmReservations(Options options, Clock clock) {
+    this.options = options;
+    this.clock = clock;
+    this.commands = new SlurmCommands(options.slurmDirs());
+    this.scontrol = commands.find("scontrol");
+    this.sinfo = commands.find("sinfo");
+    if (scontrol == null) {
+      log.warn("scontrol is in none of {}; every reservation will be refused (install Slurm's"
+          + " client commands, or set pilot.slurm.reserve: false)", commands.path());
+    }
+  }
+
+  @Override
+  public String name(String reservationId) {
+    if (reservationId == null || !ID.matcher(reservationId).matches()) {
+      throw Errors.invalid("reservation_id", reservationId, "cannot name a Slurm reservation"
+          + " (letters, digits, '_', '.', '-'; at most 64)");
+    }
+    return "lg-" + options.site() + "-" + reservationId;
+  }
+
+  /** The user the pilots of a reservation of {@code user} are submitted as. */
+  String slurmUser(String user) {
+    return options.runAsUser() && user != null && !user.isBlank() ? user
+        : System.getProperty("user.name");
+  }
+
+  /** Slurm nodes that host {@code nodes} grid nodes. */
+  int slurmNodes(int nodes) {
+    return (nodes + options.pilotsPerNode() - 1) / options.pilotsPerNode();
+  }
+
+  /** scontrol's arguments for the reservation (without scontrol itself). */
+  List<String> createArgs(String name, Spec spec) {
+    String user = slurmUser(spec.user());
+    if (!PosixNames.LOGIN.matcher(user).matches()) {
+      throw Errors.invalid("user", user, "is not a user name Slurm can reserve for");
+    }
+    List<String> args = new ArrayList<>(List.of("create", "reservation",
+        "ReservationName=" + name, "StartTime=" + time(spec.start()),
+        "EndTime=" + time(spec.end()), "NodeCnt=" + slurmNodes(spec.nodes()),
+        "Users=" + user));
+    if (options.account() != null) {
+      args.add("Accounts=" + options.account());
+    }
+    if (options.partition() != null) {
+      args.add("PartitionName=" + options.partition());
+    }
+    return args;
+  }
+
+  /** An instant as scontrol reads it under {@code TZ=UTC}, cut to the second. */
+  static String time(Instant t) {
+    return TIME.format(t.truncatedTo(ChronoUnit.SECONDS));
+  }
+
+  @Override
+  public void create(Spec spec) {
+    String name = name(spec.reservationId());
+    List<String> args = createArgs(name, spec);
+    int want = slurmNodes(spec.nodes());
+    String what = "Slurm cannot reserve " + want + " node" + (want == 1 ? "" : "s")
+        + (options.pilotsPerNode() > 1 ? " (for " + spec.nodes() + " pilots, "
+            + options.pilotsPerNode() + " per node)" : "")
+        + " of " + partition() + " from " + time(spec.start()) + "Z to " + time(spec.end())
+        + "Z for user '" + args.get(6).substring("Users=".length()) + "' (ReservationName="
+        + name + ")";
+    if (scontrol == null) {
+      throw Errors.precondition(what + ": scontrol is in none of the CRM's Slurm directories ("
+          + commands.path() + ")");
+    }
+    // Slurm 22.05 checks the nodes before the name: a duplicate on busy nodes would read
+    // "Requested nodes are busy". So look first, and still catch the name error of a race.
+    String exists = "ReservationName: '" + name + "': Slurm already has a reservation of that"
+        + " name, which this CRM did not make for reservation " + spec.reservationId()
+        + " (see scontrol show reservation " + name + "); it is left alone and nothing is held";
+    try {
+      if (show(name) != null) {
+        throw Errors.alreadyExists(exists);
+      }
+    } catch (IOException e) {
+      throw Errors.unavailable(what + ": " + e.getMessage());
+    }
+    List<String> cmd = new ArrayList<>(List.of(scontrol.toString()));
+    cmd.addAll(args);
+    SlurmCommands.Result r;
+    try {
+      r = commands.run(cmd, null, TIMEOUT);
+    } catch (IOException e) {
+      throw Errors.unavailable(what + ": " + e.getMessage());
+    }
+    if (r.exit() != 0) {
+      String err = r.errOneLine();
+      if (err.contains("Duplicate reservation name")) {
+        throw Errors.alreadyExists(exists);
+      }
+      throw Errors.precondition(what + ": " + firstLine(r) + hint(err));
+    }
+    // Slurm 22.05 quietly reserves fewer nodes than asked when fewer are usable: read it back.
+    String problem;
+    try {
+      Map<String, String> shown = show(name);
+      String count = shown == null ? null : shown.get("NodeCnt");
+      if (count != null && count.matches("\\d+") && Integer.parseInt(count) >= want) {
+        log.info("reservation {}: Slurm reservation {} made: {} node(s) {} of {}, {}Z to {}Z",
+            spec.reservationId(), name, count, shown.getOrDefault("Nodes", "?"), partition(),
+            time(spec.start()), time(spec.end()));
+        return;
+      }
+      problem = shown == null ? "Slurm made it but then did not show it"
+          : "Slurm has only " + count + " usable node" + ("1".equals(count) ? "" : "s")
+              + " for it in the window";
+    } catch (IOException e) {
+      problem = "cannot read it back: " + e.getMessage();
+    }
+    try {
+      delete(name);
+    } catch (BatchReservationException e) {
+      throw Errors.unavailable(what + ": " + problem + ", and deleting it failed: "
+          + e.getMessage());
+    }
+    throw Errors.precondition(what + ": " + problem);
+  }
+
+  /** scontrol's first error line (it adds notes about partitions after it). */
+  private static String firstLine(SlurmCommands.Result r) {
+    String e = r.err().isBlank() ? r.out() : r.err();
+    return e.strip().lines().findFirst().orElse("exit " + r.exit());
+  }
+
+  private String partition() {
+    return options.partition() == null ? "the default partition"
+        : "partition " + options.partition();
+  }
+
+  private static String hint(String err) {
+    if (err.contains("Invalid user id") || err.contains("Access denied")) {
+      return " (the user must exist on the Slurm cluster, and the CRM's user must be root,"
+          + " SlurmUser or a Slurm operator)";
+    }
+    return "";
+  }
+
+  /**
+   * The fields of {@code scontrol -o show reservation NAME}, or null when Slurm has no such
+   * reservation.
+   *
+   * @throws IOException scontrol did not answer, or failed otherwise
+   */
+  Map<String, String> show(String name) throws IOException {
+    SlurmCommands.Result r = commands.run(List.of(scontrol.toString(), "-o", "show",
+        "reservation", name), null, TIMEOUT);
+    if (r.exit() != 0) {
+      if (r.errOneLine().contains("Reservation " + name + " not found")) {
+        return null;
+      }
+      throw new IOException("scontrol show reservation " + name + " exited " + r.exit() + ": "
+          + r.errOneLine());
+    }
+    for (String line : r.out().lines().toList()) {
+      Map<String, String> f = fields(line);
+      if (name.equals(f.get("ReservationName"))) {
+        return f;
+      }
+    }
+    return null;
+  }
+
+  /** {@code Key=Value} fields of one line of scontrol's one-line output. */
+  static Map<String, String> fields(String line) {
+    Map<String, String> m = new HashMap<>();
+    Matcher x = FIELD.matcher(line);
+    while (x.find()) {
+      m.putIfAbsent(x.group(1), x.group(2));
+    }
+    return m;
+  }
+
+  @Override
+  public void delete(String name) throws BatchReservationException {
+    if (scontrol == null) {
+      throw new BatchReservationException("cannot delete Slurm reservation " + name
+          + ": scontrol is in none of " + commands.path());
+    }
+    SlurmCommands.Result r;
+    try {
+      r = commands.run(List.of(scontrol.toString(), "delete", "ReservationName=" + name), null,
+          TIMEOUT);
+    } catch (IOException e) {
+      throw new BatchReservationException("cannot delete Slurm reservation " + name + ": "
+          + e.getMessage());
+    }
+    if (r.exit() == 0) {
+      log.info("Slurm reservation {} deleted", name);
+      return;
+    }
+    String err = r.errOneLine();
+    if (err.contains("Requested reservation is invalid") || err.contains("not found")) {
+      return; // gone already
+    }
+    throw new BatchReservationException("Slurm did not delete reservation " + name + " (exit "
+        + r.exit() + "): " + err);
+  }
+
+  @Override
+  public int capacity() {
+    synchronized (capacityLock) {
+      Instant now = clock.instant();
+      if (now.isBefore(capacityAt.plusSeconds(CAPACITY_TTL_S))) {
+        return capacity;
+      }
+      capacityAt = now;
+      String problem = null;
+      int nodes = -1;
+      if (sinfo == null) {
+        problem = "sinfo is in none of " + commands.path();
+      } else {
+        List<String> cmd = new ArrayList<>(List.of(sinfo.toString(), "-h", "-N"));
+        if (options.partition() != null) {
+          cmd.addAll(List.of("-p", options.partition()));
+        }
+        cmd.addAll(List.of("-o", "%N|%T|%P"));
+        try {
+          SlurmCommands.Result r = commands.run(cmd, null, TIMEOUT);
+          if (r.exit() != 0) {
+            problem = "sinfo exited " + r.exit() + ": " + r.errOneLine();
+          } else {
+            nodes = usableNodes(r.out(), options.partition());
+          }
+        } catch (IOException e) {
+          problem = e.getMessage();
+        }
+      }
+      if (problem != null && !problem.equals(capacityProblem)) {
+        log.warn("cannot count the Slurm nodes ({}); registering node_capacity", problem);
+      }
+      capacityProblem = problem;
+      capacity = nodes < 0 ? -1 : nodes * options.pilotsPerNode();
+      return capacity;
+    }
+  }
+
+  /**
+   * The distinct nodes in {@code %N|%T|%P} lines of sinfo that are usable ({@link #USABLE},
+   * responding): of {@code partition}, or of the default partition (the one sinfo marks with
+   * {@code *}) when it is null.
+   */
+  static int usableNodes(String sinfoOut, String partition) {
+    Set<String> nodes = new HashSet<>();
+    for (String line : sinfoOut.lines().toList()) {
+      String[] f = line.strip().split("\\|");
+      if (f.length < 3) {
+        continue;
+      }
+      boolean ours = partition == null ? f[2].endsWith("*")
+          : f[2].replace("*", "").equals(partition);
+      String state = f[1];
+      if (!ours || state.endsWith("*")) { // "*": not responding
+        continue;
+      }
+      if (USABLE.contains(state.replaceAll("[~#!%$@^+-]+$", ""))) {
+        nodes.add(f[0]);
+      }
+    }
+    return nodes.size();
+  }
+}

@@ -1,0 +1,233 @@
+package org.lambdagrid.crm.pilot;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.grpc.Status;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.Errors.RequestException;
+
+/**
+ * Slurm advance reservations against a fake {@code scontrol} and {@code sinfo} (shell scripts in
+ * a private bin directory) that keep reservations as files, answer as Slurm 22.05 does
+ * (messages, exit codes, a duplicate name, a reservation quietly given fewer nodes, a delete of
+ * one that is gone or in use) and record their arguments. No Slurm needed; the real one is
+ * {@code it/SlurmEndToEndTest}.
+ */
+class SlurmReservationsTest {
+  private static final Instant START = Instant.parse("2030-01-02T10:00:00.250Z");
+  private static final Instant END = Instant.parse("2030-01-02T10:30:00Z");
+
+  @TempDir Path dir;
+  private Path bin;
+
+  @BeforeEach
+  void fakeSlurm() throws IOException {
+    bin = Files.createDirectories(dir.resolve("bin"));
+    Files.createDirectories(dir.resolve("resv"));
+    tool("scontrol", """
+        #!/bin/sh
+        echo "$*" >> "$D/scontrol.calls"
+        [ "$1" = -o ] && shift
+        case "$1" in
+        create)
+          if [ -f "$D/create.err" ]; then cat "$D/create.err" >&2; exit 1; fi
+          name=; cnt=
+          for a in "$@"; do
+            case "$a" in ReservationName=*) name=${a#*=} ;; NodeCnt=*) cnt=${a#*=} ;; esac
+          done
+          if [ -f "$D/resv/$name" ]; then
+            echo "Error creating the reservation: Duplicate reservation name" >&2; exit 1
+          fi
+          [ -f "$D/nodecnt" ] && cnt=$(cat "$D/nodecnt")
+          echo "ReservationName=$name StartTime=x EndTime=y Nodes=n1 NodeCnt=$cnt Users=u" \\
+            > "$D/resv/$name"
+          echo "Reservation created: $name" ;;
+        show)
+          if [ -f "$D/resv/$3" ]; then cat "$D/resv/$3"; else echo "Reservation $3 not found"; exit 1; fi ;;
+        delete)
+          name=${2#*=}
+          if [ -f "$D/delete.err" ]; then cat "$D/delete.err" >&2; exit 1; fi
+          if [ -f "$D/resv/$name" ]; then rm "$D/resv/$name"; exit 0; fi
+          echo "delete_reservation $2: Requested reservation is invalid" >&2; exit 1 ;;
+        esac
+        """);
+    tool("sinfo", """
+        #!/bin/sh
+        echo "$*" >> "$D/sinfo.calls"
+        cat "$D/sinfo.out"
+        """);
+  }
+
+  private void tool(String name, String script) throws IOException {
+    Path p = bin.resolve(name);
+    Files.writeString(p, script.replace("$D", dir.toString()));
+    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+  }
+
+  private SlurmReservations slurm(String partition, String account, int pilotsPerNode) {
+    return new SlurmReservations(new SlurmReservations.Options("tokyo", partition, account,
+        pilotsPerNode, true, List.of(bin)));
+  }
+
+  private static BatchReservations.Spec spec(String id, int nodes) {
+    return new BatchReservations.Spec(id, START, END, nodes, "alice");
+  }
+
+  private List<String> calls() throws IOException {
+    return Files.readAllLines(dir.resolve("scontrol.calls"));
+  }
+
+  @Test
+  void createReservesTheWindowInUtcForTheUserAndChecksWhatSlurmMade() throws Exception {
+    SlurmReservations s = slurm("grid", "physics", 2);
+    s.create(spec("r-1a2b3c4d", 3));
+    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1a2b3c4d",
+        "create reservation ReservationName=lg-tokyo-r-1a2b3c4d StartTime=2030-01-02T10:00:00"
+            + " EndTime=2030-01-02T10:30:00 NodeCnt=2 Users=alice Accounts=physics"
+            + " PartitionName=grid",
+        "-o show reservation lg-tokyo-r-1a2b3c4d");
+    assertThat(dir.resolve("resv/lg-tokyo-r-1a2b3c4d")).exists();
+    assertThat(s.name("r-1a2b3c4d")).isEqualTo("lg-tokyo-r-1a2b3c4d");
+  }
+
+  @Test
+  void withoutRunAsUserTheReservationIsForTheCrmsOwnUser() throws Exception {
+    SlurmReservations s = new SlurmReservations(new SlurmReservations.Options("tokyo", null,
+        null, 1, false, List.of(bin)));
+    s.create(spec("r-1", 1));
+    assertThat(calls().get(1)).isEqualTo("create reservation ReservationName=lg-tokyo-r-1"
+        + " StartTime=2030-01-02T10:00:00 EndTime=2030-01-02T10:30:00 NodeCnt=1 Users="
+        + System.getProperty("user.name"));
+  }
+
+  @Test
+  void slurmsRefusalIsAFailedPreconditionNamingWhatAndWhy() throws Exception {
+    Files.writeString(dir.resolve("create.err"),
+        "Error creating the reservation: Requested nodes are busy\nNote, unless nodes are"
+            + " directly requested a reservation must exist in a single partition.\n");
+    assertThatThrownBy(() -> slurm("lgtest", null, 1).create(spec("r-1", 2)))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+          assertThat(e.getMessage()).isEqualTo("Slurm cannot reserve 2 nodes of partition"
+              + " lgtest from 2030-01-02T10:00:00Z to 2030-01-02T10:30:00Z for user 'alice'"
+              + " (ReservationName=lg-tokyo-r-1): Error creating the reservation: Requested"
+              + " nodes are busy");
+        });
+    Files.writeString(dir.resolve("create.err"),
+        "Error creating the reservation: Invalid user id\n");
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-2", 1)))
+        .hasMessageEndingWith("Invalid user id (the user must exist on the Slurm cluster, and"
+            + " the CRM's user must be root, SlurmUser or a Slurm operator)");
+    assertThat(dir.resolve("resv")).isEmptyDirectory();
+  }
+
+  @Test
+  void aReservationOfTheSameNameIsRefusedNamingTheFieldAndValueAndLeftAlone() throws Exception {
+    Files.writeString(dir.resolve("resv/lg-tokyo-r-1"), "ReservationName=lg-tokyo-r-1"
+        + " NodeCnt=1 Users=root\n");
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1)))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
+          assertThat(e.getMessage()).startsWith("ReservationName: 'lg-tokyo-r-1': Slurm"
+              + " already has a reservation of that name").contains("nothing is held");
+        });
+    assertThat(Files.readString(dir.resolve("resv/lg-tokyo-r-1"))).contains("Users=root");
+    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1"); // no create, no delete
+  }
+
+  @Test
+  void aDuplicateNameSlurmReportsAtCreateIsRefusedTheSameWay() throws Exception {
+    // Made between the look and the create.
+    Files.writeString(dir.resolve("create.err"),
+        "Error creating the reservation: Duplicate reservation name\n");
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1)))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
+          assertThat(e.getMessage()).startsWith("ReservationName: 'lg-tokyo-r-1': Slurm"
+              + " already has a reservation of that name");
+        });
+    assertThat(calls()).noneMatch(c -> c.startsWith("delete"));
+  }
+
+  @Test
+  void aReservationSlurmQuietlyShrankIsDeletedAndRefused() throws Exception {
+    Files.writeString(dir.resolve("nodecnt"), "1");
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 2)))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+          assertThat(e.getMessage()).endsWith(": Slurm has only 1 usable node for it in the"
+              + " window");
+        });
+    assertThat(dir.resolve("resv")).isEmptyDirectory();
+    assertThat(calls()).last().isEqualTo("delete ReservationName=lg-tokyo-r-1");
+  }
+
+  @Test
+  void deleteIsIdempotentAndReportsAReservationStillInUse() throws Exception {
+    SlurmReservations s = slurm(null, null, 1);
+    s.create(spec("r-1", 1));
+    s.delete("lg-tokyo-r-1");
+    s.delete("lg-tokyo-r-1"); // gone: fine
+    s.create(spec("r-2", 1));
+    Files.writeString(dir.resolve("delete.err"),
+        "delete_reservation ReservationName=lg-tokyo-r-2: Requested reservation is in use\n");
+    assertThatThrownBy(() -> s.delete("lg-tokyo-r-2"))
+        .isInstanceOf(BatchReservations.BatchReservationException.class)
+        .hasMessage("Slurm did not delete reservation lg-tokyo-r-2 (exit 1): delete_reservation"
+            + " ReservationName=lg-tokyo-r-2: Requested reservation is in use");
+    assertThat(dir.resolve("resv/lg-tokyo-r-2")).exists();
+  }
+
+  @Test
+  void anIdThatCannotNameASlurmReservationIsInvalid() {
+    assertThatThrownBy(() -> slurm(null, null, 1).name("r 1;rm"))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+          assertThat(e.getMessage()).startsWith("reservation_id: 'r 1;rm' cannot name a Slurm"
+              + " reservation");
+        });
+    assertThatThrownBy(() -> slurm(null, null, 1).create(
+        new BatchReservations.Spec("r-1", START, END, 1, "bad user")))
+        .hasMessageStartingWith("user: 'bad user' is not a user name");
+  }
+
+  @Test
+  void capacityCountsTheUsableRespondingNodesOfThePartitionTimesPilotsPerNode()
+      throws Exception {
+    Files.writeString(dir.resolve("sinfo.out"), """
+        n1|idle|grid
+        n2|mixed|grid
+        n3|allocated|grid
+        n4|down*|grid
+        n5|drained|grid
+        n6|idle*|grid
+        n7|reserved|grid
+        n1|idle|debug*
+        n8|idle~|grid
+        """);
+    assertThat(slurm("grid", null, 3).capacity()).isEqualTo(15); // n1 n2 n3 n7 n8
+    assertThat(Files.readString(dir.resolve("sinfo.calls"))).isEqualTo("-h -N -p grid -o"
+        + " %N|%T|%P\n");
+    assertThat(SlurmReservations.usableNodes(Files.readString(dir.resolve("sinfo.out")), null))
+        .isEqualTo(1); // the default partition (debug*): n1
+    Files.delete(bin.resolve("sinfo"));
+    assertThat(slurm(null, null, 1).capacity()).isEqualTo(-1);
+  }
+
+  @Test
+  void timesAreCutToTheSecondInUtc() {
+    assertThat(SlurmReservations.time(Instant.parse("2030-01-02T10:00:00Z")))
+        .isEqualTo("2030-01-02T10:00:00");
+    assertThat(SlurmReservations.time(Instant.parse("2030-01-02T10:00:00.999Z")))
+        .isEqualTo("2030-01-02T10:00:00");
+  }
+}

@@ -1,0 +1,288 @@
+package org.lambdagrid.crm.site;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.grpc.Status;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.Errors.RequestException;
+import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.reservation.HoldTable;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.common.ConfigLoader;
+import org.lambdagrid.common.testing.TestClock;
+import org.lambdagrid.crm.CrmConfig;
+import org.lambdagrid.crm.JdbcSiteLedger;
+import org.lambdagrid.crm.pilot.BatchReservations;
+import org.lambdagrid.crm.testing.FakeBatchReservations;
+import org.lambdagrid.crm.testing.TestPilotStarter;
+
+/**
+ * The site's two-phase commit with a batch system that reserves too (a fake of
+ * {@link BatchReservations}): prepare creates the batch reservation, commit keeps it, abort,
+ * expiry and release delete it, a refusal there is the site's "no" and holds nothing, a name
+ * that exists already is refused and left alone, a delete that fails is retried, the pilots are
+ * launched into it, and a CRM killed between creating it and recording the hold deletes it when
+ * it starts again (on the real ledger, H2).
+ */
+class BatchReservationsTest {
+  private static final Instant T0 = Instant.parse("2030-01-01T00:00:00Z");
+
+  @TempDir Path dir;
+  private final TestClock clock = new TestClock(T0);
+  private final FakeBatchReservations batch = new FakeBatchReservations("a");
+  private final TestPilotStarter starter = new TestPilotStarter(null);
+  private final java.util.List<AutoCloseable> open = new java.util.ArrayList<>();
+
+  @AfterEach
+  void close() throws Exception {
+    for (AutoCloseable c : open) {
+      c.close();
+    }
+  }
+
+  private static SiteSettings settings() {
+    return new SiteSettings("a", 4, List.of(Ipv4Cidr.parse("10.10.0.0/16")), 1,
+        Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ofSeconds(120));
+  }
+
+  private SiteShares site(SiteLedger ledger) {
+    SiteShares s = new SiteShares(settings(), starter, () -> new Endpoint("127.0.0.1", 7100),
+        clock, ledger, batch);
+    open.add(s);
+    return s;
+  }
+
+  private SiteShares site() {
+    return site(SiteLedger.NONE);
+  }
+
+  private static Window hours(int from, int to) {
+    return new Window(T0.plusSeconds(3600L * from), T0.plusSeconds(3600L * to));
+  }
+
+  private static Ipv4Cidr cidr(String s) {
+    return Ipv4Cidr.parse(s);
+  }
+
+  private static void assertRefused(Runnable call, Status.Code code, String message) {
+    assertThatThrownBy(call::run).isInstanceOfSatisfying(RequestException.class, e -> {
+      assertThat(e.code()).isEqualTo(code);
+      assertThat(e.getMessage()).contains(message);
+    });
+  }
+
+  @Test
+  void prepareCreatesCommitKeepsAbortAndReleaseDelete() {
+    SiteReservations rs = site().reservations();
+    rs.prepare("r-1", hours(1, 2), 2, cidr("10.10.0.0/29"), "alice");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    BatchReservations.Spec spec = batch.existing().get("lg-a-r-1");
+    assertThat(spec).isEqualTo(new BatchReservations.Spec("r-1", hours(1, 2).start(),
+        hours(1, 2).end(), 2, "alice"));
+    rs.prepare("r-1", hours(1, 2), 2, cidr("10.10.0.0/29"), "alice"); // repeated: no new create
+    rs.commit("r-1");
+    rs.commit("r-1");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    assertThat(rs.batchName("r-1")).isEqualTo("lg-a-r-1");
+
+    rs.prepare("r-2", hours(1, 2), 1, cidr("10.10.0.8/29"), "bob");
+    rs.abort("r-2");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    assertThat(rs.batchName("r-2")).isNull();
+
+    rs.release("r-1");
+    assertThat(batch.existing()).isEmpty();
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(batch.calls()).containsExactly("create lg-a-r-1", "create lg-a-r-2",
+        "delete lg-a-r-2", "delete lg-a-r-1");
+  }
+
+  @Test
+  void anExpiredHoldAndAReleasedReservationWithAShareLeaveNoBatchReservation() {
+    SiteShares shares = site();
+    SiteReservations rs = shares.reservations();
+    rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    clock.advance(Duration.ofSeconds(121));
+    assertThat(rs.sweepBatch()).isZero(); // what the periodic sweep does: expire, then delete
+    assertThat(rs.state("r-1")).contains(HoldTable.State.EXPIRED);
+    assertThat(batch.existing()).isEmpty();
+
+    rs.prepare("r-2", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    rs.commit("r-2");
+    shares.openShare("j-1", "r-2", "alice");
+    shares.releaseReservation("r-2", "cancelled");
+    assertThat(batch.existing()).isEmpty();
+  }
+
+  @Test
+  void theBatchReservationIsForTheLocalAccountThePilotsRunAs() {
+    SiteShares shares = new SiteShares(settings().withAccounts(new SiteAccounts(
+        Map.of("alice", "al042"), "grid-", "", false)), starter,
+        () -> new Endpoint("127.0.0.1", 7100), clock, SiteLedger.NONE, batch);
+    open.add(shares);
+    shares.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    shares.reservations().prepare("r-2", hours(1, 2), 1, cidr("10.10.0.8/29"), "bob");
+    assertThat(batch.existing().get("lg-a-r-1").user()).isEqualTo("al042");
+    assertThat(batch.existing().get("lg-a-r-2").user()).isEqualTo("grid-bob");
+  }
+
+  @Test
+  void aBatchSystemRefusalIsTheSitesNoAndHoldsNothing() {
+    SiteReservations rs = site().reservations();
+    batch.refuseNextCreate(Status.Code.FAILED_PRECONDITION, "Slurm cannot reserve 2 nodes of"
+        + " partition lgtest ...: Error creating the reservation: Requested nodes are busy");
+    assertRefused(() -> rs.prepare("r-1", hours(1, 2), 2, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.FAILED_PRECONDITION, "site:a: Slurm cannot reserve 2 nodes of partition"
+            + " lgtest ...: Error creating the reservation: Requested nodes are busy");
+    assertThat(rs.state("r-1")).isEmpty();
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(batch.existing()).isEmpty();
+    // The nodes and range are free for the next one.
+    rs.prepare("r-2", hours(1, 2), 4, cidr("10.10.0.0/29"), "alice");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-2");
+  }
+
+  @Test
+  void aNameTheBatchSystemHasAlreadyIsRefusedNamingItAndIsNeverDeleted() {
+    SiteReservations rs = site().reservations();
+    batch.foreign("lg-a-r-9");
+    assertRefused(() -> rs.prepare("r-9", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.ALREADY_EXISTS, "ReservationName: 'lg-a-r-9'");
+    assertThat(rs.state("r-9")).isEmpty();
+    assertThat(rs.batchReservations()).isEmpty();
+    rs.sweepBatch();
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-9");
+    assertThat(batch.calls()).containsExactly("create lg-a-r-9");
+  }
+
+  @Test
+  void aBatchSystemThatDoesNotAnswerGetsItsMaybeReservationDeleted() {
+    SiteReservations rs = site().reservations();
+    batch.refuseNextCreate(Status.Code.UNAVAILABLE, "scontrol did not answer within 10s");
+    batch.failDeletes(1);
+    assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "did not answer");
+    assertThat(rs.batchReservations()).containsOnlyKeys("r-1"); // delete failed: kept
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(batch.calls()).containsExactly("create lg-a-r-1", "delete lg-a-r-1",
+        "delete lg-a-r-1");
+  }
+
+  @Test
+  void aDeleteThatFailsIsTriedAgainByTheSweep() {
+    SiteReservations rs = site().reservations();
+    rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    rs.commit("r-1");
+    batch.failDeletes(2);
+    rs.release("r-1");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    assertThat(rs.sweepBatch()).isEqualTo(1);
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(batch.existing()).isEmpty();
+    assertThat(rs.batchReservations()).isEmpty();
+  }
+
+  @Test
+  void pilotsAreLaunchedIntoTheBatchReservation() {
+    SiteShares shares = site();
+    SiteReservations rs = shares.reservations();
+    rs.prepare("r-1", hours(0, 1), 1, cidr("10.10.0.0/29"), "alice");
+    rs.commit("r-1");
+    shares.openShare("j-1", "r-1", "alice");
+    starter.failStart(0, "recorded; stop here");
+    assertThatThrownBy(() -> shares.setupNodes("j-1", new SetupParams("", List.of(),
+        Duration.ofSeconds(5), 0))).hasMessageContaining("recorded; stop here");
+    assertThat(starter.launches()).singleElement()
+        .satisfies(l -> assertThat(l.batchReservation()).isEqualTo("lg-a-r-1"));
+  }
+
+  @Test
+  void theRegisteredCapacityFollowsTheBatchSystemButNeverDropsBelowWhatIsHeld() {
+    SiteReservations rs = site().reservations();
+    assertThat(rs.registrableCapacity(T0)).isEqualTo(4); // the batch system does not say
+    batch.capacity(2);
+    assertThat(rs.registrableCapacity(T0)).isEqualTo(2);
+    batch.capacity(9);
+    assertThat(rs.registrableCapacity(T0)).isEqualTo(4); // node_capacity is the upper bound
+    rs.prepare("r-1", hours(1, 2), 3, cidr("10.10.0.0/29"), "alice");
+    batch.capacity(0);
+    assertThat(rs.registrableCapacity(T0)).isEqualTo(3);
+    assertThat(rs.registrableCapacity(hours(2, 3).start())).isEqualTo(1);
+  }
+
+  /** The CRM's ledger on its default database: the H2 file {@code DIR/crm.mv.db}. */
+  private JdbcSiteLedger openLedger() {
+    return JdbcSiteLedger.open(ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\n"
+        + "grc: 127.0.0.1:1\nnode_capacity: 4\nranges: [10.10.0.0/24]\nstate_dir: " + dir
+        + "\n", CrmConfig.class));
+  }
+
+  @Test
+  void aCrmKilledBetweenCreatingAndRecordingDeletesTheBatchReservationWhenItStartsAgain() {
+    JdbcSiteLedger first = openLedger();
+    SiteShares before = new SiteShares(settings(), starter, () -> null, clock, first, batch);
+    open.add(before);
+    before.recover();
+    before.reservations().prepare("r-0", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    before.reservations().commit("r-0");
+    batch.killOnCreate("after");
+    assertThatThrownBy(() -> before.reservations().prepare("r-1", hours(1, 2), 1,
+        cidr("10.10.0.8/29"), "alice")).isInstanceOf(FakeBatchReservations.Killed.class);
+    batch.killOnCreate("before");
+    assertThatThrownBy(() -> before.reservations().prepare("r-2", hours(1, 2), 1,
+        cidr("10.10.0.16/29"), "alice")).isInstanceOf(FakeBatchReservations.Killed.class);
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-0", "lg-a-r-1");
+    first.close(); // the process is gone: nothing more is written
+
+    JdbcSiteLedger second = openLedger();
+    open.add(second);
+    SiteShares after = site(second);
+    after.recover();
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-0"); // the committed one stays
+    assertThat(after.reservations().batchReservations()).containsExactly(
+        Map.entry("r-0", "lg-a-r-0"));
+    assertThat(after.reservations().state("r-1")).isEmpty();
+    assertThat(second.loadBatchReservations()).containsOnlyKeys("r-0");
+    // The GRC's retry of the prepare now succeeds.
+    after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-0", "lg-a-r-1");
+  }
+
+  @Test
+  void anOrphanTheRestartCouldNotDeleteIsDeletedBeforeItsIdIsPreparedAgain() {
+    JdbcSiteLedger first = openLedger();
+    SiteShares before = new SiteShares(settings(), starter, () -> null, clock, first, batch);
+    open.add(before);
+    before.recover();
+    batch.killOnCreate("after");
+    assertThatThrownBy(() -> before.reservations().prepare("r-1", hours(1, 2), 1,
+        cidr("10.10.0.8/29"), "alice")).isInstanceOf(FakeBatchReservations.Killed.class);
+    first.close();
+
+    JdbcSiteLedger second = openLedger();
+    open.add(second);
+    SiteShares after = site(second);
+    batch.failDeletes(1); // the batch system is away when the CRM starts again
+    after.recover();
+    assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
+    after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
+    assertThat(batch.calls()).containsExactly("create lg-a-r-1", "delete lg-a-r-1",
+        "delete lg-a-r-1", "create lg-a-r-1");
+    assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    after.reservations().abort("r-1");
+    assertThat(batch.existing()).isEmpty();
+    assertThat(second.loadBatchReservations()).isEmpty();
+  }
+}
