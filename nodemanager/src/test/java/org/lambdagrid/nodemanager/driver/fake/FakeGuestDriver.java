@@ -158,9 +158,14 @@ public final class FakeGuestDriver implements GuestDriver {
       p.setProperty("routes", String.join(",", spec.routes()));
       p.setProperty("user", spec.user());
       p.setProperty("owner_pid", Long.toString(ProcessHandle.current().pid()));
-      try (var out = Files.newBufferedWriter(dir.resolve("spec.properties"))) {
+      // Renamed into place whole: another NodeManager process's recover() reads these files,
+      // and a half-written one without owner_pid would look like an orphan to destroy.
+      Path tmp = dir.resolve("spec.properties.tmp");
+      try (var out = Files.newBufferedWriter(tmp)) {
         p.store(out, "fake guest " + id);
       }
+      Files.move(tmp, dir.resolve("spec.properties"),
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
       GuestKeys keys = g.keys();
       Files.writeString(dir.resolve("ssh_host_ed25519_key.pub"), keys.hostPublicKey() + "\n");
       Files.writeString(dir.resolve("id_ed25519.pub"), keys.userPublicKey() + "\n");
