@@ -346,7 +346,7 @@ class NodeManagerTest {
   void aShapeOnADriverThatCannotLimitIsRefused() throws Exception {
     FakeGuestDriver fake = (FakeGuestDriver) GuestDrivers.create("fake",
         new DriverContext(Map.of(), stateDir));
-    org.lambdagrid.nodemanager.driver.GuestDriver unlimited = new ForwardingDriver(fake) {
+    org.lambdagrid.nodemanager.driver.GuestDriver unlimited = new org.lambdagrid.nodemanager.driver.ForwardingGuestDriver(fake) {
       @Override
       public org.lambdagrid.nodemanager.driver.Capabilities capabilities() {
         return new org.lambdagrid.nodemanager.driver.Capabilities(false, false, false);

@@ -5,18 +5,11 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import java.util.List;
 import java.util.function.IntSupplier;
 import org.lambdagrid.common.ops.DaemonMetrics;
-import org.lambdagrid.nodemanager.driver.Capabilities;
-import org.lambdagrid.nodemanager.driver.ExecRequest;
+import org.lambdagrid.nodemanager.driver.ForwardingGuestDriver;
 import org.lambdagrid.nodemanager.driver.GuestDriver;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
-import org.lambdagrid.nodemanager.driver.GuestKeys;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
-import org.lambdagrid.nodemanager.driver.GuestStatus;
-import org.lambdagrid.nodemanager.driver.GuestTrust;
-import org.lambdagrid.nodemanager.driver.LimitEvents;
-import org.lambdagrid.nodemanager.driver.OutputSink;
-import org.lambdagrid.nodemanager.driver.RunningCommand;
 
 /**
  * The node agent's metrics, on top of the JVM's ({@link DaemonMetrics}); every pilot's guest
@@ -67,26 +60,11 @@ public final class AgentMetrics {
 
   /** {@code driver}, counting the guests it builds, fails to build or start, and destroys. */
   public GuestDriver wrap(GuestDriver driver) {
-    return new GuestDriver() {
-      @Override
-      public String name() {
-        return driver.name();
-      }
-
-      @Override
-      public Capabilities capabilities() {
-        return driver.capabilities();
-      }
-
-      @Override
-      public List<String> checkHost() {
-        return driver.checkHost();
-      }
-
+    return new ForwardingGuestDriver(driver) {
       @Override
       public GuestHandle build(GuestSpec spec) throws GuestException {
         try {
-          GuestHandle h = driver.build(spec);
+          GuestHandle h = super.build(spec);
           built.inc();
           return h;
         } catch (GuestException | RuntimeException e) {
@@ -96,19 +74,9 @@ public final class AgentMetrics {
       }
 
       @Override
-      public GuestKeys publicKeys(GuestHandle guest) throws GuestException {
-        return driver.publicKeys(guest);
-      }
-
-      @Override
-      public void installTrust(GuestHandle guest, GuestTrust trust) throws GuestException {
-        driver.installTrust(guest, trust);
-      }
-
-      @Override
       public void start(GuestHandle guest) throws GuestException {
         try {
-          driver.start(guest);
+          super.start(guest);
         } catch (GuestException | RuntimeException e) {
           failed.labelValues("start").inc();
           throw e;
@@ -116,36 +84,10 @@ public final class AgentMetrics {
       }
 
       @Override
-      public RunningCommand exec(GuestHandle guest, ExecRequest request, OutputSink sink)
-          throws GuestException {
-        return driver.exec(guest, request, sink);
-      }
-
-      @Override
-      public void stop(GuestHandle guest) {
-        driver.stop(guest);
-      }
-
-      @Override
       public List<String> destroy(GuestHandle guest) {
-        List<String> left = driver.destroy(guest);
+        List<String> left = super.destroy(guest);
         undone.labelValues(left.isEmpty() ? "clean" : "left").inc();
         return left;
-      }
-
-      @Override
-      public GuestStatus inspect(GuestHandle guest) {
-        return driver.inspect(guest);
-      }
-
-      @Override
-      public LimitEvents limitEvents(GuestHandle guest) {
-        return driver.limitEvents(guest);
-      }
-
-      @Override
-      public List<GuestHandle> recover() {
-        return driver.recover();
       }
     };
   }

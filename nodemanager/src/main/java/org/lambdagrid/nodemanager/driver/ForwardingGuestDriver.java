@@ -1,24 +1,15 @@
-package org.lambdagrid.nodemanager;
+package org.lambdagrid.nodemanager.driver;
 
 import java.util.List;
-import org.lambdagrid.nodemanager.driver.Capabilities;
-import org.lambdagrid.nodemanager.driver.ExecRequest;
-import org.lambdagrid.nodemanager.driver.GuestDriver;
-import org.lambdagrid.nodemanager.driver.GuestException;
-import org.lambdagrid.nodemanager.driver.GuestHandle;
-import org.lambdagrid.nodemanager.driver.GuestKeys;
-import org.lambdagrid.nodemanager.driver.GuestSpec;
-import org.lambdagrid.nodemanager.driver.GuestStatus;
-import org.lambdagrid.nodemanager.driver.GuestTrust;
-import org.lambdagrid.nodemanager.driver.LimitEvents;
-import org.lambdagrid.nodemanager.driver.OutputSink;
-import org.lambdagrid.nodemanager.driver.RunningCommand;
 
-/** A driver that does what another does; tests override what they change. */
-class ForwardingDriver implements GuestDriver {
+/**
+ * A driver that does what another does; a decorator (the node agent's metrics, tests) overrides
+ * what it changes.
+ */
+public class ForwardingGuestDriver implements GuestDriver {
   private final GuestDriver d;
 
-  ForwardingDriver(GuestDriver d) {
+  public ForwardingGuestDriver(GuestDriver d) {
     this.d = d;
   }
 
