@@ -151,19 +151,55 @@ class TestbedOverlayRootTest {
       // The pair's own rate, not the site's total (alpha sends up to 130 Mbit/s in all).
       assertThat(got).as(p[3] + " -> " + p[4]).isBetween(0.8 * reserved, 1.0 * reserved);
     }
+    // At the same time, alpha -> bravo and alpha -> charlie each get their own pair's rate.
+    Process sb = server("lgn-gb", "10.99.0.2", 5310);
+    Process sc = server("lgn-gc", "10.99.0.3", 5311);
+    Process cb = client("lgn-ga", "10.99.0.2", 5310);
+    Process cc = client("lgn-ga", "10.99.0.3", 5311);
+    double toB = received(cb);
+    double toC = received(cc);
+    sb.destroyForcibly().waitFor();
+    sc.destroyForcibly().waitFor();
+    System.out.printf("iperf3 at once: alpha -> bravo %.1f Mbit/s (90 reserved), alpha -> charlie %.1f Mbit/s"
+        + " (40 reserved)%n", toB / M, toC / M);
+    assertThat(toB).as("alpha -> bravo, concurrently").isBetween(0.8 * 90 * M, 1.0 * 90 * M);
+    assertThat(toC).as("alpha -> charlie, concurrently").isBetween(0.8 * 40 * M, 1.0 * 40 * M);
     releaseAndCheckNothingIsLeft("r1");
+  }
+
+  /** A one-shot iperf3 server in namespace {@code ns} on {@code addr:port}, listening when this returns. */
+  private Process server(String ns, String addr, int port) throws Exception {
+    Process srv = new ProcessBuilder("ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-B", addr,
+        "-p", String.valueOf(port)).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
+    servers.add(srv);
+    for (int i = 0; i < 50 && !sh("ip", "netns", "exec", ns, "ss", "-Hltn", "sport", "= :" + port).stdout()
+        .contains(":" + port); i++) {
+      Thread.sleep(100);
+    }
+    return srv;
+  }
+
+  /** A 3-second iperf3 client in {@code ns} to {@code addr:port}, JSON on its stdout. */
+  private Process client(String ns, String addr, int port) throws Exception {
+    Process c = new ProcessBuilder("ip", "netns", "exec", ns, "iperf3", "-c", addr, "-p", String.valueOf(port),
+        "-t", "3", "-J").redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    servers.add(c);
+    return c;
+  }
+
+  /** The received bit/s a {@link #client} reports. */
+  private static double received(Process client) throws Exception {
+    String json = new String(client.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(client.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).as("iperf3 client ended").isTrue();
+    assertThat(client.exitValue()).as(json).isZero();
+    return JSON.readTree(json).path("end").path("sum_received").path("bits_per_second").asDouble();
   }
 
   /** iperf3 from namespace {@code from} to a one-shot server in {@code to} at {@code addr}: received bit/s. */
   private double iperf(String from, String to, String addr, int port) throws Exception {
-    Process srv = new ProcessBuilder("ip", "netns", "exec", to, "iperf3", "-s", "-1", "-B", addr,
-        "-p", String.valueOf(port)).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
-    servers.add(srv);
-    for (int i = 0; i < 50 && !sh("ip", "netns", "exec", to, "ss", "-Hltn", "sport", "= :" + port).stdout()
-        .contains(":" + port); i++) {
-      Thread.sleep(100);
-    }
+    Process srv = server(to, addr, port);
     HostCommand.Result r = sh("ip", "netns", "exec", from, "iperf3", "-c", addr, "-p", String.valueOf(port), "-t", "3",
         "-J");
     assertThat(r.ok()).as(r.describe()).isTrue();
