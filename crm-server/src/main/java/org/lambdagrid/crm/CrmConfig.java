@@ -75,6 +75,13 @@ import org.lambdagrid.crm.site.SiteSettings;
  *                                  # pilots_per_node x the partition's usable nodes
  * http:                            # optional: the operations port, plain HTTP (/metrics)
  *   listen: 127.0.0.1:7381
+ * overlay:                         # optional: this site is routed, not joined at layer 2 (see
+ *                                  # docs/reservations.md); sent to the GRC when registering
+ *   endpoint: 172.31.255.2         # required in the section: IPv4 address of the site's VTEP
+ *                                  # on the routed underlay (the other sites' VTEPs send to it)
+ *   netns: lg-site-tokyo           # testbed only: the network namespace that address is in
+ *   underlay_mtu: 1500             # default 1500 (1330..65535); the overlay's MTU (and the
+ *                                  # guests') is the smallest of its sites' less 50
  * accounts:                        # optional: the local account each grid user runs as here
  *   map: {alice: a.smith}          # grid user -> local account; two users never share one
  *   prefix: ""                     # a user not in map runs as prefix + name + suffix
@@ -102,7 +109,8 @@ public record CrmConfig(
     StateConfig state,
     @JsonProperty("hold_time") String holdTime,
     HttpConfig http,
-    Accounts accounts) {
+    Accounts accounts,
+    Overlay overlay) {
 
   private static final Pattern SITE_NAME = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
@@ -166,6 +174,47 @@ public record CrmConfig(
     holdTime = holdTime == null || holdTime.isEmpty() ? "120s" : holdTime;
     duration("hold_time", holdTime);
     accounts = accounts == null ? new Accounts(null, null, null, null) : accounts;
+  }
+
+  /** Without an {@code overlay} section (the site is not routed). */
+  public CrmConfig(String site, String listen, String advertise, String grc, Integer nodeCapacity,
+      List<String> ranges, Integer slotsPerNode, String stateDir, String phaseTimeout,
+      String shutdownWait, Pilot pilot, TlsConfig tls, StateConfig state, String holdTime,
+      HttpConfig http, Accounts accounts) {
+    this(site, listen, advertise, grc, nodeCapacity, ranges, slotsPerNode, stateDir, phaseTimeout,
+        shutdownWait, pilot, tls, state, holdTime, http, accounts, null);
+  }
+
+  /**
+   * The {@code overlay:} section of a routed site: where its VXLAN tunnel endpoint is on the
+   * routed underlay ({@code endpoint}, an IPv4 address), the network namespace it is in (testbed;
+   * empty: the network provider's own) and the underlay's MTU. The CRM sends it in its
+   * registration; the GRC then joins this site's reservations by a VXLAN overlay.
+   */
+  public record Overlay(String endpoint, String netns, @JsonProperty("underlay_mtu") Integer underlayMtu) {
+    private static final Pattern IPV4 = Pattern.compile(
+        "((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])");
+    private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}");
+
+    public Overlay {
+      if (endpoint == null || endpoint.isEmpty()) {
+        throw new IllegalArgumentException("overlay.endpoint: is required in an overlay section (the"
+            + " IPv4 address of this site's VTEP on the routed underlay)");
+      }
+      if (!IPV4.matcher(endpoint).matches()) {
+        throw new IllegalArgumentException("overlay.endpoint: '" + endpoint + "' is not an IPv4 address");
+      }
+      netns = netns == null ? "" : netns;
+      if (!netns.isEmpty() && !NETNS.matcher(netns).matches()) {
+        throw new IllegalArgumentException("overlay.netns: '" + netns + "' is not a network namespace"
+            + " name (1-64 of A-Z a-z 0-9 _ . -, not starting with . or -)");
+      }
+      underlayMtu = underlayMtu == null ? 1500 : underlayMtu;
+      if (underlayMtu < 1330 || underlayMtu > 65535) {
+        throw new IllegalArgumentException("overlay.underlay_mtu: " + underlayMtu + " is not 1330..65535"
+            + " (the overlay's MTU is 50 less and must be at least 1280)");
+      }
+    }
   }
 
   /** Without an {@code accounts} section (every grid user runs as the same name). */

@@ -26,6 +26,7 @@ import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
+import org.lambdagrid.proto.v1.SiteOverlay;
 import org.lambdagrid.proto.v1.SiteInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -178,12 +179,17 @@ public final class CrmServer implements AutoCloseable {
    * has fewer usable nodes ({@link org.lambdagrid.crm.site.SiteReservations#registrableCapacity}).
    */
   RegisterSiteRequest registerRequest() {
-    return RegisterSiteRequest.newBuilder().setName(config.site())
+    RegisterSiteRequest.Builder b = RegisterSiteRequest.newBuilder().setName(config.site())
         .setCrmEndpoint(advertised.toString())
         .setNodeCapacity(shares.reservations().registrableCapacity(clock.instant()))
         .addAllRanges(config.ranges().stream()
             .map(r -> AddressRange.newBuilder().setCidr(r).build()).toList())
-        .setSlotsPerNode(config.slotsPerNode()).build();
+        .setSlotsPerNode(config.slotsPerNode());
+    if (config.overlay() != null) {
+      b.setOverlay(SiteOverlay.newBuilder().setEndpoint(config.overlay().endpoint())
+          .setNetns(config.overlay().netns()).setUnderlayMtu(config.overlay().underlayMtu()));
+    }
+    return b.build();
   }
 
   /** How often a registered CRM registers again (idempotent), to survive a GRC restart. */

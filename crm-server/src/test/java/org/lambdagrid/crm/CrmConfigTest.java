@@ -52,6 +52,25 @@ class CrmConfigTest {
   }
 
   @Test
+  void anOverlaySectionIsReadWithDefaultsAndBadValuesAreRefusedNamingFieldAndValue() {
+    assertThat(parse(MINIMAL).overlay()).isNull();
+    CrmConfig c = parse(MINIMAL + "overlay: {endpoint: 172.31.255.2}\n");
+    assertThat(c.overlay()).isEqualTo(new CrmConfig.Overlay("172.31.255.2", "", 1500));
+    assertThat(parse(MINIMAL + "overlay: {endpoint: 172.31.255.2, netns: lg-site-tokyo, underlay_mtu: 1550}\n")
+        .overlay()).isEqualTo(new CrmConfig.Overlay("172.31.255.2", "lg-site-tokyo", 1550));
+    assertThatThrownBy(() -> parse(MINIMAL + "overlay: {netns: x}\n"))
+        .hasMessageContaining("overlay.endpoint: is required");
+    assertThatThrownBy(() -> parse(MINIMAL + "overlay: {endpoint: vtep.tokyo}\n"))
+        .hasMessageContaining("overlay.endpoint: 'vtep.tokyo' is not an IPv4 address");
+    assertThatThrownBy(() -> parse(MINIMAL + "overlay: {endpoint: 10.0.0.1, netns: a/b}\n"))
+        .hasMessageContaining("overlay.netns: 'a/b'");
+    assertThatThrownBy(() -> parse(MINIMAL + "overlay: {endpoint: 10.0.0.1, underlay_mtu: 1000}\n"))
+        .hasMessageContaining("overlay.underlay_mtu: 1000 is not 1330..65535");
+    assertThatThrownBy(() -> parse(MINIMAL + "overlay: {endpoint: 10.0.0.1, vni: 5}\n"))
+        .hasMessageContaining("overlay.vni: unknown field");
+  }
+
+  @Test
   void defaultsAreFilledIn() {
     CrmConfig c = parse(MINIMAL);
     assertThat(c.advertise()).isEqualTo("127.0.0.1:7100");

@@ -55,6 +55,30 @@ class CrmServerTest {
       assertThat(req.getSlotsPerNode()).isEqualTo(4);
       assertThat(req.getRangesList()).extracting(AddressRange::getCidr)
           .containsExactly("10.10.0.0/16", "10.20.0.0/24");
+      assertThat(req.hasOverlay()).as("not routed without an overlay section").isFalse();
+    }
+  }
+
+  @Test
+  void aRoutedSiteSendsItsOverlayEndInItsRegistration() {
+    CrmConfig routed = ConfigLoader.parse("crm.yaml", """
+        site: b
+        listen: 127.0.0.1:0
+        advertise: crm-b.lan:7101
+        grc: 127.0.0.1:1
+        node_capacity: 2
+        ranges: [10.10.0.0/16]
+        overlay: {endpoint: 172.31.255.6, netns: lg-site-b, underlay_mtu: 1550}
+        """, CrmConfig.class);
+    List<RegisterSiteRequest> seen = new CopyOnWriteArrayList<>();
+    try (InProcessCrm crm = new InProcessCrm(routed, req -> {
+      seen.add(req);
+      return RegisterSiteResponse.newBuilder().setSite(SiteInfo.newBuilder().setName("b")).build();
+    })) {
+      assertThat(crm.server.registration()).succeedsWithin(Duration.ofSeconds(5));
+      assertThat(seen.get(0).getOverlay().getEndpoint()).isEqualTo("172.31.255.6");
+      assertThat(seen.get(0).getOverlay().getNetns()).isEqualTo("lg-site-b");
+      assertThat(seen.get(0).getOverlay().getUnderlayMtu()).isEqualTo(1550);
     }
   }
 

@@ -523,35 +523,36 @@ public record GrcConfig(
   }
 
   /**
-   * The testbed provider's routed sites: {@code sites} names each routed site's underlay endpoint
-   * (and the network namespace it lives in, if not the GRC's); a reservation touching such a site
-   * gets a VXLAN overlay with its own VNI from {@code vni_range} (default 4096-8191);
-   * {@code underlay_mtu} (default 1500) is the routed network's MTU, the overlay's is 50 less.
+   * The testbed provider's overlays: a reservation whose sites are routed (their CRMs registered
+   * an overlay endpoint: crm.yaml {@code overlay:}) gets a VXLAN overlay with its own VNI from
+   * {@code vni_range} (default 4096-8191). Where the sites' endpoints are and the underlay's MTU
+   * come from the sites' registrations, not from here: {@code sites} and {@code underlay_mtu}
+   * (which an earlier version read here) are refused with a pointer to crm.yaml.
    */
   public record OverlayConfig(@JsonProperty("vni_range") String vniRange,
-      @JsonProperty("underlay_mtu") Integer underlayMtu, Map<String, OverlaySite> sites) {
+      @JsonProperty("underlay_mtu") Integer underlayMtu, Map<String, Object> sites) {
     public OverlayConfig {
       vniRange = vniRange == null ? "4096-8191" : vniRange;
       if (!vniRange.matches("[0-9]{1,8}-[0-9]{1,8}")) {
         throw new IllegalArgumentException("overlay.vni_range: '" + vniRange + "' is not FIRST-LAST (e.g. 4096-8191)");
       }
-      underlayMtu = underlayMtu == null ? 1500 : underlayMtu;
-      if (underlayMtu < 1330 || underlayMtu > 65535) {
-        throw new IllegalArgumentException("overlay.underlay_mtu: " + underlayMtu + " is not 1330..65535");
+      if (sites != null) {
+        throw new IllegalArgumentException("overlay.sites: is no longer read here; each routed site says"
+            + " where its endpoint is in its own crm.yaml (overlay: {endpoint: IP}), sent when its CRM registers");
       }
-      sites = sites == null ? Map.of() : Map.copyOf(sites);
-      sites.forEach((name, site) -> {
-        if (site == null || site.endpoint() == null
-            || !site.endpoint().matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
-          throw new IllegalArgumentException("overlay.sites." + name + ".endpoint: '"
-              + (site == null ? null : site.endpoint()) + "' is not an IPv4 address");
-        }
-      });
+      if (underlayMtu != null) {
+        throw new IllegalArgumentException("overlay.underlay_mtu: is no longer read here; set it per site in"
+            + " crm.yaml (overlay: {underlay_mtu: " + underlayMtu + "})");
+      }
       int a = Integer.parseInt(vniRange.split("-")[0]);
       int b = Integer.parseInt(vniRange.split("-")[1]);
       if (a < 1 || b > 0xFFFFFF || a > b) {
         throw new IllegalArgumentException("overlay.vni_range: " + vniRange + " is not a range within 1-16777215");
       }
+    }
+
+    public OverlayConfig(String vniRange) {
+      this(vniRange, null, null);
     }
 
     public int vniMin() {
@@ -563,6 +564,4 @@ public record GrcConfig(
     }
   }
 
-  /** A routed site's underlay end: its address and, optionally, the namespace it lives in. */
-  public record OverlaySite(String endpoint, String netns) {}
 }

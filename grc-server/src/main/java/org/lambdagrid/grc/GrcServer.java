@@ -47,7 +47,9 @@ import org.lambdagrid.grc.reservation.testbed.TestbedNetworkProvider;
 import org.lambdagrid.grc.site.AddressAllocator;
 import org.lambdagrid.grc.site.SiteClient;
 import org.lambdagrid.grc.site.SiteClients;
+import org.lambdagrid.grc.site.Site;
 import org.lambdagrid.grc.site.SiteRegistry;
+import org.lambdagrid.grc.reservation.testbed.Segment;
 import org.lambdagrid.grc.timeline.Timeline;
 import org.lambdagrid.grc.timeline.TimelinePage;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
@@ -118,7 +120,7 @@ public final class GrcServer implements AutoCloseable {
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
     this.coAllocator = new CoAllocator(config.topology().build());
-    this.network = network(config.network(), coAllocator, clock);
+    this.network = network(config.network(), coAllocator, clock, registry);
     this.clients = new SiteClients(registry, siteClients);
     CoordinatorSettings s = config.settings();
     JobStore store = state == null ? new InMemoryJobStore()
@@ -167,16 +169,13 @@ public final class GrcServer implements AutoCloseable {
    * every segment a previous GRC left behind that no recorded reservation still holds.
    */
   private static NetworkResourceManager network(GrcConfig.NetworkConfig n, CoAllocator a,
-      Clock clock) {
+      Clock clock, SiteRegistry registry) {
     if (n.provider().equals(GrcConfig.NetworkConfig.TESTBED)) {
-      TestbedNetworkProvider.Overlay overlay = TestbedNetworkProvider.Overlay.none();
-      if (n.overlay() != null) {
-        java.util.Map<String, org.lambdagrid.grc.reservation.testbed.Segment.Endpoint> eps = new java.util.TreeMap<>();
-        n.overlay().sites().forEach((site, o) -> eps.put(site,
-            new org.lambdagrid.grc.reservation.testbed.Segment.Endpoint(o.netns() == null ? "" : o.netns(), o.endpoint())));
-        overlay = new TestbedNetworkProvider.Overlay(n.overlay().vniMin(), n.overlay().vniMax(),
-            n.overlay().underlayMtu(), eps);
-      }
+      // Routed sites are those whose CRM registered an overlay endpoint (crm.yaml overlay:).
+      GrcConfig.OverlayConfig o = n.overlay() == null ? new GrcConfig.OverlayConfig(null) : n.overlay();
+      TestbedNetworkProvider.Overlay overlay = new TestbedNetworkProvider.Overlay(o.vniMin(), o.vniMax(),
+          site -> registry.get(site).map(Site::overlay).map(e -> new Segment.Endpoint(e.netns(), e.endpoint(),
+              e.underlayMtu())));
       return new TestbedNetworkProvider("network:testbed", a, clock,
           n.holdTimeDuration(), TestbedNetwork.onHost(Path.of(n.stateDir())), overlay);
     }

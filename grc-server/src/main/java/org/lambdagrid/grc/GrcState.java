@@ -52,7 +52,11 @@ public final class GrcState implements AutoCloseable {
       Migration.of(3, "output offsets: a finished job's output is read from here on demand",
           "ALTER TABLE job_output ADD COLUMN start_offset BIGINT",
           "ALTER TABLE job_output ADD COLUMN data_length INTEGER",
-          "CREATE INDEX job_output_offset ON job_output (job_id, start_offset)"));
+          "CREATE INDEX job_output_offset ON job_output (job_id, start_offset)"),
+      Migration.of(4, "a routed site's overlay end (crm.yaml overlay:)",
+          "ALTER TABLE sites ADD COLUMN overlay_endpoint VARCHAR(64)",
+          "ALTER TABLE sites ADD COLUMN overlay_netns VARCHAR(64)",
+          "ALTER TABLE sites ADD COLUMN overlay_mtu INTEGER"));
 
   private final Database db;
 
@@ -91,11 +95,14 @@ public final class GrcState implements AutoCloseable {
   void saveSite(Site site) {
     db.transaction(c -> {
       Database.update(c, "DELETE FROM sites WHERE name = ?", site.name());
+      Site.Overlay o = site.overlay();
       Database.update(c, "INSERT INTO sites (name, crm_endpoint, node_capacity, ranges,"
-          + " slots_per_node, registered_at) VALUES (?, ?, ?, ?, ?, ?)", site.name(),
+          + " slots_per_node, registered_at, overlay_endpoint, overlay_netns, overlay_mtu)"
+          + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", site.name(),
           site.crmEndpoint().toString(), site.nodeCapacity(), site.ranges().stream().map(Object::toString)
               .collect(Collectors.joining(",")), site.slotsPerNode(),
-          site.registeredAt().toEpochMilli());
+          site.registeredAt().toEpochMilli(), o == null ? null : o.endpoint(), o == null ? null : o.netns(),
+          o == null ? null : o.underlayMtu());
       return null;
     });
   }
@@ -104,13 +111,16 @@ public final class GrcState implements AutoCloseable {
     return db.transaction(c -> {
       List<Site> out = new ArrayList<>();
       try (PreparedStatement ps = c.prepareStatement("SELECT name, crm_endpoint, node_capacity,"
-          + " ranges, slots_per_node, registered_at FROM sites ORDER BY name");
+          + " ranges, slots_per_node, registered_at, overlay_endpoint, overlay_netns, overlay_mtu"
+          + " FROM sites ORDER BY name");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           List<Ipv4Cidr> ranges = Arrays.stream(rs.getString(4).split(","))
               .map(Ipv4Cidr::parse).collect(Collectors.toList());
+          Site.Overlay o = rs.getString(7) == null ? null
+              : new Site.Overlay(rs.getString(7), rs.getString(8) == null ? "" : rs.getString(8), rs.getInt(9));
           out.add(new Site(rs.getString(1), Endpoint.parse(rs.getString(2)), rs.getInt(3),
-              ranges, rs.getInt(5), Instant.ofEpochMilli(rs.getLong(6))));
+              ranges, rs.getInt(5), Instant.ofEpochMilli(rs.getLong(6)), o));
         }
       }
       return out;

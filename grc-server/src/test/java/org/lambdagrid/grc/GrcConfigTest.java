@@ -210,27 +210,26 @@ class GrcConfigTest {
   }
 
   @Test
-  void overlaySitesAreReadAndBadOnesRefusedNamingTheField() throws Exception {
+  void overlayVniRangeIsReadAndSiteEndpointsAreRefusedPointingToCrmYaml() throws Exception {
     GrcConfig c = ConfigLoader.parse("grc.yaml", String.join("\n",
         "network:",
         "  provider: testbed",
         "  overlay:",
-        "    vni_range: 5000-5009",
-        "    underlay_mtu: 1550",
-        "    sites:",
-        "      alpha: {endpoint: 172.31.255.2, netns: lg-site-alpha}"), GrcConfig.class);
+        "    vni_range: 5000-5009"), GrcConfig.class);
     assertThat(c.network().overlay().vniMin()).isEqualTo(5000);
     assertThat(c.network().overlay().vniMax()).isEqualTo(5009);
-    assertThat(c.network().overlay().underlayMtu()).isEqualTo(1550);
-    assertThat(c.network().overlay().sites().get("alpha").netns()).isEqualTo("lg-site-alpha");
     assertThatExceptionOfType(Exception.class)
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml",
             "network: {provider: testbed, overlay: {vni_range: 9-3}}", GrcConfig.class))
         .withMessageContaining("overlay.vni_range").withMessageContaining("9-3");
     assertThatExceptionOfType(Exception.class)
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml",
-            "network: {provider: testbed, overlay: {sites: {alpha: {endpoint: nowhere}}}}", GrcConfig.class))
-        .withMessageContaining("overlay.sites.alpha.endpoint").withMessageContaining("nowhere");
+            "network: {provider: testbed, overlay: {sites: {alpha: {endpoint: 172.31.255.2}}}}", GrcConfig.class))
+        .withMessageContaining("overlay.sites").withMessageContaining("crm.yaml");
+    assertThatExceptionOfType(Exception.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml",
+            "network: {provider: testbed, overlay: {underlay_mtu: 1550}}", GrcConfig.class))
+        .withMessageContaining("overlay.underlay_mtu").withMessageContaining("crm.yaml");
     assertThatExceptionOfType(Exception.class)
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml",
             "network: {overlay: {vni_range: 1-2}}", GrcConfig.class))

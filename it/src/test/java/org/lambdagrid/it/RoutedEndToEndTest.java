@@ -22,10 +22,12 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code testbed up --routed}: each site's underlay lives in its own network namespace
  * ({@code lg-site-<site>}), reached from the others only through the router namespace
- * {@code lg-core}; no bridge joins the sites. A reservation with bandwidth gets a VXLAN overlay
- * (its own VNI, MTU 1500 over the 1550 underlay, shaped to the reserved rate) and the MPI hello
- * runs across both sites on it; cancelling removes the overlay, and down leaves nothing. Needs
- * root, sshd, mpicc; skipped with the reason otherwise.
+ * {@code lg-core}; no bridge joins the sites. Each site's crm.yaml names its overlay endpoint, which
+ * its CRM registers ({@code grc sites} shows it). A reservation with bandwidth gets a VXLAN
+ * overlay (its own VNI, MTU 1450 over the 1500 underlay, shaped to the reserved rate), every
+ * guest's interface gets the overlay's MTU, and the MPI hello runs across both sites on it;
+ * cancelling removes the overlay, and down leaves nothing. Needs root, sshd, mpicc; skipped with
+ * the reason otherwise.
  */
 @Tag("root")
 class RoutedEndToEndTest {
@@ -56,13 +58,17 @@ class RoutedEndToEndTest {
     assertThat(Sh.run(Duration.ofSeconds(10), "ip", "netns", "list").orFail("ip netns").out())
         .contains("lg-site-alpha", "lg-site-bravo", "lg-core");
 
+    // The endpoints come from the sites' registrations (crm.yaml overlay:).
+    String sites = grcAsUser(Duration.ofSeconds(30), "sites").orFail("grc sites").out();
+    assertThat(sites).contains("OVERLAY", "172.31.255.2 mtu 1500", "172.31.255.6 mtu 1500");
+
     String rid = grcAsUser(Duration.ofMinutes(1), "reserve", "--site", "alpha=2", "--site",
         "bravo=2", "--bandwidth", "200M", "--duration", "10m").orFail("grc reserve").out().trim();
     assertThat(rid).matches("r-[0-9a-f]{8}");
     JsonNode r = JSON.readTree(grcAsUser(Duration.ofSeconds(30), "reservations", rid, "-o",
         "json").orFail("grc reservations").out());
     assertThat(r.path("siteBridges").path("alpha").asText()).as(r.toString()).startsWith("lgn");
-    // One VXLAN device per site, 1500 bytes inside, shaped to 200 Mbit/s.
+    // One VXLAN device per site (a tunnel end per pair), 1450 bytes inside, shaped to 200 Mbit/s.
     List<String> vteps = new ArrayList<>();
     for (String line : Sh.run(Duration.ofSeconds(10), "ip", "-o", "link", "show").orFail("ip link")
         .out().lines().toList()) {
@@ -74,18 +80,22 @@ class RoutedEndToEndTest {
     assertThat(vteps).as("one VXLAN device per site").hasSize(2);
     for (String v : vteps) {
       assertThat(Sh.run(Duration.ofSeconds(10), "ip", "-d", "link", "show", "dev", v).orFail("ip -d").out())
-          .as(v).contains("vxlan id", "mtu 1500", "dstport 4789");
+          .as(v).contains("vxlan id", "mtu 1450", "dstport 4789", "isolated on");
       assertThat(Sh.run(Duration.ofSeconds(10), "tc", "class", "show", "dev", v).orFail("tc").out())
           .as(v).contains("rate 200Mbit");
     }
 
     Sh.Result run = grcAsUser(Duration.ofMinutes(3), "submit", "--reservation", rid, "--wait",
         "--workdir", work.toString(), "--", "sh", "-c",
-        "exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello");
+        "mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 sh -c 'echo \"eth0 mtu $(cat /sys/class/net/eth0/mtu)\"'"
+            + " && exec mpirun --hostfile \"$LAMBDAGRID_HOSTFILE\" -np 4 ./mpi_hello");
     assertThat(run.exit()).as("grc submit --wait\n" + run.out() + run.err()).isZero();
     Matcher id = Pattern.compile("submitted (j-[0-9a-f]{8})").matcher(run.err());
     assertThat(id.find()).as(run.err()).isTrue();
     Testbed.assertMpiHelloRanOnEveryGuest(id.group(1), run);
+    // Every guest's interface has the overlay's MTU (from its bridge), not the default 1500.
+    assertThat(run.out().lines().filter(l -> l.startsWith("eth0 mtu ")).toList()).as(run.out())
+        .containsExactly("eth0 mtu 1450", "eth0 mtu 1450", "eth0 mtu 1450", "eth0 mtu 1450");
 
     grcAsUser(Duration.ofMinutes(1), "cancel", rid).orFail("grc cancel " + rid);
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {

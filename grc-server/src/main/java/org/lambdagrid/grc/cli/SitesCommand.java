@@ -10,7 +10,10 @@ import org.lambdagrid.proto.v1.SiteInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
-/** {@code grc sites}: the registered sites, their capacity and address ranges. */
+/**
+ * {@code grc sites}: the registered sites, their capacity and address ranges, and a routed site's
+ * overlay endpoint and underlay MTU.
+ */
 @Command(name = "sites", description = "List the registered sites.")
 final class SitesCommand extends Subcommand {
   @Mixin
@@ -25,13 +28,22 @@ final class SitesCommand extends Subcommand {
         out().println(Output.json(r));
         return 0;
       }
+      // The OVERLAY column (a routed site's VTEP endpoint) only when some site is routed.
+      boolean routed = r.getSitesList().stream().anyMatch(SiteInfo::hasOverlay);
       List<String[]> rows = new ArrayList<>();
-      rows.add(new String[] {"NAME", "CRM", "NODES", "IN USE", "RANGES"});
+      rows.add(routed ? new String[] {"NAME", "CRM", "NODES", "IN USE", "RANGES", "OVERLAY"}
+          : new String[] {"NAME", "CRM", "NODES", "IN USE", "RANGES"});
       for (SiteInfo s : r.getSitesList()) {
-        rows.add(new String[] {s.getName(), s.getCrmEndpoint(),
+        String[] row = {s.getName(), s.getCrmEndpoint(),
             String.valueOf(s.getNodeCapacity()), String.valueOf(s.getNodesInUse()),
             s.getRangesList().stream().map(AddressRange::getCidr)
-                .collect(Collectors.joining(","))});
+                .collect(Collectors.joining(","))};
+        if (routed) {
+          row = java.util.Arrays.copyOf(row, 6);
+          row[5] = s.hasOverlay() ? s.getOverlay().getEndpoint() + " mtu " + s.getOverlay().getUnderlayMtu()
+              : "-";
+        }
+        rows.add(row);
       }
       Output.table(out(), rows);
       out().flush();

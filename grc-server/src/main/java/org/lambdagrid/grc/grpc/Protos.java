@@ -14,6 +14,10 @@ final class Protos {
         .setCrmEndpoint(site.crmEndpoint().toString()).setNodeCapacity(site.nodeCapacity())
         .setNodesInUse(nodesInUse).setRegisteredAt(ProtoTime.toProto(site.registeredAt()));
     site.ranges().forEach(r -> b.addRanges(AddressRange.newBuilder().setCidr(r.toString())));
+    if (site.overlay() != null) {
+      b.setOverlay(org.lambdagrid.proto.v1.SiteOverlay.newBuilder().setEndpoint(site.overlay().endpoint())
+          .setNetns(site.overlay().netns()).setUnderlayMtu(site.overlay().underlayMtu()));
+    }
     return b.build();
   }
 }

@@ -44,9 +44,11 @@ public final class SiteRegistryServiceImpl extends SiteRegistryServiceGrpc.SiteR
       List<String> ranges = req.getRangesList().stream().map(AddressRange::getCidr)
           .collect(Collectors.toList());
       Site site = registry.register(req.getName(), req.getCrmEndpoint(), req.getNodeCapacity(),
-          ranges, req.getSlotsPerNode());
-      log.info("site '{}' registered: CRM {}, {} nodes, ranges {}", site.name(),
-          site.crmEndpoint(), site.nodeCapacity(), site.ranges());
+          ranges, req.getSlotsPerNode(), req.hasOverlay() ? new Site.Overlay(req.getOverlay().getEndpoint(),
+              req.getOverlay().getNetns(), req.getOverlay().getUnderlayMtu()) : null);
+      log.info("site '{}' registered: CRM {}, {} nodes, ranges {}{}", site.name(),
+          site.crmEndpoint(), site.nodeCapacity(), site.ranges(),
+          site.overlay() == null ? "" : ", overlay endpoint " + site.overlay().endpoint());
       out.onNext(RegisterSiteResponse.newBuilder()
           .setSite(Protos.siteInfo(site, nodesInUse.applyAsInt(site.name()))).build());
       out.onCompleted();

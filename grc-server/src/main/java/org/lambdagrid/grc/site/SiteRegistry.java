@@ -78,6 +78,17 @@ public final class SiteRegistry {
    */
   public synchronized Site register(String name, String crmEndpoint, int nodeCapacity,
       List<String> ranges, int slotsPerNode) {
+    return register(name, crmEndpoint, nodeCapacity, ranges, slotsPerNode, null);
+  }
+
+  /**
+   * As {@link #register(String, String, int, List, int)}, for a routed site with {@code overlay}
+   * (null: not routed). INVALID_ARGUMENT naming {@code overlay.endpoint}, {@code overlay.netns}
+   * or {@code overlay.underlay_mtu} for a bad value; ALREADY_EXISTS when another site registered
+   * the same endpoint (in the same namespace). An underlay MTU of 0 means 1500.
+   */
+  public synchronized Site register(String name, String crmEndpoint, int nodeCapacity,
+      List<String> ranges, int slotsPerNode, Site.Overlay overlay) {
     if (name == null || !NAME.matcher(name).matches()) {
       throw Errors.invalid("name", name, "is not a site name (lower-case letter, then up to 15 of"
           + " a-z, 0-9, '-')");
@@ -123,6 +134,7 @@ public final class SiteRegistry {
       parsed.add(cidr);
     }
     parsed.sort(Comparator.naturalOrder());
+    Site.Overlay ov = overlay == null ? null : overlay(name, overlay);
     if (sites.containsKey(name)) {
       long held = nodes.peakFromNow(name);
       if (nodeCapacity < held) {
@@ -137,10 +149,47 @@ public final class SiteRegistry {
       }
     }
     Site site = new Site(name, endpoint, nodeCapacity, parsed,
-        slotsPerNode == 0 ? 1 : slotsPerNode, clock.instant());
+        slotsPerNode == 0 ? 1 : slotsPerNode, clock.instant(), ov);
     ledger.accept(site);
     sites.put(name, site);
     return site;
+  }
+
+  /** IPv4 dotted quad, each part 0..255 without leading zeros. */
+  private static final Pattern IPV4 = Pattern.compile(
+      "((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])");
+  /** What {@code ip netns} accepts as a name, conservatively. */
+  private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}");
+
+  private Site.Overlay overlay(String name, Site.Overlay o) {
+    String ep = o.endpoint() == null ? "" : o.endpoint();
+    if (!IPV4.matcher(ep).matches()) {
+      throw Errors.invalid("overlay.endpoint", ep, "is not an IPv4 address (the site's VTEP on the"
+          + " routed underlay)");
+    }
+    int first = Integer.parseInt(ep.substring(0, ep.indexOf('.')));
+    if (first == 0 || first == 127 || first >= 224) {
+      throw Errors.invalid("overlay.endpoint", ep, "is not a unicast address another site can reach");
+    }
+    String netns = o.netns() == null ? "" : o.netns();
+    if (!netns.isEmpty() && !NETNS.matcher(netns).matches()) {
+      throw Errors.invalid("overlay.netns", netns, "is not a network namespace name (1-64 of A-Z a-z"
+          + " 0-9 _ . -, not starting with . or -)");
+    }
+    int mtu = o.underlayMtu() == 0 ? 1500 : o.underlayMtu();
+    if (mtu < 1330 || mtu > 65535) {
+      throw Errors.invalid("overlay.underlay_mtu", o.underlayMtu(), "is not 1330..65535 (the"
+          + " overlay's MTU is 50 less and must be at least 1280)");
+    }
+    for (Site other : sites.values()) {
+      if (!other.name().equals(name) && other.overlay() != null && other.overlay().endpoint().equals(ep)
+          && other.overlay().netns().equals(netns)) {
+        throw Errors.alreadyExists("site '" + name + "': overlay.endpoint '" + ep + "'"
+            + (netns.isEmpty() ? "" : " in netns '" + netns + "'") + " is already site '" + other.name()
+            + "''s; each routed site needs its own endpoint");
+      }
+    }
+    return new Site.Overlay(ep, netns, mtu);
   }
 
   /** The part of Ipv4Cidr's message after the quoted input, e.g. ": prefix must be 0..32". */

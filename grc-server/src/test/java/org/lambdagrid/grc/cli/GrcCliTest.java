@@ -181,6 +181,18 @@ class GrcCliTest {
     assertThat(grc("--grc", endpoint, "sites")).isZero();
     assertThat(out.toString().lines()).hasSize(3);
     assertThat(out.toString()).contains("NAME").contains("a.fake:7301").contains("10.10.0.0/16");
+    assertThat(out.toString()).as("no routed site: no OVERLAY column").doesNotContain("OVERLAY");
+  }
+
+  @Test
+  void sitesShowsARoutedSitesOverlayEnd() {
+    server.registry().register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1,
+        new org.lambdagrid.grc.site.Site.Overlay("172.31.255.6", "", 1550));
+    assertThat(grc("--grc", endpoint, "sites")).isZero();
+    List<String> lines = out.toString().lines().toList();
+    assertThat(lines.get(0)).contains("OVERLAY");
+    assertThat(lines.get(1)).startsWith("a ").endsWith("-");
+    assertThat(lines.get(2)).startsWith("b ").endsWith("172.31.255.6 mtu 1550");
   }
 
   @Test

@@ -106,6 +106,23 @@ class GridServiceTest {
   }
 
   @Test
+  void aRoutedSitesOverlayEndIsRegisteredAndListedAndABadOneIsRefusedNamingTheField() {
+    RegisterSiteRequest.Builder c = RegisterSiteRequest.newBuilder().setName("c")
+        .setCrmEndpoint(FakeSites.endpoint("c")).setNodeCapacity(2)
+        .addRanges(AddressRange.newBuilder().setCidr("10.3.0.0/24"));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "overlay.endpoint: 'vtep-c'", () -> sites.registerSite(
+        c.clone().setOverlay(org.lambdagrid.proto.v1.SiteOverlay.newBuilder().setEndpoint("vtep-c")).build()));
+    assertThat(grid.listSites(ListSitesRequest.getDefaultInstance()).getSitesCount()).isEqualTo(2);
+    SiteInfo info = sites.registerSite(c.setOverlay(org.lambdagrid.proto.v1.SiteOverlay.newBuilder()
+        .setEndpoint("172.31.255.10").setNetns("lg-site-c")).build()).getSite();
+    assertThat(info.getOverlay().getEndpoint()).isEqualTo("172.31.255.10");
+    assertThat(info.getOverlay().getUnderlayMtu()).as("default").isEqualTo(1500);
+    List<SiteInfo> list = grid.listSites(ListSitesRequest.getDefaultInstance()).getSitesList();
+    assertThat(list).filteredOn(SiteInfo::hasOverlay).extracting(SiteInfo::getName).containsExactly("c");
+    assertThat(list.get(2).getOverlay().getNetns()).isEqualTo("lg-site-c");
+  }
+
+  @Test
   void badRegistrationsGetSpecificCodesNamingTheField() {
     assertStatus(Status.Code.INVALID_ARGUMENT, "ranges[1]: '10.0.0.0/33' is not a CIDR block",
         () -> register("c", "10.1.0.0/24", "10.0.0.0/33"));

@@ -88,4 +88,34 @@ class SiteRegistryTest {
     assertThat(registry.register("a", "h:9", 4, List.of("10.0.0.0/24"), 2).crmEndpoint().port())
         .isEqualTo(9);
   }
+
+  @Test
+  void aRoutedSitesOverlayEndIsKeptWithDefaultsAndBadOnesAreRefusedNamingFieldAndValue() {
+    Site a = registry.register("alpha", "h:1", 1, List.of("10.1.0.0/24"), 1,
+        new Site.Overlay("172.31.255.2", null, 0));
+    assertThat(a.overlay()).isEqualTo(new Site.Overlay("172.31.255.2", "", 1500));
+    refused(Status.Code.INVALID_ARGUMENT, () -> registry.register("bravo", "h:2", 1, List.of("10.2.0.0/24"), 1,
+        new Site.Overlay("172.31.256.6", "", 1550)))
+        .withMessageStartingWith("overlay.endpoint: '172.31.256.6'");
+    refused(Status.Code.INVALID_ARGUMENT, () -> registry.register("bravo", "h:2", 1, List.of("10.2.0.0/24"), 1,
+        new Site.Overlay("224.0.0.5", "", 1550)))
+        .withMessageStartingWith("overlay.endpoint: '224.0.0.5'").withMessageContaining("unicast");
+    refused(Status.Code.INVALID_ARGUMENT, () -> registry.register("bravo", "h:2", 1, List.of("10.2.0.0/24"), 1,
+        new Site.Overlay("172.31.255.6", "../x", 1550)))
+        .withMessageStartingWith("overlay.netns: '../x'");
+    refused(Status.Code.INVALID_ARGUMENT, () -> registry.register("bravo", "h:2", 1, List.of("10.2.0.0/24"), 1,
+        new Site.Overlay("172.31.255.6", "", 1200)))
+        .withMessageStartingWith("overlay.underlay_mtu: '1200'");
+    // Another site's endpoint: a clash, naming both sites.
+    refused(Status.Code.ALREADY_EXISTS, () -> registry.register("bravo", "h:2", 1, List.of("10.2.0.0/24"), 1,
+        new Site.Overlay("172.31.255.2", "", 1550)))
+        .withMessageContaining("overlay.endpoint '172.31.255.2'").withMessageContaining("site 'alpha'");
+    // Nothing of the refused registrations was kept.
+    assertThat(registry.list()).extracting(Site::name).containsExactly("alpha");
+    // The same endpoint in another namespace (the testbed's sites) is fine; alpha re-registering its own too.
+    assertThat(registry.register("bravo", "h:2", 1, List.of("10.2.0.0/24"), 1,
+        new Site.Overlay("172.31.255.2", "lg-site-bravo", 1550)).overlay().netns()).isEqualTo("lg-site-bravo");
+    assertThat(registry.register("alpha", "h:1", 1, List.of("10.1.0.0/24"), 1,
+        new Site.Overlay("172.31.255.2", "", 9000)).overlay().underlayMtu()).isEqualTo(9000);
+  }
 }

@@ -40,29 +40,34 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
   public record Link(String id, String nodeA, String nodeB, String deviceA, String deviceB, long rateBps) {}
 
   /**
-   * A routed segment's VXLAN overlay: one VXLAN device per site (a VTEP), all with the
-   * reservation's {@code vni}, each enslaved to its site's bridge, with a head-end replication
-   * FDB entry to every other site's endpoint, its MTU {@code mtu}, and its egress shaped to
-   * {@code rateBps} of its {@link Vtep}.
+   * A routed segment's VXLAN overlay: for every pair of sites the reservation joins, one VXLAN
+   * device at each end (a point-to-point tunnel to the other end's endpoint), all with the
+   * reservation's {@code vni}. Each device is enslaved to its site's bridge as an isolated port
+   * (the bridge never forwards between two tunnels, so the full mesh has no loop: split horizon),
+   * has MTU {@code mtu}, and its egress is shaped to the pair's reserved rate, so every pair of
+   * sites gets its own rate however many sites the reservation has.
    *
    * @param vni the VXLAN network identifier, unique among the reservations this GRC holds
-   * @param port the UDP destination port (4789, the IANA one)
-   * @param mtu the VXLAN devices' MTU: the underlay's MTU less the 50 bytes of VXLAN over IPv4
-   * @param vteps one per site, in site order
+   * @param mtu the VXLAN devices' (and bridges') MTU: the smallest of the sites' underlay MTUs
+   *     less the 50 bytes of VXLAN over IPv4
+   * @param vteps one per ordered pair of sites (site, peer), in site then peer order
    */
-  public record Overlay(int vni, int port, int mtu, List<Vtep> vteps) {
+  public record Overlay(int vni, int mtu, List<Vtep> vteps) {
     public Overlay {
       vteps = List.copyOf(vteps);
     }
   }
 
   /**
-   * One site's end of the overlay: the VXLAN {@code device} is created in network namespace
-   * {@code netns} (the site's underlay; empty: this one), where {@code endpoint} is the site's
-   * underlay address, then moved to the namespace the bridges live in. Its egress carries at most
-   * {@code rateBps}: the sum of the reservation's bandwidth between this site and the others.
+   * One end of one pair's tunnel: the VXLAN {@code device} of {@code site} towards {@code peer}.
+   * It is created in network namespace {@code netns} (the site's underlay; empty: this one),
+   * where {@code endpoint} is the site's underlay address, sending to {@code peerEndpoint} on UDP
+   * port {@code port} (the pair's: two tunnels with the same VNI in one namespace need different
+   * ports), then moved to the namespace the bridges live in. Its egress carries at most
+   * {@code rateBps}, the reservation's bandwidth between the two sites.
    */
-  public record Vtep(String site, String netns, String endpoint, String device, long rateBps) {}
+  public record Vtep(String site, String peer, String netns, String endpoint, String peerEndpoint, int port,
+      String device, long rateBps) {}
 
   public Segment {
     bridges = List.copyOf(bridges);
@@ -74,56 +79,104 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
     this(reservationId, tag, bridges, links, null);
   }
 
-  /** A site's underlay end for {@link #planOverlay}: its namespace (may be empty) and address. */
-  public record Endpoint(String netns, String address) {}
+  /**
+   * A site's underlay end for {@link #planOverlay}: its namespace (may be empty), address, and
+   * the underlay's MTU there.
+   */
+  public record Endpoint(String netns, String address, int underlayMtu) {
+    public Endpoint {
+      netns = netns == null ? "" : netns;
+    }
+
+    /** With the usual 1500-byte underlay. */
+    public Endpoint(String netns, String address) {
+      this(netns, address, 1500);
+    }
+  }
 
   /**
    * Plans a routed segment: a bridge per site of {@code bps} and a VXLAN overlay with {@code vni}
-   * between the sites' {@code endpoints}. INVALID_ARGUMENT naming the field for a non-positive
-   * rate, a VNI outside 1..16777215 or an MTU below 1280; FAILED_PRECONDITION for a site without
-   * an endpoint.
+   * between the sites' {@code endpoints}, one tunnel per pair of {@code bps} at its rate.
+   * INVALID_ARGUMENT naming the field for a non-positive rate, a VNI outside 1..16777215 or an
+   * underlay MTU that leaves less than 1280 bytes; FAILED_PRECONDITION for a site without an
+   * endpoint, two sites sharing one namespace's endpoint, or more than
+   * {@link SegmentNames#MAX_INDEX} + 1 tunnel ends.
    */
-  public static Segment planOverlay(String reservationId, String tag, int vni, int underlayMtu,
-      Map<String, Endpoint> endpoints, Map<SitePair, Long> bps) {
+  public static Segment planOverlay(String reservationId, String tag, int vni, Map<String, Endpoint> endpoints,
+      Map<SitePair, Long> bps) {
     if (bps.isEmpty()) {
       throw Errors.invalid("bandwidth", bps, "names no pair of sites");
     }
     if (vni < 1 || vni > 0xFFFFFF) {
       throw Errors.invalid("overlay.vni", vni, "must be 1..16777215");
     }
-    if (underlayMtu - VXLAN_OVERHEAD < 1280) {
-      throw Errors.invalid("overlay.underlay_mtu", underlayMtu, "leaves less than 1280 bytes inside VXLAN");
-    }
-    Map<String, Long> rate = new TreeMap<>();
+    TreeMap<SitePair, Long> pairs = new TreeMap<>();
+    TreeSet<String> sites = new TreeSet<>();
     for (Map.Entry<SitePair, Long> e : bps.entrySet()) {
       SitePair p = e.getKey();
       if (e.getValue() == null || e.getValue() <= 0) {
         throw Errors.invalid("bandwidth[" + p + "]", e.getValue(), "must be a positive bit/s");
       }
-      rate.merge(p.a(), e.getValue(), CoAllocator::saturatingAdd);
-      rate.merge(p.b(), e.getValue(), CoAllocator::saturatingAdd);
+      pairs.put(p, e.getValue());
+      sites.add(p.a());
+      sites.add(p.b());
+    }
+    int mtu = Integer.MAX_VALUE;
+    for (String site : sites) {
+      Endpoint ep = endpoints.get(site);
+      if (ep == null) {
+        throw Errors.precondition("testbed network: site " + site + " of reservation " + reservationId
+            + " is not routed (its CRM registered no overlay endpoint: crm.yaml overlay.endpoint), but another"
+            + " site of it is; a reservation's sites are all routed or all joined at layer 2");
+      }
+      if (ep.underlayMtu() - VXLAN_OVERHEAD < 1280) {
+        throw Errors.invalid("overlay.underlay_mtu", ep.underlayMtu(), "of site " + site
+            + " leaves less than 1280 bytes inside VXLAN");
+      }
+      mtu = Math.min(mtu, ep.underlayMtu() - VXLAN_OVERHEAD);
+      for (String other : sites.headSet(site)) {
+        Endpoint o = endpoints.get(other);
+        if (o.netns().equals(ep.netns())) { // a pair's two tunnels would share VNI and port there
+          throw Errors.precondition("testbed network: sites " + other + " and " + site + " of reservation "
+              + reservationId + " have their overlay endpoints in the same network namespace ("
+              + (ep.netns().isEmpty() ? "this one" : ep.netns()) + "); each routed site needs its own");
+        }
+      }
+    }
+    if (pairs.size() * 2 > SegmentNames.MAX_INDEX + 1) {
+      throw Errors.precondition("testbed network: reservation " + reservationId + " joins " + pairs.size()
+          + " pairs of routed sites; at most " + (SegmentNames.MAX_INDEX + 1) / 2);
     }
     List<Bridge> bridges = new ArrayList<>();
-    List<Vtep> vteps = new ArrayList<>();
     int i = 0;
-    for (Map.Entry<String, Long> e : rate.entrySet()) {
-      Endpoint ep = endpoints.get(e.getKey());
-      if (ep == null) {
-        throw Errors.precondition("testbed network: site " + e.getKey() + " of reservation " + reservationId
-            + " has no overlay endpoint (network.overlay.sites." + e.getKey() + ".endpoint)");
-      }
-      bridges.add(new Bridge(e.getKey(), SegmentNames.bridge(tag, i)));
-      vteps.add(new Vtep(e.getKey(), ep.netns() == null ? "" : ep.netns(), ep.address(),
-          SegmentNames.vxlan(tag, i), e.getValue()));
-      i++;
+    for (String site : sites) {
+      bridges.add(new Bridge(site, SegmentNames.bridge(tag, i++)));
     }
-    return new Segment(reservationId, tag, bridges, List.of(),
-        new Overlay(vni, VXLAN_PORT, underlayMtu - VXLAN_OVERHEAD, vteps));
+    Map<SitePair, Integer> portOf = new TreeMap<>();
+    int k = 0;
+    for (SitePair p : pairs.keySet()) {
+      portOf.put(p, VXLAN_PORT + k++);
+    }
+    List<Vtep> vteps = new ArrayList<>();
+    int x = 0;
+    for (String site : sites) {
+      for (String peer : sites) {
+        SitePair p = peer.equals(site) ? null : SitePair.of(site, peer);
+        if (p == null || !pairs.containsKey(p)) {
+          continue;
+        }
+        Endpoint ep = endpoints.get(site);
+        Endpoint pe = endpoints.get(peer);
+        vteps.add(new Vtep(site, peer, ep.netns(), ep.address(), pe.address(), portOf.get(p),
+            SegmentNames.vxlan(tag, x++), pairs.get(p)));
+      }
+    }
+    return new Segment(reservationId, tag, bridges, List.of(), new Overlay(vni, mtu, vteps));
   }
 
   /** Bytes VXLAN over IPv4 adds to a frame: outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8. */
   public static final int VXLAN_OVERHEAD = 50;
-  /** The IANA VXLAN port. */
+  /** The IANA VXLAN port: the first pair's; the n-th pair (in site order) uses this + n. */
   public static final int VXLAN_PORT = 4789;
 
   /**

@@ -46,6 +46,9 @@ public final class TestbedNetwork {
   /** The state file: the plan, and whether every command of the build ran. */
   record StateFile(int version, boolean complete, Segment segment) {}
 
+  /** 2: an overlay has a tunnel per pair of sites (1 had one device per site). */
+  static final int VERSION = 2;
+
   private final Path stateDir;
   private final CommandRunner runner;
   private final Duration timeout;
@@ -111,7 +114,7 @@ public final class TestbedNetwork {
         }
       }
     }
-    write(new StateFile(1, false, s));
+    write(new StateFile(VERSION, false, s));
     for (List<String> argv : buildCommands(s)) {
       HostCommand.Result r = runner.run(argv, timeout);
       if (!r.ok()) {
@@ -126,7 +129,7 @@ public final class TestbedNetwork {
             + s.reservationId() + " failed: " + r.describe() + "; " + cleanup);
       }
     }
-    write(new StateFile(1, true, s));
+    write(new StateFile(VERSION, true, s));
   }
 
   /**
@@ -197,12 +200,12 @@ public final class TestbedNetwork {
   }
 
   /**
-   * The commands that build a routed segment: per site a bridge and a VXLAN device (created in the
-   * site's underlay namespace with the site's endpoint as its local address, no learning, then
-   * moved here), enslaved to the bridge, an all-zeros FDB entry per other site (head-end
-   * replication: broadcast and unknown unicast go to every other site's endpoint), the overlay's
-   * MTU on the bridge and the VXLAN device, htb at the site's rate on the VXLAN egress; then
-   * everything up.
+   * The commands that build a routed segment: per site a bridge with the overlay's MTU; per
+   * pair of sites and end a VXLAN device (created in the site's underlay namespace with the
+   * site's endpoint as its local address and the peer's as its remote, the pair's UDP port, no
+   * learning, then moved here), enslaved to the site's bridge as an isolated port (no bridge
+   * forwards tunnel to tunnel: the full mesh needs no spanning tree), the overlay's MTU, htb at
+   * the pair's rate on its egress; then everything up.
    */
   static List<List<String>> overlayCommands(Segment s) {
     Segment.Overlay o = s.overlay();
@@ -214,7 +217,8 @@ public final class TestbedNetwork {
     }
     for (Segment.Vtep v : o.vteps()) {
       List<String> add = new ArrayList<>(List.of("ip", "link", "add", "name", v.device(), "type", "vxlan",
-          "id", String.valueOf(o.vni()), "local", v.endpoint(), "dstport", String.valueOf(o.port()), "nolearning"));
+          "id", String.valueOf(o.vni()), "local", v.endpoint(), "remote", v.peerEndpoint(),
+          "dstport", String.valueOf(v.port()), "nolearning"));
       if (!v.netns().isEmpty()) {
         add.addAll(1, List.of("-n", v.netns()));
         c.add(add);
@@ -227,11 +231,7 @@ public final class TestbedNetwork {
       c.add(List.of("ip", "link", "set", "dev", v.device(), "addrgenmode", "none"));
       c.add(List.of("ip", "link", "set", "dev", v.device(), "mtu", String.valueOf(o.mtu())));
       c.add(List.of("ip", "link", "set", "dev", v.device(), "master", s.bridgeOf(v.site()).orElseThrow()));
-      for (Segment.Vtep peer : o.vteps()) {
-        if (!peer.site().equals(v.site())) {
-          c.add(List.of("bridge", "fdb", "append", "00:00:00:00:00:00", "dev", v.device(), "dst", peer.endpoint()));
-        }
-      }
+      c.add(List.of("bridge", "link", "set", "dev", v.device(), "isolated", "on"));
       c.add(List.of("tc", "qdisc", "replace", "dev", v.device(), "root", "handle", "1:", "htb", "default", "1"));
       c.add(List.of("tc", "class", "replace", "dev", v.device(), "parent", "1:", "classid", "1:1", "htb",
           "rate", v.rateBps() + "bit", "ceil", v.rateBps() + "bit", "quantum", String.valueOf(quantum(v.rateBps()))));

@@ -11,6 +11,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.grc.reservation.CalendarNetworkResourceManager;
@@ -57,24 +58,30 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   private final Overlay overlay;
 
   /**
-   * Routed sites: those with an entry in {@code endpoints} are joined by a VXLAN overlay instead
-   * of veth links; each reservation between them gets its own VNI from {@code vniMin..vniMax}
-   * (the lowest one no segment this provider plans or has recorded uses).
-   *
-   * @param underlayMtu the MTU of the routed network between the sites' endpoints
+   * Routed sites: a site whose {@code endpoints} lookup answers (in the GRC: whose CRM registered
+   * an overlay endpoint, crm.yaml {@code overlay:}) is joined to the other sites of a reservation
+   * by a VXLAN overlay instead of veth links; each reservation between routed sites gets its own
+   * VNI from {@code vniMin..vniMax} (the lowest one no segment this provider plans or has
+   * recorded uses). The lookup is asked at prepare, so a site that registers or changes its
+   * endpoint affects the reservations prepared afterwards; built segments keep what they recorded.
    */
-  public record Overlay(int vniMin, int vniMax, int underlayMtu, Map<String, Segment.Endpoint> endpoints) {
+  public record Overlay(int vniMin, int vniMax, Function<String, Optional<Segment.Endpoint>> endpoints) {
     public Overlay {
       if (vniMin < 1 || vniMax > 0xFFFFFF || vniMin > vniMax) {
         throw new IllegalArgumentException("overlay.vni_range: " + vniMin + "-" + vniMax
             + " is not a range within 1-16777215");
       }
-      endpoints = Map.copyOf(endpoints);
+    }
+
+    /** A fixed set of routed sites (tests). */
+    public static Overlay of(int vniMin, int vniMax, Map<String, Segment.Endpoint> endpoints) {
+      Map<String, Segment.Endpoint> copy = Map.copyOf(endpoints);
+      return new Overlay(vniMin, vniMax, site -> Optional.ofNullable(copy.get(site)));
     }
 
     /** No routed site. */
     public static Overlay none() {
-      return new Overlay(1, 0xFFFFFF, 1500, Map.of());
+      return of(1, 0xFFFFFF, Map.of());
     }
   }
 
@@ -258,13 +265,16 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
 
   /** The segment for {@code bps}: an overlay when a site of it is routed, else veth links. */
   private Segment plan(String reservationId, Map<org.lambdagrid.common.reservation.SitePair, Long> bps) {
-    boolean routed = bps.keySet().stream()
-        .anyMatch(p -> overlay.endpoints().containsKey(p.a()) || overlay.endpoints().containsKey(p.b()));
-    if (!routed) {
+    Map<String, Segment.Endpoint> endpoints = new java.util.TreeMap<>();
+    for (org.lambdagrid.common.reservation.SitePair p : bps.keySet()) {
+      for (String site : List.of(p.a(), p.b())) {
+        overlay.endpoints().apply(site).ifPresent(e -> endpoints.put(site, e));
+      }
+    }
+    if (endpoints.isEmpty()) {
       return Segment.plan(reservationId, freshTag(reservationId), allocator.topology(), bps);
     }
-    return Segment.planOverlay(reservationId, freshTag(reservationId), freshVni(reservationId),
-        overlay.underlayMtu(), overlay.endpoints(), bps);
+    return Segment.planOverlay(reservationId, freshTag(reservationId), freshVni(reservationId), endpoints, bps);
   }
 
   private int freshVni(String reservationId) {

@@ -224,7 +224,7 @@ class TestbedNetworkProviderTest {
     String[] r = vniRange.split("-");
     return new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")), clock,
         Duration.ofSeconds(120), new TestbedNetwork(dir, kernel, Duration.ofSeconds(1)),
-        new TestbedNetworkProvider.Overlay(Integer.parseInt(r[0]), Integer.parseInt(r[1]), 1500, Map.of(
+        TestbedNetworkProvider.Overlay.of(Integer.parseInt(r[0]), Integer.parseInt(r[1]), Map.of(
             "alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2"),
             "bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6"))));
   }
@@ -252,5 +252,36 @@ class TestbedNetworkProviderTest {
     assertThat(kernel.links).noneMatch(d -> d.startsWith("lgn" + tag));
     assertThat(p.prepare("r4", W, ab100).join()).isEqualTo(Vote.prepared());
     assertThat(p.segment("r4").orElseThrow().overlay().vni()).isEqualTo(4096);
+  }
+
+  @Test
+  void aSiteIsRoutedOnceItsRegistrationCarriesAnEndpointAndAMixedReservationIsRefusedNamingTheSite() {
+    Map<String, Segment.Endpoint> registered = new java.util.concurrent.ConcurrentHashMap<>();
+    TestbedNetworkProvider p = new TestbedNetworkProvider("network:testbed",
+        new CoAllocator(SegmentTest.star("alpha", "bravo")), clock, Duration.ofSeconds(120),
+        new TestbedNetwork(dir, kernel, Duration.ofSeconds(1)),
+        new TestbedNetworkProvider.Overlay(4096, 4096, site -> java.util.Optional.ofNullable(registered.get(site))));
+    Ask.Bandwidth ab = new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), 100 * M));
+    // Nobody registered an endpoint: layer 2 (veth links).
+    assertThat(p.prepare("r1", W, ab).join()).isEqualTo(Vote.prepared());
+    assertThat(p.segment("r1").orElseThrow().overlay()).isNull();
+    assertThat(p.segment("r1").orElseThrow().links()).isNotEmpty();
+    // Only alpha is routed: refused, naming bravo and where its endpoint would come from.
+    registered.put("alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2", 1550));
+    Vote v = p.prepare("r2", W, ab).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.toString()).contains("bravo", "crm.yaml overlay.endpoint");
+    // Both: an overlay with the registered endpoints and the smaller underlay's MTU less 50.
+    registered.put("bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6", 1500));
+    assertThat(p.prepare("r3", W, ab).join()).isEqualTo(Vote.prepared());
+    Segment.Overlay o = p.segment("r3").orElseThrow().overlay();
+    assertThat(o.vni()).isEqualTo(4096);
+    assertThat(o.mtu()).isEqualTo(1450);
+    assertThat(o.vteps()).extracting(Segment.Vtep::endpoint, Segment.Vtep::peerEndpoint).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("172.31.255.2", "172.31.255.6"),
+        org.assertj.core.groups.Tuple.tuple("172.31.255.6", "172.31.255.2"));
+    // The one VNI of the range is taken: the next routed reservation is refused naming the range.
+    assertThat(p.prepare("r4", W, ab).join().toString()).contains("overlay.vni_range 4096-4096");
+    assertThat(kernel.links).isEmpty();
   }
 }

@@ -194,14 +194,14 @@ class TestbedNetworkTest {
   }
 
   static Segment routed(String id, String tag, int vni) {
-    return Segment.planOverlay(id, tag, vni, 1550,
-        Map.of("alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2"),
-            "bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6")),
+    return Segment.planOverlay(id, tag, vni,
+        Map.of("alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2", 1550),
+            "bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6", 1550)),
         Map.of(SitePair.of("alpha", "bravo"), 200 * M));
   }
 
   @Test
-  void aRoutedSegmentIsAVxlanPerSiteMadeInItsNamespaceWithPeersMtuAndShaping() {
+  void aRoutedSegmentIsATunnelPerSiteMadeInItsNamespaceWithItsPeerMtuIsolationAndShaping() {
     Segment s = routed("r1", "abc123", 4096);
     assertThat(s.links()).isEmpty();
     assertThat(s.bridgeMap()).containsEntry("alpha", "lgnabc123b0").containsEntry("bravo", "lgnabc123b1");
@@ -209,23 +209,57 @@ class TestbedNetworkTest {
     net().build(s);
     List<String> m = kernel.mutations();
     assertThat(m).contains(
-        "ip -n lg-site-alpha link add name lgnabc123x0 type vxlan id 4096 local 172.31.255.2 dstport 4789 nolearning",
+        "ip -n lg-site-alpha link add name lgnabc123x0 type vxlan id 4096 local 172.31.255.2 remote 172.31.255.6"
+            + " dstport 4789 nolearning",
+        "ip -n lg-site-bravo link add name lgnabc123x1 type vxlan id 4096 local 172.31.255.6 remote 172.31.255.2"
+            + " dstport 4789 nolearning",
         "ip -n lg-site-alpha link set dev lgnabc123x0 netns 1",
         "ip link set dev lgnabc123x0 mtu 1500",
         "ip link set dev lgnabc123b0 mtu 1500",
         "ip link set dev lgnabc123x0 master lgnabc123b0",
-        "bridge fdb append 00:00:00:00:00:00 dev lgnabc123x0 dst 172.31.255.6",
-        "bridge fdb append 00:00:00:00:00:00 dev lgnabc123x1 dst 172.31.255.2",
+        "bridge link set dev lgnabc123x0 isolated on",
+        "bridge link set dev lgnabc123x1 isolated on",
         "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 200000000bit ceil 200000000bit quantum 200000");
-    assertThat(m).noneMatch(c -> c.contains(" address ") || c.contains("addr add"));
-    // Shaped before anything goes up.
+    assertThat(m).noneMatch(c -> c.contains(" address ") || c.contains("addr add") || c.contains("fdb"));
+    // Shaped and isolated before anything goes up.
     assertThat(m.indexOf("ip link set dev lgnabc123x1 up")).isGreaterThan(m.indexOf(
-        "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 200000000bit ceil 200000000bit quantum 200000"));
+        "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 200000000bit ceil 200000000bit quantum 200000"))
+        .isGreaterThan(m.indexOf("bridge link set dev lgnabc123x1 isolated on"));
     assertThat(kernel.links).containsExactlyInAnyOrder("lgnabc123b0", "lgnabc123b1", "lgnabc123x0", "lgnabc123x1");
     net().teardown("r1");
     assertThat(kernel.links).isEmpty();
     assertThat(TestbedNetwork.teardownOrder(s)).containsExactly("lgnabc123x1", "lgnabc123x0", "lgnabc123b1", "lgnabc123b0");
     assertThat(net().recordedAll()).isEmpty();
+  }
+
+  @Test
+  void threeRoutedSitesGetATunnelPerPairEachShapedToThePairsRateOnThePairsPort() {
+    Segment s = Segment.planOverlay("r1", "abc123", 4100,
+        Map.of("alpha", new Segment.Endpoint("lg-site-alpha", "172.31.255.2", 1550),
+            "bravo", new Segment.Endpoint("lg-site-bravo", "172.31.255.6", 1500),
+            "charlie", new Segment.Endpoint("lg-site-charlie", "172.31.255.10", 9000)),
+        Map.of(SitePair.of("alpha", "bravo"), 100 * M, SitePair.of("alpha", "charlie"), 30 * M,
+            SitePair.of("bravo", "charlie"), 7 * M));
+    // The smallest underlay sets the MTU.
+    assertThat(s.overlay().mtu()).isEqualTo(1450);
+    assertThat(s.overlay().vteps()).extracting(v -> v.site() + ">" + v.peer() + " " + v.endpoint() + ">"
+        + v.peerEndpoint() + ":" + v.port() + " " + v.device() + " " + v.rateBps()).containsExactly(
+        "alpha>bravo 172.31.255.2>172.31.255.6:4789 lgnabc123x0 100000000",
+        "alpha>charlie 172.31.255.2>172.31.255.10:4790 lgnabc123x1 30000000",
+        "bravo>alpha 172.31.255.6>172.31.255.2:4789 lgnabc123x2 100000000",
+        "bravo>charlie 172.31.255.6>172.31.255.10:4791 lgnabc123x3 7000000",
+        "charlie>alpha 172.31.255.10>172.31.255.2:4790 lgnabc123x4 30000000",
+        "charlie>bravo 172.31.255.10>172.31.255.6:4791 lgnabc123x5 7000000");
+    net().build(s);
+    List<String> m = kernel.mutations();
+    assertThat(m).contains(
+        "ip link set dev lgnabc123x1 master lgnabc123b0", "ip link set dev lgnabc123x4 master lgnabc123b2",
+        "tc class replace dev lgnabc123x3 parent 1: classid 1:1 htb rate 7000000bit ceil 7000000bit quantum 87500",
+        "tc class replace dev lgnabc123x4 parent 1: classid 1:1 htb rate 30000000bit ceil 30000000bit quantum 200000");
+    assertThat(m).filteredOn(c -> c.contains("isolated on")).hasSize(6);
+    assertThat(kernel.links).hasSize(3 + 6);
+    net().teardown("r1");
+    assertThat(kernel.links).isEmpty();
   }
 
   @Test
@@ -243,7 +277,7 @@ class TestbedNetworkTest {
   void aFailedRoutedBuildRemovesItsVxlanDevices() {
     kernel.failWhen(argv -> argv.get(0).equals("bridge") && argv.contains("lgnabc123x1"));
     assertThatThrownBy(() -> net().build(routed("r1", "abc123", 4096)))
-        .hasMessageContaining("bridge fdb append");
+        .hasMessageContaining("bridge link set dev lgnabc123x1 isolated on");
     assertThat(kernel.links).isEmpty();
     assertThat(net().recordedAll()).isEmpty();
   }
@@ -252,10 +286,15 @@ class TestbedNetworkTest {
   void overlayPlansRefuseBadInputNamingTheField() {
     Map<String, Segment.Endpoint> eps = Map.of("alpha", new Segment.Endpoint("", "172.31.255.2"));
     Map<SitePair, Long> bps = Map.of(SitePair.of("alpha", "bravo"), M);
-    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 0, 1500, eps, bps)).hasMessageContaining("overlay.vni");
-    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 1 << 24, 1500, eps, bps)).hasMessageContaining("overlay.vni");
-    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, 1300, eps, bps)).hasMessageContaining("overlay.underlay_mtu");
-    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, 1500, eps, bps))
-        .hasMessageContaining("bravo").hasMessageContaining("endpoint");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 0, eps, bps)).hasMessageContaining("overlay.vni");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 1 << 24, eps, bps)).hasMessageContaining("overlay.vni");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, Map.of(
+        "alpha", new Segment.Endpoint("a", "172.31.255.2", 1300), "bravo", new Segment.Endpoint("b", "172.31.255.6")),
+        bps)).hasMessageContaining("overlay.underlay_mtu").hasMessageContaining("1300").hasMessageContaining("alpha");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, eps, bps))
+        .hasMessageContaining("bravo").hasMessageContaining("overlay.endpoint");
+    assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, Map.of(
+        "alpha", new Segment.Endpoint("u", "172.31.255.2"), "bravo", new Segment.Endpoint("u", "172.31.255.6")), bps))
+        .hasMessageContaining("same network namespace").hasMessageContaining("alpha").hasMessageContaining("bravo");
   }
 }

@@ -26,13 +26,14 @@ import org.lambdagrid.grc.reservation.CoAllocator;
 import org.lambdagrid.grc.reservation.TwoPhaseCommit;
 
 /**
- * A routed segment on the real kernel: sites alpha and bravo each have an underlay namespace
- * ({@code lgn-ua}, {@code lgn-ub}) joined only through a router namespace ({@code lgn-uc}) by
- * /30 links in 172.31.254.0/24 (underlay MTU 1550; nothing joins them at layer 2, nothing leaves
- * the machine). One reservation at 100 Mbit/s gets a VXLAN overlay between them; a "guest" per
- * site (namespace with one veth into the site's bridge) reaches the other with full-size 1500-byte
- * frames that must not fragment, iperf3 gets 0.8-1.0 of the reserved rate, and release leaves
- * nothing. Needs root, ping and iperf3; skipped with the reason otherwise.
+ * Routed segments on the real kernel: sites alpha, bravo and charlie each have an underlay
+ * namespace ({@code lgn-ua}, {@code lgn-ub}, {@code lgn-uc}) joined only through a router
+ * namespace ({@code lgn-ur}) by /30 links in 172.31.254.0/24 (underlay MTU 1550; nothing joins
+ * them at layer 2, nothing leaves the machine). A reservation gets a VXLAN overlay between its
+ * sites; a "guest" per site (namespace with one veth into the site's bridge) reaches the others
+ * with full-size 1500-byte frames that must not fragment, iperf3 between each pair gets 0.8-1.0
+ * of that pair's reserved rate, and release leaves nothing. Needs root, ping and iperf3; skipped
+ * with the reason otherwise.
  */
 @Tag("root")
 class TestbedOverlayRootTest {
@@ -56,11 +57,12 @@ class TestbedOverlayRootTest {
     assumeTrue(net.checkHost().isEmpty(), () -> "skipped: " + net.checkHost());
     assertThat(TestbedNetworkRootTest.leftovers()).as("objects named lgn* exist before the test").isEmpty();
     underlay();
-    provider = new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo")),
+    provider = new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo", "charlie")),
         java.time.Clock.systemUTC(), Duration.ofSeconds(120), net,
-        new TestbedNetworkProvider.Overlay(4096, 4100, 1550, Map.of(
-            "alpha", new Segment.Endpoint("lgn-ua", "172.31.254.2"),
-            "bravo", new Segment.Endpoint("lgn-ub", "172.31.254.6"))));
+        TestbedNetworkProvider.Overlay.of(4096, 4100, Map.of(
+            "alpha", new Segment.Endpoint("lgn-ua", "172.31.254.2", 1550),
+            "bravo", new Segment.Endpoint("lgn-ub", "172.31.254.6", 1550),
+            "charlie", new Segment.Endpoint("lgn-uc", "172.31.254.10", 1550))));
   }
 
   @AfterEach
@@ -73,21 +75,22 @@ class TestbedOverlayRootTest {
     namespaces.forEach(ns -> sh("ip", "netns", "del", ns));
   }
 
-  /** Two site namespaces, routed through a third; no address of it in the root namespace. */
+  /** Three site namespaces, routed through a fourth; no address of it in the root namespace. */
   private void underlay() {
-    for (String ns : List.of("lgn-uc", "lgn-ua", "lgn-ub")) {
+    for (String ns : List.of("lgn-ur", "lgn-ua", "lgn-ub", "lgn-uc")) {
       ok("ip", "netns", "add", ns);
       namespaces.add(ns);
       ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
     }
-    ok("ip", "netns", "exec", "lgn-uc", "sysctl", "-qw", "net.ipv4.ip_forward=1");
-    String[][] sites = {{"lgn-ua", "172.31.254.1", "172.31.254.2"}, {"lgn-ub", "172.31.254.5", "172.31.254.6"}};
+    ok("ip", "netns", "exec", "lgn-ur", "sysctl", "-qw", "net.ipv4.ip_forward=1");
+    String[][] sites = {{"lgn-ua", "172.31.254.1", "172.31.254.2"}, {"lgn-ub", "172.31.254.5", "172.31.254.6"},
+        {"lgn-uc", "172.31.254.9", "172.31.254.10"}};
     for (String[] s : sites) {
       ok("ip", "-n", s[0], "link", "add", "name", "up0", "type", "veth", "peer", "name", "dn" + s[0].charAt(5),
-          "netns", "lgn-uc");
+          "netns", "lgn-ur");
       ok("ip", "-n", s[0], "link", "set", "dev", "up0", "mtu", "1550", "up");
-      ok("ip", "-n", "lgn-uc", "link", "set", "dev", "dn" + s[0].charAt(5), "mtu", "1550", "up");
-      ok("ip", "-n", "lgn-uc", "addr", "add", s[1] + "/30", "dev", "dn" + s[0].charAt(5));
+      ok("ip", "-n", "lgn-ur", "link", "set", "dev", "dn" + s[0].charAt(5), "mtu", "1550", "up");
+      ok("ip", "-n", "lgn-ur", "addr", "add", s[1] + "/30", "dev", "dn" + s[0].charAt(5));
       ok("ip", "-n", s[0], "addr", "add", s[2] + "/30", "dev", "up0");
       ok("ip", "-n", s[0], "route", "add", "172.31.254.0/24", "via", s[1]);
     }
@@ -98,9 +101,11 @@ class TestbedOverlayRootTest {
     commit("r1", Window.of(Instant.now(), Duration.ofMinutes(10)), 100 * M);
     Segment seg = provider.segment("r1").orElseThrow();
     assertThat(seg.overlay().vni()).isEqualTo(4096);
+    assertThat(seg.overlay().vteps()).hasSize(2);
     for (Segment.Vtep v : seg.overlay().vteps()) {
       String d = sh("ip", "-d", "link", "show", "dev", v.device()).stdout();
-      assertThat(d).as(v.device()).contains("vxlan id 4096", "local " + v.endpoint(), "mtu 1500", "dstport 4789");
+      assertThat(d).as(v.device()).contains("vxlan id 4096", "remote " + v.peerEndpoint(), "local " + v.endpoint(),
+          "mtu 1500", "dstport 4789", "isolated on");
       assertThat(sh("tc", "class", "show", "dev", v.device()).stdout()).contains("rate 100Mbit ceil 100Mbit");
     }
     Map<String, String> br = provider.siteBridges("r1");
@@ -111,23 +116,100 @@ class TestbedOverlayRootTest {
         "-M", "do", "-s", "1472", "10.99.0.2");
     assertThat(ping.ok()).as(ping.describe() + "\n" + ping.stdout()).isTrue();
 
-    Process srv = new ProcessBuilder("ip", "netns", "exec", "lgn-gb", "iperf3", "-s", "-1", "-B", "10.99.0.2",
-        "-p", "5301").redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
-    servers.add(srv);
-    for (int i = 0; i < 50 && !sh("ip", "netns", "exec", "lgn-gb", "ss", "-Hltn", "sport", "= :5301").stdout()
-        .contains(":5301"); i++) {
-      Thread.sleep(100);
-    }
-    HostCommand.Result r = sh("ip", "netns", "exec", "lgn-ga", "iperf3", "-c", "10.99.0.2", "-p", "5301", "-t", "3", "-J");
-    assertThat(r.ok()).as(r.describe()).isTrue();
-    JsonNode j = JSON.readTree(r.stdout());
-    double bps = j.path("end").path("sum_received").path("bits_per_second").asDouble();
+    double bps = iperf("lgn-ga", "lgn-gb", "10.99.0.2", 5301);
     System.out.printf("iperf3 over the VXLAN overlay (100 Mbit/s reserved): %.1f Mbit/s%n", bps / M);
     assertThat(bps).isBetween(0.8 * 100 * M, 1.0 * 100 * M);
 
-    provider.release("r1").join();
+    releaseAndCheckNothingIsLeft("r1");
+  }
+
+  @Test
+  void withThreeRoutedSitesEachPairIsShapedToItsOwnRate() throws Exception {
+    Map<SitePair, Long> bps = Map.of(SitePair.of("alpha", "bravo"), 90 * M, SitePair.of("alpha", "charlie"), 40 * M,
+        SitePair.of("bravo", "charlie"), 15 * M);
+    commit("r1", Window.of(Instant.now(), Duration.ofMinutes(10)), bps);
+    Segment seg = provider.segment("r1").orElseThrow();
+    assertThat(seg.overlay().vteps()).as("a tunnel end per ordered pair").hasSize(6);
+    Map<String, String> br = provider.siteBridges("r1");
+    guest("lgn-ga", "lgnta", br.get("alpha"), "10.99.0.1");
+    guest("lgn-gb", "lgntb", br.get("bravo"), "10.99.0.2");
+    guest("lgn-gc", "lgntc", br.get("charlie"), "10.99.0.3");
+    String[][] pairs = {{"lgn-ga", "lgn-gb", "10.99.0.2", "alpha", "bravo"},
+        {"lgn-ga", "lgn-gc", "10.99.0.3", "alpha", "charlie"}, {"lgn-gb", "lgn-gc", "10.99.0.3", "bravo", "charlie"},
+        {"lgn-gc", "lgn-ga", "10.99.0.1", "charlie", "alpha"}};
+    for (String[] p : pairs) {
+      HostCommand.Result ping = sh("ip", "netns", "exec", p[0], "ping", "-c", "2", "-i", "0.2", "-W", "2",
+          "-M", "do", "-s", "1472", p[2]);
+      assertThat(ping.ok()).as(p[0] + " -> " + p[2] + ": " + ping.describe() + "\n" + ping.stdout()).isTrue();
+    }
+    int port = 5302;
+    for (String[] p : pairs) {
+      long reserved = bps.get(SitePair.of(p[3], p[4]));
+      double got = iperf(p[0], p[1], p[2], port++);
+      System.out.printf("iperf3 %s -> %s over the 3-site overlay (%d Mbit/s reserved for the pair): %.1f Mbit/s%n",
+          p[3], p[4], reserved / M, got / M);
+      // The pair's own rate, not the site's total (alpha sends up to 130 Mbit/s in all).
+      assertThat(got).as(p[3] + " -> " + p[4]).isBetween(0.8 * reserved, 1.0 * reserved);
+    }
+    // At the same time, alpha -> bravo and alpha -> charlie each get their own pair's rate.
+    Process sb = server("lgn-gb", "10.99.0.2", 5310);
+    Process sc = server("lgn-gc", "10.99.0.3", 5311);
+    Process cb = client("lgn-ga", "10.99.0.2", 5310);
+    Process cc = client("lgn-ga", "10.99.0.3", 5311);
+    double toB = received(cb);
+    double toC = received(cc);
+    sb.destroyForcibly().waitFor();
+    sc.destroyForcibly().waitFor();
+    System.out.printf("iperf3 at once: alpha -> bravo %.1f Mbit/s (90 reserved), alpha -> charlie %.1f Mbit/s"
+        + " (40 reserved)%n", toB / M, toC / M);
+    assertThat(toB).as("alpha -> bravo, concurrently").isBetween(0.8 * 90 * M, 1.0 * 90 * M);
+    assertThat(toC).as("alpha -> charlie, concurrently").isBetween(0.8 * 40 * M, 1.0 * 40 * M);
+    releaseAndCheckNothingIsLeft("r1");
+  }
+
+  /** A one-shot iperf3 server in namespace {@code ns} on {@code addr:port}, listening when this returns. */
+  private Process server(String ns, String addr, int port) throws Exception {
+    Process srv = new ProcessBuilder("ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-B", addr,
+        "-p", String.valueOf(port)).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
+    servers.add(srv);
+    for (int i = 0; i < 50 && !sh("ip", "netns", "exec", ns, "ss", "-Hltn", "sport", "= :" + port).stdout()
+        .contains(":" + port); i++) {
+      Thread.sleep(100);
+    }
+    return srv;
+  }
+
+  /** A 3-second iperf3 client in {@code ns} to {@code addr:port}, JSON on its stdout. */
+  private Process client(String ns, String addr, int port) throws Exception {
+    Process c = new ProcessBuilder("ip", "netns", "exec", ns, "iperf3", "-c", addr, "-p", String.valueOf(port),
+        "-t", "3", "-J").redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    servers.add(c);
+    return c;
+  }
+
+  /** The received bit/s a {@link #client} reports. */
+  private static double received(Process client) throws Exception {
+    String json = new String(client.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(client.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).as("iperf3 client ended").isTrue();
+    assertThat(client.exitValue()).as(json).isZero();
+    return JSON.readTree(json).path("end").path("sum_received").path("bits_per_second").asDouble();
+  }
+
+  /** iperf3 from namespace {@code from} to a one-shot server in {@code to} at {@code addr}: received bit/s. */
+  private double iperf(String from, String to, String addr, int port) throws Exception {
+    Process srv = server(to, addr, port);
+    HostCommand.Result r = sh("ip", "netns", "exec", from, "iperf3", "-c", addr, "-p", String.valueOf(port), "-t", "3",
+        "-J");
+    assertThat(r.ok()).as(r.describe()).isTrue();
     srv.destroyForcibly().waitFor();
+    JsonNode j = JSON.readTree(r.stdout());
+    return j.path("end").path("sum_received").path("bits_per_second").asDouble();
+  }
+
+  private void releaseAndCheckNothingIsLeft(String id) throws Exception {
+    provider.release(id).join();
     hostEnds.forEach(d -> assertThat(sh("ip", "link", "del", "dev", d).ok()).as("del " + d).isTrue());
     hostEnds.clear();
     namespaces.forEach(ns -> assertThat(sh("ip", "netns", "del", ns).ok()).as("netns del " + ns).isTrue());
@@ -142,15 +224,22 @@ class TestbedOverlayRootTest {
   }
 
   private void commit(String id, Window w, long bps) {
-    CalendarSiteResourceManager alpha = new CalendarSiteResourceManager("alpha", 2, java.time.Clock.systemUTC(),
-        Duration.ofSeconds(120));
-    CalendarSiteResourceManager bravo = new CalendarSiteResourceManager("bravo", 2, java.time.Clock.systemUTC(),
-        Duration.ofSeconds(120));
-    TwoPhaseCommit.Outcome o = new TwoPhaseCommit(Duration.ofSeconds(30)).run(id, w, List.of(
-        new TwoPhaseCommit.Participant(alpha, new Ask.Nodes("alpha", 1)),
-        new TwoPhaseCommit.Participant(bravo, new Ask.Nodes("bravo", 1)),
-        new TwoPhaseCommit.Participant(provider, new Ask.Bandwidth(Map.of(SitePair.of("alpha", "bravo"), bps)))))
-        .join();
+    commit(id, w, Map.of(SitePair.of("alpha", "bravo"), bps));
+  }
+
+  private void commit(String id, Window w, Map<SitePair, Long> bps) {
+    List<TwoPhaseCommit.Participant> parts = new ArrayList<>();
+    java.util.TreeSet<String> sites = new java.util.TreeSet<>();
+    bps.keySet().forEach(p -> {
+      sites.add(p.a());
+      sites.add(p.b());
+    });
+    for (String site : sites) {
+      parts.add(new TwoPhaseCommit.Participant(new CalendarSiteResourceManager(site, 2, java.time.Clock.systemUTC(),
+          Duration.ofSeconds(120)), new Ask.Nodes(site, 1)));
+    }
+    parts.add(new TwoPhaseCommit.Participant(provider, new Ask.Bandwidth(bps)));
+    TwoPhaseCommit.Outcome o = new TwoPhaseCommit(Duration.ofSeconds(30)).run(id, w, parts).join();
     assertThat(o.committed()).as(o.problems().toString()).isTrue();
   }
 

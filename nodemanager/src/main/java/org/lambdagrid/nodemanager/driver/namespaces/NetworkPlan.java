@@ -28,16 +28,26 @@ record NetworkPlan(String netns, String hostLink, List<String> hostLines,
 
   /**
    * The plan for guest {@code id}; {@code bridge} is the bridge the veth joins (attachment
-   * BRIDGE), ignored for MACVLAN.
+   * BRIDGE), ignored for MACVLAN. Both ends of the veth get the bridge's MTU.
    */
   static NetworkPlan of(String id, GuestSpec spec, NamespacesDriverConfig config, String bridge) {
+    return of(id, spec, config, bridge, 0);
+  }
+
+  /**
+   * As above, both ends of the veth with MTU {@code mtu} (0: the kernel's default, 1500): the
+   * bridge's, so a guest on a reservation's VXLAN overlay (whose bridge has the overlay's MTU,
+   * the underlay's less 50) sends no frame the overlay would drop. A macvlan has its parent's.
+   */
+  static NetworkPlan of(String id, GuestSpec spec, NamespacesDriverConfig config, String bridge, int mtu) {
     String ns = netns(id);
     List<String> host = new ArrayList<>(List.of("netns add " + ns));
     List<String> inside = new ArrayList<>(List.of("link set lo up"));
     String hostLink;
     if (config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE) {
       hostLink = "lgv" + id;
-      host.add("link add " + hostLink + " type veth peer name eth0 netns " + ns);
+      String m = mtu > 0 ? " mtu " + mtu : "";
+      host.add("link add " + hostLink + m + " type veth peer name eth0" + m + " netns " + ns);
       host.add("link set " + hostLink + " master " + bridge + " up");
     } else {
       hostLink = "lgm" + id;

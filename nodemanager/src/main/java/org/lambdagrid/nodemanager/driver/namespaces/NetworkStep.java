@@ -25,20 +25,21 @@ final class NetworkStep implements GuestStep {
     this.config = config;
   }
 
-  private NetworkPlan networkOf(NewGuest g) {
-    return NetworkPlan.of(g.record().id(), g.spec(), config, g.bridge());
+  private NetworkPlan networkOf(NewGuest g, int mtu) {
+    return NetworkPlan.of(g.record().id(), g.spec(), config, g.bridge(), mtu);
   }
 
   @Override
   public void plan(NewGuest guest) {
-    NetworkPlan plan = networkOf(guest);
+    NetworkPlan plan = networkOf(guest, 0);
     guest.record().set(GuestRecord.NETNS, plan.netns());
     guest.record().set(GuestRecord.HOST_LINK, plan.hostLink());
   }
 
   @Override
   public void build(NewGuest guest) throws GuestException {
-    NetworkPlan plan = networkOf(guest);
+    int mtu = config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE ? mtuOf(guest.bridge()) : 0;
+    NetworkPlan plan = networkOf(guest, mtu);
     Path dir = guest.record().dir();
     ipBatch(dir.resolve(HOST_BATCH), plan.hostLines(), null);
     ipBatch(dir.resolve(GUEST_BATCH), plan.guestLines(), plan.netns());
@@ -71,6 +72,22 @@ final class NetworkStep implements GuestStep {
   /** Where {@code ip netns add} pins the namespace NAME (iproute2's NETNS_RUN_DIR). */
   static Path netnsPath(String netns) {
     return Path.of("/run/netns", netns);
+  }
+
+  /**
+   * The MTU of interface {@code dev} (sysfs), or 0 when it cannot be read (then the veth keeps the
+   * default and attaching it fails with ip's own message if the bridge is missing).
+   */
+  static int mtuOf(String dev) {
+    if (dev == null || dev.isEmpty() || dev.equals(".") || dev.equals("..") || dev.contains("/")) {
+      return 0;
+    }
+    try {
+      int mtu = Integer.parseInt(Files.readString(Path.of("/sys/class/net", dev, "mtu")).trim());
+      return mtu >= 68 ? mtu : 0;
+    } catch (IOException | NumberFormatException e) {
+      return 0;
+    }
   }
 
   static boolean linkExists(String link) {

@@ -30,6 +30,34 @@ class NetworkPlanTest {
   }
 
   @Test
+  void bothEndsOfTheVethGetTheBridgesMtu() {
+    NetworkPlan plan = NetworkPlan.of("0a1b2c3d", spec, NamespacesDriverConfig.bridge("lgbr0"), "lgnabc123b0",
+        1450);
+    assertThat(plan.hostLines()).containsExactly(
+        "netns add lg-0a1b2c3d",
+        "link add lgv0a1b2c3d mtu 1450 type veth peer name eth0 mtu 1450 netns lg-0a1b2c3d",
+        "link set lgv0a1b2c3d master lgnabc123b0 up");
+  }
+
+  @Test
+  void theMtuOfAMissingOrOddlyNamedInterfaceIsUnknown() {
+    assertThat(NetworkStep.mtuOf("lo")).isEqualTo(
+        Integer.parseInt(readOrZero("/sys/class/net/lo/mtu")));
+    assertThat(NetworkStep.mtuOf("lgnoSuchDev")).isZero();
+    assertThat(NetworkStep.mtuOf("..")).isZero();
+    assertThat(NetworkStep.mtuOf("a/b")).isZero();
+    assertThat(NetworkStep.mtuOf(null)).isZero();
+  }
+
+  private static String readOrZero(String path) {
+    try {
+      return java.nio.file.Files.readString(java.nio.file.Path.of(path)).trim();
+    } catch (java.io.IOException e) {
+      return "0";
+    }
+  }
+
+  @Test
   void aMacvlanIsMadeOnTheParentMovedInAndRenamed() {
     NamespacesDriverConfig config = NamespacesDriverConfig.macvlan("eth1")
         .withDefaultGateway("10.0.0.1");
