@@ -311,6 +311,16 @@ public final class SiteReservations {
     String name;
     String account;
     boolean earlier;
+    // The account rule may look the account's uid up (accounts.min_uid): not under the lock.
+    String mapped = "";
+    Errors.RequestException unmapped = null;
+    if (user != null && !user.isEmpty()) {
+      try {
+        mapped = settings.accounts().localAccount(user);
+      } catch (Errors.RequestException e) {
+        unmapped = e;
+      }
+    }
     synchronized (this) {
       if (id == null || id.isBlank()) {
         throw Errors.invalid("reservation_id", "", "is empty");
@@ -320,11 +330,11 @@ public final class SiteReservations {
             + " is still asking the batch system; try again");
       }
       Held existing = held.get(id);
-      account = "";
-      if (existing == null && user != null && !user.isEmpty()) {
+      if (existing == null && unmapped != null) {
         // The site refuses a user it would not run now, not when the window starts.
-        account = settings.accounts().localAccount(user);
+        throw unmapped;
       }
+      account = mapped;
       if (existing != null && !existing.range().equals(range)) {
         throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
             + " already holds range " + existing.range() + "; refusing " + range);
