@@ -136,6 +136,25 @@ class BatchReservationsTest {
   }
 
   @Test
+  void thePilotsAreSubmittedAsTheUserTheBatchReservationIsFor() {
+    SiteShares shares = new SiteShares(settings().withAccounts(new SiteAccounts(
+        Map.of("alice", "al042"), "", "", false)), starter,
+        () -> new Endpoint("127.0.0.1", 7100), clock, SiteLedger.NONE, batch);
+    open.add(shares);
+    SiteReservations rs = shares.reservations();
+    rs.prepare("r-1", hours(0, 1), 1, cidr("10.10.0.0/29"), "alice");
+    rs.commit("r-1");
+    shares.openShare("j-1", "r-1", "alice");
+    starter.failStart(0, "recorded; stop here");
+    assertThatThrownBy(() -> shares.setupNodes("j-1", new SetupParams("", List.of(),
+        Duration.ofSeconds(5), 0))).hasMessageContaining("recorded; stop here");
+    assertThat(starter.launches()).singleElement().satisfies(l -> {
+      assertThat(l.batchReservation()).isEqualTo("lg-a-r-1");
+      assertThat(l.user()).isEqualTo(batch.existing().get("lg-a-r-1").user()).isEqualTo("al042");
+    });
+  }
+
+  @Test
   void aBatchSystemRefusalIsTheSitesNoAndHoldsNothing() {
     SiteReservations rs = site().reservations();
     batch.refuseNextCreate(Status.Code.FAILED_PRECONDITION, "Slurm cannot reserve 2 nodes of"
