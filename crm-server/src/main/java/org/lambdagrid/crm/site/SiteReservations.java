@@ -340,16 +340,18 @@ public final class SiteReservations {
             + " already holds range " + existing.range() + "; refusing " + range);
       }
       h = new Held(id, window, nodes, range, user == null ? "" : user);
-      name = table.state(id).isPresent() ? null : batch.name(id);
+      try {
+        name = table.state(id).isPresent() ? null : batch.name(id);
+        if (name != null) {
+          check(h);
+        }
+      } catch (Errors.RequestException e) {
+        throw owned(e);
+      }
       if (name == null) {
         // Known here (answered from the table, nothing more held), or no batch system.
         record(h, false);
         return;
-      }
-      try {
-        check(h);
-      } catch (Errors.RequestException e) {
-        throw owned(e);
       }
       if (deleting.contains(id)) {
         throw Errors.unavailable("the batch system reservation " + batchNames.get(id)
