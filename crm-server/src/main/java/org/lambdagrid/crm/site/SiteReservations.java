@@ -221,6 +221,7 @@ public final class SiteReservations {
           claimed.put(e.getKey(), e.getValue());
         }
       }
+      toDelete.clear(); // every one is claimed here or by the call deleting it now
     }
     int left = 0;
     for (Map.Entry<String, String> e : claimed.entrySet()) {
@@ -508,8 +509,8 @@ public final class SiteReservations {
 
   /**
    * Deletes the batch reservations of holds that ended in this thread's calls (freed under the
-   * lock, {@link #toDelete}), each without the lock and within {@link #DELETE_TIME}; one that
-   * fails or is in doubt stays recorded for {@link #sweepBatch}.
+   * lock, {@link #toDelete}), without the lock and all within {@link #DELETE_TIME}; one that
+   * fails, runs out of time or is in doubt stays recorded for {@link #sweepBatch}.
    */
   private void deletePending() {
     java.util.Map<String, String> claimed = new java.util.TreeMap<>();
@@ -522,8 +523,8 @@ public final class SiteReservations {
       }
       toDelete.clear(); // what was not claimed is another call's or the sweep's
     }
-    claimed.forEach((id, name) -> deleteClaimed(id, name,
-        Deadline.after(DELETE_TIME.toMillis(), TimeUnit.MILLISECONDS)));
+    Deadline all = Deadline.after(DELETE_TIME.toMillis(), TimeUnit.MILLISECONDS);
+    claimed.forEach((id, name) -> deleteClaimed(id, name, all)); // one left over: the sweep's
   }
 
   /**
