@@ -87,6 +87,7 @@ import org.lambdagrid.crm.site.SiteSettings;
  *   prefix: ""                     # a user not in map runs as prefix + name + suffix
  *   suffix: ""                     # (default: the account of the same name)
  *   require_map: false             # true: a grid user not in map is refused (at Prepare)
+ *   min_uid: 1000                  # an account with a lower uid (a system account) is refused
  * tls:                             # required by crm-server (see TlsConfig)
  *   ca: /etc/lambdagrid/tls/ca.crt
  *   cert: /etc/lambdagrid/tls/crm-tokyo.crt   # a crm certificate whose CN is this site
@@ -173,7 +174,7 @@ public record CrmConfig(
     state = state == null ? StateConfig.defaults() : state;
     holdTime = holdTime == null || holdTime.isEmpty() ? "120s" : holdTime;
     duration("hold_time", holdTime);
-    accounts = accounts == null ? new Accounts(null, null, null, null) : accounts;
+    accounts = accounts == null ? new Accounts(null, null, null, null, null) : accounts;
   }
 
   /** Without an {@code overlay} section (the site is not routed). */
@@ -272,25 +273,32 @@ public record CrmConfig(
       java.util.Map<String, String> map,
       String prefix,
       String suffix,
-      @JsonProperty("require_map") Boolean requireMap) {
+      @JsonProperty("require_map") Boolean requireMap,
+      @JsonProperty("min_uid") Integer minUid) {
     public Accounts {
       map = map == null ? java.util.Map.of() : java.util.Collections.unmodifiableMap(
           new java.util.TreeMap<>(map));
       prefix = prefix == null ? "" : prefix;
       suffix = suffix == null ? "" : suffix;
       requireMap = requireMap != null && requireMap;
-      rules(map, prefix, suffix, requireMap); // validates
+      minUid = minUid == null ? SiteAccounts.DEFAULT_MIN_UID : minUid;
+      rules(map, prefix, suffix, requireMap, minUid); // validates
+    }
+
+    public Accounts(java.util.Map<String, String> map, String prefix, String suffix,
+        Boolean requireMap) {
+      this(map, prefix, suffix, requireMap, null);
     }
 
     private static SiteAccounts rules(java.util.Map<String, String> map, String prefix,
-        String suffix, boolean requireMap) {
-      return new SiteAccounts(map, prefix, suffix, requireMap);
+        String suffix, boolean requireMap, int minUid) {
+      return SiteAccounts.of(map, prefix, suffix, requireMap, minUid);
     }
 
     /** The site core's view of this section. */
     @JsonIgnore
     public SiteAccounts siteAccounts() {
-      return rules(map, prefix, suffix, requireMap);
+      return rules(map, prefix, suffix, requireMap, minUid);
     }
   }
 

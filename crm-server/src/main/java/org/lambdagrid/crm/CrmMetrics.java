@@ -19,7 +19,9 @@ import org.lambdagrid.crm.site.SiteShares;
  * (one CRM serves one site; the scrape target names it).
  *
  * <pre>
- * lambdagrid_crm_site_nodes                 node capacity (node_capacity)
+ * lambdagrid_crm_site_nodes                 the node capacity last registered with the GRC
+ *                                           (node_capacity, or fewer when the batch system has
+ *                                           fewer usable nodes); no sample before the first
  * lambdagrid_crm_site_nodes_reserved        nodes live holds take now
  * lambdagrid_crm_holds_total{state}         holds that entered PREPARED / COMMITTED / ABORTED /
  *                                           EXPIRED / RELEASED since the CRM started
@@ -36,10 +38,21 @@ public final class CrmMetrics {
    * Registers the CRM's gauges over {@code shares}; returns {@code starter} wrapped so that it
    * counts the pilots it starts.
    */
-  public static PilotStarter register(PrometheusRegistry registry, Clock clock, int capacity,
-      java.util.function.Supplier<SiteShares> shares, PilotStarter starter) {
+  /**
+   * @param registered the node capacity last registered with the GRC, negative before the first
+   *     registration
+   */
+  public static PilotStarter register(PrometheusRegistry registry, Clock clock,
+      java.util.function.IntSupplier registered, java.util.function.Supplier<SiteShares> shares,
+      PilotStarter starter) {
     GaugeWithCallback.builder().name("lambdagrid_crm_site_nodes")
-        .help("The site's node capacity").callback(cb -> cb.call(capacity)).register(registry);
+        .help("The node capacity the site last registered with the GRC")
+        .callback(cb -> {
+          int n = registered.getAsInt();
+          if (n >= 0) {
+            cb.call(n);
+          }
+        }).register(registry);
     GaugeWithCallback.builder().name("lambdagrid_crm_site_nodes_reserved")
         .help("Nodes that prepared or committed reservations hold now")
         .callback(cb -> cb.call(shares.get().reservations().nodesHeldAt(clock.instant())))

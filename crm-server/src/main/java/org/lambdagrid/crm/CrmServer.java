@@ -59,6 +59,8 @@ public final class CrmServer implements AutoCloseable {
   private volatile Endpoint advertised;
   private volatile Thread registerThread;
   private volatile boolean closed;
+  /** The node capacity last registered with the GRC; -1 before the first registration. */
+  private volatile int registeredCapacity = -1;
   private final DaemonMetrics metrics = new DaemonMetrics();
   private OpsHttpServer http; // started by start with an http section
 
@@ -104,8 +106,8 @@ public final class CrmServer implements AutoCloseable {
     this.registrar = registrar;
     this.ledger = ledger;
     this.advertised = config.advertiseEndpoint();
-    PilotStarter counted = CrmMetrics.register(metrics.registry(), clock, config.nodeCapacity(),
-        this::shares, starter);
+    PilotStarter counted = CrmMetrics.register(metrics.registry(), clock,
+        () -> registeredCapacity, this::shares, starter);
     this.shares = new SiteShares(config.siteSettings(), counted, () -> advertised,
         clock, ledger == null ? SiteLedger.NONE : ledger, batch);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
@@ -210,6 +212,7 @@ public final class CrmServer implements AutoCloseable {
       try {
         RegisterSiteRequest request = registerRequest();
         SiteInfo info = registrar.register(request).getSite();
+        registeredCapacity = request.getNodeCapacity();
         if (request.getNodeCapacity() != registered) {
           if (registered >= 0 || request.getNodeCapacity() != config.nodeCapacity()) {
             log.info("site '{}' registers {} nodes (node_capacity {}; the batch system can"

@@ -47,6 +47,11 @@ class CrmConfigTest {
     assertThatThrownBy(() -> parse(MINIMAL + "accounts:\n  map: {alice: x, bob: x}\n"))
         .hasMessageContaining("accounts: map[bob]: 'x' is already the account of grid user"
             + " 'alice'");
+    assertThat(c.accounts().minUid()).isEqualTo(1000);
+    assertThat(parse(MINIMAL + "accounts:\n  min_uid: 500\n").siteSettings().accounts()
+        .minUid()).isEqualTo(500);
+    assertThatThrownBy(() -> parse(MINIMAL + "accounts:\n  min_uid: 0\n"))
+        .hasMessageContaining("accounts: min_uid: '0' must be at least 1");
     assertThatThrownBy(() -> parse(MINIMAL + "accounts:\n  requiremap: true\n"))
         .hasMessageContaining("accounts.requiremap: unknown field");
   }

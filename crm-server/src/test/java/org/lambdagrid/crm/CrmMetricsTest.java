@@ -30,8 +30,12 @@ class CrmMetricsTest {
       """, CrmConfig.class);
 
   private static String scrape(InProcessCrm crm) throws Exception {
+    return scrape(crm.server);
+  }
+
+  private static String scrape(CrmServer server) throws Exception {
     HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-        URI.create("http://127.0.0.1:" + crm.server.httpPort() + "/metrics")).build(),
+        URI.create("http://127.0.0.1:" + server.httpPort() + "/metrics")).build(),
         HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).isEqualTo(200);
     return r.body();
@@ -45,6 +49,7 @@ class CrmMetricsTest {
   @Test
   void holdsSharesNodesAndPilotsAreCounted() throws Exception {
     try (InProcessCrm crm = new InProcessCrm(CONFIG, null)) {
+      crm.server.registration().get(10, java.util.concurrent.TimeUnit.SECONDS);
       String idle = scrape(crm);
       assertThat(idle).contains("lambdagrid_crm_site_nodes 3.0")
           .contains("lambdagrid_crm_site_nodes_reserved 0.0")
@@ -70,6 +75,42 @@ class CrmMetricsTest {
           .contains("lambdagrid_grpc_server_handled_total{code=\"OK\",method=\"Prepare\","
               + "service=\"lambdagrid.v1.SiteService\"} 2.0");
       assertThat(sum(busy, "lambdagrid_crm_nodes")).isEqualTo(2.0);
+    }
+  }
+
+  @Test
+  void theCapacityGaugeIsWhatTheCrmRegisteredNotNodeCapacity() throws Exception {
+    // The batch system has 2 usable nodes of node_capacity's 3: the CRM registers 2.
+    java.util.List<Integer> registered = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    org.lambdagrid.crm.testing.FakeBatchReservations batch =
+        new org.lambdagrid.crm.testing.FakeBatchReservations("b").capacity(2);
+    String name = "crm-metrics-capacity";
+    CrmServer server = new CrmServer(CONFIG, new org.lambdagrid.crm.testing.TestPilotStarter(null),
+        batch, io.grpc.inprocess.InProcessServerBuilder.forName(name), req -> {
+          try {
+            go.await(); // the first registration waits for the test's first look
+          } catch (InterruptedException e) {
+            throw new IllegalStateException(e);
+          }
+          registered.add(req.getNodeCapacity());
+          return org.lambdagrid.proto.v1.RegisterSiteResponse.newBuilder()
+              .setSite(org.lambdagrid.proto.v1.SiteInfo.newBuilder().setName(req.getName())
+                  .setNodeCapacity(req.getNodeCapacity())).build();
+        }, null, org.lambdagrid.common.testing.TestClock.ofNow())
+        .reregisterEvery(Duration.ofMillis(50));
+    try {
+      assertThat(scrape(server.start())).doesNotContain("lambdagrid_crm_site_nodes ");
+      go.countDown();
+      server.registration().get(10, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(scrape(server)).contains("lambdagrid_crm_site_nodes 2.0");
+      batch.capacity(1); // a node went down: the next registration says 1, and so does the gauge
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+          .until(() -> registered.contains(1));
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+          .until(() -> scrape(server).contains("lambdagrid_crm_site_nodes 1.0"));
+    } finally {
+      server.close();
     }
   }
 }

@@ -146,7 +146,9 @@ class ServiceUnitsTest {
     assertThat(agent).doesNotContainKeys("ProtectSystem", "ProtectHome", "PrivateTmp",
         "PrivateDevices", "ProtectHostname", "ProtectClock", "ProtectKernelTunables",
         "RestrictNamespaces", "NoNewPrivileges", "SystemCallFilter", "RestrictAddressFamilies",
-        "DynamicUser", "PrivateUsers");
+        "DynamicUser", "PrivateUsers",
+        // Guests' cgroups go beside the unit's, not in it (docs/guests.md): nothing to delegate.
+        "Delegate");
     assertThat(Files.readSymbolicLink(root.resolve(tree.toString().substring(1)).resolve("etc")))
         .isEqualTo(Path.of("/etc/lambdagrid"));
   }

@@ -322,12 +322,17 @@ class SlurmEndToEndTest {
     DateTimeFormatter utc = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss")
         .withZone(ZoneOffset.UTC);
     String byHand = "lg-lgroot-r-00000002";
+    io.grpc.Deadline answerBy = io.grpc.Deadline.after(2, java.util.concurrent.TimeUnit.MINUTES);
     try {
       Sh.run(Duration.ofSeconds(15), "env", "TZ=UTC", "scontrol", "create", "reservation",
           "ReservationName=" + byHand, "StartTime=" + utc.format(day.plus(Duration.ofHours(2))),
           "Duration=10", "NodeCnt=1", "Users=root").orFail("scontrol create reservation");
+      // What the CRM looks up first (then it refuses and leaves it alone) ...
+      assertThat(slurm.exists(byHand, answerBy)).isTrue();
+      assertThat(slurm.exists("lg-lgroot-r-00000009", answerBy)).isFalse();
+      // ... and what a create says when the name was taken after that look.
       assertThatThrownBy(() -> slurm.create(new BatchReservations.Spec("r-00000002", day,
-          day.plus(Duration.ofMinutes(30)), 1, USER)))
+          day.plus(Duration.ofMinutes(30)), 1, USER), answerBy))
           .isInstanceOfSatisfying(Errors.RequestException.class, e -> {
             assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
             assertThat(e.getMessage()).startsWith("ReservationName: '" + byHand + "': Slurm"
@@ -339,7 +344,7 @@ class SlurmEndToEndTest {
       int usable = slurm.capacity();
       assertThat(usable).as("usable nodes from sinfo").isPositive();
       assertThatThrownBy(() -> slurm.create(new BatchReservations.Spec("r-00000003", day,
-          day.plus(Duration.ofMinutes(30)), usable + 1, USER)))
+          day.plus(Duration.ofMinutes(30)), usable + 1, USER), answerBy))
           .isInstanceOfSatisfying(Errors.RequestException.class, e -> {
             assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
             // Slurm 22.05 makes a smaller one; the CRM reads it back and deletes it.
@@ -350,11 +355,11 @@ class SlurmEndToEndTest {
       assertThat(reservationsInSlurm("lg-lgroot-r-00000003")).isEmpty();
 
       slurm.create(new BatchReservations.Spec("r-00000004", day.plus(Duration.ofHours(4)),
-          day.plus(Duration.ofHours(5)), 1, USER));
+          day.plus(Duration.ofHours(5)), 1, USER), answerBy);
       assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).singleElement()
           .satisfies(l -> assertThat(l).contains("Users=" + USER).contains("NodeCnt=1"));
-      slurm.delete("lg-lgroot-r-00000004");
-      slurm.delete("lg-lgroot-r-00000004"); // gone: fine
+      slurm.delete("lg-lgroot-r-00000004", answerBy);
+      slurm.delete("lg-lgroot-r-00000004", answerBy); // gone: fine
       assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).isEmpty();
     } finally {
       Sh.run(Duration.ofSeconds(15), "scontrol", "delete", "ReservationName=" + byHand);

@@ -130,6 +130,8 @@ public final class NodeManager implements AutoCloseable {
   private volatile ScheduledFuture<?> limitsWatch;
   /** OOM kills of the guest already reported (a note, or the command's exit). */
   private final AtomicLong oomKillsReported = new AtomicLong();
+  /** The guest's OOM kill count when EXEC started: only kills after it are the command's. */
+  private volatile long oomKillsAtExec;
 
   /**
    * @param config the NodeManager's configuration (its connect and teardown timeouts are used)
@@ -557,6 +559,7 @@ public final class NodeManager implements AutoCloseable {
         e.getWorkingDirectory().isEmpty() ? null : e.getWorkingDirectory(),
         e.getUser().isEmpty() ? spec.user() : e.getUser());
     String host = hostname();
+    oomKillsAtExec = limitEventsOf(guest).oomKills();
     move(PilotState.EXECUTING, "command starting on " + host + ": " + String.join(" ",
         e.getArgvList()));
     RunningCommand cmd = driver.exec(guest, request, (stderr, data) -> send(
@@ -583,11 +586,15 @@ public final class NodeManager implements AutoCloseable {
     int exit = code.getAsInt();
     String message = exit > 128 ? "killed by signal " + (exit - 128) : "exited with " + exit;
     String done = "command " + message;
-    LimitEvents ev = limitEventsOf(guest);
+    LimitEvents total = limitEventsOf(guest);
+    // Only kills while the command ran are its own: one before EXEC (noted then) says nothing
+    // about why the command failed.
+    LimitEvents ev = new LimitEvents(Math.max(0, total.oomKills() - oomKillsAtExec),
+        total.memoryLimitBytes());
     if (ev.oomKills() > 0) {
-      oomKillsReported.accumulateAndGet(ev.oomKills(), Math::max);
-      // SIGKILL with OOM kills in the guest: the kernel killed the command (or what it waited
-      // for) for the memory limit; anything else: it noticed and exited on its own.
+      oomKillsReported.accumulateAndGet(total.oomKills(), Math::max);
+      // SIGKILL with OOM kills in the guest since EXEC: the kernel killed the command (or what
+      // it waited for) for the memory limit; anything else: it noticed and exited on its own.
       String why = exit == 128 + 9
           ? "the job exceeded " + ev.memoryLimit() + ": killed by the kernel's OOM killer"
           : ev.describe() + "; the command " + message;

@@ -381,18 +381,42 @@ class NodeManagerTest {
     ok(session.call(getKeys(), T), CommandReply.ResultCase.GET_KEYS);
     ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
     ok(session.call(run(), T), CommandReply.ResultCase.RUN);
-    ok(session.call(exec("sh", "-c", "kill -9 $$"), T), CommandReply.ResultCase.EXEC);
+    // The command's own kill (the fake counts a line in $LAMBDAGRID_FAKE_OOM as one).
+    ok(session.call(exec("sh", "-c", "echo kill >> \"$LAMBDAGRID_FAKE_OOM\"; kill -9 $$"), T),
+        CommandReply.ResultCase.EXEC);
     await().atMost(T).until(() -> session.exit().isPresent());
     assertThat(session.exit().get().getExitCode()).isEqualTo(137);
     assertThat(session.exit().get().getMessage()).isEqualTo("node tokyo-0: the job exceeded its"
         + " memory limit (256 MiB): killed by the kernel's OOM killer");
     long notes = session.received.stream().filter(r -> r.hasNotification()
         && r.getNotification().getNote()).count();
-    assertThat(notes).as("one note per new kill").isEqualTo(1);
+    assertThat(notes).as("one note per new kill; the command's is in its exit").isEqualTo(1);
     await().atMost(T).until(() -> session.received.stream().anyMatch(r -> r.hasNotification()
         && r.getNotification().getState() == NodeState.NODE_DONE && r.getNotification()
             .getMessage().equals("command killed by signal 9: the job exceeded its memory limit"
                 + " (256 MiB): killed by the kernel's OOM killer")));
+  }
+
+  @Test
+  void anOomKillBeforeTheCommandStartedIsNotTheCommandsFailure() throws Exception {
+    startNodeManager(Map.of("oom_kills", 1)); // one kill in the guest before EXEC
+    ConnectResponse.Builder shaped = setup();
+    shaped.getSetupBuilder().setMemoryBytes(256L << 20);
+    ok(session.call(shaped, T), CommandReply.ResultCase.SETUP);
+    await().atMost(T).until(() -> session.received.stream().anyMatch(r -> r.hasNotification()
+        && r.getNotification().getNote()));
+    ok(session.call(getKeys(), T), CommandReply.ResultCase.GET_KEYS);
+    ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
+    ok(session.call(run(), T), CommandReply.ResultCase.RUN);
+    ok(session.call(exec("sh", "-c", "kill -9 $$"), T), CommandReply.ResultCase.EXEC);
+    await().atMost(T).until(() -> session.exit().isPresent());
+    assertThat(session.exit().get().getExitCode()).isEqualTo(137);
+    assertThat(session.exit().get().getMessage()).isEqualTo("killed by signal 9");
+    await().atMost(T).until(() -> session.received.stream().anyMatch(r -> r.hasNotification()
+        && r.getNotification().getState() == NodeState.NODE_DONE));
+    assertThat(session.received.stream().filter(r -> r.hasNotification()
+        && r.getNotification().getState() == NodeState.NODE_DONE).findFirst().orElseThrow()
+        .getNotification().getMessage()).isEqualTo("command killed by signal 9");
   }
 
   @Test

@@ -1,5 +1,6 @@
 package org.lambdagrid.crm.pilot;
 
+import io.grpc.Deadline;
 import java.time.Instant;
 import org.lambdagrid.common.Errors;
 
@@ -10,17 +11,19 @@ import org.lambdagrid.common.Errors;
  * one-machine starter (nothing to reserve), {@link SlurmReservations} for Slurm; tests use a
  * recording fake.
  *
- * <p>{@code SiteReservations} calls it inside the two-phase commit: {@link #create} in Prepare
- * (after its own calendar said yes, before the hold is recorded; a refusal here is the site's
- * "no" vote with the batch system's reason), nothing in Commit (the advance reservation simply
- * stays), and {@link #delete} whenever the hold ends (Abort, expiry, Release) or a restarted CRM
- * finds one it made for a hold that is not live. The name is a function of the site and the
- * reservation id only, so a restarted CRM finds what it made from its records; the CRM records
- * the name before it calls {@link #create}, so a crash between the two leaves a record that
- * makes the restarted CRM delete it.
+ * <p>{@code SiteReservations} calls it inside the two-phase commit: in Prepare (after its own
+ * calendar said yes, before the hold is recorded) {@link #exists} and then {@link #create} (a
+ * refusal here is the site's "no" vote with the batch system's reason), nothing in Commit (the
+ * advance reservation simply stays), and {@link #delete} whenever the hold ends (Abort, expiry,
+ * Release) or a restarted CRM finds one it made for a hold that is not live. The name is a
+ * function of the site and the reservation id only, so a restarted CRM finds what it made from
+ * its records; the CRM records the name after {@link #exists} said there is none and before it
+ * calls {@link #create}, so a crash between the two leaves a record that makes the restarted
+ * CRM delete it, and a name someone else uses is never recorded (so never deleted).
  *
- * <p>Implementations are thread-safe; the CRM calls them with its reservation lock held, so they
- * must bound every call to the batch system with a timeout.
+ * <p>Implementations are thread-safe. The CRM calls them without its reservation lock, each
+ * call with a deadline (a Prepare's answer is due before the GRC's {@code rpc_timeout}), which
+ * they must keep: every call to the batch system ends by then.
  */
 public interface BatchReservations {
   /**
@@ -43,10 +46,15 @@ public interface BatchReservations {
     }
 
     @Override
-    public void create(Spec spec) { }
+    public boolean exists(String name, Deadline deadline) {
+      return false;
+    }
 
     @Override
-    public void delete(String name) { }
+    public void create(Spec spec, Deadline deadline) { }
+
+    @Override
+    public void delete(String name, Deadline deadline) { }
 
     @Override
     public int capacity() {
@@ -64,26 +72,35 @@ public interface BatchReservations {
   String name(String reservationId);
 
   /**
-   * Creates the advance reservation named {@link #name}{@code (spec.reservationId())}. Not
-   * idempotent: the CRM calls it once per prepared hold.
+   * Whether the batch system has a reservation named {@code name} now (whoever made it).
+   *
+   * @throws BatchReservationException it did not answer by {@code deadline}, or failed
+   */
+  boolean exists(String name, Deadline deadline) throws BatchReservationException;
+
+  /**
+   * Creates the advance reservation named {@link #name}{@code (spec.reservationId())}, and checks
+   * what the batch system made. Not idempotent: the CRM calls it once per prepared hold, after
+   * {@link #exists} said there is none of that name.
    *
    * @throws Errors.RequestException the site's "no", naming why: FAILED_PRECONDITION (the batch
    *     system cannot reserve that many nodes in the window, or refuses the user or partition),
-   *     ALREADY_EXISTS (the batch system already has a reservation of that name; it is left
-   *     alone), UNAVAILABLE (the batch system did not answer; a reservation may have been made,
-   *     and the caller must delete it by name later). Except for UNAVAILABLE, nothing is left
+   *     ALREADY_EXISTS (a reservation of that name appeared since {@link #exists}; it is left
+   *     alone), UNAVAILABLE (the batch system did not answer by {@code deadline}, or what it made
+   *     could not be checked or undone: a reservation of that name may exist now or appear
+   *     later, and the caller must resolve it by name). Except for UNAVAILABLE, nothing is left
    *     in the batch system when it throws.
    */
-  void create(Spec spec);
+  void create(Spec spec, Deadline deadline);
 
   /**
    * Deletes the advance reservation {@code name}. Idempotent: returns normally when it is
    * already gone.
    *
    * @throws BatchReservationException when the batch system refuses (jobs still run in it) or
-   *     does not answer; the caller tries again later
+   *     does not answer by {@code deadline}; the caller tries again later
    */
-  void delete(String name) throws BatchReservationException;
+  void delete(String name, Deadline deadline) throws BatchReservationException;
 
   /**
    * How many grid nodes the batch system could host now (its usable nodes in the pilots'

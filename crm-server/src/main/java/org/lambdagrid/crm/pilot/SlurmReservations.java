@@ -14,6 +14,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.Errors;
@@ -25,9 +26,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Slurm advance reservations for a site's grid reservations ({@code pilot.slurm.reserve}, on by
  * default with the Slurm starter). For reservation {@code r-1a2b3c4d} on site {@code tokyo},
- * after {@code scontrol -o show reservation lg-tokyo-r-1a2b3c4d} found none of that name (one
- * that exists is refused ALREADY_EXISTS and left alone; Slurm 22.05 would report a duplicate on
- * busy nodes as "Requested nodes are busy"):
+ * after {@link #exists} ({@code scontrol -o show reservation lg-tokyo-r-1a2b3c4d}) found none of
+ * that name (the CRM refuses one that exists ALREADY_EXISTS and leaves it alone; Slurm 22.05
+ * would report a duplicate on busy nodes as "Requested nodes are busy"):
  *
  * <pre>
  * scontrol create reservation ReservationName=lg-tokyo-r-1a2b3c4d
@@ -65,11 +66,13 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #capacity} is {@code sinfo -h -N [-p P] -o %N|%T|%P}: the partition's nodes that
  * respond and are idle, mixed, allocated, completing, reserved or planned (not down, drained,
  * failed or in maintenance), times {@code pilots_per_node}; cached for {@value #CAPACITY_TTL_S}
- * s. Every command runs through {@link SlurmCommands} (absolute path, no shell, a timeout).
+ * s. Every command runs through {@link SlurmCommands} (absolute path, no shell, a timeout): the
+ * caller's deadline, and never more than {@value #TIMEOUT_S} s.
  */
 public final class SlurmReservations implements BatchReservations {
   private static final Logger log = LoggerFactory.getLogger(SlurmReservations.class);
-  private static final Duration TIMEOUT = Duration.ofSeconds(10);
+  static final int TIMEOUT_S = 10;
+  private static final Duration TIMEOUT = Duration.ofSeconds(TIMEOUT_S);
   static final int CAPACITY_TTL_S = 10;
   /** A reservation id that may be part of a Slurm reservation name. */
   private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
@@ -170,7 +173,7 @@ public final class SlurmReservations implements BatchReservations {
   }
 
   @Override
-  public void create(Spec spec) {
+  public void create(Spec spec, io.grpc.Deadline deadline) {
     String name = name(spec.reservationId());
     List<String> args = createArgs(name, spec);
     int want = slurmNodes(spec.nodes());
@@ -184,57 +187,76 @@ public final class SlurmReservations implements BatchReservations {
       throw Errors.precondition(what + ": scontrol is in none of the CRM's Slurm directories ("
           + commands.path() + ")");
     }
-    // Slurm 22.05 checks the nodes before the name: a duplicate on busy nodes would read
-    // "Requested nodes are busy". So look first, and still catch the name error of a race.
-    String exists = "ReservationName: '" + name + "': Slurm already has a reservation of that"
-        + " name, which this CRM did not make for reservation " + spec.reservationId()
-        + " (see scontrol show reservation " + name + "); it is left alone and nothing is held";
-    try {
-      if (show(name) != null) {
-        throw Errors.alreadyExists(exists);
-      }
-    } catch (IOException e) {
-      throw Errors.unavailable(what + ": " + e.getMessage());
-    }
     List<String> cmd = new ArrayList<>(List.of(scontrol.toString()));
     cmd.addAll(args);
     SlurmCommands.Result r;
     try {
-      r = commands.run(cmd, null, TIMEOUT);
+      r = run(cmd, deadline);
     } catch (IOException e) {
+      // It may have been made, now or after scontrol was killed: the caller resolves the name.
       throw Errors.unavailable(what + ": " + e.getMessage());
     }
     if (r.exit() != 0) {
       String err = r.errOneLine();
       if (err.contains("Duplicate reservation name")) {
-        throw Errors.alreadyExists(exists);
+        throw Errors.alreadyExists("ReservationName: '" + name + "': Slurm already has a"
+            + " reservation of that name, which this CRM did not make for reservation "
+            + spec.reservationId() + " (see scontrol show reservation " + name + "); it is left"
+            + " alone and nothing is held");
       }
       throw Errors.precondition(what + ": " + firstLine(r) + hint(err));
     }
     // Slurm 22.05 quietly reserves fewer nodes than asked when fewer are usable: read it back.
-    String problem;
+    Map<String, String> shown;
     try {
-      Map<String, String> shown = show(name);
-      String count = shown == null ? null : shown.get("NodeCnt");
-      if (count != null && count.matches("\\d+") && Integer.parseInt(count) >= want) {
-        log.info("reservation {}: Slurm reservation {} made: {} node(s) {} of {}, {}Z to {}Z",
-            spec.reservationId(), name, count, shown.getOrDefault("Nodes", "?"), partition(),
-            time(spec.start()), time(spec.end()));
-        return;
-      }
-      problem = shown == null ? "Slurm made it but then did not show it"
-          : "Slurm has only " + count + " usable node" + ("1".equals(count) ? "" : "s")
-              + " for it in the window";
+      shown = show(name, deadline);
     } catch (IOException e) {
-      problem = "cannot read it back: " + e.getMessage();
+      throw Errors.unavailable(what + ": made, but cannot read it back: " + e.getMessage());
     }
+    String count = shown == null ? null : shown.get("NodeCnt");
+    if (count != null && count.matches("\\d+") && Integer.parseInt(count) >= want) {
+      log.info("reservation {}: Slurm reservation {} made: {} node(s) {} of {}, {}Z to {}Z",
+          spec.reservationId(), name, count, shown.getOrDefault("Nodes", "?"), partition(),
+          time(spec.start()), time(spec.end()));
+      return;
+    }
+    String problem = shown == null ? "Slurm made it but then did not show it"
+        : "Slurm has only " + count + " usable node" + ("1".equals(count) ? "" : "s")
+            + " for it in the window";
     try {
-      delete(name);
+      delete(name, deadline);
     } catch (BatchReservationException e) {
       throw Errors.unavailable(what + ": " + problem + ", and deleting it failed: "
           + e.getMessage());
     }
     throw Errors.precondition(what + ": " + problem);
+  }
+
+  /** Runs a Slurm command within {@code deadline}, and never longer than {@link #TIMEOUT}. */
+  private SlurmCommands.Result run(List<String> cmd, io.grpc.Deadline deadline)
+      throws IOException {
+    long left = deadline == null ? TIMEOUT.toMillis()
+        : Math.min(TIMEOUT.toMillis(), deadline.timeRemaining(TimeUnit.MILLISECONDS));
+    if (left <= 0) {
+      throw new IOException("no time left to run " + Path.of(cmd.get(0)).getFileName()
+          + " before the caller's deadline");
+    }
+    return commands.run(cmd, null, Duration.ofMillis(left));
+  }
+
+  @Override
+  public boolean exists(String name, io.grpc.Deadline deadline)
+      throws BatchReservationException {
+    if (scontrol == null) {
+      throw new BatchReservationException("cannot look for Slurm reservation " + name
+          + ": scontrol is in none of " + commands.path());
+    }
+    try {
+      return show(name, deadline) != null;
+    } catch (IOException e) {
+      throw new BatchReservationException("cannot look for Slurm reservation " + name + ": "
+          + e.getMessage());
+    }
   }
 
   /** scontrol's first error line (it adds notes about partitions after it). */
@@ -262,9 +284,9 @@ public final class SlurmReservations implements BatchReservations {
    *
    * @throws IOException scontrol did not answer, or failed otherwise
    */
-  Map<String, String> show(String name) throws IOException {
-    SlurmCommands.Result r = commands.run(List.of(scontrol.toString(), "-o", "show",
-        "reservation", name), null, TIMEOUT);
+  Map<String, String> show(String name, io.grpc.Deadline deadline) throws IOException {
+    SlurmCommands.Result r = run(List.of(scontrol.toString(), "-o", "show",
+        "reservation", name), deadline);
     if (r.exit() != 0) {
       if (r.errOneLine().contains("Reservation " + name + " not found")) {
         return null;
@@ -292,15 +314,14 @@ public final class SlurmReservations implements BatchReservations {
   }
 
   @Override
-  public void delete(String name) throws BatchReservationException {
+  public void delete(String name, io.grpc.Deadline deadline) throws BatchReservationException {
     if (scontrol == null) {
       throw new BatchReservationException("cannot delete Slurm reservation " + name
           + ": scontrol is in none of " + commands.path());
     }
     SlurmCommands.Result r;
     try {
-      r = commands.run(List.of(scontrol.toString(), "delete", "ReservationName=" + name), null,
-          TIMEOUT);
+      r = run(List.of(scontrol.toString(), "delete", "ReservationName=" + name), deadline);
     } catch (IOException e) {
       throw new BatchReservationException("cannot delete Slurm reservation " + name + ": "
           + e.getMessage());

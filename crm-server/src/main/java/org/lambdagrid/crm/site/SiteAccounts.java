@@ -14,16 +14,22 @@ import org.lambdagrid.common.PosixNames;
  * <p>Every grid user gets an account of its own: the map may not give two grid users the same
  * account (refused when the configuration is read), and a user the map does not name is refused
  * when the rule would give it an account the map already gives someone else. Nor is anyone given
- * {@code root}. Whether the account exists is the node's business (the pilot starter and the
- * NodeManager look it up); this class only applies the rule.
+ * {@code root}, nor a system account: one whose uid on the CRM's host is below {@code min_uid}
+ * (default {@value #DEFAULT_MIN_UID}, the first regular uid of common distributions; e.g.
+ * {@code daemon}, {@code www-data}). Whether the account exists is the node's business (the
+ * pilot starter and the NodeManager look it up): an account the CRM's host does not know is not
+ * refused here.
  *
- * <p>Immutable and thread-safe; plain Java, so unit tests drive it directly.
+ * <p>Immutable and thread-safe; plain Java but for the uid look-up, which tests give.
  */
 public final class SiteAccounts {
   private static final java.util.regex.Pattern PREFIX =
       java.util.regex.Pattern.compile("([a-z_][a-z0-9_.-]*)?");
   private static final java.util.regex.Pattern SUFFIX =
       java.util.regex.Pattern.compile("[a-z0-9_.-]*");
+
+  /** The lowest uid an account jobs run as may have, unless {@code min_uid} says otherwise. */
+  public static final int DEFAULT_MIN_UID = 1000;
 
   /** The default: every grid user runs as the local account of the same name. */
   public static final SiteAccounts SAME_NAME = new SiteAccounts(Map.of(), "", "", false);
@@ -33,17 +39,39 @@ public final class SiteAccounts {
   private final String prefix;
   private final String suffix;
   private final boolean requireMap;
+  private final int minUid;
+  private final java.util.function.Function<String, Integer> uids;
+
+  /** With {@code min_uid} {@value #DEFAULT_MIN_UID}, uids from the CRM host's passwd database. */
+  public SiteAccounts(Map<String, String> map, String prefix, String suffix, boolean requireMap) {
+    this(map, prefix, suffix, requireMap, DEFAULT_MIN_UID, LocalUids.SYSTEM::uid);
+  }
+
+  /** The section as read: uids from the CRM host's passwd database. */
+  public static SiteAccounts of(Map<String, String> map, String prefix, String suffix,
+      boolean requireMap, int minUid) {
+    return new SiteAccounts(map, prefix, suffix, requireMap, minUid, LocalUids.SYSTEM::uid);
+  }
 
   /**
    * @param map grid user name -> local account name
    * @param prefix put before a grid user's name the map does not list ("" for none)
    * @param suffix put after it ("" for none)
    * @param requireMap refuse every grid user the map does not list
+   * @param minUid the lowest uid an account may have (at least 1)
+   * @param uids an account's uid on the CRM's host, or null when unknown there
    * @throws IllegalArgumentException naming the field (relative to {@code accounts:}) and value:
    *     a name that is not a login name, root, an account given to two grid users, a prefix or
-   *     suffix that cannot be part of a login name
+   *     suffix that cannot be part of a login name, a min_uid below 1
    */
-  public SiteAccounts(Map<String, String> map, String prefix, String suffix, boolean requireMap) {
+  public SiteAccounts(Map<String, String> map, String prefix, String suffix, boolean requireMap,
+      int minUid, java.util.function.Function<String, Integer> uids) {
+    if (minUid < 1) {
+      throw new IllegalArgumentException("min_uid: '" + minUid + "' must be at least 1 (uid 0"
+          + " is root, which never runs jobs)");
+    }
+    this.minUid = minUid;
+    this.uids = uids;
     this.prefix = prefix == null ? "" : prefix;
     this.suffix = suffix == null ? "" : suffix;
     this.requireMap = requireMap;
@@ -96,12 +124,13 @@ public final class SiteAccounts {
    *
    * @throws Errors.RequestException FAILED_PRECONDITION naming the field and the user: the map
    *     lacks the user and {@code require_map} is set; the rule gives a name that is not a login
-   *     name, is root, or is the account the map gives another grid user
+   *     name, is root, or is the account the map gives another grid user; the account's uid on
+   *     the CRM's host is below {@code min_uid}
    */
   public String localAccount(String gridUser) {
     String mapped = map.get(gridUser);
     if (mapped != null) {
-      return mapped;
+      return regular(gridUser, mapped);
     }
     if (requireMap) {
       throw Errors.precondition("accounts.map: has no entry for grid user '" + gridUser
@@ -124,7 +153,25 @@ public final class SiteAccounts {
           + local + "' (" + rule + "), which accounts.map[" + owner + "] gives grid user '"
           + owner + "'; add '" + gridUser + "' to accounts.map or set accounts.require_map");
     }
+    return regular(gridUser, local);
+  }
+
+  /** {@code local}, unless its uid here is below {@code min_uid}: a system account. */
+  private String regular(String gridUser, String local) {
+    Integer uid = uids.apply(local);
+    if (uid != null && uid < minUid) {
+      String by = origin(gridUser);
+      throw Errors.precondition("accounts.min_uid: local account '" + local + "' of grid user '"
+          + gridUser + "'" + (by == null ? "" : " (" + by + ")") + " has uid " + uid
+          + ", below accounts.min_uid " + minUid + ": a system account never runs jobs (map the"
+          + " user to a regular account, or lower accounts.min_uid)");
+    }
     return local;
+  }
+
+  /** The lowest uid a job's account may have ({@code min_uid}). */
+  public int minUid() {
+    return minUid;
   }
 
   /**
@@ -151,6 +198,6 @@ public final class SiteAccounts {
   @Override
   public String toString() {
     return "accounts{map=" + map + ", prefix='" + prefix + "', suffix='" + suffix
-        + "', require_map=" + requireMap + "}";
+        + "', require_map=" + requireMap + ", min_uid=" + minUid + "}";
   }
 }

@@ -1,10 +1,12 @@
 package org.lambdagrid.crm.site;
 
+import io.grpc.Deadline;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
@@ -32,20 +34,56 @@ import org.slf4j.LoggerFactory;
  * calendar also reserves the window there, and a refusal there is this site's "no" with the
  * batch system's reason. The batch reservation lives as long as the hold: commit keeps it;
  * abort, expiry and release delete it (freeing the hold frees it). Its name is recorded in the
- * ledger before the batch system is asked and forgotten once it is deleted, so a delete that
- * failed (jobs still in it, the batch system away) and a CRM killed between creating it and
- * recording the hold are both cleaned up: {@link #sweepBatch} (at {@link #recover} and then
- * periodically) deletes every recorded batch reservation whose hold is not live.
+ * ledger after the batch system said it has none of that name and before it is asked to create
+ * it, and forgotten once it is deleted, so a delete that failed (jobs still in it, the batch
+ * system away), a create that did not answer (it may make the reservation later: the name is
+ * then in doubt for {@link #IN_DOUBT} and looked up by name) and a CRM killed between creating
+ * it and recording the hold are all cleaned up: {@link #sweepBatch} (at {@link #recover} and
+ * then periodically) deletes every recorded batch reservation whose hold is not live. Only
+ * recorded names are ever deleted, and a name is recorded only for the hold it was made for.
  *
  * <p>Thread-safe: every method locks this object, then the hold table (the only lock order).
- * The batch system is called with this lock held (each call has a timeout), so a prepare and
- * the sweep never interleave. Durable with a {@link SiteLedger}: every change is recorded before
+ * The batch system is never called with the lock held: a prepare takes the nodes in the
+ * calendar under the lock (marked in flight, so no other call creates or deletes under its
+ * name), asks the batch system without it, and records the hold, or gives the nodes back, under
+ * it again; a hold's end queues its delete, which the ending call makes after it let go of the
+ * lock. So a slow batch system delays the one call that waits for it, not the site. Durable
+ * with a {@link SiteLedger}: every change is recorded before
  * it is applied (the hold table's {@link HoldTable.Journal}), and {@link #recover} puts the
  * holds back after a restart: a PREPARED hold still expires at its original instant, a
  * COMMITTED one stays until released.
  */
 public final class SiteReservations {
   private static final Logger log = LoggerFactory.getLogger(SiteReservations.class);
+
+  /**
+   * How long a prepare may ask the batch system when its caller set no deadline: below the
+   * GRC's default {@code rpc_timeout} (10 s).
+   */
+  public static final Duration DEFAULT_ANSWER_TIME = Duration.ofSeconds(8);
+  /** Kept from a caller's deadline for recording the hold and answering. */
+  public static final Duration ANSWER_MARGIN = Duration.ofSeconds(1);
+  /** How long abort, release and commit wait for a batch reservation's delete (then: sweep). */
+  static final Duration DELETE_TIME = Duration.ofSeconds(5);
+  /** How long the sweep waits for one batch system call. */
+  static final Duration SWEEP_CALL = Duration.ofSeconds(10);
+  /**
+   * How long a create that did not answer stays in doubt: the batch system may still make the
+   * reservation after the CRM gave up (slurmctld works through a request whose scontrol was
+   * killed), so for this long the sweep keeps looking it up by name, deleting it if it is there.
+   */
+  public static final Duration IN_DOUBT = Duration.ofMinutes(2);
+
+  /**
+   * When a prepare called with {@code callerDeadline} (a gRPC call's, or null for none) must
+   * have its batch system's answer: {@link #ANSWER_MARGIN} before it, else
+   * {@link #DEFAULT_ANSWER_TIME} from now.
+   */
+  public static Deadline answerBy(Deadline callerDeadline) {
+    return callerDeadline == null
+        ? Deadline.after(DEFAULT_ANSWER_TIME.toMillis(), TimeUnit.MILLISECONDS)
+        : callerDeadline.offset(-ANSWER_MARGIN.toMillis(), TimeUnit.MILLISECONDS);
+  }
 
   /** What one reservation holds here. */
   public record Held(String id, Window window, int nodes, Ipv4Cidr range, String user) {}
@@ -55,11 +93,21 @@ public final class SiteReservations {
   private final HoldTable table;
   private final Map<String, Held> held = new HashMap<>(); // live (prepared or committed)
   private Held preparing; // the prepare in progress, read by the table's Resource
+  private boolean preparingHeld; // and the calendar holds it already
+  /** Prepares asking the batch system now (their nodes are in the calendar and in held). */
+  private final java.util.Set<String> inFlight = new java.util.HashSet<>();
 
   private final SiteLedger ledger;
   private final BatchReservations batch;
   /** Batch reservations recorded in the ledger and not deleted yet: reservation id to name. */
   private final Map<String, String> batchNames = new java.util.TreeMap<>();
+  /** Recorded names whose create did not answer: until when the sweep looks them up by name. */
+  private final Map<String, java.time.Instant> inDoubt = new HashMap<>();
+  /** Ids whose batch reservation one thread is deleting now, without the lock. */
+  private final java.util.Set<String> deleting = new java.util.HashSet<>();
+  /** Ended holds whose batch reservations the call that ended them deletes after the lock. */
+  private final java.util.Set<String> toDelete = new java.util.TreeSet<>();
+  private final Clock clock;
 
   public SiteReservations(SiteSettings settings, Clock clock, Duration holdTime) {
     this(settings, clock, holdTime, SiteLedger.NONE);
@@ -74,6 +122,7 @@ public final class SiteReservations {
   public SiteReservations(SiteSettings settings, Clock clock, Duration holdTime,
       SiteLedger ledger, BatchReservations batch) {
     this.settings = settings;
+    this.clock = clock;
     this.ledger = ledger;
     this.batch = batch;
     this.calendar = new Calendar("site '" + settings.site() + "'", settings.nodeCapacity());
@@ -87,7 +136,9 @@ public final class SiteReservations {
       public void free(String id) {
         calendar.remove(id);
         held.remove(id);
-        deleteBatch(id);
+        if (batchNames.containsKey(id)) {
+          toDelete.add(id); // by the call that freed it, once it let go of the lock
+        }
       }
     });
     this.table.journal(new HoldTable.Journal() {
@@ -106,58 +157,77 @@ public final class SiteReservations {
   /**
    * Puts back the recorded holds (call once, before serving): live ones hold their nodes and
    * sub-range again without re-checking (they were granted), tombstones refuse late prepares;
-   * PREPARED holds whose instant passed while the CRM was down expire now.
+   * PREPARED holds whose instant passed while the CRM was down expire now. Then deletes the
+   * recorded batch reservations of holds that are not live ({@link #sweepBatch}).
    *
    * @return ids of the holds that are live after the restart
    */
-  public synchronized java.util.List<String> recover(java.time.Instant now) {
-    ledger.forgetHoldsEndedBefore(now.minus(table.retention()));
-    batchNames.putAll(ledger.loadBatchReservations()); // before expiries: they delete
-    for (SiteLedger.Hold h : ledger.loadHolds()) {
-      Held x = h.held();
-      Ask ask = x == null ? null : new Ask.Nodes(settings.site(), x.nodes());
-      table.restore(h.id(), h.state(), x == null ? null : x.window(), ask, h.expiresAt(),
-          h.endedAt());
-      if (h.state() == HoldTable.State.PREPARED || h.state() == HoldTable.State.COMMITTED) {
-        calendar.add(x.id(), x.window().startMillis(), x.window().endMillis(), x.nodes());
-        held.put(x.id(), x);
+  public java.util.List<String> recover(java.time.Instant now) {
+    java.util.Set<String> orphans;
+    synchronized (this) {
+      ledger.forgetHoldsEndedBefore(now.minus(table.retention()));
+      batchNames.putAll(ledger.loadBatchReservations()); // before expiries: they delete
+      for (SiteLedger.Hold h : ledger.loadHolds()) {
+        Held x = h.held();
+        Ask ask = x == null ? null : new Ask.Nodes(settings.site(), x.nodes());
+        table.restore(h.id(), h.state(), x == null ? null : x.window(), ask, h.expiresAt(),
+            h.endedAt());
+        if (h.state() == HoldTable.State.PREPARED || h.state() == HoldTable.State.COMMITTED) {
+          calendar.add(x.id(), x.window().startMillis(), x.window().endMillis(), x.nodes());
+          held.put(x.id(), x);
+        }
       }
+      int expired = table.expireDue();
+      if (expired > 0) {
+        log.info("restart: {} prepared hold(s) expired while the CRM was down", expired);
+      }
+      orphans = new java.util.TreeSet<>(batchNames.keySet());
+      orphans.removeAll(held.keySet());
     }
-    int expired = table.expireDue();
-    if (expired > 0) {
-      log.info("restart: {} prepared hold(s) expired while the CRM was down", expired);
-    }
-    java.util.Set<String> orphans = new java.util.TreeSet<>(batchNames.keySet());
-    orphans.removeAll(held.keySet());
     int left = sweepBatch();
-    orphans.removeIf(batchNames::containsKey);
-    if (!orphans.isEmpty()) {
-      log.info("restart: deleted the batch system reservations of {} hold(s) that are not"
-          + " live (ended, or never recorded): {}", orphans.size(), orphans);
+    synchronized (this) {
+      orphans.removeIf(batchNames::containsKey);
+      if (!orphans.isEmpty()) {
+        log.info("restart: deleted the batch system reservations of {} hold(s) that are not"
+            + " live (ended, or never recorded): {}", orphans.size(), orphans);
+      }
+      if (left > 0) {
+        log.warn("restart: {} batch system reservation(s) of ended holds could not be deleted"
+            + " yet; trying again", left);
+      }
+      return java.util.List.copyOf(new java.util.TreeSet<>(held.keySet()));
     }
-    if (left > 0) {
-      log.warn("restart: {} batch system reservation(s) of ended holds could not be deleted"
-          + " yet; trying again", left);
-    }
-    return java.util.List.copyOf(new java.util.TreeSet<>(held.keySet()));
   }
 
   /**
    * Expires what is due, then deletes every recorded batch reservation whose hold is not live
-   * (PREPARED or COMMITTED): one a failed delete left, or one a CRM killed between creating it
-   * and recording its hold made. Idempotent; call it periodically.
+   * (PREPARED or COMMITTED) and that no other call is deleting: one a failed delete left, one a
+   * CRM killed between creating it and recording its hold made, or one whose create did not
+   * answer. A name in doubt (its create did not answer, within {@link #IN_DOUBT} of that) is
+   * resolved by name: the batch system is asked whether it has it; if it does, it is deleted,
+   * and either way the name stays recorded until the doubt has passed (a create the batch
+   * system was still working on may make it later), then it is deleted once more and
+   * forgotten. The batch system is called outside this object's lock. Idempotent; call it
+   * periodically.
    *
-   * @return how many recorded batch reservations of ended holds are still there
+   * @return how many recorded batch reservations of ended holds are still there (or in doubt)
    */
-  public synchronized int sweepBatch() {
-    table.expireDue();
-    int left = 0;
-    for (String id : java.util.List.copyOf(batchNames.keySet())) {
-      if (!held.containsKey(id)) {
-        deleteBatch(id);
-        if (batchNames.containsKey(id)) {
-          left++;
+  public int sweepBatch() {
+    java.util.Map<String, String> claimed = new java.util.TreeMap<>();
+    synchronized (this) {
+      table.expireDue();
+      for (Map.Entry<String, String> e : batchNames.entrySet()) {
+        if (!held.containsKey(e.getKey()) && deleting.add(e.getKey())) {
+          claimed.put(e.getKey(), e.getValue());
         }
+      }
+      toDelete.clear(); // every one is claimed here or by the call deleting it now
+    }
+    int left = 0;
+    for (Map.Entry<String, String> e : claimed.entrySet()) {
+      if (!deleteClaimed(e.getKey(), e.getValue(), Deadline.after(SWEEP_CALL.toMillis(),
+          TimeUnit.MILLISECONDS))) {
+        left++;
       }
     }
     return left;
@@ -208,40 +278,195 @@ public final class SiteReservations {
   }
 
   /**
+   * Phase one, within {@link #DEFAULT_ANSWER_TIME}. See
+   * {@link #prepare(String, Window, int, Ipv4Cidr, String, Deadline)}.
+   */
+  public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user) {
+    prepare(id, window, nodes, range, user,
+        Deadline.after(DEFAULT_ANSWER_TIME.toMillis(), TimeUnit.MILLISECONDS));
+  }
+
+  /**
    * Phase one. Returns normally when the hold is (or already was) PREPARED or COMMITTED with the
    * same arguments.
    *
+   * <p>With a batch system the calendar takes the nodes and sub-range under this object's lock
+   * (so concurrent prepares see them taken), then the batch system is asked without the lock:
+   * whether it has a reservation of the name already (then ALREADY_EXISTS, left alone), then,
+   * after the name is recorded, create it. Under the lock again the hold is recorded, or, when
+   * the batch system said no or an abort came meanwhile, the nodes are freed. So a slow batch
+   * system delays only this prepare, never another call on the site; and every call to it ends
+   * by {@code answerBy} (the caller's deadline less a margin, {@link #answerBy}).
+   *
+   * @param answerBy when the batch system must have answered; a prepare that needs it later is
+   *     refused UNAVAILABLE
    * @throws Errors.RequestException INVALID_ARGUMENT for bad input, FAILED_PRECONDITION when it
    *     does not fit or the site's accounts give {@code user} no local account
    *     ({@link SiteAccounts#localAccount}), ALREADY_EXISTS when the id holds something else,
-   *     ABORTED when the id ended
+   *     ABORTED when the id ended (or was aborted while the batch system was asked), UNAVAILABLE
+   *     when the batch system did not answer in time or a prepare of the same id is under way
    */
-  public synchronized void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user) {
-    if (id == null || id.isBlank()) {
-      throw Errors.invalid("reservation_id", "", "is empty");
+  public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user,
+      Deadline answerBy) {
+    Held h;
+    String name;
+    String account;
+    boolean earlier;
+    // The account rule may look the account's uid up (accounts.min_uid): not under the lock.
+    String mapped = "";
+    Errors.RequestException unmapped = null;
+    if (user != null && !user.isEmpty()) {
+      try {
+        mapped = settings.accounts().localAccount(user);
+      } catch (Errors.RequestException e) {
+        unmapped = e;
+      }
     }
-    Held existing = held.get(id);
-    if (existing == null && user != null && !user.isEmpty()) {
-      // The site refuses a user it would not run now, not when the window starts.
-      settings.accounts().localAccount(user);
+    synchronized (this) {
+      if (id == null || id.isBlank()) {
+        throw Errors.invalid("reservation_id", "", "is empty");
+      }
+      if (inFlight.contains(id)) {
+        throw Errors.unavailable("site '" + settings.site() + "': a prepare of reservation " + id
+            + " is still asking the batch system; try again");
+      }
+      Held existing = held.get(id);
+      if (existing == null && unmapped != null) {
+        // The site refuses a user it would not run now, not when the window starts.
+        throw unmapped;
+      }
+      account = mapped;
+      if (existing != null && !existing.range().equals(range)) {
+        throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
+            + " already holds range " + existing.range() + "; refusing " + range);
+      }
+      h = new Held(id, window, nodes, range, user == null ? "" : user);
+      try {
+        name = table.state(id).isPresent() ? null : batch.name(id);
+        if (name != null) {
+          check(h);
+        }
+      } catch (Errors.RequestException e) {
+        throw owned(e);
+      }
+      if (name == null) {
+        // Known here (answered from the table, nothing more held), or no batch system.
+        record(h, false);
+        return;
+      }
+      if (deleting.contains(id)) {
+        throw Errors.unavailable("the batch system reservation " + batchNames.get(id)
+            + " of an earlier attempt at reservation " + id + " is being deleted; try again");
+      }
+      calendar.add(h.id(), h.window().startMillis(), h.window().endMillis(), h.nodes());
+      held.put(h.id(), h);
+      inFlight.add(id);
+      earlier = batchNames.containsKey(id);
     }
-    if (existing != null && !existing.range().equals(range)) {
-      throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
-          + " already holds range " + existing.range() + "; refusing " + range);
+    // Without the lock: the batch system.
+    try {
+      if (earlier) {
+        // Ours (recorded), of an earlier attempt at this id that never became a hold.
+        try {
+          batch.delete(name, answerBy);
+        } catch (BatchReservations.BatchReservationException e) {
+          throw Errors.unavailable("the batch system reservation " + name + " of an earlier"
+              + " attempt at reservation " + id + " is not deleted yet (" + e.getMessage()
+              + "); try again later");
+        }
+      } else {
+        boolean exists;
+        try {
+          exists = batch.exists(name, answerBy);
+        } catch (BatchReservations.BatchReservationException e) {
+          throw Errors.unavailable(e.getMessage()); // nothing asked of it, nothing recorded
+        }
+        if (exists) {
+          throw Errors.alreadyExists("ReservationName: '" + name + "': the batch system already"
+              + " has a reservation of that name, which this CRM did not make for reservation "
+              + id + "; it is left alone and nothing is held");
+        }
+      }
+      synchronized (this) {
+        if (table.state(id).isPresent()) { // aborted meanwhile: do not create at all
+          throw new Errors.RequestException(io.grpc.Status.Code.ABORTED, "reservation " + id
+              + " was aborted while it was prepared");
+        }
+        try {
+          ledger.batchReserving(id, name); // before the create: a crash after it is cleaned up
+        } catch (RuntimeException e) {
+          throw Errors.unavailable("the batch system reservation " + name + " for reservation "
+              + id + " could not be recorded: " + e.getMessage());
+        }
+        batchNames.put(id, name);
+      }
+      try {
+        // For the local account the pilots will run as (crm.yaml accounts:).
+        batch.create(new BatchReservations.Spec(id, window.start(), window.end(), nodes,
+            account), answerBy);
+      } catch (Errors.RequestException e) {
+        synchronized (this) {
+          if (e.code() == io.grpc.Status.Code.UNAVAILABLE) {
+            // It may exist now or later: the sweep resolves it by name.
+            inDoubt.put(id, clock.instant().plus(IN_DOUBT));
+          } else if (!inDoubt.containsKey(id) && forgetBatch(id, name)) {
+            // Nothing was made; a reservation of that name is someone else's, never deleted.
+            batchNames.remove(id);
+          }
+        }
+        throw e;
+      }
+      synchronized (this) {
+        inDoubt.remove(id); // made and checked
+        inFlight.remove(id);
+        record(h, true);
+      }
+    } catch (RuntimeException e) {
+      synchronized (this) {
+        if (inFlight.remove(id)) { // what it took; a recorded name is the sweep's to resolve
+          calendar.remove(id);
+          held.remove(id);
+        }
+      }
+      deletePending(); // one record() queued (an abort came while the batch system worked)
+      throw e instanceof Errors.RequestException r ? owned(r) : e;
     }
-    preparing = new Held(id, window, nodes, range, user == null ? "" : user);
+  }
+
+  /** {@code e} as the hold table words a refusal: "site:SITE: " first. */
+  private Errors.RequestException owned(Errors.RequestException e) {
+    String owner = "site:" + settings.site() + ": ";
+    return e.getMessage().startsWith(owner) ? e
+        : new Errors.RequestException(e.code(), owner + e.getMessage());
+  }
+
+  /**
+   * Records the hold of {@code h} in the table (under this lock), which answers a known id
+   * itself; {@code alreadyHeld}: the calendar holds it already (a prepare that asked the batch
+   * system), so the table's {@link HoldTable.Resource#hold} only takes it over.
+   */
+  private void record(Held h, boolean alreadyHeld) {
+    preparing = h;
+    preparingHeld = alreadyHeld;
     Vote v;
     try {
-      v = table.prepare(id, window, new Ask.Nodes(settings.site(), nodes));
+      v = table.prepare(h.id(), h.window(), new Ask.Nodes(settings.site(), h.nodes()));
     } finally {
       preparing = null;
+      preparingHeld = false;
     }
     if (!v.isPrepared()) {
+      if (alreadyHeld && held.get(h.id()) == h) { // e.g. aborted while the batch system worked
+        calendar.remove(h.id());
+        held.remove(h.id());
+        toDelete.add(h.id());
+      }
       throw new Errors.RequestException(v.code(), v.reason());
     }
   }
 
-  private void hold0(Held h) {
+  /** Refuses {@code h} unless its nodes and sub-range fit (nothing is changed). */
+  private void check(Held h) {
     String site = settings.site();
     if (h.nodes() < 1) {
       throw Errors.invalid("node_count", h.nodes(), "must be at least 1");
@@ -270,75 +495,74 @@ public final class SiteReservations {
       throw Errors.precondition("site '" + site + "' has " + free + " of " + calendar.capacity()
           + " nodes free in " + h.window() + "; " + h.nodes() + " asked");
     }
+  }
+
+  /** The table's {@link HoldTable.Resource#hold}: checks and takes the nodes (under the lock). */
+  private void hold0(Held h) {
+    if (preparingHeld) {
+      return; // the prepare took them before asking the batch system
+    }
+    check(h);
     calendar.add(h.id(), h.window().startMillis(), h.window().endMillis(), h.nodes());
     held.put(h.id(), h);
-    try {
-      reserveInBatch(h);
-    } catch (RuntimeException e) {
-      calendar.remove(h.id());
-      held.remove(h.id());
-      throw e;
-    }
   }
 
   /**
-   * Reserves the window in the batch system (after the calendar said yes): records the name,
-   * then creates. A refusal is the site's "no" with the batch system's reason; nothing stays
-   * behind but, when the batch system did not answer, the record, which {@link #sweepBatch}
-   * then deletes by name.
+   * Deletes the batch reservations of holds that ended in this thread's calls (freed under the
+   * lock, {@link #toDelete}), without the lock and all within {@link #DELETE_TIME}; one that
+   * fails, runs out of time or is in doubt stays recorded for {@link #sweepBatch}.
    */
-  private void reserveInBatch(Held h) {
-    String name = batch.name(h.id());
-    if (name == null) {
-      return;
-    }
-    if (batchNames.containsKey(h.id())) {
-      deleteBatch(h.id()); // ours, of an earlier attempt at this id that never became a hold
-      if (batchNames.containsKey(h.id())) {
-        throw Errors.unavailable("the batch system reservation " + name + " of an earlier"
-            + " attempt at reservation " + h.id() + " is not deleted yet; try again later");
+  private void deletePending() {
+    java.util.Map<String, String> claimed = new java.util.TreeMap<>();
+    synchronized (this) {
+      for (String id : toDelete) {
+        String name = batchNames.get(id);
+        if (name != null && !held.containsKey(id) && deleting.add(id)) {
+          claimed.put(id, name);
+        }
       }
+      toDelete.clear(); // what was not claimed is another call's or the sweep's
     }
-    try {
-      ledger.batchReserving(h.id(), name);
-    } catch (RuntimeException e) {
-      throw Errors.unavailable("the batch system reservation " + name + " for reservation "
-          + h.id() + " could not be recorded: " + e.getMessage());
-    }
-    batchNames.put(h.id(), name);
-    try {
-      // For the local account the pilots will run as (crm.yaml accounts:).
-      String account = h.user().isEmpty() ? "" : settings.accounts().localAccount(h.user());
-      batch.create(new BatchReservations.Spec(h.id(), h.window().start(), h.window().end(),
-          h.nodes(), account));
-    } catch (Errors.RequestException e) {
-      if (e.code() == io.grpc.Status.Code.UNAVAILABLE) {
-        deleteBatch(h.id()); // it may exist; if this fails too, the sweep retries
-      } else {
-        // Nothing was made. An existing reservation of that name is someone else's: forget
-        // the name even if the ledger cannot, so the sweep never deletes it (if the ledger
-        // write fails, a restart's sweep would: logged).
-        batchNames.remove(h.id());
-        forgetBatch(h.id(), name);
-      }
-      throw e;
-    }
+    Deadline all = Deadline.after(DELETE_TIME.toMillis(), TimeUnit.MILLISECONDS);
+    claimed.forEach((id, name) -> deleteClaimed(id, name, all)); // one left over: the sweep's
   }
 
-  /** Deletes the batch reservation recorded for {@code id}, if any; keeps it if that fails. */
-  private void deleteBatch(String id) {
-    String name = batchNames.get(id);
-    if (name == null) {
-      return;
+  /**
+   * Deletes (or, in doubt, resolves) the batch reservation {@code name} recorded for the ended
+   * hold {@code id}, which the caller claimed in {@link #deleting}; forgets it when it is gone
+   * for good. Called without the lock.
+   *
+   * @return whether it is forgotten
+   */
+  private boolean deleteClaimed(String id, String name, Deadline deadline) {
+    boolean doubt;
+    synchronized (this) {
+      java.time.Instant until = inDoubt.get(id);
+      doubt = until != null && clock.instant().isBefore(until);
     }
+    String problem = null;
     try {
-      batch.delete(name);
+      if (!doubt || batch.exists(name, deadline)) {
+        batch.delete(name, deadline);
+      }
     } catch (BatchReservations.BatchReservationException e) {
-      log.warn("reservation {}: {}; trying again later", id, e.getMessage());
-      return;
+      problem = e.getMessage();
     }
-    if (forgetBatch(id, name)) {
-      batchNames.remove(id);
+    synchronized (this) {
+      deleting.remove(id);
+      if (problem != null) {
+        log.warn("reservation {}: {}; trying again later", id, problem);
+        return false;
+      }
+      if (doubt || held.containsKey(id) || !name.equals(batchNames.get(id))) {
+        return false; // in doubt: looked at again by the sweep; or prepared again meanwhile
+      }
+      if (forgetBatch(id, name)) {
+        batchNames.remove(id);
+        inDoubt.remove(id);
+        return true;
+      }
+      return false;
     }
   }
 
@@ -354,18 +578,40 @@ public final class SiteReservations {
   }
 
   /** Phase two, success. See {@link HoldTable#commit}. */
-  public synchronized void commit(String id) {
-    table.commit(id);
+  public void commit(String id) {
+    try {
+      synchronized (this) {
+        table.commit(id);
+      }
+    } finally {
+      deletePending(); // holds that expired on the way
+    }
   }
 
-  /** Phase two, failure. See {@link HoldTable#abort}. */
-  public synchronized void abort(String id) {
-    table.abort(id);
+  /** Phase two, failure. See {@link HoldTable#abort}; also ends a prepare still under way. */
+  public void abort(String id) {
+    try {
+      synchronized (this) {
+        table.abort(id);
+      }
+    } finally {
+      deletePending();
+    }
   }
 
-  /** Frees the hold (committed or prepared). Idempotent. */
-  public synchronized void release(String id) {
-    table.release(id);
+  /** Frees the hold (committed or prepared; one still being prepared: aborted). Idempotent. */
+  public void release(String id) {
+    try {
+      synchronized (this) {
+        if (inFlight.contains(id)) {
+          table.abort(id); // its prepare then frees what it took
+        } else {
+          table.release(id);
+        }
+      }
+    } finally {
+      deletePending();
+    }
   }
 
   /**

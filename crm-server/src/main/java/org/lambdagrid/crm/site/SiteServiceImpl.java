@@ -66,8 +66,10 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       if (!end.isAfter(start)) {
         throw Errors.invalid("end", end, "is not after start " + start);
       }
+      // The batch system must answer before the GRC stops waiting (its rpc_timeout).
       shares.reservations().prepare(req.getReservationId(), new Window(start, end),
-          req.getNodeCount(), range, req.getUser());
+          req.getNodeCount(), range, req.getUser(),
+          SiteReservations.answerBy(io.grpc.Context.current().getDeadline()));
       return PrepareResponse.getDefaultInstance();
     });
   }

@@ -3,6 +3,7 @@ package org.lambdagrid.crm.pilot;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.grpc.Deadline;
 import io.grpc.Status;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -10,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,6 +28,9 @@ class SlurmReservationsTest {
   private static final Instant START = Instant.parse("2030-01-02T10:00:00.250Z");
   private static final Instant END = Instant.parse("2030-01-02T10:30:00Z");
 
+  /** A caller's deadline far enough away not to matter. */
+  private static final Deadline D = Deadline.after(60, TimeUnit.SECONDS);
+
   @TempDir Path dir;
   private Path bin;
 
@@ -39,6 +44,7 @@ class SlurmReservationsTest {
         [ "$1" = -o ] && shift
         case "$1" in
         create)
+          [ -f "$D/create.sleep" ] && exec sleep 30
           if [ -f "$D/create.err" ]; then cat "$D/create.err" >&2; exit 1; fi
           name=; cnt=
           for a in "$@"; do
@@ -89,8 +95,8 @@ class SlurmReservationsTest {
   @Test
   void createReservesTheWindowInUtcForTheUserAndChecksWhatSlurmMade() throws Exception {
     SlurmReservations s = slurm("grid", "physics", 2);
-    s.create(spec("r-1a2b3c4d", 3));
-    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1a2b3c4d",
+    s.create(spec("r-1a2b3c4d", 3), D);
+    assertThat(calls()).containsExactly(
         "create reservation ReservationName=lg-tokyo-r-1a2b3c4d StartTime=2030-01-02T10:00:00"
             + " EndTime=2030-01-02T10:30:00 NodeCnt=2 Users=alice Accounts=physics"
             + " PartitionName=grid",
@@ -103,8 +109,8 @@ class SlurmReservationsTest {
   void withoutRunAsUserTheReservationIsForTheCrmsOwnUser() throws Exception {
     SlurmReservations s = new SlurmReservations(new SlurmReservations.Options("tokyo", null,
         null, 1, false, List.of(bin)));
-    s.create(spec("r-1", 1));
-    assertThat(calls().get(1)).isEqualTo("create reservation ReservationName=lg-tokyo-r-1"
+    s.create(spec("r-1", 1), D);
+    assertThat(calls().get(0)).isEqualTo("create reservation ReservationName=lg-tokyo-r-1"
         + " StartTime=2030-01-02T10:00:00 EndTime=2030-01-02T10:30:00 NodeCnt=1 Users="
         + System.getProperty("user.name"));
   }
@@ -114,7 +120,7 @@ class SlurmReservationsTest {
     Files.writeString(dir.resolve("create.err"),
         "Error creating the reservation: Requested nodes are busy\nNote, unless nodes are"
             + " directly requested a reservation must exist in a single partition.\n");
-    assertThatThrownBy(() -> slurm("lgtest", null, 1).create(spec("r-1", 2)))
+    assertThatThrownBy(() -> slurm("lgtest", null, 1).create(spec("r-1", 2), D))
         .isInstanceOfSatisfying(RequestException.class, e -> {
           assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
           assertThat(e.getMessage()).isEqualTo("Slurm cannot reserve 2 nodes of partition"
@@ -124,24 +130,45 @@ class SlurmReservationsTest {
         });
     Files.writeString(dir.resolve("create.err"),
         "Error creating the reservation: Invalid user id\n");
-    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-2", 1)))
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-2", 1), D))
         .hasMessageEndingWith("Invalid user id (the user must exist on the Slurm cluster, and"
             + " the CRM's user must be root, SlurmUser or a Slurm operator)");
     assertThat(dir.resolve("resv")).isEmptyDirectory();
   }
 
   @Test
-  void aReservationOfTheSameNameIsRefusedNamingTheFieldAndValueAndLeftAlone() throws Exception {
+  void existsLooksTheNameUpAndChangesNothing() throws Exception {
     Files.writeString(dir.resolve("resv/lg-tokyo-r-1"), "ReservationName=lg-tokyo-r-1"
         + " NodeCnt=1 Users=root\n");
-    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1)))
-        .isInstanceOfSatisfying(RequestException.class, e -> {
-          assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
-          assertThat(e.getMessage()).startsWith("ReservationName: 'lg-tokyo-r-1': Slurm"
-              + " already has a reservation of that name").contains("nothing is held");
-        });
+    SlurmReservations s = slurm(null, null, 1);
+    assertThat(s.exists("lg-tokyo-r-1", D)).isTrue();
+    assertThat(s.exists("lg-tokyo-r-2", D)).isFalse();
     assertThat(Files.readString(dir.resolve("resv/lg-tokyo-r-1"))).contains("Users=root");
-    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1"); // no create, no delete
+    assertThat(calls()).containsExactly("-o show reservation lg-tokyo-r-1",
+        "-o show reservation lg-tokyo-r-2"); // no create, no delete
+  }
+
+  @Test
+  void aCreateThatDoesNotAnswerByTheCallersDeadlineIsUnavailableAndAnswersThen()
+      throws Exception {
+    Files.writeString(dir.resolve("create.sleep"), "");
+    // The caller has 1.5 s left: scontrol gets that, not the 10 s a call may take at most.
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1),
+        Deadline.after(1500, TimeUnit.MILLISECONDS)))
+        .isInstanceOfSatisfying(RequestException.class, e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.UNAVAILABLE);
+          assertThat(e.getMessage()).endsWith("(ReservationName=lg-tokyo-r-1): scontrol did"
+              + " not answer within 1s");
+        });
+    // A deadline already passed runs nothing.
+    Files.delete(dir.resolve("create.sleep"));
+    Deadline passed = Deadline.after(-1, TimeUnit.SECONDS);
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-2", 1), passed))
+        .hasMessageEndingWith("no time left to run scontrol before the caller's deadline");
+    assertThatThrownBy(() -> slurm(null, null, 1).exists("lg-tokyo-r-2", passed))
+        .isInstanceOf(BatchReservations.BatchReservationException.class);
+    assertThat(calls()).containsExactly("create reservation ReservationName=lg-tokyo-r-1"
+        + " StartTime=2030-01-02T10:00:00 EndTime=2030-01-02T10:30:00 NodeCnt=1 Users=alice");
   }
 
   @Test
@@ -149,7 +176,7 @@ class SlurmReservationsTest {
     // Made between the look and the create.
     Files.writeString(dir.resolve("create.err"),
         "Error creating the reservation: Duplicate reservation name\n");
-    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1)))
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 1), D))
         .isInstanceOfSatisfying(RequestException.class, e -> {
           assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS);
           assertThat(e.getMessage()).startsWith("ReservationName: 'lg-tokyo-r-1': Slurm"
@@ -161,7 +188,7 @@ class SlurmReservationsTest {
   @Test
   void aReservationSlurmQuietlyShrankIsDeletedAndRefused() throws Exception {
     Files.writeString(dir.resolve("nodecnt"), "1");
-    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 2)))
+    assertThatThrownBy(() -> slurm(null, null, 1).create(spec("r-1", 2), D))
         .isInstanceOfSatisfying(RequestException.class, e -> {
           assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
           assertThat(e.getMessage()).endsWith(": Slurm has only 1 usable node for it in the"
@@ -174,13 +201,13 @@ class SlurmReservationsTest {
   @Test
   void deleteIsIdempotentAndReportsAReservationStillInUse() throws Exception {
     SlurmReservations s = slurm(null, null, 1);
-    s.create(spec("r-1", 1));
-    s.delete("lg-tokyo-r-1");
-    s.delete("lg-tokyo-r-1"); // gone: fine
-    s.create(spec("r-2", 1));
+    s.create(spec("r-1", 1), D);
+    s.delete("lg-tokyo-r-1", D);
+    s.delete("lg-tokyo-r-1", D); // gone: fine
+    s.create(spec("r-2", 1), D);
     Files.writeString(dir.resolve("delete.err"),
         "delete_reservation ReservationName=lg-tokyo-r-2: Requested reservation is in use\n");
-    assertThatThrownBy(() -> s.delete("lg-tokyo-r-2"))
+    assertThatThrownBy(() -> s.delete("lg-tokyo-r-2", D))
         .isInstanceOf(BatchReservations.BatchReservationException.class)
         .hasMessage("Slurm did not delete reservation lg-tokyo-r-2 (exit 1): delete_reservation"
             + " ReservationName=lg-tokyo-r-2: Requested reservation is in use");
@@ -196,7 +223,7 @@ class SlurmReservationsTest {
               + " reservation");
         });
     assertThatThrownBy(() -> slurm(null, null, 1).create(
-        new BatchReservations.Spec("r-1", START, END, 1, "bad user")))
+        new BatchReservations.Spec("r-1", START, END, 1, "bad user"), D))
         .hasMessageStartingWith("user: 'bad user' is not a user name");
   }
 

@@ -102,8 +102,8 @@ class BatchReservationsTest {
     rs.release("r-1");
     assertThat(batch.existing()).isEmpty();
     assertThat(rs.batchReservations()).isEmpty();
-    assertThat(batch.calls()).containsExactly("create lg-a-r-1", "create lg-a-r-2",
-        "delete lg-a-r-2", "delete lg-a-r-1");
+    assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
+        "exists lg-a-r-2", "create lg-a-r-2", "delete lg-a-r-2", "delete lg-a-r-1");
   }
 
   @Test
@@ -136,6 +136,25 @@ class BatchReservationsTest {
   }
 
   @Test
+  void thePilotsAreSubmittedAsTheUserTheBatchReservationIsFor() {
+    SiteShares shares = new SiteShares(settings().withAccounts(new SiteAccounts(
+        Map.of("alice", "al042"), "", "", false)), starter,
+        () -> new Endpoint("127.0.0.1", 7100), clock, SiteLedger.NONE, batch);
+    open.add(shares);
+    SiteReservations rs = shares.reservations();
+    rs.prepare("r-1", hours(0, 1), 1, cidr("10.10.0.0/29"), "alice");
+    rs.commit("r-1");
+    shares.openShare("j-1", "r-1", "alice");
+    starter.failStart(0, "recorded; stop here");
+    assertThatThrownBy(() -> shares.setupNodes("j-1", new SetupParams("", List.of(),
+        Duration.ofSeconds(5), 0))).hasMessageContaining("recorded; stop here");
+    assertThat(starter.launches()).singleElement().satisfies(l -> {
+      assertThat(l.batchReservation()).isEqualTo("lg-a-r-1");
+      assertThat(l.user()).isEqualTo(batch.existing().get("lg-a-r-1").user()).isEqualTo("al042");
+    });
+  }
+
+  @Test
   void aBatchSystemRefusalIsTheSitesNoAndHoldsNothing() {
     SiteReservations rs = site().reservations();
     batch.refuseNextCreate(Status.Code.FAILED_PRECONDITION, "Slurm cannot reserve 2 nodes of"
@@ -162,21 +181,164 @@ class BatchReservationsTest {
     assertThat(rs.batchReservations()).isEmpty();
     rs.sweepBatch();
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-9");
-    assertThat(batch.calls()).containsExactly("create lg-a-r-9");
+    assertThat(batch.calls()).containsExactly("exists lg-a-r-9"); // never created nor deleted
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
   }
 
   @Test
-  void aBatchSystemThatDoesNotAnswerGetsItsMaybeReservationDeleted() {
+  void aLookUpThatDoesNotAnswerRecordsNothingAndNeverDeletesTheName() {
     SiteReservations rs = site().reservations();
-    batch.refuseNextCreate(Status.Code.UNAVAILABLE, "scontrol did not answer within 10s");
+    batch.foreign("lg-a-r-9"); // someone else's, behind a batch system that does not answer
+    batch.failExists(1);
+    assertRefused(() -> rs.prepare("r-9", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "cannot look for Slurm reservation lg-a-r-9");
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(rs.state("r-9")).isEmpty();
+    assertThat(rs.sweepBatch()).isZero();
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-9");
+    assertThat(batch.calls()).containsExactly("exists lg-a-r-9");
+  }
+
+  @Test
+  void aCreateThatDoesNotAnswerIsResolvedByNameEvenWhenTheReservationAppearsLater() {
+    SiteReservations rs = site().reservations();
+    batch.timeOutNextCreate("later");
+    assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "did not answer");
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
+    assertThat(rs.batchReservations()).containsOnlyKeys("r-1"); // in doubt: kept
+    assertThat(rs.sweepBatch()).isEqualTo(1); // not there (yet): still in doubt
+    batch.madeLate(); // the batch system finishes the create the CRM gave up on
+    assertThat(rs.sweepBatch()).isEqualTo(1);
+    assertThat(batch.existing()).isEmpty(); // found by name and deleted
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
+        "exists lg-a-r-1", "exists lg-a-r-1", "delete lg-a-r-1", "delete lg-a-r-1");
+  }
+
+  @Test
+  void aCreateThatMadeItsReservationButDidNotAnswerIsDeletedByTheSweep() {
+    SiteReservations rs = site().reservations();
+    batch.timeOutNextCreate("made");
     batch.failDeletes(1);
     assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
         Status.Code.UNAVAILABLE, "did not answer");
-    assertThat(rs.batchReservations()).containsOnlyKeys("r-1"); // delete failed: kept
+    assertThat(rs.sweepBatch()).isEqualTo(1); // the delete failed: tried again
+    assertThat(rs.sweepBatch()).isEqualTo(1); // deleted; in doubt still
+    assertThat(batch.existing()).isEmpty();
+    // The GRC's retry of the prepare deletes nothing of anyone else and makes it again.
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    assertThat(rs.batchName("r-1")).isEqualTo("lg-a-r-1");
     assertThat(rs.sweepBatch()).isZero();
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+  }
+
+  @Test
+  void aSlowBatchSystemHoldsUpOnlyThePrepareThatWaitsForIt() throws Exception {
+    SiteReservations rs = site().reservations();
+    java.util.concurrent.CountDownLatch waiting = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch slow = batch.holdCreates(waiting);
+    java.util.concurrent.CompletableFuture<Void> first = java.util.concurrent.CompletableFuture
+        .runAsync(() -> rs.prepare("r-1", hours(1, 2), 2, cidr("10.10.0.0/29"), "alice"));
+    try {
+      assertThat(waiting.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      // Meanwhile every other call on the site is answered (on another thread, so that a call
+      // that waited for r-1's create fails the test instead of hanging it).
+      java.util.concurrent.CompletableFuture.runAsync(() -> {
+        assertRefused(() -> rs.prepare("r-1", hours(1, 2), 2, cidr("10.10.0.0/29"), "alice"),
+            Status.Code.UNAVAILABLE, "still asking the batch system");
+        // r-1's nodes and range are taken while it is asked.
+        assertRefused(() -> rs.prepare("r-2", hours(1, 2), 3, cidr("10.10.0.8/29"), "bob"),
+            Status.Code.FAILED_PRECONDITION, "has 2 of 4 nodes free");
+        assertRefused(() -> rs.prepare("r-2", hours(1, 2), 1, cidr("10.10.0.0/29"), "bob"),
+            Status.Code.FAILED_PRECONDITION, "overlaps range 10.10.0.0/29");
+        rs.prepare("r-2", hours(1, 2), 2, cidr("10.10.0.8/29"), "bob");
+        rs.commit("r-2");
+        rs.abort("r-3");
+        assertThat(rs.nodesHeldAt(hours(1, 2).start())).isEqualTo(4);
+        rs.release("r-2");
+        assertThat(rs.sweepBatch()).isZero();
+      }).get(10, java.util.concurrent.TimeUnit.SECONDS);
+    } finally {
+      slow.countDown();
+    }
+    first.get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(rs.state("r-1")).contains(HoldTable.State.PREPARED);
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isEqualTo(2);
+  }
+
+  @Test
+  void anAbortWhileTheBatchSystemWorksEndsThePrepareAndDeletesWhatItMade() throws Exception {
+    SiteReservations rs = site().reservations();
+    java.util.concurrent.CountDownLatch waiting = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch slow = batch.holdCreates(waiting);
+    java.util.concurrent.CompletableFuture<Void> first = java.util.concurrent.CompletableFuture
+        .runAsync(() -> rs.prepare("r-1", hours(1, 2), 2, cidr("10.10.0.0/29"), "alice"));
+    try {
+      assertThat(waiting.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      java.util.concurrent.CompletableFuture.runAsync(() -> rs.abort("r-1"))
+          .get(10, java.util.concurrent.TimeUnit.SECONDS); // the GRC gave up on the prepare
+    } finally {
+      slow.countDown();
+    }
+    assertThatThrownBy(() -> first.get(10, java.util.concurrent.TimeUnit.SECONDS))
+        .hasCauseInstanceOf(RequestException.class).cause()
+        .satisfies(e -> assertThat(((RequestException) e).code())
+            .isEqualTo(Status.Code.ABORTED));
+    assertThat(rs.state("r-1")).contains(HoldTable.State.ABORTED);
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
+    assertThat(batch.existing()).isEmpty();
     assertThat(rs.batchReservations()).isEmpty();
-    assertThat(batch.calls()).containsExactly("create lg-a-r-1", "delete lg-a-r-1",
-        "delete lg-a-r-1");
+  }
+
+  @Test
+  void thePrepareGivesTheBatchSystemOnlyTheTimeItsCallerHas() {
+    SiteReservations rs = site().reservations();
+    rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice",
+        io.grpc.Deadline.after(3, java.util.concurrent.TimeUnit.SECONDS));
+    assertThat(batch.deadlinesMillis()).hasSize(2).allMatch(ms -> ms > 0 && ms <= 3000);
+    rs.prepare("r-2", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice"); // no deadline: 8 s
+    assertThat(batch.deadlinesMillis()).hasSize(4).last()
+        .matches(ms -> ms > 3000 && ms <= SiteReservations.DEFAULT_ANSWER_TIME.toMillis());
+    // A gRPC caller's deadline, less the margin for recording and answering.
+    assertThat(SiteReservations.answerBy(io.grpc.Deadline.after(10,
+        java.util.concurrent.TimeUnit.SECONDS)).timeRemaining(
+        java.util.concurrent.TimeUnit.MILLISECONDS)).isBetween(8000L, 9000L);
+  }
+
+  @Test
+  void aPrepareOverGrpcGivesTheBatchSystemTheCallsDeadlineLessTheMargin() throws Exception {
+    CrmConfig config = ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\n"
+        + "grc: 127.0.0.1:1\nnode_capacity: 4\nranges: [10.10.0.0/24]\n", CrmConfig.class);
+    String name = "batch-deadline-" + System.nanoTime();
+    org.lambdagrid.crm.CrmServer crm = new org.lambdagrid.crm.CrmServer(config, starter, batch,
+        io.grpc.inprocess.InProcessServerBuilder.forName(name), req -> {
+          throw new io.grpc.StatusRuntimeException(io.grpc.Status.UNAVAILABLE);
+        }, null, clock);
+    io.grpc.ManagedChannel ch = io.grpc.inprocess.InProcessChannelBuilder.forName(name).build();
+    try {
+      crm.start();
+      Window w = hours(1, 2);
+      org.lambdagrid.proto.v1.SiteServiceGrpc.newBlockingStub(ch)
+          .withDeadlineAfter(4, java.util.concurrent.TimeUnit.SECONDS)
+          .prepare(org.lambdagrid.proto.v1.PrepareRequest.newBuilder().setReservationId("r-1")
+              .setNodeCount(1).setUser("alice").setRange(
+                  org.lambdagrid.proto.v1.AddressRange.newBuilder().setCidr("10.10.0.0/29"))
+              .setStart(org.lambdagrid.common.ProtoTime.toProto(w.start()))
+              .setEnd(org.lambdagrid.common.ProtoTime.toProto(w.end())).build());
+    } finally {
+      ch.shutdownNow();
+      crm.close();
+    }
+    // The GRC waits 4 s: the batch system had at most 3 of them (1 s to record and answer).
+    assertThat(batch.deadlinesMillis()).hasSize(2).allMatch(ms -> ms > 0 && ms <= 3000);
   }
 
   @Test
@@ -277,8 +439,8 @@ class BatchReservationsTest {
     after.recover();
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
     after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
-    assertThat(batch.calls()).containsExactly("create lg-a-r-1", "delete lg-a-r-1",
-        "delete lg-a-r-1", "create lg-a-r-1");
+    assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
+        "delete lg-a-r-1", "delete lg-a-r-1", "create lg-a-r-1");
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
     after.reservations().abort("r-1");

@@ -80,4 +80,38 @@ class SiteAccountsTest {
     assertThatThrownBy(() -> new SiteAccounts(Map.of(), "", "/x", false))
         .hasMessageStartingWith("suffix: '/x' cannot end a login name");
   }
+
+  @Test
+  void anAccountBelowMinUidIsASystemAccountAndIsRefusedNamingTheFieldAndValue() {
+    Map<String, Integer> uids = Map.of("daemon", 1, "www-data", 33, "a.smith", 1001,
+        "grid-carol", 999);
+    SiteAccounts a = new SiteAccounts(Map.of("alice", "a.smith", "mallory", "daemon"), "", "",
+        false, SiteAccounts.DEFAULT_MIN_UID, uids::get);
+    assertThat(SiteAccounts.DEFAULT_MIN_UID).isEqualTo(1000);
+    assertThat(a.localAccount("alice")).isEqualTo("a.smith");
+    refused(a, "mallory", "accounts.min_uid: local account 'daemon' of grid user 'mallory'"
+        + " (accounts.map[mallory]) has uid 1, below accounts.min_uid 1000: a system account"
+        + " never runs jobs (map the user to a regular account, or lower accounts.min_uid)");
+    refused(a, "www-data", "accounts.min_uid: local account 'www-data' of grid user 'www-data'"
+        + " has uid 33, below accounts.min_uid 1000: a system account never runs jobs (map the"
+        + " user to a regular account, or lower accounts.min_uid)");
+    assertThat(a.localAccount("nobody-known")).isEqualTo("nobody-known"); // unknown here: node's
+    SiteAccounts prefixed = new SiteAccounts(Map.of(), "grid-", "", false, 999, uids::get);
+    assertThat(prefixed.localAccount("carol")).isEqualTo("grid-carol"); // 999 is not below 999
+    assertThatThrownBy(() -> new SiteAccounts(Map.of(), "", "", false, 0, uids::get))
+        .hasMessage("min_uid: '0' must be at least 1 (uid 0 is root, which never runs jobs)");
+  }
+
+  @Test
+  void byDefaultTheCrmHostsSystemAccountsAreRefused() {
+    // daemon is uid 1 on every Linux distribution; the default looks it up with getent.
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        org.lambdagrid.common.security.HostTools.find("getent",
+            org.lambdagrid.common.security.HostTools.SYSTEM_DIRS) != null, "needs getent");
+    assertThatThrownBy(() -> SiteAccounts.SAME_NAME.localAccount("daemon"))
+        .hasMessageStartingWith("accounts.min_uid: local account 'daemon' of grid user 'daemon'"
+            + " has uid 1, below accounts.min_uid 1000");
+    assertThatThrownBy(() -> new SiteAccounts(Map.of("alice", "daemon"), "", "", false)
+        .localAccount("alice")).hasMessageContaining("(accounts.map[alice]) has uid 1");
+  }
 }

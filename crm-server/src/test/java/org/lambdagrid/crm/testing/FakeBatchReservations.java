@@ -12,8 +12,11 @@ import org.lambdagrid.crm.pilot.BatchReservations;
  * A {@link BatchReservations} for tests: keeps the "batch system's" reservations in a map (name
  * to spec; a reservation someone else made has a null spec), records every call, and fails as
  * told: refuse the next creates with a code and message, fail the next deletes (as Slurm does
- * while jobs still run in a reservation), or throw a {@link Killed} to stop the caller dead
- * before or after creating (a CRM killed there). Names are {@code lg-SITE-ID}.
+ * while jobs still run in a reservation), fail the next look-ups, time a create out (the
+ * reservation made at once, later when the test says, or never), hold the next create until the
+ * test lets it go (a slow batch system), or throw a {@link Killed} to stop the caller dead before
+ * or after creating (a CRM killed there). It records the time each call had left of its
+ * deadline. Names are {@code lg-SITE-ID}.
  */
 public final class FakeBatchReservations implements BatchReservations {
   /** Thrown instead of returning, to emulate the CRM dying at that point (never caught). */
@@ -30,6 +33,12 @@ public final class FakeBatchReservations implements BatchReservations {
   private int failDeletes;
   private String killOnCreate; // "before" or "after"
   private int capacity = -1;
+  private String timeOutCreate; // "made", "later" or "never"
+  private final Map<String, Spec> later = new TreeMap<>();
+  private int failExists;
+  private java.util.concurrent.CountDownLatch gate; // the next create waits on it
+  private final java.util.concurrent.CountDownLatch[] entered = {null};
+  private final List<Long> deadlinesMillis = new ArrayList<>();
 
   public FakeBatchReservations(String site) {
     this.site = site;
@@ -41,9 +50,53 @@ public final class FakeBatchReservations implements BatchReservations {
   }
 
   @Override
-  public synchronized void create(Spec spec) {
+  public synchronized boolean exists(String name, io.grpc.Deadline deadline)
+      throws BatchReservationException {
+    calls.add("exists " + name);
+    deadlinesMillis.add(deadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS));
+    if (failExists > 0) {
+      failExists--;
+      throw new BatchReservationException("cannot look for Slurm reservation " + name
+          + ": scontrol did not answer within 9s");
+    }
+    return existing.containsKey(name);
+  }
+
+  @Override
+  public void create(Spec spec, io.grpc.Deadline deadline) {
+    java.util.concurrent.CountDownLatch g;
+    synchronized (this) {
+      g = gate;
+      gate = null;
+      calls.add("create " + name(spec.reservationId()));
+      deadlinesMillis.add(deadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS));
+      if (g != null && entered[0] != null) {
+        entered[0].countDown();
+      }
+    }
+    if (g != null) {
+      try {
+        g.await(); // the batch system is slow; the caller must not hold its lock meanwhile
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    create0(spec);
+  }
+
+  private synchronized void create0(Spec spec) {
     String name = name(spec.reservationId());
-    calls.add("create " + name);
+    if (timeOutCreate != null) {
+      String how = timeOutCreate;
+      timeOutCreate = null;
+      if (how.equals("made")) {
+        existing.put(name, spec);
+      } else if (how.equals("later")) {
+        later.put(name, spec);
+      }
+      throw Errors.unavailable("Slurm cannot reserve ... (ReservationName=" + name + "):"
+          + " scontrol did not answer within 7s");
+    }
     if ("before".equals(killOnCreate)) {
       killOnCreate = null;
       throw new Killed("before creating " + name);
@@ -64,7 +117,8 @@ public final class FakeBatchReservations implements BatchReservations {
   }
 
   @Override
-  public synchronized void delete(String name) throws BatchReservationException {
+  public synchronized void delete(String name, io.grpc.Deadline deadline)
+      throws BatchReservationException {
     calls.add("delete " + name);
     if (failDeletes > 0) {
       failDeletes--;
@@ -83,6 +137,44 @@ public final class FakeBatchReservations implements BatchReservations {
   public synchronized FakeBatchReservations refuseNextCreate(Status.Code code, String message) {
     refuseCreate = new Errors.RequestException(code, message);
     return this;
+  }
+
+  /**
+   * The next create does not answer (UNAVAILABLE): its reservation is {@code "made"} before
+   * that, appears {@code "later"} (at {@link #madeLate}), or is {@code "never"} made.
+   */
+  public synchronized FakeBatchReservations timeOutNextCreate(String how) {
+    timeOutCreate = how;
+    return this;
+  }
+
+  /** The reservations of creates that timed out "later" appear now. */
+  public synchronized FakeBatchReservations madeLate() {
+    existing.putAll(later);
+    later.clear();
+    return this;
+  }
+
+  /** The next {@code n} look-ups ({@link #exists}) do not answer. */
+  public synchronized FakeBatchReservations failExists(int n) {
+    failExists = n;
+    return this;
+  }
+
+  /**
+   * The next create waits until the returned latch is counted down; {@code entered} is counted
+   * down when it starts waiting.
+   */
+  public synchronized java.util.concurrent.CountDownLatch holdCreates(
+      java.util.concurrent.CountDownLatch entered) {
+    gate = new java.util.concurrent.CountDownLatch(1);
+    this.entered[0] = entered;
+    return gate;
+  }
+
+  /** For each call with a deadline so far, the milliseconds it had left. */
+  public synchronized List<Long> deadlinesMillis() {
+    return List.copyOf(deadlinesMillis);
   }
 
   /** The next {@code n} deletes fail. */

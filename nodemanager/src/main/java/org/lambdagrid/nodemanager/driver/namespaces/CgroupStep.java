@@ -195,8 +195,10 @@ final class CgroupStep implements GuestStep {
         } catch (IOException e) {
           throw new IOException("cannot enable the " + c + " controller for the children of "
               + dir + " (" + e.getMessage() + "); a cgroup v2 directory that holds processes"
-              + " cannot (delegate a cgroup subtree to the NodeManager, e.g. systemd's"
-              + " Delegate=yes)", e);
+              + " cannot, and the guests' cgroups go beside the NodeManager's own, so run the"
+              + " NodeManager in a cgroup whose parent holds no processes (as a systemd service"
+              + " or scope, e.g. the node agent's unit or systemd-run --scope, or a Slurm job)",
+              e);
         }
       }
     }

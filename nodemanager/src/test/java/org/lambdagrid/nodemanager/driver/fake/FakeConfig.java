@@ -20,7 +20,8 @@ import java.util.TreeSet;
  *   destroy_leaves: "lg-x"  # destroy reports this as left over
  *   only_on: [site-1]       # fail_at / hang_at / destroy_leaves apply only to these hostnames
  *   oom_kills: 1            # limitEvents of a guest with a memory limit report this many OOM
- *                           #   kills (the fake enforces nothing)
+ *                           #   kills from its build on (the fake enforces nothing), plus one
+ *                           #   per line the command appends to $LAMBDAGRID_FAKE_OOM
  * </pre>
  */
 public record FakeConfig(String failAt, String hangAt, Integer exitCode, List<String> checkHost,

@@ -43,7 +43,9 @@ import org.lambdagrid.nodemanager.driver.RunningCommand;
  *
  * <p>Failures are set by configuration ({@link FakeConfig}): {@code fail_at}, {@code hang_at},
  * {@code exit_code}, {@code check_host}, {@code destroy_leaves}, {@code only_on},
- * {@code oom_kills}. It takes CPUs and memory in a spec and enforces nothing.
+ * {@code oom_kills}. It takes CPUs and memory in a spec and enforces nothing. A guest with a
+ * memory limit counts {@code oom_kills} OOM kills from its build on, plus one per line its
+ * command appends to the file {@code $LAMBDAGRID_FAKE_OOM} (an OOM kill while it runs).
  *
  * <p>{@link #recover} returns the recorded guests of this state directory except those another
  * live instance in this JVM holds (as a real driver skips guests of another live NodeManager).
@@ -54,6 +56,9 @@ import org.lambdagrid.nodemanager.driver.RunningCommand;
 public final class FakeGuestDriver implements GuestDriver {
   private static final List<FakeGuestDriver> INSTANCES = new CopyOnWriteArrayList<>();
   private static final Map<String, FakeGuest> GUESTS = new ConcurrentHashMap<>();
+
+  /** In a guest's directory: one line per OOM kill "in" the guest after it was built. */
+  static final String OOM_FILE = "oom_kills";
 
   private final FakeConfig config;
   private final Path root;
@@ -221,6 +226,7 @@ public final class FakeGuestDriver implements GuestDriver {
     Path hostfile = g.dir.resolve("hostfile");
     pb.environment().put("LAMBDAGRID_HOSTFILE", hostfile.toString());
     pb.environment().put("LAMBDAGRID_NODES", g.trust == null ? "" : g.trust.nodeNames());
+    pb.environment().put("LAMBDAGRID_FAKE_OOM", g.dir.resolve(OOM_FILE).toString());
     if (request.workingDirectory() != null) {
       pb.directory(Path.of(request.workingDirectory()).toFile());
     }
@@ -282,11 +288,18 @@ public final class FakeGuestDriver implements GuestDriver {
   @Override
   public LimitEvents limitEvents(GuestHandle guest) {
     FakeGuest g = mine.get(guest.id());
-    if (g == null || g.destroyed || g.spec.memoryBytes() == 0 || config.oomKills() == 0
+    if (g == null || g.destroyed || g.spec.memoryBytes() == 0
         || !config.appliesTo(g.spec.hostname())) {
       return LimitEvents.NONE;
     }
-    return new LimitEvents(config.oomKills(), g.spec.memoryBytes());
+    long later = 0; // lines the guest's command appended, one per kill
+    try {
+      Path f = g.dir.resolve(OOM_FILE);
+      later = Files.exists(f) ? Files.readAllLines(f).size() : 0;
+    } catch (IOException e) {
+      later = 0; // destroyed meanwhile
+    }
+    return new LimitEvents(config.oomKills() + later, g.spec.memoryBytes());
   }
 
   @Override

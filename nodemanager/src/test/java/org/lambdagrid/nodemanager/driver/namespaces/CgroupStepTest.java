@@ -49,7 +49,7 @@ class CgroupStepTest {
    * as {@link #initial}), writes replace a file's content, rmdir takes the files with it and
    * refuses while a process is listed in cgroup.procs.
    */
-  static final class FakeCgroupFs extends CgroupFs {
+  static class FakeCgroupFs extends CgroupFs {
     final List<String> files;
     final Map<String, String> initial;
     final List<String> writes = new ArrayList<>();
@@ -272,6 +272,34 @@ class CgroupStepTest {
         + " memory limit (512 MiB): the kernel's OOM killer killed a process");
     assertThat(step.undo(rec)).isEmpty();
     assertThat(root.resolve("system.slice/lambdagrid")).doesNotExist();
+  }
+
+  @Test
+  void aV2ParentThatHoldsProcessesFailsSayingWhereToRunTheNodeManager() throws Exception {
+    Path root = cg.resolve("v2");
+    Files.createDirectories(root.resolve("box/nm"));
+    Files.writeString(root.resolve("cgroup.controllers"), "cpuset memory\n");
+    Files.writeString(root.resolve("cgroup.subtree_control"), "cpuset memory\n");
+    Files.writeString(root.resolve("box/cgroup.subtree_control"), "\n");
+    Files.writeString(root.resolve("box/cgroup.procs"), "1\n"); // e.g. a container's init
+    String mi = "50 1 0:40 / " + root + " rw - cgroup2 cgroup2 rw\n";
+    Path busy = root.resolve("box/cgroup.subtree_control");
+    fs = new FakeCgroupFs(V2_FILES, Map.of()) {
+      @Override
+      void write(Path file, String value) throws IOException {
+        if (file.equals(busy)) {
+          throw new IOException(file + ": Device or resource busy"); // as the kernel refuses
+        }
+        super.write(file, value);
+      }
+    };
+    CgroupStep step = new CgroupStep(new CgroupHost(() -> mi, () -> "0::/box/nm\n",
+        () -> "0-3"), fs);
+    assertThatThrownBy(() -> built(step, "0000000f", spec(1, 64L << 20)))
+        .hasMessageContaining("cannot enable the cpuset controller for the children of "
+            + root.resolve("box"))
+        .hasMessageContaining("run the NodeManager in a cgroup whose parent holds no processes")
+        .hasMessageNotContaining("Delegate=yes"); // it would not help: the guests go beside
   }
 
   @Test
