@@ -42,6 +42,7 @@ DOMAIN = 'domain'  # mandatory
 NETWORK_NAME = 'network'  # legacy, used to be mandatory
 LOG_FILE = 'logfile'
 HOST = 'host'
+LISTEN = 'listen'  # lambdagrid patch: the interface to bind (default: all)
 PORT = 'port'
 TLS = 'tls'
 BASE_URL = 'base_url'
@@ -307,6 +308,7 @@ class Config(object):
             vc[PEERS] = None
 
         vc[HOST] = cfg.get(BLOCK_SERVICE, HOST, fallback=None)
+        vc[LISTEN] = cfg.get(BLOCK_SERVICE, LISTEN, fallback='')
         vc[TLS] = cfg.getboolean(BLOCK_SERVICE, TLS, fallback=DEFAULT_TLS)
         vc[PORT] = cfg.getint(BLOCK_SERVICE, PORT, fallback=DEFAULT_TLS_PORT if vc[TLS] else DEFAULT_TCP_PORT)
 

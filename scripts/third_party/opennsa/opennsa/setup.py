@@ -349,10 +349,11 @@ class OpenNSAService(twistedservice.MultiService):
 
         if self.vc[config.TLS]:
             internet.SSLServer(
-                self.vc[config.PORT], factory, ctx_factory).setServiceParent(self)
+                self.vc[config.PORT], factory, ctx_factory,
+                interface=self.vc.get(config.LISTEN, '')).setServiceParent(self)
         else:
             internet.TCPServer(self.vc[config.PORT],
-                               factory).setServiceParent(self)
+                               factory, interface=self.vc.get(config.LISTEN, '')).setServiceParent(self)
 
         # do not start sub-services until we have started this one
         twistedservice.MultiService.startService(self)
