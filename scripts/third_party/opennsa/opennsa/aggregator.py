@@ -686,7 +686,7 @@ class Aggregator:
             elif global_reservation_ids:
                 parameters.append(tuple(global_reservation_ids))
                 conns = yield database.ServiceConnection.find(
-                    where=[f'{query} AND global_reservation_ids IN ?', *parameters])
+                    where=[f'{query} AND global_reservation_id IN ?', *parameters])  # lambdagrid patch: was global_reservation_ids
             else:
                 if len(parameters) == 0:
                     conns = yield database.ServiceConnection.find()

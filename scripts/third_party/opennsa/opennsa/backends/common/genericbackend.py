@@ -252,6 +252,12 @@ class GenericBackend(service.Service):
         nrm_source_port = self.nrm_ports[source_stp.port]
         nrm_dest_port   = self.nrm_ports[dest_stp.port]
 
+        # lambdagrid patch: refuse a capacity a port does not have, with NSI's CAPACITY_UNAVAILABLE
+        # (upstream's check, in topology/nml.py, is commented out)
+        for nrm_port in (nrm_source_port, nrm_dest_port):
+            if sd.capacity is not None and sd.capacity > nrm_port.bandwidth:
+                raise error.BandwidthUnavailableError('Port %s cannot provide %i Mbps (its capacity is %i Mbps)' % (nrm_port.name, sd.capacity, nrm_port.bandwidth))
+
         self._authorize(source_stp.port, dest_stp.port, header, request_info, start_time, end_time)
 
         # transit restriction

@@ -10,6 +10,10 @@ from twisted.internet import reactor, defer
 from twisted.web import client as twclient, http as twhttp
 from twisted.web.error import Error as WebError
 from twisted.internet.error import ConnectionClosed, ConnectionRefusedError
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IPolicyForHTTPS
+from zope.interface import implementer
+import io
 
 
 LOG_SYSTEM = 'HTTPClient'
@@ -22,6 +26,16 @@ class HTTPRequestError(Exception):
     """
     Raised when a request could not be made or failed in an unexpected way.
     """
+
+
+@implementer(IPolicyForHTTPS)
+class _TLSPolicy:
+    # lambdagrid patch: the TLS options of OpenNSA's context factory for twisted.web.client.Agent
+    def __init__(self, ctx_factory):
+        self.ctx_factory = ctx_factory
+
+    def creatorForNetloc(self, hostname, port):
+        return self.ctx_factory.getClientTLSOptions(hostname.decode())
 
 
 def soapRequest(url, soap_action, soap_envelope, timeout=DEFAULT_TIMEOUT, ctx_factory=None, headers=None):
@@ -64,23 +78,32 @@ def httpRequest(url, payload, headers, method=b'POST', timeout=DEFAULT_TIMEOUT, 
         host, s_port = netloc.split(b':',1)
         port = int(s_port)
 
-    factory = twclient.HTTPClientFactory(url, method, postdata=payload, timeout=timeout)
-    factory.noisy = False # stop spewing about factory start/stop
-    factory.protocol.handleStatus_204 = lambda _ : None # 204 is an ok reply, needed by NCS VPN backend
-
-    # fix missing port in header (possible bug in twisted.web.client, or just low-level library)
-    factory.headers[b'host'] = netloc
-    factory.headers[b'User-Agent'] = b'OpenNSA/Twisted'
-
+    # lambdagrid patch: twisted.web.client.HTTPClientFactory is gone from Twisted >= 21.7 (Debian 12
+    # has 22.4); the same request through twisted.web.client.Agent, with the same results (the
+    # body on 2xx, WebError carrying the body otherwise).
+    hdrs = Headers({b'User-Agent': [b'OpenNSA/Twisted']})
     for header, value in headers.items():
-        factory.headers[header.encode('utf-8')] = value.encode('utf-8')
+        hdrs.setRawHeaders(header.encode('utf-8'), [value if type(value) is bytes else value.encode('utf-8')])
 
     if scheme == b'https':
         if ctx_factory is None:
             return defer.fail(HTTPRequestError('Cannot perform https request without context factory'))
-        reactor.connectSSL(host, port, factory, ctx_factory.getClientTLSOptions(host.decode()))
+        agent = twclient.Agent(reactor, contextFactory=_TLSPolicy(ctx_factory), connectTimeout=timeout)
     else:
-        reactor.connectTCP(host, port, factory)
+        agent = twclient.Agent(reactor, connectTimeout=timeout)
+
+    body = twclient.FileBodyProducer(io.BytesIO(payload)) if payload else None
+    d = agent.request(method, url, hdrs, body)
+    d.addTimeout(timeout, reactor)
+
+    def gotResponse(response):
+        def gotBody(data):
+            if 200 <= response.code < 300:
+                return data
+            raise WebError(str(response.code).encode(), response.phrase, data)
+        return twclient.readBody(response).addCallback(gotBody)
+
+    d.addCallback(gotResponse)
 
     def invocationError(err):
         if isinstance(err.value, ConnectionClosed): # note: this also includes ConnectionDone and ConnectionLost
@@ -97,6 +120,7 @@ def httpRequest(url, payload, headers, method=b'POST', timeout=DEFAULT_TIMEOUT, 
             log.msg('Connection refused for %s:%i. Request URL: %s' % (host, port, url), system=LOG_SYSTEM)
             return err
         else:
+            log.msg('Request to %s failed: %s' % (url, err.getErrorMessage()), system=LOG_SYSTEM) # lambdagrid patch
             return err
 
     def logReply(data):
@@ -105,7 +129,7 @@ def httpRequest(url, payload, headers, method=b'POST', timeout=DEFAULT_TIMEOUT, 
         log.msg('-- END --', system=LOG_SYSTEM, payload=True)
         return data
 
-    factory.deferred.addCallbacks(logReply, invocationError)
+    d.addCallbacks(logReply, invocationError)
 
-    return factory.deferred
+    return d
 
