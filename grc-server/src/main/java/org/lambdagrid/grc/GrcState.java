@@ -52,7 +52,13 @@ public final class GrcState implements AutoCloseable {
       Migration.of(3, "output offsets: a finished job's output is read from here on demand",
           "ALTER TABLE job_output ADD COLUMN start_offset BIGINT",
           "ALTER TABLE job_output ADD COLUMN data_length INTEGER",
-          "CREATE INDEX job_output_offset ON job_output (job_id, start_offset)"));
+          "CREATE INDEX job_output_offset ON job_output (job_id, start_offset)"),
+      Migration.of(4, "nsi connections: the nsi network provider's connection ids, for undo",
+          "CREATE TABLE nsi_connections (reservation_id VARCHAR(64) NOT NULL,"
+              + " site_a VARCHAR(32) NOT NULL, site_b VARCHAR(32) NOT NULL,"
+              + " gri VARCHAR(100) NOT NULL, connection_id VARCHAR(200), state VARCHAR(16) NOT NULL,"
+              + " start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL,"
+              + " PRIMARY KEY (reservation_id, site_a, site_b))"));
 
   private final Database db;
 

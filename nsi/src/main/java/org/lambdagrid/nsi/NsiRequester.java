@@ -57,7 +57,7 @@ import org.ogf.schemas.nsi._2013._12.services.types.DirectionalityType;
  * request and the provider's own reason) when it failed, was refused or was not confirmed within
  * the reply timeout. Thread-safe; {@link #close} stops the endpoint.
  */
-public final class NsiRequester implements AutoCloseable {
+public final class NsiRequester implements NsiProvider, AutoCloseable {
   /** The service type of an Ethernet VLAN transfer service, as NSI networks advertise it. */
   public static final String EVTS = "http://services.ogf.org/nsi/2013/12/descriptions/EVTS.A-GOLE";
   private static final String PROTOCOL = "application/vnd.ogf.nsi.cs.v2.provider+soap";
@@ -116,6 +116,7 @@ public final class NsiRequester implements AutoCloseable {
     return new NsiRequester(config, events == null ? NsiEvents.NONE : events);
   }
 
+  @Override
   public String providerNsa() {
     return config.providerNsa();
   }
@@ -130,6 +131,7 @@ public final class NsiRequester implements AutoCloseable {
    *     message), or did not answer within the reply timeout; when a connection id was handed
    *     to {@code onId} the connection may still exist on the provider and is the caller's to abort
    */
+  @Override
   public String reserve(Circuit c, Consumer<String> onId) {
     String what = "reserve " + c.sourceStp() + " -> " + c.destStp() + " (" + c.capacityMbps()
         + " Mbit/s)";
@@ -177,26 +179,31 @@ public final class NsiRequester implements AutoCloseable {
   }
 
   /** reserveCommit: the held reservation becomes ReserveStart (kept until terminated). */
+  @Override
   public void commit(String connectionId) {
     simple("reserveCommit", connectionId, (p, h) -> p.reserveCommit(connectionId, h));
   }
 
   /** reserveAbort: the held reservation is dropped. */
+  @Override
   public void abort(String connectionId) {
     simple("reserveAbort", connectionId, (p, h) -> p.reserveAbort(connectionId, h));
   }
 
   /** provision: the data plane is to be up during the schedule. */
+  @Override
   public void provision(String connectionId) {
     simple("provision", connectionId, (p, h) -> p.provision(connectionId, h));
   }
 
   /** release: the data plane goes down (the reservation stays). */
+  @Override
   public void release(String connectionId) {
     simple("release", connectionId, (p, h) -> p.release(connectionId, h));
   }
 
   /** terminate: the connection ends; its resources return to the provider. */
+  @Override
   public void terminate(String connectionId) {
     simple("terminate", connectionId, (p, h) -> p.terminate(connectionId, h));
   }
@@ -205,6 +212,7 @@ public final class NsiRequester implements AutoCloseable {
    * querySummarySync for the given connection ids and/or global reservation ids (this
    * requester's connections only). A connection the provider does not know is absent.
    */
+  @Override
   public List<NsiConnection> query(List<String> connectionIds, List<String> globalReservationIds) {
     QueryType q = new QueryType();
     q.getConnectionId().addAll(connectionIds);
