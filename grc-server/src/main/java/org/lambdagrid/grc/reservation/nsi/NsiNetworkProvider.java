@@ -395,8 +395,21 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         .orElse(null);
   }
 
+  /** The provider this one runs over. */
+  public NetworkResourceManager inner() {
+    return inner;
+  }
+
+  private volatile Runnable onClose = () -> {};
+
+  /** Also runs {@code r} (e.g. stopping the requester endpoint) on {@link #close}. */
+  public void onClose(Runnable r) {
+    onClose = r;
+  }
+
   @Override
   public void close() {
     worker.shutdownNow();
+    onClose.run();
   }
 }
