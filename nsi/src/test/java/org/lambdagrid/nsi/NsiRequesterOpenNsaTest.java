@@ -52,7 +52,7 @@ class NsiRequesterOpenNsaTest {
   void reserveCommitProvisionReleaseTerminateAsOpenNsaRecordsThem() throws Exception {
     String gri = "urn:uuid:" + UUID.randomUUID();
     AtomicReference<String> early = new AtomicReference<>();
-    String id = requester.reserve(circuit("site-a", "site-b", 100, gri), early::set);
+    String id = requester.reserve(circuit("alpha", "bravo", 100, gri), early::set);
     assertThat(early.get()).isEqualTo(id);
     assertThat(nsa.backendState(id)).isEqualTo("ReserveHeld/Released/Created/false");
 
@@ -79,7 +79,7 @@ class NsiRequesterOpenNsaTest {
 
   @Test
   void abortDropsTheHeldReservationAndFreesItsVlan() throws Exception {
-    String id = requester.reserve(circuit("site-c", "site-d", 100, "urn:uuid:" + UUID.randomUUID()),
+    String id = requester.reserve(circuit("charlie", "delta", 100, "urn:uuid:" + UUID.randomUUID()),
         null);
     requester.abort(id);
     assertThat(nsa.backendState(id)).startsWith("ReserveStart/");
@@ -90,19 +90,19 @@ class NsiRequesterOpenNsaTest {
   @Test
   void overCapacityIsRefusedWithOpenNsasReason() {
     assertThatThrownBy(() -> requester.reserve(
-        circuit("site-a", "site-b", 5000, "urn:uuid:" + UUID.randomUUID()), null))
+        circuit("alpha", "bravo", 5000, "urn:uuid:" + UUID.randomUUID()), null))
         .isInstanceOf(NsiException.class)
         .hasMessageContaining(nsa.providerNsa())
-        .hasMessageContaining("cannot provide 5000 Mbps (its capacity is 1000 Mbps)")
+        .hasMessageContaining("Port alpha cannot provide 5000 Mbps (its capacity is 500 Mbps)")
         .hasMessageContaining("00705");
   }
 
   @Test
   void anUnknownStpIsRefusedNamingIt() {
     assertThatThrownBy(() -> requester.reserve(
-        circuit("site-a", "site-z", 10, "urn:uuid:" + UUID.randomUUID()), null))
+        circuit("alpha", "zulu", 10, "urn:uuid:" + UUID.randomUUID()), null))
         .isInstanceOf(NsiException.class)
         .hasMessageContaining(nsa.providerNsa() + " refused reserve")
-        .hasMessageContaining("No STP named urn:ogf:network:lambdagrid.test:2026:topology:site-z");
+        .hasMessageContaining("No STP named urn:ogf:network:lambdagrid.test:2026:topology:zulu");
   }
 }

@@ -67,7 +67,7 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
     return facts.get("NSI_PROVIDER_NSA");
   }
 
-  /** The STP of a site port (site-a .. site-d), any VLAN of its range. */
+  /** The STP of a site's port (alpha .. hotel), any VLAN of its range. */
   public String stp(String port) {
     return facts.get("NSI_STP_PREFIX") + port + "?vlan=1780-1789";
   }
@@ -92,20 +92,31 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
   }
 
   /**
-   * The connection as OpenNSA's database holds it (service_connections, and its sub-connection's
-   * data plane), or null: "reservation/provision/lifecycle/dataPlaneActive", e.g.
-   * "ReserveStart/Provisioned/Created/true".
+   * The connection as OpenNSA's database holds it (service_connections, and the data plane of
+   * its dud backend connection: the aggregator's own copy in sub_connections can be overwritten
+   * by a stale save when the data plane comes up at once), or null:
+   * "reservation/provision/lifecycle/dataPlaneActive", e.g. "ReserveStart/Provisioned/Created/true".
    */
   public String backendState(String connectionId) throws SQLException, IOException {
+    return state("sc.connection_id", connectionId);
+  }
+
+  /** Like {@link #backendState}, for the connection with this global reservation id. */
+  public String stateByGri(String gri) throws SQLException, IOException {
+    return state("sc.global_reservation_id", gri);
+  }
+
+  private String state(String column, String value) throws SQLException, IOException {
     String url = "jdbc:postgresql://" + pg.get("LAMBDAGRID_PG_HOST") + ":"
         + pg.get("LAMBDAGRID_PG_PORT") + "/" + facts.get("NSI_DB");
     String pw = Files.readString(Path.of(pg.get("LAMBDAGRID_PG_PASSWORD_FILE"))).strip();
     try (Connection c = DriverManager.getConnection(url, pg.get("LAMBDAGRID_PG_USER"), pw);
         PreparedStatement st = c.prepareStatement("SELECT sc.reservation_state,"
-            + " sc.provision_state, sc.lifecycle_state, coalesce(bool_or(sub.data_plane_active),"
+            + " sc.provision_state, sc.lifecycle_state, coalesce(bool_or(b.data_plane_active),"
             + " false) FROM service_connections sc LEFT JOIN sub_connections sub"
-            + " ON sub.service_connection_id = sc.id WHERE sc.connection_id = ? GROUP BY sc.id")) {
-      st.setString(1, connectionId);
+            + " ON sub.service_connection_id = sc.id LEFT JOIN generic_backend_connections b"
+            + " ON b.connection_id = sub.connection_id WHERE " + column + " = ? GROUP BY sc.id")) {
+      st.setString(1, value);
       try (ResultSet r = st.executeQuery()) {
         return r.next() ? r.getString(1) + "/" + r.getString(2) + "/" + r.getString(3) + "/"
             + r.getBoolean(4) : null;

@@ -180,7 +180,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   }
 
   /** The global reservation id of (reservation, pair): the same on every attempt. */
-  static String gri(String reservationId, SitePair p) {
+  public static String gri(String reservationId, SitePair p) {
     return "urn:uuid:" + UUID.nameUUIDFromBytes(("lambdagrid/" + reservationId + "/" + p.a() + "/"
         + p.b()).getBytes(StandardCharsets.UTF_8));
   }
