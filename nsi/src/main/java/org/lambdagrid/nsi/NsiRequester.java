@@ -294,13 +294,13 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     }
     if (r.failure() != null) {
       throw new NsiException("NSI provider " + config.providerNsa() + " refused " + what + ": "
-          + r.failure());
+          + r.failure(), true, null);
     }
   }
 
   private NsiException refused(String what, ServiceExceptionType fault, String fallback) {
     return new NsiException("NSI provider " + config.providerNsa() + " refused " + what + ": "
-        + reason(fault, fallback));
+        + reason(fault, fallback), true, null);
   }
 
   private NsiException unreachable(String what, WebServiceException e) {

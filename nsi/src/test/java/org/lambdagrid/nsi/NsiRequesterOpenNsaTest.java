@@ -36,9 +36,19 @@ class NsiRequesterOpenNsaTest {
     });
   }
 
+  /** Connections a failed test may have left: terminated in tearDown. */
+  private final List<String> made = new CopyOnWriteArrayList<>();
+
   @AfterEach
   void tearDown() {
     if (requester != null) {
+      for (String id : made) {
+        try {
+          requester.terminate(id);
+        } catch (NsiException e) {
+          // already terminated
+        }
+      }
       requester.close();
     }
   }
@@ -53,6 +63,7 @@ class NsiRequesterOpenNsaTest {
     String gri = "urn:uuid:" + UUID.randomUUID();
     AtomicReference<String> early = new AtomicReference<>();
     String id = requester.reserve(circuit("alpha", "bravo", 100, gri), early::set);
+    made.add(id);
     assertThat(early.get()).isEqualTo(id);
     assertThat(nsa.backendState(id)).isEqualTo("ReserveHeld/Released/Created/false");
 
@@ -80,7 +91,7 @@ class NsiRequesterOpenNsaTest {
   @Test
   void abortDropsTheHeldReservationAndFreesItsVlan() throws Exception {
     String id = requester.reserve(circuit("charlie", "delta", 100, "urn:uuid:" + UUID.randomUUID()),
-        null);
+        made::add);
     requester.abort(id);
     assertThat(nsa.backendState(id)).startsWith("ReserveStart/");
     requester.terminate(id);

@@ -106,6 +106,27 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
     return state("sc.global_reservation_id", gri);
   }
 
+  /** The connections OpenNSA's database holds that are not terminated (id and states). */
+  public java.util.List<String> liveConnections() throws SQLException, IOException {
+    java.util.List<String> out = new java.util.ArrayList<>();
+    try (Connection c = connect(); PreparedStatement st = c.prepareStatement("SELECT"
+        + " connection_id, reservation_state, provision_state, lifecycle_state FROM"
+        + " service_connections WHERE lifecycle_state <> 'Terminated'");
+        ResultSet r = st.executeQuery()) {
+      while (r.next()) {
+        out.add(r.getString(1) + " " + r.getString(2) + "/" + r.getString(3) + "/" + r.getString(4));
+      }
+    }
+    return out;
+  }
+
+  private Connection connect() throws SQLException, IOException {
+    String url = "jdbc:postgresql://" + pg.get("LAMBDAGRID_PG_HOST") + ":"
+        + pg.get("LAMBDAGRID_PG_PORT") + "/" + facts.get("NSI_DB");
+    String pw = Files.readString(Path.of(pg.get("LAMBDAGRID_PG_PASSWORD_FILE"))).strip();
+    return DriverManager.getConnection(url, pg.get("LAMBDAGRID_PG_USER"), pw);
+  }
+
   private String state(String column, String value) throws SQLException, IOException {
     String url = "jdbc:postgresql://" + pg.get("LAMBDAGRID_PG_HOST") + ":"
         + pg.get("LAMBDAGRID_PG_PORT") + "/" + facts.get("NSI_DB");

@@ -134,8 +134,11 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       } catch (RuntimeException e) {
         undoAll(reservationId);
         inner.abort(reservationId);
+        // The provider's refusal is a lack of resources; a provider that does not answer is a
+        // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
         Status.Code code = e instanceof Errors.RequestException r ? r.code()
-            : Status.Code.UNAVAILABLE;
+            : e instanceof NsiException n && n.refused() ? Status.Code.RESOURCE_EXHAUSTED
+            : Status.Code.FAILED_PRECONDITION;
         return Vote.refused(code, name + ": " + e.getMessage());
       }
       worker.schedule(() -> expire(reservationId), holdTime.toMillis(), TimeUnit.MILLISECONDS);

@@ -62,10 +62,11 @@ final class FakeNsi implements NsiProvider {
     calls.add("reserve " + c.sourceStp() + " " + c.destStp() + " " + c.capacityMbps());
     if (c.capacityMbps() > capacityMbps) {
       throw new NsiException("NSI provider " + NSA + " refused reserve: Port cannot provide "
-          + c.capacityMbps() + " Mbps [00705]");
+          + c.capacityMbps() + " Mbps [00705]", true, null);
     }
     if (refuseDest != null && c.destStp().contains(refuseDest)) {
-      throw new NsiException("NSI provider " + NSA + " refused reserve: STP unavailable [00704]");
+      throw new NsiException("NSI provider " + NSA + " refused reserve: STP unavailable [00704]",
+          true, null);
     }
     String id = "FAKE-" + next++;
     conns.put(id, new Conn(id, c.globalReservationId(), c));

@@ -168,6 +168,7 @@ class NsiNetworkProviderTest {
     Vote v = p.prepare("r4", window(Duration.ofHours(1), Duration.ofHours(1)),
         ask(5_000_000_000L, "alpha-bravo")).join();
     assertThat(v.isPrepared()).isFalse();
+    assertThat(v.code()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
     assertThat(v.reason()).contains("site pair alpha-bravo", FakeNsi.NSA,
         "Port cannot provide 5000 Mbps [00705]");
     assertThat(store.all()).isEmpty();
@@ -193,6 +194,7 @@ class NsiNetworkProviderTest {
     Vote v = p.prepare("r6", window(Duration.ofHours(1), Duration.ofHours(1)),
         ask(1_000_000L, "alpha-bravo")).join();
     assertThat(v.isPrepared()).isFalse();
+    assertThat(v.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
     assertThat(v.reason()).contains("site pair alpha-bravo", "no confirmation within 1 s");
     assertThat(nsi.live()).isEmpty();
     assertThat(store.all()).isEmpty();
