@@ -492,25 +492,39 @@ public record GrcConfig(
 
   /** Which network resource manager the GRC runs, and its settings. */
   public record NetworkConfig(String provider, @JsonProperty("state_dir") String stateDir,
-      @JsonProperty("hold_time") String holdTime, OverlayConfig overlay) {
+      @JsonProperty("hold_time") String holdTime, OverlayConfig overlay, NsiConfig nsi) {
     public static final String CALENDAR = "calendar";
     public static final String TESTBED = "testbed";
+    public static final String NSI = "nsi";
 
     public NetworkConfig {
       provider = provider == null ? CALENDAR : provider;
-      if (!provider.equals(CALENDAR) && !provider.equals(TESTBED)) {
+      if (!provider.equals(CALENDAR) && !provider.equals(TESTBED) && !provider.equals(NSI)) {
         throw new IllegalArgumentException("provider: '" + provider + "' is not a provider"
-            + " (calendar, testbed)");
+            + " (calendar, testbed, nsi)");
       }
       stateDir = stateDir == null ? "/run/lambdagrid/grc-net" : stateDir;
       holdTime = positive("hold_time", holdTime, "120s");
-      if (overlay != null && !provider.equals(TESTBED)) {
+      boolean testbedPlane = provider.equals(TESTBED)
+          || (provider.equals(NSI) && nsi != null && TESTBED.equals(nsi.dataPlane()));
+      if (overlay != null && !testbedPlane) {
         throw new IllegalArgumentException("overlay: only the testbed provider builds overlays (provider: " + provider + ")");
+      }
+      if (provider.equals(NSI) && nsi == null) {
+        throw new IllegalArgumentException("nsi: provider nsi needs an nsi section (provider_url,"
+            + " provider_nsa, requester_nsa, requester_url, tls, stps)");
+      }
+      if (nsi != null && !provider.equals(NSI)) {
+        throw new IllegalArgumentException("nsi: only provider nsi reads it (provider: " + provider + ")");
       }
     }
 
     public NetworkConfig(String provider, String stateDir, String holdTime) {
-      this(provider, stateDir, holdTime, null);
+      this(provider, stateDir, holdTime, null, null);
+    }
+
+    public NetworkConfig(String provider, String stateDir, String holdTime, OverlayConfig overlay) {
+      this(provider, stateDir, holdTime, overlay, null);
     }
 
     public static NetworkConfig defaults() {
@@ -519,6 +533,80 @@ public record GrcConfig(
 
     public Duration holdTimeDuration() {
       return Quantities.parseDuration(holdTime);
+    }
+  }
+
+  /**
+   * The nsi provider: an NSI CS 2.0 requester. {@code provider_url} is the provider NSA's CS 2.0
+   * SOAP endpoint (https), {@code provider_nsa} its NSA id, {@code requester_nsa} the GRC's NSA id
+   * as the NSI network knows it, {@code requester_url} the https URL the provider calls back on
+   * (the GRC binds its host and port), {@code tls} the GRC's key and certificate and the CA of
+   * the NSI network's PKI, {@code stps} each site's STP, {@code reply_timeout} how long a
+   * request waits for the provider's confirmation (default 30s) and {@code data_plane} the
+   * provider that also runs under it: calendar (default: only the GRC's link calendars) or
+   * testbed (the testbed's shaped segments).
+   */
+  public record NsiConfig(@JsonProperty("provider_url") String providerUrl,
+      @JsonProperty("provider_nsa") String providerNsa,
+      @JsonProperty("requester_nsa") String requesterNsa,
+      @JsonProperty("requester_url") String requesterUrl, TlsConfig tls,
+      Map<String, String> stps, @JsonProperty("reply_timeout") String replyTimeout,
+      @JsonProperty("data_plane") String dataPlane) {
+    public NsiConfig {
+      providerUrl = httpsUrl("nsi.provider_url", providerUrl);
+      requesterUrl = httpsUrl("nsi.requester_url", requesterUrl);
+      if (java.net.URI.create(requesterUrl).getPort() <= 0) {
+        throw new IllegalArgumentException("nsi.requester_url: '" + requesterUrl
+            + "' needs an explicit port (the GRC binds it)");
+      }
+      if (providerNsa == null || !providerNsa.startsWith("urn:ogf:network:")) {
+        throw new IllegalArgumentException("nsi.provider_nsa: '" + providerNsa
+            + "' is not an NSA id (urn:ogf:network:...)");
+      }
+      if (requesterNsa == null || !requesterNsa.startsWith("urn:ogf:network:")) {
+        throw new IllegalArgumentException("nsi.requester_nsa: '" + requesterNsa
+            + "' is not an NSA id (urn:ogf:network:...)");
+      }
+      if (tls == null || tls.key() == null || tls.cert() == null || tls.ca() == null) {
+        throw new IllegalArgumentException("nsi.tls: key, cert and ca are required (NSI runs"
+            + " over mutual TLS)");
+      }
+      stps = stps == null ? Map.of() : Map.copyOf(stps);
+      if (stps.size() < 2) {
+        throw new IllegalArgumentException("nsi.stps: give the STP of at least two sites, got "
+            + stps.keySet());
+      }
+      stps.forEach((site, stp) -> {
+        if (stp == null || !stp.startsWith("urn:ogf:network:")) {
+          throw new IllegalArgumentException("nsi.stps." + site + ": '" + stp
+              + "' is not an STP id (urn:ogf:network:...)");
+        }
+      });
+      replyTimeout = positive("nsi.reply_timeout", replyTimeout, "30s");
+      dataPlane = dataPlane == null ? NetworkConfig.CALENDAR : dataPlane;
+      if (!dataPlane.equals(NetworkConfig.CALENDAR) && !dataPlane.equals(NetworkConfig.TESTBED)) {
+        throw new IllegalArgumentException("nsi.data_plane: '" + dataPlane
+            + "' is not calendar or testbed");
+      }
+    }
+
+    private static String httpsUrl(String field, String v) {
+      if (v == null || !v.startsWith("https://")) {
+        throw new IllegalArgumentException(field + ": '" + v + "' is not an https URL");
+      }
+      try {
+        java.net.URI u = new java.net.URI(v);
+        if (u.getHost() == null) {
+          throw new IllegalArgumentException(field + ": '" + v + "' has no host");
+        }
+      } catch (java.net.URISyntaxException e) {
+        throw new IllegalArgumentException(field + ": '" + v + "' is not a URL: " + e.getReason());
+      }
+      return v;
+    }
+
+    public Duration replyTimeoutDuration() {
+      return Quantities.parseDuration(replyTimeout);
     }
   }
 

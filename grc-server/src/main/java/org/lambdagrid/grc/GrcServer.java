@@ -44,6 +44,12 @@ import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.reservation.ReservationStore;
 import org.lambdagrid.grc.reservation.testbed.TestbedNetwork;
 import org.lambdagrid.grc.reservation.testbed.TestbedNetworkProvider;
+import org.lambdagrid.grc.reservation.nsi.JdbcNsiStore;
+import org.lambdagrid.grc.reservation.nsi.NsiNetworkProvider;
+import org.lambdagrid.grc.reservation.nsi.NsiStore;
+import org.lambdagrid.nsi.NsiEvents;
+import org.lambdagrid.nsi.NsiRequester;
+import org.lambdagrid.nsi.NsiTls;
 import org.lambdagrid.grc.site.AddressAllocator;
 import org.lambdagrid.grc.site.SiteClient;
 import org.lambdagrid.grc.site.SiteClients;
@@ -120,7 +126,7 @@ public final class GrcServer implements AutoCloseable {
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
     this.coAllocator = new CoAllocator(config.topology().build());
-    this.network = network(config.network(), coAllocator, clock, registry);
+    this.network = network(config.network(), coAllocator, clock, registry, state);
     this.clients = new SiteClients(registry, siteClients);
     CoordinatorSettings s = config.settings();
     JobStore store = state == null ? new InMemoryJobStore()
@@ -169,8 +175,66 @@ public final class GrcServer implements AutoCloseable {
    * every segment a previous GRC left behind that no recorded reservation still holds.
    */
   private static NetworkResourceManager network(GrcConfig.NetworkConfig n, CoAllocator a,
-      Clock clock, SiteRegistry registry) {
-    if (n.provider().equals(GrcConfig.NetworkConfig.TESTBED)) {
+      Clock clock, SiteRegistry registry, GrcState state) {
+    if (n.provider().equals(GrcConfig.NetworkConfig.NSI)) {
+      return nsiNetwork(n, a, clock, registry, state);
+    }
+    return dataPlane(n, n.provider(), a, clock, registry);
+  }
+
+  /**
+   * The nsi provider over its data plane provider: it starts the NSI requester endpoint (on
+   * {@code nsi.requester_url}) here, and its connection records live in the state database
+   * (in memory without one).
+   */
+  private static NetworkResourceManager nsiNetwork(GrcConfig.NetworkConfig n, CoAllocator a,
+      Clock clock, SiteRegistry registry, GrcState state) {
+    GrcConfig.NsiConfig c = n.nsi();
+    NetworkResourceManager inner = dataPlane(n, c.dataPlane(), a, clock, registry);
+    java.util.concurrent.atomic.AtomicReference<NsiNetworkProvider> self =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    NsiRequester requester;
+    try {
+      requester = NsiRequester.start(new NsiRequester.Config(java.net.URI.create(c.providerUrl()),
+          c.providerNsa(), c.requesterNsa(), java.net.URI.create(c.requesterUrl()),
+          new NsiTls(Path.of(c.tls().key()), Path.of(c.tls().cert()), Path.of(c.tls().ca())),
+          c.replyTimeoutDuration()), new NsiEvents() {
+            @Override
+            public void reserveTimeout(String connectionId, int timeoutSeconds) {
+              log.warn("NSI provider {}: the hold of connection {} timed out after {} s",
+                  c.providerNsa(), connectionId, timeoutSeconds);
+              NsiNetworkProvider p = self.get();
+              if (p != null) {
+                p.reserveTimeout(connectionId);
+              }
+            }
+
+            @Override
+            public void dataPlaneStateChange(String connectionId, boolean active) {
+              log.info("NSI provider {}: connection {}: data plane {}", c.providerNsa(),
+                  connectionId, active ? "up" : "down");
+            }
+
+            @Override
+            public void errorEvent(String connectionId, String event, String text) {
+              log.warn("NSI provider {}: connection {}: {} {}", c.providerNsa(), connectionId,
+                  event, text);
+            }
+          });
+    } catch (org.lambdagrid.nsi.NsiException e) {
+      throw new org.lambdagrid.common.ConfigException("network." + e.getMessage());
+    }
+    NsiStore store = state == null ? NsiStore.inMemory() : new JdbcNsiStore(state.database());
+    NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, requester, store,
+        c.stps(), clock, n.holdTimeDuration());
+    self.set(p);
+    p.onClose(requester::close);
+    return p;
+  }
+
+  private static NetworkResourceManager dataPlane(GrcConfig.NetworkConfig n, String provider,
+      CoAllocator a, Clock clock, SiteRegistry registry) {
+    if (provider.equals(GrcConfig.NetworkConfig.TESTBED)) {
       // Routed sites are those whose CRM registered an overlay endpoint (crm.yaml overlay:).
       GrcConfig.OverlayConfig o = n.overlay() == null ? new GrcConfig.OverlayConfig(null) : n.overlay();
       TestbedNetworkProvider.Overlay overlay = new TestbedNetworkProvider.Overlay(o.vniMin(), o.vniMax(),
@@ -340,6 +404,19 @@ public final class GrcServer implements AutoCloseable {
       CoordinatorSettings s = config.settings();
       recovery.recover(state, coordinator, s.rpcTimeout().plus(s.callMargin()));
     }
+    if (network instanceof NsiNetworkProvider p) {
+      List<String> undone = p.recover();
+      if (!undone.isEmpty()) {
+        log.info("terminated the NSI connections of {} (left by an earlier GRC)", undone);
+      }
+      if (p.inner() instanceof TestbedNetworkProvider t) {
+        List<String> orphans = t.recover();
+        if (!orphans.isEmpty()) {
+          log.info("removed the network segments of reservations {} (left by an earlier GRC)",
+              orphans);
+        }
+      }
+    }
     if (network instanceof TestbedNetworkProvider p) {
       List<String> orphans = p.recover();
       if (!orphans.isEmpty()) {
@@ -416,6 +493,9 @@ public final class GrcServer implements AutoCloseable {
     server.close();
     scheduler.shutdownNow();
     workers.shutdownNow();
+    if (network instanceof NsiNetworkProvider p) {
+      p.close();
+    }
     coordinator.close();
     recovery.close();
     if (state != null) {

@@ -56,7 +56,13 @@ public final class GrcState implements AutoCloseable {
       Migration.of(4, "a routed site's overlay end (crm.yaml overlay:)",
           "ALTER TABLE sites ADD COLUMN overlay_endpoint VARCHAR(64)",
           "ALTER TABLE sites ADD COLUMN overlay_netns VARCHAR(64)",
-          "ALTER TABLE sites ADD COLUMN overlay_mtu INTEGER"));
+          "ALTER TABLE sites ADD COLUMN overlay_mtu INTEGER"),
+      Migration.of(5, "nsi connections: the nsi network provider's connection ids, for undo",
+          "CREATE TABLE nsi_connections (reservation_id VARCHAR(64) NOT NULL,"
+              + " site_a VARCHAR(32) NOT NULL, site_b VARCHAR(32) NOT NULL,"
+              + " gri VARCHAR(100) NOT NULL, connection_id VARCHAR(200), state VARCHAR(16) NOT NULL,"
+              + " start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL,"
+              + " PRIMARY KEY (reservation_id, site_a, site_b))"));
 
   private final Database db;
 

@@ -107,9 +107,9 @@ class GrcConfigTest {
             + " b: b, capacity: 0}]}", GrcConfig.class))
         .withMessage("grc.yaml: topology.links[0]: capacity: '0' must be positive");
     assertThatExceptionOfType(ConfigException.class)
-        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {provider: nsi}",
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {provider: optical}",
             GrcConfig.class))
-        .withMessage("grc.yaml: network: provider: 'nsi' is not a provider (calendar, testbed)");
+        .withMessage("grc.yaml: network: provider: 'optical' is not a provider (calendar, testbed, nsi)");
     assertThatExceptionOfType(ConfigException.class)
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {holdtime: 5s}",
             GrcConfig.class))
@@ -234,5 +234,40 @@ class GrcConfigTest {
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml",
             "network: {overlay: {vni_range: 1-2}}", GrcConfig.class))
         .withMessageContaining("overlay");
+  }
+
+  @Test
+  void theNsiSectionIsReadAndBadValuesRefusedNamingTheField() throws Exception {
+    String good = String.join("\n",
+        "network:",
+        "  provider: nsi",
+        "  nsi:",
+        "    provider_url: https://nsa.example.net:9443/NSI/services/CS2",
+        "    provider_nsa: urn:ogf:network:example.net:2020:nsa",
+        "    requester_nsa: urn:ogf:network:example.org:2026:nsa:grc",
+        "    requester_url: https://grc.example.org:7378/nsi/requester",
+        "    tls: {key: /k, cert: /c, ca: /a}",
+        "    stps:",
+        "      alpha: 'urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789'",
+        "      bravo: 'urn:ogf:network:example.net:2020:topology:bravo?vlan=1780-1789'");
+    GrcConfig c = ConfigLoader.parse("grc.yaml", good, GrcConfig.class);
+    assertThat(c.network().nsi().stps()).containsKeys("alpha", "bravo");
+    assertThat(c.network().nsi().dataPlane()).isEqualTo("calendar");
+    assertThat(c.network().nsi().replyTimeoutDuration()).hasSeconds(30);
+    for (String[] bad : new String[][] {
+        {"https://nsa.example.net:9443/NSI/services/CS2", "http://nsa.example.net/x", "nsi.provider_url"},
+        {"urn:ogf:network:example.net:2020:nsa\n", "nsa.example.net\n", "nsi.provider_nsa"},
+        {":7378/nsi", "/nsi", "nsi.requester_url"},
+        {"'urn:ogf:network:example.net:2020:topology:bravo?vlan=1780-1789'", "port-b", "nsi.stps.bravo"},
+        {"tls: {key: /k, cert: /c, ca: /a}", "tls: {key: /k}", "nsi.tls"}}) {
+      String y = good.replace(bad[0], bad[1]);
+      assertThat(y).isNotEqualTo(good);
+      assertThatExceptionOfType(Exception.class)
+          .isThrownBy(() -> ConfigLoader.parse("grc.yaml", y, GrcConfig.class))
+          .as(bad[2]).withMessageContaining(bad[2]);
+    }
+    assertThatExceptionOfType(Exception.class)
+        .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {provider: nsi}", GrcConfig.class))
+        .withMessageContaining("provider nsi needs an nsi section");
   }
 }

@@ -26,7 +26,7 @@ import javax.net.ssl.X509ExtendedKeyManager;
  * quarter of the node agent's CPU while it connected its pilots (docs/benchmarks.md section 3)
  * and a share of every {@code grc} start. Immutable and thread-safe.
  */
-final class PemKeyManager extends X509ExtendedKeyManager {
+public final class PemKeyManager extends X509ExtendedKeyManager {
   private static final String ALIAS = "lambdagrid";
   private static final List<String> ALGORITHMS = List.of("EC", "RSA", "Ed25519", "Ed448");
 
@@ -44,7 +44,7 @@ final class PemKeyManager extends X509ExtendedKeyManager {
    * @throws GeneralSecurityException no certificate, or a key that is not PKCS#8 of a known
    *     algorithm (the message says which)
    */
-  static PemKeyManager read(Path cert, Path key) throws IOException, GeneralSecurityException {
+  public static PemKeyManager read(Path cert, Path key) throws IOException, GeneralSecurityException {
     X509Certificate[] chain;
     try (InputStream in = Files.newInputStream(cert)) {
       chain = CertificateFactory.getInstance("X.509").generateCertificates(in).stream()

@@ -1,0 +1,418 @@
+package org.lambdagrid.grc.reservation.nsi;
+
+import io.grpc.Status;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Vote;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.grc.reservation.NetworkResourceManager;
+import org.lambdagrid.nsi.NsiConnection;
+import org.lambdagrid.nsi.NsiException;
+import org.lambdagrid.nsi.NsiProvider;
+import org.lambdagrid.nsi.NsiRequester;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@code nsi} network resource manager: an NSI CS 2.0 circuit per site pair of a reservation,
+ * reserved from the network's provider NSA in the same two-phase commit as the compute, on top
+ * of another provider (the {@code inner} one: the GRC's link calendars, or the testbed's shaped
+ * segments as this machine's data plane), which votes first and is committed, aborted and
+ * released with it.
+ *
+ * <ul>
+ *   <li>prepare: for each pair, records a global reservation id, sends {@code reserve} (the two
+ *       sites' STPs, the pair's bandwidth in Mbit/s rounded up, the window), records the
+ *       connection id as soon as the provider acknowledges, and waits for reserveConfirmed. A
+ *       refusal, a timeout or a malformed answer for any pair votes no with the provider's
+ *       message naming the pair; what was already reserved is aborted and terminated.
+ *   <li>commit: {@code reserveCommit} of every connection, then the inner commit; a
+ *       {@code provision} is scheduled at the window's start.
+ *   <li>abort (or the hold time passing without a commit): {@code reserveAbort} and
+ *       {@code terminate}; a connection whose id never arrived is found by its global
+ *       reservation id and terminated.
+ *   <li>release (window end or cancel): {@code release} if provisioned, then {@code terminate}.
+ * </ul>
+ *
+ * <p>Every record is written ({@link NsiStore}) before the request it lets the GRC undo, so a GRC
+ * killed at any step finds it at {@link #recover}: committed connections of live reservations
+ * are kept (and provisioned when due), everything else is aborted and terminated. NSI calls block
+ * (each waits for the provider's confirmation) and run one at a time on this provider's own
+ * thread, never the caller's. Thread-safe.
+ */
+public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
+  /** A start this close to now is sent as "now": providers refuse a start in the past. */
+  static final Duration NOW_SLACK = Duration.ofSeconds(5);
+
+  private final String name;
+  private final NetworkResourceManager inner;
+  private final NsiProvider nsi;
+  private final NsiStore store;
+  private final Map<String, String> stps;
+  private final Clock clock;
+  private final Duration holdTime;
+  private final ScheduledExecutorService worker;
+  private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /**
+   * @param stps site name -> its STP at the NSI network (e.g.
+   *     {@code urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789})
+   * @param holdTime how long a prepared circuit waits for the commit before the GRC aborts it
+   */
+  public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
+      NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime) {
+    this.name = name;
+    this.inner = inner;
+    this.nsi = nsi;
+    this.store = store;
+    this.stps = Map.copyOf(stps);
+    this.clock = clock;
+    this.holdTime = holdTime;
+    this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "nsi-provider");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  /** The inner provider's answer, when both sites have an STP; empty otherwise. */
+  @Override
+  public OptionalLong maxBandwidth(String siteA, String siteB) {
+    if (!stps.containsKey(siteA) || !stps.containsKey(siteB)) {
+      return OptionalLong.empty();
+    }
+    return inner.maxBandwidth(siteA, siteB);
+  }
+
+  @Override
+  public Map<String, String> siteBridges(String reservationId) {
+    return inner.siteBridges(reservationId);
+  }
+
+  /** Called by the provider's requester endpoint: the hold of this connection was dropped. */
+  public void reserveTimeout(String connectionId) {
+    timedOut.add(connectionId);
+  }
+
+  @Override
+  public CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
+    if (!(ask instanceof Ask.Bandwidth b)) {
+      return inner.prepare(reservationId, window, ask);
+    }
+    return inner.prepare(reservationId, window, ask).thenApplyAsync(vote -> {
+      if (!vote.isPrepared()) {
+        return vote;
+      }
+      if (aborted.contains(reservationId)) {
+        return Vote.refused(Status.Code.FAILED_PRECONDITION, name + ": reservation "
+            + reservationId + " was aborted");
+      }
+      try {
+        reserveAll(reservationId, window, b);
+      } catch (RuntimeException e) {
+        undoAll(reservationId);
+        inner.abort(reservationId);
+        // The provider's refusal is a lack of resources; a provider that does not answer is a
+        // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
+        Status.Code code = e instanceof Errors.RequestException r ? r.code()
+            : e instanceof NsiException n && n.refused() ? Status.Code.RESOURCE_EXHAUSTED
+            : Status.Code.FAILED_PRECONDITION;
+        return Vote.refused(code, name + ": " + e.getMessage());
+      }
+      worker.schedule(() -> expire(reservationId), holdTime.toMillis(), TimeUnit.MILLISECONDS);
+      return vote;
+    }, worker);
+  }
+
+  private void reserveAll(String reservationId, Window window, Ask.Bandwidth b) {
+    for (Map.Entry<SitePair, Long> e : b.bps().entrySet()) {
+      SitePair p = e.getKey();
+      NsiRecord known = find(reservationId, p);
+      if (known != null && known.state() != NsiRecord.State.RESERVING) {
+        continue; // a repeated prepare: already held
+      }
+      String src = stp(p, p.a());
+      String dst = stp(p, p.b());
+      long mbps = Math.max(1, (e.getValue() + 999_999) / 1_000_000);
+      NsiRecord rec = new NsiRecord(reservationId, p, gri(reservationId, p), null,
+          NsiRecord.State.RESERVING, window.startMillis(), window.endMillis());
+      store.put(rec);
+      Instant start = window.start().isAfter(clock.instant().plus(NOW_SLACK)) ? window.start() : null;
+      String id;
+      try {
+        id = nsi.reserve(new NsiRequester.Circuit(src, dst, mbps, start, window.end(),
+            rec.globalReservationId(), "lambdagrid reservation " + reservationId + " " + p),
+            cid -> store.put(rec.with(cid, NsiRecord.State.RESERVING)));
+      } catch (NsiException ex) {
+        throw new NsiException("site pair " + p + ": " + ex.getMessage(), ex);
+      }
+      store.put(rec.with(id, NsiRecord.State.HELD));
+    }
+  }
+
+  private String stp(SitePair p, String site) {
+    String s = stps.get(site);
+    if (s == null) {
+      throw new Errors.RequestException(Status.Code.INVALID_ARGUMENT, "site pair " + p
+          + ": site '" + site + "' has no STP at NSI provider " + nsi.providerNsa()
+          + " (network.nsi.stps)");
+    }
+    return s;
+  }
+
+  /** The global reservation id of (reservation, pair): the same on every attempt. */
+  public static String gri(String reservationId, SitePair p) {
+    return "urn:uuid:" + UUID.nameUUIDFromBytes(("lambdagrid/" + reservationId + "/" + p.a() + "/"
+        + p.b()).getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Override
+  public CompletableFuture<Void> commit(String reservationId) {
+    return CompletableFuture.runAsync(() -> {
+      if (aborted.contains(reservationId)) {
+        throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": reservation "
+            + reservationId + " was aborted, or not committed within " + holdTime
+            + ": its NSI connections are terminated");
+      }
+      List<NsiRecord> recs = store.of(reservationId);
+      for (NsiRecord r : recs) {
+        if (r.committed()) {
+          continue;
+        }
+        if (r.state() != NsiRecord.State.HELD || timedOut.contains(r.connectionId())) {
+          throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": site pair "
+              + r.pair() + " of reservation " + reservationId + ": the NSI connection "
+              + r.connectionId() + " is not held (" + (timedOut.contains(r.connectionId())
+              ? "the provider's hold timed out" : r.state()) + ")");
+        }
+        try {
+          nsi.commit(r.connectionId());
+        } catch (NsiException e) {
+          throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": site pair "
+              + r.pair() + ": " + e.getMessage());
+        }
+        store.put(r.with(r.connectionId(), NsiRecord.State.COMMITTED));
+      }
+      inner.commit(reservationId).join();
+      if (!recs.isEmpty()) {
+        scheduleProvision(reservationId, recs.get(0).startMillis());
+      }
+    }, worker);
+  }
+
+  @Override
+  public CompletableFuture<Void> abort(String reservationId) {
+    return CompletableFuture.runAsync(() -> {
+      for (NsiRecord r : store.of(reservationId)) {
+        if (r.committed()) {
+          throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": reservation "
+              + reservationId + " is committed at NSI provider " + nsi.providerNsa()
+              + " (release it)");
+        }
+      }
+      aborted.add(reservationId);
+      undoAll(reservationId);
+      inner.abort(reservationId).join();
+    }, worker);
+  }
+
+  @Override
+  public CompletableFuture<Void> release(String reservationId) {
+    return CompletableFuture.runAsync(() -> {
+      undoAll(reservationId);
+      inner.release(reservationId).join();
+    }, worker);
+  }
+
+  /**
+   * Puts back a reservation the GRC had committed before it restarted: its committed NSI
+   * connections are kept (provisioned at the window's start if not yet), the inner provider
+   * restores its own hold.
+   */
+  @Override
+  public void restore(String reservationId, Window window, Ask.Bandwidth ask) {
+    inner.restore(reservationId, window, ask);
+    restored.add(reservationId);
+    for (NsiRecord r : store.of(reservationId)) {
+      if (r.state() == NsiRecord.State.COMMITTED) {
+        scheduleProvision(reservationId, r.startMillis());
+        break;
+      }
+    }
+  }
+
+  private final Set<String> restored = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /**
+   * After a restart, once the live reservations are {@link #restore}d: every recorded connection
+   * of a reservation that is not live is aborted (if held) and terminated, so a GRC killed at any
+   * step leaves nothing at the provider. Returns what it undid, "reservation pair" each; a
+   * connection the provider cannot be reached for stays recorded and is retried next start.
+   */
+  public List<String> recover() {
+    try {
+      return worker.submit(() -> {
+        List<String> done = new ArrayList<>();
+        for (NsiRecord r : store.all()) {
+          if (restored.contains(r.reservationId()) && r.committed()) {
+            continue;
+          }
+          try {
+            undo(r);
+            done.add(r.reservationId() + " " + r.pair());
+          } catch (RuntimeException e) {
+            log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
+                r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+          }
+        }
+        return done;
+      }).get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  // --- on the worker thread ---
+
+  private void expire(String reservationId) {
+    List<NsiRecord> recs = store.of(reservationId);
+    if (!recs.isEmpty() && recs.stream().noneMatch(NsiRecord::committed)) {
+      log.info("{}: reservation {} was not committed within {}: aborting its NSI connections",
+          name, reservationId, holdTime);
+      aborted.add(reservationId);
+      try {
+        undoAll(reservationId);
+      } catch (RuntimeException e) {
+        log.warn("{}: {}", name, e.getMessage());
+      }
+    }
+  }
+
+  private void scheduleProvision(String reservationId, long startMillis) {
+    long delay = Math.max(0, startMillis - clock.millis());
+    worker.schedule(() -> provision(reservationId), delay, TimeUnit.MILLISECONDS);
+  }
+
+  /** At the window's start: provision every committed connection (once). */
+  void provision(String reservationId) {
+    for (NsiRecord r : store.of(reservationId)) {
+      if (r.state() != NsiRecord.State.COMMITTED) {
+        continue;
+      }
+      try {
+        nsi.provision(r.connectionId());
+        store.put(r.with(r.connectionId(), NsiRecord.State.PROVISIONED));
+      } catch (NsiException e) {
+        log.warn("{}: site pair {} of reservation {}: {}", name, r.pair(), reservationId,
+            e.getMessage());
+      }
+    }
+  }
+
+  /** Undoes every connection of the reservation; throws the first failure after trying all. */
+  private void undoAll(String reservationId) {
+    RuntimeException first = null;
+    for (NsiRecord r : store.of(reservationId)) {
+      try {
+        undo(r);
+      } catch (RuntimeException e) {
+        first = first == null ? e : first;
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+  }
+
+  /**
+   * Takes one connection back to nothing: release if provisioned, reserveAbort if held (or
+   * maybe held), terminate; a connection with no recorded id is looked up by its global
+   * reservation id first. The record is removed only when the provider confirmed.
+   */
+  private void undo(NsiRecord r) {
+    List<String> ids = new ArrayList<>();
+    if (r.connectionId() != null) {
+      ids.add(r.connectionId());
+    } else {
+      for (NsiConnection c : nsi.query(List.of(), List.of(r.globalReservationId()))) {
+        if (!c.terminated()) {
+          ids.add(c.connectionId());
+        }
+      }
+    }
+    for (String id : ids) {
+      try {
+        if (r.state() == NsiRecord.State.PROVISIONED) {
+          nsi.release(id);
+        } else if (!r.committed()) {
+          nsi.abort(id);
+        }
+      } catch (NsiException e) {
+        // a hold that already timed out or a connection never confirmed: terminate still frees it
+        log.info("{}: {} (terminating anyway)", name, e.getMessage());
+      }
+      try {
+        nsi.terminate(id);
+      } catch (NsiException e) {
+        if (!terminated(id)) {
+          throw new NsiException("site pair " + r.pair() + " of reservation " + r.reservationId()
+              + ": " + e.getMessage(), e);
+        }
+      }
+    }
+    store.remove(r.reservationId(), r.pair());
+  }
+
+  private boolean terminated(String id) {
+    List<NsiConnection> cs = nsi.query(List.of(id), List.of());
+    return cs.isEmpty() || cs.get(0).terminated();
+  }
+
+  private NsiRecord find(String reservationId, SitePair p) {
+    return store.of(reservationId).stream().filter(r -> r.pair().equals(p)).findFirst()
+        .orElse(null);
+  }
+
+  /** The provider this one runs over. */
+  public NetworkResourceManager inner() {
+    return inner;
+  }
+
+  private volatile Runnable onClose = () -> {};
+
+  /** Also runs {@code r} (e.g. stopping the requester endpoint) on {@link #close}. */
+  public void onClose(Runnable r) {
+    onClose = r;
+  }
+
+  @Override
+  public void close() {
+    worker.shutdownNow();
+    onClose.run();
+  }
+}

@@ -1,0 +1,250 @@
+package org.lambdagrid.grc.reservation.nsi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.grpc.Status;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.reservation.SitePair;
+import org.lambdagrid.common.reservation.Vote;
+import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.grc.reservation.NetworkResourceManager;
+
+class NsiNetworkProviderTest {
+  private static final Map<String, String> STPS = Map.of(
+      "alpha", "urn:ogf:network:fake.net:2026:topology:alpha?vlan=1780-1789",
+      "bravo", "urn:ogf:network:fake.net:2026:topology:bravo?vlan=1780-1789",
+      "charlie", "urn:ogf:network:fake.net:2026:topology:charlie?vlan=1780-1789");
+
+  /** The inner provider: votes yes and logs what the GRC asked of it. */
+  static final class Inner implements NetworkResourceManager {
+    final List<String> calls = new ArrayList<>();
+
+    @Override
+    public String name() {
+      return "inner";
+    }
+
+    @Override
+    public OptionalLong maxBandwidth(String a, String b) {
+      return OptionalLong.of(10_000_000_000L);
+    }
+
+    @Override
+    public void restore(String id, Window w, Ask.Bandwidth ask) {
+      calls.add("restore " + id);
+    }
+
+    @Override
+    public synchronized CompletableFuture<Vote> prepare(String id, Window w, Ask ask) {
+      calls.add("prepare " + id);
+      return CompletableFuture.completedFuture(Vote.prepared());
+    }
+
+    @Override
+    public synchronized CompletableFuture<Void> commit(String id) {
+      calls.add("commit " + id);
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public synchronized CompletableFuture<Void> abort(String id) {
+      calls.add("abort " + id);
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public synchronized CompletableFuture<Void> release(String id) {
+      calls.add("release " + id);
+      return CompletableFuture.completedFuture(null);
+    }
+  }
+
+  private final FakeNsi nsi = new FakeNsi();
+  private final Inner inner = new Inner();
+  private final NsiStore store = NsiStore.inMemory();
+  private final List<NsiNetworkProvider> providers = new ArrayList<>();
+
+  private NsiNetworkProvider provider(Duration holdTime) {
+    NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, nsi, store, STPS,
+        Clock.systemUTC(), holdTime);
+    providers.add(p);
+    return p;
+  }
+
+  @AfterEach
+  void close() {
+    providers.forEach(NsiNetworkProvider::close);
+  }
+
+  private static Window window(Duration fromNow, Duration length) {
+    return Window.of(Instant.now().plus(fromNow), length);
+  }
+
+  private static Ask.Bandwidth ask(long bps, String... pairs) {
+    Map<SitePair, Long> m = new java.util.TreeMap<>();
+    for (String p : pairs) {
+      String[] ab = p.split("-");
+      m.put(SitePair.of(ab[0], ab[1]), bps);
+    }
+    return new Ask.Bandwidth(m);
+  }
+
+  @Test
+  void aCircuitIsReservedCommittedProvisionedAtTheStartAndReleasedAtTheEnd() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    Vote v = p.prepare("r1", window(Duration.ofMillis(300), Duration.ofHours(1)),
+        ask(150_000_001L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isTrue();
+    assertThat(nsi.calls).containsExactly("reserve " + STPS.get("alpha") + " " + STPS.get("bravo")
+        + " 151");
+    assertThat(store.of("r1")).singleElement().satisfies(r -> {
+      assertThat(r.state()).isEqualTo(NsiRecord.State.HELD);
+      assertThat(r.connectionId()).isEqualTo("FAKE-1");
+      assertThat(r.globalReservationId()).isEqualTo(NsiNetworkProvider.gri("r1",
+          SitePair.of("alpha", "bravo")));
+    });
+
+    p.commit("r1").join();
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
+    assertThat(inner.calls).containsExactly("prepare r1", "commit r1");
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().equals(
+        List.of("FAKE-1 ReserveStart/Provisioned/Created")));
+    await().atMost(Duration.ofSeconds(5)).until(() -> store.of("r1").get(0).state()
+        == NsiRecord.State.PROVISIONED);
+
+    p.release("r1").join();
+    assertThat(nsi.calls).endsWith("release FAKE-1", "terminate FAKE-1");
+    assertThat(nsi.live()).isEmpty();
+    assertThat(store.all()).isEmpty();
+    assertThat(inner.calls).endsWith("release r1");
+  }
+
+  @Test
+  void theIdsAreRecordedBeforeTheyAreNeededForUndo() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    List<String> seen = new ArrayList<>();
+    nsi.onReserve = () -> seen.add("at reserve: " + store.all().stream()
+        .map(r -> r.state() + " " + r.connectionId() + " " + r.globalReservationId()).toList());
+    nsi.beforeConfirm = () -> seen.add("before confirm: " + store.all().stream()
+        .map(r -> r.state() + " " + r.connectionId()).toList());
+    p.prepare("r2", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join();
+    String gri = NsiNetworkProvider.gri("r2", SitePair.of("alpha", "bravo"));
+    assertThat(seen).containsExactly("at reserve: [RESERVING null " + gri + "]",
+        "before confirm: [RESERVING FAKE-1]");
+  }
+
+  @Test
+  void aRefusedPairVotesNoWithTheProvidersReasonAndLeavesNothing() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.refuseDest = "charlie";
+    Vote v = p.prepare("r3", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo", "alpha-charlie")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.reason()).isEqualTo("network:nsi: site pair alpha-charlie: NSI provider "
+        + FakeNsi.NSA + " refused reserve: STP unavailable [00704]");
+    // the pair already held is aborted and terminated; nothing recorded, the inner hold dropped
+    assertThat(nsi.live()).isEmpty();
+    assertThat(nsi.calls).contains("abort FAKE-1", "terminate FAKE-1");
+    assertThat(store.all()).isEmpty();
+    assertThat(inner.calls).containsExactly("prepare r3", "abort r3");
+  }
+
+  @Test
+  void overCapacityIsRefusedWithTheProvidersMessage() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    Vote v = p.prepare("r4", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(5_000_000_000L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.code()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+    assertThat(v.reason()).contains("site pair alpha-bravo", FakeNsi.NSA,
+        "Port cannot provide 5000 Mbps [00705]");
+    assertThat(store.all()).isEmpty();
+  }
+
+  @Test
+  void aSiteWithoutAnStpIsRefusedNamingItAndTheField() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    assertThat(p.maxBandwidth("alpha", "delta")).isEmpty();
+    Vote v = p.prepare("r5", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-delta")).join();
+    assertThat(v.code()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(v.reason()).isEqualTo("network:nsi: site pair alpha-delta: site 'delta' has no"
+        + " STP at NSI provider " + FakeNsi.NSA + " (network.nsi.stps)");
+    assertThat(nsi.calls).isEmpty();
+    assertThat(store.all()).isEmpty();
+  }
+
+  @Test
+  void aProviderThatNeverConfirmsVotesNoAndItsConnectionIsTerminated() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.silent = true;
+    Vote v = p.prepare("r6", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(v.reason()).contains("site pair alpha-bravo", "no confirmation within 1 s");
+    assertThat(nsi.live()).isEmpty();
+    assertThat(store.all()).isEmpty();
+  }
+
+  @Test
+  void abortAndTheHoldTimeUndoAHeldCircuit() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(300));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    assertThat(p.prepare("r7", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.abort("r7").join();
+    assertThat(nsi.calls).endsWith("abort FAKE-1", "terminate FAKE-1");
+    assertThat(store.all()).isEmpty();
+    // a duplicate prepare after the abort is refused, and holds nothing
+    assertThat(p.prepare("r7", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isFalse();
+    assertThat(nsi.live()).isEmpty();
+
+    assertThat(p.prepare("r8", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty());
+    assertThat(store.all()).isEmpty();
+    assertThatThrownBy(() -> p.commit("r8").join())
+        .hasMessageContaining("reservation r8 was aborted, or not committed within PT0.3S");
+    assertThat(inner.calls).doesNotContain("commit r8");
+  }
+
+  @Test
+  void aRestartedGrcKeepsCommittedCircuitsAndUndoesEverythingElse() {
+    NsiNetworkProvider before = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    before.prepare("kept", w, ask(1_000_000L, "alpha-bravo")).join();
+    before.commit("kept").join();
+    before.prepare("held", w, ask(1_000_000L, "alpha-charlie")).join();
+    before.prepare("gone", w, ask(1_000_000L, "bravo-charlie")).join();
+    before.commit("gone").join(); // committed, but its reservation did not survive
+    // killed between sending a reserve and hearing its id: the provider has it, the GRC only
+    // its global reservation id
+    SitePair lost = SitePair.of("alpha", "bravo");
+    store.put(new NsiRecord("lost", lost, NsiNetworkProvider.gri("lost", lost), null,
+        NsiRecord.State.RESERVING, w.startMillis(), w.endMillis()));
+    nsi.reserve(new org.lambdagrid.nsi.NsiRequester.Circuit(STPS.get("alpha"), STPS.get("bravo"),
+        1, null, w.end(), NsiNetworkProvider.gri("lost", lost), "x"), null);
+    before.close();
+
+    NsiNetworkProvider after = provider(Duration.ofMinutes(2));
+    after.restore("kept", w, ask(1_000_000L, "alpha-bravo"));
+    List<String> undone = after.recover();
+    assertThat(undone).containsExactlyInAnyOrder("held alpha-charlie", "gone bravo-charlie",
+        "lost alpha-bravo");
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
+    assertThat(store.all()).extracting(NsiRecord::reservationId).containsExactly("kept");
+    assertThat(nsi.calls).contains("query [] [" + NsiNetworkProvider.gri("lost", lost) + "]");
+  }
+}

@@ -1,0 +1,416 @@
+package org.lambdagrid.nsi;
+
+import jakarta.xml.ws.Holder;
+import jakarta.xml.ws.WebServiceException;
+import java.net.URI;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.GregorianCalendar;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TimeZone;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import javax.xml.datatype.DatatypeConfigurationException;
+import javax.xml.datatype.DatatypeFactory;
+import javax.xml.datatype.XMLGregorianCalendar;
+import org.apache.cxf.Bus;
+import org.apache.cxf.BusFactory;
+import org.apache.cxf.configuration.jsse.TLSClientParameters;
+import org.apache.cxf.configuration.jsse.TLSServerParameters;
+import org.apache.cxf.configuration.security.ClientAuthentication;
+import org.apache.cxf.endpoint.Client;
+import org.apache.cxf.endpoint.Server;
+import org.apache.cxf.frontend.ClientProxy;
+import org.apache.cxf.jaxws.JaxWsProxyFactoryBean;
+import org.apache.cxf.jaxws.JaxWsServerFactoryBean;
+import org.apache.cxf.transport.http.HTTPConduit;
+import org.apache.cxf.transport.http_jetty.JettyHTTPServerEngineFactory;
+import org.apache.cxf.transports.http.configuration.HTTPClientPolicy;
+import org.ogf.schemas.nsi._2013._12.connection._interface.Error;
+import org.ogf.schemas.nsi._2013._12.connection._interface.ServiceException;
+import org.ogf.schemas.nsi._2013._12.connection.provider.ConnectionProviderPort;
+import org.ogf.schemas.nsi._2013._12.connection.requester.ConnectionRequesterPort;
+import org.ogf.schemas.nsi._2013._12.connection.types.ConnectionStatesType;
+import org.ogf.schemas.nsi._2013._12.connection.types.QuerySummaryConfirmedType;
+import org.ogf.schemas.nsi._2013._12.connection.types.QuerySummaryResultType;
+import org.ogf.schemas.nsi._2013._12.connection.types.QueryType;
+import org.ogf.schemas.nsi._2013._12.connection.types.ReservationRequestCriteriaType;
+import org.ogf.schemas.nsi._2013._12.connection.types.ScheduleType;
+import org.ogf.schemas.nsi._2013._12.framework.headers.CommonHeaderType;
+import org.ogf.schemas.nsi._2013._12.framework.types.ServiceExceptionType;
+import org.ogf.schemas.nsi._2013._12.services.point2point.P2PServiceBaseType;
+import org.ogf.schemas.nsi._2013._12.services.types.DirectionalityType;
+
+/**
+ * An NSI Connection Service 2.0 requester agent: it sends the provider's requests over SOAP/TLS
+ * (Apache CXF over classes generated from the OGF WSDLs) and serves the requester endpoint the
+ * provider answers on. Each request is one blocking call that returns once the provider's
+ * asynchronous confirmation arrived, and throws {@link NsiException} (naming the provider, the
+ * request and the provider's own reason) when it failed, was refused or was not confirmed within
+ * the reply timeout. Thread-safe; {@link #close} stops the endpoint.
+ */
+public final class NsiRequester implements NsiProvider, AutoCloseable {
+  /** The service type of an Ethernet VLAN transfer service, as NSI networks advertise it. */
+  public static final String EVTS = "http://services.ogf.org/nsi/2013/12/descriptions/EVTS.A-GOLE";
+  private static final String PROTOCOL = "application/vnd.ogf.nsi.cs.v2.provider+soap";
+
+  /**
+   * @param providerUrl the provider NSA's CS 2.0 SOAP endpoint (https)
+   * @param providerNsa the provider's NSA id (urn:ogf:network:...:nsa...)
+   * @param requesterNsa this requester's NSA id, as the provider knows it
+   * @param replyTo the https URL of this requester's endpoint (host:port are bound here)
+   */
+  public record Config(URI providerUrl, String providerNsa, String requesterNsa, URI replyTo,
+      NsiTls tls, Duration replyTimeout) {
+    public Config {
+      Objects.requireNonNull(providerUrl, "providerUrl");
+      Objects.requireNonNull(replyTo, "replyTo");
+      Objects.requireNonNull(tls, "tls");
+    }
+  }
+
+  /**
+   * One point-to-point circuit to reserve: capacity in Mbit/s, [start, end) in UTC; a null start
+   * means now (providers refuse a start time in the past).
+   */
+  public record Circuit(String sourceStp, String destStp, long capacityMbps, Instant start,
+      Instant end, String globalReservationId, String description) {}
+
+  private record Reply(String connectionId, String failure) {}
+
+  private final Config config;
+  private final NsiEvents events;
+  private final Bus bus;
+  private final Server server;
+  private final ConnectionProviderPort provider;
+  private final Map<String, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
+
+  private NsiRequester(Config config, NsiEvents events) {
+    this.config = config;
+    this.events = events;
+    this.bus = BusFactory.newInstance().createBus();
+    Server s = null;
+    try {
+      s = serve();
+      this.server = s;
+      this.provider = dial();
+    } catch (RuntimeException e) {
+      if (s != null) {
+        s.destroy();
+      }
+      bus.shutdown(true);
+      throw e;
+    }
+  }
+
+  /** Starts the requester endpoint on {@code config.replyTo()}; fails when it cannot bind. */
+  public static NsiRequester start(Config config, NsiEvents events) {
+    return new NsiRequester(config, events == null ? NsiEvents.NONE : events);
+  }
+
+  @Override
+  public String providerNsa() {
+    return config.providerNsa();
+  }
+
+  /**
+   * Reserves the circuit and waits for reserveConfirmed (then the connection is ReserveHeld
+   * until {@link #commit} or {@link #abort}, or the provider's hold timeout). {@code onId} gets
+   * the provider's connection id as soon as the provider has acknowledged the request, before
+   * the confirmation, so the caller can record it for undo.
+   *
+   * @throws NsiException the provider refused (reserveFailed, a SOAP fault: its reason is in the
+   *     message), or did not answer within the reply timeout; when a connection id was handed
+   *     to {@code onId} the connection may still exist on the provider and is the caller's to abort
+   */
+  @Override
+  public String reserve(Circuit c, Consumer<String> onId) {
+    String what = "reserve " + c.sourceStp() + " -> " + c.destStp() + " (" + c.capacityMbps()
+        + " Mbit/s)";
+    var types = new org.ogf.schemas.nsi._2013._12.connection.types.ObjectFactory();
+    ScheduleType schedule = types.createScheduleType();
+    if (c.start() != null) {
+      schedule.setStartTime(types.createScheduleTypeStartTime(xml(c.start())));
+    }
+    schedule.setEndTime(types.createScheduleTypeEndTime(xml(c.end())));
+    P2PServiceBaseType p2p = new P2PServiceBaseType();
+    p2p.setCapacity(c.capacityMbps());
+    p2p.setDirectionality(DirectionalityType.BIDIRECTIONAL);
+    p2p.setSymmetricPath(true);
+    p2p.setSourceSTP(c.sourceStp());
+    p2p.setDestSTP(c.destStp());
+    ReservationRequestCriteriaType criteria = new ReservationRequestCriteriaType();
+    criteria.setSchedule(schedule);
+    criteria.setServiceType(EVTS);
+    criteria.setVersion(1);
+    criteria.getAny().add(
+        new org.ogf.schemas.nsi._2013._12.services.point2point.ObjectFactory().createP2Ps(p2p));
+    String correlation = correlationId();
+    CompletableFuture<Reply> reply = expect(correlation);
+    Holder<String> id = new Holder<>();
+    try {
+      provider.reserve(id, c.globalReservationId(), c.description(), criteria,
+          header(correlation));
+    } catch (ServiceException e) {
+      pending.remove(correlation);
+      throw refused(what, e.getFaultInfo(), e.getMessage());
+    } catch (WebServiceException e) {
+      pending.remove(correlation);
+      throw unreachable(what, e);
+    }
+    if (id.value == null || id.value.isBlank()) {
+      pending.remove(correlation);
+      throw new NsiException("NSI provider " + config.providerNsa() + ": " + what
+          + ": the acknowledgment carries no connectionId");
+    }
+    if (onId != null) {
+      onId.accept(id.value);
+    }
+    await(what + " (connection " + id.value + ")", correlation, reply);
+    return id.value;
+  }
+
+  /** reserveCommit: the held reservation becomes ReserveStart (kept until terminated). */
+  @Override
+  public void commit(String connectionId) {
+    simple("reserveCommit", connectionId, (p, h) -> p.reserveCommit(connectionId, h));
+  }
+
+  /** reserveAbort: the held reservation is dropped. */
+  @Override
+  public void abort(String connectionId) {
+    simple("reserveAbort", connectionId, (p, h) -> p.reserveAbort(connectionId, h));
+  }
+
+  /** provision: the data plane is to be up during the schedule. */
+  @Override
+  public void provision(String connectionId) {
+    simple("provision", connectionId, (p, h) -> p.provision(connectionId, h));
+  }
+
+  /** release: the data plane goes down (the reservation stays). */
+  @Override
+  public void release(String connectionId) {
+    simple("release", connectionId, (p, h) -> p.release(connectionId, h));
+  }
+
+  /** terminate: the connection ends; its resources return to the provider. */
+  @Override
+  public void terminate(String connectionId) {
+    simple("terminate", connectionId, (p, h) -> p.terminate(connectionId, h));
+  }
+
+  /**
+   * querySummarySync for the given connection ids and/or global reservation ids (this
+   * requester's connections only). A connection the provider does not know is absent.
+   */
+  @Override
+  public List<NsiConnection> query(List<String> connectionIds, List<String> globalReservationIds) {
+    QueryType q = new QueryType();
+    q.getConnectionId().addAll(connectionIds);
+    q.getGlobalReservationId().addAll(globalReservationIds);
+    QuerySummaryConfirmedType r;
+    try {
+      r = provider.querySummarySync(q, header(correlationId()));
+    } catch (Error e) {
+      throw refused("querySummarySync", e.getFaultInfo() == null ? null
+          : e.getFaultInfo().getServiceException(), e.getMessage());
+    } catch (WebServiceException e) {
+      throw unreachable("querySummarySync", e);
+    }
+    List<NsiConnection> out = new ArrayList<>();
+    for (QuerySummaryResultType res : r.getReservation()) {
+      ConnectionStatesType s = res.getConnectionStates();
+      out.add(new NsiConnection(res.getConnectionId(), res.getGlobalReservationId(),
+          s == null || s.getReservationState() == null ? null : s.getReservationState().value(),
+          s == null || s.getProvisionState() == null ? null : s.getProvisionState().value(),
+          s == null || s.getLifecycleState() == null ? null : s.getLifecycleState().value(),
+          s != null && s.getDataPlaneStatus() != null && s.getDataPlaneStatus().isActive()));
+    }
+    return out;
+  }
+
+  @Override
+  public void close() {
+    for (CompletableFuture<Reply> f : pending.values()) {
+      f.completeExceptionally(new NsiException("NSI requester closed"));
+    }
+    server.destroy();
+    bus.shutdown(true);
+  }
+
+  // --- requests ---
+
+  private interface Call {
+    void send(ConnectionProviderPort p, Holder<CommonHeaderType> header) throws ServiceException;
+  }
+
+  private void simple(String op, String connectionId, Call call) {
+    String what = op + " of connection " + connectionId;
+    String correlation = correlationId();
+    CompletableFuture<Reply> reply = expect(correlation);
+    try {
+      call.send(provider, header(correlation));
+    } catch (ServiceException e) {
+      pending.remove(correlation);
+      throw refused(what, e.getFaultInfo(), e.getMessage());
+    } catch (WebServiceException e) {
+      pending.remove(correlation);
+      throw unreachable(what, e);
+    }
+    await(what, correlation, reply);
+  }
+
+  private CompletableFuture<Reply> expect(String correlation) {
+    CompletableFuture<Reply> f = new CompletableFuture<>();
+    pending.put(correlation, f);
+    return f;
+  }
+
+  private void await(String what, String correlation, CompletableFuture<Reply> reply) {
+    Reply r;
+    try {
+      r = reply.get(config.replyTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw new NsiException("NSI provider " + config.providerNsa() + ": " + what
+          + ": no confirmation within " + config.replyTimeout().toSeconds() + " s");
+    } catch (ExecutionException e) {
+      throw new NsiException("NSI provider " + config.providerNsa() + ": " + what + ": "
+          + e.getCause().getMessage(), e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new NsiException("NSI provider " + config.providerNsa() + ": " + what
+          + ": interrupted while waiting for the confirmation");
+    } finally {
+      pending.remove(correlation);
+    }
+    if (r.failure() != null) {
+      throw new NsiException("NSI provider " + config.providerNsa() + " refused " + what + ": "
+          + r.failure(), true, null);
+    }
+  }
+
+  private NsiException refused(String what, ServiceExceptionType fault, String fallback) {
+    return new NsiException("NSI provider " + config.providerNsa() + " refused " + what + ": "
+        + reason(fault, fallback), true, null);
+  }
+
+  private NsiException unreachable(String what, WebServiceException e) {
+    return new NsiException("NSI provider " + config.providerNsa() + " at "
+        + config.providerUrl() + ": " + what + " failed: " + e.getMessage(), e);
+  }
+
+  static String reason(ServiceExceptionType fault, String fallback) {
+    if (fault == null) {
+      return fallback == null ? "(no reason given)" : fallback;
+    }
+    String text = fault.getText() == null ? "(no text)" : fault.getText().strip();
+    return fault.getErrorId() == null ? text : text + " [" + fault.getErrorId() + "]";
+  }
+
+  private Holder<CommonHeaderType> header(String correlation) {
+    CommonHeaderType h = new CommonHeaderType();
+    h.setProtocolVersion(PROTOCOL);
+    h.setCorrelationId(correlation);
+    h.setRequesterNSA(config.requesterNsa());
+    h.setProviderNSA(config.providerNsa());
+    h.setReplyTo(config.replyTo().toString());
+    return new Holder<>(h);
+  }
+
+  private static String correlationId() {
+    return "urn:uuid:" + UUID.randomUUID();
+  }
+
+  private static XMLGregorianCalendar xml(Instant t) {
+    GregorianCalendar c = new GregorianCalendar(TimeZone.getTimeZone("UTC"));
+    c.setTimeInMillis(t.toEpochMilli());
+    try {
+      return DatatypeFactory.newInstance().newXMLGregorianCalendar(c);
+    } catch (DatatypeConfigurationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  // --- transport ---
+
+  private ConnectionProviderPort dial() {
+    JaxWsProxyFactoryBean f = new JaxWsProxyFactoryBean();
+    f.setBus(bus);
+    f.setServiceClass(ConnectionProviderPort.class);
+    f.setAddress(config.providerUrl().toString());
+    f.setProperties(jaxbProperties());
+    ConnectionProviderPort port = (ConnectionProviderPort) f.create();
+    Client client = ClientProxy.getClient(port);
+    HTTPConduit conduit = (HTTPConduit) client.getConduit();
+    TLSClientParameters tls = new TLSClientParameters();
+    tls.setKeyManagers(config.tls().keyManagers());
+    tls.setTrustManagers(config.tls().trustManagers());
+    tls.setDisableCNCheck(false);
+    conduit.setTlsClientParameters(tls);
+    HTTPClientPolicy policy = new HTTPClientPolicy();
+    policy.setConnectionTimeout(config.replyTimeout().toMillis());
+    policy.setReceiveTimeout(config.replyTimeout().toMillis());
+    policy.setAllowChunking(false);
+    conduit.setClient(policy);
+    return port;
+  }
+
+  /** The point-to-point service element travels in the criteria's xsd:any: JAXB must know it. */
+  private static Map<String, Object> jaxbProperties() {
+    Map<String, Object> p = new java.util.HashMap<>();
+    p.put("jaxb.additionalContextClasses", new Class<?>[] {
+        org.ogf.schemas.nsi._2013._12.services.point2point.ObjectFactory.class});
+    return p;
+  }
+
+  private Server serve() {
+    URI at = config.replyTo();
+    if (!"https".equals(at.getScheme()) || at.getPort() <= 0) {
+      throw new NsiException("nsi.requester-url: '" + at
+          + "' must be https://HOST:PORT/PATH (the provider calls back over TLS)");
+    }
+    TLSServerParameters tls = new TLSServerParameters();
+    tls.setKeyManagers(config.tls().keyManagers());
+    tls.setTrustManagers(config.tls().trustManagers());
+    ClientAuthentication auth = new ClientAuthentication();
+    auth.setWant(true);
+    auth.setRequired(true);
+    tls.setClientAuthentication(auth);
+    try {
+      bus.getExtension(JettyHTTPServerEngineFactory.class)
+          .setTLSServerParametersForPort(at.getHost(), at.getPort(), tls);
+    } catch (Exception e) {
+      throw new NsiException("nsi.requester-url: '" + at + "': cannot set up TLS: "
+          + e.getMessage(), e);
+    }
+    JaxWsServerFactoryBean f = new JaxWsServerFactoryBean();
+    f.setBus(bus);
+    f.setServiceClass(ConnectionRequesterPort.class);
+    f.setServiceBean(new RequesterEndpoint(this::complete, events));
+    f.setProperties(jaxbProperties());
+    f.setAddress(at.toString());
+    try {
+      return f.create();
+    } catch (RuntimeException e) {
+      throw new NsiException("nsi.requester-url: '" + at + "': cannot serve the requester"
+          + " endpoint: " + e.getMessage(), e);
+    }
+  }
+
+  /** A confirmation or failure for the request with this correlation id (unknown ones are dropped). */
+  private void complete(String correlation, String connectionId, String failure) {
+    CompletableFuture<Reply> f = correlation == null ? null : pending.get(correlation);
+    if (f != null) {
+      f.complete(new Reply(connectionId, failure));
+    }
+  }
+}

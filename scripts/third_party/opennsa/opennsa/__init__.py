@@ -1,0 +1,3 @@
+# set this to "correct" version when making a release
+__version__ = '0-git'
+

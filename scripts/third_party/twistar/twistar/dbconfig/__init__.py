@@ -1,0 +1,4 @@
+"""
+Package providing interface implementations for interacting with the various
+databases.
+"""
