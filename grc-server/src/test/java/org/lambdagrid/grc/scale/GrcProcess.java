@@ -38,11 +38,21 @@ final class GrcProcess implements AutoCloseable {
         + "\ntls: {insecure: true}\n" + yamlBody, StandardCharsets.UTF_8);
   }
 
-  /** The launcher running this JVM's java on this JVM's class path (tests, no packaged jars). */
+  /**
+   * The launcher running this JVM's java on this JVM's class path (tests, no packaged jars), with
+   * the JVM options of bin/lg-java, then those in GRIDSCALE_GRC_JAVA_OPTS (e.g. a flight
+   * recording).
+   */
   static List<String> sameJvm() {
-    return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-        "org.lambdagrid.grc.GrcMain");
+    List<String> cmd = new ArrayList<>(List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+    String extra = System.getenv("GRIDSCALE_GRC_JAVA_OPTS");
+    if (extra != null && !extra.isBlank()) {
+      cmd.addAll(List.of(extra.strip().split("\\s+")));
+    }
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "org.lambdagrid.grc.GrcMain"));
+    return cmd;
   }
 
   String endpoint() {
