@@ -402,7 +402,9 @@ public final class GridScaleBench {
       int k = Math.min(grid.sites.size(), 2 + rnd.nextInt(9));
       JobSpec.Builder spec = JobSpec.newBuilder().setUser("bench").addArgv("true").setWorkingDirectory("/tmp")
           .setDuration(Durations.fromSeconds(600));
-      pick(rnd, grid, k).forEach(s -> spec.putSiteNodes(s, 1 + rnd.nextInt(10)));
+      // 4 jobs at a time never need more than a site has
+      int most = Math.max(1, Math.min(10, num("capacity", 128) / 4));
+      pick(rnd, grid, k).forEach(s -> spec.putSiteNodes(s, 1 + rnd.nextInt(most)));
       long a = System.nanoTime();
       Job j = stub.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build()).getJob();
       latches.add(watch(async, j.getId(), watchers, events));
