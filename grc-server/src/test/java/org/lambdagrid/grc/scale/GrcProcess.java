@@ -25,6 +25,13 @@ final class GrcProcess implements AutoCloseable {
   final Path config;
   final int port;
   private Process process;
+  /** Killed when this JVM exits, however it exits (an interrupted bench leaves no GRC behind). */
+  private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly),
+        "gridscale-grc-reaper"));
+  }
   private int starts;
 
   GrcProcess(List<String> launcher, Path dir, String yamlBody) throws IOException {
@@ -76,6 +83,7 @@ final class GrcProcess implements AutoCloseable {
         .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("grc.log").toFile()));
     pb.environment().putIfAbsent("LAMBDAGRID_LOG_LEVEL", "WARN");
     process = pb.start();
+    LIVE.add(process);
     starts++;
     ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
     try {
