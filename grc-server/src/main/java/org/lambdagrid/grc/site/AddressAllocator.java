@@ -175,6 +175,11 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
     return m == null ? Map.of() : new TreeMap<>(m);
   }
 
+  /** Whether this reservation id holds leases now. */
+  public synchronized boolean holds(String reservationId) {
+    return leases.containsKey(reservationId);
+  }
+
   /** Reservation ids that hold leases now. */
   public synchronized List<String> holders() {
     return List.copyOf(leases.keySet());
