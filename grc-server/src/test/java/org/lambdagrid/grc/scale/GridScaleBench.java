@@ -134,7 +134,14 @@ public final class GridScaleBench {
       System.exit(2);
       return;
     }
-    List<Result> rs = b.runAll();
+    List<Result> rs;
+    try {
+      rs = b.runAll();
+    } catch (IllegalArgumentException e) {
+      System.err.println("GridScaleBench: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
     boolean ok = rs.stream().allMatch(r -> r.violations.isEmpty());
     System.exit(ok ? 0 : 1);
   }
@@ -192,6 +199,10 @@ public final class GridScaleBench {
   }
 
   Result runSize(int n, KeyPool keys, Path dir, boolean kill) throws Exception {
+    if (Files.exists(dir.resolve("state")) || Files.exists(dir.resolve("grc.yaml"))) {
+      throw new IllegalArgumentException("--work: " + dir + " holds an earlier run's GRC; give a"
+          + " fresh directory");
+    }
     Files.createDirectories(dir);
     Result r = new Result();
     r.sites = n;
@@ -587,13 +598,13 @@ public final class GridScaleBench {
     }
     sb.append("\nAggregation: one job over the first sites, every phase through the simulated"
         + " CRMs; reference = a job of one node per site on the same sites (same run).\n\n");
-    sb.append("| sites | job nodes | result | wall (s) | GRC CPU (s) | CPU ms per node |"
+    sb.append("| grid sites | job sites | job nodes | result | wall (s) | GRC CPU (s) | CPU ms per node |"
         + " reference CPU ms per node (1 node/site) | trust bytes sent | InstallTrust calls |"
         + " bytes per node | bytes per node per site |\n"
-        + "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        + "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (Result r : rs) {
-      sb.append(String.format(Locale.ROOT, "| %d | %d | %s | %s | %s | %s | %s | %d | %d | %s | %s |%n",
-          r.bigSites, r.bigNodes, r.bigOk ? "succeeded" : "FAILED: " + r.bigMessage.replace('|', '/'),
+      sb.append(String.format(Locale.ROOT, "| %d | %d | %d | %s | %s | %s | %s | %s | %d | %d | %s | %s |%n",
+          r.sites, r.bigSites, r.bigNodes, r.bigOk ? "succeeded" : "FAILED: " + r.bigMessage.replace('|', '/'),
           f(r.bigWallS), f(r.bigCpuS), f(1000 * r.bigCpuS / Math.max(1, r.bigNodes)),
           f(1000 * r.refCpuS / Math.max(1, r.refNodes)), r.bigTrustBytes, r.bigTrustCalls,
           f(r.bigTrustBytes / (double) Math.max(1, r.bigNodes)),
