@@ -613,9 +613,9 @@ public final class GridScaleBench {
     for (Result r : rs) {
       if (!r.kill.isEmpty()) {
         sb.append("\nKill -9 at ").append(r.sites).append(" sites: ").append(r.kill)
-            .append("; at the end every reservation granted and not cancelled was ")
-            .append(r.violations.stream().anyMatch(v -> v.contains("was granted but")) ? "NOT" : "")
-            .append(" live again.\n");
+            .append(r.violations.stream().anyMatch(v -> v.contains("was granted but"))
+                ? "; at the end some reservation granted and not cancelled was NOT live (below).\n"
+                : "; at the end every reservation granted and not cancelled was live.\n");
       }
       if (!r.violations.isEmpty()) {
         sb.append("\nViolations at ").append(r.sites).append(" sites:\n");
