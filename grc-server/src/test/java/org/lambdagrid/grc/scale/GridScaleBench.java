@@ -149,8 +149,21 @@ public final class GridScaleBench {
   List<Result> runAll() throws Exception {
     List<Integer> sizes = Arrays.stream(opt.getOrDefault("sizes", "10,100,1000").split(","))
         .map(String::strip).map(Integer::parseInt).toList();
+    // without --work, a temporary directory that is removed at the end
     Path work = opt.containsKey("work") ? Path.of(opt.get("work"))
         : Files.createTempDirectory("lg-gridscale");
+    try {
+      return runAll(work, sizes);
+    } finally {
+      if (!opt.containsKey("work")) {
+        try (var files = Files.walk(work)) {
+          files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+      }
+    }
+  }
+
+  private List<Result> runAll(Path work, List<Integer> sizes) throws Exception {
     long t0 = System.nanoTime();
     KeyPool keys = new KeyPool(num("keys", 64));
     log("generated %d ed25519 key pairs for the pool in %.1f s", 2 * num("keys", 64),
