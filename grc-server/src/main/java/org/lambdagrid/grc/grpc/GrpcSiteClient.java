@@ -1,7 +1,13 @@
 package org.lambdagrid.grc.grpc;
 
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.WireFormat;
+import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
 import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
 import java.util.List;
@@ -19,6 +25,7 @@ import org.lambdagrid.proto.v1.CommitRequest;
 import org.lambdagrid.proto.v1.ExecCommandRequest;
 import org.lambdagrid.proto.v1.ExecSpec;
 import org.lambdagrid.proto.v1.InstallTrustRequest;
+import org.lambdagrid.proto.v1.InstallTrustResponse;
 import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeKeys;
 import org.lambdagrid.proto.v1.OpenShareRequest;
@@ -123,6 +130,49 @@ public final class GrpcSiteClient implements SiteClient {
     within(timeout.plus(margin)).installTrust(InstallTrustRequest.newBuilder().setJobId(jobId)
         .setBundle(bundle).setTimeout(ProtoTime.toProto(timeout)).build());
   }
+
+  /**
+   * The same request on the wire, with the bundle's bytes as they are: job_id and timeout
+   * encoded, then field 2 (bundle) as a length-delimited field holding {@code serialized}
+   * (fields may come in any order), sent through InstallTrust with a marshaller for bytes. So the
+   * bundle is not encoded again for every site; the CRM parses an ordinary request.
+   */
+  @Override
+  public void installTrust(String jobId, TrustBundle bundle, ByteString serialized,
+      Duration timeout) {
+    ByteString head = InstallTrustRequest.newBuilder().setJobId(jobId)
+        .setTimeout(ProtoTime.toProto(timeout)).build().toByteString();
+    ByteString.Output tag = ByteString.newOutput(16);
+    try {
+      CodedOutputStream c = CodedOutputStream.newInstance(tag);
+      c.writeTag(InstallTrustRequest.BUNDLE_FIELD_NUMBER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+      c.writeUInt32NoTag(serialized.size());
+      c.flush();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e); // writing to memory
+    }
+    ClientCalls.blockingUnaryCall(channel, INSTALL_TRUST_BYTES, CallOptions.DEFAULT
+        .withDeadlineAfter(timeout.plus(margin).toMillis(), TimeUnit.MILLISECONDS),
+        head.concat(tag.toByteString()).concat(serialized));
+  }
+
+  /** InstallTrust with the request given as its serialized bytes. */
+  private static final MethodDescriptor<ByteString, InstallTrustResponse> INSTALL_TRUST_BYTES =
+      SiteServiceGrpc.getInstallTrustMethod().toBuilder(new MethodDescriptor.Marshaller<ByteString>() {
+        @Override
+        public java.io.InputStream stream(ByteString value) {
+          return value.newInput();
+        }
+
+        @Override
+        public ByteString parse(java.io.InputStream in) {
+          try {
+            return ByteString.readFrom(in);
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        }
+      }, SiteServiceGrpc.getInstallTrustMethod().getResponseMarshaller()).build();
 
   @Override
   public void startGuests(String jobId, Duration timeout) {

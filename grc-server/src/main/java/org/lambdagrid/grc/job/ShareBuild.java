@@ -131,8 +131,9 @@ final class ShareBuild {
 
   /** SET_KEYS: the bundle installed on every node. */
   void installTrust(Target t, TrustBundle bundle) throws InterruptedException {
+    com.google.protobuf.ByteString once = bundle.toByteString(); // serialized once, not per site
     phase(Phase.PHASE_SET_KEYS, settings.trustTimeout(), t.sites(), s -> {
-      clients.forSite(s).installTrust(t.shareId(), bundle, settings.trustTimeout());
+      clients.forSite(s).installTrust(t.shareId(), bundle, once, settings.trustTimeout());
       return Boolean.TRUE;
     });
   }

@@ -376,7 +376,7 @@ public final class ReservationService implements AutoCloseable {
             + format(settings.limits().maxHorizon()) + ", until " + horizon + "): the earliest"
             + " free one starts " + plan.window().start());
       }
-      id = Ids.fresh("r", x -> store.contains(x) || addresses.holders().contains(x));
+      id = Ids.fresh("r", x -> store.contains(x) || addresses.holds(x));
       Map<Site, Integer> sites = new LinkedHashMap<>();
       plan.nodes().forEach((name, n) -> sites.put(registry.require(name), n));
       ranges = addresses.allocate(id, sites);
@@ -664,10 +664,19 @@ public final class ReservationService implements AutoCloseable {
   }
 
   /** Keeps the allocator's site capacities equal to the registered ones. */
+  /** The registry's version the allocator's sites last matched; under this service's lock. */
+  private long sitesSynced = -1;
+
+  /** Brings the allocator's sites up to the registry's (only when a site registered since). */
   private void syncSites() {
+    long v = registry.version();
+    if (v == sitesSynced) {
+      return;
+    }
     for (Site s : registry.list()) {
       allocator.setSite(s.name(), s.nodeCapacity());
     }
+    sitesSynced = v;
   }
 
   private void undoOwnHolds(String id) {

@@ -52,6 +52,12 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
 
   /** reservation id -> site -> leased block. */
   private final Map<String, Map<String, Ipv4Cidr>> leases = new LinkedHashMap<>();
+  /**
+   * Every leased block by its first address (blocks are disjoint, so starts are unique): a free
+   * block is found in O(blocks in the range x log) instead of testing every lease of every site
+   * at every step (issue 20: with 10,000 live reservations that was most of a decision).
+   */
+  private final java.util.NavigableMap<Long, Ipv4Cidr> byStart = new TreeMap<>();
   private final Ledger ledger;
 
   /** Leases in memory only. */
@@ -66,6 +72,9 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
   /** Puts back a lease read from the ledger at start-up (not written again). */
   public synchronized void restore(String reservationId, Map<String, Ipv4Cidr> blocks) {
     leases.put(reservationId, new HashMap<>(blocks));
+    // (two blocks with one start cannot come from this allocator; keep the larger one)
+    blocks.values().forEach(b -> byStart.merge(b.network(), b,
+        (x, y) -> x.prefixLength() <= y.prefixLength() ? x : y));
   }
 
   /**
@@ -83,68 +92,80 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
     if (existing != null) {
       return new TreeMap<>(existing);
     }
-    List<Ipv4Cidr> taken = new ArrayList<>();
-    for (Map<String, Ipv4Cidr> held : leases.values()) {
-      taken.addAll(held.values());
-    }
     List<Map.Entry<Site, Integer>> order = new ArrayList<>(siteNodes.entrySet());
     order.sort(Comparator.<Map.Entry<Site, Integer>>comparingInt(e -> -e.getValue())
         .thenComparing(e -> e.getKey().name()));
     Map<String, Ipv4Cidr> mine = new TreeMap<>();
-    for (Map.Entry<Site, Integer> e : order) {
-      Site site = e.getKey();
-      int prefix = Ipv4Cidr.prefixForHosts(e.getValue());
-      Ipv4Cidr block = null;
-      for (Ipv4Cidr range : site.ranges()) {
-        block = firstFree(range, prefix, taken);
-        if (block != null) {
-          break;
+    try {
+      for (Map.Entry<Site, Integer> e : order) {
+        Site site = e.getKey();
+        int prefix = Ipv4Cidr.prefixForHosts(e.getValue());
+        Ipv4Cidr block = null;
+        for (Ipv4Cidr range : site.ranges()) {
+          block = firstFree(range, prefix);
+          if (block != null) {
+            break;
+          }
         }
+        if (block == null) {
+          String ranges = site.ranges().stream().map(Object::toString)
+              .collect(Collectors.joining(", "));
+          long leased = byStart.values().stream()
+              .filter(t -> site.ranges().stream().anyMatch(r -> r.overlaps(t))).count();
+          throw Errors.precondition("site '" + site.name() + "' has no free /" + prefix + " in "
+              + ranges + " (" + leased + (leased == 1 ? " block" : " blocks") + " leased)");
+        }
+        byStart.put(block.network(), block); // taken for this reservation's next sites too
+        mine.put(site.name(), block);
       }
-      if (block == null) {
-        String ranges = site.ranges().stream().map(Object::toString)
-            .collect(Collectors.joining(", "));
-        long leased = taken.stream()
-            .filter(t -> site.ranges().stream().anyMatch(r -> r.overlaps(t))).count();
-        throw Errors.precondition("site '" + site.name() + "' has no free /" + prefix + " in "
-            + ranges + " (" + leased + (leased == 1 ? " block" : " blocks") + " leased)");
-      }
-      taken.add(block);
-      mine.put(site.name(), block);
+      ledger.leased(reservationId, mine);
+    } catch (RuntimeException e) {
+      mine.values().forEach(b -> byStart.remove(b.network(), b));
+      throw e;
     }
-    ledger.leased(reservationId, mine);
     leases.put(reservationId, new HashMap<>(mine));
     return mine;
   }
 
-  /** First aligned /prefix block inside range that overlaps nothing taken, or null. */
-  private static Ipv4Cidr firstFree(Ipv4Cidr range, int prefix, List<Ipv4Cidr> taken) {
+  /**
+   * First aligned /prefix block inside range that overlaps no leased block, or null. Walks the
+   * leased blocks of the range in address order, from the range's start, past each one that
+   * overlaps the candidate (leased blocks are disjoint CIDR blocks, so besides those starting
+   * inside the range only the one starting last before it can reach into it).
+   */
+  private Ipv4Cidr firstFree(Ipv4Cidr range, int prefix) {
     if (prefix < range.prefixLength()) {
       return null;
     }
     long size = 1L << (32 - prefix);
-    long a = range.network();
-    while (a + size - 1 <= range.lastAddress()) {
-      Ipv4Cidr candidate = new Ipv4Cidr(a, prefix);
-      long skipTo = -1;
-      for (Ipv4Cidr t : taken) {
-        if (t.overlaps(candidate)) {
-          skipTo = Math.max(skipTo, t.lastAddress() + 1);
-        }
-      }
-      if (skipTo < 0) {
-        return candidate;
-      }
-      a = (skipTo + size - 1) / size * size;
+    long reach = range.network(); // everything below is covered by a leased block or outside
+    Map.Entry<Long, Ipv4Cidr> before = byStart.lowerEntry(range.network());
+    if (before != null) {
+      reach = Math.max(reach, before.getValue().lastAddress() + 1);
     }
-    return null;
+    long a = align(reach, size);
+    for (Ipv4Cidr t : byStart.subMap(range.network(), true, range.lastAddress(), true).values()) {
+      if (a + size - 1 > range.lastAddress()) {
+        return null;
+      }
+      if (t.network() > a + size - 1) {
+        break; // the candidate ends before this block: free
+      }
+      reach = Math.max(reach, t.lastAddress() + 1);
+      a = Math.max(a, align(reach, size));
+    }
+    return a + size - 1 <= range.lastAddress() ? new Ipv4Cidr(a, prefix) : null;
+  }
+
+  private static long align(long address, long size) {
+    return (address + size - 1) / size * size;
   }
 
   /** Frees exactly this reservation's leases. Idempotent. */
   public synchronized void release(String reservationId) {
     if (leases.containsKey(reservationId)) {
       ledger.released(reservationId);
-      leases.remove(reservationId);
+      leases.remove(reservationId).values().forEach(b -> byStart.remove(b.network(), b));
     }
   }
 
@@ -152,6 +173,11 @@ public final class AddressAllocator implements SiteRegistry.LeaseView {
   public synchronized Map<String, Ipv4Cidr> leasesOf(String reservationId) {
     Map<String, Ipv4Cidr> m = leases.get(reservationId);
     return m == null ? Map.of() : new TreeMap<>(m);
+  }
+
+  /** Whether this reservation id holds leases now. */
+  public synchronized boolean holds(String reservationId) {
+    return leases.containsKey(reservationId);
   }
 
   /** Reservation ids that hold leases now. */

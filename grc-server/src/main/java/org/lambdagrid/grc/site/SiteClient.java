@@ -51,6 +51,16 @@ public interface SiteClient extends AutoCloseable {
   /** PHASE_SET_KEYS. */
   void installTrust(String jobId, TrustBundle bundle, Duration timeout);
 
+  /**
+   * PHASE_SET_KEYS with the bundle also given serialized ({@code bundle.toByteString()}), made
+   * once per job for every site: a client that sends bytes sends these instead of serializing
+   * the bundle again (a 10,000-node bundle is megabytes, and every site gets it).
+   */
+  default void installTrust(String jobId, TrustBundle bundle, com.google.protobuf.ByteString
+      serialized, Duration timeout) {
+    installTrust(jobId, bundle, timeout);
+  }
+
   /** PHASE_RUN. */
   void startGuests(String jobId, Duration timeout);
 

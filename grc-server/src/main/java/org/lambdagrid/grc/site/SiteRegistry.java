@@ -41,6 +41,8 @@ public final class SiteRegistry {
   }
 
   private final Map<String, Site> sites = new TreeMap<>();
+  /** Counts every change of {@link #sites}, so readers can skip re-reading an unchanged list. */
+  private long version;
   private final NodeView nodes;
   private final java.util.function.Consumer<Site> ledger;
 
@@ -65,6 +67,7 @@ public final class SiteRegistry {
   /** Puts back a site read from the ledger at start-up (not written again). */
   public synchronized void restore(Site site) {
     sites.put(site.name(), site);
+    version++;
   }
 
   /**
@@ -152,6 +155,7 @@ public final class SiteRegistry {
         slotsPerNode == 0 ? 1 : slotsPerNode, clock.instant(), ov);
     ledger.accept(site);
     sites.put(name, site);
+    version++;
     return site;
   }
 
@@ -217,6 +221,11 @@ public final class SiteRegistry {
   }
 
   /** All sites, sorted by name. */
+  /** Changes with every registration or restore (never goes back). */
+  public synchronized long version() {
+    return version;
+  }
+
   public synchronized List<Site> list() {
     return List.copyOf(sites.values());
   }

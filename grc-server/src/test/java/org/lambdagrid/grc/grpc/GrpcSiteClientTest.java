@@ -23,16 +23,20 @@ import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.grc.site.SiteClient;
 import org.lambdagrid.proto.v1.CommandExit;
 import org.lambdagrid.proto.v1.Event;
+import org.lambdagrid.proto.v1.NodeEntry;
 import org.lambdagrid.proto.v1.NodeState;
 import org.lambdagrid.proto.v1.OutputChunk;
 import org.lambdagrid.proto.v1.SetupNodesRequest;
 import org.lambdagrid.proto.v1.SetupNodesResponse;
 import org.lambdagrid.proto.v1.SiteServiceGrpc;
+import org.lambdagrid.proto.v1.TrustBundle;
 import org.lambdagrid.proto.v1.WatchShareRequest;
 import org.lambdagrid.proto.v1.WatchShareResponse;
 
 class GrpcSiteClientTest {
   private final AtomicBoolean watchCancelled = new AtomicBoolean();
+  private final List<org.lambdagrid.proto.v1.InstallTrustRequest> trusts =
+      new CopyOnWriteArrayList<>();
   private Server server;
   private ManagedChannel channel;
   private GrpcSiteClient client;
@@ -50,6 +54,14 @@ class GrpcSiteClientTest {
       public void prepare(org.lambdagrid.proto.v1.PrepareRequest req,
           StreamObserver<org.lambdagrid.proto.v1.PrepareResponse> out) {
         // never answers
+      }
+
+      @Override
+      public void installTrust(org.lambdagrid.proto.v1.InstallTrustRequest req,
+          StreamObserver<org.lambdagrid.proto.v1.InstallTrustResponse> out) {
+        trusts.add(req);
+        out.onNext(org.lambdagrid.proto.v1.InstallTrustResponse.getDefaultInstance());
+        out.onCompleted();
       }
 
       @Override
@@ -84,6 +96,21 @@ class GrpcSiteClientTest {
             .setReservationId("r-1").build()))
         .matches(e -> e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED);
     assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(3));
+  }
+
+  @Test
+  void aBundleSerializedOnceArrivesAsTheOrdinaryRequest() {
+    TrustBundle bundle = TrustBundle.newBuilder()
+        .addNodes(NodeEntry.newBuilder().setSite("a").setHostname("a-0").setAddress("10.0.0.1"))
+        .setHostfile("10.0.0.1 slots=1\n").setKnownHosts("a-0,10.0.0.1 ssh-ed25519 AAAA\n")
+        .setAuthorizedKeys("ssh-ed25519 BBBB\n").setHosts("10.0.0.1 a-0\n").build();
+    client.installTrust("j-1", bundle, bundle.toByteString(), Duration.ofSeconds(7));
+    client.installTrust("j-2", bundle, Duration.ofSeconds(7));
+    assertThat(trusts).hasSize(2);
+    assertThat(trusts.get(0)).isEqualTo(trusts.get(1).toBuilder().setJobId("j-1").build());
+    assertThat(trusts.get(0).getBundle()).isEqualTo(bundle);
+    assertThat(trusts.get(0).getUnknownFields().asMap()).isEmpty();
+    assertThat(ProtoTime.fromProto(trusts.get(0).getTimeout())).isEqualTo(Duration.ofSeconds(7));
   }
 
   @Test

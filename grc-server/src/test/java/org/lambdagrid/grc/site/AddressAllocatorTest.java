@@ -134,4 +134,58 @@ class AddressAllocatorTest {
     assertThat(allocator.allocate("j-1", ask(a, 3))).isEqualTo(once);
     assertThat(allocator.leasedOn("a")).hasSize(1);
   }
+
+  /** The lowest aligned /prefix of range overlapping none of taken: the plain search. */
+  private static Ipv4Cidr naiveFirstFree(Ipv4Cidr range, int prefix, List<Ipv4Cidr> taken) {
+    long size = 1L << (32 - prefix);
+    for (long a = range.network(); a + size - 1 <= range.lastAddress(); a += size) {
+      Ipv4Cidr c = new Ipv4Cidr(a, prefix);
+      if (taken.stream().noneMatch(t -> t.overlaps(c))) {
+        return c;
+      }
+    }
+    return null;
+  }
+
+  @Test
+  void afterManyLeasesAndReleasesEveryBlockIsTheLowestFreeOne_asAPlainSearchFindsIt() {
+    // Sites sharing and nesting pools (a's /24 inside b's /22, c's /26 inside a's), blocks of
+    // every size, a third of them released again at random.
+    Site a = site("a", "10.30.1.0/24");
+    Site b = site("b", "10.30.0.0/22");
+    Site c = site("c", "10.30.1.64/26", "10.30.9.0/28");
+    List<Site> sites = List.of(a, b, c);
+    java.util.Random rnd = new java.util.Random(20);
+    Map<String, Map<String, Ipv4Cidr>> live = new LinkedHashMap<>();
+    for (int i = 0; i < 400; i++) {
+      if (!live.isEmpty() && rnd.nextInt(3) == 0) {
+        String gone = new ArrayList<>(live.keySet()).get(rnd.nextInt(live.size()));
+        allocator.release(gone);
+        live.remove(gone);
+        continue;
+      }
+      Site s = sites.get(rnd.nextInt(3));
+      int nodes = 1 + rnd.nextInt(rnd.nextInt(4) == 0 ? 30 : 6);
+      List<Ipv4Cidr> taken = new ArrayList<>();
+      live.values().forEach(m -> taken.addAll(m.values()));
+      int prefix = Ipv4Cidr.prefixForHosts(nodes);
+      Ipv4Cidr expected = null;
+      for (Ipv4Cidr r : s.ranges()) {
+        expected = naiveFirstFree(r, prefix, taken);
+        if (expected != null) {
+          break;
+        }
+      }
+      String id = "j-" + i;
+      if (expected == null) {
+        assertThatThrownBy(() -> allocator.allocate(id, ask(s, nodes)))
+            .hasMessageContaining("site '" + s.name() + "' has no free /" + prefix);
+      } else {
+        Map<String, Ipv4Cidr> got = allocator.allocate(id, ask(s, nodes));
+        assertThat(got).containsExactly(Map.entry(s.name(), expected));
+        live.put(id, got);
+      }
+    }
+    assertThat(live).hasSizeGreaterThan(20);
+  }
 }
