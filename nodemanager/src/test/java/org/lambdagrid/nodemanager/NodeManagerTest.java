@@ -407,8 +407,11 @@ class NodeManagerTest {
     ok(session.call(getKeys(), T), CommandReply.ResultCase.GET_KEYS);
     ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
     ok(session.call(run(), T), CommandReply.ResultCase.RUN);
-    // The kill is counted 0.7 s before the command is gone: a look at the limits (every 1 s)
-    // most likely falls in between.
+    // The kill is counted 0.7 s before the command is gone, and a look at the limits (every
+    // 1 s) falls in between: the command starts 0.5 s after one.
+    int looks = driver.limitLooks();
+    await().atMost(T).until(() -> driver.limitLooks() > looks);
+    Thread.sleep(500);
     ok(session.call(exec("sh", "-c", "echo kill >> \"$LAMBDAGRID_FAKE_OOM\"; sleep 0.7;"
         + " kill -9 $$"), T), CommandReply.ResultCase.EXEC);
     await().atMost(T).until(() -> session.exit().isPresent());
