@@ -132,6 +132,8 @@ public final class NodeManager implements AutoCloseable {
   private final AtomicLong oomKillsReported = new AtomicLong();
   /** The guest's OOM kill count when EXEC started: only kills after it are the command's. */
   private volatile long oomKillsAtExec;
+  /** The guest's OOM kill count at the previous look (see {@link #noteLimitEvents}). */
+  private volatile long oomKillsSeen;
 
   /**
    * @param config the NodeManager's configuration (its connect and teardown timeouts are used)
@@ -399,10 +401,16 @@ public final class NodeManager implements AutoCloseable {
   /**
    * Reports, as a note (no state change), OOM kills of {@code g} not reported yet: an
    * MPI rank on this node that the kernel killed for the guest's memory limit, while the command
-   * runs on another node, is named in the job's events this way.
+   * runs on another node, is named in the job's events this way. While the command runs, a
+   * kill is noted only once a second look still finds the command running: a kill the command
+   * dies of is reported once, in its exit ({@link #watch}), not also as a note.
    */
   private void noteLimitEvents(GuestHandle g) {
-    LimitEvents ev = limitEventsOf(g);
+    LimitEvents now = limitEventsOf(g);
+    long seen = oomKillsSeen;
+    oomKillsSeen = now.oomKills();
+    LimitEvents ev = state() == PilotState.EXECUTING
+        ? new LimitEvents(Math.min(now.oomKills(), seen), now.memoryLimitBytes()) : now;
     long before = oomKillsReported.get();
     if (ev.oomKills() <= before || !oomKillsReported.compareAndSet(before, ev.oomKills())) {
       return;

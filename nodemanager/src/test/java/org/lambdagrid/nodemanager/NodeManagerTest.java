@@ -398,6 +398,31 @@ class NodeManagerTest {
   }
 
   @Test
+  void aKillTheCommandDiesOfWithinASecondIsReportedInItsExitAndNotAlsoAsANote()
+      throws Exception {
+    startNodeManager(Map.of());
+    ConnectResponse.Builder shaped = setup();
+    shaped.getSetupBuilder().setMemoryBytes(256L << 20);
+    ok(session.call(shaped, T), CommandReply.ResultCase.SETUP);
+    ok(session.call(getKeys(), T), CommandReply.ResultCase.GET_KEYS);
+    ok(session.call(setKeys(), T), CommandReply.ResultCase.SET_KEYS);
+    ok(session.call(run(), T), CommandReply.ResultCase.RUN);
+    // The kill is counted 0.7 s before the command is gone, and a look at the limits (every
+    // 1 s) falls in between: the command starts 0.5 s after one.
+    int looks = driver.limitLooks();
+    await().atMost(T).until(() -> driver.limitLooks() > looks);
+    Thread.sleep(500);
+    ok(session.call(exec("sh", "-c", "echo kill >> \"$LAMBDAGRID_FAKE_OOM\"; sleep 0.7;"
+        + " kill -9 $$"), T), CommandReply.ResultCase.EXEC);
+    await().atMost(T).until(() -> session.exit().isPresent());
+    assertThat(session.exit().get().getMessage()).isEqualTo("node tokyo-0: the job exceeded its"
+        + " memory limit (256 MiB): killed by the kernel's OOM killer");
+    Thread.sleep(2 * NodeManager.LIMITS_POLL.toMillis()); // a late note would be sent by now
+    assertThat(session.received.stream().filter(r -> r.hasNotification()
+        && r.getNotification().getNote()).count()).as("the kill is in the exit only").isZero();
+  }
+
+  @Test
   void anOomKillBeforeTheCommandStartedIsNotTheCommandsFailure() throws Exception {
     startNodeManager(Map.of("oom_kills", 1)); // one kill in the guest before EXEC
     ConnectResponse.Builder shaped = setup();

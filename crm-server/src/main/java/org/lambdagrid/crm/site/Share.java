@@ -156,11 +156,19 @@ final class Share {
     phaseLock.lock();
     try {
       List<Node> toStart = new ArrayList<>();
+      String user = params.user().isEmpty() ? spec.user() : params.user();
+      boolean first;
+      synchronized (this) {
+        first = nodes.isEmpty();
+      }
+      // The account rule may look the uid up (getent, up to seconds): not under the monitor.
+      String account = first ? site.settings().accounts().localAccount(user) : null;
       synchronized (this) {
         checkOpen();
         if (nodes.isEmpty()) {
-          gridUser = params.user().isEmpty() ? spec.user() : params.user();
-          guestUser = site.settings().accounts().localAccount(gridUser);
+          gridUser = user;
+          guestUser = account != null ? account
+              : site.settings().accounts().localAccount(gridUser);
           if (!guestUser.equals(gridUser)) {
             log.info("job {}: grid user '{}' runs as local account '{}' on site '{}' ({})",
                 spec.jobId(), gridUser, guestUser, site.settings().site(),

@@ -16,9 +16,10 @@ import org.lambdagrid.common.PosixNames;
  * when the rule would give it an account the map already gives someone else. Nor is anyone given
  * {@code root}, nor a system account: one whose uid on the CRM's host is below {@code min_uid}
  * (default {@value #DEFAULT_MIN_UID}, the first regular uid of common distributions; e.g.
- * {@code daemon}, {@code www-data}). Whether the account exists is the node's business (the
- * pilot starter and the NodeManager look it up): an account the CRM's host does not know is not
- * refused here.
+ * {@code daemon}, {@code www-data}), nor {@code nobody} (uid {@value #OVERFLOW_UID}). Whether
+ * the account exists is the node's business (the pilot starter and the NodeManager look it up):
+ * an account the CRM's host does not know is not refused here; a look-up that failed (getent
+ * timed out or erred) is UNAVAILABLE, never taken as "allowed".
  *
  * <p>Immutable and thread-safe; plain Java but for the uid look-up, which tests give.
  */
@@ -30,6 +31,9 @@ public final class SiteAccounts {
 
   /** The lowest uid an account jobs run as may have, unless {@code min_uid} says otherwise. */
   public static final int DEFAULT_MIN_UID = 1000;
+
+  /** nobody's uid (the kernel's overflow uid): never an account jobs run as. */
+  public static final int OVERFLOW_UID = 65534;
 
   /** The default: every grid user runs as the local account of the same name. */
   public static final SiteAccounts SAME_NAME = new SiteAccounts(Map.of(), "", "", false);
@@ -59,7 +63,8 @@ public final class SiteAccounts {
    * @param suffix put after it ("" for none)
    * @param requireMap refuse every grid user the map does not list
    * @param minUid the lowest uid an account may have (at least 1)
-   * @param uids an account's uid on the CRM's host, or null when unknown there
+   * @param uids an account's uid on the CRM's host, or null when unknown there; throws
+   *     {@link Errors.RequestException} UNAVAILABLE when it cannot say
    * @throws IllegalArgumentException naming the field (relative to {@code accounts:}) and value:
    *     a name that is not a login name, root, an account given to two grid users, a prefix or
    *     suffix that cannot be part of a login name, a min_uid below 1
@@ -125,7 +130,8 @@ public final class SiteAccounts {
    * @throws Errors.RequestException FAILED_PRECONDITION naming the field and the user: the map
    *     lacks the user and {@code require_map} is set; the rule gives a name that is not a login
    *     name, is root, or is the account the map gives another grid user; the account's uid on
-   *     the CRM's host is below {@code min_uid}
+   *     the CRM's host is below {@code min_uid} or is {@value #OVERFLOW_UID}; UNAVAILABLE when
+   *     the uid could not be looked up
    */
   public String localAccount(String gridUser) {
     String mapped = map.get(gridUser);
@@ -156,9 +162,19 @@ public final class SiteAccounts {
     return regular(gridUser, local);
   }
 
-  /** {@code local}, unless its uid here is below {@code min_uid}: a system account. */
+  /**
+   * {@code local}, unless its uid here is below {@code min_uid} (a system account) or is
+   * {@value #OVERFLOW_UID} (nobody: the kernel's overflow uid, which unmapped ids show as).
+   */
   private String regular(String gridUser, String local) {
-    Integer uid = uids.apply(local);
+    Integer uid = uids.apply(local); // UNAVAILABLE when the look-up failed: never skipped
+    if (uid != null && uid == OVERFLOW_UID) {
+      String by = origin(gridUser);
+      throw Errors.precondition("accounts: local account '" + local + "' of grid user '"
+          + gridUser + "'" + (by == null ? "" : " (" + by + ")") + " has uid " + uid
+          + " (nobody, the overflow uid that unmapped users show as): it never runs jobs (map"
+          + " the user to a regular account)");
+    }
     if (uid != null && uid < minUid) {
       String by = origin(gridUser);
       throw Errors.precondition("accounts.min_uid: local account '" + local + "' of grid user '"

@@ -46,8 +46,10 @@ import org.slf4j.LoggerFactory;
  * The batch system is never called with the lock held: a prepare takes the nodes in the
  * calendar under the lock (marked in flight, so no other call creates or deletes under its
  * name), asks the batch system without it, and records the hold, or gives the nodes back, under
- * it again; a hold's end queues its delete, which the ending call makes after it let go of the
- * lock. So a slow batch system delays the one call that waits for it, not the site. Durable
+ * it again; a hold's end queues its delete, which runs after the ending call let go of the
+ * lock, on the sweep's thread ({@link #deleteIn}; a failed prepare deletes only its own, within
+ * its caller's time). So a slow batch system delays the one prepare that waits for it, not the
+ * site, and no abort, commit or release waits for a delete. Durable
  * with a {@link SiteLedger}: every change is recorded before
  * it is applied (the hold table's {@link HoldTable.Journal}), and {@link #recover} puts the
  * holds back after a restart: a PREPARED hold still expires at its original instant, a
@@ -67,6 +69,11 @@ public final class SiteReservations {
   static final Duration DELETE_TIME = Duration.ofSeconds(5);
   /** How long the sweep waits for one batch system call. */
   static final Duration SWEEP_CALL = Duration.ofSeconds(10);
+  /**
+   * How long {@link #recover} may sweep in all before the CRM serves (what is left is the
+   * periodic sweep's): a batch system that is slow or away delays startup by this much at most.
+   */
+  static final Duration STARTUP_SWEEP = Duration.ofSeconds(3);
   /**
    * How long a create that did not answer stays in doubt: the batch system may still make the
    * reservation after the CRM gave up (slurmctld works through a request whose scontrol was
@@ -107,6 +114,8 @@ public final class SiteReservations {
   private final java.util.Set<String> deleting = new java.util.HashSet<>();
   /** Ended holds whose batch reservations the call that ended them deletes after the lock. */
   private final java.util.Set<String> toDelete = new java.util.TreeSet<>();
+  /** Where ended holds' deletes run (the sweep's thread); null: on the calling thread. */
+  private volatile java.util.concurrent.Executor background;
   private final Clock clock;
 
   public SiteReservations(SiteSettings settings, Clock clock, Duration holdTime) {
@@ -158,7 +167,11 @@ public final class SiteReservations {
    * Puts back the recorded holds (call once, before serving): live ones hold their nodes and
    * sub-range again without re-checking (they were granted), tombstones refuse late prepares;
    * PREPARED holds whose instant passed while the CRM was down expire now. Then deletes the
-   * recorded batch reservations of holds that are not live ({@link #sweepBatch}).
+   * recorded batch reservations of holds that are not live ({@link #sweepBatch}), within
+   * {@link #STARTUP_SWEEP} in all: what is left is the periodic sweep's. Every such name is in
+   * doubt for {@link #IN_DOUBT} from {@code now} (the previous run may have died while the batch
+   * system was creating it, which may still finish), so it stays recorded, and is looked up by
+   * name, until then.
    *
    * @return ids of the holds that are live after the restart
    */
@@ -183,8 +196,14 @@ public final class SiteReservations {
       }
       orphans = new java.util.TreeSet<>(batchNames.keySet());
       orphans.removeAll(held.keySet());
+      // The previous run may have died (or given up) while the batch system was creating one:
+      // it may still make it, so each is looked up by name until the doubt has passed.
+      java.time.Instant until = now.plus(IN_DOUBT);
+      for (String id : orphans) {
+        inDoubt.merge(id, until, (a, b) -> a.isAfter(b) ? a : b);
+      }
     }
-    int left = sweepBatch();
+    int left = sweepBatch(Deadline.after(STARTUP_SWEEP.toMillis(), TimeUnit.MILLISECONDS));
     synchronized (this) {
       orphans.removeIf(batchNames::containsKey);
       if (!orphans.isEmpty()) {
@@ -192,8 +211,8 @@ public final class SiteReservations {
             + " live (ended, or never recorded): {}", orphans.size(), orphans);
       }
       if (left > 0) {
-        log.warn("restart: {} batch system reservation(s) of ended holds could not be deleted"
-            + " yet; trying again", left);
+        log.info("restart: {} batch system reservation(s) of holds that are not live are in"
+            + " doubt or not deleted yet; the sweep looks at them again", left);
       }
       return java.util.List.copyOf(new java.util.TreeSet<>(held.keySet()));
     }
@@ -213,6 +232,14 @@ public final class SiteReservations {
    * @return how many recorded batch reservations of ended holds are still there (or in doubt)
    */
   public int sweepBatch() {
+    return sweepBatch(null);
+  }
+
+  /**
+   * {@link #sweepBatch()}, all within {@code overall} (null: none; each call still within
+   * {@link #SWEEP_CALL}): the ids it has no time left for are left to the next sweep.
+   */
+  int sweepBatch(Deadline overall) {
     java.util.Map<String, String> claimed = new java.util.TreeMap<>();
     synchronized (this) {
       table.expireDue();
@@ -225,12 +252,36 @@ public final class SiteReservations {
     }
     int left = 0;
     for (Map.Entry<String, String> e : claimed.entrySet()) {
-      if (!deleteClaimed(e.getKey(), e.getValue(), Deadline.after(SWEEP_CALL.toMillis(),
-          TimeUnit.MILLISECONDS))) {
+      Deadline call = Deadline.after(SWEEP_CALL.toMillis(), TimeUnit.MILLISECONDS);
+      if (overall != null && overall.isExpired()) {
+        synchronized (this) {
+          deleting.remove(e.getKey()); // no time left: the next sweep's
+        }
+        left++;
+        continue;
+      }
+      try {
+        if (!deleteClaimed(e.getKey(), e.getValue(), overall == null ? call
+            : call.minimum(overall))) {
+          left++;
+        }
+      } catch (RuntimeException x) { // one id's failure does not stop the others
+        log.warn("reservation {}: deleting batch reservation {}: {}; trying again later",
+            e.getKey(), e.getValue(), x.toString());
         left++;
       }
     }
     return left;
+  }
+
+  /**
+   * Runs the deletes of ended holds' batch reservations on {@code executor} (the sweep's
+   * thread) instead of the thread of the call that ended them, so that no RPC waits for the
+   * batch system to delete something; a delete it rejects (it is shut down) stays recorded for
+   * the next run's sweep. Null: on the calling thread.
+   */
+  public void deleteIn(java.util.concurrent.Executor executor) {
+    background = executor;
   }
 
   /**
@@ -364,6 +415,7 @@ public final class SiteReservations {
       earlier = batchNames.containsKey(id);
     }
     // Without the lock: the batch system.
+    boolean recorded = false;
     try {
       if (earlier) {
         // Ours (recorded), of an earlier attempt at this id that never became a hold.
@@ -421,15 +473,22 @@ public final class SiteReservations {
         inFlight.remove(id);
         record(h, true);
       }
-    } catch (RuntimeException e) {
-      synchronized (this) {
-        if (inFlight.remove(id)) { // what it took; a recorded name is the sweep's to resolve
-          calendar.remove(id);
-          held.remove(id);
+      recorded = true;
+    } catch (Errors.RequestException e) {
+      throw owned(e);
+    } finally {
+      if (!recorded) { // refused, or anything else thrown (an Error too)
+        synchronized (this) {
+          if (inFlight.remove(id)) { // what it took; a recorded name is the sweep's to resolve
+            calendar.remove(id);
+            held.remove(id);
+          }
         }
+        // Its own batch reservation (record() queued it: an abort came while the batch system
+        // worked) within its caller's time; any other queued delete is the sweep's.
+        deleteOwn(id, answerBy);
       }
-      deletePending(); // one record() queued (an abort came while the batch system worked)
-      throw e instanceof Errors.RequestException r ? owned(r) : e;
+      deletePending(); // the rest (expiries it queued): the sweep's thread, if there is one
     }
   }
 
@@ -508,11 +567,31 @@ public final class SiteReservations {
   }
 
   /**
-   * Deletes the batch reservations of holds that ended in this thread's calls (freed under the
-   * lock, {@link #toDelete}), without the lock and all within {@link #DELETE_TIME}; one that
-   * fails, runs out of time or is in doubt stays recorded for {@link #sweepBatch}.
+   * Deletes the batch reservations of ended holds (freed under the lock, {@link #toDelete}),
+   * without the lock and all within {@link #DELETE_TIME}: on the {@link #deleteIn} executor
+   * when there is one (the caller does not wait), else on this thread. One that fails, runs out
+   * of time or is in doubt stays recorded for {@link #sweepBatch}.
    */
   private void deletePending() {
+    java.util.concurrent.Executor ex = background;
+    if (ex != null) {
+      synchronized (this) {
+        if (toDelete.isEmpty()) {
+          return;
+        }
+      }
+      try {
+        ex.execute(this::deleteQueued);
+        return;
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        return; // shutting down: recorded, so the next run's sweep deletes them
+      }
+    }
+    deleteQueued();
+  }
+
+  /** Deletes what {@link #toDelete} names, within {@link #DELETE_TIME}. */
+  private void deleteQueued() {
     java.util.Map<String, String> claimed = new java.util.TreeMap<>();
     synchronized (this) {
       for (String id : toDelete) {
@@ -524,7 +603,34 @@ public final class SiteReservations {
       toDelete.clear(); // what was not claimed is another call's or the sweep's
     }
     Deadline all = Deadline.after(DELETE_TIME.toMillis(), TimeUnit.MILLISECONDS);
-    claimed.forEach((id, name) -> deleteClaimed(id, name, all)); // one left over: the sweep's
+    for (Map.Entry<String, String> e : claimed.entrySet()) { // one left over: the sweep's
+      try {
+        deleteClaimed(e.getKey(), e.getValue(), all);
+      } catch (RuntimeException x) {
+        log.warn("reservation {}: deleting batch reservation {}: {}; trying again later",
+            e.getKey(), e.getValue(), x.toString());
+      }
+    }
+  }
+
+  /**
+   * Deletes the batch reservation of {@code id} if its hold ended in this call (queued in
+   * {@link #toDelete}), by {@code deadline}; one that fails is the sweep's.
+   */
+  private void deleteOwn(String id, Deadline deadline) {
+    String name;
+    synchronized (this) {
+      name = batchNames.get(id);
+      if (!toDelete.remove(id) || name == null || held.containsKey(id) || !deleting.add(id)) {
+        return;
+      }
+    }
+    try {
+      deleteClaimed(id, name, deadline);
+    } catch (RuntimeException x) {
+      log.warn("reservation {}: deleting batch reservation {}: {}; trying again later", id,
+          name, x.toString());
+    }
   }
 
   /**
@@ -547,9 +653,12 @@ public final class SiteReservations {
       }
     } catch (BatchReservations.BatchReservationException e) {
       problem = e.getMessage();
+    } finally {
+      synchronized (this) {
+        deleting.remove(id); // whatever was thrown: claimable again
+      }
     }
     synchronized (this) {
-      deleting.remove(id);
       if (problem != null) {
         log.warn("reservation {}: {}; trying again later", id, problem);
         return false;

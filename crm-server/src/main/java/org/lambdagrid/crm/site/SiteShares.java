@@ -344,6 +344,7 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    reservations.deleteIn(sweeper); // ended holds' deletes: not on the RPC threads
     sweeper.scheduleWithFixedDelay(() -> {
       try {
         reservations.sweepBatch();
@@ -499,6 +500,16 @@ public final class SiteShares implements PilotRegistry, AutoCloseable {
     executor.shutdown();
     var sw = sweeper;
     if (sw != null) {
+      sw.shutdown(); // the deletes the releases queued still run (a bounded while)
+      try {
+        if (!sw.awaitTermination(SiteReservations.DELETE_TIME.toMillis() + 1000,
+            TimeUnit.MILLISECONDS)) {
+          log.warn("batch reservation deletes still under way at shutdown; the next start's"
+              + " sweep deletes what is left");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
       sw.shutdownNow();
     }
   }

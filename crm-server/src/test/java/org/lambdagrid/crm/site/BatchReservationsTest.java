@@ -390,6 +390,18 @@ class BatchReservationsTest {
         + "\n", CrmConfig.class));
   }
 
+  private static void awaitUntil(java.util.function.BooleanSupplier done) {
+    long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+    while (!done.getAsBoolean()) {
+      assertThat(System.nanoTime()).as("waited 10 s").isLessThan(end);
+      try {
+        Thread.sleep(10);
+      } catch (InterruptedException e) {
+        throw new AssertionError(e);
+      }
+    }
+  }
+
   @Test
   void aCrmKilledBetweenCreatingAndRecordingDeletesTheBatchReservationWhenItStartsAgain() {
     JdbcSiteLedger first = openLedger();
@@ -412,9 +424,13 @@ class BatchReservationsTest {
     SiteShares after = site(second);
     after.recover();
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-0"); // the committed one stays
+    // r-1 and r-2 stay recorded while in doubt (the killed run's create might still land).
+    assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-0", "r-1", "r-2");
+    assertThat(after.reservations().state("r-1")).isEmpty();
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    assertThat(after.reservations().sweepBatch()).isZero();
     assertThat(after.reservations().batchReservations()).containsExactly(
         Map.entry("r-0", "lg-a-r-0"));
-    assertThat(after.reservations().state("r-1")).isEmpty();
     assertThat(second.loadBatchReservations()).containsOnlyKeys("r-0");
     // The GRC's retry of the prepare now succeeds.
     after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
@@ -440,11 +456,131 @@ class BatchReservationsTest {
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
     after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
     assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
-        "delete lg-a-r-1", "delete lg-a-r-1", "create lg-a-r-1");
+        "exists lg-a-r-1", "delete lg-a-r-1", "delete lg-a-r-1", "create lg-a-r-1");
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
-    after.reservations().abort("r-1");
-    assertThat(batch.existing()).isEmpty();
+    after.reservations().abort("r-1"); // its delete runs on the sweep's thread
+    awaitUntil(() -> batch.existing().isEmpty());
+    awaitUntil(() -> second.loadBatchReservations().isEmpty());
+  }
+
+  @Test
+  void aCreateThatLandsAfterARestartIsStillFoundByNameAndDeleted() {
+    JdbcSiteLedger first = openLedger();
+    SiteShares before = new SiteShares(settings(), starter, () -> null, clock, first, batch);
+    open.add(before);
+    before.recover();
+    batch.timeOutNextCreate("later"); // slurmctld is still working on it when the CRM dies
+    assertRefused(() -> before.reservations().prepare("r-1", hours(1, 2), 1,
+        cidr("10.10.0.8/29"), "alice"), Status.Code.UNAVAILABLE, "did not answer");
+    first.close();
+
+    JdbcSiteLedger second = openLedger();
+    open.add(second);
+    SiteShares after = site(second);
+    after.recover(); // it is not there (yet): the name stays recorded, in doubt
+    assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
+    assertThat(second.loadBatchReservations()).containsOnlyKeys("r-1");
+    batch.madeLate();
+    assertThat(after.reservations().sweepBatch()).isEqualTo(1);
+    assertThat(batch.existing()).isEmpty(); // found by name and deleted
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    assertThat(after.reservations().sweepBatch()).isZero();
     assertThat(second.loadBatchReservations()).isEmpty();
+    // The GRC's retry of the prepare makes it again.
+    after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+  }
+
+  @Test
+  void aRestartSweepsWithinOneBudgetWhenTheBatchSystemIsAway() {
+    JdbcSiteLedger first = openLedger();
+    SiteShares before = new SiteShares(settings(), starter, () -> null, clock, first, batch);
+    open.add(before);
+    before.recover();
+    for (int i = 1; i <= 3; i++) {
+      batch.timeOutNextCreate("never");
+      String id = "r-" + i;
+      assertRefused(() -> before.reservations().prepare(id, hours(1, 2), 1,
+          cidr("10.10.0.8/29"), "alice"), Status.Code.UNAVAILABLE, "did not answer");
+    }
+    first.close();
+
+    JdbcSiteLedger second = openLedger();
+    open.add(second);
+    SiteShares after = site(second);
+    int callsBefore = batch.calls().size();
+    batch.hang(3); // slurmctld does not answer: every look-up takes its whole deadline
+    after.recover();
+    List<String> calls = batch.calls().subList(callsBefore, batch.calls().size());
+    List<Long> deadlines = batch.deadlinesMillis().subList(callsBefore, batch.calls().size());
+    // One call, within the startup budget; the other two are left to the periodic sweep.
+    assertThat(calls).containsExactly("exists lg-a-r-1");
+    assertThat(deadlines).allMatch(ms -> ms <= SiteReservations.STARTUP_SWEEP.toMillis());
+    assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1", "r-2", "r-3");
+    batch.hang(0);
+    assertThat(after.reservations().sweepBatch()).isEqualTo(3); // all looked at, in doubt
+    assertThat(batch.calls().subList(callsBefore + 1, batch.calls().size())).containsExactly(
+        "exists lg-a-r-1", "exists lg-a-r-2", "exists lg-a-r-3");
+  }
+
+  @Test
+  void anErrorWhileTheBatchSystemIsAskedFreesWhatThePrepareTook() {
+    SiteReservations rs = site().reservations();
+    batch.killOnCreate("before"); // an Error, not a RuntimeException
+    assertThatThrownBy(() -> rs.prepare("r-1", hours(1, 2), 4, cidr("10.10.0.0/29"), "alice"))
+        .isInstanceOf(FakeBatchReservations.Killed.class);
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
+    assertThat(rs.state("r-1")).isEmpty();
+    // Not "still asking the batch system": the retry deletes the recorded name and creates.
+    rs.prepare("r-1", hours(1, 2), 4, cidr("10.10.0.0/29"), "alice");
+    assertThat(rs.state("r-1")).contains(HoldTable.State.PREPARED);
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+  }
+
+  @Test
+  void aSweepGoesOnPastADeleteThatThrowsAndTriesItAgain() {
+    SiteReservations rs = site().reservations();
+    rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    rs.prepare("r-2", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
+    batch.failDeletes(2);
+    rs.abort("r-1");
+    rs.abort("r-2");
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1", "lg-a-r-2");
+    batch.throwOnNextDelete(new IllegalStateException("a bug in the batch system adapter"));
+    assertThat(rs.sweepBatch()).isEqualTo(1); // r-1's threw; r-2's was deleted all the same
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+    assertThat(rs.sweepBatch()).isZero(); // r-1 is not left claimed: deleted now
+    assertThat(batch.existing()).isEmpty();
+    assertThat(rs.batchReservations()).isEmpty();
+  }
+
+  @Test
+  void endedHoldsAreDeletedOnTheSweepThreadNotOnTheCallersThread() {
+    JdbcSiteLedger ledger = openLedger();
+    open.add(ledger);
+    SiteShares shares = site(ledger);
+    shares.recover(); // starts the sweep thread
+    SiteReservations rs = shares.reservations();
+    rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
+    rs.prepare("r-2", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
+    rs.commit("r-2");
+    clock.advance(Duration.ofSeconds(121)); // r-1's hold expires
+    // A prepare the batch system refuses ends r-1's hold on the way (expiry): its delete is not
+    // made on the prepare's thread, whose answer is due.
+    batch.refuseNextCreate(Status.Code.FAILED_PRECONDITION, "Requested nodes are busy");
+    assertRefused(() -> rs.prepare("r-3", hours(1, 2), 1, cidr("10.10.0.16/29"), "alice"),
+        Status.Code.FAILED_PRECONDITION, "Requested nodes are busy");
+    rs.release("r-2");
+    awaitUntil(() -> batch.existing().isEmpty());
+    String me = Thread.currentThread().getName();
+    List<String> calls = batch.calls();
+    List<String> threads = batch.threads();
+    for (String deleted : List.of("delete lg-a-r-1", "delete lg-a-r-2")) {
+      assertThat(calls).contains(deleted);
+      assertThat(threads.get(calls.indexOf(deleted))).as(deleted).isNotEqualTo(me)
+          .endsWith("-batch-sweep");
+    }
+    awaitUntil(() -> rs.batchReservations().isEmpty());
   }
 }

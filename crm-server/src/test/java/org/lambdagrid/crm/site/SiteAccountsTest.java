@@ -114,4 +114,33 @@ class SiteAccountsTest {
     assertThatThrownBy(() -> new SiteAccounts(Map.of("alice", "daemon"), "", "", false)
         .localAccount("alice")).hasMessageContaining("(accounts.map[alice]) has uid 1");
   }
+
+  @Test
+  void nobodyTheOverflowUidIsRefusedThoughAboveMinUid() {
+    Map<String, Integer> uids = Map.of("nobody", 65534, "big", 70000);
+    SiteAccounts a = new SiteAccounts(Map.of("alice", "nobody"), "", "", false,
+        SiteAccounts.DEFAULT_MIN_UID, uids::get);
+    refused(a, "alice", "accounts: local account 'nobody' of grid user 'alice'"
+        + " (accounts.map[alice]) has uid 65534 (nobody, the overflow uid that unmapped users"
+        + " show as): it never runs jobs (map the user to a regular account)");
+    SiteAccounts same = new SiteAccounts(Map.of(), "", "", false, SiteAccounts.DEFAULT_MIN_UID,
+        uids::get);
+    refused(same, "nobody", "accounts: local account 'nobody' of grid user 'nobody' has uid 65534"
+        + " (nobody, the overflow uid that unmapped users show as): it never runs jobs (map the"
+        + " user to a regular account)");
+    assertThat(same.localAccount("big")).isEqualTo("big"); // a large regular uid (e.g. LDAP's)
+  }
+
+  @Test
+  void aLookUpThatFailsRefusesUnavailableAndIsNotTakenAsAllowed() {
+    SiteAccounts a = new SiteAccounts(Map.of(), "", "", false, SiteAccounts.DEFAULT_MIN_UID,
+        name -> {
+          throw Errors.unavailable("accounts.min_uid: cannot look up the uid of local account '"
+              + name + "'");
+        });
+    assertThatThrownBy(() -> a.localAccount("daemon"))
+        .isInstanceOfSatisfying(Errors.RequestException.class,
+            e -> assertThat(e.code()).isEqualTo(Status.Code.UNAVAILABLE))
+        .hasMessageContaining("local account 'daemon'");
+  }
 }

@@ -16,7 +16,9 @@ import org.lambdagrid.crm.pilot.BatchReservations;
  * reservation made at once, later when the test says, or never), hold the next create until the
  * test lets it go (a slow batch system), or throw a {@link Killed} to stop the caller dead before
  * or after creating (a CRM killed there). It records the time each call had left of its
- * deadline. Names are {@code lg-SITE-ID}.
+ * deadline and the thread that made it, can make the next look-ups and deletes hang until their
+ * deadline (a batch system that is away), and can throw an unchecked exception from the next
+ * delete. Names are {@code lg-SITE-ID}.
  */
 public final class FakeBatchReservations implements BatchReservations {
   /** Thrown instead of returning, to emulate the CRM dying at that point (never caught). */
@@ -39,6 +41,9 @@ public final class FakeBatchReservations implements BatchReservations {
   private java.util.concurrent.CountDownLatch gate; // the next create waits on it
   private final java.util.concurrent.CountDownLatch[] entered = {null};
   private final List<Long> deadlinesMillis = new ArrayList<>();
+  private final List<String> threads = new ArrayList<>();
+  private int hang;
+  private RuntimeException throwOnDelete;
 
   public FakeBatchReservations(String site) {
     this.site = site;
@@ -52,8 +57,8 @@ public final class FakeBatchReservations implements BatchReservations {
   @Override
   public synchronized boolean exists(String name, io.grpc.Deadline deadline)
       throws BatchReservationException {
-    calls.add("exists " + name);
-    deadlinesMillis.add(deadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS));
+    called("exists " + name, deadline);
+    hangUntil(deadline, name);
     if (failExists > 0) {
       failExists--;
       throw new BatchReservationException("cannot look for Slurm reservation " + name
@@ -68,8 +73,7 @@ public final class FakeBatchReservations implements BatchReservations {
     synchronized (this) {
       g = gate;
       gate = null;
-      calls.add("create " + name(spec.reservationId()));
-      deadlinesMillis.add(deadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS));
+      called("create " + name(spec.reservationId()), deadline);
       if (g != null && entered[0] != null) {
         entered[0].countDown();
       }
@@ -119,13 +123,60 @@ public final class FakeBatchReservations implements BatchReservations {
   @Override
   public synchronized void delete(String name, io.grpc.Deadline deadline)
       throws BatchReservationException {
-    calls.add("delete " + name);
+    called("delete " + name, deadline);
+    hangUntil(deadline, name);
+    if (throwOnDelete != null) {
+      RuntimeException e = throwOnDelete;
+      throwOnDelete = null;
+      throw e;
+    }
     if (failDeletes > 0) {
       failDeletes--;
       throw new BatchReservationException("Slurm did not delete reservation " + name
           + ": Requested reservation is in use");
     }
     existing.remove(name);
+  }
+
+  private void called(String call, io.grpc.Deadline deadline) {
+    calls.add(call);
+    deadlinesMillis.add(deadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS));
+    threads.add(Thread.currentThread().getName());
+  }
+
+  /** Under this object's lock: a hung batch system answers nobody meanwhile. */
+  private void hangUntil(io.grpc.Deadline deadline, String name)
+      throws BatchReservationException {
+    if (hang == 0) {
+      return;
+    }
+    hang--;
+    try {
+      while (!deadline.isExpired()) {
+        Thread.sleep(Math.max(1,
+            deadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS)));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    throw new BatchReservationException("scontrol did not answer about " + name + " in time");
+  }
+
+  /** The next {@code n} look-ups and deletes hang until their deadline, then fail. */
+  public synchronized FakeBatchReservations hang(int n) {
+    hang = n;
+    return this;
+  }
+
+  /** The next delete throws {@code e} (a bug, not a batch system's refusal). */
+  public synchronized FakeBatchReservations throwOnNextDelete(RuntimeException e) {
+    throwOnDelete = e;
+    return this;
+  }
+
+  /** The name of the thread that made each call so far ({@link #calls} order). */
+  public synchronized List<String> threads() {
+    return List.copyOf(threads);
   }
 
   @Override

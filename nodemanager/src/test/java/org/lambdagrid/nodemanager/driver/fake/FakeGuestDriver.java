@@ -285,8 +285,17 @@ public final class FakeGuestDriver implements GuestDriver {
         built ? List.of(root.resolve(guest.id()).toString()) : List.of());
   }
 
+  private final java.util.concurrent.atomic.AtomicInteger limitLooks =
+      new java.util.concurrent.atomic.AtomicInteger();
+
+  /** How many times {@link #limitEvents} was asked (tests time a kill between two looks). */
+  public int limitLooks() {
+    return limitLooks.get();
+  }
+
   @Override
   public LimitEvents limitEvents(GuestHandle guest) {
+    limitLooks.incrementAndGet();
     FakeGuest g = mine.get(guest.id());
     if (g == null || g.destroyed || g.spec.memoryBytes() == 0
         || !config.appliesTo(g.spec.hostname())) {
