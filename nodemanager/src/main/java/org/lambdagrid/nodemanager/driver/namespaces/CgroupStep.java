@@ -188,7 +188,7 @@ final class CgroupStep implements GuestStep {
 
   private void enable(Path dir, Set<String> controllers) throws IOException {
     Set<String> on = Set.of(fs.read(dir.resolve("cgroup.subtree_control")).trim().split("\\s+"));
-    for (String c : controllers) {
+    for (String c : new java.util.TreeSet<>(controllers)) { // in name order: a stable first error
       if (!on.contains(c)) {
         try {
           fs.write(dir.resolve("cgroup.subtree_control"), "+" + c);
