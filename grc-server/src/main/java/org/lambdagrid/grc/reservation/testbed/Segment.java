@@ -175,7 +175,7 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
   }
 
   /** Bytes VXLAN over IPv4 adds to a frame: outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8. */
-  public static final int VXLAN_OVERHEAD = 50;
+  public static final int VXLAN_OVERHEAD = org.lambdagrid.common.net.LinkCommands.VXLAN_OVERHEAD;
   /** The IANA VXLAN port: the first pair's; the n-th pair (in site order) uses this + n. */
   public static final int VXLAN_PORT = 4789;
 

@@ -55,6 +55,8 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   private final CalendarNetworkResourceManager calendar;
   private final TestbedNetwork network;
   private final Map<String, Segment> planned = new HashMap<>();
+  /** Overlay plans sent to the sites ({@link #siteOverlays}) whose prepare has not come yet. */
+  private final Map<String, Segment> announced = new HashMap<>();
   private final Overlay overlay;
 
   /**
@@ -151,6 +153,9 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   public synchronized CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
     prune();
     Segment seg = planned.get(reservationId);
+    if (seg == null) {
+      seg = announced.remove(reservationId);
+    }
     if (seg == null && ask instanceof Ask.Bandwidth b) {
       try {
         seg = plan(reservationId, b.bps());
@@ -194,6 +199,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   @Override
   public synchronized CompletableFuture<Void> abort(String reservationId) {
     return run(() -> {
+      announced.remove(reservationId);
       calendar.table().abort(reservationId);
       network.teardown(reservationId);
       planned.remove(reservationId);
@@ -238,6 +244,51 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
     return out;
   }
 
+  /**
+   * Plans {@code reservationId}'s segment now (its prepare then uses this plan) and, when it is
+   * routed, gives each site its end: the site's bridge, the VNI and MTU, and per peer the
+   * tunnel device, the peer's endpoint, the pair's UDP port and rate. The sites' CRMs build
+   * these; this provider records the segment but builds nothing of a routed one.
+   */
+  @Override
+  public synchronized Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteOverlays(String reservationId,
+      Map<org.lambdagrid.common.reservation.SitePair, Long> bps) {
+    prune();
+    Segment s = planned.get(reservationId);
+    if (s == null) {
+      s = announced.get(reservationId);
+    }
+    if (s == null) {
+      try {
+        s = plan(reservationId, bps);
+      } catch (Errors.RequestException e) {
+        return Map.of(); // the prepare plans again and refuses, naming why
+      }
+      announced.put(reservationId, s);
+    }
+    return siteEnds(s);
+  }
+
+  /** Each site's end of routed segment {@code s} (empty for a layer-2 one). */
+  public static Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteEnds(Segment s) {
+    if (s.overlay() == null) {
+      return Map.of();
+    }
+    Map<String, org.lambdagrid.proto.v1.ReservationOverlay.Builder> out = new java.util.TreeMap<>();
+    for (Segment.Bridge b : s.bridges()) {
+      out.put(b.node(), org.lambdagrid.proto.v1.ReservationOverlay.newBuilder().setVni(s.overlay().vni())
+          .setMtu(s.overlay().mtu()).setBridge(b.device()));
+    }
+    for (Segment.Vtep v : s.overlay().vteps()) {
+      out.get(v.site()).setLocalEndpoint(v.endpoint()).addTunnels(org.lambdagrid.proto.v1.OverlayTunnel.newBuilder()
+          .setPeerSite(v.peer()).setPeerEndpoint(v.peerEndpoint()).setPort(v.port()).setRateBps(v.rateBps())
+          .setDevice(v.device()));
+    }
+    Map<String, org.lambdagrid.proto.v1.ReservationOverlay> done = new java.util.TreeMap<>();
+    out.forEach((site, b) -> done.put(site, b.build()));
+    return done;
+  }
+
   /** The planned segment of {@code reservationId} (PREPARED or COMMITTED), if any. */
   public synchronized Optional<Segment> segment(String reservationId) {
     prune();
@@ -279,6 +330,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
 
   private int freshVni(String reservationId) {
     Set<Integer> used = new HashSet<>();
+    announced.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     planned.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     network.recordedAll().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     for (int v = overlay.vniMin(); v <= overlay.vniMax(); v++) {
@@ -293,6 +345,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
 
   private String freshTag(String reservationId) {
     Set<String> used = new HashSet<>();
+    announced.values().forEach(s -> used.add(s.tag()));
     planned.values().forEach(s -> used.add(s.tag()));
     network.recordedAll().forEach(s -> used.add(s.tag()));
     for (int attempt = 0; ; attempt++) {

@@ -1,5 +1,6 @@
 package org.lambdagrid.grc.reservation.testbed;
 
+import org.lambdagrid.common.net.CommandRunner;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
