@@ -228,24 +228,7 @@ class TestbedNetworkRootTest {
 
   /** Every link, qdisc and namespace named lgn* on the host. */
   static List<String> leftovers() {
-    List<String> left = new ArrayList<>();
-    for (String l : sh("ip", "-o", "link", "show").stdout().split("\n")) {
-      String[] f = l.split(": ", 3);
-      if (f.length > 1 && f[1].startsWith("lgn")) {
-        left.add("link " + f[1]);
-      }
-    }
-    for (String l : sh("tc", "qdisc", "show").stdout().split("\n")) {
-      if (l.contains(" dev lgn")) {
-        left.add("qdisc " + l.strip());
-      }
-    }
-    for (String l : sh("ip", "netns", "list").stdout().split("\n")) {
-      if (l.startsWith("lgn")) {
-        left.add("netns " + l.strip());
-      }
-    }
-    return left;
+    return org.lambdagrid.common.net.Leftovers.named("lgn");
   }
 
   private static HostCommand.Result sh(String... argv) {
