@@ -271,22 +271,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
 
   /** Each site's end of routed segment {@code s} (empty for a layer-2 one). */
   public static Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteEnds(Segment s) {
-    if (s.overlay() == null) {
-      return Map.of();
-    }
-    Map<String, org.lambdagrid.proto.v1.ReservationOverlay.Builder> out = new java.util.TreeMap<>();
-    for (Segment.Bridge b : s.bridges()) {
-      out.put(b.node(), org.lambdagrid.proto.v1.ReservationOverlay.newBuilder().setVni(s.overlay().vni())
-          .setMtu(s.overlay().mtu()).setBridge(b.device()));
-    }
-    for (Segment.Vtep v : s.overlay().vteps()) {
-      out.get(v.site()).setLocalEndpoint(v.endpoint()).addTunnels(org.lambdagrid.proto.v1.OverlayTunnel.newBuilder()
-          .setPeerSite(v.peer()).setPeerEndpoint(v.peerEndpoint()).setPort(v.port()).setRateBps(v.rateBps())
-          .setDevice(v.device()));
-    }
-    Map<String, org.lambdagrid.proto.v1.ReservationOverlay> done = new java.util.TreeMap<>();
-    out.forEach((site, b) -> done.put(site, b.build()));
-    return done;
+    return org.lambdagrid.grc.reservation.OverlayPlans.siteEnds(s);
   }
 
   /** The planned segment of {@code reservationId} (PREPARED or COMMITTED), if any. */

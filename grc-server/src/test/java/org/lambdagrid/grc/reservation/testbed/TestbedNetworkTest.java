@@ -279,5 +279,9 @@ class TestbedNetworkTest {
     assertThatThrownBy(() -> Segment.planOverlay("r", "abc123", 5, Map.of(
         "alpha", new Segment.Endpoint("u", "172.31.255.2"), "bravo", new Segment.Endpoint("u", "172.31.255.6")), bps))
         .hasMessageContaining("same network namespace").hasMessageContaining("alpha").hasMessageContaining("bravo");
+    // No namespace: each site's own host (its CRM builds its end there), so no clash.
+    assertThat(Segment.planOverlay("r", "abc123", 5, Map.of(
+        "alpha", new Segment.Endpoint("", "172.31.255.2"), "bravo", new Segment.Endpoint("", "172.31.255.6")), bps)
+        .overlay().vteps()).hasSize(2);
   }
 }
