@@ -14,7 +14,7 @@ import org.lambdagrid.common.net.FakeKernel;
 import org.lambdagrid.proto.v1.OverlayTunnel;
 import org.lambdagrid.proto.v1.ReservationOverlay;
 
-class SiteOverlayTest {
+public class SiteOverlayTest {
   @TempDir Path dir;
   final FakeKernel kernel = new FakeKernel();
 
@@ -23,7 +23,7 @@ class SiteOverlayTest {
   }
 
   /** alpha's end of a three-site reservation: tunnels to bravo (90 Mbit/s) and charlie (40). */
-  static ReservationOverlay.Builder alphaEnd(int vni, String tag) {
+  public static ReservationOverlay.Builder alphaEnd(int vni, String tag) {
     return ReservationOverlay.newBuilder().setVni(vni).setMtu(1450).setBridge("lgn" + tag + "b0")
         .setLocalEndpoint("172.31.255.2")
         .addTunnels(OverlayTunnel.newBuilder().setPeerSite("bravo").setPeerEndpoint("172.31.255.6").setPort(4789)
