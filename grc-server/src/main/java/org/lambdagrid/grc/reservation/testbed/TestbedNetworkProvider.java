@@ -62,7 +62,9 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   /**
    * Routed sites: a site whose {@code endpoints} lookup answers (in the GRC: whose CRM registered
    * an overlay endpoint, crm.yaml {@code overlay:}) is joined to the other sites of a reservation
-   * by a VXLAN overlay instead of veth links; each reservation between routed sites gets its own
+   * by a VXLAN overlay instead of veth links (planned here, its ends sent to the sites' CRMs in
+   * their Prepare ({@link #siteOverlays}) and built by them; this provider only records it);
+   * each reservation between routed sites gets its own
    * VNI from {@code vniMin..vniMax} (the lowest one no segment this provider plans or has
    * recorded uses). The lookup is asked at prepare, so a site that registers or changes its
    * endpoint affects the reservations prepared afterwards; built segments keep what they recorded.
