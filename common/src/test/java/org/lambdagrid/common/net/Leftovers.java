@@ -4,7 +4,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Root tests: the links, qdiscs and namespaces on this host whose names start with a prefix. */
+/**
+ * Root network tests: the links, qdiscs and namespaces on this host whose names start with a
+ * prefix, and a "guest" (a namespace with one veth into a bridge) to send traffic from.
+ */
 public final class Leftovers {
   private Leftovers() {}
 
@@ -30,5 +33,28 @@ public final class Leftovers {
       }
     }
     return left;
+  }
+
+  /**
+   * A guest: namespace {@code ns} whose {@code eth0} (address {@code addr}/24, up) is the peer of
+   * {@code hostEnd}, enslaved to {@code bridge} here (no addresses). The caller removes both.
+   */
+  public static void guest(String ns, String hostEnd, String bridge, String addr) {
+    CommandRunner sh = CommandRunner.system();
+    List<List<String>> steps = List.of(
+        List.of("ip", "netns", "add", ns),
+        List.of("ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns),
+        List.of("ip", "link", "set", "dev", hostEnd, "addrgenmode", "none"),
+        List.of("ip", "link", "set", "dev", hostEnd, "master", bridge),
+        List.of("ip", "link", "set", "dev", hostEnd, "up"),
+        List.of("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0"),
+        List.of("ip", "-n", ns, "link", "set", "dev", "eth0", "up"),
+        List.of("ip", "-n", ns, "link", "set", "dev", "lo", "up"));
+    for (List<String> argv : steps) {
+      org.lambdagrid.common.HostCommand.Result r = sh.run(argv, Duration.ofSeconds(20));
+      if (!r.ok()) {
+        throw new AssertionError(r.describe());
+      }
+    }
   }
 }

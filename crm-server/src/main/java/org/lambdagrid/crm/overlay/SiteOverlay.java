@@ -1,23 +1,16 @@
 package org.lambdagrid.crm.overlay;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
-import java.io.IOException;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.Predicate;
-import java.util.stream.Stream;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.common.net.CommandRunner;
+import org.lambdagrid.common.net.JsonRecords;
 import org.lambdagrid.common.net.LinkCommands;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,8 +40,6 @@ import org.slf4j.LoggerFactory;
 public final class SiteOverlay {
   private static final Logger log = LoggerFactory.getLogger(SiteOverlay.class);
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
-  private static final ObjectMapper JSON = new ObjectMapper()
-      .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
 
   /** The record: the plan, and whether every command of its build ran. */
   record StateFile(int version, boolean built, OverlayPlan plan) {}
@@ -58,7 +49,7 @@ public final class SiteOverlay {
   private final String site;
   private final String endpoint;
   private final String netns;
-  private final Path dir;
+  private final JsonRecords<StateFile> records;
   private final CommandRunner runner;
   private final Duration timeout;
   /** Ids recorded by a prepare still taking its hold: the sweep leaves them alone. */
@@ -74,7 +65,7 @@ public final class SiteOverlay {
     this.site = site;
     this.endpoint = endpoint;
     this.netns = netns == null ? "" : netns;
-    this.dir = dir;
+    this.records = new JsonRecords<>(dir, StateFile.class, "overlay");
     this.runner = runner;
     this.timeout = timeout;
   }
@@ -91,7 +82,7 @@ public final class SiteOverlay {
       throw Errors.invalid("overlay.local_endpoint", p.localEndpoint(), "is not the endpoint of site '" + site
           + "' (crm.yaml overlay.endpoint " + endpoint + ")");
     }
-    Optional<StateFile> old = read(file(p.reservationId()));
+    Optional<StateFile> old = read(p.reservationId());
     if (old.isPresent()) {
       if (old.get().plan().equals(p)) {
         return false;
@@ -129,7 +120,7 @@ public final class SiteOverlay {
    * INTERNAL quoting the command and its stderr.
    */
   public synchronized void build(String reservationId) {
-    Optional<StateFile> sf = read(file(reservationId));
+    Optional<StateFile> sf = read(reservationId);
     if (sf.isEmpty() || sf.get().built()) {
       return;
     }
@@ -163,44 +154,27 @@ public final class SiteOverlay {
     if (reservationId == null || !OverlayPlan.ID.matcher(reservationId).matches()) {
       return; // never recorded under such a name
     }
-    Optional<StateFile> sf = read(file(reservationId));
+    Optional<StateFile> sf = read(reservationId);
     if (sf.isEmpty()) {
       return;
     }
     removeDevices(sf.get().plan());
-    try {
-      Files.deleteIfExists(file(reservationId));
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: cannot delete " + file(reservationId) + ": " + e);
-    }
+    records.delete(key(reservationId));
   }
 
   /** The plan recorded for {@code reservationId}, built or not. */
   public synchronized Optional<OverlayPlan> recorded(String reservationId) {
-    return read(file(reservationId)).map(StateFile::plan);
+    return read(reservationId).map(StateFile::plan);
   }
 
   /** Whether the overlay of {@code reservationId} is recorded as built. */
   public synchronized boolean built(String reservationId) {
-    return read(file(reservationId)).map(StateFile::built).orElse(false);
+    return read(reservationId).map(StateFile::built).orElse(false);
   }
 
   /** Every recorded plan, in reservation-id order. */
   public synchronized List<OverlayPlan> recordedAll() {
-    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-      return List.of();
-    }
-    List<OverlayPlan> out = new ArrayList<>();
-    try (Stream<Path> files = Files.list(dir)) {
-      for (Path f : files.sorted().toList()) {
-        if (f.getFileName().toString().endsWith(".json")) {
-          read(f).ifPresent(sf -> out.add(sf.plan()));
-        }
-      }
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: cannot list " + dir + ": " + e);
-    }
-    return out;
+    return records.readAll().stream().map(StateFile::plan).toList();
   }
 
   /**
@@ -287,44 +261,21 @@ public final class SiteOverlay {
   }
 
   private Path file(String reservationId) {
+    return records.file(key(reservationId));
+  }
+
+  private static String key(String reservationId) {
     if (!OverlayPlan.ID.matcher(reservationId).matches()) {
       throw Errors.invalid("reservation_id", reservationId, "is not 1-128 of A-Z a-z 0-9 _ . - (not starting with . _ -)");
     }
-    return dir.resolve(reservationId + ".json");
+    return reservationId;
   }
 
-  private Optional<StateFile> read(Path f) {
-    if (!Files.exists(f, LinkOption.NOFOLLOW_LINKS)) {
-      return Optional.empty();
-    }
-    try {
-      if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
-        throw new IOException("not a regular file");
-      }
-      return Optional.of(JSON.readValue(f.toFile(), StateFile.class));
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: record " + f + " is unreadable ("
-          + e.getMessage() + "); remove the devices it names by hand, then the file");
-    }
+  private Optional<StateFile> read(String reservationId) {
+    return records.read(key(reservationId));
   }
 
   private void write(StateFile sf) {
-    Path f = file(sf.plan().reservationId());
-    try {
-      Files.createDirectories(dir);
-      Path tmp = Files.createTempFile(dir, ".overlay-", ".tmp"); // a fresh file: never follows a planted link
-      try {
-        JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), sf);
-        try {
-          Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-          Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
-        }
-      } finally {
-        Files.deleteIfExists(tmp);
-      }
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: cannot write " + f + ": " + e);
-    }
+    records.write(key(sf.plan().reservationId()), sf);
   }
 }

@@ -263,17 +263,11 @@ class SiteOverlayRootTest {
   }
 
   private void guest(String ns, String hostEnd, String bridge, String addr) {
-    ok("ip", "netns", "add", ns);
     namespaces.add(ns);
-    ok("ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns);
     hostEnds.add(hostEnd);
-    ok("ip", "link", "set", "dev", hostEnd, "addrgenmode", "none");
-    ok("ip", "link", "set", "dev", hostEnd, "master", bridge);
-    ok("ip", "link", "set", "dev", hostEnd, "up");
-    ok("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0");
-    ok("ip", "-n", ns, "link", "set", "dev", "eth0", "up");
-    ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
+    org.lambdagrid.common.net.Leftovers.guest(ns, hostEnd, bridge, addr);
   }
+
 
   private static HostCommand.Result sh(String... argv) {
     return SH.run(List.of(argv), T);

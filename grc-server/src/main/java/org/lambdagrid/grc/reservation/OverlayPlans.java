@@ -101,27 +101,12 @@ public final class OverlayPlans {
   private int freshVni(String reservationId) {
     Set<Integer> used = new HashSet<>();
     plans.values().forEach(s -> used.add(s.overlay().vni()));
-    int size = config.vniMax() - config.vniMin() + 1;
-    int start = Math.floorMod(reservationId.hashCode(), size);
-    for (int i = 0; i < size; i++) {
-      int v = config.vniMin() + (start + i) % size;
-      if (!used.contains(v)) {
-        return v;
-      }
-    }
-    throw new Errors.RequestException(io.grpc.Status.Code.RESOURCE_EXHAUSTED, "network: every VNI of"
-        + " overlay.vni_range " + config.vniMin() + "-" + config.vniMax() + " is in use; reservation "
-        + reservationId + " cannot get one");
+    return SegmentNames.freeVni(reservationId, config.vniMin(), config.vniMax(), reservationId.hashCode(), used);
   }
 
   private String freshTag(String reservationId) {
     Set<String> used = new HashSet<>();
     plans.values().forEach(s -> used.add(s.tag()));
-    for (int attempt = 0; ; attempt++) {
-      String t = SegmentNames.tag(reservationId, attempt);
-      if (!used.contains(t)) {
-        return t;
-      }
-    }
+    return SegmentNames.freshTag(reservationId, used);
   }
 }

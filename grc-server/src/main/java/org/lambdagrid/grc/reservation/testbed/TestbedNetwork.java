@@ -1,22 +1,16 @@
 package org.lambdagrid.grc.reservation.testbed;
 
 import org.lambdagrid.common.net.CommandRunner;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
-import java.io.IOException;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.net.JsonRecords;
 import org.lambdagrid.common.net.LinkCommands;
 
 /**
@@ -42,8 +36,6 @@ import org.lambdagrid.common.net.LinkCommands;
  */
 public final class TestbedNetwork {
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
-  private static final ObjectMapper JSON = new ObjectMapper()
-      .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
 
   /** The state file: the plan, and whether every command of the build ran. */
   record StateFile(int version, boolean complete, Segment segment) {}
@@ -52,6 +44,7 @@ public final class TestbedNetwork {
   static final int VERSION = 2;
 
   private final Path stateDir;
+  private final JsonRecords<StateFile> records;
   private final CommandRunner runner;
   private final Duration timeout;
 
@@ -61,6 +54,7 @@ public final class TestbedNetwork {
    */
   public TestbedNetwork(Path stateDir, CommandRunner runner, Duration timeout) {
     this.stateDir = stateDir;
+    this.records = new JsonRecords<>(stateDir, StateFile.class, "testbed network");
     this.runner = runner;
     this.timeout = timeout;
   }
@@ -153,20 +147,7 @@ public final class TestbedNetwork {
 
   /** Every recorded segment, complete or not, in tag order. */
   public synchronized List<Segment> recordedAll() {
-    if (!Files.isDirectory(stateDir)) {
-      return List.of();
-    }
-    List<Segment> out = new ArrayList<>();
-    try (Stream<Path> files = Files.list(stateDir)) {
-      for (Path f : files.sorted().toList()) {
-        if (f.getFileName().toString().endsWith(".json")) {
-          read(f).ifPresent(sf -> out.add(sf.segment()));
-        }
-      }
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot list " + stateDir + ": " + e);
-    }
-    return out;
+    return records.readAll().stream().map(StateFile::segment).toList();
   }
 
   /** The commands that build {@code s}, in order: devices down and shaped before any goes up. */
@@ -244,11 +225,7 @@ public final class TestbedNetwork {
       throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: tearing down the segment of reservation "
           + s.reservationId() + " left " + String.join("; ", problems) + " (record kept in " + file(s.tag()) + ")");
     }
-    try {
-      Files.deleteIfExists(file(s.tag()));
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot delete " + file(s.tag()) + ": " + e);
-    }
+    records.delete(s.tag());
   }
 
   /** Removes {@code dev} (in namespace {@code netns}; empty: this one) if present; null when it is gone, else why not. */
@@ -257,34 +234,15 @@ public final class TestbedNetwork {
   }
 
   private Path file(String tag) {
-    return stateDir.resolve(tag + ".json");
+    return records.file(tag);
   }
 
   private Optional<StateFile> read(Path f) {
-    if (!Files.exists(f)) {
-      return Optional.empty();
-    }
-    try {
-      return Optional.of(JSON.readValue(f.toFile(), StateFile.class));
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: state file " + f
-          + " is unreadable (" + e.getMessage() + "); remove the devices it names by hand, then the file");
-    }
+    String name = f.getFileName().toString();
+    return records.read(name.substring(0, name.length() - ".json".length()));
   }
 
   private void write(StateFile sf) {
-    Path f = file(sf.segment().tag());
-    try {
-      Files.createDirectories(stateDir);
-      Path tmp = stateDir.resolve(sf.segment().tag() + ".json.tmp");
-      JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), sf);
-      try {
-        Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
-      }
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot write " + f + ": " + e);
-    }
+    records.write(sf.segment().tag(), sf);
   }
 }

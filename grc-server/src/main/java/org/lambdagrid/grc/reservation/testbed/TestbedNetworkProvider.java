@@ -320,14 +320,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
     announced.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     planned.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     network.recordedAll().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
-    for (int v = overlay.vniMin(); v <= overlay.vniMax(); v++) {
-      if (!used.contains(v)) {
-        return v;
-      }
-    }
-    throw new Errors.RequestException(io.grpc.Status.Code.RESOURCE_EXHAUSTED, "testbed network: every VNI of"
-        + " overlay.vni_range " + overlay.vniMin() + "-" + overlay.vniMax() + " is in use; reservation "
-        + reservationId + " cannot get one");
+    return SegmentNames.freeVni(reservationId, overlay.vniMin(), overlay.vniMax(), 0, used);
   }
 
   private String freshTag(String reservationId) {
@@ -335,12 +328,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
     announced.values().forEach(s -> used.add(s.tag()));
     planned.values().forEach(s -> used.add(s.tag()));
     network.recordedAll().forEach(s -> used.add(s.tag()));
-    for (int attempt = 0; ; attempt++) {
-      String t = SegmentNames.tag(reservationId, attempt);
-      if (!used.contains(t)) {
-        return t;
-      }
-    }
+    return SegmentNames.freshTag(reservationId, used);
   }
 
   private static CompletableFuture<Void> run(Runnable r) {

@@ -162,18 +162,12 @@ class TestbedNetworkRootTest {
   }
 
   private Guest guest(String ns, String hostEnd, String bridge, String addr) {
-    ok("ip", "netns", "add", ns);
     namespaces.add(ns);
-    ok("ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns);
     hostEnds.add(hostEnd);
-    ok("ip", "link", "set", "dev", hostEnd, "addrgenmode", "none");
-    ok("ip", "link", "set", "dev", hostEnd, "master", bridge);
-    ok("ip", "link", "set", "dev", hostEnd, "up");
-    ok("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0");
-    ok("ip", "-n", ns, "link", "set", "dev", "eth0", "up");
-    ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
+    org.lambdagrid.common.net.Leftovers.guest(ns, hostEnd, bridge, addr);
     return new Guest(ns, addr);
   }
+
 
   private boolean ping(Guest from, Guest to) {
     return sh("ip", "netns", "exec", from.ns(), "ping", "-c", "2", "-i", "0.2", "-W", "1", to.addr()).ok();
