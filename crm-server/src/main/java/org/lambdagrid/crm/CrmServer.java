@@ -53,6 +53,8 @@ public final class CrmServer implements AutoCloseable {
   private final Clock clock;
   private final GrcRegistrar registrar;
   private final SiteShares shares;
+  /** This routed site's overlay ends; null when crm.yaml has no overlay: section. */
+  private final org.lambdagrid.crm.overlay.SiteOverlay overlay;
   private final JdbcSiteLedger ledger;
   private final DaemonServer server;
   private final CompletableFuture<SiteInfo> registration = new CompletableFuture<>();
@@ -110,8 +112,13 @@ public final class CrmServer implements AutoCloseable {
         () -> registeredCapacity, this::shares, starter);
     this.shares = new SiteShares(config.siteSettings(), counted, () -> advertised,
         clock, ledger == null ? SiteLedger.NONE : ledger, batch);
+    this.overlay = config.overlay() == null ? null : new org.lambdagrid.crm.overlay.SiteOverlay(config.site(),
+        config.overlay().endpoint(), config.overlay().netns(),
+        java.nio.file.Path.of(config.stateDir(), "overlay"),
+        org.lambdagrid.common.net.CommandRunner.system(),
+        org.lambdagrid.crm.overlay.SiteOverlay.DEFAULT_TIMEOUT);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
-        List.of(new SiteServiceImpl(shares), new PilotServiceImpl(shares)),
+        List.of(new SiteServiceImpl(shares, overlay), new PilotServiceImpl(shares)),
         authorizer(config.site()), metrics.grpc());
   }
 
@@ -142,6 +149,10 @@ public final class CrmServer implements AutoCloseable {
           metrics.registry(), java.util.Map.of());
     }
     shares.recover();
+    if (overlay != null) {
+      overlay.recover(this::holdLive, id -> shares.reservations().state(id)
+          .equals(java.util.Optional.of(org.lambdagrid.common.reservation.HoldTable.State.COMMITTED)));
+    }
     server.start();
     Endpoint a = config.advertiseEndpoint();
     if (a.port() == 0 && server.port() > 0) {
@@ -154,6 +165,17 @@ public final class CrmServer implements AutoCloseable {
     registerThread = t;
     t.start();
     return this;
+  }
+
+  private boolean holdLive(String id) {
+    java.util.Optional<org.lambdagrid.common.reservation.HoldTable.State> st = shares.reservations().state(id);
+    return st.isPresent() && (st.get() == org.lambdagrid.common.reservation.HoldTable.State.PREPARED
+        || st.get() == org.lambdagrid.common.reservation.HoldTable.State.COMMITTED);
+  }
+
+  /** This routed site's overlay ends (null when not routed), for tests and diagnostics. */
+  public org.lambdagrid.crm.overlay.SiteOverlay overlay() {
+    return overlay;
   }
 
   /** Completes with the GRC's view of the site once registered; fails if the GRC refused. */
@@ -229,6 +251,9 @@ public final class CrmServer implements AutoCloseable {
         }
         // Registering is idempotent: repeat it, so a GRC that restarted learns the site again.
         attempt = 0;
+        if (overlay != null) {
+          overlay.sweep(this::holdLive); // overlays of holds that expired
+        }
         backoff = FIRST_BACKOFF;
         try {
           Thread.sleep(reregisterInterval.toMillis());

@@ -505,11 +505,6 @@ public record GrcConfig(
       }
       stateDir = stateDir == null ? "/run/lambdagrid/grc-net" : stateDir;
       holdTime = positive("hold_time", holdTime, "120s");
-      boolean testbedPlane = provider.equals(TESTBED)
-          || (provider.equals(NSI) && nsi != null && TESTBED.equals(nsi.dataPlane()));
-      if (overlay != null && !testbedPlane) {
-        throw new IllegalArgumentException("overlay: only the testbed provider builds overlays (provider: " + provider + ")");
-      }
       if (provider.equals(NSI) && nsi == null) {
         throw new IllegalArgumentException("nsi: provider nsi needs an nsi section (provider_url,"
             + " provider_nsa, requester_nsa, requester_url, tls, stps)");
@@ -611,7 +606,7 @@ public record GrcConfig(
   }
 
   /**
-   * The testbed provider's overlays: a reservation whose sites are routed (their CRMs registered
+   * The overlays (either provider): a reservation whose sites are routed (their CRMs registered
    * an overlay endpoint: crm.yaml {@code overlay:}) gets a VXLAN overlay with its own VNI from
    * {@code vni_range} (default 4096-8191). Where the sites' endpoints are and the underlay's MTU
    * come from the sites' registrations, not from here: {@code sites} and {@code underlay_mtu}

@@ -234,16 +234,18 @@ public final class GrcServer implements AutoCloseable {
 
   private static NetworkResourceManager dataPlane(GrcConfig.NetworkConfig n, String provider,
       CoAllocator a, Clock clock, SiteRegistry registry) {
+    // Routed sites are those whose CRM registered an overlay endpoint (crm.yaml overlay:); their
+    // CRMs build their ends of each reservation's overlay, planned by either provider.
+    GrcConfig.OverlayConfig o = n.overlay() == null ? new GrcConfig.OverlayConfig(null) : n.overlay();
+    TestbedNetworkProvider.Overlay overlay = new TestbedNetworkProvider.Overlay(o.vniMin(), o.vniMax(),
+        site -> registry.get(site).map(Site::overlay).map(e -> new Segment.Endpoint(e.netns(), e.endpoint(),
+            e.underlayMtu())));
     if (provider.equals(GrcConfig.NetworkConfig.TESTBED)) {
-      // Routed sites are those whose CRM registered an overlay endpoint (crm.yaml overlay:).
-      GrcConfig.OverlayConfig o = n.overlay() == null ? new GrcConfig.OverlayConfig(null) : n.overlay();
-      TestbedNetworkProvider.Overlay overlay = new TestbedNetworkProvider.Overlay(o.vniMin(), o.vniMax(),
-          site -> registry.get(site).map(Site::overlay).map(e -> new Segment.Endpoint(e.netns(), e.endpoint(),
-              e.underlayMtu())));
       return new TestbedNetworkProvider("network:testbed", a, clock,
           n.holdTimeDuration(), TestbedNetwork.onHost(Path.of(n.stateDir())), overlay);
     }
-    return new CalendarNetworkResourceManager("network:grc", a, clock, n.holdTimeDuration());
+    return new CalendarNetworkResourceManager("network:grc", a, clock, n.holdTimeDuration(),
+        new org.lambdagrid.grc.reservation.OverlayPlans(overlay));
   }
 
   /**

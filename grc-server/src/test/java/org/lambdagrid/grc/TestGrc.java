@@ -63,7 +63,12 @@ public final class TestGrc implements AutoCloseable {
         this::peakNodesFromNow,
         state == null ? site -> { } : state::saveSite);
     clients = new SiteClients(registry, fakes.factory());
-    network = new CalendarNetworkResourceManager("network:grc", coAllocator, clock, holdTime);
+    // As GrcServer: routed sites (registered with an overlay) get overlay ends in their Prepare.
+    network = new CalendarNetworkResourceManager("network:grc", coAllocator, clock, holdTime,
+        new org.lambdagrid.grc.reservation.OverlayPlans(new org.lambdagrid.grc.reservation.testbed
+            .TestbedNetworkProvider.Overlay(4096, 8191, site -> registry.get(site)
+            .map(org.lambdagrid.grc.site.Site::overlay).map(e -> new org.lambdagrid.grc.reservation.testbed
+            .Segment.Endpoint(e.netns(), e.endpoint(), e.underlayMtu())))));
     reservations = new ReservationService(registry, addresses, coAllocator, network, clients,
         state == null ? new InMemoryReservationStore()
             : new JdbcReservationStore(state.database()), clock, timers, workers,
@@ -77,6 +82,14 @@ public final class TestGrc implements AutoCloseable {
   public FakeSite site(String name) {
     FakeSite s = fakes.add(name);
     registry.register(name, FakeSites.endpoint(name), 4, List.of("10.10.0.0/16"), 1);
+    return s;
+  }
+
+  /** A routed fake CRM: as {@link #site}, registered with overlay endpoint {@code endpoint}. */
+  public FakeSite routedSite(String name, String endpoint, int underlayMtu) {
+    FakeSite s = fakes.add(name);
+    registry.register(name, FakeSites.endpoint(name), 4, List.of("10.10.0.0/16"), 1,
+        new org.lambdagrid.grc.site.Site.Overlay(endpoint, "", underlayMtu));
     return s;
   }
 

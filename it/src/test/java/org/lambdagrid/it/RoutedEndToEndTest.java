@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
  * ({@code lg-site-<site>}), reached from the others only through the router namespace
  * {@code lg-core}; no bridge joins the sites. Each site's crm.yaml names its overlay endpoint, which
  * its CRM registers ({@code grc sites} shows it). A reservation with bandwidth gets a VXLAN
- * overlay (its own VNI, MTU 1450 over the 1500 underlay, shaped to the reserved rate), every
+ * overlay (its own VNI, MTU 1450 over the 1500 underlay, shaped to the reserved rate; each site's
+ * CRM builds its own end from what the GRC sent in its Prepare), every
  * guest's interface gets the overlay's MTU, and the MPI hello runs across both sites on it;
  * cancelling removes the overlay, and down leaves nothing. Needs root, sshd, mpicc; skipped with
  * the reason otherwise.
@@ -78,6 +79,15 @@ class RoutedEndToEndTest {
       }
     }
     assertThat(vteps).as("one VXLAN device per site").hasSize(2);
+    // Each site's CRM built its own end (bridge + tunnel) and recorded it in its state_dir.
+    for (String site : List.of("alpha", "bravo")) {
+      java.nio.file.Path rec = Testbed.STATE.resolve("crm-" + site).resolve("overlay").resolve(rid + ".json");
+      assertThat(rec).as(site + "'s CRM records its end").exists();
+      JsonNode end = JSON.readTree(rec.toFile());
+      assertThat(end.path("built").asBoolean()).as(end.toString()).isTrue();
+      assertThat(end.path("plan").path("bridge").asText()).isEqualTo(r.path("siteBridges").path(site).asText());
+      assertThat(end.path("plan").path("tunnels")).as(end.toString()).hasSize(1);
+    }
     for (String v : vteps) {
       assertThat(Sh.run(Duration.ofSeconds(10), "ip", "-d", "link", "show", "dev", v).orFail("ip -d").out())
           .as(v).contains("vxlan id", "mtu 1450", "dstport 4789", "isolated on");
@@ -101,6 +111,12 @@ class RoutedEndToEndTest {
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       for (String v : vteps) {
         assertThat(Sh.run(Duration.ofSeconds(10), "ip", "link", "show", v).exit()).as(v + " removed").isNotZero();
+      }
+      for (String site : List.of("alpha", "bravo")) {
+        assertThat(Sh.run(Duration.ofSeconds(10), "ip", "link", "show", r.path("siteBridges").path(site).asText())
+            .exit()).as(site + "'s bridge removed").isNotZero();
+        assertThat(Testbed.STATE.resolve("crm-" + site).resolve("overlay").resolve(rid + ".json"))
+            .as(site + "'s record removed").doesNotExist();
       }
     });
   }

@@ -13,6 +13,8 @@ import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.NodeShape;
 import org.lambdagrid.common.ProtoTime;
 import org.lambdagrid.common.reservation.Window;
+import org.lambdagrid.crm.overlay.OverlayPlan;
+import org.lambdagrid.crm.overlay.SiteOverlay;
 import org.lambdagrid.proto.v1.AbortRequest;
 import org.lambdagrid.proto.v1.AbortResponse;
 import org.lambdagrid.proto.v1.AddressRange;
@@ -49,9 +51,16 @@ import org.lambdagrid.proto.v1.WatchShareResponse;
  */
 public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   private final SiteShares shares;
+  private final SiteOverlay overlay;
 
   public SiteServiceImpl(SiteShares shares) {
+    this(shares, null);
+  }
+
+  /** {@code overlay}: this routed site's overlay builder; null when the site is not routed. */
+  public SiteServiceImpl(SiteShares shares, SiteOverlay overlay) {
     this.shares = shares;
+    this.overlay = overlay;
   }
 
   @Override
@@ -66,10 +75,25 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       if (!end.isAfter(start)) {
         throw Errors.invalid("end", end, "is not after start " + start);
       }
-      // The batch system must answer before the GRC stops waiting (its rpc_timeout).
-      shares.reservations().prepare(req.getReservationId(), new Window(start, end),
-          req.getNodeCount(), range, req.getUser(),
-          SiteReservations.answerBy(io.grpc.Context.current().getDeadline()));
+      // The overlay plan is checked and recorded before the hold (never under its lock): a
+      // CRM killed after the hold finds it; a refused prepare forgets a plan it recorded.
+      boolean recorded = req.hasOverlay() && overlay(req.getReservationId()).record(
+          OverlayPlan.from(req.getReservationId(), req.getOverlay()));
+      try {
+        // The batch system must answer before the GRC stops waiting (its rpc_timeout).
+        shares.reservations().prepare(req.getReservationId(), new Window(start, end),
+            req.getNodeCount(), range, req.getUser(),
+            SiteReservations.answerBy(io.grpc.Context.current().getDeadline()));
+      } catch (RuntimeException e) {
+        if (recorded && !live(req.getReservationId())) {
+          overlay.remove(req.getReservationId());
+        }
+        throw e;
+      } finally {
+        if (recorded) {
+          overlay.settled(req.getReservationId());
+        }
+      }
       return PrepareResponse.getDefaultInstance();
     });
   }
@@ -77,7 +101,17 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   @Override
   public void commit(CommitRequest req, StreamObserver<CommitResponse> out) {
     unary(out, () -> {
-      shares.reservations().commit(req.getReservationId());
+      try {
+        shares.reservations().commit(req.getReservationId());
+      } catch (RuntimeException e) {
+        dropIfEnded(req.getReservationId()); // expired or aborted: its overlay too
+        throw e;
+      }
+      if (overlay != null) {
+        // Built after the hold is committed; a failed build fails the commit (INTERNAL), which
+        // the GRC retries, and Release removes it either way.
+        overlay.build(req.getReservationId());
+      }
       return CommitResponse.getDefaultInstance();
     });
   }
@@ -85,7 +119,11 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   @Override
   public void abort(AbortRequest req, StreamObserver<AbortResponse> out) {
     unary(out, () -> {
-      shares.reservations().abort(req.getReservationId());
+      try {
+        shares.reservations().abort(req.getReservationId());
+      } finally {
+        dropIfEnded(req.getReservationId());
+      }
       return AbortResponse.getDefaultInstance();
     });
   }
@@ -93,7 +131,11 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   @Override
   public void release(ReleaseRequest req, StreamObserver<ReleaseResponse> out) {
     unary(out, () -> {
-      shares.releaseReservation(req.getReservationId(), req.getReason());
+      try {
+        shares.releaseReservation(req.getReservationId(), req.getReason());
+      } finally {
+        dropIfEnded(req.getReservationId());
+      }
       return ReleaseResponse.getDefaultInstance();
     });
   }
@@ -195,6 +237,27 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   /** A Linux interface name (at most 15 characters, no '/', no whitespace) or empty. */
   private static final java.util.regex.Pattern IFNAME =
       java.util.regex.Pattern.compile("[A-Za-z0-9_.-]{1,15}");
+
+  private SiteOverlay overlay(String reservationId) {
+    if (overlay == null) {
+      throw Errors.precondition("overlay: reservation " + reservationId + " asks this site for a VXLAN"
+          + " overlay end, but its crm.yaml has no overlay: section (the site is not routed)");
+    }
+    return overlay;
+  }
+
+  private boolean live(String id) {
+    java.util.Optional<org.lambdagrid.common.reservation.HoldTable.State> st = shares.reservations().state(id);
+    return st.isPresent() && (st.get() == org.lambdagrid.common.reservation.HoldTable.State.PREPARED
+        || st.get() == org.lambdagrid.common.reservation.HoldTable.State.COMMITTED);
+  }
+
+  /** Removes the overlay of {@code id} once its hold is not live (ended, expired, never held). */
+  private void dropIfEnded(String id) {
+    if (overlay != null && id != null && !id.isEmpty() && !live(id)) {
+      overlay.remove(id);
+    }
+  }
 
   static String bridge(String name) {
     if (!name.isEmpty() && !IFNAME.matcher(name).matches()) {

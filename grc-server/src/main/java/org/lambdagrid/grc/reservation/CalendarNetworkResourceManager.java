@@ -27,8 +27,19 @@ public final class CalendarNetworkResourceManager implements NetworkResourceMana
   private final String name;
   private final CoAllocator allocator;
   private final HoldTable table;
+  private final OverlayPlans overlays;
 
   public CalendarNetworkResourceManager(String name, CoAllocator allocator, Clock clock, Duration holdTime) {
+    this(name, allocator, clock, holdTime, null);
+  }
+
+  /**
+   * With routed sites: {@code overlays} plans each reservation's VXLAN overlay between routed
+   * sites, whose ends the sites' CRMs build ({@link #siteOverlays}); null: no overlays.
+   */
+  public CalendarNetworkResourceManager(String name, CoAllocator allocator, Clock clock, Duration holdTime,
+      OverlayPlans overlays) {
+    this.overlays = overlays;
     this.name = name;
     this.allocator = allocator;
     this.table = new HoldTable(name, clock, holdTime, new HoldTable.Resource() {
@@ -43,6 +54,9 @@ public final class CalendarNetworkResourceManager implements NetworkResourceMana
       @Override
       public void free(String id) {
         allocator.release(holdId(id));
+        if (overlays != null) {
+          overlays.forget(id);
+        }
       }
     });
   }
@@ -64,7 +78,32 @@ public final class CalendarNetworkResourceManager implements NetworkResourceMana
 
   @Override
   public CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
-    return CompletableFuture.completedFuture(table.prepare(reservationId, window, ask));
+    if (overlays != null && ask instanceof Ask.Bandwidth b && table.state(reservationId).isEmpty()) {
+      overlays.plan(reservationId, b.bps()); // kept from siteOverlays, or planned now
+      Optional<Errors.RequestException> no = overlays.refusal(reservationId);
+      if (no.isPresent()) {
+        overlays.forget(reservationId);
+        return CompletableFuture.completedFuture(Vote.refused(no.get().code(), name + ": " + no.get().getMessage()));
+      }
+    }
+    Vote v = table.prepare(reservationId, window, ask);
+    if (!v.isPrepared() && overlays != null && table.state(reservationId).isEmpty()) {
+      overlays.forget(reservationId);
+    }
+    return CompletableFuture.completedFuture(v);
+  }
+
+  /** Routed sites: each site's end of the reservation's overlay ({@link OverlayPlans}). */
+  @Override
+  public java.util.Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteOverlays(String reservationId,
+      java.util.Map<org.lambdagrid.common.reservation.SitePair, Long> bps) {
+    return overlays == null ? java.util.Map.of() : overlays.plan(reservationId, bps);
+  }
+
+  /** The bridges of a routed reservation's overlay, which its sites' CRMs build. */
+  @Override
+  public java.util.Map<String, String> siteBridges(String reservationId) {
+    return overlays == null ? java.util.Map.of() : overlays.bridges(reservationId);
   }
 
   @Override
@@ -74,7 +113,12 @@ public final class CalendarNetworkResourceManager implements NetworkResourceMana
 
   @Override
   public CompletableFuture<Void> abort(String reservationId) {
-    return CalendarSiteResourceManager.run(() -> table.abort(reservationId));
+    return CalendarSiteResourceManager.run(() -> {
+      table.abort(reservationId);
+      if (overlays != null) {
+        overlays.forget(reservationId); // also a plan whose prepare never came
+      }
+    });
   }
 
   @Override
@@ -86,6 +130,9 @@ public final class CalendarNetworkResourceManager implements NetworkResourceMana
   public void restore(String reservationId, Window window, Ask.Bandwidth ask) {
     allocator.holdBandwidth(holdId(reservationId), window, ask.bps());
     table.restore(reservationId, HoldTable.State.COMMITTED, window, ask, null, null);
+    if (overlays != null) {
+      overlays.plan(reservationId, ask.bps()); // its VNI and bridges, as its sites recorded them
+    }
   }
 
   public Optional<HoldTable.State> state(String reservationId) {

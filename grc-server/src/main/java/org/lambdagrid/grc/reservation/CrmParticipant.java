@@ -10,6 +10,7 @@ import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.PrepareRequest;
+import org.lambdagrid.proto.v1.ReservationOverlay;
 
 /**
  * A site's CRM as a two-phase-commit participant: {@link ResourceManager} over the CRM's
@@ -24,9 +25,17 @@ final class CrmParticipant implements ResourceManager {
   private final Ipv4Cidr range;
   private final String user;
   private final Executor executor;
+  private final ReservationOverlay overlay;
 
   CrmParticipant(String site, SiteClients clients, Ipv4Cidr range, String user,
       Executor executor) {
+    this(site, clients, range, user, executor, null);
+  }
+
+  /** {@code overlay}: the site's end of the reservation's VXLAN overlay, sent in Prepare; null: none. */
+  CrmParticipant(String site, SiteClients clients, Ipv4Cidr range, String user,
+      Executor executor, ReservationOverlay overlay) {
+    this.overlay = overlay;
     this.site = site;
     this.clients = clients;
     this.range = range;
@@ -43,10 +52,14 @@ final class CrmParticipant implements ResourceManager {
   public CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
     int nodes = ((Ask.Nodes) ask).nodes();
     return CompletableFuture.supplyAsync(() -> {
-      clients.forSite(site).prepare(PrepareRequest.newBuilder().setReservationId(reservationId)
+      PrepareRequest.Builder req = PrepareRequest.newBuilder().setReservationId(reservationId)
           .setNodeCount(nodes).setRange(AddressRange.newBuilder().setCidr(range.toString()))
           .setStart(ProtoTime.toProto(window.start())).setEnd(ProtoTime.toProto(window.end()))
-          .setUser(user).build());
+          .setUser(user);
+      if (overlay != null) {
+        req.setOverlay(overlay);
+      }
+      clients.forSite(site).prepare(req.build());
       return Vote.prepared();
     }, executor);
   }

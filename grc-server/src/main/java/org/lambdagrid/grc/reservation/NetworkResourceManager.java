@@ -24,6 +24,19 @@ public interface NetworkResourceManager extends ResourceManager {
   }
 
   /**
+   * For a reservation between routed sites (their CRMs registered overlay endpoints): site name
+   * -> that site's end of the reservation's VXLAN overlay (VNI, MTU, bridge, a tunnel per peer),
+   * which the GRC sends in that site's Prepare so its CRM builds it. Called before the prepares;
+   * the plan is kept for {@code reservationId}'s prepare (and forgotten at its abort). Empty when
+   * no site of {@code bps} is routed, or when the provider builds no overlays; when the sites
+   * cannot be joined, empty too (the provider's prepare then refuses, naming why).
+   */
+  default java.util.Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteOverlays(
+      String reservationId, java.util.Map<org.lambdagrid.common.reservation.SitePair, Long> bps) {
+    return java.util.Map.of();
+  }
+
+  /**
    * Puts back a hold the GRC had committed before it restarted (its durable reservation): the
    * bandwidth is held on the link calendars again and the hold is COMMITTED, without checks.
    * Call at start-up, before any prepare.

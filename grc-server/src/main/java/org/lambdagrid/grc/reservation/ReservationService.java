@@ -538,8 +538,11 @@ public final class ReservationService implements AutoCloseable {
   private List<TwoPhaseCommit.Participant> participants(String id, Plan plan,
       Map<String, Ipv4Cidr> ranges, String user) {
     List<TwoPhaseCommit.Participant> ps = new ArrayList<>();
+    // Routed sites: each CRM builds its end of the overlay, planned here and sent in its Prepare.
+    Map<String, org.lambdagrid.proto.v1.ReservationOverlay> overlays = plan.bandwidth().isEmpty()
+        ? Map.of() : network.siteOverlays(id, plan.bandwidth());
     plan.nodes().forEach((site, n) -> ps.add(new TwoPhaseCommit.Participant(
-        new CrmParticipant(site, clients, ranges.get(site), user, workers),
+        new CrmParticipant(site, clients, ranges.get(site), user, workers, overlays.get(site)),
         new Ask.Nodes(site, n))));
     if (!plan.bandwidth().isEmpty()) {
       ps.add(new TwoPhaseCommit.Participant(network, new Ask.Bandwidth(plan.bandwidth())));

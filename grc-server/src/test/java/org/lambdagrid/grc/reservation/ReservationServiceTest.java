@@ -97,6 +97,39 @@ class ReservationServiceTest {
   }
 
   @Test
+  void routedSitesGetTheirOverlayEndsInTheirPrepareFromTheCalendarProvider() {
+    Reservation plain = service.reserve(spec().build());
+    assertThat(a.reservations().get(plain.getId()).hasOverlay()).as("layer-2 sites get none").isFalse();
+    assertThat(plain.getSiteBridgesMap()).isEmpty();
+    // Only a is routed: refused, naming b and where its endpoint would come from; nothing held.
+    grc.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/16"), 1,
+        new org.lambdagrid.grc.site.Site.Overlay("172.31.255.2", "", 1500));
+    service.cancel(plain.getId());
+    assertRefused(spec(), Status.Code.FAILED_PRECONDITION, "crm.yaml overlay.endpoint");
+    assertNothingHeldAnywhere();
+    grc.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/16"), 1,
+        new org.lambdagrid.grc.site.Site.Overlay("172.31.255.6", "", 1550));
+    Reservation r = service.reserve(spec().build());
+    org.lambdagrid.proto.v1.ReservationOverlay ea = a.reservations().get(r.getId()).getOverlay();
+    org.lambdagrid.proto.v1.ReservationOverlay eb = b.reservations().get(r.getId()).getOverlay();
+    assertThat(ea.getVni()).isBetween(4096, 8191).isEqualTo(eb.getVni());
+    assertThat(ea.getMtu()).as("the smaller underlay less 50").isEqualTo(1450);
+    assertThat(ea.getLocalEndpoint()).isEqualTo("172.31.255.2");
+    assertThat(ea.getTunnelsList()).extracting(t -> t.getPeerSite() + " " + t.getPeerEndpoint() + ":" + t.getPort()
+        + " " + t.getRateBps()).containsExactly("b 172.31.255.6:4789 200000000");
+    assertThat(eb.getTunnels(0).getPeerEndpoint()).isEqualTo("172.31.255.2");
+    // The bridges the CRMs build are the ones the GRC sends in SetupNodes.
+    assertThat(r.getSiteBridgesMap()).containsEntry("a", ea.getBridge()).containsEntry("b", eb.getBridge());
+    assertThat(ea.getBridge()).startsWith("lgn");
+    // A second live reservation gets another VNI.
+    Reservation r2 = service.reserve(spec().build());
+    assertThat(a.reservations().get(r2.getId()).getOverlay().getVni()).isNotEqualTo(ea.getVni());
+    service.cancel(r.getId());
+    service.cancel(r2.getId());
+    assertNothingHeldAnywhere();
+  }
+
+  @Test
   void aSiteMayNotReRegisterWithFewerNodesThanItsReservationsHold() {
     Reservation r = service.reserve(spec().build());
     assertThatExceptionOfType(Errors.RequestException.class)

@@ -99,7 +99,7 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
    * between the sites' {@code endpoints}, one tunnel per pair of {@code bps} at its rate.
    * INVALID_ARGUMENT naming the field for a non-positive rate, a VNI outside 1..16777215 or an
    * underlay MTU that leaves less than 1280 bytes; FAILED_PRECONDITION for a site without an
-   * endpoint, two sites sharing one namespace's endpoint, or more than
+   * endpoint, two sites whose endpoints are in the same named namespace (testbed), or more than
    * {@link SegmentNames#MAX_INDEX} + 1 tunnel ends.
    */
   public static Segment planOverlay(String reservationId, String tag, int vni, Map<String, Endpoint> endpoints,
@@ -136,7 +136,9 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
       mtu = Math.min(mtu, ep.underlayMtu() - VXLAN_OVERHEAD);
       for (String other : sites.headSet(site)) {
         Endpoint o = endpoints.get(other);
-        if (o.netns().equals(ep.netns())) { // a pair's two tunnels would share VNI and port there
+        // A pair's two tunnels would share VNI and port there. An empty netns is the site's own
+        // host's namespace (each CRM builds its end on its host), never compared across sites.
+        if (!ep.netns().isEmpty() && o.netns().equals(ep.netns())) {
           throw Errors.precondition("testbed network: sites " + other + " and " + site + " of reservation "
               + reservationId + " have their overlay endpoints in the same network namespace ("
               + (ep.netns().isEmpty() ? "this one" : ep.netns()) + "); each routed site needs its own");
@@ -175,7 +177,7 @@ public record Segment(String reservationId, String tag, List<Bridge> bridges, Li
   }
 
   /** Bytes VXLAN over IPv4 adds to a frame: outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8. */
-  public static final int VXLAN_OVERHEAD = 50;
+  public static final int VXLAN_OVERHEAD = org.lambdagrid.common.net.LinkCommands.VXLAN_OVERHEAD;
   /** The IANA VXLAN port: the first pair's; the n-th pair (in site order) uses this + n. */
   public static final int VXLAN_PORT = 4789;
 

@@ -46,6 +46,33 @@ public final class SegmentNames {
     }
   }
 
+  /** The first tag of {@code reservationId} (attempt 0, 1, ...) that {@code used} does not hold. */
+  public static String freshTag(String reservationId, java.util.Set<String> used) {
+    for (int attempt = 0; ; attempt++) {
+      String t = tag(reservationId, attempt);
+      if (!used.contains(t)) {
+        return t;
+      }
+    }
+  }
+
+  /**
+   * The first VNI of {@code min..max} not in {@code used}, looking from {@code min + start}
+   * (wrapping around); RESOURCE_EXHAUSTED naming {@code overlay.vni_range} when all are used.
+   */
+  public static int freeVni(String reservationId, int min, int max, int start, java.util.Set<Integer> used) {
+    int size = max - min + 1;
+    for (int i = 0; i < size; i++) {
+      int v = min + Math.floorMod(start + i, size);
+      if (!used.contains(v)) {
+        return v;
+      }
+    }
+    throw new org.lambdagrid.common.Errors.RequestException(io.grpc.Status.Code.RESOURCE_EXHAUSTED, "network: every"
+        + " VNI of overlay.vni_range " + min + "-" + max + " is in use; reservation " + reservationId
+        + " cannot get one");
+  }
+
   /** The bridge of node {@code index} of the segment tagged {@code tag}. */
   public static String bridge(String tag, int index) {
     return name(tag, "b", index, "");

@@ -1,21 +1,17 @@
 package org.lambdagrid.grc.reservation.testbed;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import org.lambdagrid.common.net.CommandRunner;
 import io.grpc.Status;
-import java.io.IOException;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.net.JsonRecords;
+import org.lambdagrid.common.net.LinkCommands;
 
 /**
  * The only class of the testbed network that touches the kernel: builds and removes
@@ -40,8 +36,6 @@ import org.lambdagrid.common.HostCommand;
  */
 public final class TestbedNetwork {
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
-  private static final ObjectMapper JSON = new ObjectMapper()
-      .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
 
   /** The state file: the plan, and whether every command of the build ran. */
   record StateFile(int version, boolean complete, Segment segment) {}
@@ -50,6 +44,7 @@ public final class TestbedNetwork {
   static final int VERSION = 2;
 
   private final Path stateDir;
+  private final JsonRecords<StateFile> records;
   private final CommandRunner runner;
   private final Duration timeout;
 
@@ -59,6 +54,7 @@ public final class TestbedNetwork {
    */
   public TestbedNetwork(Path stateDir, CommandRunner runner, Duration timeout) {
     this.stateDir = stateDir;
+    this.records = new JsonRecords<>(stateDir, StateFile.class, "testbed network");
     this.runner = runner;
     this.timeout = timeout;
   }
@@ -151,20 +147,7 @@ public final class TestbedNetwork {
 
   /** Every recorded segment, complete or not, in tag order. */
   public synchronized List<Segment> recordedAll() {
-    if (!Files.isDirectory(stateDir)) {
-      return List.of();
-    }
-    List<Segment> out = new ArrayList<>();
-    try (Stream<Path> files = Files.list(stateDir)) {
-      for (Path f : files.sorted().toList()) {
-        if (f.getFileName().toString().endsWith(".json")) {
-          read(f).ifPresent(sf -> out.add(sf.segment()));
-        }
-      }
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot list " + stateDir + ": " + e);
-    }
-    return out;
+    return records.readAll().stream().map(StateFile::segment).toList();
   }
 
   /** The commands that build {@code s}, in order: devices down and shaped before any goes up. */
@@ -174,8 +157,7 @@ public final class TestbedNetwork {
     }
     List<List<String>> c = new ArrayList<>();
     for (Segment.Bridge b : s.bridges()) {
-      c.add(List.of("ip", "link", "add", "name", b.device(), "type", "bridge"));
-      c.add(List.of("ip", "link", "set", "dev", b.device(), "addrgenmode", "none"));
+      c.addAll(LinkCommands.bridge(b.device(), 0));
     }
     for (Segment.Link l : s.links()) {
       String brA = s.bridgeOf(l.nodeA()).orElseThrow();
@@ -184,13 +166,11 @@ public final class TestbedNetwork {
       for (String[] end : new String[][] {{l.deviceA(), brA}, {l.deviceB(), brB}}) {
         c.add(List.of("ip", "link", "set", "dev", end[0], "addrgenmode", "none"));
         c.add(List.of("ip", "link", "set", "dev", end[0], "master", end[1]));
-        c.add(List.of("tc", "qdisc", "replace", "dev", end[0], "root", "handle", "1:", "htb", "default", "1"));
-        c.add(List.of("tc", "class", "replace", "dev", end[0], "parent", "1:", "classid", "1:1", "htb",
-            "rate", l.rateBps() + "bit", "ceil", l.rateBps() + "bit", "quantum", String.valueOf(quantum(l.rateBps()))));
+        c.addAll(LinkCommands.htb(end[0], l.rateBps()));
       }
     }
     for (Segment.Bridge b : s.bridges()) {
-      c.add(List.of("ip", "link", "set", "dev", b.device(), "up"));
+      c.add(LinkCommands.up(b.device()));
     }
     for (Segment.Link l : s.links()) {
       c.add(List.of("ip", "link", "set", "dev", l.deviceA(), "up"));
@@ -200,49 +180,12 @@ public final class TestbedNetwork {
   }
 
   /**
-   * The commands that build a routed segment: per site a bridge with the overlay's MTU; per
-   * pair of sites and end a VXLAN device (created in the site's underlay namespace with the
-   * site's endpoint as its local address and the peer's as its remote, the pair's UDP port, no
-   * learning, then moved here), enslaved to the site's bridge as an isolated port (no bridge
-   * forwards tunnel to tunnel: the full mesh needs no spanning tree), the overlay's MTU, htb at
-   * the pair's rate on its egress; then everything up.
+   * A routed segment's commands: none. Each site's CRM builds its own bridge and tunnel ends
+   * from the plan the GRC sends it in Prepare (crm-server {@code SiteOverlay}); the segment is
+   * recorded here only so its VNI and tag stay taken while it lives.
    */
   static List<List<String>> overlayCommands(Segment s) {
-    Segment.Overlay o = s.overlay();
-    List<List<String>> c = new ArrayList<>();
-    for (Segment.Bridge b : s.bridges()) {
-      c.add(List.of("ip", "link", "add", "name", b.device(), "type", "bridge"));
-      c.add(List.of("ip", "link", "set", "dev", b.device(), "addrgenmode", "none"));
-      c.add(List.of("ip", "link", "set", "dev", b.device(), "mtu", String.valueOf(o.mtu())));
-    }
-    for (Segment.Vtep v : o.vteps()) {
-      List<String> add = new ArrayList<>(List.of("ip", "link", "add", "name", v.device(), "type", "vxlan",
-          "id", String.valueOf(o.vni()), "local", v.endpoint(), "remote", v.peerEndpoint(),
-          "dstport", String.valueOf(v.port()), "nolearning"));
-      if (!v.netns().isEmpty()) {
-        add.addAll(1, List.of("-n", v.netns()));
-        c.add(add);
-        // Into the namespace of the bridges (this process's: pid 1's on the testbed); the device
-        // keeps its UDP socket in the site's namespace.
-        c.add(List.of("ip", "-n", v.netns(), "link", "set", "dev", v.device(), "netns", "1"));
-      } else {
-        c.add(add);
-      }
-      c.add(List.of("ip", "link", "set", "dev", v.device(), "addrgenmode", "none"));
-      c.add(List.of("ip", "link", "set", "dev", v.device(), "mtu", String.valueOf(o.mtu())));
-      c.add(List.of("ip", "link", "set", "dev", v.device(), "master", s.bridgeOf(v.site()).orElseThrow()));
-      c.add(List.of("bridge", "link", "set", "dev", v.device(), "isolated", "on"));
-      c.add(List.of("tc", "qdisc", "replace", "dev", v.device(), "root", "handle", "1:", "htb", "default", "1"));
-      c.add(List.of("tc", "class", "replace", "dev", v.device(), "parent", "1:", "classid", "1:1", "htb",
-          "rate", v.rateBps() + "bit", "ceil", v.rateBps() + "bit", "quantum", String.valueOf(quantum(v.rateBps()))));
-    }
-    for (Segment.Bridge b : s.bridges()) {
-      c.add(List.of("ip", "link", "set", "dev", b.device(), "up"));
-    }
-    for (Segment.Vtep v : o.vteps()) {
-      c.add(List.of("ip", "link", "set", "dev", v.device(), "up"));
-    }
-    return c;
+    return List.of();
   }
 
   /**
@@ -251,16 +194,14 @@ public final class TestbedNetwork {
    */
   public static List<String> teardownOrder(Segment s) {
     List<String> order = new ArrayList<>();
+    if (s.overlay() != null) {
+      return order; // the sites' CRMs built (and remove) its devices
+    }
     List<Segment.Link> links = new ArrayList<>(s.links());
     Collections.reverse(links);
     for (Segment.Link l : links) {
       order.add(l.deviceA());
       order.add(l.deviceB());
-    }
-    if (s.overlay() != null) {
-      List<Segment.Vtep> vteps = new ArrayList<>(s.overlay().vteps());
-      Collections.reverse(vteps);
-      vteps.forEach(v -> order.add(v.device()));
     }
     List<Segment.Bridge> bridges = new ArrayList<>(s.bridges());
     Collections.reverse(bridges);
@@ -268,9 +209,8 @@ public final class TestbedNetwork {
     return order;
   }
 
-  /** htb quantum in bytes: what the default r2q of 10 gives, within [one frame, 200000] (above, the kernel warns). */
   static long quantum(long rateBps) {
-    return Math.max(1514, Math.min(200_000, rateBps / 8 / 10));
+    return LinkCommands.quantum(rateBps);
   }
 
   private void teardownRecorded(Segment s) {
@@ -281,96 +221,28 @@ public final class TestbedNetwork {
         problems.add(p);
       }
     }
-    if (s.overlay() != null) {
-      // A build that failed between creating a VXLAN device and moving it left it in the site's
-      // underlay namespace.
-      for (Segment.Vtep v : s.overlay().vteps()) {
-        if (!v.netns().isEmpty() && netnsExists(v.netns())) {
-          String p = ensureGone(v.netns(), v.device());
-          if (p != null) {
-            problems.add(p);
-          }
-        }
-      }
-    }
     if (!problems.isEmpty()) {
       throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: tearing down the segment of reservation "
           + s.reservationId() + " left " + String.join("; ", problems) + " (record kept in " + file(s.tag()) + ")");
     }
-    try {
-      Files.deleteIfExists(file(s.tag()));
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot delete " + file(s.tag()) + ": " + e);
-    }
+    records.delete(s.tag());
   }
 
   /** Removes {@code dev} (in namespace {@code netns}; empty: this one) if present; null when it is gone, else why not. */
   private String ensureGone(String netns, String dev) {
-    if (!exists(netns, dev)) {
-      return null;
-    }
-    HostCommand.Result del = runner.run(ip(netns, "link", "del", "dev", dev), timeout);
-    if (del.ok() || !exists(netns, dev)) {
-      return null;
-    }
-    return "device " + dev + (netns.isEmpty() ? "" : " in netns " + netns) + ": " + del.describe();
-  }
-
-  private boolean netnsExists(String netns) {
-    return Files.exists(Path.of("/run/netns", netns));
-  }
-
-  private static List<String> ip(String netns, String... args) {
-    List<String> argv = new ArrayList<>(List.of("ip"));
-    if (!netns.isEmpty()) {
-      argv.add("-n");
-      argv.add(netns);
-    }
-    argv.addAll(List.of(args));
-    return argv;
-  }
-
-  private boolean exists(String netns, String dev) {
-    HostCommand.Result r = runner.run(ip(netns, "-o", "link", "show", "dev", dev), timeout);
-    if (r.ok()) {
-      return true;
-    }
-    if (r.stderr().contains("does not exist")) {
-      return false;
-    }
-    // Cannot tell (ip failed otherwise): try to delete; the delete's error will say why.
-    return true;
+    return LinkCommands.ensureGone(runner, timeout, netns, dev);
   }
 
   private Path file(String tag) {
-    return stateDir.resolve(tag + ".json");
+    return records.file(tag);
   }
 
   private Optional<StateFile> read(Path f) {
-    if (!Files.exists(f)) {
-      return Optional.empty();
-    }
-    try {
-      return Optional.of(JSON.readValue(f.toFile(), StateFile.class));
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: state file " + f
-          + " is unreadable (" + e.getMessage() + "); remove the devices it names by hand, then the file");
-    }
+    String name = f.getFileName().toString();
+    return records.read(name.substring(0, name.length() - ".json".length()));
   }
 
   private void write(StateFile sf) {
-    Path f = file(sf.segment().tag());
-    try {
-      Files.createDirectories(stateDir);
-      Path tmp = stateDir.resolve(sf.segment().tag() + ".json.tmp");
-      JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), sf);
-      try {
-        Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
-      }
-    } catch (IOException e) {
-      throw new Errors.RequestException(Status.Code.INTERNAL, "testbed network: cannot write " + f + ": " + e);
-    }
+    records.write(sf.segment().tag(), sf);
   }
 }

@@ -55,12 +55,16 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   private final CalendarNetworkResourceManager calendar;
   private final TestbedNetwork network;
   private final Map<String, Segment> planned = new HashMap<>();
+  /** Overlay plans sent to the sites ({@link #siteOverlays}) whose prepare has not come yet. */
+  private final Map<String, Segment> announced = new HashMap<>();
   private final Overlay overlay;
 
   /**
    * Routed sites: a site whose {@code endpoints} lookup answers (in the GRC: whose CRM registered
    * an overlay endpoint, crm.yaml {@code overlay:}) is joined to the other sites of a reservation
-   * by a VXLAN overlay instead of veth links; each reservation between routed sites gets its own
+   * by a VXLAN overlay instead of veth links (planned here, its ends sent to the sites' CRMs in
+   * their Prepare ({@link #siteOverlays}) and built by them; this provider only records it);
+   * each reservation between routed sites gets its own
    * VNI from {@code vniMin..vniMax} (the lowest one no segment this provider plans or has
    * recorded uses). The lookup is asked at prepare, so a site that registers or changes its
    * endpoint affects the reservations prepared afterwards; built segments keep what they recorded.
@@ -151,6 +155,9 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   public synchronized CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
     prune();
     Segment seg = planned.get(reservationId);
+    if (seg == null) {
+      seg = announced.remove(reservationId);
+    }
     if (seg == null && ask instanceof Ask.Bandwidth b) {
       try {
         seg = plan(reservationId, b.bps());
@@ -194,6 +201,7 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
   @Override
   public synchronized CompletableFuture<Void> abort(String reservationId) {
     return run(() -> {
+      announced.remove(reservationId);
       calendar.table().abort(reservationId);
       network.teardown(reservationId);
       planned.remove(reservationId);
@@ -238,6 +246,36 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
     return out;
   }
 
+  /**
+   * Plans {@code reservationId}'s segment now (its prepare then uses this plan) and, when it is
+   * routed, gives each site its end: the site's bridge, the VNI and MTU, and per peer the
+   * tunnel device, the peer's endpoint, the pair's UDP port and rate. The sites' CRMs build
+   * these; this provider records the segment but builds nothing of a routed one.
+   */
+  @Override
+  public synchronized Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteOverlays(String reservationId,
+      Map<org.lambdagrid.common.reservation.SitePair, Long> bps) {
+    prune();
+    Segment s = planned.get(reservationId);
+    if (s == null) {
+      s = announced.get(reservationId);
+    }
+    if (s == null) {
+      try {
+        s = plan(reservationId, bps);
+      } catch (Errors.RequestException e) {
+        return Map.of(); // the prepare plans again and refuses, naming why
+      }
+      announced.put(reservationId, s);
+    }
+    return siteEnds(s);
+  }
+
+  /** Each site's end of routed segment {@code s} (empty for a layer-2 one). */
+  public static Map<String, org.lambdagrid.proto.v1.ReservationOverlay> siteEnds(Segment s) {
+    return org.lambdagrid.grc.reservation.OverlayPlans.siteEnds(s);
+  }
+
   /** The planned segment of {@code reservationId} (PREPARED or COMMITTED), if any. */
   public synchronized Optional<Segment> segment(String reservationId) {
     prune();
@@ -279,28 +317,18 @@ public final class TestbedNetworkProvider implements NetworkResourceManager {
 
   private int freshVni(String reservationId) {
     Set<Integer> used = new HashSet<>();
+    announced.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     planned.values().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
     network.recordedAll().stream().filter(s -> s.overlay() != null).forEach(s -> used.add(s.overlay().vni()));
-    for (int v = overlay.vniMin(); v <= overlay.vniMax(); v++) {
-      if (!used.contains(v)) {
-        return v;
-      }
-    }
-    throw new Errors.RequestException(io.grpc.Status.Code.RESOURCE_EXHAUSTED, "testbed network: every VNI of"
-        + " overlay.vni_range " + overlay.vniMin() + "-" + overlay.vniMax() + " is in use; reservation "
-        + reservationId + " cannot get one");
+    return SegmentNames.freeVni(reservationId, overlay.vniMin(), overlay.vniMax(), 0, used);
   }
 
   private String freshTag(String reservationId) {
     Set<String> used = new HashSet<>();
+    announced.values().forEach(s -> used.add(s.tag()));
     planned.values().forEach(s -> used.add(s.tag()));
     network.recordedAll().forEach(s -> used.add(s.tag()));
-    for (int attempt = 0; ; attempt++) {
-      String t = SegmentNames.tag(reservationId, attempt);
-      if (!used.contains(t)) {
-        return t;
-      }
-    }
+    return SegmentNames.freshTag(reservationId, used);
   }
 
   private static CompletableFuture<Void> run(Runnable r) {

@@ -1,5 +1,6 @@
 package org.lambdagrid.grc.reservation.testbed;
 
+import org.lambdagrid.common.net.FakeKernel;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.Status;
@@ -246,12 +247,37 @@ class TestbedNetworkProviderTest {
     String tag = SegmentNames.tag("r1", 0);
     assertThat(p.siteBridges("r1")).containsExactly(
         Map.entry("alpha", "lgn" + tag + "b0"), Map.entry("bravo", "lgn" + tag + "b1"));
-    assertThat(kernel.links).contains("lgn" + tag + "x0", "lgn" + tag + "x1");
-    // Released: its VNI is free again and nothing of it is left.
+    // The sites build the devices; the provider only records the segment (its VNI stays taken).
+    assertThat(kernel.mutations()).isEmpty();
+    assertThat(p.network().recorded("r1")).isPresent();
+    // Released: its VNI is free again and its record is gone.
     p.release("r1").join();
-    assertThat(kernel.links).noneMatch(d -> d.startsWith("lgn" + tag));
+    assertThat(p.network().recorded("r1")).isEmpty();
     assertThat(p.prepare("r4", W, ab100).join()).isEqualTo(Vote.prepared());
     assertThat(p.segment("r4").orElseThrow().overlay().vni()).isEqualTo(4096);
+  }
+
+  @Test
+  void siteOverlaysPlansBeforeThePrepareWhichKeepsThatPlanAndItsVni() {
+    TestbedNetworkProvider p = routedProvider("4096-4097");
+    Map<SitePair, Long> bps = Map.of(SitePair.of("alpha", "bravo"), 100 * M);
+    Map<String, org.lambdagrid.proto.v1.ReservationOverlay> ends = p.siteOverlays("r1", bps);
+    assertThat(ends.keySet()).containsExactly("alpha", "bravo");
+    assertThat(ends.get("alpha").getVni()).isEqualTo(4096);
+    // Announced but not prepared yet: the VNI is taken, asking again gives the same plan.
+    assertThat(p.siteOverlays("r2", bps).get("bravo").getVni()).isEqualTo(4097);
+    assertThat(p.siteOverlays("r1", bps)).isEqualTo(ends);
+    assertThat(p.prepare("r1", W, new Ask.Bandwidth(bps)).join()).isEqualTo(Vote.prepared());
+    assertThat(p.segment("r1").orElseThrow().overlay().vni()).isEqualTo(4096);
+    assertThat(p.siteBridges("r1")).containsEntry("alpha", ends.get("alpha").getBridge());
+    // An abort forgets an announced plan: its VNI is free for the next one.
+    p.abort("r2").join();
+    assertThat(p.siteOverlays("r3", bps).get("alpha").getVni()).isEqualTo(4097);
+    // Layer-2 sites get no ends.
+    TestbedNetworkProvider l2 = new TestbedNetworkProvider("network:testbed",
+        new CoAllocator(SegmentTest.star("alpha", "bravo")), clock, Duration.ofSeconds(120),
+        new TestbedNetwork(dir.resolve("l2"), kernel, Duration.ofSeconds(1)));
+    assertThat(l2.siteOverlays("r9", bps)).isEmpty();
   }
 
   @Test

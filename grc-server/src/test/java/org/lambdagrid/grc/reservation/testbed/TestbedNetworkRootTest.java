@@ -1,5 +1,6 @@
 package org.lambdagrid.grc.reservation.testbed;
 
+import org.lambdagrid.common.net.CommandRunner;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -161,18 +162,12 @@ class TestbedNetworkRootTest {
   }
 
   private Guest guest(String ns, String hostEnd, String bridge, String addr) {
-    ok("ip", "netns", "add", ns);
     namespaces.add(ns);
-    ok("ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns);
     hostEnds.add(hostEnd);
-    ok("ip", "link", "set", "dev", hostEnd, "addrgenmode", "none");
-    ok("ip", "link", "set", "dev", hostEnd, "master", bridge);
-    ok("ip", "link", "set", "dev", hostEnd, "up");
-    ok("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0");
-    ok("ip", "-n", ns, "link", "set", "dev", "eth0", "up");
-    ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
+    org.lambdagrid.common.net.Leftovers.guest(ns, hostEnd, bridge, addr);
     return new Guest(ns, addr);
   }
+
 
   private boolean ping(Guest from, Guest to) {
     return sh("ip", "netns", "exec", from.ns(), "ping", "-c", "2", "-i", "0.2", "-W", "1", to.addr()).ok();
@@ -227,24 +222,7 @@ class TestbedNetworkRootTest {
 
   /** Every link, qdisc and namespace named lgn* on the host. */
   static List<String> leftovers() {
-    List<String> left = new ArrayList<>();
-    for (String l : sh("ip", "-o", "link", "show").stdout().split("\n")) {
-      String[] f = l.split(": ", 3);
-      if (f.length > 1 && f[1].startsWith("lgn")) {
-        left.add("link " + f[1]);
-      }
-    }
-    for (String l : sh("tc", "qdisc", "show").stdout().split("\n")) {
-      if (l.contains(" dev lgn")) {
-        left.add("qdisc " + l.strip());
-      }
-    }
-    for (String l : sh("ip", "netns", "list").stdout().split("\n")) {
-      if (l.startsWith("lgn")) {
-        left.add("netns " + l.strip());
-      }
-    }
-    return left;
+    return org.lambdagrid.common.net.Leftovers.named("lgn");
   }
 
   private static HostCommand.Result sh(String... argv) {

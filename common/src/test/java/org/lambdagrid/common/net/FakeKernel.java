@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation.testbed;
+package org.lambdagrid.common.net;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -10,25 +10,26 @@ import java.util.function.Predicate;
 import org.lambdagrid.common.HostCommand.Result;
 
 /**
- * A {@link CommandRunner} that simulates the few ip/tc commands {@link TestbedNetwork} runs: it
+ * A {@link CommandRunner} that simulates the few ip/tc commands the GRC's testbed network and a
+ * routed site's overlay builder run: it
  * keeps the set of links (a veth pair is deleted with either end), records every command, and
  * fails the commands a test chooses.
  */
-final class FakeKernel implements CommandRunner {
-  final List<List<String>> commands = new ArrayList<>();
-  final TreeSet<String> links = new TreeSet<>();
-  final Map<String, String> peers = new HashMap<>();
+public final class FakeKernel implements CommandRunner {
+  public final List<List<String>> commands = new ArrayList<>();
+  public final TreeSet<String> links = new TreeSet<>();
+  public final Map<String, String> peers = new HashMap<>();
   private Predicate<List<String>> failing = argv -> false;
 
-  synchronized void failWhen(Predicate<List<String>> p) {
+  public synchronized void failWhen(Predicate<List<String>> p) {
     failing = p;
   }
 
-  synchronized List<List<String>> commandsMatching(String word) {
+  public synchronized List<List<String>> commandsMatching(String word) {
     return commands.stream().filter(c -> c.contains(word)).toList();
   }
 
-  synchronized List<String> mutations() {
+  public synchronized List<String> mutations() {
     return commands.stream().filter(c -> !c.contains("show") && !c.contains("-V")).map(c -> String.join(" ", c)).toList();
   }
 

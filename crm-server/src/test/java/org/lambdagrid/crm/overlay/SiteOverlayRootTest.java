@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation.testbed;
+package org.lambdagrid.crm.overlay;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.File;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -17,16 +16,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import java.util.TreeMap;
 import org.lambdagrid.common.HostCommand;
-import org.lambdagrid.common.reservation.Ask;
+import org.lambdagrid.common.net.CommandRunner;
+import org.lambdagrid.common.net.Leftovers;
 import org.lambdagrid.common.reservation.SitePair;
-import org.lambdagrid.common.reservation.Window;
-import org.lambdagrid.grc.reservation.CalendarSiteResourceManager;
-import org.lambdagrid.grc.reservation.CoAllocator;
-import org.lambdagrid.grc.reservation.TwoPhaseCommit;
+import org.lambdagrid.proto.v1.OverlayTunnel;
+import org.lambdagrid.proto.v1.ReservationOverlay;
 
 /**
- * Routed segments on the real kernel: sites alpha, bravo and charlie each have an underlay
+ * Routed sites' overlay ends on the real kernel, each built by its own {@link SiteOverlay} (as
+ * each site's CRM does) from the end the GRC plans for it: sites alpha, bravo and charlie each have an underlay
  * namespace ({@code lgn-ua}, {@code lgn-ub}, {@code lgn-uc}) joined only through a router
  * namespace ({@code lgn-ur}) by /30 links in 172.31.254.0/24 (underlay MTU 1550; nothing joins
  * them at layer 2, nothing leaves the machine). A reservation gets a VXLAN overlay between its
@@ -36,14 +36,22 @@ import org.lambdagrid.grc.reservation.TwoPhaseCommit;
  * with the reason otherwise.
  */
 @Tag("root")
-class TestbedOverlayRootTest {
+class SiteOverlayRootTest {
   static final long M = 1_000_000L;
   static final CommandRunner SH = CommandRunner.system();
   static final Duration T = Duration.ofSeconds(20);
   static final ObjectMapper JSON = new ObjectMapper();
 
+  static final Map<String, String> NETNS = Map.of("alpha", "lgn-ua", "bravo", "lgn-ub", "charlie", "lgn-uc");
+  static final Map<String, String> ENDPOINT = Map.of("alpha", "172.31.254.2", "bravo", "172.31.254.6",
+      "charlie", "172.31.254.10");
+  static final List<String> SITES = List.of("alpha", "bravo", "charlie");
+
   @TempDir Path state;
-  TestbedNetworkProvider provider;
+  /** Each site's builder, as its CRM has it (crm.yaml overlay: endpoint and netns). */
+  final Map<String, SiteOverlay> sites = new TreeMap<>();
+  /** Each site's end of r1, as the GRC planned it. */
+  final Map<String, OverlayPlan> ends = new TreeMap<>();
   final List<Process> servers = new ArrayList<>();
   final List<String> namespaces = new ArrayList<>();
   final List<String> hostEnds = new ArrayList<>();
@@ -53,24 +61,21 @@ class TestbedOverlayRootTest {
     assumeTrue(HostCommand.isRoot(), "skipped: the overlay test needs root (netns, vxlan, bridges, tc)");
     assumeTrue(sh("iperf3", "--version").ok(), "skipped: no iperf3 (scripts/setup-host --bench installs it)");
     assumeTrue(sh("ping", "-V").ok(), "skipped: no ping (iputils-ping)");
-    TestbedNetwork net = new TestbedNetwork(state, SH, TestbedNetwork.DEFAULT_TIMEOUT);
-    assumeTrue(net.checkHost().isEmpty(), () -> "skipped: " + net.checkHost());
-    assertThat(TestbedNetworkRootTest.leftovers()).as("objects named lgn* exist before the test").isEmpty();
+    for (String tool : List.of("ip", "tc", "bridge")) {
+      assumeTrue(sh(tool, "-V").ok(), "skipped: no " + tool + " (iproute2)");
+    }
+    assertThat(Leftovers.named("lgn")).as("objects named lgn* exist before the test").isEmpty();
     underlay();
-    provider = new TestbedNetworkProvider("network:testbed", new CoAllocator(SegmentTest.star("alpha", "bravo", "charlie")),
-        java.time.Clock.systemUTC(), Duration.ofSeconds(120), net,
-        TestbedNetworkProvider.Overlay.of(4096, 4100, Map.of(
-            "alpha", new Segment.Endpoint("lgn-ua", "172.31.254.2", 1550),
-            "bravo", new Segment.Endpoint("lgn-ub", "172.31.254.6", 1550),
-            "charlie", new Segment.Endpoint("lgn-uc", "172.31.254.10", 1550))));
+    for (String site : SITES) {
+      sites.put(site, new SiteOverlay(site, ENDPOINT.get(site), NETNS.get(site), state.resolve(site), SH,
+          SiteOverlay.DEFAULT_TIMEOUT));
+    }
   }
 
   @AfterEach
   void cleanUp() {
     servers.forEach(Process::destroyForcibly);
-    if (provider != null) {
-      provider.release("r1");
-    }
+    sites.values().forEach(o -> o.remove("r1"));
     hostEnds.forEach(d -> sh("ip", "link", "del", "dev", d));
     namespaces.forEach(ns -> sh("ip", "netns", "del", ns));
   }
@@ -98,17 +103,16 @@ class TestbedOverlayRootTest {
 
   @Test
   void aRoutedReservationCarriesFullFramesAtItsRateAndLeavesNothing() throws Exception {
-    commit("r1", Window.of(Instant.now(), Duration.ofMinutes(10)), 100 * M);
-    Segment seg = provider.segment("r1").orElseThrow();
-    assertThat(seg.overlay().vni()).isEqualTo(4096);
-    assertThat(seg.overlay().vteps()).hasSize(2);
-    for (Segment.Vtep v : seg.overlay().vteps()) {
+    commit("r1", 4096, Map.of(SitePair.of("alpha", "bravo"), 100 * M));
+    for (OverlayPlan e : ends.values()) {
+      assertThat(e.tunnels()).hasSize(1);
+      OverlayPlan.Tunnel v = e.tunnels().get(0);
       String d = sh("ip", "-d", "link", "show", "dev", v.device()).stdout();
-      assertThat(d).as(v.device()).contains("vxlan id 4096", "remote " + v.peerEndpoint(), "local " + v.endpoint(),
-          "mtu 1500", "dstport 4789", "isolated on");
+      assertThat(d).as(v.device()).contains("vxlan id 4096", "remote " + v.peerEndpoint(),
+          "local " + e.localEndpoint(), "mtu 1500", "dstport 4789", "isolated on");
       assertThat(sh("tc", "class", "show", "dev", v.device()).stdout()).contains("rate 100Mbit ceil 100Mbit");
     }
-    Map<String, String> br = provider.siteBridges("r1");
+    Map<String, String> br = bridges();
     guest("lgn-ga", "lgnta", br.get("alpha"), "10.99.0.1");
     guest("lgn-gb", "lgntb", br.get("bravo"), "10.99.0.2");
     // A full 1500-byte packet, don't fragment: the overlay's MTU is right.
@@ -127,10 +131,10 @@ class TestbedOverlayRootTest {
   void withThreeRoutedSitesEachPairIsShapedToItsOwnRate() throws Exception {
     Map<SitePair, Long> bps = Map.of(SitePair.of("alpha", "bravo"), 90 * M, SitePair.of("alpha", "charlie"), 40 * M,
         SitePair.of("bravo", "charlie"), 15 * M);
-    commit("r1", Window.of(Instant.now(), Duration.ofMinutes(10)), bps);
-    Segment seg = provider.segment("r1").orElseThrow();
-    assertThat(seg.overlay().vteps()).as("a tunnel end per ordered pair").hasSize(6);
-    Map<String, String> br = provider.siteBridges("r1");
+    commit("r1", 4096, bps);
+    assertThat(ends.values().stream().mapToInt(e -> e.tunnels().size()).sum()).as("a tunnel end per ordered pair")
+        .isEqualTo(6);
+    Map<String, String> br = bridges();
     guest("lgn-ga", "lgnta", br.get("alpha"), "10.99.0.1");
     guest("lgn-gb", "lgntb", br.get("bravo"), "10.99.0.2");
     guest("lgn-gc", "lgntc", br.get("charlie"), "10.99.0.3");
@@ -209,52 +213,61 @@ class TestbedOverlayRootTest {
   }
 
   private void releaseAndCheckNothingIsLeft(String id) throws Exception {
-    provider.release(id).join();
+    sites.values().forEach(o -> o.remove(id));
     hostEnds.forEach(d -> assertThat(sh("ip", "link", "del", "dev", d).ok()).as("del " + d).isTrue());
     hostEnds.clear();
     namespaces.forEach(ns -> assertThat(sh("ip", "netns", "del", ns).ok()).as("netns del " + ns).isTrue());
     namespaces.clear();
-    List<String> left = TestbedNetworkRootTest.leftovers();
+    List<String> left = Leftovers.named("lgn");
     for (int i = 0; i < 50 && !left.isEmpty(); i++) {
       Thread.sleep(100);
-      left = TestbedNetworkRootTest.leftovers();
+      left = Leftovers.named("lgn");
     }
     assertThat(left).as("left behind (after up to 5 s)").isEmpty();
-    assertThat(provider.network().recordedAll()).isEmpty();
+    sites.values().forEach(o -> assertThat(o.recordedAll()).isEmpty());
   }
 
-  private void commit(String id, Window w, long bps) {
-    commit(id, w, Map.of(SitePair.of("alpha", "bravo"), bps));
-  }
-
-  private void commit(String id, Window w, Map<SitePair, Long> bps) {
-    List<TwoPhaseCommit.Participant> parts = new ArrayList<>();
-    java.util.TreeSet<String> sites = new java.util.TreeSet<>();
-    bps.keySet().forEach(p -> {
-      sites.add(p.a());
-      sites.add(p.b());
-    });
-    for (String site : sites) {
-      parts.add(new TwoPhaseCommit.Participant(new CalendarSiteResourceManager(site, 2, java.time.Clock.systemUTC(),
-          Duration.ofSeconds(120)), new Ask.Nodes(site, 1)));
+  /**
+   * Plans each site's end of {@code id} the way the GRC does (a bridge per site; per pair of
+   * sites, in site order, UDP port 4789, 4790, ...; a device per ordered pair; the pair's
+   * rate; MTU 1550 - 50), then, per site, records it (Prepare) and builds it (Commit).
+   */
+  private void commit(String id, int vni, Map<SitePair, Long> bps) {
+    TreeMap<SitePair, Long> pairs = new TreeMap<>(bps);
+    Map<SitePair, Integer> port = new TreeMap<>();
+    pairs.keySet().forEach(p -> port.put(p, 4789 + port.size()));
+    int x = 0;
+    for (int i = 0; i < SITES.size(); i++) {
+      String site = SITES.get(i);
+      ReservationOverlay.Builder b = ReservationOverlay.newBuilder().setVni(vni).setMtu(1500)
+          .setBridge("lgnabc123b" + i).setLocalEndpoint(ENDPOINT.get(site));
+      for (String peer : SITES) {
+        SitePair p = peer.equals(site) ? null : SitePair.of(site, peer);
+        if (p != null && pairs.containsKey(p)) {
+          b.addTunnels(OverlayTunnel.newBuilder().setPeerSite(peer).setPeerEndpoint(ENDPOINT.get(peer))
+              .setPort(port.get(p)).setRateBps(pairs.get(p)).setDevice("lgnabc123x" + x++));
+        }
+      }
+      if (b.getTunnelsCount() > 0) {
+        ends.put(site, OverlayPlan.from(id, b.build()));
+      }
     }
-    parts.add(new TwoPhaseCommit.Participant(provider, new Ask.Bandwidth(bps)));
-    TwoPhaseCommit.Outcome o = new TwoPhaseCommit(Duration.ofSeconds(30)).run(id, w, parts).join();
-    assertThat(o.committed()).as(o.problems().toString()).isTrue();
+    ends.forEach((site, e) -> assertThat(sites.get(site).record(e)).isTrue());
+    ends.forEach((site, e) -> sites.get(site).build(id));
+  }
+
+  private Map<String, String> bridges() {
+    Map<String, String> br = new TreeMap<>();
+    ends.forEach((site, e) -> br.put(site, e.bridge()));
+    return br;
   }
 
   private void guest(String ns, String hostEnd, String bridge, String addr) {
-    ok("ip", "netns", "add", ns);
     namespaces.add(ns);
-    ok("ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns);
     hostEnds.add(hostEnd);
-    ok("ip", "link", "set", "dev", hostEnd, "addrgenmode", "none");
-    ok("ip", "link", "set", "dev", hostEnd, "master", bridge);
-    ok("ip", "link", "set", "dev", hostEnd, "up");
-    ok("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0");
-    ok("ip", "-n", ns, "link", "set", "dev", "eth0", "up");
-    ok("ip", "-n", ns, "link", "set", "dev", "lo", "up");
+    org.lambdagrid.common.net.Leftovers.guest(ns, hostEnd, bridge, addr);
   }
+
 
   private static HostCommand.Result sh(String... argv) {
     return SH.run(List.of(argv), T);

@@ -1,4 +1,4 @@
-package org.lambdagrid.grc.reservation.testbed;
+package org.lambdagrid.common.net;
 
 import java.time.Duration;
 import java.util.List;
@@ -6,9 +6,10 @@ import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.common.HostCommand.Result;
 
 /**
- * Runs one host command (ip, tc) for {@link TestbedNetwork}. The seam tests replace with a fake
- * that records the commands and simulates the kernel, so the build and teardown plans can be
- * checked without root.
+ * Runs one host command (ip, tc, bridge) for the code that builds network devices (the GRC's
+ * testbed network, a routed site's overlay in its CRM). The seam tests replace with a fake that
+ * records the commands and simulates the kernel, so build and teardown plans can be checked
+ * without root.
  *
  * <p>Contract: {@link #run} never throws for a command that fails; it reports the exit code and
  * both streams. A command that cannot be started, times out or is interrupted is reported as

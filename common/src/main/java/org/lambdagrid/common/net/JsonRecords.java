@@ -1,0 +1,111 @@
+package org.lambdagrid.common.net;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.Status;
+import java.io.IOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.lambdagrid.common.Errors;
+
+/**
+ * A directory of JSON records of type {@code T}, one file {@code <key>.json} each, for code that
+ * records what it builds on the host before building it (the GRC's testbed network, a routed
+ * site's overlay ends) so teardown works from the record alone. A record is written to a fresh
+ * temporary file in the directory, then moved over the old one atomically, so a crash leaves the
+ * old or the new record, never half of one; symbolic links are never followed. Errors are
+ * INTERNAL, prefixed with {@code what}, naming the file. Not synchronized: callers lock.
+ */
+public final class JsonRecords<T> {
+  private static final ObjectMapper JSON = new ObjectMapper()
+      .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+
+  private final Path dir;
+  private final Class<T> type;
+  private final String what;
+
+  public JsonRecords(Path dir, Class<T> type, String what) {
+    this.dir = dir;
+    this.type = type;
+    this.what = what;
+  }
+
+  public Path file(String key) {
+    return dir.resolve(key + ".json");
+  }
+
+  /** The record of {@code key}, if there is one. */
+  public Optional<T> read(String key) {
+    return read(file(key));
+  }
+
+  /** Every record, in key order. */
+  public List<T> readAll() {
+    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      return List.of();
+    }
+    List<T> out = new ArrayList<>();
+    try (Stream<Path> files = Files.list(dir)) {
+      for (Path f : files.sorted().toList()) {
+        if (f.getFileName().toString().endsWith(".json")) {
+          read(f).ifPresent(out::add);
+        }
+      }
+    } catch (IOException e) {
+      throw new Errors.RequestException(Status.Code.INTERNAL, what + ": cannot list " + dir + ": " + e);
+    }
+    return out;
+  }
+
+  /** Writes {@code value} as the record of {@code key} (creating the directory if needed). */
+  public void write(String key, T value) {
+    Path f = file(key);
+    try {
+      Files.createDirectories(dir);
+      Path tmp = Files.createTempFile(dir, "." + key + "-", ".tmp"); // fresh: never follows a planted link
+      try {
+        JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), value);
+        try {
+          Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+          Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
+        }
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
+    } catch (IOException e) {
+      throw new Errors.RequestException(Status.Code.INTERNAL, what + ": cannot write " + f + ": " + e);
+    }
+  }
+
+  /** Deletes the record of {@code key}; none is fine. */
+  public void delete(String key) {
+    try {
+      Files.deleteIfExists(file(key));
+    } catch (IOException e) {
+      throw new Errors.RequestException(Status.Code.INTERNAL, what + ": cannot delete " + file(key) + ": " + e);
+    }
+  }
+
+  private Optional<T> read(Path f) {
+    if (!Files.exists(f, LinkOption.NOFOLLOW_LINKS)) {
+      return Optional.empty();
+    }
+    try {
+      if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
+        throw new IOException("not a regular file");
+      }
+      return Optional.of(JSON.readValue(f.toFile(), type));
+    } catch (IOException e) {
+      throw new Errors.RequestException(Status.Code.INTERNAL, what + ": record " + f + " is unreadable ("
+          + e.getMessage() + "); remove the devices it names by hand, then the file");
+    }
+  }
+}

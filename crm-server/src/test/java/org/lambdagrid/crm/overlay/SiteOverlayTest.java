@@ -1,0 +1,180 @@
+package org.lambdagrid.crm.overlay;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.grpc.Status;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.net.FakeKernel;
+import org.lambdagrid.proto.v1.OverlayTunnel;
+import org.lambdagrid.proto.v1.ReservationOverlay;
+
+public class SiteOverlayTest {
+  @TempDir Path dir;
+  final FakeKernel kernel = new FakeKernel();
+
+  SiteOverlay alpha() {
+    return new SiteOverlay("alpha", "172.31.255.2", "lg-site-alpha", dir, kernel, Duration.ofSeconds(1));
+  }
+
+  /** alpha's end of a three-site reservation: tunnels to bravo (90 Mbit/s) and charlie (40). */
+  public static ReservationOverlay.Builder alphaEnd(int vni, String tag) {
+    return ReservationOverlay.newBuilder().setVni(vni).setMtu(1450).setBridge("lgn" + tag + "b0")
+        .setLocalEndpoint("172.31.255.2")
+        .addTunnels(OverlayTunnel.newBuilder().setPeerSite("bravo").setPeerEndpoint("172.31.255.6").setPort(4789)
+            .setRateBps(90_000_000).setDevice("lgn" + tag + "x0"))
+        .addTunnels(OverlayTunnel.newBuilder().setPeerSite("charlie").setPeerEndpoint("172.31.255.10").setPort(4790)
+            .setRateBps(40_000_000).setDevice("lgn" + tag + "x1"));
+  }
+
+  static OverlayPlan plan(String id, int vni, String tag) {
+    return OverlayPlan.from(id, alphaEnd(vni, tag).build());
+  }
+
+  @Test
+  void buildMakesTheBridgeAndATunnelPerPeerInTheUnderlayNamespaceShapedToThePairsRate() {
+    SiteOverlay o = alpha();
+    assertThat(o.record(plan("r1", 4096, "abc123"))).isTrue();
+    assertThat(kernel.mutations()).isEmpty(); // Prepare records, builds nothing
+    o.build("r1");
+    List<String> m = kernel.mutations();
+    assertThat(m).contains(
+        "ip link add name lgnabc123b0 type bridge",
+        "ip link set dev lgnabc123b0 mtu 1450",
+        "ip -n lg-site-alpha link add name lgnabc123x0 type vxlan id 4096 local 172.31.255.2 remote 172.31.255.6"
+            + " dstport 4789 nolearning",
+        "ip -n lg-site-alpha link add name lgnabc123x1 type vxlan id 4096 local 172.31.255.2 remote 172.31.255.10"
+            + " dstport 4790 nolearning",
+        "ip -n lg-site-alpha link set dev lgnabc123x1 netns 1",
+        "ip link set dev lgnabc123x1 mtu 1450",
+        "ip link set dev lgnabc123x0 master lgnabc123b0",
+        "bridge link set dev lgnabc123x0 isolated on",
+        "tc class replace dev lgnabc123x0 parent 1: classid 1:1 htb rate 90000000bit ceil 90000000bit quantum 200000",
+        "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 40000000bit ceil 40000000bit quantum 200000");
+    // Shaped and isolated before it goes up; no addresses anywhere.
+    assertThat(m.indexOf("ip link set dev lgnabc123x1 up")).isGreaterThan(m.indexOf(
+        "tc class replace dev lgnabc123x1 parent 1: classid 1:1 htb rate 40000000bit ceil 40000000bit quantum 200000"))
+        .isGreaterThan(m.indexOf("bridge link set dev lgnabc123x1 isolated on"));
+    assertThat(m).noneMatch(c -> c.contains("addr add"));
+    assertThat(kernel.links).containsExactly("lgnabc123b0", "lgnabc123x0", "lgnabc123x1");
+    assertThat(o.built("r1")).isTrue();
+    // Commit again: nothing more runs.
+    int before = kernel.commands.size();
+    o.build("r1");
+    assertThat(kernel.commands).hasSize(before);
+    o.remove("r1");
+    assertThat(kernel.links).isEmpty();
+    assertThat(o.recordedAll()).isEmpty();
+    o.remove("r1"); // idempotent
+  }
+
+  @Test
+  void anUnshapedTunnelGetsNoQdiscAndANamespacelessSiteMakesItHere() {
+    SiteOverlay o = new SiteOverlay("alpha", "172.31.255.2", "", dir, kernel, Duration.ofSeconds(1));
+    ReservationOverlay.Builder b = alphaEnd(7, "abc123");
+    b.setTunnels(1, b.getTunnels(1).toBuilder().setRateBps(0));
+    o.record(OverlayPlan.from("r1", b.build()));
+    o.build("r1");
+    assertThat(kernel.mutations()).noneMatch(c -> c.startsWith("ip -n") || c.contains("netns"))
+        .noneMatch(c -> c.startsWith("tc") && c.contains("lgnabc123x1"))
+        .anyMatch(c -> c.startsWith("tc") && c.contains("lgnabc123x0"));
+  }
+
+  @Test
+  void aVniAnotherReservationUsesHereIsRefusedNamingFieldAndValueAndNothingIsLeft() {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc123"));
+    o.build("r1");
+    int links = kernel.links.size();
+    assertThatThrownBy(() -> o.record(plan("r2", 4096, "def456")))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS))
+        .hasMessageContaining("overlay.vni: 4096").hasMessageContaining("reservation r1");
+    assertThat(o.recorded("r2")).isEmpty();
+    assertThat(kernel.links).hasSize(links);
+    // Another plan for the same reservation is refused too; the same one again is fine.
+    assertThatThrownBy(() -> o.record(plan("r1", 4097, "abc123"))).hasMessageContaining("another overlay plan");
+    assertThat(o.record(plan("r1", 4096, "abc123"))).isFalse();
+  }
+
+  @Test
+  void anEndpointThatIsNotThisSitesIsRefusedNamingFieldAndValue() {
+    SiteOverlay o = alpha();
+    OverlayPlan p = OverlayPlan.from("r1", alphaEnd(4096, "abc123").setLocalEndpoint("172.31.255.99").build());
+    assertThatThrownBy(() -> o.record(p))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.INVALID_ARGUMENT))
+        .hasMessageContaining("overlay.local_endpoint").hasMessageContaining("172.31.255.99")
+        .hasMessageContaining("172.31.255.2");
+    assertThat(o.recordedAll()).isEmpty();
+    assertThat(kernel.commands).isEmpty();
+  }
+
+  @Test
+  void badPlansAreRefusedNamingTheField() {
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(0, "abc123").build())).hasMessageContaining("overlay.vni");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(1 << 24, "abc123").build())).hasMessageContaining("overlay.vni");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").setMtu(1000).build()))
+        .hasMessageContaining("overlay.mtu").hasMessageContaining("1000");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").setBridge("eth0").build()))
+        .hasMessageContaining("overlay.bridge").hasMessageContaining("eth0");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").setLocalEndpoint("vtep.tokyo").build()))
+        .hasMessageContaining("overlay.local_endpoint").hasMessageContaining("vtep.tokyo");
+    ReservationOverlay.Builder b = alphaEnd(5, "abc123");
+    b.setTunnels(1, b.getTunnels(1).toBuilder().setDevice("lgnabc123x0"));
+    assertThatThrownBy(() -> OverlayPlan.from("r1", b.build())).hasMessageContaining("overlay.tunnels[1].device");
+    ReservationOverlay.Builder c = alphaEnd(5, "abc123");
+    c.setTunnels(0, c.getTunnels(0).toBuilder().setPort(70000));
+    assertThatThrownBy(() -> OverlayPlan.from("r1", c.build())).hasMessageContaining("overlay.tunnels[0].port");
+    ReservationOverlay.Builder d = alphaEnd(5, "abc123");
+    d.setTunnels(0, d.getTunnels(0).toBuilder().setRateBps(-1));
+    assertThatThrownBy(() -> OverlayPlan.from("r1", d.build())).hasMessageContaining("overlay.tunnels[0].rate_bps");
+    assertThatThrownBy(() -> OverlayPlan.from("../x", alphaEnd(5, "abc123").build())).hasMessageContaining("reservation_id");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").clearTunnels().build()))
+        .hasMessageContaining("overlay.tunnels");
+  }
+
+  @Test
+  void aFailedBuildRemovesWhatItMadeKeepsTheRecordAndARetryBuilds() {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc123"));
+    kernel.failWhen(argv -> argv.get(0).equals("bridge") && argv.contains("lgnabc123x1"));
+    assertThatThrownBy(() -> o.build("r1"))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.INTERNAL))
+        .hasMessageContaining("bridge link set dev lgnabc123x1 isolated on").hasMessageContaining("removed");
+    assertThat(kernel.links).isEmpty();
+    assertThat(o.recorded("r1")).isPresent();
+    assertThat(o.built("r1")).isFalse();
+    kernel.failWhen(argv -> false);
+    o.build("r1");
+    assertThat(kernel.links).hasSize(3);
+  }
+
+  @Test
+  void sweepAndRecoverRemoveOverlaysOfHoldsThatAreNotLiveAndBuildCommittedOnes() {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc111"));
+    o.settled("r1");
+    o.build("r1");
+    o.record(plan("r2", 4097, "abc222"));
+    o.settled("r2");
+    o.record(plan("r3", 4098, "abc333")); // a prepare still taking its hold
+    // The periodic sweep: r1's hold expired; r3's prepare is under way, so it is left alone.
+    assertThat(o.sweep(id -> id.equals("r2"))).isZero();
+    assertThat(o.recorded("r1")).isEmpty();
+    assertThat(kernel.links).noneMatch(d -> d.startsWith("lgnabc111"));
+    assertThat(o.recorded("r3")).isPresent();
+    // A restart (the prepare of r3 died with the CRM, r2 is committed but was never built).
+    SiteOverlay after = alpha();
+    after.recover(id -> id.equals("r2"), "r2"::equals);
+    assertThat(after.recorded("r3")).isEmpty();
+    assertThat(after.built("r2")).isTrue();
+    assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+    after.sweep(id -> false);
+    assertThat(after.recordedAll()).isEmpty();
+    assertThat(kernel.links).isEmpty();
+  }
+}
