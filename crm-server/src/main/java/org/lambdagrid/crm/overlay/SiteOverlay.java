@@ -252,7 +252,7 @@ public final class SiteOverlay {
 
   private List<StateFile> readAll() {
     return records.readAll((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f, site,
-        e.getMessage()));
+        e.getMessage())).stream().map(SiteOverlay::upgrade).toList();
   }
 
   /**
@@ -470,7 +470,19 @@ public final class SiteOverlay {
   }
 
   private Optional<StateFile> read(String reservationId) {
-    return records.read(key(reservationId));
+    return records.read(key(reservationId)).map(SiteOverlay::upgrade);
+  }
+
+  /**
+   * A version-1 record (no {@code owned}) that says built: its devices were made by this CRM
+   * from the record, so they are taken as owned, in the host. An unbuilt one owns nothing.
+   */
+  private static StateFile upgrade(StateFile sf) {
+    if (sf.version() >= VERSION || !sf.built()) {
+      return sf;
+    }
+    return new StateFile(VERSION, true, sf.plan(),
+        sf.plan().devices().stream().map(d -> new Owned(d, "", true)).toList());
   }
 
   private void write(StateFile sf) {
