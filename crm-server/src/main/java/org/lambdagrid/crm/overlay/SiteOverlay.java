@@ -61,8 +61,9 @@ public final class SiteOverlay {
   /**
    * A device this CRM created: {@code device} in namespace {@code netns} (empty: the host's).
    * Written before the {@code ip link add} (or the move to the host) with {@code confirmed}
-   * false, rewritten confirmed once it succeeded; an add that failed is dropped (a name that
-   * existed already is never taken for ours). An unconfirmed entry (a crash cut the command) is
+   * false, rewritten confirmed once it succeeded; an add that failed with "File exists" is
+   * dropped (a name that existed already is never taken for ours), one that failed otherwise
+   * (a timeout may have created it) stays unconfirmed. An unconfirmed entry (a crash cut the command) is
    * looked for in the host and the underlay namespace: its name was checked free in both just
    * before.
    */
@@ -197,8 +198,8 @@ public final class SiteOverlay {
       }
       HostCommand.Result r = runner.run(argv, timeout);
       if (!r.ok()) {
-        if (added != null) {
-          sf = disown(sf, added); // not made by us (File exists: someone else's; never removed)
+        if (added != null && r.stderr().contains("File exists")) {
+          sf = disown(sf, added); // someone else's: never removed
         } else if (moved != null) {
           sf = own(sf, new Owned(moved, netns, true)); // still in the underlay
         }
