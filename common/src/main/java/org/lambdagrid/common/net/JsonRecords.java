@@ -4,11 +4,14 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -19,8 +22,9 @@ import org.lambdagrid.common.Errors;
  * A directory of JSON records of type {@code T}, one file {@code <key>.json} each, for code that
  * records what it builds on the host before building it (the GRC's testbed network, a routed
  * site's overlay ends) so teardown works from the record alone. A record is written to a fresh
- * temporary file in the directory, then moved over the old one atomically, so a crash leaves the
- * old or the new record, never half of one; symbolic links are never followed. Errors are
+ * temporary file in the directory, synced, then moved over the old one atomically and the
+ * directory synced, so a crash or power loss leaves the old or the new record, never half or none
+ * of one; symbolic links are never followed. Errors are
  * INTERNAL, prefixed with {@code what}, naming the file. Not synchronized: callers lock.
  */
 public final class JsonRecords<T> {
@@ -46,8 +50,18 @@ public final class JsonRecords<T> {
     return read(file(key));
   }
 
-  /** Every record, in key order. */
+  /** Every record, in key order; INTERNAL naming the file when one is unreadable. */
   public List<T> readAll() {
+    return readAll((f, e) -> {
+      throw e;
+    });
+  }
+
+  /**
+   * Every readable record, in key order; each unreadable one is passed to {@code unreadable}
+   * (its file and the INTERNAL error naming it) and skipped, unless that throws.
+   */
+  public List<T> readAll(java.util.function.BiConsumer<Path, Errors.RequestException> unreadable) {
     if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
       return List.of();
     }
@@ -55,7 +69,11 @@ public final class JsonRecords<T> {
     try (Stream<Path> files = Files.list(dir)) {
       for (Path f : files.sorted().toList()) {
         if (f.getFileName().toString().endsWith(".json")) {
-          read(f).ifPresent(out::add);
+          try {
+            read(f).ifPresent(out::add);
+          } catch (Errors.RequestException e) {
+            unreadable.accept(f, e);
+          }
         }
       }
     } catch (IOException e) {
@@ -71,17 +89,31 @@ public final class JsonRecords<T> {
       Files.createDirectories(dir);
       Path tmp = Files.createTempFile(dir, "." + key + "-", ".tmp"); // fresh: never follows a planted link
       try {
-        JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), value);
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(value);
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
+          ByteBuffer b = ByteBuffer.wrap(bytes);
+          while (b.hasRemaining()) {
+            ch.write(b);
+          }
+          ch.force(true); // the content is on disk before the name points at it
+        }
         try {
           Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (AtomicMoveNotSupportedException e) {
           Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
         }
+        syncDir(); // and the rename survives a power loss
       } finally {
         Files.deleteIfExists(tmp);
       }
     } catch (IOException e) {
       throw new Errors.RequestException(Status.Code.INTERNAL, what + ": cannot write " + f + ": " + e);
+    }
+  }
+
+  private void syncDir() throws IOException {
+    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+      d.force(true);
     }
   }
 

@@ -24,8 +24,14 @@ import org.lambdagrid.proto.v1.ReservationOverlay;
  */
 public record OverlayPlan(String reservationId, int vni, int mtu, String bridge, String localEndpoint,
     List<Tunnel> tunnels) {
-  /** Device names this site creates: lg..., an interface name (the kernel's 15 characters). */
-  static final Pattern DEVICE = Pattern.compile("lg[A-Za-z0-9_.-]{1,13}");
+  /**
+   * The only names this site creates, the GRC's ({@code SegmentNames}): {@code lgn<tag>b<i>} for
+   * the bridge, {@code lgn<tag>x<k>} for a tunnel (tag: six lower-case hex digits, index 0..999).
+   * Nothing else on the host (the site's underlay uplink lgrt-..., lgbr-..., NodeManager links
+   * lgv.../lgm...) can ever be named.
+   */
+  static final Pattern BRIDGE = Pattern.compile("lgn[0-9a-f]{6}b(0|[1-9][0-9]{0,2})");
+  static final Pattern TUNNEL = Pattern.compile("lgn[0-9a-f]{6}x(0|[1-9][0-9]{0,2})");
   static final Pattern IPV4 = Pattern.compile(
       "((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])");
   static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
@@ -63,7 +69,7 @@ public record OverlayPlan(String reservationId, int vni, int mtu, String bridge,
       throw Errors.invalid("overlay.mtu", req.getMtu(), "must be 1280..65535");
     }
     Set<String> names = new HashSet<>();
-    device("overlay.bridge", req.getBridge(), names);
+    device("overlay.bridge", req.getBridge(), BRIDGE, "lgn<6 hex>b<0-999>", names);
     if (!IPV4.matcher(req.getLocalEndpoint()).matches()) {
       throw Errors.invalid("overlay.local_endpoint", req.getLocalEndpoint(), "is not an IPv4 address");
     }
@@ -74,7 +80,7 @@ public record OverlayPlan(String reservationId, int vni, int mtu, String bridge,
     for (int i = 0; i < req.getTunnelsCount(); i++) {
       OverlayTunnel t = req.getTunnels(i);
       String f = "overlay.tunnels[" + i + "].";
-      device(f + "device", t.getDevice(), names);
+      device(f + "device", t.getDevice(), TUNNEL, "lgn<6 hex>x<0-999>", names);
       if (!IPV4.matcher(t.getPeerEndpoint()).matches()) {
         throw Errors.invalid(f + "peer_endpoint", t.getPeerEndpoint(), "is not an IPv4 address");
       }
@@ -92,9 +98,9 @@ public record OverlayPlan(String reservationId, int vni, int mtu, String bridge,
     return new OverlayPlan(reservationId, (int) vni, req.getMtu(), req.getBridge(), req.getLocalEndpoint(), tunnels);
   }
 
-  private static void device(String field, String name, Set<String> seen) {
-    if (name == null || !DEVICE.matcher(name).matches()) {
-      throw Errors.invalid(field, name, "is not an lg... interface name (3-15 of A-Z a-z 0-9 _ . -)");
+  private static void device(String field, String name, Pattern form, String shape, Set<String> seen) {
+    if (name == null || !form.matcher(name).matches()) {
+      throw Errors.invalid(field, name, "is not a name the GRC generates (" + shape + ")");
     }
     if (!seen.add(name)) {
       throw Errors.invalid(field, name, "names a device of this overlay twice");

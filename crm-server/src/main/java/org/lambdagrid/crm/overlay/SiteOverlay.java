@@ -30,8 +30,11 @@ import org.slf4j.LoggerFactory;
  * ({@link #sweep}) removes the devices (those already gone are skipped) and then the record. A
  * build that fails removes what it made and keeps the record (a retried commit builds again);
  * a CRM killed half-way finds the record at start ({@link #recover}): the devices of holds that
- * are not live are removed, those of committed holds are built (again). Only recorded names are
- * ever removed, and the record is written before the first command.
+ * are not live are removed, those of committed holds are built (again). Only devices the record
+ * says this CRM created are ever removed (each is written to the record before its
+ * {@code ip link add}, confirmed after); a name of the plan that already exists is refused
+ * (ALREADY_EXISTS) at record and at build and never touched. Committed reservations whose
+ * devices are gone at start (a host reboot) are built again.
  *
  * <p>Thread-safe: every method holds this object's lock, also while it runs {@code ip} and
  * {@code tc} (a build is a few dozen commands, each bounded by the timeout). It is never called
@@ -41,10 +44,32 @@ public final class SiteOverlay {
   private static final Logger log = LoggerFactory.getLogger(SiteOverlay.class);
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
 
-  /** The record: the plan, and whether every command of its build ran. */
-  record StateFile(int version, boolean built, OverlayPlan plan) {}
+  /**
+   * The record: the plan, whether every command of its build ran, and the devices this CRM
+   * created for it ({@code owned}; null in a version-1 record: none).
+   */
+  record StateFile(int version, boolean built, OverlayPlan plan, List<Owned> owned) {
+    StateFile {
+      owned = owned == null ? List.of() : List.copyOf(owned);
+    }
 
-  static final int VERSION = 1;
+    StateFile(int version, boolean built, OverlayPlan plan) {
+      this(version, built, plan, List.of());
+    }
+  }
+
+  /**
+   * A device this CRM created: {@code device} in namespace {@code netns} (empty: the host's).
+   * Written before the {@code ip link add} (or the move to the host) with {@code confirmed}
+   * false, rewritten confirmed once it succeeded; an add that failed with "File exists" is
+   * dropped (a name that existed already is never taken for ours), one that failed otherwise
+   * (a timeout may have created it) stays unconfirmed. An unconfirmed entry (a crash cut the command) is
+   * looked for in the host and the underlay namespace: its name was checked free in both just
+   * before.
+   */
+  record Owned(String device, String netns, boolean confirmed) {}
+
+  static final int VERSION = 2;
 
   private final String site;
   private final String endpoint;
@@ -52,8 +77,10 @@ public final class SiteOverlay {
   private final JsonRecords<StateFile> records;
   private final CommandRunner runner;
   private final Duration timeout;
-  /** Ids recorded by a prepare still taking its hold: the sweep leaves them alone. */
-  private final java.util.Set<String> preparing = new java.util.HashSet<>();
+  /** Ids recorded by prepares still taking their hold (how many): the sweep leaves them alone. */
+  private final java.util.Map<String, Integer> preparing = new java.util.HashMap<>();
+  /** Ids whose hold was taken with an overlay end ({@link #expect}): Commit needs their record. */
+  private final java.util.Set<String> expected = new java.util.HashSet<>();
 
   /**
    * {@code endpoint} and {@code netns} are crm.yaml {@code overlay.endpoint} and
@@ -72,10 +99,13 @@ public final class SiteOverlay {
 
   /**
    * Records {@code p} for its reservation (Prepare). Returns whether it is new (false: the same
-   * plan was recorded already). INVALID_ARGUMENT when {@code p.localEndpoint()} is not this
-   * site's endpoint; ALREADY_EXISTS naming the field when the reservation has another plan
-   * here, or another recorded reservation uses its VNI or one of its device names. Runs no
-   * command; a refusal records nothing.
+   * plan was recorded already). Either way the caller calls {@link #settled} once its hold is
+   * taken or refused: until then the sweep leaves the record alone. INVALID_ARGUMENT when
+   * {@code p.localEndpoint()} is not this site's endpoint; ALREADY_EXISTS naming the field when
+   * the reservation has another plan here, another recorded reservation uses its VNI or one of
+   * its device names, or one of its names already exists on the host or in the underlay
+   * namespace (a device this CRM did not make: never touched). Runs only {@code ip link show};
+   * a refusal records nothing.
    */
   public synchronized boolean record(OverlayPlan p) {
     if (!p.localEndpoint().equals(endpoint)) {
@@ -85,6 +115,7 @@ public final class SiteOverlay {
     Optional<StateFile> old = read(p.reservationId());
     if (old.isPresent()) {
       if (old.get().plan().equals(p)) {
+        preparing.merge(p.reservationId(), 1, Integer::sum); // a retried prepare: the sweep waits for it too
         return false;
       }
       throw Errors.alreadyExists("overlay: reservation " + p.reservationId() + " already has another overlay"
@@ -103,51 +134,94 @@ public final class SiteOverlay {
         }
       }
     }
+    refuseExisting(p);
     write(new StateFile(VERSION, false, p));
-    preparing.add(p.reservationId());
+    preparing.merge(p.reservationId(), 1, Integer::sum);
     return true;
   }
 
-  /** The prepare that {@link #record}ed {@code reservationId} took its hold or gave up. */
+  /** A prepare that {@link #record}ed {@code reservationId} took its hold or gave up. */
   public synchronized void settled(String reservationId) {
-    preparing.remove(reservationId);
+    preparing.computeIfPresent(reservationId, (k, n) -> n > 1 ? n - 1 : null);
   }
 
   /**
-   * Builds the recorded overlay of {@code reservationId} (Commit); nothing when none is recorded
-   * (the reservation is not routed) or it is built already. A record left unbuilt by a crash is
-   * cleaned first. On a failed command removes what it made, keeps the record, and fails
-   * INTERNAL quoting the command and its stderr.
+   * The hold of {@code reservationId} was taken with an overlay end: from now on its Commit
+   * fails when the record is missing instead of building nothing. Kept until {@link #forget}.
+   */
+  public synchronized void expect(String reservationId) {
+    expected.add(reservationId);
+  }
+
+  /** The hold of {@code reservationId} ended: see {@link #expect}. */
+  public synchronized void forget(String reservationId) {
+    expected.remove(reservationId);
+  }
+
+  /**
+   * Builds the recorded overlay of {@code reservationId} (Commit); nothing when it is built
+   * already or none is recorded and none is {@link #expect}ed (the reservation is not routed).
+   * INTERNAL when an expected record is missing (an abort or sweep removed it: the GRC must
+   * prepare again). What an interrupted build of this CRM left is cleaned first. Each device is
+   * checked absent (host and underlay namespace) before it is added: ALREADY_EXISTS naming the
+   * field and the device otherwise, which is then left alone. On a failed command removes what
+   * it made, keeps the record, and fails INTERNAL quoting the command and its stderr.
    */
   public synchronized void build(String reservationId) {
-    Optional<StateFile> sf = read(reservationId);
-    if (sf.isEmpty() || sf.get().built()) {
+    Optional<StateFile> rec = read(reservationId);
+    if (rec.isEmpty()) {
+      if (expected.contains(reservationId)) {
+        throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
+            + " was prepared with an overlay end on site '" + site + "' but its record "
+            + file(reservationId) + " is gone (removed by an abort or the sweep); abort and prepare it again");
+      }
       return;
     }
-    OverlayPlan p = sf.get().plan();
-    removeDevices(p); // what an interrupted build left (nothing, normally)
+    if (rec.get().built()) {
+      return;
+    }
+    StateFile sf = removeOwned(rec.get()); // what an interrupted build left (nothing, normally)
+    OverlayPlan p = sf.plan();
     for (List<String> argv : buildCommands(p, netns)) {
+      String added = addedDevice(argv);
+      String moved = movedDevice(argv);
+      if (added != null) {
+        try {
+          refuseExisting(p, added, sf);
+        } catch (Errors.RequestException e) {
+          removeQuietly(sf);
+          throw e;
+        }
+        sf = own(sf, new Owned(added, netnsOf(argv), false));
+      } else if (moved != null) {
+        sf = own(sf, new Owned(moved, "", false));
+      }
       HostCommand.Result r = runner.run(argv, timeout);
       if (!r.ok()) {
-        String cleanup;
-        try {
-          removeDevices(p);
-          cleanup = "what was built is removed";
-        } catch (RuntimeException e) {
-          cleanup = "cleaning up failed too (" + e.getMessage() + ")";
+        if (added != null && r.stderr().contains("File exists")) {
+          sf = disown(sf, added); // someone else's: never removed
+        } else if (moved != null) {
+          sf = own(sf, new Owned(moved, netns, true)); // still in the underlay
         }
+        String cleanup = removeQuietly(sf);
         throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: building the overlay of reservation "
             + reservationId + " on site '" + site + "' failed: " + r.describe() + "; " + cleanup);
       }
+      if (added != null) {
+        sf = own(sf, new Owned(added, netnsOf(argv), true));
+      } else if (moved != null) {
+        sf = own(sf, new Owned(moved, "", true));
+      }
     }
-    write(new StateFile(VERSION, true, p));
+    write(new StateFile(VERSION, true, p, sf.owned()));
     log.info("reservation {}: overlay built on site '{}' (VNI {}, bridge {}, {} tunnel(s))", reservationId, site,
         p.vni(), p.bridge(), p.tunnels().size());
   }
 
   /**
-   * Removes the overlay recorded for {@code reservationId}: its devices (those already gone are
-   * skipped), then the record. Idempotent; nothing recorded is success. INTERNAL naming every
+   * Removes the overlay recorded for {@code reservationId}: the devices this CRM created for it
+   * (those already gone are skipped; a device of the plan's names it did not create is never
+   * touched), then the record. Idempotent; nothing recorded is success. INTERNAL naming every
    * device it could not remove (the record is then kept for a retry).
    */
   public synchronized void remove(String reservationId) {
@@ -158,7 +232,7 @@ public final class SiteOverlay {
     if (sf.isEmpty()) {
       return;
     }
-    removeDevices(sf.get().plan());
+    removeOwned(sf.get());
     records.delete(key(reservationId));
   }
 
@@ -172,9 +246,14 @@ public final class SiteOverlay {
     return read(reservationId).map(StateFile::built).orElse(false);
   }
 
-  /** Every recorded plan, in reservation-id order. */
+  /** Every readable recorded plan, in reservation-id order (an unreadable record is logged, naming the file, and skipped). */
   public synchronized List<OverlayPlan> recordedAll() {
-    return records.readAll().stream().map(StateFile::plan).toList();
+    return readAll().stream().map(StateFile::plan).toList();
+  }
+
+  private List<StateFile> readAll() {
+    return records.readAll((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f, site,
+        e.getMessage())).stream().map(SiteOverlay::upgrade).toList();
   }
 
   /**
@@ -187,12 +266,13 @@ public final class SiteOverlay {
     int left = 0;
     List<OverlayPlan> all;
     synchronized (this) {
-      all = recordedAll().stream().filter(p -> !preparing.contains(p.reservationId())).toList();
+      all = recordedAll().stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
     }
     for (OverlayPlan p : all) {
       if (!live.test(p.reservationId())) {
         try {
           remove(p.reservationId());
+          forget(p.reservationId());
           log.info("reservation {}: its hold is not live; overlay removed from site '{}'", p.reservationId(), site);
         } catch (RuntimeException e) {
           log.warn("{}; trying again later", e.getMessage());
@@ -205,19 +285,47 @@ public final class SiteOverlay {
 
   /**
    * At start, after the holds are recovered: removes the overlays of holds that are not
-   * {@code live} and builds those of {@code committed} ones that are not built (a crash during
-   * Commit). Failures are logged (a retried commit or the next sweep tries again).
+   * {@code live}, {@link #expect}s the others, and builds those of {@code committed} ones that
+   * are not built (a crash during Commit) or whose devices are gone (a host reboot: the record
+   * says built, the kernel has nothing). Failures are logged (a retried commit or the next sweep
+   * tries again); an unreadable record is logged and skipped.
    */
   public void recover(Predicate<String> live, Predicate<String> committed) {
     sweep(live);
     for (OverlayPlan p : recordedAll()) {
-      if (committed.test(p.reservationId())) {
+      String id = p.reservationId();
+      if (!live.test(id)) {
+        continue;
+      }
+      expect(id);
+      if (committed.test(id)) {
         try {
-          build(p.reservationId());
+          rebuildIfGone(id);
+          build(id);
         } catch (RuntimeException e) {
           log.warn("restart: {}", e.getMessage());
         }
       }
+    }
+  }
+
+  /** A built record some of whose devices are missing becomes unbuilt (what is left removed). */
+  private synchronized void rebuildIfGone(String reservationId) {
+    Optional<StateFile> sf = read(reservationId);
+    if (sf.isEmpty() || !sf.get().built()) {
+      return;
+    }
+    List<String> missing = new ArrayList<>();
+    for (Owned o : sf.get().owned()) {
+      if (!exists(o.netns(), o.device())) {
+        missing.add(o.device());
+      }
+    }
+    if (sf.get().owned().isEmpty() || !missing.isEmpty()) {
+      log.warn("restart: the overlay of reservation {} on site '{}' is recorded built but {} missing (host rebooted?);"
+          + " building it again", reservationId, site, missing.isEmpty() ? "its devices are" : missing + " are");
+      StateFile left = removeOwned(sf.get());
+      write(new StateFile(VERSION, false, left.plan(), left.owned()));
     }
   }
 
@@ -236,28 +344,119 @@ public final class SiteOverlay {
     return c;
   }
 
-  /** Tunnels (also any still in the underlay namespace: a build cut between add and move), then the bridge. */
-  private void removeDevices(OverlayPlan p) {
+  /**
+   * Removes the devices {@code sf} says this CRM created (tunnels first, then the bridge),
+   * rewriting the record without each one that is gone; returns the record left. INTERNAL
+   * naming every device it could not remove (the record keeps them).
+   */
+  private StateFile removeOwned(StateFile sf) {
     List<String> problems = new ArrayList<>();
-    boolean inNetns = !netns.isEmpty() && LinkCommands.netnsExists(netns);
-    for (OverlayPlan.Tunnel t : p.tunnels()) {
-      add(problems, LinkCommands.ensureGone(runner, timeout, "", t.device()));
-      if (inNetns) {
-        add(problems, LinkCommands.ensureGone(runner, timeout, netns, t.device()));
+    List<Owned> order = new ArrayList<>(sf.owned());
+    String bridge = sf.plan().bridge();
+    order.sort(java.util.Comparator.comparing(o -> o.device().equals(bridge)));
+    for (Owned o : order) {
+      List<String> where = o.confirmed() ? List.of(o.netns()) : List.of("", netns);
+      boolean gone = true;
+      for (String ns : where.stream().distinct().toList()) {
+        String problem = LinkCommands.ensureGone(runner, timeout, ns, o.device());
+        if (problem != null && !ns.isEmpty() && !LinkCommands.netnsExists(ns)) {
+          problem = null; // the underlay namespace is gone, and with it the device
+        }
+        if (problem != null) {
+          problems.add(problem);
+          gone = false;
+        }
+      }
+      if (gone) {
+        sf = disown(sf, o.device());
       }
     }
-    add(problems, LinkCommands.ensureGone(runner, timeout, "", p.bridge()));
     if (!problems.isEmpty()) {
       throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: removing the overlay of reservation "
-          + p.reservationId() + " from site '" + site + "' left " + String.join("; ", problems)
-          + " (record kept in " + file(p.reservationId()) + ")");
+          + sf.plan().reservationId() + " from site '" + site + "' left " + String.join("; ", problems)
+          + " (record kept in " + file(sf.plan().reservationId()) + ")");
+    }
+    return sf;
+  }
+
+  /** Removes what {@code sf} owns; says how that went. */
+  private String removeQuietly(StateFile sf) {
+    try {
+      removeOwned(sf);
+      return "what was built is removed";
+    } catch (RuntimeException e) {
+      return "cleaning up failed too (" + e.getMessage() + ")";
     }
   }
 
-  private static void add(List<String> problems, String p) {
-    if (p != null) {
-      problems.add(p);
+  /** ALREADY_EXISTS naming the field of the first device of {@code p} present on the host or in the underlay. */
+  private void refuseExisting(OverlayPlan p) {
+    for (String d : p.devices()) {
+      refuseExisting(p, d, null);
     }
+  }
+
+  private void refuseExisting(OverlayPlan p, String device, StateFile sf) {
+    if (sf != null && sf.owned().stream().anyMatch(o -> o.device().equals(device))) {
+      return;
+    }
+    for (String ns : netns.isEmpty() ? List.of("") : List.of("", netns)) {
+      if (exists(ns, device)) {
+        String field = device.equals(p.bridge()) ? "overlay.bridge" : "overlay.tunnels["
+            + p.tunnels().stream().map(OverlayPlan.Tunnel::device).toList().indexOf(device) + "].device";
+        throw Errors.alreadyExists(field + ": " + device + " of reservation " + p.reservationId()
+            + " already exists on site '" + site + "'" + (ns.isEmpty() ? " (host)" : " (netns " + ns + ")")
+            + " and was not made by this CRM; refusing to use it");
+      }
+    }
+  }
+
+  /** Whether {@code dev} is in {@code ns}; INTERNAL when ip cannot tell (a missing underlay namespace: absent). */
+  private boolean exists(String ns, String dev) {
+    HostCommand.Result r = runner.run(LinkCommands.ip(ns, "-o", "link", "show", "dev", dev), timeout);
+    if (r.ok()) {
+      return true;
+    }
+    if (r.stderr().contains("does not exist") || (!ns.isEmpty() && !LinkCommands.netnsExists(ns))) {
+      return false;
+    }
+    throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: cannot tell whether device " + dev
+        + " exists on site '" + site + "': " + r.describe());
+  }
+
+  /** {@code sf} with {@code o} (replacing any entry of its device), written. */
+  private StateFile own(StateFile sf, Owned o) {
+    List<Owned> l = new ArrayList<>(sf.owned().stream().filter(x -> !x.device().equals(o.device())).toList());
+    l.add(o);
+    StateFile n = new StateFile(VERSION, sf.built(), sf.plan(), l);
+    write(n);
+    return n;
+  }
+
+  /** {@code sf} without {@code device}, written. */
+  private StateFile disown(StateFile sf, String device) {
+    StateFile n = new StateFile(VERSION, sf.built(), sf.plan(),
+        sf.owned().stream().filter(x -> !x.device().equals(device)).toList());
+    write(n);
+    return n;
+  }
+
+  /** The device {@code ip [-n ns] link add name DEV ...} creates, else null. */
+  private static String addedDevice(List<String> argv) {
+    int i = argv.indexOf("link");
+    return i >= 0 && argv.size() > i + 3 && argv.get(i + 1).equals("add") && argv.get(i + 2).equals("name")
+        ? argv.get(i + 3) : null;
+  }
+
+  /** The device {@code ip -n ns link set dev DEV netns 1} moves to the host, else null. */
+  private static String movedDevice(List<String> argv) {
+    int n = argv.size();
+    return n > 5 && argv.get(n - 2).equals("netns") && argv.get(n - 1).equals("1") && argv.get(n - 4).equals("dev")
+        ? argv.get(n - 3) : null;
+  }
+
+  private static String netnsOf(List<String> argv) {
+    return argv.size() > 2 && argv.get(1).equals("-n") ? argv.get(2) : "";
   }
 
   private Path file(String reservationId) {
@@ -272,7 +471,19 @@ public final class SiteOverlay {
   }
 
   private Optional<StateFile> read(String reservationId) {
-    return records.read(key(reservationId));
+    return records.read(key(reservationId)).map(SiteOverlay::upgrade);
+  }
+
+  /**
+   * A version-1 record (no {@code owned}) that says built: its devices were made by this CRM
+   * from the record, so they are taken as owned, in the host. An unbuilt one owns nothing.
+   */
+  private static StateFile upgrade(StateFile sf) {
+    if (sf.version() >= VERSION || !sf.built()) {
+      return sf;
+    }
+    return new StateFile(VERSION, true, sf.plan(),
+        sf.plan().devices().stream().map(d -> new Owned(d, "", true)).toList());
   }
 
   private void write(StateFile sf) {

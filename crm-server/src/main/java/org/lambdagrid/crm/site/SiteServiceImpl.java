@@ -77,13 +77,20 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       }
       // The overlay plan is checked and recorded before the hold (never under its lock): a
       // CRM killed after the hold finds it; a refused prepare forgets a plan it recorded.
-      boolean recorded = req.hasOverlay() && overlay(req.getReservationId()).record(
-          OverlayPlan.from(req.getReservationId(), req.getOverlay()));
+      // A retried prepare of the same plan counts too: the sweep leaves the record alone until
+      // the hold is taken, and Commit then insists on the record (expect).
+      boolean recorded = req.hasOverlay();
+      if (recorded) {
+        overlay(req.getReservationId()).record(OverlayPlan.from(req.getReservationId(), req.getOverlay()));
+      }
       try {
         // The batch system must answer before the GRC stops waiting (its rpc_timeout).
         shares.reservations().prepare(req.getReservationId(), new Window(start, end),
             req.getNodeCount(), range, req.getUser(),
             SiteReservations.answerBy(io.grpc.Context.current().getDeadline()));
+        if (recorded) {
+          overlay.expect(req.getReservationId());
+        }
       } catch (RuntimeException e) {
         if (recorded && !live(req.getReservationId())) {
           overlay.remove(req.getReservationId());
@@ -256,6 +263,7 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   private void dropIfEnded(String id) {
     if (overlay != null && id != null && !id.isEmpty() && !live(id)) {
       overlay.remove(id);
+      overlay.forget(id);
     }
   }
 

@@ -10,6 +10,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.net.CommandRunner;
 import org.lambdagrid.common.net.FakeKernel;
 import org.lambdagrid.proto.v1.OverlayTunnel;
 import org.lambdagrid.proto.v1.ReservationOverlay;
@@ -175,6 +176,138 @@ public class SiteOverlayTest {
     assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
     after.sweep(id -> false);
     assertThat(after.recordedAll()).isEmpty();
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
+  void onlyNamesOfTheGrcsFormAreAccepted() {
+    // The site's underlay uplink, its bridge, a NodeManager link: never an overlay device.
+    ReservationOverlay.Builder b = alphaEnd(5, "abc123");
+    b.setTunnels(0, b.getTunnels(0).toBuilder().setDevice("lgrt-alpha"));
+    assertThatThrownBy(() -> OverlayPlan.from("r1", b.build()))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.INVALID_ARGUMENT))
+        .hasMessageContaining("overlay.tunnels[0].device").hasMessageContaining("lgrt-alpha");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").setBridge("lgbr-alpha").build()))
+        .hasMessageContaining("overlay.bridge").hasMessageContaining("lgbr-alpha");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").setBridge("lgv12").build()))
+        .hasMessageContaining("overlay.bridge");
+    // A tunnel name where the bridge goes (and the other way round) is refused too.
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "abc123").setBridge("lgnabc123x7").build()))
+        .hasMessageContaining("overlay.bridge");
+    assertThatThrownBy(() -> OverlayPlan.from("r1", alphaEnd(5, "ABC123").build())).hasMessageContaining("overlay.bridge");
+  }
+
+  @Test
+  void aNameThatAlreadyExistsAtRecordIsRefusedAndNeverDeleted() {
+    SiteOverlay o = alpha();
+    kernel.links.add("lgnabc123x1"); // someone else's
+    assertThatThrownBy(() -> o.record(plan("r1", 4096, "abc123")))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS))
+        .hasMessageContaining("overlay.tunnels[1].device").hasMessageContaining("lgnabc123x1");
+    assertThat(o.recordedAll()).isEmpty();
+    o.remove("r1");
+    o.sweep(id -> false);
+    assertThat(kernel.links).containsExactly("lgnabc123x1");
+    assertThat(kernel.mutations()).isEmpty();
+  }
+
+  @Test
+  void aNameThatAppearsBeforeTheBuildIsRefusedAndOnlyWhatThisCrmMadeIsRemoved() {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc123"));
+    kernel.links.add("lgnabc123x1"); // appeared between Prepare and Commit
+    assertThatThrownBy(() -> o.build("r1"))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.ALREADY_EXISTS))
+        .hasMessageContaining("overlay.tunnels[1].device: lgnabc123x1");
+    assertThat(kernel.links).containsExactly("lgnabc123x1"); // bridge and x0 (ours) removed, x1 kept
+    // Abort: the record goes, the foreign device stays.
+    o.remove("r1");
+    assertThat(o.recordedAll()).isEmpty();
+    assertThat(kernel.links).containsExactly("lgnabc123x1");
+    assertThat(kernel.mutations()).noneMatch(c -> c.contains("del") && c.contains("lgnabc123x1"));
+  }
+
+  @Test
+  void aDeviceWhoseAddFailsWithFileExistsIsNeverCleanedUp() {
+    // Another process creates the name between the check and the add: ip link add says File exists.
+    CommandRunner racing = (argv, t) -> {
+      if (String.join(" ", argv).contains("link add name lgnabc123x1")) {
+        kernel.links.add("lgnabc123x1");
+      }
+      return kernel.run(argv, t);
+    };
+    SiteOverlay o = new SiteOverlay("alpha", "172.31.255.2", "lg-site-alpha", dir, racing, Duration.ofSeconds(1));
+    o.record(plan("r1", 4096, "abc123"));
+    assertThatThrownBy(() -> o.build("r1")).hasMessageContaining("File exists");
+    assertThat(kernel.links).containsExactly("lgnabc123x1");
+    kernel.commands.clear();
+    o.remove("r1");
+    assertThat(kernel.links).containsExactly("lgnabc123x1");
+    assertThat(kernel.mutations()).isEmpty();
+  }
+
+  @Test
+  void theRecordListsTheDevicesThisCrmCreated() throws Exception {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc123"));
+    o.build("r1");
+    SiteOverlay.StateFile sf = new org.lambdagrid.common.net.JsonRecords<>(dir, SiteOverlay.StateFile.class, "t")
+        .read("r1").orElseThrow();
+    assertThat(sf.owned()).containsExactlyInAnyOrder(new SiteOverlay.Owned("lgnabc123b0", "", true),
+        new SiteOverlay.Owned("lgnabc123x0", "", true), new SiteOverlay.Owned("lgnabc123x1", "", true));
+  }
+
+  @Test
+  void anUnreadableRecordIsSkippedNotFatal() throws Exception {
+    SiteOverlay o = alpha();
+    o.record(plan("r2", 4097, "abc222"));
+    o.settled("r2");
+    java.nio.file.Files.write(dir.resolve("r1.json"), new byte[0]); // a power loss before fsync existed
+    SiteOverlay after = alpha();
+    after.recover("r2"::equals, "r2"::equals); // does not throw
+    assertThat(after.built("r2")).isTrue();
+    assertThat(after.recordedAll()).extracting(OverlayPlan::reservationId).containsExactly("r2");
+    assertThat(after.sweep(id -> false)).isZero();
+    assertThat(dir.resolve("r1.json")).exists(); // kept for the operator
+  }
+
+  @Test
+  void committedOverlaysWhoseDevicesAreGoneAtRecoveryAreRebuilt() {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc123"));
+    o.settled("r1");
+    o.build("r1");
+    kernel.links.clear(); // the host rebooted; the state dir survived
+    SiteOverlay after = alpha();
+    after.recover("r1"::equals, "r1"::equals);
+    assertThat(kernel.links).containsExactly("lgnabc123b0", "lgnabc123x0", "lgnabc123x1");
+    assertThat(after.built("r1")).isTrue();
+    // Some gone: what is left is removed, then all built again.
+    kernel.links.remove("lgnabc123x0");
+    alpha().recover("r1"::equals, "r1"::equals);
+    assertThat(kernel.links).containsExactly("lgnabc123b0", "lgnabc123x0", "lgnabc123x1");
+    // All there: nothing runs.
+    int before = kernel.commands.size();
+    alpha().recover("r1"::equals, "r1"::equals);
+    assertThat(kernel.commands.subList(before, kernel.commands.size())).allMatch(c -> c.contains("show"));
+  }
+
+  @Test
+  void aCommitWhoseExpectedRecordIsGoneFailsAndARetriedPrepareIsNotSwept() {
+    SiteOverlay o = alpha();
+    assertThat(o.record(plan("r1", 4096, "abc123"))).isTrue();
+    assertThat(o.record(plan("r1", 4096, "abc123"))).isFalse(); // a retried prepare, concurrently
+    o.settled("r1"); // the first one gave up
+    o.sweep(id -> false); // the second still takes its hold: its record stays
+    assertThat(o.recorded("r1")).isPresent();
+    o.settled("r1");
+    o.expect("r1");
+    o.remove("r1"); // a racing abort removed it
+    assertThatThrownBy(() -> o.build("r1"))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.INTERNAL))
+        .hasMessageContaining("r1").hasMessageContaining("prepare it again");
+    o.forget("r1");
+    o.build("r1"); // not routed (any more): nothing
     assertThat(kernel.links).isEmpty();
   }
 }

@@ -119,4 +119,22 @@ class SiteOverlayPhasesTest {
     assertThat(st.getDescription()).contains("overlay:");
     assertThat(shares.reservations().state("r1")).isEmpty();
   }
+
+  @Test
+  void aCommitWhoseOverlayRecordVanishedAfterThePrepareFailsInsteadOfBuildingNothing() {
+    SiteOverlay o = overlay();
+    SiteServiceImpl svc = new SiteServiceImpl(shares, o);
+    PrepareRequest req = prepare("r1", 1, "10.10.1.0/24").setOverlay(SiteOverlayTest.alphaEnd(4096, "abc123")).build();
+    assertThat(call(out -> svc.prepare(req, out)).isOk()).isTrue();
+    o.remove("r1"); // what a sweep racing the prepare did
+    Status st = call(out -> svc.commit(CommitRequest.newBuilder().setReservationId("r1").build(), out));
+    assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
+    assertThat(st.getDescription()).contains("r1", "prepare it again");
+    assertThat(call(out -> svc.release(ReleaseRequest.newBuilder().setReservationId("r1").build(), out)).isOk())
+        .isTrue();
+    // A reservation prepared without an overlay still commits with nothing to build.
+    assertThat(call(out -> svc.prepare(prepare("r2", 1, "10.10.2.0/24").build(), out)).isOk()).isTrue();
+    assertThat(call(out -> svc.commit(CommitRequest.newBuilder().setReservationId("r2").build(), out)).isOk()).isTrue();
+    assertThat(kernel.links).isEmpty();
+  }
 }
