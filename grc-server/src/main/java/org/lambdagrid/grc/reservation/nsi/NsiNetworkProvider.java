@@ -132,8 +132,15 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       try {
         reserveAll(reservationId, window, b);
       } catch (RuntimeException e) {
-        undoAll(reservationId);
-        inner.abort(reservationId);
+        try {
+          undoAll(reservationId);
+        } catch (RuntimeException u) {
+          // recorded: undone by the abort the refusal brings, the hold time, or the next start
+          log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name,
+              reservationId, u.getMessage());
+        } finally {
+          inner.abort(reservationId);
+        }
         // The provider's refusal is a lack of resources; a provider that does not answer is a
         // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
         Status.Code code = e instanceof Errors.RequestException r ? r.code()
@@ -201,6 +208,16 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         if (r.committed()) {
           continue;
         }
+        if (restored.contains(reservationId)) { // the commit re-sent after a restart
+          commitRestored(r);
+          NsiRecord now = find(reservationId, r.pair());
+          if (now == null || !now.committed()) {
+            throw new Errors.RequestException(Status.Code.UNAVAILABLE, name + ": site pair "
+                + r.pair() + " of reservation " + reservationId + ": the NSI connection "
+                + r.connectionId() + " could not be committed yet");
+          }
+          continue;
+        }
         if (r.state() != NsiRecord.State.HELD || timedOut.contains(r.connectionId())) {
           throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": site pair "
               + r.pair() + " of reservation " + reservationId + ": the NSI connection "
@@ -210,8 +227,11 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         try {
           nsi.commit(r.connectionId());
         } catch (NsiException e) {
-          throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": site pair "
-              + r.pair() + ": " + e.getMessage());
+          // committed already (e.g. the GRC stopped before recording it): the provider says so
+          if (!committedAtProvider(r.connectionId())) {
+            throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name
+                + ": site pair " + r.pair() + ": " + e.getMessage());
+          }
         }
         store.put(r.with(r.connectionId(), NsiRecord.State.COMMITTED));
       }
@@ -233,16 +253,22 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         }
       }
       aborted.add(reservationId);
-      undoAll(reservationId);
-      inner.abort(reservationId).join();
+      try {
+        undoAll(reservationId);
+      } finally {
+        inner.abort(reservationId).join(); // its hold is freed even when the provider is not
+      }
     }, worker);
   }
 
   @Override
   public CompletableFuture<Void> release(String reservationId) {
     return CompletableFuture.runAsync(() -> {
-      undoAll(reservationId);
-      inner.release(reservationId).join();
+      try {
+        undoAll(reservationId);
+      } finally {
+        inner.release(reservationId).join();
+      }
     }, worker);
   }
 
@@ -276,7 +302,10 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       return worker.submit(() -> {
         List<String> done = new ArrayList<>();
         for (NsiRecord r : store.all()) {
-          if (restored.contains(r.reservationId()) && r.committed()) {
+          if (restored.contains(r.reservationId())) {
+            if (!r.committed()) {
+              commitRestored(r);
+            }
             continue;
           }
           try {
@@ -298,6 +327,56 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   }
 
   // --- on the worker thread ---
+
+  /**
+   * A connection of a reservation the GRC restored as committed that was not recorded as
+   * committed (the GRC records its outcome before every participant acknowledged the commit):
+   * never terminated here. The provider is asked: committed there -> recorded so; still held ->
+   * reserveCommit. When the provider cannot be reached it stays recorded as it was, for the
+   * commit the GRC re-sends after a restart.
+   */
+  private void commitRestored(NsiRecord r) {
+    try {
+      NsiConnection c = connection(r);
+      if (c == null || c.terminated()) {
+        log.warn("{}: NSI connection {} of committed reservation {} (pair {}) is gone at the"
+            + " provider", name, r.connectionId(), r.reservationId(), r.pair());
+        return;
+      }
+      if ("ReserveHeld".equals(c.reservationState())) {
+        nsi.commit(c.connectionId());
+      } else if (!"ReserveStart".equals(c.reservationState())) {
+        log.warn("{}: NSI connection {} of committed reservation {} is {}: left for the re-sent"
+            + " commit", name, c.connectionId(), r.reservationId(), c.reservationState());
+        store.put(r.with(c.connectionId(), r.state()));
+        return;
+      }
+      store.put(r.with(c.connectionId(), NsiRecord.State.COMMITTED));
+      scheduleProvision(r.reservationId(), r.startMillis());
+    } catch (RuntimeException e) {
+      log.warn("{}: cannot commit NSI connection {} of committed reservation {} (pair {}): {}",
+          name, r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+    }
+  }
+
+  /** The provider's view of the record's connection (by id, else by global id); null if none. */
+  private NsiConnection connection(NsiRecord r) {
+    List<NsiConnection> cs = r.connectionId() != null
+        ? nsi.query(List.of(r.connectionId()), List.of())
+        : nsi.query(List.of(), List.of(r.globalReservationId()));
+    return cs.stream().filter(c -> !c.terminated()).findFirst()
+        .orElse(cs.isEmpty() ? null : cs.get(0));
+  }
+
+  private boolean committedAtProvider(String connectionId) {
+    try {
+      List<NsiConnection> cs = nsi.query(List.of(connectionId), List.of());
+      return !cs.isEmpty() && !cs.get(0).terminated()
+          && "ReserveStart".equals(cs.get(0).reservationState());
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
 
   private void expire(String reservationId) {
     List<NsiRecord> recs = store.of(reservationId);

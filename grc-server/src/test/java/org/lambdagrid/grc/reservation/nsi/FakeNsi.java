@@ -49,6 +49,8 @@ final class FakeNsi implements NsiProvider {
   Runnable beforeConfirm = () -> {};
   /** Runs when a reserve arrives, before anything (sees the GRC's record). */
   Runnable onReserve = () -> {};
+  /** Every request after this is set fails as if the provider could not be reached. */
+  volatile boolean unreachable;
   private int next = 1;
 
   @Override
@@ -83,6 +85,10 @@ final class FakeNsi implements NsiProvider {
 
   private Conn get(String op, String id) {
     calls.add(op + " " + id);
+    if (unreachable) {
+      throw new NsiException("NSI provider " + NSA + ": " + op + " of connection " + id
+          + " failed: unreachable");
+    }
     Conn c = conns.get(id);
     if (c == null) {
       throw new NsiException("NSI provider " + NSA + " refused " + op + ": no connection " + id);
@@ -127,6 +133,9 @@ final class FakeNsi implements NsiProvider {
   @Override
   public synchronized List<NsiConnection> query(List<String> ids, List<String> gris) {
     calls.add("query " + ids + " " + gris);
+    if (unreachable) {
+      throw new NsiException("NSI provider " + NSA + ": querySummarySync failed: unreachable");
+    }
     List<NsiConnection> out = new ArrayList<>();
     for (Conn c : conns.values()) {
       if (ids.contains(c.id) || gris.contains(c.gri)) {

@@ -247,4 +247,75 @@ class NsiNetworkProviderTest {
     assertThat(store.all()).extracting(NsiRecord::reservationId).containsExactly("kept");
     assertThat(nsi.calls).contains("query [] [" + NsiNetworkProvider.gri("lost", lost) + "]");
   }
+
+  @Test
+  void aRestoredReservationsHeldConnectionsAreCommittedNotTerminated() {
+    NsiNetworkProvider before = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    // the GRC recorded the reservation committed; one connection's commit never reached the
+    // provider, the other's was confirmed but the GRC stopped before recording it
+    before.prepare("live", w, ask(1_000_000L, "alpha-bravo", "alpha-charlie")).join();
+    nsi.commit("FAKE-2");
+    before.close();
+
+    NsiNetworkProvider after = provider(Duration.ofMinutes(2));
+    after.restore("live", w, ask(1_000_000L, "alpha-bravo", "alpha-charlie"));
+    assertThat(after.recover()).isEmpty();
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created",
+        "FAKE-2 ReserveStart/Released/Created");
+    assertThat(nsi.calls).doesNotContain("terminate FAKE-1", "terminate FAKE-2", "abort FAKE-1");
+    assertThat(store.of("live")).extracting(NsiRecord::state)
+        .containsOnly(NsiRecord.State.COMMITTED);
+    // the commit the GRC re-sends after its restart succeeds
+    after.commit("live").join();
+    assertThat(inner.calls).endsWith("commit live");
+  }
+
+  @Test
+  void theRecommitOfARestoredReservationCommitsWhatTheProviderStillHolds() {
+    NsiNetworkProvider before = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    before.prepare("live", w, ask(1_000_000L, "alpha-bravo")).join();
+    before.close();
+    NsiNetworkProvider after = provider(Duration.ofMinutes(2));
+    after.restore("live", w, ask(1_000_000L, "alpha-bravo"));
+    after.commit("live").join(); // the re-sent commit may come before recover
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
+    assertThat(store.of("live")).extracting(NsiRecord::state)
+        .containsExactly(NsiRecord.State.COMMITTED);
+    assertThat(after.recover()).isEmpty();
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
+  }
+
+  /** A provider that cannot be reached for anything but reserve (after it answered). */
+  private void unreachableAfterReserve() {
+    nsi.unreachable = true;
+  }
+
+  @Test
+  void theInnerHoldIsFreedEvenWhenTheProviderCannotBeReachedForTheUndo() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    assertThat(p.prepare("a", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    assertThat(p.prepare("b", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("b").join();
+    unreachableAfterReserve();
+    assertThatThrownBy(() -> p.abort("a").join()).hasMessageContaining("unreachable");
+    assertThat(inner.calls).contains("abort a");
+    assertThatThrownBy(() -> p.release("b").join()).hasMessageContaining("unreachable");
+    assertThat(inner.calls).contains("release b");
+  }
+
+  @Test
+  void aFailedPrepareWhoseUndoFailsIsStillARefusalAndFreesTheInnerHold() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.silent = true;
+    nsi.beforeConfirm = () -> nsi.unreachable = true;
+    Vote v = p.prepare("c", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.reason()).contains("no confirmation");
+    assertThat(inner.calls).containsExactly("prepare c", "abort c");
+    assertThat(store.of("c")).hasSize(1); // kept for the later undo
+  }
 }
