@@ -111,9 +111,30 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     return inner.siteBridges(reservationId);
   }
 
-  /** Called by the provider's requester endpoint: the hold of this connection was dropped. */
+  /**
+   * Called by the provider's requester endpoint: the hold of this connection was dropped. Only
+   * connections the GRC holds are remembered (until undone, or twice the hold time).
+   */
   public void reserveTimeout(String connectionId) {
-    timedOut.add(connectionId);
+    if (store.all().stream().anyMatch(r -> connectionId.equals(r.connectionId()))) {
+      timedOut.add(connectionId);
+      forgetLater(() -> timedOut.remove(connectionId));
+    }
+  }
+
+  /** A prepare or commit comes within the hold time: after twice that, nothing is kept. */
+  private void forgetLater(Runnable r) {
+    worker.schedule(r, holdTime.multipliedBy(2).toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private void markAborted(String reservationId) {
+    aborted.add(reservationId);
+    forgetLater(() -> aborted.remove(reservationId));
+  }
+
+  /** How many aborted reservations and timed-out connections are remembered (tests). */
+  int remembered() {
+    return aborted.size() + timedOut.size();
   }
 
   @Override
@@ -252,7 +273,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
               + " (release it)");
         }
       }
-      aborted.add(reservationId);
+      markAborted(reservationId);
       try {
         undoAll(reservationId);
       } finally {
@@ -383,7 +404,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     if (!recs.isEmpty() && recs.stream().noneMatch(NsiRecord::committed)) {
       log.info("{}: reservation {} was not committed within {}: aborting its NSI connections",
           name, reservationId, holdTime);
-      aborted.add(reservationId);
+      markAborted(reservationId);
       try {
         undoAll(reservationId);
       } catch (RuntimeException e) {
@@ -397,8 +418,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     worker.schedule(() -> provision(reservationId), delay, TimeUnit.MILLISECONDS);
   }
 
-  /** At the window's start: provision every committed connection (once). */
+  /**
+   * At the window's start: provision every committed connection (once); one the provider
+   * refused or did not confirm is tried again until the window ends.
+   */
   void provision(String reservationId) {
+    boolean retry = false;
     for (NsiRecord r : store.of(reservationId)) {
       if (r.state() != NsiRecord.State.COMMITTED) {
         continue;
@@ -407,10 +432,22 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         nsi.provision(r.connectionId());
         store.put(r.with(r.connectionId(), NsiRecord.State.PROVISIONED));
       } catch (NsiException e) {
-        log.warn("{}: site pair {} of reservation {}: {}", name, r.pair(), reservationId,
-            e.getMessage());
+        retry = retry || clock.millis() < r.endMillis();
+        log.warn("{}: site pair {} of reservation {}: {}{}", name, r.pair(), reservationId,
+            e.getMessage(), retry ? " (retried in " + provisionRetry() + ")" : "");
       }
     }
+    if (retry) { // the next tick; the committed ones left are tried again
+      worker.schedule(() -> provision(reservationId), provisionRetry().toMillis(),
+          TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /** A quarter of the hold time, within [100 ms, 30 s]. */
+  private Duration provisionRetry() {
+    Duration d = holdTime.dividedBy(4);
+    return d.compareTo(Duration.ofMillis(100)) < 0 ? Duration.ofMillis(100)
+        : d.compareTo(Duration.ofSeconds(30)) > 0 ? Duration.ofSeconds(30) : d;
   }
 
   /** Undoes every connection of the reservation; throws the first failure after trying all. */
@@ -465,6 +502,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       }
     }
     store.remove(r.reservationId(), r.pair());
+    ids.forEach(timedOut::remove);
   }
 
   private boolean terminated(String id) {

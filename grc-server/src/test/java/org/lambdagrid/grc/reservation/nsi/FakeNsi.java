@@ -49,6 +49,8 @@ final class FakeNsi implements NsiProvider {
   Runnable beforeConfirm = () -> {};
   /** Runs when a reserve arrives, before anything (sees the GRC's record). */
   Runnable onReserve = () -> {};
+  /** This many provisions fail (the provider does not confirm them). */
+  int failProvisions;
   /** Every request after this is set fails as if the provider could not be reached. */
   volatile boolean unreachable;
   private int next = 1;
@@ -117,7 +119,13 @@ final class FakeNsi implements NsiProvider {
 
   @Override
   public synchronized void provision(String id) {
-    get("provision", id).provision = "Provisioned";
+    Conn c = get("provision", id);
+    if (failProvisions > 0) {
+      failProvisions--;
+      throw new NsiException("NSI provider " + NSA + ": provision of connection " + id
+          + ": no confirmation within 1 s");
+    }
+    c.provision = "Provisioned";
   }
 
   @Override

@@ -318,4 +318,32 @@ class NsiNetworkProviderTest {
     assertThat(inner.calls).containsExactly("prepare c", "abort c");
     assertThat(store.of("c")).hasSize(1); // kept for the later undo
   }
+
+  @Test
+  void aFailedProvisionIsRetried() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(400));
+    nsi.failProvisions = 2;
+    assertThat(p.prepare("r9", window(Duration.ZERO, Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("r9").join();
+    await().atMost(Duration.ofSeconds(5)).until(() -> store.of("r9").get(0).state()
+        == NsiRecord.State.PROVISIONED);
+    assertThat(nsi.calls.stream().filter(c -> c.equals("provision FAKE-1")).count()).isEqualTo(3);
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Provisioned/Created");
+  }
+
+  @Test
+  void abortedReservationsAndTimedOutConnectionsAreForgotten() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(200));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    p.reserveTimeout("FAKE-42"); // not the GRC's: not remembered
+    assertThat(p.remembered()).isZero();
+    assertThat(p.prepare("a", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.reserveTimeout("FAKE-1");
+    assertThat(p.remembered()).isEqualTo(1);
+    assertThatThrownBy(() -> p.commit("a").join()).hasMessageContaining("timed out");
+    p.abort("a").join();
+    assertThat(p.remembered()).as("the undone connection is dropped; the abort kept").isEqualTo(1);
+    await().atMost(Duration.ofSeconds(5)).until(() -> p.remembered() == 0);
+  }
 }
