@@ -67,6 +67,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   private final Map<String, String> stps;
   private final Clock clock;
   private final Duration holdTime;
+  private final Duration prepareDeadline;
   private final ScheduledExecutorService worker;
   private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -78,7 +79,19 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    */
   public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
       NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime) {
+    this(name, inner, nsi, store, stps, clock, holdTime, holdTime);
+  }
+
+  /**
+   * @param prepareDeadline how long after it was asked a prepare may still send a reserve (the
+   *     two-phase commit's own timeout: a vote after it is not counted); the pairs not reserved
+   *     by then make it vote no
+   */
+  public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
+      NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime,
+      Duration prepareDeadline) {
     this.name = name;
+    this.prepareDeadline = prepareDeadline;
     this.inner = inner;
     this.nsi = nsi;
     this.store = store;
@@ -142,6 +155,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     if (!(ask instanceof Ask.Bandwidth b)) {
       return inner.prepare(reservationId, window, ask);
     }
+    Instant deadline = clock.instant().plus(prepareDeadline);
     return inner.prepare(reservationId, window, ask).thenApplyAsync(vote -> {
       if (!vote.isPrepared()) {
         return vote;
@@ -151,17 +165,20 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
             + reservationId + " was aborted");
       }
       try {
-        reserveAll(reservationId, window, b);
+        reserveAll(reservationId, window, b, deadline);
       } catch (RuntimeException e) {
-        try {
-          undoAll(reservationId);
-        } catch (RuntimeException u) {
-          // recorded: undone by the abort the refusal brings, the hold time, or the next start
-          log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name,
-              reservationId, u.getMessage());
-        } finally {
-          inner.abort(reservationId);
-        }
+        // the vote goes back now; what was reserved is undone next on this thread
+        worker.execute(() -> {
+          try {
+            undoAll(reservationId);
+          } catch (RuntimeException u) {
+            // recorded: undone by the abort the refusal brings, the hold time, or the next start
+            log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name,
+                reservationId, u.getMessage());
+          } finally {
+            inner.abort(reservationId);
+          }
+        });
         // The provider's refusal is a lack of resources; a provider that does not answer is a
         // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
         Status.Code code = e instanceof Errors.RequestException r ? r.code()
@@ -174,9 +191,15 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     }, worker);
   }
 
-  private void reserveAll(String reservationId, Window window, Ask.Bandwidth b) {
+  private void reserveAll(String reservationId, Window window, Ask.Bandwidth b,
+      Instant deadline) {
     for (Map.Entry<SitePair, Long> e : b.bps().entrySet()) {
       SitePair p = e.getKey();
+      if (clock.instant().isAfter(deadline)) {
+        throw new NsiException("site pair " + p + ": not reserved within the prepare's "
+            + prepareDeadline + " (NSI provider " + nsi.providerNsa() + " answers slowly, or"
+            + " other requests were ahead)");
+      }
       NsiRecord known = find(reservationId, p);
       if (known != null && known.state() != NsiRecord.State.RESERVING) {
         continue; // a repeated prepare: already held

@@ -47,6 +47,8 @@ final class FakeNsi implements NsiProvider {
   boolean silent;
   /** Runs after the id is handed out and before the confirmation (sees the GRC's record). */
   Runnable beforeConfirm = () -> {};
+  /** Runs when a terminate arrives (e.g. to keep the GRC waiting). */
+  volatile Runnable onTerminate = () -> {};
   /** Runs when a reserve arrives, before anything (sees the GRC's record). */
   Runnable onReserve = () -> {};
   /** This many provisions fail (the provider does not confirm them). */
@@ -134,7 +136,12 @@ final class FakeNsi implements NsiProvider {
   }
 
   @Override
-  public synchronized void terminate(String id) {
+  public void terminate(String id) {
+    onTerminate.run();
+    terminate0(id);
+  }
+
+  private synchronized void terminate0(String id) {
     get("terminate", id).lifecycle = "Terminated";
   }
 

@@ -156,6 +156,7 @@ class NsiNetworkProviderTest {
     assertThat(v.reason()).isEqualTo("network:nsi: site pair alpha-charlie: NSI provider "
         + FakeNsi.NSA + " refused reserve: STP unavailable [00704]");
     // the pair already held is aborted and terminated; nothing recorded, the inner hold dropped
+    await().atMost(Duration.ofSeconds(5)).until(() -> inner.calls.contains("abort r3"));
     assertThat(nsi.live()).isEmpty();
     assertThat(nsi.calls).contains("abort FAKE-1", "terminate FAKE-1");
     assertThat(store.all()).isEmpty();
@@ -171,7 +172,7 @@ class NsiNetworkProviderTest {
     assertThat(v.code()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
     assertThat(v.reason()).contains("site pair alpha-bravo", FakeNsi.NSA,
         "Port cannot provide 5000 Mbps [00705]");
-    assertThat(store.all()).isEmpty();
+    await().atMost(Duration.ofSeconds(5)).until(() -> store.all().isEmpty());
   }
 
   @Test
@@ -196,7 +197,7 @@ class NsiNetworkProviderTest {
     assertThat(v.isPrepared()).isFalse();
     assertThat(v.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
     assertThat(v.reason()).contains("site pair alpha-bravo", "no confirmation within 1 s");
-    assertThat(nsi.live()).isEmpty();
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty());
     assertThat(store.all()).isEmpty();
   }
 
@@ -315,6 +316,7 @@ class NsiNetworkProviderTest {
         ask(1_000_000L, "alpha-bravo")).join();
     assertThat(v.isPrepared()).isFalse();
     assertThat(v.reason()).contains("no confirmation");
+    await().atMost(Duration.ofSeconds(5)).until(() -> inner.calls.contains("abort c"));
     assertThat(inner.calls).containsExactly("prepare c", "abort c");
     assertThat(store.of("c")).hasSize(1); // kept for the later undo
   }
@@ -345,5 +347,54 @@ class NsiNetworkProviderTest {
     p.abort("a").join();
     assertThat(p.remembered()).as("the undone connection is dropped; the abort kept").isEqualTo(1);
     await().atMost(Duration.ofSeconds(5)).until(() -> p.remembered() == 0);
+  }
+
+  @Test
+  void aPrepareSendsNoReservePastItsDeadline() {
+    NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, nsi, store, STPS,
+        Clock.systemUTC(), Duration.ofMinutes(2), Duration.ofMillis(300));
+    providers.add(p);
+    nsi.onReserve = () -> sleep(500); // a slow provider
+    Vote v = p.prepare("slow", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo", "alpha-charlie")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.reason()).isEqualTo("network:nsi: site pair alpha-charlie: not reserved within"
+        + " the prepare's PT0.3S (NSI provider " + FakeNsi.NSA + " answers slowly, or other"
+        + " requests were ahead)");
+    assertThat(nsi.calls.stream().filter(c -> c.startsWith("reserve"))).hasSize(1);
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty()
+        && store.all().isEmpty());
+  }
+
+  @Test
+  void theVoteDoesNotWaitForTheUndo() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.refuseDest = "charlie";
+    java.util.concurrent.CountDownLatch terminate = new java.util.concurrent.CountDownLatch(1);
+    nsi.onTerminate = () -> {
+      try {
+        terminate.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    };
+    try {
+      Vote v = p.prepare("r10", window(Duration.ofHours(1), Duration.ofHours(1)),
+          ask(1_000_000L, "alpha-bravo", "alpha-charlie"))
+          .get(3, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(v.isPrepared()).isFalse();
+    } finally {
+      terminate.countDown();
+    }
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty()
+        && inner.calls.contains("abort r10"));
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 }
