@@ -50,10 +50,12 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Every record is written ({@link NsiStore}) before the request it lets the GRC undo, so a GRC
- * killed at any step finds it at {@link #recover}: committed connections of live reservations
- * are kept (and provisioned when due), everything else is aborted and terminated. NSI calls block
- * (each waits for the provider's confirmation) and run one at a time on this provider's own
- * thread, never the caller's. Thread-safe.
+ * killed at any step finds it at {@link #recover}: the connections of live (committed)
+ * reservations are kept (held ones committed, all provisioned when due), everything else is
+ * aborted and terminated. NSI calls block (each waits for the provider's confirmation) and run
+ * one at a time on this provider's own thread, never the caller's; a prepare sends no reserve
+ * past its deadline and a refused one's undo runs after its vote. The inner provider is aborted
+ * or released even when the NSI provider cannot be reached. Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
