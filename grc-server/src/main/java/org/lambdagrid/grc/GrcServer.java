@@ -126,7 +126,8 @@ public final class GrcServer implements AutoCloseable {
     this.scheduler = Executors.newSingleThreadScheduledExecutor(threads("grc-timer"));
     this.workers = Executors.newCachedThreadPool(threads("grc-worker"));
     this.coAllocator = new CoAllocator(config.topology().build());
-    this.network = network(config.network(), coAllocator, clock, registry, state);
+    this.network = network(config.network(), coAllocator, clock, registry, state,
+        config.settings().rpcTimeout());
     this.clients = new SiteClients(registry, siteClients);
     CoordinatorSettings s = config.settings();
     JobStore store = state == null ? new InMemoryJobStore()
@@ -175,9 +176,9 @@ public final class GrcServer implements AutoCloseable {
    * every segment a previous GRC left behind that no recorded reservation still holds.
    */
   private static NetworkResourceManager network(GrcConfig.NetworkConfig n, CoAllocator a,
-      Clock clock, SiteRegistry registry, GrcState state) {
+      Clock clock, SiteRegistry registry, GrcState state, java.time.Duration twoPhaseTimeout) {
     if (n.provider().equals(GrcConfig.NetworkConfig.NSI)) {
-      return nsiNetwork(n, a, clock, registry, state);
+      return nsiNetwork(n, a, clock, registry, state, twoPhaseTimeout);
     }
     return dataPlane(n, n.provider(), a, clock, registry);
   }
@@ -188,7 +189,7 @@ public final class GrcServer implements AutoCloseable {
    * (in memory without one).
    */
   private static NetworkResourceManager nsiNetwork(GrcConfig.NetworkConfig n, CoAllocator a,
-      Clock clock, SiteRegistry registry, GrcState state) {
+      Clock clock, SiteRegistry registry, GrcState state, java.time.Duration twoPhaseTimeout) {
     GrcConfig.NsiConfig c = n.nsi();
     NetworkResourceManager inner = dataPlane(n, c.dataPlane(), a, clock, registry);
     java.util.concurrent.atomic.AtomicReference<NsiNetworkProvider> self =
@@ -226,7 +227,7 @@ public final class GrcServer implements AutoCloseable {
     }
     NsiStore store = state == null ? NsiStore.inMemory() : new JdbcNsiStore(state.database());
     NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, requester, store,
-        c.stps(), clock, n.holdTimeDuration());
+        c.stps(), clock, n.holdTimeDuration(), twoPhaseTimeout);
     self.set(p);
     p.onClose(requester::close);
     return p;

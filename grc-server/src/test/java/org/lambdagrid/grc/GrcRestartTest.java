@@ -388,4 +388,80 @@ class GrcRestartTest {
     assertThat(second.allocator().leasesOf("r-0000abcd")).isEmpty();
     assertThat(a.reservationStates()).containsEntry("r-0000abcd", "RELEASED");
   }
+
+  /**
+   * The GRC records a reservation committed before every participant acknowledged the commit:
+   * after a restart the commit is re-sent to the network as well as to the CRMs (an NSI
+   * connection may still be held at the provider).
+   */
+  @Test
+  void theCommitReSentAfterARestartReachesTheNetworkToo() throws Exception {
+    TestGrc first = firstLife();
+    first.fakes.add("a");
+    first.fakes.add("b");
+    Reservation kept = first.reservations.reserve(reservation().build());
+    crash(first);
+
+    TestGrc second = new TestGrc(Clock.systemUTC(), Duration.ofMillis(500),
+        Duration.ofSeconds(2), TestGrc.SETTINGS, GrcState.open(config()));
+    closeMe.add(second::close);
+    closeMe.add(second.state::close);
+    second.registry.register("a", FakeSites.endpoint("a"), 4, List.of("10.10.0.0/24"), 1);
+    second.registry.register("b", FakeSites.endpoint("b"), 4, List.of("10.10.0.0/24"), 1);
+    List<String> networkCalls = new java.util.concurrent.CopyOnWriteArrayList<>();
+    org.lambdagrid.grc.reservation.NetworkResourceManager inner = second.network;
+    org.lambdagrid.grc.reservation.NetworkResourceManager logged =
+        new org.lambdagrid.grc.reservation.NetworkResourceManager() {
+          @Override
+          public String name() {
+            return inner.name();
+          }
+
+          @Override
+          public java.util.OptionalLong maxBandwidth(String x, String y) {
+            return inner.maxBandwidth(x, y);
+          }
+
+          @Override
+          public void restore(String id, org.lambdagrid.common.reservation.Window w,
+              org.lambdagrid.common.reservation.Ask.Bandwidth ask) {
+            networkCalls.add("restore " + id);
+            inner.restore(id, w, ask);
+          }
+
+          @Override
+          public java.util.concurrent.CompletableFuture<org.lambdagrid.common.reservation.Vote>
+              prepare(String id, org.lambdagrid.common.reservation.Window w,
+              org.lambdagrid.common.reservation.Ask ask) {
+            return inner.prepare(id, w, ask);
+          }
+
+          @Override
+          public java.util.concurrent.CompletableFuture<Void> commit(String id) {
+            networkCalls.add("commit " + id);
+            return inner.commit(id);
+          }
+
+          @Override
+          public java.util.concurrent.CompletableFuture<Void> abort(String id) {
+            return inner.abort(id);
+          }
+
+          @Override
+          public java.util.concurrent.CompletableFuture<Void> release(String id) {
+            return inner.release(id);
+          }
+        };
+    var service = new org.lambdagrid.grc.reservation.ReservationService(second.registry,
+        second.addresses, second.coAllocator, logged, second.clients,
+        new org.lambdagrid.grc.reservation.JdbcReservationStore(second.state.database()),
+        Clock.systemUTC(), second.timers, second.workers,
+        new org.lambdagrid.grc.reservation.ReservationService.Settings(Duration.ofMillis(500),
+            Duration.ofSeconds(2), TestGrc.SETTINGS.defaultDuration()));
+    assertThat(service.recover()).contains(kept.getId());
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(networkCalls)
+        .containsExactly("restore " + kept.getId(), "commit " + kept.getId()));
+    assertThat(service.get(kept.getId()).getState())
+        .isEqualTo(ReservationState.RESERVATION_RESERVED);
+  }
 }

@@ -10,6 +10,7 @@ import java.util.GregorianCalendar;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TimeZone;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -58,6 +59,8 @@ import org.ogf.schemas.nsi._2013._12.services.types.DirectionalityType;
  * the reply timeout. Thread-safe; {@link #close} stops the endpoint.
  */
 public final class NsiRequester implements NsiProvider, AutoCloseable {
+  private static final org.slf4j.Logger log =
+      org.slf4j.LoggerFactory.getLogger(NsiRequester.class);
   /** The service type of an Ethernet VLAN transfer service, as NSI networks advertise it. */
   public static final String EVTS = "http://services.ogf.org/nsi/2013/12/descriptions/EVTS.A-GOLE";
   private static final String PROTOCOL = "application/vnd.ogf.nsi.cs.v2.provider+soap";
@@ -84,14 +87,12 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
   public record Circuit(String sourceStp, String destStp, long capacityMbps, Instant start,
       Instant end, String globalReservationId, String description) {}
 
-  private record Reply(String connectionId, String failure) {}
-
   private final Config config;
   private final NsiEvents events;
   private final Bus bus;
   private final Server server;
   private final ConnectionProviderPort provider;
-  private final Map<String, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
+  private final Replies pending = new Replies();
 
   private NsiRequester(Config config, NsiEvents events) {
     this.config = config;
@@ -154,7 +155,8 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     criteria.getAny().add(
         new org.ogf.schemas.nsi._2013._12.services.point2point.ObjectFactory().createP2Ps(p2p));
     String correlation = correlationId();
-    CompletableFuture<Reply> reply = expect(correlation);
+    CompletableFuture<Replies.Reply> reply = pending.expect(correlation,
+        Set.of("reserveConfirmed", "reserveFailed"), null);
     Holder<String> id = new Holder<>();
     try {
       provider.reserve(id, c.globalReservationId(), c.description(), criteria,
@@ -171,41 +173,47 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
       throw new NsiException("NSI provider " + config.providerNsa() + ": " + what
           + ": the acknowledgment carries no connectionId");
     }
+    pending.knownAs(correlation, id.value);
     if (onId != null) {
       onId.accept(id.value);
     }
-    await(what + " (connection " + id.value + ")", correlation, reply);
+    Replies.Reply r = await(what + " (connection " + id.value + ")", correlation, reply);
+    if (r.connectionId() != null && !r.connectionId().equals(id.value)) {
+      // came before the acknowledgment, for another connection
+      throw new NsiException("NSI provider " + config.providerNsa() + ": " + what
+          + ": the confirmation names connection " + r.connectionId() + ", not " + id.value);
+    }
     return id.value;
   }
 
   /** reserveCommit: the held reservation becomes ReserveStart (kept until terminated). */
   @Override
   public void commit(String connectionId) {
-    simple("reserveCommit", connectionId, (p, h) -> p.reserveCommit(connectionId, h));
+    simple("reserveCommit", Set.of("reserveCommitConfirmed", "reserveCommitFailed"), connectionId, (p, h) -> p.reserveCommit(connectionId, h));
   }
 
   /** reserveAbort: the held reservation is dropped. */
   @Override
   public void abort(String connectionId) {
-    simple("reserveAbort", connectionId, (p, h) -> p.reserveAbort(connectionId, h));
+    simple("reserveAbort", Set.of("reserveAbortConfirmed"), connectionId, (p, h) -> p.reserveAbort(connectionId, h));
   }
 
   /** provision: the data plane is to be up during the schedule. */
   @Override
   public void provision(String connectionId) {
-    simple("provision", connectionId, (p, h) -> p.provision(connectionId, h));
+    simple("provision", Set.of("provisionConfirmed"), connectionId, (p, h) -> p.provision(connectionId, h));
   }
 
   /** release: the data plane goes down (the reservation stays). */
   @Override
   public void release(String connectionId) {
-    simple("release", connectionId, (p, h) -> p.release(connectionId, h));
+    simple("release", Set.of("releaseConfirmed"), connectionId, (p, h) -> p.release(connectionId, h));
   }
 
   /** terminate: the connection ends; its resources return to the provider. */
   @Override
   public void terminate(String connectionId) {
-    simple("terminate", connectionId, (p, h) -> p.terminate(connectionId, h));
+    simple("terminate", Set.of("terminateConfirmed"), connectionId, (p, h) -> p.terminate(connectionId, h));
   }
 
   /**
@@ -240,9 +248,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
 
   @Override
   public void close() {
-    for (CompletableFuture<Reply> f : pending.values()) {
-      f.completeExceptionally(new NsiException("NSI requester closed"));
-    }
+    pending.failAll(new NsiException("NSI requester closed"));
     server.destroy();
     bus.shutdown(true);
   }
@@ -253,10 +259,11 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     void send(ConnectionProviderPort p, Holder<CommonHeaderType> header) throws ServiceException;
   }
 
-  private void simple(String op, String connectionId, Call call) {
+  /** Sends {@code op} and waits for one of {@code callbacks} for the same connection. */
+  private void simple(String op, Set<String> callbacks, String connectionId, Call call) {
     String what = op + " of connection " + connectionId;
     String correlation = correlationId();
-    CompletableFuture<Reply> reply = expect(correlation);
+    CompletableFuture<Replies.Reply> reply = pending.expect(correlation, callbacks, connectionId);
     try {
       call.send(provider, header(correlation));
     } catch (ServiceException e) {
@@ -269,14 +276,9 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     await(what, correlation, reply);
   }
 
-  private CompletableFuture<Reply> expect(String correlation) {
-    CompletableFuture<Reply> f = new CompletableFuture<>();
-    pending.put(correlation, f);
-    return f;
-  }
-
-  private void await(String what, String correlation, CompletableFuture<Reply> reply) {
-    Reply r;
+  private Replies.Reply await(String what, String correlation,
+      CompletableFuture<Replies.Reply> reply) {
+    Replies.Reply r;
     try {
       r = reply.get(config.replyTimeout().toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
@@ -296,6 +298,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
       throw new NsiException("NSI provider " + config.providerNsa() + " refused " + what + ": "
           + r.failure(), true, null);
     }
+    return r;
   }
 
   private NsiException refused(String what, ServiceExceptionType fault, String fallback) {
@@ -395,8 +398,10 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     JaxWsServerFactoryBean f = new JaxWsServerFactoryBean();
     f.setBus(bus);
     f.setServiceClass(ConnectionRequesterPort.class);
-    f.setServiceBean(new RequesterEndpoint(this::complete, events));
+    f.setServiceBean(new RequesterEndpoint(this::complete, events, config.providerNsa(),
+        config.requesterNsa()));
     f.setProperties(jaxbProperties());
+    f.getInInterceptors().add(new ProviderIdentity(config.providerUrl().getHost()));
     f.setAddress(at.toString());
     try {
       return f.create();
@@ -406,11 +411,15 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     }
   }
 
-  /** A confirmation or failure for the request with this correlation id (unknown ones are dropped). */
-  private void complete(String correlation, String connectionId, String failure) {
-    CompletableFuture<Reply> f = correlation == null ? null : pending.get(correlation);
-    if (f != null) {
-      f.complete(new Reply(connectionId, failure));
+  /**
+   * A confirmation or failure for the request with this correlation id; one that request
+   * cannot get (another callback type or connection, an unknown correlation) is dropped.
+   */
+  private void complete(String correlation, String callback, String connectionId,
+      String failure) {
+    if (!pending.complete(correlation, new Replies.Reply(callback, connectionId, failure))) {
+      log.warn("NSI provider {}: dropped a {} callback for connection {} (correlation {}):"
+          + " no request waits for it", config.providerNsa(), callback, connectionId, correlation);
     }
   }
 }

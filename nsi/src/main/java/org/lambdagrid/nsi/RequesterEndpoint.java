@@ -20,84 +20,112 @@ import org.ogf.schemas.nsi._2013._12.framework.types.TypeValuePairListType;
 
 /**
  * The requester endpoint the provider calls back on: confirmations and failures go to the
- * waiting request by the header's correlation id; unsolicited notifications to {@link NsiEvents}.
- * Every callback is acknowledged (the NSI header is echoed).
+ * waiting request by the header's correlation id (with the callback's name and connection id,
+ * which the request checks); unsolicited notifications to {@link NsiEvents}. A callback whose
+ * header does not name the configured provider NSA as providerNSA and this requester as
+ * requesterNSA is dropped (logged). Every callback is acknowledged (the NSI header is echoed).
  */
 @WebService(serviceName = "ConnectionServiceRequester", portName = "ConnectionServiceRequesterPort",
     targetNamespace = "http://schemas.ogf.org/nsi/2013/12/connection/requester",
     endpointInterface = "org.ogf.schemas.nsi._2013._12.connection.requester.ConnectionRequesterPort")
 final class RequesterEndpoint implements ConnectionRequesterPort {
   interface Sink {
-    void complete(String correlationId, String connectionId, String failure);
+    void complete(String correlationId, String callback, String connectionId, String failure);
   }
+
+  private static final org.slf4j.Logger log =
+      org.slf4j.LoggerFactory.getLogger(RequesterEndpoint.class);
 
   private final Sink sink;
   private final NsiEvents events;
+  private final String providerNsa;
+  private final String requesterNsa;
 
-  RequesterEndpoint(Sink sink, NsiEvents events) {
+  RequesterEndpoint(Sink sink, NsiEvents events, String providerNsa, String requesterNsa) {
     this.sink = sink;
     this.events = events;
+    this.providerNsa = providerNsa;
+    this.requesterNsa = requesterNsa;
   }
 
   private static String correlation(Holder<CommonHeaderType> h) {
     return h == null || h.value == null ? null : h.value.getCorrelationId();
   }
 
-  private void ok(Holder<CommonHeaderType> h, String connectionId) {
-    sink.complete(correlation(h), connectionId, null);
+  /** Whether the header names our provider and us; logs what it drops. */
+  boolean fromOurProvider(String callback, String connectionId, Holder<CommonHeaderType> h) {
+    String from = h == null || h.value == null ? null : h.value.getProviderNSA();
+    String to = h == null || h.value == null ? null : h.value.getRequesterNSA();
+    if (providerNsa.equals(from) && requesterNsa.equals(to)) {
+      return true;
+    }
+    log.warn("dropped a {} callback for connection {}: its header names providerNSA '{}' and"
+        + " requesterNSA '{}', not the configured {} and {}", callback, connectionId, from, to,
+        providerNsa, requesterNsa);
+    return false;
   }
 
-  private void failed(Holder<CommonHeaderType> h, String connectionId, ServiceExceptionType e) {
-    sink.complete(correlation(h), connectionId, NsiRequester.reason(e, "failed without a reason"));
+  private void ok(String callback, Holder<CommonHeaderType> h, String connectionId) {
+    if (fromOurProvider(callback, connectionId, h)) {
+      sink.complete(correlation(h), callback, connectionId, null);
+    }
+  }
+
+  private void failed(String callback, Holder<CommonHeaderType> h, String connectionId,
+      ServiceExceptionType e) {
+    if (fromOurProvider(callback, connectionId, h)) {
+      sink.complete(correlation(h), callback, connectionId,
+          NsiRequester.reason(e, "failed without a reason"));
+    }
   }
 
   @Override
   public void reserveConfirmed(String connectionId, String globalReservationId,
       String description, ReservationConfirmCriteriaType criteria,
       Holder<CommonHeaderType> header) {
-    ok(header, connectionId);
+    ok("reserveConfirmed", header, connectionId);
   }
 
   @Override
   public void reserveFailed(String connectionId, ConnectionStatesType connectionStates,
       ServiceExceptionType serviceException, Holder<CommonHeaderType> header) {
-    failed(header, connectionId, serviceException);
+    failed("reserveFailed", header, connectionId, serviceException);
   }
 
   @Override
   public void reserveCommitConfirmed(String connectionId, Holder<CommonHeaderType> header) {
-    ok(header, connectionId);
+    ok("reserveCommitConfirmed", header, connectionId);
   }
 
   @Override
   public void reserveCommitFailed(String connectionId, ConnectionStatesType connectionStates,
       ServiceExceptionType serviceException, Holder<CommonHeaderType> header) {
-    failed(header, connectionId, serviceException);
+    failed("reserveCommitFailed", header, connectionId, serviceException);
   }
 
   @Override
   public void reserveAbortConfirmed(String connectionId, Holder<CommonHeaderType> header) {
-    ok(header, connectionId);
+    ok("reserveAbortConfirmed", header, connectionId);
   }
 
   @Override
   public void provisionConfirmed(String connectionId, Holder<CommonHeaderType> header) {
-    ok(header, connectionId);
+    ok("provisionConfirmed", header, connectionId);
   }
 
   @Override
   public void releaseConfirmed(String connectionId, Holder<CommonHeaderType> header) {
-    ok(header, connectionId);
+    ok("releaseConfirmed", header, connectionId);
   }
 
   @Override
   public void terminateConfirmed(String connectionId, Holder<CommonHeaderType> header) {
-    ok(header, connectionId);
+    ok("terminateConfirmed", header, connectionId);
   }
 
   @Override
   public void error(ServiceExceptionType serviceException, Holder<CommonHeaderType> header) {
-    failed(header, serviceException == null ? null : serviceException.getConnectionId(),
+    failed("error", header, serviceException == null ? null : serviceException.getConnectionId(),
         serviceException);
   }
 
@@ -105,14 +133,19 @@ final class RequesterEndpoint implements ConnectionRequesterPort {
   public void reserveTimeout(String connectionId, long notificationId,
       XMLGregorianCalendar timeStamp, int timeoutValue, String originatingConnectionId,
       String originatingNSA, Holder<CommonHeaderType> header) {
-    events.reserveTimeout(connectionId, timeoutValue);
+    if (fromOurProvider("reserveTimeout", connectionId, header)) {
+      events.reserveTimeout(connectionId, timeoutValue);
+    }
   }
 
   @Override
   public void dataPlaneStateChange(String connectionId, long notificationId,
       XMLGregorianCalendar timeStamp, DataPlaneStatusType dataPlaneStatus,
       Holder<CommonHeaderType> header) {
-    events.dataPlaneStateChange(connectionId, dataPlaneStatus != null && dataPlaneStatus.isActive());
+    if (fromOurProvider("dataPlaneStateChange", connectionId, header)) {
+      events.dataPlaneStateChange(connectionId,
+          dataPlaneStatus != null && dataPlaneStatus.isActive());
+    }
   }
 
   @Override
@@ -120,15 +153,20 @@ final class RequesterEndpoint implements ConnectionRequesterPort {
       EventEnumType event, String originatingConnectionId, String originatingNSA,
       TypeValuePairListType additionalInfo, ServiceExceptionType serviceException,
       Holder<CommonHeaderType> header) {
-    events.errorEvent(connectionId, event == null ? "errorEvent" : event.value(),
-        NsiRequester.reason(serviceException, ""));
+    if (fromOurProvider("errorEvent", connectionId, header)) {
+      events.errorEvent(connectionId, event == null ? "errorEvent" : event.value(),
+          NsiRequester.reason(serviceException, ""));
+    }
   }
 
   @Override
   public void messageDeliveryTimeout(String connectionId, long notificationId,
       XMLGregorianCalendar timeStamp, String correlationId, Holder<CommonHeaderType> header) {
     // A request of ours the provider could not forward in time: fail whoever waits for it.
-    sink.complete(correlationId, connectionId, "message delivery timeout");
+    if (fromOurProvider("messageDeliveryTimeout", connectionId, header)) {
+      sink.complete(correlationId, "messageDeliveryTimeout", connectionId,
+          "message delivery timeout");
+    }
   }
 
   // Queries go through querySummarySync; the asynchronous query answers are only acknowledged.

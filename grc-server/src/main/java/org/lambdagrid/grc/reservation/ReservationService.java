@@ -524,6 +524,11 @@ public final class ReservationService implements AutoCloseable {
         r.siteNodes().forEach((site, n) -> crms.add(new TwoPhaseCommit.Participant(
             new CrmParticipant(site, clients, r.ranges().get(site), r.user(), workers),
             new Ask.Nodes(site, n))));
+        if (!r.pairBps().isEmpty()) {
+          // the network may not have acknowledged the commit either (e.g. an NSI connection
+          // still held at the provider): it is re-sent the commit too (idempotent once done)
+          crms.add(new TwoPhaseCommit.Participant(network, new Ask.Bandwidth(r.pairBps())));
+        }
         retryCommits(r, crms, now.plus(settings.holdTime()));
       }
     }

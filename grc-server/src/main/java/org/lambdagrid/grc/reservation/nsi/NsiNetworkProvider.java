@@ -50,10 +50,12 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Every record is written ({@link NsiStore}) before the request it lets the GRC undo, so a GRC
- * killed at any step finds it at {@link #recover}: committed connections of live reservations
- * are kept (and provisioned when due), everything else is aborted and terminated. NSI calls block
- * (each waits for the provider's confirmation) and run one at a time on this provider's own
- * thread, never the caller's. Thread-safe.
+ * killed at any step finds it at {@link #recover}: the connections of live (committed)
+ * reservations are kept (held ones committed, all provisioned when due), everything else is
+ * aborted and terminated. NSI calls block (each waits for the provider's confirmation) and run
+ * one at a time on this provider's own thread, never the caller's; a prepare sends no reserve
+ * past its deadline and a refused one's undo runs after its vote. The inner provider is aborted
+ * or released even when the NSI provider cannot be reached. Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
@@ -67,6 +69,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   private final Map<String, String> stps;
   private final Clock clock;
   private final Duration holdTime;
+  private final Duration prepareDeadline;
   private final ScheduledExecutorService worker;
   private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -78,7 +81,19 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    */
   public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
       NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime) {
+    this(name, inner, nsi, store, stps, clock, holdTime, holdTime);
+  }
+
+  /**
+   * @param prepareDeadline how long after it was asked a prepare may still send a reserve (the
+   *     two-phase commit's own timeout: a vote after it is not counted); the pairs not reserved
+   *     by then make it vote no
+   */
+  public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
+      NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime,
+      Duration prepareDeadline) {
     this.name = name;
+    this.prepareDeadline = prepareDeadline;
     this.inner = inner;
     this.nsi = nsi;
     this.store = store;
@@ -111,9 +126,30 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     return inner.siteBridges(reservationId);
   }
 
-  /** Called by the provider's requester endpoint: the hold of this connection was dropped. */
+  /**
+   * Called by the provider's requester endpoint: the hold of this connection was dropped. Only
+   * connections the GRC holds are remembered (until undone, or twice the hold time).
+   */
   public void reserveTimeout(String connectionId) {
-    timedOut.add(connectionId);
+    if (store.all().stream().anyMatch(r -> connectionId.equals(r.connectionId()))) {
+      timedOut.add(connectionId);
+      forgetLater(() -> timedOut.remove(connectionId));
+    }
+  }
+
+  /** A prepare or commit comes within the hold time: after twice that, nothing is kept. */
+  private void forgetLater(Runnable r) {
+    worker.schedule(r, holdTime.multipliedBy(2).toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private void markAborted(String reservationId) {
+    aborted.add(reservationId);
+    forgetLater(() -> aborted.remove(reservationId));
+  }
+
+  /** How many aborted reservations and timed-out connections are remembered (tests). */
+  int remembered() {
+    return aborted.size() + timedOut.size();
   }
 
   @Override
@@ -121,6 +157,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     if (!(ask instanceof Ask.Bandwidth b)) {
       return inner.prepare(reservationId, window, ask);
     }
+    Instant deadline = clock.instant().plus(prepareDeadline);
     return inner.prepare(reservationId, window, ask).thenApplyAsync(vote -> {
       if (!vote.isPrepared()) {
         return vote;
@@ -130,10 +167,20 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
             + reservationId + " was aborted");
       }
       try {
-        reserveAll(reservationId, window, b);
+        reserveAll(reservationId, window, b, deadline);
       } catch (RuntimeException e) {
-        undoAll(reservationId);
-        inner.abort(reservationId);
+        // the vote goes back now; what was reserved is undone next on this thread
+        worker.execute(() -> {
+          try {
+            undoAll(reservationId);
+          } catch (RuntimeException u) {
+            // recorded: undone by the abort the refusal brings, the hold time, or the next start
+            log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name,
+                reservationId, u.getMessage());
+          } finally {
+            inner.abort(reservationId);
+          }
+        });
         // The provider's refusal is a lack of resources; a provider that does not answer is a
         // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
         Status.Code code = e instanceof Errors.RequestException r ? r.code()
@@ -146,9 +193,15 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     }, worker);
   }
 
-  private void reserveAll(String reservationId, Window window, Ask.Bandwidth b) {
+  private void reserveAll(String reservationId, Window window, Ask.Bandwidth b,
+      Instant deadline) {
     for (Map.Entry<SitePair, Long> e : b.bps().entrySet()) {
       SitePair p = e.getKey();
+      if (clock.instant().isAfter(deadline)) {
+        throw new NsiException("site pair " + p + ": not reserved within the prepare's "
+            + prepareDeadline + " (NSI provider " + nsi.providerNsa() + " answers slowly, or"
+            + " other requests were ahead)");
+      }
       NsiRecord known = find(reservationId, p);
       if (known != null && known.state() != NsiRecord.State.RESERVING) {
         continue; // a repeated prepare: already held
@@ -201,6 +254,16 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         if (r.committed()) {
           continue;
         }
+        if (restored.contains(reservationId)) { // the commit re-sent after a restart
+          commitRestored(r);
+          NsiRecord now = find(reservationId, r.pair());
+          if (now == null || !now.committed()) {
+            throw new Errors.RequestException(Status.Code.UNAVAILABLE, name + ": site pair "
+                + r.pair() + " of reservation " + reservationId + ": the NSI connection "
+                + r.connectionId() + " could not be committed yet");
+          }
+          continue;
+        }
         if (r.state() != NsiRecord.State.HELD || timedOut.contains(r.connectionId())) {
           throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": site pair "
               + r.pair() + " of reservation " + reservationId + ": the NSI connection "
@@ -210,8 +273,11 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         try {
           nsi.commit(r.connectionId());
         } catch (NsiException e) {
-          throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": site pair "
-              + r.pair() + ": " + e.getMessage());
+          // committed already (e.g. the GRC stopped before recording it): the provider says so
+          if (!committedAtProvider(r.connectionId())) {
+            throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name
+                + ": site pair " + r.pair() + ": " + e.getMessage());
+          }
         }
         store.put(r.with(r.connectionId(), NsiRecord.State.COMMITTED));
       }
@@ -232,17 +298,23 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
               + " (release it)");
         }
       }
-      aborted.add(reservationId);
-      undoAll(reservationId);
-      inner.abort(reservationId).join();
+      markAborted(reservationId);
+      try {
+        undoAll(reservationId);
+      } finally {
+        inner.abort(reservationId).join(); // its hold is freed even when the provider is not
+      }
     }, worker);
   }
 
   @Override
   public CompletableFuture<Void> release(String reservationId) {
     return CompletableFuture.runAsync(() -> {
-      undoAll(reservationId);
-      inner.release(reservationId).join();
+      try {
+        undoAll(reservationId);
+      } finally {
+        inner.release(reservationId).join();
+      }
     }, worker);
   }
 
@@ -276,7 +348,10 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       return worker.submit(() -> {
         List<String> done = new ArrayList<>();
         for (NsiRecord r : store.all()) {
-          if (restored.contains(r.reservationId()) && r.committed()) {
+          if (restored.contains(r.reservationId())) {
+            if (!r.committed()) {
+              commitRestored(r);
+            }
             continue;
           }
           try {
@@ -299,12 +374,62 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   // --- on the worker thread ---
 
+  /**
+   * A connection of a reservation the GRC restored as committed that was not recorded as
+   * committed (the GRC records its outcome before every participant acknowledged the commit):
+   * never terminated here. The provider is asked: committed there -> recorded so; still held ->
+   * reserveCommit. When the provider cannot be reached it stays recorded as it was, for the
+   * commit the GRC re-sends after a restart.
+   */
+  private void commitRestored(NsiRecord r) {
+    try {
+      NsiConnection c = connection(r);
+      if (c == null || c.terminated()) {
+        log.warn("{}: NSI connection {} of committed reservation {} (pair {}) is gone at the"
+            + " provider", name, r.connectionId(), r.reservationId(), r.pair());
+        return;
+      }
+      if ("ReserveHeld".equals(c.reservationState())) {
+        nsi.commit(c.connectionId());
+      } else if (!"ReserveStart".equals(c.reservationState())) {
+        log.warn("{}: NSI connection {} of committed reservation {} is {}: left for the re-sent"
+            + " commit", name, c.connectionId(), r.reservationId(), c.reservationState());
+        store.put(r.with(c.connectionId(), r.state()));
+        return;
+      }
+      store.put(r.with(c.connectionId(), NsiRecord.State.COMMITTED));
+      scheduleProvision(r.reservationId(), r.startMillis());
+    } catch (RuntimeException e) {
+      log.warn("{}: cannot commit NSI connection {} of committed reservation {} (pair {}): {}",
+          name, r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+    }
+  }
+
+  /** The provider's view of the record's connection (by id, else by global id); null if none. */
+  private NsiConnection connection(NsiRecord r) {
+    List<NsiConnection> cs = r.connectionId() != null
+        ? nsi.query(List.of(r.connectionId()), List.of())
+        : nsi.query(List.of(), List.of(r.globalReservationId()));
+    return cs.stream().filter(c -> !c.terminated()).findFirst()
+        .orElse(cs.isEmpty() ? null : cs.get(0));
+  }
+
+  private boolean committedAtProvider(String connectionId) {
+    try {
+      List<NsiConnection> cs = nsi.query(List.of(connectionId), List.of());
+      return !cs.isEmpty() && !cs.get(0).terminated()
+          && "ReserveStart".equals(cs.get(0).reservationState());
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
+
   private void expire(String reservationId) {
     List<NsiRecord> recs = store.of(reservationId);
     if (!recs.isEmpty() && recs.stream().noneMatch(NsiRecord::committed)) {
       log.info("{}: reservation {} was not committed within {}: aborting its NSI connections",
           name, reservationId, holdTime);
-      aborted.add(reservationId);
+      markAborted(reservationId);
       try {
         undoAll(reservationId);
       } catch (RuntimeException e) {
@@ -318,8 +443,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     worker.schedule(() -> provision(reservationId), delay, TimeUnit.MILLISECONDS);
   }
 
-  /** At the window's start: provision every committed connection (once). */
+  /**
+   * At the window's start: provision every committed connection (once); one the provider
+   * refused or did not confirm is tried again until the window ends.
+   */
   void provision(String reservationId) {
+    boolean retry = false;
     for (NsiRecord r : store.of(reservationId)) {
       if (r.state() != NsiRecord.State.COMMITTED) {
         continue;
@@ -328,10 +457,22 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
         nsi.provision(r.connectionId());
         store.put(r.with(r.connectionId(), NsiRecord.State.PROVISIONED));
       } catch (NsiException e) {
-        log.warn("{}: site pair {} of reservation {}: {}", name, r.pair(), reservationId,
-            e.getMessage());
+        retry = retry || clock.millis() < r.endMillis();
+        log.warn("{}: site pair {} of reservation {}: {}{}", name, r.pair(), reservationId,
+            e.getMessage(), retry ? " (retried in " + provisionRetry() + ")" : "");
       }
     }
+    if (retry) { // the next tick; the committed ones left are tried again
+      worker.schedule(() -> provision(reservationId), provisionRetry().toMillis(),
+          TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /** A quarter of the hold time, within [100 ms, 30 s]. */
+  private Duration provisionRetry() {
+    Duration d = holdTime.dividedBy(4);
+    return d.compareTo(Duration.ofMillis(100)) < 0 ? Duration.ofMillis(100)
+        : d.compareTo(Duration.ofSeconds(30)) > 0 ? Duration.ofSeconds(30) : d;
   }
 
   /** Undoes every connection of the reservation; throws the first failure after trying all. */
@@ -386,6 +527,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       }
     }
     store.remove(r.reservationId(), r.pair());
+    ids.forEach(timedOut::remove);
   }
 
   private boolean terminated(String id) {

@@ -47,8 +47,14 @@ final class FakeNsi implements NsiProvider {
   boolean silent;
   /** Runs after the id is handed out and before the confirmation (sees the GRC's record). */
   Runnable beforeConfirm = () -> {};
+  /** Runs when a terminate arrives (e.g. to keep the GRC waiting). */
+  volatile Runnable onTerminate = () -> {};
   /** Runs when a reserve arrives, before anything (sees the GRC's record). */
   Runnable onReserve = () -> {};
+  /** This many provisions fail (the provider does not confirm them). */
+  int failProvisions;
+  /** Every request after this is set fails as if the provider could not be reached. */
+  volatile boolean unreachable;
   private int next = 1;
 
   @Override
@@ -83,6 +89,10 @@ final class FakeNsi implements NsiProvider {
 
   private Conn get(String op, String id) {
     calls.add(op + " " + id);
+    if (unreachable) {
+      throw new NsiException("NSI provider " + NSA + ": " + op + " of connection " + id
+          + " failed: unreachable");
+    }
     Conn c = conns.get(id);
     if (c == null) {
       throw new NsiException("NSI provider " + NSA + " refused " + op + ": no connection " + id);
@@ -111,7 +121,13 @@ final class FakeNsi implements NsiProvider {
 
   @Override
   public synchronized void provision(String id) {
-    get("provision", id).provision = "Provisioned";
+    Conn c = get("provision", id);
+    if (failProvisions > 0) {
+      failProvisions--;
+      throw new NsiException("NSI provider " + NSA + ": provision of connection " + id
+          + ": no confirmation within 1 s");
+    }
+    c.provision = "Provisioned";
   }
 
   @Override
@@ -120,13 +136,21 @@ final class FakeNsi implements NsiProvider {
   }
 
   @Override
-  public synchronized void terminate(String id) {
+  public void terminate(String id) {
+    onTerminate.run();
+    terminate0(id);
+  }
+
+  private synchronized void terminate0(String id) {
     get("terminate", id).lifecycle = "Terminated";
   }
 
   @Override
   public synchronized List<NsiConnection> query(List<String> ids, List<String> gris) {
     calls.add("query " + ids + " " + gris);
+    if (unreachable) {
+      throw new NsiException("NSI provider " + NSA + ": querySummarySync failed: unreachable");
+    }
     List<NsiConnection> out = new ArrayList<>();
     for (Conn c : conns.values()) {
       if (ids.contains(c.id) || gris.contains(c.gri)) {

@@ -156,6 +156,7 @@ class NsiNetworkProviderTest {
     assertThat(v.reason()).isEqualTo("network:nsi: site pair alpha-charlie: NSI provider "
         + FakeNsi.NSA + " refused reserve: STP unavailable [00704]");
     // the pair already held is aborted and terminated; nothing recorded, the inner hold dropped
+    await().atMost(Duration.ofSeconds(5)).until(() -> inner.calls.contains("abort r3"));
     assertThat(nsi.live()).isEmpty();
     assertThat(nsi.calls).contains("abort FAKE-1", "terminate FAKE-1");
     assertThat(store.all()).isEmpty();
@@ -171,7 +172,7 @@ class NsiNetworkProviderTest {
     assertThat(v.code()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
     assertThat(v.reason()).contains("site pair alpha-bravo", FakeNsi.NSA,
         "Port cannot provide 5000 Mbps [00705]");
-    assertThat(store.all()).isEmpty();
+    await().atMost(Duration.ofSeconds(5)).until(() -> store.all().isEmpty());
   }
 
   @Test
@@ -196,7 +197,7 @@ class NsiNetworkProviderTest {
     assertThat(v.isPrepared()).isFalse();
     assertThat(v.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
     assertThat(v.reason()).contains("site pair alpha-bravo", "no confirmation within 1 s");
-    assertThat(nsi.live()).isEmpty();
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty());
     assertThat(store.all()).isEmpty();
   }
 
@@ -246,5 +247,154 @@ class NsiNetworkProviderTest {
     assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
     assertThat(store.all()).extracting(NsiRecord::reservationId).containsExactly("kept");
     assertThat(nsi.calls).contains("query [] [" + NsiNetworkProvider.gri("lost", lost) + "]");
+  }
+
+  @Test
+  void aRestoredReservationsHeldConnectionsAreCommittedNotTerminated() {
+    NsiNetworkProvider before = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    // the GRC recorded the reservation committed; one connection's commit never reached the
+    // provider, the other's was confirmed but the GRC stopped before recording it
+    before.prepare("live", w, ask(1_000_000L, "alpha-bravo", "alpha-charlie")).join();
+    nsi.commit("FAKE-2");
+    before.close();
+
+    NsiNetworkProvider after = provider(Duration.ofMinutes(2));
+    after.restore("live", w, ask(1_000_000L, "alpha-bravo", "alpha-charlie"));
+    assertThat(after.recover()).isEmpty();
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created",
+        "FAKE-2 ReserveStart/Released/Created");
+    assertThat(nsi.calls).doesNotContain("terminate FAKE-1", "terminate FAKE-2", "abort FAKE-1");
+    assertThat(store.of("live")).extracting(NsiRecord::state)
+        .containsOnly(NsiRecord.State.COMMITTED);
+    // the commit the GRC re-sends after its restart succeeds
+    after.commit("live").join();
+    assertThat(inner.calls).endsWith("commit live");
+  }
+
+  @Test
+  void theRecommitOfARestoredReservationCommitsWhatTheProviderStillHolds() {
+    NsiNetworkProvider before = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    before.prepare("live", w, ask(1_000_000L, "alpha-bravo")).join();
+    before.close();
+    NsiNetworkProvider after = provider(Duration.ofMinutes(2));
+    after.restore("live", w, ask(1_000_000L, "alpha-bravo"));
+    after.commit("live").join(); // the re-sent commit may come before recover
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
+    assertThat(store.of("live")).extracting(NsiRecord::state)
+        .containsExactly(NsiRecord.State.COMMITTED);
+    assertThat(after.recover()).isEmpty();
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Released/Created");
+  }
+
+  /** A provider that cannot be reached for anything but reserve (after it answered). */
+  private void unreachableAfterReserve() {
+    nsi.unreachable = true;
+  }
+
+  @Test
+  void theInnerHoldIsFreedEvenWhenTheProviderCannotBeReachedForTheUndo() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    assertThat(p.prepare("a", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    assertThat(p.prepare("b", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("b").join();
+    unreachableAfterReserve();
+    assertThatThrownBy(() -> p.abort("a").join()).hasMessageContaining("unreachable");
+    assertThat(inner.calls).contains("abort a");
+    assertThatThrownBy(() -> p.release("b").join()).hasMessageContaining("unreachable");
+    assertThat(inner.calls).contains("release b");
+  }
+
+  @Test
+  void aFailedPrepareWhoseUndoFailsIsStillARefusalAndFreesTheInnerHold() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.silent = true;
+    nsi.beforeConfirm = () -> nsi.unreachable = true;
+    Vote v = p.prepare("c", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.reason()).contains("no confirmation");
+    await().atMost(Duration.ofSeconds(5)).until(() -> inner.calls.contains("abort c"));
+    assertThat(inner.calls).containsExactly("prepare c", "abort c");
+    assertThat(store.of("c")).hasSize(1); // kept for the later undo
+  }
+
+  @Test
+  void aFailedProvisionIsRetried() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(400));
+    nsi.failProvisions = 2;
+    assertThat(p.prepare("r9", window(Duration.ZERO, Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("r9").join();
+    await().atMost(Duration.ofSeconds(5)).until(() -> store.of("r9").get(0).state()
+        == NsiRecord.State.PROVISIONED);
+    assertThat(nsi.calls.stream().filter(c -> c.equals("provision FAKE-1")).count()).isEqualTo(3);
+    assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Provisioned/Created");
+  }
+
+  @Test
+  void abortedReservationsAndTimedOutConnectionsAreForgotten() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(200));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    p.reserveTimeout("FAKE-42"); // not the GRC's: not remembered
+    assertThat(p.remembered()).isZero();
+    assertThat(p.prepare("a", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.reserveTimeout("FAKE-1");
+    assertThat(p.remembered()).isEqualTo(1);
+    assertThatThrownBy(() -> p.commit("a").join()).hasMessageContaining("timed out");
+    p.abort("a").join();
+    assertThat(p.remembered()).as("the undone connection is dropped; the abort kept").isEqualTo(1);
+    await().atMost(Duration.ofSeconds(5)).until(() -> p.remembered() == 0);
+  }
+
+  @Test
+  void aPrepareSendsNoReservePastItsDeadline() {
+    NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, nsi, store, STPS,
+        Clock.systemUTC(), Duration.ofMinutes(2), Duration.ofMillis(300));
+    providers.add(p);
+    nsi.onReserve = () -> sleep(500); // a slow provider
+    Vote v = p.prepare("slow", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo", "alpha-charlie")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.reason()).isEqualTo("network:nsi: site pair alpha-charlie: not reserved within"
+        + " the prepare's PT0.3S (NSI provider " + FakeNsi.NSA + " answers slowly, or other"
+        + " requests were ahead)");
+    assertThat(nsi.calls.stream().filter(c -> c.startsWith("reserve"))).hasSize(1);
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty()
+        && store.all().isEmpty());
+  }
+
+  @Test
+  void theVoteDoesNotWaitForTheUndo() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.refuseDest = "charlie";
+    java.util.concurrent.CountDownLatch terminate = new java.util.concurrent.CountDownLatch(1);
+    nsi.onTerminate = () -> {
+      try {
+        terminate.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    };
+    try {
+      Vote v = p.prepare("r10", window(Duration.ofHours(1), Duration.ofHours(1)),
+          ask(1_000_000L, "alpha-bravo", "alpha-charlie"))
+          .get(3, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(v.isPrepared()).isFalse();
+    } finally {
+      terminate.countDown();
+    }
+    await().atMost(Duration.ofSeconds(5)).until(() -> nsi.live().isEmpty()
+        && inner.calls.contains("abort r10"));
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 }

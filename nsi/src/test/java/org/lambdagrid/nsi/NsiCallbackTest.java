@@ -1,0 +1,118 @@
+package org.lambdagrid.nsi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import jakarta.xml.ws.Holder;
+import java.io.FileInputStream;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.ogf.schemas.nsi._2013._12.framework.headers.CommonHeaderType;
+
+/** Callbacks reach a request only from the configured provider, of the right type and connection. */
+class NsiCallbackTest {
+  private static final String PROVIDER = "urn:ogf:network:fake.net:2026:nsa";
+  private static final String US = "urn:ogf:network:lambdagrid:2026:nsa:grc";
+
+  @TempDir Path dir;
+
+  @Test
+  void aReplyCompletesARequestOnlyWithItsCallbackTypeAndConnection() {
+    Replies r = new Replies();
+    CompletableFuture<Replies.Reply> commit = r.expect("c1",
+        Set.of("reserveCommitConfirmed", "reserveCommitFailed"), "CONN-1");
+    assertThat(r.complete("c1", new Replies.Reply("terminateConfirmed", "CONN-1", null))).isFalse();
+    assertThat(r.complete("c1", new Replies.Reply("reserveCommitConfirmed", "CONN-2", null)))
+        .isFalse();
+    assertThat(r.complete("c2", new Replies.Reply("reserveCommitConfirmed", "CONN-1", null)))
+        .isFalse();
+    assertThat(commit).isNotDone();
+    assertThat(r.complete("c1", new Replies.Reply("reserveCommitFailed", "CONN-1", "no")))
+        .isTrue();
+    assertThat(commit.join().failure()).isEqualTo("no");
+
+    // an error without a connection id is any request's
+    CompletableFuture<Replies.Reply> term = r.expect("c3", Set.of("terminateConfirmed"), "CONN-1");
+    assertThat(r.complete("c3", new Replies.Reply("error", null, "bad"))).isTrue();
+    assertThat(term.join().callback()).isEqualTo("error");
+
+    // reserve: any connection until the acknowledgment names it, then only that one
+    CompletableFuture<Replies.Reply> res = r.expect("c4",
+        Set.of("reserveConfirmed", "reserveFailed"), null);
+    r.knownAs("c4", "CONN-9");
+    assertThat(r.complete("c4", new Replies.Reply("reserveConfirmed", "CONN-8", null))).isFalse();
+    assertThat(r.complete("c4", new Replies.Reply("reserveConfirmed", "CONN-9", null))).isTrue();
+    assertThat(res.join().connectionId()).isEqualTo("CONN-9");
+  }
+
+  private static Holder<CommonHeaderType> header(String provider, String requester) {
+    CommonHeaderType h = new CommonHeaderType();
+    h.setCorrelationId("urn:uuid:1");
+    h.setProviderNSA(provider);
+    h.setRequesterNSA(requester);
+    return new Holder<>(h);
+  }
+
+  @Test
+  void callbacksWhoseHeaderIsNotOurProvidersAreDropped() {
+    List<String> sunk = new ArrayList<>();
+    List<String> events = new ArrayList<>();
+    RequesterEndpoint e = new RequesterEndpoint(
+        (corr, cb, id, failure) -> sunk.add(cb + " " + id), new NsiEvents() {
+          @Override
+          public void reserveTimeout(String connectionId, int timeoutSeconds) {
+            events.add("reserveTimeout " + connectionId);
+          }
+        }, PROVIDER, US);
+    e.reserveCommitConfirmed("CONN-1", header("urn:ogf:network:other.net:2026:nsa", US));
+    e.reserveCommitConfirmed("CONN-1", header(PROVIDER, "urn:ogf:network:someone:else"));
+    e.reserveCommitConfirmed("CONN-1", null);
+    e.reserveTimeout("CONN-1", 1, null, 30, "CONN-1", PROVIDER,
+        header("urn:ogf:network:other.net:2026:nsa", US));
+    assertThat(sunk).isEmpty();
+    assertThat(events).isEmpty();
+
+    e.reserveCommitConfirmed("CONN-1", header(PROVIDER, US));
+    e.reserveTimeout("CONN-1", 1, null, 30, "CONN-1", PROVIDER, header(PROVIDER, US));
+    assertThat(sunk).containsExactly("reserveCommitConfirmed CONN-1");
+    assertThat(events).containsExactly("reserveTimeout CONN-1");
+  }
+
+  private X509Certificate cert(String name, String dname, String san) throws Exception {
+    Path ks = dir.resolve(name + ".p12");
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin",
+        "keytool").toString(), "-genkeypair", "-alias", "x", "-keyalg", "EC", "-dname", dname,
+        "-keystore", ks.toString(), "-storepass", "changeit", "-storetype", "PKCS12"));
+    if (san != null) {
+      cmd.addAll(List.of("-ext", "san=" + san));
+    }
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes());
+    assertThat(p.waitFor()).as(out).isZero();
+    KeyStore k = KeyStore.getInstance("PKCS12");
+    try (FileInputStream in = new FileInputStream(ks.toFile())) {
+      k.load(in, "changeit".toCharArray());
+    }
+    return (X509Certificate) k.getCertificate("x");
+  }
+
+  @Test
+  void theProvidersCertificateMustNameTheProviderUrlsHost() throws Exception {
+    X509Certificate provider = cert("p", "CN=opennsa", "dns:nsa.example.net,ip:127.0.0.1");
+    assertThat(ProviderIdentity.matches(provider, "127.0.0.1")).isTrue();
+    assertThat(ProviderIdentity.matches(provider, "NSA.example.net")).isTrue();
+    assertThat(ProviderIdentity.matches(provider, "other.example.net")).isFalse();
+    assertThat(ProviderIdentity.matches(provider, "opennsa")).as("CN ignored with SANs").isFalse();
+    X509Certificate other = cert("o", "CN=someone", "dns:someone.example.net");
+    assertThat(ProviderIdentity.matches(other, "127.0.0.1")).isFalse();
+    X509Certificate cnOnly = cert("c", "CN=nsa.example.net", null);
+    assertThat(ProviderIdentity.matches(cnOnly, "nsa.example.net")).isTrue();
+    assertThat(ProviderIdentity.matches(cnOnly, "127.0.0.1")).isFalse();
+  }
+}
