@@ -378,7 +378,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
   private Server serve() {
     URI at = config.replyTo();
     if (!"https".equals(at.getScheme()) || at.getPort() <= 0) {
-      throw new NsiException("nsi.requester-url: '" + at
+      throw new NsiException("nsi.requester_url: '" + at
           + "' must be https://HOST:PORT/PATH (the provider calls back over TLS)");
     }
     TLSServerParameters tls = new TLSServerParameters();
@@ -392,7 +392,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
       bus.getExtension(JettyHTTPServerEngineFactory.class)
           .setTLSServerParametersForPort(at.getHost(), at.getPort(), tls);
     } catch (Exception e) {
-      throw new NsiException("nsi.requester-url: '" + at + "': cannot set up TLS: "
+      throw new NsiException("nsi.requester_url: '" + at + "': cannot set up TLS: "
           + e.getMessage(), e);
     }
     JaxWsServerFactoryBean f = new JaxWsServerFactoryBean();
@@ -406,7 +406,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     try {
       return f.create();
     } catch (RuntimeException e) {
-      throw new NsiException("nsi.requester-url: '" + at + "': cannot serve the requester"
+      throw new NsiException("nsi.requester_url: '" + at + "': cannot serve the requester"
           + " endpoint: " + e.getMessage(), e);
     }
   }

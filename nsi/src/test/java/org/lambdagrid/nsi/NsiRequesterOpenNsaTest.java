@@ -23,7 +23,7 @@ class NsiRequesterOpenNsaTest {
   @BeforeEach
   void setUp() {
     nsa = OpenNsa.get();
-    requester = NsiRequester.start(nsa.config(Duration.ofSeconds(20)), new NsiEvents() {
+    requester = nsa.start(Duration.ofSeconds(20), new NsiEvents() {
       @Override
       public void dataPlaneStateChange(String connectionId, boolean active) {
         events.add(connectionId + " dataPlane " + active);

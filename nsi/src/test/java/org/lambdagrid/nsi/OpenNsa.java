@@ -144,4 +144,30 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
       }
     }
   }
+
+  /**
+   * Starts a requester on a free loopback port. The port is free when picked but another process
+   * may take it before Jetty binds it (it happened in a run): then a new port, at most 5 tries.
+   */
+  public NsiRequester start(Duration replyTimeout, NsiEvents events) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return NsiRequester.start(config(replyTimeout), events);
+      } catch (NsiException e) {
+        if (attempt == 5 || !inUse(e)) {
+          throw e;
+        }
+      }
+    }
+  }
+
+  private static boolean inUse(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.net.BindException
+          || (t.getMessage() != null && t.getMessage().contains("in use"))) {
+        return true;
+      }
+    }
+    return false;
+  }
 }

@@ -60,7 +60,7 @@ class NsiRecoveryOpenNsaTest {
   @Test
   void aRestartKeepsTheCommittedCircuitAndTerminatesTheRest() throws Exception {
     Window w = Window.of(Instant.now().plus(Duration.ofMinutes(30)), Duration.ofMinutes(30));
-    before = NsiRequester.start(nsa.config(Duration.ofSeconds(20)), null);
+    before = nsa.start(Duration.ofSeconds(20), null);
     NsiNetworkProvider p = provider(before);
     String tag = Long.toHexString(System.nanoTime());
     String kept = "kept-" + tag;
@@ -88,7 +88,7 @@ class NsiRecoveryOpenNsaTest {
         .isEqualTo("ReserveHeld/Released/Created/false");
     assertThat(nsa.stateByGri(lostGri)).isEqualTo("ReserveHeld/Released/Created/false");
 
-    after = NsiRequester.start(nsa.config(Duration.ofSeconds(20)), null);
+    after = nsa.start(Duration.ofSeconds(20), null);
     NsiNetworkProvider q = provider(after);
     q.restore(kept, w, ask("alpha", "bravo"));
     assertThat(q.recover()).containsExactlyInAnyOrder(held + " charlie-delta",
