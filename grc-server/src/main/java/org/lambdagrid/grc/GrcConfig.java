@@ -554,14 +554,8 @@ public record GrcConfig(
         throw new IllegalArgumentException("nsi.requester_url: '" + requesterUrl
             + "' needs an explicit port (the GRC binds it)");
       }
-      if (providerNsa == null || !providerNsa.startsWith("urn:ogf:network:")) {
-        throw new IllegalArgumentException("nsi.provider_nsa: '" + providerNsa
-            + "' is not an NSA id (urn:ogf:network:...)");
-      }
-      if (requesterNsa == null || !requesterNsa.startsWith("urn:ogf:network:")) {
-        throw new IllegalArgumentException("nsi.requester_nsa: '" + requesterNsa
-            + "' is not an NSA id (urn:ogf:network:...)");
-      }
+      ogfUrn("nsi.provider_nsa", providerNsa, "an NSA id");
+      ogfUrn("nsi.requester_nsa", requesterNsa, "an NSA id");
       if (tls == null || tls.key() == null || tls.cert() == null || tls.ca() == null) {
         throw new IllegalArgumentException("nsi.tls: key, cert and ca are required (NSI runs"
             + " over mutual TLS)");
@@ -571,17 +565,20 @@ public record GrcConfig(
         throw new IllegalArgumentException("nsi.stps: give the STP of at least two sites, got "
             + stps.keySet());
       }
-      stps.forEach((site, stp) -> {
-        if (stp == null || !stp.startsWith("urn:ogf:network:")) {
-          throw new IllegalArgumentException("nsi.stps." + site + ": '" + stp
-              + "' is not an STP id (urn:ogf:network:...)");
-        }
-      });
+      stps.forEach((site, stp) -> ogfUrn("nsi.stps." + site, stp, "an STP id"));
       replyTimeout = positive("nsi.reply_timeout", replyTimeout, "30s");
       dataPlane = dataPlane == null ? NetworkConfig.CALENDAR : dataPlane;
       if (!dataPlane.equals(NetworkConfig.CALENDAR) && !dataPlane.equals(NetworkConfig.TESTBED)) {
         throw new IllegalArgumentException("nsi.data_plane: '" + dataPlane
             + "' is not calendar or testbed");
+      }
+    }
+
+    /** NSA and STP ids are OGF network URNs. */
+    private static void ogfUrn(String field, String v, String what) {
+      if (v == null || !v.startsWith("urn:ogf:network:")) {
+        throw new IllegalArgumentException(field + ": '" + v + "' is not " + what
+            + " (urn:ogf:network:...)");
       }
     }
 
