@@ -57,6 +57,7 @@ import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.ListJobsRequest;
 import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.ListReservationsResponse;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.PilotHello;
 import org.lambdagrid.proto.v1.PilotServiceGrpc;
@@ -457,6 +458,34 @@ class TlsMatrixTest {
       assertThat(asGina.listReservations(ListReservationsRequest.newBuilder()
           .setIncludeFinished(true).build()).getReservationsList())
           .noneMatch(x -> x.getId().equals(r.getId()));
+      // Across pages too: frank asking for everyone's sees only his own, page by page, and
+      // his token is not gina's (it is bound to the user the GRC listed).
+      Reservation r2 = asFrank.reserve(ReserveRequest.newBuilder().setSpec(ReservationSpec
+          .newBuilder().putSiteNodes("alpha", 1)
+          .setStart(ProtoTime.toProto(Instant.now().plus(Duration.ofHours(2))))
+          .setDuration(ProtoTime.toProto(Duration.ofMinutes(5)))).build()).getReservation();
+      List<String> franks = new java.util.ArrayList<>();
+      ListReservationsRequest.Builder page = ListReservationsRequest.newBuilder().setPageSize(1);
+      String giveToGina = null;
+      do {
+        ListReservationsResponse got = asFrank.listReservations(page.build());
+        got.getReservationsList().forEach(x -> {
+          assertThat(x.getSpec().getUser()).isEqualTo("frank");
+          franks.add(x.getId());
+        });
+        page.setPageToken(got.getNextPageToken());
+        giveToGina = giveToGina == null ? got.getNextPageToken() : giveToGina;
+      } while (!page.getPageToken().isEmpty());
+      assertThat(franks).doesNotHaveDuplicates().contains(r.getId(), r2.getId());
+      String token = giveToGina;
+      assertThatThrownBy(() -> asGina.listReservations(ListReservationsRequest.newBuilder()
+          .setPageSize(1).setPageToken(token).build()))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(e.getStatus().getDescription()).startsWith("page_token: '" + token + "'");
+          });
+      asFrank.cancelReservation(CancelReservationRequest.newBuilder().setReservationId(r2.getId())
+          .build());
       GridServiceGrpc.GridServiceBlockingStub asOp = GridServiceGrpc.newBlockingStub(op)
           .withDeadlineAfter(10, TimeUnit.SECONDS);
       assertThat(asOp.listReservations(ListReservationsRequest.newBuilder()

@@ -44,8 +44,8 @@ final class ReservationsCommand extends Subcommand {
         out().flush();
         return 0;
       }
-      ListReservationsResponse r = g.call().listReservations(ListReservationsRequest
-          .newBuilder().setUser(all ? "" : connection().me()).setIncludeFinished(true).build());
+      ListReservationsResponse r = everyPage(g, ListReservationsRequest.newBuilder()
+          .setUser(all ? "" : connection().me()).setIncludeFinished(true));
       if (json) {
         out().println(Output.json(r));
         out().flush();
@@ -66,6 +66,17 @@ final class ReservationsCommand extends Subcommand {
       out().flush();
       return 0;
     }
+  }
+
+  /** Every page of the list, as one response (each page a call with its own deadline). */
+  static ListReservationsResponse everyPage(GrcChannel g, ListReservationsRequest.Builder req) {
+    ListReservationsResponse.Builder all = ListReservationsResponse.newBuilder();
+    do {
+      ListReservationsResponse page = g.call().listReservations(req.build());
+      all.addAllReservations(page.getReservationsList());
+      req.setPageToken(page.getNextPageToken());
+    } while (!req.getPageToken().isEmpty());
+    return all.build();
   }
 
   private static void show(PrintWriter o, Reservation r) {

@@ -42,8 +42,8 @@ final class StatusCommand extends Subcommand {
         out().flush();
         return 0;
       }
-      ListJobsResponse r = g.call().listJobs(ListJobsRequest.newBuilder()
-          .setUser(all ? "" : connection().me()).setIncludeFinished(true).build());
+      ListJobsResponse r = everyPage(g, ListJobsRequest.newBuilder()
+          .setUser(all ? "" : connection().me()).setIncludeFinished(true));
       if (json) {
         out().println(Output.json(r));
         out().flush();
@@ -60,6 +60,17 @@ final class StatusCommand extends Subcommand {
       out().flush();
       return 0;
     }
+  }
+
+  /** Every page of the list, as one response (each page a call with its own deadline). */
+  static ListJobsResponse everyPage(GrcChannel g, ListJobsRequest.Builder req) {
+    ListJobsResponse.Builder all = ListJobsResponse.newBuilder();
+    do {
+      ListJobsResponse page = g.call().listJobs(req.build());
+      all.addAllJobs(page.getJobsList());
+      req.setPageToken(page.getNextPageToken());
+    } while (!req.getPageToken().isEmpty());
+    return all.build();
   }
 
   private void show(Job j) {

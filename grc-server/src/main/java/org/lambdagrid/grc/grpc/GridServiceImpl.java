@@ -14,6 +14,7 @@ import org.lambdagrid.grc.job.JobRecord;
 import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.grc.site.TrustBundles;
+import org.lambdagrid.grc.support.Paging;
 import org.lambdagrid.proto.v1.CancelJobRequest;
 import org.lambdagrid.proto.v1.CancelJobResponse;
 import org.lambdagrid.proto.v1.CancelReservationRequest;
@@ -25,6 +26,7 @@ import org.lambdagrid.proto.v1.GetJobResponse;
 import org.lambdagrid.proto.v1.GetReservationRequest;
 import org.lambdagrid.proto.v1.GetReservationResponse;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
+import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.ListJobsRequest;
 import org.lambdagrid.proto.v1.ListJobsResponse;
@@ -33,6 +35,7 @@ import org.lambdagrid.proto.v1.ListReservationsResponse;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.ListSitesResponse;
 import org.lambdagrid.proto.v1.NodeEntry;
+import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReserveRequest;
 import org.lambdagrid.proto.v1.ReserveResponse;
@@ -90,7 +93,10 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
     return id;
   }
 
-  /** The user whose jobs a list shows: a user certificate sees only its own. */
+  /**
+   * The user whose jobs or reservations a list shows: a user certificate sees only its own
+   * (whatever it asks); operators, and callers without TLS, see the user asked ("" = all).
+   */
   private static String listedUser(String asked) {
     PeerIdentity peer = PeerIdentity.current();
     return peer != null && peer.role() == Role.USER ? peer.name() : asked;
@@ -169,8 +175,12 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
   @Override
   public void listReservations(ListReservationsRequest req,
       StreamObserver<ListReservationsResponse> out) {
-    unary(out, () -> ListReservationsResponse.newBuilder().addAllReservations(
-        reservations.list(listedUser(req.getUser()), req.getIncludeFinished())).build());
+    unary(out, () -> {
+      Paging.Page<Reservation> page = reservations.page(listedUser(req.getUser()),
+          req.getIncludeFinished(), req.getPageSize(), req.getPageToken());
+      return ListReservationsResponse.newBuilder().addAllReservations(page.items())
+          .setNextPageToken(page.nextPageToken()).build();
+    });
   }
 
   @Override
@@ -188,9 +198,12 @@ public final class GridServiceImpl extends GridServiceGrpc.GridServiceImplBase {
 
   @Override
   public void listJobs(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
-    out.onNext(ListJobsResponse.newBuilder()
-        .addAllJobs(coordinator.list(listedUser(req.getUser()), req.getIncludeFinished())).build());
-    out.onCompleted();
+    unary(out, () -> {
+      Paging.Page<Job> page = coordinator.page(listedUser(req.getUser()),
+          req.getIncludeFinished(), req.getPageSize(), req.getPageToken());
+      return ListJobsResponse.newBuilder().addAllJobs(page.items())
+          .setNextPageToken(page.nextPageToken()).build();
+    });
   }
 
   /** Events or output pieces taken from a job at a time for one stream. */

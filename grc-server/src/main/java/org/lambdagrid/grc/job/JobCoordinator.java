@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
@@ -29,6 +30,7 @@ import org.lambdagrid.grc.reservation.ReservationService;
 import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.grc.support.Ids;
+import org.lambdagrid.grc.support.Paging;
 import org.lambdagrid.grc.support.Timers;
 import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
@@ -237,19 +239,25 @@ public final class JobCoordinator implements AutoCloseable {
     return job(jobId).toProto();
   }
 
-  /** Jobs, newest first; {@code user} empty = everyone's. */
+  /** Jobs, newest first; {@code user} empty = everyone's. Every one: in process only. */
   public List<Job> list(String user, boolean includeFinished) {
-    List<Job> out = new ArrayList<>();
-    for (JobRecord j : store.list()) {
-      if (!user.isEmpty() && !user.equals(j.spec().getUser())) {
-        continue;
-      }
-      if (!includeFinished && JobStates.MACHINE.isTerminal(j.state())) {
-        continue;
-      }
-      out.add(j.toProto());
-    }
-    return out;
+    return store.list().stream().filter(listed(user, includeFinished))
+        .map(JobRecord::toProto).toList();
+  }
+
+  /**
+   * One page of {@link #list}: see {@link Paging} (order, tokens, INVALID_ARGUMENT naming
+   * {@code page_size} or {@code page_token}), cut from the store's in-memory read side.
+   */
+  public Paging.Page<Job> page(String user, boolean includeFinished, int pageSize,
+      String pageToken) {
+    return Paging.page(store, "jobs user=" + user + " include_finished=" + includeFinished,
+        pageSize, pageToken, listed(user, includeFinished), JobRecord::toProto);
+  }
+
+  private static Predicate<JobRecord> listed(String user, boolean includeFinished) {
+    return j -> (user.isEmpty() || user.equals(j.spec().getUser()))
+        && (includeFinished || !JobStates.MACHINE.isTerminal(j.state()));
   }
 
   /**

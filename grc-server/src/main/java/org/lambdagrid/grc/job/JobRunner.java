@@ -101,9 +101,8 @@ final class JobRunner {
       // PHASE_LAUNCH + PHASE_SETUP
       List<NodeEntry> nodes = build.setUp(t);
       job.setNodes(nodes);
-      if (!job.advance(JOB_EXCHANGING, Phase.PHASE_KEYS, "addresses aggregated: "
-          + nodes.stream().map(n -> n.getHostname() + "=" + n.getAddress())
-              .collect(Collectors.joining(" ")), clock.instant())) {
+      if (!job.advance(JOB_EXCHANGING, Phase.PHASE_KEYS, addressesAggregated(nodes),
+          clock.instant())) {
         return;
       }
       // PHASE_KEYS, then PHASE_SET_KEYS
@@ -153,6 +152,30 @@ final class JobRunner {
       terminator.terminate(job, JOB_FAILED, job.currentPhase(), "internal error in the GRC: " + e,
           null);
     }
+  }
+
+  /** Sites named in {@link #addressesAggregated}; the rest are counted. */
+  static final int SITES_NAMED = 20;
+
+  /**
+   * The event at the end of SETUP: nodes per site, e.g. "addresses aggregated: 12 nodes on 2
+   * sites (alpha 8, bravo 4)", sites in host list order, at most {@link #SITES_NAMED} named (then
+   * "and N more sites"), so its length does not grow with the grid. Every node's hostname and
+   * address are in the host list (GetHosts, {@code grc hosts}), not in the event.
+   */
+  static String addressesAggregated(List<NodeEntry> nodes) {
+    Map<String, Integer> perSite = new java.util.LinkedHashMap<>();
+    nodes.forEach(n -> perSite.merge(n.getSite(), 1, Integer::sum));
+    String named = perSite.entrySet().stream().limit(SITES_NAMED)
+        .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", "));
+    int rest = perSite.size() - SITES_NAMED;
+    return "addresses aggregated: " + count(nodes.size(), "node") + " on "
+        + count(perSite.size(), "site") + " (" + named
+        + (rest > 0 ? ", and " + count(rest, "more site") : "") + ")";
+  }
+
+  private static String count(int n, String what) {
+    return n + " " + what + (n == 1 ? "" : "s");
   }
 
   private static long total(JobRecord job) {

@@ -19,6 +19,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.lambdagrid.common.Errors;
@@ -36,6 +37,7 @@ import org.lambdagrid.grc.site.SiteClients;
 import org.lambdagrid.grc.site.SiteRegistry;
 import org.lambdagrid.grc.support.CallErrors;
 import org.lambdagrid.grc.support.Ids;
+import org.lambdagrid.grc.support.Paging;
 import org.lambdagrid.grc.support.Timers;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
@@ -281,19 +283,27 @@ public final class ReservationService implements AutoCloseable {
     return store.list();
   }
 
-  /** Reservations, newest first; {@code user} empty = everyone's. */
+  /** Reservations, newest first; {@code user} empty = everyone's. Every one: in process only. */
   public List<Reservation> list(String user, boolean includeFinished) {
-    List<Reservation> out = new ArrayList<>();
-    for (ReservationRecord r : store.list()) {
-      if (!user.isEmpty() && !user.equals(r.user())) {
-        continue;
-      }
-      if (!includeFinished && ReservationRecord.MACHINE.isTerminal(r.state())) {
-        continue;
-      }
-      out.add(r.toProto());
-    }
-    return out;
+    return store.list().stream().filter(listed(user, includeFinished))
+        .map(ReservationRecord::toProto).toList();
+  }
+
+  /**
+   * One page of {@link #list}: see {@link Paging} (order, tokens, INVALID_ARGUMENT naming
+   * {@code page_size} or {@code page_token}). Pages are cut from the store's in-memory read
+   * side, passing over only the records before the page's end.
+   */
+  public Paging.Page<Reservation> page(String user, boolean includeFinished, int pageSize,
+      String pageToken) {
+    return Paging.page(store, "reservations user=" + user + " include_finished="
+        + includeFinished, pageSize, pageToken, listed(user, includeFinished),
+        ReservationRecord::toProto);
+  }
+
+  private static Predicate<ReservationRecord> listed(String user, boolean includeFinished) {
+    return r -> (user.isEmpty() || user.equals(r.user()))
+        && (includeFinished || !ReservationRecord.MACHINE.isTerminal(r.state()));
   }
 
   /**

@@ -1,11 +1,13 @@
 package org.lambdagrid.grc.support;
 
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.function.Predicate;
 
 /**
  * A {@link RecordStore} in memory, forgotten on restart; also the read side of the durable
@@ -14,6 +16,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public class InMemoryRecords<R extends StoredRecord> implements RecordStore<R> {
   private final String kind;
   private final Map<String, R> records = new ConcurrentHashMap<>();
+  /** The same records in list order (a record's id and createdAt never change). */
+  private final NavigableMap<Paging.Position, R> ordered = new ConcurrentSkipListMap<>();
 
   /** @param kind what a record is, for messages ("job", "reservation") */
   public InMemoryRecords(String kind) {
@@ -25,6 +29,7 @@ public class InMemoryRecords<R extends StoredRecord> implements RecordStore<R> {
     if (records.putIfAbsent(record.id(), record) != null) {
       throw new IllegalStateException(kind + " id " + record.id() + " is already used");
     }
+    ordered.put(Paging.Position.of(record), record);
   }
 
   @Override
@@ -39,10 +44,22 @@ public class InMemoryRecords<R extends StoredRecord> implements RecordStore<R> {
 
   @Override
   public List<R> list() {
-    List<R> all = new ArrayList<>(records.values());
-    all.sort(Comparator.comparing(StoredRecord::createdAt).reversed()
-        .thenComparing(StoredRecord::id));
-    return all;
+    return new ArrayList<>(ordered.values());
+  }
+
+  @Override
+  public List<R> page(Paging.Position after, int limit, Predicate<? super R> filter) {
+    List<R> out = new ArrayList<>();
+    // Weakly consistent: records added meanwhile may or may not be seen, none twice.
+    for (R r : (after == null ? ordered : ordered.tailMap(after, false)).values()) {
+      if (out.size() >= limit) {
+        break;
+      }
+      if (filter.test(r)) {
+        out.add(r);
+      }
+    }
+    return out;
   }
 
   @Override

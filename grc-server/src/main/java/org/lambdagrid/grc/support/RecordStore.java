@@ -2,6 +2,7 @@ package org.lambdagrid.grc.support;
 
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Predicate;
 
 /** Where the GRC keeps records of one kind (jobs, reservations). Thread-safe. */
 public interface RecordStore<R extends StoredRecord> {
@@ -14,6 +15,13 @@ public interface RecordStore<R extends StoredRecord> {
 
   /** Every record, newest first (then by id). */
   List<R> list();
+
+  /**
+   * Up to {@code limit} records that {@code filter} keeps, in {@link #list()} order, from just
+   * after {@code after} (from the first when null; {@code after} need not be a record's). For
+   * {@link Paging}: costs the records passed over, not the whole list.
+   */
+  List<R> page(Paging.Position after, int limit, Predicate<? super R> filter);
 
   /** The record a user created with this client token, if any. */
   Optional<R> byClientToken(String user, String token);

@@ -15,7 +15,17 @@ import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
 import org.lambdagrid.grc.testing.FakeSite;
 import org.lambdagrid.grc.testing.FakeSites;
+import io.grpc.stub.StreamObserver;
+import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.Job;
+import org.lambdagrid.proto.v1.JobSpec;
+import org.lambdagrid.proto.v1.ListJobsRequest;
+import org.lambdagrid.proto.v1.ListJobsResponse;
+import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.ListReservationsResponse;
+import org.lambdagrid.proto.v1.Reservation;
+import org.lambdagrid.proto.v1.ReservationSpec;
+import org.lambdagrid.proto.v1.ReservationState;
 import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.ListSitesResponse;
 import org.junit.jupiter.api.AfterEach;
@@ -323,6 +333,7 @@ class GrcCliTest {
     out.getBuffer().setLength(0);
     assertThat(grc("watch", id)).isZero();
     assertThat(out.toString().lines().toList().get(0)).contains("job PENDING");
+    assertThat(out.toString()).contains("addresses aggregated: 2 nodes on 2 sites (a 1, b 1)");
     assertThat(out.toString().strip()).endsWith("job SUCCEEDED: command exited with code 0");
     out.getBuffer().setLength(0);
     assertThat(grc("logs", "-f", id)).isZero();
@@ -379,5 +390,92 @@ class GrcCliTest {
         .isEqualTo(1);
     assertThat(err.toString()).startsWith("grc: cannot log in through the GRC's local socket "
         + socket + ": ").contains("is the GRC running?").hasLineCount(1);
+  }
+
+  /**
+   * A GridService that answers ListReservations and ListJobs in pages of two (tokens "p2",
+   * "p3", then ""), recording the requests.
+   */
+  private static final class PagedGrid extends GridServiceGrpc.GridServiceImplBase {
+    final List<String> tokens = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final List<String> users = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    static String next(String token) {
+      return switch (token) {
+        case "" -> "p2";
+        case "p2" -> "p3";
+        default -> "";
+      };
+    }
+
+    static int first(String token) {
+      return token.isEmpty() ? 0 : 2 * (Integer.parseInt(token.substring(1)) - 1);
+    }
+
+    @Override
+    public void listReservations(ListReservationsRequest req,
+        StreamObserver<ListReservationsResponse> out) {
+      tokens.add(req.getPageToken());
+      users.add(req.getUser());
+      ListReservationsResponse.Builder b = ListReservationsResponse.newBuilder()
+          .setNextPageToken(next(req.getPageToken()));
+      for (int i = first(req.getPageToken()); i < first(req.getPageToken()) + 2 && i < 5; i++) {
+        b.addReservations(Reservation.newBuilder().setId(String.format("r-%08x", i))
+            .setState(ReservationState.RESERVATION_RESERVED).putSiteNodes("a", 1)
+            .setSpec(ReservationSpec.newBuilder().setUser("alice")));
+      }
+      out.onNext(b.build());
+      out.onCompleted();
+    }
+
+    @Override
+    public void listJobs(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
+      tokens.add(req.getPageToken());
+      users.add(req.getUser());
+      ListJobsResponse.Builder b = ListJobsResponse.newBuilder()
+          .setNextPageToken(next(req.getPageToken()));
+      for (int i = first(req.getPageToken()); i < first(req.getPageToken()) + 2 && i < 5; i++) {
+        b.addJobs(Job.newBuilder().setId(String.format("j-%08x", i))
+            .setState(JobState.JOB_RUNNING).setSpec(JobSpec.newBuilder().setUser("alice")));
+      }
+      out.onNext(b.build());
+      out.onCompleted();
+    }
+  }
+
+  @Test
+  void reservationsAndStatusFollowEveryPage() throws Exception {
+    PagedGrid paged = new PagedGrid();
+    io.grpc.Server fake = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .addService(paged).build().start();
+    try {
+      Map<String, String> env = Map.of("LAMBDAGRID_GRC", "127.0.0.1:" + fake.getPort());
+      assertThat(grcWithEnv(env, "reservations")).as(err.toString()).isZero();
+      List<String> rows = out.toString().lines().toList();
+      assertThat(rows.get(0)).startsWith("RESERVATION");
+      assertThat(rows.subList(1, rows.size())).extracting(l -> l.split(" +")[0])
+          .containsExactly("r-00000000", "r-00000001", "r-00000002", "r-00000003", "r-00000004");
+      assertThat(paged.tokens).containsExactly("", "p2", "p3");
+      assertThat(paged.users).containsOnly("alice");
+
+      out.getBuffer().setLength(0);
+      assertThat(grcWithEnv(env, "reservations", "--all", "-o", "json")).isZero();
+      ListReservationsResponse.Builder json = ListReservationsResponse.newBuilder();
+      JsonFormat.parser().merge(out.toString(), json);
+      assertThat(json.getReservationsList()).extracting(Reservation::getId).hasSize(5)
+          .endsWith("r-00000004");
+      assertThat(json.getNextPageToken()).isEmpty();
+
+      paged.tokens.clear();
+      out.getBuffer().setLength(0);
+      assertThat(grcWithEnv(env, "status")).as(err.toString()).isZero();
+      rows = out.toString().lines().toList();
+      assertThat(rows.get(0)).startsWith("JOB");
+      assertThat(rows.subList(1, rows.size())).extracting(l -> l.split(" +")[0])
+          .containsExactly("j-00000000", "j-00000001", "j-00000002", "j-00000003", "j-00000004");
+      assertThat(paged.tokens).containsExactly("", "p2", "p3");
+    } finally {
+      fake.shutdownNow();
+    }
   }
 }

@@ -31,6 +31,8 @@ import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.ListJobsRequest;
+import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.ListReservationsResponse;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 import org.lambdagrid.proto.v1.RegisterSiteRequest;
 import org.lambdagrid.proto.v1.SiteInfo;
@@ -242,5 +244,111 @@ class GridServiceTest {
     await().atMost(Duration.ofSeconds(20)).until(() -> server.allocator().holders().isEmpty());
     assertThat(server.recovery().draining()).isEmpty();
     assertThat(b.reservationStates()).containsEntry(r.getId(), "RELEASED");
+  }
+
+  private org.lambdagrid.proto.v1.Reservation reserve(String user) {
+    return grid.reserve(org.lambdagrid.proto.v1.ReserveRequest.newBuilder().setSpec(
+        org.lambdagrid.proto.v1.ReservationSpec.newBuilder().putSiteNodes("a", 1).setUser(user)
+            .setDuration(ProtoTime.toProto(Duration.ofMinutes(10)))).build()).getReservation();
+  }
+
+  /** Every page of the list from the first; {@code between} runs after each page. */
+  private List<String> reservationPages(ListReservationsRequest first, Runnable between) {
+    List<String> ids = new ArrayList<>();
+    ListReservationsRequest.Builder req = first.toBuilder();
+    do {
+      ListReservationsResponse page = grid.listReservations(req.build());
+      assertThat(page.getReservationsCount()).isLessThanOrEqualTo(first.getPageSize());
+      page.getReservationsList().forEach(r -> ids.add(r.getId()));
+      req.setPageToken(page.getNextPageToken());
+      between.run();
+    } while (!req.getPageToken().isEmpty());
+    return ids;
+  }
+
+  @Test
+  void listReservationsPagesEveryOneOnceWithTheUserFilterWhileReservationsComeAndGo() {
+    List<String> alices = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      alices.add(reserve("alice").getId());
+      reserve("bob");
+    }
+    List<String> newestFirst = server.reservations().list("alice", false).stream()
+        .map(r -> r.getId()).toList();
+    assertThat(newestFirst).containsExactlyInAnyOrderElementsOf(alices);
+    String cancelled = newestFirst.get(9); // the oldest: on the last page
+    assertThat(grid.listReservations(ListReservationsRequest.newBuilder().setUser("alice")
+        .build()).getReservationsList()).extracting(r -> r.getId())
+        .as("default page size: one page").containsExactlyElementsOf(newestFirst);
+
+    int[] pages = {0};
+    List<String> live = reservationPages(ListReservationsRequest.newBuilder().setUser("alice")
+        .setPageSize(3).build(), () -> {
+          if (pages[0]++ == 0) {
+            reserve("alice");   // newer than every listed one: not on a later page
+            grid.cancelReservation(org.lambdagrid.proto.v1.CancelReservationRequest.newBuilder()
+                .setReservationId(cancelled).build());
+          }
+        });
+    assertThat(pages[0]).as("9 left: 3 full pages, the last saying so").isEqualTo(3);
+    assertThat(live).containsExactlyElementsOf(newestFirst.subList(0, 9));
+
+    List<String> everyone = reservationPages(ListReservationsRequest.newBuilder()
+        .setIncludeFinished(true).setPageSize(4).build(), () -> { });
+    assertThat(everyone).hasSize(21).doesNotHaveDuplicates().containsAll(alices);
+  }
+
+  @Test
+  void badPageSizesAndTokensAreInvalidArgumentsNamingTheFieldAndValue() {
+    reserve("alice");
+    reserve("alice");
+    for (int bad : new int[] {1001, -1}) {
+      assertStatus(Status.Code.INVALID_ARGUMENT, "page_size: '" + bad + "' must be between 1"
+          + " and 1000 (0 = 500)", () -> grid.listReservations(ListReservationsRequest
+              .newBuilder().setPageSize(bad).build()));
+      assertStatus(Status.Code.INVALID_ARGUMENT, "page_size: '" + bad + "'", () ->
+          grid.listJobs(ListJobsRequest.newBuilder().setPageSize(bad).build()));
+    }
+    assertThat(grid.listReservations(ListReservationsRequest.newBuilder().setPageSize(1000)
+        .build()).getReservationsCount()).isEqualTo(2);
+    assertStatus(Status.Code.INVALID_ARGUMENT, "page_token: 'garbage' is not a next_page_token",
+        () -> grid.listReservations(ListReservationsRequest.newBuilder()
+            .setPageToken("garbage").build()));
+    String alices = grid.listReservations(ListReservationsRequest.newBuilder().setUser("alice")
+        .setPageSize(1).build()).getNextPageToken();
+    assertThat(alices).isNotEmpty();
+    // Another user's list, another filter, another RPC: each a foreign token.
+    assertStatus(Status.Code.INVALID_ARGUMENT, "page_token: '" + alices + "'", () ->
+        grid.listReservations(ListReservationsRequest.newBuilder().setUser("bob")
+            .setPageSize(1).setPageToken(alices).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "page_token: '" + alices + "'", () ->
+        grid.listReservations(ListReservationsRequest.newBuilder().setUser("alice")
+            .setIncludeFinished(true).setPageSize(1).setPageToken(alices).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "page_token: '" + alices + "'", () ->
+        grid.listJobs(ListJobsRequest.newBuilder().setUser("alice").setPageSize(1)
+            .setPageToken(alices).build()));
+    assertThat(grid.listReservations(ListReservationsRequest.newBuilder().setUser("alice")
+        .setPageSize(1).setPageToken(alices).build()).getNextPageToken()).isEmpty();
+  }
+
+  @Test
+  void listJobsPagesTheSameWay() {
+    a.holdExit();
+    for (int i = 0; i < 3; i++) {
+      grid.submitJob(SubmitJobRequest.newBuilder().setSpec(spec().clearSiteNodes()
+          .putSiteNodes("a", 1)).build());
+    }
+    List<String> ids = server.coordinator().list("alice", true).stream().map(Job::getId)
+        .toList();
+    assertThat(ids).hasSize(3);
+    org.lambdagrid.proto.v1.ListJobsResponse first = grid.listJobs(ListJobsRequest.newBuilder()
+        .setUser("alice").setPageSize(2).build());
+    org.lambdagrid.proto.v1.ListJobsResponse second = grid.listJobs(ListJobsRequest.newBuilder()
+        .setUser("alice").setPageSize(2).setPageToken(first.getNextPageToken()).build());
+    assertThat(second.getNextPageToken()).isEmpty();
+    List<String> listed = new ArrayList<>();
+    first.getJobsList().forEach(j -> listed.add(j.getId()));
+    second.getJobsList().forEach(j -> listed.add(j.getId()));
+    assertThat(listed).containsExactlyElementsOf(ids);
   }
 }

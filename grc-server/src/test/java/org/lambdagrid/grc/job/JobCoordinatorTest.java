@@ -149,6 +149,12 @@ class JobCoordinatorTest {
             JobState.JOB_STARTING, JobState.JOB_RUNNING, JobState.JOB_SUCCEEDED);
     assertThat(events).anyMatch(e -> e.getNodeState() == NodeState.NODE_READY
         && e.getHostname().equals("b-1"));
+    // The end of SETUP counts nodes per site; each node's address is in the host list.
+    assertThat(events.stream().filter(e -> e.getJobState() == JobState.JOB_EXCHANGING)
+        .map(Event::getMessage)).containsExactly("addresses aggregated: 4 nodes on 2 sites"
+            + " (a 2, b 2)");
+    assertThat(coordinator.hosts(job.getId())).extracting(n -> n.getHostname() + "="
+        + n.getAddress()).contains("a-0=" + a0, "b-1=" + b1).hasSize(4);
     assertThat(output(job.getId())).isEqualTo("hello\n");
   }
 

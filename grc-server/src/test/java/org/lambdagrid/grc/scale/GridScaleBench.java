@@ -33,6 +33,7 @@ import org.lambdagrid.proto.v1.Job;
 import org.lambdagrid.proto.v1.JobSpec;
 import org.lambdagrid.proto.v1.JobState;
 import org.lambdagrid.proto.v1.ListReservationsRequest;
+import org.lambdagrid.proto.v1.ListReservationsResponse;
 import org.lambdagrid.proto.v1.Reservation;
 import org.lambdagrid.proto.v1.ReservationSpec;
 import org.lambdagrid.proto.v1.ReserveRequest;
@@ -458,6 +459,20 @@ public final class GridScaleBench {
         + " events", ok.get(), jobs, r.smallJobP50Ms, watchers, events.get());
   }
 
+  /** Every reservation, following ListReservations' pages (1,000 a page). */
+  private static List<Reservation> everyReservation(GridServiceGrpc.GridServiceBlockingStub stub) {
+    List<Reservation> all = new ArrayList<>();
+    ListReservationsRequest.Builder req = ListReservationsRequest.newBuilder()
+        .setIncludeFinished(true).setPageSize(1000);
+    do {
+      ListReservationsResponse page = stub.withDeadlineAfter(60, TimeUnit.SECONDS)
+          .listReservations(req.build());
+      all.addAll(page.getReservationsList());
+      req.setPageToken(page.getNextPageToken());
+    } while (!req.getPageToken().isEmpty());
+    return all;
+  }
+
   /** One job of nodes over sites (nodes / sites each), measured; returns its GRC CPU seconds. */
   double job(Result r, SimulatedGrid grid, GrcProcess grc, ManagedChannel ch, int sites,
       int perSite, boolean big) throws Exception {
@@ -521,9 +536,7 @@ public final class GridScaleBench {
     List<Reservation> all = List.of();
     List<String> mismatch = List.of();
     for (int attempt = 0; attempt < 60; attempt++) {
-      all = stub.withDeadlineAfter(60, TimeUnit.SECONDS).listReservations(
-          ListReservationsRequest.newBuilder().setIncludeFinished(true).build())
-          .getReservationsList();
+      all = everyReservation(stub);
       mismatch = crossCheck(all, grid);
       if (mismatch.isEmpty()) {
         break;
