@@ -199,7 +199,7 @@ public final class GrcServer implements AutoCloseable {
       requester = NsiRequester.start(new NsiRequester.Config(java.net.URI.create(c.providerUrl()),
           c.providerNsa(), c.requesterNsa(), java.net.URI.create(c.requesterUrl()),
           new NsiTls(Path.of(c.tls().key()), Path.of(c.tls().cert()), Path.of(c.tls().ca())),
-          c.replyTimeoutDuration()), new NsiEvents() {
+          c.replyTimeoutDuration(), c.providerIdentity()), new NsiEvents() {
             @Override
             public void reserveTimeout(String connectionId, int timeoutSeconds) {
               log.warn("NSI provider {}: the hold of connection {} timed out after {} s",
@@ -227,7 +227,7 @@ public final class GrcServer implements AutoCloseable {
     }
     NsiStore store = state == null ? NsiStore.inMemory() : new JdbcNsiStore(state.database());
     NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, requester, store,
-        c.stps(), clock, n.holdTimeDuration(), twoPhaseTimeout);
+        c.stps(), clock, n.holdTimeDuration(), twoPhaseTimeout, c.maxConcurrent());
     self.set(p);
     p.onClose(requester::close);
     return p;
