@@ -225,6 +225,11 @@ public final class GrcServer implements AutoCloseable {
     } catch (org.lambdagrid.nsi.NsiException e) {
       throw new org.lambdagrid.common.ConfigException("network." + e.getMessage());
     }
+    log.info("NSI provider {} at {}: callbacks on {}, its certificate must name {}, up to {}"
+        + " reservations' requests at once", c.providerNsa(), c.providerUrl(), c.requesterUrl(),
+        c.providerIdentity().isEmpty() ? java.net.URI.create(c.providerUrl()).getHost()
+            + " (provider_url)" : c.providerIdentity() + " (provider_identity)",
+        c.maxConcurrent());
     NsiStore store = state == null ? NsiStore.inMemory() : new JdbcNsiStore(state.database());
     NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, requester, store,
         c.stps(), clock, n.holdTimeDuration(), twoPhaseTimeout, c.maxConcurrent());
