@@ -75,6 +75,36 @@ class ProviderIdentityTest {
         .as("no wildcards").isFalse();
   }
 
+  private static void callback(ProviderIdentity endpoint, X509Certificate from) {
+    org.apache.cxf.message.Message m = new org.apache.cxf.message.MessageImpl();
+    m.put(org.apache.cxf.security.transport.TLSSessionInfo.class,
+        new org.apache.cxf.security.transport.TLSSessionInfo("TLS_AES_128_GCM_SHA256", null,
+            new java.security.cert.Certificate[] {from}));
+    endpoint.handleMessage(m);
+  }
+
+  @Test
+  void theRequesterEndpointTakesCallbacksOnlyFromTheConfiguredNames() throws Exception {
+    X509Certificate urlHost = cert("u", "CN=nsa", "dns:nsa.example.net");
+    X509Certificate callbacks = cert("c", "CN=cb", "dns:nsi-cb.example.net");
+    // provider_identity set: it replaces the provider_url host rule
+    NsiRequester.Config c = new NsiRequester.Config(
+        java.net.URI.create("https://nsa.example.net:9443/NSI/services/CS2"), "p", "r",
+        java.net.URI.create("https://127.0.0.1:7378/nsi"), new NsiTls(dir, dir, dir),
+        java.time.Duration.ofSeconds(1), List.of("nsi-cb.example.net"));
+    ProviderIdentity endpoint = new ProviderIdentity(c.identity(), c.identitySource());
+    callback(endpoint, callbacks);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> callback(endpoint, urlHost))
+        .hasMessageContaining("names none of [nsi-cb.example.net] (nsi.provider_identity)");
+    // unset: the provider_url host
+    NsiRequester.Config plain = new NsiRequester.Config(c.providerUrl(), "p", "r", c.replyTo(),
+        c.tls(), c.replyTimeout());
+    ProviderIdentity byHost = new ProviderIdentity(plain.identity(), plain.identitySource());
+    callback(byHost, urlHost);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> callback(byHost, callbacks))
+        .hasMessageContaining("names none of [nsa.example.net] (the host of nsi.provider_url)");
+  }
+
   /**
    * A real TLS handshake to 127.0.0.1 with the URL-host check on (as the JDK's HTTP client
    * sets it): a server certificate naming only {@code san} passes exactly when {@code names}
