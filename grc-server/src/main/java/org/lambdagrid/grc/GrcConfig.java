@@ -539,14 +539,23 @@ public record GrcConfig(
    * the NSI network's PKI, {@code stps} each site's STP, {@code reply_timeout} how long a
    * request waits for the provider's confirmation (default 30s) and {@code data_plane} the
    * provider that also runs under it: calendar (default: only the GRC's link calendars) or
-   * testbed (the testbed's shaped segments).
+   * testbed (the testbed's shaped segments). {@code max_concurrent} (default 8, 1..64) is how
+   * many reservations' NSI requests run at the same time (one reservation's always run one at a
+   * time, in order). {@code provider_identity}, when given, lists the DNS names and IP
+   * addresses the provider's certificate may carry (a subjectAltName equal to one of them; no
+   * wildcards), on its callbacks and when the GRC dials it, instead of the host of
+   * {@code provider_url}.
    */
   public record NsiConfig(@JsonProperty("provider_url") String providerUrl,
       @JsonProperty("provider_nsa") String providerNsa,
       @JsonProperty("requester_nsa") String requesterNsa,
       @JsonProperty("requester_url") String requesterUrl, TlsConfig tls,
       Map<String, String> stps, @JsonProperty("reply_timeout") String replyTimeout,
-      @JsonProperty("data_plane") String dataPlane) {
+      @JsonProperty("data_plane") String dataPlane,
+      @JsonProperty("max_concurrent") Integer maxConcurrent,
+      @JsonProperty("provider_identity") List<String> providerIdentity) {
+    public static final int MAX_CONCURRENT_LIMIT = 64;
+
     public NsiConfig {
       providerUrl = httpsUrl("nsi.provider_url", providerUrl);
       requesterUrl = httpsUrl("nsi.requester_url", requesterUrl);
@@ -572,6 +581,65 @@ public record GrcConfig(
         throw new IllegalArgumentException("nsi.data_plane: '" + dataPlane
             + "' is not calendar or testbed");
       }
+      maxConcurrent = maxConcurrent == null ? 8 : maxConcurrent;
+      if (maxConcurrent < 1 || maxConcurrent > MAX_CONCURRENT_LIMIT) {
+        throw new IllegalArgumentException("nsi.max_concurrent: " + maxConcurrent
+            + " is not between 1 and " + MAX_CONCURRENT_LIMIT + " (how many reservations' NSI"
+            + " requests run at the same time)");
+      }
+      providerIdentity = providerIdentity(providerIdentity);
+    }
+
+    /** Null: not set (the provider_url host rule); else each a DNS name or an IP address. */
+    private static List<String> providerIdentity(List<String> names) {
+      if (names == null) {
+        return List.of();
+      }
+      if (names.isEmpty()) {
+        throw new IllegalArgumentException("nsi.provider_identity: [] names nothing: list the"
+            + " DNS names or IP addresses of the provider's certificate, or leave it out (then"
+            + " its certificate must name the host of provider_url)");
+      }
+      List<String> out = new ArrayList<>();
+      for (int i = 0; i < names.size(); i++) {
+        String n = names.get(i) == null ? "" : names.get(i).trim();
+        if (n.isEmpty()) {
+          throw new IllegalArgumentException("nsi.provider_identity[" + i + "]: '"
+              + (names.get(i) == null ? "" : names.get(i)) + "' is empty");
+        }
+        if (!isIpAddress(n) && !isDnsName(n)) {
+          throw new IllegalArgumentException("nsi.provider_identity[" + i + "]: '" + n
+              + "' is not a DNS name or an IP address (as in the certificate's subjectAltName;"
+              + " no wildcards, ports or URLs)");
+        }
+        out.add(n);
+      }
+      return List.copyOf(out);
+    }
+
+    private static boolean isDnsName(String n) {
+      String label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+      return n.length() <= 253 && n.matches(label + "(\\." + label + ")*")
+          && !n.matches("[0-9.]+"); // all digits: meant as an IPv4 address, and is not one
+    }
+
+    private static boolean isIpAddress(String n) {
+      if (n.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
+        for (String part : n.split("\\.")) {
+          if (Integer.parseInt(part) > 255) {
+            return false;
+          }
+        }
+        return true;
+      }
+      if (n.matches("[0-9A-Fa-f:.]+") && n.contains(":")) {
+        try {
+          return java.net.InetAddress.getByName(n) instanceof java.net.Inet6Address; // a literal
+        } catch (java.net.UnknownHostException e) {
+          return false;
+        }
+      }
+      return false;
     }
 
     /** NSA and STP ids are OGF network URNs. */

@@ -199,7 +199,7 @@ public final class GrcServer implements AutoCloseable {
       requester = NsiRequester.start(new NsiRequester.Config(java.net.URI.create(c.providerUrl()),
           c.providerNsa(), c.requesterNsa(), java.net.URI.create(c.requesterUrl()),
           new NsiTls(Path.of(c.tls().key()), Path.of(c.tls().cert()), Path.of(c.tls().ca())),
-          c.replyTimeoutDuration()), new NsiEvents() {
+          c.replyTimeoutDuration(), c.providerIdentity()), new NsiEvents() {
             @Override
             public void reserveTimeout(String connectionId, int timeoutSeconds) {
               log.warn("NSI provider {}: the hold of connection {} timed out after {} s",
@@ -225,9 +225,14 @@ public final class GrcServer implements AutoCloseable {
     } catch (org.lambdagrid.nsi.NsiException e) {
       throw new org.lambdagrid.common.ConfigException("network." + e.getMessage());
     }
+    log.info("NSI provider {} at {}: callbacks on {}, its certificate must name {}, up to {}"
+        + " reservations' requests at once", c.providerNsa(), c.providerUrl(), c.requesterUrl(),
+        c.providerIdentity().isEmpty() ? java.net.URI.create(c.providerUrl()).getHost()
+            + " (provider_url)" : c.providerIdentity() + " (provider_identity)",
+        c.maxConcurrent());
     NsiStore store = state == null ? NsiStore.inMemory() : new JdbcNsiStore(state.database());
     NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, requester, store,
-        c.stps(), clock, n.holdTimeDuration(), twoPhaseTimeout);
+        c.stps(), clock, n.holdTimeDuration(), twoPhaseTimeout, c.maxConcurrent());
     self.set(p);
     p.onClose(requester::close);
     return p;

@@ -269,4 +269,48 @@ class GrcConfigTest {
         .isThrownBy(() -> ConfigLoader.parse("grc.yaml", "network: {provider: nsi}", GrcConfig.class))
         .withMessageContaining("provider nsi needs an nsi section");
   }
+
+  @Test
+  void nsiMaxConcurrentAndProviderIdentityAreReadAndBadValuesRefusedNamingThem() throws Exception {
+    String base = String.join("\n",
+        "network:",
+        "  provider: nsi",
+        "  nsi:",
+        "    provider_url: https://nsa.example.net:9443/NSI/services/CS2",
+        "    provider_nsa: urn:ogf:network:example.net:2020:nsa",
+        "    requester_nsa: urn:ogf:network:example.org:2026:nsa:grc",
+        "    requester_url: https://grc.example.org:7378/nsi/requester",
+        "    tls: {key: /k, cert: /c, ca: /a}",
+        "    stps:",
+        "      alpha: 'urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789'",
+        "      bravo: 'urn:ogf:network:example.net:2020:topology:bravo?vlan=1780-1789'",
+        "");
+    GrcConfig.NsiConfig d = ConfigLoader.parse("grc.yaml", base, GrcConfig.class).network().nsi();
+    assertThat(d.maxConcurrent()).isEqualTo(8);
+    assertThat(d.providerIdentity()).as("unset: the provider_url host rule").isEmpty();
+    GrcConfig.NsiConfig c = ConfigLoader.parse("grc.yaml", base + String.join("\n",
+        "    max_concurrent: 3",
+        "    provider_identity: [nsi-callbacks.example.net, 192.0.2.7, '2001:db8::7']"),
+        GrcConfig.class).network().nsi();
+    assertThat(c.maxConcurrent()).isEqualTo(3);
+    assertThat(c.providerIdentity())
+        .containsExactly("nsi-callbacks.example.net", "192.0.2.7", "2001:db8::7");
+    for (String[] bad : new String[][] {
+        {"    max_concurrent: 0", "nsi.max_concurrent: 0 is not between 1 and 64"},
+        {"    max_concurrent: 65", "nsi.max_concurrent: 65 is not between 1 and 64"},
+        {"    provider_identity: []", "nsi.provider_identity: [] names nothing"},
+        {"    provider_identity: [nsa.example.net, '']", "nsi.provider_identity[1]: '' is empty"},
+        {"    provider_identity: ['*.example.net']",
+            "nsi.provider_identity[0]: '*.example.net' is not a DNS name or an IP address"},
+        {"    provider_identity: ['https://nsa.example.net:9443/']",
+            "nsi.provider_identity[0]: 'https://nsa.example.net:9443/' is not a DNS name"},
+        {"    provider_identity: [192.0.2.300]",
+            "nsi.provider_identity[0]: '192.0.2.300' is not a DNS name or an IP address"},
+        {"    provider_identity: ['CN=nsa,O=example']",
+            "nsi.provider_identity[0]: 'CN=nsa,O=example' is not a DNS name"}}) {
+      assertThatExceptionOfType(Exception.class)
+          .isThrownBy(() -> ConfigLoader.parse("grc.yaml", base + bad[0], GrcConfig.class))
+          .as(bad[0]).withMessageContaining(bad[1]);
+    }
+  }
 }

@@ -70,13 +70,32 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
    * @param providerNsa the provider's NSA id (urn:ogf:network:...:nsa...)
    * @param requesterNsa this requester's NSA id, as the provider knows it
    * @param replyTo the https URL of this requester's endpoint (host:port are bound here)
+   * @param providerIdentity the DNS names and IP addresses the provider's certificate may carry
+   *     (one of), both on its callbacks and when dialing it; empty: the provider URL's host
    */
   public record Config(URI providerUrl, String providerNsa, String requesterNsa, URI replyTo,
-      NsiTls tls, Duration replyTimeout) {
+      NsiTls tls, Duration replyTimeout, List<String> providerIdentity) {
     public Config {
       Objects.requireNonNull(providerUrl, "providerUrl");
       Objects.requireNonNull(replyTo, "replyTo");
       Objects.requireNonNull(tls, "tls");
+      providerIdentity = providerIdentity == null ? List.of() : List.copyOf(providerIdentity);
+    }
+
+    /** The provider's certificate must name the provider URL's host. */
+    public Config(URI providerUrl, String providerNsa, String requesterNsa, URI replyTo,
+        NsiTls tls, Duration replyTimeout) {
+      this(providerUrl, providerNsa, requesterNsa, replyTo, tls, replyTimeout, List.of());
+    }
+
+    /** What the provider's certificate must name (one of), and where that is configured. */
+    List<String> identity() {
+      return providerIdentity.isEmpty() ? List.of(providerUrl.getHost()) : providerIdentity;
+    }
+
+    String identitySource() {
+      return providerIdentity.isEmpty() ? "the host of nsi.provider_url"
+          : "nsi.provider_identity";
     }
   }
 
@@ -356,7 +375,11 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     HTTPConduit conduit = (HTTPConduit) client.getConduit();
     TLSClientParameters tls = new TLSClientParameters();
     tls.setKeyManagers(config.tls().keyManagers());
-    tls.setTrustManagers(config.tls().trustManagers());
+    // The provider's certificate must name the URL's host (the TLS layer checks it), or, when
+    // provider_identity is set, one of those names instead (checked with the chain).
+    tls.setTrustManagers(config.providerIdentity().isEmpty() ? config.tls().trustManagers()
+        : ProviderIdentity.checkingServer(config.tls().trustManagers(), config.identity(),
+            config.identitySource()));
     tls.setDisableCNCheck(false);
     conduit.setTlsClientParameters(tls);
     HTTPClientPolicy policy = new HTTPClientPolicy();
@@ -401,7 +424,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     f.setServiceBean(new RequesterEndpoint(this::complete, events, config.providerNsa(),
         config.requesterNsa()));
     f.setProperties(jaxbProperties());
-    f.getInInterceptors().add(new ProviderIdentity(config.providerUrl().getHost()));
+    f.getInInterceptors().add(new ProviderIdentity(config.identity(), config.identitySource()));
     f.setAddress(at.toString());
     try {
       return f.create();

@@ -116,4 +116,23 @@ class NsiRequesterOpenNsaTest {
         .hasMessageContaining(nsa.providerNsa() + " refused reserve")
         .hasMessageContaining("No STP named urn:ogf:network:lambdagrid.test:2026:topology:zulu");
   }
+
+  @Test
+  void providerIdentityReplacesTheUrlHostWhenDialingAndOnCallbacks() throws Exception {
+    // provider_url's host is 127.0.0.1; OpenNSA's certificate also names localhost
+    requester.close();
+    requester = nsa.start(Duration.ofSeconds(20), null, List.of("localhost"));
+    String id = requester.reserve(circuit("echo", "foxtrot", 10, "urn:uuid:" + UUID.randomUUID()),
+        made::add); // dialed, and the reserveConfirmed callback accepted
+    requester.abort(id);
+    requester.terminate(id);
+    assertThat(nsa.backendState(id)).endsWith("/Terminated/false");
+
+    try (NsiRequester other = nsa.start(Duration.ofSeconds(10), null,
+        List.of("nsa.example.net"))) {
+      assertThatThrownBy(() -> other.query(List.of(id), List.of()))
+          .isInstanceOf(NsiException.class)
+          .hasStackTraceContaining("names none of [nsa.example.net] (nsi.provider_identity)");
+    }
+  }
 }

@@ -12,6 +12,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 
@@ -150,9 +151,17 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
    * may take it before Jetty binds it (it happened in a run): then a new port, at most 5 tries.
    */
   public NsiRequester start(Duration replyTimeout, NsiEvents events) {
+    return start(replyTimeout, events, List.of());
+  }
+
+  /** A requester that accepts the provider's certificate only for {@code providerIdentity}. */
+  public NsiRequester start(Duration replyTimeout, NsiEvents events,
+      List<String> providerIdentity) {
     for (int attempt = 1; ; attempt++) {
       try {
-        return NsiRequester.start(config(replyTimeout), events);
+        NsiRequester.Config c = config(replyTimeout);
+        return NsiRequester.start(new NsiRequester.Config(c.providerUrl(), c.providerNsa(),
+            c.requesterNsa(), c.replyTo(), c.tls(), c.replyTimeout(), providerIdentity), events);
       } catch (NsiException e) {
         if (attempt == 5 || !inUse(e)) {
           throw e;

@@ -3,6 +3,7 @@ package org.lambdagrid.crm.site;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
+import org.lambdagrid.common.SerialExecutor;
 import org.lambdagrid.proto.v1.WatchShareResponse;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

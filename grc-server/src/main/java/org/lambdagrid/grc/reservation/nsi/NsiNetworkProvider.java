@@ -12,10 +12,12 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Errors;
+import org.lambdagrid.common.KeyedSerialExecutor;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.common.reservation.Vote;
@@ -52,15 +54,25 @@ import org.slf4j.LoggerFactory;
  * <p>Every record is written ({@link NsiStore}) before the request it lets the GRC undo, so a GRC
  * killed at any step finds it at {@link #recover}: the connections of live (committed)
  * reservations are kept (held ones committed, all provisioned when due), everything else is
- * aborted and terminated. NSI calls block (each waits for the provider's confirmation) and run
- * one at a time on this provider's own thread, never the caller's; a prepare sends no reserve
- * past its deadline and a refused one's undo runs after its vote. The inner provider is aborted
- * or released even when the NSI provider cannot be reached. Thread-safe.
+ * aborted and terminated.
+ *
+ * <p>Threading: NSI calls block (each waits for the provider's confirmation) and run on this
+ * provider's own pool of {@code maxConcurrent} threads, never the caller's. The work of one
+ * reservation (its prepare, undo, commit, abort, provisions, release, its part of
+ * {@link #recover}) runs one step at a time in the order it was asked, on that reservation's
+ * lane ({@link KeyedSerialExecutor}); different reservations run at the same time, so a slow
+ * reserve holds up only its own reservation (and one pool thread). A prepare sends no reserve
+ * past its deadline and a refused one's undo runs after its vote (before any later step of that
+ * reservation). Timed work (the hold time's abort, provision at the window's start and its
+ * retries) is only handed to the reservation's lane when due. The inner provider is aborted or
+ * released even when the NSI provider cannot be reached. Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
   /** A start this close to now is sent as "now": providers refuse a start in the past. */
   static final Duration NOW_SLACK = Duration.ofSeconds(5);
+  /** How many reservations' NSI calls run at the same time unless configured. */
+  public static final int DEFAULT_MAX_CONCURRENT = 8;
 
   private final String name;
   private final NetworkResourceManager inner;
@@ -70,7 +82,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   private final Clock clock;
   private final Duration holdTime;
   private final Duration prepareDeadline;
-  private final ScheduledExecutorService worker;
+  private final ExecutorService pool;
+  private final KeyedSerialExecutor<String> lanes;
+  /** Only hands timed work to a lane when due; runs no NSI call itself. */
+  private final ScheduledExecutorService timer;
+  /** Reservations with a provision scheduled or queued: at most one at a time each. */
+  private final Set<String> provisionDue = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -92,6 +109,19 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
       NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime,
       Duration prepareDeadline) {
+    this(name, inner, nsi, store, stps, clock, holdTime, prepareDeadline, DEFAULT_MAX_CONCURRENT);
+  }
+
+  /**
+   * @param maxConcurrent how many reservations' NSI calls may run at the same time (threads of
+   *     this provider's pool); the steps of one reservation always run one at a time, in order
+   */
+  public NsiNetworkProvider(String name, NetworkResourceManager inner, NsiProvider nsi,
+      NsiStore store, Map<String, String> stps, Clock clock, Duration holdTime,
+      Duration prepareDeadline, int maxConcurrent) {
+    if (maxConcurrent < 1) {
+      throw new IllegalArgumentException("maxConcurrent: " + maxConcurrent + " is not at least 1");
+    }
     this.name = name;
     this.prepareDeadline = prepareDeadline;
     this.inner = inner;
@@ -100,8 +130,15 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     this.stps = Map.copyOf(stps);
     this.clock = clock;
     this.holdTime = holdTime;
-    this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "nsi-provider");
+    java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+    this.pool = Executors.newFixedThreadPool(maxConcurrent, r -> {
+      Thread t = new Thread(r, "nsi-provider-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    this.lanes = new KeyedSerialExecutor<>(pool);
+    this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "nsi-provider-timer");
       t.setDaemon(true);
       return t;
     });
@@ -139,7 +176,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   /** A prepare or commit comes within the hold time: after twice that, nothing is kept. */
   private void forgetLater(Runnable r) {
-    worker.schedule(r, holdTime.multipliedBy(2).toMillis(), TimeUnit.MILLISECONDS);
+    timer.schedule(r, holdTime.multipliedBy(2).toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private void markAborted(String reservationId) {
@@ -152,13 +189,24 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     return aborted.size() + timedOut.size();
   }
 
+  /** Runs {@code task} on the reservation's lane once {@code delay} has passed. */
+  private void later(String reservationId, long delayMillis, Runnable task) {
+    timer.schedule(() -> lanes.execute(reservationId, task), delayMillis, TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * Queued on the reservation's lane at once (so a later abort or commit of it runs after it),
+   * where it waits for the inner provider's vote, then reserves.
+   */
   @Override
   public CompletableFuture<Vote> prepare(String reservationId, Window window, Ask ask) {
     if (!(ask instanceof Ask.Bandwidth b)) {
       return inner.prepare(reservationId, window, ask);
     }
     Instant deadline = clock.instant().plus(prepareDeadline);
-    return inner.prepare(reservationId, window, ask).thenApplyAsync(vote -> {
+    CompletableFuture<Vote> innerVote = inner.prepare(reservationId, window, ask);
+    return CompletableFuture.supplyAsync(() -> {
+      Vote vote = innerVote.join();
       if (!vote.isPrepared()) {
         return vote;
       }
@@ -169,8 +217,8 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       try {
         reserveAll(reservationId, window, b, deadline);
       } catch (RuntimeException e) {
-        // the vote goes back now; what was reserved is undone next on this thread
-        worker.execute(() -> {
+        // the vote goes back now; what was reserved is undone next on this reservation's lane
+        lanes.execute(reservationId, () -> {
           try {
             undoAll(reservationId);
           } catch (RuntimeException u) {
@@ -188,9 +236,9 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
             : Status.Code.FAILED_PRECONDITION;
         return Vote.refused(code, name + ": " + e.getMessage());
       }
-      worker.schedule(() -> expire(reservationId), holdTime.toMillis(), TimeUnit.MILLISECONDS);
+      later(reservationId, holdTime.toMillis(), () -> expire(reservationId));
       return vote;
-    }, worker);
+    }, lanes.lane(reservationId));
   }
 
   private void reserveAll(String reservationId, Window window, Ask.Bandwidth b,
@@ -285,7 +333,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       if (!recs.isEmpty()) {
         scheduleProvision(reservationId, recs.get(0).startMillis());
       }
-    }, worker);
+    }, lanes.lane(reservationId));
   }
 
   @Override
@@ -304,7 +352,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       } finally {
         inner.abort(reservationId).join(); // its hold is freed even when the provider is not
       }
-    }, worker);
+    }, lanes.lane(reservationId));
   }
 
   @Override
@@ -315,7 +363,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       } finally {
         inner.release(reservationId).join();
       }
-    }, worker);
+    }, lanes.lane(reservationId));
   }
 
   /**
@@ -344,35 +392,45 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * connection the provider cannot be reached for stays recorded and is retried next start.
    */
   public List<String> recover() {
-    try {
-      return worker.submit(() -> {
-        List<String> done = new ArrayList<>();
-        for (NsiRecord r : store.all()) {
-          if (restored.contains(r.reservationId())) {
-            if (!r.committed()) {
-              commitRestored(r);
-            }
-            continue;
+    Map<String, List<NsiRecord>> byReservation = new java.util.LinkedHashMap<>();
+    for (NsiRecord r : store.all()) {
+      byReservation.computeIfAbsent(r.reservationId(), k -> new ArrayList<>()).add(r);
+    }
+    List<CompletableFuture<List<String>>> each = new ArrayList<>();
+    byReservation.forEach((id, recs) -> each.add(CompletableFuture.supplyAsync(() -> {
+      List<String> done = new ArrayList<>();
+      for (NsiRecord r : recs) {
+        if (restored.contains(r.reservationId())) {
+          if (!r.committed()) {
+            commitRestored(r);
           }
-          try {
-            undo(r);
-            done.add(r.reservationId() + " " + r.pair());
-          } catch (RuntimeException e) {
-            log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
-                r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
-          }
+          continue;
         }
-        return done;
-      }).get();
+        try {
+          undo(r);
+          done.add(r.reservationId() + " " + r.pair());
+        } catch (RuntimeException e) {
+          log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
+              r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+        }
+      }
+      return done;
+    }, lanes.lane(id))));
+    List<String> done = new ArrayList<>();
+    try {
+      for (CompletableFuture<List<String>> f : each) {
+        done.addAll(f.get());
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
     } catch (java.util.concurrent.ExecutionException e) {
       throw new IllegalStateException(e.getCause());
     }
+    return done;
   }
 
-  // --- on the worker thread ---
+  // --- on the reservation's lane ---
 
   /**
    * A connection of a reservation the GRC restored as committed that was not recorded as
@@ -438,9 +496,18 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     }
   }
 
+  /** At most one provision per reservation is scheduled or queued; another ask is a no-op. */
   private void scheduleProvision(String reservationId, long startMillis) {
-    long delay = Math.max(0, startMillis - clock.millis());
-    worker.schedule(() -> provision(reservationId), delay, TimeUnit.MILLISECONDS);
+    provisionIn(reservationId, Math.max(0, startMillis - clock.millis()));
+  }
+
+  private void provisionIn(String reservationId, long delayMillis) {
+    if (provisionDue.add(reservationId)) {
+      later(reservationId, delayMillis, () -> {
+        provisionDue.remove(reservationId);
+        provision(reservationId);
+      });
+    }
   }
 
   /**
@@ -463,8 +530,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       }
     }
     if (retry) { // the next tick; the committed ones left are tried again
-      worker.schedule(() -> provision(reservationId), provisionRetry().toMillis(),
-          TimeUnit.MILLISECONDS);
+      provisionIn(reservationId, provisionRetry().toMillis());
     }
   }
 
@@ -554,7 +620,8 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   @Override
   public void close() {
-    worker.shutdownNow();
+    timer.shutdownNow();
+    pool.shutdownNow();
     onClose.run();
   }
 }

@@ -51,6 +51,11 @@ final class FakeNsi implements NsiProvider {
   volatile Runnable onTerminate = () -> {};
   /** Runs when a reserve arrives, before anything (sees the GRC's record). */
   Runnable onReserve = () -> {};
+  /**
+   * Runs when a reserve arrives, outside this fake's lock (so a reserve kept waiting here does
+   * not keep other requests out, as with a real provider).
+   */
+  volatile Consumer<NsiRequester.Circuit> arriving = c -> {};
   /** This many provisions fail (the provider does not confirm them). */
   int failProvisions;
   /** Every request after this is set fails as if the provider could not be reached. */
@@ -63,7 +68,12 @@ final class FakeNsi implements NsiProvider {
   }
 
   @Override
-  public synchronized String reserve(NsiRequester.Circuit c, Consumer<String> onId) {
+  public String reserve(NsiRequester.Circuit c, Consumer<String> onId) {
+    arriving.accept(c);
+    return reserve0(c, onId);
+  }
+
+  private synchronized String reserve0(NsiRequester.Circuit c, Consumer<String> onId) {
     onReserve.run();
     calls.add("reserve " + c.sourceStp() + " " + c.destStp() + " " + c.capacityMbps());
     if (c.capacityMbps() > capacityMbps) {

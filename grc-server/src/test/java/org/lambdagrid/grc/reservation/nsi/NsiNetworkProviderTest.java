@@ -390,6 +390,89 @@ class NsiNetworkProviderTest {
         && inner.calls.contains("abort r10"));
   }
 
+  /** Keeps the reserves of reservation {@code id} waiting until the returned latch is opened. */
+  private java.util.concurrent.CountDownLatch holdReservesOf(String id,
+      java.util.concurrent.CountDownLatch arrived) {
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    nsi.arriving = c -> {
+      if (c.description().startsWith("lambdagrid reservation " + id + " ")) {
+        arrived.countDown();
+        try {
+          go.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    };
+    return go;
+  }
+
+  @Test
+  void aSlowReserveHoldsUpOnlyItsOwnReservation() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    java.util.concurrent.CountDownLatch arrived = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = holdReservesOf("a", arrived);
+    try {
+      CompletableFuture<Vote> a = p.prepare("a", w, ask(1_000_000L, "alpha-bravo"));
+      CompletableFuture<Void> aCommit = p.commit("a"); // asked early: must wait for the reserve
+      assertThat(arrived.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+
+      // b's prepare and commit complete while a's reserve is still waiting at the provider
+      // (bounded waits only so that a regression fails instead of hanging)
+      assertThat(p.prepare("b", w, ask(1_000_000L, "alpha-charlie"))
+          .get(30, java.util.concurrent.TimeUnit.SECONDS).isPrepared()).isTrue();
+      p.commit("b").get(30, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(store.of("b")).singleElement().extracting(NsiRecord::state)
+          .isEqualTo(NsiRecord.State.COMMITTED);
+      assertThat(a).isNotDone();
+      assertThat(aCommit).as("a's commit stays behind a's reserve").isNotDone();
+      go.countDown();
+      assertThat(a.join().isPrepared()).isTrue();
+      aCommit.join();
+    } finally {
+      go.countDown();
+    }
+    String aId = store.of("a").get(0).connectionId();
+    assertThat(store.of("a")).singleElement().extracting(NsiRecord::state)
+        .isEqualTo(NsiRecord.State.COMMITTED);
+    assertThat(nsi.calls).containsSubsequence("commit FAKE-1", "commit " + aId);
+    assertThat(aId).isEqualTo("FAKE-2"); // b reserved first
+  }
+
+  @Test
+  void anAbortAskedDuringItsReserveRunsAfterItAndUndoesIt() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    Window w = window(Duration.ofHours(1), Duration.ofHours(1));
+    java.util.concurrent.CountDownLatch arrived = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = holdReservesOf("x", arrived);
+    CompletableFuture<Vote> x;
+    CompletableFuture<Void> abort;
+    try {
+      x = p.prepare("x", w, ask(1_000_000L, "alpha-bravo"));
+      assertThat(arrived.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      abort = p.abort("x");
+      assertThat(abort).isNotDone();
+    } finally {
+      go.countDown();
+    }
+    x.join();
+    abort.join();
+    assertThat(nsi.calls).containsExactly(
+        "reserve " + STPS.get("alpha") + " " + STPS.get("bravo") + " 1",
+        "abort FAKE-1", "terminate FAKE-1");
+    assertThat(nsi.live()).isEmpty();
+    assertThat(store.all()).isEmpty();
+    assertThat(inner.calls).containsExactly("prepare x", "abort x");
+  }
+
+  @Test
+  void aPoolOfNoThreadsIsRefused() {
+    assertThatThrownBy(() -> new NsiNetworkProvider("network:nsi", inner, nsi, store, STPS,
+        Clock.systemUTC(), Duration.ofMinutes(2), Duration.ofMinutes(2), 0))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0");
+  }
+
   private static void sleep(long ms) {
     try {
       Thread.sleep(ms);

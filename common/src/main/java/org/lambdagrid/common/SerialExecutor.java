@@ -1,4 +1,4 @@
-package org.lambdagrid.crm.site;
+package org.lambdagrid.common;
 
 import java.util.ArrayDeque;
 import java.util.Queue;
@@ -6,14 +6,18 @@ import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Runs tasks one at a time, in submission order, on a shared executor. Thread-safe. */
-final class SerialExecutor implements Executor {
+/**
+ * Runs tasks one at a time, in submission order, on a shared executor: a task starts only after
+ * the one submitted before it has returned, and at most one pool thread is used at a time. A task
+ * that throws is logged and the next one runs. Thread-safe.
+ */
+public final class SerialExecutor implements Executor {
   private static final Logger log = LoggerFactory.getLogger(SerialExecutor.class);
   private final Executor delegate;
   private final Queue<Runnable> tasks = new ArrayDeque<>();
   private boolean running;
 
-  SerialExecutor(Executor delegate) {
+  public SerialExecutor(Executor delegate) {
     this.delegate = delegate;
   }
 
@@ -41,8 +45,8 @@ final class SerialExecutor implements Executor {
       }
       try {
         next.run();
-      } catch (RuntimeException e) {
-        log.warn("watcher task failed", e);
+      } catch (RuntimeException | Error e) {
+        log.warn("a serial task failed", e);
       }
     }
   }

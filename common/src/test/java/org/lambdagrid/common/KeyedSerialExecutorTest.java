@@ -1,0 +1,74 @@
+package org.lambdagrid.common;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class KeyedSerialExecutorTest {
+  private final ExecutorService pool = Executors.newFixedThreadPool(2);
+
+  @AfterEach
+  void stop() {
+    pool.shutdownNow();
+  }
+
+  @Test
+  void anotherKeyRunsWhileOneKeyIsBlockedAndEachKeyKeepsItsOrder() throws Exception {
+    KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(pool);
+    CountDownLatch release = new CountDownLatch(1);
+    CountDownLatch aStarted = new CountDownLatch(1);
+    CountDownLatch bDone = new CountDownLatch(1);
+    List<String> ran = new CopyOnWriteArrayList<>();
+    k.execute("a", () -> {
+      ran.add("a1");
+      aStarted.countDown();
+      await(release);
+    });
+    k.execute("a", () -> ran.add("a2"));
+    assertThat(aStarted.await(10, TimeUnit.SECONDS)).isTrue();
+    k.execute("b", () -> ran.add("b1"));
+    k.execute("b", () -> {
+      ran.add("b2");
+      bDone.countDown();
+    });
+    assertThat(bDone.await(10, TimeUnit.SECONDS)).as("b ran while a1 blocks").isTrue();
+    assertThat(ran).containsExactly("a1", "b1", "b2");
+    CountDownLatch aDone = new CountDownLatch(1);
+    k.execute("a", aDone::countDown);
+    release.countDown();
+    assertThat(aDone.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(ran).containsExactly("a1", "b1", "b2", "a2");
+  }
+
+  @Test
+  void aThrowingTaskDoesNotStopItsKeyAndIdleKeysAreForgotten() throws Exception {
+    KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(pool);
+    CountDownLatch done = new CountDownLatch(1);
+    k.execute("a", () -> {
+      throw new IllegalStateException("boom");
+    });
+    k.execute("a", done::countDown);
+    assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
+    CountDownLatch again = new CountDownLatch(1);
+    k.execute("a", again::countDown); // a lane for "a" is made again when needed
+    assertThat(again.await(10, TimeUnit.SECONDS)).isTrue();
+    pool.shutdown();
+    assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(k.activeKeys()).isZero();
+  }
+
+  private static void await(CountDownLatch l) {
+    try {
+      l.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
