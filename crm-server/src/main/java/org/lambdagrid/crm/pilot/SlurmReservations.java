@@ -395,12 +395,12 @@ public final class SlurmReservations implements BatchReservations {
       Instant want = field.equals("StartTime") ? asked.start() : asked.end();
       String got = shown.get(field);
       if (!want.truncatedTo(ChronoUnit.SECONDS).equals(parseTime(got))) {
-        return new Mismatch(field, time(want), String.valueOf(got));
+        return new Mismatch(field, time(want), got == null ? "(not shown)" : got);
       }
     }
     String users = shown.get("Users");
     if (!asked.users().equals(users)) {
-      return new Mismatch("Users", asked.users(), String.valueOf(users));
+      return new Mismatch("Users", asked.users(), users == null ? "(not shown)" : users);
     }
     String accounts = shown.getOrDefault("Accounts", "(null)");
     String want = asked.account() == null ? "(null)" : asked.account();
