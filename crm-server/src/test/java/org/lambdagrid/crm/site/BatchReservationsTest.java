@@ -29,9 +29,10 @@ import org.lambdagrid.crm.testing.TestPilotStarter;
  * The site's two-phase commit with a batch system that reserves too (a fake of
  * {@link BatchReservations}): prepare creates the batch reservation, commit keeps it, abort,
  * expiry and release delete it, a refusal there is the site's "no" and holds nothing, a name
- * that exists already is refused and left alone, a delete that fails is retried, the pilots are
- * launched into it, and a CRM killed between creating it and recording the hold deletes it when
- * it starts again (on the real ledger, H2).
+ * that exists already is refused and left alone, so is one someone else made under a recorded
+ * name (its window or user differs; the name is forgotten), a delete that fails is retried, the
+ * pilots are launched into it, and a CRM killed between creating it and recording the hold
+ * deletes it when it starts again (on the real ledger, H2).
  */
 class BatchReservationsTest {
   private static final Instant T0 = Instant.parse("2030-01-01T00:00:00Z");
