@@ -10,6 +10,7 @@ import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.common.store.Database;
 import org.lambdagrid.common.store.Migration;
+import org.lambdagrid.crm.pilot.BatchReservations;
 import org.lambdagrid.crm.site.ShareSpec;
 import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.SiteReservations;
@@ -19,7 +20,7 @@ import org.lambdagrid.crm.site.SiteReservations;
  * default): table {@code holds} (one row per reservation id this site has seen, with its state,
  * window, nodes, sub-range, expiry and end instants), table {@code shares} (jobs bound to a
  * reservation) and table {@code batch_reservations} (the batch system reservations this CRM
- * made or was about to make, until they are deleted). Thread-safe.
+ * made or was about to make, with what it asked for, until they are deleted). Thread-safe.
  */
 public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
   /** The CRM's schema. Never edit a released migration; append the next version. */
@@ -37,7 +38,15 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
           "ALTER TABLE shares ADD COLUMN reconnect_hashes VARCHAR(1000000)"),
       Migration.of(3, "batch system reservations",
           "CREATE TABLE batch_reservations (reservation_id VARCHAR(64) PRIMARY KEY,"
-              + " name VARCHAR(200) NOT NULL, recorded_at BIGINT NOT NULL)"));
+              + " name VARCHAR(200) NOT NULL, recorded_at BIGINT NOT NULL)"),
+      // Rows of version 3 keep NULLs here: what was asked is unknown, the name is all there is.
+      Migration.of(4, "what batch system reservations asked for",
+          "ALTER TABLE batch_reservations ADD COLUMN start_ms BIGINT",
+          "ALTER TABLE batch_reservations ADD COLUMN end_ms BIGINT",
+          "ALTER TABLE batch_reservations ADD COLUMN batch_users VARCHAR(200)",
+          "ALTER TABLE batch_reservations ADD COLUMN batch_account VARCHAR(200)",
+          "ALTER TABLE batch_reservations ADD COLUMN batch_nodes INTEGER",
+          "ALTER TABLE batch_reservations ADD COLUMN batch_partition VARCHAR(200)"));
 
   private final Database db;
 
@@ -187,7 +196,7 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
   }
 
   @Override
-  public void batchReserving(String reservationId, String name) {
+  public void batchReserving(String reservationId, String name, BatchReservations.Asked a) {
     db.transaction(c -> {
       try (PreparedStatement d = c.prepareStatement(
           "DELETE FROM batch_reservations WHERE reservation_id = ?")) {
@@ -195,8 +204,12 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
         d.executeUpdate();
       }
       try (PreparedStatement ps = c.prepareStatement("INSERT INTO batch_reservations"
-          + " (reservation_id, name, recorded_at) VALUES (?, ?, ?)")) {
-        Database.bind(ps, reservationId, name, System.currentTimeMillis());
+          + " (reservation_id, name, recorded_at, start_ms, end_ms, batch_users, batch_account,"
+          + " batch_nodes, batch_partition) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        Database.bind(ps, reservationId, name, System.currentTimeMillis(),
+            a == null ? null : a.start().toEpochMilli(), a == null ? null : a.end().toEpochMilli(),
+            a == null ? null : a.users(), a == null ? null : a.account(),
+            a == null ? null : a.nodes(), a == null ? null : a.partition());
         ps.executeUpdate();
       }
       return null;
@@ -209,14 +222,19 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
   }
 
   @Override
-  public java.util.Map<String, String> loadBatchReservations() {
+  public java.util.Map<String, BatchRecord> loadBatchReservations() {
     return db.transaction(c -> {
-      java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT reservation_id, name FROM"
+      java.util.Map<String, BatchRecord> out = new java.util.LinkedHashMap<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT reservation_id, name, start_ms,"
+          + " end_ms, batch_users, batch_account, batch_nodes, batch_partition FROM"
           + " batch_reservations ORDER BY recorded_at, reservation_id");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          out.put(rs.getString(1), rs.getString(2));
+          long start = rs.getLong(3);
+          BatchReservations.Asked asked = rs.wasNull() ? null : new BatchReservations.Asked(
+              Instant.ofEpochMilli(start), Instant.ofEpochMilli(rs.getLong(4)), rs.getString(5),
+              rs.getString(6), rs.getInt(7), rs.getString(8));
+          out.put(rs.getString(1), new BatchRecord(rs.getString(2), asked));
         }
       }
       return out;

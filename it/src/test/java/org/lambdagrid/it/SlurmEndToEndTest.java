@@ -310,7 +310,8 @@ class SlurmEndToEndTest {
    * The CRM's Slurm side on its own, against the same Slurm: a name Slurm has already (made
    * here by hand) is refused naming it and left alone; more nodes than the partition has are
    * refused with nothing left; a reservation is made, read back and deleted twice. Windows a
-   * day ahead; names lg-lgroot-*, removed at the end.
+   * day ahead; names lg-lgroot-*, removed at the end. The delete of a recorded name deletes only
+   * what Slurm shows with the window and users that were asked for.
    */
   @Test
   @Order(6)
@@ -338,6 +339,13 @@ class SlurmEndToEndTest {
             assertThat(e.getMessage()).startsWith("ReservationName: '" + byHand + "': Slurm"
                 + " already has a reservation of that name");
           });
+      // Had the CRM recorded the name for its own create (one that did not answer), it would
+      // not delete this one: it is not what that create asked for.
+      BatchReservations.Asked ours = slurm.asked(new BatchReservations.Spec("r-00000002", day,
+          day.plus(Duration.ofMinutes(30)), 1, USER));
+      assertThat(slurm.deleteIfAsked(byHand, ours, answerBy)).isEqualTo(
+          new BatchReservations.Mismatch("StartTime", utc.format(day),
+              utc.format(day.plus(Duration.ofHours(2)))));
       assertThat(reservationsInSlurm("lg-lgroot-")).singleElement()
           .satisfies(l -> assertThat(l).contains("Users=root")); // untouched
 
@@ -354,11 +362,21 @@ class SlurmEndToEndTest {
           });
       assertThat(reservationsInSlurm("lg-lgroot-r-00000003")).isEmpty();
 
-      slurm.create(new BatchReservations.Spec("r-00000004", day.plus(Duration.ofHours(4)),
-          day.plus(Duration.ofHours(5)), 1, USER), answerBy);
+      BatchReservations.Spec four = new BatchReservations.Spec("r-00000004",
+          day.plus(Duration.ofHours(4)), day.plus(Duration.ofHours(5)), 1, USER);
+      slurm.create(four, answerBy);
       assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).singleElement()
           .satisfies(l -> assertThat(l).contains("Users=" + USER).contains("NodeCnt=1"));
-      slurm.delete("lg-lgroot-r-00000004", answerBy);
+      // Slurm shows what the create asked for (times to the second, in the CRM's form): the
+      // delete of a recorded name compares them first.
+      BatchReservations.Asked longer = slurm.asked(new BatchReservations.Spec("r-00000004",
+          four.start(), four.end().plus(Duration.ofMinutes(1)), 1, USER));
+      assertThat(slurm.deleteIfAsked("lg-lgroot-r-00000004", longer, answerBy))
+          .extracting(BatchReservations.Mismatch::field).isEqualTo("EndTime");
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).hasSize(1);
+      assertThat(slurm.deleteIfAsked("lg-lgroot-r-00000004", slurm.asked(four), answerBy))
+          .isNull();
+      assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).isEmpty();
       slurm.delete("lg-lgroot-r-00000004", answerBy); // gone: fine
       assertThat(reservationsInSlurm("lg-lgroot-r-00000004")).isEmpty();
     } finally {

@@ -14,12 +14,14 @@ import org.lambdagrid.common.Errors;
  * <p>{@code SiteReservations} calls it inside the two-phase commit: in Prepare (after its own
  * calendar said yes, before the hold is recorded) {@link #exists} and then {@link #create} (a
  * refusal here is the site's "no" vote with the batch system's reason), nothing in Commit (the
- * advance reservation simply stays), and {@link #delete} whenever the hold ends (Abort, expiry,
- * Release) or a restarted CRM finds one it made for a hold that is not live. The name is a
- * function of the site and the reservation id only, so a restarted CRM finds what it made from
- * its records; the CRM records the name after {@link #exists} said there is none and before it
- * calls {@link #create}, so a crash between the two leaves a record that makes the restarted
- * CRM delete it, and a name someone else uses is never recorded (so never deleted).
+ * advance reservation simply stays), and {@link #deleteIfAsked} whenever the hold ends (Abort,
+ * expiry, Release) or a restarted CRM finds one it made for a hold that is not live. The name is
+ * a function of the site and the reservation id only, so a restarted CRM finds what it made from
+ * its records; the CRM records the name and what it asks for ({@link #asked}) after
+ * {@link #exists} said there is none and before it calls {@link #create}, so a crash between the
+ * two leaves a record that makes the restarted CRM delete it, a name someone else uses is never
+ * recorded, and one someone else makes under a recorded name (while the create did not answer)
+ * does not show what was asked, so is never deleted either.
  *
  * <p>Implementations are thread-safe. The CRM calls them without its reservation lock, each
  * call with a deadline (a Prepare's answer is due before the GRC's {@code rpc_timeout}), which
@@ -38,6 +40,28 @@ public interface BatchReservations {
    */
   record Spec(String reservationId, Instant start, Instant end, int nodes, String user) {}
 
+  /**
+   * What {@link #create} asks the batch system for, in its terms: recorded with the name before
+   * the create, and compared with what the batch system shows under the name before a recorded
+   * name is deleted ({@link #deleteIfAsked}), so that a reservation someone else made under it
+   * is left alone.
+   *
+   * @param start the window's start as asked (Slurm: cut to the second)
+   * @param end the window's end as asked
+   * @param users the batch system user(s) it is for
+   * @param account the account it is for, or null
+   * @param nodes the batch system nodes asked for
+   * @param partition where, or null for the batch system's default
+   */
+  record Asked(Instant start, Instant end, String users, String account, int nodes,
+      String partition) {}
+
+  /**
+   * How the reservation the batch system shows under a recorded name differs from what was
+   * {@link Asked}: the first field that differs, as the batch system names it, and both values.
+   */
+  record Mismatch(String field, String asked, String shown) {}
+
   /** No batch system reservation: every method does nothing and {@link #name} is null. */
   BatchReservations NONE = new BatchReservations() {
     @Override
@@ -55,6 +79,16 @@ public interface BatchReservations {
 
     @Override
     public void delete(String name, Deadline deadline) { }
+
+    @Override
+    public Asked asked(Spec spec) {
+      return null;
+    }
+
+    @Override
+    public Mismatch deleteIfAsked(String name, Asked asked, Deadline deadline) {
+      return null;
+    }
 
     @Override
     public int capacity() {
@@ -101,6 +135,29 @@ public interface BatchReservations {
    *     does not answer by {@code deadline}; the caller tries again later
    */
   void delete(String name, Deadline deadline) throws BatchReservationException;
+
+  /**
+   * What {@link #create}{@code (spec)} asks the batch system for (null when this site makes
+   * none). Changes nothing; the same spec gives the same answer while the configuration stays.
+   *
+   * @throws Errors.RequestException INVALID_ARGUMENT when the spec cannot be asked for
+   */
+  Asked asked(Spec spec);
+
+  /**
+   * Deletes the advance reservation {@code name} only if the batch system shows it with the
+   * window and users of {@code asked} (what the CRM recorded for it): a recorded name whose
+   * create did not answer, or whose hold ended. Idempotent: returns null when there is none of
+   * that name. The look and the delete are two calls (the batch system has no conditional
+   * delete); the CRM is the only one that deletes its names in between.
+   *
+   * @return null when it is deleted or not there; else how it differs: it is someone else's,
+   *     and is left alone
+   * @throws BatchReservationException when the batch system does not answer by
+   *     {@code deadline} or refuses the delete; the caller tries again later
+   */
+  Mismatch deleteIfAsked(String name, Asked asked, Deadline deadline)
+      throws BatchReservationException;
 
   /**
    * How many grid nodes the batch system could host now (its usable nodes in the pilots'

@@ -18,8 +18,10 @@ import org.slf4j.LoggerFactory;
  * the absolute path found once in {@code pilot.slurm.bin_dir} or the system directories (never
  * the CRM's PATH), as an argument vector (never through a shell), from {@code /}, with stdin from
  * the given text or {@code /dev/null}, and killed when it does not answer within its timeout.
- * The child's PATH is those directories, and its time zone UTC ({@code TZ=UTC}), so the times
- * the CRM writes and reads (scontrol's StartTime and EndTime) mean the same in both. Thread-safe.
+ * The child's PATH is those directories, its time zone UTC ({@code TZ=UTC}) and its time format
+ * Slurm's standard one ({@code SLURM_TIME_FORMAT=standard}: {@code YYYY-MM-DDTHH:MM:SS}), so the
+ * times the CRM writes and reads (scontrol's StartTime and EndTime) mean the same in both.
+ * Thread-safe.
  */
 final class SlurmCommands {
   private static final Logger log = LoggerFactory.getLogger(SlurmCommands.class);
@@ -70,6 +72,7 @@ final class SlurmCommands {
           .redirectOutput(out.toFile()).redirectError(err.toFile());
       pb.environment().put("PATH", childPath);
       pb.environment().put("TZ", "UTC");
+      pb.environment().put("SLURM_TIME_FORMAT", "standard"); // whatever the CRM's env says
       if (stdin == null) {
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
       }

@@ -5,8 +5,10 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -62,6 +64,9 @@ import org.slf4j.LoggerFactory;
  * ({@code sacctmgr add user NAME AdminLevel=Operator}), so the CRM's user must be one.
  * {@link #delete} is {@code scontrol delete ReservationName=NAME}; Slurm refuses while jobs still
  * run in it ({@code Requested reservation is in use}), and the caller tries again later.
+ * {@link #deleteIfAsked} (a recorded name whose hold ended or whose create did not answer) first
+ * reads the reservation back and deletes it only if it has the StartTime, EndTime, Users and
+ * Accounts the create passed ({@link #asked}): one someone else made under the name is left.
  *
  * <p>{@link #capacity} is {@code sinfo -h -N [-p P] -o %N|%T|%P}: the partition's nodes that
  * respond and are idle, mixed, allocated, completing, reserved or planned (not down, drained,
@@ -148,21 +153,32 @@ public final class SlurmReservations implements BatchReservations {
     return (nodes + options.pilotsPerNode() - 1) / options.pilotsPerNode();
   }
 
-  /** scontrol's arguments for the reservation (without scontrol itself). */
-  List<String> createArgs(String name, Spec spec) {
+  /**
+   * What the create of {@code spec} passes: the window cut to the second, the Slurm user
+   * ({@link #slurmUser}), {@code account}, the Slurm node count and {@code partition}.
+   */
+  @Override
+  public Asked asked(Spec spec) {
     String user = slurmUser(spec.user());
     if (!PosixNames.LOGIN.matcher(user).matches()) {
       throw Errors.invalid("user", user, "is not a user name Slurm can reserve for");
     }
+    return new Asked(spec.start().truncatedTo(ChronoUnit.SECONDS),
+        spec.end().truncatedTo(ChronoUnit.SECONDS), user, options.account(),
+        slurmNodes(spec.nodes()), options.partition());
+  }
+
+  /** scontrol's arguments for the reservation (without scontrol itself): {@link #asked}. */
+  List<String> createArgs(String name, Spec spec) {
+    Asked a = asked(spec);
     List<String> args = new ArrayList<>(List.of("create", "reservation",
-        "ReservationName=" + name, "StartTime=" + time(spec.start()),
-        "EndTime=" + time(spec.end()), "NodeCnt=" + slurmNodes(spec.nodes()),
-        "Users=" + user));
-    if (options.account() != null) {
-      args.add("Accounts=" + options.account());
+        "ReservationName=" + name, "StartTime=" + time(a.start()),
+        "EndTime=" + time(a.end()), "NodeCnt=" + a.nodes(), "Users=" + a.users()));
+    if (a.account() != null) {
+      args.add("Accounts=" + a.account());
     }
-    if (options.partition() != null) {
-      args.add("PartitionName=" + options.partition());
+    if (a.partition() != null) {
+      args.add("PartitionName=" + a.partition());
     }
     return args;
   }
@@ -336,6 +352,78 @@ public final class SlurmReservations implements BatchReservations {
     }
     throw new BatchReservationException("Slurm did not delete reservation " + name + " (exit "
         + r.exit() + "): " + err);
+  }
+
+  /**
+   * {@code scontrol -o show reservation NAME}, then, if Slurm shows it with the StartTime,
+   * EndTime, Users and Accounts that were {@code asked} ({@link #mismatch}), {@link #delete}.
+   */
+  @Override
+  public Mismatch deleteIfAsked(String name, Asked asked, io.grpc.Deadline deadline)
+      throws BatchReservationException {
+    if (scontrol == null) {
+      throw new BatchReservationException("cannot look for Slurm reservation " + name
+          + ": scontrol is in none of " + commands.path());
+    }
+    Map<String, String> shown;
+    try {
+      shown = show(name, deadline);
+    } catch (IOException e) {
+      throw new BatchReservationException("cannot look for Slurm reservation " + name + ": "
+          + e.getMessage());
+    }
+    if (shown == null) {
+      return null; // gone already, or never made
+    }
+    Mismatch m = mismatch(asked, shown);
+    if (m == null) {
+      delete(name, deadline);
+    }
+    return m;
+  }
+
+  /**
+   * The first of StartTime, EndTime, Users and Accounts in which {@code shown} (the fields of
+   * {@code scontrol -o show reservation}) differs from {@code asked}, or null when none does.
+   * Times are compared as the local times scontrol prints without a zone (it runs with
+   * {@code TZ=UTC}), to the second, as {@link #time} wrote them; one it prints in another form
+   * differs. NodeCnt, Nodes and PartitionName are not compared: Slurm picks the nodes (and may
+   * give fewer) and names the default partition.
+   */
+  static Mismatch mismatch(Asked asked, Map<String, String> shown) {
+    for (String field : List.of("StartTime", "EndTime")) {
+      Instant want = field.equals("StartTime") ? asked.start() : asked.end();
+      String got = shown.get(field);
+      if (!want.truncatedTo(ChronoUnit.SECONDS).equals(parseTime(got))) {
+        return new Mismatch(field, time(want), got == null ? "(not shown)" : got);
+      }
+    }
+    String users = shown.get("Users");
+    if (!asked.users().equals(users)) {
+      return new Mismatch("Users", asked.users(), users == null ? "(not shown)" : users);
+    }
+    String accounts = shown.getOrDefault("Accounts", "(null)");
+    String want = asked.account() == null ? "(null)" : asked.account();
+    if (!want.equals(accounts)) {
+      return new Mismatch("Accounts", want, accounts);
+    }
+    return null;
+  }
+
+  /**
+   * A time as scontrol prints it under {@code TZ=UTC} ({@code YYYY-MM-DDTHH:MM:SS}, local time
+   * without a zone), or null when {@code s} is not one.
+   */
+  static Instant parseTime(String s) {
+    if (s == null) {
+      return null;
+    }
+    try {
+      return LocalDateTime.parse(s, DateTimeFormatter.ISO_LOCAL_DATE_TIME)
+          .toInstant(ZoneOffset.UTC);
+    } catch (DateTimeParseException e) {
+      return null;
+    }
   }
 
   @Override

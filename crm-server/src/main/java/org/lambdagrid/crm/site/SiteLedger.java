@@ -104,18 +104,27 @@ public interface SiteLedger {
   List<BoundShare> loadShares();
 
   /**
-   * Records that this CRM is about to create the batch system reservation {@code name} for
-   * reservation {@code reservationId} ({@link org.lambdagrid.crm.pilot.BatchReservations}):
-   * written before the batch system is asked, so that a CRM killed before it recorded the hold
-   * finds the name after its restart and deletes what it may have made. Idempotent.
+   * A recorded batch system reservation: its name, and what the batch system was asked for under
+   * it ({@code asked} null: recorded by a CRM that did not keep that; such a name is deleted by
+   * name, unchecked).
    */
-  default void batchReserving(String reservationId, String name) { }
+  record BatchRecord(String name, org.lambdagrid.crm.pilot.BatchReservations.Asked asked) {}
+
+  /**
+   * Records that this CRM is about to create the batch system reservation {@code name} for
+   * reservation {@code reservationId} ({@link org.lambdagrid.crm.pilot.BatchReservations}),
+   * asking for {@code asked}: written before the batch system is asked, so that a CRM killed
+   * before it recorded the hold finds the name after its restart and deletes what it may have
+   * made, if it is what was asked. Idempotent; replaces an earlier record of the id.
+   */
+  default void batchReserving(String reservationId, String name,
+      org.lambdagrid.crm.pilot.BatchReservations.Asked asked) { }
 
   /** Forgets the batch reservation of {@code reservationId}: it is deleted or was never made. */
   default void batchGone(String reservationId) { }
 
-  /** Every batch reservation recorded and not forgotten: reservation id to name. */
-  default java.util.Map<String, String> loadBatchReservations() {
+  /** Every batch reservation recorded and not forgotten: reservation id to its record. */
+  default java.util.Map<String, BatchRecord> loadBatchReservations() {
     return java.util.Map.of();
   }
 }

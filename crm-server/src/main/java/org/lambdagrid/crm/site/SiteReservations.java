@@ -40,7 +40,11 @@ import org.slf4j.LoggerFactory;
  * then in doubt for {@link #IN_DOUBT} and looked up by name) and a CRM killed between creating
  * it and recording the hold are all cleaned up: {@link #sweepBatch} (at {@link #recover} and
  * then periodically) deletes every recorded batch reservation whose hold is not live. Only
- * recorded names are ever deleted, and a name is recorded only for the hold it was made for.
+ * recorded names are ever deleted, a name is recorded only for the hold it was made for, with
+ * what was asked for under it ({@link BatchReservations#asked}), and it is deleted only if the
+ * batch system shows that window and those users; else it is someone else's (made under the
+ * name while a create did not answer): left alone and forgotten, with a warning. A name an
+ * older CRM recorded without what it asked for is deleted by name, as that CRM did.
  *
  * <p>Thread-safe: every method locks this object, then the hold table (the only lock order).
  * The batch system is never called with the lock held: a prepare takes the nodes in the
@@ -108,6 +112,8 @@ public final class SiteReservations {
   private final BatchReservations batch;
   /** Batch reservations recorded in the ledger and not deleted yet: reservation id to name. */
   private final Map<String, String> batchNames = new java.util.TreeMap<>();
+  /** What was asked for under each of {@link #batchNames} (none: recorded by an older CRM). */
+  private final Map<String, BatchReservations.Asked> batchAsked = new HashMap<>();
   /** Recorded names whose create did not answer: until when the sweep looks them up by name. */
   private final Map<String, java.time.Instant> inDoubt = new HashMap<>();
   /** Ids whose batch reservation one thread is deleting now, without the lock. */
@@ -179,7 +185,18 @@ public final class SiteReservations {
     java.util.Set<String> orphans;
     synchronized (this) {
       ledger.forgetHoldsEndedBefore(now.minus(table.retention()));
-      batchNames.putAll(ledger.loadBatchReservations()); // before expiries: they delete
+      // Before expiries: they delete.
+      for (Map.Entry<String, SiteLedger.BatchRecord> e
+          : ledger.loadBatchReservations().entrySet()) {
+        batchNames.put(e.getKey(), e.getValue().name());
+        if (e.getValue().asked() != null) {
+          batchAsked.put(e.getKey(), e.getValue().asked());
+        } else {
+          log.info("restart: batch reservation {} of reservation {} was recorded without what"
+              + " was asked for (window, users) by an older CRM: it is deleted by name,"
+              + " unchecked", e.getValue().name(), e.getKey());
+        }
+      }
       for (SiteLedger.Hold h : ledger.loadHolds()) {
         Held x = h.held();
         Ask ask = x == null ? null : new Ask.Nodes(settings.site(), x.nodes());
@@ -222,10 +239,12 @@ public final class SiteReservations {
    * Expires what is due, then deletes every recorded batch reservation whose hold is not live
    * (PREPARED or COMMITTED) and that no other call is deleting: one a failed delete left, one a
    * CRM killed between creating it and recording its hold made, or one whose create did not
-   * answer. A name in doubt (its create did not answer, within {@link #IN_DOUBT} of that) is
-   * resolved by name: the batch system is asked whether it has it; if it does, it is deleted,
-   * and either way the name stays recorded until the doubt has passed (a create the batch
-   * system was still working on may make it later), then it is deleted once more and
+   * answer. Each is deleted only if the batch system shows it as asked
+   * ({@link BatchReservations#deleteIfAsked}); one that differs is someone else's, left alone
+   * and forgotten. A name in doubt (its create did not answer, within {@link #IN_DOUBT} of that)
+   * is resolved by name: the batch system is asked whether it has it; if it does (as asked), it
+   * is deleted, and either way the name stays recorded until the doubt has passed (a create the
+   * batch system was still working on may make it later), then it is deleted once more and
    * forgotten. The batch system is called outside this object's lock. Idempotent; call it
    * periodically.
    *
@@ -363,6 +382,7 @@ public final class SiteReservations {
     String name;
     String account;
     boolean earlier;
+    BatchReservations.Asked earlierAsked;
     // The account rule may look the account's uid up (accounts.min_uid): not under the lock.
     String mapped = "";
     Errors.RequestException unmapped = null;
@@ -413,18 +433,32 @@ public final class SiteReservations {
       held.put(h.id(), h);
       inFlight.add(id);
       earlier = batchNames.containsKey(id);
+      earlierAsked = batchAsked.get(id);
     }
     // Without the lock: the batch system.
     boolean recorded = false;
     try {
       if (earlier) {
-        // Ours (recorded), of an earlier attempt at this id that never became a hold.
+        // Recorded for an earlier attempt at this id that never became a hold: ours if it is
+        // what that attempt asked for.
+        BatchReservations.Mismatch foreign;
         try {
-          batch.delete(name, answerBy);
+          foreign = deleteRecorded(name, earlierAsked, false, answerBy);
         } catch (BatchReservations.BatchReservationException e) {
           throw Errors.unavailable("the batch system reservation " + name + " of an earlier"
               + " attempt at reservation " + id + " is not deleted yet (" + e.getMessage()
               + "); try again later");
+        }
+        if (foreign != null) {
+          synchronized (this) {
+            if (name.equals(batchNames.get(id))) {
+              notOurs(id, name, foreign);
+            }
+          }
+          throw Errors.alreadyExists("ReservationName: '" + name + "': the batch system has a"
+              + " reservation of that name, which this CRM did not make for reservation " + id
+              + " (" + foreign.field() + " is " + foreign.shown() + ", not " + foreign.asked()
+              + "); it is left alone and nothing is held");
         }
       } else {
         boolean exists;
@@ -439,23 +473,27 @@ public final class SiteReservations {
               + id + "; it is left alone and nothing is held");
         }
       }
+      // For the local account the pilots will run as (crm.yaml accounts:).
+      BatchReservations.Spec spec = new BatchReservations.Spec(id, window.start(),
+          window.end(), nodes, account);
+      BatchReservations.Asked asked = batch.asked(spec);
       synchronized (this) {
         if (table.state(id).isPresent()) { // aborted meanwhile: do not create at all
           throw new Errors.RequestException(io.grpc.Status.Code.ABORTED, "reservation " + id
               + " was aborted while it was prepared");
         }
         try {
-          ledger.batchReserving(id, name); // before the create: a crash after it is cleaned up
+          // Before the create: a crash after it is cleaned up.
+          ledger.batchReserving(id, name, asked);
         } catch (RuntimeException e) {
           throw Errors.unavailable("the batch system reservation " + name + " for reservation "
               + id + " could not be recorded: " + e.getMessage());
         }
         batchNames.put(id, name);
+        batchAsked.put(id, asked);
       }
       try {
-        // For the local account the pilots will run as (crm.yaml accounts:).
-        batch.create(new BatchReservations.Spec(id, window.start(), window.end(), nodes,
-            account), answerBy);
+        batch.create(spec, answerBy);
       } catch (Errors.RequestException e) {
         synchronized (this) {
           if (e.code() == io.grpc.Status.Code.UNAVAILABLE) {
@@ -464,6 +502,7 @@ public final class SiteReservations {
           } else if (!inDoubt.containsKey(id) && forgetBatch(id, name)) {
             // Nothing was made; a reservation of that name is someone else's, never deleted.
             batchNames.remove(id);
+            batchAsked.remove(id);
           }
         }
         throw e;
@@ -635,22 +674,23 @@ public final class SiteReservations {
 
   /**
    * Deletes (or, in doubt, resolves) the batch reservation {@code name} recorded for the ended
-   * hold {@code id}, which the caller claimed in {@link #deleting}; forgets it when it is gone
-   * for good. Called without the lock.
+   * hold {@code id}, which the caller claimed in {@link #deleting}, if it is what was asked for;
+   * forgets it when it is gone for good, or when it is someone else's. Called without the lock.
    *
    * @return whether it is forgotten
    */
   private boolean deleteClaimed(String id, String name, Deadline deadline) {
     boolean doubt;
+    BatchReservations.Asked asked;
     synchronized (this) {
       java.time.Instant until = inDoubt.get(id);
       doubt = until != null && clock.instant().isBefore(until);
+      asked = batchAsked.get(id);
     }
     String problem = null;
+    BatchReservations.Mismatch foreign = null;
     try {
-      if (!doubt || batch.exists(name, deadline)) {
-        batch.delete(name, deadline);
-      }
+      foreign = deleteRecorded(name, asked, doubt, deadline);
     } catch (BatchReservations.BatchReservationException e) {
       problem = e.getMessage();
     } finally {
@@ -663,16 +703,62 @@ public final class SiteReservations {
         log.warn("reservation {}: {}; trying again later", id, problem);
         return false;
       }
-      if (doubt || held.containsKey(id) || !name.equals(batchNames.get(id))) {
-        return false; // in doubt: looked at again by the sweep; or prepared again meanwhile
+      if (held.containsKey(id) || !name.equals(batchNames.get(id))) {
+        return false; // prepared again meanwhile
+      }
+      if (foreign != null) {
+        return notOurs(id, name, foreign);
+      }
+      if (doubt) {
+        return false; // in doubt: looked at again by the sweep
       }
       if (forgetBatch(id, name)) {
         batchNames.remove(id);
+        batchAsked.remove(id);
         inDoubt.remove(id);
         return true;
       }
       return false;
     }
+  }
+
+  /**
+   * Deletes the recorded batch reservation {@code name} if the batch system shows what was
+   * {@code asked} ({@link BatchReservations#deleteIfAsked}); one recorded by an older CRM
+   * ({@code asked} null) by name, unchecked, as that CRM did: in {@code doubt} only if it exists.
+   * Called without the lock.
+   *
+   * @return null when it is deleted or not there; else how it differs (someone else's, left)
+   */
+  private BatchReservations.Mismatch deleteRecorded(String name, BatchReservations.Asked asked,
+      boolean doubt, Deadline deadline) throws BatchReservations.BatchReservationException {
+    if (asked != null) {
+      return batch.deleteIfAsked(name, asked, deadline);
+    }
+    if (!doubt || batch.exists(name, deadline)) {
+      batch.delete(name, deadline);
+    }
+    return null;
+  }
+
+  /**
+   * Forgets the recorded name of {@code id}: the batch system's reservation of that name is not
+   * what this CRM asked for (someone else made it, e.g. while this CRM's create did not answer,
+   * which then cannot have made one), so it is left alone. Under the lock.
+   *
+   * @return whether it is forgotten
+   */
+  private boolean notOurs(String id, String name, BatchReservations.Mismatch m) {
+    log.warn("reservation {}: batch reservation {} is not the one this CRM asked for: its {} is"
+        + " {}, not {}; left alone (someone else's) and its name forgotten", id, name, m.field(),
+        m.shown(), m.asked());
+    if (forgetBatch(id, name)) {
+      batchNames.remove(id);
+      batchAsked.remove(id);
+      inDoubt.remove(id);
+      return true;
+    }
+    return false;
   }
 
   private boolean forgetBatch(String id, String name) {

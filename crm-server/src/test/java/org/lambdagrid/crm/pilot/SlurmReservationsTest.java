@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -46,16 +47,21 @@ class SlurmReservationsTest {
         create)
           [ -f "$D/create.sleep" ] && exec sleep 30
           if [ -f "$D/create.err" ]; then cat "$D/create.err" >&2; exit 1; fi
-          name=; cnt=
+          name=; cnt=; st=; et=; us=; ac=
           for a in "$@"; do
-            case "$a" in ReservationName=*) name=${a#*=} ;; NodeCnt=*) cnt=${a#*=} ;; esac
+            case "$a" in
+            ReservationName=*) name=${a#*=} ;; NodeCnt=*) cnt=${a#*=} ;;
+            StartTime=*) st=${a#*=} ;; EndTime=*) et=${a#*=} ;;
+            Users=*) us=${a#*=} ;; Accounts=*) ac=${a#*=} ;;
+            esac
           done
           if [ -f "$D/resv/$name" ]; then
             echo "Error creating the reservation: Duplicate reservation name" >&2; exit 1
           fi
           [ -f "$D/nodecnt" ] && cnt=$(cat "$D/nodecnt")
-          echo "ReservationName=$name StartTime=x EndTime=y Nodes=n1 NodeCnt=$cnt Users=u" \\
-            > "$D/resv/$name"
+          echo "ReservationName=$name StartTime=$st EndTime=$et Duration=x Nodes=n1" \\
+            "NodeCnt=$cnt PartitionName=dflt Flags= Users=$us Accounts=${ac:-(null)}" \\
+            "State=INACTIVE" > "$D/resv/$name"
           echo "Reservation created: $name" ;;
         show)
           if [ -f "$D/resv/$3" ]; then cat "$D/resv/$3"; else echo "Reservation $3 not found"; exit 1; fi ;;
@@ -212,6 +218,63 @@ class SlurmReservationsTest {
         .hasMessage("Slurm did not delete reservation lg-tokyo-r-2 (exit 1): delete_reservation"
             + " ReservationName=lg-tokyo-r-2: Requested reservation is in use");
     assertThat(dir.resolve("resv/lg-tokyo-r-2")).exists();
+  }
+
+  @Test
+  void whatTheCreatePassesIsWhatIsAskedAndItsReservationIsDeletedIfAsked() throws Exception {
+    SlurmReservations s = slurm("grid", "physics", 2);
+    BatchReservations.Asked asked = s.asked(spec("r-1", 3));
+    assertThat(asked).isEqualTo(new BatchReservations.Asked(
+        Instant.parse("2030-01-02T10:00:00Z"), END, "alice", "physics", 2, "grid"));
+    s.create(spec("r-1", 3), D);
+    assertThat(s.deleteIfAsked("lg-tokyo-r-1", asked, D)).isNull();
+    assertThat(dir.resolve("resv")).isEmptyDirectory();
+    assertThat(s.deleteIfAsked("lg-tokyo-r-1", asked, D)).isNull(); // gone: fine
+    assertThat(calls()).containsSubsequence("-o show reservation lg-tokyo-r-1",
+        "delete ReservationName=lg-tokyo-r-1", "-o show reservation lg-tokyo-r-1");
+    assertThat(calls()).filteredOn(c -> c.startsWith("delete")).hasSize(1);
+  }
+
+  @Test
+  void aReservationUnderTheNameThatIsNotWhatWasAskedIsLeftAlone() throws Exception {
+    SlurmReservations s = slurm(null, "physics", 1);
+    BatchReservations.Asked asked = s.asked(spec("r-1", 1));
+    // As Slurm 22.05 shows one (scontrol -o show reservation), with one field changed.
+    String ours = "ReservationName=NAME StartTime=2030-01-02T10:00:00"
+        + " EndTime=2030-01-02T10:30:00 Duration=00:30:00 Nodes=n1 NodeCnt=1 CoreCnt=1"
+        + " Features=(null) PartitionName=debug Flags= TRES=cpu=1 Users=alice Groups=(null)"
+        + " Accounts=physics Licenses=(null) State=INACTIVE BurstBuffer=(null) Watts=n/a"
+        + " MaxStartDelay=(null)\n";
+    Map<String, String> shown = Map.of(
+        "a", ours,
+        "b", ours.replace("StartTime=2030-01-02T10:00:00", "StartTime=2030-01-02T10:00:01"),
+        "c", ours.replace("EndTime=2030-01-02T10:30:00", "EndTime=2030-01-02T11:30:00"),
+        "d", ours.replace("Users=alice", "Users=alice,bob"),
+        "e", ours.replace("Accounts=physics", "Accounts=(null)"),
+        "f", ours.replace("StartTime=2030-01-02T10:00:00", "StartTime=Tomorrow"));
+    for (Map.Entry<String, String> e : shown.entrySet()) {
+      String name = "lg-tokyo-" + e.getKey();
+      Files.writeString(dir.resolve("resv").resolve(name), e.getValue().replace("NAME", name));
+    }
+    Map<String, BatchReservations.Mismatch> got = new java.util.TreeMap<>();
+    for (String k : shown.keySet()) {
+      got.put(k, s.deleteIfAsked("lg-tokyo-" + k, asked, D));
+    }
+    assertThat(got).containsEntry("a", null)
+        .containsEntry("b", new BatchReservations.Mismatch("StartTime", "2030-01-02T10:00:00",
+            "2030-01-02T10:00:01"))
+        .containsEntry("c", new BatchReservations.Mismatch("EndTime", "2030-01-02T10:30:00",
+            "2030-01-02T11:30:00"))
+        .containsEntry("d", new BatchReservations.Mismatch("Users", "alice", "alice,bob"))
+        .containsEntry("e", new BatchReservations.Mismatch("Accounts", "physics", "(null)"))
+        .containsEntry("f", new BatchReservations.Mismatch("StartTime", "2030-01-02T10:00:00",
+            "Tomorrow"));
+    try (var left = Files.list(dir.resolve("resv"))) {
+      assertThat(left.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder(
+          "lg-tokyo-b", "lg-tokyo-c", "lg-tokyo-d", "lg-tokyo-e", "lg-tokyo-f");
+    }
+    assertThat(calls()).filteredOn(c -> c.startsWith("delete"))
+        .containsExactly("delete ReservationName=lg-tokyo-a");
   }
 
   @Test

@@ -29,9 +29,10 @@ import org.lambdagrid.crm.testing.TestPilotStarter;
  * The site's two-phase commit with a batch system that reserves too (a fake of
  * {@link BatchReservations}): prepare creates the batch reservation, commit keeps it, abort,
  * expiry and release delete it, a refusal there is the site's "no" and holds nothing, a name
- * that exists already is refused and left alone, a delete that fails is retried, the pilots are
- * launched into it, and a CRM killed between creating it and recording the hold deletes it when
- * it starts again (on the real ledger, H2).
+ * that exists already is refused and left alone, so is one someone else made under a recorded
+ * name (its window or user differs; the name is forgotten), a delete that fails is retried, the
+ * pilots are launched into it, and a CRM killed between creating it and recording the hold
+ * deletes it when it starts again (on the real ledger, H2).
  */
 class BatchReservationsTest {
   private static final Instant T0 = Instant.parse("2030-01-01T00:00:00Z");
@@ -216,8 +217,9 @@ class BatchReservationsTest {
     clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
     assertThat(rs.sweepBatch()).isZero();
     assertThat(rs.batchReservations()).isEmpty();
+    // Each sweep looks it up and deletes it if it is there as asked (the fake's "delete").
     assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
-        "exists lg-a-r-1", "exists lg-a-r-1", "delete lg-a-r-1", "delete lg-a-r-1");
+        "delete lg-a-r-1", "delete lg-a-r-1", "delete lg-a-r-1");
   }
 
   @Test
@@ -235,6 +237,93 @@ class BatchReservationsTest {
     rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice");
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
     assertThat(rs.batchName("r-1")).isEqualTo("lg-a-r-1");
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+  }
+
+  /** Captures what {@link SiteReservations} logs until the test ends. */
+  private ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent>
+      siteLog() {
+    ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger)
+        org.slf4j.LoggerFactory.getLogger(SiteReservations.class);
+    ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> a =
+        new ch.qos.logback.core.read.ListAppender<>();
+    a.start();
+    logger.addAppender(a);
+    open.add(() -> logger.detachAppender(a));
+    return a;
+  }
+
+  private static List<String> warnings(
+      ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log) {
+    return log.list.stream().filter(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN)
+        .map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).toList();
+  }
+
+  @Test
+  void aReservationSomeoneElseMadeUnderAnInDoubtNameIsLeftAloneAndTheNameForgotten() {
+    JdbcSiteLedger ledger = openLedger();
+    open.add(ledger);
+    SiteReservations rs = site(ledger).reservations();
+    for (String id : List.of("r-1", "r-2")) { // creates that did not answer and made nothing
+      batch.timeOutNextCreate("never");
+      assertRefused(() -> rs.prepare(id, hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+          Status.Code.UNAVAILABLE, "did not answer");
+    }
+    batch.timeOutNextCreate("made"); // one that did not answer but made ours
+    assertRefused(() -> rs.prepare("r-3", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "did not answer");
+    // What was asked for is recorded with each name.
+    assertThat(ledger.loadBatchReservations().get("r-1")).isEqualTo(new SiteLedger.BatchRecord(
+        "lg-a-r-1", new BatchReservations.Asked(hours(1, 2).start(), hours(1, 2).end(),
+            "alice", null, 1, null)));
+    // Meanwhile an operator makes reservations of two of those names: another window, another
+    // user.
+    BatchReservations.Spec otherWindow = new BatchReservations.Spec("r-1", hours(5, 6).start(),
+        hours(5, 6).end(), 1, "alice");
+    BatchReservations.Spec otherUser = new BatchReservations.Spec("r-2", hours(1, 2).start(),
+        hours(1, 2).end(), 1, "operator");
+    batch.foreign("lg-a-r-1", otherWindow).foreign("lg-a-r-2", otherUser);
+    var log = siteLog();
+
+    assertThat(rs.sweepBatch()).isEqualTo(1); // r-3 (ours, deleted) stays in doubt
+    assertThat(batch.existing()).containsExactly(Map.entry("lg-a-r-1", otherWindow),
+        Map.entry("lg-a-r-2", otherUser));
+    assertThat(rs.batchReservations()).containsOnlyKeys("r-3");
+    assertThat(ledger.loadBatchReservations()).containsOnlyKeys("r-3");
+    assertThat(warnings(log)).containsExactly(
+        "reservation r-1: batch reservation lg-a-r-1 is not the one this CRM asked for: its"
+            + " StartTime is 2030-01-01T05:00:00Z, not 2030-01-01T01:00:00Z; left alone"
+            + " (someone else's) and its name forgotten",
+        "reservation r-2: batch reservation lg-a-r-2 is not the one this CRM asked for: its"
+            + " Users is operator, not alice; left alone (someone else's) and its name"
+            + " forgotten");
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1", "lg-a-r-2");
+    assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
+        "exists lg-a-r-2", "create lg-a-r-2", "exists lg-a-r-3", "create lg-a-r-3",
+        "delete lg-a-r-1", "delete lg-a-r-2", "delete lg-a-r-3", "delete lg-a-r-3");
+  }
+
+  @Test
+  void aRetriedPrepareFindingSomeoneElsesReservationUnderItsNameIsRefusedAndLeavesIt() {
+    SiteReservations rs = site().reservations();
+    batch.timeOutNextCreate("never");
+    assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "did not answer");
+    BatchReservations.Spec theirs = new BatchReservations.Spec("r-1", hours(1, 2).start(),
+        hours(1, 3).end(), 1, "alice");
+    batch.foreign("lg-a-r-1", theirs);
+    // The GRC retries the prepare: the recorded name is looked at before it is made again.
+    assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.ALREADY_EXISTS, "ReservationName: 'lg-a-r-1': the batch system has a"
+            + " reservation of that name, which this CRM did not make for reservation r-1"
+            + " (EndTime is 2030-01-01T03:00:00Z, not 2030-01-01T02:00:00Z)");
+    assertThat(batch.existing()).containsExactly(Map.entry("lg-a-r-1", theirs));
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
     assertThat(rs.sweepBatch()).isZero();
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
   }
@@ -456,7 +545,7 @@ class BatchReservationsTest {
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
     after.reservations().prepare("r-1", hours(1, 2), 1, cidr("10.10.0.8/29"), "alice");
     assertThat(batch.calls()).containsExactly("exists lg-a-r-1", "create lg-a-r-1",
-        "exists lg-a-r-1", "delete lg-a-r-1", "delete lg-a-r-1", "create lg-a-r-1");
+        "delete lg-a-r-1", "delete lg-a-r-1", "create lg-a-r-1");
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1");
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
     after.reservations().abort("r-1"); // its delete runs on the sweep's thread
@@ -515,13 +604,13 @@ class BatchReservationsTest {
     List<String> calls = batch.calls().subList(callsBefore, batch.calls().size());
     List<Long> deadlines = batch.deadlinesMillis().subList(callsBefore, batch.calls().size());
     // One call, within the startup budget; the other two are left to the periodic sweep.
-    assertThat(calls).containsExactly("exists lg-a-r-1");
+    assertThat(calls).containsExactly("delete lg-a-r-1");
     assertThat(deadlines).allMatch(ms -> ms <= SiteReservations.STARTUP_SWEEP.toMillis());
     assertThat(after.reservations().batchReservations()).containsOnlyKeys("r-1", "r-2", "r-3");
     batch.hang(0);
     assertThat(after.reservations().sweepBatch()).isEqualTo(3); // all looked at, in doubt
     assertThat(batch.calls().subList(callsBefore + 1, batch.calls().size())).containsExactly(
-        "exists lg-a-r-1", "exists lg-a-r-2", "exists lg-a-r-3");
+        "delete lg-a-r-1", "delete lg-a-r-2", "delete lg-a-r-3");
   }
 
   @Test

@@ -10,7 +10,8 @@ import org.lambdagrid.crm.pilot.BatchReservations;
 
 /**
  * A {@link BatchReservations} for tests: keeps the "batch system's" reservations in a map (name
- * to spec; a reservation someone else made has a null spec), records every call, and fails as
+ * to spec; a reservation someone else made has a null spec or its own), records every call
+ * (a conditional delete, {@link #deleteIfAsked}, as "delete NAME"), and fails as
  * told: refuse the next creates with a code and message, fail the next deletes (as Slurm does
  * while jobs still run in a reservation), fail the next look-ups, time a create out (the
  * reservation made at once, later when the test says, or never), hold the next create until the
@@ -124,6 +125,45 @@ public final class FakeBatchReservations implements BatchReservations {
   public synchronized void delete(String name, io.grpc.Deadline deadline)
       throws BatchReservationException {
     called("delete " + name, deadline);
+    failDelete(deadline, name);
+    existing.remove(name);
+  }
+
+  /** The window, user and node count of the spec (no account, no partition). */
+  @Override
+  public Asked asked(Spec spec) {
+    return new Asked(spec.start(), spec.end(), spec.user(), null, spec.nodes(), null);
+  }
+
+  /**
+   * Recorded as "delete NAME" too (it fails, hangs and throws as {@link #delete} does); deletes
+   * only a reservation whose spec has {@code asked}'s window and user. A foreign one without a
+   * spec differs in "Users".
+   */
+  @Override
+  public synchronized Mismatch deleteIfAsked(String name, Asked asked,
+      io.grpc.Deadline deadline) throws BatchReservationException {
+    called("delete " + name, deadline);
+    failDelete(deadline, name);
+    if (!existing.containsKey(name)) {
+      return null;
+    }
+    Spec s = existing.get(name);
+    Mismatch m = s == null ? new Mismatch("Users", asked.users(), "(someone else's)")
+        : !s.start().equals(asked.start())
+            ? new Mismatch("StartTime", asked.start().toString(), s.start().toString())
+        : !s.end().equals(asked.end())
+            ? new Mismatch("EndTime", asked.end().toString(), s.end().toString())
+        : !s.user().equals(asked.users()) ? new Mismatch("Users", asked.users(), s.user())
+        : null;
+    if (m == null) {
+      existing.remove(name);
+    }
+    return m;
+  }
+
+  private void failDelete(io.grpc.Deadline deadline, String name)
+      throws BatchReservationException {
     hangUntil(deadline, name);
     if (throwOnDelete != null) {
       RuntimeException e = throwOnDelete;
@@ -135,7 +175,6 @@ public final class FakeBatchReservations implements BatchReservations {
       throw new BatchReservationException("Slurm did not delete reservation " + name
           + ": Requested reservation is in use");
     }
-    existing.remove(name);
   }
 
   private void called(String call, io.grpc.Deadline deadline) {
@@ -243,6 +282,12 @@ public final class FakeBatchReservations implements BatchReservations {
   /** A reservation someone else made under {@code name}. */
   public synchronized FakeBatchReservations foreign(String name) {
     existing.put(name, null);
+    return this;
+  }
+
+  /** A reservation someone else made under {@code name}, for {@code spec}'s window and user. */
+  public synchronized FakeBatchReservations foreign(String name, Spec spec) {
+    existing.put(name, spec);
     return this;
   }
 

@@ -54,8 +54,8 @@ import org.lambdagrid.proto.v1.SiteServiceGrpc;
  * deleting and forgetting. After each kill: the CRM's database (read with the CRM dead) still
  * names every Slurm reservation whose hold is not live; after the restart (which sweeps before it
  * serves) Slurm has exactly the reservations of live holds, the database names no other but the
- * names in doubt (a create slurmctld finishes after the restart is still found and deleted), and
- * the GRC's retry of the prepare is answered. No root, no Slurm needed (the real Slurm:
+ * names in doubt (a create slurmctld finishes after the restart, as the CRM asked for it, is
+ * still found and deleted), and the GRC's retry of the prepare is answered. No root, no Slurm needed (the real Slurm:
  * {@code it/SlurmEndToEndTest}).
  */
 class CrmSlurmReservationCrashTest {
@@ -87,8 +87,10 @@ class CrmSlurmReservationCrashTest {
         die() { rm -f "$D/kill"; kill -9 $PPID; sleep 5; exit 1; }
         case "$1" in
         create)
-          [ "$hook" = create-before ] && die
           for a in "$@"; do case "$a" in ReservationName=*) name=${a#*=} ;; esac; done
+          # What slurmctld would make of it, had it got the request: the test may make it later.
+          echo "ReservationName=$name NodeCnt=1 $*" > "$D/asked-$name"
+          [ "$hook" = create-before ] && die
           if [ -f "$D/resv/$name" ]; then
             echo "Error creating the reservation: Duplicate reservation name" >&2; exit 1
           fi
@@ -310,9 +312,10 @@ class CrmSlurmReservationCrashTest {
     assertOnlyLiveHoldsReserved("restarted before creating r-00000003", "r-00000001",
         "r-00000002");
     // slurmctld finishes the create the killed CRM asked for after the restart swept: the name
-    // is in doubt after a restart, so the periodic sweep finds it and deletes it.
-    Files.writeString(dir.resolve("resv").resolve("lg-alpha-r-00000003"),
-        "ReservationName=lg-alpha-r-00000003 NodeCnt=1\n");
+    // is in doubt after a restart, so the periodic sweep finds it, sees the window and user the
+    // CRM recorded, and deletes it.
+    Files.copy(dir.resolve("asked-lg-alpha-r-00000003"),
+        dir.resolve("resv").resolve("lg-alpha-r-00000003"));
     long end = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (slurmReservations().contains("lg-alpha-r-00000003") && System.nanoTime() < end) {
       Thread.sleep(100);
