@@ -103,6 +103,14 @@ public final class CrmServer implements AutoCloseable {
   public CrmServer(CrmConfig config, PilotStarter starter, BatchReservations batch,
       ServerBuilder<?> serverBuilder, GrcRegistrar registrar, JdbcSiteLedger ledger,
       Clock clock) {
+    this(config, starter, batch, serverBuilder, registrar, ledger, clock,
+        org.lambdagrid.common.net.CommandRunner.system());
+  }
+
+  /** @param overlayRunner runs a routed site's {@code ip}/{@code tc} commands (tests: a fake kernel) */
+  CrmServer(CrmConfig config, PilotStarter starter, BatchReservations batch,
+      ServerBuilder<?> serverBuilder, GrcRegistrar registrar, JdbcSiteLedger ledger,
+      Clock clock, org.lambdagrid.common.net.CommandRunner overlayRunner) {
     this.config = config;
     this.clock = clock;
     this.registrar = registrar;
@@ -114,8 +122,7 @@ public final class CrmServer implements AutoCloseable {
         clock, ledger == null ? SiteLedger.NONE : ledger, batch);
     this.overlay = config.overlay() == null ? null : new org.lambdagrid.crm.overlay.SiteOverlay(config.site(),
         config.overlay().endpoint(), config.overlay().netns(),
-        java.nio.file.Path.of(config.stateDir(), "overlay"),
-        org.lambdagrid.common.net.CommandRunner.system(),
+        java.nio.file.Path.of(config.stateDir(), "overlay"), overlayRunner,
         org.lambdagrid.crm.overlay.SiteOverlay.DEFAULT_TIMEOUT);
     this.server = new DaemonServer("crm-" + config.site(), serverBuilder,
         List.of(new SiteServiceImpl(shares, overlay), new PilotServiceImpl(shares)),
@@ -151,7 +158,8 @@ public final class CrmServer implements AutoCloseable {
     shares.recover();
     if (overlay != null) {
       overlay.recover(this::holdLive, id -> shares.reservations().state(id)
-          .equals(java.util.Optional.of(org.lambdagrid.common.reservation.HoldTable.State.COMMITTED)));
+          .equals(java.util.Optional.of(org.lambdagrid.common.reservation.HoldTable.State.COMMITTED)),
+          shares.reservations().withOverlay());
     }
     server.start();
     Endpoint a = config.advertiseEndpoint();

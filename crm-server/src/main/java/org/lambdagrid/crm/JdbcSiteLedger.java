@@ -18,7 +18,8 @@ import org.lambdagrid.crm.site.SiteReservations;
 /**
  * The CRM's {@link SiteLedger} in its state database (H2 file {@code STATE_DIR/crm.mv.db} by
  * default): table {@code holds} (one row per reservation id this site has seen, with its state,
- * window, nodes, sub-range, expiry and end instants), table {@code shares} (jobs bound to a
+ * window, nodes, sub-range, expiry and end instants, and whether its Prepare carried an overlay
+ * end), table {@code shares} (jobs bound to a
  * reservation) and table {@code batch_reservations} (the batch system reservations this CRM
  * made or was about to make, with what it asked for, until they are deleted). Thread-safe.
  */
@@ -46,7 +47,11 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
           "ALTER TABLE batch_reservations ADD COLUMN batch_users VARCHAR(200)",
           "ALTER TABLE batch_reservations ADD COLUMN batch_account VARCHAR(200)",
           "ALTER TABLE batch_reservations ADD COLUMN batch_nodes INTEGER",
-          "ALTER TABLE batch_reservations ADD COLUMN batch_partition VARCHAR(200)"));
+          "ALTER TABLE batch_reservations ADD COLUMN batch_partition VARCHAR(200)"),
+      // Rows of version 4 get 0: their holds load without an overlay end (a routed site's
+      // records of them still build; a lost one is not noticed, as before).
+      Migration.of(5, "whether a hold was prepared with an overlay end",
+          "ALTER TABLE holds ADD COLUMN overlay_end INTEGER DEFAULT 0 NOT NULL"));
 
   private final Database db;
 
@@ -77,11 +82,11 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
         d.executeUpdate();
       }
       try (PreparedStatement ps = c.prepareStatement("INSERT INTO holds (id, state, start_ms,"
-          + " end_ms, node_count, cidr, user_name, expires_ms, ended_ms, recorded_at)"
-          + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)")) {
+          + " end_ms, node_count, cidr, user_name, expires_ms, ended_ms, recorded_at,"
+          + " overlay_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)")) {
         Database.bind(ps, h.id(), HoldTable.State.PREPARED.name(), h.window().startMillis(),
             h.window().endMillis(), h.nodes(), h.range().toString(), h.user(),
-            expiresAt.toEpochMilli(), System.currentTimeMillis());
+            expiresAt.toEpochMilli(), System.currentTimeMillis(), h.overlay() ? 1 : 0);
         ps.executeUpdate();
       }
       return null;
@@ -114,7 +119,7 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
     return db.transaction(c -> {
       List<Hold> out = new ArrayList<>();
       try (PreparedStatement ps = c.prepareStatement("SELECT id, state, start_ms, end_ms,"
-          + " node_count, cidr, user_name, expires_ms, ended_ms FROM holds"
+          + " node_count, cidr, user_name, expires_ms, ended_ms, overlay_end FROM holds"
           + " ORDER BY COALESCE(ended_ms, 0), recorded_at, id");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -124,7 +129,8 @@ public final class JdbcSiteLedger implements SiteLedger, AutoCloseable {
           boolean hasWindow = !rs.wasNull();
           SiteReservations.Held h = hasWindow ? new SiteReservations.Held(id,
               new Window(Instant.ofEpochMilli(start), Instant.ofEpochMilli(rs.getLong(4))),
-              rs.getInt(5), Ipv4Cidr.parse(rs.getString(6)), rs.getString(7)) : null;
+              rs.getInt(5), Ipv4Cidr.parse(rs.getString(6)), rs.getString(7),
+              rs.getInt(10) != 0) : null;
           long exp = rs.getLong(8);
           Instant expires = rs.wasNull() ? null : Instant.ofEpochMilli(exp);
           long ended = rs.getLong(9);

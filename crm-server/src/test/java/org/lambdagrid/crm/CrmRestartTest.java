@@ -3,11 +3,18 @@ package org.lambdagrid.crm;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,20 +23,32 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
+import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.net.FakeKernel;
 import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.common.testing.StoreBackend;
 import org.lambdagrid.common.testing.TestDatabase;
+import org.lambdagrid.crm.overlay.SiteOverlayTest;
+import org.lambdagrid.crm.pilot.BatchReservations;
 import org.lambdagrid.crm.site.SiteReservations;
 import org.lambdagrid.crm.site.SiteShares;
 import org.lambdagrid.crm.testing.TestPilotStarter;
+import org.lambdagrid.proto.v1.AddressRange;
+import org.lambdagrid.proto.v1.CommitRequest;
+import org.lambdagrid.proto.v1.PrepareRequest;
+import org.lambdagrid.proto.v1.RegisterSiteResponse;
+import org.lambdagrid.proto.v1.ReleaseRequest;
+import org.lambdagrid.proto.v1.ReservationOverlay;
+import org.lambdagrid.proto.v1.SiteServiceGrpc;
 
 /**
  * A CRM that dies (no orderly close) and starts again on its state database: committed holds
  * stay until released, a prepared hold still expires at its original instant, tombstones still
  * refuse a late prepare, opened shares are bound again and started ones are dropped; nothing is
- * handed out twice. On the default H2 file and on a real PostgreSQL (skipped without
- * scripts/postgres-local).
+ * handed out twice; a routed site's hold whose overlay record was lost while the CRM was down
+ * fails its Commit instead of building nothing. On the default H2 file and on a real PostgreSQL
+ * (skipped without scripts/postgres-local).
  */
 class CrmRestartTest {
   @TempDir Path dir;
@@ -128,6 +147,111 @@ class CrmRestartTest {
   private static final class SiteLedgerHoldId {
     static String of(org.lambdagrid.crm.site.SiteLedger.Hold h) {
       return h.id();
+    }
+  }
+
+  /** A routed CRM (overlay endpoint 172.31.255.2) on the state dir and database, its overlay on {@code kernel}. */
+  private final class RoutedCrm implements AutoCloseable {
+    final CrmServer server;
+    final ManagedChannel channel;
+
+    RoutedCrm(FakeKernel kernel) throws Exception {
+      String name = "crm-restart-" + java.util.UUID.randomUUID();
+      CrmConfig c = ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
+          + "node_capacity: 4\nranges: [10.10.0.0/24]\nhold_time: 30s\nstate_dir: " + dir + "\n"
+          + "shutdown_wait: 1s\npilot: {run_as_user: false}\noverlay: {endpoint: 172.31.255.2}\n"
+          + (db == null ? "" : db.stateYaml()), CrmConfig.class);
+      server = new CrmServer(c, new TestPilotStarter(() -> null), BatchReservations.NONE,
+          InProcessServerBuilder.forName(name), req -> RegisterSiteResponse.getDefaultInstance(),
+          JdbcSiteLedger.open(c), Clock.systemUTC(), kernel).start();
+      channel = InProcessChannelBuilder.forName(name).build();
+    }
+
+    SiteServiceGrpc.SiteServiceBlockingStub site() {
+      return SiteServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+    }
+
+    Status commit(String id) {
+      try {
+        site().commit(CommitRequest.newBuilder().setReservationId(id).build());
+        return Status.OK;
+      } catch (StatusRuntimeException e) {
+        return e.getStatus();
+      }
+    }
+
+    @Override
+    public void close() {
+      channel.shutdownNow();
+      server.close(); // closes the ledger: what a killed CRM leaves is on disk
+    }
+  }
+
+  private static PrepareRequest prepare(String id, String range, ReservationOverlay.Builder overlay) {
+    Instant start = Instant.now().plusSeconds(3600);
+    PrepareRequest.Builder b = PrepareRequest.newBuilder().setReservationId(id).setNodeCount(1)
+        .setRange(AddressRange.newBuilder().setCidr(range)).setUser("alice")
+        .setStart(ProtoTime.toProto(start)).setEnd(ProtoTime.toProto(start.plusSeconds(3600)));
+    return (overlay == null ? b : b.setOverlay(overlay)).build();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void aHoldWhoseOverlayRecordWasLostWhileTheCrmWasDownFailsItsCommitNamingTheRecord(
+      StoreBackend backend) throws Exception {
+    db = TestDatabase.create(backend, dir, "crm");
+    FakeKernel kernel = new FakeKernel();
+    try (RoutedCrm first = new RoutedCrm(kernel)) {
+      first.site().prepare(prepare("r-lost", "10.10.0.0/30", SiteOverlayTest.alphaEnd(4096, "abc111")));
+      first.site().prepare(prepare("r-cut", "10.10.0.4/30", SiteOverlayTest.alphaEnd(4097, "abc222")));
+      first.site().prepare(prepare("r-kept", "10.10.0.8/30", SiteOverlayTest.alphaEnd(4098, "abc333")));
+      first.site().prepare(prepare("r-plain", "10.10.0.12/30", null));
+    }
+    // While the CRM is down one record is deleted and one is cut to nothing.
+    Path lost = dir.resolve("overlay").resolve("r-lost.json");
+    Path cut = dir.resolve("overlay").resolve("r-cut.json");
+    assertThat(lost).exists();
+    Files.delete(lost);
+    Files.write(cut, new byte[0]);
+
+    try (RoutedCrm second = new RoutedCrm(kernel)) {
+      Status st = second.commit("r-lost");
+      assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
+      assertThat(st.getDescription()).contains("reservation r-lost", "site 'a'", lost.toString(),
+          "prepare it again");
+      st = second.commit("r-cut");
+      assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
+      assertThat(st.getDescription()).contains("reservation r-cut", "site 'a'", cut.toString(), "unreadable");
+      assertThat(kernel.links).isEmpty();
+      // The others commit as before: the recorded end is built, the plain hold builds nothing.
+      assertThat(second.commit("r-kept").isOk()).isTrue();
+      assertThat(second.commit("r-plain").isOk()).isTrue();
+      assertThat(kernel.links).containsExactly("lgnabc333b0", "lgnabc333x0", "lgnabc333x1");
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(StoreBackend.class)
+  void aCommittedHoldWhoseOverlayRecordWasLostIsKeptAndItsRetriedCommitFails(StoreBackend backend)
+      throws Exception {
+    db = TestDatabase.create(backend, dir, "crm");
+    FakeKernel kernel = new FakeKernel();
+    try (RoutedCrm first = new RoutedCrm(kernel)) {
+      first.site().prepare(prepare("r-built", "10.10.0.0/30", SiteOverlayTest.alphaEnd(4096, "abc111")));
+      assertThat(first.commit("r-built").isOk()).isTrue();
+    }
+    Path lost = dir.resolve("overlay").resolve("r-built.json");
+    Files.delete(lost);
+    kernel.links.clear(); // and the host rebooted: nothing to rebuild from
+    try (RoutedCrm second = new RoutedCrm(kernel)) {
+      // Logged at ERROR; the hold stays (the GRC counts it committed) until it is released.
+      assertThat(second.server.shares().reservations().state("r-built")).contains(HoldTable.State.COMMITTED);
+      Status st = second.commit("r-built");
+      assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
+      assertThat(st.getDescription()).contains("reservation r-built", lost.toString());
+      assertThat(kernel.links).isEmpty();
+      second.site().release(ReleaseRequest.newBuilder().setReservationId("r-built").build());
+      assertThat(second.server.shares().reservations().state("r-built")).contains(HoldTable.State.RELEASED);
     }
   }
 

@@ -36,6 +36,18 @@ import org.slf4j.LoggerFactory;
  * (ALREADY_EXISTS) at record and at build and never touched. Committed reservations whose
  * devices are gone at start (a host reboot) are built again.
  *
+ * <p>Which holds have an overlay end is not taken from the records: the hold says so itself,
+ * recorded in the same ledger write as the hold at Prepare ({@code SiteReservations.Held#overlay}).
+ * A Commit of such a hold whose record is missing or unreadable fails INTERNAL naming the
+ * reservation, the site and the record file, instead of building nothing: in process
+ * ({@link #expect} after the hold is taken) and after a restart ({@link #recover} expects every
+ * live hold the ledger says has an overlay end, whether or not its record survived). A
+ * committed hold whose record is lost at start is logged at ERROR naming the reservation and
+ * the file; its overlay cannot be built again (the plan was only in the record). Its hold is
+ * <em>kept</em>, not ended: the site does not end a committed hold on its own, since the GRC
+ * still counts it committed and only the GRC can tell the user; the operator releases the
+ * reservation through the GRC, and until then a retried Commit of it fails INTERNAL as above.
+ *
  * <p>Thread-safe: every method holds this object's lock, also while it runs {@code ip} and
  * {@code tc} (a build is a few dozen commands, each bounded by the timeout). It is never called
  * with the site's reservation lock held.
@@ -168,12 +180,22 @@ public final class SiteOverlay {
    * it made, keeps the record, and fails INTERNAL quoting the command and its stderr.
    */
   public synchronized void build(String reservationId) {
-    Optional<StateFile> rec = read(reservationId);
+    Optional<StateFile> rec;
+    try {
+      rec = read(reservationId);
+    } catch (Errors.RequestException e) {
+      if (e.code() != Status.Code.INTERNAL) {
+        throw e;
+      }
+      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
+          + " on site '" + site + "': " + e.getMessage().replaceFirst("^overlay: ", ""));
+    }
     if (rec.isEmpty()) {
       if (expected.contains(reservationId)) {
         throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
             + " was prepared with an overlay end on site '" + site + "' but its record "
-            + file(reservationId) + " is gone (removed by an abort or the sweep); abort and prepare it again");
+            + file(reservationId) + " is gone (removed by an abort or the sweep, or lost while the CRM was"
+            + " down); abort or release it and prepare it again");
       }
       return;
     }
@@ -258,7 +280,8 @@ public final class SiteOverlay {
 
   /**
    * Removes the overlays of every recorded reservation {@code live} says is not live (an
-   * expired or ended hold, or one a crash left unrecorded). Call periodically and at start.
+   * expired or ended hold, or one a crash left unrecorded), and stops {@link #expect}ing ids
+   * that are not live. Call periodically and at start.
    *
    * @return how many could not be removed yet (logged; tried again next time)
    */
@@ -280,18 +303,42 @@ public final class SiteOverlay {
         }
       }
     }
+    synchronized (this) {
+      expected.removeIf(id -> !live.test(id)); // ended holds whose record was already gone
+    }
     return left;
   }
 
   /**
    * At start, after the holds are recovered: removes the overlays of holds that are not
-   * {@code live}, {@link #expect}s the others, and builds those of {@code committed} ones that
-   * are not built (a crash during Commit) or whose devices are gone (a host reboot: the record
-   * says built, the kernel has nothing). Failures are logged (a retried commit or the next sweep
-   * tries again); an unreadable record is logged and skipped.
+   * {@code live}, {@link #expect}s every id of {@code withOverlay} (the live holds the ledger
+   * says were prepared with an overlay end) and every live recorded one (holds recorded before
+   * the ledger kept that), and builds those of {@code committed} ones that are not built (a
+   * crash during Commit) or whose devices are gone (a host reboot: the record says built, the
+   * kernel has nothing). An expected hold whose record is missing or unreadable is logged at
+   * ERROR naming the reservation and the file: a prepared one's Commit will fail, a committed
+   * one's overlay cannot be built again (its hold is kept; see the class comment). Failures are
+   * logged (a retried commit or the next sweep tries again); an unreadable record is logged and
+   * skipped.
    */
-  public void recover(Predicate<String> live, Predicate<String> committed) {
+  public void recover(Predicate<String> live, Predicate<String> committed, java.util.Collection<String> withOverlay) {
     sweep(live);
+    for (String id : withOverlay) {
+      expect(id);
+      String lost = lost(id);
+      if (lost == null) {
+        continue;
+      }
+      if (committed.test(id)) {
+        log.error("restart: reservation {} is committed with an overlay end on site '{}' but its record {} {}: its"
+            + " overlay cannot be built again (the plan was only in the record), so its guests here have no link to"
+            + " its other sites; the hold is kept and a retried Commit fails; release the reservation through the"
+            + " GRC (grc cancel " + id + ")", id, site, file(id), lost);
+      } else {
+        log.error("restart: reservation {} was prepared with an overlay end on site '{}' but its record {} {}: its"
+            + " Commit will fail (INTERNAL) and the GRC must prepare it again", id, site, file(id), lost);
+      }
+    }
     for (OverlayPlan p : recordedAll()) {
       String id = p.reservationId();
       if (!live.test(id)) {
@@ -306,6 +353,15 @@ public final class SiteOverlay {
           log.warn("restart: {}", e.getMessage());
         }
       }
+    }
+  }
+
+  /** Why the record of {@code reservationId} cannot be read ("is missing", "is unreadable (...)"); null: it can. */
+  private synchronized String lost(String reservationId) {
+    try {
+      return read(reservationId).isPresent() ? null : "is missing";
+    } catch (Errors.RequestException e) {
+      return "is unreadable (" + e.getMessage() + ")";
     }
   }
 

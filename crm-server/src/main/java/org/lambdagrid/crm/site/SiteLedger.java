@@ -78,6 +78,10 @@ public interface SiteLedger {
     }
   };
 
+  /**
+   * Records the new PREPARED hold {@code h}, all of it in one write (with
+   * {@link SiteReservations.Held#overlay}: whether its Commit must build an overlay end).
+   */
   void holdPrepared(SiteReservations.Held h, Instant expiresAt);
 
   /** Upsert: an abort of an id never prepared records a tombstone. */

@@ -96,8 +96,18 @@ public final class SiteReservations {
         : callerDeadline.offset(-ANSWER_MARGIN.toMillis(), TimeUnit.MILLISECONDS);
   }
 
-  /** What one reservation holds here. */
-  public record Held(String id, Window window, int nodes, Ipv4Cidr range, String user) {}
+  /**
+   * What one reservation holds here; {@code overlay}: its Prepare carried a VXLAN overlay end
+   * for this (routed) site, so its Commit must build one ({@code SiteOverlay}). Recorded with
+   * the hold, in the same ledger write.
+   */
+  public record Held(String id, Window window, int nodes, Ipv4Cidr range, String user,
+      boolean overlay) {
+    /** Without an overlay end. */
+    public Held(String id, Window window, int nodes, Ipv4Cidr range, String user) {
+      this(id, window, nodes, range, user, false);
+    }
+  }
 
   private final SiteSettings settings;
   private final Calendar calendar;
@@ -378,6 +388,17 @@ public final class SiteReservations {
    */
   public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user,
       Deadline answerBy) {
+    prepare(id, window, nodes, range, user, false, answerBy);
+  }
+
+  /**
+   * Phase one, as {@link #prepare(String, Window, int, Ipv4Cidr, String, Deadline)};
+   * {@code overlay}: the Prepare carries an overlay end for this site, recorded with the hold
+   * ({@link Held#overlay}, {@link #withOverlay}). A repeated prepare of a held id is answered
+   * from the hold table and keeps what the first one recorded.
+   */
+  public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user,
+      boolean overlay, Deadline answerBy) {
     Held h;
     String name;
     String account;
@@ -411,7 +432,7 @@ public final class SiteReservations {
         throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
             + " already holds range " + existing.range() + "; refusing " + range);
       }
-      h = new Held(id, window, nodes, range, user == null ? "" : user);
+      h = new Held(id, window, nodes, range, user == null ? "" : user, overlay);
       try {
         name = table.state(id).isPresent() ? null : batch.name(id);
         if (name != null) {
@@ -823,6 +844,17 @@ public final class SiteReservations {
           + settings.site() + "', not COMMITTED");
     }
     return held.get(id);
+  }
+
+  /**
+   * The live (PREPARED or COMMITTED, as of the last expiry) holds whose Prepare carried an
+   * overlay end ({@link Held#overlay}), in id order: after {@link #recover}, what the ledger says, so a
+   * routed site's {@code SiteOverlay} knows which Commits need an overlay record even when a
+   * record was lost while the CRM was down.
+   */
+  public synchronized java.util.List<String> withOverlay() {
+    return held.values().stream().filter(h -> h.overlay() && !inFlight.contains(h.id()))
+        .map(Held::id).sorted().toList();
   }
 
   /** The state of {@code id} here; empty if never seen (or forgotten after the retention). */

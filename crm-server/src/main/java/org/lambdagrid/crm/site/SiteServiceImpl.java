@@ -78,7 +78,8 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       // The overlay plan is checked and recorded before the hold (never under its lock): a
       // CRM killed after the hold finds it; a refused prepare forgets a plan it recorded.
       // A retried prepare of the same plan counts too: the sweep leaves the record alone until
-      // the hold is taken, and Commit then insists on the record (expect).
+      // the hold is taken, and Commit then insists on the record (expect). The hold itself
+      // records that it has an overlay end (SiteLedger), so a restarted CRM expects it too.
       boolean recorded = req.hasOverlay();
       if (recorded) {
         overlay(req.getReservationId()).record(OverlayPlan.from(req.getReservationId(), req.getOverlay()));
@@ -86,7 +87,7 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       try {
         // The batch system must answer before the GRC stops waiting (its rpc_timeout).
         shares.reservations().prepare(req.getReservationId(), new Window(start, end),
-            req.getNodeCount(), range, req.getUser(),
+            req.getNodeCount(), range, req.getUser(), recorded,
             SiteReservations.answerBy(io.grpc.Context.current().getDeadline()));
         if (recorded) {
           overlay.expect(req.getReservationId());

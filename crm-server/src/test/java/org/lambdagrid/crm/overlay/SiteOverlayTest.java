@@ -170,7 +170,7 @@ public class SiteOverlayTest {
     assertThat(o.recorded("r3")).isPresent();
     // A restart (the prepare of r3 died with the CRM, r2 is committed but was never built).
     SiteOverlay after = alpha();
-    after.recover(id -> id.equals("r2"), "r2"::equals);
+    after.recover(id -> id.equals("r2"), "r2"::equals, List.of("r2"));
     assertThat(after.recorded("r3")).isEmpty();
     assertThat(after.built("r2")).isTrue();
     assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
@@ -264,7 +264,7 @@ public class SiteOverlayTest {
     o.settled("r2");
     java.nio.file.Files.write(dir.resolve("r1.json"), new byte[0]); // a power loss before fsync existed
     SiteOverlay after = alpha();
-    after.recover("r2"::equals, "r2"::equals); // does not throw
+    after.recover("r2"::equals, "r2"::equals, List.of("r2")); // does not throw
     assertThat(after.built("r2")).isTrue();
     assertThat(after.recordedAll()).extracting(OverlayPlan::reservationId).containsExactly("r2");
     assertThat(after.sweep(id -> false)).isZero();
@@ -279,17 +279,40 @@ public class SiteOverlayTest {
     o.build("r1");
     kernel.links.clear(); // the host rebooted; the state dir survived
     SiteOverlay after = alpha();
-    after.recover("r1"::equals, "r1"::equals);
+    after.recover("r1"::equals, "r1"::equals, List.of("r1"));
     assertThat(kernel.links).containsExactly("lgnabc123b0", "lgnabc123x0", "lgnabc123x1");
     assertThat(after.built("r1")).isTrue();
     // Some gone: what is left is removed, then all built again.
     kernel.links.remove("lgnabc123x0");
-    alpha().recover("r1"::equals, "r1"::equals);
+    alpha().recover("r1"::equals, "r1"::equals, List.of("r1"));
     assertThat(kernel.links).containsExactly("lgnabc123b0", "lgnabc123x0", "lgnabc123x1");
     // All there: nothing runs.
     int before = kernel.commands.size();
-    alpha().recover("r1"::equals, "r1"::equals);
+    alpha().recover("r1"::equals, "r1"::equals, List.of("r1"));
     assertThat(kernel.commands.subList(before, kernel.commands.size())).allMatch(c -> c.contains("show"));
+  }
+
+  @Test
+  void aRestartExpectsTheHoldsThatSayTheyHaveAnOverlayEndNotTheRecords() throws Exception {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc111"));
+    o.settled("r1");
+    o.record(plan("r2", 4097, "abc222"));
+    o.settled("r2");
+    java.nio.file.Files.delete(dir.resolve("r1.json")); // lost while the CRM was down
+    SiteOverlay after = alpha();
+    after.recover(id -> true, id -> false, List.of("r1", "r2"));
+    assertThatThrownBy(() -> after.build("r1"))
+        .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.INTERNAL))
+        .hasMessageContaining("reservation r1").hasMessageContaining("site 'alpha'")
+        .hasMessageContaining(dir.resolve("r1.json").toString());
+    after.build("r2");
+    assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+    after.build("r3"); // a hold without an overlay end: nothing
+    assertThat(kernel.links).hasSize(3);
+    after.sweep(id -> !id.equals("r1")); // r1's hold ended: no longer expected
+    after.build("r1");
+    assertThat(after.recorded("r2")).isPresent();
   }
 
   @Test
