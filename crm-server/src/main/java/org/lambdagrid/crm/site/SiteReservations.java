@@ -499,10 +499,9 @@ public final class SiteReservations {
           if (e.code() == io.grpc.Status.Code.UNAVAILABLE) {
             // It may exist now or later: the sweep resolves it by name.
             inDoubt.put(id, clock.instant().plus(IN_DOUBT));
-          } else if (!inDoubt.containsKey(id) && forgetBatch(id, name)) {
+          } else if (!inDoubt.containsKey(id)) {
             // Nothing was made; a reservation of that name is someone else's, never deleted.
-            batchNames.remove(id);
-            batchAsked.remove(id);
+            forgetBatch(id, name);
           }
         }
         throw e;
@@ -712,13 +711,7 @@ public final class SiteReservations {
       if (doubt) {
         return false; // in doubt: looked at again by the sweep
       }
-      if (forgetBatch(id, name)) {
-        batchNames.remove(id);
-        batchAsked.remove(id);
-        inDoubt.remove(id);
-        return true;
-      }
-      return false;
+      return forgetBatch(id, name);
     }
   }
 
@@ -752,24 +745,27 @@ public final class SiteReservations {
     log.warn("reservation {}: batch reservation {} is not the one this CRM asked for: its {} is"
         + " {}, not {}; left alone (someone else's) and its name forgotten", id, name, m.field(),
         m.shown(), m.asked());
-    if (forgetBatch(id, name)) {
-      batchNames.remove(id);
-      batchAsked.remove(id);
-      inDoubt.remove(id);
-      return true;
-    }
-    return false;
+    return forgetBatch(id, name);
   }
 
+  /**
+   * Forgets the recorded batch reservation {@code name} of {@code id}: in the ledger, then
+   * here. Under the lock.
+   *
+   * @return whether it is forgotten (false: the ledger failed, logged; it stays recorded)
+   */
   private boolean forgetBatch(String id, String name) {
     try {
       ledger.batchGone(id);
-      return true;
     } catch (RuntimeException e) {
       log.error("reservation {}: cannot record that batch reservation {} is gone: {}", id, name,
           e.toString());
       return false;
     }
+    batchNames.remove(id);
+    batchAsked.remove(id);
+    inDoubt.remove(id);
+    return true;
   }
 
   /** Phase two, success. See {@link HoldTable#commit}. */
