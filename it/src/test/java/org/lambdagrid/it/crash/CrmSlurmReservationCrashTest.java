@@ -89,12 +89,13 @@ class CrmSlurmReservationCrashTest {
         create)
           for a in "$@"; do case "$a" in ReservationName=*) name=${a#*=} ;; esac; done
           # What slurmctld would make of it, had it got the request: the test may make it later.
-          echo "ReservationName=$name NodeCnt=1 $*" > "$D/asked-$name"
+          # (Slurm shows Accounts=(null) when none was asked for; the first field of a name wins.)
+          echo "ReservationName=$name NodeCnt=1 $* Accounts=(null)" > "$D/asked-$name"
           [ "$hook" = create-before ] && die
           if [ -f "$D/resv/$name" ]; then
             echo "Error creating the reservation: Duplicate reservation name" >&2; exit 1
           fi
-          echo "ReservationName=$name NodeCnt=1 $*" > "$D/resv/$name"
+          echo "ReservationName=$name NodeCnt=1 $* Accounts=(null)" > "$D/resv/$name"
           [ "$hook" = create-after ] && die
           echo "Reservation created: $name" ;;
         show)
