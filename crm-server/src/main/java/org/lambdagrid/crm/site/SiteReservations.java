@@ -374,7 +374,9 @@ public final class SiteReservations {
    *     does not fit or the site's accounts give {@code user} no local account
    *     ({@link SiteAccounts#localAccount}), ALREADY_EXISTS when the id holds something else,
    *     ABORTED when the id ended (or was aborted while the batch system was asked), UNAVAILABLE
-   *     when the batch system did not answer in time or a prepare of the same id is under way
+   *     when the batch system did not answer in time, a prepare of the same id is under way, or
+   *     an earlier attempt's create is in doubt ({@link #IN_DOUBT}) and this one asks the batch
+   *     system for something else (a retry asking the same is let through)
    */
   public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user,
       Deadline answerBy) {
@@ -481,6 +483,16 @@ public final class SiteReservations {
         if (table.state(id).isPresent()) { // aborted meanwhile: do not create at all
           throw new Errors.RequestException(io.grpc.Status.Code.ABORTED, "reservation " + id
               + " was aborted while it was prepared");
+        }
+        java.time.Instant doubtUntil = inDoubt.get(id);
+        if (doubtUntil != null && clock.instant().isBefore(doubtUntil)
+            && !asked.equals(batchAsked.get(id))) {
+          // The earlier create may still land as it asked: its record must stay what it asked
+          // for, or that reservation would be taken for someone else's and left.
+          throw Errors.unavailable("the batch system reservation " + name + " of an earlier"
+              + " attempt at reservation " + id + " is in doubt until " + doubtUntil + " (its"
+              + " create did not answer, and the batch system may still make it); a prepare"
+              + " asking for another window, node count or user can be made after that");
         }
         try {
           // Before the create: a crash after it is cleaned up.
