@@ -146,15 +146,17 @@ public interface BatchReservations {
 
   /**
    * Deletes the advance reservation {@code name} only if the batch system shows it with the
-   * window and users of {@code asked} (what the CRM recorded for it): a recorded name whose
-   * create did not answer, or whose hold ended. Idempotent: returns null when there is none of
-   * that name. The look and the delete are two calls (the batch system has no conditional
-   * delete); the CRM is the only one that deletes its names in between.
+   * window, users and account of {@code asked} (what the CRM recorded for it): a recorded
+   * name whose create did not answer, or whose hold ended. Idempotent: returns null when
+   * there is none of that name. The look and the delete are two calls (the batch system has
+   * no conditional delete); the CRM is the only one that deletes its names in between.
    *
    * @return null when it is deleted or not there; else how it differs: it is someone else's,
    *     and is left alone
    * @throws BatchReservationException when the batch system does not answer by
-   *     {@code deadline} or refuses the delete; the caller tries again later
+   *     {@code deadline}, shows the reservation in a form that cannot be compared (a field
+   *     missing or unreadable: neither ours nor someone else's) or refuses the delete; the
+   *     caller keeps the name and tries again later
    */
   Mismatch deleteIfAsked(String name, Asked asked, Deadline deadline)
       throws BatchReservationException;

@@ -66,7 +66,10 @@ import org.slf4j.LoggerFactory;
  * run in it ({@code Requested reservation is in use}), and the caller tries again later.
  * {@link #deleteIfAsked} (a recorded name whose hold ended or whose create did not answer) first
  * reads the reservation back and deletes it only if it has the StartTime, EndTime, Users and
- * Accounts the create passed ({@link #asked}): one someone else made under the name is left.
+ * Accounts the create passed ({@link #asked}; a started one's StartTime may have been moved
+ * to "now" by slurmctld, see {@link #mismatch}): one someone else made under the name is left.
+ * One scontrol does not show in full (a field missing or not in its form) is neither: the
+ * delete fails and is tried again later.
  *
  * <p>{@link #capacity} is {@code sinfo -h -N [-p P] -o %N|%T|%P}: the partition's nodes that
  * respond and are idle, mixed, allocated, completing, reserved or planned (not down, drained,
@@ -79,6 +82,11 @@ public final class SlurmReservations implements BatchReservations {
   static final int TIMEOUT_S = 10;
   private static final Duration TIMEOUT = Duration.ofSeconds(TIMEOUT_S);
   static final int CAPACITY_TTL_S = 10;
+  /**
+   * How far slurmctld's clock may run ahead of the CRM's: a started reservation whose StartTime
+   * slurmctld moved to its "now" may show up to this much after the CRM's now ({@link #mismatch}).
+   */
+  static final Duration CLOCK_SKEW = Duration.ofSeconds(5);
   /** A reservation id that may be part of a Slurm reservation name. */
   private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
   private static final Pattern FIELD = Pattern.compile("(\\w+)=(\\S*)");
@@ -296,15 +304,18 @@ public final class SlurmReservations implements BatchReservations {
 
   /**
    * The fields of {@code scontrol -o show reservation NAME}, or null when Slurm has no such
-   * reservation.
+   * reservation: only when scontrol says so ({@code Reservation NAME not found}, which it prints
+   * to stdout and exits 1). Anything else that does not show it is an error.
    *
-   * @throws IOException scontrol did not answer, or failed otherwise
+   * @throws IOException scontrol did not answer, failed otherwise, or exited 0 without a line
+   *     for the reservation
    */
   Map<String, String> show(String name, io.grpc.Deadline deadline) throws IOException {
     SlurmCommands.Result r = run(List.of(scontrol.toString(), "-o", "show",
         "reservation", name), deadline);
     if (r.exit() != 0) {
-      if (r.errOneLine().contains("Reservation " + name + " not found")) {
+      String notFound = "Reservation " + name + " not found";
+      if ((r.out() + "\n" + r.err()).lines().anyMatch(l -> l.strip().equals(notFound))) {
         return null;
       }
       throw new IOException("scontrol show reservation " + name + " exited " + r.exit() + ": "
@@ -316,7 +327,10 @@ public final class SlurmReservations implements BatchReservations {
         return f;
       }
     }
-    return null;
+    String out = r.out().strip().replace('\n', ' ');
+    throw new IOException("scontrol show reservation " + name + " exited 0 but showed no"
+        + " reservation of that name: " + (out.isEmpty() ? "(no output)"
+            : out.length() > 200 ? out.substring(0, 200) + "..." : out));
   }
 
   /** {@code Key=Value} fields of one line of scontrol's one-line output. */
@@ -347,8 +361,8 @@ public final class SlurmReservations implements BatchReservations {
       return;
     }
     String err = r.errOneLine();
-    if (err.contains("Requested reservation is invalid") || err.contains("not found")) {
-      return; // gone already
+    if (err.contains("Requested reservation is invalid")) {
+      return; // gone already (Slurm's ESLURM_RESERVATION_INVALID: no reservation of that name)
     }
     throw new BatchReservationException("Slurm did not delete reservation " + name + " (exit "
         + r.exit() + "): " + err);
@@ -375,7 +389,7 @@ public final class SlurmReservations implements BatchReservations {
     if (shown == null) {
       return null; // gone already, or never made
     }
-    Mismatch m = mismatch(asked, shown);
+    Mismatch m = mismatch(name, asked, shown, clock.instant());
     if (m == null) {
       delete(name, deadline);
     }
@@ -385,29 +399,65 @@ public final class SlurmReservations implements BatchReservations {
   /**
    * The first of StartTime, EndTime, Users and Accounts in which {@code shown} (the fields of
    * {@code scontrol -o show reservation}) differs from {@code asked}, or null when none does.
-   * Times are compared as the local times scontrol prints without a zone (it runs with
-   * {@code TZ=UTC}), to the second, as {@link #time} wrote them; one it prints in another form
-   * differs. NodeCnt, Nodes and PartitionName are not compared: Slurm picks the nodes (and may
-   * give fewer) and names the default partition.
+   * Times are read as the local times scontrol prints without a zone (it runs with
+   * {@code TZ=UTC}), to the second, as {@link #time} wrote them. EndTime, Users and Accounts
+   * must be exactly what was asked. StartTime is what was asked, or, once the reservation has
+   * started, any time from then until {@code now} (plus {@link #CLOCK_SKEW}) and the end:
+   * slurmctld moves a started reservation's StartTime to its own "now" whenever it changes it
+   * (e.g. when a reserved node went away, or after node changes and a restart). NodeCnt, Nodes
+   * and PartitionName are not compared: Slurm picks the nodes (and may give fewer) and names
+   * the default partition.
+   *
+   * @param now the CRM's clock
+   * @throws BatchReservationException one of those fields is not shown, or not in the form
+   *     scontrol prints it in (so whether it is the one asked for cannot be told: nothing is
+   *     decided; the caller tries again later)
    */
-  static Mismatch mismatch(Asked asked, Map<String, String> shown) {
-    for (String field : List.of("StartTime", "EndTime")) {
-      Instant want = field.equals("StartTime") ? asked.start() : asked.end();
-      String got = shown.get(field);
-      if (!want.truncatedTo(ChronoUnit.SECONDS).equals(parseTime(got))) {
-        return new Mismatch(field, time(want), got == null ? "(not shown)" : got);
-      }
+  static Mismatch mismatch(String name, Asked asked, Map<String, String> shown, Instant now)
+      throws BatchReservationException {
+    Instant start = shownTime(name, shown, "StartTime");
+    Instant end = shownTime(name, shown, "EndTime");
+    String users = shownField(name, shown, "Users");
+    String accounts = shownField(name, shown, "Accounts");
+    Instant askedStart = asked.start().truncatedTo(ChronoUnit.SECONDS);
+    Instant askedEnd = asked.end().truncatedTo(ChronoUnit.SECONDS);
+    Instant latest = now.plus(CLOCK_SKEW).isBefore(askedEnd) ? now.plus(CLOCK_SKEW) : askedEnd;
+    if (!start.equals(askedStart) && (start.isBefore(askedStart) || start.isAfter(latest))) {
+      return new Mismatch("StartTime", time(askedStart), shown.get("StartTime"));
     }
-    String users = shown.get("Users");
+    if (!end.equals(askedEnd)) {
+      return new Mismatch("EndTime", time(askedEnd), shown.get("EndTime"));
+    }
     if (!asked.users().equals(users)) {
-      return new Mismatch("Users", asked.users(), users == null ? "(not shown)" : users);
+      return new Mismatch("Users", asked.users(), users);
     }
-    String accounts = shown.getOrDefault("Accounts", "(null)");
     String want = asked.account() == null ? "(null)" : asked.account();
     if (!want.equals(accounts)) {
       return new Mismatch("Accounts", want, accounts);
     }
     return null;
+  }
+
+  private static String shownField(String name, Map<String, String> shown, String field)
+      throws BatchReservationException {
+    String v = shown.get(field);
+    if (v == null) {
+      throw new BatchReservationException("cannot tell whether Slurm reservation " + name
+          + " is the one asked for: scontrol shows no " + field);
+    }
+    return v;
+  }
+
+  private static Instant shownTime(String name, Map<String, String> shown, String field)
+      throws BatchReservationException {
+    String v = shownField(name, shown, field);
+    Instant t = parseTime(v);
+    if (t == null) {
+      throw new BatchReservationException("cannot tell whether Slurm reservation " + name
+          + " is the one asked for: scontrol shows " + field + "=" + v + ", not a time"
+          + " YYYY-MM-DDTHH:MM:SS (it must run with TZ=UTC and SLURM_TIME_FORMAT=standard)");
+    }
+    return t;
   }
 
   /**

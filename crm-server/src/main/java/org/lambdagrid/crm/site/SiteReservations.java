@@ -384,7 +384,9 @@ public final class SiteReservations {
    *     does not fit or the site's accounts give {@code user} no local account
    *     ({@link SiteAccounts#localAccount}), ALREADY_EXISTS when the id holds something else,
    *     ABORTED when the id ended (or was aborted while the batch system was asked), UNAVAILABLE
-   *     when the batch system did not answer in time or a prepare of the same id is under way
+   *     when the batch system did not answer in time, a prepare of the same id is under way, or
+   *     an earlier attempt's create is in doubt ({@link #IN_DOUBT}) and this one asks the batch
+   *     system for something else (a retry asking the same is let through)
    */
   public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user,
       Deadline answerBy) {
@@ -503,6 +505,16 @@ public final class SiteReservations {
           throw new Errors.RequestException(io.grpc.Status.Code.ABORTED, "reservation " + id
               + " was aborted while it was prepared");
         }
+        java.time.Instant doubtUntil = inDoubt.get(id);
+        if (doubtUntil != null && clock.instant().isBefore(doubtUntil)
+            && !asked.equals(batchAsked.get(id))) {
+          // The earlier create may still land as it asked: its record must stay what it asked
+          // for, or that reservation would be taken for someone else's and left.
+          throw Errors.unavailable("the batch system reservation " + name + " of an earlier"
+              + " attempt at reservation " + id + " is in doubt until " + doubtUntil + " (its"
+              + " create did not answer, and the batch system may still make it); a prepare"
+              + " asking for another window, node count or user can be made after that");
+        }
         try {
           // Before the create: a crash after it is cleaned up.
           ledger.batchReserving(id, name, asked);
@@ -520,10 +532,9 @@ public final class SiteReservations {
           if (e.code() == io.grpc.Status.Code.UNAVAILABLE) {
             // It may exist now or later: the sweep resolves it by name.
             inDoubt.put(id, clock.instant().plus(IN_DOUBT));
-          } else if (!inDoubt.containsKey(id) && forgetBatch(id, name)) {
+          } else if (!inDoubt.containsKey(id)) {
             // Nothing was made; a reservation of that name is someone else's, never deleted.
-            batchNames.remove(id);
-            batchAsked.remove(id);
+            forgetBatch(id, name);
           }
         }
         throw e;
@@ -733,13 +744,7 @@ public final class SiteReservations {
       if (doubt) {
         return false; // in doubt: looked at again by the sweep
       }
-      if (forgetBatch(id, name)) {
-        batchNames.remove(id);
-        batchAsked.remove(id);
-        inDoubt.remove(id);
-        return true;
-      }
-      return false;
+      return forgetBatch(id, name);
     }
   }
 
@@ -773,24 +778,27 @@ public final class SiteReservations {
     log.warn("reservation {}: batch reservation {} is not the one this CRM asked for: its {} is"
         + " {}, not {}; left alone (someone else's) and its name forgotten", id, name, m.field(),
         m.shown(), m.asked());
-    if (forgetBatch(id, name)) {
-      batchNames.remove(id);
-      batchAsked.remove(id);
-      inDoubt.remove(id);
-      return true;
-    }
-    return false;
+    return forgetBatch(id, name);
   }
 
+  /**
+   * Forgets the recorded batch reservation {@code name} of {@code id}: in the ledger, then
+   * here. Under the lock.
+   *
+   * @return whether it is forgotten (false: the ledger failed, logged; it stays recorded)
+   */
   private boolean forgetBatch(String id, String name) {
     try {
       ledger.batchGone(id);
-      return true;
     } catch (RuntimeException e) {
       log.error("reservation {}: cannot record that batch reservation {} is gone: {}", id, name,
           e.toString());
       return false;
     }
+    batchNames.remove(id);
+    batchAsked.remove(id);
+    inDoubt.remove(id);
+    return true;
   }
 
   /** Phase two, success. See {@link HoldTable#commit}. */

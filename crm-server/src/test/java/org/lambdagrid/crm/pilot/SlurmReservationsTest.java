@@ -22,8 +22,9 @@ import org.lambdagrid.common.Errors.RequestException;
  * Slurm advance reservations against a fake {@code scontrol} and {@code sinfo} (shell scripts in
  * a private bin directory) that keep reservations as files, answer as Slurm 22.05 does
  * (messages, exit codes, a duplicate name, a reservation quietly given fewer nodes, a delete of
- * one that is gone or in use) and record their arguments. No Slurm needed; the real one is
- * {@code it/SlurmEndToEndTest}.
+ * one that is gone or in use, a show that fails) and record their arguments; scontrol refuses
+ * to run without {@code TZ=UTC} and {@code SLURM_TIME_FORMAT=standard}. No Slurm needed; the
+ * real one is {@code it/SlurmEndToEndTest}.
  */
 class SlurmReservationsTest {
   private static final Instant START = Instant.parse("2030-01-02T10:00:00.250Z");
@@ -41,6 +42,11 @@ class SlurmReservationsTest {
     Files.createDirectories(dir.resolve("resv"));
     tool("scontrol", """
         #!/bin/sh
+        # The CRM's contract with scontrol: times in UTC, in Slurm's standard form.
+        if [ "$TZ" != UTC ] || [ "$SLURM_TIME_FORMAT" != standard ]; then
+          echo "fake scontrol: run me with TZ=UTC SLURM_TIME_FORMAT=standard" \\
+            "(not TZ=$TZ SLURM_TIME_FORMAT=$SLURM_TIME_FORMAT)" >&2; exit 2
+        fi
         echo "$*" >> "$D/scontrol.calls"
         [ "$1" = -o ] && shift
         case "$1" in
@@ -64,6 +70,8 @@ class SlurmReservationsTest {
             "State=INACTIVE" > "$D/resv/$name"
           echo "Reservation created: $name" ;;
         show)
+          if [ -f "$D/show.err" ]; then cat "$D/show.err" >&2; exit 1; fi
+          [ -f "$D/show.nothing" ] && exit 0
           if [ -f "$D/resv/$3" ]; then cat "$D/resv/$3"; else echo "Reservation $3 not found"; exit 1; fi ;;
         delete)
           name=${2#*=}
@@ -235,46 +243,206 @@ class SlurmReservationsTest {
     assertThat(calls()).filteredOn(c -> c.startsWith("delete")).hasSize(1);
   }
 
-  @Test
-  void aReservationUnderTheNameThatIsNotWhatWasAskedIsLeftAlone() throws Exception {
-    SlurmReservations s = slurm(null, "physics", 1);
-    BatchReservations.Asked asked = s.asked(spec("r-1", 1));
-    // As Slurm 22.05 shows one (scontrol -o show reservation), with one field changed.
-    String ours = "ReservationName=NAME StartTime=2030-01-02T10:00:00"
-        + " EndTime=2030-01-02T10:30:00 Duration=00:30:00 Nodes=n1 NodeCnt=1 CoreCnt=1"
-        + " Features=(null) PartitionName=debug Flags= TRES=cpu=1 Users=alice Groups=(null)"
-        + " Accounts=physics Licenses=(null) State=INACTIVE BurstBuffer=(null) Watts=n/a"
-        + " MaxStartDelay=(null)\n";
-    Map<String, String> shown = Map.of(
-        "a", ours,
-        "b", ours.replace("StartTime=2030-01-02T10:00:00", "StartTime=2030-01-02T10:00:01"),
-        "c", ours.replace("EndTime=2030-01-02T10:30:00", "EndTime=2030-01-02T11:30:00"),
-        "d", ours.replace("Users=alice", "Users=alice,bob"),
-        "e", ours.replace("Accounts=physics", "Accounts=(null)"),
-        "f", ours.replace("StartTime=2030-01-02T10:00:00", "StartTime=Tomorrow"));
+  /** As Slurm 22.05 shows one (scontrol -o show reservation) asked for by {@link #spec}. */
+  private static final String OURS = "ReservationName=NAME StartTime=2030-01-02T10:00:00"
+      + " EndTime=2030-01-02T10:30:00 Duration=00:30:00 Nodes=n1 NodeCnt=1 CoreCnt=1"
+      + " Features=(null) PartitionName=debug Flags= TRES=cpu=1 Users=alice Groups=(null)"
+      + " Accounts=physics Licenses=(null) State=INACTIVE BurstBuffer=(null) Watts=n/a"
+      + " MaxStartDelay=(null)\n";
+
+  /** Each of {@code shown}'s lines as Slurm's reservation lg-tokyo-KEY. */
+  private void slurmHas(Map<String, String> shown) throws IOException {
     for (Map.Entry<String, String> e : shown.entrySet()) {
       String name = "lg-tokyo-" + e.getKey();
       Files.writeString(dir.resolve("resv").resolve(name), e.getValue().replace("NAME", name));
     }
+  }
+
+  private List<String> leftInSlurm() throws IOException {
+    try (var left = Files.list(dir.resolve("resv"))) {
+      return left.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+  }
+
+  @Test
+  void aReservationUnderTheNameThatIsNotWhatWasAskedIsLeftAlone() throws Exception {
+    SlurmReservations s = slurm(null, "physics", 1);
+    BatchReservations.Asked asked = s.asked(spec("r-1", 1));
+    Map<String, String> shown = Map.of(
+        "a", OURS,
+        "b", OURS.replace("StartTime=2030-01-02T10:00:00", "StartTime=2030-01-02T10:00:01"),
+        "c", OURS.replace("EndTime=2030-01-02T10:30:00", "EndTime=2030-01-02T11:30:00"),
+        "d", OURS.replace("Users=alice", "Users=alice,bob"),
+        "e", OURS.replace("Accounts=physics", "Accounts=(null)"));
+    slurmHas(shown);
     Map<String, BatchReservations.Mismatch> got = new java.util.TreeMap<>();
     for (String k : shown.keySet()) {
       got.put(k, s.deleteIfAsked("lg-tokyo-" + k, asked, D));
     }
     assertThat(got).containsEntry("a", null)
+        // Not started (now is years before it): a StartTime other than the one asked differs.
         .containsEntry("b", new BatchReservations.Mismatch("StartTime", "2030-01-02T10:00:00",
             "2030-01-02T10:00:01"))
         .containsEntry("c", new BatchReservations.Mismatch("EndTime", "2030-01-02T10:30:00",
             "2030-01-02T11:30:00"))
         .containsEntry("d", new BatchReservations.Mismatch("Users", "alice", "alice,bob"))
-        .containsEntry("e", new BatchReservations.Mismatch("Accounts", "physics", "(null)"))
-        .containsEntry("f", new BatchReservations.Mismatch("StartTime", "2030-01-02T10:00:00",
-            "Tomorrow"));
-    try (var left = Files.list(dir.resolve("resv"))) {
-      assertThat(left.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder(
-          "lg-tokyo-b", "lg-tokyo-c", "lg-tokyo-d", "lg-tokyo-e", "lg-tokyo-f");
-    }
+        .containsEntry("e", new BatchReservations.Mismatch("Accounts", "physics", "(null)"));
+    assertThat(leftInSlurm()).containsExactly("lg-tokyo-b", "lg-tokyo-c", "lg-tokyo-d",
+        "lg-tokyo-e");
     assertThat(calls()).filteredOn(c -> c.startsWith("delete"))
         .containsExactly("delete ReservationName=lg-tokyo-a");
+  }
+
+  @Test
+  void aStartedReservationWhoseStartSlurmMovedTowardsNowIsStillOurs() throws Exception {
+    // Ten minutes into the window. slurmctld sets a started reservation's StartTime to its
+    // "now" when it changes it (a reserved node went away; node changes and a restart).
+    java.time.Clock now = java.time.Clock.fixed(Instant.parse("2030-01-02T10:10:00Z"),
+        java.time.ZoneOffset.UTC);
+    SlurmReservations s = new SlurmReservations(new SlurmReservations.Options("tokyo", null,
+        "physics", 1, true, List.of(bin)), now);
+    BatchReservations.Asked asked = s.asked(spec("r-1", 1));
+    Map<String, String> shown = Map.of(
+        "moved", OURS.replace("StartTime=2030-01-02T10:00:00", "StartTime=2030-01-02T10:07:42"),
+        "skew", OURS.replace("StartTime=2030-01-02T10:00:00", "StartTime=2030-01-02T10:10:04"),
+        "later", OURS.replace("StartTime=2030-01-02T10:00:00", "StartTime=2030-01-02T10:15:00"),
+        "earlier", OURS.replace("StartTime=2030-01-02T10:00:00",
+            "StartTime=2030-01-02T09:59:59"),
+        "moved-end", OURS.replace("StartTime=2030-01-02T10:00:00",
+            "StartTime=2030-01-02T10:07:42").replace("EndTime=2030-01-02T10:30:00",
+            "EndTime=2030-01-02T10:37:42"));
+    slurmHas(shown);
+    Map<String, BatchReservations.Mismatch> got = new java.util.TreeMap<>();
+    for (String k : shown.keySet()) {
+      got.put(k, s.deleteIfAsked("lg-tokyo-" + k, asked, D));
+    }
+    assertThat(got).containsEntry("moved", null)
+        .containsEntry("skew", null) // slurmctld's clock a few seconds ahead of the CRM's
+        .containsEntry("later", new BatchReservations.Mismatch("StartTime",
+            "2030-01-02T10:00:00", "2030-01-02T10:15:00"))
+        .containsEntry("earlier", new BatchReservations.Mismatch("StartTime",
+            "2030-01-02T10:00:00", "2030-01-02T09:59:59"))
+        .containsEntry("moved-end", new BatchReservations.Mismatch("EndTime",
+            "2030-01-02T10:30:00", "2030-01-02T10:37:42"));
+    assertThat(leftInSlurm()).containsExactly("lg-tokyo-earlier", "lg-tokyo-later",
+        "lg-tokyo-moved-end");
+  }
+
+  @Test
+  void aReservationShownWithoutAFieldOrInAnotherFormIsNeitherOursNorForeign()
+      throws Exception {
+    SlurmReservations s = slurm(null, "physics", 1);
+    BatchReservations.Asked asked = s.asked(spec("r-1", 1));
+    slurmHas(Map.of(
+        "f", OURS.replace("StartTime=2030-01-02T10:00:00", "StartTime=Tomorrow"),
+        "g", OURS.replace(" Users=alice", ""),
+        "h", OURS.replace(" Accounts=physics", "")));
+    assertThatThrownBy(() -> s.deleteIfAsked("lg-tokyo-f", asked, D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class)
+        .hasMessage("cannot tell whether Slurm reservation lg-tokyo-f is the one asked for:"
+            + " scontrol shows StartTime=Tomorrow, not a time YYYY-MM-DDTHH:MM:SS (it must run"
+            + " with TZ=UTC and SLURM_TIME_FORMAT=standard)");
+    assertThatThrownBy(() -> s.deleteIfAsked("lg-tokyo-g", asked, D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class)
+        .hasMessage("cannot tell whether Slurm reservation lg-tokyo-g is the one asked for:"
+            + " scontrol shows no Users");
+    assertThatThrownBy(() -> s.deleteIfAsked("lg-tokyo-h", asked, D))
+        .hasMessageEndingWith("scontrol shows no Accounts");
+    assertThat(leftInSlurm()).containsExactly("lg-tokyo-f", "lg-tokyo-g", "lg-tokyo-h");
+    assertThat(calls()).noneMatch(c -> c.startsWith("delete"));
+  }
+
+  @Test
+  void onlyScontrolsNotFoundMeansGoneAnyOtherAnswerIsAnError() throws Exception {
+    SlurmReservations s = slurm(null, null, 1);
+    s.create(spec("r-1", 1), D);
+    BatchReservations.Asked asked = s.asked(spec("r-1", 1));
+    Files.writeString(dir.resolve("show.err"), "slurm_load_reservations error: Unable to"
+        + " contact slurm controller (connect failure)\n");
+    assertThatThrownBy(() -> s.deleteIfAsked("lg-tokyo-r-1", asked, D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class)
+        .hasMessage("cannot look for Slurm reservation lg-tokyo-r-1: scontrol show reservation"
+            + " lg-tokyo-r-1 exited 1: slurm_load_reservations error: Unable to contact slurm"
+            + " controller (connect failure)");
+    assertThatThrownBy(() -> s.exists("lg-tokyo-r-1", D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class);
+    assertThatThrownBy(() -> s.exists("lg-tokyo-r-2", D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class);
+    Files.delete(dir.resolve("show.err"));
+    Files.writeString(dir.resolve("show.nothing"), ""); // exit 0, no line for it
+    assertThatThrownBy(() -> s.deleteIfAsked("lg-tokyo-r-1", asked, D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class)
+        .hasMessageEndingWith("scontrol show reservation lg-tokyo-r-1 exited 0 but showed no"
+            + " reservation of that name: (no output)");
+    assertThatThrownBy(() -> s.exists("lg-tokyo-r-2", D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class);
+    assertThat(dir.resolve("resv/lg-tokyo-r-1")).exists();
+    assertThat(calls()).noneMatch(c -> c.startsWith("delete"));
+    // scontrol's "Reservation NAME not found" (on stdout, exit 1) is gone.
+    Files.delete(dir.resolve("show.nothing"));
+    assertThat(s.exists("lg-tokyo-r-2", D)).isFalse();
+    assertThat(s.deleteIfAsked("lg-tokyo-r-2", asked, D)).isNull();
+  }
+
+  @Test
+  void aSiteKeepsItsRecordAndDeletesNothingWhileScontrolDoesNotShowTheReservation()
+      throws Exception {
+    org.lambdagrid.crm.site.SiteReservations rs = new org.lambdagrid.crm.site.SiteReservations(
+        new org.lambdagrid.crm.site.SiteSettings("tokyo", 4,
+            List.of(org.lambdagrid.common.Ipv4Cidr.parse("10.10.0.0/16")), 1,
+            java.time.Duration.ofSeconds(5), java.time.Duration.ofSeconds(1)),
+        java.time.Clock.systemUTC(), java.time.Duration.ofSeconds(120),
+        org.lambdagrid.crm.site.SiteLedger.NONE, slurm(null, null, 1));
+    rs.prepare("r-1", new org.lambdagrid.common.reservation.Window(START, END), 1,
+        org.lambdagrid.common.Ipv4Cidr.parse("10.10.0.0/29"), "alice");
+    assertThat(rs.batchReservations()).containsExactly(Map.entry("r-1", "lg-tokyo-r-1"));
+    Files.writeString(dir.resolve("show.err"), "slurm_load_reservations error: Unable to"
+        + " contact slurm controller (connect failure)\n");
+    rs.abort("r-1"); // its delete looks first: scontrol fails
+    assertThat(rs.sweepBatch()).isEqualTo(1);
+    Files.delete(dir.resolve("show.err"));
+    Files.writeString(dir.resolve("show.nothing"), ""); // exit 0, no line for it
+    assertThat(rs.sweepBatch()).isEqualTo(1);
+    assertThat(rs.batchReservations()).containsExactly(Map.entry("r-1", "lg-tokyo-r-1"));
+    assertThat(dir.resolve("resv/lg-tokyo-r-1")).exists();
+    assertThat(calls()).noneMatch(c -> c.startsWith("delete"));
+    // Slurm answers again: the reservation is deleted and its name forgotten.
+    Files.delete(dir.resolve("show.nothing"));
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(rs.batchReservations()).isEmpty();
+    assertThat(dir.resolve("resv")).isEmptyDirectory();
+  }
+
+  @Test
+  void aDeleteFailingWithAnotherNotFoundIsNotTakenForGone() throws Exception {
+    // Only Slurm's "Requested reservation is invalid" means there is none of that name.
+    SlurmReservations s = slurm(null, null, 1);
+    s.create(spec("r-1", 1), D);
+    Files.writeString(dir.resolve("delete.err"), "delete_reservation ReservationName="
+        + "lg-tokyo-r-1: Unable to contact slurm controller (connect failure): host not"
+        + " found\n");
+    assertThatThrownBy(() -> s.delete("lg-tokyo-r-1", D))
+        .isInstanceOf(BatchReservations.BatchReservationException.class)
+        .hasMessageEndingWith("host not found");
+  }
+
+  @Test
+  void scontrolRunsWithTheTimeZoneAndFormatTheCrmReadsTimesIn() throws Exception {
+    // The fake refuses to run without TZ=UTC and SLURM_TIME_FORMAT=standard; these are set by
+    // the CRM whatever its own environment says.
+    SlurmReservations s = slurm(null, null, 1);
+    s.create(spec("r-1", 1), D);
+    assertThat(s.exists("lg-tokyo-r-1", D)).isTrue();
+    assertThat(dir.resolve("resv/lg-tokyo-r-1")).exists();
+    // Run without them, the fake refuses (so every test here checks that contract).
+    ProcessBuilder pb = new ProcessBuilder(bin.resolve("scontrol").toString(), "-o", "show",
+        "reservation", "lg-tokyo-r-1").redirectErrorStream(true);
+    pb.environment().put("TZ", "Asia/Tokyo");
+    pb.environment().put("SLURM_TIME_FORMAT", "standard");
+    Process p = pb.start();
+    assertThat(new String(p.getInputStream().readAllBytes())).startsWith("fake scontrol: run"
+        + " me with TZ=UTC SLURM_TIME_FORMAT=standard");
+    assertThat(p.waitFor()).isEqualTo(2);
   }
 
   @Test

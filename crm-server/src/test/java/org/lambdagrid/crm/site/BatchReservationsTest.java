@@ -309,10 +309,13 @@ class BatchReservationsTest {
 
   @Test
   void aRetriedPrepareFindingSomeoneElsesReservationUnderItsNameIsRefusedAndLeavesIt() {
-    SiteReservations rs = site().reservations();
+    JdbcSiteLedger ledger = openLedger();
+    open.add(ledger);
+    SiteReservations rs = site(ledger).reservations();
     batch.timeOutNextCreate("never");
     assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
         Status.Code.UNAVAILABLE, "did not answer");
+    assertThat(ledger.loadBatchReservations()).containsOnlyKeys("r-1");
     BatchReservations.Spec theirs = new BatchReservations.Spec("r-1", hours(1, 2).start(),
         hours(1, 3).end(), 1, "alice");
     batch.foreign("lg-a-r-1", theirs);
@@ -323,9 +326,46 @@ class BatchReservationsTest {
             + " (EndTime is 2030-01-01T03:00:00Z, not 2030-01-01T02:00:00Z)");
     assertThat(batch.existing()).containsExactly(Map.entry("lg-a-r-1", theirs));
     assertThat(rs.batchReservations()).isEmpty();
+    assertThat(ledger.loadBatchReservations()).isEmpty(); // forgotten in the ledger too
     assertThat(rs.nodesHeldAt(hours(1, 2).start())).isZero();
     assertThat(rs.sweepBatch()).isZero();
     assertThat(batch.existing()).containsOnlyKeys("lg-a-r-1");
+  }
+
+  @Test
+  void aRetryAskingForSomethingElseWhileTheEarlierCreateIsInDoubtIsRefusedAndKeepsItsRecord() {
+    JdbcSiteLedger ledger = openLedger();
+    open.add(ledger);
+    SiteReservations rs = site(ledger).reservations();
+    batch.timeOutNextCreate("later"); // slurmctld may still make it as this attempt asked
+    assertRefused(() -> rs.prepare("r-1", hours(1, 2), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "did not answer");
+    SiteLedger.BatchRecord first = new SiteLedger.BatchRecord("lg-a-r-1",
+        new BatchReservations.Asked(hours(1, 2).start(), hours(1, 2).end(), "alice", null, 1,
+            null));
+    assertThat(ledger.loadBatchReservations()).containsExactly(Map.entry("r-1", first));
+    // The retry asks for another window while the first create is in doubt: refused, and what
+    // the first asked for stays recorded.
+    assertRefused(() -> rs.prepare("r-1", hours(3, 4), 1, cidr("10.10.0.0/29"), "alice"),
+        Status.Code.UNAVAILABLE, "site:a: the batch system reservation lg-a-r-1 of an earlier"
+            + " attempt at reservation r-1 is in doubt until 2030-01-01T00:02:00Z (its create"
+            + " did not answer, and the batch system may still make it); a prepare asking for"
+            + " another window, node count or user can be made after that");
+    assertThat(ledger.loadBatchReservations()).containsExactly(Map.entry("r-1", first));
+    assertThat(rs.nodesHeldAt(hours(3, 4).start())).isZero();
+    assertThat(batch.calls()).filteredOn("create lg-a-r-1"::equals).hasSize(1);
+    // The first create lands: it is ours, so the sweep deletes it.
+    batch.madeLate();
+    assertThat(rs.sweepBatch()).isEqualTo(1); // deleted; in doubt still
+    assertThat(batch.existing()).isEmpty();
+    clock.advance(SiteReservations.IN_DOUBT.plusSeconds(1));
+    assertThat(rs.sweepBatch()).isZero();
+    assertThat(ledger.loadBatchReservations()).isEmpty();
+    // After the doubt, the other window can be prepared.
+    rs.prepare("r-1", hours(3, 4), 1, cidr("10.10.0.0/29"), "alice");
+    assertThat(batch.existing().get("lg-a-r-1").start()).isEqualTo(hours(3, 4).start());
+    assertThat(ledger.loadBatchReservations().get("r-1").asked().start())
+        .isEqualTo(hours(3, 4).start());
   }
 
   @Test

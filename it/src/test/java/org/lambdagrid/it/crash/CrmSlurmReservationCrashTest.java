@@ -89,12 +89,13 @@ class CrmSlurmReservationCrashTest {
         create)
           for a in "$@"; do case "$a" in ReservationName=*) name=${a#*=} ;; esac; done
           # What slurmctld would make of it, had it got the request: the test may make it later.
-          echo "ReservationName=$name NodeCnt=1 $*" > "$D/asked-$name"
+          # (Slurm shows Accounts=(null) when none was asked for; the first field of a name wins.)
+          echo "ReservationName=$name NodeCnt=1 $* Accounts=(null)" > "$D/asked-$name"
           [ "$hook" = create-before ] && die
           if [ -f "$D/resv/$name" ]; then
             echo "Error creating the reservation: Duplicate reservation name" >&2; exit 1
           fi
-          echo "ReservationName=$name NodeCnt=1 $*" > "$D/resv/$name"
+          echo "ReservationName=$name NodeCnt=1 $* Accounts=(null)" > "$D/resv/$name"
           [ "$hook" = create-after ] && die
           echo "Reservation created: $name" ;;
         show)
@@ -174,9 +175,15 @@ class CrmSlurmReservationCrashTest {
     }
   }
 
-  /** Prepares 2 nodes (one Slurm node) in a window and sub-range of their own. */
+  /** When the test began: windows are counted from it, so a retried prepare asks the same. */
+  private final Instant began = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+
+  /**
+   * Prepares 2 nodes (one Slurm node) in a window and sub-range of their own; the same
+   * {@code slot} gives the same window (as the GRC's retry of a prepare does).
+   */
   private void prepare(String id, int slot) {
-    Instant start = Instant.now().plusSeconds(3600L * (slot + 1));
+    Instant start = began.plusSeconds(3600L * (slot + 1));
     site(s -> s.prepare(PrepareRequest.newBuilder().setReservationId(id).setNodeCount(2)
         .setRange(AddressRange.newBuilder().setCidr("10.10.0." + slot * 8 + "/29"))
         .setUser("alice").setStart(ProtoTime.toProto(start))
