@@ -392,30 +392,34 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * connection the provider cannot be reached for stays recorded and is retried next start.
    */
   public List<String> recover() {
-    Map<String, List<NsiRecord>> byReservation = new java.util.LinkedHashMap<>();
+    // Only the ids: each lane reads its records when it runs, after the steps queued before
+    // it (a re-sent commit, restore's provision) have changed them.
+    Set<String> ids = new java.util.LinkedHashSet<>();
     for (NsiRecord r : store.all()) {
-      byReservation.computeIfAbsent(r.reservationId(), k -> new ArrayList<>()).add(r);
+      ids.add(r.reservationId());
     }
     List<CompletableFuture<List<String>>> each = new ArrayList<>();
-    byReservation.forEach((id, recs) -> each.add(CompletableFuture.supplyAsync(() -> {
-      List<String> done = new ArrayList<>();
-      for (NsiRecord r : recs) {
-        if (restored.contains(r.reservationId())) {
-          if (!r.committed()) {
-            commitRestored(r);
+    for (String id : ids) {
+      each.add(CompletableFuture.supplyAsync(() -> {
+        List<String> done = new ArrayList<>();
+        for (NsiRecord r : store.of(id)) {
+          if (restored.contains(r.reservationId())) {
+            if (!r.committed()) {
+              commitRestored(r);
+            }
+            continue;
           }
-          continue;
+          try {
+            undo(r);
+            done.add(r.reservationId() + " " + r.pair());
+          } catch (RuntimeException e) {
+            log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
+                r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+          }
         }
-        try {
-          undo(r);
-          done.add(r.reservationId() + " " + r.pair());
-        } catch (RuntimeException e) {
-          log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
-              r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
-        }
-      }
-      return done;
-    }, lanes.lane(id))));
+        return done;
+      }, lanes.lane(id)));
+    }
     List<String> done = new ArrayList<>();
     try {
       for (CompletableFuture<List<String>> f : each) {

@@ -73,7 +73,40 @@ class NsiNetworkProviderTest {
 
   private final FakeNsi nsi = new FakeNsi();
   private final Inner inner = new Inner();
-  private final NsiStore store = NsiStore.inMemory();
+  private final Hooked store = new Hooked();
+
+  /** The in-memory store, with a hook on reading all of it and a put that can fail once. */
+  static final class Hooked implements NsiStore {
+    final NsiStore rows = NsiStore.inMemory();
+    volatile Runnable onAll = () -> {};
+    /** The next put of a record in this state fails (once). */
+    volatile NsiRecord.State failPutOf;
+
+    @Override
+    public void put(NsiRecord r) {
+      if (r.state() == failPutOf) {
+        failPutOf = null;
+        throw new IllegalStateException("the state database is down");
+      }
+      rows.put(r);
+    }
+
+    @Override
+    public void remove(String reservationId, SitePair pair) {
+      rows.remove(reservationId, pair);
+    }
+
+    @Override
+    public List<NsiRecord> all() {
+      onAll.run();
+      return rows.all();
+    }
+
+    @Override
+    public List<NsiRecord> of(String reservationId) {
+      return rows.of(reservationId);
+    }
+  }
   private final List<NsiNetworkProvider> providers = new ArrayList<>();
 
   private NsiNetworkProvider provider(Duration holdTime) {
@@ -479,5 +512,39 @@ class NsiNetworkProviderTest {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  private static void waitFor(java.util.concurrent.CountDownLatch l) {
+    try {
+      assertThat(l.await(20, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    } catch (InterruptedException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Test
+  void recoverActsOnTheRecordsAsTheyAreWhenItsTurnComesNotWhenItWasAsked() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    assertThat(p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    java.util.concurrent.CountDownLatch terminating = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    nsi.onTerminate = () -> {
+      terminating.countDown();
+      waitFor(go);
+    };
+    CompletableFuture<Void> abort = p.abort("r"); // on the lane first: undoes FAKE-1
+    waitFor(terminating);
+    java.util.concurrent.CountDownLatch read = new java.util.concurrent.CountDownLatch(1);
+    store.onAll = read::countDown;
+    CompletableFuture<List<String>> recovered = CompletableFuture.supplyAsync(p::recover);
+    waitFor(read); // recover looked at the store while the abort is still under way
+    nsi.onTerminate = () -> {};
+    go.countDown();
+    abort.join();
+    assertThat(recovered.get(20, java.util.concurrent.TimeUnit.SECONDS)).as("nothing left")
+        .isEmpty();
+    assertThat(nsi.calls.stream().filter(c -> c.equals("terminate FAKE-1")).count())
+        .isEqualTo(1);
   }
 }
