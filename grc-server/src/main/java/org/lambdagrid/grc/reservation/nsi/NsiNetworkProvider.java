@@ -14,6 +14,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Errors;
@@ -62,10 +63,13 @@ import org.slf4j.LoggerFactory;
  * {@link #recover}) runs one step at a time in the order it was asked, on that reservation's
  * lane ({@link KeyedSerialExecutor}); different reservations run at the same time, so a slow
  * reserve holds up only its own reservation (and one pool thread). A prepare sends no reserve
- * past its deadline and a refused one's undo runs after its vote (before any later step of that
- * reservation). Timed work (the hold time's abort, provision at the window's start and its
- * retries) is only handed to the reservation's lane when due. The inner provider is aborted or
- * released even when the NSI provider cannot be reached. Thread-safe.
+ * past its deadline; a refused one returns its vote at once and then, still holding its lane,
+ * undoes what it reserved and the inner hold, so before any later step of that reservation. Timed work (the hold
+ * time's abort, provision at the window's start and its retries) is only handed to the
+ * reservation's lane when due.
+ * The inner provider is aborted or released even when the NSI provider cannot be reached, or
+ * this one is closed (a step asked after {@link #close} fails, or votes no, with UNAVAILABLE).
+ * Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
@@ -73,6 +77,8 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   static final Duration NOW_SLACK = Duration.ofSeconds(5);
   /** How many reservations' NSI calls run at the same time unless configured. */
   public static final int DEFAULT_MAX_CONCURRENT = 8;
+  /** How long {@link #close} waits for the running NSI calls before interrupting them. */
+  static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
 
   private final String name;
   private final NetworkResourceManager inner;
@@ -90,7 +96,6 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   private final Set<String> provisionDue = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
   /**
    * @param stps site name -> its STP at the NSI network (e.g.
    *     {@code urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789})
@@ -205,40 +210,88 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     }
     Instant deadline = clock.instant().plus(prepareDeadline);
     CompletableFuture<Vote> innerVote = inner.prepare(reservationId, window, ask);
-    return CompletableFuture.supplyAsync(() -> {
-      Vote vote = innerVote.join();
-      if (!vote.isPrepared()) {
-        return vote;
-      }
-      if (aborted.contains(reservationId)) {
-        return Vote.refused(Status.Code.FAILED_PRECONDITION, name + ": reservation "
-            + reservationId + " was aborted");
-      }
+    CompletableFuture<Vote> result = new CompletableFuture<>();
+    try {
+      lanes.execute(reservationId, () -> {
+        try {
+          prepareOnLane(reservationId, window, b, deadline, innerVote.join(), result);
+        } catch (RuntimeException | Error e) {
+          result.completeExceptionally(e);
+        }
+      });
+    } catch (RejectedExecutionException e) { // closed: the inner hold is given back
+      innerVote.whenComplete((v, t) -> inner.abort(reservationId));
+      result.complete(Vote.refused(Status.Code.UNAVAILABLE, name + ": reservation "
+          + reservationId + ": the GRC's NSI provider is shutting down"));
+    }
+    return result;
+  }
+
+  /**
+   * On the reservation's lane: completes {@code result} with the vote. A refused prepare's vote
+   * goes back at once, and what it reserved (and the inner hold) is undone before the lane is
+   * given up, so before any later step of the reservation.
+   */
+  private void prepareOnLane(String reservationId, Window window, Ask.Bandwidth b,
+      Instant deadline, Vote innerVote, CompletableFuture<Vote> result) {
+    if (!innerVote.isPrepared()) {
+      result.complete(innerVote);
+      return;
+    }
+    if (aborted.contains(reservationId)) {
+      result.complete(Vote.refused(Status.Code.FAILED_PRECONDITION, name + ": reservation "
+          + reservationId + " was aborted"));
+      return;
+    }
+    try {
+      reserveAll(reservationId, window, b, deadline);
+    } catch (RuntimeException e) {
+      // The provider's refusal is a lack of resources; a provider that does not answer is a
+      // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
+      Status.Code code = e instanceof Errors.RequestException r ? r.code()
+          : e instanceof NsiException n && n.refused() ? Status.Code.RESOURCE_EXHAUSTED
+          : Status.Code.FAILED_PRECONDITION;
+      result.complete(Vote.refused(code, name + ": " + e.getMessage()));
+      undoRefused(reservationId);
+      return;
+    }
+    later(reservationId, holdTime.toMillis(), () -> expire(reservationId));
+    result.complete(innerVote);
+  }
+
+  /** After a refused prepare: its connections and the inner hold are undone (never throws). */
+  private void undoRefused(String reservationId) {
+    try {
+      undoAll(reservationId);
+    } catch (RuntimeException u) {
+      // recorded: undone by the abort the refusal brings, the hold time, or the next start
+      log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name, reservationId,
+          u.getMessage());
+    } finally {
       try {
-        reserveAll(reservationId, window, b, deadline);
-      } catch (RuntimeException e) {
-        // the vote goes back now; what was reserved is undone next on this reservation's lane
-        lanes.execute(reservationId, () -> {
-          try {
-            undoAll(reservationId);
-          } catch (RuntimeException u) {
-            // recorded: undone by the abort the refusal brings, the hold time, or the next start
-            log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name,
-                reservationId, u.getMessage());
-          } finally {
-            inner.abort(reservationId);
-          }
-        });
-        // The provider's refusal is a lack of resources; a provider that does not answer is a
-        // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
-        Status.Code code = e instanceof Errors.RequestException r ? r.code()
-            : e instanceof NsiException n && n.refused() ? Status.Code.RESOURCE_EXHAUSTED
-            : Status.Code.FAILED_PRECONDITION;
-        return Vote.refused(code, name + ": " + e.getMessage());
+        inner.abort(reservationId).join();
+      } catch (RuntimeException u) {
+        log.warn("{}: reservation {}: the inner abort failed: {}", name, reservationId,
+            u.getMessage());
       }
-      later(reservationId, holdTime.toMillis(), () -> expire(reservationId));
-      return vote;
-    }, lanes.lane(reservationId));
+    }
+  }
+
+  /**
+   * Runs {@code work} on the reservation's lane; when the lane refuses it (this provider is
+   * closed), runs {@code refused} instead (so the inner provider's hold is not left behind) and
+   * fails with UNAVAILABLE.
+   */
+  private CompletableFuture<Void> onLane(String reservationId, String what, Runnable work,
+      Runnable refused) {
+    try {
+      return CompletableFuture.runAsync(work, lanes.lane(reservationId));
+    } catch (RejectedExecutionException e) {
+      refused.run();
+      return CompletableFuture.failedFuture(new Errors.RequestException(Status.Code.UNAVAILABLE,
+          name + ": " + what + " of reservation " + reservationId
+              + ": the GRC's NSI provider is shutting down"));
+    }
   }
 
   private void reserveAll(String reservationId, Window window, Ask.Bandwidth b,
@@ -291,7 +344,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   @Override
   public CompletableFuture<Void> commit(String reservationId) {
-    return CompletableFuture.runAsync(() -> {
+    return onLane(reservationId, "commit", () -> {
       if (aborted.contains(reservationId)) {
         throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": reservation "
             + reservationId + " was aborted, or not committed within " + holdTime
@@ -333,12 +386,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       if (!recs.isEmpty()) {
         scheduleProvision(reservationId, recs.get(0).startMillis());
       }
-    }, lanes.lane(reservationId));
+    }, () -> {});
   }
 
   @Override
   public CompletableFuture<Void> abort(String reservationId) {
-    return CompletableFuture.runAsync(() -> {
+    return onLane(reservationId, "abort", () -> {
       for (NsiRecord r : store.of(reservationId)) {
         if (r.committed()) {
           throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": reservation "
@@ -352,18 +405,18 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       } finally {
         inner.abort(reservationId).join(); // its hold is freed even when the provider is not
       }
-    }, lanes.lane(reservationId));
+    }, () -> inner.abort(reservationId));
   }
 
   @Override
   public CompletableFuture<Void> release(String reservationId) {
-    return CompletableFuture.runAsync(() -> {
+    return onLane(reservationId, "release", () -> {
       try {
         undoAll(reservationId);
       } finally {
         inner.release(reservationId).join();
       }
-    }, lanes.lane(reservationId));
+    }, () -> inner.release(reservationId));
   }
 
   /**
@@ -625,7 +678,15 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   @Override
   public void close() {
     timer.shutdownNow();
-    pool.shutdownNow();
+    pool.shutdown(); // the running steps finish (each call bounded by the reply timeout) ...
+    try {
+      if (!pool.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+        pool.shutdownNow(); // ... for a short while; the queued ones are left to recover()
+      }
+    } catch (InterruptedException e) {
+      pool.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
     onClose.run();
   }
 }

@@ -547,4 +547,43 @@ class NsiNetworkProviderTest {
     assertThat(nsi.calls.stream().filter(c -> c.equals("terminate FAKE-1")).count())
         .isEqualTo(1);
   }
+
+  @Test
+  void aRefusedPrepareIsUndoneBeforeAStepAskedDuringIt() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.refuseDest = "charlie";
+    java.util.concurrent.CountDownLatch reached = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    nsi.arriving = c -> {
+      if (c.destStp().contains("charlie")) {
+        reached.countDown();
+        waitFor(go);
+      }
+    };
+    CompletableFuture<Vote> vote = p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo", "alpha-charlie"));
+    waitFor(reached); // alpha-bravo is held (FAKE-1), alpha-charlie about to be refused
+    CompletableFuture<Void> commit = p.commit("r");
+    go.countDown();
+    assertThat(vote.join().isPrepared()).isFalse();
+    commit.handle((v, t) -> null).join();
+    assertThat(nsi.calls).as("FAKE-1 undone before the commit ran").doesNotContain(
+        "commit FAKE-1").contains("terminate FAKE-1");
+    assertThat(inner.calls.indexOf("abort r")).isLessThan(inner.calls.indexOf("commit r"));
+  }
+
+  @Test
+  void aClosedProviderVotesNoAndFreesTheInnerHold() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    p.close();
+    Vote v = p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.code()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(inner.calls).containsExactly("prepare r", "abort r");
+    assertThatThrownBy(() -> p.release("r").join()).hasMessageContaining("shutting down");
+    assertThat(inner.calls).endsWith("release r");
+    assertThatThrownBy(() -> p.commit("r").join()).hasMessageContaining("shutting down");
+    assertThat(nsi.calls).isEmpty();
+  }
 }
