@@ -66,7 +66,7 @@ import org.slf4j.LoggerFactory;
  * past its deadline; a refused one returns its vote at once and then, still holding its lane,
  * undoes what it reserved and the inner hold, so before any later step of that reservation. Timed work (the hold
  * time's abort, provision at the window's start and its retries) is only handed to the
- * reservation's lane when due.
+ * reservation's lane when due; a reservation asked to be released is never provisioned again.
  * The inner provider is aborted or released even when the NSI provider cannot be reached, or
  * this one is closed (a step asked after {@link #close} fails, or votes no, with UNAVAILABLE).
  * Thread-safe.
@@ -96,6 +96,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   private final Set<String> provisionDue = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /**
+   * Reservations asked to be released (window end or cancel): never provisioned again. Kept
+   * while their connections are still recorded (a release that failed), until the next start.
+   */
+  private final Set<String> releasing = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   /**
    * @param stps site name -> its STP at the NSI network (e.g.
    *     {@code urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789})
@@ -410,9 +416,11 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   @Override
   public CompletableFuture<Void> release(String reservationId) {
+    releasing.add(reservationId); // from now on never provisioned, also if the release fails
     return onLane(reservationId, "release", () -> {
       try {
         undoAll(reservationId);
+        releasing.remove(reservationId); // nothing left to provision
       } finally {
         inner.release(reservationId).join();
       }
@@ -572,15 +580,28 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * refused or did not confirm is tried again until the window ends.
    */
   void provision(String reservationId) {
+    if (releasing.contains(reservationId)) {
+      log.info("{}: reservation {} is being released: not provisioned", name, reservationId);
+      return;
+    }
     boolean retry = false;
-    for (NsiRecord r : store.of(reservationId)) {
+    List<NsiRecord> recs;
+    try {
+      recs = store.of(reservationId);
+    } catch (RuntimeException e) {
+      log.warn("{}: reservation {}: cannot read its NSI records to provision them: {} (retried"
+          + " in {})", name, reservationId, e.getMessage(), provisionRetry());
+      provisionIn(reservationId, provisionRetry().toMillis());
+      return;
+    }
+    for (NsiRecord r : recs) {
       if (r.state() != NsiRecord.State.COMMITTED) {
         continue;
       }
       try {
         nsi.provision(r.connectionId());
         store.put(r.with(r.connectionId(), NsiRecord.State.PROVISIONED));
-      } catch (NsiException e) {
+      } catch (RuntimeException e) { // the provider's, or recording it: either is tried again
         retry = retry || clock.millis() < r.endMillis();
         log.warn("{}: site pair {} of reservation {}: {}{}", name, r.pair(), reservationId,
             e.getMessage(), retry ? " (retried in " + provisionRetry() + ")" : "");

@@ -573,6 +573,33 @@ class NsiNetworkProviderTest {
   }
 
   @Test
+  void aProvisionWhoseRecordCannotBeWrittenIsRetried() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(400));
+    store.failPutOf = NsiRecord.State.PROVISIONED;
+    assertThat(p.prepare("r", window(Duration.ZERO, Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("r").join();
+    await().atMost(Duration.ofSeconds(10)).until(() -> store.of("r").get(0).state()
+        == NsiRecord.State.PROVISIONED);
+    assertThat(store.failPutOf).as("the first put failed").isNull();
+  }
+
+  @Test
+  void aReservationWhoseReleaseFailedIsNeverProvisioned() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    assertThat(p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("r").join();
+    nsi.unreachable = true;
+    assertThatThrownBy(() -> p.release("r").join()).hasMessageContaining("unreachable");
+    nsi.unreachable = false;
+    assertThat(store.of("r")).singleElement().satisfies(r ->
+        assertThat(r.state()).isEqualTo(NsiRecord.State.COMMITTED));
+    p.provision("r"); // what a provision retry queued before the cancel runs
+    assertThat(nsi.calls).doesNotContain("provision FAKE-1");
+  }
+
+  @Test
   void aClosedProviderVotesNoAndFreesTheInnerHold() {
     NsiNetworkProvider p = provider(Duration.ofMinutes(2));
     p.close();
