@@ -329,7 +329,23 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
 
   private NsiException unreachable(String what, WebServiceException e) {
     return new NsiException("NSI provider " + config.providerNsa() + " at "
-        + config.providerUrl() + ": " + what + " failed: " + e.getMessage(), e);
+        + config.providerUrl() + ": " + what + " failed: "
+        + failure(e, config.identity(), config.identitySource()), e);
+  }
+
+  /**
+   * Why a request failed: the message of {@code e}, or, when the provider's certificate was
+   * refused for the names it carries (CXF's "No name matching HOST found"), which names it had
+   * to carry and where they are configured.
+   */
+  static String failure(Throwable e, List<String> identity, String identitySource) {
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof java.security.cert.CertificateException && c.getMessage() != null
+          && c.getMessage().startsWith("No name matching")) {
+        return "its TLS certificate names none of " + identity + " (" + identitySource + ")";
+      }
+    }
+    return e.getMessage();
   }
 
   static String reason(ServiceExceptionType fault, String fallback) {

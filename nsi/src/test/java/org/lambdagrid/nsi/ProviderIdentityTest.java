@@ -146,6 +146,11 @@ class ProviderIdentityTest {
       } catch (IOException e) {
         assertThat(ok).as(what + ": " + e).isFalse();
         assertThat(e).hasStackTraceContaining("No name matching 127.0.0.1");
+        List<String> names = identity.isEmpty() ? List.of("127.0.0.1") : identity;
+        String source = identity.isEmpty() ? "the host of nsi.provider_url"
+            : "nsi.provider_identity";
+        assertThat(NsiRequester.failure(e, names, source)).isEqualTo(
+            "its TLS certificate names none of " + names + " (" + source + ")");
       }
     } finally {
       server.stop(0);
