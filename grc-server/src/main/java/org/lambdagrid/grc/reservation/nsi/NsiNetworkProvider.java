@@ -64,12 +64,12 @@ import org.slf4j.LoggerFactory;
  * lane ({@link KeyedSerialExecutor}); different reservations run at the same time, so a slow
  * reserve holds up only its own reservation (and one pool thread). A prepare sends no reserve
  * past its deadline; a refused one returns its vote at once and then, still holding its lane,
- * undoes what it reserved and the inner hold, so before any later step of that reservation. Timed work (the hold
- * time's abort, provision at the window's start and its retries) is only handed to the
- * reservation's lane when due; a reservation asked to be released is never provisioned again.
- * The inner provider is aborted or released even when the NSI provider cannot be reached, or
- * this one is closed (a step asked after {@link #close} fails, or votes no, with UNAVAILABLE).
- * Thread-safe.
+ * undoes what it reserved and the inner hold, so before any later step of that reservation.
+ * Timed work (the hold time's abort, provision at the window's start and its retries) is only
+ * handed to the reservation's lane when due; a reservation asked to be released is never
+ * provisioned again. The inner provider is aborted or released even when the NSI provider cannot
+ * be reached, or this one is closed (a step asked after {@link #close} fails, or votes no, with
+ * UNAVAILABLE). Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
