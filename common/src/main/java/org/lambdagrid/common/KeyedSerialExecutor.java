@@ -3,6 +3,7 @@ package org.lambdagrid.common;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * One {@link SerialExecutor} per key over a shared (bounded) pool: the tasks of one key run one
@@ -27,24 +28,38 @@ public final class KeyedSerialExecutor<K> {
     this.pool = pool;
   }
 
-  /** Runs {@code task} after every task submitted before for {@code key} has returned. */
+  /**
+   * Runs {@code task} after every task submitted before for {@code key} has returned.
+   *
+   * @throws RejectedExecutionException when the pool refuses it (shut down): the task is dropped
+   *     and the lane left as if it had never been submitted
+   */
   public void execute(K key, Runnable task) {
     Lane lane;
     synchronized (lanes) {
       lane = lanes.computeIfAbsent(key, k -> new Lane(pool));
       lane.pending++;
     }
-    lane.serial.execute(() -> {
-      try {
-        task.run();
-      } finally {
-        synchronized (lanes) {
-          if (--lane.pending == 0) {
-            lanes.remove(key);
-          }
+    try {
+      lane.serial.execute(() -> {
+        try {
+          task.run();
+        } finally {
+          done(key, lane);
         }
+      });
+    } catch (RejectedExecutionException e) {
+      done(key, lane);
+      throw e;
+    }
+  }
+
+  private void done(K key, Lane lane) {
+    synchronized (lanes) {
+      if (--lane.pending == 0) {
+        lanes.remove(key, lane);
       }
-    });
+    }
   }
 
   /** {@code key}'s lane as an {@link Executor} (e.g. for {@code CompletableFuture.runAsync}). */

@@ -71,4 +71,19 @@ class KeyedSerialExecutorTest {
       Thread.currentThread().interrupt();
     }
   }
+
+  @Test
+  void aLaneThePoolRefusesIsDroppedAndTheKeyCanRunAgain() {
+    SerialExecutorTest.Refusing refusing = new SerialExecutorTest.Refusing();
+    KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(refusing);
+    List<String> ran = new CopyOnWriteArrayList<>();
+    refusing.refusing = true;
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> k.execute("a", () -> ran.add("a1")))
+        .isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
+    assertThat(k.activeKeys()).as("no lane left behind").isZero();
+    refusing.refusing = false;
+    k.execute("a", () -> ran.add("a2"));
+    assertThat(ran).containsExactly("a2");
+    assertThat(k.activeKeys()).isZero();
+  }
 }

@@ -607,6 +607,11 @@ public record GrcConfig(
           throw new IllegalArgumentException("nsi.provider_identity[" + i + "]: '"
               + (names.get(i) == null ? "" : names.get(i)) + "' is empty");
         }
+        if (n.matches("[0-9.]+") && n.matches(".*(^|\\.)0[0-9].*")) {
+          throw new IllegalArgumentException("nsi.provider_identity[" + i + "]: '" + n
+              + "' has a leading zero in an IPv4 part, which tools read as octal or decimal:"
+              + " write the address without them");
+        }
         if (!isIpAddress(n) && !isDnsName(n)) {
           throw new IllegalArgumentException("nsi.provider_identity[" + i + "]: '" + n
               + "' is not a DNS name or an IP address (as in the certificate's subjectAltName;"

@@ -304,6 +304,8 @@ class GrcConfigTest {
             "nsi.provider_identity[0]: '*.example.net' is not a DNS name or an IP address"},
         {"    provider_identity: ['https://nsa.example.net:9443/']",
             "nsi.provider_identity[0]: 'https://nsa.example.net:9443/' is not a DNS name"},
+        {"    provider_identity: [nsa.example.net, 010.0.0.1]",
+            "nsi.provider_identity[1]: '010.0.0.1' has a leading zero in an IPv4 part"},
         {"    provider_identity: [192.0.2.300]",
             "nsi.provider_identity[0]: '192.0.2.300' is not a DNS name or an IP address"},
         {"    provider_identity: ['CN=nsa,O=example']",

@@ -19,6 +19,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
+import javax.net.ssl.KeyManager;
+import javax.net.ssl.TrustManager;
 import javax.xml.datatype.DatatypeConfigurationException;
 import javax.xml.datatype.DatatypeFactory;
 import javax.xml.datatype.XMLGregorianCalendar;
@@ -327,7 +329,23 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
 
   private NsiException unreachable(String what, WebServiceException e) {
     return new NsiException("NSI provider " + config.providerNsa() + " at "
-        + config.providerUrl() + ": " + what + " failed: " + e.getMessage(), e);
+        + config.providerUrl() + ": " + what + " failed: "
+        + failure(e, config.identity(), config.identitySource()), e);
+  }
+
+  /**
+   * Why a request failed: the message of {@code e}, or, when the provider's certificate was
+   * refused for the names it carries (CXF's "No name matching HOST found"), which names it had
+   * to carry and where they are configured.
+   */
+  static String failure(Throwable e, List<String> identity, String identitySource) {
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof java.security.cert.CertificateException && c.getMessage() != null
+          && c.getMessage().startsWith("No name matching")) {
+        return "its TLS certificate names none of " + identity + " (" + identitySource + ")";
+      }
+    }
+    return e.getMessage();
   }
 
   static String reason(ServiceExceptionType fault, String fallback) {
@@ -373,14 +391,8 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     ConnectionProviderPort port = (ConnectionProviderPort) f.create();
     Client client = ClientProxy.getClient(port);
     HTTPConduit conduit = (HTTPConduit) client.getConduit();
-    TLSClientParameters tls = new TLSClientParameters();
-    tls.setKeyManagers(config.tls().keyManagers());
-    // The provider's certificate must name the URL's host (the TLS layer checks it), or, when
-    // provider_identity is set, one of those names instead (checked with the chain).
-    tls.setTrustManagers(config.providerIdentity().isEmpty() ? config.tls().trustManagers()
-        : ProviderIdentity.checkingServer(config.tls().trustManagers(), config.identity(),
-            config.identitySource()));
-    tls.setDisableCNCheck(false);
+    TLSClientParameters tls = clientTls(config.tls().keyManagers(), config.tls().trustManagers(),
+        config.providerIdentity());
     conduit.setTlsClientParameters(tls);
     HTTPClientPolicy policy = new HTTPClientPolicy();
     policy.setConnectionTimeout(config.replyTimeout().toMillis());
@@ -388,6 +400,25 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     policy.setAllowChunking(false);
     conduit.setClient(policy);
     return port;
+  }
+
+  /**
+   * How the provider's certificate is checked when dialing it: the chain against {@code trust};
+   * then, with {@code providerIdentity} empty, CXF's default verifier against the URL's host
+   * (subjectAltName, wildcards as RFC 2818 allows); else one of {@code providerIdentity}
+   * instead, never the URL's host (see {@link ProviderIdentity#verifier}).
+   */
+  static TLSClientParameters clientTls(KeyManager[] keys, TrustManager[] trust,
+      List<String> providerIdentity) {
+    TLSClientParameters tls = new TLSClientParameters();
+    tls.setKeyManagers(keys);
+    tls.setTrustManagers(trust);
+    tls.setDisableCNCheck(false);
+    if (!providerIdentity.isEmpty()) {
+      tls.setHostnameVerifier(ProviderIdentity.verifier(providerIdentity,
+          "nsi.provider_identity"));
+    }
+    return tls;
   }
 
   /** The point-to-point service element travels in the criteria's xsd:any: JAXB must know it. */

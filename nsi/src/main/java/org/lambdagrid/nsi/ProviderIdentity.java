@@ -1,21 +1,15 @@
 package org.lambdagrid.nsi;
 
 import java.net.InetAddress;
-import java.net.Socket;
 import java.net.UnknownHostException;
 import java.security.cert.Certificate;
-import java.security.cert.CertificateException;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
-import javax.naming.InvalidNameException;
-import javax.naming.ldap.LdapName;
-import javax.naming.ldap.Rdn;
-import javax.net.ssl.SSLEngine;
-import javax.net.ssl.TrustManager;
-import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.HostnameVerifier;
+import javax.net.ssl.SSLPeerUnverifiedException;
 import org.apache.cxf.interceptor.Fault;
 import org.apache.cxf.message.Message;
 import org.apache.cxf.phase.AbstractPhaseInterceptor;
@@ -26,12 +20,13 @@ import org.apache.cxf.security.transport.TLSSessionInfo;
  * Pins the requester endpoint to the provider: a callback is accepted only over TLS from a
  * client certificate issued for one of the provider's names, not any certificate the CA
  * signed. The names are {@code provider_identity} when configured, else the provider URL's
- * host. A certificate names a name when a subjectAltName DNS or IP entry equals it (exactly,
- * case-insensitive, IP addresses compared as addresses; no wildcards), or, only when the
- * certificate has no subjectAltName, its CN does. Anything else is refused before the endpoint
- * sees it.
+ * host. A certificate names a name only when a subjectAltName DNS or IP entry equals it
+ * (exactly, case-insensitive, IP addresses compared as addresses; no wildcards; the CN is never
+ * used). Anything else is refused before the endpoint sees it.
  */
 final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
+  private static final org.slf4j.Logger log =
+      org.slf4j.LoggerFactory.getLogger(ProviderIdentity.class);
   private final List<String> names;
   private final String why;
 
@@ -73,28 +68,18 @@ final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
     } catch (CertificateParsingException e) {
       return false;
     }
-    if (sans != null && !sans.isEmpty()) {
-      for (List<?> san : sans) {
-        int type = (Integer) san.get(0);
-        String value = strip(String.valueOf(san.get(1))).toLowerCase(Locale.ROOT);
-        if (type == 2 && wantIp == null && want.equals(value)) {
-          return true;
-        }
-        if (type == 7 && wantIp != null && wantIp.equals(literal(value))) {
-          return true;
-        }
-      }
+    if (sans == null) {
       return false;
     }
-    try {
-      for (Rdn rdn : new LdapName(cert.getSubjectX500Principal().getName()).getRdns()) {
-        if (rdn.getType().equalsIgnoreCase("CN")
-            && want.equals(String.valueOf(rdn.getValue()).toLowerCase(Locale.ROOT))) {
-          return true;
-        }
+    for (List<?> san : sans) {
+      int type = (Integer) san.get(0);
+      String value = strip(String.valueOf(san.get(1))).toLowerCase(Locale.ROOT);
+      if (type == 2 && wantIp == null && want.equals(value)) {
+        return true;
       }
-    } catch (InvalidNameException e) {
-      return false;
+      if (type == 7 && wantIp != null && wantIp.equals(literal(value))) {
+        return true;
+      }
     }
     return false;
   }
@@ -116,80 +101,29 @@ final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
   }
 
   /**
-   * {@code tms} with the server's identity checked against {@code names} instead of the URL's
-   * host: the chain is validated by the wrapped trust manager as before (CA, validity, key
-   * usage, algorithms), then the leaf must name one of {@code names}. The TLS layer's own check
-   * of the URL host (endpoint identification) is the one this replaces.
+   * The check of the provider's certificate when dialing it with {@code provider_identity} set:
+   * the leaf must name one of {@code names}, whatever host the URL dials. CXF prefers a
+   * configured verifier to its own check of the URL host (both in the trust-manager wrapper
+   * its HttpClient conduit installs and on the URLConnection path), so this replaces that
+   * rule; the chain is still validated by the trust managers (CA, validity, key usage,
+   * algorithms) before this runs.
    */
-  static TrustManager[] checkingServer(TrustManager[] tms, List<String> names, String why) {
-    TrustManager[] out = tms.clone();
-    for (int i = 0; i < out.length; i++) {
-      if (out[i] instanceof X509ExtendedTrustManager x) {
-        out[i] = new ServerNames(x, List.copyOf(names), why);
+  static HostnameVerifier verifier(List<String> names, String why) {
+    List<String> want = List.copyOf(names);
+    return (host, session) -> {
+      Certificate[] peer;
+      try {
+        peer = session.getPeerCertificates();
+      } catch (SSLPeerUnverifiedException e) {
+        return false;
       }
-    }
-    return out;
-  }
-
-  private static final class ServerNames extends X509ExtendedTrustManager {
-    private final X509ExtendedTrustManager delegate;
-    private final List<String> names;
-    private final String why;
-
-    ServerNames(X509ExtendedTrustManager delegate, List<String> names, String why) {
-      this.delegate = delegate;
-      this.names = names;
-      this.why = why;
-    }
-
-    private void check(X509Certificate[] chain, String authType) throws CertificateException {
-      delegate.checkServerTrusted(chain, authType);
-      if (!matchesAny(chain[0], names)) {
-        throw new CertificateException("the NSI provider's certificate "
-            + chain[0].getSubjectX500Principal().getName() + " names none of " + names + " ("
-            + why + ")");
+      if (peer.length > 0 && peer[0] instanceof X509Certificate leaf && matchesAny(leaf, want)) {
+        return true;
       }
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType)
-        throws CertificateException {
-      check(chain, authType);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
-        throws CertificateException {
-      check(chain, authType);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
-        throws CertificateException {
-      check(chain, authType);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType)
-        throws CertificateException {
-      delegate.checkClientTrusted(chain, authType);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
-        throws CertificateException {
-      delegate.checkClientTrusted(chain, authType, socket);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
-        throws CertificateException {
-      delegate.checkClientTrusted(chain, authType, engine);
-    }
-
-    @Override
-    public X509Certificate[] getAcceptedIssuers() {
-      return delegate.getAcceptedIssuers();
-    }
+      log.warn("dialing the NSI provider at {}: its certificate {} names none of {} ({})", host,
+          peer.length > 0 && peer[0] instanceof X509Certificate leaf
+              ? leaf.getSubjectX500Principal().getName() : "(none)", want, why);
+      return false;
+    };
   }
 }

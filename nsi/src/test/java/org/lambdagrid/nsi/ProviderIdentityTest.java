@@ -2,25 +2,26 @@ package org.lambdagrid.nsi;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import java.io.FileInputStream;
-import java.io.InputStream;
-import java.io.OutputStream;
+import java.io.IOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.X509Certificate;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
-import javax.net.ssl.SSLException;
-import javax.net.ssl.SSLParameters;
-import javax.net.ssl.SSLServerSocket;
-import javax.net.ssl.SSLSocket;
-import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
+import org.apache.cxf.transport.https.SSLUtils;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -106,67 +107,74 @@ class ProviderIdentityTest {
   }
 
   /**
-   * A real TLS handshake to 127.0.0.1 with the URL-host check on (as the JDK's HTTP client
-   * sets it): a server certificate naming only {@code san} passes exactly when {@code names}
-   * (the configured provider_identity) holds one of its names, whatever the dialed host.
+   * A real HTTPS request to 127.0.0.1 through the SSLContext CXF's HttpClient conduit builds
+   * from the requester's TLS parameters ({@code SSLUtils.getSSLContext(params, true)}, which
+   * wraps the trust managers in CXF's host check): a server certificate naming only {@code san}
+   * passes exactly when it names the dialed host (identity unset) or one of {@code identity}.
    */
-  private void dial(String san, List<String> names, boolean ok) throws Exception {
-    Path ks = keystore("server-" + servers++, "CN=server", san);
+  private void dial(String san, List<String> identity, boolean ok) throws Exception {
+    Path ks = keystore("server-" + servers++, "CN=127.0.0.1", san);
     KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
     kmf.init(load(ks), "changeit".toCharArray());
-    SSLContext server = SSLContext.getInstance("TLS");
-    server.init(kmf.getKeyManagers(), null, null);
-    KeyStore trust = KeyStore.getInstance("PKCS12");
-    trust.load(null, null);
-    trust.setCertificateEntry("ca", load(ks).getCertificate("x")); // self-signed: its own CA
-    TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
-    tmf.init(trust);
-    TrustManager[] tms = names == null ? tmf.getTrustManagers()
-        : ProviderIdentity.checkingServer(tmf.getTrustManagers(), names, "nsi.provider_identity");
-    SSLContext client = SSLContext.getInstance("TLS");
-    client.init(null, tms, null);
-
-    InetAddress lo = InetAddress.getByName("127.0.0.1");
-    try (SSLServerSocket ss = (SSLServerSocket) server.getServerSocketFactory()
-        .createServerSocket(0, 1, lo)) {
-      ss.setSoTimeout(20_000);
-      CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
-        try (SSLSocket s = (SSLSocket) ss.accept()) {
-          s.setSoTimeout(20_000);
-          OutputStream out = s.getOutputStream();
-          out.write(1);
-          out.flush();
-        } catch (Exception e) {
-          // the client refused the certificate: the handshake fails here too
-        }
-      });
-      try (SSLSocket s = (SSLSocket) client.getSocketFactory().createSocket("127.0.0.1",
-          ss.getLocalPort())) {
-        s.setSoTimeout(20_000);
-        SSLParameters p = s.getSSLParameters();
-        p.setEndpointIdentificationAlgorithm("HTTPS"); // the URL-host check, as for https
-        s.setSSLParameters(p);
-        InputStream in = s.getInputStream();
-        assertThat(in.read()).isEqualTo(1);
-        assertThat(ok).as("handshake with " + san + " for " + names + " should fail").isTrue();
-      } catch (SSLException e) {
-        assertThat(ok).as("handshake with " + san + " for " + names + ": " + e).isFalse();
-        if (names != null) {
-          assertThat(e).hasStackTraceContaining("names none of " + names
-              + " (nsi.provider_identity)");
-        }
+    SSLContext serverTls = SSLContext.getInstance("TLS");
+    serverTls.init(kmf.getKeyManagers(), null, null);
+    HttpsServer server = HttpsServer.create(new InetSocketAddress(
+        InetAddress.getByName("127.0.0.1"), 0), 0);
+    server.setHttpsConfigurator(new HttpsConfigurator(serverTls));
+    server.createContext("/", ex -> {
+      ex.sendResponseHeaders(204, -1);
+      ex.close();
+    });
+    server.start();
+    try {
+      KeyStore trust = KeyStore.getInstance("PKCS12");
+      trust.load(null, null);
+      trust.setCertificateEntry("ca", load(ks).getCertificate("x")); // self-signed: its own CA
+      TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
+      tmf.init(trust);
+      SSLContext client = SSLUtils.getSSLContext(
+          NsiRequester.clientTls(null, tmf.getTrustManagers(), identity), true);
+      HttpClient http = HttpClient.newBuilder().sslContext(client)
+          .connectTimeout(Duration.ofSeconds(20)).build();
+      HttpRequest get = HttpRequest.newBuilder(URI.create("https://127.0.0.1:"
+          + server.getAddress().getPort() + "/")).timeout(Duration.ofSeconds(20)).build();
+      String what = "dialing a certificate naming " + san + " with provider_identity " + identity;
+      try {
+        assertThat(http.send(get, HttpResponse.BodyHandlers.discarding()).statusCode())
+            .as(what).isEqualTo(204);
+        assertThat(ok).as(what + " should fail").isTrue();
+      } catch (IOException e) {
+        assertThat(ok).as(what + ": " + e).isFalse();
+        assertThat(e).hasStackTraceContaining("No name matching 127.0.0.1");
+        List<String> names = identity.isEmpty() ? List.of("127.0.0.1") : identity;
+        String source = identity.isEmpty() ? "the host of nsi.provider_url"
+            : "nsi.provider_identity";
+        assertThat(NsiRequester.failure(e, names, source)).isEqualTo(
+            "its TLS certificate names none of " + names + " (" + source + ")");
       }
-      served.get(30, TimeUnit.SECONDS);
+    } finally {
+      server.stop(0);
     }
   }
 
   @Test
   void dialingTheProviderChecksItsCertificateAgainstTheConfiguredNamesInsteadOfTheUrlHost()
       throws Exception {
-    dial("dns:nsa.example.net", null, false); // unset: must name the dialed 127.0.0.1
-    dial("dns:nsa.example.net,ip:127.0.0.1", null, true);
+    dial("dns:nsa.example.net", List.of(), false); // unset: must name the dialed 127.0.0.1
+    dial("dns:nsa.example.net,ip:127.0.0.1", List.of(), true);
     dial("dns:nsa.example.net", List.of("nsa.example.net"), true);
     dial("dns:nsa.example.net", List.of("other.example.net", "192.0.2.7"), false);
     dial("dns:nsa.example.net,ip:127.0.0.1", List.of("other.example.net"), false);
+    dial("dns:nsa.example.net", List.of("127.0.0.1"), false); // the CN is not a name
+  }
+
+  @Test
+  void onlyTheSubjectAltNamesCountNeverTheCn() throws Exception {
+    X509Certificate noSan = cert("n", "CN=nsa.example.net", null);
+    assertThat(ProviderIdentity.matchesAny(noSan, List.of("nsa.example.net"))).isFalse();
+    X509Certificate ipCn = cert("i", "CN=192.0.2.7", null);
+    assertThat(ProviderIdentity.matchesAny(ipCn, List.of("192.0.2.7"))).isFalse();
+    X509Certificate withSan = cert("s", "CN=nsa.example.net", "dns:nsa.example.net");
+    assertThat(ProviderIdentity.matchesAny(withSan, List.of("nsa.example.net"))).isTrue();
   }
 }

@@ -14,6 +14,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Errors;
@@ -62,10 +63,13 @@ import org.slf4j.LoggerFactory;
  * {@link #recover}) runs one step at a time in the order it was asked, on that reservation's
  * lane ({@link KeyedSerialExecutor}); different reservations run at the same time, so a slow
  * reserve holds up only its own reservation (and one pool thread). A prepare sends no reserve
- * past its deadline and a refused one's undo runs after its vote (before any later step of that
- * reservation). Timed work (the hold time's abort, provision at the window's start and its
- * retries) is only handed to the reservation's lane when due. The inner provider is aborted or
- * released even when the NSI provider cannot be reached. Thread-safe.
+ * past its deadline; a refused one returns its vote at once and then, still holding its lane,
+ * undoes what it reserved and the inner hold, so before any later step of that reservation.
+ * Timed work (the hold time's abort, provision at the window's start and its retries) is only
+ * handed to the reservation's lane when due; a reservation asked to be released is never
+ * provisioned again. The inner provider is aborted or released even when the NSI provider cannot
+ * be reached, or this one is closed (a step asked after {@link #close} fails, or votes no, with
+ * UNAVAILABLE). Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
@@ -73,6 +77,8 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   static final Duration NOW_SLACK = Duration.ofSeconds(5);
   /** How many reservations' NSI calls run at the same time unless configured. */
   public static final int DEFAULT_MAX_CONCURRENT = 8;
+  /** How long {@link #close} waits for the running NSI calls before interrupting them. */
+  static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
 
   private final String name;
   private final NetworkResourceManager inner;
@@ -90,6 +96,11 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   private final Set<String> provisionDue = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> aborted = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final Set<String> timedOut = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /**
+   * Reservations asked to be released (window end or cancel): never provisioned again. Kept
+   * while their connections are still recorded (a release that failed), until the next start.
+   */
+  private final Set<String> releasing = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   /**
    * @param stps site name -> its STP at the NSI network (e.g.
@@ -205,40 +216,88 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     }
     Instant deadline = clock.instant().plus(prepareDeadline);
     CompletableFuture<Vote> innerVote = inner.prepare(reservationId, window, ask);
-    return CompletableFuture.supplyAsync(() -> {
-      Vote vote = innerVote.join();
-      if (!vote.isPrepared()) {
-        return vote;
-      }
-      if (aborted.contains(reservationId)) {
-        return Vote.refused(Status.Code.FAILED_PRECONDITION, name + ": reservation "
-            + reservationId + " was aborted");
-      }
+    CompletableFuture<Vote> result = new CompletableFuture<>();
+    try {
+      lanes.execute(reservationId, () -> {
+        try {
+          prepareOnLane(reservationId, window, b, deadline, innerVote.join(), result);
+        } catch (RuntimeException | Error e) {
+          result.completeExceptionally(e);
+        }
+      });
+    } catch (RejectedExecutionException e) { // closed: the inner hold is given back
+      innerVote.whenComplete((v, t) -> inner.abort(reservationId));
+      result.complete(Vote.refused(Status.Code.UNAVAILABLE, name + ": reservation "
+          + reservationId + ": the GRC's NSI provider is shutting down"));
+    }
+    return result;
+  }
+
+  /**
+   * On the reservation's lane: completes {@code result} with the vote. A refused prepare's vote
+   * goes back at once, and what it reserved (and the inner hold) is undone before the lane is
+   * given up, so before any later step of the reservation.
+   */
+  private void prepareOnLane(String reservationId, Window window, Ask.Bandwidth b,
+      Instant deadline, Vote innerVote, CompletableFuture<Vote> result) {
+    if (!innerVote.isPrepared()) {
+      result.complete(innerVote);
+      return;
+    }
+    if (aborted.contains(reservationId)) {
+      result.complete(Vote.refused(Status.Code.FAILED_PRECONDITION, name + ": reservation "
+          + reservationId + " was aborted"));
+      return;
+    }
+    try {
+      reserveAll(reservationId, window, b, deadline);
+    } catch (RuntimeException e) {
+      // The provider's refusal is a lack of resources; a provider that does not answer is a
+      // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
+      Status.Code code = e instanceof Errors.RequestException r ? r.code()
+          : e instanceof NsiException n && n.refused() ? Status.Code.RESOURCE_EXHAUSTED
+          : Status.Code.FAILED_PRECONDITION;
+      result.complete(Vote.refused(code, name + ": " + e.getMessage()));
+      undoRefused(reservationId);
+      return;
+    }
+    later(reservationId, holdTime.toMillis(), () -> expire(reservationId));
+    result.complete(innerVote);
+  }
+
+  /** After a refused prepare: its connections and the inner hold are undone (never throws). */
+  private void undoRefused(String reservationId) {
+    try {
+      undoAll(reservationId);
+    } catch (RuntimeException u) {
+      // recorded: undone by the abort the refusal brings, the hold time, or the next start
+      log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name, reservationId,
+          u.getMessage());
+    } finally {
       try {
-        reserveAll(reservationId, window, b, deadline);
-      } catch (RuntimeException e) {
-        // the vote goes back now; what was reserved is undone next on this reservation's lane
-        lanes.execute(reservationId, () -> {
-          try {
-            undoAll(reservationId);
-          } catch (RuntimeException u) {
-            // recorded: undone by the abort the refusal brings, the hold time, or the next start
-            log.warn("{}: reservation {}: cannot undo its NSI connections: {}", name,
-                reservationId, u.getMessage());
-          } finally {
-            inner.abort(reservationId);
-          }
-        });
-        // The provider's refusal is a lack of resources; a provider that does not answer is a
-        // precondition the GRC cannot meet (never UNAVAILABLE: that would read as the GRC's own).
-        Status.Code code = e instanceof Errors.RequestException r ? r.code()
-            : e instanceof NsiException n && n.refused() ? Status.Code.RESOURCE_EXHAUSTED
-            : Status.Code.FAILED_PRECONDITION;
-        return Vote.refused(code, name + ": " + e.getMessage());
+        inner.abort(reservationId).join();
+      } catch (RuntimeException u) {
+        log.warn("{}: reservation {}: the inner abort failed: {}", name, reservationId,
+            u.getMessage());
       }
-      later(reservationId, holdTime.toMillis(), () -> expire(reservationId));
-      return vote;
-    }, lanes.lane(reservationId));
+    }
+  }
+
+  /**
+   * Runs {@code work} on the reservation's lane; when the lane refuses it (this provider is
+   * closed), runs {@code refused} instead (so the inner provider's hold is not left behind) and
+   * fails with UNAVAILABLE.
+   */
+  private CompletableFuture<Void> onLane(String reservationId, String what, Runnable work,
+      Runnable refused) {
+    try {
+      return CompletableFuture.runAsync(work, lanes.lane(reservationId));
+    } catch (RejectedExecutionException e) {
+      refused.run();
+      return CompletableFuture.failedFuture(new Errors.RequestException(Status.Code.UNAVAILABLE,
+          name + ": " + what + " of reservation " + reservationId
+              + ": the GRC's NSI provider is shutting down"));
+    }
   }
 
   private void reserveAll(String reservationId, Window window, Ask.Bandwidth b,
@@ -291,7 +350,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   @Override
   public CompletableFuture<Void> commit(String reservationId) {
-    return CompletableFuture.runAsync(() -> {
+    return onLane(reservationId, "commit", () -> {
       if (aborted.contains(reservationId)) {
         throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": reservation "
             + reservationId + " was aborted, or not committed within " + holdTime
@@ -333,12 +392,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       if (!recs.isEmpty()) {
         scheduleProvision(reservationId, recs.get(0).startMillis());
       }
-    }, lanes.lane(reservationId));
+    }, () -> {});
   }
 
   @Override
   public CompletableFuture<Void> abort(String reservationId) {
-    return CompletableFuture.runAsync(() -> {
+    return onLane(reservationId, "abort", () -> {
       for (NsiRecord r : store.of(reservationId)) {
         if (r.committed()) {
           throw new Errors.RequestException(Status.Code.FAILED_PRECONDITION, name + ": reservation "
@@ -352,18 +411,20 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       } finally {
         inner.abort(reservationId).join(); // its hold is freed even when the provider is not
       }
-    }, lanes.lane(reservationId));
+    }, () -> inner.abort(reservationId));
   }
 
   @Override
   public CompletableFuture<Void> release(String reservationId) {
-    return CompletableFuture.runAsync(() -> {
+    releasing.add(reservationId); // from now on never provisioned, also if the release fails
+    return onLane(reservationId, "release", () -> {
       try {
         undoAll(reservationId);
+        releasing.remove(reservationId); // nothing left to provision
       } finally {
         inner.release(reservationId).join();
       }
-    }, lanes.lane(reservationId));
+    }, () -> inner.release(reservationId));
   }
 
   /**
@@ -392,30 +453,34 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * connection the provider cannot be reached for stays recorded and is retried next start.
    */
   public List<String> recover() {
-    Map<String, List<NsiRecord>> byReservation = new java.util.LinkedHashMap<>();
+    // Only the ids: each lane reads its records when it runs, after the steps queued before
+    // it (a re-sent commit, restore's provision) have changed them.
+    Set<String> ids = new java.util.LinkedHashSet<>();
     for (NsiRecord r : store.all()) {
-      byReservation.computeIfAbsent(r.reservationId(), k -> new ArrayList<>()).add(r);
+      ids.add(r.reservationId());
     }
     List<CompletableFuture<List<String>>> each = new ArrayList<>();
-    byReservation.forEach((id, recs) -> each.add(CompletableFuture.supplyAsync(() -> {
-      List<String> done = new ArrayList<>();
-      for (NsiRecord r : recs) {
-        if (restored.contains(r.reservationId())) {
-          if (!r.committed()) {
-            commitRestored(r);
+    for (String id : ids) {
+      each.add(CompletableFuture.supplyAsync(() -> {
+        List<String> done = new ArrayList<>();
+        for (NsiRecord r : store.of(id)) {
+          if (restored.contains(r.reservationId())) {
+            if (!r.committed()) {
+              commitRestored(r);
+            }
+            continue;
           }
-          continue;
+          try {
+            undo(r);
+            done.add(r.reservationId() + " " + r.pair());
+          } catch (RuntimeException e) {
+            log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
+                r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+          }
         }
-        try {
-          undo(r);
-          done.add(r.reservationId() + " " + r.pair());
-        } catch (RuntimeException e) {
-          log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
-              r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
-        }
-      }
-      return done;
-    }, lanes.lane(id))));
+        return done;
+      }, lanes.lane(id)));
+    }
     List<String> done = new ArrayList<>();
     try {
       for (CompletableFuture<List<String>> f : each) {
@@ -515,15 +580,28 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * refused or did not confirm is tried again until the window ends.
    */
   void provision(String reservationId) {
+    if (releasing.contains(reservationId)) {
+      log.info("{}: reservation {} is being released: not provisioned", name, reservationId);
+      return;
+    }
     boolean retry = false;
-    for (NsiRecord r : store.of(reservationId)) {
+    List<NsiRecord> recs;
+    try {
+      recs = store.of(reservationId);
+    } catch (RuntimeException e) {
+      log.warn("{}: reservation {}: cannot read its NSI records to provision them: {} (retried"
+          + " in {})", name, reservationId, e.getMessage(), provisionRetry());
+      provisionIn(reservationId, provisionRetry().toMillis());
+      return;
+    }
+    for (NsiRecord r : recs) {
       if (r.state() != NsiRecord.State.COMMITTED) {
         continue;
       }
       try {
         nsi.provision(r.connectionId());
         store.put(r.with(r.connectionId(), NsiRecord.State.PROVISIONED));
-      } catch (NsiException e) {
+      } catch (RuntimeException e) { // the provider's, or recording it: either is tried again
         retry = retry || clock.millis() < r.endMillis();
         log.warn("{}: site pair {} of reservation {}: {}{}", name, r.pair(), reservationId,
             e.getMessage(), retry ? " (retried in " + provisionRetry() + ")" : "");
@@ -621,7 +699,15 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   @Override
   public void close() {
     timer.shutdownNow();
-    pool.shutdownNow();
+    pool.shutdown(); // the running steps finish (each call bounded by the reply timeout) ...
+    try {
+      if (!pool.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+        pool.shutdownNow(); // ... for a short while; the queued ones are left to recover()
+      }
+    } catch (InterruptedException e) {
+      pool.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
     onClose.run();
   }
 }

@@ -73,7 +73,40 @@ class NsiNetworkProviderTest {
 
   private final FakeNsi nsi = new FakeNsi();
   private final Inner inner = new Inner();
-  private final NsiStore store = NsiStore.inMemory();
+  private final Hooked store = new Hooked();
+
+  /** The in-memory store, with a hook on reading all of it and a put that can fail once. */
+  static final class Hooked implements NsiStore {
+    final NsiStore rows = NsiStore.inMemory();
+    volatile Runnable onAll = () -> {};
+    /** The next put of a record in this state fails (once). */
+    volatile NsiRecord.State failPutOf;
+
+    @Override
+    public void put(NsiRecord r) {
+      if (r.state() == failPutOf) {
+        failPutOf = null;
+        throw new IllegalStateException("the state database is down");
+      }
+      rows.put(r);
+    }
+
+    @Override
+    public void remove(String reservationId, SitePair pair) {
+      rows.remove(reservationId, pair);
+    }
+
+    @Override
+    public List<NsiRecord> all() {
+      onAll.run();
+      return rows.all();
+    }
+
+    @Override
+    public List<NsiRecord> of(String reservationId) {
+      return rows.of(reservationId);
+    }
+  }
   private final List<NsiNetworkProvider> providers = new ArrayList<>();
 
   private NsiNetworkProvider provider(Duration holdTime) {
@@ -479,5 +512,105 @@ class NsiNetworkProviderTest {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  private static void waitFor(java.util.concurrent.CountDownLatch l) {
+    try {
+      assertThat(l.await(20, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    } catch (InterruptedException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Test
+  void recoverActsOnTheRecordsAsTheyAreWhenItsTurnComesNotWhenItWasAsked() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    assertThat(p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    java.util.concurrent.CountDownLatch terminating = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    nsi.onTerminate = () -> {
+      terminating.countDown();
+      waitFor(go);
+    };
+    CompletableFuture<Void> abort = p.abort("r"); // on the lane first: undoes FAKE-1
+    waitFor(terminating);
+    java.util.concurrent.CountDownLatch read = new java.util.concurrent.CountDownLatch(1);
+    store.onAll = read::countDown;
+    CompletableFuture<List<String>> recovered = CompletableFuture.supplyAsync(p::recover);
+    waitFor(read); // recover looked at the store while the abort is still under way
+    nsi.onTerminate = () -> {};
+    go.countDown();
+    abort.join();
+    assertThat(recovered.get(20, java.util.concurrent.TimeUnit.SECONDS)).as("nothing left")
+        .isEmpty();
+    assertThat(nsi.calls.stream().filter(c -> c.equals("terminate FAKE-1")).count())
+        .isEqualTo(1);
+  }
+
+  @Test
+  void aRefusedPrepareIsUndoneBeforeAStepAskedDuringIt() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    nsi.refuseDest = "charlie";
+    java.util.concurrent.CountDownLatch reached = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    nsi.arriving = c -> {
+      if (c.destStp().contains("charlie")) {
+        reached.countDown();
+        waitFor(go);
+      }
+    };
+    CompletableFuture<Vote> vote = p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo", "alpha-charlie"));
+    waitFor(reached); // alpha-bravo is held (FAKE-1), alpha-charlie about to be refused
+    CompletableFuture<Void> commit = p.commit("r");
+    go.countDown();
+    assertThat(vote.join().isPrepared()).isFalse();
+    commit.handle((v, t) -> null).join();
+    assertThat(nsi.calls).as("FAKE-1 undone before the commit ran").doesNotContain(
+        "commit FAKE-1").contains("terminate FAKE-1");
+    assertThat(inner.calls.indexOf("abort r")).isLessThan(inner.calls.indexOf("commit r"));
+  }
+
+  @Test
+  void aProvisionWhoseRecordCannotBeWrittenIsRetried() {
+    NsiNetworkProvider p = provider(Duration.ofMillis(400));
+    store.failPutOf = NsiRecord.State.PROVISIONED;
+    assertThat(p.prepare("r", window(Duration.ZERO, Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("r").join();
+    await().atMost(Duration.ofSeconds(10)).until(() -> store.of("r").get(0).state()
+        == NsiRecord.State.PROVISIONED);
+    assertThat(store.failPutOf).as("the first put failed").isNull();
+  }
+
+  @Test
+  void aReservationWhoseReleaseFailedIsNeverProvisioned() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    assertThat(p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.commit("r").join();
+    nsi.unreachable = true;
+    assertThatThrownBy(() -> p.release("r").join()).hasMessageContaining("unreachable");
+    nsi.unreachable = false;
+    assertThat(store.of("r")).singleElement().satisfies(r ->
+        assertThat(r.state()).isEqualTo(NsiRecord.State.COMMITTED));
+    p.provision("r"); // what a provision retry queued before the cancel runs
+    assertThat(nsi.calls).doesNotContain("provision FAKE-1");
+  }
+
+  @Test
+  void aClosedProviderVotesNoAndFreesTheInnerHold() {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    p.close();
+    Vote v = p.prepare("r", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join();
+    assertThat(v.isPrepared()).isFalse();
+    assertThat(v.code()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(inner.calls).containsExactly("prepare r", "abort r");
+    assertThatThrownBy(() -> p.release("r").join()).hasMessageContaining("shutting down");
+    assertThat(inner.calls).endsWith("release r");
+    assertThatThrownBy(() -> p.commit("r").join()).hasMessageContaining("shutting down");
+    assertThat(nsi.calls).isEmpty();
   }
 }
