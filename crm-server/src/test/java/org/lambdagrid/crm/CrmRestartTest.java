@@ -218,7 +218,7 @@ class CrmRestartTest {
       Status st = second.commit("r-lost");
       assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
       assertThat(st.getDescription()).contains("reservation r-lost", "site 'a'", lost.toString(),
-          "prepare it again");
+          "retries the Commit");
       st = second.commit("r-cut");
       assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
       assertThat(st.getDescription()).contains("reservation r-cut", "site 'a'", cut.toString(), "unreadable");

@@ -152,6 +152,17 @@ public final class SiteOverlay {
     return true;
   }
 
+  /**
+   * A refused prepare's undo of the record it made ({@link #record} returned true): removed
+   * unless another prepare of the same reservation is still under way (it may take the hold).
+   * Called before that prepare's {@link #settled}.
+   */
+  public synchronized void removeUnclaimed(String reservationId) {
+    if (preparing.getOrDefault(reservationId, 0) <= 1) {
+      remove(reservationId);
+    }
+  }
+
   /** A prepare that {@link #record}ed {@code reservationId} took its hold or gave up. */
   public synchronized void settled(String reservationId) {
     preparing.computeIfPresent(reservationId, (k, n) -> n > 1 ? n - 1 : null);
@@ -195,7 +206,7 @@ public final class SiteOverlay {
         throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
             + " was prepared with an overlay end on site '" + site + "' but its record "
             + file(reservationId) + " is gone (removed by an abort or the sweep, or lost while the CRM was"
-            + " down); abort or release it and prepare it again");
+            + " down); the GRC retries the Commit until its hold time passes, then ends the reservation");
       }
       return;
     }
@@ -324,6 +335,9 @@ public final class SiteOverlay {
   public void recover(Predicate<String> live, Predicate<String> committed, java.util.Collection<String> withOverlay) {
     sweep(live);
     for (String id : withOverlay) {
+      if (!live.test(id)) {
+        continue; // expired since the list was made: the sweep removed its record
+      }
       expect(id);
       String lost = lost(id);
       if (lost == null) {
@@ -336,7 +350,8 @@ public final class SiteOverlay {
             + " GRC (grc cancel " + id + ")", id, site, file(id), lost);
       } else {
         log.error("restart: reservation {} was prepared with an overlay end on site '{}' but its record {} {}: its"
-            + " Commit will fail (INTERNAL) and the GRC must prepare it again", id, site, file(id), lost);
+            + " Commit will fail (INTERNAL); the GRC retries it until its hold time passes, then ends the reservation",
+            id, site, file(id), lost);
       }
     }
     for (OverlayPlan p : recordedAll()) {

@@ -397,7 +397,8 @@ public final class SiteReservations {
    * Phase one, as {@link #prepare(String, Window, int, Ipv4Cidr, String, Deadline)};
    * {@code overlay}: the Prepare carries an overlay end for this site, recorded with the hold
    * ({@link Held#overlay}, {@link #withOverlay}). A repeated prepare of a held id is answered
-   * from the hold table and keeps what the first one recorded.
+   * from the hold table and keeps what the first one recorded; one asking for another range, or
+   * adding or dropping the overlay end, is refused ALREADY_EXISTS.
    */
   public void prepare(String id, Window window, int nodes, Ipv4Cidr range, String user,
       boolean overlay, Deadline answerBy) {
@@ -433,6 +434,11 @@ public final class SiteReservations {
       if (existing != null && !existing.range().equals(range)) {
         throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
             + " already holds range " + existing.range() + "; refusing " + range);
+      }
+      if (existing != null && existing.overlay() != overlay) {
+        throw Errors.alreadyExists("site '" + settings.site() + "': reservation " + id
+            + " was prepared " + (existing.overlay() ? "with" : "without") + " an overlay end;"
+            + " refusing a prepare " + (overlay ? "with" : "without") + " one");
       }
       h = new Held(id, window, nodes, range, user == null ? "" : user, overlay);
       try {

@@ -81,9 +81,8 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       // the hold is taken, and Commit then insists on the record (expect). The hold itself
       // records that it has an overlay end (SiteLedger), so a restarted CRM expects it too.
       boolean recorded = req.hasOverlay();
-      if (recorded) {
-        overlay(req.getReservationId()).record(OverlayPlan.from(req.getReservationId(), req.getOverlay()));
-      }
+      boolean recordedNow = recorded
+          && overlay(req.getReservationId()).record(OverlayPlan.from(req.getReservationId(), req.getOverlay()));
       try {
         // The batch system must answer before the GRC stops waiting (its rpc_timeout).
         shares.reservations().prepare(req.getReservationId(), new Window(start, end),
@@ -93,8 +92,11 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
           overlay.expect(req.getReservationId());
         }
       } catch (RuntimeException e) {
-        if (recorded && !live(req.getReservationId())) {
-          overlay.remove(req.getReservationId());
+        // Only a record this call made, unless a live hold says it has an overlay end (then it is
+        // that hold's), and only when no other prepare of it is under way.
+        if (recordedNow && !(live(req.getReservationId())
+            && shares.reservations().withOverlay().contains(req.getReservationId()))) {
+          overlay.removeUnclaimed(req.getReservationId());
         }
         throw e;
       } finally {

@@ -328,7 +328,7 @@ public class SiteOverlayTest {
     o.remove("r1"); // a racing abort removed it
     assertThatThrownBy(() -> o.build("r1"))
         .isInstanceOfSatisfying(Errors.RequestException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.INTERNAL))
-        .hasMessageContaining("r1").hasMessageContaining("prepare it again");
+        .hasMessageContaining("r1").hasMessageContaining("retries the Commit");
     o.forget("r1");
     o.build("r1"); // not routed (any more): nothing
     assertThat(kernel.links).isEmpty();

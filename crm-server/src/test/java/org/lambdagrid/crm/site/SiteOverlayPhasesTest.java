@@ -111,6 +111,33 @@ class SiteOverlayPhasesTest {
   }
 
   @Test
+  void aRepeatedPrepareThatAddsOrDropsTheOverlayEndIsRefusedAndLeavesTheFirstAsItWas() {
+    SiteOverlay o = overlay();
+    SiteServiceImpl svc = new SiteServiceImpl(shares, o);
+    PrepareRequest plain = prepare("r1", 1, "10.10.1.0/24").build();
+    assertThat(call(out -> svc.prepare(plain, out)).isOk()).isTrue();
+    Status added = call(out -> svc.prepare(plain.toBuilder()
+        .setOverlay(SiteOverlayTest.alphaEnd(4096, "abc123")).build(), out));
+    assertThat(added.getCode()).isEqualTo(Status.Code.ALREADY_EXISTS);
+    assertThat(added.getDescription()).contains("r1", "without an overlay end");
+    assertThat(o.recordedAll()).as("the refused retry's record").isEmpty();
+    assertThat(call(out -> svc.commit(CommitRequest.newBuilder().setReservationId("r1").build(), out)).isOk())
+        .isTrue();
+    assertThat(kernel.links).isEmpty();
+
+    PrepareRequest routed = prepare("r2", 1, "10.10.2.0/24")
+        .setOverlay(SiteOverlayTest.alphaEnd(4097, "abc222")).build();
+    assertThat(call(out -> svc.prepare(routed, out)).isOk()).isTrue();
+    Status dropped = call(out -> svc.prepare(routed.toBuilder().clearOverlay().build(), out));
+    assertThat(dropped.getCode()).isEqualTo(Status.Code.ALREADY_EXISTS);
+    assertThat(dropped.getDescription()).contains("r2", "with an overlay end");
+    assertThat(o.recorded("r2")).as("the first prepare's record").isPresent();
+    assertThat(call(out -> svc.commit(CommitRequest.newBuilder().setReservationId("r2").build(), out)).isOk())
+        .isTrue();
+    assertThat(kernel.links).contains("lgnabc222b0");
+  }
+
+  @Test
   void aSiteThatIsNotRoutedRefusesAnOverlayEndNamingTheSection() {
     SiteServiceImpl svc = new SiteServiceImpl(shares);
     Status st = call(out -> svc.prepare(prepare("r1", 1, "10.10.1.0/24")
@@ -129,7 +156,7 @@ class SiteOverlayPhasesTest {
     o.remove("r1"); // what a sweep racing the prepare did
     Status st = call(out -> svc.commit(CommitRequest.newBuilder().setReservationId("r1").build(), out));
     assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
-    assertThat(st.getDescription()).contains("r1", "prepare it again");
+    assertThat(st.getDescription()).contains("r1", "retries the Commit");
     assertThat(call(out -> svc.release(ReleaseRequest.newBuilder().setReservationId("r1").build(), out)).isOk())
         .isTrue();
     // A reservation prepared without an overlay still commits with nothing to build.
