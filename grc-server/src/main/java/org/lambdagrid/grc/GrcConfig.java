@@ -581,7 +581,9 @@ public record GrcConfig(
         throw new IllegalArgumentException("nsi.data_plane: '" + dataPlane
             + "' is not calendar or testbed");
       }
-      maxConcurrent = maxConcurrent == null ? 8 : maxConcurrent;
+      maxConcurrent = maxConcurrent == null
+          ? org.lambdagrid.grc.reservation.nsi.NsiNetworkProvider.DEFAULT_MAX_CONCURRENT
+          : maxConcurrent;
       if (maxConcurrent < 1 || maxConcurrent > MAX_CONCURRENT_LIMIT) {
         throw new IllegalArgumentException("nsi.max_concurrent: " + maxConcurrent
             + " is not between 1 and " + MAX_CONCURRENT_LIMIT + " (how many reservations' NSI"

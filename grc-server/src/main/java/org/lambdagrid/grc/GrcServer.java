@@ -223,7 +223,7 @@ public final class GrcServer implements AutoCloseable {
             }
           });
     } catch (org.lambdagrid.nsi.NsiException e) {
-      throw new org.lambdagrid.common.ConfigException("network." + e.getMessage());
+      throw new org.lambdagrid.common.ConfigException("network." + e.getMessage(), e);
     }
     log.info("NSI provider {} at {}: callbacks on {}, its certificate must name {}, up to {}"
         + " reservations' requests at once", c.providerNsa(), c.providerUrl(), c.requesterUrl(),
@@ -417,16 +417,11 @@ public final class GrcServer implements AutoCloseable {
       if (!undone.isEmpty()) {
         log.info("terminated the NSI connections of {} (left by an earlier GRC)", undone);
       }
-      if (p.inner() instanceof TestbedNetworkProvider t) {
-        List<String> orphans = t.recover();
-        if (!orphans.isEmpty()) {
-          log.info("removed the network segments of reservations {} (left by an earlier GRC)",
-              orphans);
-        }
-      }
     }
-    if (network instanceof TestbedNetworkProvider p) {
-      List<String> orphans = p.recover();
+    // The testbed data plane, alone or under the nsi provider.
+    if ((network instanceof NsiNetworkProvider p ? p.inner() : network)
+        instanceof TestbedNetworkProvider t) {
+      List<String> orphans = t.recover();
       if (!orphans.isEmpty()) {
         log.info("removed the network segments of reservations {} (left by an earlier GRC)",
             orphans);

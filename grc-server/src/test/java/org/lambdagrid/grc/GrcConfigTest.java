@@ -235,9 +235,8 @@ class GrcConfigTest {
         .network().overlay().vniMax()).isEqualTo(2);
   }
 
-  @Test
-  void theNsiSectionIsReadAndBadValuesRefusedNamingTheField() throws Exception {
-    String good = String.join("\n",
+  /** A valid nsi section over two sites. */
+  private static final String NSI_YAML = String.join("\n",
         "network:",
         "  provider: nsi",
         "  nsi:",
@@ -249,6 +248,10 @@ class GrcConfigTest {
         "    stps:",
         "      alpha: 'urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789'",
         "      bravo: 'urn:ogf:network:example.net:2020:topology:bravo?vlan=1780-1789'");
+
+  @Test
+  void theNsiSectionIsReadAndBadValuesRefusedNamingTheField() throws Exception {
+    String good = NSI_YAML;
     GrcConfig c = ConfigLoader.parse("grc.yaml", good, GrcConfig.class);
     assertThat(c.network().nsi().stps()).containsKeys("alpha", "bravo");
     assertThat(c.network().nsi().dataPlane()).isEqualTo("calendar");
@@ -272,19 +275,7 @@ class GrcConfigTest {
 
   @Test
   void nsiMaxConcurrentAndProviderIdentityAreReadAndBadValuesRefusedNamingThem() throws Exception {
-    String base = String.join("\n",
-        "network:",
-        "  provider: nsi",
-        "  nsi:",
-        "    provider_url: https://nsa.example.net:9443/NSI/services/CS2",
-        "    provider_nsa: urn:ogf:network:example.net:2020:nsa",
-        "    requester_nsa: urn:ogf:network:example.org:2026:nsa:grc",
-        "    requester_url: https://grc.example.org:7378/nsi/requester",
-        "    tls: {key: /k, cert: /c, ca: /a}",
-        "    stps:",
-        "      alpha: 'urn:ogf:network:example.net:2020:topology:alpha?vlan=1780-1789'",
-        "      bravo: 'urn:ogf:network:example.net:2020:topology:bravo?vlan=1780-1789'",
-        "");
+    String base = NSI_YAML + "\n";
     GrcConfig.NsiConfig d = ConfigLoader.parse("grc.yaml", base, GrcConfig.class).network().nsi();
     assertThat(d.maxConcurrent()).isEqualTo(8);
     assertThat(d.providerIdentity()).as("unset: the provider_url host rule").isEmpty();

@@ -53,7 +53,7 @@ final class RequesterEndpoint implements ConnectionRequesterPort {
   }
 
   /** Whether the header names our provider and us; logs what it drops. */
-  boolean fromOurProvider(String callback, String connectionId, Holder<CommonHeaderType> h) {
+  private boolean fromOurProvider(String callback, String connectionId, Holder<CommonHeaderType> h) {
     String from = h == null || h.value == null ? null : h.value.getProviderNSA();
     String to = h == null || h.value == null ? null : h.value.getRequesterNSA();
     if (providerNsa.equals(from) && requesterNsa.equals(to)) {

@@ -57,6 +57,20 @@ class ProviderIdentityTest {
   }
 
   @Test
+  void theProvidersCertificateMustNameTheProviderUrlsHost() throws Exception {
+    X509Certificate provider = cert("p", "CN=opennsa", "dns:nsa.example.net,ip:127.0.0.1");
+    assertThat(ProviderIdentity.matches(provider, "127.0.0.1")).isTrue();
+    assertThat(ProviderIdentity.matches(provider, "NSA.example.net")).isTrue();
+    assertThat(ProviderIdentity.matches(provider, "other.example.net")).isFalse();
+    assertThat(ProviderIdentity.matches(provider, "opennsa")).as("CN ignored with SANs").isFalse();
+    X509Certificate other = cert("o", "CN=someone", "dns:someone.example.net");
+    assertThat(ProviderIdentity.matches(other, "127.0.0.1")).isFalse();
+    X509Certificate cnOnly = cert("c", "CN=nsa.example.net", null);
+    assertThat(ProviderIdentity.matches(cnOnly, "nsa.example.net")).as("never the CN").isFalse();
+    assertThat(ProviderIdentity.matches(cnOnly, "127.0.0.1")).isFalse();
+  }
+
+  @Test
   void aCallbackCertificateMustNameOneOfTheConfiguredNames() throws Exception {
     X509Certificate callbacks = cert("p", "CN=opennsa", "dns:nsi-cb.example.net,ip:192.0.2.7");
     assertThat(ProviderIdentity.matchesAny(callbacks, List.of("nsa.example.net",

@@ -112,7 +112,7 @@ public final class JsonRecords<T> {
   }
 
   private void syncDir() throws IOException {
-    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
       d.force(true);
     }
   }
@@ -134,7 +134,9 @@ public final class JsonRecords<T> {
       if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
         throw new IOException("not a regular file");
       }
-      return Optional.of(JSON.readValue(f.toFile(), type));
+      try (java.io.InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
+        return Optional.of(JSON.readValue(in, type)); // an entry swapped for a link meanwhile: refused
+      }
     } catch (IOException e) {
       throw new Errors.RequestException(Status.Code.INTERNAL, what + ": record " + f + " is unreadable ("
           + e.getMessage() + "); remove the devices it names by hand, then the file");

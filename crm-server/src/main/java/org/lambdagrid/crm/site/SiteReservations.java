@@ -289,14 +289,9 @@ public final class SiteReservations {
         left++;
         continue;
       }
-      try {
-        if (!deleteClaimed(e.getKey(), e.getValue(), overall == null ? call
-            : call.minimum(overall))) {
-          left++;
-        }
-      } catch (RuntimeException x) { // one id's failure does not stop the others
-        log.warn("reservation {}: deleting batch reservation {}: {}; trying again later",
-            e.getKey(), e.getValue(), x.toString());
+      // one id's failure does not stop the others
+      if (!deleteLogged(e.getKey(), e.getValue(), overall == null ? call
+          : call.minimum(overall))) {
         left++;
       }
     }
@@ -681,12 +676,7 @@ public final class SiteReservations {
     }
     Deadline all = Deadline.after(DELETE_TIME.toMillis(), TimeUnit.MILLISECONDS);
     for (Map.Entry<String, String> e : claimed.entrySet()) { // one left over: the sweep's
-      try {
-        deleteClaimed(e.getKey(), e.getValue(), all);
-      } catch (RuntimeException x) {
-        log.warn("reservation {}: deleting batch reservation {}: {}; trying again later",
-            e.getKey(), e.getValue(), x.toString());
-      }
+      deleteLogged(e.getKey(), e.getValue(), all);
     }
   }
 
@@ -702,11 +692,17 @@ public final class SiteReservations {
         return;
       }
     }
+    deleteLogged(id, name, deadline);
+  }
+
+  /** {@link #deleteClaimed}; a failure is logged (the sweep tries again) and is false. */
+  private boolean deleteLogged(String id, String name, Deadline deadline) {
     try {
-      deleteClaimed(id, name, deadline);
+      return deleteClaimed(id, name, deadline);
     } catch (RuntimeException x) {
       log.warn("reservation {}: deleting batch reservation {}: {}; trying again later", id,
           name, x.toString());
+      return false;
     }
   }
 
@@ -858,6 +854,12 @@ public final class SiteReservations {
           + settings.site() + "', not COMMITTED");
     }
     return held.get(id);
+  }
+
+  /** Whether {@code id} is held (taken, not still being prepared) with an overlay end. */
+  public synchronized boolean hasOverlay(String id) {
+    Held h = held.get(id);
+    return h != null && h.overlay() && !inFlight.contains(id);
   }
 
   /**

@@ -80,27 +80,27 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       // A retried prepare of the same plan counts too: the sweep leaves the record alone until
       // the hold is taken, and Commit then insists on the record (expect). The hold itself
       // records that it has an overlay end (SiteLedger), so a restarted CRM expects it too.
-      boolean recorded = req.hasOverlay();
-      boolean recordedNow = recorded
+      boolean hasOverlay = req.hasOverlay();
+      boolean recordedNow = hasOverlay
           && overlay(req.getReservationId()).record(OverlayPlan.from(req.getReservationId(), req.getOverlay()));
       try {
         // The batch system must answer before the GRC stops waiting (its rpc_timeout).
         shares.reservations().prepare(req.getReservationId(), new Window(start, end),
-            req.getNodeCount(), range, req.getUser(), recorded,
+            req.getNodeCount(), range, req.getUser(), hasOverlay,
             SiteReservations.answerBy(io.grpc.Context.current().getDeadline()));
-        if (recorded) {
+        if (hasOverlay) {
           overlay.expect(req.getReservationId());
         }
       } catch (RuntimeException e) {
         // Only a record this call made, unless a live hold says it has an overlay end (then it is
         // that hold's), and only when no other prepare of it is under way.
         if (recordedNow && !(live(req.getReservationId())
-            && shares.reservations().withOverlay().contains(req.getReservationId()))) {
+            && shares.reservations().hasOverlay(req.getReservationId()))) {
           overlay.removeUnclaimed(req.getReservationId());
         }
         throw e;
       } finally {
-        if (recorded) {
+        if (hasOverlay) {
           overlay.settled(req.getReservationId());
         }
       }

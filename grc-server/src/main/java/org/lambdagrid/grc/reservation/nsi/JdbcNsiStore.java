@@ -36,16 +36,30 @@ public final class JdbcNsiStore implements NsiStore {
 
   @Override
   public List<NsiRecord> all() {
+    return select("", List.of());
+  }
+
+  /** One reservation's records: a look-up by the primary key's first column, not a scan. */
+  @Override
+  public List<NsiRecord> of(String reservationId) {
+    return select(" WHERE reservation_id = ?", List.of(reservationId));
+  }
+
+  private List<NsiRecord> select(String where, List<Object> args) {
     return db.transaction(c -> {
       List<NsiRecord> out = new ArrayList<>();
       try (PreparedStatement ps = c.prepareStatement("SELECT reservation_id, site_a, site_b, gri,"
-          + " connection_id, state, start_ms, end_ms FROM nsi_connections"
-          + " ORDER BY reservation_id, site_a, site_b");
-          ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          out.add(new NsiRecord(rs.getString(1), SitePair.of(rs.getString(2), rs.getString(3)),
-              rs.getString(4), rs.getString(5), NsiRecord.State.valueOf(rs.getString(6)),
-              rs.getLong(7), rs.getLong(8)));
+          + " connection_id, state, start_ms, end_ms FROM nsi_connections" + where
+          + " ORDER BY reservation_id, site_a, site_b")) {
+        for (int i = 0; i < args.size(); i++) {
+          ps.setObject(i + 1, args.get(i));
+        }
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.add(new NsiRecord(rs.getString(1), SitePair.of(rs.getString(2), rs.getString(3)),
+                rs.getString(4), rs.getString(5), NsiRecord.State.valueOf(rs.getString(6)),
+                rs.getLong(7), rs.getLong(8)));
+          }
         }
       }
       return out;
