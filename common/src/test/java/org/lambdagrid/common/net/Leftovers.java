@@ -13,26 +13,34 @@ public final class Leftovers {
 
   /** Everything named {@code prefix}... now, one line each ("link X", "qdisc ...", "netns X"). */
   public static List<String> named(String prefix) {
-    CommandRunner sh = CommandRunner.system();
-    Duration t = Duration.ofSeconds(20);
     List<String> left = new ArrayList<>();
-    for (String l : sh.run(List.of("ip", "-o", "link", "show"), t).stdout().split("\n")) {
+    for (String l : lines("ip", "-o", "link", "show")) {
       String[] f = l.split(": ", 3);
       if (f.length > 1 && f[1].startsWith(prefix)) {
         left.add("link " + f[1]);
       }
     }
-    for (String l : sh.run(List.of("tc", "qdisc", "show"), t).stdout().split("\n")) {
+    for (String l : lines("tc", "qdisc", "show")) {
       if (l.contains(" dev " + prefix)) {
         left.add("qdisc " + l.strip());
       }
     }
-    for (String l : sh.run(List.of("ip", "netns", "list"), t).stdout().split("\n")) {
+    for (String l : lines("ip", "netns", "list")) {
       if (l.startsWith(prefix)) {
         left.add("netns " + l.strip());
       }
     }
     return left;
+  }
+
+  /** The output of a listing command, which must succeed (else nothing would be seen as left). */
+  private static String[] lines(String... argv) {
+    org.lambdagrid.common.HostCommand.Result r =
+        CommandRunner.system().run(List.of(argv), Duration.ofSeconds(20));
+    if (!r.ok()) {
+      throw new AssertionError(r.describe());
+    }
+    return r.stdout().split("\n");
   }
 
   /**
