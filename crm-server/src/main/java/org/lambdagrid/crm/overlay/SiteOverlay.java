@@ -570,10 +570,11 @@ public final class SiteOverlay {
       if (ours) {
         kept.add(new Owned(o.device(), ns, o.confirmed()));
       } else if (refusedEntries.add(f + "\n" + o)) {
-        log.warn("overlay: record {} of site '{}' lists device {}{} as created by this CRM, but the plan of"
-            + " reservation {} makes only {} (on the host{}): entry refused, the device is never removed by this CRM",
-            f, site, o.device(), ns.isEmpty() ? "" : " in netns " + ns, sf.plan().reservationId(), expected,
-            netns.isEmpty() ? "" : " or in netns " + netns);
+        log.warn("overlay: record {} of site '{}' lists device {}{} as created by this CRM, but"
+                + " the plan of reservation {} makes only {} (on the host{}): entry refused, the"
+                + " device is never removed by this CRM",
+            f, site, o.device(), ns.isEmpty() ? "" : " in netns " + ns,
+            sf.plan().reservationId(), expected, netns.isEmpty() ? "" : " or in netns " + netns);
       }
     }
     return kept.equals(sf.owned()) ? sf : new StateFile(sf.version(), sf.built(), sf.plan(), kept);

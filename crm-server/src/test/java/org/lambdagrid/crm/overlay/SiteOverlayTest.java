@@ -278,7 +278,8 @@ public class SiteOverlayTest {
     kernel.links.add("eth0");
     // While the CRM is down r1's record comes to claim the host's eth0, r2's bridge and tunnel,
     // and its own tunnel x1 only in a namespace this CRM never builds in.
-    JsonRecords<SiteOverlay.StateFile> raw = new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
+    JsonRecords<SiteOverlay.StateFile> raw =
+        new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
     SiteOverlay.StateFile sf = raw.read("r1").orElseThrow();
     List<SiteOverlay.Owned> owned = new ArrayList<>(sf.owned().stream()
         .filter(e -> !e.device().equals("lgnabc111x1")).toList());
@@ -292,16 +293,19 @@ public class SiteOverlayTest {
     SiteOverlay after = alpha();
     after.recover("r2"::equals, "r2"::equals, List.of("r2")); // r1's hold ended: teardown
     assertThat(after.recorded("r1")).isEmpty();
-    assertThat(kernel.links).containsExactly("eth0", "lgnabc111x1", "lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+    assertThat(kernel.links).containsExactly("eth0", "lgnabc111x1", "lgnabc222b0", "lgnabc222x0",
+        "lgnabc222x1");
     assertThat(kernel.mutations()).noneMatch(c -> c.contains("del") && (c.contains("eth0")
         || c.contains("lgnabc222") || c.contains("lgnabc111x1")));
     assertThat(kernel.commands).noneMatch(c -> c.contains("lg-site-bravo"));
     String file = dir.resolve("r1.json").toString();
     List<String> warnings = log.list.stream().filter(e -> e.getLevel() == Level.WARN)
         .map(ILoggingEvent::getFormattedMessage).toList();
-    for (String entry : List.of("eth0", "lgnabc222b0", "lgnabc222x0", "lgnabc111x1 in netns lg-site-bravo")) {
-      assertThat(warnings).filteredOn(w -> w.contains("device " + entry + " as created")).singleElement()
-          .satisfies(w -> assertThat(w).contains(file, "reservation r1", "[lgnabc111b0, lgnabc111x0, lgnabc111x1]"));
+    for (String entry : List.of("eth0", "lgnabc222b0", "lgnabc222x0",
+        "lgnabc111x1 in netns lg-site-bravo")) {
+      assertThat(warnings).filteredOn(w -> w.contains("device " + entry + " as created"))
+          .singleElement().satisfies(w -> assertThat(w).contains(file, "reservation r1",
+              "[lgnabc111b0, lgnabc111x0, lgnabc111x1]"));
     }
     // r2's own record is untouched: its teardown removes its devices as before.
     after.remove("r2");
