@@ -15,12 +15,11 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.ProtoTime;
@@ -28,11 +27,11 @@ import org.lambdagrid.common.net.FakeKernel;
 import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.common.testing.StoreBackend;
-import org.lambdagrid.common.testing.TestDatabase;
 import org.lambdagrid.crm.overlay.SiteOverlayTest;
 import org.lambdagrid.crm.pilot.BatchReservations;
 import org.lambdagrid.crm.site.SiteReservations;
 import org.lambdagrid.crm.site.SiteShares;
+import org.lambdagrid.crm.testing.CrmStateFixture;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 import org.lambdagrid.proto.v1.AddressRange;
 import org.lambdagrid.proto.v1.CommitRequest;
@@ -54,19 +53,10 @@ class CrmRestartTest {
   @TempDir Path dir;
   private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
   /** The state database when a test chose one; otherwise the default H2 file in {@code dir}. */
-  private TestDatabase db;
-
-  @AfterEach
-  void dropDatabase() {
-    if (db != null) {
-      db.close();
-    }
-  }
+  @RegisterExtension final CrmStateFixture state = new CrmStateFixture(() -> dir);
 
   private CrmConfig config() {
-    return ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
-        + "node_capacity: 4\nranges: [10.10.0.0/24]\nhold_time: 30s\nstate_dir: " + dir + "\n"
-        + (db == null ? "" : db.stateYaml()), CrmConfig.class);
+    return state.config("hold_time: 30s\n");
   }
 
   private SiteShares site(JdbcSiteLedger ledger, Instant now) {
@@ -89,7 +79,7 @@ class CrmRestartTest {
   @ParameterizedTest(name = "{0}")
   @EnumSource(StoreBackend.class)
   void holdsAndSharesSurviveAKill(StoreBackend backend) {
-    db = TestDatabase.create(backend, dir, "crm");
+    state.database(backend);
     assertThat(config().siteSettings().holdTime()).hasSeconds(30);
     JdbcSiteLedger first = JdbcSiteLedger.open(config());
     SiteShares before = site(first, T0);
@@ -157,10 +147,8 @@ class CrmRestartTest {
 
     RoutedCrm(FakeKernel kernel) throws Exception {
       String name = "crm-restart-" + java.util.UUID.randomUUID();
-      CrmConfig c = ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
-          + "node_capacity: 4\nranges: [10.10.0.0/24]\nhold_time: 30s\nstate_dir: " + dir + "\n"
-          + "shutdown_wait: 1s\npilot: {run_as_user: false}\noverlay: {endpoint: 172.31.255.2}\n"
-          + (db == null ? "" : db.stateYaml()), CrmConfig.class);
+      CrmConfig c = state.config("hold_time: 30s\nshutdown_wait: 1s\npilot: {run_as_user: false}\n"
+          + "overlay: {endpoint: 172.31.255.2}\n");
       server = new CrmServer(c, new TestPilotStarter(() -> null), BatchReservations.NONE,
           InProcessServerBuilder.forName(name), req -> RegisterSiteResponse.getDefaultInstance(),
           JdbcSiteLedger.open(c), Clock.systemUTC(), kernel).start();
@@ -199,7 +187,7 @@ class CrmRestartTest {
   @EnumSource(StoreBackend.class)
   void aHoldWhoseOverlayRecordWasLostWhileTheCrmWasDownFailsItsCommitNamingTheRecord(
       StoreBackend backend) throws Exception {
-    db = TestDatabase.create(backend, dir, "crm");
+    state.database(backend);
     FakeKernel kernel = new FakeKernel();
     try (RoutedCrm first = new RoutedCrm(kernel)) {
       first.site().prepare(prepare("r-lost", "10.10.0.0/30", SiteOverlayTest.alphaEnd(4096, "abc111")));
@@ -234,7 +222,7 @@ class CrmRestartTest {
   @EnumSource(StoreBackend.class)
   void aCommittedHoldWhoseOverlayRecordWasLostIsKeptAndItsRetriedCommitFails(StoreBackend backend)
       throws Exception {
-    db = TestDatabase.create(backend, dir, "crm");
+    state.database(backend);
     FakeKernel kernel = new FakeKernel();
     try (RoutedCrm first = new RoutedCrm(kernel)) {
       first.site().prepare(prepare("r-built", "10.10.0.0/30", SiteOverlayTest.alphaEnd(4096, "abc111")));

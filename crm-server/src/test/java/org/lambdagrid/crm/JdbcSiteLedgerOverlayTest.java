@@ -7,11 +7,10 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.reservation.HoldTable;
 import org.lambdagrid.common.reservation.Window;
@@ -20,6 +19,7 @@ import org.lambdagrid.common.testing.StoreBackend;
 import org.lambdagrid.common.testing.TestDatabase;
 import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.SiteReservations;
+import org.lambdagrid.crm.testing.CrmStateFixture;
 
 /**
  * The ledger's holds across schema version 5, which added whether a hold was prepared with an
@@ -29,32 +29,20 @@ import org.lambdagrid.crm.site.SiteReservations;
 class JdbcSiteLedgerOverlayTest {
   private static final Instant T0 = Instant.parse("2030-01-01T00:00:00Z");
   @TempDir Path dir;
-  private TestDatabase db;
-
-  @AfterEach
-  void dropDatabase() {
-    if (db != null) {
-      db.close();
-    }
-  }
-
-  private CrmConfig config() {
-    return ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
-        + "node_capacity: 4\nranges: [10.10.0.0/24]\nstate_dir: " + dir + "\n"
-        + db.stateYaml(), CrmConfig.class);
-  }
+  @RegisterExtension final CrmStateFixture state = new CrmStateFixture(() -> dir);
 
   private SiteReservations site(JdbcSiteLedger ledger) {
-    return new SiteReservations(config().siteSettings(), Clock.fixed(T0, ZoneOffset.UTC),
+    return new SiteReservations(state.config().siteSettings(), Clock.fixed(T0, ZoneOffset.UTC),
         Duration.ofSeconds(30), ledger);
   }
 
   @ParameterizedTest(name = "{0}")
   @EnumSource(StoreBackend.class)
   void holdsAnOlderCrmRecordedLoadWithoutAnOverlayEndAndNewOnesKeepIt(StoreBackend backend) {
-    db = TestDatabase.create(backend, dir, "crm");
+    state.database(backend);
     Window w = new Window(T0.plusSeconds(60), T0.plusSeconds(3600));
     // A database as a CRM of schema version 4 left it: a committed hold and a prepared one.
+    TestDatabase db = state.db();
     try (Database v4 = Database.open(db.url(), db.user(), db.password(), "crm",
         JdbcSiteLedger.MIGRATIONS.subList(0, 4))) {
       v4.execute("INSERT INTO holds (id, state, start_ms, end_ms, node_count, cidr, user_name,"
@@ -65,7 +53,7 @@ class JdbcSiteLedgerOverlayTest {
           "PREPARED", w.startMillis(), w.endMillis(), 1, "10.10.0.4/30", "alice",
           T0.plusSeconds(30).toEpochMilli(), 2L);
     }
-    try (JdbcSiteLedger ledger = JdbcSiteLedger.open(config())) { // migrates to version 5
+    try (JdbcSiteLedger ledger = state.openLedger()) { // migrates to version 5
       assertThat(ledger.loadHolds()).extracting(h -> h.id() + " " + h.state() + " " + h.held().overlay())
           .containsExactly("r-old COMMITTED false", "r-prep PREPARED false");
       SiteReservations rs = site(ledger);
@@ -76,7 +64,7 @@ class JdbcSiteLedgerOverlayTest {
       rs.prepare("r-plain", w, 1, Ipv4Cidr.parse("10.10.0.12/30"), "bob");
       rs.commit("r-new");
     }
-    try (JdbcSiteLedger ledger = JdbcSiteLedger.open(config())) {
+    try (JdbcSiteLedger ledger = state.openLedger()) {
       assertThat(ledger.loadHolds()).filteredOn(h -> h.held() != null)
           .extracting(h -> h.id() + " " + h.held().overlay())
           .containsExactlyInAnyOrder("r-old false", "r-prep false", "r-new true", "r-plain false");

@@ -21,8 +21,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import org.lambdagrid.common.ConfigLoader;
 import org.lambdagrid.common.Ipv4Cidr;
 import org.lambdagrid.common.reservation.Window;
 import org.lambdagrid.crm.pilot.PilotServiceImpl;
@@ -31,6 +31,7 @@ import org.lambdagrid.crm.site.SiteLedger;
 import org.lambdagrid.crm.site.ShareWatcher;
 import org.lambdagrid.crm.site.SiteShares;
 import org.lambdagrid.common.testing.TestClock;
+import org.lambdagrid.crm.testing.CrmStateFixture;
 import org.lambdagrid.crm.testing.TestPilot;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 import org.lambdagrid.proto.v1.CommandExit;
@@ -52,6 +53,7 @@ import org.lambdagrid.proto.v1.WatchShareResponse;
 class ReadoptionTest {
   private static final AtomicInteger COUNTER = new AtomicInteger();
   @TempDir Path dir;
+  @RegisterExtension final CrmStateFixture state = new CrmStateFixture(() -> dir);
   private final String name = "readopt-" + COUNTER.incrementAndGet();
   private final ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
   private final List<AutoCloseable> cleanup = new ArrayList<>();
@@ -63,10 +65,8 @@ class ReadoptionTest {
   private TestPilotStarter starter;
 
   private CrmConfig config(String grace) {
-    return ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\ngrc: 127.0.0.1:1\n"
-        + "node_capacity: 4\nranges: [10.10.0.0/24]\nphase_timeout: 5s\nshutdown_wait: 1s\n"
-        + "state_dir: " + dir + "\npilot:\n  run_as_user: false\n  reconnect_grace: " + grace
-        + "\n", CrmConfig.class);
+    return state.config("phase_timeout: 5s\nshutdown_wait: 1s\npilot:\n  run_as_user: false\n"
+        + "  reconnect_grace: " + grace + "\n");
   }
 
   /** Starts a CRM process: ledger, site core (recovered), PilotService on the in-process name. */

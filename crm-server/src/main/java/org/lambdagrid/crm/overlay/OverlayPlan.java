@@ -52,6 +52,22 @@ public record OverlayPlan(String reservationId, int vni, int mtu, String bridge,
   }
 
   /**
+   * The devices a build of this plan may create and so the only ones a record of it may own
+   * ({@code SiteOverlay.Owned}): {@link #devices} that are of the GRC's form (the bridge
+   * {@code lgn<tag>b<i>}, the tunnels {@code lgn<tag>x<k>}), the bridge first. A plan that came
+   * through {@link #from} has only such names; one read back from a damaged record may not.
+   */
+  public List<String> ownableDevices() {
+    List<String> d = new ArrayList<>();
+    if (bridge != null && BRIDGE.matcher(bridge).matches()) {
+      d.add(bridge);
+    }
+    tunnels.stream().map(Tunnel::device).filter(t -> t != null && TUNNEL.matcher(t).matches())
+        .forEach(d::add);
+    return d;
+  }
+
+  /**
    * The plan in {@code req}, checked: INVALID_ARGUMENT naming the field and value for a VNI
    * outside 1..16777215, an MTU below 1280, a device name that is not {@code lg...} (at most 15
    * of A-Z a-z 0-9 _ . -) or appears twice, an address that is not IPv4, a port outside

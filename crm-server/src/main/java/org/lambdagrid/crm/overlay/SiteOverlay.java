@@ -32,7 +32,9 @@ import org.slf4j.LoggerFactory;
  * a CRM killed half-way finds the record at start ({@link #recover}): the devices of holds that
  * are not live are removed, those of committed holds are built (again). Only devices the record
  * says this CRM created are ever removed (each is written to the record before its
- * {@code ip link add}, confirmed after); a name of the plan that already exists is refused
+ * {@code ip link add}, confirmed after), and of those only the names its plan makes, on the host
+ * or in the underlay namespace: any other entry of a record read back is refused and logged
+ * ({@link #vetted}); a name of the plan that already exists is refused
  * (ALREADY_EXISTS) at record and at build and never touched. Committed reservations whose
  * devices are gone at start (a host reboot) are built again.
  *
@@ -93,6 +95,8 @@ public final class SiteOverlay {
   private final java.util.Map<String, Integer> preparing = new java.util.HashMap<>();
   /** Ids whose hold was taken with an overlay end ({@link #expect}): Commit needs their record. */
   private final java.util.Set<String> expected = new java.util.HashSet<>();
+  /** Owned entries {@link #vetted} refused and logged already (file and entry). */
+  private final java.util.Set<String> refusedEntries = new java.util.HashSet<>();
 
   /**
    * {@code endpoint} and {@code netns} are crm.yaml {@code overlay.endpoint} and
@@ -541,8 +545,39 @@ public final class SiteOverlay {
     return reservationId;
   }
 
+  /**
+   * The record of {@code reservationId} as read back ({@link #upgrade}d), its {@code owned}
+   * {@link #vetted}: every path that removes or cleans devices reads it here.
+   */
   private Optional<StateFile> read(String reservationId) {
-    return records.read(key(reservationId)).map(SiteOverlay::upgrade);
+    return records.read(key(reservationId)).map(sf -> vetted(file(reservationId), upgrade(sf)));
+  }
+
+  /**
+   * {@code sf} (read back from {@code f}) without the owned entries its plan cannot have made,
+   * so they are never removed: a device not among the plan's {@link OverlayPlan#ownableDevices}
+   * (e.g. {@code eth0}, the site's uplink, or another reservation's device), or in a namespace
+   * other than the host's or {@code overlay.netns} (where a build makes its devices). Each is
+   * logged at WARN, once per process, naming the file, the entry and the expected names. The
+   * file itself is not rewritten here; the next write of the record leaves the entry out.
+   */
+  private StateFile vetted(Path f, StateFile sf) {
+    List<String> expected = sf.plan().ownableDevices();
+    List<Owned> kept = new ArrayList<>();
+    for (Owned o : sf.owned()) {
+      String ns = o.netns() == null ? "" : o.netns();
+      boolean ours = expected.contains(o.device()) && (ns.isEmpty() || ns.equals(netns));
+      if (ours) {
+        kept.add(new Owned(o.device(), ns, o.confirmed()));
+      } else if (refusedEntries.add(f + "\n" + o)) {
+        log.warn("overlay: record {} of site '{}' lists device {}{} as created by this CRM, but"
+                + " the plan of reservation {} makes only {} (on the host{}): entry refused, the"
+                + " device is never removed by this CRM",
+            f, site, o.device(), ns.isEmpty() ? "" : " in netns " + ns,
+            sf.plan().reservationId(), expected, netns.isEmpty() ? "" : " or in netns " + netns);
+      }
+    }
+    return kept.equals(sf.owned()) ? sf : new StateFile(sf.version(), sf.built(), sf.plan(), kept);
   }
 
   /**

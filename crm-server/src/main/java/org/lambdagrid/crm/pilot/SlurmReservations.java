@@ -271,12 +271,25 @@ public final class SlurmReservations implements BatchReservations {
   @Override
   public boolean exists(String name, io.grpc.Deadline deadline)
       throws BatchReservationException {
+    return lookUp(name, deadline) != null;
+  }
+
+  /**
+   * {@link #show} for {@link #exists} and {@link #deleteIfAsked}: the fields Slurm shows for
+   * {@code name}, or null when it has no reservation of that name.
+   *
+   * @throws BatchReservationException "cannot look for Slurm reservation NAME: ..." when
+   *     scontrol is missing, did not answer or failed (nothing is decided; the caller tries
+   *     again later)
+   */
+  private Map<String, String> lookUp(String name, io.grpc.Deadline deadline)
+      throws BatchReservationException {
     if (scontrol == null) {
       throw new BatchReservationException("cannot look for Slurm reservation " + name
           + ": scontrol is in none of " + commands.path());
     }
     try {
-      return show(name, deadline) != null;
+      return show(name, deadline);
     } catch (IOException e) {
       throw new BatchReservationException("cannot look for Slurm reservation " + name + ": "
           + e.getMessage());
@@ -375,17 +388,7 @@ public final class SlurmReservations implements BatchReservations {
   @Override
   public Mismatch deleteIfAsked(String name, Asked asked, io.grpc.Deadline deadline)
       throws BatchReservationException {
-    if (scontrol == null) {
-      throw new BatchReservationException("cannot look for Slurm reservation " + name
-          + ": scontrol is in none of " + commands.path());
-    }
-    Map<String, String> shown;
-    try {
-      shown = show(name, deadline);
-    } catch (IOException e) {
-      throw new BatchReservationException("cannot look for Slurm reservation " + name + ": "
-          + e.getMessage());
-    }
+    Map<String, String> shown = lookUp(name, deadline);
     if (shown == null) {
       return null; // gone already, or never made
     }

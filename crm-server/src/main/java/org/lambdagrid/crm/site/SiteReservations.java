@@ -120,10 +120,12 @@ public final class SiteReservations {
 
   private final SiteLedger ledger;
   private final BatchReservations batch;
-  /** Batch reservations recorded in the ledger and not deleted yet: reservation id to name. */
-  private final Map<String, String> batchNames = new java.util.TreeMap<>();
-  /** What was asked for under each of {@link #batchNames} (none: recorded by an older CRM). */
-  private final Map<String, BatchReservations.Asked> batchAsked = new HashMap<>();
+  /**
+   * Batch reservations recorded in the ledger and not deleted yet, reservation id to what the
+   * ledger holds: the name and what was asked for under it (asked null: recorded by an older
+   * CRM). One map, so a name and its asked cannot be recorded or forgotten apart.
+   */
+  private final Map<String, SiteLedger.BatchRecord> batchRecords = new java.util.TreeMap<>();
   /** Recorded names whose create did not answer: until when the sweep looks them up by name. */
   private final Map<String, java.time.Instant> inDoubt = new HashMap<>();
   /** Ids whose batch reservation one thread is deleting now, without the lock. */
@@ -161,7 +163,7 @@ public final class SiteReservations {
       public void free(String id) {
         calendar.remove(id);
         held.remove(id);
-        if (batchNames.containsKey(id)) {
+        if (batchRecords.containsKey(id)) {
           toDelete.add(id); // by the call that freed it, once it let go of the lock
         }
       }
@@ -198,10 +200,8 @@ public final class SiteReservations {
       // Before expiries: they delete.
       for (Map.Entry<String, SiteLedger.BatchRecord> e
           : ledger.loadBatchReservations().entrySet()) {
-        batchNames.put(e.getKey(), e.getValue().name());
-        if (e.getValue().asked() != null) {
-          batchAsked.put(e.getKey(), e.getValue().asked());
-        } else {
+        batchRecords.put(e.getKey(), e.getValue());
+        if (e.getValue().asked() == null) {
           log.info("restart: batch reservation {} of reservation {} was recorded without what"
               + " was asked for (window, users) by an older CRM: it is deleted by name,"
               + " unchecked", e.getValue().name(), e.getKey());
@@ -221,7 +221,7 @@ public final class SiteReservations {
       if (expired > 0) {
         log.info("restart: {} prepared hold(s) expired while the CRM was down", expired);
       }
-      orphans = new java.util.TreeSet<>(batchNames.keySet());
+      orphans = new java.util.TreeSet<>(batchRecords.keySet());
       orphans.removeAll(held.keySet());
       // The previous run may have died (or given up) while the batch system was creating one:
       // it may still make it, so each is looked up by name until the doubt has passed.
@@ -232,7 +232,7 @@ public final class SiteReservations {
     }
     int left = sweepBatch(Deadline.after(STARTUP_SWEEP.toMillis(), TimeUnit.MILLISECONDS));
     synchronized (this) {
-      orphans.removeIf(batchNames::containsKey);
+      orphans.removeIf(batchRecords::containsKey);
       if (!orphans.isEmpty()) {
         log.info("restart: deleted the batch system reservations of {} hold(s) that are not"
             + " live (ended, or never recorded): {}", orphans.size(), orphans);
@@ -272,9 +272,9 @@ public final class SiteReservations {
     java.util.Map<String, String> claimed = new java.util.TreeMap<>();
     synchronized (this) {
       table.expireDue();
-      for (Map.Entry<String, String> e : batchNames.entrySet()) {
+      for (Map.Entry<String, SiteLedger.BatchRecord> e : batchRecords.entrySet()) {
         if (!held.containsKey(e.getKey()) && deleting.add(e.getKey())) {
-          claimed.put(e.getKey(), e.getValue());
+          claimed.put(e.getKey(), e.getValue().name());
         }
       }
       toDelete.clear(); // every one is claimed here or by the call deleting it now
@@ -313,12 +313,29 @@ public final class SiteReservations {
    * null when it has none (no batch system, or a hold made before it had one).
    */
   public synchronized String batchName(String id) {
-    return held.containsKey(id) ? batchNames.get(id) : null;
+    return held.containsKey(id) ? recordedName(id) : null;
   }
 
   /** Batch reservations recorded and not deleted yet: reservation id to name (tests, checks). */
   public synchronized Map<String, String> batchReservations() {
-    return Map.copyOf(batchNames);
+    Map<String, String> names = new HashMap<>();
+    batchRecords.forEach((id, r) -> names.put(id, r.name()));
+    return Map.copyOf(names);
+  }
+
+  /** The batch reservation name recorded for {@code id}, or null. Under the lock. */
+  private String recordedName(String id) {
+    SiteLedger.BatchRecord r = batchRecords.get(id);
+    return r == null ? null : r.name();
+  }
+
+  /**
+   * What was asked for under the name recorded for {@code id}; null when none is recorded or an
+   * older CRM recorded it without. Under the lock.
+   */
+  private BatchReservations.Asked recordedAsked(String id) {
+    SiteLedger.BatchRecord r = batchRecords.get(id);
+    return r == null ? null : r.asked();
   }
 
   /**
@@ -450,14 +467,14 @@ public final class SiteReservations {
         return;
       }
       if (deleting.contains(id)) {
-        throw Errors.unavailable("the batch system reservation " + batchNames.get(id)
+        throw Errors.unavailable("the batch system reservation " + recordedName(id)
             + " of an earlier attempt at reservation " + id + " is being deleted; try again");
       }
       calendar.add(h.id(), h.window().startMillis(), h.window().endMillis(), h.nodes());
       held.put(h.id(), h);
       inFlight.add(id);
-      earlier = batchNames.containsKey(id);
-      earlierAsked = batchAsked.get(id);
+      earlier = batchRecords.containsKey(id);
+      earlierAsked = recordedAsked(id);
     }
     // Without the lock: the batch system.
     boolean recorded = false;
@@ -475,7 +492,7 @@ public final class SiteReservations {
         }
         if (foreign != null) {
           synchronized (this) {
-            if (name.equals(batchNames.get(id))) {
+            if (name.equals(recordedName(id))) {
               notOurs(id, name, foreign);
             }
           }
@@ -508,7 +525,7 @@ public final class SiteReservations {
         }
         java.time.Instant doubtUntil = inDoubt.get(id);
         if (doubtUntil != null && clock.instant().isBefore(doubtUntil)
-            && !asked.equals(batchAsked.get(id))) {
+            && !asked.equals(recordedAsked(id))) {
           // The earlier create may still land as it asked: its record must stay what it asked
           // for, or that reservation would be taken for someone else's and left.
           throw Errors.unavailable("the batch system reservation " + name + " of an earlier"
@@ -523,8 +540,7 @@ public final class SiteReservations {
           throw Errors.unavailable("the batch system reservation " + name + " for reservation "
               + id + " could not be recorded: " + e.getMessage());
         }
-        batchNames.put(id, name);
-        batchAsked.put(id, asked);
+        batchRecords.put(id, new SiteLedger.BatchRecord(name, asked));
       }
       try {
         batch.create(spec, answerBy);
@@ -667,7 +683,7 @@ public final class SiteReservations {
     java.util.Map<String, String> claimed = new java.util.TreeMap<>();
     synchronized (this) {
       for (String id : toDelete) {
-        String name = batchNames.get(id);
+        String name = recordedName(id);
         if (name != null && !held.containsKey(id) && deleting.add(id)) {
           claimed.put(id, name);
         }
@@ -687,7 +703,7 @@ public final class SiteReservations {
   private void deleteOwn(String id, Deadline deadline) {
     String name;
     synchronized (this) {
-      name = batchNames.get(id);
+      name = recordedName(id);
       if (!toDelete.remove(id) || name == null || held.containsKey(id) || !deleting.add(id)) {
         return;
       }
@@ -719,7 +735,7 @@ public final class SiteReservations {
     synchronized (this) {
       java.time.Instant until = inDoubt.get(id);
       doubt = until != null && clock.instant().isBefore(until);
-      asked = batchAsked.get(id);
+      asked = recordedAsked(id);
     }
     String problem = null;
     BatchReservations.Mismatch foreign = null;
@@ -737,7 +753,7 @@ public final class SiteReservations {
         log.warn("reservation {}: {}; trying again later", id, problem);
         return false;
       }
-      if (held.containsKey(id) || !name.equals(batchNames.get(id))) {
+      if (held.containsKey(id) || !name.equals(recordedName(id))) {
         return false; // prepared again meanwhile
       }
       if (foreign != null) {
@@ -797,8 +813,7 @@ public final class SiteReservations {
           e.toString());
       return false;
     }
-    batchNames.remove(id);
-    batchAsked.remove(id);
+    batchRecords.remove(id);
     inDoubt.remove(id);
     return true;
   }

@@ -3,21 +3,30 @@ package org.lambdagrid.crm.overlay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.grpc.Status;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.net.CommandRunner;
 import org.lambdagrid.common.net.FakeKernel;
+import org.lambdagrid.common.net.JsonRecords;
 import org.lambdagrid.proto.v1.OverlayTunnel;
 import org.lambdagrid.proto.v1.ReservationOverlay;
+import org.slf4j.LoggerFactory;
 
 public class SiteOverlayTest {
   @TempDir Path dir;
   final FakeKernel kernel = new FakeKernel();
+  private final List<Runnable> detach = new ArrayList<>();
 
   SiteOverlay alpha() {
     return new SiteOverlay("alpha", "172.31.255.2", "lg-site-alpha", dir, kernel, Duration.ofSeconds(1));
@@ -255,6 +264,67 @@ public class SiteOverlayTest {
         .read("r1").orElseThrow();
     assertThat(sf.owned()).containsExactlyInAnyOrder(new SiteOverlay.Owned("lgnabc123b0", "", true),
         new SiteOverlay.Owned("lgnabc123x0", "", true), new SiteOverlay.Owned("lgnabc123x1", "", true));
+  }
+
+  @Test
+  void anOwnedEntryItsPlanDoesNotMakeIsRefusedWithAWarningAndItsDeviceNeverRemoved() {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc111"));
+    o.settled("r1");
+    o.build("r1");
+    o.record(plan("r2", 4097, "abc222"));
+    o.settled("r2");
+    o.build("r2");
+    kernel.links.add("eth0");
+    // While the CRM is down r1's record comes to claim the host's eth0, r2's bridge and tunnel,
+    // and its own tunnel x1 only in a namespace this CRM never builds in.
+    JsonRecords<SiteOverlay.StateFile> raw =
+        new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
+    SiteOverlay.StateFile sf = raw.read("r1").orElseThrow();
+    List<SiteOverlay.Owned> owned = new ArrayList<>(sf.owned().stream()
+        .filter(e -> !e.device().equals("lgnabc111x1")).toList());
+    owned.add(new SiteOverlay.Owned("eth0", "", true));
+    owned.add(new SiteOverlay.Owned("lgnabc222b0", "", false));
+    owned.add(new SiteOverlay.Owned("lgnabc222x0", "", true));
+    owned.add(new SiteOverlay.Owned("lgnabc111x1", "lg-site-bravo", true));
+    raw.write("r1", new SiteOverlay.StateFile(sf.version(), sf.built(), sf.plan(), owned));
+    ListAppender<ILoggingEvent> log = overlayLog();
+
+    SiteOverlay after = alpha();
+    after.recover("r2"::equals, "r2"::equals, List.of("r2")); // r1's hold ended: teardown
+    assertThat(after.recorded("r1")).isEmpty();
+    assertThat(kernel.links).containsExactly("eth0", "lgnabc111x1", "lgnabc222b0", "lgnabc222x0",
+        "lgnabc222x1");
+    assertThat(kernel.mutations()).noneMatch(c -> c.contains("del") && (c.contains("eth0")
+        || c.contains("lgnabc222") || c.contains("lgnabc111x1")));
+    assertThat(kernel.commands).noneMatch(c -> c.contains("lg-site-bravo"));
+    String file = dir.resolve("r1.json").toString();
+    List<String> warnings = log.list.stream().filter(e -> e.getLevel() == Level.WARN)
+        .map(ILoggingEvent::getFormattedMessage).toList();
+    for (String entry : List.of("eth0", "lgnabc222b0", "lgnabc222x0",
+        "lgnabc111x1 in netns lg-site-bravo")) {
+      assertThat(warnings).filteredOn(w -> w.contains("device " + entry + " as created"))
+          .singleElement().satisfies(w -> assertThat(w).contains(file, "reservation r1",
+              "[lgnabc111b0, lgnabc111x0, lgnabc111x1]"));
+    }
+    // r2's own record is untouched: its teardown removes its devices as before.
+    after.remove("r2");
+    assertThat(kernel.links).containsExactly("eth0", "lgnabc111x1");
+  }
+
+  /** Captures what {@link SiteOverlay} logs until the test ends. */
+  private ListAppender<ILoggingEvent> overlayLog() {
+    Logger logger = (Logger) LoggerFactory.getLogger(SiteOverlay.class);
+    ListAppender<ILoggingEvent> a = new ListAppender<>();
+    a.start();
+    logger.addAppender(a);
+    detach.add(() -> logger.detachAppender(a));
+    return a;
+  }
+
+  @AfterEach
+  void detachAppenders() {
+    detach.forEach(Runnable::run);
   }
 
   @Test

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.Endpoint;
 import org.lambdagrid.common.Errors.RequestException;
@@ -22,6 +23,7 @@ import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.crm.CrmConfig;
 import org.lambdagrid.crm.JdbcSiteLedger;
 import org.lambdagrid.crm.pilot.BatchReservations;
+import org.lambdagrid.crm.testing.CrmStateFixture;
 import org.lambdagrid.crm.testing.FakeBatchReservations;
 import org.lambdagrid.crm.testing.TestPilotStarter;
 
@@ -38,6 +40,7 @@ class BatchReservationsTest {
   private static final Instant T0 = Instant.parse("2030-01-01T00:00:00Z");
 
   @TempDir Path dir;
+  @RegisterExtension final CrmStateFixture state = new CrmStateFixture(() -> dir);
   private final TestClock clock = new TestClock(T0);
   private final FakeBatchReservations batch = new FakeBatchReservations("a");
   private final TestPilotStarter starter = new TestPilotStarter(null);
@@ -444,8 +447,7 @@ class BatchReservationsTest {
 
   @Test
   void aPrepareOverGrpcGivesTheBatchSystemTheCallsDeadlineLessTheMargin() throws Exception {
-    CrmConfig config = ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\n"
-        + "grc: 127.0.0.1:1\nnode_capacity: 4\nranges: [10.10.0.0/24]\n", CrmConfig.class);
+    CrmConfig config = ConfigLoader.parse("crm.yaml", CrmStateFixture.SITE_YAML, CrmConfig.class);
     String name = "batch-deadline-" + System.nanoTime();
     org.lambdagrid.crm.CrmServer crm = new org.lambdagrid.crm.CrmServer(config, starter, batch,
         io.grpc.inprocess.InProcessServerBuilder.forName(name), req -> {
@@ -514,9 +516,7 @@ class BatchReservationsTest {
 
   /** The CRM's ledger on its default database: the H2 file {@code DIR/crm.mv.db}. */
   private JdbcSiteLedger openLedger() {
-    return JdbcSiteLedger.open(ConfigLoader.parse("crm.yaml", "site: a\nlisten: 127.0.0.1:0\n"
-        + "grc: 127.0.0.1:1\nnode_capacity: 4\nranges: [10.10.0.0/24]\nstate_dir: " + dir
-        + "\n", CrmConfig.class));
+    return state.openLedger();
   }
 
   private static void awaitUntil(java.util.function.BooleanSupplier done) {
