@@ -62,7 +62,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Ending: whatever ends a job (the command's exit, a phase failure, a lost node, a cancel,
  * the end or cancel of its reservation) goes through {@link #terminate}: exactly once per job it
- * stops the runner, calls ReleaseShare on every site, closes the share streams, ends a
+ * stops the runner, calls ReleaseShare on every site, closes the share streams (after a
+ * WatchShare call under way returns; none starts once the job is ending), ends a
  * reservation made for the job (releasing its participants, leases and holds), and only then
  * enters the terminal state, so a watcher that sees the terminal event knows nothing is left
  * held.
@@ -354,7 +355,7 @@ public final class JobCoordinator implements AutoCloseable {
         prebuilds.released(job.reservation, id);
       }
     } finally {
-      job.closeShareWatches();
+      job.closeShareWatches(settings.rpcTimeout());
       try {
         if (job.reservation != null) {
           reservations.jobEnded(job.reservation, id); // ends a reservation made for this job

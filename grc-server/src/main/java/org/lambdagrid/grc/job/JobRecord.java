@@ -55,6 +55,8 @@ public final class JobRecord implements StoredRecord {
   private final Set<Runnable> eventWakes = Collections.newSetFromMap(new IdentityHashMap<>());
   private final List<AutoCloseable> shareWatches = new ArrayList<>();
   private boolean watchesClosed;
+  /** WatchShare calls under way ({@link #beginWatchCall}); {@link #closeShareWatches} waits. */
+  private int watchCalls;
   private boolean ending;
   /** Called (under this monitor) after every change; set by a durable {@link JobStore}. */
   private volatile java.util.function.Consumer<JobRecord> persister = j -> { };
@@ -354,6 +356,25 @@ public final class JobRecord implements StoredRecord {
     };
   }
 
+  /**
+   * A WatchShare call for this job may start now; false once the job is ending (its streams are
+   * closed and none is opened again). Every true is followed by one {@link #watchCallDone}.
+   */
+  synchronized boolean beginWatchCall() {
+    if (ending || watchesClosed || JobStates.MACHINE.isTerminal(state)) {
+      return false;
+    }
+    watchCalls++;
+    return true;
+  }
+
+  /** The WatchShare call {@link #beginWatchCall} allowed has returned (its handle kept or not). */
+  synchronized void watchCallDone() {
+    if (--watchCalls == 0) {
+      notifyAll();
+    }
+  }
+
   /** Keeps a WatchShare handle; closes it at once if the watches were already closed. */
   boolean addShareWatch(AutoCloseable handle) {
     synchronized (this) {
@@ -371,10 +392,24 @@ public final class JobRecord implements StoredRecord {
     shareWatches.remove(handle);
   }
 
-  void closeShareWatches() {
+  /**
+   * Closes every WatchShare stream of the job, after waiting (up to {@code bound}) for the
+   * calls under way to return: none starts afterwards, so once the job is terminal no stream of
+   * it is opened any more (a call that returns late closes its own handle).
+   */
+  void closeShareWatches(java.time.Duration bound) {
     List<AutoCloseable> copy;
     synchronized (this) {
       watchesClosed = true;
+      long until = System.nanoTime() + bound.toNanos();
+      try {
+        for (long left = bound.toNanos(); watchCalls > 0 && left > 0;
+            left = until - System.nanoTime()) {
+          java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
       copy = new ArrayList<>(shareWatches);
       shareWatches.clear();
     }

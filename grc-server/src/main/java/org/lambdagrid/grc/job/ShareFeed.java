@@ -93,30 +93,38 @@ final class ShareFeed {
     watch(false);
   }
 
+  /** One WatchShare call; none once the job is ending (its ending waits for one under way). */
   private void watch(boolean retry) {
-    Attempt s;
-    synchronized (this) {
-      s = new Attempt(++generation);
-    }
-    AutoCloseable h;
-    try {
-      h = clients.forSite(site).watchShare(job.shareId(), s);
-    } catch (RuntimeException e) {
-      if (!retry) {
-        throw e;
-      }
-      s.onClosed(e);
+    if (!job.beginWatchCall()) {
       return;
     }
-    if (job.addShareWatch(h)) {
-      boolean closed;
+    try {
+      Attempt s;
       synchronized (this) {
-        s.handle = h;
-        closed = s.closed;
+        s = new Attempt(++generation);
       }
-      if (closed) {
-        job.removeShareWatch(h); // it broke before watchShare returned
+      AutoCloseable h;
+      try {
+        h = clients.forSite(site).watchShare(job.shareId(), s);
+      } catch (RuntimeException e) {
+        if (!retry) {
+          throw e;
+        }
+        s.onClosed(e);
+        return;
       }
+      if (job.addShareWatch(h)) {
+        boolean closed;
+        synchronized (this) {
+          s.handle = h;
+          closed = s.closed;
+        }
+        if (closed) {
+          job.removeShareWatch(h); // it broke before watchShare returned
+        }
+      }
+    } finally {
+      job.watchCallDone();
     }
   }
 
