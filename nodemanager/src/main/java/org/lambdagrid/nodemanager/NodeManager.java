@@ -58,6 +58,13 @@ import org.slf4j.LoggerFactory;
  * The pilot: dials its CRM's {@code PilotService.Connect}, says hello, then obeys the CRM's
  * commands on that one stream, driving one guest through a {@link GuestDriver}.
  *
+ * <p>One guest: a NodeManager is one node of one job and sets up exactly one guest in its life.
+ * SETUP builds it only from CONNECTED, which no state returns to; a repeat of that SETUP is
+ * answered without building, and any other SETUP once a guest was set up (built, or its build
+ * failed) is refused saying so ({@link #setup}). The guest's state here (its spec and handle,
+ * the OOM kill counts) is therefore that one guest's; a node agent running many pilots runs a
+ * NodeManager, with its own counts, per pilot.
+ *
  * <p>Commands run one at a time, in arrival order, on the NodeManager's command thread. Two are
  * answered out of band: GET_STATUS at once (so a node stuck in a driver call still answers it),
  * and SHUTDOWN, which interrupts the running command and tears down.
@@ -128,6 +135,8 @@ public final class NodeManager implements AutoCloseable {
   private volatile Thread execWatcher;
   /** The periodic look at the guest's limit events, while a guest with a memory limit is up. */
   private volatile ScheduledFuture<?> limitsWatch;
+  // The OOM kill counts of this NodeManager's one guest (see the class comment), as
+  // GuestDriver#limitEvents reads them from that guest's memory cgroup.
   /** OOM kills of the guest already reported (a note, or the command's exit). */
   private final AtomicLong oomKillsReported = new AtomicLong();
   /** The guest's OOM kill count when EXEC started: only kills after it are the command's. */
@@ -370,16 +379,27 @@ public final class NodeManager implements AutoCloseable {
     }
   }
 
-  /** SETUP; true when it built the guest, false for a repeat of the SETUP that did. */
+  /**
+   * SETUP; true when it built the guest, false for a repeat of the SETUP that did. Builds at
+   * most once per NodeManager (the one-guest contract of the class comment): once a guest was
+   * set up, another SETUP is refused naming it, so nothing here (the OOM counts included) is
+   * ever shared by two guests.
+   */
   private boolean setup(SetupCommand c) throws Refused, GuestException {
     GuestSpec wanted = toSpec(c);
-    PilotState now = state();
-    if (now != PilotState.CONNECTED) {
-      if (guest != null && wanted.equals(spec)) {
+    GuestSpec earlier = spec;
+    if (earlier != null) {
+      if (guest != null && wanted.equals(earlier)) {
         return false; // a repeated SETUP with the same arguments: already done
       }
-      throw new Refused("not allowed in state " + now
-          + (guest != null ? " (the guest is already built with other arguments)" : ""));
+      throw new Refused("this pilot already set up its guest (for " + earlier.hostname() + " at "
+          + earlier.address() + "/" + earlier.prefixLength() + "; now " + state()
+          + (guest != null ? ", and these arguments differ" : ", torn down after a failure")
+          + "); a pilot sets up exactly one guest, for one node of one job");
+    }
+    PilotState now = state();
+    if (now != PilotState.CONNECTED) {
+      throw new Refused("not allowed in state " + now);
     }
     spec = wanted;
     for (String problem : destroyEarlierIncarnations(wanted)) {

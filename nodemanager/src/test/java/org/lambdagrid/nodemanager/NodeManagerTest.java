@@ -310,6 +310,32 @@ class NodeManagerTest {
   }
 
   @Test
+  void aPilotSetsUpExactlyOneGuest_anotherSetupIsRefusedSayingSo() throws Exception {
+    // Its guest's state (the OOM kill counts included) is one guest's: a second guest could
+    // not be told apart from the first.
+    startNodeManager(Map.of());
+    ok(session.call(setup(), T), CommandReply.ResultCase.SETUP);
+    ConnectResponse.Builder other = setup();
+    other.getSetupBuilder().setHostname("tokyo-1").setAddress("10.10.0.2");
+    assertThat(session.call(other, T).getError()).isEqualTo("SETUP: this pilot already set up its"
+        + " guest (for tokyo-0 at 10.10.0.1/24; now SET_UP, and these arguments differ); a pilot"
+        + " sets up exactly one guest, for one node of one job");
+    assertThat(driver.calls().stream().filter(c -> c.startsWith("build"))).containsExactly(
+        "build " + HOST);
+    assertThat(driver.calls()).doesNotContain("destroy " + HOST);
+  }
+
+  @Test
+  void afterAFailedBuildNoSetupBuildsAgain() throws Exception {
+    startNodeManager(Map.of("fail_at", "setup"));
+    assertThat(session.call(setup(), T).getError()).startsWith("SETUP failed on tokyo-0");
+    assertThat(session.call(setup(), T).getError()).isEqualTo("SETUP: this pilot already set up"
+        + " its guest (for tokyo-0 at 10.10.0.1/24; now FAILED, torn down after a failure); a"
+        + " pilot sets up exactly one guest, for one node of one job");
+    assertThat(driver.calls().stream().filter(c -> c.startsWith("build"))).hasSize(1);
+  }
+
+  @Test
   void aPilotStartedThroughSudo_buildsOnlyForItsOwnUser_andNeverForRoot() throws Exception {
     startNodeManager(Map.of(), "bob");
     assertThat(session.call(setup(), T).getError())

@@ -87,16 +87,46 @@ public final class LinkCommands {
     return Math.max(1514, Math.min(200_000, rateBps / 8 / 10));
   }
 
+  /** What {@code ip link show} tells of a device ({@link #lookUp}). */
+  public enum Presence { PRESENT, ABSENT, UNKNOWN }
+
+  /**
+   * A device looked up: its {@link Presence}, and the {@code ip -o link show} result (which says
+   * why when {@link Presence#UNKNOWN}).
+   */
+  public record Lookup(Presence presence, HostCommand.Result show) {}
+
+  /**
+   * Whether {@code dev} is in namespace {@code netns} (empty: this one): PRESENT when
+   * {@code ip -o link show} finds it; ABSENT when ip says it does not exist, or when
+   * {@code netns} is named and does not exist ({@link #netnsExists}): a device in a namespace that
+   * is gone is gone with it, whatever ip says; otherwise UNKNOWN (ip failed for another reason).
+   * Runs only {@code ip -o link show}.
+   */
+  public static Lookup lookUp(CommandRunner runner, Duration timeout, String netns, String dev) {
+    HostCommand.Result r = runner.run(ip(netns, "-o", "link", "show", "dev", dev), timeout);
+    if (r.ok()) {
+      return new Lookup(Presence.PRESENT, r);
+    }
+    if (r.stderr().contains("does not exist")
+        || (netns != null && !netns.isEmpty() && !netnsExists(netns))) {
+      return new Lookup(Presence.ABSENT, r);
+    }
+    return new Lookup(Presence.UNKNOWN, r);
+  }
+
   /**
    * Removes {@code dev} (in namespace {@code netns}; empty: this one) if present; null when it is
-   * gone, else why not (the failed command and its stderr).
+   * gone (also when {@code netns} is named and does not exist: see {@link #lookUp}), else why not
+   * (the failed command and its stderr). Idempotent. When ip cannot tell whether the device is
+   * there, it tries the delete, whose error then says why.
    */
   public static String ensureGone(CommandRunner runner, Duration timeout, String netns, String dev) {
-    if (!exists(runner, timeout, netns, dev)) {
+    if (lookUp(runner, timeout, netns, dev).presence() == Presence.ABSENT) {
       return null;
     }
     HostCommand.Result del = runner.run(ip(netns, "link", "del", "dev", dev), timeout);
-    if (del.ok() || !exists(runner, timeout, netns, dev)) {
+    if (del.ok() || lookUp(runner, timeout, netns, dev).presence() == Presence.ABSENT) {
       return null;
     }
     return "device " + dev + (netns == null || netns.isEmpty() ? "" : " in netns " + netns) + ": "
@@ -106,17 +136,5 @@ public final class LinkCommands {
   /** Whether the named network namespace exists ({@code /run/netns/NAME}). */
   public static boolean netnsExists(String netns) {
     return Files.exists(Path.of("/run/netns", netns));
-  }
-
-  private static boolean exists(CommandRunner runner, Duration timeout, String netns, String dev) {
-    HostCommand.Result r = runner.run(ip(netns, "-o", "link", "show", "dev", dev), timeout);
-    if (r.ok()) {
-      return true;
-    }
-    if (r.stderr().contains("does not exist")) {
-      return false;
-    }
-    // Cannot tell (ip failed otherwise): try to delete; the delete's error will say why.
-    return true;
   }
 }

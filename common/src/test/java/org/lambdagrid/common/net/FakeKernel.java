@@ -3,8 +3,10 @@ package org.lambdagrid.common.net;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Predicate;
 import org.lambdagrid.common.HostCommand.Result;
@@ -19,6 +21,8 @@ public final class FakeKernel implements CommandRunner {
   public final List<List<String>> commands = new ArrayList<>();
   public final TreeSet<String> links = new TreeSet<>();
   public final Map<String, String> peers = new HashMap<>();
+  /** Named namespaces that do not exist: every {@code ip -n NAME ...} fails as ip does. */
+  public final Set<String> missingNamespaces = new HashSet<>();
   private Predicate<List<String>> failing = argv -> false;
 
   public synchronized void failWhen(Predicate<List<String>> p) {
@@ -38,6 +42,11 @@ public final class FakeKernel implements CommandRunner {
     commands.add(List.copyOf(argv));
     if (failing.test(argv)) {
       return new Result(argv, 2, "", "RTNETLINK answers: Operation not permitted");
+    }
+    if (argv.size() > 3 && argv.get(0).equals("ip") && argv.get(1).equals("-n")
+        && missingNamespaces.contains(argv.get(2))) {
+      return new Result(argv, 255, "", "Cannot open network namespace \"" + argv.get(2)
+          + "\": No such file or directory");
     }
     if (argv.size() > 3 && argv.get(0).equals("ip") && argv.get(1).equals("-n")) {
       // One kernel for every namespace: "ip -n NS ..." acts as "ip ..."; moving a device to

@@ -434,9 +434,6 @@ public final class SiteOverlay {
       boolean gone = true;
       for (String ns : where.stream().distinct().toList()) {
         String problem = LinkCommands.ensureGone(runner, timeout, ns, o.device());
-        if (problem != null && !ns.isEmpty() && !LinkCommands.netnsExists(ns)) {
-          problem = null; // the underlay namespace is gone, and with it the device
-        }
         if (problem != null) {
           problems.add(problem);
           gone = false;
@@ -486,17 +483,17 @@ public final class SiteOverlay {
     }
   }
 
-  /** Whether {@code dev} is in {@code ns}; INTERNAL when ip cannot tell (a missing underlay namespace: absent). */
+  /**
+   * Whether {@code dev} is in {@code ns} ({@link LinkCommands#lookUp}: a missing underlay
+   * namespace means absent); INTERNAL when ip cannot tell.
+   */
   private boolean exists(String ns, String dev) {
-    HostCommand.Result r = runner.run(LinkCommands.ip(ns, "-o", "link", "show", "dev", dev), timeout);
-    if (r.ok()) {
-      return true;
+    LinkCommands.Lookup l = LinkCommands.lookUp(runner, timeout, ns, dev);
+    if (l.presence() == LinkCommands.Presence.UNKNOWN) {
+      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: cannot tell whether device " + dev
+          + " exists on site '" + site + "': " + l.show().describe());
     }
-    if (r.stderr().contains("does not exist") || (!ns.isEmpty() && !LinkCommands.netnsExists(ns))) {
-      return false;
-    }
-    throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: cannot tell whether device " + dev
-        + " exists on site '" + site + "': " + r.describe());
+    return l.presence() == LinkCommands.Presence.PRESENT;
   }
 
   /** {@code sf} with {@code o} (replacing any entry of its device), written. */

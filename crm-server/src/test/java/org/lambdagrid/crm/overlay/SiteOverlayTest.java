@@ -328,6 +328,24 @@ public class SiteOverlayTest {
   }
 
   @Test
+  void devicesRecordedInAnUnderlayNamespaceThatIsGoneAreGoneWithIt() {
+    // E.g. a host reboot: the records survive on disk, the underlay namespace does not.
+    String gone = "lgt-gone-" + java.util.UUID.randomUUID().toString().substring(0, 8);
+    assertThat(org.lambdagrid.common.net.LinkCommands.netnsExists(gone)).isFalse();
+    SiteOverlay o =
+        new SiteOverlay("alpha", "172.31.255.2", gone, dir, kernel, Duration.ofSeconds(1));
+    o.record(plan("r1", 4096, "abc123"));
+    new org.lambdagrid.common.net.JsonRecords<>(dir, SiteOverlay.StateFile.class, "t").write("r1",
+        new SiteOverlay.StateFile(SiteOverlay.VERSION, false, plan("r1", 4096, "abc123"), List.of(
+            new SiteOverlay.Owned("lgnabc123x0", gone, true), // made there, never moved out
+            new SiteOverlay.Owned("lgnabc123x1", "", false)))); // host or underlay: not confirmed
+    kernel.missingNamespaces.add(gone);
+    o.remove("r1");
+    assertThat(o.recorded("r1")).isEmpty();
+    assertThat(kernel.mutations()).isEmpty();
+  }
+
+  @Test
   void anUnreadableRecordIsSkippedNotFatal() throws Exception {
     SiteOverlay o = alpha();
     o.record(plan("r2", 4097, "abc222"));

@@ -70,13 +70,10 @@ final class ReservationsCommand extends Subcommand {
 
   /** Every page of the list, as one response (each page a call with its own deadline). */
   static ListReservationsResponse everyPage(GrcChannel g, ListReservationsRequest.Builder req) {
-    ListReservationsResponse.Builder all = ListReservationsResponse.newBuilder();
-    do {
-      ListReservationsResponse page = g.call().listReservations(req.build());
-      all.addAllReservations(page.getReservationsList());
-      req.setPageToken(page.getNextPageToken());
-    } while (!req.getPageToken().isEmpty());
-    return all.build();
+    return ListReservationsResponse.newBuilder().addAllReservations(Pager.all(
+        token -> g.call().listReservations(req.setPageToken(token).build()),
+        ListReservationsResponse::getReservationsList,
+        ListReservationsResponse::getNextPageToken)).build();
   }
 
   private static void show(PrintWriter o, Reservation r) {

@@ -64,13 +64,9 @@ final class StatusCommand extends Subcommand {
 
   /** Every page of the list, as one response (each page a call with its own deadline). */
   static ListJobsResponse everyPage(GrcChannel g, ListJobsRequest.Builder req) {
-    ListJobsResponse.Builder all = ListJobsResponse.newBuilder();
-    do {
-      ListJobsResponse page = g.call().listJobs(req.build());
-      all.addAllJobs(page.getJobsList());
-      req.setPageToken(page.getNextPageToken());
-    } while (!req.getPageToken().isEmpty());
-    return all.build();
+    return ListJobsResponse.newBuilder().addAllJobs(Pager.all(
+        token -> g.call().listJobs(req.setPageToken(token).build()),
+        ListJobsResponse::getJobsList, ListJobsResponse::getNextPageToken)).build();
   }
 
   private void show(Job j) {

@@ -24,11 +24,20 @@ import org.lambdagrid.proto.v1.ReservationOverlay;
  * at a site is refused there, naming {@code overlay.vni}. A plan is kept from
  * {@link #plan} until {@link #forget} (the hold's end). A reservation that mixes routed and
  * layer-2 sites is remembered as refused, so its prepare is refused naming the site. Thread-safe.
+ *
+ * <p>The VNIs and tags in use are kept beside the plans (added when a plan is made, removed when
+ * it is forgotten), so planning one reservation costs the same however many are held. Nothing
+ * here is durable: after a restart the plans, and with them the used sets, are rebuilt as the
+ * restored reservations are planned again ({@link CalendarNetworkResourceManager#restore}).
  */
 public final class OverlayPlans {
   private final TestbedNetworkProvider.Overlay config;
   private final Map<String, Segment> plans = new TreeMap<>();
   private final Map<String, Errors.RequestException> refused = new TreeMap<>();
+  /** The VNI of every plan; a VNI is in at most one plan. */
+  private final Set<Integer> usedVnis = new HashSet<>();
+  /** The tag of every plan. */
+  private final Set<String> usedTags = new HashSet<>();
 
   public OverlayPlans(TestbedNetworkProvider.Overlay config) {
     this.config = config;
@@ -57,6 +66,8 @@ public final class OverlayPlans {
         return Map.of();
       }
       plans.put(reservationId, s);
+      usedVnis.add(s.overlay().vni());
+      usedTags.add(s.tag());
     }
     return siteEnds(s);
   }
@@ -74,7 +85,11 @@ public final class OverlayPlans {
 
   /** The hold of {@code reservationId} ended (or never began): its VNI and names are free. */
   public synchronized void forget(String reservationId) {
-    plans.remove(reservationId);
+    Segment s = plans.remove(reservationId);
+    if (s != null) {
+      usedVnis.remove(s.overlay().vni());
+      usedTags.remove(s.tag());
+    }
     refused.remove(reservationId);
   }
 
@@ -99,14 +114,11 @@ public final class OverlayPlans {
   }
 
   private int freshVni(String reservationId) {
-    Set<Integer> used = new HashSet<>();
-    plans.values().forEach(s -> used.add(s.overlay().vni()));
-    return SegmentNames.freeVni(reservationId, config.vniMin(), config.vniMax(), reservationId.hashCode(), used);
+    return SegmentNames.freeVni(reservationId, config.vniMin(), config.vniMax(), reservationId.hashCode(),
+        usedVnis);
   }
 
   private String freshTag(String reservationId) {
-    Set<String> used = new HashSet<>();
-    plans.values().forEach(s -> used.add(s.tag()));
-    return SegmentNames.freshTag(reservationId, used);
+    return SegmentNames.freshTag(reservationId, usedTags);
   }
 }

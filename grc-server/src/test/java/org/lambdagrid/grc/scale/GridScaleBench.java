@@ -26,6 +26,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.lambdagrid.grc.cli.Pager;
 import org.lambdagrid.proto.v1.CancelReservationRequest;
 import org.lambdagrid.proto.v1.GetJobRequest;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
@@ -461,16 +462,11 @@ public final class GridScaleBench {
 
   /** Every reservation, following ListReservations' pages (1,000 a page). */
   private static List<Reservation> everyReservation(GridServiceGrpc.GridServiceBlockingStub stub) {
-    List<Reservation> all = new ArrayList<>();
     ListReservationsRequest.Builder req = ListReservationsRequest.newBuilder()
         .setIncludeFinished(true).setPageSize(1000);
-    do {
-      ListReservationsResponse page = stub.withDeadlineAfter(60, TimeUnit.SECONDS)
-          .listReservations(req.build());
-      all.addAll(page.getReservationsList());
-      req.setPageToken(page.getNextPageToken());
-    } while (!req.getPageToken().isEmpty());
-    return all;
+    return Pager.all(token -> stub.withDeadlineAfter(60, TimeUnit.SECONDS)
+            .listReservations(req.setPageToken(token).build()),
+        ListReservationsResponse::getReservationsList, ListReservationsResponse::getNextPageToken);
   }
 
   /** One job of nodes over sites (nodes / sites each), measured; returns its GRC CPU seconds. */
