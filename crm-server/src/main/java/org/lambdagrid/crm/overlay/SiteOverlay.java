@@ -547,19 +547,35 @@ public final class SiteOverlay {
    * {@link #vetted}: every path that removes or cleans devices reads it here.
    */
   private Optional<StateFile> read(String reservationId) {
-    return records.read(key(reservationId)).map(sf -> vetted(file(reservationId), upgrade(sf)));
+    Optional<StateFile> sf = records.read(key(reservationId)).map(SiteOverlay::upgrade);
+    if (sf.isPresent() && !reservationId.equals(sf.get().plan().reservationId())) {
+      // Only damage makes this (write() keys every record by its plan's id): never act on it.
+      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: record "
+          + file(reservationId) + " of site '" + site + "' holds the plan of reservation "
+          + sf.get().plan().reservationId() + ", not of " + reservationId + "; it is left alone"
+          + " (nothing built or removed from it) for the operator to inspect and remove");
+    }
+    return sf.map(x -> vetted(file(reservationId), x));
   }
 
   /**
    * {@code sf} (read back from {@code f}) without the owned entries its plan cannot have made,
    * so they are never removed: a device not among the plan's {@link OverlayPlan#ownableDevices}
-   * (e.g. {@code eth0}, the site's uplink, or another reservation's device), or in a namespace
+   * (e.g. {@code eth0}, the site's uplink), one that another record's plan names (a plan copied
+   * into this record from another reservation's), or in a namespace
    * other than the host's or {@code overlay.netns} (where a build makes its devices). Each is
    * logged at WARN, once per process, naming the file, the entry and the expected names. The
    * file itself is not rewritten here; the next write of the record leaves the entry out.
    */
   private StateFile vetted(Path f, StateFile sf) {
-    List<String> expected = sf.plan().ownableDevices();
+    if (sf.owned().isEmpty()) {
+      return sf;
+    }
+    List<String> expected = new ArrayList<>(sf.plan().ownableDevices());
+    // A name another record's plan makes is that reservation's (record() refuses a name twice).
+    records.readAll((file, e) -> { }).stream()
+        .filter(o -> !o.plan().reservationId().equals(sf.plan().reservationId()))
+        .forEach(o -> expected.removeAll(o.plan().devices()));
     List<Owned> kept = new ArrayList<>();
     for (Owned o : sf.owned()) {
       String ns = o.netns() == null ? "" : o.netns();
@@ -568,8 +584,9 @@ public final class SiteOverlay {
         kept.add(new Owned(o.device(), ns, o.confirmed()));
       } else if (refusedEntries.add(f + "\n" + o)) {
         log.warn("overlay: record {} of site '{}' lists device {}{} as created by this CRM, but"
-                + " the plan of reservation {} makes only {} (on the host{}): entry refused, the"
-                + " device is never removed by this CRM",
+                + " for reservation {} it may remove only {} (the devices its plan makes that no"
+                + " other record names, on the host{}): entry refused, the device is never"
+                + " removed by this CRM",
             f, site, o.device(), ns.isEmpty() ? "" : " in netns " + ns,
             sf.plan().reservationId(), expected, netns.isEmpty() ? "" : " or in netns " + netns);
       }

@@ -312,6 +312,38 @@ public class SiteOverlayTest {
     assertThat(kernel.links).containsExactly("eth0", "lgnabc111x1");
   }
 
+  @Test
+  void aRecordCarryingAnotherReservationsPlanNeverRemovesThatReservationsDevices() {
+    SiteOverlay o = alpha();
+    o.record(plan("r2", 4097, "abc222"));
+    o.settled("r2");
+    o.build("r2");
+    JsonRecords<SiteOverlay.StateFile> raw =
+        new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
+    SiteOverlay.StateFile r2 = raw.read("r2").orElseThrow();
+    // r1's record made of r2's plan under r1's id, owning r2's devices.
+    raw.write("r1", new SiteOverlay.StateFile(r2.version(), true, plan("r1", 4097, "abc222"),
+        r2.owned()));
+    ListAppender<ILoggingEvent> log = overlayLog();
+    o.remove("r1");
+    assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+    assertThat(o.recorded("r1")).isEmpty();
+    assertThat(log.list).filteredOn(e -> e.getLevel() == Level.WARN)
+        .extracting(ILoggingEvent::getFormattedMessage)
+        .anySatisfy(w -> assertThat(w).contains("device lgnabc222b0 as created", "reservation r1"));
+
+    // r1's record holding r2's plan unchanged (its id says r2): refused, nothing touched.
+    raw.write("r1", r2);
+    assertThatThrownBy(() -> o.remove("r1")).isInstanceOf(Errors.RequestException.class)
+        .hasMessageContaining("holds the plan of reservation r2, not of r1")
+        .matches(e -> ((Errors.RequestException) e).code() == Status.Code.INTERNAL);
+    assertThat(raw.read("r1")).isPresent();
+    assertThat(raw.read("r2")).contains(r2);
+    assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+    o.remove("r2");
+    assertThat(kernel.links).isEmpty();
+  }
+
   /** Captures what {@link SiteOverlay} logs until the test ends. */
   private ListAppender<ILoggingEvent> overlayLog() {
     Logger logger = (Logger) LoggerFactory.getLogger(SiteOverlay.class);
