@@ -101,9 +101,13 @@ public final class LinkCommands {
    * {@code ip -o link show} finds it; ABSENT when ip says it does not exist, or when
    * {@code netns} is named and does not exist ({@link #netnsExists}): a device in a namespace that
    * is gone is gone with it, whatever ip says; otherwise UNKNOWN (ip failed for another reason).
-   * Runs only {@code ip -o link show}.
+   * Runs only {@code ip -o link show}. A {@code netns} that is not one file name is refused
+   * (IllegalArgumentException, see {@link #netnsExists}).
    */
   public static Lookup lookUp(CommandRunner runner, Duration timeout, String netns, String dev) {
+    if (netns != null && !netns.isEmpty()) {
+      checkedName(netns); // before ip, whose error for a path would read as "gone"
+    }
     HostCommand.Result r = runner.run(ip(netns, "-o", "link", "show", "dev", dev), timeout);
     if (r.ok()) {
       return new Lookup(Presence.PRESENT, r);
@@ -133,8 +137,20 @@ public final class LinkCommands {
         + del.describe();
   }
 
-  /** Whether the named network namespace exists ({@code /run/netns/NAME}). */
+  /**
+   * Whether the named network namespace exists ({@code /run/netns/NAME}). {@code netns} must be
+   * one file name (IllegalArgumentException otherwise): a path could make a namespace that
+   * exists read as gone, and {@link #lookUp} would then call its devices gone.
+   */
   public static boolean netnsExists(String netns) {
-    return Files.exists(Path.of("/run/netns", netns));
+    return Files.exists(Path.of("/run/netns", checkedName(netns)));
+  }
+
+  private static String checkedName(String netns) {
+    if (netns == null || netns.isEmpty() || netns.contains("/") || netns.equals(".")
+        || netns.equals("..") || netns.indexOf('\0') >= 0) {
+      throw new IllegalArgumentException("netns: '" + netns + "' is not a namespace name");
+    }
+    return netns;
   }
 }

@@ -51,4 +51,16 @@ class LinkCommandsTest {
         .startsWith("device lgnabc123b0: ").contains("Operation not permitted");
     assertThat(kernel.commands).contains(List.of("ip", "link", "del", "dev", "lgnabc123b0"));
   }
+
+  @Test
+  void aNamespaceNameThatIsAPathIsRefusedNotCalledGone() {
+    for (String bad : List.of("../netns/x", "a/b", "..", ".", "")) {
+      org.assertj.core.api.Assertions.assertThatIllegalArgumentException()
+          .isThrownBy(() -> LinkCommands.lookUp(kernel, T, bad.isEmpty() ? "x/" : bad,
+              "lgnabc123b0"))
+          .withMessageContaining("is not a namespace name");
+    }
+    org.assertj.core.api.Assertions.assertThatIllegalArgumentException()
+        .isThrownBy(() -> LinkCommands.netnsExists(""));
+  }
 }

@@ -355,7 +355,7 @@ public final class JobCoordinator implements AutoCloseable {
         prebuilds.released(job.reservation, id);
       }
     } finally {
-      job.closeShareWatches(settings.rpcTimeout());
+      job.closeShareWatches(settings.callMargin()); // a call under way only starts a stream
       try {
         if (job.reservation != null) {
           reservations.jobEnded(job.reservation, id); // ends a reservation made for this job

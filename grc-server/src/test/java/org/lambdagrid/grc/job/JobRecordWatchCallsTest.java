@@ -59,12 +59,16 @@ class JobRecordWatchCallsTest {
   }
 
   @Test
+  @org.junit.jupiter.api.Timeout(30) // an unbounded wait fails here instead of hanging the build
   void theWaitIsBounded() {
     JobRecord j = fresh();
     assertThat(j.beginWatchCall()).isTrue(); // a call that never returns
     j.beginEnding();
     AtomicInteger closes = new AtomicInteger();
+    long before = System.nanoTime();
     j.closeShareWatches(Duration.ofMillis(50));
+    assertThat(System.nanoTime() - before).as("it waited for the call under way")
+        .isGreaterThanOrEqualTo(Duration.ofMillis(50).toNanos());
     assertThat(j.addShareWatch(closes::incrementAndGet)).isFalse();
     assertThat(closes).hasValue(1);
   }
