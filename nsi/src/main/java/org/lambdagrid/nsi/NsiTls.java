@@ -19,6 +19,18 @@ import org.lambdagrid.common.security.Tls;
  */
 public record NsiTls(Path key, Path cert, Path ca) {
 
+  /** The files, read: one identity and one trust, shared by the endpoint and the client. */
+  record Material(KeyManager[] keys, TrustManager[] trust) {}
+
+  /**
+   * Reads the key, the certificate and the CA (in that order).
+   *
+   * @throws NsiException naming the file that cannot be read or is not what it should be
+   */
+  Material read() {
+    return new Material(keyManagers(), trustManagers());
+  }
+
   KeyManager[] keyManagers() {
     try {
       return new KeyManager[] {PemKeyManager.read(cert, key)};
