@@ -613,4 +613,26 @@ class NsiNetworkProviderTest {
     assertThatThrownBy(() -> p.commit("r").join()).hasMessageContaining("shutting down");
     assertThat(nsi.calls).isEmpty();
   }
+
+  @Test
+  void aStepStillQueuedWhenTheProviderClosesFailsUnavailableAndFreesTheInnerHold()
+      throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    java.util.concurrent.CountDownLatch arrived = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = holdReservesOf("x", arrived);
+    CompletableFuture<Void> abort;
+    try {
+      p.prepare("x", window(Duration.ofHours(1), Duration.ofHours(1)),
+          ask(1_000_000L, "alpha-bravo"));
+      waitFor(arrived);
+      abort = p.abort("x"); // queued behind the reserve
+      p.close(); // gives up on the reserve: interrupts it
+    } finally {
+      go.countDown();
+    }
+    // bounded only so that a regression fails instead of hanging
+    assertThatThrownBy(() -> abort.get(30, java.util.concurrent.TimeUnit.SECONDS))
+        .hasMessageContaining("abort of reservation x: the GRC's NSI provider is shutting down");
+    assertThat(inner.calls).endsWith("abort x");
+  }
 }
