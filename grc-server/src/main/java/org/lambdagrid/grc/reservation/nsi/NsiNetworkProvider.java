@@ -177,11 +177,38 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   }
 
   /**
-   * Called by the provider's requester endpoint: the hold of this connection was dropped. Only
-   * connections the GRC holds are remembered (until undone, or twice the hold time).
+   * Called by the provider's requester endpoint, on its callback thread: the hold of this
+   * connection was dropped. Returns at once: the records are read on this provider's pool, and
+   * the connection is marked on its reservation's lane (so after the steps of it asked before),
+   * so a slow store never holds up the callback. Only connections the GRC holds are remembered
+   * (until undone, or twice the hold time); after {@link #close} it is only logged.
    */
   public void reserveTimeout(String connectionId) {
-    if (store.all().stream().anyMatch(r -> connectionId.equals(r.connectionId()))) {
+    try {
+      pool.execute(() -> {
+        String reservationId;
+        try {
+          reservationId = store.all().stream()
+              .filter(r -> connectionId.equals(r.connectionId()))
+              .map(NsiRecord::reservationId).findFirst().orElse(null);
+        } catch (RuntimeException e) {
+          log.warn("{}: reserveTimeout of NSI connection {}: cannot read the NSI records: {}",
+              name, connectionId, e.getMessage());
+          return;
+        }
+        if (reservationId != null) {
+          lanes.execute(reservationId, () -> markTimedOut(reservationId, connectionId));
+        }
+      });
+    } catch (RejectedExecutionException e) {
+      log.info("{}: reserveTimeout of NSI connection {} while shutting down: not recorded", name,
+          connectionId);
+    }
+  }
+
+  /** On the reservation's lane: still one of its connections (not undone meanwhile). */
+  private void markTimedOut(String reservationId, String connectionId) {
+    if (store.of(reservationId).stream().anyMatch(r -> connectionId.equals(r.connectionId()))) {
       timedOut.add(connectionId);
       forgetLater(() -> timedOut.remove(connectionId));
     }
