@@ -1,8 +1,12 @@
 package org.lambdagrid.common;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -84,6 +88,61 @@ class KeyedSerialExecutorTest {
     refusing.refusing = false;
     k.execute("a", () -> ran.add("a2"));
     assertThat(ran).containsExactly("a2");
+    assertThat(k.activeKeys()).isZero();
+  }
+
+  @Test
+  void aSubmittedTaskQueuedWhenThePoolShutsDownFailsItsFutureAndLeavesNoLane() throws Exception {
+    ExecutorService one = Executors.newSingleThreadExecutor();
+    KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(one);
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    CompletableFuture<String> running = k.submit("a", () -> {
+      started.countDown();
+      await(release);
+      return "a1";
+    });
+    CompletableFuture<String> queued = k.submit("a", () -> "a2");
+    assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+    one.shutdown();
+    release.countDown();
+    assertThat(running.get(10, TimeUnit.SECONDS)).isEqualTo("a1");
+    // bounded only so that a regression fails instead of hanging
+    assertThatThrownBy(() -> queued.get(10, TimeUnit.SECONDS))
+        .isInstanceOf(ExecutionException.class)
+        .hasCauseInstanceOf(RejectedExecutionException.class);
+    assertThat(one.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(k.activeKeys()).as("no lane left behind").isZero();
+    assertThat(k.submit("a", () -> "late")).isCompletedExceptionally();
+  }
+
+  @Test
+  void submitGivesTheResultOrWhatTheWorkThrew() throws Exception {
+    KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(pool);
+    assertThat(k.submit("a", () -> "ok").get(10, TimeUnit.SECONDS)).isEqualTo("ok");
+    CompletableFuture<String> boom = k.submit("a", () -> {
+      throw new IllegalStateException("boom");
+    });
+    assertThatThrownBy(() -> boom.get(10, TimeUnit.SECONDS))
+        .hasCauseInstanceOf(IllegalStateException.class).hasMessageContaining("boom");
+  }
+
+  @Test
+  void afterShutdownNowRejectQueuedFailsTheQueuedFutures() throws Exception {
+    ExecutorService one = Executors.newSingleThreadExecutor();
+    KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(one);
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    one.execute(() -> {
+      started.countDown();
+      await(release);
+    });
+    assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+    CompletableFuture<String> a = k.submit("a", () -> "a");
+    CompletableFuture<String> b = k.submit("b", () -> "b");
+    SerialExecutor.rejectQueued(one.shutdownNow());
+    assertThat(a).isCompletedExceptionally();
+    assertThat(b).isCompletedExceptionally();
     assertThat(k.activeKeys()).isZero();
   }
 }

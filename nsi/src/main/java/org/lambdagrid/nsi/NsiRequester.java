@@ -120,9 +120,11 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     this.bus = BusFactory.newInstance().createBus();
     Server s = null;
     try {
-      s = serve();
+      checkReplyTo(config.replyTo());
+      NsiTls.Material tls = config.tls().read(); // once, for the endpoint and the client
+      s = serve(tls);
       this.server = s;
-      this.provider = dial();
+      this.provider = dial(tls);
     } catch (RuntimeException e) {
       if (s != null) {
         s.destroy();
@@ -381,7 +383,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
 
   // --- transport ---
 
-  private ConnectionProviderPort dial() {
+  private ConnectionProviderPort dial(NsiTls.Material material) {
     JaxWsProxyFactoryBean f = new JaxWsProxyFactoryBean();
     f.setBus(bus);
     f.setServiceClass(ConnectionProviderPort.class);
@@ -390,7 +392,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     ConnectionProviderPort port = (ConnectionProviderPort) f.create();
     Client client = ClientProxy.getClient(port);
     HTTPConduit conduit = (HTTPConduit) client.getConduit();
-    TLSClientParameters tls = clientTls(config.tls().keyManagers(), config.tls().trustManagers(),
+    TLSClientParameters tls = clientTls(material.keys(), material.trust(),
         config.providerIdentity());
     conduit.setTlsClientParameters(tls);
     HTTPClientPolicy policy = new HTTPClientPolicy();
@@ -428,15 +430,18 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     return p;
   }
 
-  private Server serve() {
-    URI at = config.replyTo();
+  private static void checkReplyTo(URI at) {
     if (!"https".equals(at.getScheme()) || at.getPort() <= 0) {
       throw new NsiException("nsi.requester_url: '" + at
           + "' must be https://HOST:PORT/PATH (the provider calls back over TLS)");
     }
+  }
+
+  private Server serve(NsiTls.Material material) {
+    URI at = config.replyTo();
     TLSServerParameters tls = new TLSServerParameters();
-    tls.setKeyManagers(config.tls().keyManagers());
-    tls.setTrustManagers(config.tls().trustManagers());
+    tls.setKeyManagers(material.keys());
+    tls.setTrustManagers(material.trust());
     ClientAuthentication auth = new ClientAuthentication();
     auth.setWant(true);
     auth.setRequired(true);

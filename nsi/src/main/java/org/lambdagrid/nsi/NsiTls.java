@@ -5,14 +5,11 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
-import java.security.KeyStore;
-import java.security.cert.Certificate;
-import java.security.cert.CertificateFactory;
-import java.util.Collection;
 import javax.net.ssl.KeyManager;
 import javax.net.ssl.TrustManager;
-import javax.net.ssl.TrustManagerFactory;
+import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.security.PemKeyManager;
+import org.lambdagrid.common.security.Tls;
 
 /**
  * The requester's TLS identity on the NSI network: its key and certificate (PEM, PKCS#8 key),
@@ -21,6 +18,18 @@ import org.lambdagrid.common.security.PemKeyManager;
  * their own, separate from the grid's.
  */
 public record NsiTls(Path key, Path cert, Path ca) {
+
+  /** The files, read: one identity and one trust, shared by the endpoint and the client. */
+  record Material(KeyManager[] keys, TrustManager[] trust) {}
+
+  /**
+   * Reads the key, the certificate and the CA (in that order).
+   *
+   * @throws NsiException naming the file that cannot be read or is not what it should be
+   */
+  Material read() {
+    return new Material(keyManagers(), trustManagers());
+  }
 
   KeyManager[] keyManagers() {
     try {
@@ -32,24 +41,13 @@ public record NsiTls(Path key, Path cert, Path ca) {
   }
 
   TrustManager[] trustManagers() {
+    String what = "nsi.tls: ca '" + ca + "'";
     try (InputStream in = Files.newInputStream(ca)) {
-      Collection<? extends Certificate> cas =
-          CertificateFactory.getInstance("X.509").generateCertificates(in);
-      if (cas.isEmpty()) {
-        throw new NsiException("nsi.tls: ca '" + ca + "' holds no certificate");
-      }
-      KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
-      store.load(null, null);
-      int i = 0;
-      for (Certificate c : cas) {
-        store.setCertificateEntry("nsi-ca-" + i++, c);
-      }
-      TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
-      f.init(store);
-      return f.getTrustManagers();
+      return new TrustManager[] {Tls.caTrustManager(what, in)};
+    } catch (ConfigException e) { // holds no certificate
+      throw new NsiException(e.getMessage(), e);
     } catch (IOException | GeneralSecurityException e) {
-      throw new NsiException("nsi.tls: ca '" + ca + "' is not a PEM certificate file: "
-          + e.getMessage(), e);
+      throw new NsiException(what + " is not a PEM certificate file: " + e.getMessage(), e);
     }
   }
 }

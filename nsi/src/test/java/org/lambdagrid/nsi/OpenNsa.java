@@ -17,8 +17,11 @@ import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * The OpenNSA that {@code scripts/opennsa-local up} runs, as its env file
- * ({@code /run/lambdagrid-opennsa/env}) describes it, and a look into OpenNSA's own database.
+ * The OpenNSA that {@code scripts/opennsa-local up} runs, as its env file describes it, and a look
+ * into OpenNSA's own database (the postgres-local one, as its env file describes it). Each env
+ * file is {@code env} in the script's state directory: {@code $LAMBDAGRID_OPENNSA_DIR} (default
+ * {@code /run/lambdagrid-opennsa}) and {@code $LAMBDAGRID_POSTGRES_DIR} (default
+ * {@code /run/lambdagrid-postgres}), the same variables and defaults as the scripts.
  * Without that file (or the right to read its keys: root's) {@link #get} skips the test saying
  * why, unless {@code LAMBDAGRID_OPENNSA_REQUIRED=1} (scripts/test as root) makes it a failure.
  */
@@ -26,8 +29,8 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
   public static final String REQUESTER_NSA = "urn:ogf:network:lambdagrid.test:2026:nsa:grc";
 
   public static OpenNsa get() {
-    Path env = Path.of("/run/lambdagrid-opennsa/env");
-    Path pgEnv = Path.of("/run/lambdagrid-postgres/env");
+    Path env = envFile("LAMBDAGRID_OPENNSA_DIR", "/run/lambdagrid-opennsa");
+    Path pgEnv = envFile("LAMBDAGRID_POSTGRES_DIR", "/run/lambdagrid-postgres");
     String why = null;
     Map<String, String> f = null;
     Map<String, String> p = null;
@@ -47,6 +50,12 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
       Assumptions.abort(why);
     }
     return new OpenNsa(f, p);
+  }
+
+  /** {@code env} in the state directory {@code variable} names, or in {@code defaultDir}. */
+  private static Path envFile(String variable, String defaultDir) {
+    String dir = System.getenv(variable);
+    return Path.of(dir == null || dir.isEmpty() ? defaultDir : dir, "env");
   }
 
   private static Map<String, String> read(Path file) throws IOException {

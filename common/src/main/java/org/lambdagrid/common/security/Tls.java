@@ -159,27 +159,39 @@ public final class Tls {
 
   private static X509ExtendedTrustManager trustManager(String what, InputStream in,
       Role serverRole, String serverName) throws IOException, GeneralSecurityException {
-    {
-      Collection<? extends Certificate> cas = CertificateFactory.getInstance("X.509")
-          .generateCertificates(in);
-      if (cas.isEmpty()) {
-        throw new ConfigException(what + " holds no certificate");
-      }
-      KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
-      store.load(null, null);
-      int i = 0;
-      for (Certificate c : cas) {
-        store.setCertificateEntry("ca-" + i++, c);
-      }
-      TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
-      f.init(store);
-      for (TrustManager tm : f.getTrustManagers()) {
-        if (tm instanceof X509ExtendedTrustManager x) {
-          return serverRole == null ? x : new ServerCheck(x, serverRole, serverName);
-        }
-      }
-      throw new IllegalStateException("no X509 trust manager in this JDK");
+    X509ExtendedTrustManager x = caTrustManager(what, in);
+    return serverRole == null ? x : new ServerCheck(x, serverRole, serverName);
+  }
+
+  /**
+   * PKIX trust in every certificate of the PEM stream {@code in} (chain and validity only, no
+   * check of the peer's role): for a PKI of its own, such as an NSI network's.
+   *
+   * @param what names the CA's source in the error, e.g. {@code nsi.tls: ca '/etc/nsi-ca.pem'}
+   * @throws ConfigException {@code "<what> holds no certificate"} when the stream is empty
+   * @throws GeneralSecurityException when it is not PEM (or DER) certificates
+   */
+  public static X509ExtendedTrustManager caTrustManager(String what, InputStream in)
+      throws IOException, GeneralSecurityException {
+    Collection<? extends Certificate> cas = CertificateFactory.getInstance("X.509")
+        .generateCertificates(in);
+    if (cas.isEmpty()) {
+      throw new ConfigException(what + " holds no certificate");
     }
+    KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+    store.load(null, null);
+    int i = 0;
+    for (Certificate c : cas) {
+      store.setCertificateEntry("ca-" + i++, c);
+    }
+    TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
+    f.init(store);
+    for (TrustManager tm : f.getTrustManagers()) {
+      if (tm instanceof X509ExtendedTrustManager x) {
+        return x;
+      }
+    }
+    throw new IllegalStateException("no X509 trust manager in this JDK");
   }
 
   /**

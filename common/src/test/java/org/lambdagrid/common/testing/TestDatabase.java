@@ -32,15 +32,17 @@ import org.lambdagrid.common.store.StateConfig;
  *       leave none behind.
  * </ul>
  *
- * <p>PostgreSQL's connection facts are read from the file postgres-local writes
- * ({@code /run/lambdagrid-postgres/env}, or the file {@code $LAMBDAGRID_POSTGRES_ENV} names).
+ * <p>PostgreSQL's connection facts are read from the file postgres-local writes: {@code env} in
+ * its state directory, {@code $LAMBDAGRID_POSTGRES_DIR} (default {@code /run/lambdagrid-postgres},
+ * the same variable and default as scripts/postgres-local).
  * Without that file, or without the right to read its password file (root's), {@link #create}
  * skips the test saying why (a JUnit assumption), unless {@code LAMBDAGRID_POSTGRES_REQUIRED=1}
  * (set by scripts/test as root) makes that a failure. A server that the file names but that
  * does not answer always fails the test. Not thread-safe; one per test.
  */
 public final class TestDatabase implements AutoCloseable {
-  private static final Path DEFAULT_ENV = Path.of("/run/lambdagrid-postgres/env");
+  /** scripts/postgres-local's state directory unless {@code LAMBDAGRID_POSTGRES_DIR} is set. */
+  private static final String DEFAULT_DIR = "/run/lambdagrid-postgres";
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final StoreBackend backend;
@@ -100,8 +102,8 @@ public final class TestDatabase implements AutoCloseable {
   }
 
   private static Server server() {
-    String env = System.getenv("LAMBDAGRID_POSTGRES_ENV");
-    Path file = env == null || env.isEmpty() ? DEFAULT_ENV : Path.of(env);
+    String dir = System.getenv("LAMBDAGRID_POSTGRES_DIR");
+    Path file = Path.of(dir == null || dir.isEmpty() ? DEFAULT_DIR : dir, "env");
     Map<String, String> facts = new HashMap<>();
     try {
       for (String line : Files.readAllLines(file)) {

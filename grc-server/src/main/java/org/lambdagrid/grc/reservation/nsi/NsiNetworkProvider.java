@@ -17,8 +17,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.lambdagrid.common.Errors;
 import org.lambdagrid.common.KeyedSerialExecutor;
+import org.lambdagrid.common.SerialExecutor;
 import org.lambdagrid.common.reservation.Ask;
 import org.lambdagrid.common.reservation.SitePair;
 import org.lambdagrid.common.reservation.Vote;
@@ -68,8 +70,8 @@ import org.slf4j.LoggerFactory;
  * Timed work (the hold time's abort, provision at the window's start and its retries) is only
  * handed to the reservation's lane when due; a reservation asked to be released is never
  * provisioned again. The inner provider is aborted or released even when the NSI provider cannot
- * be reached, or this one is closed (a step asked after {@link #close} fails, or votes no, with
- * UNAVAILABLE). Thread-safe.
+ * be reached, or this one is closed (a step asked after {@link #close}, or still queued when it
+ * gives up waiting, fails, or votes no, with UNAVAILABLE). Thread-safe.
  */
 public final class NsiNetworkProvider implements NetworkResourceManager, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NsiNetworkProvider.class);
@@ -175,11 +177,38 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   }
 
   /**
-   * Called by the provider's requester endpoint: the hold of this connection was dropped. Only
-   * connections the GRC holds are remembered (until undone, or twice the hold time).
+   * Called by the provider's requester endpoint, on its callback thread: the hold of this
+   * connection was dropped. Returns at once: the records are read on this provider's pool, and
+   * the connection is marked on its reservation's lane (so after the steps of it asked before),
+   * so a slow store never holds up the callback. Only connections the GRC holds are remembered
+   * (until undone, or twice the hold time); after {@link #close} it is only logged.
    */
   public void reserveTimeout(String connectionId) {
-    if (store.all().stream().anyMatch(r -> connectionId.equals(r.connectionId()))) {
+    try {
+      pool.execute(() -> {
+        String reservationId;
+        try {
+          reservationId = store.all().stream()
+              .filter(r -> connectionId.equals(r.connectionId()))
+              .map(NsiRecord::reservationId).findFirst().orElse(null);
+        } catch (RuntimeException e) {
+          log.warn("{}: reserveTimeout of NSI connection {}: cannot read the NSI records: {}",
+              name, connectionId, e.getMessage());
+          return;
+        }
+        if (reservationId != null) {
+          lanes.execute(reservationId, () -> markTimedOut(reservationId, connectionId));
+        }
+      });
+    } catch (RejectedExecutionException e) {
+      log.info("{}: reserveTimeout of NSI connection {} while shutting down: not recorded", name,
+          connectionId);
+    }
+  }
+
+  /** On the reservation's lane: still one of its connections (not undone meanwhile). */
+  private void markTimedOut(String reservationId, String connectionId) {
+    if (store.of(reservationId).stream().anyMatch(r -> connectionId.equals(r.connectionId()))) {
       timedOut.add(connectionId);
       forgetLater(() -> timedOut.remove(connectionId));
     }
@@ -217,18 +246,22 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     Instant deadline = clock.instant().plus(prepareDeadline);
     CompletableFuture<Vote> innerVote = inner.prepare(reservationId, window, ask);
     CompletableFuture<Vote> result = new CompletableFuture<>();
+    // closed before it ran: the inner hold is given back
+    Runnable refused = () -> {
+      innerVote.whenComplete((v, t) -> inner.abort(reservationId));
+      result.complete(Vote.refused(Status.Code.UNAVAILABLE, name + ": reservation "
+          + reservationId + ": the GRC's NSI provider is shutting down"));
+    };
     try {
-      lanes.execute(reservationId, () -> {
+      lanes.execute(reservationId, SerialExecutor.task(() -> {
         try {
           prepareOnLane(reservationId, window, b, deadline, innerVote.join(), result);
         } catch (RuntimeException | Error e) {
           result.completeExceptionally(e);
         }
-      });
-    } catch (RejectedExecutionException e) { // closed: the inner hold is given back
-      innerVote.whenComplete((v, t) -> inner.abort(reservationId));
-      result.complete(Vote.refused(Status.Code.UNAVAILABLE, name + ": reservation "
-          + reservationId + ": the GRC's NSI provider is shutting down"));
+      }, e -> refused.run()));
+    } catch (RejectedExecutionException e) {
+      refused.run();
     }
     return result;
   }
@@ -284,20 +317,26 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
   }
 
   /**
-   * Runs {@code work} on the reservation's lane; when the lane refuses it (this provider is
-   * closed), runs {@code refused} instead (so the inner provider's hold is not left behind) and
-   * fails with UNAVAILABLE.
+   * Runs {@code work} on the reservation's lane; when the lane refuses it, at once or while it
+   * was queued (this provider is closed), runs {@code refused} instead (so the inner provider's
+   * hold is not left behind) and fails with UNAVAILABLE.
    */
   private CompletableFuture<Void> onLane(String reservationId, String what, Runnable work,
       Runnable refused) {
-    try {
-      return CompletableFuture.runAsync(work, lanes.lane(reservationId));
-    } catch (RejectedExecutionException e) {
+    AtomicBoolean ran = new AtomicBoolean();
+    return lanes.submit(reservationId, () -> {
+      ran.set(true);
+      work.run();
+      return (Void) null;
+    }).exceptionallyCompose(t -> {
+      if (ran.get() || !(t instanceof RejectedExecutionException)) { // the work's own failure
+        return CompletableFuture.failedFuture(t);
+      }
       refused.run();
       return CompletableFuture.failedFuture(new Errors.RequestException(Status.Code.UNAVAILABLE,
           name + ": " + what + " of reservation " + reservationId
               + ": the GRC's NSI provider is shutting down"));
-    }
+    });
   }
 
   private void reserveAll(String reservationId, Window window, Ask.Bandwidth b,
@@ -461,7 +500,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     }
     List<CompletableFuture<List<String>>> each = new ArrayList<>();
     for (String id : ids) {
-      each.add(CompletableFuture.supplyAsync(() -> {
+      each.add(lanes.submit(id, () -> {
         List<String> done = new ArrayList<>();
         for (NsiRecord r : store.of(id)) {
           if (restored.contains(r.reservationId())) {
@@ -479,7 +518,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
           }
         }
         return done;
-      }, lanes.lane(id)));
+      }));
     }
     List<String> done = new ArrayList<>();
     try {
@@ -702,10 +741,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     pool.shutdown(); // the running steps finish (each call bounded by the reply timeout) ...
     try {
       if (!pool.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
-        pool.shutdownNow(); // ... for a short while; the queued ones are left to recover()
+        // ... for a short while; the queued steps are rejected (their callers get UNAVAILABLE,
+        // inner holds are given back) and their NSI records left to recover()
+        SerialExecutor.rejectQueued(pool.shutdownNow());
       }
     } catch (InterruptedException e) {
-      pool.shutdownNow();
+      SerialExecutor.rejectQueued(pool.shutdownNow());
       Thread.currentThread().interrupt();
     }
     onClose.run();

@@ -371,13 +371,16 @@ class NsiNetworkProviderTest {
 
   @Test
   void abortedReservationsAndTimedOutConnectionsAreForgotten() {
-    NsiNetworkProvider p = provider(Duration.ofMillis(200));
+    // one pool thread: FAKE-42's look-up is done before FAKE-1's
+    NsiNetworkProvider p = new NsiNetworkProvider("network:nsi", inner, nsi, store, STPS,
+        Clock.systemUTC(), Duration.ofMillis(200), Duration.ofMillis(200), 1);
+    providers.add(p);
     Window w = window(Duration.ofHours(1), Duration.ofHours(1));
     p.reserveTimeout("FAKE-42"); // not the GRC's: not remembered
-    assertThat(p.remembered()).isZero();
     assertThat(p.prepare("a", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
     p.reserveTimeout("FAKE-1");
-    assertThat(p.remembered()).isEqualTo(1);
+    await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(5))
+        .until(() -> p.remembered() == 1);
     assertThatThrownBy(() -> p.commit("a").join()).hasMessageContaining("timed out");
     p.abort("a").join();
     assertThat(p.remembered()).as("the undone connection is dropped; the abort kept").isEqualTo(1);
@@ -614,5 +617,57 @@ class NsiNetworkProviderTest {
     assertThat(inner.calls).endsWith("release r");
     assertThatThrownBy(() -> p.commit("r").join()).hasMessageContaining("shutting down");
     assertThat(nsi.calls).isEmpty();
+  }
+
+  @Test
+  void aStepStillQueuedWhenTheProviderClosesFailsUnavailableAndFreesTheInnerHold()
+      throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    java.util.concurrent.CountDownLatch arrived = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch go = holdReservesOf("x", arrived);
+    CompletableFuture<Void> abort;
+    try {
+      p.prepare("x", window(Duration.ofHours(1), Duration.ofHours(1)),
+          ask(1_000_000L, "alpha-bravo"));
+      waitFor(arrived);
+      abort = p.abort("x"); // queued behind the reserve
+      p.close(); // gives up on the reserve: interrupts it
+    } finally {
+      go.countDown();
+    }
+    // bounded only so that a regression fails instead of hanging
+    assertThatThrownBy(() -> abort.get(30, java.util.concurrent.TimeUnit.SECONDS))
+        .hasMessageContaining("abort of reservation x: the GRC's NSI provider is shutting down");
+    assertThat(inner.calls).endsWith("abort x");
+  }
+
+  @Test
+  void aReserveTimeoutReturnsWhileTheStoreIsSlowAndIsRecordedOnceItAnswers() throws Exception {
+    NsiNetworkProvider p = provider(Duration.ofMinutes(2));
+    assertThat(p.prepare("a", window(Duration.ofHours(1), Duration.ofHours(1)),
+        ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch answer = new java.util.concurrent.CountDownLatch(1);
+    store.onAll = () -> { // a store that answers only when the test says so
+      reading.countDown();
+      try {
+        answer.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    };
+    try {
+      // the callback thread is not held by the store (bounded only so that a regression fails
+      // instead of hanging)
+      org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(30),
+          () -> p.reserveTimeout("FAKE-1"));
+      waitFor(reading);
+      assertThat(p.remembered()).as("not before the store answered").isZero();
+    } finally {
+      answer.countDown();
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> p.remembered() == 1);
+    assertThatThrownBy(() -> p.commit("a").join())
+        .hasMessageContaining("FAKE-1 is not held (the provider's hold timed out)");
   }
 }

@@ -1,0 +1,76 @@
+package org.lambdagrid.nsi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Starting the requester endpoint: what it checks, in which order, without a provider. */
+class NsiRequesterStartTest {
+  private static final URI PROVIDER = URI.create("https://127.0.0.1:1/NSI/services/CS2");
+  @TempDir Path dir;
+
+  private void openssl(String... args) throws Exception {
+    List<String> cmd = new java.util.ArrayList<>(List.of("openssl"));
+    cmd.addAll(List.of(args));
+    Process p;
+    try {
+      p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
+    } catch (java.io.IOException e) {
+      assumeTrue(false, "openssl is missing");
+      return;
+    }
+    String out = new String(p.getInputStream().readAllBytes());
+    assertThat(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0).as(out).isTrue();
+  }
+
+  private NsiRequester.Config config(URI replyTo, NsiTls tls) {
+    return new NsiRequester.Config(PROVIDER, "urn:ogf:network:fake.net:2026:nsa",
+        "urn:ogf:network:lambdagrid:2026:nsa:grc", replyTo, tls, Duration.ofSeconds(1));
+  }
+
+  @Test
+  void startsOnItsReplyUrlWithPemFilesAndStops() throws Exception {
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "r.key");
+    openssl("req", "-x509", "-new", "-key", "r.key", "-days", "1", "-subj", "/CN=requester",
+        "-out", "r.crt");
+    int port;
+    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      port = s.getLocalPort();
+    }
+    NsiTls tls = new NsiTls(dir.resolve("r.key"), dir.resolve("r.crt"), dir.resolve("r.crt"));
+    try (NsiRequester r = NsiRequester.start(config(
+        URI.create("https://127.0.0.1:" + port + "/nsi"), tls), null)) {
+      assertThat(r.providerNsa()).isEqualTo("urn:ogf:network:fake.net:2026:nsa");
+    }
+  }
+
+  @Test
+  void aReplyUrlThatIsNotHttpsIsRefusedBeforeTheFilesAreRead() {
+    Path none = dir.resolve("none");
+    assertThatThrownBy(() -> NsiRequester.start(config(URI.create("http://127.0.0.1:7378/nsi"),
+        new NsiTls(none, none, none)), null))
+        .isInstanceOf(NsiException.class)
+        .hasMessage("nsi.requester_url: 'http://127.0.0.1:7378/nsi' must be"
+            + " https://HOST:PORT/PATH (the provider calls back over TLS)");
+  }
+
+  @Test
+  void aMissingKeyIsRefusedNamingTheKeyAndTheCertificate() {
+    Path key = dir.resolve("missing.key");
+    Path cert = dir.resolve("missing.crt");
+    assertThatThrownBy(() -> NsiRequester.start(config(URI.create("https://127.0.0.1:7378/nsi"),
+        new NsiTls(key, cert, cert)), null))
+        .isInstanceOf(NsiException.class)
+        .hasMessageStartingWith("nsi.tls: key '" + key + "' / certificate '" + cert
+            + "' cannot be read: ");
+  }
+}
