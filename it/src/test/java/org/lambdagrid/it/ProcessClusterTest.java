@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -17,6 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.testing.FreePorts;
 import org.lambdagrid.grc.cli.GrcCli;
 import picocli.CommandLine;
 
@@ -32,12 +32,6 @@ class ProcessClusterTest {
   private final List<Process> daemons = new ArrayList<>();
 
   @TempDir Path dir;
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
-  }
 
   private Process java(String name, Map<String, String> env, String main, String... args)
       throws IOException {
@@ -69,7 +63,7 @@ class ProcessClusterTest {
   @Test
   void jobRunsWithEveryDaemonInItsOwnProcessOverTcp() throws Exception {
     TestCa ca = TestCa.init(dir.resolve("ca"));
-    int grcPort = freePort();
+    int grcPort = FreePorts.pick();
     Files.writeString(dir.resolve("grc.yaml"), "listen: 127.0.0.1:" + grcPort + "\nstate_dir: "
         + dir.resolve("grc") + "\n" + ca.issue("grc", "grc").yaml());
     java("grc", Map.of(), "org.lambdagrid.grc.GrcMain", "--config",
@@ -86,7 +80,7 @@ class ProcessClusterTest {
     for (String site : List.of("alpha", "bravo")) {
       Files.writeString(profiles.resolve(site + ".yaml"), "driver: fake\nstate_dir: "
           + dir.resolve("nm") + "\n" + ca.issue("nodemanager", site).yaml());
-      int port = freePort();
+      int port = FreePorts.pick();
       Files.writeString(dir.resolve("crm-" + site + ".yaml"), "site: " + site
           + "\nlisten: 127.0.0.1:" + port + "\ngrc: 127.0.0.1:" + grcPort
           + "\nnode_capacity: 2\nranges: [10.10.0.0/16]\nstate_dir: " + dir.resolve(site)

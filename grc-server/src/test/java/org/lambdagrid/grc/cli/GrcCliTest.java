@@ -7,10 +7,10 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
+import org.lambdagrid.common.testing.FreePorts;
 import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
 import org.lambdagrid.grc.testing.FakeSite;
@@ -285,10 +285,7 @@ class GrcCliTest {
 
   @Test
   void anUnreachableGrcIsNamed() throws Exception {
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
+    int port = FreePorts.pick(); // nobody listens, and no outgoing connection takes it
     int code = grcWithEnv(Map.of(), "--grc", "127.0.0.1:" + port, "sites");
     assertThat(code).isEqualTo(1);
     assertThat(err.toString()).startsWith("grc: cannot reach the GRC at 127.0.0.1:" + port + ": ");

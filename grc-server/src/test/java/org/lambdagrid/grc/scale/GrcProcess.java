@@ -3,13 +3,13 @@ package org.lambdagrid.grc.scale;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.testing.FreePorts;
 import org.lambdagrid.proto.v1.GridServiceGrpc;
 import org.lambdagrid.proto.v1.ListSitesRequest;
 
@@ -37,9 +37,7 @@ final class GrcProcess implements AutoCloseable {
   GrcProcess(List<String> launcher, Path dir, String yamlBody) throws IOException {
     this.launcher = launcher;
     this.dir = dir;
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      this.port = s.getLocalPort();
-    }
+    this.port = FreePorts.pick();
     this.config = dir.resolve("grc.yaml");
     Files.writeString(config, "listen: 127.0.0.1:" + port + "\nstate_dir: " + dir.resolve("state")
         + "\ntls: {insecure: true}\n" + yamlBody, StandardCharsets.UTF_8);

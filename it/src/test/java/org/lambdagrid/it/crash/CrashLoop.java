@@ -2,7 +2,6 @@ package org.lambdagrid.it.crash;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,6 +15,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
+import org.lambdagrid.common.testing.FreePorts;
 
 /**
  * The crash-test harness: start a daemon as its own JVM, wait until it listens, let workloads
@@ -96,7 +96,7 @@ final class CrashLoop {
     ExecutorService pool = Executors.newCachedThreadPool();
     try {
       for (int i = 1; i <= iterations; i++) {
-        int port = freePort();
+        int port = FreePorts.pick();
         long t1 = System.nanoTime();
         Process p = daemon.start(i, port, List.of());
         long tListen = 0;
@@ -173,7 +173,7 @@ final class CrashLoop {
    * last kill left) must finish on its own.
    */
   void settle(BooleanSupplier settled, Duration timeout, int iteration) throws Exception {
-    int port = freePort();
+    int port = FreePorts.pick();
     Process p = daemon.start(iteration, port, List.of());
     try {
       awaitListening(p, port, iteration);
@@ -191,12 +191,6 @@ final class CrashLoop {
     }
     for (Invariant inv : invariants) {
       inv.check(iteration);
-    }
-  }
-
-  static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
     }
   }
 

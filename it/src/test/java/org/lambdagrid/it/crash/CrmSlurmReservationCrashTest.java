@@ -31,6 +31,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.ProtoTime;
+import org.lambdagrid.common.testing.FreePorts;
 import org.lambdagrid.common.testing.StoreBackend;
 import org.lambdagrid.common.testing.TestDatabase;
 import org.lambdagrid.proto.v1.AbortRequest;
@@ -143,7 +144,7 @@ class CrmSlurmReservationCrashTest {
 
   /** Starts the CRM and waits until it serves (it sweeps Slurm reservations before that). */
   private void startCrm() throws Exception {
-    port = CrashLoop.freePort();
+    port = FreePorts.pick();
     Path yaml = dir.resolve("crm-" + port + ".yaml");
     Files.writeString(yaml, Files.readString(dir.resolve("crm.yaml"))
         .replace("PORT", Integer.toString(port)));
