@@ -143,7 +143,12 @@ public final class LinkCommands {
    * exists read as gone, and {@link #lookUp} would then call its devices gone.
    */
   public static boolean netnsExists(String netns) {
-    return Files.exists(Path.of("/run/netns", checkedName(netns)));
+    return Files.exists(netnsPath(netns));
+  }
+
+  /** Where {@code ip netns add} pins the namespace NAME (iproute2's NETNS_RUN_DIR); as {@link #netnsExists}. */
+  public static Path netnsPath(String netns) {
+    return Path.of("/run/netns", checkedName(netns));
   }
 
   private static String checkedName(String netns) {

@@ -66,12 +66,11 @@ final class NetworkStep implements GuestStep {
   }
 
   static boolean netnsExists(String netns) {
-    return Files.exists(netnsPath(netns));
+    return org.lambdagrid.common.net.LinkCommands.netnsExists(netns);
   }
 
-  /** Where {@code ip netns add} pins the namespace NAME (iproute2's NETNS_RUN_DIR). */
   static Path netnsPath(String netns) {
-    return Path.of("/run/netns", netns);
+    return org.lambdagrid.common.net.LinkCommands.netnsPath(netns);
   }
 
   /**
