@@ -29,6 +29,9 @@ import org.lambdagrid.crm.site.SiteShares;
  * lambdagrid_crm_nodes{state}               their nodes by state (LAUNCHING ... STOPPED, LOST)
  * lambdagrid_crm_pilots_started_total       pilots the starter started
  * lambdagrid_crm_pilot_start_failures_total pilots it could not start
+ * lambdagrid_crm_overlay_records_lost       live holds of a routed site prepared with an overlay
+ *                                           end whose record was missing at start (0 if not
+ *                                           routed); each needs `grc cancel`
  * </pre>
  */
 public final class CrmMetrics {
@@ -37,14 +40,14 @@ public final class CrmMetrics {
   /**
    * Registers the CRM's gauges over {@code shares}; returns {@code starter} wrapped so that it
    * counts the pilots it starts.
-   */
-  /**
+   *
    * @param registered the node capacity last registered with the GRC, negative before the first
    *     registration
+   * @param overlayRecordsLost see {@code SiteOverlay.recordsLostAtStart} (0 when not routed)
    */
   public static PilotStarter register(PrometheusRegistry registry, Clock clock,
       java.util.function.IntSupplier registered, java.util.function.Supplier<SiteShares> shares,
-      PilotStarter starter) {
+      java.util.function.IntSupplier overlayRecordsLost, PilotStarter starter) {
     GaugeWithCallback.builder().name("lambdagrid_crm_site_nodes")
         .help("The node capacity the site last registered with the GRC")
         .callback(cb -> {
@@ -77,6 +80,10 @@ public final class CrmMetrics {
         .callback(cb -> shares.get().nodesByState()
             .forEach((st, n) -> cb.call(n, ProtoNames.shortName(st))))
         .register(registry);
+    GaugeWithCallback.builder().name("lambdagrid_crm_overlay_records_lost")
+        .help("Live holds prepared with an overlay end whose record was missing when the CRM"
+            + " started; each needs grc cancel")
+        .callback(cb -> cb.call(overlayRecordsLost.getAsInt())).register(registry);
     Counter started = Counter.builder().name("lambdagrid_crm_pilots_started_total")
         .help("Pilots started (one per node per job)").register(registry);
     Counter failed = Counter.builder().name("lambdagrid_crm_pilot_start_failures_total")

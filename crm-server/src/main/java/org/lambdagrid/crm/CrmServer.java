@@ -117,7 +117,7 @@ public final class CrmServer implements AutoCloseable {
     this.ledger = ledger;
     this.advertised = config.advertiseEndpoint();
     PilotStarter counted = CrmMetrics.register(metrics.registry(), clock,
-        () -> registeredCapacity, this::shares, starter);
+        () -> registeredCapacity, this::shares, this::overlayRecordsLost, starter);
     this.shares = new SiteShares(config.siteSettings(), counted, () -> advertised,
         clock, ledger == null ? SiteLedger.NONE : ledger, batch);
     this.overlay = config.overlay() == null ? null : new org.lambdagrid.crm.overlay.SiteOverlay(config.site(),
@@ -179,6 +179,10 @@ public final class CrmServer implements AutoCloseable {
     java.util.Optional<org.lambdagrid.common.reservation.HoldTable.State> st = shares.reservations().state(id);
     return st.isPresent() && (st.get() == org.lambdagrid.common.reservation.HoldTable.State.PREPARED
         || st.get() == org.lambdagrid.common.reservation.HoldTable.State.COMMITTED);
+  }
+
+  private int overlayRecordsLost() {
+    return overlay == null ? 0 : overlay.recordsLostAtStart();
   }
 
   /** This routed site's overlay ends (null when not routed), for tests and diagnostics. */

@@ -54,7 +54,8 @@ class CrmMetricsTest {
       assertThat(idle).contains("lambdagrid_crm_site_nodes 3.0")
           .contains("lambdagrid_crm_site_nodes_reserved 0.0")
           .contains("lambdagrid_crm_shares 0.0")
-          .contains("lambdagrid_crm_holds_total{state=\"EXPIRED\"} 0.0");
+          .contains("lambdagrid_crm_holds_total{state=\"EXPIRED\"} 0.0")
+          .contains("lambdagrid_crm_overlay_records_lost 0.0"); // a site that is not routed
 
       crm.openShare("j-1", 2, "10.20.0.0/29", "alice", null);
       crm.site().setupNodes(SetupNodesRequest.newBuilder().setJobId("j-1")

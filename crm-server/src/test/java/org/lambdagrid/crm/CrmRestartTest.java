@@ -203,6 +203,7 @@ class CrmRestartTest {
     Files.write(cut, new byte[0]);
 
     try (RoutedCrm second = new RoutedCrm(kernel)) {
+      assertThat(second.server.overlay().recordsLostAtStart()).as("r-lost and r-cut").isEqualTo(2);
       Status st = second.commit("r-lost");
       assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
       assertThat(st.getDescription()).contains("reservation r-lost", "site 'a'", lost.toString(),
@@ -238,8 +239,10 @@ class CrmRestartTest {
       assertThat(st.getCode()).isEqualTo(Status.Code.INTERNAL);
       assertThat(st.getDescription()).contains("reservation r-built", lost.toString());
       assertThat(kernel.links).isEmpty();
+      assertThat(second.server.overlay().recordsLostAtStart()).isEqualTo(1);
       second.site().release(ReleaseRequest.newBuilder().setReservationId("r-built").build());
       assertThat(second.server.shares().reservations().state("r-built")).contains(HoldTable.State.RELEASED);
+      assertThat(second.server.overlay().recordsLostAtStart()).as("counted until it ends").isZero();
     }
   }
 

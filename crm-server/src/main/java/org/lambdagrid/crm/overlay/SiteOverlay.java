@@ -95,6 +95,8 @@ public final class SiteOverlay {
   private final java.util.Map<String, Integer> preparing = new java.util.HashMap<>();
   /** Ids whose hold was taken with an overlay end ({@link #expect}): Commit needs their record. */
   private final java.util.Set<String> expected = new java.util.HashSet<>();
+  /** Live holds {@link #recover} found expected but without a readable record; until they end. */
+  private final java.util.Set<String> lostAtStart = new java.util.HashSet<>();
   /** Owned entries {@link #vetted} refused and logged already (file and entry). */
   private final java.util.Set<String> refusedEntries = new java.util.HashSet<>();
 
@@ -183,6 +185,15 @@ public final class SiteOverlay {
   /** The hold of {@code reservationId} ended: see {@link #expect}. */
   public synchronized void forget(String reservationId) {
     expected.remove(reservationId);
+    lostAtStart.remove(reservationId);
+  }
+
+  /**
+   * How many live holds prepared with an overlay end had no readable record when this CRM
+   * started (each logged at ERROR by {@link #recover}); each counts until its hold ends.
+   */
+  public synchronized int recordsLostAtStart() {
+    return lostAtStart.size();
   }
 
   /**
@@ -320,6 +331,7 @@ public final class SiteOverlay {
     }
     synchronized (this) {
       expected.removeIf(id -> !live.test(id)); // ended holds whose record was already gone
+      lostAtStart.removeIf(id -> !live.test(id));
     }
     return left;
   }
@@ -346,6 +358,9 @@ public final class SiteOverlay {
       String lost = lost(id);
       if (lost == null) {
         continue;
+      }
+      synchronized (this) {
+        lostAtStart.add(id);
       }
       if (committed.test(id)) {
         log.error("restart: reservation {} is committed with an overlay end on site '{}' but its record {} {}: its"
