@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -42,10 +41,7 @@ class NsiRequesterStartTest {
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "r.key");
     openssl("req", "-x509", "-new", "-key", "r.key", "-days", "1", "-subj", "/CN=requester",
         "-out", "r.crt");
-    int port;
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      port = s.getLocalPort();
-    }
+    int port = org.lambdagrid.common.testing.FreePorts.pick();
     NsiTls tls = new NsiTls(dir.resolve("r.key"), dir.resolve("r.crt"), dir.resolve("r.crt"));
     try (NsiRequester r = NsiRequester.start(config(
         URI.create("https://127.0.0.1:" + port + "/nsi"), tls), null)) {

@@ -1,7 +1,6 @@
 package org.lambdagrid.nsi;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -90,15 +89,8 @@ public record OpenNsa(Map<String, String> facts, Map<String, String> pg) {
   /** A requester config on a free loopback port. */
   public NsiRequester.Config config(Duration replyTimeout) {
     return new NsiRequester.Config(providerUrl(), providerNsa(), REQUESTER_NSA,
-        URI.create("https://localhost:" + freePort() + "/nsi/requester"), tls(), replyTimeout);
-  }
-
-  public static int freePort() {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+        URI.create("https://localhost:" + org.lambdagrid.common.testing.FreePorts.pick()
+            + "/nsi/requester"), tls(), replyTimeout);
   }
 
   /**

@@ -34,7 +34,9 @@ import java.util.random.RandomGenerator;
  * connection does not), and that no earlier call in this JVM returned (two ports picked before
  * either server starts differ). It is not reserved: a server elsewhere binding it explicitly
  * still could. After {@value #ATTEMPTS} refused candidates it throws IllegalStateException naming
- * the range and the last refusal. Thread-safe.
+ * the range and the last refusal. On a host whose ephemeral range leaves no port of
+ * {@value #LOWEST}..65535 outside it (e.g. {@code 1024 65535}), it says so once on stderr and
+ * hands out ports the kernel assigns, as {@code new ServerSocket(0)} would. Thread-safe.
  */
 public final class FreePorts {
   /** Below this sit the fixed ports of the testbed and local services (5433, 6917, 73xx, 9443). */
@@ -46,6 +48,7 @@ public final class FreePorts {
 
   private static final InetAddress LOOPBACK = loopback();
 
+  /** Null: no port lies outside the ephemeral range, so candidates are kernel-assigned. */
   private final PortRange ephemeral;
   private final IntSupplier candidates;
   private final Set<Integer> handedOut = ConcurrentHashMap.newKeySet();
@@ -72,7 +75,14 @@ public final class FreePorts {
 
     static {
       PortRange ephemeral = ephemeralRange(RANGE_FILE);
-      INSTANCE = new FreePorts(ephemeral, random(ephemeral, new Random())); // Random: thread-safe
+      if (outside(ephemeral).isEmpty()) {
+        System.err.println("FreePorts: no port in " + LOWEST + "-65535 lies outside the ephemeral"
+            + " range " + ephemeral + " (" + RANGE_FILE + "); using ports the kernel assigns, which"
+            + " an outgoing connection may take before the server binds");
+        INSTANCE = new FreePorts(null, FreePorts::kernelAssigned);
+      } else {
+        INSTANCE = new FreePorts(ephemeral, random(ephemeral, new Random())); // thread-safe
+      }
     }
   }
 
@@ -91,7 +101,7 @@ public final class FreePorts {
     String refusal = "";
     for (int i = 0; i < ATTEMPTS; i++) {
       int port = candidates.getAsInt();
-      if (port < LOWEST || port > 65535 || ephemeral.contains(port)) {
+      if (ephemeral != null && (port < LOWEST || port > 65535 || ephemeral.contains(port))) {
         refusal = port + " is not in " + LOWEST + "-65535 outside the ephemeral range";
         continue;
       }
@@ -111,8 +121,18 @@ public final class FreePorts {
       }
       refusal = port + " was returned before in this JVM";
     }
-    throw new IllegalStateException("no free port on 127.0.0.1 outside the ephemeral range "
-        + ephemeral + " after " + ATTEMPTS + " tries; the last: " + refusal);
+    throw new IllegalStateException("no free port on 127.0.0.1" + (ephemeral == null ? ""
+        : " outside the ephemeral range " + ephemeral) + " after " + ATTEMPTS + " tries; the last: "
+        + refusal);
+  }
+
+  /** A port the kernel assigns on 127.0.0.1 (the fallback; see the class comment). */
+  static int kernelAssigned() {
+    try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot bind a port on 127.0.0.1: " + e.getMessage(), e);
+    }
   }
 
   /**

@@ -65,6 +65,8 @@ class FreePortsTest {
   @Test
   void picksDistinctBindablePortsOutsideThisMachinesEphemeralRange() throws Exception {
     PortRange ephemeral = FreePorts.ephemeralRange(FreePorts.RANGE_FILE);
+    org.junit.jupiter.api.Assumptions.assumeFalse(FreePorts.outside(ephemeral).isEmpty(),
+        "this host's ephemeral range " + ephemeral + " leaves no port outside it");
     Set<Integer> picked = new HashSet<>();
     for (int i = 0; i < 20; i++) {
       int port = FreePorts.pick();
@@ -117,5 +119,17 @@ class FreePortsTest {
     FreePorts ports = new FreePorts(all, FreePorts.random(all, new Random()));
     assertThatThrownBy(ports::next).isInstanceOf(IllegalStateException.class)
         .hasMessageStartingWith("no port in 20000-65535 lies outside the ephemeral range 1024-65535");
+  }
+
+  @Test
+  void withNoPortOutsideTheRangeTheKernelAssignsThemStillDistinctAndFree() throws Exception {
+    FreePorts fallback = new FreePorts(null, FreePorts::kernelAssigned);
+    int a = fallback.next();
+    int b = fallback.next();
+    assertThat(a).isNotEqualTo(b);
+    try (ServerSocket s = listenOn(a); ServerSocket t = listenOn(b)) {
+      assertThat(s.getLocalPort()).isEqualTo(a);
+      assertThat(t.getLocalPort()).isEqualTo(b);
+    }
   }
 }

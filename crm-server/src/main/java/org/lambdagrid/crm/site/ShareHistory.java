@@ -55,7 +55,7 @@ final class ShareHistory {
       updates.add(update);
     } // else: live watchers still get it; late ones miss it (the GRC watches from the start)
     List<ShareWatcher> ws = List.copyOf(watchers);
-    delivery.execute(() -> {
+    deliver(() -> {
       for (ShareWatcher w : ws) {
         try {
           w.onUpdate(update);
@@ -74,7 +74,7 @@ final class ShareHistory {
     watched = true;
     List<WatchShareResponse> past = List.copyOf(updates);
     boolean done = released;
-    delivery.execute(() -> {
+    deliver(() -> {
       for (WatchShareResponse r : past) {
         watcher.onUpdate(r);
       }
@@ -102,20 +102,29 @@ final class ShareHistory {
     released = true;
     List<ShareWatcher> ws = List.copyOf(watchers);
     watchers.clear();
-    delivery.execute(() -> ws.forEach(ShareHistory::safeReleased));
+    deliver(() -> ws.forEach(ShareHistory::safeReleased));
   }
 
   /** This process stops serving the share: every watcher hears the reason and goes. */
   synchronized void suspended(String why) {
     List<ShareWatcher> ws = List.copyOf(watchers);
     watchers.clear();
-    delivery.execute(() -> ws.forEach(w -> {
+    deliver(() -> ws.forEach(w -> {
       try {
         w.onSuspended(why);
       } catch (RuntimeException e) {
         log.debug("watcher failed on suspend: {}", e.toString());
       }
     }));
+  }
+
+  /** Hands {@code r} to the watchers' executor; once the CRM is closing it is dropped (debug). */
+  private void deliver(Runnable r) {
+    try {
+      delivery.execute(r);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      log.debug("job {}: the CRM is closing; an update to the share's watchers is dropped", jobId);
+    }
   }
 
   private static void safeReleased(ShareWatcher w) {

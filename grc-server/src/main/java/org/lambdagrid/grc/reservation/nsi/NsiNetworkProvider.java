@@ -197,7 +197,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
           return;
         }
         if (reservationId != null) {
-          lanes.execute(reservationId, () -> markTimedOut(reservationId, connectionId));
+          try {
+            lanes.execute(reservationId, () -> markTimedOut(reservationId, connectionId));
+          } catch (RejectedExecutionException e) {
+            log.info("{}: reserveTimeout of NSI connection {} while shutting down: not recorded",
+                name, connectionId);
+          }
         }
       });
     } catch (RejectedExecutionException e) {
@@ -216,7 +221,11 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
 
   /** A prepare or commit comes within the hold time: after twice that, nothing is kept. */
   private void forgetLater(Runnable r) {
-    timer.schedule(r, holdTime.multipliedBy(2).toMillis(), TimeUnit.MILLISECONDS);
+    try {
+      timer.schedule(r, holdTime.multipliedBy(2).toMillis(), TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException e) {
+      // closing: what is remembered goes with this provider
+    }
   }
 
   private void markAborted(String reservationId) {
@@ -229,9 +238,24 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
     return aborted.size() + timedOut.size();
   }
 
-  /** Runs {@code task} on the reservation's lane once {@code delay} has passed. */
+  /**
+   * Runs {@code task} on the reservation's lane once {@code delay} has passed; once the provider
+   * is closing, not at all (logged): the next start's {@link #recover} takes it up.
+   */
   private void later(String reservationId, long delayMillis, Runnable task) {
-    timer.schedule(() -> lanes.execute(reservationId, task), delayMillis, TimeUnit.MILLISECONDS);
+    try {
+      timer.schedule(() -> {
+        try {
+          lanes.execute(reservationId, task);
+        } catch (RejectedExecutionException e) {
+          log.info("{}: reservation {}: closing, a timed step is left to recover()", name,
+              reservationId);
+        }
+      }, delayMillis, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException e) {
+      log.info("{}: reservation {}: closing, a timed step is left to recover()", name,
+          reservationId);
+    }
   }
 
   /**
