@@ -377,8 +377,8 @@ class NsiNetworkProviderTest {
         Clock.systemUTC(), Duration.ofSeconds(2), Duration.ofSeconds(2), 1);
     providers.add(p);
     Window w = window(Duration.ofHours(1), Duration.ofHours(1));
-    p.reserveTimeout("FAKE-42"); // not the GRC's: not remembered
     assertThat(p.prepare("a", w, ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
+    p.reserveTimeout("FAKE-42"); // not the GRC's (its only one is FAKE-1): not remembered
     p.reserveTimeout("FAKE-1");
     await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(5))
         .until(() -> p.remembered() == 1);
