@@ -31,7 +31,8 @@ import org.lambdagrid.crm.site.SiteShares;
  * lambdagrid_crm_pilot_start_failures_total pilots it could not start
  * lambdagrid_crm_overlay_records_lost       live holds of a routed site prepared with an overlay
  *                                           end whose record was missing at start (0 if not
- *                                           routed); each needs `grc cancel`
+ *                                           routed); a committed one needs `grc cancel`, a
+ *                                           prepared one ends with its hold time
  * </pre>
  */
 public final class CrmMetrics {
@@ -82,7 +83,8 @@ public final class CrmMetrics {
         .register(registry);
     GaugeWithCallback.builder().name("lambdagrid_crm_overlay_records_lost")
         .help("Live holds prepared with an overlay end whose record was missing when the CRM"
-            + " started; each needs grc cancel")
+            + " started (a committed one needs grc cancel; a prepared one ends with its hold"
+            + " time)")
         .callback(cb -> cb.call(overlayRecordsLost.getAsInt())).register(registry);
     Counter started = Counter.builder().name("lambdagrid_crm_pilots_started_total")
         .help("Pilots started (one per node per job)").register(registry);

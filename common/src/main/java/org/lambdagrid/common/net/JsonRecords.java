@@ -62,15 +62,25 @@ public final class JsonRecords<T> {
    * (its file and the INTERNAL error naming it) and skipped, unless that throws.
    */
   public List<T> readAll(java.util.function.BiConsumer<Path, Errors.RequestException> unreadable) {
+    return new ArrayList<>(readAllByKey(unreadable).values());
+  }
+
+  /**
+   * As {@link #readAll(java.util.function.BiConsumer)} (same order), each record under its key
+   * (its file name without {@code .json}).
+   */
+  public java.util.Map<String, T> readAllByKey(
+      java.util.function.BiConsumer<Path, Errors.RequestException> unreadable) {
+    java.util.Map<String, T> out = new java.util.LinkedHashMap<>();
     if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-      return List.of();
+      return out;
     }
-    List<T> out = new ArrayList<>();
     try (Stream<Path> files = Files.list(dir)) {
       for (Path f : files.sorted().toList()) {
-        if (f.getFileName().toString().endsWith(".json")) {
+        String name = f.getFileName().toString();
+        if (name.endsWith(".json")) {
           try {
-            read(f).ifPresent(out::add);
+            read(f).ifPresent(v -> out.put(name.substring(0, name.length() - ".json".length()), v));
           } catch (Errors.RequestException e) {
             unreadable.accept(f, e);
           }

@@ -63,7 +63,12 @@ public final class SiteOverlay {
    * created for it ({@code owned}; null in a version-1 record: none).
    */
   record StateFile(int version, boolean built, OverlayPlan plan, List<Owned> owned) {
+    /** A record without a plan or with a malformed reservation id is unreadable (IllegalArgumentException). */
     StateFile {
+      if (plan == null || plan.reservationId() == null
+          || !OverlayPlan.ID.matcher(plan.reservationId()).matches()) {
+        throw new IllegalArgumentException("the record has no plan or no valid reservation id");
+      }
       owned = owned == null ? List.of() : List.copyOf(owned);
     }
 
@@ -96,9 +101,9 @@ public final class SiteOverlay {
   /** Ids whose hold was taken with an overlay end ({@link #expect}): Commit needs their record. */
   private final java.util.Set<String> expected = new java.util.HashSet<>();
   /** Live holds {@link #recover} found expected but without a readable record; until they end. */
-  private final java.util.Set<String> lostAtStart = new java.util.HashSet<>();
-  /** Owned entries {@link #vetted} refused and logged already (file and entry). */
-  private final java.util.Set<String> refusedEntries = new java.util.HashSet<>();
+  private final java.util.Set<String> lostAtStart = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /** What was logged once already: entries {@link #vetted} refused, misfiled records. */
+  private final java.util.Set<String> reported = new java.util.HashSet<>();
 
   /**
    * {@code endpoint} and {@code netns} are crm.yaml {@code overlay.endpoint} and
@@ -139,7 +144,7 @@ public final class SiteOverlay {
       throw Errors.alreadyExists("overlay: reservation " + p.reservationId() + " already has another overlay"
           + " plan on site '" + site + "' (VNI " + old.get().plan().vni() + "); refusing VNI " + p.vni());
     }
-    for (OverlayPlan o : recordedAll()) {
+    for (OverlayPlan o : readAll(true).values().stream().map(StateFile::plan).toList()) {
       if (o.vni() == p.vni()) {
         throw Errors.alreadyExists("overlay.vni: " + p.vni() + " of reservation " + p.reservationId()
             + " is already used on site '" + site + "' by reservation " + o.reservationId()
@@ -154,6 +159,7 @@ public final class SiteOverlay {
     }
     refuseExisting(p);
     write(new StateFile(VERSION, false, p));
+    lostAtStart.remove(p.reservationId()); // recorded again
     preparing.merge(p.reservationId(), 1, Integer::sum);
     return true;
   }
@@ -190,9 +196,10 @@ public final class SiteOverlay {
 
   /**
    * How many live holds prepared with an overlay end had no readable record when this CRM
-   * started (each logged at ERROR by {@link #recover}); each counts until its hold ends.
+   * started (each logged at ERROR by {@link #recover}); each counts until its hold ends. Never
+   * waits for the lock a build holds (the metrics page calls it).
    */
-  public synchronized int recordsLostAtStart() {
+  public int recordsLostAtStart() {
     return lostAtStart.size();
   }
 
@@ -294,14 +301,34 @@ public final class SiteOverlay {
     return read(reservationId).map(StateFile::built).orElse(false);
   }
 
-  /** Every readable recorded plan, in reservation-id order (an unreadable record is logged, naming the file, and skipped). */
+  /**
+   * Every readable recorded plan, in reservation-id order (an unreadable record, or one filed
+   * under another reservation's id, is logged, naming the file, and skipped).
+   */
   public synchronized List<OverlayPlan> recordedAll() {
-    return readAll().stream().map(StateFile::plan).toList();
+    return readAll(false).values().stream().map(StateFile::plan).toList();
   }
 
-  private List<StateFile> readAll() {
-    return records.readAll((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f, site,
-        e.getMessage())).stream().map(SiteOverlay::upgrade).toList();
+  /**
+   * Every readable record by its key (file name), {@link #upgrade}d; unreadable ones logged at
+   * ERROR and skipped. With {@code misfiled} false, also a record whose plan names another
+   * reservation than its file (only damage makes one: {@link #write} files each by its plan's
+   * id): logged at ERROR once per process and skipped, so the sweep and the restart never act
+   * on it; {@link #record} still counts its VNI and names as taken.
+   */
+  private java.util.Map<String, StateFile> readAll(boolean misfiled) {
+    java.util.Map<String, StateFile> out = new java.util.LinkedHashMap<>();
+    records.readAllByKey((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f,
+        site, e.getMessage())).forEach((key, sf) -> {
+          if (misfiled || key.equals(sf.plan().reservationId())) {
+            out.put(key, upgrade(sf));
+          } else if (reported.add(key + "\nmisfiled")) {
+            log.error("overlay: record {} of site '{}' holds the plan of reservation {}, not of {}; it is"
+                + " left alone (nothing built or removed from it) for the operator to inspect and remove",
+                records.file(key), site, sf.plan().reservationId(), key);
+          }
+        });
+    return out;
   }
 
   /**
@@ -359,9 +386,7 @@ public final class SiteOverlay {
       if (lost == null) {
         continue;
       }
-      synchronized (this) {
-        lostAtStart.add(id);
-      }
+      lostAtStart.add(id);
       if (committed.test(id)) {
         log.error("restart: reservation {} is committed with an overlay end on site '{}' but its record {} {}: its"
             + " overlay cannot be built again (the plan was only in the record), so its guests here have no link to"
@@ -440,6 +465,7 @@ public final class SiteOverlay {
    * naming every device it could not remove (the record keeps them).
    */
   private StateFile removeOwned(StateFile sf) {
+    refuseShared(sf);
     List<String> problems = new ArrayList<>();
     List<Owned> order = new ArrayList<>(sf.owned());
     String bridge = sf.plan().bridge();
@@ -464,6 +490,32 @@ public final class SiteOverlay {
           + " (record kept in " + file(sf.plan().reservationId()) + ")");
     }
     return sf;
+  }
+
+  /**
+   * INTERNAL, before anything is removed, when a device {@code sf} owns is also named by another
+   * record's plan: {@link #record} never lets two records share a name, so one of them is
+   * damaged (e.g. a plan copied from one record into another) and this CRM cannot tell which
+   * reservation the device is; both records stay for the operator.
+   */
+  private void refuseShared(StateFile sf) {
+    if (sf.owned().isEmpty()) {
+      return;
+    }
+    String id = sf.plan().reservationId();
+    for (var e : readAll(true).entrySet()) {
+      if (e.getKey().equals(id)) {
+        continue;
+      }
+      for (Owned o : sf.owned()) {
+        if (e.getValue().plan().devices().contains(o.device())) {
+          throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: device " + o.device()
+              + " of reservation " + id + " (record " + file(id) + ") is also named by record "
+              + records.file(e.getKey()) + " on site '" + site + "': one of them is damaged;"
+              + " nothing is removed for either until the operator removes the wrong one");
+        }
+      }
+    }
   }
 
   /** Removes what {@code sf} owns; says how that went. */
@@ -576,32 +628,23 @@ public final class SiteOverlay {
   /**
    * {@code sf} (read back from {@code f}) without the owned entries its plan cannot have made,
    * so they are never removed: a device not among the plan's {@link OverlayPlan#ownableDevices}
-   * (e.g. {@code eth0}, the site's uplink), one that another record's plan names (a plan copied
-   * into this record from another reservation's), or in a namespace
+   * (e.g. {@code eth0}, the site's uplink, or another reservation's device), or in a namespace
    * other than the host's or {@code overlay.netns} (where a build makes its devices). Each is
    * logged at WARN, once per process, naming the file, the entry and the expected names. The
    * file itself is not rewritten here; the next write of the record leaves the entry out.
    */
   private StateFile vetted(Path f, StateFile sf) {
-    if (sf.owned().isEmpty()) {
-      return sf;
-    }
-    List<String> expected = new ArrayList<>(sf.plan().ownableDevices());
-    // A name another record's plan makes is that reservation's (record() refuses a name twice).
-    records.readAll((file, e) -> { }).stream()
-        .filter(o -> !o.plan().reservationId().equals(sf.plan().reservationId()))
-        .forEach(o -> expected.removeAll(o.plan().devices()));
+    List<String> expected = sf.plan().ownableDevices();
     List<Owned> kept = new ArrayList<>();
     for (Owned o : sf.owned()) {
       String ns = o.netns() == null ? "" : o.netns();
       boolean ours = expected.contains(o.device()) && (ns.isEmpty() || ns.equals(netns));
       if (ours) {
         kept.add(new Owned(o.device(), ns, o.confirmed()));
-      } else if (refusedEntries.add(f + "\n" + o)) {
+      } else if (reported.add(f + "\n" + o)) {
         log.warn("overlay: record {} of site '{}' lists device {}{} as created by this CRM, but"
-                + " for reservation {} it may remove only {} (the devices its plan makes that no"
-                + " other record names, on the host{}): entry refused, the device is never"
-                + " removed by this CRM",
+                + " for reservation {} it may remove only {} (the devices its plan makes, on the"
+                + " host{}): entry refused, the device is never removed by this CRM",
             f, site, o.device(), ns.isEmpty() ? "" : " in netns " + ns,
             sf.plan().reservationId(), expected, netns.isEmpty() ? "" : " or in netns " + netns);
       }

@@ -121,10 +121,14 @@ final class ShareHistory {
   /** Hands {@code r} to the watchers' executor; once the CRM is closing it is dropped (debug). */
   private void deliver(Runnable r) {
     try {
-      delivery.execute(r);
+      delivery.execute(org.lambdagrid.common.SerialExecutor.task(r, e -> dropped()));
     } catch (java.util.concurrent.RejectedExecutionException e) {
-      log.debug("job {}: the CRM is closing; an update to the share's watchers is dropped", jobId);
+      dropped();
     }
+  }
+
+  private void dropped() {
+    log.debug("job {}: the CRM is closing; an update to the share's watchers is dropped", jobId);
   }
 
   private static void safeReleased(ShareWatcher w) {

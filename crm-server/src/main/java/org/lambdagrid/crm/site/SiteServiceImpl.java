@@ -265,8 +265,11 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
   /** Removes the overlay of {@code id} once its hold is not live (ended, expired, never held). */
   private void dropIfEnded(String id) {
     if (overlay != null && id != null && !id.isEmpty() && !live(id)) {
-      overlay.remove(id);
-      overlay.forget(id);
+      try {
+        overlay.remove(id);
+      } finally {
+        overlay.forget(id); // the hold has ended, whether or not its devices are gone yet
+      }
     }
   }
 

@@ -313,7 +313,8 @@ public class SiteOverlayTest {
   }
 
   @Test
-  void aRecordCarryingAnotherReservationsPlanNeverRemovesThatReservationsDevices() {
+  void twoRecordsNamingOneDeviceRemoveNothingUntilTheOperatorRemovesTheDamagedOne()
+      throws Exception {
     SiteOverlay o = alpha();
     o.record(plan("r2", 4097, "abc222"));
     o.settled("r2");
@@ -321,26 +322,45 @@ public class SiteOverlayTest {
     JsonRecords<SiteOverlay.StateFile> raw =
         new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
     SiteOverlay.StateFile r2 = raw.read("r2").orElseThrow();
-    // r1's record made of r2's plan under r1's id, owning r2's devices.
+    List<String> devices = List.of("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+
+    // r1's record made of r2's plan under r1's id, owning r2's devices: which is whose?
     raw.write("r1", new SiteOverlay.StateFile(r2.version(), true, plan("r1", 4097, "abc222"),
         r2.owned()));
-    ListAppender<ILoggingEvent> log = overlayLog();
-    o.remove("r1");
-    assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
-    assertThat(o.recorded("r1")).isEmpty();
-    assertThat(log.list).filteredOn(e -> e.getLevel() == Level.WARN)
-        .extracting(ILoggingEvent::getFormattedMessage)
-        .anySatisfy(w -> assertThat(w).contains("device lgnabc222b0 as created", "reservation r1"));
-
-    // r1's record holding r2's plan unchanged (its id says r2): refused, nothing touched.
-    raw.write("r1", r2);
-    assertThatThrownBy(() -> o.remove("r1")).isInstanceOf(Errors.RequestException.class)
-        .hasMessageContaining("holds the plan of reservation r2, not of r1")
-        .matches(e -> ((Errors.RequestException) e).code() == Status.Code.INTERNAL);
+    for (String id : List.of("r1", "r2")) {
+      assertThatThrownBy(() -> o.remove(id)).isInstanceOf(Errors.RequestException.class)
+          .hasMessageContaining("is also named by record")
+          .matches(e -> ((Errors.RequestException) e).code() == Status.Code.INTERNAL);
+    }
+    assertThat(kernel.links).containsExactlyElementsOf(devices);
     assertThat(raw.read("r1")).isPresent();
     assertThat(raw.read("r2")).contains(r2);
-    assertThat(kernel.links).containsExactly("lgnabc222b0", "lgnabc222x0", "lgnabc222x1");
+
+    // r1's record holding r2's record unchanged (its plan says r2): never acted on as r1 or r2.
+    raw.write("r1", r2);
+    assertThatThrownBy(() -> o.remove("r1")).isInstanceOf(Errors.RequestException.class)
+        .hasMessageContaining("holds the plan of reservation r2, not of r1");
+    assertThat(o.recordedAll()).extracting(OverlayPlan::reservationId).containsExactly("r2");
+    assertThat(o.sweep(id -> false)).as("r2's removal refused, counted").isEqualTo(1);
+    assertThat(kernel.links).containsExactlyElementsOf(devices);
+    assertThat(raw.read("r2")).contains(r2);
+
+    // The operator removes the damaged file: r2 ends as usual.
+    java.nio.file.Files.delete(dir.resolve("r1.json"));
     o.remove("r2");
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
+  void aRecordWithoutAPlanIsSkippedAsUnreadable() throws Exception {
+    SiteOverlay o = alpha();
+    o.record(plan("r2", 4097, "abc222"));
+    o.settled("r2");
+    o.build("r2");
+    java.nio.file.Files.writeString(dir.resolve("r3.json"),
+        "{\"version\": 2, \"built\": true, \"plan\": null, \"owned\": []}");
+    assertThat(o.recordedAll()).extracting(OverlayPlan::reservationId).containsExactly("r2");
+    o.remove("r2"); // not held up by r3's record
     assertThat(kernel.links).isEmpty();
   }
 

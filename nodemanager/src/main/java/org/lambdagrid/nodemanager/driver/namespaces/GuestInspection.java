@@ -31,7 +31,13 @@ final class GuestInspection {
         GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
         GuestRecord.Proc sshd = rec.proc(GuestRecord.SSHD);
         String ns = rec.get(GuestRecord.NETNS);
-        boolean nsExists = ns != null && NetworkStep.netnsExists(ns);
+        boolean nsExists;
+        try {
+          nsExists = ns != null && NetworkStep.netnsExists(ns);
+        } catch (IllegalArgumentException e) { // a damaged record
+          nsExists = false;
+          left.add("network namespace '" + ns + "' (the record's name is not a namespace name)");
+        }
         if (nsExists) {
           left.add("network namespace " + ns);
         }

@@ -56,13 +56,30 @@ final class NetworkStep implements GuestStep {
       }
     }
     String ns = rec.get(GuestRecord.NETNS);
-    if (ns != null && netnsExists(ns)) {
-      HostCommand.Result r = Commands.attempt(Commands.tool("ip"), "netns", "del", ns);
-      if (!r.ok() && netnsExists(ns)) {
-        problems.add("network namespace " + ns + ": " + r.describe());
+    try {
+      if (ns != null && netnsExists(ns)) {
+        HostCommand.Result r = Commands.attempt(Commands.tool("ip"), "netns", "del", ns);
+        if (!r.ok() && netnsExists(ns)) {
+          problems.add("network namespace " + ns + ": " + r.describe());
+        }
       }
+    } catch (IllegalArgumentException e) { // a damaged record
+      problems.add("network namespace: the guest record names '" + ns + "', which is not a"
+          + " namespace name; left alone");
     }
     return problems;
+  }
+
+  /**
+   * Whether the namespace a guest record names exists; false for a name that is not a namespace
+   * name (a damaged record: {@link #undo} reports it).
+   */
+  static boolean recordedNetnsExists(String netns) {
+    try {
+      return netns != null && netnsExists(netns);
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
   }
 
   static boolean netnsExists(String netns) {

@@ -125,7 +125,7 @@ final class ProcessesStep implements GuestStep {
       }
     }
     String ns = rec.get(GuestRecord.NETNS);
-    if (ns != null && NetworkStep.netnsExists(ns)) {
+    if (NetworkStep.recordedNetnsExists(ns)) {
       HostCommand.Result pids = Commands.attempt(Commands.tool("ip"), "netns", "pids", ns);
       pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
