@@ -351,7 +351,9 @@ public final class SiteOverlay {
           forget(p.reservationId());
           log.info("reservation {}: its hold is not live; overlay removed from site '{}'", p.reservationId(), site);
         } catch (RuntimeException e) {
-          log.warn("{}; trying again later", e.getMessage());
+          if (!refusedAsShared(p.reservationId())) { // that one is logged once, at ERROR
+            log.warn("{}; trying again later", e.getMessage());
+          }
           left++;
         }
       }
@@ -503,19 +505,29 @@ public final class SiteOverlay {
       return;
     }
     String id = sf.plan().reservationId();
-    for (var e : readAll(true).entrySet()) {
+    // Silently: unreadable records are reported by the sweep and the restart.
+    for (var e : records.readAllByKey((f, x) -> { }).entrySet()) {
       if (e.getKey().equals(id)) {
         continue;
       }
       for (Owned o : sf.owned()) {
         if (e.getValue().plan().devices().contains(o.device())) {
-          throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: device " + o.device()
-              + " of reservation " + id + " (record " + file(id) + ") is also named by record "
-              + records.file(e.getKey()) + " on site '" + site + "': one of them is damaged;"
-              + " nothing is removed for either until the operator removes the wrong one");
+          String why = "overlay: device " + o.device() + " of reservation " + id + " (record "
+              + file(id) + ") is also named by record " + records.file(e.getKey()) + " on site '"
+              + site + "': one of them is damaged; nothing is removed for either until the"
+              + " operator removes the wrong one";
+          if (reported.add(id + "\nshared")) {
+            log.error("{}", why);
+          }
+          throw new Errors.RequestException(Status.Code.INTERNAL, why);
         }
       }
     }
+  }
+
+  /** Whether {@link #refuseShared} refused (and logged) the removal of {@code id} already. */
+  private synchronized boolean refusedAsShared(String id) {
+    return reported.contains(id + "\nshared");
   }
 
   /** Removes what {@code sf} owns; says how that went. */

@@ -114,7 +114,11 @@ public final class SiteServiceImpl extends SiteServiceGrpc.SiteServiceImplBase {
       try {
         shares.reservations().commit(req.getReservationId());
       } catch (RuntimeException e) {
-        dropIfEnded(req.getReservationId()); // expired or aborted: its overlay too
+        try {
+          dropIfEnded(req.getReservationId()); // expired or aborted: its overlay too
+        } catch (RuntimeException overlayFailed) {
+          e.addSuppressed(overlayFailed); // the commit's own error is what the GRC needs
+        }
         throw e;
       }
       if (overlay != null) {

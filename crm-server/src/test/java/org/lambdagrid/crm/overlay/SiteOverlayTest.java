@@ -327,11 +327,17 @@ public class SiteOverlayTest {
     // r1's record made of r2's plan under r1's id, owning r2's devices: which is whose?
     raw.write("r1", new SiteOverlay.StateFile(r2.version(), true, plan("r1", 4097, "abc222"),
         r2.owned()));
+    ListAppender<ILoggingEvent> log = overlayLog();
     for (String id : List.of("r1", "r2")) {
       assertThatThrownBy(() -> o.remove(id)).isInstanceOf(Errors.RequestException.class)
           .hasMessageContaining("is also named by record")
           .matches(e -> ((Errors.RequestException) e).code() == Status.Code.INTERNAL);
     }
+    assertThat(o.sweep(id -> false)).isEqualTo(2);
+    assertThat(o.sweep(id -> false)).isEqualTo(2);
+    assertThat(log.list).as("each refusal logged once, at ERROR, however often it is retried")
+        .filteredOn(e -> e.getFormattedMessage().contains("is also named by record")).hasSize(2)
+        .allMatch(e -> e.getLevel() == Level.ERROR);
     assertThat(kernel.links).containsExactlyElementsOf(devices);
     assertThat(raw.read("r1")).isPresent();
     assertThat(raw.read("r2")).contains(r2);
