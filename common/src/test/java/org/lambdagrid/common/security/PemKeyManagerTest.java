@@ -2,14 +2,11 @@ package org.lambdagrid.common.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.Signature;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,17 +15,7 @@ class PemKeyManagerTest {
   @TempDir Path dir;
 
   private void openssl(String... args) throws Exception {
-    List<String> cmd = new java.util.ArrayList<>(List.of("openssl"));
-    cmd.addAll(List.of(args));
-    Process p;
-    try {
-      p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
-    } catch (java.io.IOException e) {
-      assumeTrue(false, "openssl is missing");
-      return;
-    }
-    String out = new String(p.getInputStream().readAllBytes());
-    assertThat(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0).as(out).isTrue();
+    org.lambdagrid.common.testing.Openssl.run(dir, args);
   }
 
   @Test

@@ -166,9 +166,7 @@ public class SiteOverlayTest {
   @Test
   void sweepAndRecoverRemoveOverlaysOfHoldsThatAreNotLiveAndBuildCommittedOnes() {
     SiteOverlay o = alpha();
-    o.record(plan("r1", 4096, "abc111"));
-    o.settled("r1");
-    o.build("r1");
+    recordAndBuild(o, plan("r1", 4096, "abc111"));
     o.record(plan("r2", 4097, "abc222"));
     o.settled("r2");
     o.record(plan("r3", 4098, "abc333")); // a prepare still taking its hold
@@ -269,12 +267,8 @@ public class SiteOverlayTest {
   @Test
   void anOwnedEntryItsPlanDoesNotMakeIsRefusedWithAWarningAndItsDeviceNeverRemoved() {
     SiteOverlay o = alpha();
-    o.record(plan("r1", 4096, "abc111"));
-    o.settled("r1");
-    o.build("r1");
-    o.record(plan("r2", 4097, "abc222"));
-    o.settled("r2");
-    o.build("r2");
+    recordAndBuild(o, plan("r1", 4096, "abc111"));
+    recordAndBuild(o, plan("r2", 4097, "abc222"));
     kernel.links.add("eth0");
     // While the CRM is down r1's record comes to claim the host's eth0, r2's bridge and tunnel,
     // and its own tunnel x1 only in a namespace this CRM never builds in.
@@ -316,9 +310,7 @@ public class SiteOverlayTest {
   void twoRecordsNamingOneDeviceRemoveNothingUntilTheOperatorRemovesTheDamagedOne()
       throws Exception {
     SiteOverlay o = alpha();
-    o.record(plan("r2", 4097, "abc222"));
-    o.settled("r2");
-    o.build("r2");
+    recordAndBuild(o, plan("r2", 4097, "abc222"));
     JsonRecords<SiteOverlay.StateFile> raw =
         new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
     SiteOverlay.StateFile r2 = raw.read("r2").orElseThrow();
@@ -360,14 +352,19 @@ public class SiteOverlayTest {
   @Test
   void aRecordWithoutAPlanIsSkippedAsUnreadable() throws Exception {
     SiteOverlay o = alpha();
-    o.record(plan("r2", 4097, "abc222"));
-    o.settled("r2");
-    o.build("r2");
+    recordAndBuild(o, plan("r2", 4097, "abc222"));
     java.nio.file.Files.writeString(dir.resolve("r3.json"),
         "{\"version\": 2, \"built\": true, \"plan\": null, \"owned\": []}");
     assertThat(o.recordedAll()).extracting(OverlayPlan::reservationId).containsExactly("r2");
     o.remove("r2"); // not held up by r3's record
     assertThat(kernel.links).isEmpty();
+  }
+
+  /** {@code p} recorded by a Prepare that took its hold, then built (its Commit). */
+  private static void recordAndBuild(SiteOverlay o, OverlayPlan p) {
+    o.record(p);
+    o.settled(p.reservationId());
+    o.build(p.reservationId());
   }
 
   /** Captures what {@link SiteOverlay} logs until the test ends. */
@@ -420,9 +417,7 @@ public class SiteOverlayTest {
   @Test
   void committedOverlaysWhoseDevicesAreGoneAtRecoveryAreRebuilt() {
     SiteOverlay o = alpha();
-    o.record(plan("r1", 4096, "abc123"));
-    o.settled("r1");
-    o.build("r1");
+    recordAndBuild(o, plan("r1", 4096, "abc123"));
     kernel.links.clear(); // the host rebooted; the state dir survived
     SiteOverlay after = alpha();
     after.recover("r1"::equals, "r1"::equals, List.of("r1"));

@@ -655,11 +655,7 @@ class NsiNetworkProviderTest {
     java.util.concurrent.CountDownLatch answer = new java.util.concurrent.CountDownLatch(1);
     store.onAll = () -> { // a store that answers only when the test says so
       reading.countDown();
-      try {
-        answer.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+      waitFor(answer);
     };
     try {
       // the callback thread is not held by the store (bounded only so that a regression fails
