@@ -97,7 +97,7 @@ public final class KeyedSerialExecutor<K> {
   }
 
   /** How many keys have tasks queued or running (tests). */
-  public int activeKeys() {
+  int activeKeys() {
     synchronized (lanes) {
       return lanes.size();
     }

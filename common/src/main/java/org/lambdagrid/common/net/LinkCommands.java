@@ -21,7 +21,7 @@ public final class LinkCommands {
   /** {@code ip [-n netns] args...}; an empty {@code netns} is this process's namespace. */
   public static List<String> ip(String netns, String... args) {
     List<String> argv = new ArrayList<>(List.of("ip"));
-    if (netns != null && !netns.isEmpty()) {
+    if (named(netns)) {
       argv.add("-n");
       argv.add(netns);
     }
@@ -65,7 +65,7 @@ public final class LinkCommands {
     List<List<String>> c = new ArrayList<>();
     c.add(ip(netns, "link", "add", "name", device, "type", "vxlan", "id", String.valueOf(vni), "local", local,
         "remote", remote, "dstport", String.valueOf(port), "nolearning"));
-    if (netns != null && !netns.isEmpty()) {
+    if (named(netns)) {
       c.add(ip(netns, "link", "set", "dev", device, "netns", "1"));
     }
     c.add(List.of("ip", "link", "set", "dev", device, "addrgenmode", "none"));
@@ -105,7 +105,7 @@ public final class LinkCommands {
    * (IllegalArgumentException, see {@link #netnsExists}).
    */
   public static Lookup lookUp(CommandRunner runner, Duration timeout, String netns, String dev) {
-    if (netns != null && !netns.isEmpty()) {
+    if (named(netns)) {
       checkedName(netns); // before ip, whose error for a path would read as "gone"
     }
     HostCommand.Result r = runner.run(ip(netns, "-o", "link", "show", "dev", dev), timeout);
@@ -113,7 +113,7 @@ public final class LinkCommands {
       return new Lookup(Presence.PRESENT, r);
     }
     if (r.stderr().contains("does not exist")
-        || (netns != null && !netns.isEmpty() && !netnsExists(netns))) {
+        || (named(netns) && !netnsExists(netns))) {
       return new Lookup(Presence.ABSENT, r);
     }
     return new Lookup(Presence.UNKNOWN, r);
@@ -133,7 +133,7 @@ public final class LinkCommands {
     if (del.ok() || lookUp(runner, timeout, netns, dev).presence() == Presence.ABSENT) {
       return null;
     }
-    return "device " + dev + (netns == null || netns.isEmpty() ? "" : " in netns " + netns) + ": "
+    return "device " + dev + (named(netns) ? " in netns " + netns : "") + ": "
         + del.describe();
   }
 
@@ -149,6 +149,11 @@ public final class LinkCommands {
   /** Where {@code ip netns add} pins the namespace NAME (iproute2's NETNS_RUN_DIR); as {@link #netnsExists}. */
   public static Path netnsPath(String netns) {
     return Path.of("/run/netns", checkedName(netns));
+  }
+
+  /** Whether {@code netns} names a namespace (null or empty: this one). */
+  private static boolean named(String netns) {
+    return netns != null && !netns.isEmpty();
   }
 
   private static String checkedName(String netns) {

@@ -144,7 +144,8 @@ public final class SiteOverlay {
       throw Errors.alreadyExists("overlay: reservation " + p.reservationId() + " already has another overlay"
           + " plan on site '" + site + "' (VNI " + old.get().plan().vni() + "); refusing VNI " + p.vni());
     }
-    for (OverlayPlan o : readAll(true).values().stream().map(StateFile::plan).toList()) {
+    for (StateFile other : readAll(true).values()) {
+      OverlayPlan o = other.plan();
       if (o.vni() == p.vni()) {
         throw Errors.alreadyExists("overlay.vni: " + p.vni() + " of reservation " + p.reservationId()
             + " is already used on site '" + site + "' by reservation " + o.reservationId()
@@ -358,10 +359,16 @@ public final class SiteOverlay {
         }
       }
     }
+    // Ended holds whose record was already gone; live() is asked outside this lock.
+    List<String> ended;
     synchronized (this) {
-      expected.removeIf(id -> !live.test(id)); // ended holds whose record was already gone
-      lostAtStart.removeIf(id -> !live.test(id));
+      ended = new ArrayList<>(expected);
     }
+    ended.removeIf(live);
+    synchronized (this) {
+      expected.removeAll(ended);
+    }
+    lostAtStart.removeIf(id -> !live.test(id)); // a concurrent set
     return left;
   }
 

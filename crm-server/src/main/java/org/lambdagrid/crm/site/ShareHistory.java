@@ -121,7 +121,7 @@ final class ShareHistory {
   /** Hands {@code r} to the watchers' executor; once the CRM is closing it is dropped (debug). */
   private void deliver(Runnable r) {
     try {
-      delivery.execute(org.lambdagrid.common.SerialExecutor.task(r, e -> dropped()));
+      delivery.execute(SerialExecutor.task(r, e -> dropped()));
     } catch (java.util.concurrent.RejectedExecutionException e) {
       dropped();
     }

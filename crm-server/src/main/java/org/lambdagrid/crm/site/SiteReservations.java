@@ -884,8 +884,7 @@ public final class SiteReservations {
    * record was lost while the CRM was down.
    */
   public synchronized java.util.List<String> withOverlay() {
-    return held.values().stream().filter(h -> h.overlay() && !inFlight.contains(h.id()))
-        .map(Held::id).sorted().toList();
+    return held.keySet().stream().filter(this::hasOverlay).sorted().toList();
   }
 
   /** The state of {@code id} here; empty if never seen (or forgotten after the retention). */

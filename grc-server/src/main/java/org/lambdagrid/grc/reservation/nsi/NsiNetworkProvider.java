@@ -184,6 +184,8 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * (until undone, or twice the hold time); after {@link #close} it is only logged.
    */
   public void reserveTimeout(String connectionId) {
+    Runnable closing = () -> log.info("{}: reserveTimeout of NSI connection {} while shutting"
+        + " down: not recorded", name, connectionId);
     try {
       pool.execute(() -> {
         String reservationId;
@@ -200,14 +202,12 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
           try {
             lanes.execute(reservationId, () -> markTimedOut(reservationId, connectionId));
           } catch (RejectedExecutionException e) {
-            log.info("{}: reserveTimeout of NSI connection {} while shutting down: not recorded",
-                name, connectionId);
+            closing.run();
           }
         }
       });
     } catch (RejectedExecutionException e) {
-      log.info("{}: reserveTimeout of NSI connection {} while shutting down: not recorded", name,
-          connectionId);
+      closing.run();
     }
   }
 
@@ -243,18 +243,18 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
    * is closing, not at all (logged): the next start's {@link #recover} takes it up.
    */
   private void later(String reservationId, long delayMillis, Runnable task) {
+    Runnable closing = () -> log.info("{}: reservation {}: closing, a timed step is left to"
+        + " recover()", name, reservationId);
     try {
       timer.schedule(() -> {
         try {
           lanes.execute(reservationId, task);
         } catch (RejectedExecutionException e) {
-          log.info("{}: reservation {}: closing, a timed step is left to recover()", name,
-              reservationId);
+          closing.run();
         }
       }, delayMillis, TimeUnit.MILLISECONDS);
     } catch (RejectedExecutionException e) {
-      log.info("{}: reservation {}: closing, a timed step is left to recover()", name,
-          reservationId);
+      closing.run();
     }
   }
 
@@ -527,7 +527,7 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
       each.add(lanes.submit(id, () -> {
         List<String> done = new ArrayList<>();
         for (NsiRecord r : store.of(id)) {
-          if (restored.contains(r.reservationId())) {
+          if (restored.contains(id)) {
             if (!r.committed()) {
               commitRestored(r);
             }
@@ -535,10 +535,10 @@ public final class NsiNetworkProvider implements NetworkResourceManager, AutoClo
           }
           try {
             undo(r);
-            done.add(r.reservationId() + " " + r.pair());
+            done.add(id + " " + r.pair());
           } catch (RuntimeException e) {
             log.warn("{}: cannot undo NSI connection {} of reservation {} (pair {}): {}", name,
-                r.connectionId(), r.reservationId(), r.pair(), e.getMessage());
+                r.connectionId(), id, r.pair(), e.getMessage());
           }
         }
         return done;
