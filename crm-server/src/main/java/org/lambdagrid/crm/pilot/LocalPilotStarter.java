@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.lambdagrid.common.Processes;
 import org.lambdagrid.common.security.HostTools;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +39,8 @@ import org.slf4j.LoggerFactory;
  * the start, naming it.
  *
  * <p>{@link #stop} closes stdin, waits {@code eofGrace} for the launcher and its descendants to
- * exit, then SIGTERMs what is left, waits {@code termGrace}, and SIGKILLs the rest.
+ * exit, then SIGTERMs what is left, waits {@code termGrace}, and SIGKILLs the rest. It returns
+ * once the launcher is reaped, so {@link #isAlive} and {@link PilotHandle#describe} tell the end.
  */
 public final class LocalPilotStarter implements PilotStarter {
   private static final Logger log = LoggerFactory.getLogger(LocalPilotStarter.class);
@@ -180,16 +182,33 @@ public final class LocalPilotStarter implements PilotStarter {
       if (!awaitGone(h.process.toHandle(), tree, options.eofGrace())) {
         log.warn("pilot of job {} node {} ({}) still running {} after EOF; sending SIGTERM",
             h.launch.jobId(), h.launch.nodeIndex(), h.describe(), options.eofGrace());
-        tree.stream().filter(LocalPilotStarter::running).forEach(ProcessHandle::destroy);
+        tree.stream().filter(Processes::running).forEach(ProcessHandle::destroy);
         if (!awaitGone(h.process.toHandle(), tree, options.termGrace())) {
           log.warn("pilot of job {} node {} still running after SIGTERM; sending SIGKILL to {}",
               h.launch.jobId(), h.launch.nodeIndex(),
-              tree.stream().filter(LocalPilotStarter::running).map(ProcessHandle::pid).toList());
-          tree.stream().filter(LocalPilotStarter::running).forEach(ProcessHandle::destroyForcibly);
+              tree.stream().filter(Processes::running).map(ProcessHandle::pid).toList());
+          tree.stream().filter(Processes::running).forEach(ProcessHandle::destroyForcibly);
           awaitGone(h.process.toHandle(), tree, Duration.ofSeconds(2));
         }
       }
+      reap(h);
       h.stopped = true;
+    }
+  }
+
+  /**
+   * The launcher is our child: once it has exited, JDK's reaper collects it moments later, and
+   * only then does {@link Process#isAlive()} turn false and its exit code become known. Waits for
+   * that (bounded), so that after stop() returns isAlive() and describe() tell the outcome.
+   */
+  private static void reap(LocalHandle h) {
+    if (Processes.running(h.process.toHandle())) {
+      return; // survived SIGKILL (uninterruptible sleep); already logged, nothing to wait for
+    }
+    try {
+      h.process.waitFor(2, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -200,7 +219,7 @@ public final class LocalPilotStarter implements PilotStarter {
       if (root.isAlive()) {
         collect(root, tree);
       }
-      if (tree.stream().noneMatch(LocalPilotStarter::running)) {
+      if (tree.stream().noneMatch(Processes::running)) {
         return true;
       }
       if (System.nanoTime() >= deadline) {
@@ -212,23 +231,6 @@ public final class LocalPilotStarter implements PilotStarter {
         Thread.currentThread().interrupt();
         return false;
       }
-    }
-  }
-
-  /**
-   * Alive and not a zombie. An orphan that exited stays a zombie until init reaps it, which some
-   * init processes (containers, micro-VMs) do only now and then; it is gone for our purposes.
-   */
-  static boolean running(ProcessHandle p) {
-    if (!p.isAlive()) {
-      return false;
-    }
-    try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
-      int close = stat.lastIndexOf(')');
-      return close < 0 || close + 2 >= stat.length() || stat.charAt(close + 2) != 'Z';
-    } catch (IOException e) {
-      return p.isAlive();
     }
   }
 

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.Processes;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -173,6 +174,6 @@ class LocalPilotStarterTest {
 
   private static void assertGone(long pid) {
     await().atMost(3, TimeUnit.SECONDS).until(() ->
-        ProcessHandle.of(pid).map(p -> !LocalPilotStarter.running(p)).orElse(true));
+        ProcessHandle.of(pid).map(p -> !Processes.running(p)).orElse(true));
   }
 }

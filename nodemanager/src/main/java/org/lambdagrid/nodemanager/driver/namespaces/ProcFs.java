@@ -100,19 +100,6 @@ final class ProcFs {
     return argv.size() >= 2 && argv.get(0).equals("/bin/sh") && argv.get(1).equals("-c");
   }
 
-  static boolean isZombie(long pid) {
-    Stat s = statOf(pid);
-    return s != null && s.zombie();
-  }
-
-  /**
-   * Whether a process still runs. A zombie does not: it holds no namespace any more, and after
-   * a crash its reaper may be the host's init, which need not be quick about it.
-   */
-  static boolean running(ProcessHandle p) {
-    return p.isAlive() && !isZombie(p.pid());
-  }
-
   /**
    * The first child of process {@code pid}'s main thread (from {@code /proc/PID/task/PID/children},
    * one file read, unlike {@link ProcessHandle#children()}, which reads every process's stat), as

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.Processes;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
@@ -131,7 +132,7 @@ final class ProcessesStep implements GuestStep {
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
     }
     killAndWait(victims, Duration.ofSeconds(10));
-    victims.stream().filter(ProcFs::running)
+    victims.stream().filter(Processes::running)
         .forEach(p -> problems.add("process " + p.pid() + " survived SIGKILL"));
     return problems;
   }
@@ -156,13 +157,13 @@ final class ProcessesStep implements GuestStep {
   }
 
   private static void killAndWait(List<ProcessHandle> victims, Duration timeout) {
-    victims.stream().filter(ProcFs::running).forEach(ProcessHandle::destroyForcibly);
+    victims.stream().filter(Processes::running).forEach(ProcessHandle::destroyForcibly);
     waitGone(victims, timeout);
   }
 
   private static void waitGone(List<ProcessHandle> procs, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (procs.stream().anyMatch(ProcFs::running) && System.nanoTime() < deadline) {
+    while (procs.stream().anyMatch(Processes::running) && System.nanoTime() < deadline) {
       ProcFs.sleep(10);
     }
   }
