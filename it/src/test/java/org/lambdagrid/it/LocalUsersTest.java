@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,6 +40,7 @@ import org.lambdagrid.common.security.Role;
 import org.lambdagrid.common.security.RoleAuthorizer;
 import org.lambdagrid.common.security.Tls;
 import org.lambdagrid.common.security.TlsConfig;
+import org.lambdagrid.common.testing.TestClock;
 import org.lambdagrid.grc.GrcConfig;
 import org.lambdagrid.grc.GrcServer;
 import org.lambdagrid.grc.cli.GrcCli;
@@ -76,6 +78,10 @@ class LocalUsersTest {
   }
 
   private void startGrc(String sessionTtl) throws Exception {
+    startGrc(sessionTtl, Clock.systemUTC());
+  }
+
+  private void startGrc(String sessionTtl, Clock clock) throws Exception {
     Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
     ca = TestCa.init(dir.resolve("ca"));
     TestCa.Cert crmCert = ca.issue("crm", "alpha");
@@ -90,7 +96,7 @@ class LocalUsersTest {
         + dir.resolve("grc") + "\ntokens: {listen: 127.0.0.1:0, file: " + tokens + "}\n"
         + "local: {socket: " + socket() + ", session_ttl: " + sessionTtl + "}\n"
         + ca.issue("grc", "grc").yaml(), GrcConfig.class);
-    grc = GrcServer.tcp("grc.yaml", config, Clock.systemUTC()).start();
+    grc = GrcServer.tcp("grc.yaml", config, clock).start();
     closeMe.add(grc);
     grc.registry().register("alpha", "127.0.0.1:" + crm.port(), 8, List.of("10.10.0.0/24"), 1);
   }
@@ -213,11 +219,13 @@ class LocalUsersTest {
 
   @Test
   void anExpiredSessionTokenIsUnauthenticated() throws Exception {
-    startGrc("1s");
+    // The GRC's own clock: a slow first TLS call cannot outlive the token before its first use.
+    TestClock clock = TestClock.ofNow();
+    startGrc("1s", clock);
     LoginAnswer me = login(socket());
     ManagedChannel ch = channel(me);
     assertThat(code(() -> listed(ch, me.token()))).isEqualTo(Status.Code.OK);
-    Thread.sleep(1200);
+    clock.advance(Duration.ofMillis(1200));
     assertThat(code(() -> listed(ch, me.token()))).isEqualTo(Status.Code.UNAUTHENTICATED);
     String fresh = login(socket()).token();
     assertThat(code(() -> listed(ch, fresh))).as("a new login works").isEqualTo(Status.Code.OK);

@@ -436,7 +436,8 @@ class NodeManagerTest {
     // The kill is counted 0.7 s before the command is gone, and a look at the limits (every
     // 1 s) falls in between: the command starts 0.5 s after one.
     int looks = driver.limitLooks();
-    await().atMost(T).until(() -> driver.limitLooks() > looks);
+    await().atMost(T).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(5))
+        .until(() -> driver.limitLooks() > looks);
     Thread.sleep(500);
     ok(session.call(exec("sh", "-c", "echo kill >> \"$LAMBDAGRID_FAKE_OOM\"; sleep 0.7;"
         + " kill -9 $$"), T), CommandReply.ResultCase.EXEC);

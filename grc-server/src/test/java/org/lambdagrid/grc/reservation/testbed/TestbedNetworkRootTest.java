@@ -39,6 +39,12 @@ import org.lambdagrid.common.reservation.Window;
 @Tag("root")
 class TestbedNetworkRootTest {
   static final long M = 1_000_000L;
+  /**
+   * The least share of a reserved rate iperf3 must see. Goodput behind HTB is ~0.95 of it at best,
+   * and a descheduled sender cannot catch up, so a loaded machine sees less; 0.6 still tells each
+   * pair's rate from the next lower one these tests reserve. The upper bound (1.0) proves the cap.
+   */
+  static final double FLOOR = 0.6;
   static final CommandRunner SH = CommandRunner.system();
   static final Duration T = Duration.ofSeconds(20);
   static final ObjectMapper JSON = new ObjectMapper();
@@ -104,7 +110,7 @@ class TestbedNetworkRootTest {
     server(b1g, 5201);
     double r1Alone = iperf(a1, b1g, 5201, false).join();
     System.out.printf("iperf3 r1 alone (200 Mbit/s reserved): %.1f Mbit/s%n", r1Alone / M);
-    assertThat(r1Alone).isBetween(0.8 * 200 * M, 1.0 * 200 * M);
+    assertThat(r1Alone).isBetween(FLOOR * 200 * M, 1.0 * 200 * M);
 
     // (2) both at once, r2 in the reverse direction (bravo -> alpha): each gets its own rate.
     server(b1g, 5202);
@@ -115,8 +121,8 @@ class TestbedNetworkRootTest {
     double r2Both = r2.join();
     System.out.printf("iperf3 concurrent: r1 (200 Mbit/s) %.1f Mbit/s, r2 (100 Mbit/s, reverse) %.1f Mbit/s%n",
         r1Both / M, r2Both / M);
-    assertThat(r1Both).isBetween(0.8 * 200 * M, 1.0 * 200 * M);
-    assertThat(r2Both).isBetween(0.8 * 100 * M, 1.0 * 100 * M);
+    assertThat(r1Both).isBetween(FLOOR * 200 * M, 1.0 * 200 * M);
+    assertThat(r2Both).isBetween(FLOOR * 100 * M, 1.0 * 100 * M);
 
     // ... and cannot reach r1's guests, on the other site or on its own, by ping or TCP.
     assertThat(ping(a2, b1g)).as("r2 alpha -> r1 bravo").isFalse();
@@ -194,7 +200,7 @@ class TestbedNetworkRootTest {
   private CompletableFuture<Double> iperf(Guest client, Guest server, int port, boolean reverse) {
     return CompletableFuture.supplyAsync(() -> {
       List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", client.ns(), "iperf3", "-c", server.addr(),
-          "-p", String.valueOf(port), "-t", "3", "-J"));
+          "-p", String.valueOf(port), "-t", "3", "-O", "1", "-J"));
       if (reverse) {
         argv.add("-R");
       }
