@@ -104,6 +104,11 @@ public final class SiteOverlay {
   private final java.util.Set<String> lostAtStart = java.util.concurrent.ConcurrentHashMap.newKeySet();
   /** What was logged once already: entries {@link #vetted} refused, misfiled records. */
   private final java.util.Set<String> reported = new java.util.HashSet<>();
+  /**
+   * Ids whose removal {@link #refuseShared} refused (logged once): dropped when a check of it
+   * passes or its record is gone, so the same damage found again is logged again.
+   */
+  private final java.util.Set<String> refusedShared = new java.util.HashSet<>();
 
   /**
    * {@code endpoint} and {@code netns} are crm.yaml {@code overlay.endpoint} and
@@ -286,6 +291,7 @@ public final class SiteOverlay {
     }
     Optional<StateFile> sf = read(reservationId);
     if (sf.isEmpty()) {
+      refusedShared.remove(reservationId);
       return;
     }
     removeOwned(sf.get());
@@ -343,7 +349,9 @@ public final class SiteOverlay {
     int left = 0;
     List<OverlayPlan> all;
     synchronized (this) {
-      all = recordedAll().stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
+      all = recordedAll();
+      refusedShared.retainAll(all.stream().map(OverlayPlan::reservationId).toList());
+      all = all.stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
     }
     for (OverlayPlan p : all) {
       if (!live.test(p.reservationId())) {
@@ -508,8 +516,22 @@ public final class SiteOverlay {
    * reservation the device is; both records stay for the operator.
    */
   private void refuseShared(StateFile sf) {
-    if (sf.owned().isEmpty()) {
+    String id = sf.plan().reservationId();
+    String why = shared(sf);
+    if (why == null) {
+      refusedShared.remove(id); // not shared (any more): a recurrence is logged again
       return;
+    }
+    if (refusedShared.add(id)) {
+      log.error("{}", why);
+    }
+    throw new Errors.RequestException(Status.Code.INTERNAL, why);
+  }
+
+  /** Why {@link #refuseShared} refuses {@code sf}; null: it does not. */
+  private String shared(StateFile sf) {
+    if (sf.owned().isEmpty()) {
+      return null;
     }
     String id = sf.plan().reservationId();
     // Silently: unreadable records are reported by the sweep and the restart.
@@ -519,22 +541,19 @@ public final class SiteOverlay {
       }
       for (Owned o : sf.owned()) {
         if (e.getValue().plan().devices().contains(o.device())) {
-          String why = "overlay: device " + o.device() + " of reservation " + id + " (record "
+          return "overlay: device " + o.device() + " of reservation " + id + " (record "
               + file(id) + ") is also named by record " + records.file(e.getKey()) + " on site '"
               + site + "': one of them is damaged; nothing is removed for either until the"
               + " operator removes the wrong one";
-          if (reported.add(id + "\nshared")) {
-            log.error("{}", why);
-          }
-          throw new Errors.RequestException(Status.Code.INTERNAL, why);
         }
       }
     }
+    return null;
   }
 
   /** Whether {@link #refuseShared} refused (and logged) the removal of {@code id} already. */
   private synchronized boolean refusedAsShared(String id) {
-    return reported.contains(id + "\nshared");
+    return refusedShared.contains(id);
   }
 
   /** Removes what {@code sf} owns; says how that went. */
