@@ -227,7 +227,7 @@ public final class SiteOverlay {
         throw e;
       }
       throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
-          + " on site '" + site + "': " + e.getMessage().replaceFirst("^overlay: ", ""));
+          + " on site '" + site + "': " + e.getMessage().replaceFirst("^overlay: ", ""), e);
     }
     if (rec.isEmpty()) {
       if (expected.contains(reservationId)) {

@@ -444,6 +444,26 @@ public class SiteOverlayTest {
   }
 
   @Test
+  void aCommitOfAnUnreadableRecordFailsNamingTheReservationWithTheReadErrorAsItsCause()
+      throws Exception {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc111"));
+    o.settled("r1");
+    java.nio.file.Files.writeString(dir.resolve("r1.json"), "{\"version\": 2, \"built\": tru");
+    assertThatThrownBy(() -> o.build("r1")).isInstanceOfSatisfying(Errors.RequestException.class,
+        e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.INTERNAL);
+          assertThat(e).hasMessageStartingWith("overlay: reservation r1 on site 'alpha': record "
+              + dir.resolve("r1.json") + " is unreadable (");
+          assertThat(e.getCause()).as("the read's own error, for the log")
+              .isInstanceOf(Errors.RequestException.class)
+              .hasMessageStartingWith("overlay: record " + dir.resolve("r1.json"))
+              .cause().as("and what the parser said").isInstanceOf(java.io.IOException.class);
+        });
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
   void committedOverlaysWhoseDevicesAreGoneAtRecoveryAreRebuilt() {
     SiteOverlay o = alpha();
     recordAndBuild(o, plan("r1", 4096, "abc123"));
