@@ -149,7 +149,7 @@ public final class SiteOverlay {
       throw Errors.alreadyExists("overlay: reservation " + p.reservationId() + " already has another overlay"
           + " plan on site '" + site + "' (VNI " + old.get().plan().vni() + "); refusing VNI " + p.vni());
     }
-    for (StateFile other : readAll(true).values()) {
+    for (StateFile other : readAll().values()) {
       OverlayPlan o = other.plan();
       if (o.vni() == p.vni()) {
         throw Errors.alreadyExists("overlay.vni: " + p.vni() + " of reservation " + p.reservationId()
@@ -286,6 +286,15 @@ public final class SiteOverlay {
    * device it could not remove (the record is then kept for a retry).
    */
   public synchronized void remove(String reservationId) {
+    remove(reservationId, null);
+  }
+
+  /**
+   * {@link #remove}, checking for shared devices ({@link #refuseShared}) against {@code others},
+   * every readable record by key as the caller read it (null: read them now).
+   */
+  private synchronized void remove(String reservationId,
+      java.util.Map<String, StateFile> others) {
     if (reservationId == null || !OverlayPlan.ID.matcher(reservationId).matches()) {
       return; // never recorded under such a name
     }
@@ -294,7 +303,7 @@ public final class SiteOverlay {
       refusedShared.remove(reservationId);
       return;
     }
-    removeOwned(sf.get());
+    removeOwned(sf.get(), others);
     records.delete(key(reservationId));
   }
 
@@ -313,28 +322,37 @@ public final class SiteOverlay {
    * under another reservation's id, is logged, naming the file, and skipped).
    */
   public synchronized List<OverlayPlan> recordedAll() {
-    return readAll(false).values().stream().map(StateFile::plan).toList();
+    return filed(readAll());
   }
 
   /**
-   * Every readable record by its key (file name), {@link #upgrade}d; unreadable ones logged at
-   * ERROR and skipped. With {@code misfiled} false, also a record whose plan names another
+   * Every readable record by its key (file name), in key order, {@link #upgrade}d; unreadable
+   * ones logged at ERROR and skipped. Includes misfiled ones (see {@link #filed}).
+   */
+  private java.util.Map<String, StateFile> readAll() {
+    java.util.Map<String, StateFile> out = new java.util.LinkedHashMap<>();
+    records.readAllByKey((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f,
+        site, e.getMessage())).forEach((key, sf) -> out.put(key, upgrade(sf)));
+    return out;
+  }
+
+  /**
+   * The plans of {@code all} ({@link #readAll}) but a record whose plan names another
    * reservation than its file (only damage makes one: {@link #write} files each by its plan's
    * id): logged at ERROR once per process and skipped, so the sweep and the restart never act
    * on it; {@link #record} still counts its VNI and names as taken.
    */
-  private java.util.Map<String, StateFile> readAll(boolean misfiled) {
-    java.util.Map<String, StateFile> out = new java.util.LinkedHashMap<>();
-    records.readAllByKey((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f,
-        site, e.getMessage())).forEach((key, sf) -> {
-          if (misfiled || key.equals(sf.plan().reservationId())) {
-            out.put(key, upgrade(sf));
-          } else if (reported.add(key + "\nmisfiled")) {
-            log.error("overlay: record {} of site '{}' holds the plan of reservation {}, not of {}; it is"
-                + " left alone (nothing built or removed from it) for the operator to inspect and remove",
-                records.file(key), site, sf.plan().reservationId(), key);
-          }
-        });
+  private List<OverlayPlan> filed(java.util.Map<String, StateFile> all) {
+    List<OverlayPlan> out = new ArrayList<>();
+    all.forEach((key, sf) -> {
+      if (key.equals(sf.plan().reservationId())) {
+        out.add(sf.plan());
+      } else if (reported.add(key + "\nmisfiled")) {
+        log.error("overlay: record {} of site '{}' holds the plan of reservation {}, not of {}; it is"
+            + " left alone (nothing built or removed from it) for the operator to inspect and remove",
+            records.file(key), site, sf.plan().reservationId(), key);
+      }
+    });
     return out;
   }
 
@@ -347,16 +365,19 @@ public final class SiteOverlay {
    */
   public int sweep(Predicate<String> live) {
     int left = 0;
+    // Read once: each removal checks for shared devices against these, less what it removed.
+    java.util.Map<String, StateFile> read;
     List<OverlayPlan> all;
     synchronized (this) {
-      all = recordedAll();
-      refusedShared.retainAll(all.stream().map(OverlayPlan::reservationId).toList());
-      all = all.stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
+      read = readAll();
+      refusedShared.retainAll(read.keySet());
+      all = filed(read).stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
     }
     for (OverlayPlan p : all) {
       if (!live.test(p.reservationId())) {
         try {
-          remove(p.reservationId());
+          remove(p.reservationId(), read);
+          read.remove(p.reservationId());
           forget(p.reservationId());
           log.info("reservation {}: its hold is not live; overlay removed from site '{}'", p.reservationId(), site);
         } catch (RuntimeException e) {
@@ -482,7 +503,12 @@ public final class SiteOverlay {
    * naming every device it could not remove (the record keeps them).
    */
   private StateFile removeOwned(StateFile sf) {
-    refuseShared(sf);
+    return removeOwned(sf, null);
+  }
+
+  /** {@link #removeOwned}, {@link #refuseShared} checking against {@code others} (null: read now). */
+  private StateFile removeOwned(StateFile sf, java.util.Map<String, StateFile> others) {
+    refuseShared(sf, others);
     List<String> problems = new ArrayList<>();
     List<Owned> order = new ArrayList<>(sf.owned());
     String bridge = sf.plan().bridge();
@@ -515,9 +541,9 @@ public final class SiteOverlay {
    * damaged (e.g. a plan copied from one record into another) and this CRM cannot tell which
    * reservation the device is; both records stay for the operator.
    */
-  private void refuseShared(StateFile sf) {
+  private void refuseShared(StateFile sf, java.util.Map<String, StateFile> others) {
     String id = sf.plan().reservationId();
-    String why = shared(sf);
+    String why = shared(sf, others);
     if (why == null) {
       refusedShared.remove(id); // not shared (any more): a recurrence is logged again
       return;
@@ -529,13 +555,14 @@ public final class SiteOverlay {
   }
 
   /** Why {@link #refuseShared} refuses {@code sf}; null: it does not. */
-  private String shared(StateFile sf) {
+  private String shared(StateFile sf, java.util.Map<String, StateFile> others) {
     if (sf.owned().isEmpty()) {
       return null;
     }
     String id = sf.plan().reservationId();
     // Silently: unreadable records are reported by the sweep and the restart.
-    for (var e : records.readAllByKey((f, x) -> { }).entrySet()) {
+    var all = others != null ? others : records.readAllByKey((f, x) -> { });
+    for (var e : all.entrySet()) {
       if (e.getKey().equals(id)) {
         continue;
       }

@@ -379,6 +379,18 @@ public class SiteOverlayTest {
   }
 
   @Test
+  void aRecordOneSweepRemovesNoLongerHoldsUpTheNextRemovalOfThatSweep() {
+    SiteOverlay o = alpha();
+    recordAndBuild(o, plan("r2", 4097, "abc222"));
+    // r1: an unbuilt record that names r2's devices (damage) but owns none, removed first.
+    new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t").write("r1",
+        new SiteOverlay.StateFile(SiteOverlay.VERSION, false, plan("r1", 4097, "abc222")));
+    assertThat(o.sweep(id -> false)).isZero();
+    assertThat(o.recordedAll()).isEmpty();
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
   void aRecordWithoutAPlanIsSkippedAsUnreadable() throws Exception {
     SiteOverlay o = alpha();
     recordAndBuild(o, plan("r2", 4097, "abc222"));
