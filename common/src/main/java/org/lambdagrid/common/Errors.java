@@ -62,6 +62,12 @@ public final class Errors {
       this.code = code;
     }
 
+    /** With the exception it was made from, for the log. */
+    public RequestException(Status.Code code, String message, Throwable cause) {
+      super(message, cause);
+      this.code = code;
+    }
+
     public Status.Code code() {
       return code;
     }

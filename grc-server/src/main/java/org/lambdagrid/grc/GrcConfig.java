@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.Endpoint;
+import org.lambdagrid.common.IpLiteral;
 import org.lambdagrid.common.Quantities;
 import org.lambdagrid.common.ops.HttpConfig;
 import org.lambdagrid.common.security.SessionTokens;
@@ -614,7 +615,7 @@ public record GrcConfig(
               + "' has a leading zero in an IPv4 part, which tools read as octal or decimal:"
               + " write the address without them");
         }
-        if (!isIpAddress(n) && !isDnsName(n)) {
+        if (!IpLiteral.isOne(n) && !isDnsName(n)) {
           throw new IllegalArgumentException("nsi.provider_identity[" + i + "]: '" + n
               + "' is not a DNS name or an IP address (as in the certificate's subjectAltName;"
               + " no wildcards, ports or URLs)");
@@ -627,26 +628,7 @@ public record GrcConfig(
     private static boolean isDnsName(String n) {
       String label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
       return n.length() <= 253 && n.matches(label + "(\\." + label + ")*")
-          && !n.matches("[0-9.]+"); // all digits: meant as an IPv4 address, and is not one
-    }
-
-    private static boolean isIpAddress(String n) {
-      if (n.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
-        for (String part : n.split("\\.")) {
-          if (Integer.parseInt(part) > 255) {
-            return false;
-          }
-        }
-        return true;
-      }
-      if (n.matches("[0-9A-Fa-f:.]+") && n.contains(":")) {
-        try {
-          return java.net.InetAddress.getByName(n) instanceof java.net.Inet6Address; // a literal
-        } catch (java.net.UnknownHostException e) {
-          return false;
-        }
-      }
-      return false;
+          && !IpLiteral.looksLikeOne(n); // digits and dots: meant as an IPv4 address
     }
 
     /** NSA and STP ids are OGF network URNs. */

@@ -121,6 +121,7 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     Server s = null;
     try {
       checkReplyTo(config.replyTo());
+      checkIdentity(config);
       NsiTls.Material tls = config.tls().read(); // once, for the endpoint and the client
       s = serve(tls);
       this.server = s;
@@ -434,6 +435,15 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
     if (!"https".equals(at.getScheme()) || at.getPort() <= 0) {
       throw new NsiException("nsi.requester_url: '" + at
           + "' must be https://HOST:PORT/PATH (the provider calls back over TLS)");
+    }
+  }
+
+  private static void checkIdentity(Config c) {
+    try {
+      ProviderIdentity.checked(c.identity());
+    } catch (IllegalArgumentException e) {
+      throw new NsiException((c.providerIdentity().isEmpty() ? "nsi.provider_url: its host "
+          : "nsi.provider_identity: ") + e.getMessage());
     }
   }
 

@@ -1,7 +1,6 @@
 package org.lambdagrid.nsi;
 
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
@@ -15,6 +14,7 @@ import org.apache.cxf.message.Message;
 import org.apache.cxf.phase.AbstractPhaseInterceptor;
 import org.apache.cxf.phase.Phase;
 import org.apache.cxf.security.transport.TLSSessionInfo;
+import org.lambdagrid.common.IpLiteral;
 
 /**
  * Pins the requester endpoint to the provider: a callback is accepted only over TLS from a
@@ -33,10 +33,11 @@ final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
   /**
    * @param names what the provider's certificate must name (one of)
    * @param why where they come from, for the refusal (e.g. "nsi.provider_identity")
+   * @throws IllegalArgumentException if one is meant as an IP address and is not one
    */
   ProviderIdentity(List<String> names, String why) {
     super(Phase.PRE_INVOKE);
-    this.names = List.copyOf(names);
+    this.names = checked(names);
     this.why = why;
   }
 
@@ -77,23 +78,32 @@ final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
       if (type == 2 && wantIp == null && want.equals(value)) {
         return true;
       }
-      if (type == 7 && wantIp != null && wantIp.equals(literal(value))) {
+      if (type == 7 && wantIp != null && IpLiteral.isOne(value)
+          && wantIp.equals(IpLiteral.parse(value))) {
         return true;
       }
     }
     return false;
   }
 
-  /** An IPv4 or IPv6 literal as an address (never a name lookup), else null. */
+  /**
+   * An IPv4 or IPv6 literal as an address, null for a DNS name; never a name lookup.
+   *
+   * @throws IllegalArgumentException naming {@code s}, if it is meant as an address (only digits
+   *     and dots, or a ':') and is not one, e.g. {@code 999.1.1.1}
+   */
   static InetAddress literal(String s) {
-    if (!s.contains(":") && !s.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
-      return null;
-    }
-    try {
-      return InetAddress.getByName(s);
-    } catch (UnknownHostException e) {
-      return null;
-    }
+    return IpLiteral.looksLikeOne(s) ? IpLiteral.parse(s) : null;
+  }
+
+  /**
+   * {@code names}, once none is a malformed IP literal.
+   *
+   * @throws IllegalArgumentException naming the first that is (see {@link #literal})
+   */
+  static List<String> checked(List<String> names) {
+    names.forEach(n -> literal(strip(n)));
+    return List.copyOf(names);
   }
 
   private static String strip(String h) {
@@ -109,7 +119,7 @@ final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
    * algorithms) before this runs.
    */
   static HostnameVerifier verifier(List<String> names, String why) {
-    List<String> want = List.copyOf(names);
+    List<String> want = checked(names);
     return (host, session) -> {
       Certificate[] peer;
       try {

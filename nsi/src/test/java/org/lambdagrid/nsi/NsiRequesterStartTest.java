@@ -56,4 +56,23 @@ class NsiRequesterStartTest {
         .hasMessageStartingWith("nsi.tls: key '" + key + "' / certificate '" + cert
             + "' cannot be read: ");
   }
+
+  @Test
+  void aProviderHostOrIdentityThatIsAMalformedAddressIsRefusedBeforeTheFilesAreRead() {
+    Path none = dir.resolve("none");
+    NsiTls tls = new NsiTls(none, none, none);
+    URI replyTo = URI.create("https://127.0.0.1:7378/nsi");
+    assertThatThrownBy(() -> NsiRequester.start(new NsiRequester.Config(
+        URI.create("https://010.0.0.1:9443/NSI/services/CS2"), "p", "r", replyTo, tls,
+        Duration.ofSeconds(1)), null))
+        .isInstanceOf(NsiException.class)
+        .hasMessage("nsi.provider_url: its host '010.0.0.1' is not an IPv4 address (four numbers"
+            + " 0..255, no leading zeros)");
+    assertThatThrownBy(() -> NsiRequester.start(new NsiRequester.Config(PROVIDER, "p", "r",
+        replyTo, tls, Duration.ofSeconds(1), java.util.List.of("nsa.example.net", "999.1.1.1")),
+        null))
+        .isInstanceOf(NsiException.class)
+        .hasMessage("nsi.provider_identity: '999.1.1.1' is not an IPv4 address (four numbers"
+            + " 0..255, no leading zeros)");
+  }
 }

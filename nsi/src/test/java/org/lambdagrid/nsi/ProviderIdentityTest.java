@@ -183,6 +183,27 @@ class ProviderIdentityTest {
   }
 
   @Test
+  void aMalformedAddressIsRefusedNamingItInsteadOfBeingLookedUpAsAName() throws Exception {
+    assertThat(ProviderIdentity.literal("192.0.2.7")).isEqualTo(InetAddress.getByAddress(
+        new byte[] {(byte) 192, 0, 2, 7}));
+    assertThat(ProviderIdentity.literal("nsa.example.net")).as("a name").isNull();
+    for (String bad : List.of("999.1.1.1", "010.0.0.1", "1.2.3.4.5")) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> ProviderIdentity.literal(bad))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("'" + bad + "' is not an IPv4 address (four numbers 0..255, no leading"
+              + " zeros)");
+    }
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> ProviderIdentity.literal("g::1"))
+        .hasMessage("'g::1' is not an IPv6 address");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> new ProviderIdentity(List.of("nsa.example.net", "999.1.1.1"), "test"))
+        .hasMessageContaining("'999.1.1.1'");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> ProviderIdentity.verifier(List.of("[2001:db8::7::1]"), "test"))
+        .hasMessageContaining("'2001:db8::7::1'");
+  }
+
+  @Test
   void onlyTheSubjectAltNamesCountNeverTheCn() throws Exception {
     X509Certificate noSan = cert("n", "CN=nsa.example.net", null);
     assertThat(ProviderIdentity.matchesAny(noSan, List.of("nsa.example.net"))).isFalse();

@@ -149,7 +149,7 @@ public final class JsonRecords<T> {
       }
     } catch (IOException e) {
       throw new Errors.RequestException(Status.Code.INTERNAL, what + ": record " + f + " is unreadable ("
-          + e.getMessage() + "); remove the devices it names by hand, then the file");
+          + e.getMessage() + "); remove the devices it names by hand, then the file", e);
     }
   }
 }

@@ -104,6 +104,11 @@ public final class SiteOverlay {
   private final java.util.Set<String> lostAtStart = java.util.concurrent.ConcurrentHashMap.newKeySet();
   /** What was logged once already: entries {@link #vetted} refused, misfiled records. */
   private final java.util.Set<String> reported = new java.util.HashSet<>();
+  /**
+   * Ids whose removal {@link #refuseShared} refused (logged once): dropped when a check of it
+   * passes or its record is gone, so the same damage found again is logged again.
+   */
+  private final java.util.Set<String> refusedShared = new java.util.HashSet<>();
 
   /**
    * {@code endpoint} and {@code netns} are crm.yaml {@code overlay.endpoint} and
@@ -144,7 +149,7 @@ public final class SiteOverlay {
       throw Errors.alreadyExists("overlay: reservation " + p.reservationId() + " already has another overlay"
           + " plan on site '" + site + "' (VNI " + old.get().plan().vni() + "); refusing VNI " + p.vni());
     }
-    for (StateFile other : readAll(true).values()) {
+    for (StateFile other : readAll().values()) {
       OverlayPlan o = other.plan();
       if (o.vni() == p.vni()) {
         throw Errors.alreadyExists("overlay.vni: " + p.vni() + " of reservation " + p.reservationId()
@@ -222,7 +227,7 @@ public final class SiteOverlay {
         throw e;
       }
       throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
-          + " on site '" + site + "': " + e.getMessage().replaceFirst("^overlay: ", ""));
+          + " on site '" + site + "': " + e.getMessage().replaceFirst("^overlay: ", ""), e);
     }
     if (rec.isEmpty()) {
       if (expected.contains(reservationId)) {
@@ -281,14 +286,24 @@ public final class SiteOverlay {
    * device it could not remove (the record is then kept for a retry).
    */
   public synchronized void remove(String reservationId) {
+    remove(reservationId, null);
+  }
+
+  /**
+   * {@link #remove}, checking for shared devices ({@link #refuseShared}) against {@code others},
+   * every readable record by key as the caller read it (null: read them now).
+   */
+  private synchronized void remove(String reservationId,
+      java.util.Map<String, StateFile> others) {
     if (reservationId == null || !OverlayPlan.ID.matcher(reservationId).matches()) {
       return; // never recorded under such a name
     }
     Optional<StateFile> sf = read(reservationId);
     if (sf.isEmpty()) {
+      refusedShared.remove(reservationId);
       return;
     }
-    removeOwned(sf.get());
+    removeOwned(sf.get(), others);
     records.delete(key(reservationId));
   }
 
@@ -307,28 +322,37 @@ public final class SiteOverlay {
    * under another reservation's id, is logged, naming the file, and skipped).
    */
   public synchronized List<OverlayPlan> recordedAll() {
-    return readAll(false).values().stream().map(StateFile::plan).toList();
+    return filed(readAll());
   }
 
   /**
-   * Every readable record by its key (file name), {@link #upgrade}d; unreadable ones logged at
-   * ERROR and skipped. With {@code misfiled} false, also a record whose plan names another
+   * Every readable record by its key (file name), in key order, {@link #upgrade}d; unreadable
+   * ones logged at ERROR and skipped. Includes misfiled ones (see {@link #filed}).
+   */
+  private java.util.Map<String, StateFile> readAll() {
+    java.util.Map<String, StateFile> out = new java.util.LinkedHashMap<>();
+    records.readAllByKey((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f,
+        site, e.getMessage())).forEach((key, sf) -> out.put(key, upgrade(sf)));
+    return out;
+  }
+
+  /**
+   * The plans of {@code all} ({@link #readAll}) but a record whose plan names another
    * reservation than its file (only damage makes one: {@link #write} files each by its plan's
    * id): logged at ERROR once per process and skipped, so the sweep and the restart never act
    * on it; {@link #record} still counts its VNI and names as taken.
    */
-  private java.util.Map<String, StateFile> readAll(boolean misfiled) {
-    java.util.Map<String, StateFile> out = new java.util.LinkedHashMap<>();
-    records.readAllByKey((f, e) -> log.error("overlay: skipping the unreadable record {} of site '{}': {}", f,
-        site, e.getMessage())).forEach((key, sf) -> {
-          if (misfiled || key.equals(sf.plan().reservationId())) {
-            out.put(key, upgrade(sf));
-          } else if (reported.add(key + "\nmisfiled")) {
-            log.error("overlay: record {} of site '{}' holds the plan of reservation {}, not of {}; it is"
-                + " left alone (nothing built or removed from it) for the operator to inspect and remove",
-                records.file(key), site, sf.plan().reservationId(), key);
-          }
-        });
+  private List<OverlayPlan> filed(java.util.Map<String, StateFile> all) {
+    List<OverlayPlan> out = new ArrayList<>();
+    all.forEach((key, sf) -> {
+      if (key.equals(sf.plan().reservationId())) {
+        out.add(sf.plan());
+      } else if (reported.add(key + "\nmisfiled")) {
+        log.error("overlay: record {} of site '{}' holds the plan of reservation {}, not of {}; it is"
+            + " left alone (nothing built or removed from it) for the operator to inspect and remove",
+            records.file(key), site, sf.plan().reservationId(), key);
+      }
+    });
     return out;
   }
 
@@ -341,14 +365,19 @@ public final class SiteOverlay {
    */
   public int sweep(Predicate<String> live) {
     int left = 0;
+    // Read once: each removal checks for shared devices against these, less what it removed.
+    java.util.Map<String, StateFile> read;
     List<OverlayPlan> all;
     synchronized (this) {
-      all = recordedAll().stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
+      read = readAll();
+      refusedShared.retainAll(read.keySet());
+      all = filed(read).stream().filter(p -> !preparing.containsKey(p.reservationId())).toList();
     }
     for (OverlayPlan p : all) {
       if (!live.test(p.reservationId())) {
         try {
-          remove(p.reservationId());
+          remove(p.reservationId(), read);
+          read.remove(p.reservationId());
           forget(p.reservationId());
           log.info("reservation {}: its hold is not live; overlay removed from site '{}'", p.reservationId(), site);
         } catch (RuntimeException e) {
@@ -474,7 +503,12 @@ public final class SiteOverlay {
    * naming every device it could not remove (the record keeps them).
    */
   private StateFile removeOwned(StateFile sf) {
-    refuseShared(sf);
+    return removeOwned(sf, null);
+  }
+
+  /** {@link #removeOwned}, {@link #refuseShared} checking against {@code others} (null: read now). */
+  private StateFile removeOwned(StateFile sf, java.util.Map<String, StateFile> others) {
+    refuseShared(sf, others);
     List<String> problems = new ArrayList<>();
     List<Owned> order = new ArrayList<>(sf.owned());
     String bridge = sf.plan().bridge();
@@ -507,34 +541,46 @@ public final class SiteOverlay {
    * damaged (e.g. a plan copied from one record into another) and this CRM cannot tell which
    * reservation the device is; both records stay for the operator.
    */
-  private void refuseShared(StateFile sf) {
-    if (sf.owned().isEmpty()) {
+  private void refuseShared(StateFile sf, java.util.Map<String, StateFile> others) {
+    String id = sf.plan().reservationId();
+    String why = shared(sf, others);
+    if (why == null) {
+      refusedShared.remove(id); // not shared (any more): a recurrence is logged again
       return;
+    }
+    if (refusedShared.add(id)) {
+      log.error("{}", why);
+    }
+    throw new Errors.RequestException(Status.Code.INTERNAL, why);
+  }
+
+  /** Why {@link #refuseShared} refuses {@code sf}; null: it does not. */
+  private String shared(StateFile sf, java.util.Map<String, StateFile> others) {
+    if (sf.owned().isEmpty()) {
+      return null;
     }
     String id = sf.plan().reservationId();
     // Silently: unreadable records are reported by the sweep and the restart.
-    for (var e : records.readAllByKey((f, x) -> { }).entrySet()) {
+    var all = others != null ? others : records.readAllByKey((f, x) -> { });
+    for (var e : all.entrySet()) {
       if (e.getKey().equals(id)) {
         continue;
       }
       for (Owned o : sf.owned()) {
         if (e.getValue().plan().devices().contains(o.device())) {
-          String why = "overlay: device " + o.device() + " of reservation " + id + " (record "
+          return "overlay: device " + o.device() + " of reservation " + id + " (record "
               + file(id) + ") is also named by record " + records.file(e.getKey()) + " on site '"
               + site + "': one of them is damaged; nothing is removed for either until the"
               + " operator removes the wrong one";
-          if (reported.add(id + "\nshared")) {
-            log.error("{}", why);
-          }
-          throw new Errors.RequestException(Status.Code.INTERNAL, why);
         }
       }
     }
+    return null;
   }
 
   /** Whether {@link #refuseShared} refused (and logged) the removal of {@code id} already. */
   private synchronized boolean refusedAsShared(String id) {
-    return reported.contains(id + "\nshared");
+    return refusedShared.contains(id);
   }
 
   /** Removes what {@code sf} owns; says how that went. */

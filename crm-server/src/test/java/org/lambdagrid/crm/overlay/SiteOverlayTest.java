@@ -350,6 +350,47 @@ public class SiteOverlayTest {
   }
 
   @Test
+  void aSharedDeviceFoundAgainAfterTheOperatorFixedTheRecordsIsLoggedAgain() {
+    SiteOverlay o = alpha();
+    recordAndBuild(o, plan("r1", 4096, "abc111"));
+    recordAndBuild(o, plan("r2", 4097, "abc222"));
+    JsonRecords<SiteOverlay.StateFile> raw =
+        new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t");
+    SiteOverlay.StateFile r2 = raw.read("r2").orElseThrow();
+    ListAppender<ILoggingEvent> log = overlayLog();
+    java.util.function.Supplier<List<String>> refusals = () -> log.list.stream()
+        .filter(e -> e.getFormattedMessage().contains("is also named by record"))
+        .map(e -> e.getLevel() + " " + e.getFormattedMessage().split(" ")[2]).toList();
+    for (int time = 1; time <= 2; time++) {
+      // r1's record damaged (r2's plan under r1's id): r1's hold ended, r2's is live.
+      SiteOverlay.StateFile r1 = raw.read("r1").orElseThrow();
+      raw.write("r1", new SiteOverlay.StateFile(r2.version(), true, plan("r1", 4097, "abc222"),
+          r2.owned()));
+      assertThat(o.sweep("r2"::equals)).isEqualTo(1);
+      assertThat(o.sweep("r2"::equals)).isEqualTo(1);
+      assertThat(refusals.get()).as("logged once per occurrence, time " + time)
+          .hasSize(time).allMatch(m -> m.equals("ERROR lgnabc222b0"));
+      // The operator puts r1's record back; the sweep removes r1; r1 is prepared again.
+      raw.write("r1", r1);
+      assertThat(o.sweep("r2"::equals)).isZero();
+      assertThat(kernel.links).noneMatch(d -> d.startsWith("lgnabc111"));
+      recordAndBuild(o, plan("r1", 4096, "abc111"));
+    }
+  }
+
+  @Test
+  void aRecordOneSweepRemovesNoLongerHoldsUpTheNextRemovalOfThatSweep() {
+    SiteOverlay o = alpha();
+    recordAndBuild(o, plan("r2", 4097, "abc222"));
+    // r1: an unbuilt record that names r2's devices (damage) but owns none, removed first.
+    new JsonRecords<>(dir, SiteOverlay.StateFile.class, "t").write("r1",
+        new SiteOverlay.StateFile(SiteOverlay.VERSION, false, plan("r1", 4097, "abc222")));
+    assertThat(o.sweep(id -> false)).isZero();
+    assertThat(o.recordedAll()).isEmpty();
+    assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
   void aRecordWithoutAPlanIsSkippedAsUnreadable() throws Exception {
     SiteOverlay o = alpha();
     recordAndBuild(o, plan("r2", 4097, "abc222"));
@@ -412,6 +453,26 @@ public class SiteOverlayTest {
     assertThat(after.recordedAll()).extracting(OverlayPlan::reservationId).containsExactly("r2");
     assertThat(after.sweep(id -> false)).isZero();
     assertThat(dir.resolve("r1.json")).exists(); // kept for the operator
+  }
+
+  @Test
+  void aCommitOfAnUnreadableRecordFailsNamingTheReservationWithTheReadErrorAsItsCause()
+      throws Exception {
+    SiteOverlay o = alpha();
+    o.record(plan("r1", 4096, "abc111"));
+    o.settled("r1");
+    java.nio.file.Files.writeString(dir.resolve("r1.json"), "{\"version\": 2, \"built\": tru");
+    assertThatThrownBy(() -> o.build("r1")).isInstanceOfSatisfying(Errors.RequestException.class,
+        e -> {
+          assertThat(e.code()).isEqualTo(Status.Code.INTERNAL);
+          assertThat(e).hasMessageStartingWith("overlay: reservation r1 on site 'alpha': record "
+              + dir.resolve("r1.json") + " is unreadable (");
+          assertThat(e.getCause()).as("the read's own error, for the log")
+              .isInstanceOf(Errors.RequestException.class)
+              .hasMessageStartingWith("overlay: record " + dir.resolve("r1.json"))
+              .cause().as("and what the parser said").isInstanceOf(java.io.IOException.class);
+        });
+    assertThat(kernel.links).isEmpty();
   }
 
   @Test
