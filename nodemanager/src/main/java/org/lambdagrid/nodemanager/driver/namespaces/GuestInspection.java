@@ -30,23 +30,17 @@ final class GuestInspection {
         }
         GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
         GuestRecord.Proc sshd = rec.proc(GuestRecord.SSHD);
-        String ns = rec.get(GuestRecord.NETNS);
-        boolean nsExists;
-        try {
-          nsExists = ns != null && NetworkStep.netnsExists(ns);
-        } catch (IllegalArgumentException e) { // a damaged record
-          nsExists = false;
-          left.add("network namespace '" + ns + "' (the record's name is not a namespace name)");
-        }
-        if (nsExists) {
+        String ns = NetworkStep.ownNetns(rec);
+        if (ns != null) {
           left.add("network namespace " + ns);
         }
-        String link = rec.get(GuestRecord.HOST_LINK);
-        if (link != null && NetworkStep.linkExists(link)) {
+        String link = NetworkStep.ownLink(rec);
+        if (link != null) {
           left.add("interface " + link);
         }
+        left.addAll(NetworkStep.refusals(rec));
         left.addAll(CgroupStep.leftovers(rec, CgroupFs.KERNEL));
-        built = nsExists && init != null && init.alive();
+        built = ns != null && init != null && init.alive();
         sshdRunning = sshd != null && sshd.alive();
       } catch (IOException e) {
         left.add("unreadable record " + guest.stateDir().resolve(GuestRecord.FILE));

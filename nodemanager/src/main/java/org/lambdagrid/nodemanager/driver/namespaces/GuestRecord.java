@@ -19,13 +19,18 @@ import org.lambdagrid.nodemanager.driver.GuestSpec;
  * What the driver built for one guest, persisted as {@code STATE/guest.properties} before each
  * step is taken, so that destroy (also by a new NodeManager after a crash) undoes exactly what
  * may exist and never guesses names. Keys are stable: a newer driver must still read them.
- * Every build step's undo works from this record alone.
+ * Every build step's undo works from this record alone, and deletes only what the guest's own
+ * plan makes (its names derive from the id, which must be the directory's name): a record is
+ * root's to act on, but a damaged or edited one must not make root delete another's objects.
  *
  * <p>Not thread-safe; the driver serializes access per guest.
  */
 final class GuestRecord {
   static final String FILE = "guest.properties";
   static final String VERSION = "1";
+
+  /** How the guest is attached: an {@link NamespacesDriverConfig.Attachment}, in lower case. */
+  static final String ATTACHMENT = "attachment";
 
   /** The network namespace's name (network step). */
   static final String NETNS = "netns";
@@ -57,7 +62,7 @@ final class GuestRecord {
     GuestRecord r = new GuestRecord(dir);
     r.p.setProperty("version", VERSION);
     r.p.setProperty("id", id);
-    r.p.setProperty("attachment", attachment);
+    r.p.setProperty(ATTACHMENT, attachment);
     r.p.setProperty("spec.jobId", spec.jobId());
     r.p.setProperty("spec.hostname", spec.hostname());
     r.p.setProperty("spec.address", spec.address());
@@ -78,6 +83,10 @@ final class GuestRecord {
     }
     if (r.get("id") == null) {
       throw new IOException(dir.resolve(FILE) + ": no id recorded");
+    }
+    if (!r.get("id").equals(String.valueOf(dir.getFileName()))) {
+      throw new IOException(dir.resolve(FILE) + ": id '" + shown(r.get("id")) + "' is not its"
+          + " directory's name; not this guest's record, left alone");
     }
     return r;
   }
@@ -150,6 +159,24 @@ final class GuestRecord {
     String pid = get(key + ".pid");
     String start = get(key + ".start");
     return pid == null || start == null ? null : new Proc(Long.parseLong(pid), start);
+  }
+
+  /** The recorded {@link #ATTACHMENT}, or null when it names none the driver knows. */
+  NamespacesDriverConfig.Attachment attachment() {
+    for (NamespacesDriverConfig.Attachment a : NamespacesDriverConfig.Attachment.values()) {
+      if (a.name().equalsIgnoreCase(get(ATTACHMENT))) {
+        return a;
+      }
+    }
+    return null;
+  }
+
+  /** {@code value} as read from a record, for a message: control characters as {@code \xNN}. */
+  static String shown(String value) {
+    StringBuilder b = new StringBuilder();
+    value.codePoints().forEach(c -> b.append(Character.isISOControl(c)
+        ? String.format("\\x%02x", c) : Character.toString(c)));
+    return b.toString();
   }
 
   GuestSpec spec() {

@@ -27,6 +27,14 @@ record NetworkPlan(String netns, String hostLink, List<String> hostLines,
   }
 
   /**
+   * The host-side interface of guest {@code id} attached as {@code attachment}: the veth's host
+   * end {@code lgvID} (BRIDGE), or the macvlan {@code lgmID} before it moves into the netns.
+   */
+  static String hostLink(String id, NamespacesDriverConfig.Attachment attachment) {
+    return (attachment == NamespacesDriverConfig.Attachment.BRIDGE ? "lgv" : "lgm") + id;
+  }
+
+  /**
    * The plan for guest {@code id}; {@code bridge} is the bridge the veth joins (attachment
    * BRIDGE), ignored for MACVLAN. Both ends of the veth get the bridge's MTU.
    */
@@ -43,14 +51,12 @@ record NetworkPlan(String netns, String hostLink, List<String> hostLines,
     String ns = netns(id);
     List<String> host = new ArrayList<>(List.of("netns add " + ns));
     List<String> inside = new ArrayList<>(List.of("link set lo up"));
-    String hostLink;
+    String hostLink = hostLink(id, config.attachment());
     if (config.attachment() == NamespacesDriverConfig.Attachment.BRIDGE) {
-      hostLink = "lgv" + id;
       String m = mtu > 0 ? " mtu " + mtu : "";
       host.add("link add " + hostLink + m + " type veth peer name eth0" + m + " netns " + ns);
       host.add("link set " + hostLink + " master " + bridge + " up");
     } else {
-      hostLink = "lgm" + id;
       host.add("link add " + hostLink + " link " + config.parent() + " type macvlan mode "
           + config.macvlanMode());
       host.add("link set " + hostLink + " netns " + ns);

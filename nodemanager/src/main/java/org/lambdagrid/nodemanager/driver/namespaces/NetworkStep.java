@@ -1,10 +1,13 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.stream.Stream;
 import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
@@ -12,7 +15,8 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * Build step 3, the guest's network ({@link NetworkPlan}): one {@code ip -batch} on the host,
  * one {@code ip -n NETNS -batch} inside. Both names are recorded first, so a failed or
  * interrupted batch is undone like a finished one. Undo: {@code ip link del} of the host-side
- * name, {@code ip netns del} (the guest side of the link goes with the namespace).
+ * name, {@code ip netns del} (the guest side of the link goes with the namespace); only of the
+ * names the guest's plan makes ({@link #refusal}).
  */
 final class NetworkStep implements GuestStep {
   /** The batch files, kept in the state directory for inspection. */
@@ -20,9 +24,15 @@ final class NetworkStep implements GuestStep {
   static final String GUEST_BATCH = "net-guest.batch";
 
   private final NamespacesDriverConfig config;
+  private final Kernel kernel;
 
   NetworkStep(NamespacesDriverConfig config) {
+    this(config, Kernel.KERNEL);
+  }
+
+  NetworkStep(NamespacesDriverConfig config, Kernel kernel) {
     this.config = config;
+    this.kernel = kernel;
   }
 
   private NetworkPlan networkOf(NewGuest g, int mtu) {
@@ -49,37 +59,82 @@ final class NetworkStep implements GuestStep {
   public List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
     String link = rec.get(GuestRecord.HOST_LINK);
-    if (link != null && linkExists(link)) {
-      HostCommand.Result r = Commands.attempt(Commands.tool("ip"), "link", "del", link);
-      if (!r.ok() && linkExists(link)) {
+    String refused = refusal(rec, GuestRecord.HOST_LINK);
+    if (refused != null) {
+      problems.add(refused);
+    } else if (link != null && kernel.linkExists(link)) {
+      HostCommand.Result r = kernel.ip("link", "del", link);
+      if (!r.ok() && kernel.linkExists(link)) {
         problems.add("interface " + link + ": " + r.describe());
       }
     }
     String ns = rec.get(GuestRecord.NETNS);
-    try {
-      if (ns != null && netnsExists(ns)) {
-        HostCommand.Result r = Commands.attempt(Commands.tool("ip"), "netns", "del", ns);
-        if (!r.ok() && netnsExists(ns)) {
-          problems.add("network namespace " + ns + ": " + r.describe());
-        }
+    refused = refusal(rec, GuestRecord.NETNS);
+    if (refused != null) {
+      problems.add(refused);
+    } else if (ns != null && kernel.netnsExists(ns)) {
+      HostCommand.Result r = kernel.ip("netns", "del", ns);
+      if (!r.ok() && kernel.netnsExists(ns)) {
+        problems.add("network namespace " + ns + ": " + r.describe());
       }
-    } catch (IllegalArgumentException e) { // a damaged record
-      problems.add("network namespace: the guest record names '" + ns + "', which is not a"
-          + " namespace name; left alone");
     }
     return problems;
   }
 
   /**
-   * Whether the namespace a guest record names exists; false for a name that is not a namespace
-   * name (a damaged record: {@link #undo} reports it).
+   * The name this guest's plan gives {@code key} ({@link GuestRecord#NETNS} or
+   * {@link GuestRecord#HOST_LINK}), derived from its id and recorded attachment as
+   * {@link NetworkPlan#of} derives it; null for a host link when the attachment is unknown.
    */
-  static boolean recordedNetnsExists(String netns) {
-    try {
-      return netns != null && netnsExists(netns);
-    } catch (IllegalArgumentException e) {
-      return false;
+  static String expected(GuestRecord rec, String key) {
+    if (key.equals(GuestRecord.NETNS)) {
+      return NetworkPlan.netns(rec.id());
     }
+    NamespacesDriverConfig.Attachment a = rec.attachment();
+    return a == null ? null : NetworkPlan.hostLink(rec.id(), a);
+  }
+
+  /**
+   * Why the name {@code rec} gives {@code key} must not be touched, or null when there is none
+   * or it is the {@link #expected} one. Any other (a damaged or edited record: {@code eth0},
+   * another guest's, a name with a NUL) is refused: undo reports this, deletes nothing for the
+   * key, and so keeps the state directory for the operator (docs/operators.md).
+   */
+  static String refusal(GuestRecord rec, String key) {
+    String value = rec.get(key);
+    String expected = expected(rec, key);
+    if (value == null || value.equals(expected)) {
+      return null;
+    }
+    return "guest record " + rec.dir().resolve(GuestRecord.FILE) + ": " + key + " '"
+        + GuestRecord.shown(value) + "' is not this guest's "
+        + (key.equals(GuestRecord.NETNS) ? "network namespace " : "host link ")
+        + (expected != null ? expected : "(its " + GuestRecord.ATTACHMENT + " '"
+            + GuestRecord.shown(String.valueOf(rec.get(GuestRecord.ATTACHMENT)))
+            + "' is unknown)")
+        + "; refused, nothing deleted for it";
+  }
+
+  /** What {@link #refusal} says of the record's host link and namespace, in that order. */
+  static List<String> refusals(GuestRecord rec) {
+    return Stream.of(GuestRecord.HOST_LINK, GuestRecord.NETNS)
+        .map(key -> refusal(rec, key)).filter(Objects::nonNull).toList();
+  }
+
+  /**
+   * The network namespace {@code rec} names if it is this guest's ({@link #refusal}) and exists,
+   * else null.
+   */
+  static String ownNetns(GuestRecord rec) {
+    String ns = rec.get(GuestRecord.NETNS);
+    return ns != null && refusal(rec, GuestRecord.NETNS) == null && netnsExists(ns) ? ns : null;
+  }
+
+  /** As {@link #ownNetns}, the host link. */
+  static String ownLink(GuestRecord rec) {
+    String link = rec.get(GuestRecord.HOST_LINK);
+    return link != null && refusal(rec, GuestRecord.HOST_LINK) == null && linkExists(link)
+        ? link : null;
   }
 
   static boolean netnsExists(String netns) {
@@ -106,8 +161,44 @@ final class NetworkStep implements GuestStep {
     }
   }
 
+  /** Whether interface {@code link} exists; false for a name no interface can have. */
   static boolean linkExists(String link) {
-    return Files.exists(Path.of("/sys/class/net", link));
+    return validLinkName(link) && Files.exists(Path.of("/sys/class/net", link));
+  }
+
+  /**
+   * Whether {@code name} can name an interface (the kernel's dev_valid_name): 1-15 bytes, not
+   * {@code .} or {@code ..}, no {@code /}, {@code :}, white space or control character.
+   */
+  static boolean validLinkName(String name) {
+    return name != null && !name.isEmpty()
+        && name.getBytes(StandardCharsets.UTF_8).length < 16
+        && !name.equals(".") && !name.equals("..")
+        && name.codePoints().noneMatch(c -> c == '/' || c == ':' || Character.isWhitespace(c)
+            || Character.isISOControl(c));
+  }
+
+  /**
+   * What undo asks of the host and does to it; {@link #KERNEL} the real one. Tests extend it to
+   * simulate the host's interfaces and namespaces and record the commands.
+   */
+  static class Kernel {
+    static final Kernel KERNEL = new Kernel();
+
+    boolean linkExists(String link) {
+      return NetworkStep.linkExists(link);
+    }
+
+    boolean netnsExists(String netns) {
+      return NetworkStep.netnsExists(netns);
+    }
+
+    /** {@code ip ARGS...} ({@link Commands#attempt}). */
+    HostCommand.Result ip(String... args) {
+      List<String> argv = new ArrayList<>(List.of(Commands.tool("ip")));
+      argv.addAll(List.of(args));
+      return Commands.attempt(Commands.DEFAULT_TIMEOUT, argv);
+    }
   }
 
   /**

@@ -125,8 +125,8 @@ final class ProcessesStep implements GuestStep {
         });
       }
     }
-    String ns = rec.get(GuestRecord.NETNS);
-    if (NetworkStep.recordedNetnsExists(ns)) {
+    String ns = NetworkStep.ownNetns(rec); // another name: NetworkStep's undo reports it
+    if (ns != null) {
       HostCommand.Result pids = Commands.attempt(Commands.tool("ip"), "netns", "pids", ns);
       pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));

@@ -1,0 +1,171 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.nodemanager.driver.GuestHandle;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+
+/**
+ * The network step's undo against a fake host: it deletes only the names the guest's own plan
+ * makes, whatever its record says. Needs no root, and runs no command on the host.
+ */
+class NetworkStepTest {
+  private static final String ID = "0a1b2c3d";
+  private static final String OTHER = "0b0b0b0b";
+
+  @TempDir
+  Path base;
+
+  private final GuestSpec spec = new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "u");
+
+  /** A host with the interfaces and namespaces a test puts in its sets; records every ip. */
+  static final class FakeHost extends NetworkStep.Kernel {
+    final Set<String> links = new HashSet<>(Set.of("eth0", "lgv" + ID, "lgv" + OTHER));
+    final Set<String> netns = new HashSet<>(Set.of("lg-" + ID, "lg-" + OTHER));
+    final List<String> commands = new ArrayList<>();
+
+    @Override
+    boolean linkExists(String link) {
+      return links.contains(link);
+    }
+
+    @Override
+    boolean netnsExists(String name) {
+      return netns.contains(name);
+    }
+
+    @Override
+    HostCommand.Result ip(String... args) {
+      List<String> argv = List.of(args);
+      commands.add(String.join(" ", argv));
+      boolean gone = argv.get(1).equals("del")
+          && (argv.get(0).equals("link") ? links : netns).remove(argv.get(2));
+      return new HostCommand.Result(argv, gone ? 0 : 1, "", gone ? "" : "Cannot find");
+    }
+  }
+
+  private final FakeHost host = new FakeHost();
+
+  private GuestRecord record(String attachment, String hostLink, String netns)
+      throws IOException {
+    GuestRecord rec = GuestRecord.create(Files.createDirectories(base.resolve(ID)), ID, spec,
+        attachment);
+    rec.set(GuestRecord.HOST_LINK, hostLink);
+    rec.set(GuestRecord.NETNS, netns);
+    rec.save();
+    return GuestRecord.load(rec.dir());
+  }
+
+  private NetworkStep step() {
+    return new NetworkStep(NamespacesDriverConfig.bridge("lgbr0"), host);
+  }
+
+  @Test
+  void theGuestsOwnLinkAndNamespaceAreRemoved() throws Exception {
+    assertThat(step().undo(record("bridge", "lgv" + ID, "lg-" + ID))).isEmpty();
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns del lg-" + ID);
+    assertThat(host.links).containsExactlyInAnyOrder("eth0", "lgv" + OTHER);
+    assertThat(host.netns).containsExactly("lg-" + OTHER);
+  }
+
+  @Test
+  void aMacvlanGuestsOwnLinkIsItsLgmName() throws Exception {
+    host.links.add("lgm" + ID);
+    assertThat(step().undo(record("macvlan", "lgm" + ID, null))).isEmpty();
+    assertThat(host.commands).containsExactly("link del lgm" + ID);
+  }
+
+  @Test
+  void aRecordNamingEth0IsRefusedAndTheRestIsStillUndone() throws Exception {
+    GuestRecord rec = record("bridge", "eth0", "lg-" + ID);
+    assertThat(step().undo(rec)).containsExactly("guest record " + rec.dir().resolve("guest.properties")
+        + ": hostLink 'eth0' is not this guest's host link lgv" + ID
+        + "; refused, nothing deleted for it");
+    assertThat(host.commands).containsExactly("netns del lg-" + ID);
+    assertThat(host.links).contains("eth0", "lgv" + ID);
+  }
+
+  @Test
+  void anotherGuestsLinkAndNamespaceAreRefusedAndNothingIsDeleted() throws Exception {
+    List<String> problems = step().undo(record("bridge", "lgv" + OTHER, "lg-" + OTHER));
+    assertThat(problems).hasSize(2);
+    assertThat(problems.get(0)).contains("hostLink 'lgv" + OTHER + "'", "host link lgv" + ID);
+    assertThat(problems.get(1)).contains("netns 'lg-" + OTHER + "'",
+        "network namespace lg-" + ID);
+    assertThat(host.commands).isEmpty();
+    assertThat(host.links).contains("lgv" + OTHER);
+    assertThat(host.netns).contains("lg-" + OTHER);
+  }
+
+  @Test
+  void aLinkOfTheOtherAttachmentIsRefused() throws Exception {
+    host.links.add("lgm" + ID);
+    assertThat(step().undo(record("bridge", "lgm" + ID, null)))
+        .singleElement().asString().contains("hostLink 'lgm" + ID + "'", "host link lgv" + ID);
+    assertThat(host.commands).isEmpty();
+  }
+
+  @Test
+  void namesWithANulByteAreRefusedWithoutAnException() throws Exception {
+    List<String> problems = step().undo(record("bridge", "lgv" + ID + "\0", "lg-" + ID + "\0"));
+    assertThat(problems).hasSize(2);
+    assertThat(problems.get(0)).contains("hostLink 'lgv" + ID + "\\x00'")
+        .doesNotContain("\0");
+    assertThat(problems.get(1)).contains("netns 'lg-" + ID + "\\x00'").doesNotContain("\0");
+    assertThat(host.commands).isEmpty();
+    assertThat(NetworkStep.linkExists("eth0\0")).isFalse();
+    assertThat(NetworkStep.linkExists("../../../")).isFalse();
+    assertThat(NetworkStep.validLinkName("lgv" + ID)).isTrue();
+  }
+
+  @Test
+  void inspectionReportsARefusedNameAsALeftoverWithoutAnException() throws Exception {
+    GuestRecord rec = record("bridge", "eth0\0", "lg-" + OTHER);
+    List<String> left = GuestInspection.of(new GuestHandle(ID, spec, rec.dir())).leftovers();
+    assertThat(left).anyMatch(l -> l.contains("hostLink 'eth0\\x00' is not this guest's"));
+    assertThat(left).anyMatch(l -> l.contains("netns 'lg-" + OTHER + "' is not this guest's"));
+  }
+
+  @Test
+  void aRefusedNameKeepsTheStateDirectoryForTheOperator() throws Exception {
+    GuestRecord rec = record("bridge", "eth0", "lg-" + ID);
+    NamespacesDriverConfig config = NamespacesDriverConfig.bridge("lgbr0");
+    GuestSteps steps = new GuestSteps(List.of(new FilesStep(config),
+        new NetworkStep(config, host)));
+    assertThat(steps.undo(rec)).singleElement().asString().contains("hostLink 'eth0'");
+    assertThat(rec.dir().resolve(GuestRecord.FILE)).exists();
+    assertThat(host.links).contains("eth0");
+    assertThat(host.netns).doesNotContain("lg-" + ID);
+  }
+
+  @Test
+  void theNamesUndoAcceptsAreThePlans() throws Exception {
+    GuestRecord rec = record("bridge", null, null);
+    NetworkPlan plan = NetworkPlan.of(ID, spec, NamespacesDriverConfig.bridge("lgbr0"), "lgbr0");
+    assertThat(NetworkStep.expected(rec, GuestRecord.HOST_LINK)).isEqualTo(plan.hostLink());
+    assertThat(NetworkStep.expected(rec, GuestRecord.NETNS)).isEqualTo(plan.netns());
+    rec.set(GuestRecord.ATTACHMENT, "macvlan");
+    assertThat(NetworkStep.expected(rec, GuestRecord.HOST_LINK)).isEqualTo(
+        NetworkPlan.of(ID, spec, NamespacesDriverConfig.macvlan("eth0"), null).hostLink());
+  }
+
+  @Test
+  void aRecordWhoseIdIsNotItsDirectorysNameIsNotRead() throws Exception {
+    Path dir = Files.createDirectories(base.resolve(ID));
+    GuestRecord.create(dir, OTHER, spec, "bridge").save();
+    assertThatThrownBy(() -> GuestRecord.load(dir)).isInstanceOf(IOException.class)
+        .hasMessage(dir.resolve("guest.properties") + ": id '" + OTHER + "' is not its"
+            + " directory's name; not this guest's record, left alone");
+  }
+}
