@@ -23,7 +23,7 @@ public final class IpLiteral {
 
   /** Whether {@code text} is an IPv4 or IPv6 literal, as {@link #parse} takes. */
   public static boolean isOne(String text) {
-    return text != null && (text.contains(":") ? v6(text) : v4(text)) != null;
+    return tryParse(text) != null;
   }
 
   /**
@@ -33,11 +33,20 @@ public final class IpLiteral {
    * @throws IllegalArgumentException quoting {@code text}, if it is not a literal
    */
   public static InetAddress parse(String text) {
-    boolean six = text != null && text.contains(":");
-    byte[] b = text == null ? null : six ? v6(text) : v4(text);
-    if (b == null) {
+    InetAddress a = tryParse(text);
+    if (a == null) {
       throw new IllegalArgumentException("'" + text + "' is not an "
-          + (six ? "IPv6 address" : "IPv4 address (four numbers 0..255, no leading zeros)"));
+          + (text != null && text.contains(":") ? "IPv6 address"
+              : "IPv4 address (four numbers 0..255, no leading zeros)"));
+    }
+    return a;
+  }
+
+  /** As {@link #parse}, but null for anything that is not a literal. */
+  public static InetAddress tryParse(String text) {
+    byte[] b = text == null ? null : text.contains(":") ? v6(text) : v4(text);
+    if (b == null) {
+      return null;
     }
     try {
       return InetAddress.getByAddress(b); // from bytes: no lookup
@@ -46,21 +55,13 @@ public final class IpLiteral {
     }
   }
 
+  /** The same dotted quad {@link Ipv4Cidr#isAddress} takes (canonical: no leading zeros). */
   private static byte[] v4(String text) {
-    String[] parts = text.split("\\.", -1);
-    if (parts.length != 4) {
+    if (!Ipv4Cidr.isAddress(text)) {
       return null;
     }
-    byte[] b = new byte[4];
-    for (int i = 0; i < 4; i++) {
-      String p = parts[i];
-      if (!p.matches("[0-9]{1,3}") || (p.length() > 1 && p.charAt(0) == '0')
-          || Integer.parseInt(p) > 255) {
-        return null;
-      }
-      b[i] = (byte) Integer.parseInt(p);
-    }
-    return b;
+    long a = Ipv4Cidr.parseAddress(text);
+    return new byte[] {(byte) (a >> 24), (byte) (a >> 16), (byte) (a >> 8), (byte) a};
   }
 
   private static byte[] v6(String text) {

@@ -80,6 +80,9 @@ public final class NsiRequester implements NsiProvider, AutoCloseable {
       Objects.requireNonNull(providerUrl, "providerUrl");
       Objects.requireNonNull(replyTo, "replyTo");
       Objects.requireNonNull(tls, "tls");
+      if (providerUrl.getHost() == null) {
+        throw new NsiException("nsi.provider_url: '" + providerUrl + "' has no host");
+      }
       providerIdentity = providerIdentity == null ? List.of() : List.copyOf(providerIdentity);
     }
 

@@ -78,8 +78,7 @@ final class ProviderIdentity extends AbstractPhaseInterceptor<Message> {
       if (type == 2 && wantIp == null && want.equals(value)) {
         return true;
       }
-      if (type == 7 && wantIp != null && IpLiteral.isOne(value)
-          && wantIp.equals(IpLiteral.parse(value))) {
+      if (type == 7 && wantIp != null && wantIp.equals(IpLiteral.tryParse(value))) {
         return true;
       }
     }

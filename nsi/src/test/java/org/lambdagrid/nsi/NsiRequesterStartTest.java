@@ -75,4 +75,22 @@ class NsiRequesterStartTest {
         .hasMessage("nsi.provider_identity: '999.1.1.1' is not an IPv4 address (four numbers"
             + " 0..255, no leading zeros)");
   }
+
+  @Test
+  void aBracketedIpv6HostPassesTheIdentityCheckAndAHostlessUrlIsRefusedNamingIt() {
+    Path none = dir.resolve("none");
+    NsiTls tls = new NsiTls(none, none, none);
+    URI replyTo = URI.create("https://127.0.0.1:7378/nsi");
+    // URI.getHost() keeps the brackets; the start gets past the host to the missing files.
+    assertThatThrownBy(() -> NsiRequester.start(new NsiRequester.Config(
+        URI.create("https://[2001:db8::7]:9443/NSI/services/CS2"), "p", "r", replyTo, tls,
+        Duration.ofSeconds(1)), null))
+        .isInstanceOf(NsiException.class).hasMessageContaining(none.toString())
+        .hasMessageNotContaining("provider_url");
+    // Not a host to java.net.URI (a registry authority): refused when the config is made.
+    assertThatThrownBy(() -> new NsiRequester.Config(URI.create("https://999.1.1.1/NSI"), "p",
+        "r", replyTo, tls, Duration.ofSeconds(1)))
+        .isInstanceOf(NsiException.class)
+        .hasMessage("nsi.provider_url: 'https://999.1.1.1/NSI' has no host");
+  }
 }
