@@ -226,8 +226,13 @@ public final class SiteOverlay {
       if (e.code() != Status.Code.INTERNAL) {
         throw e;
       }
-      throw new Errors.RequestException(Status.Code.INTERNAL, "overlay: reservation " + reservationId
-          + " on site '" + site + "': " + e.getMessage().replaceFirst("^overlay: ", ""), e);
+      Errors.RequestException wrapped = new Errors.RequestException(Status.Code.INTERNAL,
+          "overlay: reservation " + reservationId + " on site '" + site + "': "
+              + e.getMessage().replaceFirst("^overlay: ", ""), e);
+      if (reported.add(reservationId + "\nunreadable")) { // the GRC retries: once, with the cause
+        log.error("{}", wrapped.getMessage(), wrapped);
+      }
+      throw wrapped;
     }
     if (rec.isEmpty()) {
       if (expected.contains(reservationId)) {
@@ -291,20 +296,27 @@ public final class SiteOverlay {
 
   /**
    * {@link #remove}, checking for shared devices ({@link #refuseShared}) against {@code others},
-   * every readable record by key as the caller read it (null: read them now).
+   * every readable record by key as the caller read it (null: read them now). For the sweep
+   * (others not null) a reservation being prepared again since the sweep read is left alone.
+   *
+   * @return false if it was left alone so
    */
-  private synchronized void remove(String reservationId,
+  private synchronized boolean remove(String reservationId,
       java.util.Map<String, StateFile> others) {
     if (reservationId == null || !OverlayPlan.ID.matcher(reservationId).matches()) {
-      return; // never recorded under such a name
+      return true; // never recorded under such a name
+    }
+    if (others != null && preparing.containsKey(reservationId)) {
+      return false;
     }
     Optional<StateFile> sf = read(reservationId);
     if (sf.isEmpty()) {
       refusedShared.remove(reservationId);
-      return;
+      return true;
     }
     removeOwned(sf.get(), others);
     records.delete(key(reservationId));
+    return true;
   }
 
   /** The plan recorded for {@code reservationId}, built or not. */
@@ -376,7 +388,9 @@ public final class SiteOverlay {
     for (OverlayPlan p : all) {
       if (!live.test(p.reservationId())) {
         try {
-          remove(p.reservationId(), read);
+          if (!remove(p.reservationId(), read)) {
+            continue; // a Prepare of it came after this sweep read: not ended after all
+          }
           read.remove(p.reservationId());
           forget(p.reservationId());
           log.info("reservation {}: its hold is not live; overlay removed from site '{}'", p.reservationId(), site);
@@ -542,6 +556,7 @@ public final class SiteOverlay {
    * reservation the device is; both records stay for the operator.
    */
   private void refuseShared(StateFile sf, java.util.Map<String, StateFile> others) {
+    assert Thread.holdsLock(this);
     String id = sf.plan().reservationId();
     String why = shared(sf, others);
     if (why == null) {

@@ -462,6 +462,7 @@ public class SiteOverlayTest {
     o.record(plan("r1", 4096, "abc111"));
     o.settled("r1");
     java.nio.file.Files.writeString(dir.resolve("r1.json"), "{\"version\": 2, \"built\": tru");
+    ListAppender<ILoggingEvent> log = overlayLog();
     assertThatThrownBy(() -> o.build("r1")).isInstanceOfSatisfying(Errors.RequestException.class,
         e -> {
           assertThat(e.code()).isEqualTo(Status.Code.INTERNAL);
@@ -472,7 +473,28 @@ public class SiteOverlayTest {
               .hasMessageStartingWith("overlay: record " + dir.resolve("r1.json"))
               .cause().as("and what the parser said").isInstanceOf(java.io.IOException.class);
         });
+    assertThatThrownBy(() -> o.build("r1")).as("the GRC's retry").hasMessageContaining("r1.json");
+    assertThat(log.list).as("logged once, with the cause's stack").singleElement()
+        .satisfies(e -> {
+          assertThat(e.getLevel()).isEqualTo(ch.qos.logback.classic.Level.ERROR);
+          assertThat(e.getThrowableProxy().getCause().getCause().getClassName())
+              .as("the parser's exception").endsWith("JsonParseException");
+        });
     assertThat(kernel.links).isEmpty();
+  }
+
+  @Test
+  void theSweepLeavesAReservationPreparedAgainAfterItReadTheRecords() {
+    SiteOverlay o = alpha();
+    OverlayPlan r1 = plan("r1", 4096, "abc111");
+    recordAndBuild(o, r1);
+    // live() is asked outside the lock: the GRC's retried Prepare of r1 lands in between.
+    assertThat(o.sweep(id -> {
+      o.record(r1);
+      return false;
+    })).isZero();
+    assertThat(o.recorded("r1")).contains(r1);
+    assertThat(kernel.links).anyMatch(d -> d.startsWith("lgnabc111"));
   }
 
   @Test
