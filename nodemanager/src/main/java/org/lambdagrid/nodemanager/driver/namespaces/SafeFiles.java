@@ -118,8 +118,8 @@ final class SafeFiles {
    *       directory already open does not redirect what is deleted in it.
    *   <li>A symbolic link, at the top or anywhere below, is removed as a link, never followed;
    *       {@code dir} itself is looked up in its parent's descriptor, so a link there is removed
-   *       (as the path-based walk did before). The parent's own path is trusted: the caller's,
-   *       root's alone (the state directory).
+   *       and its target kept. The parent's own path is trusted: the caller's, root's alone (the
+   *       state directory).
    *   <li>As root, each directory is made root's and 0700 through its descriptor before it is
    *       listed, so nobody else can change its entries while it is emptied (no swap after the
    *       check, no FIFO to block an open). A directory left behind by a failure stays so.
@@ -127,12 +127,16 @@ final class SafeFiles {
    *
    * <p>It does descend into mount points: callers check first that nothing is mounted below
    * {@code dir} ({@link ProcFs#mountsUnder}). Entries that vanish meanwhile are ignored; the
-   * first other error stops the deletion and is thrown naming the full path. Without a
+   * first other error stops the deletion and is thrown naming the full path; so is a tree deeper
+   * than {@link #MAX_DEPTH} directories (each level holds a descriptor open). Without a
    * {@link SecureDirectoryStream} (not Linux) it refuses with an IOException and deletes nothing.
    */
   static void deleteTree(Path dir) throws IOException {
     deleteTree(dir, d -> {});
   }
+
+  /** How deep {@link #deleteTree} descends below its top before it gives up with an error. */
+  static final int MAX_DEPTH = 512;
 
   /** Called with each directory's path just before it is opened; a seam for tests. */
   interface BeforeOpen {
@@ -160,7 +164,7 @@ final class SafeFiles {
             + " SecureDirectoryStream (openat/unlinkat), and a walk by path could be led out of"
             + " the tree by a symbolic link");
       }
-      new TreeDeleter(HostCommand.isRoot() ? rootUser() : null, hook).entry(sds, name, abs);
+      new TreeDeleter(HostCommand.isRoot() ? rootUser() : null, hook).entry(sds, name, abs, 0);
     }
   }
 
@@ -173,8 +177,12 @@ final class SafeFiles {
     private static final Set<PosixFilePermission> OWNER_ONLY =
         PosixFilePermissions.fromString("rwx------");
 
-    /** Removes the entry {@code name} of {@code in}; {@code where} is its path, for messages. */
-    void entry(SecureDirectoryStream<Path> in, Path name, Path where) throws IOException {
+    /**
+     * Removes the entry {@code name} of {@code in}, {@code depth} levels below the top;
+     * {@code where} is its path, for messages.
+     */
+    void entry(SecureDirectoryStream<Path> in, Path name, Path where, int depth)
+        throws IOException {
       BasicFileAttributes a;
       try {
         a = in.getFileAttributeView(name, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
@@ -187,6 +195,10 @@ final class SafeFiles {
       if (!a.isDirectory()) {
         deleteNonDirectory(in, name, where, null);
         return;
+      }
+      if (depth > MAX_DEPTH) {
+        throw new FileSystemException(where.toString(), null,
+            "more than " + MAX_DEPTH + " directories deep; not removed");
       }
       hook.directory(where);
       SecureDirectoryStream<Path> dir;
@@ -216,7 +228,7 @@ final class SafeFiles {
           throw at(where, e);
         }
         for (Path n : names) {
-          entry(dir, n, where.resolve(n));
+          entry(dir, n, where.resolve(n), depth + 1);
         }
       }
       try {

@@ -151,6 +151,19 @@ class SafeFilesTest {
     assertOutsideIntact();
   }
 
+  @Test
+  void aTreeDeeperThanTheLimitIsRefusedWithAnError() throws IOException {
+    Path deep = tree;
+    for (int i = 0; i <= SafeFiles.MAX_DEPTH; i++) {
+      deep = deep.resolve("d");
+    }
+    Files.createDirectories(deep);
+    assertThatThrownBy(() -> SafeFiles.deleteTree(tree)).isInstanceOf(IOException.class)
+        .hasMessage(deep + ": more than " + SafeFiles.MAX_DEPTH + " directories deep; not removed");
+    assertThat(deep).isDirectory();
+    assertOutsideIntact();
+  }
+
   private void assertOutsideIntact() {
     assertThat(outside.resolve("x")).hasContent("keep");
     assertThat(outside.resolve("passwd")).hasContent("keep");
