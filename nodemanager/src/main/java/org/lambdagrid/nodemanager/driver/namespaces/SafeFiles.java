@@ -5,18 +5,31 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileVisitResult;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryIteratorException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
+import java.nio.file.SecureDirectoryStream;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipal;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
+import org.lambdagrid.common.HostCommand;
 
 /**
  * How root writes, reads and deletes guest files without following a symbolic link the job may
@@ -93,36 +106,178 @@ final class SafeFiles {
   }
 
   /**
-   * Deletes a tree without following symbolic links. It does descend into mount points: callers
-   * check first that nothing is mounted below {@code dir} ({@link ProcFs#mountsUnder}).
+   * Deletes {@code dir} and everything below it; returns quietly if it does not exist. Safe for
+   * root on a tree where the job's user owns directories (the guest's {@code STATE/ID/ssh}) and
+   * may rename, replace or add entries at any moment:
+   *
+   * <ul>
+   *   <li>Everything is done through directory file descriptors ({@link SecureDirectoryStream}:
+   *       openat, fstatat, unlinkat), never by a path below {@code dir}: a directory is opened
+   *       with O_NOFOLLOW from its parent's descriptor, so a directory swapped for a symbolic link
+   *       between the check and the open is not entered but removed as a link, and a swap of a
+   *       directory already open does not redirect what is deleted in it.
+   *   <li>A symbolic link, at the top or anywhere below, is removed as a link, never followed;
+   *       {@code dir} itself is looked up in its parent's descriptor, so a link there is removed
+   *       and its target kept. The parent's own path is trusted: the caller's, root's alone (the
+   *       state directory).
+   *   <li>As root, each directory is made root's and 0700 through its descriptor before it is
+   *       listed, so nobody else can change its entries while it is emptied (no swap after the
+   *       check, no FIFO to block an open). A directory left behind by a failure stays so.
+   * </ul>
+   *
+   * <p>It does descend into mount points: callers check first that nothing is mounted below
+   * {@code dir} ({@link ProcFs#mountsUnder}). Entries that vanish meanwhile are ignored; the
+   * first other error stops the deletion and is thrown naming the full path; so is a tree deeper
+   * than {@link #MAX_DEPTH} directories (each level holds a descriptor open). Without a
+   * {@link SecureDirectoryStream} (not Linux) it refuses with an IOException and deletes nothing.
    */
   static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+    deleteTree(dir, d -> {});
+  }
+
+  /** How deep {@link #deleteTree} descends below its top before it gives up with an error. */
+  static final int MAX_DEPTH = 512;
+
+  /** Called with each directory's path just before it is opened; a seam for tests. */
+  interface BeforeOpen {
+    void directory(Path dir) throws IOException;
+  }
+
+  /** {@link #deleteTree(Path)} calling {@code hook} before each directory is opened. */
+  static void deleteTree(Path dir, BeforeOpen hook) throws IOException {
+    Path abs = dir.toAbsolutePath();
+    Path parent = abs.getParent();
+    Path name = abs.getFileName();
+    if (parent == null || name == null || name.toString().equals(".")
+        || name.toString().equals("..")) {
+      throw new IOException("not deleting " + dir + ": it must name an entry of a directory");
+    }
+    DirectoryStream<Path> ds;
+    try {
+      ds = Files.newDirectoryStream(parent);
+    } catch (NoSuchFileException | NotDirectoryException e) {
       return;
     }
-    Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-      @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        Files.deleteIfExists(file);
-        return FileVisitResult.CONTINUE;
+    try (ds) {
+      if (!(ds instanceof SecureDirectoryStream<Path> sds)) {
+        throw new IOException("cannot delete " + abs + " safely: this platform has no"
+            + " SecureDirectoryStream (openat/unlinkat), and a walk by path could be led out of"
+            + " the tree by a symbolic link");
       }
+      new TreeDeleter(HostCommand.isRoot() ? rootUser() : null, hook).entry(sds, name, abs, 0);
+    }
+  }
 
-      @Override
-      public FileVisitResult postVisitDirectory(Path d, IOException exc) throws IOException {
-        if (exc != null && !(exc instanceof NoSuchFileException)) {
-          throw exc;
-        }
-        Files.deleteIfExists(d);
-        return FileVisitResult.CONTINUE;
-      }
+  private static UserPrincipal rootUser() throws IOException {
+    return FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByName("root");
+  }
 
-      @Override
-      public FileVisitResult visitFileFailed(Path file, IOException exc) throws IOException {
-        if (exc instanceof NoSuchFileException) {
-          return FileVisitResult.CONTINUE;
-        }
-        throw exc;
+  /** One deletion: {@code owner} non-null means lock each directory to it before listing. */
+  private record TreeDeleter(UserPrincipal owner, BeforeOpen hook) {
+    private static final Set<PosixFilePermission> OWNER_ONLY =
+        PosixFilePermissions.fromString("rwx------");
+
+    /**
+     * Removes the entry {@code name} of {@code in}, {@code depth} levels below the top;
+     * {@code where} is its path, for messages.
+     */
+    void entry(SecureDirectoryStream<Path> in, Path name, Path where, int depth)
+        throws IOException {
+      BasicFileAttributes a;
+      try {
+        a = in.getFileAttributeView(name, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+            .readAttributes();
+      } catch (NoSuchFileException e) {
+        return;
+      } catch (IOException e) {
+        throw at(where, e);
       }
-    });
+      if (!a.isDirectory()) {
+        deleteNonDirectory(in, name, where, null);
+        return;
+      }
+      if (depth > MAX_DEPTH) {
+        throw new FileSystemException(where.toString(), null,
+            "more than " + MAX_DEPTH + " directories deep; not removed");
+      }
+      hook.directory(where);
+      SecureDirectoryStream<Path> dir;
+      try {
+        dir = in.newDirectoryStream(name, LinkOption.NOFOLLOW_LINKS);
+      } catch (NoSuchFileException e) {
+        return;
+      } catch (IOException e) {
+        // No longer a directory (a link: ELOOP; anything else: ENOTDIR): remove what is there now.
+        deleteNonDirectory(in, name, where, e);
+        return;
+      }
+      try (dir) {
+        List<Path> names = new ArrayList<>();
+        try {
+          if (owner != null) {
+            PosixFileAttributeView self = dir.getFileAttributeView(PosixFileAttributeView.class);
+            self.setOwner(owner);
+            self.setPermissions(OWNER_ONLY);
+          }
+          for (Path p : dir) {
+            names.add(p.getFileName());
+          }
+        } catch (DirectoryIteratorException e) {
+          throw at(where, e.getCause());
+        } catch (IOException e) {
+          throw at(where, e);
+        }
+        for (Path n : names) {
+          entry(dir, n, where.resolve(n), depth + 1);
+        }
+      }
+      try {
+        in.deleteDirectory(name);
+      } catch (NoSuchFileException e) {
+        // Gone already.
+      } catch (IOException e) {
+        // Replaced by a link or file since it was opened: remove that, as a link or file.
+        deleteNonDirectory(in, name, where, e);
+      }
+    }
+
+    /**
+     * unlinkat without AT_REMOVEDIR: removes a file or link, never a directory. If that fails,
+     * throws {@code cause} (what made us try) or else its own error.
+     */
+    private static void deleteNonDirectory(SecureDirectoryStream<Path> in, Path name, Path where,
+        IOException cause) throws IOException {
+      try {
+        in.deleteFile(name);
+      } catch (NoSuchFileException e) {
+        // Gone already.
+      } catch (IOException e) {
+        if (cause == null) {
+          throw at(where, e);
+        }
+        IOException t = at(where, cause);
+        t.addSuppressed(e);
+        throw t;
+      }
+    }
+
+    /** The error of an operation on a name relative to a descriptor, with the full path. */
+    private static IOException at(Path where, IOException e) {
+      String reason;
+      if (e instanceof FileSystemException f && f.getReason() != null) {
+        reason = f.getReason();
+      } else if (e instanceof DirectoryNotEmptyException) {
+        reason = "directory not empty";
+      } else if (e instanceof AccessDeniedException) {
+        reason = "permission denied";
+      } else if (e instanceof NotDirectoryException) {
+        reason = "not a directory";
+      } else {
+        reason = e.getClass().getSimpleName();
+      }
+      FileSystemException t = new FileSystemException(where.toString(), null, reason);
+      t.initCause(e);
+      return t;
+    }
   }
 }
