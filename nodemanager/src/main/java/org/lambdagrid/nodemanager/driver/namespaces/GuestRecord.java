@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
+import java.util.regex.Pattern;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
@@ -28,6 +29,8 @@ import org.lambdagrid.nodemanager.driver.GuestSpec;
 final class GuestRecord {
   static final String FILE = "guest.properties";
   static final String VERSION = "1";
+  /** A guest's id ({@link StateDir} makes them): the names derived from it are short, plain. */
+  static final Pattern ID = Pattern.compile("[0-9a-f]{8}");
 
   /** How the guest is attached: an {@link NamespacesDriverConfig.Attachment}, in lower case. */
   static final String ATTACHMENT = "attachment";
@@ -83,6 +86,10 @@ final class GuestRecord {
     }
     if (r.get("id") == null) {
       throw new IOException(dir.resolve(FILE) + ": no id recorded");
+    }
+    if (!ID.matcher(r.get("id")).matches()) {
+      throw new IOException(dir.resolve(FILE) + ": id '" + shown(r.get("id")) + "' is not 8 hex"
+          + " digits; not a guest record of this driver, left alone");
     }
     if (!r.get("id").equals(String.valueOf(dir.getFileName()))) {
       throw new IOException(dir.resolve(FILE) + ": id '" + shown(r.get("id")) + "' is not its"

@@ -110,7 +110,7 @@ final class StateDir {
           } catch (IOException | RuntimeException e) {
             log.warn("unreadable guest record in {}: {}", dir, e.toString());
           }
-        } else if (dir.getFileName().toString().matches("[0-9a-f]{8}") && olderThanAMinute(dir)) {
+        } else if (GuestRecord.ID.matcher(dir.getFileName().toString()).matches() && olderThanAMinute(dir)) {
           // Created, crashed before the first record was written: nothing else was built.
           found.add(new GuestHandle(dir.getFileName().toString(),
               new GuestSpec("", "", "", 0, List.of(), ""), dir));

@@ -161,6 +161,17 @@ class NetworkStepTest {
   }
 
   @Test
+  void aRecordWhoseIdIsNotEightHexDigitsIsNotRead() throws Exception {
+    for (String id : List.of("0A1B2C3D", "0a1b2c3d0", "ens3")) {
+      Path dir = Files.createDirectories(base.resolve(id));
+      GuestRecord.create(dir, id, spec, "bridge").save();
+      assertThatThrownBy(() -> GuestRecord.load(dir)).isInstanceOf(IOException.class)
+          .hasMessage(dir.resolve("guest.properties") + ": id '" + id + "' is not 8 hex digits;"
+              + " not a guest record of this driver, left alone");
+    }
+  }
+
+  @Test
   void aRecordWhoseIdIsNotItsDirectorysNameIsNotRead() throws Exception {
     Path dir = Files.createDirectories(base.resolve(ID));
     GuestRecord.create(dir, OTHER, spec, "bridge").save();
