@@ -42,7 +42,7 @@ final class GuestInspection {
         left.addAll(CgroupStep.leftovers(rec, CgroupFs.KERNEL));
         built = ns != null && init != null && init.alive();
         sshdRunning = sshd != null && sshd.alive();
-      } catch (IOException e) {
+      } catch (IOException | RuntimeException e) {
         left.add("unreadable record " + guest.stateDir().resolve(GuestRecord.FILE));
       }
     }

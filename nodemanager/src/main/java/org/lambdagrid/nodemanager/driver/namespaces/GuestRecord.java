@@ -5,6 +5,7 @@ import java.io.Reader;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
@@ -162,10 +163,17 @@ final class GuestRecord {
     set(key + ".start", proc == null ? null : proc.startTime());
   }
 
+  /** The process recorded under {@code key}, or null; IllegalArgumentException when damaged. */
   Proc proc(String key) {
     String pid = get(key + ".pid");
     String start = get(key + ".start");
-    return pid == null || start == null ? null : new Proc(Long.parseLong(pid), start);
+    if (pid == null || start == null) {
+      return null;
+    }
+    if (!pid.matches("[1-9][0-9]{0,17}")) {
+      throw new IllegalArgumentException(key + ".pid '" + shown(pid) + "' is not a pid");
+    }
+    return new Proc(Long.parseLong(pid), start);
   }
 
   /** The recorded {@link #ATTACHMENT}, or null when it names none the driver knows. */
@@ -199,11 +207,19 @@ final class GuestRecord {
         Long.parseLong(p.getProperty("spec.memoryBytes", "0")));
   }
 
-  /** The cgroup directories recorded ({@link #CGROUP_DIR}), in order. */
+  /**
+   * The cgroup directories recorded ({@link #CGROUP_DIR}), in order; IllegalArgumentException
+   * for one that is no path (a NUL byte).
+   */
   List<Path> cgroupDirs() {
     List<Path> out = new ArrayList<>();
     for (int i = 0; get(CGROUP_DIR + i) != null; i++) {
-      out.add(Path.of(get(CGROUP_DIR + i)));
+      try {
+        out.add(Path.of(get(CGROUP_DIR + i)));
+      } catch (InvalidPathException e) {
+        throw new IllegalArgumentException(CGROUP_DIR + i + " '" + shown(get(CGROUP_DIR + i))
+            + "' is not a path", e);
+      }
     }
     return out;
   }

@@ -52,7 +52,11 @@ final class GuestSteps {
     }
   }
 
-  /** Undoes every step, last first; returns what is left (empty when everything is gone). */
+  /**
+   * Undoes every step, last first; returns what is left (empty when everything is gone). A step
+   * whose undo throws (a damaged record: a pid that is no number) is reported, naming the record
+   * file and the step, and the others still run; the state directory then stays.
+   */
   List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
     for (int i = steps.size() - 1; i >= 0; i--) {
@@ -60,7 +64,12 @@ final class GuestSteps {
       if (step.undoNeedsLaterStepsGone() && !problems.isEmpty()) {
         continue;
       }
-      problems.addAll(step.undo(rec));
+      try {
+        problems.addAll(step.undo(rec));
+      } catch (RuntimeException e) {
+        problems.add("guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
+            + step.getClass().getSimpleName() + " undo: " + e.getMessage());
+      }
     }
     return problems;
   }

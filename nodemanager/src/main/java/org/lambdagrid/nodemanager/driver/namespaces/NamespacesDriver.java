@@ -157,10 +157,13 @@ public final class NamespacesDriver implements GuestDriver {
     GuestRecord rec;
     try {
       rec = GuestRecord.loadFor(guest);
+      if (!ProcessesStep.stopInside(rec, config.killGrace())) {
+        return;
+      }
     } catch (GuestException e) {
       return;
-    }
-    if (!ProcessesStep.stopInside(rec, config.killGrace())) {
+    } catch (RuntimeException e) { // a damaged record: destroy reports it
+      log.warn("guest {} not stopped: {}", guest.id(), e.getMessage());
       return;
     }
     sshd.reap(guest.id());
@@ -187,7 +190,7 @@ public final class NamespacesDriver implements GuestDriver {
         return List.of();
       }
       rec = GuestRecord.load(guest.stateDir());
-    } catch (IOException e) {
+    } catch (IOException | RuntimeException e) {
       return List.of("cannot read " + guest.stateDir().resolve(GuestRecord.FILE) + ": "
           + e.getMessage());
     }
