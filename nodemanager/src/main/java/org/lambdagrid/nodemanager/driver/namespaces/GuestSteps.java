@@ -21,14 +21,15 @@ final class GuestSteps {
   }
 
   /**
-   * The namespaces guest: cgroups (only for a guest given CPUs or memory), files (and the
-   * user's ~/.ssh as a mount point), keys, network (netns and eth0), processes (the holder and
-   * the guest's init, started in the cgroups).
+   * The namespaces guest: files (and the user's ~/.ssh as a mount point), cgroups (only for a
+   * guest given CPUs or memory), keys, network (netns and eth0), processes (the holder and the
+   * guest's init, started in the cgroups). The files go first so their undo, which removes the
+   * record, comes last.
    */
   static GuestSteps of(NamespacesDriverConfig config) {
-    return new GuestSteps(List.of(new CgroupStep(CgroupHost.system(), CgroupFs.KERNEL),
-        new FilesStep(config), new KeysStep(), new NetworkStep(config),
-        new ProcessesStep(config)));
+    return new GuestSteps(List.of(new FilesStep(config),
+        new CgroupStep(CgroupHost.system(), CgroupFs.KERNEL), new KeysStep(),
+        new NetworkStep(config), new ProcessesStep(config)));
   }
 
   /**

@@ -144,6 +144,22 @@ class GuestStepsTest {
   }
 
   @Test
+  void aCgroupOutsideTheCgroupMountsIsRefusedAndKeepsTheStateDirectory() throws Exception {
+    GuestRecord rec = newGuest().record();
+    // Shaped as a guest cgroup, but in a directory anyone could own: its cgroup.procs is a file.
+    Path fake = Files.createDirectories(base.resolve("home/lambdagrid/lg-0a1b2c3d"));
+    Files.writeString(fake.resolve("cgroup.procs"), "");
+    rec.set(GuestRecord.CGROUP_DIR + 0, fake.toString());
+    rec.save();
+    assertThat(GuestSteps.of(NamespacesDriverConfig.bridge("lgbr0")).undo(rec))
+        .containsExactly("guest record " + dir.resolve("guest.properties") + ": cgroup.dir.0 '"
+            + fake + "' is not a guest cgroup of this driver (lambdagrid/lg-0a1b2c3d under a"
+            + " cgroup mount); left alone");
+    assertThat(fake).exists();
+    assertThat(dir.resolve("guest.properties")).exists();
+  }
+
+  @Test
   void theNamespacesGuestIsFilesKeysNetworkProcesses() throws Exception {
     GuestRecord rec = newGuest().record();
     Files.writeString(dir.resolve("upper"), "x");
