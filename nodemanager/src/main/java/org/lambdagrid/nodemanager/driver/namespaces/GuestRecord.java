@@ -94,7 +94,8 @@ final class GuestRecord {
     }
     if (!r.get("id").equals(String.valueOf(dir.getFileName()))) {
       throw new IOException(dir.resolve(FILE) + ": id '" + shown(r.get("id")) + "' is not its"
-          + " directory's name; not this guest's record, left alone");
+          + " directory's name '" + shown(String.valueOf(dir.getFileName()))
+          + "'; not this guest's record, left alone");
     }
     return r;
   }
@@ -176,22 +177,28 @@ final class GuestRecord {
     return new Proc(Long.parseLong(pid), start);
   }
 
-  /** The recorded {@link #ATTACHMENT}, or null when it names none the driver knows. */
-  NamespacesDriverConfig.Attachment attachment() {
-    for (NamespacesDriverConfig.Attachment a : NamespacesDriverConfig.Attachment.values()) {
-      if (a.name().equalsIgnoreCase(get(ATTACHMENT))) {
-        return a;
-      }
-    }
-    return null;
-  }
-
-  /** {@code value} as read from a record, for a message: control characters as {@code \xNN}. */
+  /**
+   * {@code value} as read from a record, for a message: control characters as {@code \xNN},
+   * invisible format characters and line separators (U+202E, U+2028) as backslash, u, 4 hex
+   * digits.
+   */
   static String shown(String value) {
     StringBuilder b = new StringBuilder();
-    value.codePoints().forEach(c -> b.append(Character.isISOControl(c)
-        ? String.format("\\x%02x", c) : Character.toString(c)));
+    value.codePoints().forEach(c -> {
+      int type = Character.getType(c);
+      b.append(Character.isISOControl(c) ? String.format("\\x%02x", c)
+          : type == Character.FORMAT || type == Character.LINE_SEPARATOR
+              || type == Character.PARAGRAPH_SEPARATOR ? String.format("\\u%04x", c)
+          : Character.toString(c));
+    });
     return b.toString();
+  }
+
+  /** "cannot read FILE: why" for a record of {@code dir} that {@link #load} refused. */
+  static String unreadable(Path dir, Exception e) {
+    String file = dir.resolve(FILE).toString();
+    String why = String.valueOf(e.getMessage());
+    return "cannot read " + (why.startsWith(file) ? why : file + ": " + why);
   }
 
   GuestSpec spec() {

@@ -191,8 +191,7 @@ public final class NamespacesDriver implements GuestDriver {
       }
       rec = GuestRecord.load(guest.stateDir());
     } catch (IOException | RuntimeException e) {
-      return List.of("cannot read " + guest.stateDir().resolve(GuestRecord.FILE) + ": "
-          + e.getMessage());
+      return List.of(GuestRecord.unreadable(guest.stateDir(), e));
     }
     List<String> left = steps.undo(rec);
     if (left.isEmpty()) {
