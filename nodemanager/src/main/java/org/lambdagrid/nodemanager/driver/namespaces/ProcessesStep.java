@@ -28,9 +28,16 @@ final class ProcessesStep implements GuestStep {
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(15);
 
   private final NamespacesDriverConfig config;
+  private final NetworkStep.Kernel kernel;
 
   ProcessesStep(NamespacesDriverConfig config) {
+    this(config, NetworkStep.Kernel.KERNEL);
+  }
+
+  /** @param kernel asked for the processes left in the guest's netns ({@code ip netns pids}) */
+  ProcessesStep(NamespacesDriverConfig config, NetworkStep.Kernel kernel) {
     this.config = config;
+    this.kernel = kernel;
   }
 
   @Override
@@ -135,10 +142,10 @@ final class ProcessesStep implements GuestStep {
         });
       }
     }
-    String ns = NetworkStep.ownNetns(rec); // another name: NetworkStep's undo reports it
-    if (ns != null) {
-      HostCommand.Result pids = Commands.attempt(Commands.tool("ip"), "netns", "pids", ns);
-      pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
+    String ns = NetworkPlan.netns(rec.id()); // the guest's own, whatever the record names
+    if (rec.get(GuestRecord.NETNS) != null && kernel.netnsExists(ns)) {
+      HostCommand.Result pids = kernel.ip("netns", "pids", ns);
+      pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d{1,18}"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
     }
     killAndWait(victims, Duration.ofSeconds(10));

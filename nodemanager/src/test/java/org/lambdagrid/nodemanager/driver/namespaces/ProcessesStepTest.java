@@ -60,6 +60,16 @@ class ProcessesStepTest {
   }
 
   @Test
+  void onlyTheGuestsOwnNetnsIsAskedForItsProcessesWhateverTheRecordNames() throws Exception {
+    NetworkStepTest.FakeHost host = new NetworkStepTest.FakeHost();
+    GuestRecord rec = record();
+    rec.set(GuestRecord.NETNS, "lg-0b0b0b0b"); // another guest's, which the fake host has
+    assertThat(new ProcessesStep(NamespacesDriverConfig.bridge("lgbr0"), host).undo(rec))
+        .isEmpty();
+    assertThat(host.commands).containsExactly("netns pids lg-" + ID);
+  }
+
+  @Test
   void aProcessIsInTheNetnsItsOwnNsFileBinds() {
     long self = ProcessHandle.current().pid();
     assertThat(ProcFs.inNetns(self, Path.of("/proc/self/ns/net"))).isTrue();
