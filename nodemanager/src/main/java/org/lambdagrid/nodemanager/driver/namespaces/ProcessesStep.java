@@ -132,13 +132,15 @@ final class ProcessesStep implements GuestStep {
     killAndWait(victims, Duration.ofSeconds(10));
     for (String key : List.of(GuestRecord.HOLDER, GuestRecord.SSHD)) {
       GuestRecord.Proc p = rec.proc(key);
-      String refused = p != null && p.alive() ? refusal(rec, key, p) : null;
-      if (refused != null) {
-        problems.add(refused);
-      } else if (p != null && p.alive()) {
+      if (p != null && p.alive()) {
         ProcessHandle.of(p.pid()).ifPresent(h -> {
-          waitGone(List.of(h), Duration.ofSeconds(2));
-          victims.add(h);
+          waitGone(List.of(h), Duration.ofSeconds(2)); // the holder exits once init is gone
+          String refused = Processes.running(h) ? refusal(rec, key, p) : null;
+          if (refused != null) {
+            problems.add(refused);
+          } else {
+            victims.add(h);
+          }
         });
       }
     }
@@ -159,7 +161,8 @@ final class ProcessesStep implements GuestStep {
    * killed as this guest's, or null. Each is in the guest's own network namespace (the one
    * {@code /run/netns/lg-ID} binds, ID the record's), and init in a PID namespace other than the
    * NodeManager's; a damaged or edited record naming a host process (pid 1 with its real start
-   * time) or another guest's is refused.
+   * time) or another guest's is refused. Null as well when the process exited meanwhile (its
+   * namespaces go before it is a zombie).
    */
   static String refusal(GuestRecord rec, String key, GuestRecord.Proc p) {
     String netns = NetworkPlan.netns(rec.id());
@@ -167,7 +170,7 @@ final class ProcessesStep implements GuestStep {
         ? "is in the NodeManager's own PID namespace"
         : !ProcFs.inNetns(p.pid(), NetworkStep.netnsPath(netns))
             ? "is not in this guest's network namespace " + netns : null;
-    return why == null ? null : "guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
+    return why == null || !p.alive() ? null : "guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
         + key + ".pid " + p.pid() + " " + why + "; refused, not killed";
   }
 
