@@ -91,6 +91,11 @@ final class CgroupHost {
         () -> statusField(readOrEmpty(Path.of("/proc/self/status")), "Cpus_allowed_list"));
   }
 
+  /** Where the host's cgroup file systems are mounted (v1 and v2), as this process sees them. */
+  List<Path> mountPoints() {
+    return mounts(mountinfo.get()).stream().map(Mount::point).toList();
+  }
+
   /**
    * The CPUs a guest may be given: those the NodeManager may run on (its affinity, within the
    * cpuset its batch system gave it), ascending.

@@ -18,7 +18,7 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.LimitEvents;
 
 /**
- * Build step 1, the guest's cgroups, when SETUP asks for CPUs or memory
+ * The build step after the files, the guest's cgroups, when SETUP asks for CPUs or memory
  * ({@link org.lambdagrid.nodemanager.driver.GuestSpec#shape}); a guest without a shape has none
  * and this step does nothing. One cgroup {@code BASE/lambdagrid/lg-ID} per hierarchy that holds a
  * needed controller ({@link CgroupHost}: v2 where it offers them, else v1):
@@ -42,7 +42,9 @@ import org.lambdagrid.nodemanager.driver.LimitEvents;
  * <p>The directories are recorded before they are made. Undo (from the record alone) kills what
  * is still in them, removes them, and removes {@code lambdagrid} when no other guest's cgroup is
  * in it. Only directories named {@code lg-ID} (this guest's id, which the driver made) in a
- * directory named {@code lambdagrid} are touched.
+ * directory named {@code lambdagrid} below one of the host's cgroup mounts are touched; any
+ * other is reported and left alone, and the state directory then stays (the files step, built
+ * before this one, is undone after it).
  *
  * <p>Choosing CPUs and making the shared {@code lambdagrid} directories is serialised within the
  * process (the node agent builds many guests); NodeManager processes building at the same moment
@@ -245,10 +247,15 @@ final class CgroupStep implements GuestStep {
   @Override
   public List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
-    for (Path dir : rec.cgroupDirs()) {
-      if (!ours(dir, rec.id())) {
-        problems.add("cgroup " + dir + ": not a guest cgroup of this driver (lambdagrid/lg-"
-            + rec.id() + "); left alone");
+    List<Path> dirs = rec.cgroupDirs();
+    List<Path> mounts = dirs.isEmpty() ? List.of() : host.mountPoints();
+    for (int i = 0; i < dirs.size(); i++) {
+      Path dir = dirs.get(i);
+      if (!ours(dir, rec.id(), mounts)) {
+        problems.add("guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
+            + GuestRecord.CGROUP_DIR + i + " '" + GuestRecord.shown(dir.toString())
+            + "' is not a guest cgroup of this driver (lambdagrid/lg-" + rec.id()
+            + " under a cgroup mount); left alone");
         continue;
       }
       if (!fs.isDir(dir)) {
@@ -277,9 +284,13 @@ final class CgroupStep implements GuestStep {
     return problems;
   }
 
-  /** Whether {@code dir} is {@code .../lambdagrid/lg-ID}, absolute and normal. */
-  static boolean ours(Path dir, String id) {
+  /**
+   * Whether {@code dir} is {@code MOUNT/.../lambdagrid/lg-ID}, absolute and normal, below one of
+   * the cgroup {@code mounts} (so its {@code cgroup.procs} is the kernel's, not a user's file).
+   */
+  static boolean ours(Path dir, String id, List<Path> mounts) {
     return dir.isAbsolute() && dir.normalize().equals(dir)
+        && mounts.stream().anyMatch(m -> dir.startsWith(m) && !dir.equals(m))
         && dir.getFileName() != null && dir.getFileName().toString().equals("lg-" + id)
         && dir.getParent() != null && dir.getParent().getFileName() != null
         && dir.getParent().getFileName().toString().equals(CgroupHost.PARENT);

@@ -38,12 +38,12 @@ final class GuestInspection {
         if (link != null) {
           left.add("interface " + link);
         }
-        left.addAll(NetworkStep.refusals(rec));
+        NetworkStep.refusals(rec).forEach(r -> left.add(r + "; destroy will refuse it"));
         left.addAll(CgroupStep.leftovers(rec, CgroupFs.KERNEL));
         built = ns != null && init != null && init.alive();
         sshdRunning = sshd != null && sshd.alive();
-      } catch (IOException e) {
-        left.add("unreadable record " + guest.stateDir().resolve(GuestRecord.FILE));
+      } catch (IOException | RuntimeException e) {
+        left.add(GuestRecord.unreadable(guest.stateDir(), e));
       }
     }
     if (Files.exists(guest.stateDir())) {

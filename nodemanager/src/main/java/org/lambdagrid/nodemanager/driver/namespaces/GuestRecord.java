@@ -5,12 +5,14 @@ import java.io.Reader;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
+import java.util.regex.Pattern;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
@@ -28,6 +30,8 @@ import org.lambdagrid.nodemanager.driver.GuestSpec;
 final class GuestRecord {
   static final String FILE = "guest.properties";
   static final String VERSION = "1";
+  /** A guest's id ({@link StateDir} makes them): the names derived from it are short, plain. */
+  static final Pattern ID = Pattern.compile("[0-9a-f]{8}");
 
   /** How the guest is attached: an {@link NamespacesDriverConfig.Attachment}, in lower case. */
   static final String ATTACHMENT = "attachment";
@@ -84,9 +88,14 @@ final class GuestRecord {
     if (r.get("id") == null) {
       throw new IOException(dir.resolve(FILE) + ": no id recorded");
     }
+    if (!ID.matcher(r.get("id")).matches()) {
+      throw new IOException(dir.resolve(FILE) + ": id '" + shown(r.get("id")) + "' is not 8 hex"
+          + " digits; not a guest record of this driver, left alone");
+    }
     if (!r.get("id").equals(String.valueOf(dir.getFileName()))) {
       throw new IOException(dir.resolve(FILE) + ": id '" + shown(r.get("id")) + "' is not its"
-          + " directory's name; not this guest's record, left alone");
+          + " directory's name '" + shown(String.valueOf(dir.getFileName()))
+          + "'; not this guest's record, left alone");
     }
     return r;
   }
@@ -155,28 +164,41 @@ final class GuestRecord {
     set(key + ".start", proc == null ? null : proc.startTime());
   }
 
+  /** The process recorded under {@code key}, or null; IllegalArgumentException when damaged. */
   Proc proc(String key) {
     String pid = get(key + ".pid");
     String start = get(key + ".start");
-    return pid == null || start == null ? null : new Proc(Long.parseLong(pid), start);
-  }
-
-  /** The recorded {@link #ATTACHMENT}, or null when it names none the driver knows. */
-  NamespacesDriverConfig.Attachment attachment() {
-    for (NamespacesDriverConfig.Attachment a : NamespacesDriverConfig.Attachment.values()) {
-      if (a.name().equalsIgnoreCase(get(ATTACHMENT))) {
-        return a;
-      }
+    if (pid == null || start == null) {
+      return null;
     }
-    return null;
+    if (!pid.matches("[1-9][0-9]{0,17}")) {
+      throw new IllegalArgumentException(key + ".pid '" + shown(pid) + "' is not a pid");
+    }
+    return new Proc(Long.parseLong(pid), start);
   }
 
-  /** {@code value} as read from a record, for a message: control characters as {@code \xNN}. */
+  /**
+   * {@code value} as read from a record, for a message: control characters as {@code \xNN},
+   * invisible format characters and line separators (U+202E, U+2028) as backslash, u, 4 hex
+   * digits.
+   */
   static String shown(String value) {
     StringBuilder b = new StringBuilder();
-    value.codePoints().forEach(c -> b.append(Character.isISOControl(c)
-        ? String.format("\\x%02x", c) : Character.toString(c)));
+    value.codePoints().forEach(c -> {
+      int type = Character.getType(c);
+      b.append(Character.isISOControl(c) ? String.format("\\x%02x", c)
+          : type == Character.FORMAT || type == Character.LINE_SEPARATOR
+              || type == Character.PARAGRAPH_SEPARATOR ? String.format("\\u%04x", c)
+          : Character.toString(c));
+    });
     return b.toString();
+  }
+
+  /** "cannot read FILE: why" for a record of {@code dir} that {@link #load} refused. */
+  static String unreadable(Path dir, Exception e) {
+    String file = dir.resolve(FILE).toString();
+    String why = String.valueOf(e.getMessage());
+    return "cannot read " + (why.startsWith(file) ? why : file + ": " + why);
   }
 
   GuestSpec spec() {
@@ -192,11 +214,19 @@ final class GuestRecord {
         Long.parseLong(p.getProperty("spec.memoryBytes", "0")));
   }
 
-  /** The cgroup directories recorded ({@link #CGROUP_DIR}), in order. */
+  /**
+   * The cgroup directories recorded ({@link #CGROUP_DIR}), in order; IllegalArgumentException
+   * for one that is no path (a NUL byte).
+   */
   List<Path> cgroupDirs() {
     List<Path> out = new ArrayList<>();
     for (int i = 0; get(CGROUP_DIR + i) != null; i++) {
-      out.add(Path.of(get(CGROUP_DIR + i)));
+      try {
+        out.add(Path.of(get(CGROUP_DIR + i)));
+      } catch (InvalidPathException e) {
+        throw new IllegalArgumentException(CGROUP_DIR + i + " '" + shown(get(CGROUP_DIR + i))
+            + "' is not a path", e);
+      }
     }
     return out;
   }

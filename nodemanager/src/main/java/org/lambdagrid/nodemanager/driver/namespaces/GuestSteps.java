@@ -21,14 +21,15 @@ final class GuestSteps {
   }
 
   /**
-   * The namespaces guest: cgroups (only for a guest given CPUs or memory), files (and the
-   * user's ~/.ssh as a mount point), keys, network (netns and eth0), processes (the holder and
-   * the guest's init, started in the cgroups).
+   * The namespaces guest: files (and the user's ~/.ssh as a mount point), cgroups (only for a
+   * guest given CPUs or memory), keys, network (netns and eth0), processes (the holder and the
+   * guest's init, started in the cgroups). The files go first so their undo, which removes the
+   * record, comes last.
    */
   static GuestSteps of(NamespacesDriverConfig config) {
-    return new GuestSteps(List.of(new CgroupStep(CgroupHost.system(), CgroupFs.KERNEL),
-        new FilesStep(config), new KeysStep(), new NetworkStep(config),
-        new ProcessesStep(config)));
+    return new GuestSteps(List.of(new FilesStep(config),
+        new CgroupStep(CgroupHost.system(), CgroupFs.KERNEL), new KeysStep(),
+        new NetworkStep(config), new ProcessesStep(config)));
   }
 
   /**
@@ -52,7 +53,11 @@ final class GuestSteps {
     }
   }
 
-  /** Undoes every step, last first; returns what is left (empty when everything is gone). */
+  /**
+   * Undoes every step, last first; returns what is left (empty when everything is gone). A step
+   * whose undo throws (a damaged record: a pid that is no number) is reported, naming the record
+   * file and the step, and the others still run; the state directory then stays.
+   */
   List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
     for (int i = steps.size() - 1; i >= 0; i--) {
@@ -60,7 +65,12 @@ final class GuestSteps {
       if (step.undoNeedsLaterStepsGone() && !problems.isEmpty()) {
         continue;
       }
-      problems.addAll(step.undo(rec));
+      try {
+        problems.addAll(step.undo(rec));
+      } catch (RuntimeException e) {
+        problems.add("guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
+            + step.getClass().getSimpleName() + " undo: " + e.getMessage());
+      }
     }
     return problems;
   }

@@ -157,10 +157,13 @@ public final class NamespacesDriver implements GuestDriver {
     GuestRecord rec;
     try {
       rec = GuestRecord.loadFor(guest);
+      if (!ProcessesStep.stopInside(rec, config.killGrace())) {
+        return;
+      }
     } catch (GuestException e) {
       return;
-    }
-    if (!ProcessesStep.stopInside(rec, config.killGrace())) {
+    } catch (RuntimeException e) { // a damaged record: destroy reports it
+      log.warn("guest {} not stopped: {}", guest.id(), e.getMessage());
       return;
     }
     sshd.reap(guest.id());
@@ -187,9 +190,8 @@ public final class NamespacesDriver implements GuestDriver {
         return List.of();
       }
       rec = GuestRecord.load(guest.stateDir());
-    } catch (IOException e) {
-      return List.of("cannot read " + guest.stateDir().resolve(GuestRecord.FILE) + ": "
-          + e.getMessage());
+    } catch (IOException | RuntimeException e) {
+      return List.of(GuestRecord.unreadable(guest.stateDir(), e));
     }
     List<String> left = steps.undo(rec);
     if (left.isEmpty()) {

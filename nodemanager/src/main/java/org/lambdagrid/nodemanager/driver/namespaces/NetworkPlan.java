@@ -31,7 +31,12 @@ record NetworkPlan(String netns, String hostLink, List<String> hostLines,
    * end {@code lgvID} (BRIDGE), or the macvlan {@code lgmID} before it moves into the netns.
    */
   static String hostLink(String id, NamespacesDriverConfig.Attachment attachment) {
-    return (attachment == NamespacesDriverConfig.Attachment.BRIDGE ? "lgv" : "lgm") + id;
+    return hostLinks(id).get(attachment == NamespacesDriverConfig.Attachment.BRIDGE ? 0 : 1);
+  }
+
+  /** Both names guest {@code id}'s host link may have: {@code lgvID}, {@code lgmID}. */
+  static List<String> hostLinks(String id) {
+    return List.of("lgv" + id, "lgm" + id);
   }
 
   /**

@@ -1,7 +1,6 @@
 package org.lambdagrid.nodemanager.driver.namespaces;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,7 +15,7 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * one {@code ip -n NETNS -batch} inside. Both names are recorded first, so a failed or
  * interrupted batch is undone like a finished one. Undo: {@code ip link del} of the host-side
  * name, {@code ip netns del} (the guest side of the link goes with the namespace); only of the
- * names the guest's plan makes ({@link #refusal}).
+ * names the guest's id makes ({@link #refusal}).
  */
 final class NetworkStep implements GuestStep {
   /** The batch files, kept in the state directory for inspection. */
@@ -58,61 +57,55 @@ final class NetworkStep implements GuestStep {
   @Override
   public List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
-    String link = rec.get(GuestRecord.HOST_LINK);
-    String refused = refusal(rec, GuestRecord.HOST_LINK);
-    if (refused != null) {
-      problems.add(refused);
-    } else if (link != null && kernel.linkExists(link)) {
-      HostCommand.Result r = kernel.ip("link", "del", link);
-      if (!r.ok() && kernel.linkExists(link)) {
-        problems.add("interface " + link + ": " + r.describe());
+    if (rec.get(GuestRecord.HOST_LINK) != null) {
+      String refused = refusal(rec, GuestRecord.HOST_LINK);
+      if (refused != null) {
+        problems.add(refused + "; left alone, the guest's own deleted");
+      }
+      for (String link : NetworkPlan.hostLinks(rec.id())) {
+        if (kernel.linkExists(link)) {
+          HostCommand.Result r = kernel.ip("link", "del", link);
+          if (!r.ok() && kernel.linkExists(link)) {
+            problems.add("interface " + link + ": " + r.describe());
+          }
+        }
       }
     }
-    String ns = rec.get(GuestRecord.NETNS);
-    refused = refusal(rec, GuestRecord.NETNS);
-    if (refused != null) {
-      problems.add(refused);
-    } else if (ns != null && kernel.netnsExists(ns)) {
-      HostCommand.Result r = kernel.ip("netns", "del", ns);
-      if (!r.ok() && kernel.netnsExists(ns)) {
-        problems.add("network namespace " + ns + ": " + r.describe());
+    if (rec.get(GuestRecord.NETNS) != null) {
+      String refused = refusal(rec, GuestRecord.NETNS);
+      if (refused != null) {
+        problems.add(refused + "; left alone, the guest's own deleted");
+      }
+      String ns = NetworkPlan.netns(rec.id());
+      if (kernel.netnsExists(ns)) {
+        HostCommand.Result r = kernel.ip("netns", "del", ns);
+        if (!r.ok() && kernel.netnsExists(ns)) {
+          problems.add("network namespace " + ns + ": " + r.describe());
+        }
       }
     }
     return problems;
   }
 
   /**
-   * The name this guest's plan gives {@code key} ({@link GuestRecord#NETNS} or
-   * {@link GuestRecord#HOST_LINK}), derived from its id and recorded attachment as
-   * {@link NetworkPlan#of} derives it; null for a host link when the attachment is unknown.
-   */
-  static String expected(GuestRecord rec, String key) {
-    if (key.equals(GuestRecord.NETNS)) {
-      return NetworkPlan.netns(rec.id());
-    }
-    NamespacesDriverConfig.Attachment a = rec.attachment();
-    return a == null ? null : NetworkPlan.hostLink(rec.id(), a);
-  }
-
-  /**
-   * Why the name {@code rec} gives {@code key} must not be touched, or null when there is none
-   * or it is the {@link #expected} one. Any other (a damaged or edited record: {@code eth0},
-   * another guest's, a name with a NUL) is refused: undo reports this, deletes nothing for the
-   * key, and so keeps the state directory for the operator (docs/operators.md).
+   * Why the name {@code rec} gives {@code key} ({@link GuestRecord#NETNS} or
+   * {@link GuestRecord#HOST_LINK}) is not this guest's, or null when there is none or it is one
+   * the guest's id makes ({@code lg-ID}; {@code lgvID} or {@code lgmID}, whatever the
+   * attachment). Any other (a damaged or edited record: {@code eth0}, another guest's, a name
+   * with a NUL) is never deleted; undo deletes the guest's own names instead, reports this, and
+   * so keeps the state directory for the operator (docs/operators.md).
    */
   static String refusal(GuestRecord rec, String key) {
     String value = rec.get(key);
-    String expected = expected(rec, key);
-    if (value == null || value.equals(expected)) {
+    boolean netns = key.equals(GuestRecord.NETNS);
+    List<String> own = netns ? List.of(NetworkPlan.netns(rec.id()))
+        : NetworkPlan.hostLinks(rec.id());
+    if (value == null || own.contains(value)) {
       return null;
     }
     return "guest record " + rec.dir().resolve(GuestRecord.FILE) + ": " + key + " '"
         + GuestRecord.shown(value) + "' is not this guest's "
-        + (key.equals(GuestRecord.NETNS) ? "network namespace " : "host link ")
-        + (expected != null ? expected : "(its " + GuestRecord.ATTACHMENT + " '"
-            + GuestRecord.shown(String.valueOf(rec.get(GuestRecord.ATTACHMENT)))
-            + "' is unknown)")
-        + "; refused, nothing deleted for it";
+        + (netns ? "network namespace " : "host link ") + String.join(" or ", own);
   }
 
   /** What {@link #refusal} says of the record's host link and namespace, in that order. */
@@ -121,20 +114,16 @@ final class NetworkStep implements GuestStep {
         .map(key -> refusal(rec, key)).filter(Objects::nonNull).toList();
   }
 
-  /**
-   * The network namespace {@code rec} names if it is this guest's ({@link #refusal}) and exists,
-   * else null.
-   */
+  /** The guest's network namespace ({@code lg-ID}) if the record names one and it exists. */
   static String ownNetns(GuestRecord rec) {
-    String ns = rec.get(GuestRecord.NETNS);
-    return ns != null && refusal(rec, GuestRecord.NETNS) == null && netnsExists(ns) ? ns : null;
+    String ns = NetworkPlan.netns(rec.id());
+    return rec.get(GuestRecord.NETNS) != null && netnsExists(ns) ? ns : null;
   }
 
-  /** As {@link #ownNetns}, the host link. */
+  /** As {@link #ownNetns}, the guest's host link ({@code lgvID} or {@code lgmID}). */
   static String ownLink(GuestRecord rec) {
-    String link = rec.get(GuestRecord.HOST_LINK);
-    return link != null && refusal(rec, GuestRecord.HOST_LINK) == null && linkExists(link)
-        ? link : null;
+    return rec.get(GuestRecord.HOST_LINK) == null ? null : NetworkPlan.hostLinks(rec.id())
+        .stream().filter(NetworkStep::linkExists).findFirst().orElse(null);
   }
 
   static boolean netnsExists(String netns) {
@@ -150,7 +139,7 @@ final class NetworkStep implements GuestStep {
    * default and attaching it fails with ip's own message if the bridge is missing).
    */
   static int mtuOf(String dev) {
-    if (dev == null || dev.isEmpty() || dev.equals(".") || dev.equals("..") || dev.contains("/")) {
+    if (!plainName(dev)) {
       return 0;
     }
     try {
@@ -163,19 +152,13 @@ final class NetworkStep implements GuestStep {
 
   /** Whether interface {@code link} exists; false for a name no interface can have. */
   static boolean linkExists(String link) {
-    return validLinkName(link) && Files.exists(Path.of("/sys/class/net", link));
+    return plainName(link) && Files.exists(Path.of("/sys/class/net", link));
   }
 
-  /**
-   * Whether {@code name} can name an interface (the kernel's dev_valid_name): 1-15 bytes, not
-   * {@code .} or {@code ..}, no {@code /}, {@code :}, white space or control character.
-   */
-  static boolean validLinkName(String name) {
-    return name != null && !name.isEmpty()
-        && name.getBytes(StandardCharsets.UTF_8).length < 16
-        && !name.equals(".") && !name.equals("..")
-        && name.codePoints().noneMatch(c -> c == '/' || c == ':' || Character.isWhitespace(c)
-            || Character.isISOControl(c));
+  /** Whether {@code name} is a plain interface name, safe as one path element of sysfs. */
+  private static boolean plainName(String name) {
+    return name != null && NamespacesDriverConfig.IFNAME.matcher(name).matches()
+        && !name.equals(".") && !name.equals("..");
   }
 
   /**

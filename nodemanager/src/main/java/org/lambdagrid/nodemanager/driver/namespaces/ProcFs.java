@@ -162,11 +162,18 @@ final class ProcFs {
     return false;
   }
 
-  /** Processes of the PID namespace of {@code init}, other than init, as seen from the host. */
+  /**
+   * Processes of the PID namespace of {@code init}, other than init, as seen from the host; none
+   * when init is in this process's own PID namespace (a record naming a host process must not
+   * make root kill every process of the host) or cannot be read.
+   */
   static List<ProcessHandle> pidNamespaceMembers(GuestRecord.Proc init) {
     Path initNs;
     try {
       initNs = Files.readSymbolicLink(Path.of("/proc", Long.toString(init.pid()), "ns/pid"));
+      if (initNs.equals(Files.readSymbolicLink(Path.of("/proc/self/ns/pid")))) {
+        return List.of();
+      }
     } catch (IOException e) {
       return List.of();
     }
@@ -189,6 +196,28 @@ final class ProcFs {
       return found;
     }
     return found;
+  }
+
+  /** Whether process {@code pid} is in this process's own PID namespace; true when unreadable. */
+  static boolean inOwnPidNamespace(long pid) {
+    try {
+      return Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "ns/pid"))
+          .equals(Files.readSymbolicLink(Path.of("/proc/self/ns/pid")));
+    } catch (IOException e) {
+      return true;
+    }
+  }
+
+  /**
+   * Whether process {@code pid} is in the network namespace {@code netnsFile} binds (e.g.
+   * {@code /run/netns/lg-ID}): the same nsfs file (device and inode); false when either is gone.
+   */
+  static boolean inNetns(long pid, Path netnsFile) {
+    try {
+      return Files.isSameFile(Path.of("/proc", Long.toString(pid), "ns/net"), netnsFile);
+    } catch (IOException e) {
+      return false;
+    }
   }
 
   /** Mount points at or below {@code dir} in this process's mount namespace. */

@@ -20,15 +20,24 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * <p>Undo kills init (the kernel then kills every process of the guest, and its mounts go with
  * its mount namespace), then the holder and sshd if they do not exit by themselves, then
  * anything still in the netns. The holder reaps init and then exits by itself; it is killed only
- * if it does not, since a process it no longer reaps would wait for the host's init.
+ * if it does not, since a process it no longer reaps would wait for the host's init. A recorded
+ * process outside the guest's own netns, or an init in the NodeManager's PID namespace, is
+ * reported and left alone ({@link #refusal}).
  */
 final class ProcessesStep implements GuestStep {
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(15);
 
   private final NamespacesDriverConfig config;
+  private final NetworkStep.Kernel kernel;
 
   ProcessesStep(NamespacesDriverConfig config) {
+    this(config, NetworkStep.Kernel.KERNEL);
+  }
+
+  /** @param kernel asked for the processes left in the guest's netns ({@code ip netns pids}) */
+  ProcessesStep(NamespacesDriverConfig config, NetworkStep.Kernel kernel) {
     this.config = config;
+    this.kernel = kernel;
   }
 
   @Override
@@ -112,23 +121,33 @@ final class ProcessesStep implements GuestStep {
     List<ProcessHandle> victims = new ArrayList<>();
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     if (init != null && init.alive()) {
-      victims.addAll(ProcFs.pidNamespaceMembers(init));
-      ProcessHandle.of(init.pid()).ifPresent(victims::add);
+      String refused = refusal(rec, GuestRecord.INIT, init);
+      if (refused != null) {
+        problems.add(refused);
+      } else {
+        victims.addAll(ProcFs.pidNamespaceMembers(init));
+        ProcessHandle.of(init.pid()).ifPresent(victims::add);
+      }
     }
     killAndWait(victims, Duration.ofSeconds(10));
     for (String key : List.of(GuestRecord.HOLDER, GuestRecord.SSHD)) {
       GuestRecord.Proc p = rec.proc(key);
       if (p != null && p.alive()) {
         ProcessHandle.of(p.pid()).ifPresent(h -> {
-          waitGone(List.of(h), Duration.ofSeconds(2));
-          victims.add(h);
+          waitGone(List.of(h), Duration.ofSeconds(2)); // the holder exits once init is gone
+          String refused = Processes.running(h) ? refusal(rec, key, p) : null;
+          if (refused != null) {
+            problems.add(refused);
+          } else {
+            victims.add(h);
+          }
         });
       }
     }
-    String ns = NetworkStep.ownNetns(rec); // another name: NetworkStep's undo reports it
-    if (ns != null) {
-      HostCommand.Result pids = Commands.attempt(Commands.tool("ip"), "netns", "pids", ns);
-      pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d+"))
+    String ns = NetworkPlan.netns(rec.id()); // the guest's own, whatever the record names
+    if (rec.get(GuestRecord.NETNS) != null && kernel.netnsExists(ns)) {
+      HostCommand.Result pids = kernel.ip("netns", "pids", ns);
+      pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d{1,18}"))
           .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
     }
     killAndWait(victims, Duration.ofSeconds(10));
@@ -138,12 +157,30 @@ final class ProcessesStep implements GuestStep {
   }
 
   /**
+   * Why the live process {@code rec} records under {@code key} (init, holder, sshd) must not be
+   * killed as this guest's, or null. Each is in the guest's own network namespace (the one
+   * {@code /run/netns/lg-ID} binds, ID the record's), and init in a PID namespace other than the
+   * NodeManager's; a damaged or edited record naming a host process (pid 1 with its real start
+   * time) or another guest's is refused. Null as well when the process exited meanwhile (its
+   * namespaces go before it is a zombie).
+   */
+  static String refusal(GuestRecord rec, String key, GuestRecord.Proc p) {
+    String netns = NetworkPlan.netns(rec.id());
+    String why = key.equals(GuestRecord.INIT) && ProcFs.inOwnPidNamespace(p.pid())
+        ? "is in the NodeManager's own PID namespace"
+        : !ProcFs.inNetns(p.pid(), NetworkStep.netnsPath(netns))
+            ? "is not in this guest's network namespace " + netns : null;
+    return why == null || !p.alive() ? null : "guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
+        + key + ".pid " + p.pid() + " " + why + "; refused, not killed";
+  }
+
+  /**
    * SHUTDOWN: TERM to every process of the guest but its init, KILL after {@code grace}. Returns
-   * false, doing nothing, when init is gone.
+   * false, doing nothing, when init is gone or not this guest's ({@link #refusal}).
    */
   static boolean stopInside(GuestRecord rec, Duration grace) {
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
-    if (init == null || !init.alive()) {
+    if (init == null || !init.alive() || refusal(rec, GuestRecord.INIT, init) != null) {
       return false;
     }
     List<ProcessHandle> inside = ProcFs.pidNamespaceMembers(init);

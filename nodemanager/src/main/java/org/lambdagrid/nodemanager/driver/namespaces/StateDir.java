@@ -3,6 +3,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
@@ -99,7 +100,8 @@ final class StateDir {
       return found;
     }
     try (Stream<Path> dirs = Files.list(base)) {
-      for (Path dir : dirs.filter(Files::isDirectory).sorted().toList()) {
+      for (Path dir : dirs.filter(d -> Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS))
+          .sorted().toList()) {
         if (Files.exists(dir.resolve(GuestRecord.FILE))) {
           try {
             GuestRecord rec = GuestRecord.load(dir);
@@ -110,7 +112,8 @@ final class StateDir {
           } catch (IOException | RuntimeException e) {
             log.warn("unreadable guest record in {}: {}", dir, e.toString());
           }
-        } else if (dir.getFileName().toString().matches("[0-9a-f]{8}") && olderThanAMinute(dir)) {
+        } else if (GuestRecord.ID.matcher(dir.getFileName().toString()).matches()
+            && olderThanAMinute(dir)) {
           // Created, crashed before the first record was written: nothing else was built.
           found.add(new GuestHandle(dir.getFileName().toString(),
               new GuestSpec("", "", "", 0, List.of(), ""), dir));

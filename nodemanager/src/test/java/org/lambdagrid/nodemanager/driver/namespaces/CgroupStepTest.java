@@ -363,10 +363,16 @@ class CgroupStepTest {
     assertThat(CgroupHost.formatCpuList(List.of(3, 0, 1, 8, 10, 11))).isEqualTo("0-1,3,8,10-11");
     assertThat(CgroupHost.statusField("Name:\tjava\nCpus_allowed_list:\t0-1\n",
         "Cpus_allowed_list")).isEqualTo("0-1");
-    assertThat(CgroupStep.ours(Path.of("/sys/fs/cgroup/cpuset/lambdagrid/lg-0a"), "0a")).isTrue();
-    assertThat(CgroupStep.ours(Path.of("/sys/fs/cgroup/cpuset/lg-0a"), "0a")).isFalse();
-    assertThat(CgroupStep.ours(Path.of("lambdagrid/lg-0a"), "0a")).isFalse();
-    assertThat(CgroupStep.ours(Path.of("/x/lambdagrid/lg-0b"), "0a")).isFalse();
+    List<Path> cgroupMounts = List.of(Path.of("/sys/fs/cgroup/cpuset"));
+    assertThat(CgroupStep.ours(Path.of("/sys/fs/cgroup/cpuset/lambdagrid/lg-0a"), "0a",
+        cgroupMounts)).isTrue();
+    assertThat(CgroupStep.ours(Path.of("/sys/fs/cgroup/cpuset/lg-0a"), "0a", cgroupMounts))
+        .isFalse();
+    assertThat(CgroupStep.ours(Path.of("lambdagrid/lg-0a"), "0a", cgroupMounts)).isFalse();
+    assertThat(CgroupStep.ours(Path.of("/sys/fs/cgroup/cpuset/lambdagrid/lg-0b"), "0a",
+        cgroupMounts)).isFalse();
+    assertThat(CgroupStep.ours(Path.of("/home/u/lambdagrid/lg-0a"), "0a", cgroupMounts))
+        .as("not below a cgroup mount").isFalse();
   }
 
   @Test

@@ -11,6 +11,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.nodemanager.driver.GuestException;
+import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
 /** How the build steps run: forward, then backward from the record alone; needs no root. */
@@ -104,6 +105,58 @@ class GuestStepsTest {
     assertThat(steps.undo(GuestRecord.load(newGuest().record().dir())))
         .containsExactly("process 1 survived SIGKILL", "interface x");
     assertThat(log).containsExactly("undo procs", "undo net");
+  }
+
+  @Test
+  void anUndoThatThrowsIsReportedTheOthersRunAndTheDirectoryStays() throws Exception {
+    final class Throwing implements GuestStep {
+      @Override
+      public void build(NewGuest guest) {}
+
+      @Override
+      public List<String> undo(GuestRecord rec) {
+        log.add("undo throwing");
+        throw new IllegalArgumentException("x.pid 'y' is not a pid");
+      }
+    }
+
+    NewGuest guest = newGuest();
+    GuestSteps steps = new GuestSteps(List.of(new FilesStep(NamespacesDriverConfig.bridge("b")),
+        step("a"), new Throwing(), step("c")));
+    assertThat(steps.undo(guest.record())).containsExactly("guest record "
+        + dir.resolve("guest.properties") + ": Throwing undo: x.pid 'y' is not a pid");
+    assertThat(log).containsExactly("undo c", "undo throwing", "undo a");
+    assertThat(dir).exists();
+  }
+
+  @Test
+  void aNonNumericInitPidIsReportedByDestroyAndStopDoesNotThrow() throws Exception {
+    GuestRecord rec = newGuest().record();
+    rec.set("init.pid", "1x");
+    rec.set("init.start", "5");
+    rec.save();
+    NamespacesDriver driver = new NamespacesDriver(NamespacesDriverConfig.bridge("lgbr0"));
+    GuestHandle handle = new GuestHandle("0a1b2c3d", spec, dir);
+    driver.stop(handle);
+    assertThat(driver.destroy(handle)).containsExactly("guest record "
+        + dir.resolve("guest.properties") + ": ProcessesStep undo: init.pid '1x' is not a pid");
+    assertThat(dir.resolve("guest.properties")).exists();
+  }
+
+  @Test
+  void aCgroupOutsideTheCgroupMountsIsRefusedAndKeepsTheStateDirectory() throws Exception {
+    GuestRecord rec = newGuest().record();
+    // Shaped as a guest cgroup, but in a directory anyone could own: its cgroup.procs is a file.
+    Path fake = Files.createDirectories(base.resolve("home/lambdagrid/lg-0a1b2c3d"));
+    Files.writeString(fake.resolve("cgroup.procs"), "");
+    rec.set(GuestRecord.CGROUP_DIR + 0, fake.toString());
+    rec.save();
+    assertThat(GuestSteps.of(NamespacesDriverConfig.bridge("lgbr0")).undo(rec))
+        .containsExactly("guest record " + dir.resolve("guest.properties") + ": cgroup.dir.0 '"
+            + fake + "' is not a guest cgroup of this driver (lambdagrid/lg-0a1b2c3d under a"
+            + " cgroup mount); left alone");
+    assertThat(fake).exists();
+    assertThat(dir.resolve("guest.properties")).exists();
   }
 
   @Test

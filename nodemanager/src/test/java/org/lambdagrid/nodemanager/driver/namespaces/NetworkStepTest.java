@@ -81,83 +81,107 @@ class NetworkStepTest {
 
   @Test
   void aMacvlanGuestsOwnLinkIsItsLgmName() throws Exception {
+    host.links.remove("lgv" + ID);
     host.links.add("lgm" + ID);
     assertThat(step().undo(record("macvlan", "lgm" + ID, null))).isEmpty();
     assertThat(host.commands).containsExactly("link del lgm" + ID);
   }
 
   @Test
-  void aRecordNamingEth0IsRefusedAndTheRestIsStillUndone() throws Exception {
+  void aRecordNamingEth0IsRefusedAndTheGuestsOwnNamesAreStillDeleted() throws Exception {
     GuestRecord rec = record("bridge", "eth0", "lg-" + ID);
-    assertThat(step().undo(rec)).containsExactly("guest record " + rec.dir().resolve("guest.properties")
-        + ": hostLink 'eth0' is not this guest's host link lgv" + ID
-        + "; refused, nothing deleted for it");
-    assertThat(host.commands).containsExactly("netns del lg-" + ID);
-    assertThat(host.links).contains("eth0", "lgv" + ID);
+    assertThat(step().undo(rec)).containsExactly("guest record "
+        + rec.dir().resolve("guest.properties") + ": hostLink 'eth0' is not this guest's host"
+        + " link lgv" + ID + " or lgm" + ID + "; left alone, the guest's own deleted");
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns del lg-" + ID);
+    assertThat(host.links).containsExactlyInAnyOrder("eth0", "lgv" + OTHER);
   }
 
   @Test
-  void anotherGuestsLinkAndNamespaceAreRefusedAndNothingIsDeleted() throws Exception {
+  void anotherGuestsLinkAndNamespaceAreRefusedAndOnlyTheGuestsOwnAreDeleted() throws Exception {
     List<String> problems = step().undo(record("bridge", "lgv" + OTHER, "lg-" + OTHER));
     assertThat(problems).hasSize(2);
     assertThat(problems.get(0)).contains("hostLink 'lgv" + OTHER + "'", "host link lgv" + ID);
     assertThat(problems.get(1)).contains("netns 'lg-" + OTHER + "'",
         "network namespace lg-" + ID);
-    assertThat(host.commands).isEmpty();
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns del lg-" + ID);
     assertThat(host.links).contains("lgv" + OTHER);
-    assertThat(host.netns).contains("lg-" + OTHER);
+    assertThat(host.netns).containsExactly("lg-" + OTHER);
   }
 
   @Test
-  void aLinkOfTheOtherAttachmentIsRefused() throws Exception {
+  void eitherHostLinkOfTheIdIsTheGuestsWhateverTheRecordedAttachment() throws Exception {
     host.links.add("lgm" + ID);
-    assertThat(step().undo(record("bridge", "lgm" + ID, null)))
-        .singleElement().asString().contains("hostLink 'lgm" + ID + "'", "host link lgv" + ID);
-    assertThat(host.commands).isEmpty();
+    assertThat(step().undo(record("bridge", "lgm" + ID, null))).isEmpty();
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "link del lgm" + ID);
+    GuestRecord none = record("bridge", "lgv" + ID, null);
+    none.set(GuestRecord.ATTACHMENT, null);
+    host.links.add("lgv" + ID);
+    assertThat(step().undo(none)).as("no attachment recorded").isEmpty();
+    assertThat(host.links).doesNotContain("lgv" + ID);
   }
 
   @Test
   void namesWithANulByteAreRefusedWithoutAnException() throws Exception {
-    List<String> problems = step().undo(record("bridge", "lgv" + ID + "\0", "lg-" + ID + "\0"));
+    List<String> problems = step().undo(record("bridge", "eth0\0", "lg-" + OTHER + "\0"));
     assertThat(problems).hasSize(2);
-    assertThat(problems.get(0)).contains("hostLink 'lgv" + ID + "\\x00'")
+    assertThat(problems.get(0)).contains("hostLink 'eth0\\x00'").doesNotContain("\0");
+    assertThat(problems.get(1)).contains("netns 'lg-" + OTHER + "\\x00'")
         .doesNotContain("\0");
-    assertThat(problems.get(1)).contains("netns 'lg-" + ID + "\\x00'").doesNotContain("\0");
-    assertThat(host.commands).isEmpty();
+    assertThat(host.links).contains("eth0", "lgv" + OTHER);
+    assertThat(host.netns).contains("lg-" + OTHER);
     assertThat(NetworkStep.linkExists("eth0\0")).isFalse();
     assertThat(NetworkStep.linkExists("../../../")).isFalse();
-    assertThat(NetworkStep.validLinkName("lgv" + ID)).isTrue();
+    assertThat(NetworkStep.linkExists("..")).isFalse();
+  }
+
+  @Test
+  void invisibleCharactersAreShownEscaped() {
+    assertThat(GuestRecord.shown("lgv\u202e1\u2028\t")).isEqualTo("lgv\\u202e1\\u2028\\x09");
   }
 
   @Test
   void inspectionReportsARefusedNameAsALeftoverWithoutAnException() throws Exception {
     GuestRecord rec = record("bridge", "eth0\0", "lg-" + OTHER);
     List<String> left = GuestInspection.of(new GuestHandle(ID, spec, rec.dir())).leftovers();
-    assertThat(left).anyMatch(l -> l.contains("hostLink 'eth0\\x00' is not this guest's"));
+    assertThat(left).contains("guest record " + rec.dir().resolve("guest.properties")
+        + ": hostLink 'eth0\\x00' is not this guest's host link lgv" + ID + " or lgm" + ID
+        + "; destroy will refuse it");
     assertThat(left).anyMatch(l -> l.contains("netns 'lg-" + OTHER + "' is not this guest's"));
   }
 
   @Test
   void aRefusedNameKeepsTheStateDirectoryForTheOperator() throws Exception {
     GuestRecord rec = record("bridge", "eth0", "lg-" + ID);
-    NamespacesDriverConfig config = NamespacesDriverConfig.bridge("lgbr0");
-    GuestSteps steps = new GuestSteps(List.of(new FilesStep(config),
-        new NetworkStep(config, host)));
-    assertThat(steps.undo(rec)).singleElement().asString().contains("hostLink 'eth0'");
+    assertThat(filesAndNetwork().undo(rec)).singleElement().asString().contains("hostLink 'eth0'");
     assertThat(rec.dir().resolve(GuestRecord.FILE)).exists();
-    assertThat(host.links).contains("eth0");
+    assertThat(host.links).contains("eth0").doesNotContain("lgv" + ID);
     assertThat(host.netns).doesNotContain("lg-" + ID);
   }
 
   @Test
-  void theNamesUndoAcceptsAreThePlans() throws Exception {
-    GuestRecord rec = record("bridge", null, null);
-    NetworkPlan plan = NetworkPlan.of(ID, spec, NamespacesDriverConfig.bridge("lgbr0"), "lgbr0");
-    assertThat(NetworkStep.expected(rec, GuestRecord.HOST_LINK)).isEqualTo(plan.hostLink());
-    assertThat(NetworkStep.expected(rec, GuestRecord.NETNS)).isEqualTo(plan.netns());
-    rec.set(GuestRecord.ATTACHMENT, "macvlan");
-    assertThat(NetworkStep.expected(rec, GuestRecord.HOST_LINK)).isEqualTo(
-        NetworkPlan.of(ID, spec, NamespacesDriverConfig.macvlan("eth0"), null).hostLink());
+  void aCleanRecordsStateDirectoryIsRemoved() throws Exception {
+    GuestRecord rec = record("bridge", "lgv" + ID, "lg-" + ID);
+    assertThat(filesAndNetwork().undo(rec)).isEmpty();
+    assertThat(rec.dir()).doesNotExist();
+    assertThat(host.links).doesNotContain("lgv" + ID);
+    assertThat(host.netns).doesNotContain("lg-" + ID);
+  }
+
+  private GuestSteps filesAndNetwork() {
+    NamespacesDriverConfig config = NamespacesDriverConfig.bridge("lgbr0");
+    return new GuestSteps(List.of(new FilesStep(config), new NetworkStep(config, host)));
+  }
+
+  @Test
+  void aRecordWhoseIdIsNotEightHexDigitsIsNotRead() throws Exception {
+    for (String id : List.of("0A1B2C3D", "0a1b2c3d0", "ens3")) {
+      Path dir = Files.createDirectories(base.resolve(id));
+      GuestRecord.create(dir, id, spec, "bridge").save();
+      assertThatThrownBy(() -> GuestRecord.load(dir)).isInstanceOf(IOException.class)
+          .hasMessage(dir.resolve("guest.properties") + ": id '" + id + "' is not 8 hex digits;"
+              + " not a guest record of this driver, left alone");
+    }
   }
 
   @Test
@@ -166,6 +190,6 @@ class NetworkStepTest {
     GuestRecord.create(dir, OTHER, spec, "bridge").save();
     assertThatThrownBy(() -> GuestRecord.load(dir)).isInstanceOf(IOException.class)
         .hasMessage(dir.resolve("guest.properties") + ": id '" + OTHER + "' is not its"
-            + " directory's name; not this guest's record, left alone");
+            + " directory's name '" + ID + "'; not this guest's record, left alone");
   }
 }

@@ -1,0 +1,78 @@
+package org.lambdagrid.nodemanager.driver.namespaces;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.nodemanager.driver.GuestSpec;
+
+/**
+ * The processes step kills only processes of the guest's own namespaces, whatever its record
+ * says. Needs no guest; kills nothing but a {@code sleep} it starts.
+ */
+class ProcessesStepTest {
+  private static final String ID = "0a1b2c3d";
+
+  @TempDir
+  Path base;
+  private Process sleep;
+
+  @AfterEach
+  void killSleep() {
+    if (sleep != null) {
+      sleep.destroyForcibly();
+    }
+  }
+
+  private GuestRecord record() throws Exception {
+    GuestRecord rec = GuestRecord.create(Files.createDirectories(base.resolve(ID)), ID,
+        new GuestSpec("j", "site-0", "10.0.0.11", 24, List.of(), "u"), "bridge");
+    rec.save();
+    return rec;
+  }
+
+  @Test
+  void anInitInTheNodeManagersOwnPidNamespaceIsRefusedAndHasNoMembers() throws Exception {
+    GuestRecord rec = record();
+    GuestRecord.Proc self = ProcFs.procOf(ProcessHandle.current().pid());
+    assertThat(ProcFs.pidNamespaceMembers(self)).isEmpty();
+    assertThat(ProcessesStep.refusal(rec, GuestRecord.INIT, self)).isEqualTo("guest record "
+        + rec.dir().resolve("guest.properties") + ": init.pid " + self.pid()
+        + " is in the NodeManager's own PID namespace; refused, not killed");
+  }
+
+  @Test
+  void aRecordedHolderOutsideTheGuestsNetnsIsReportedAndNotKilled() throws Exception {
+    sleep = new ProcessBuilder("sleep", "60").start();
+    GuestRecord rec = record();
+    rec.setProc(GuestRecord.HOLDER, ProcFs.procOf(sleep.pid()));
+    rec.save();
+    String expected = "guest record " + rec.dir().resolve("guest.properties") + ": holder.pid "
+        + sleep.pid() + " is not in this guest's network namespace lg-" + ID
+        + "; refused, not killed";
+    assertThat(new ProcessesStep(NamespacesDriverConfig.bridge("lgbr0"))
+        .undo(GuestRecord.load(rec.dir()))).containsExactly(expected);
+    assertThat(sleep.isAlive()).isTrue();
+  }
+
+  @Test
+  void onlyTheGuestsOwnNetnsIsAskedForItsProcessesWhateverTheRecordNames() throws Exception {
+    NetworkStepTest.FakeHost host = new NetworkStepTest.FakeHost();
+    GuestRecord rec = record();
+    rec.set(GuestRecord.NETNS, "lg-0b0b0b0b"); // another guest's, which the fake host has
+    assertThat(new ProcessesStep(NamespacesDriverConfig.bridge("lgbr0"), host).undo(rec))
+        .isEmpty();
+    assertThat(host.commands).containsExactly("netns pids lg-" + ID);
+  }
+
+  @Test
+  void aProcessIsInTheNetnsItsOwnNsFileBinds() {
+    long self = ProcessHandle.current().pid();
+    assertThat(ProcFs.inNetns(self, Path.of("/proc/self/ns/net"))).isTrue();
+    assertThat(ProcFs.inNetns(self, Path.of("/run/netns/lg-" + ID))).isFalse();
+  }
+}
