@@ -126,9 +126,10 @@ final class SafeFiles {
    * </ul>
    *
    * <p>It does descend into mount points: callers check first that nothing is mounted below
-   * {@code dir} ({@link ProcFs#mountsUnder}). Entries that vanish meanwhile are ignored; the
-   * first other error stops the deletion and is thrown naming the full path; so is a tree deeper
-   * than {@link #MAX_DEPTH} directories (each level holds a descriptor open). Without a
+   * {@code dir} ({@link ProcFs#mountsUnder}). Entries that vanish meanwhile are ignored; an
+   * entry that cannot be removed (an error, or a tree deeper than {@link #MAX_DEPTH} directories:
+   * each level holds descriptors open) keeps its directories, the rest is removed, and the first
+   * error is thrown naming its full path. Without a
    * {@link SecureDirectoryStream} (not Linux) it refuses with an IOException and deletes nothing.
    */
   static void deleteTree(Path dir) throws IOException {
@@ -145,6 +146,11 @@ final class SafeFiles {
 
   /** {@link #deleteTree(Path)} calling {@code hook} before each directory is opened. */
   static void deleteTree(Path dir, BeforeOpen hook) throws IOException {
+    deleteTree(dir, hook, MAX_DEPTH);
+  }
+
+  /** {@link #deleteTree(Path, BeforeOpen)} with another depth limit (tests). */
+  static void deleteTree(Path dir, BeforeOpen hook, int maxDepth) throws IOException {
     Path abs = dir.toAbsolutePath();
     Path parent = abs.getParent();
     Path name = abs.getFileName();
@@ -164,7 +170,8 @@ final class SafeFiles {
             + " SecureDirectoryStream (openat/unlinkat), and a walk by path could be led out of"
             + " the tree by a symbolic link");
       }
-      new TreeDeleter(HostCommand.isRoot() ? rootUser() : null, hook).entry(sds, name, abs, 0);
+      new TreeDeleter(HostCommand.isRoot() ? rootUser() : null, hook, maxDepth)
+          .entry(sds, name, abs, 0);
     }
   }
 
@@ -173,7 +180,7 @@ final class SafeFiles {
   }
 
   /** One deletion: {@code owner} non-null means lock each directory to it before listing. */
-  private record TreeDeleter(UserPrincipal owner, BeforeOpen hook) {
+  private record TreeDeleter(UserPrincipal owner, BeforeOpen hook, int maxDepth) {
     private static final Set<PosixFilePermission> OWNER_ONLY =
         PosixFilePermissions.fromString("rwx------");
 
@@ -196,9 +203,9 @@ final class SafeFiles {
         deleteNonDirectory(in, name, where, null);
         return;
       }
-      if (depth > MAX_DEPTH) {
+      if (depth > maxDepth) {
         throw new FileSystemException(where.toString(), null,
-            "more than " + MAX_DEPTH + " directories deep; not removed");
+            "more than " + maxDepth + " directories deep; not removed");
       }
       hook.directory(where);
       SecureDirectoryStream<Path> dir;
@@ -227,8 +234,22 @@ final class SafeFiles {
         } catch (IOException e) {
           throw at(where, e);
         }
+        // One entry that cannot be removed does not keep its siblings: the first error is
+        // thrown once the rest are gone (the directory itself then stays).
+        IOException first = null;
         for (Path n : names) {
-          entry(dir, n, where.resolve(n), depth + 1);
+          try {
+            entry(dir, n, where.resolve(n), depth + 1);
+          } catch (IOException e) {
+            if (first == null) {
+              first = e;
+            } else {
+              first.addSuppressed(e);
+            }
+          }
+        }
+        if (first != null) {
+          throw first;
         }
       }
       try {

@@ -152,16 +152,29 @@ class SafeFilesTest {
   }
 
   @Test
-  void aTreeDeeperThanTheLimitIsRefusedWithAnError() throws IOException {
-    Path deep = tree;
-    for (int i = 0; i <= SafeFiles.MAX_DEPTH; i++) {
-      deep = deep.resolve("d");
-    }
+  void aTreeDeeperThanTheLimitIsKeptWithAnErrorAndItsSiblingsAreRemoved() throws IOException {
+    // The top is depth 0: ok/d/d is at the limit (3) and removed, z/d/d/d is one deeper.
+    Files.createDirectories(tree.resolve("ok/d/d"));
+    Files.writeString(tree.resolve("ok/d/d/f"), "x");
+    Path deep = tree.resolve("z/d/d/d");
     Files.createDirectories(deep);
-    assertThatThrownBy(() -> SafeFiles.deleteTree(tree)).isInstanceOf(IOException.class)
-        .hasMessage(deep + ": more than " + SafeFiles.MAX_DEPTH + " directories deep; not removed");
+    Files.writeString(tree.resolve("sibling.txt"), "x");
+    assertThatThrownBy(() -> SafeFiles.deleteTree(tree, d -> { }, 3))
+        .isInstanceOf(IOException.class)
+        .hasMessage(deep + ": more than 3 directories deep; not removed");
     assertThat(deep).isDirectory();
+    assertThat(tree.resolve("ok")).doesNotExist();
+    assertThat(tree.resolve("sibling.txt")).doesNotExist();
     assertOutsideIntact();
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(30)
+  void aFifoInTheTreeIsRemovedWithoutBeingOpened() throws Exception {
+    Path fifo = tree.resolve("a/pipe");
+    assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    SafeFiles.deleteTree(tree); // an open of the FIFO would block here
+    assertThat(tree).doesNotExist();
   }
 
   private void assertOutsideIntact() {
