@@ -15,7 +15,9 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * one {@code ip -n NETNS -batch} inside. Both names are recorded first, so a failed or
  * interrupted batch is undone like a finished one. Undo: {@code ip link del} of the host-side
  * name, {@code ip netns del} (the guest side of the link goes with the namespace); only of the
- * names the guest's id makes ({@link #refusal}).
+ * names the guest's id makes ({@link #refusal}). A netns that still holds a process is kept:
+ * its file is how the processes step tells the guest's processes, so deleting it would leave
+ * them running for good.
  */
 final class NetworkStep implements GuestStep {
   /** The batch files, kept in the state directory for inspection. */
@@ -77,7 +79,11 @@ final class NetworkStep implements GuestStep {
         problems.add(refused + "; left alone, the guest's own deleted");
       }
       String ns = NetworkPlan.netns(rec.id());
-      if (kernel.netnsExists(ns)) {
+      String left = kernel.netnsExists(ns) ? processesIn(ns) : "";
+      if (!left.isEmpty()) {
+        problems.add("network namespace " + ns + ": " + left + "; kept so the next destroy can"
+            + " kill them (its file is what shows they are the guest's)");
+      } else if (kernel.netnsExists(ns)) {
         HostCommand.Result r = kernel.ip("netns", "del", ns);
         if (!r.ok() && kernel.netnsExists(ns)) {
           problems.add("network namespace " + ns + ": " + r.describe());
@@ -85,6 +91,19 @@ final class NetworkStep implements GuestStep {
       }
     }
     return problems;
+  }
+
+  /**
+   * What is still in netns {@code ns} ({@code ip netns pids}), as "processes P... still in it",
+   * or why that cannot be listed; empty when nothing is.
+   */
+  private String processesIn(String ns) {
+    HostCommand.Result r = kernel.ip("netns", "pids", ns);
+    if (!r.ok()) {
+      return "cannot list the processes in it: " + r.describe();
+    }
+    List<String> pids = r.stdout().lines().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    return pids.isEmpty() ? "" : "processes " + String.join(" ", pids) + " still in it";
   }
 
   /**

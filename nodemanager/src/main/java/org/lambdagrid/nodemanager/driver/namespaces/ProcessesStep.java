@@ -3,6 +3,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -119,7 +120,7 @@ final class ProcessesStep implements GuestStep {
   public List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
     List<ProcessHandle> victims = new ArrayList<>();
-    GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
+    GuestRecord.Proc init = recorded(rec, GuestRecord.INIT, problems);
     if (init != null && init.alive()) {
       String refused = refusal(rec, GuestRecord.INIT, init);
       if (refused != null) {
@@ -131,7 +132,7 @@ final class ProcessesStep implements GuestStep {
     }
     killAndWait(victims, Duration.ofSeconds(10));
     for (String key : List.of(GuestRecord.HOLDER, GuestRecord.SSHD)) {
-      GuestRecord.Proc p = rec.proc(key);
+      GuestRecord.Proc p = recorded(rec, key, problems);
       if (p != null && p.alive()) {
         ProcessHandle.of(p.pid()).ifPresent(h -> {
           waitGone(List.of(h), Duration.ofSeconds(2)); // the holder exits once init is gone
@@ -157,21 +158,48 @@ final class ProcessesStep implements GuestStep {
   }
 
   /**
+   * The process {@code rec} records under {@code key}, or null; a damaged entry (no pid) is
+   * reported and is null, so the rest of undo, above all the sweep of the guest's netns, still
+   * runs.
+   */
+  private static GuestRecord.Proc recorded(GuestRecord rec, String key, List<String> problems) {
+    try {
+      return rec.proc(key);
+    } catch (IllegalArgumentException e) {
+      problems.add("guest record " + rec.dir().resolve(GuestRecord.FILE) + ": " + e.getMessage()
+          + "; not killed by pid, only what is in the guest's network namespace: correct or"
+          + " delete " + key + ".pid, then destroy again");
+      return null;
+    }
+  }
+
+  /**
    * Why the live process {@code rec} records under {@code key} (init, holder, sshd) must not be
    * killed as this guest's, or null. Each is in the guest's own network namespace (the one
    * {@code /run/netns/lg-ID} binds, ID the record's), and init in a PID namespace other than the
    * NodeManager's; a damaged or edited record naming a host process (pid 1 with its real start
-   * time) or another guest's is refused. Null as well when the process exited meanwhile (its
-   * namespaces go before it is a zombie).
+   * time) or another guest's is refused, and so is any process once that file is gone (deleted
+   * by hand: nothing shows the process is the guest's). Null as well when the process exited
+   * meanwhile (its namespaces go before it is a zombie).
    */
   static String refusal(GuestRecord rec, String key, GuestRecord.Proc p) {
+    return refusal(rec, key, p, NetworkStep.netnsPath(NetworkPlan.netns(rec.id())));
+  }
+
+  /** {@link #refusal}, the guest's netns bound at {@code netnsFile}. */
+  static String refusal(GuestRecord rec, String key, GuestRecord.Proc p, Path netnsFile) {
     String netns = NetworkPlan.netns(rec.id());
     String why = key.equals(GuestRecord.INIT) && ProcFs.inOwnPidNamespace(p.pid())
-        ? "is in the NodeManager's own PID namespace"
-        : !ProcFs.inNetns(p.pid(), NetworkStep.netnsPath(netns))
-            ? "is not in this guest's network namespace " + netns : null;
-    return why == null || !p.alive() ? null : "guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
-        + key + ".pid " + p.pid() + " " + why + "; refused, not killed";
+        ? "is in the NodeManager's own PID namespace; refused, not killed"
+        : !Files.exists(netnsFile, LinkOption.NOFOLLOW_LINKS)
+            ? "cannot be shown to be this guest's: its network namespace " + netnsFile
+                + " is gone; not killed (if it is the guest's " + key + ", kill -9 " + p.pid()
+                + " by hand)"
+        : !ProcFs.inNetns(p.pid(), netnsFile)
+            ? "is not in this guest's network namespace " + netns + "; refused, not killed"
+            : null;
+    return why == null || !p.alive() ? null : "guest record "
+        + rec.dir().resolve(GuestRecord.FILE) + ": " + key + ".pid " + p.pid() + " " + why;
   }
 
   /**

@@ -139,7 +139,9 @@ class GuestStepsTest {
     GuestHandle handle = new GuestHandle("0a1b2c3d", spec, dir);
     driver.stop(handle);
     assertThat(driver.destroy(handle)).containsExactly("guest record "
-        + dir.resolve("guest.properties") + ": ProcessesStep undo: init.pid '1x' is not a pid");
+        + dir.resolve("guest.properties") + ": init.pid '1x' is not a pid; not killed by pid,"
+        + " only what is in the guest's network namespace: correct or delete init.pid, then"
+        + " destroy again");
     assertThat(dir.resolve("guest.properties")).exists();
   }
 

@@ -7,12 +7,16 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.Processes;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
@@ -34,6 +38,8 @@ class NetworkStepTest {
     final Set<String> links = new HashSet<>(Set.of("eth0", "lgv" + ID, "lgv" + OTHER));
     final Set<String> netns = new HashSet<>(Set.of("lg-" + ID, "lg-" + OTHER));
     final List<String> commands = new ArrayList<>();
+    /** Processes in a namespace; {@code netns pids} lists those still running. */
+    final Map<String, List<Long>> members = new HashMap<>();
 
     @Override
     boolean linkExists(String link) {
@@ -49,6 +55,11 @@ class NetworkStepTest {
     HostCommand.Result ip(String... args) {
       List<String> argv = List.of(args);
       commands.add(String.join(" ", argv));
+      if (argv.subList(0, 2).equals(List.of("netns", "pids"))) {
+        return new HostCommand.Result(argv, 0, members.getOrDefault(argv.get(2), List.of())
+            .stream().filter(p -> ProcessHandle.of(p).map(Processes::running).orElse(false))
+            .map(p -> p + "\n").collect(Collectors.joining()), "");
+      }
       boolean gone = argv.get(1).equals("del")
           && (argv.get(0).equals("link") ? links : netns).remove(argv.get(2));
       return new HostCommand.Result(argv, gone ? 0 : 1, "", gone ? "" : "Cannot find");
@@ -74,9 +85,25 @@ class NetworkStepTest {
   @Test
   void theGuestsOwnLinkAndNamespaceAreRemoved() throws Exception {
     assertThat(step().undo(record("bridge", "lgv" + ID, "lg-" + ID))).isEmpty();
-    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns del lg-" + ID);
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns pids lg-" + ID,
+        "netns del lg-" + ID);
     assertThat(host.links).containsExactlyInAnyOrder("eth0", "lgv" + OTHER);
     assertThat(host.netns).containsExactly("lg-" + OTHER);
+  }
+
+  @Test
+  void aNamespaceThatStillHoldsAProcessIsKeptForTheNextDestroy() throws Exception {
+    Process sleep = new ProcessBuilder("sleep", "60").start();
+    try {
+      host.members.put("lg-" + ID, List.of(sleep.pid()));
+      assertThat(step().undo(record("bridge", "lgv" + ID, "lg-" + ID))).containsExactly(
+          "network namespace lg-" + ID + ": processes " + sleep.pid() + " still in it; kept so"
+              + " the next destroy can kill them (its file is what shows they are the guest's)");
+      assertThat(host.commands).containsExactly("link del lgv" + ID, "netns pids lg-" + ID);
+      assertThat(host.netns).contains("lg-" + ID);
+    } finally {
+      sleep.destroyForcibly();
+    }
   }
 
   @Test
@@ -93,7 +120,8 @@ class NetworkStepTest {
     assertThat(step().undo(rec)).containsExactly("guest record "
         + rec.dir().resolve("guest.properties") + ": hostLink 'eth0' is not this guest's host"
         + " link lgv" + ID + " or lgm" + ID + "; left alone, the guest's own deleted");
-    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns del lg-" + ID);
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns pids lg-" + ID,
+        "netns del lg-" + ID);
     assertThat(host.links).containsExactlyInAnyOrder("eth0", "lgv" + OTHER);
   }
 
@@ -104,7 +132,8 @@ class NetworkStepTest {
     assertThat(problems.get(0)).contains("hostLink 'lgv" + OTHER + "'", "host link lgv" + ID);
     assertThat(problems.get(1)).contains("netns 'lg-" + OTHER + "'",
         "network namespace lg-" + ID);
-    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns del lg-" + ID);
+    assertThat(host.commands).containsExactly("link del lgv" + ID, "netns pids lg-" + ID,
+        "netns del lg-" + ID);
     assertThat(host.links).contains("lgv" + OTHER);
     assertThat(host.netns).containsExactly("lg-" + OTHER);
   }

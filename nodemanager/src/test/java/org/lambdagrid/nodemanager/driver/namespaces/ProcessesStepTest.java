@@ -49,13 +49,64 @@ class ProcessesStepTest {
   void aRecordedHolderOutsideTheGuestsNetnsIsReportedAndNotKilled() throws Exception {
     sleep = new ProcessBuilder("sleep", "60").start();
     GuestRecord rec = record();
+    GuestRecord.Proc holder = ProcFs.procOf(sleep.pid());
+    Path netnsFile = Files.createFile(base.resolve("lg-" + ID)); // exists, binds no netns
+    assertThat(ProcessesStep.refusal(rec, GuestRecord.HOLDER, holder, netnsFile)).isEqualTo(
+        "guest record " + rec.dir().resolve("guest.properties") + ": holder.pid " + sleep.pid()
+            + " is not in this guest's network namespace lg-" + ID + "; refused, not killed");
+  }
+
+  @Test
+  void aRecordedProcessWhoseGuestNetnsIsGoneIsReportedAsUnprovenAndNotKilled() throws Exception {
+    sleep = new ProcessBuilder("sleep", "60").start();
+    GuestRecord rec = record();
     rec.setProc(GuestRecord.HOLDER, ProcFs.procOf(sleep.pid()));
     rec.save();
-    String expected = "guest record " + rec.dir().resolve("guest.properties") + ": holder.pid "
-        + sleep.pid() + " is not in this guest's network namespace lg-" + ID
-        + "; refused, not killed";
+    Path netnsFile = Path.of("/run/netns/lg-" + ID);
+    assertThat(netnsFile).doesNotExist();
     assertThat(new ProcessesStep(NamespacesDriverConfig.bridge("lgbr0"))
-        .undo(GuestRecord.load(rec.dir()))).containsExactly(expected);
+        .undo(GuestRecord.load(rec.dir()))).containsExactly("guest record "
+            + rec.dir().resolve("guest.properties") + ": holder.pid " + sleep.pid()
+            + " cannot be shown to be this guest's: its network namespace " + netnsFile
+            + " is gone; not killed (if it is the guest's holder, kill -9 " + sleep.pid()
+            + " by hand)");
+    assertThat(sleep.isAlive()).isTrue();
+  }
+
+  @Test
+  void aDamagedInitPidIsReportedAndTheGuestsNetnsIsStillSweptAndKept() throws Exception {
+    sleep = new ProcessBuilder("sleep", "60").start();
+    NetworkStepTest.FakeHost host = new NetworkStepTest.FakeHost();
+    host.members.put("lg-" + ID, List.of(sleep.pid()));
+    GuestRecord rec = record();
+    rec.set("init.pid", "1x");
+    rec.set("init.start", "5");
+    rec.set(GuestRecord.NETNS, "lg-" + ID);
+    rec.save();
+    NamespacesDriverConfig config = NamespacesDriverConfig.bridge("lgbr0");
+    GuestSteps steps = new GuestSteps(List.of(new FilesStep(config),
+        new NetworkStep(config, host), new ProcessesStep(config, host)));
+    assertThat(steps.undo(GuestRecord.load(rec.dir()))).containsExactly("guest record "
+        + rec.dir().resolve("guest.properties") + ": init.pid '1x' is not a pid; not killed by"
+        + " pid, only what is in the guest's network namespace: correct or delete init.pid, then"
+        + " destroy again");
+    assertThat(sleep.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("swept").isTrue();
+    assertThat(host.commands).containsExactly("netns pids lg-" + ID, "netns pids lg-" + ID,
+        "netns del lg-" + ID);
+  }
+
+  @Test
+  void aNetnsStillHoldingAProcessAfterTheSweepIsNotDeleted() throws Exception {
+    sleep = new ProcessBuilder("sleep", "60").start();
+    NetworkStepTest.FakeHost host = new NetworkStepTest.FakeHost();
+    host.members.put("lg-" + ID, List.of(sleep.pid()));
+    GuestRecord rec = record();
+    rec.set(GuestRecord.NETNS, "lg-" + ID);
+    NamespacesDriverConfig config = NamespacesDriverConfig.bridge("lgbr0");
+    // Only the network step: as when the processes step could not kill it.
+    assertThat(new NetworkStep(config, host).undo(rec)).singleElement().asString()
+        .contains("processes " + sleep.pid() + " still in it");
+    assertThat(host.commands).doesNotContain("netns del lg-" + ID);
     assertThat(sleep.isAlive()).isTrue();
   }
 
