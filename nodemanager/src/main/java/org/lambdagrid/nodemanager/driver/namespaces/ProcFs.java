@@ -168,28 +168,16 @@ final class ProcFs {
    * make root kill every process of the host) or cannot be read.
    */
   static List<ProcessHandle> pidNamespaceMembers(GuestRecord.Proc init) {
-    Path initNs;
-    try {
-      initNs = Files.readSymbolicLink(Path.of("/proc", Long.toString(init.pid()), "ns/pid"));
-      if (initNs.equals(Files.readSymbolicLink(Path.of("/proc/self/ns/pid")))) {
-        return List.of();
-      }
-    } catch (IOException e) {
+    Path initNs = pidNs(init.pid());
+    if (pidNamespace(initNs, ownPidNs()) != PidNs.OTHER) {
       return List.of();
     }
     List<ProcessHandle> found = new ArrayList<>();
     try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
       for (Path p : procs) {
         long pid = Long.parseLong(p.getFileName().toString());
-        if (pid == init.pid()) {
-          continue;
-        }
-        try {
-          if (Files.readSymbolicLink(p.resolve("ns/pid")).equals(initNs)) {
-            ProcessHandle.of(pid).ifPresent(found::add);
-          }
-        } catch (IOException e) {
-          // Gone meanwhile.
+        if (pid != init.pid() && initNs.equals(pidNs(pid))) {
+          ProcessHandle.of(pid).ifPresent(found::add);
         }
       }
     } catch (IOException e) {
@@ -198,13 +186,39 @@ final class ProcFs {
     return found;
   }
 
-  /** Whether process {@code pid} is in this process's own PID namespace; true when unreadable. */
-  static boolean inOwnPidNamespace(long pid) {
+  /** Where a process is, against this process's own PID namespace ({@link #pidNamespace}). */
+  enum PidNs { OWN, OTHER, UNREADABLE }
+
+  /**
+   * Whether process {@code pid} is in this process's own PID namespace, another, or cannot be
+   * told: gone, or exiting (in do_exit the kernel releases a task's namespaces before it is a
+   * zombie, and a PID namespace's init then waits for its members, alive but with no
+   * /proc/PID/ns), or not readable here.
+   */
+  static PidNs pidNamespace(long pid) {
+    return pidNamespace(pidNs(pid), ownPidNs());
+  }
+
+  /** {@link #pidNamespace} of the targets of a process's and our own ns/pid links (or null). */
+  static PidNs pidNamespace(Path ns, Path own) {
+    return ns == null || own == null ? PidNs.UNREADABLE
+        : ns.equals(own) ? PidNs.OWN : PidNs.OTHER;
+  }
+
+  /** The target of /proc/PID/ns/pid ({@code pid:[INODE]}), or null when it cannot be read. */
+  static Path pidNs(long pid) {
+    return link(Path.of("/proc", Long.toString(pid), "ns/pid"));
+  }
+
+  private static Path ownPidNs() {
+    return link(Path.of("/proc/self/ns/pid"));
+  }
+
+  private static Path link(Path link) {
     try {
-      return Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "ns/pid"))
-          .equals(Files.readSymbolicLink(Path.of("/proc/self/ns/pid")));
+      return Files.readSymbolicLink(link);
     } catch (IOException e) {
-      return true;
+      return null;
     }
   }
 

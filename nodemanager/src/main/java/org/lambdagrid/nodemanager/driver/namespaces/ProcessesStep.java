@@ -23,7 +23,7 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * anything still in the netns. The holder reaps init and then exits by itself; it is killed only
  * if it does not, since a process it no longer reaps would wait for the host's init. A recorded
  * process outside the guest's own netns, or an init in the NodeManager's PID namespace, is
- * reported and left alone ({@link #refusal}).
+ * reported and left alone ({@link #refusal}); one that is exiting is left alone unreported.
  */
 final class ProcessesStep implements GuestStep {
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(15);
@@ -121,8 +121,9 @@ final class ProcessesStep implements GuestStep {
     List<String> problems = new ArrayList<>();
     List<ProcessHandle> victims = new ArrayList<>();
     GuestRecord.Proc init = recorded(rec, GuestRecord.INIT, problems);
-    if (init != null && init.alive()) {
-      String refused = refusal(rec, GuestRecord.INIT, init);
+    ProcFs.PidNs initNs = init == null ? null : ProcFs.pidNamespace(init.pid());
+    if (initNs != null && initNs != ProcFs.PidNs.UNREADABLE && init.alive()) {
+      String refused = refusal(rec, GuestRecord.INIT, init, initNs, netnsFile(rec));
       if (refused != null) {
         problems.add(refused);
       } else {
@@ -136,7 +137,11 @@ final class ProcessesStep implements GuestStep {
       if (p != null && p.alive()) {
         ProcessHandle.of(p.pid()).ifPresent(h -> {
           waitGone(List.of(h), Duration.ofSeconds(2)); // the holder exits once init is gone
-          String refused = Processes.running(h) ? refusal(rec, key, p) : null;
+          ProcFs.PidNs ns = ProcFs.pidNamespace(p.pid());
+          if (!Processes.running(h) || ns == ProcFs.PidNs.UNREADABLE) {
+            return; // gone, or exiting
+          }
+          String refused = refusal(rec, key, p, ns, netnsFile(rec));
           if (refused != null) {
             problems.add(refused);
           } else {
@@ -180,35 +185,47 @@ final class ProcessesStep implements GuestStep {
    * NodeManager's; a damaged or edited record naming a host process (pid 1 with its real start
    * time) or another guest's is refused, and so is any process once that file is gone (deleted
    * by hand: nothing shows the process is the guest's). Null as well when the process exited
-   * meanwhile (its namespaces go before it is a zombie).
+   * meanwhile, or is exiting (its namespaces cannot be read: {@link ProcFs#pidNamespace}); the
+   * caller then leaves it alone too, since nothing shows it is the guest's.
    */
   static String refusal(GuestRecord rec, String key, GuestRecord.Proc p) {
-    return refusal(rec, key, p, NetworkStep.netnsPath(NetworkPlan.netns(rec.id())));
+    return refusal(rec, key, p, ProcFs.pidNamespace(p.pid()), netnsFile(rec));
   }
 
-  /** {@link #refusal}, the guest's netns bound at {@code netnsFile}. */
-  static String refusal(GuestRecord rec, String key, GuestRecord.Proc p, Path netnsFile) {
-    String netns = NetworkPlan.netns(rec.id());
-    String why = key.equals(GuestRecord.INIT) && ProcFs.inOwnPidNamespace(p.pid())
-        ? "is in the NodeManager's own PID namespace; refused, not killed"
+  /**
+   * {@link #refusal}, given where {@code p} is ({@code pidNs}, read before anything else) and
+   * the file that binds the guest's netns.
+   */
+  static String refusal(GuestRecord rec, String key, GuestRecord.Proc p, ProcFs.PidNs pidNs,
+      Path netnsFile) {
+    String why = pidNs == ProcFs.PidNs.UNREADABLE ? null
+        : key.equals(GuestRecord.INIT) && pidNs == ProcFs.PidNs.OWN
+            ? "is in the NodeManager's own PID namespace; refused, not killed"
         : !Files.exists(netnsFile, LinkOption.NOFOLLOW_LINKS)
             ? "cannot be shown to be this guest's: its network namespace " + netnsFile
                 + " is gone; not killed (if it is the guest's " + key + ", kill -9 " + p.pid()
                 + " by hand)"
         : !ProcFs.inNetns(p.pid(), netnsFile)
-            ? "is not in this guest's network namespace " + netns + "; refused, not killed"
+            ? "is not in this guest's network namespace " + NetworkPlan.netns(rec.id())
+                + "; refused, not killed"
             : null;
     return why == null || !p.alive() ? null : "guest record "
         + rec.dir().resolve(GuestRecord.FILE) + ": " + key + ".pid " + p.pid() + " " + why;
   }
 
+  private static Path netnsFile(GuestRecord rec) {
+    return NetworkStep.netnsPath(NetworkPlan.netns(rec.id()));
+  }
+
   /**
    * SHUTDOWN: TERM to every process of the guest but its init, KILL after {@code grace}. Returns
-   * false, doing nothing, when init is gone or not this guest's ({@link #refusal}).
+   * false, doing nothing, when init is gone, exiting or not this guest's ({@link #refusal}).
    */
   static boolean stopInside(GuestRecord rec, Duration grace) {
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
-    if (init == null || !init.alive() || refusal(rec, GuestRecord.INIT, init) != null) {
+    ProcFs.PidNs ns = init == null ? null : ProcFs.pidNamespace(init.pid());
+    if (ns == null || ns == ProcFs.PidNs.UNREADABLE || !init.alive()
+        || refusal(rec, GuestRecord.INIT, init, ns, netnsFile(rec)) != null) {
       return false;
     }
     List<ProcessHandle> inside = ProcFs.pidNamespaceMembers(init);

@@ -104,4 +104,15 @@ class ProcFsTest {
     assertThat(ProcFs.isChrootedInit(ProcFs.cmdlineArgs(new byte[0]))).isFalse();
     assertThat(ProcFs.cmdline(-1)).isEmpty();
   }
+
+  @Test
+  void aProcessWhosePidNamespaceCannotBeReadIsNeitherOursNorAnothers() {
+    Path own = Path.of("pid:[4026531836]");
+    assertThat(ProcFs.pidNamespace(Path.of("pid:[4026531836]"), own)).isEqualTo(ProcFs.PidNs.OWN);
+    assertThat(ProcFs.pidNamespace(Path.of("pid:[4026532001]"), own))
+        .isEqualTo(ProcFs.PidNs.OTHER);
+    assertThat(ProcFs.pidNamespace(null, own)).isEqualTo(ProcFs.PidNs.UNREADABLE);
+    assertThat(ProcFs.pidNamespace(ProcessHandle.current().pid())).isEqualTo(ProcFs.PidNs.OWN);
+    assertThat(ProcFs.pidNamespace(Long.MAX_VALUE)).isEqualTo(ProcFs.PidNs.UNREADABLE);
+  }
 }

@@ -51,9 +51,22 @@ class ProcessesStepTest {
     GuestRecord rec = record();
     GuestRecord.Proc holder = ProcFs.procOf(sleep.pid());
     Path netnsFile = Files.createFile(base.resolve("lg-" + ID)); // exists, binds no netns
-    assertThat(ProcessesStep.refusal(rec, GuestRecord.HOLDER, holder, netnsFile)).isEqualTo(
+    assertThat(ProcessesStep.refusal(rec, GuestRecord.HOLDER, holder,
+        ProcFs.pidNamespace(holder.pid()), netnsFile)).isEqualTo(
         "guest record " + rec.dir().resolve("guest.properties") + ": holder.pid " + sleep.pid()
             + " is not in this guest's network namespace lg-" + ID + "; refused, not killed");
+  }
+
+  @Test
+  void anInitWhoseNamespacesCannotBeReadWhileAliveIsExitingAndNotRefused() throws Exception {
+    GuestRecord rec = record();
+    GuestRecord.Proc self = ProcFs.procOf(ProcessHandle.current().pid());
+    Path netnsFile = Files.createFile(base.resolve("lg-" + ID));
+    assertThat(ProcessesStep.refusal(rec, GuestRecord.INIT, self, ProcFs.PidNs.UNREADABLE,
+        netnsFile)).as("exiting: in do_exit, namespaces go before it is a zombie").isNull();
+    assertThat(ProcessesStep.refusal(rec, GuestRecord.INIT, self, ProcFs.PidNs.OWN, netnsFile))
+        .endsWith("init.pid " + self.pid() + " is in the NodeManager's own PID namespace;"
+            + " refused, not killed");
   }
 
   @Test
