@@ -165,11 +165,12 @@ final class ProcFs {
   /**
    * Processes of the PID namespace of {@code init}, other than init, as seen from the host; none
    * when init is in this process's own PID namespace (a record naming a host process must not
-   * make root kill every process of the host) or cannot be read.
+   * make root kill every process of the host), cannot be read, or is no longer the recorded
+   * process (checked after its namespace is read: its pid may be another guest's init now).
    */
   static List<ProcessHandle> pidNamespaceMembers(GuestRecord.Proc init) {
     Path initNs = pidNs(init.pid());
-    if (pidNamespace(initNs, ownPidNs()) != PidNs.OTHER) {
+    if (pidNamespace(initNs, ownPidNs()) != PidNs.OTHER || !init.alive()) {
       return List.of();
     }
     List<ProcessHandle> found = new ArrayList<>();

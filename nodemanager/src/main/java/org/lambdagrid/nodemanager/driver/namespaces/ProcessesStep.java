@@ -127,8 +127,12 @@ final class ProcessesStep implements GuestStep {
       if (refused != null) {
         problems.add(refused);
       } else {
-        victims.addAll(ProcFs.pidNamespaceMembers(init));
-        ProcessHandle.of(init.pid()).ifPresent(victims::add);
+        // The handle first, then the start time again: the handle is then of the recorded init.
+        ProcessHandle h = ProcessHandle.of(init.pid()).orElse(null);
+        if (h != null && init.alive()) {
+          victims.addAll(ProcFs.pidNamespaceMembers(init));
+          victims.add(h);
+        }
       }
     }
     killAndWait(victims, Duration.ofSeconds(10));
@@ -144,7 +148,7 @@ final class ProcessesStep implements GuestStep {
           String refused = refusal(rec, key, p, ns, netnsFile(rec));
           if (refused != null) {
             problems.add(refused);
-          } else {
+          } else if (p.alive()) { // h was taken before: it is the recorded process
             victims.add(h);
           }
         });

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /** Parsing what /proc says; needs no root. */
@@ -114,5 +115,29 @@ class ProcFsTest {
     assertThat(ProcFs.pidNamespace(null, own)).isEqualTo(ProcFs.PidNs.UNREADABLE);
     assertThat(ProcFs.pidNamespace(ProcessHandle.current().pid())).isEqualTo(ProcFs.PidNs.OWN);
     assertThat(ProcFs.pidNamespace(Long.MAX_VALUE)).isEqualTo(ProcFs.PidNs.UNREADABLE);
+  }
+
+  @Test
+  void aPidNamespaceWhoseInitIsNotTheRecordedProcessHasNoMembers() throws Exception {
+    // A PID namespace of two: sh as its init, a sleep in it. Needs user namespaces, not root.
+    Process ns = new ProcessBuilder(Commands.tool("unshare"), "--user", "--map-root-user",
+        "--pid", "--fork", "--kill-child", "sh", "-c", "sleep 60 & wait").start();
+    try {
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      List<Long> init = List.of();
+      while (init.isEmpty() || ProcFs.children(init.get(0)).isEmpty()) {
+        Assumptions.assumeTrue(ns.isAlive() && System.nanoTime() < deadline,
+            "unshare could not make a user and PID namespace here");
+        ProcFs.sleep(5);
+        init = ProcFs.children(ns.pid());
+      }
+      GuestRecord.Proc recorded = ProcFs.procOf(init.get(0));
+      assertThat(ProcFs.pidNamespaceMembers(recorded)).as("the recorded init")
+          .extracting(ProcessHandle::pid).containsExactlyElementsOf(ProcFs.children(init.get(0)));
+      GuestRecord.Proc reused = new GuestRecord.Proc(recorded.pid(), "1");
+      assertThat(ProcFs.pidNamespaceMembers(reused)).as("its pid, another start time").isEmpty();
+    } finally {
+      ns.destroyForcibly();
+    }
   }
 }
