@@ -18,7 +18,7 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.LimitEvents;
 
 /**
- * The build step after the files, the guest's cgroups, when SETUP asks for CPUs or memory
+ * The build step after the files ({@link GuestSteps#of}), the guest's cgroups, when SETUP asks for CPUs or memory
  * ({@link org.lambdagrid.nodemanager.driver.GuestSpec#shape}); a guest without a shape has none
  * and this step does nothing. One cgroup {@code BASE/lambdagrid/lg-ID} per hierarchy that holds a
  * needed controller ({@link CgroupHost}: v2 where it offers them, else v1):

@@ -13,7 +13,7 @@ import org.lambdagrid.common.security.SecurePaths;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
- * Build step 1, the guest's files in its state directory: the overlay's directories, the private
+ * The first build step ({@link GuestSteps#of}), the guest's files in its state directory: the overlay's directories, the private
  * ssh directory (the user's, 0700, with the ssh client config), etc/ (root's, 0755: sshd_config,
  * hosts), guest-init.sh; and the user's ~/.ssh as the mount point the private one goes over.
  *

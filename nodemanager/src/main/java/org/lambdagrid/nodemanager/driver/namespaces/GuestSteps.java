@@ -32,6 +32,11 @@ final class GuestSteps {
         new NetworkStep(config), new ProcessesStep(config)));
   }
 
+  /** The steps, in build order. */
+  List<GuestStep> steps() {
+    return steps;
+  }
+
   /**
    * Plans, saves the record and builds each step in turn; stops at the first failure, leaving
    * the undo to the caller. Logs (debug) the milliseconds each step took.

@@ -11,7 +11,7 @@ import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
- * Build step 3, the guest's network ({@link NetworkPlan}): one {@code ip -batch} on the host,
+ * The build step after the keys ({@link GuestSteps#of}), the guest's network ({@link NetworkPlan}): one {@code ip -batch} on the host,
  * one {@code ip -n NETNS -batch} inside. Both names are recorded first, so a failed or
  * interrupted batch is undone like a finished one. Undo: {@code ip link del} of the host-side
  * name, {@code ip netns del} (the guest side of the link goes with the namespace); only of the

@@ -13,7 +13,7 @@ import org.lambdagrid.common.Processes;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
- * Build step 4, the guest's processes: the holder ({@code unshare} in the netns, owning the
+ * The last build step ({@link GuestSteps#of}), the guest's processes: the holder ({@code unshare} in the netns, owning the
  * guest's mount, UTS, IPC and PID namespaces) and its child {@code guest-init.sh}, which mounts
  * the guest's file system and stays as the guest's pid 1, which starts the guest's sshd. Each
  * pid is recorded as soon as it is known; sshd's by {@link SshdStarter} once the step is done.

@@ -162,12 +162,28 @@ class GuestStepsTest {
   }
 
   @Test
-  void theNamespacesGuestIsFilesKeysNetworkProcesses() throws Exception {
+  void theNamespacesGuestIsFilesCgroupsKeysNetworkProcesses() throws Exception {
+    GuestSteps steps = GuestSteps.of(NamespacesDriverConfig.bridge("lgbr0"));
+    assertThat(steps.steps()).extracting(s -> s.getClass().getSimpleName()).containsExactly(
+        "FilesStep", "CgroupStep", "KeysStep", "NetworkStep", "ProcessesStep");
     GuestRecord rec = newGuest().record();
     Files.writeString(dir.resolve("upper"), "x");
     // Nothing recorded beyond the first record: every undo finds nothing, the directory goes.
     assertThat(GuestSteps.of(NamespacesDriverConfig.bridge("lgbr0")).undo(rec)).isEmpty();
     assertThat(dir).doesNotExist();
     assertThat(base).exists();
+  }
+
+  @Test
+  void guestsMdGivesTheBuildOrderOfTheCode() throws Exception {
+    String build = Files.readAllLines(Path.of("../docs/guests.md")).stream()
+        .filter(l -> l.startsWith("| `build(spec)` |")).findFirst().orElseThrow();
+    List<Integer> at = List.of("files (", "cgroups (", "ed25519 keys", "network (",
+        "processes (").stream().map(build::indexOf).toList();
+    assertThat(at).doesNotContain(-1).isSorted();
+    String map = Files.readString(Path.of("../docs/guests.md"));
+    map = map.substring(map.indexOf("## Code map"));
+    assertThat(List.of("`FilesStep`", "`CgroupStep`", "`KeysStep`", "`NetworkStep`",
+        "`ProcessesStep`").stream().map(map::indexOf).toList()).doesNotContain(-1).isSorted();
   }
 }
