@@ -69,6 +69,26 @@ final class CgroupStep implements GuestStep {
     this.killWait = killWait;
   }
 
+  /** Refuses more CPUs than the NodeManager may use, before any step builds. */
+  @Override
+  public void check(NewGuest guest) throws GuestException {
+    if (guest.spec().shape().cpus() > 0) {
+      cpusFor(guest);
+    }
+  }
+
+  /** The CPUs the NodeManager may use; GuestException when fewer than the guest asks for. */
+  private List<Integer> cpusFor(NewGuest guest) throws GuestException {
+    NodeShape shape = guest.spec().shape();
+    List<Integer> cpus = host.cpus();
+    if (shape.cpus() > 0 && shape.cpus() > cpus.size()) {
+      throw new GuestException("cpus: '" + shape.cpus() + "' is more CPUs than node "
+          + guest.spec().hostname() + " has (" + cpus.size() + ": CPUs "
+          + CgroupHost.formatCpuList(cpus) + ")");
+    }
+    return cpus;
+  }
+
   @Override
   public void build(NewGuest guest) throws GuestException, IOException {
     NodeShape shape = guest.spec().shape();
@@ -76,12 +96,7 @@ final class CgroupStep implements GuestStep {
       return;
     }
     GuestRecord rec = guest.record();
-    List<Integer> cpus = host.cpus();
-    if (shape.cpus() > 0 && shape.cpus() > cpus.size()) {
-      throw new GuestException("cpus: '" + shape.cpus() + "' is more CPUs than node "
-          + guest.spec().hostname() + " has (" + cpus.size() + ": CPUs "
-          + CgroupHost.formatCpuList(cpus) + ")");
-    }
+    List<Integer> cpus = cpusFor(guest); // again: the CPUs allowed may have changed
     Set<String> needed = new TreeSet<>();
     if (shape.cpus() > 0) {
       needed.add(CgroupHost.CPUSET);

@@ -10,6 +10,12 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * reads nothing but the record, finds whatever a failed, interrupted or crashed build left.
  */
 interface GuestStep {
+  /**
+   * Refuses a guest this step could not make; {@link GuestSteps} asks every step before any
+   * builds, so a refused SETUP changes nothing (not even the user's ~/.ssh). Reads only.
+   */
+  default void check(NewGuest guest) throws GuestException {}
+
   /** Records the names of what {@link #build} makes. Pure: changes only the record. */
   default void plan(NewGuest guest) {}
 

@@ -38,10 +38,14 @@ final class GuestSteps {
   }
 
   /**
-   * Plans, saves the record and builds each step in turn; stops at the first failure, leaving
-   * the undo to the caller. Logs (debug) the milliseconds each step took.
+   * Checks every step ({@link GuestStep#check}), then plans, saves the record and builds each
+   * step in turn; stops at the first failure, leaving the undo to the caller. Logs (debug) the
+   * milliseconds each step took.
    */
   void build(NewGuest guest) throws GuestException, IOException {
+    for (GuestStep step : steps) {
+      step.check(guest);
+    }
     StringBuilder times = log.isDebugEnabled() ? new StringBuilder() : null;
     for (GuestStep step : steps) {
       long t0 = System.nanoTime();

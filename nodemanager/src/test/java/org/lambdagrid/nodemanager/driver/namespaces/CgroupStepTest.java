@@ -227,6 +227,28 @@ class CgroupStepTest {
   }
 
   @Test
+  void moreCpusThanTheNodeOffersIsRefusedBeforeAnyStepBuilds() throws Exception {
+    GuestRecord rec = record("0000000d", spec(3, 0));
+    List<String> built = new ArrayList<>();
+    GuestStep files = new GuestStep() {
+      @Override
+      public void build(NewGuest guest) {
+        built.add("files"); // as FilesStep: would make the user's ~/.ssh
+      }
+
+      @Override
+      public List<String> undo(GuestRecord r) {
+        return List.of();
+      }
+    };
+    GuestSteps steps = new GuestSteps(List.of(files, step(SELF_V1, "0-1")));
+    assertThatThrownBy(() -> steps.build(new NewGuest(rec, spec(3, 0), null, "br")))
+        .isInstanceOf(GuestException.class)
+        .hasMessage("cpus: '3' is more CPUs than node alpha-0 has (2: CPUs 0-1)");
+    assertThat(built).isEmpty();
+  }
+
+  @Test
   void aHostWithoutTheControllerSaysWhatIsMissing() throws Exception {
     String noMemory = "9:name=systemd:/\n3:cpuset:/\n0::/\n";
     CgroupStep step = new CgroupStep(new CgroupHost(
