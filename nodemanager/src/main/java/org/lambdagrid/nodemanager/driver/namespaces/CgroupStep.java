@@ -3,6 +3,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -262,13 +263,13 @@ final class CgroupStep implements GuestStep {
   @Override
   public List<String> undo(GuestRecord rec) {
     List<String> problems = new ArrayList<>();
-    List<Path> dirs = rec.cgroupDirs();
+    List<String> dirs = rec.cgroupDirEntries(); // each on its own: a bad one keeps no other
     List<Path> mounts = dirs.isEmpty() ? List.of() : host.mountPoints();
     for (int i = 0; i < dirs.size(); i++) {
-      Path dir = dirs.get(i);
-      if (!ours(dir, rec.id(), mounts)) {
+      Path dir = pathOrNull(dirs.get(i));
+      if (dir == null || !ours(dir, rec.id(), mounts)) {
         problems.add("guest record " + rec.dir().resolve(GuestRecord.FILE) + ": "
-            + GuestRecord.CGROUP_DIR + i + " '" + GuestRecord.shown(dir.toString())
+            + GuestRecord.CGROUP_DIR + i + " '" + GuestRecord.shown(dirs.get(i))
             + "' is not a guest cgroup of this driver (lambdagrid/lg-" + rec.id()
             + " under a cgroup mount); left alone");
         continue;
@@ -297,6 +298,14 @@ final class CgroupStep implements GuestStep {
       }
     }
     return problems;
+  }
+
+  private static Path pathOrNull(String path) {
+    try {
+      return Path.of(path);
+    } catch (InvalidPathException e) {
+      return null; // a NUL byte
+    }
   }
 
   /**

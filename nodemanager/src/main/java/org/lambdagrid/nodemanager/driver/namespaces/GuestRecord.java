@@ -220,13 +220,23 @@ final class GuestRecord {
    */
   List<Path> cgroupDirs() {
     List<Path> out = new ArrayList<>();
-    for (int i = 0; get(CGROUP_DIR + i) != null; i++) {
+    List<String> entries = cgroupDirEntries();
+    for (int i = 0; i < entries.size(); i++) {
       try {
-        out.add(Path.of(get(CGROUP_DIR + i)));
+        out.add(Path.of(entries.get(i)));
       } catch (InvalidPathException e) {
-        throw new IllegalArgumentException(CGROUP_DIR + i + " '" + shown(get(CGROUP_DIR + i))
+        throw new IllegalArgumentException(CGROUP_DIR + i + " '" + shown(entries.get(i))
             + "' is not a path", e);
       }
+    }
+    return out;
+  }
+
+  /** The cgroup directories recorded ({@link #CGROUP_DIR}), in order, as written. */
+  List<String> cgroupDirEntries() {
+    List<String> out = new ArrayList<>();
+    for (int i = 0; get(CGROUP_DIR + i) != null; i++) {
+      out.add(get(CGROUP_DIR + i));
     }
     return out;
   }

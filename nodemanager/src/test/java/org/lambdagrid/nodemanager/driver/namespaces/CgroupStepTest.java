@@ -339,6 +339,20 @@ class CgroupStepTest {
   }
 
   @Test
+  void aRecordedCgroupThatIsNoPathIsReportedAndTheGuestsOthersAreStillRemoved() throws Exception {
+    GuestRecord rec = built(step(SELF_V1, "0-3"), "00000012", spec(1, 64L << 20));
+    List<Path> dirs = rec.cgroupDirs();
+    assertThat(dirs).hasSize(2);
+    rec.set(GuestRecord.CGROUP_DIR + 0, dirs.get(0) + "\0");
+    assertThat(step(SELF_V1, "0-3").undo(rec)).containsExactly("guest record "
+        + rec.dir().resolve("guest.properties") + ": cgroup.dir.0 '" + dirs.get(0)
+        + "\\x00' is not a guest cgroup of this driver (lambdagrid/lg-00000012 under a cgroup"
+        + " mount); left alone");
+    assertThat(dirs.get(0)).exists();
+    assertThat(dirs.get(1)).doesNotExist();
+  }
+
+  @Test
   void undoLeavesWhatIsNotAGuestCgroupAloneAndSaysWhatIsBusy() throws Exception {
     GuestRecord rec = record("00000010", spec(1, 0));
     Path foreign = cg.resolve("cpuset/user.slice");
