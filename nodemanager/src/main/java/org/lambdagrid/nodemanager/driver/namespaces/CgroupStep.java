@@ -19,10 +19,10 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.LimitEvents;
 
 /**
- * The build step after the files ({@link GuestSteps#of}), the guest's cgroups, when SETUP asks for CPUs or memory
- * ({@link org.lambdagrid.nodemanager.driver.GuestSpec#shape}); a guest without a shape has none
- * and this step does nothing. One cgroup {@code BASE/lambdagrid/lg-ID} per hierarchy that holds a
- * needed controller ({@link CgroupHost}: v2 where it offers them, else v1):
+ * The build step after the files ({@link GuestSteps#of}), the guest's cgroups, when SETUP asks for
+ * CPUs or memory ({@link org.lambdagrid.nodemanager.driver.GuestSpec#shape}); a guest without a
+ * shape has none and this step does nothing. One cgroup {@code BASE/lambdagrid/lg-ID} per hierarchy
+ * that holds a needed controller ({@link CgroupHost}: v2 where it offers them, else v1):
  *
  * <ul>
  *   <li>CPUs: {@code cpuset.cpus} = N of the CPUs the NodeManager may run on, the least used by

@@ -13,9 +13,10 @@ import org.lambdagrid.common.security.SecurePaths;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
- * The first build step ({@link GuestSteps#of}), the guest's files in its state directory: the overlay's directories, the private
- * ssh directory (the user's, 0700, with the ssh client config), etc/ (root's, 0755: sshd_config,
- * hosts), guest-init.sh; and the user's ~/.ssh as the mount point the private one goes over.
+ * The first build step ({@link GuestSteps#of}), the guest's files in its state directory: the
+ * overlay's directories, the private ssh directory (the user's, 0700, with the ssh client config),
+ * etc/ (root's, 0755: sshd_config, hosts), guest-init.sh; and the user's ~/.ssh as the mount point
+ * the private one goes over.
  *
  * <p>Undo removes the state directory, the record with it, once the later steps' objects are all
  * gone (their processes may still use the files; a retry needs the record). The user's ~/.ssh

@@ -10,11 +10,11 @@ import org.lambdagrid.nodemanager.driver.GuestHandle;
 import org.lambdagrid.nodemanager.driver.GuestKeys;
 
 /**
- * The build step after the cgroups ({@link GuestSteps#of}), the guest's fresh ed25519 key pairs, made in the JVM ({@link SshKeyPair}, in the
- * formats ssh-keygen writes): the host key in etc/ (root-only, read by the guest's sshd) and the
- * user's key in the private ssh directory (the user's, 0600). Private keys never leave the
- * guest's state directory. Undo: none of its own; the keys go with the state directory
- * ({@link FilesStep}).
+ * The build step after the cgroups ({@link GuestSteps#of}), the guest's fresh ed25519 key pairs,
+ * made in the JVM ({@link SshKeyPair}, in the formats ssh-keygen writes): the host key in etc/
+ * (root-only, read by the guest's sshd) and the user's key in the private ssh directory (the
+ * user's, 0600). Private keys never leave the guest's state directory. Undo: none of its own; the
+ * keys go with the state directory ({@link FilesStep}).
  */
 final class KeysStep implements GuestStep {
 

@@ -49,8 +49,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>This class only orchestrates. SETUP checks ({@link SpecValidation}), creates the guest's
  * directory and record ({@link StateDir}), then runs the build steps ({@link GuestSteps}: files,
- * cgroups, keys, network, processes), each undone in reverse from the record alone on failure and on
- * destroy. RUN is {@link SshdStarter}, EXEC {@link ExecCommand}, SET_KEYS {@link TrustFiles},
+ * cgroups, keys, network, processes), each undone in reverse from the record alone on failure and
+ * on destroy. RUN is {@link SshdStarter}, EXEC {@link ExecCommand}, SET_KEYS {@link TrustFiles},
  * GET_STATUS {@link GuestInspection}, the host check {@link HostCheck}.
  *
  * <p>Threading: calls for one guest come from one thread at a time (the {@link GuestDriver}

@@ -11,12 +11,12 @@ import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
- * The build step after the keys ({@link GuestSteps#of}), the guest's network ({@link NetworkPlan}): one {@code ip -batch} on the host,
- * one {@code ip -n NETNS -batch} inside. Both names are recorded first, so a failed or
- * interrupted batch is undone like a finished one. Undo: {@code ip link del} of the host-side
- * name, {@code ip netns del} (the guest side of the link goes with the namespace); only of the
- * names the guest's id makes ({@link #refusal}). A netns that still holds a process is kept:
- * its file is how the processes step tells the guest's processes, so deleting it would leave
+ * The build step after the keys ({@link GuestSteps#of}), the guest's network ({@link NetworkPlan}):
+ * one {@code ip -batch} on the host, one {@code ip -n NETNS -batch} inside. Both names are recorded
+ * first, so a failed or interrupted batch is undone like a finished one. Undo: {@code ip link del}
+ * of the host-side name, {@code ip netns del} (the guest side of the link goes with the namespace);
+ * only of the names the guest's id makes ({@link #refusal}). A netns that still holds a process is
+ * kept: its file is how the processes step tells the guest's processes, so deleting it would leave
  * them running for good.
  */
 final class NetworkStep implements GuestStep {
