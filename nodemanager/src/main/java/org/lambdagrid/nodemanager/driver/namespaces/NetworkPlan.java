@@ -2,6 +2,7 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 import org.lambdagrid.nodemanager.driver.GuestSpec;
 
 /**
@@ -31,12 +32,13 @@ record NetworkPlan(String netns, String hostLink, List<String> hostLines,
    * end {@code lgvID} (BRIDGE), or the macvlan {@code lgmID} before it moves into the netns.
    */
   static String hostLink(String id, NamespacesDriverConfig.Attachment attachment) {
-    return hostLinks(id).get(attachment == NamespacesDriverConfig.Attachment.BRIDGE ? 0 : 1);
+    return (attachment == NamespacesDriverConfig.Attachment.BRIDGE ? "lgv" : "lgm") + id;
   }
 
-  /** Both names guest {@code id}'s host link may have: {@code lgvID}, {@code lgmID}. */
+  /** Every name guest {@code id}'s host link may have, whatever the attachment: lgvID, lgmID. */
   static List<String> hostLinks(String id) {
-    return List.of("lgv" + id, "lgm" + id);
+    return Stream.of(NamespacesDriverConfig.Attachment.values())
+        .map(a -> hostLink(id, a)).toList();
   }
 
   /**

@@ -138,5 +138,7 @@ class ProcessesStepTest {
     long self = ProcessHandle.current().pid();
     assertThat(ProcFs.inNetns(self, Path.of("/proc/self/ns/net"))).isTrue();
     assertThat(ProcFs.inNetns(self, Path.of("/run/netns/lg-" + ID))).isFalse();
+    assertThat(ProcFs.inNetns(self, Path.of("/proc/self/ns/pid"))).as("another nsfs file")
+        .isFalse();
   }
 }
