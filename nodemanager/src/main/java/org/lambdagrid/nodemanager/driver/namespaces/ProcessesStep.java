@@ -15,9 +15,9 @@ import org.lambdagrid.nodemanager.driver.GuestException;
 /**
  * The last build step ({@link GuestSteps#of}), the guest's processes: the holder ({@code unshare}
  * in the netns, owning the guest's mount, UTS, IPC and PID namespaces) and its child
- * {@code guest-init.sh}, which mounts the guest's file system and stays as the guest's pid 1, which starts
- * the guest's sshd. Each pid is recorded as soon as it is known; sshd's by {@link SshdStarter} once
- * the step is done.
+ * {@code guest-init.sh}, which mounts the guest's file system and stays as the guest's pid 1,
+ * which starts the guest's sshd. Each pid is recorded as soon as it is known; sshd's by
+ * {@link SshdStarter} once the step is done.
  *
  * <p>Undo kills init (the kernel then kills every process of the guest, and its mounts go with
  * its mount namespace), then the holder and sshd if they do not exit by themselves, then
@@ -168,9 +168,9 @@ final class ProcessesStep implements GuestStep {
   }
 
   /**
-   * The process {@code rec} records under {@code key}, or null; a damaged entry (no pid) is
-   * reported and is null, so the rest of undo, above all the sweep of the guest's netns, still
-   * runs.
+   * The process {@code rec} records under {@code key}, or null; a damaged entry (a pid that is
+   * no number) is reported and is null, so the rest of undo, above all the sweep of the guest's
+   * netns, still runs.
    */
   private static GuestRecord.Proc recorded(GuestRecord rec, String key, List<String> problems) {
     try {
