@@ -81,8 +81,8 @@ final class NetworkStep implements GuestStep {
       String ns = NetworkPlan.netns(rec.id());
       String left = kernel.netnsExists(ns) ? processesIn(ns) : "";
       if (!left.isEmpty()) {
-        problems.add("network namespace " + ns + ": " + left + "; kept so the next destroy can"
-            + " kill them (its file is what shows they are the guest's)");
+        problems.add("network namespace " + ns + ": " + left + "; kept, since its file is what"
+            + " shows they are the guest's: destroy again (`ip netns pids " + ns + "` lists them)");
       } else if (kernel.netnsExists(ns)) {
         HostCommand.Result r = kernel.ip("netns", "del", ns);
         if (!r.ok() && kernel.netnsExists(ns)) {

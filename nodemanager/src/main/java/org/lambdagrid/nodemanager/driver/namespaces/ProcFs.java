@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -170,7 +171,7 @@ final class ProcFs {
    */
   static List<ProcessHandle> pidNamespaceMembers(GuestRecord.Proc init) {
     Path initNs = pidNs(init.pid());
-    if (pidNamespace(initNs, ownPidNs()) != PidNs.OTHER || !init.alive()) {
+    if (initNs == null || pidNamespace(init.pid()) != PidNs.OTHER || !init.alive()) {
       return List.of();
     }
     List<ProcessHandle> found = new ArrayList<>();
@@ -188,36 +189,66 @@ final class ProcFs {
   }
 
   /** Where a process is, against this process's own PID namespace ({@link #pidNamespace}). */
-  enum PidNs { OWN, OTHER, UNREADABLE }
+  enum PidNs {
+    OWN,
+    OTHER,
+    /** In do_exit (PF_EXITING): its namespaces are being released; it ends by itself. */
+    EXITING,
+    GONE,
+    /** Alive, but its (or our own) ns/pid link cannot be read here: an LSM or a sandbox. */
+    DENIED
+  }
 
   /**
    * Whether process {@code pid} is in this process's own PID namespace, another, or cannot be
-   * told: gone, or exiting (in do_exit the kernel releases a task's namespaces before it is a
-   * zombie, and a PID namespace's init then waits for its members, alive but with no
-   * /proc/PID/ns), or not readable here.
+   * told, and why. A task's ns/pid link stays readable until it is reaped, but its ns/net link
+   * goes early in do_exit, so an exiting task is told by its PF_EXITING flag, read first.
    */
   static PidNs pidNamespace(long pid) {
-    return pidNamespace(pidNs(pid), ownPidNs());
+    return exiting(pid) ? PidNs.EXITING
+        : pidNamespace(Path.of("/proc", Long.toString(pid), "ns/pid"),
+            Path.of("/proc/self/ns/pid"));
   }
 
-  /** {@link #pidNamespace} of the targets of a process's and our own ns/pid links (or null). */
-  static PidNs pidNamespace(Path ns, Path own) {
-    return ns == null || own == null ? PidNs.UNREADABLE
-        : ns.equals(own) ? PidNs.OWN : PidNs.OTHER;
+  /** {@link #pidNamespace} from a process's and our own ns/pid links, read now. */
+  static PidNs pidNamespace(Path nsLink, Path ownLink) {
+    Path own;
+    try {
+      own = Files.readSymbolicLink(ownLink);
+    } catch (IOException e) {
+      return PidNs.DENIED;
+    }
+    try {
+      return Files.readSymbolicLink(nsLink).equals(own) ? PidNs.OWN : PidNs.OTHER;
+    } catch (NoSuchFileException e) {
+      return PidNs.GONE;
+    } catch (IOException e) {
+      return PidNs.DENIED;
+    }
+  }
+
+  /** PF_EXITING, the kernel's flag for a task in do_exit. */
+  private static final long PF_EXITING = 0x4;
+
+  /** Whether process {@code pid} is in do_exit (its stat flags); false when it is gone. */
+  static boolean exiting(long pid) {
+    try {
+      return exitingStat(Files.readString(stat(pid)));
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Whether a /proc/PID/stat line's flags (field 9) hold PF_EXITING. */
+  static boolean exitingStat(String stat) {
+    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+    return (Long.parseUnsignedLong(f[6]) & PF_EXITING) != 0;
   }
 
   /** The target of /proc/PID/ns/pid ({@code pid:[INODE]}), or null when it cannot be read. */
   static Path pidNs(long pid) {
-    return link(Path.of("/proc", Long.toString(pid), "ns/pid"));
-  }
-
-  private static Path ownPidNs() {
-    return link(Path.of("/proc/self/ns/pid"));
-  }
-
-  private static Path link(Path link) {
     try {
-      return Files.readSymbolicLink(link);
+      return Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "ns/pid"));
     } catch (IOException e) {
       return null;
     }

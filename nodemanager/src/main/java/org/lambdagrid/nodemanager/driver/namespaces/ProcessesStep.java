@@ -23,8 +23,9 @@ import org.lambdagrid.nodemanager.driver.GuestException;
  * its mount namespace), then the holder and sshd if they do not exit by themselves, then
  * anything still in the netns. The holder reaps init and then exits by itself; it is killed only
  * if it does not, since a process it no longer reaps would wait for the host's init. A recorded
- * process outside the guest's own netns, or an init in the NodeManager's PID namespace, is
- * reported and left alone ({@link #refusal}); one that is exiting is left alone unreported.
+ * process outside the guest's own netns, an init in the NodeManager's PID namespace, or one whose
+ * namespaces cannot be read here, is reported and left alone ({@link #refusal}); an init already
+ * exiting is waited for like a killed one.
  */
 final class ProcessesStep implements GuestStep {
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(15);
@@ -123,7 +124,10 @@ final class ProcessesStep implements GuestStep {
     List<ProcessHandle> victims = new ArrayList<>();
     GuestRecord.Proc init = recorded(rec, GuestRecord.INIT, problems);
     ProcFs.PidNs initNs = init == null ? null : ProcFs.pidNamespace(init.pid());
-    if (initNs != null && initNs != ProcFs.PidNs.UNREADABLE && init.alive()) {
+    if (initNs == ProcFs.PidNs.EXITING) {
+      // The kernel is killing its PID namespace already: wait for that, as for a kill.
+      ProcessHandle.of(init.pid()).filter(h -> init.alive()).ifPresent(victims::add);
+    } else if (initNs != null && initNs != ProcFs.PidNs.GONE && init.alive()) {
       String refused = refusal(rec, GuestRecord.INIT, init, initNs, netnsFile(rec));
       if (refused != null) {
         problems.add(refused);
@@ -143,8 +147,9 @@ final class ProcessesStep implements GuestStep {
         ProcessHandle.of(p.pid()).ifPresent(h -> {
           waitGone(List.of(h), Duration.ofSeconds(2)); // the holder exits once init is gone
           ProcFs.PidNs ns = ProcFs.pidNamespace(p.pid());
-          if (!Processes.running(h) || ns == ProcFs.PidNs.UNREADABLE) {
-            return; // gone, or exiting
+          if (!Processes.running(h) || ns == ProcFs.PidNs.GONE
+              || ns == ProcFs.PidNs.EXITING) {
+            return; // gone, or ending by itself
           }
           String refused = refusal(rec, key, p, ns, netnsFile(rec));
           if (refused != null) {
@@ -189,9 +194,9 @@ final class ProcessesStep implements GuestStep {
    * {@code /run/netns/lg-ID} binds, ID the record's), and init in a PID namespace other than the
    * NodeManager's; a damaged or edited record naming a host process (pid 1 with its real start
    * time) or another guest's is refused, and so is any process once that file is gone (deleted
-   * by hand: nothing shows the process is the guest's). Null as well when the process exited
-   * meanwhile, or is exiting (its namespaces cannot be read: {@link ProcFs#pidNamespace}); the
-   * caller then leaves it alone too, since nothing shows it is the guest's.
+   * by hand: nothing shows the process is the guest's), and any whose namespaces cannot be read
+   * here (DENIED: an LSM or a sandbox). Null when the process exited meanwhile or is exiting
+   * (PF_EXITING: the kernel ends it and, for an init, its PID namespace).
    */
   static String refusal(GuestRecord rec, String key, GuestRecord.Proc p) {
     return refusal(rec, key, p, ProcFs.pidNamespace(p.pid()), netnsFile(rec));
@@ -203,7 +208,11 @@ final class ProcessesStep implements GuestStep {
    */
   static String refusal(GuestRecord rec, String key, GuestRecord.Proc p, ProcFs.PidNs pidNs,
       Path netnsFile) {
-    String why = pidNs == ProcFs.PidNs.UNREADABLE ? null
+    String why = pidNs == ProcFs.PidNs.GONE || pidNs == ProcFs.PidNs.EXITING ? null
+        : pidNs == ProcFs.PidNs.DENIED
+            ? "cannot be inspected: /proc/" + p.pid() + "/ns cannot be read here (an LSM or a"
+                + " sandbox?); not killed (if it is the guest's " + key + ", kill -9 " + p.pid()
+                + " by hand)"
         : key.equals(GuestRecord.INIT) && pidNs == ProcFs.PidNs.OWN
             ? "is in the NodeManager's own PID namespace; refused, not killed"
         : !Files.exists(netnsFile, LinkOption.NOFOLLOW_LINKS)
@@ -229,7 +238,7 @@ final class ProcessesStep implements GuestStep {
   static boolean stopInside(GuestRecord rec, Duration grace) {
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     ProcFs.PidNs ns = init == null ? null : ProcFs.pidNamespace(init.pid());
-    if (ns == null || ns == ProcFs.PidNs.UNREADABLE || !init.alive()
+    if (ns == null || ns == ProcFs.PidNs.GONE || ns == ProcFs.PidNs.EXITING || !init.alive()
         || refusal(rec, GuestRecord.INIT, init, ns, netnsFile(rec)) != null) {
       return false;
     }
@@ -244,7 +253,9 @@ final class ProcessesStep implements GuestStep {
   }
 
   private static void killAndWait(List<ProcessHandle> victims, Duration timeout) {
-    victims.stream().filter(Processes::running).forEach(ProcessHandle::destroyForcibly);
+    // Every one, zombies too: a leader that exited while its other threads run is a zombie
+    // the threads keep alive (SIGKILL to a true zombie does nothing).
+    victims.forEach(ProcessHandle::destroyForcibly);
     waitGone(victims, timeout);
   }
 

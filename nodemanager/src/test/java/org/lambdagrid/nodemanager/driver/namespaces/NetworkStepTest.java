@@ -97,8 +97,9 @@ class NetworkStepTest {
     try {
       host.members.put("lg-" + ID, List.of(sleep.pid()));
       assertThat(step().undo(record("bridge", "lgv" + ID, "lg-" + ID))).containsExactly(
-          "network namespace lg-" + ID + ": processes " + sleep.pid() + " still in it; kept so"
-              + " the next destroy can kill them (its file is what shows they are the guest's)");
+          "network namespace lg-" + ID + ": processes " + sleep.pid() + " still in it; kept,"
+              + " since its file is what shows they are the guest's: destroy again (`ip netns"
+              + " pids lg-" + ID + "` lists them)");
       assertThat(host.commands).containsExactly("link del lgv" + ID, "netns pids lg-" + ID);
       assertThat(host.netns).contains("lg-" + ID);
     } finally {

@@ -2,10 +2,12 @@ package org.lambdagrid.nodemanager.driver.namespaces;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Parsing what /proc says; needs no root. */
 class ProcFsTest {
@@ -107,14 +109,22 @@ class ProcFsTest {
   }
 
   @Test
-  void aProcessWhosePidNamespaceCannotBeReadIsNeitherOursNorAnothers() {
-    Path own = Path.of("pid:[4026531836]");
-    assertThat(ProcFs.pidNamespace(Path.of("pid:[4026531836]"), own)).isEqualTo(ProcFs.PidNs.OWN);
-    assertThat(ProcFs.pidNamespace(Path.of("pid:[4026532001]"), own))
-        .isEqualTo(ProcFs.PidNs.OTHER);
-    assertThat(ProcFs.pidNamespace(null, own)).isEqualTo(ProcFs.PidNs.UNREADABLE);
+  void whereAProcessIsToldApartFromGoneExitingAndNotReadable(@TempDir Path tmp) throws Exception {
+    Path own = Files.createSymbolicLink(tmp.resolve("own"), Path.of("pid:[4026531836]"));
+    Path same = Files.createSymbolicLink(tmp.resolve("same"), Path.of("pid:[4026531836]"));
+    Path other = Files.createSymbolicLink(tmp.resolve("other"), Path.of("pid:[4026532001]"));
+    Path notALink = Files.createFile(tmp.resolve("plain")); // readlink fails, not ENOENT
+    assertThat(ProcFs.pidNamespace(same, own)).isEqualTo(ProcFs.PidNs.OWN);
+    assertThat(ProcFs.pidNamespace(other, own)).isEqualTo(ProcFs.PidNs.OTHER);
+    assertThat(ProcFs.pidNamespace(tmp.resolve("none"), own)).isEqualTo(ProcFs.PidNs.GONE);
+    assertThat(ProcFs.pidNamespace(notALink, own)).isEqualTo(ProcFs.PidNs.DENIED);
+    assertThat(ProcFs.pidNamespace(same, notALink)).isEqualTo(ProcFs.PidNs.DENIED);
     assertThat(ProcFs.pidNamespace(ProcessHandle.current().pid())).isEqualTo(ProcFs.PidNs.OWN);
-    assertThat(ProcFs.pidNamespace(Long.MAX_VALUE)).isEqualTo(ProcFs.PidNs.UNREADABLE);
+    assertThat(ProcFs.pidNamespace(Long.MAX_VALUE)).isEqualTo(ProcFs.PidNs.GONE);
+    // flags, field 9: PF_EXITING is 0x4
+    assertThat(ProcFs.exitingStat("7 (a b) c) S 1 7 7 0 -1 4194564 0 0")).isTrue();
+    assertThat(ProcFs.exitingStat("7 (sh) S 1 7 7 0 -1 4194560 0 0")).isFalse();
+    assertThat(ProcFs.exiting(ProcessHandle.current().pid())).isFalse();
   }
 
   @Test
