@@ -195,6 +195,11 @@ final class NetworkStep implements GuestStep {
       return NetworkStep.netnsExists(netns);
     }
 
+    /** Whether process {@code pid} is in network namespace {@code netns} now. */
+    boolean inNetns(long pid, String netns) {
+      return ProcFs.inNetns(pid, netnsPath(netns));
+    }
+
     /** {@code ip ARGS...} ({@link Commands#attempt}). */
     HostCommand.Result ip(String... args) {
       List<String> argv = new ArrayList<>(List.of(Commands.tool("ip")));

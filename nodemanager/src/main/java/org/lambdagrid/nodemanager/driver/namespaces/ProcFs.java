@@ -178,8 +178,8 @@ final class ProcFs {
     try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
       for (Path p : procs) {
         long pid = Long.parseLong(p.getFileName().toString());
-        if (pid != init.pid() && initNs.equals(pidNs(pid))) {
-          ProcessHandle.of(pid).ifPresent(found::add);
+        if (pid != init.pid()) { // the handle, then where it is: a reused pid is not taken
+          ProcessHandle.of(pid).filter(h -> initNs.equals(pidNs(pid))).ifPresent(found::add);
         }
       }
     } catch (IOException e) {
@@ -223,7 +223,7 @@ final class ProcFs {
     } catch (NoSuchFileException e) {
       return PidNs.GONE;
     } catch (IOException e) {
-      return PidNs.DENIED;
+      return PidNs.DENIED; // also a process reaped during the read (EACCES): callers check alive()
     }
   }
 

@@ -124,9 +124,11 @@ final class ProcessesStep implements GuestStep {
     List<ProcessHandle> victims = new ArrayList<>();
     GuestRecord.Proc init = recorded(rec, GuestRecord.INIT, problems);
     ProcFs.PidNs initNs = init == null ? null : ProcFs.pidNamespace(init.pid());
+    List<ProcessHandle> ending = new ArrayList<>();
     if (initNs == ProcFs.PidNs.EXITING) {
-      // The kernel is killing its PID namespace already: wait for that, as for a kill.
-      ProcessHandle.of(init.pid()).filter(h -> init.alive()).ifPresent(victims::add);
+      // The kernel is ending it and its PID namespace already: waited for, never signalled
+      // (nothing shows it is the guest's: its netns link is gone).
+      ProcessHandle.of(init.pid()).filter(h -> init.alive()).ifPresent(ending::add);
     } else if (initNs != null && initNs != ProcFs.PidNs.GONE && init.alive()) {
       String refused = refusal(rec, GuestRecord.INIT, init, initNs, netnsFile(rec));
       if (refused != null) {
@@ -141,6 +143,10 @@ final class ProcessesStep implements GuestStep {
       }
     }
     killAndWait(victims, Duration.ofSeconds(10));
+    waitGone(ending, Duration.ofSeconds(10));
+    ending.stream().filter(Processes::running).forEach(h -> problems.add("guest record "
+        + rec.dir().resolve(GuestRecord.FILE) + ": init.pid " + h.pid() + " did not finish"
+        + " exiting within 10 s; destroy again"));
     for (String key : List.of(GuestRecord.HOLDER, GuestRecord.SSHD)) {
       GuestRecord.Proc p = recorded(rec, key, problems);
       if (p != null && p.alive()) {
@@ -164,7 +170,8 @@ final class ProcessesStep implements GuestStep {
     if (rec.get(GuestRecord.NETNS) != null && kernel.netnsExists(ns)) {
       HostCommand.Result pids = kernel.ip("netns", "pids", ns);
       pids.stdout().lines().map(String::trim).filter(s -> s.matches("\\d{1,18}"))
-          .forEach(s -> ProcessHandle.of(Long.parseLong(s)).ifPresent(victims::add));
+          .forEach(s -> ProcessHandle.of(Long.parseLong(s)) // the handle, then where it is
+              .filter(h -> kernel.inNetns(h.pid(), ns)).ifPresent(victims::add));
     }
     killAndWait(victims, Duration.ofSeconds(10));
     victims.stream().filter(Processes::running)
@@ -223,7 +230,8 @@ final class ProcessesStep implements GuestStep {
             ? "is not in this guest's network namespace " + NetworkPlan.netns(rec.id())
                 + "; refused, not killed"
             : null;
-    return why == null || !p.alive() ? null : "guest record "
+    // Read last: a process that began exiting meanwhile (PF_EXITING comes before its netns goes).
+    return why == null || !p.alive() || ProcFs.exiting(p.pid()) ? null : "guest record "
         + rec.dir().resolve(GuestRecord.FILE) + ": " + key + ".pid " + p.pid() + " " + why;
   }
 
@@ -253,8 +261,7 @@ final class ProcessesStep implements GuestStep {
   }
 
   private static void killAndWait(List<ProcessHandle> victims, Duration timeout) {
-    // Every one, zombies too: a leader that exited while its other threads run is a zombie
-    // the threads keep alive (SIGKILL to a true zombie does nothing).
+    // Every one: the JDK signals a handle only while its start time still matches.
     victims.forEach(ProcessHandle::destroyForcibly);
     waitGone(victims, timeout);
   }

@@ -52,6 +52,11 @@ class NetworkStepTest {
     }
 
     @Override
+    boolean inNetns(long pid, String name) {
+      return members.getOrDefault(name, List.of()).contains(pid);
+    }
+
+    @Override
     HostCommand.Result ip(String... args) {
       List<String> argv = List.of(args);
       commands.add(String.join(" ", argv));

@@ -128,6 +128,31 @@ class ProcFsTest {
   }
 
   @Test
+  void aZombieIsExitingAndItsPidNamespaceStillReadable() throws Exception {
+    // sleep inherits the exited 'true' and never reaps it: a zombie, which keeps PF_EXITING.
+    Process parent = new ProcessBuilder("sh", "-c", "true & exec sleep 30").start();
+    try {
+      long zombie = -1;
+      for (int i = 0; i < 500 && zombie < 0; i++) {
+        for (long kid : ProcFs.children(parent.pid())) {
+          ProcFs.Stat st = ProcFs.statOf(kid);
+          if (st != null && st.zombie()) {
+            zombie = kid;
+          }
+        }
+        Thread.sleep(20);
+      }
+      assertThat(zombie).as("a zombie child of " + parent.pid()).isPositive();
+      assertThat(ProcFs.exiting(zombie)).isTrue();
+      assertThat(ProcFs.pidNamespace(zombie)).isEqualTo(ProcFs.PidNs.EXITING);
+      assertThat(ProcFs.pidNs(zombie)).as("ns/pid readable until it is reaped").isNotNull();
+      assertThat(ProcFs.exiting(parent.pid())).isFalse();
+    } finally {
+      parent.destroyForcibly().waitFor();
+    }
+  }
+
+  @Test
   void aPidNamespaceWhoseInitIsNotTheRecordedProcessHasNoMembers() throws Exception {
     // A PID namespace of two: sh as its init, a sleep in it. Needs user namespaces, not root.
     Process ns = new ProcessBuilder(Commands.tool("unshare"), "--user", "--map-root-user",

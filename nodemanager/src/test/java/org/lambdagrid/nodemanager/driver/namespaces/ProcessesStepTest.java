@@ -113,7 +113,6 @@ class ProcessesStepTest {
         "netns del lg-" + ID);
   }
 
-
   @Test
   void onlyTheGuestsOwnNetnsIsAskedForItsProcessesWhateverTheRecordNames() throws Exception {
     NetworkStepTest.FakeHost host = new NetworkStepTest.FakeHost();
