@@ -57,19 +57,25 @@ class NsiRequesterStartTest {
             + "' cannot be read: ");
   }
 
+  private static final URI REPLY_TO = URI.create("https://127.0.0.1:7378/nsi");
+
+  /** TLS files that do not exist: a start that gets past its checks fails on them. */
+  private NsiTls missingTls() {
+    Path none = dir.resolve("none");
+    return new NsiTls(none, none, none);
+  }
+
   @Test
   void aProviderHostOrIdentityThatIsAMalformedAddressIsRefusedBeforeTheFilesAreRead() {
-    Path none = dir.resolve("none");
-    NsiTls tls = new NsiTls(none, none, none);
-    URI replyTo = URI.create("https://127.0.0.1:7378/nsi");
+    NsiTls tls = missingTls();
     assertThatThrownBy(() -> NsiRequester.start(new NsiRequester.Config(
-        URI.create("https://010.0.0.1:9443/NSI/services/CS2"), "p", "r", replyTo, tls,
+        URI.create("https://010.0.0.1:9443/NSI/services/CS2"), "p", "r", REPLY_TO, tls,
         Duration.ofSeconds(1)), null))
         .isInstanceOf(NsiException.class)
         .hasMessage("nsi.provider_url: its host '010.0.0.1' is not an IPv4 address (four numbers"
             + " 0..255, no leading zeros)");
     assertThatThrownBy(() -> NsiRequester.start(new NsiRequester.Config(PROVIDER, "p", "r",
-        replyTo, tls, Duration.ofSeconds(1), java.util.List.of("nsa.example.net", "999.1.1.1")),
+        REPLY_TO, tls, Duration.ofSeconds(1), java.util.List.of("nsa.example.net", "999.1.1.1")),
         null))
         .isInstanceOf(NsiException.class)
         .hasMessage("nsi.provider_identity: '999.1.1.1' is not an IPv4 address (four numbers"
@@ -78,18 +84,16 @@ class NsiRequesterStartTest {
 
   @Test
   void aBracketedIpv6HostPassesTheIdentityCheckAndAHostlessUrlIsRefusedNamingIt() {
-    Path none = dir.resolve("none");
-    NsiTls tls = new NsiTls(none, none, none);
-    URI replyTo = URI.create("https://127.0.0.1:7378/nsi");
+    NsiTls tls = missingTls();
     // URI.getHost() keeps the brackets; the start gets past the host to the missing files.
     assertThatThrownBy(() -> NsiRequester.start(new NsiRequester.Config(
-        URI.create("https://[2001:db8::7]:9443/NSI/services/CS2"), "p", "r", replyTo, tls,
+        URI.create("https://[2001:db8::7]:9443/NSI/services/CS2"), "p", "r", REPLY_TO, tls,
         Duration.ofSeconds(1)), null))
-        .isInstanceOf(NsiException.class).hasMessageContaining(none.toString())
+        .isInstanceOf(NsiException.class).hasMessageContaining(dir.resolve("none").toString())
         .hasMessageNotContaining("provider_url");
     // Not a host to java.net.URI (a registry authority): refused when the config is made.
     assertThatThrownBy(() -> new NsiRequester.Config(URI.create("https://999.1.1.1/NSI"), "p",
-        "r", replyTo, tls, Duration.ofSeconds(1)))
+        "r", REPLY_TO, tls, Duration.ofSeconds(1)))
         .isInstanceOf(NsiException.class)
         .hasMessage("nsi.provider_url: 'https://999.1.1.1/NSI' has no host");
   }
