@@ -13,8 +13,11 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.function.BiConsumer;
 import java.util.stream.Stream;
 import org.lambdagrid.common.Errors;
 
@@ -61,17 +64,17 @@ public final class JsonRecords<T> {
    * Every readable record, in key order; each unreadable one is passed to {@code unreadable}
    * (its file and the INTERNAL error naming it) and skipped, unless that throws.
    */
-  public List<T> readAll(java.util.function.BiConsumer<Path, Errors.RequestException> unreadable) {
+  public List<T> readAll(BiConsumer<Path, Errors.RequestException> unreadable) {
     return new ArrayList<>(readAllByKey(unreadable).values());
   }
 
   /**
-   * As {@link #readAll(java.util.function.BiConsumer)} (same order), each record under its key
+   * As {@link #readAll(BiConsumer)} (same order), each record under its key
    * (its file name without {@code .json}).
    */
-  public java.util.Map<String, T> readAllByKey(
-      java.util.function.BiConsumer<Path, Errors.RequestException> unreadable) {
-    java.util.Map<String, T> out = new java.util.LinkedHashMap<>();
+  public Map<String, T> readAllByKey(
+      BiConsumer<Path, Errors.RequestException> unreadable) {
+    Map<String, T> out = new LinkedHashMap<>();
     if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
       return out;
     }

@@ -411,7 +411,7 @@ public final class SiteOverlay {
     synchronized (this) {
       expected.removeAll(ended);
     }
-    lostAtStart.removeIf(id -> !live.test(id)); // a concurrent set
+    lostAtStart.removeAll(ended); // a concurrent set; its ids are all expected (recover)
     return left;
   }
 

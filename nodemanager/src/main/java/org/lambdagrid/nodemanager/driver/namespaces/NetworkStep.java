@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.stream.Stream;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.net.LinkCommands;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
@@ -79,11 +80,12 @@ final class NetworkStep implements GuestStep {
         problems.add(refused + "; left alone, the guest's own deleted");
       }
       String ns = NetworkPlan.netns(rec.id());
-      String left = kernel.netnsExists(ns) ? processesIn(ns) : "";
+      boolean exists = kernel.netnsExists(ns);
+      String left = exists ? processesIn(ns) : "";
       if (!left.isEmpty()) {
         problems.add("network namespace " + ns + ": " + left + "; kept, since its file is what"
             + " shows they are the guest's: destroy again (`ip netns pids " + ns + "` lists them)");
-      } else if (kernel.netnsExists(ns)) {
+      } else if (exists) {
         HostCommand.Result r = kernel.ip("netns", "del", ns);
         if (!r.ok() && kernel.netnsExists(ns)) {
           problems.add("network namespace " + ns + ": " + r.describe());
@@ -136,21 +138,13 @@ final class NetworkStep implements GuestStep {
   /** The guest's network namespace ({@code lg-ID}) if the record names one and it exists. */
   static String ownNetns(GuestRecord rec) {
     String ns = NetworkPlan.netns(rec.id());
-    return rec.get(GuestRecord.NETNS) != null && netnsExists(ns) ? ns : null;
+    return rec.get(GuestRecord.NETNS) != null && LinkCommands.netnsExists(ns) ? ns : null;
   }
 
   /** As {@link #ownNetns}, the guest's host link ({@code lgvID} or {@code lgmID}). */
   static String ownLink(GuestRecord rec) {
     return rec.get(GuestRecord.HOST_LINK) == null ? null : NetworkPlan.hostLinks(rec.id())
         .stream().filter(NetworkStep::linkExists).findFirst().orElse(null);
-  }
-
-  static boolean netnsExists(String netns) {
-    return org.lambdagrid.common.net.LinkCommands.netnsExists(netns);
-  }
-
-  static Path netnsPath(String netns) {
-    return org.lambdagrid.common.net.LinkCommands.netnsPath(netns);
   }
 
   /**
@@ -192,12 +186,12 @@ final class NetworkStep implements GuestStep {
     }
 
     boolean netnsExists(String netns) {
-      return NetworkStep.netnsExists(netns);
+      return LinkCommands.netnsExists(netns);
     }
 
     /** Whether process {@code pid} is in network namespace {@code netns} now. */
     boolean inNetns(long pid, String netns) {
-      return ProcFs.inNetns(pid, netnsPath(netns));
+      return ProcFs.inNetns(pid, LinkCommands.netnsPath(netns));
     }
 
     /** {@code ip ARGS...} ({@link Commands#attempt}). */

@@ -28,8 +28,12 @@ final class ProcFs {
 
   /** Field 22 (starttime) of a /proc/PID/stat line; the command name may hold spaces. */
   static String startTimeField(String stat) {
-    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-    return f[19];
+    return fieldsAfterName(stat)[19];
+  }
+
+  /** A /proc/PID/stat line's fields after the name (field 3 on); the name may hold ')'. */
+  private static String[] fieldsAfterName(String stat) {
+    return stat.substring(stat.lastIndexOf(')') + 2).split(" ");
   }
 
   /** The process with that pid as recorded now, or null when there is none. */
@@ -196,7 +200,12 @@ final class ProcFs {
     EXITING,
     GONE,
     /** Alive, but its (or our own) ns/pid link cannot be read here: an LSM or a sandbox. */
-    DENIED
+    DENIED;
+
+    /** Gone, or ending by itself: nothing to kill or refuse. */
+    boolean ending() {
+      return this == GONE || this == EXITING;
+    }
   }
 
   /**
@@ -241,8 +250,7 @@ final class ProcFs {
 
   /** Whether a /proc/PID/stat line's flags (field 9) hold PF_EXITING. */
   static boolean exitingStat(String stat) {
-    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-    return (Long.parseUnsignedLong(f[6]) & PF_EXITING) != 0;
+    return (Long.parseUnsignedLong(fieldsAfterName(stat)[6]) & PF_EXITING) != 0;
   }
 
   /** The target of /proc/PID/ns/pid ({@code pid:[INODE]}), or null when it cannot be read. */

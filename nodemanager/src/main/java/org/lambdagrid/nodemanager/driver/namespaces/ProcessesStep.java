@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.lambdagrid.common.HostCommand;
 import org.lambdagrid.common.Processes;
+import org.lambdagrid.common.net.LinkCommands;
 import org.lambdagrid.nodemanager.driver.GuestException;
 
 /**
@@ -110,7 +111,7 @@ final class ProcessesStep implements GuestStep {
   static List<String> holderArgv(Path dir, String netns, String hostname, GuestUser user,
       String sshdPath) {
     List<String> argv = new ArrayList<>(List.of(Commands.tool("nsenter"),
-        "--net=" + NetworkStep.netnsPath(netns), "--", Commands.tool("unshare"), "--mount",
+        "--net=" + LinkCommands.netnsPath(netns), "--", Commands.tool("unshare"), "--mount",
         "--uts", "--ipc", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "/bin/sh", dir.resolve(GuestLayout.INIT_SCRIPT).toString(),
         dir.toString(), hostname, user.home().toString(), Integer.toString(user.uid())));
@@ -153,8 +154,7 @@ final class ProcessesStep implements GuestStep {
         ProcessHandle.of(p.pid()).ifPresent(h -> {
           waitGone(List.of(h), Duration.ofSeconds(2)); // the holder exits once init is gone
           ProcFs.PidNs ns = ProcFs.pidNamespace(p.pid());
-          if (!Processes.running(h) || ns == ProcFs.PidNs.GONE
-              || ns == ProcFs.PidNs.EXITING) {
+          if (!Processes.running(h) || ns.ending()) {
             return; // gone, or ending by itself
           }
           String refused = refusal(rec, key, p, ns, netnsFile(rec));
@@ -215,7 +215,7 @@ final class ProcessesStep implements GuestStep {
    */
   static String refusal(GuestRecord rec, String key, GuestRecord.Proc p, ProcFs.PidNs pidNs,
       Path netnsFile) {
-    String why = pidNs == ProcFs.PidNs.GONE || pidNs == ProcFs.PidNs.EXITING ? null
+    String why = pidNs.ending() ? null
         : pidNs == ProcFs.PidNs.DENIED
             ? "cannot be inspected: /proc/" + p.pid() + "/ns cannot be read here (an LSM or a"
                 + " sandbox?); not killed (if it is the guest's " + key + ", kill -9 " + p.pid()
@@ -236,7 +236,7 @@ final class ProcessesStep implements GuestStep {
   }
 
   private static Path netnsFile(GuestRecord rec) {
-    return NetworkStep.netnsPath(NetworkPlan.netns(rec.id()));
+    return LinkCommands.netnsPath(NetworkPlan.netns(rec.id()));
   }
 
   /**
@@ -246,7 +246,7 @@ final class ProcessesStep implements GuestStep {
   static boolean stopInside(GuestRecord rec, Duration grace) {
     GuestRecord.Proc init = rec.proc(GuestRecord.INIT);
     ProcFs.PidNs ns = init == null ? null : ProcFs.pidNamespace(init.pid());
-    if (ns == null || ns == ProcFs.PidNs.GONE || ns == ProcFs.PidNs.EXITING || !init.alive()
+    if (ns == null || ns.ending() || !init.alive()
         || refusal(rec, GuestRecord.INIT, init, ns, netnsFile(rec)) != null) {
       return false;
     }

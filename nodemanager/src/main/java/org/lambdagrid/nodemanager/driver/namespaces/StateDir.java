@@ -17,6 +17,7 @@ import java.util.function.Predicate;
 import java.util.stream.Stream;
 import org.lambdagrid.common.ConfigException;
 import org.lambdagrid.common.HostCommand;
+import org.lambdagrid.common.net.LinkCommands;
 import org.lambdagrid.common.security.SecurePaths;
 import org.lambdagrid.nodemanager.driver.GuestException;
 import org.lambdagrid.nodemanager.driver.GuestHandle;
@@ -58,7 +59,7 @@ final class StateDir {
       for (int attempt = 0; attempt < 100; attempt++) {
         String id = HexFormat.of().formatHex(random.generateSeed(4));
         Path dir = base.resolve(id);
-        if (Files.exists(dir) || NetworkStep.netnsExists(NetworkPlan.netns(id))) {
+        if (Files.exists(dir) || LinkCommands.netnsExists(NetworkPlan.netns(id))) {
           continue;
         }
         try {
