@@ -5,12 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -82,8 +82,8 @@ class KeyedSerialExecutorTest {
     KeyedSerialExecutor<String> k = new KeyedSerialExecutor<>(refusing);
     List<String> ran = new CopyOnWriteArrayList<>();
     refusing.refusing = true;
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> k.execute("a", () -> ran.add("a1")))
-        .isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
+    assertThatThrownBy(() -> k.execute("a", () -> ran.add("a1")))
+        .isInstanceOf(RejectedExecutionException.class);
     assertThat(k.activeKeys()).as("no lane left behind").isZero();
     refusing.refusing = false;
     k.execute("a", () -> ran.add("a2"));

@@ -2,9 +2,8 @@ package org.lambdagrid.common;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.lambdagrid.common.testing.Zombies;
 
 class ProcessesTest {
   @Test
@@ -19,10 +18,9 @@ class ProcessesTest {
   @Test
   void aZombieIsNotRunningThoughTheJdkStillSeesItAlive() throws Exception {
     assertThat(Processes.running(ProcessHandle.current())).isTrue();
-    // sleep inherits the exited 'true' as its child and never reaps it: a zombie for 30 s.
-    Process parent = new ProcessBuilder("sh", "-c", "true & exec sleep 30").start();
+    Process parent = Zombies.parent();
     try {
-      ProcessHandle zombie = zombieChildOf(parent.toHandle());
+      ProcessHandle zombie = Zombies.childOf(parent.toHandle());
       assertThat(zombie.isAlive()).isTrue();
       assertThat(Processes.running(zombie)).isFalse();
       assertThat(Processes.running(parent.toHandle())).isTrue();
@@ -30,22 +28,5 @@ class ProcessesTest {
       parent.destroyForcibly().waitFor();
     }
     assertThat(Processes.running(parent.toHandle())).isFalse();
-  }
-
-  private static ProcessHandle zombieChildOf(ProcessHandle parent) throws Exception {
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (System.nanoTime() < deadline) {
-      for (ProcessHandle h : parent.children().toList()) {
-        try {
-          if (Files.readString(Path.of("/proc/" + h.pid() + "/stat")).contains(") Z ")) {
-            return h;
-          }
-        } catch (java.io.IOException gone) {
-          // not yet or no longer there; look again
-        }
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("no zombie child of " + parent.pid() + " within 10 s");
   }
 }

@@ -50,12 +50,7 @@ class SerialExecutorTest {
     List<String> ran = new CopyOnWriteArrayList<>();
     s.execute(() -> {
       ran.add("first");
-      started.countDown();
-      try {
-        release.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+      blocking(started, release).run();
     });
     s.execute(() -> ran.add("queued"));
     assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();

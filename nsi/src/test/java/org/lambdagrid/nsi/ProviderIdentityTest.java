@@ -1,6 +1,7 @@
 package org.lambdagrid.nsi;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
@@ -109,14 +110,14 @@ class ProviderIdentityTest {
         java.time.Duration.ofSeconds(1), List.of("nsi-cb.example.net"));
     ProviderIdentity endpoint = new ProviderIdentity(c.identity(), c.identitySource());
     callback(endpoint, callbacks);
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> callback(endpoint, urlHost))
+    assertThatThrownBy(() -> callback(endpoint, urlHost))
         .hasMessageContaining("names none of [nsi-cb.example.net] (nsi.provider_identity)");
     // unset: the provider_url host
     NsiRequester.Config plain = new NsiRequester.Config(c.providerUrl(), "p", "r", c.replyTo(),
         c.tls(), c.replyTimeout());
     ProviderIdentity byHost = new ProviderIdentity(plain.identity(), plain.identitySource());
     callback(byHost, urlHost);
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> callback(byHost, callbacks))
+    assertThatThrownBy(() -> callback(byHost, callbacks))
         .hasMessageContaining("names none of [nsa.example.net] (the host of nsi.provider_url)");
   }
 
@@ -188,17 +189,17 @@ class ProviderIdentityTest {
         new byte[] {(byte) 192, 0, 2, 7}));
     assertThat(ProviderIdentity.literal("nsa.example.net")).as("a name").isNull();
     for (String bad : List.of("999.1.1.1", "010.0.0.1", "1.2.3.4.5")) {
-      org.assertj.core.api.Assertions.assertThatThrownBy(() -> ProviderIdentity.literal(bad))
+      assertThatThrownBy(() -> ProviderIdentity.literal(bad))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessage("'" + bad + "' is not an IPv4 address (four numbers 0..255, no leading"
               + " zeros)");
     }
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> ProviderIdentity.literal("g::1"))
+    assertThatThrownBy(() -> ProviderIdentity.literal("g::1"))
         .hasMessage("'g::1' is not an IPv6 address");
-    org.assertj.core.api.Assertions.assertThatThrownBy(
+    assertThatThrownBy(
         () -> new ProviderIdentity(List.of("nsa.example.net", "999.1.1.1"), "test"))
         .hasMessageContaining("'999.1.1.1'");
-    org.assertj.core.api.Assertions.assertThatThrownBy(
+    assertThatThrownBy(
         () -> ProviderIdentity.verifier(List.of("[2001:db8::7::1]"), "test"))
         .hasMessageContaining("'2001:db8::7::1'");
   }

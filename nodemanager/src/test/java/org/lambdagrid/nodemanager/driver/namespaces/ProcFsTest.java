@@ -8,6 +8,7 @@ import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.lambdagrid.common.testing.Zombies;
 
 /** Parsing what /proc says; needs no root. */
 class ProcFsTest {
@@ -129,19 +130,9 @@ class ProcFsTest {
 
   @Test
   void aZombieIsExitingAndItsPidNamespaceStillReadable() throws Exception {
-    // sleep inherits the exited 'true' and never reaps it: a zombie, which keeps PF_EXITING.
-    Process parent = new ProcessBuilder("sh", "-c", "true & exec sleep 30").start();
+    Process parent = Zombies.parent(); // a zombie keeps PF_EXITING
     try {
-      long zombie = -1;
-      for (int i = 0; i < 500 && zombie < 0; i++) {
-        for (long kid : ProcFs.children(parent.pid())) {
-          ProcFs.Stat st = ProcFs.statOf(kid);
-          if (st != null && st.zombie()) {
-            zombie = kid;
-          }
-        }
-        Thread.sleep(20);
-      }
+      long zombie = Zombies.childOf(parent.toHandle()).pid();
       assertThat(zombie).as("a zombie child of " + parent.pid()).isPositive();
       assertThat(ProcFs.exiting(zombie)).isTrue();
       assertThat(ProcFs.pidNamespace(zombie)).isEqualTo(ProcFs.PidNs.EXITING);
